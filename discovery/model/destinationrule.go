@@ -1,0 +1,109 @@
+package model
+
+import "time"
+
+// DestinationRule is an Istio DestinationRule.
+type DestinationRule struct {
+	Meta
+	Host          string         `json:"host"`
+	TrafficPolicy *TrafficPolicy `json:"trafficPolicy,omitempty"`
+	Subsets       []Subset       `json:"subsets,omitempty"`
+	ExportTo      []string       `json:"exportTo,omitempty"`
+}
+
+// Subset is a named group of a service's endpoints.
+type Subset struct {
+	Name          string            `json:"name"`
+	Labels        map[string]string `json:"labels,omitempty"`
+	TrafficPolicy *TrafficPolicy    `json:"trafficPolicy,omitempty"`
+}
+
+// TrafficPolicy is a DestinationRule traffic policy.
+type TrafficPolicy struct {
+	LoadBalancer      *LoadBalancer       `json:"loadBalancer,omitempty"`
+	ConnectionPool    *ConnectionPool     `json:"connectionPool,omitempty"`
+	OutlierDetection  *OutlierDetection   `json:"outlierDetection,omitempty"`
+	TLS               *ClientTLS          `json:"tls,omitempty"`
+	PortLevelSettings []PortTrafficPolicy `json:"portLevelSettings,omitempty"`
+}
+
+// PortTrafficPolicy is a traffic policy for one port.
+type PortTrafficPolicy struct {
+	Port             uint32            `json:"port"`
+	LoadBalancer     *LoadBalancer     `json:"loadBalancer,omitempty"`
+	ConnectionPool   *ConnectionPool   `json:"connectionPool,omitempty"`
+	OutlierDetection *OutlierDetection `json:"outlierDetection,omitempty"`
+	TLS              *ClientTLS        `json:"tls,omitempty"`
+}
+
+// LoadBalancer selects the load-balancing algorithm.
+type LoadBalancer struct {
+	Simple         string          `json:"simple,omitempty"` // ROUND_ROBIN, LEAST_REQUEST, RANDOM, PASSTHROUGH, UNSPECIFIED
+	ConsistentHash *ConsistentHash `json:"consistentHash,omitempty"`
+}
+
+// ConsistentHash hashes requests onto endpoints.
+type ConsistentHash struct {
+	HTTPHeaderName         string         `json:"httpHeaderName,omitempty"`
+	HTTPCookieName         string         `json:"httpCookieName,omitempty"`
+	HTTPCookiePath         string         `json:"httpCookiePath,omitempty"`
+	HTTPCookieTTL          *time.Duration `json:"httpCookieTtl,omitempty"`
+	UseSourceIP            bool           `json:"useSourceIp,omitempty"`
+	HTTPQueryParameterName string         `json:"httpQueryParameterName,omitempty"`
+	MinimumRingSize        uint64         `json:"minimumRingSize,omitempty"`
+}
+
+// ConnectionPool limits connections and requests.
+type ConnectionPool struct {
+	TCP  *TCPPool  `json:"tcp,omitempty"`
+	HTTP *HTTPPool `json:"http,omitempty"`
+}
+
+// TCPPool is the TCP part of a connection pool.
+type TCPPool struct {
+	MaxConnections int32          `json:"maxConnections,omitempty"`
+	ConnectTimeout *time.Duration `json:"connectTimeout,omitempty"`
+}
+
+// HTTPPool is the HTTP part of a connection pool.
+type HTTPPool struct {
+	HTTP1MaxPendingRequests  int32          `json:"http1MaxPendingRequests,omitempty"`
+	HTTP2MaxRequests         int32          `json:"http2MaxRequests,omitempty"`
+	MaxRequestsPerConnection int32          `json:"maxRequestsPerConnection,omitempty"`
+	MaxRetries               int32          `json:"maxRetries,omitempty"`
+	IdleTimeout              *time.Duration `json:"idleTimeout,omitempty"`
+	H2UpgradePolicy          string         `json:"h2UpgradePolicy,omitempty"`
+}
+
+// OutlierDetection ejects failing endpoints.
+type OutlierDetection struct {
+	Consecutive5xxErrors     *uint32        `json:"consecutive5xxErrors,omitempty"`
+	ConsecutiveGatewayErrors *uint32        `json:"consecutiveGatewayErrors,omitempty"`
+	Interval                 *time.Duration `json:"interval,omitempty"`
+	BaseEjectionTime         *time.Duration `json:"baseEjectionTime,omitempty"`
+	MaxEjectionPercent       int32          `json:"maxEjectionPercent,omitempty"`
+	MinHealthPercent         int32          `json:"minHealthPercent,omitempty"`
+}
+
+// ClientTLSMode is an upstream TLS mode.
+type ClientTLSMode string
+
+// Client (upstream) TLS modes.
+const (
+	ClientTLSDisable     ClientTLSMode = "DISABLE"
+	ClientTLSSimple      ClientTLSMode = "SIMPLE"
+	ClientTLSMutual      ClientTLSMode = "MUTUAL"
+	ClientTLSIstioMutual ClientTLSMode = "ISTIO_MUTUAL"
+)
+
+// ClientTLS is a DestinationRule's upstream TLS setting.
+type ClientTLS struct {
+	Mode               ClientTLSMode `json:"mode,omitempty"`
+	ClientCertificate  string        `json:"clientCertificate,omitempty"`
+	PrivateKey         string        `json:"privateKey,omitempty"`
+	CACertificates     string        `json:"caCertificates,omitempty"`
+	CredentialName     string        `json:"credentialName,omitempty"`
+	SubjectAltNames    []string      `json:"subjectAltNames,omitempty"`
+	SNI                string        `json:"sni,omitempty"`
+	InsecureSkipVerify bool          `json:"insecureSkipVerify,omitempty"`
+}

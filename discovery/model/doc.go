@@ -1,0 +1,18 @@
+// Package model is meshgate's neutral representation of the world: the services,
+// endpoints, gateways and routing configuration of every cluster of the mesh.
+//
+//	Kubernetes API ─┐                       ┌─ federation (remote ClusterStates)
+//	YAML directory ─┴─▶ discovery sources ─▶ model ─▶ xds/translate ─▶ xDS server
+//
+// Sources (discovery/file, discovery/kube) convert Kubernetes and Istio objects
+// into these plain Go values; federation carries ClusterStates between daemons;
+// the translator reads a MeshState and nothing else.
+//
+// Rules of the package:
+//   - no client-go, Istio, Envoy or memberlist imports: only the standard library;
+//   - values are treated as immutable once published: a source builds a new
+//     ClusterState instead of editing one that was handed out;
+//   - every slice is sorted (Normalize) so that equal worlds are equal values,
+//     and Hash is a stable content hash;
+//   - Validate reports structural problems naming the object and field.
+package model

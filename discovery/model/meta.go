@@ -1,0 +1,89 @@
+package model
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+)
+
+// Kind names the kind of an object in error messages and keys.
+type Kind string
+
+// Kinds known to the model.
+const (
+	KindService         Kind = "Service"
+	KindNamespace       Kind = "Namespace"
+	KindSecret          Kind = "Secret"
+	KindGateway         Kind = "Gateway"
+	KindVirtualService  Kind = "VirtualService"
+	KindDestinationRule Kind = "DestinationRule"
+	KindServiceEntry    Kind = "ServiceEntry"
+	KindIngress         Kind = "Ingress"
+)
+
+// Meta identifies an object: its kind-independent name, namespace and labels.
+type Meta struct {
+	Name        string            `json:"name"`
+	Namespace   string            `json:"namespace,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// Source says where the object came from (a file path, "kube:<cluster>").
+	// It is informational: Hash ignores nothing, so sources should keep it stable.
+	Source string `json:"source,omitempty"`
+}
+
+// NamespacedName returns "namespace/name".
+func (m Meta) NamespacedName() string { return m.Namespace + "/" + m.Name }
+
+// Ref names an object in errors: "Gateway istio-system/gw".
+type Ref struct {
+	Kind      Kind
+	Namespace string
+	Name      string
+}
+
+// RefOf builds the Ref of an object.
+func RefOf(k Kind, m Meta) Ref { return Ref{Kind: k, Namespace: m.Namespace, Name: m.Name} }
+
+func (r Ref) String() string {
+	if r.Namespace == "" {
+		return fmt.Sprintf("%s %s", r.Kind, r.Name)
+	}
+	return fmt.Sprintf("%s %s/%s", r.Kind, r.Namespace, r.Name)
+}
+
+// FieldError is a problem with one field of one object. Every error a source or
+// the translator reports about user input is (or wraps) a FieldError.
+type FieldError struct {
+	Object Ref
+	Field  string // a path such as "spec.servers[1].tls.mode"
+	Msg    string
+}
+
+func (e *FieldError) Error() string {
+	if e.Field == "" {
+		return fmt.Sprintf("%s: %s", e.Object, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s: %s", e.Object, e.Field, e.Msg)
+}
+
+// Errorf builds a FieldError.
+func Errorf(obj Ref, field, format string, args ...any) *FieldError {
+	return &FieldError{Object: obj, Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// LabelsMatch reports whether every key of selector is in labels with the same
+// value. An empty selector matches everything.
+func LabelsMatch(selector, labels map[string]string) bool {
+	for k, v := range selector {
+		if lv, ok := labels[k]; !ok || lv != v {
+			return false
+		}
+	}
+	return true
+}
+
+// SortedKeys returns the keys of m in order.
+func SortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}
