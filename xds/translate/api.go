@@ -94,4 +94,8 @@ type Result struct {
 	// Errors are problems with individual objects (each a *model.FieldError
 	// or wrapping one). The objects were skipped; everything else is here.
 	Errors []error
+	// Warnings are problems that do not reject an object: a route to a service
+	// that does not exist, a credentialName Secret that is missing. istiod emits
+	// the same configuration in these cases; meshgate also says why.
+	Warnings []error
 }

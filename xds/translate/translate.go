@@ -1,6 +1,9 @@
 package translate
 
 import (
+	"fmt"
+	"slices"
+
 	"github.com/meshgate/meshgate/discovery/model"
 )
 
@@ -8,8 +11,71 @@ import (
 // a system-level failure (nothing may be published); problems with single
 // objects are in Result.Errors.
 func Translate(mesh *model.MeshState, proxy Proxy, opts Options) (*Result, error) {
-	if opts.DomainSuffix == "" {
-		opts.DomainSuffix = "cluster.local"
+	if mesh == nil {
+		return nil, fmt.Errorf("translate: nil mesh state")
 	}
-	return &Result{}, nil
+	return BuildIndex(mesh, opts).Translate(proxy), nil
+}
+
+// builder holds the state of one proxy's translation.
+type builder struct {
+	ix             *Index
+	proxy          *Proxy
+	out            *Result
+	tlsHostsByPort map[uint32]map[string]string
+	clusterRefs    map[string]clusterRef
+	credentials    map[string]credential
+	rds            []string
+	droppedRemote  int
+}
+
+func (b *builder) errorf(obj model.Ref, field, format string, args ...any) {
+	b.out.Errors = append(b.out.Errors, model.Errorf(obj, field, format, args...))
+}
+
+func (b *builder) warnf(format string, args ...any) {
+	b.out.Warnings = append(b.out.Warnings, fmt.Errorf(format, args...))
+}
+
+// Translate builds the configuration of one proxy from the index.
+func (ix *Index) Translate(p Proxy) *Result {
+	if p.Network == "" {
+		if c := ix.mesh.Cluster(p.ClusterID); c != nil {
+			p.Network = c.Network
+		} else {
+			p.Network = ix.local.Network
+		}
+	}
+	b := &builder{
+		ix: ix, proxy: &p, out: &Result{},
+		tlsHostsByPort: map[uint32]map[string]string{},
+		clusterRefs:    map[string]clusterRef{},
+		credentials:    map[string]credential{},
+	}
+	b.out.Errors = append(b.out.Errors, ix.errs...)
+	if mg := ix.mergeGateways(&p, &b.out.Errors); mg != nil {
+		b.buildListeners(mg)
+		for _, name := range b.routeNames() {
+			b.out.Routes = append(b.out.Routes, b.routeConfig(mg, name))
+		}
+	}
+	b.buildClusters()
+	b.buildSecrets()
+	b.validate()
+	b.sortOutput()
+	return b.out
+}
+
+// routeNames returns the RDS names the listeners refer to, sorted.
+func (b *builder) routeNames() []string {
+	var names []string
+	for _, l := range b.out.Listeners {
+		for _, fc := range l.GetFilterChains() {
+			if n := rdsName(fc); n != "" && !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	slices.Sort(names)
+	return names
 }

@@ -1,0 +1,205 @@
+package translate
+
+import (
+	"strings"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/meshgate/meshgate/discovery/model"
+)
+
+// systemRootsFile is where Debian-style systems keep the public roots; SIMPLE
+// origination without caCertificates validates against them.
+const systemRootsFile = "/etc/ssl/certs/ca-certificates.crt"
+
+// setDiscovery picks the cluster type: EDS for Kubernetes services and STATIC
+// ServiceEntries; DNS resolution for DNS ServiceEntries, with the hosts (or the
+// entry's endpoints) as the load assignment; ORIGINAL_DST for resolution NONE.
+func (b *builder) setDiscovery(c *clusterv3.Cluster, svc *service, sp model.ServicePort) {
+	eds := func() {
+		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS}
+		c.EdsClusterConfig = &clusterv3.Cluster_EdsClusterConfig{EdsConfig: adsConfig(), ServiceName: c.Name}
+	}
+	se := svc.Entry
+	if se == nil {
+		eds()
+		return
+	}
+	switch se.Resolution {
+	case "DNS", "DNS_ROUND_ROBIN":
+		t := clusterv3.Cluster_STRICT_DNS
+		if se.Resolution == "DNS_ROUND_ROBIN" {
+			t = clusterv3.Cluster_LOGICAL_DNS
+		}
+		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: t}
+		c.DnsLookupFamily = clusterv3.Cluster_V4_ONLY
+		c.LoadAssignment = dnsLoadAssignment(c.Name, svc, sp)
+	case "STATIC":
+		eds()
+	default: // NONE
+		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_ORIGINAL_DST}
+		c.LbPolicy = clusterv3.Cluster_CLUSTER_PROVIDED
+	}
+}
+
+func dnsLoadAssignment(name string, svc *service, sp model.ServicePort) *endpointv3.ClusterLoadAssignment {
+	se := svc.Entry
+	la := &endpointv3.ClusterLoadAssignment{ClusterName: name}
+	add := func(addr string, port uint32, loc string, weight uint32) {
+		if weight == 0 {
+			weight = 1
+		}
+		la.Endpoints = append(la.Endpoints, &endpointv3.LocalityLbEndpoints{
+			Locality:            localityOf(loc),
+			LoadBalancingWeight: wrapperspb.UInt32(weight),
+			LbEndpoints: []*endpointv3.LbEndpoint{{
+				HostIdentifier:      &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: socketAddress(addr, port)}},
+				LoadBalancingWeight: wrapperspb.UInt32(weight),
+			}},
+		})
+	}
+	port := sp.Port
+	if sp.TargetPort != 0 {
+		port = sp.TargetPort
+	}
+	if len(se.Endpoints) == 0 {
+		add(svc.Hostname, port, "", 1)
+		return la
+	}
+	for _, we := range se.Endpoints {
+		p := port
+		if v, ok := we.Ports[sp.Name]; ok {
+			p = v
+		}
+		add(we.Address, p, we.Locality, we.Weight)
+	}
+	return la
+}
+
+func localityOf(s string) *corev3.Locality {
+	l := &corev3.Locality{}
+	parts := strings.SplitN(s, "/", 3)
+	if len(parts) > 0 {
+		l.Region = parts[0]
+	}
+	if len(parts) > 1 {
+		l.Zone = parts[1]
+	}
+	if len(parts) > 2 {
+		l.SubZone = parts[2]
+	}
+	return l
+}
+
+func socketAddress(addr string, port uint32) *corev3.Address {
+	return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+		Address: addr, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port},
+	}}}
+}
+
+// applyPolicy applies load balancing, connection pool and outlier detection.
+func (b *builder) applyPolicy(c *clusterv3.Cluster, p policy) {
+	if lb := p.LB; lb != nil && c.LbPolicy != clusterv3.Cluster_CLUSTER_PROVIDED {
+		switch lb.Simple {
+		case "ROUND_ROBIN":
+			c.LbPolicy = clusterv3.Cluster_ROUND_ROBIN
+		case "RANDOM":
+			c.LbPolicy = clusterv3.Cluster_RANDOM
+		case "LEAST_REQUEST", "LEAST_CONN":
+			c.LbPolicy = clusterv3.Cluster_LEAST_REQUEST
+		}
+		if lb.ConsistentHash != nil {
+			c.LbPolicy = clusterv3.Cluster_RING_HASH
+			if n := lb.ConsistentHash.MinimumRingSize; n > 0 {
+				c.LbConfig = &clusterv3.Cluster_RingHashLbConfig_{RingHashLbConfig: &clusterv3.Cluster_RingHashLbConfig{MinimumRingSize: wrapperspb.UInt64(n)}}
+			}
+		}
+	}
+	if pool := p.Pool; pool != nil {
+		th := c.CircuitBreakers.Thresholds[0]
+		if t := pool.TCP; t != nil {
+			if t.MaxConnections > 0 {
+				th.MaxConnections = wrapperspb.UInt32(uint32(t.MaxConnections))
+			}
+			if t.ConnectTimeout != nil {
+				c.ConnectTimeout = durationpb.New(*t.ConnectTimeout)
+			}
+		}
+		if h := pool.HTTP; h != nil {
+			if h.HTTP1MaxPendingRequests > 0 {
+				th.MaxPendingRequests = wrapperspb.UInt32(uint32(h.HTTP1MaxPendingRequests))
+			}
+			if h.HTTP2MaxRequests > 0 {
+				th.MaxRequests = wrapperspb.UInt32(uint32(h.HTTP2MaxRequests))
+			}
+			if h.MaxRetries > 0 {
+				th.MaxRetries = wrapperspb.UInt32(uint32(h.MaxRetries))
+			}
+		}
+	}
+	if o := p.Outlier; o != nil {
+		od := &clusterv3.OutlierDetection{}
+		if o.Consecutive5xxErrors != nil {
+			od.Consecutive_5Xx = wrapperspb.UInt32(*o.Consecutive5xxErrors)
+			od.EnforcingConsecutive_5Xx = wrapperspb.UInt32(100)
+		}
+		if o.ConsecutiveGatewayErrors != nil {
+			od.ConsecutiveGatewayFailure = wrapperspb.UInt32(*o.ConsecutiveGatewayErrors)
+			od.EnforcingConsecutiveGatewayFailure = wrapperspb.UInt32(100)
+		}
+		if o.Interval != nil {
+			od.Interval = durationpb.New(*o.Interval)
+		}
+		if o.BaseEjectionTime != nil {
+			od.BaseEjectionTime = durationpb.New(*o.BaseEjectionTime)
+		}
+		if o.MaxEjectionPercent > 0 {
+			od.MaxEjectionPercent = wrapperspb.UInt32(uint32(o.MaxEjectionPercent))
+		}
+		if o.MinHealthPercent > 0 {
+			c.CommonLbConfig.HealthyPanicThreshold.Value = float64(o.MinHealthPercent)
+		}
+		c.OutlierDetection = od
+	}
+}
+
+// upstreamTLS builds TLS origination for a DestinationRule tls setting.
+func (b *builder) upstreamTLS(t *model.ClientTLS, svc *service, sp model.ServicePort, ref clusterRef) *tlsv3.UpstreamTlsContext {
+	if t.Mode == model.ClientTLSIstioMutual {
+		return b.istioMutualTLS(t, svc, sp, ref)
+	}
+	ctx := &tlsv3.UpstreamTlsContext{Sni: t.SNI, CommonTlsContext: &tlsv3.CommonTlsContext{}}
+	common := ctx.CommonTlsContext
+	vc := &tlsv3.CertificateValidationContext{}
+	setSANs(vc, exactMatchers(t.SubjectAltNames))
+	switch {
+	case t.CredentialName != "":
+		if t.Mode == model.ClientTLSMutual {
+			common.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{sdsConfig(b.useClientCredential(t.CredentialName, false))}
+		}
+		common.ValidationContextType = &tlsv3.CommonTlsContext_CombinedValidationContext{
+			CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
+				DefaultValidationContext:         vc,
+				ValidationContextSdsSecretConfig: sdsConfig(b.useClientCredential(t.CredentialName, true)),
+			},
+		}
+	default:
+		if t.Mode == model.ClientTLSMutual {
+			common.TlsCertificates = []*tlsv3.TlsCertificate{{CertificateChain: fileSource(t.ClientCertificate), PrivateKey: fileSource(t.PrivateKey)}}
+		}
+		if !t.InsecureSkipVerify {
+			ca := t.CACertificates
+			if ca == "" {
+				ca = systemRootsFile
+			}
+			vc.TrustedCa = fileSource(ca)
+		}
+		common.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: vc}
+	}
+	return ctx
+}

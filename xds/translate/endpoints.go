@@ -1,0 +1,192 @@
+package translate
+
+import (
+	"cmp"
+	"slices"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/meshgate/meshgate/discovery/model"
+)
+
+// epEntry is one endpoint (or gateway standing in for remote endpoints) of a
+// locality group.
+type epEntry struct {
+	addr   string
+	port   uint32
+	weight uint32
+	mtls   bool
+}
+
+type localityGroup struct {
+	loc     model.Locality
+	eps     []epEntry
+	gateway map[model.NetworkGateway]uint32 // remote endpoints folded into gateways
+}
+
+// loadAssignment builds the CLA of cluster name with split-horizon EDS: for the
+// proxy's network, endpoints of other networks are replaced by those networks'
+// east-west gateways (weights scaled so each network's weight splits evenly
+// across its gateways, within the locality of the endpoints they replace);
+// endpoints that cannot do mesh mTLS are dropped, never sent to a gateway.
+// For SNI-DNAT clusters (east-west), only local-network mTLS endpoints count.
+func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort, subset *model.Subset, sniDNAT bool) *endpointv3.ClusterLoadAssignment {
+	groups := map[model.Locality]*localityGroup{}
+	group := func(l model.Locality) *localityGroup {
+		g := groups[l]
+		if g == nil {
+			g = &localityGroup{loc: l, gateway: map[model.NetworkGateway]uint32{}}
+			groups[l] = g
+		}
+		return g
+	}
+	gw := b.ix.networkGateways()
+	scale := gw.scale
+	for _, in := range svc.Instances {
+		for i := range in.Svc.Endpoints {
+			ep := &in.Svc.Endpoints[i]
+			if !ep.Ready || (subset != nil && !model.LabelsMatch(subset.Labels, ep.Labels)) {
+				continue
+			}
+			port, ok := ep.Port(sp.Name)
+			if !ok {
+				port = sp.TargetPort
+				if port == 0 {
+					port = sp.Port
+				}
+			}
+			network := ep.Network
+			if network == "" {
+				network = in.Cluster.Network
+			}
+			mtls := ep.TLSMode == model.TLSModeIstio
+			local := network == b.proxy.Network
+			if sniDNAT {
+				if local && mtls {
+					group(ep.Locality).eps = append(group(ep.Locality).eps, epEntry{ep.Address, port, 1, true})
+				}
+				continue
+			}
+			if local {
+				group(ep.Locality).eps = append(group(ep.Locality).eps, epEntry{ep.Address, port, scale, mtls})
+				continue
+			}
+			gws := gw.forEndpoint(network, in.Cluster.ID)
+			if len(gws) == 0 || !mtls {
+				b.droppedRemote++
+				continue
+			}
+			per := scale / uint32(len(gws))
+			g := group(ep.Locality)
+			for _, x := range gws {
+				g.gateway[x] += per
+			}
+		}
+	}
+	la := &endpointv3.ClusterLoadAssignment{ClusterName: name}
+	locs := make([]model.Locality, 0, len(groups))
+	for l := range groups {
+		locs = append(locs, l)
+	}
+	slices.SortFunc(locs, func(a, b model.Locality) int {
+		return cmp.Or(cmp.Compare(a.Region, b.Region), cmp.Compare(a.Zone, b.Zone), cmp.Compare(a.Subzone, b.Subzone))
+	})
+	for _, l := range locs {
+		g := groups[l]
+		lle := &endpointv3.LocalityLbEndpoints{Locality: &corev3.Locality{Region: l.Region, Zone: l.Zone, SubZone: l.Subzone}}
+		total := uint32(0)
+		slices.SortFunc(g.eps, func(a, b epEntry) int { return cmp.Or(cmp.Compare(a.addr, b.addr), cmp.Compare(a.port, b.port)) })
+		for _, e := range g.eps {
+			lle.LbEndpoints = append(lle.LbEndpoints, lbEndpoint(e))
+			total += e.weight
+		}
+		gwKeys := make([]model.NetworkGateway, 0, len(g.gateway))
+		for k := range g.gateway {
+			gwKeys = append(gwKeys, k)
+		}
+		slices.SortFunc(gwKeys, compareGateways)
+		for _, k := range gwKeys {
+			w := max(g.gateway[k], 1)
+			lle.LbEndpoints = append(lle.LbEndpoints, lbEndpoint(epEntry{k.Address, k.Port, w, true}))
+			total += w
+		}
+		if len(lle.LbEndpoints) == 0 {
+			continue
+		}
+		lle.LoadBalancingWeight = wrapperspb.UInt32(total)
+		la.Endpoints = append(la.Endpoints, lle)
+	}
+	return la
+}
+
+func lbEndpoint(e epEntry) *endpointv3.LbEndpoint {
+	lb := &endpointv3.LbEndpoint{
+		HostIdentifier:      &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: socketAddress(e.addr, e.port)}},
+		HealthStatus:        corev3.HealthStatus_HEALTHY,
+		LoadBalancingWeight: wrapperspb.UInt32(e.weight),
+	}
+	if e.mtls {
+		lb.Metadata = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
+			"envoy.transport_socket_match": {Fields: map[string]*structpb.Value{"tlsMode": structpb.NewStringValue(model.TLSModeIstio)}},
+		}}
+	}
+	return lb
+}
+
+func compareGateways(a, b model.NetworkGateway) int {
+	return cmp.Or(cmp.Compare(a.Network, b.Network), cmp.Compare(a.Cluster, b.Cluster), cmp.Compare(a.Address, b.Address), cmp.Compare(a.Port, b.Port))
+}
+
+// gatewayIndex holds the east-west gateways of every network.
+type gatewayIndex struct {
+	byNetwork        map[string][]model.NetworkGateway
+	byNetworkCluster map[[2]string][]model.NetworkGateway
+	// scale is the least common multiple of the gateway counts per network and
+	// per network+cluster, so every endpoint weight divides evenly among gateways.
+	scale uint32
+}
+
+// forEndpoint picks the gateways for an endpoint in network/cluster: those of
+// the same cluster if any, else every gateway of the network (as istiod does).
+func (g *gatewayIndex) forEndpoint(network, cluster string) []model.NetworkGateway {
+	if gws := g.byNetworkCluster[[2]string{network, cluster}]; len(gws) > 0 {
+		return gws
+	}
+	return g.byNetwork[network]
+}
+
+func (ix *Index) networkGateways() *gatewayIndex {
+	ix.gwOnce.Do(func() {
+		g := &gatewayIndex{byNetwork: map[string][]model.NetworkGateway{}, byNetworkCluster: map[[2]string][]model.NetworkGateway{}}
+		for _, c := range ix.mesh.Clusters {
+			for _, x := range c.NetworkGateways {
+				g.byNetwork[x.Network] = append(g.byNetwork[x.Network], x)
+				k := [2]string{x.Network, x.Cluster}
+				g.byNetworkCluster[k] = append(g.byNetworkCluster[k], x)
+			}
+		}
+		l := 1
+		for _, v := range g.byNetwork {
+			slices.SortFunc(v, compareGateways)
+			l = lcm(l, len(v))
+		}
+		for _, v := range g.byNetworkCluster {
+			slices.SortFunc(v, compareGateways)
+			l = lcm(l, len(v))
+		}
+		g.scale = uint32(l)
+		ix.gw = g
+	})
+	return ix.gw
+}
+
+func lcm(a, b int) int {
+	x, y := a, b
+	for y != 0 {
+		x, y = y, x%y
+	}
+	return a / x * b
+}

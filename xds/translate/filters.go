@@ -1,0 +1,131 @@
+package translate
+
+import (
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
+	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
+	grpcwebv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/grpc_web/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tcpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/meshgate/meshgate/discovery/model"
+)
+
+// mustAny wraps m in an Any. Marshalling a well-formed generated message
+// cannot fail; a failure is a programming error.
+func mustAny(m proto.Message) *anypb.Any {
+	a, err := anypb.New(m)
+	if err != nil {
+		panic("translate: anypb.New: " + err.Error())
+	}
+	return a
+}
+
+func typedFilter(name string, m proto.Message) *listenerv3.Filter {
+	return &listenerv3.Filter{Name: name, ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(m)}}
+}
+
+func transportSocket(m proto.Message) *corev3.TransportSocket {
+	return &corev3.TransportSocket{Name: wellknown.TransportSocketTLS, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(m)}}
+}
+
+// adsConfig is a ConfigSource pointing at the ADS stream.
+func adsConfig() *corev3.ConfigSource {
+	return &corev3.ConfigSource{
+		ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}},
+		InitialFetchTimeout:   durationpb.New(0),
+		ResourceApiVersion:    corev3.ApiVersion_V3,
+	}
+}
+
+func sdsConfig(name string) *tlsv3.SdsSecretConfig {
+	return &tlsv3.SdsSecretConfig{Name: name, SdsConfig: &corev3.ConfigSource{
+		ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}},
+		ResourceApiVersion:    corev3.ApiVersion_V3,
+	}}
+}
+
+func httpFilter(name string, m proto.Message) *hcmv3.HttpFilter {
+	return &hcmv3.HttpFilter{Name: name, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(m)}}
+}
+
+// hcm builds a gateway HTTP connection manager the way istiod configures one
+// (remote address, XFCC sanitize-set, websocket upgrades, path normalisation),
+// with the fault and CORS filters always installed so per-route configs work.
+func (b *builder) hcm(rds, statPrefix string, p model.Protocol) *hcmv3.HttpConnectionManager {
+	var filters []*hcmv3.HttpFilter
+	if p == model.ProtocolGRPCWeb {
+		filters = append(filters, httpFilter(wellknown.GRPCWeb, &grpcwebv3.GrpcWeb{}))
+	}
+	filters = append(filters,
+		httpFilter(wellknown.Fault, &faultv3.HTTPFault{}),
+		httpFilter(wellknown.CORS, &corsv3.Cors{}),
+		httpFilter(wellknown.Router, &routerv3.Router{}),
+	)
+	h := &hcmv3.HttpConnectionManager{
+		StatPrefix: statPrefix,
+		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
+			ConfigSource: adsConfig(), RouteConfigName: rds,
+		}},
+		HttpFilters:              filters,
+		UseRemoteAddress:         wrapperspb.Bool(true),
+		ForwardClientCertDetails: hcmv3.HttpConnectionManager_SANITIZE_SET,
+		SetCurrentClientCertDetails: &hcmv3.HttpConnectionManager_SetCurrentClientCertDetails{
+			Subject: wrapperspb.Bool(true), Cert: true, Dns: true, Uri: true,
+		},
+		HttpProtocolOptions:          &corev3.Http1ProtocolOptions{},
+		ServerName:                   "meshgate",
+		StreamIdleTimeout:            durationpb.New(0),
+		Proxy_100Continue:            true,
+		NormalizePath:                wrapperspb.Bool(true),
+		PathWithEscapedSlashesAction: hcmv3.HttpConnectionManager_KEEP_UNCHANGED,
+		UpgradeConfigs:               []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: "websocket"}},
+	}
+	if p == model.ProtocolHTTP2 || p == model.ProtocolGRPC {
+		h.CodecType = hcmv3.HttpConnectionManager_HTTP2
+		h.Http2ProtocolOptions = &corev3.Http2ProtocolOptions{}
+	}
+	return h
+}
+
+// tcpProxyFilters routes a tcp/tls rule's destinations with tcp_proxy.
+func (b *builder) tcpProxyFilters(routes []model.RouteDestination, vsNamespace string, port model.Port) []*listenerv3.Filter {
+	var weighted []*tcpv3.TcpProxy_WeightedCluster_ClusterWeight
+	var single string
+	if len(routes) == 1 {
+		single = b.destinationCluster(routes[0].Destination, vsNamespace, port.Number)
+	} else {
+		for _, r := range routes {
+			if r.Weight == 0 {
+				continue
+			}
+			weighted = append(weighted, &tcpv3.TcpProxy_WeightedCluster_ClusterWeight{
+				Name: b.destinationCluster(r.Destination, vsNamespace, port.Number), Weight: uint32(r.Weight),
+			})
+		}
+	}
+	tp := &tcpv3.TcpProxy{}
+	if single != "" {
+		tp.StatPrefix = single
+		tp.ClusterSpecifier = &tcpv3.TcpProxy_Cluster{Cluster: single}
+	} else {
+		tp.StatPrefix = "weighted_" + port.Name
+		tp.ClusterSpecifier = &tcpv3.TcpProxy_WeightedClusters{WeightedClusters: &tcpv3.TcpProxy_WeightedCluster{Clusters: weighted}}
+	}
+	return append(b.protocolFilters(port, tp.StatPrefix), typedFilter(wellknown.TCPProxy, tp))
+}
+
+// tcpProxyTo is a tcp_proxy to one cluster (east-west chains).
+func tcpProxyTo(cluster string) []*listenerv3.Filter {
+	return []*listenerv3.Filter{typedFilter(wellknown.TCPProxy, &tcpv3.TcpProxy{
+		StatPrefix: cluster, ClusterSpecifier: &tcpv3.TcpProxy_Cluster{Cluster: cluster},
+	})}
+}

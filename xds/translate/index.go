@@ -1,0 +1,279 @@
+package translate
+
+import (
+	"cmp"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/meshgate/meshgate/discovery/model"
+)
+
+// Index is the part of a translation that does not depend on the proxy:
+// services merged across clusters, resolved VirtualServices, DestinationRules
+// by host. Build it once per MeshState and translate many proxies with it.
+// An Index is read-only after BuildIndex and safe for concurrent use.
+type Index struct {
+	mesh  *model.MeshState
+	opts  Options
+	local *model.ClusterState
+
+	services    map[string]*service // by hostname
+	hostnames   []string            // sorted keys of services
+	drs         map[string]*model.DestinationRule
+	drWildcards []*model.DestinationRule // host starts with "*", most specific first
+	vss         []*virtualService
+	gateways    map[string]*model.Gateway // "ns/name" → gateway (local cluster)
+	// errs are cross-object problems found while indexing (reported once per Result).
+	errs []error
+
+	gwOnce sync.Once
+	gw     *gatewayIndex
+}
+
+// service is one hostname as the mesh sees it: the same Service in every
+// cluster that has it (namespace sameness), or a ServiceEntry host.
+type service struct {
+	Hostname  string
+	Name      string
+	Namespace string
+	Ports     []model.ServicePort
+	// Instances are the per-cluster Services (nil for ServiceEntry hosts).
+	Instances []instance
+	// Entry is set for ServiceEntry hosts.
+	Entry *model.ServiceEntry
+}
+
+type instance struct {
+	Cluster *model.ClusterState
+	Svc     *model.Service
+}
+
+func (s *service) port(number uint32) (model.ServicePort, bool) {
+	for _, p := range s.Ports {
+		if p.Port == number {
+			return p, true
+		}
+	}
+	return model.ServicePort{}, false
+}
+
+// external reports a MESH_EXTERNAL ServiceEntry host.
+func (s *service) external() bool {
+	return s.Entry != nil && s.Entry.Location != "MESH_INTERNAL"
+}
+
+// virtualService is a VirtualService with its references resolved as istiod
+// does: short hosts to FQDNs, gateway names to "ns/name".
+type virtualService struct {
+	*model.VirtualService
+	Key      string // "ns/name"
+	hosts    []string
+	gateways []string
+}
+
+// BuildIndex indexes mesh for translation.
+func BuildIndex(mesh *model.MeshState, opts Options) *Index {
+	if opts.DomainSuffix == "" {
+		opts.DomainSuffix = "cluster.local"
+	}
+	if opts.TrustDomain == "" {
+		opts.TrustDomain = opts.DomainSuffix
+	}
+	ix := &Index{
+		mesh:     mesh,
+		opts:     opts,
+		local:    mesh.Local(),
+		services: map[string]*service{},
+		drs:      map[string]*model.DestinationRule{},
+		gateways: map[string]*model.Gateway{},
+	}
+	ix.indexServices()
+	ix.indexConfig()
+	return ix
+}
+
+func (ix *Index) indexServices() {
+	// The local cluster first, so that its ports win when clusters disagree.
+	clusters := slices.Clone(ix.mesh.Clusters)
+	slices.SortStableFunc(clusters, func(a, b *model.ClusterState) int {
+		return cmp.Compare(boolRank(a.ID != ix.local.ID), boolRank(b.ID != ix.local.ID))
+	})
+	for _, c := range clusters {
+		for i := range c.Services {
+			s := &c.Services[i]
+			e := ix.services[s.Hostname]
+			if e == nil {
+				e = &service{Hostname: s.Hostname, Name: s.Name, Namespace: s.Namespace, Ports: s.Ports}
+				ix.services[s.Hostname] = e
+			}
+			e.Instances = append(e.Instances, instance{Cluster: c, Svc: s})
+		}
+	}
+	// ServiceEntries of the local cluster (config is local).
+	for i := range ix.local.ServiceEntries {
+		se := &ix.local.ServiceEntries[i]
+		for _, h := range se.Hosts {
+			h = resolveShortName(h, se.Namespace, ix.opts.DomainSuffix)
+			if _, exists := ix.services[h]; exists {
+				continue // a Kubernetes Service of the same name wins
+			}
+			e := &service{Hostname: h, Name: se.Name, Namespace: se.Namespace, Entry: se}
+			for _, p := range se.Ports {
+				e.Ports = append(e.Ports, model.ServicePort{Name: p.Name, Port: p.Number, TargetPort: p.TargetPort, Protocol: "TCP", AppProtocol: string(p.Protocol)})
+			}
+			ix.services[h] = e
+		}
+	}
+	ix.hostnames = model.SortedKeys(ix.services)
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (ix *Index) indexConfig() {
+	l := ix.local
+	for i := range l.Gateways {
+		g := &l.Gateways[i]
+		ix.gateways[g.NamespacedName()] = g
+	}
+	for i := range l.DestinationRules {
+		dr := &l.DestinationRules[i]
+		h := resolveShortName(dr.Host, dr.Namespace, ix.opts.DomainSuffix)
+		if isWildcard(h) {
+			ix.drWildcards = append(ix.drWildcards, dr)
+			continue
+		}
+		if prev, ok := ix.drs[h]; ok {
+			ix.errs = append(ix.errs, model.Errorf(model.RefOf(model.KindDestinationRule, dr.Meta), "spec.host",
+				"host %q already has DestinationRule %s; this one is ignored", h, prev.NamespacedName()))
+			continue
+		}
+		ix.drs[h] = dr
+	}
+	sort.SliceStable(ix.drWildcards, func(i, j int) bool {
+		return len(ix.drWildcards[i].Host) > len(ix.drWildcards[j].Host)
+	})
+	for i := range l.VirtualServices {
+		vs := &l.VirtualServices[i]
+		r := &virtualService{VirtualService: vs, Key: vs.NamespacedName()}
+		for _, h := range vs.Hosts {
+			r.hosts = append(r.hosts, resolveShortName(h, vs.Namespace, ix.opts.DomainSuffix))
+		}
+		gws := vs.Gateways
+		if len(gws) == 0 {
+			gws = []string{meshGateway}
+		}
+		for fi, g := range gws {
+			rg := resolveGatewayName(g, vs.Namespace)
+			r.gateways = append(r.gateways, rg)
+			if rg != meshGateway && ix.gateways[rg] == nil {
+				ix.errs = append(ix.errs, model.Errorf(model.RefOf(model.KindVirtualService, vs.Meta),
+					fieldIndex("spec.gateways", fi), "gateway %q not found", rg))
+			}
+		}
+		ix.vss = append(ix.vss, r)
+	}
+}
+
+// destinationRule returns the DestinationRule that applies to hostname, or nil.
+func (ix *Index) destinationRule(hostname string) *model.DestinationRule {
+	if dr := ix.drs[hostname]; dr != nil {
+		return dr
+	}
+	for _, dr := range ix.drWildcards {
+		if hostSubsetOf(hostname, dr.Host) {
+			return dr
+		}
+	}
+	return nil
+}
+
+// virtualServicesForGateway returns the VirtualServices bound to gateway
+// ("ns/name") and visible from namespace, in index order.
+func (ix *Index) virtualServicesForGateway(gateway, namespace string) []*virtualService {
+	var out []*virtualService
+	for _, vs := range ix.vss {
+		if !slices.Contains(vs.gateways, gateway) || !exportedTo(vs.ExportTo, vs.Namespace, namespace) {
+			continue
+		}
+		out = append(out, vs)
+	}
+	return out
+}
+
+// exportedTo applies Istio's exportTo: empty or "*" is public, "." the
+// object's own namespace, else a list of namespaces.
+func exportedTo(exportTo []string, own, ns string) bool {
+	if len(exportTo) == 0 {
+		return true
+	}
+	for _, e := range exportTo {
+		switch e {
+		case "*":
+			return true
+		case ".":
+			if own == ns {
+				return true
+			}
+		default:
+			if e == ns {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// gatewaysForProxy returns the local Gateways whose selector matches the proxy labels, in order.
+func (ix *Index) gatewaysForProxy(p *Proxy) []*model.Gateway {
+	var out []*model.Gateway
+	for i := range ix.local.Gateways {
+		g := &ix.local.Gateways[i]
+		if model.LabelsMatch(g.Selector, p.Labels) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// serviceTarget maps a service port of a Service that selects the proxy to the
+// port the proxy's pod listens on.
+type serviceTarget struct {
+	Port       uint32
+	TargetPort uint32
+}
+
+// proxyServiceTargets finds the Services whose endpoints include the proxy's IP
+// (the gateway's own Service) and returns their port → targetPort pairs.
+func (ix *Index) proxyServiceTargets(p *Proxy) []serviceTarget {
+	c := ix.mesh.Cluster(p.ClusterID)
+	if c == nil {
+		c = ix.local
+	}
+	var out []serviceTarget
+	for i := range c.Services {
+		s := &c.Services[i]
+		for _, ep := range s.Endpoints {
+			if ep.Address != p.IP {
+				continue
+			}
+			for _, sp := range s.Ports {
+				tp, ok := ep.Port(sp.Name)
+				if !ok {
+					tp = sp.TargetPort
+				}
+				if tp == 0 {
+					tp = sp.Port
+				}
+				out = append(out, serviceTarget{Port: sp.Port, TargetPort: tp})
+			}
+			break
+		}
+	}
+	return out
+}

@@ -1,0 +1,64 @@
+package translate
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+)
+
+// rdsName returns the route config name of a chain's HTTP connection manager.
+func rdsName(fc *listenerv3.FilterChain) string {
+	for _, f := range fc.GetFilters() {
+		if f.GetName() != wellknown.HTTPConnectionManager {
+			continue
+		}
+		h := &hcmv3.HttpConnectionManager{}
+		if err := f.GetTypedConfig().UnmarshalTo(h); err == nil {
+			return h.GetRds().GetRouteConfigName()
+		}
+	}
+	return ""
+}
+
+type validator interface{ ValidateAll() error }
+
+// keepValid drops resources that fail Envoy's validation rules (protoc-gen-validate)
+// and reports each as an error naming the resource.
+func keepValid[T validator](b *builder, kind string, in []T, name func(T) string) []T {
+	out := in[:0]
+	for _, r := range in {
+		if err := r.ValidateAll(); err != nil {
+			b.out.Errors = append(b.out.Errors, fmt.Errorf("%s %q failed Envoy validation and was dropped: %w", kind, name(r), err))
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// validate runs ValidateAll on every emitted resource.
+func (b *builder) validate() {
+	o := b.out
+	o.Listeners = keepValid(b, "listener", o.Listeners, func(r *listenerv3.Listener) string { return r.GetName() })
+	o.Routes = keepValid(b, "route config", o.Routes, routeName)
+	o.Clusters = keepValid(b, "cluster", o.Clusters, clusterNameOf)
+	o.Endpoints = keepValid(b, "endpoints", o.Endpoints, claName)
+	o.Secrets = keepValid(b, "secret", o.Secrets, secretName)
+}
+
+func (b *builder) sortOutput() {
+	o := b.out
+	slices.SortFunc(o.Listeners, func(x, y *listenerv3.Listener) int { return cmp.Compare(x.GetName(), y.GetName()) })
+	slices.SortFunc(o.Routes, byName(routeName))
+	slices.SortFunc(o.Clusters, byName(clusterNameOf))
+	slices.SortFunc(o.Endpoints, byName(claName))
+	slices.SortFunc(o.Secrets, byName(secretName))
+}
+
+func byName[T any](name func(T) string) func(a, b T) int {
+	return func(a, b T) int { return cmp.Compare(name(a), name(b)) }
+}
