@@ -1,0 +1,144 @@
+package translate
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+
+	"github.com/meshgate/meshgate/discovery/model"
+)
+
+// ep is a ready mTLS endpoint of reviews on port 9080.
+func ep(addr, zone string, mtls bool) model.Endpoint {
+	e := model.Endpoint{Address: addr, Ready: true, Ports: []model.EndpointPort{{Name: "http", Port: 9080}},
+		Locality: model.Locality{Region: "r1", Zone: zone}, ServiceAccount: "reviews", Labels: map[string]string{"version": "v1"}}
+	if mtls {
+		e.TLSMode = model.TLSModeIstio
+	}
+	return e
+}
+
+func reviewsIn(eps ...model.Endpoint) []model.Service {
+	return []model.Service{{
+		Meta:      model.Meta{Name: "reviews", Namespace: "default"},
+		Hostname:  "reviews.default.svc.cluster.local",
+		Ports:     []model.ServicePort{{Name: "http", Port: 9080}},
+		Endpoints: eps,
+	}}
+}
+
+func gw(network, cluster, addr string) model.NetworkGateway {
+	return model.NetworkGateway{Network: network, Cluster: cluster, Address: addr, Port: 15443}
+}
+
+// cla renders a load assignment as "locality: addr:port=w ... (total)" lines.
+func cla(la *endpointv3.ClusterLoadAssignment) []string {
+	var out []string
+	for _, l := range la.GetEndpoints() {
+		s := l.GetLocality().GetRegion() + "/" + l.GetLocality().GetZone() + ":"
+		for _, e := range l.GetLbEndpoints() {
+			a := e.GetEndpoint().GetAddress().GetSocketAddress()
+			s += fmt.Sprintf(" %s:%d=%d", a.GetAddress(), a.GetPortValue(), e.GetLoadBalancingWeight().GetValue())
+		}
+		out = append(out, s+fmt.Sprintf(" (%d)", l.GetLoadBalancingWeight().GetValue()))
+	}
+	return out
+}
+
+func TestSplitHorizonEDS(t *testing.T) {
+	local := func(eps ...model.Endpoint) *model.ClusterState {
+		return &model.ClusterState{ID: "c1", Network: "n1", Services: reviewsIn(eps...),
+			NetworkGateways: []model.NetworkGateway{gw("n1", "c1", "1.1.1.1")}}
+	}
+	cases := []struct {
+		name     string
+		clusters []*model.ClusterState
+		want     []string
+	}{
+		{
+			name: "one gateway: remote endpoints become the gateway, weight = endpoint count",
+			clusters: []*model.ClusterState{
+				local(ep("10.1.0.1", "z1", true)),
+				{ID: "c2", Network: "n2", Services: reviewsIn(ep("10.2.0.1", "z1", true), ep("10.2.0.2", "z1", true)),
+					NetworkGateways: []model.NetworkGateway{gw("n2", "c2", "2.2.2.2")}},
+			},
+			want: []string{"r1/z1: 10.1.0.1:9080=1 2.2.2.2:15443=2 (3)"},
+		},
+		{
+			name: "two gateways: weights scaled by the lcm so each gateway gets an even share",
+			clusters: []*model.ClusterState{
+				local(ep("10.1.0.1", "z1", true)),
+				{ID: "c2", Network: "n2", Services: reviewsIn(ep("10.2.0.1", "z1", true), ep("10.2.0.2", "z1", true), ep("10.2.0.3", "z1", true)),
+					NetworkGateways: []model.NetworkGateway{gw("n2", "c2", "2.2.2.2"), gw("n2", "c2", "2.2.2.3")}},
+			},
+			// scale = lcm(1, 2) = 2: local endpoint 1×2; 3 remote endpoints ×2 = 6 split 3+3.
+			want: []string{"r1/z1: 10.1.0.1:9080=2 2.2.2.2:15443=3 2.2.2.3:15443=3 (8)"},
+		},
+		{
+			name: "a network without a gateway: its endpoints are unreachable and dropped",
+			clusters: []*model.ClusterState{
+				local(ep("10.1.0.1", "z1", true)),
+				{ID: "c3", Network: "n3", Services: reviewsIn(ep("10.3.0.1", "z1", true))},
+			},
+			want: []string{"r1/z1: 10.1.0.1:9080=1 (1)"},
+		},
+		{
+			name: "locality preserved: the gateway stands in within each zone",
+			clusters: []*model.ClusterState{
+				local(ep("10.1.0.1", "z1", true)),
+				{ID: "c2", Network: "n2", Services: reviewsIn(ep("10.2.0.1", "z1", true), ep("10.2.0.2", "z2", true), ep("10.2.0.3", "z2", true)),
+					NetworkGateways: []model.NetworkGateway{gw("n2", "c2", "2.2.2.2")}},
+			},
+			want: []string{"r1/z1: 10.1.0.1:9080=1 2.2.2.2:15443=1 (2)", "r1/z2: 2.2.2.2:15443=2 (2)"},
+		},
+		{
+			name: "remote endpoints without mesh mTLS are dropped, never sent to a gateway",
+			clusters: []*model.ClusterState{
+				local(ep("10.1.0.1", "z1", false)),
+				{ID: "c2", Network: "n2", Services: reviewsIn(ep("10.2.0.1", "z1", false), ep("10.2.0.2", "z1", true)),
+					NetworkGateways: []model.NetworkGateway{gw("n2", "c2", "2.2.2.2")}},
+			},
+			want: []string{"r1/z1: 10.1.0.1:9080=1 2.2.2.2:15443=1 (2)"},
+		},
+		{
+			name: "same network, other cluster: direct",
+			clusters: []*model.ClusterState{
+				local(ep("10.1.0.1", "z1", true)),
+				{ID: "c4", Network: "n1", Services: reviewsIn(ep("10.4.0.1", "z1", false))},
+			},
+			want: []string{"r1/z1: 10.1.0.1:9080=1 10.4.0.1:9080=1 (2)"},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			mesh := &model.MeshState{LocalCluster: "c1", Clusters: c.clusters}
+			ix := BuildIndex(mesh, DefaultOptions())
+			b := &builder{ix: ix, proxy: &Proxy{Network: "n1", ClusterID: "c1"}, out: &Result{}}
+			svc := ix.services["reviews.default.svc.cluster.local"]
+			la := b.loadAssignment("outbound|9080||reviews.default.svc.cluster.local", svc, svc.Ports[0], nil, false)
+			if got := cla(la); !slices.Equal(got, c.want) {
+				t.Errorf("got  %q\nwant %q", got, c.want)
+			}
+			if err := la.ValidateAll(); err != nil {
+				t.Errorf("invalid CLA: %v", err)
+			}
+		})
+	}
+}
+
+func TestSNIDNATEndpointsAreLocalMTLSPods(t *testing.T) {
+	mesh := &model.MeshState{LocalCluster: "c1", Clusters: []*model.ClusterState{
+		{ID: "c1", Network: "n1", Services: reviewsIn(ep("10.1.0.1", "z1", true), ep("10.1.0.2", "z1", false))},
+		{ID: "c2", Network: "n2", Services: reviewsIn(ep("10.2.0.1", "z1", true)),
+			NetworkGateways: []model.NetworkGateway{gw("n2", "c2", "2.2.2.2")}},
+	}}
+	ix := BuildIndex(mesh, DefaultOptions())
+	b := &builder{ix: ix, proxy: &Proxy{Network: "n1", ClusterID: "c1"}, out: &Result{}}
+	svc := ix.services["reviews.default.svc.cluster.local"]
+	la := b.loadAssignment("outbound_.9080_._.reviews.default.svc.cluster.local", svc, svc.Ports[0], nil, true)
+	if got, want := cla(la), []string{"r1/z1: 10.1.0.1:9080=1 (1)"}; !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
