@@ -248,7 +248,7 @@ func (d *decoder) istio(loc location, ref model.Ref, kind string, js []byte) {
 }
 
 var (
-	strictFieldRe = regexp.MustCompile(`^json: (unknown|duplicate) field "(.*)"$`)
+	strictFieldRe = regexp.MustCompile(`^(?:json: )?(unknown|duplicate) field "(.*)"$`)
 	typeErrRe     = regexp.MustCompile(`cannot unmarshal (\S+) into Go struct field \S*?\.(\S+) of type (\S+)`)
 	typeErrTopRe  = regexp.MustCompile(`cannot unmarshal (\S+) into Go value of type (\S+)`)
 )

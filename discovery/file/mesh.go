@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	strictjson "sigs.k8s.io/json"
@@ -33,7 +32,6 @@ type MeshCluster struct {
 	Path string `json:"path"`
 }
 
-var strictMeshFieldRe = regexp.MustCompile(`^json: (unknown|duplicate) field "(.*)"$`)
 
 // readMeshFile reads and validates mesh.yaml; every problem is reported, each
 // naming the field.
@@ -56,7 +54,7 @@ func readMeshFile(p string) (*MeshFile, error) {
 	}
 	var errs []error
 	for _, e := range strictErrs {
-		if m := strictMeshFieldRe.FindStringSubmatch(e.Error()); m != nil {
+		if m := strictFieldRe.FindStringSubmatch(e.Error()); m != nil {
 			errs = append(errs, fmt.Errorf("%s: %s field", m[2], m[1]))
 		} else {
 			errs = append(errs, e)
