@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -57,8 +58,34 @@ func (d *decoder) file(display, source string, data []byte) {
 			d.errs = append(d.errs, &DocumentError{File: display, Document: doc.index, Line: doc.line, Err: err})
 			continue
 		}
+		if _, err := yaml.YAMLToJSONStrict(doc.data); err != nil {
+			d.duplicateKeys(loc, doc.line, bytes.TrimSpace(js), err)
+			continue
+		}
 		d.value(loc, doc.line, bytes.TrimSpace(js))
 	}
+}
+
+var yamlLineRe = regexp.MustCompile(`line (\d+):`)
+
+// duplicateKeys reports a document that is YAML but repeats a key in a
+// mapping (which lenient parsers would silently resolve to the last value).
+func (d *decoder) duplicateKeys(loc location, line int, js []byte, err error) {
+	msg := strings.Join(strings.Fields(strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:")), " ")
+	msg = yamlLineRe.ReplaceAllStringFunc(msg, func(m string) string { // document line -> file line
+		n, _ := strconv.Atoi(yamlLineRe.FindStringSubmatch(m)[1])
+		return fmt.Sprintf("line %d:", line+n-1)
+	})
+	env, envErr := readEnvelope(js)
+	if envErr != nil || env.Kind == "" {
+		d.errs = append(d.errs, &DocumentError{File: loc.file, Document: loc.document, Line: line, Err: fmt.Errorf("duplicate key: %s", msg)})
+		return
+	}
+	ns := env.Metadata.Namespace
+	if ns == "" && env.Kind != "Namespace" {
+		ns = convert.DefaultNamespace
+	}
+	d.objErr(loc, model.Errorf(model.Ref{Kind: model.Kind(env.Kind), Namespace: ns, Name: env.Metadata.Name}, "", "duplicate key: %s", msg))
 }
 
 // value dispatches one decoded document (or List item).

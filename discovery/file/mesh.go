@@ -32,7 +32,6 @@ type MeshCluster struct {
 	Path string `json:"path"`
 }
 
-
 // readMeshFile reads and validates mesh.yaml; every problem is reported, each
 // naming the field.
 func readMeshFile(p string) (*MeshFile, error) {
