@@ -1,46 +1,113 @@
-// Package file is the file source: Kubernetes and Istio objects read from
-// multi-document YAML files or directories, converted into the neutral model.
-// It is the embedded default of `meshgate run` and the input of
-// `meshgate translate`.
-//
-//	YAML files ─▶ decode (k8s + istio.io/api types) ─▶ discovery/convert ─▶ model.ClusterState(s)
-//
-// A directory holds one cluster, unless it holds a mesh.yaml naming one
-// subdirectory per cluster (see LoadMesh).
 package file
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"log/slog"
 
 	"github.com/meshgate/meshgate/discovery/model"
 )
 
+// DefaultClusterID is the cluster id of a single-cluster input when Options
+// name none: Istio's default cluster id.
+const DefaultClusterID = "Kubernetes"
+
+// MeshFileName is the file that makes a directory a multi-cluster input.
+const MeshFileName = "mesh.yaml"
+
 // Options say what to read and how to label it.
 type Options struct {
-	// Paths are files or directories (read recursively, *.yaml / *.yml / *.json).
+	// Paths are files or directories (read recursively, *.yaml / *.yml /
+	// *.json; names starting with "." are skipped). A single directory holding
+	// mesh.yaml is a multi-cluster input.
 	Paths []string
-	// ClusterID and Network label the state when the input is a single cluster.
+	// ClusterID and Network label the state when the input is a single cluster
+	// (ClusterID defaults to DefaultClusterID).
 	ClusterID string
 	Network   string
+	// MeshID labels a single-cluster input's MeshState (mesh.yaml has its own).
+	MeshID string
 	// DomainSuffix is the cluster DNS domain (default cluster.local).
 	DomainSuffix string
+	// Logger receives Watch's log lines (default slog.Default()). Object
+	// contents, and so Secret data, are never logged.
+	Logger *slog.Logger
 }
 
-// ErrNotImplemented is returned until the file source lands.
-var ErrNotImplemented = errors.New("file source: not implemented yet")
+// Result is everything one load produced.
+type Result struct {
+	Mesh *model.MeshState
+	// ObjErrs are problems with single documents (*DocumentError) or objects
+	// (*ObjectError, wrapping a *model.FieldError); those were skipped.
+	ObjErrs []error
+	// Ignored are the documents of kinds meshgate does not use.
+	Ignored []Ignored
+	// roots are the paths the input was read from (for Watch).
+	roots []string
+}
+
+// Ignored is a document that was skipped without error.
+type Ignored struct {
+	File       string
+	Document   int
+	APIVersion string
+	Kind       string
+	Namespace  string
+	Name       string
+	Reason     string
+}
+
+func (i Ignored) String() string {
+	return fmt.Sprintf("%s (document %d): %s %s %s/%s: %s", i.File, i.Document, i.APIVersion, i.Kind, i.Namespace, i.Name, i.Reason)
+}
+
+// DocumentError is a document that is not a Kubernetes object at all (not
+// YAML, a plain value, no kind). The file's other documents still load.
+type DocumentError struct {
+	File     string
+	Document int // 1-based among the file's non-empty documents
+	Line     int // first line of the document in the file
+	Err      error
+}
+
+func (e *DocumentError) Error() string {
+	return fmt.Sprintf("%s: document %d (line %d): %v", e.File, e.Document, e.Line, e.Err)
+}
+
+func (e *DocumentError) Unwrap() error { return e.Err }
+
+// ObjectError locates a problem with one object in its file. Err is a
+// *model.FieldError (errors.As finds it).
+type ObjectError struct {
+	File     string
+	Document int
+	Err      error
+}
+
+func (e *ObjectError) Error() string {
+	return fmt.Sprintf("%s (document %d): %v", e.File, e.Document, e.Err)
+}
+
+func (e *ObjectError) Unwrap() error { return e.Err }
 
 // LoadMesh reads every path into a MeshState. objErrs are problems with single
-// objects (each a *model.FieldError naming object and field); those objects
-// were skipped. err is set when the input could not be read at all.
+// documents or objects (each an *ObjectError wrapping a *model.FieldError
+// naming object and field, or a *DocumentError); those were skipped. err is
+// set when the input could not be read at all.
 func LoadMesh(opts Options) (mesh *model.MeshState, objErrs []error, err error) {
-	return nil, nil, ErrNotImplemented
+	res, err := Load(opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return res.Mesh, res.ObjErrs, nil
 }
 
 // Watch loads the paths, calls publish with the result, and again (debounced)
-// whenever files are edited, added or removed, until ctx is done. A load that
-// fails entirely (unreadable) is reported through publish's err and the caller
-// keeps its last good state.
+// whenever files are edited, added, removed or renamed, until ctx is done. A
+// load that fails entirely (unreadable) is reported through publish's err and
+// the caller keeps its last good state. publish is never called concurrently
+// and not after Watch returns. Watch returns nil when ctx is done, or an error
+// if the file system cannot be watched.
 func Watch(ctx context.Context, opts Options, publish func(mesh *model.MeshState, objErrs []error, err error)) error {
-	return ErrNotImplemented
+	return watch(ctx, opts, publish)
 }

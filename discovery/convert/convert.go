@@ -1,0 +1,210 @@
+package convert
+
+import (
+	"fmt"
+	"maps"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshgate/meshgate/discovery/model"
+)
+
+// DefaultDomainSuffix is the cluster DNS domain used when Options leave it empty.
+const DefaultDomainSuffix = "cluster.local"
+
+// DefaultNamespace is given to objects that name no namespace.
+const DefaultNamespace = "default"
+
+// Inputs are one cluster's objects. Istio objects of every served API version
+// (networking.istio.io/v1, v1beta1, v1alpha3) share the v1 client types: their
+// specs are the same istio.io/api Go types. Nil entries are ignored.
+type Inputs struct {
+	Namespaces     []*corev1.Namespace
+	Services       []*corev1.Service
+	Pods           []*corev1.Pod
+	Endpoints      []*corev1.Endpoints
+	EndpointSlices []*discoveryv1.EndpointSlice
+	Secrets        []*corev1.Secret
+
+	Gateways         []*networkingv1.Gateway
+	VirtualServices  []*networkingv1.VirtualService
+	DestinationRules []*networkingv1.DestinationRule
+	ServiceEntries   []*networkingv1.ServiceEntry
+}
+
+// Options label and shape the converted state.
+type Options struct {
+	// ClusterID is the id of the cluster the inputs come from.
+	ClusterID string
+	// Network is the cluster's network: the network of endpoints whose pod and
+	// namespace carry no topology.istio.io/network label.
+	Network string
+	// DomainSuffix is the cluster DNS domain (default cluster.local).
+	DomainSuffix string
+	// Source, if set, names where an object came from (model.Meta.Source).
+	Source func(kind model.Kind, namespace, name string) string
+}
+
+func (o Options) domainSuffix() string {
+	if o.DomainSuffix == "" {
+		return DefaultDomainSuffix
+	}
+	return o.DomainSuffix
+}
+
+// Cluster converts one cluster's objects into a normalized ClusterState.
+// errs holds a *model.FieldError for every problem found; the objects they
+// name were left out of the state.
+func Cluster(in Inputs, opts Options) (*model.ClusterState, []error) {
+	c := &model.ClusterState{ID: opts.ClusterID, Network: opts.Network}
+	var errs []error
+	add := func(e []error) { errs = append(errs, e...) }
+
+	namespaceLabels := map[string]map[string]string{}
+	for _, ns := range in.Namespaces {
+		if ns == nil {
+			continue
+		}
+		n := Namespace(ns)
+		n.Source = opts.source(model.KindNamespace, n.Meta)
+		namespaceLabels[n.Name] = n.Labels
+		c.Namespaces = append(c.Namespaces, n)
+	}
+	for _, s := range in.Secrets {
+		if s == nil {
+			continue
+		}
+		if sec, ok := Secret(s); ok {
+			sec.Source = opts.source(model.KindSecret, sec.Meta)
+			c.Secrets = append(c.Secrets, sec)
+		}
+	}
+
+	eps := newEndpointIndex(in, opts.Network, namespaceLabels)
+	for _, s := range in.Services {
+		if s == nil {
+			continue
+		}
+		svc, e := Service(s, opts.domainSuffix())
+		if len(e) > 0 {
+			add(e)
+			continue
+		}
+		svc.Source = opts.source(model.KindService, svc.Meta)
+		svc.Endpoints = eps.endpointsFor(s)
+		c.Services = append(c.Services, svc)
+	}
+	c.NetworkGateways = model.DeriveNetworkGateways(opts.ClusterID, c.Services)
+
+	for _, g := range in.Gateways {
+		if g == nil {
+			continue
+		}
+		if gw, e := Gateway(g); len(e) > 0 {
+			add(e)
+		} else {
+			gw.Source = opts.source(model.KindGateway, gw.Meta)
+			c.Gateways = append(c.Gateways, gw)
+		}
+	}
+	for _, v := range in.VirtualServices {
+		if v == nil {
+			continue
+		}
+		if vs, e := VirtualService(v); len(e) > 0 {
+			add(e)
+		} else {
+			vs.Source = opts.source(model.KindVirtualService, vs.Meta)
+			c.VirtualServices = append(c.VirtualServices, vs)
+		}
+	}
+	for _, d := range in.DestinationRules {
+		if d == nil {
+			continue
+		}
+		if dr, e := DestinationRule(d); len(e) > 0 {
+			add(e)
+		} else {
+			dr.Source = opts.source(model.KindDestinationRule, dr.Meta)
+			c.DestinationRules = append(c.DestinationRules, dr)
+		}
+	}
+	for _, s := range in.ServiceEntries {
+		if s == nil {
+			continue
+		}
+		if se, e := ServiceEntry(s); len(e) > 0 {
+			add(e)
+		} else {
+			se.Source = opts.source(model.KindServiceEntry, se.Meta)
+			c.ServiceEntries = append(c.ServiceEntries, se)
+		}
+	}
+	c.Normalize()
+	return c, errs
+}
+
+func (o Options) source(k model.Kind, m model.Meta) string {
+	if o.Source == nil {
+		return ""
+	}
+	return o.Source(k, m.Namespace, m.Name)
+}
+
+// lastAppliedAnnotation is kubectl's copy of the whole object (for a Secret:
+// its data). It is dropped so that key material never reaches the model's
+// metadata and hashes do not depend on how the object was applied.
+const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
+
+// meta builds model.Meta from Kubernetes object metadata.
+func meta(om *metav1.ObjectMeta) model.Meta {
+	m := model.Meta{Name: om.Name, Namespace: om.Namespace}
+	if m.Namespace == "" {
+		m.Namespace = DefaultNamespace
+	}
+	if len(om.Labels) > 0 {
+		m.Labels = maps.Clone(om.Labels)
+	}
+	if len(om.Annotations) > 0 {
+		a := maps.Clone(om.Annotations)
+		delete(a, lastAppliedAnnotation)
+		if len(a) > 0 {
+			m.Annotations = a
+		}
+	}
+	return m
+}
+
+// fieldErrs collects the FieldErrors of one object.
+type fieldErrs struct {
+	ref  model.Ref
+	list []error
+}
+
+func newFieldErrs(kind model.Kind, om *metav1.ObjectMeta) *fieldErrs {
+	ns := om.Namespace
+	if ns == "" && kind != model.KindNamespace {
+		ns = DefaultNamespace
+	}
+	return &fieldErrs{ref: model.Ref{Kind: kind, Namespace: ns, Name: om.Name}}
+}
+
+func (f *fieldErrs) add(field, format string, args ...any) {
+	f.list = append(f.list, model.Errorf(f.ref, field, format, args...))
+}
+
+// addErr records err (if not nil) at field.
+func (f *fieldErrs) addErr(field string, err error) {
+	if err != nil {
+		f.add(field, "%v", err)
+	}
+}
+
+// idx is the path of element i of a list field: idx("spec.servers", 1) = "spec.servers[1]".
+func idx(base string, i int) string { return fmt.Sprintf("%s[%d]", base, i) }
+
+// key is the path of a map entry: key("spec.selector", "app") = "spec.selector[app]".
+func key(base, k string) string { return fmt.Sprintf("%s[%s]", base, k) }

@@ -1,0 +1,270 @@
+package convert
+
+import (
+	networking "istio.io/api/networking/v1alpha3"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+
+	"github.com/meshgate/meshgate/discovery/model"
+)
+
+// DestinationRule validates and converts an Istio DestinationRule.
+func DestinationRule(d *networkingv1.DestinationRule) (model.DestinationRule, []error) {
+	fe := newFieldErrs(model.KindDestinationRule, &d.ObjectMeta)
+	validateDestinationRule(fe, d)
+	if len(fe.list) > 0 {
+		return model.DestinationRule{}, fe.list
+	}
+	s := &d.Spec
+	out := model.DestinationRule{
+		Meta:          meta(&d.ObjectMeta),
+		Host:          s.GetHost(),
+		TrafficPolicy: trafficPolicy(s.GetTrafficPolicy()),
+		ExportTo:      cloneSlice(s.GetExportTo()),
+	}
+	for _, ss := range s.GetSubsets() {
+		out.Subsets = append(out.Subsets, model.Subset{
+			Name:          ss.GetName(),
+			Labels:        cloneMap(ss.GetLabels()),
+			TrafficPolicy: trafficPolicy(ss.GetTrafficPolicy()),
+		})
+	}
+	return out, nil
+}
+
+func trafficPolicy(t *networking.TrafficPolicy) *model.TrafficPolicy {
+	if t == nil {
+		return nil
+	}
+	out := &model.TrafficPolicy{
+		LoadBalancer:     loadBalancer(t.GetLoadBalancer()),
+		ConnectionPool:   connectionPool(t.GetConnectionPool()),
+		OutlierDetection: outlierDetection(t.GetOutlierDetection()),
+		TLS:              clientTLS(t.GetTls()),
+	}
+	for _, p := range t.GetPortLevelSettings() {
+		out.PortLevelSettings = append(out.PortLevelSettings, model.PortTrafficPolicy{
+			Port:             p.GetPort().GetNumber(),
+			LoadBalancer:     loadBalancer(p.GetLoadBalancer()),
+			ConnectionPool:   connectionPool(p.GetConnectionPool()),
+			OutlierDetection: outlierDetection(p.GetOutlierDetection()),
+			TLS:              clientTLS(p.GetTls()),
+		})
+	}
+	return out
+}
+
+func loadBalancer(lb *networking.LoadBalancerSettings) *model.LoadBalancer {
+	if lb == nil {
+		return nil
+	}
+	out := &model.LoadBalancer{}
+	switch p := lb.GetLbPolicy().(type) {
+	case *networking.LoadBalancerSettings_Simple:
+		out.Simple = p.Simple.String()
+		if p.Simple == networking.LoadBalancerSettings_LEAST_CONN { //nolint:staticcheck // deprecated alias
+			out.Simple = networking.LoadBalancerSettings_LEAST_REQUEST.String()
+		}
+	case *networking.LoadBalancerSettings_ConsistentHash:
+		ch := p.ConsistentHash
+		out.ConsistentHash = &model.ConsistentHash{
+			HTTPHeaderName:         ch.GetHttpHeaderName(),
+			UseSourceIP:            ch.GetUseSourceIp(),
+			HTTPQueryParameterName: ch.GetHttpQueryParameterName(),
+			MinimumRingSize:        ch.GetMinimumRingSize(), //nolint:staticcheck // deprecated, still honoured
+		}
+		if c := ch.GetHttpCookie(); c != nil {
+			out.ConsistentHash.HTTPCookieName = c.GetName()
+			out.ConsistentHash.HTTPCookiePath = c.GetPath()
+			out.ConsistentHash.HTTPCookieTTL = duration(c.GetTtl())
+		}
+		if rh := ch.GetRingHash(); rh != nil {
+			out.ConsistentHash.MinimumRingSize = rh.GetMinimumRingSize()
+		}
+	}
+	return out
+}
+
+func connectionPool(c *networking.ConnectionPoolSettings) *model.ConnectionPool {
+	if c == nil {
+		return nil
+	}
+	out := &model.ConnectionPool{}
+	if t := c.GetTcp(); t != nil {
+		out.TCP = &model.TCPPool{MaxConnections: t.GetMaxConnections(), ConnectTimeout: duration(t.GetConnectTimeout())}
+	}
+	if h := c.GetHttp(); h != nil {
+		out.HTTP = &model.HTTPPool{
+			HTTP1MaxPendingRequests:  h.GetHttp1MaxPendingRequests(),
+			HTTP2MaxRequests:         h.GetHttp2MaxRequests(),
+			MaxRequestsPerConnection: h.GetMaxRequestsPerConnection(),
+			MaxRetries:               h.GetMaxRetries(),
+			IdleTimeout:              duration(h.GetIdleTimeout()),
+		}
+		if h.GetH2UpgradePolicy() != networking.ConnectionPoolSettings_HTTPSettings_DEFAULT {
+			out.HTTP.H2UpgradePolicy = h.GetH2UpgradePolicy().String()
+		}
+	}
+	return out
+}
+
+func outlierDetection(o *networking.OutlierDetection) *model.OutlierDetection {
+	if o == nil {
+		return nil
+	}
+	return &model.OutlierDetection{
+		Consecutive5xxErrors:     uint32Ptr(o.GetConsecutive_5XxErrors()),
+		ConsecutiveGatewayErrors: uint32Ptr(o.GetConsecutiveGatewayErrors()),
+		Interval:                 duration(o.GetInterval()),
+		BaseEjectionTime:         duration(o.GetBaseEjectionTime()),
+		MaxEjectionPercent:       o.GetMaxEjectionPercent(),
+		MinHealthPercent:         o.GetMinHealthPercent(),
+	}
+}
+
+func clientTLS(t *networking.ClientTLSSettings) *model.ClientTLS {
+	if t == nil {
+		return nil
+	}
+	return &model.ClientTLS{
+		Mode:               model.ClientTLSMode(t.GetMode().String()),
+		ClientCertificate:  t.GetClientCertificate(),
+		PrivateKey:         t.GetPrivateKey(),
+		CACertificates:     t.GetCaCertificates(),
+		CredentialName:     t.GetCredentialName(),
+		SubjectAltNames:    cloneSlice(t.GetSubjectAltNames()),
+		SNI:                t.GetSni(),
+		InsecureSkipVerify: t.GetInsecureSkipVerify().GetValue(),
+	}
+}
+
+func validateDestinationRule(fe *fieldErrs, d *networkingv1.DestinationRule) {
+	s := &d.Spec
+	switch {
+	case s.Host == "":
+		fe.add("spec.host", "host is required")
+	case isIP(s.Host):
+		fe.add("spec.host", "invalid host %q: a DestinationRule host must be a service name, not an IP", s.Host)
+	default:
+		fe.addErr("spec.host", validateWildcardDomain(s.Host))
+	}
+	validateTrafficPolicy(fe, "spec.trafficPolicy", s.TrafficPolicy)
+	seen := map[string]int{}
+	for i, ss := range s.Subsets {
+		f := idx("spec.subsets", i)
+		if ss == nil {
+			fe.add(f, "subset may not be null")
+			continue
+		}
+		if j, dup := seen[ss.Name]; dup && ss.Name != "" {
+			fe.add(f+".name", "duplicate subset name %q (also spec.subsets[%d])", ss.Name, j)
+		} else {
+			seen[ss.Name] = i
+		}
+		fe.addErr(f+".name", validateSubsetName(ss.Name))
+		validateLabels(fe, f+".labels", ss.Labels)
+		validateTrafficPolicy(fe, f+".trafficPolicy", ss.TrafficPolicy)
+	}
+	validateExportTo(fe, "spec.exportTo", d.Namespace, s.ExportTo)
+}
+
+func validateTrafficPolicy(fe *fieldErrs, f string, t *networking.TrafficPolicy) {
+	if t == nil {
+		return
+	}
+	if t.OutlierDetection == nil && t.ConnectionPool == nil && t.LoadBalancer == nil && t.Tls == nil &&
+		t.PortLevelSettings == nil && t.Tunnel == nil && t.ProxyProtocol == nil && t.RetryBudget == nil {
+		fe.add(f, "a traffic policy must have at least one field")
+		return
+	}
+	validatePolicyParts(fe, f, t.LoadBalancer, t.ConnectionPool, t.OutlierDetection, t.Tls)
+	for i, p := range t.PortLevelSettings {
+		pf := idx(f+".portLevelSettings", i)
+		if p == nil {
+			fe.add(pf, "port traffic policy may not be null")
+			continue
+		}
+		if p.Port == nil {
+			fe.add(pf+".port", "port is required")
+		} else {
+			fe.addErr(pf+".port.number", validatePort(p.Port.GetNumber()))
+		}
+		if p.LoadBalancer == nil && p.ConnectionPool == nil && p.OutlierDetection == nil && p.Tls == nil {
+			fe.add(pf, "a port traffic policy must have at least one field")
+			continue
+		}
+		validatePolicyParts(fe, pf, p.LoadBalancer, p.ConnectionPool, p.OutlierDetection, p.Tls)
+	}
+}
+
+func validatePolicyParts(fe *fieldErrs, f string, lb *networking.LoadBalancerSettings, cp *networking.ConnectionPoolSettings,
+	od *networking.OutlierDetection, tls *networking.ClientTLSSettings,
+) {
+	if ch := lb.GetConsistentHash(); ch != nil {
+		if c := ch.GetHttpCookie(); c != nil && c.Name == "" {
+			fe.add(f+".loadBalancer.consistentHash.httpCookie.name", "a cookie name is required")
+		}
+		fe.addErr(f+".loadBalancer.consistentHash.httpCookie.ttl", validateNonNegative(ch.GetHttpCookie().GetTtl()))
+		//nolint:staticcheck // deprecated field still accepted by Istio
+		if ch.MinimumRingSize != 0 && ch.GetHashAlgorithm() != nil {
+			fe.add(f+".loadBalancer.consistentHash", "only one of minimumRingSize and maglev/ringHash may be set")
+		}
+	}
+	if cp != nil {
+		if cp.Http == nil && cp.Tcp == nil {
+			fe.add(f+".connectionPool", "a connection pool must have at least one field")
+		}
+		for _, c := range []struct {
+			v     int32
+			field string
+		}{
+			{cp.GetHttp().GetHttp1MaxPendingRequests(), "http.http1MaxPendingRequests"},
+			{cp.GetHttp().GetHttp2MaxRequests(), "http.http2MaxRequests"},
+			{cp.GetHttp().GetMaxRequestsPerConnection(), "http.maxRequestsPerConnection"},
+			{cp.GetHttp().GetMaxRetries(), "http.maxRetries"},
+			{cp.GetTcp().GetMaxConnections(), "tcp.maxConnections"},
+		} {
+			if c.v < 0 {
+				fe.add(f+".connectionPool."+c.field, "must not be negative")
+			}
+		}
+		fe.addErr(f+".connectionPool.http.idleTimeout", validateDuration(cp.GetHttp().GetIdleTimeout()))
+		fe.addErr(f+".connectionPool.tcp.connectTimeout", validateDuration(cp.GetTcp().GetConnectTimeout()))
+	}
+	if od != nil {
+		fe.addErr(f+".outlierDetection.interval", validateDuration(od.Interval))
+		fe.addErr(f+".outlierDetection.baseEjectionTime", validateDuration(od.BaseEjectionTime))
+		if od.MaxEjectionPercent < 0 || od.MaxEjectionPercent > 100 {
+			fe.add(f+".outlierDetection.maxEjectionPercent", "percentage %d is not in range 0..100", od.MaxEjectionPercent)
+		}
+		if od.MinHealthPercent < 0 || od.MinHealthPercent > 100 {
+			fe.add(f+".outlierDetection.minHealthPercent", "percentage %d is not in range 0..100", od.MinHealthPercent)
+		}
+	}
+	validateClientTLS(fe, f+".tls", tls)
+}
+
+func validateClientTLS(fe *fieldErrs, f string, t *networking.ClientTLSSettings) {
+	if t == nil {
+		return
+	}
+	simpleOrMutual := t.Mode == networking.ClientTLSSettings_SIMPLE || t.Mode == networking.ClientTLSSettings_MUTUAL
+	if t.GetInsecureSkipVerify().GetValue() && simpleOrMutual {
+		if t.CaCertificates != "" || len(t.SubjectAltNames) > 0 || (t.Mode == networking.ClientTLSSettings_SIMPLE && t.CredentialName != "") {
+			fe.add(f+".insecureSkipVerify", "caCertificates, credentialName (SIMPLE) and subjectAltNames cannot be set with insecureSkipVerify")
+		}
+	}
+	if simpleOrMutual && t.CredentialName != "" {
+		if t.ClientCertificate != "" || t.CaCertificates != "" || t.PrivateKey != "" || t.CaCrl != "" {
+			fe.add(f+".credentialName", "clientCertificate, privateKey, caCertificates and caCrl cannot be set with credentialName")
+		}
+		return
+	}
+	if t.Mode == networking.ClientTLSSettings_MUTUAL {
+		if t.ClientCertificate == "" {
+			fe.add(f+".clientCertificate", "MUTUAL TLS requires clientCertificate and privateKey, or credentialName")
+		}
+		if t.PrivateKey == "" {
+			fe.add(f+".privateKey", "MUTUAL TLS requires clientCertificate and privateKey, or credentialName")
+		}
+	}
+}

@@ -1,0 +1,106 @@
+package convert
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/meshgate/meshgate/discovery/model"
+)
+
+func u32(v uint32) *uint32 { return &v }
+
+func TestDestinationRuleConversion(t *testing.T) {
+	got, errs := DestinationRule(dr(t, `
+host: reviews.default.svc.cluster.local
+exportTo: ["*"]
+trafficPolicy:
+  loadBalancer:
+    consistentHash:
+      httpCookie: {name: user, path: /, ttl: 0s}
+      ringHash: {minimumRingSize: 1024}
+  connectionPool:
+    tcp: {maxConnections: 100, connectTimeout: 0.030s}
+    http: {http1MaxPendingRequests: 10, http2MaxRequests: 20, maxRequestsPerConnection: 1, maxRetries: 3, idleTimeout: 3600s, h2UpgradePolicy: UPGRADE}
+  outlierDetection: {consecutive5xxErrors: 7, consecutiveGatewayErrors: 2, interval: 300s, baseEjectionTime: 900s, maxEjectionPercent: 50, minHealthPercent: 10}
+  tls: {mode: MUTUAL, clientCertificate: /c, privateKey: /k, caCertificates: /ca, subjectAltNames: [r.example.com], sni: r.example.com, insecureSkipVerify: false}
+  portLevelSettings:
+  - port: {number: 80}
+    loadBalancer: {simple: LEAST_CONN}
+    tls: {mode: ISTIO_MUTUAL, sni: edition.cnn.com}
+subsets:
+- name: v1
+  labels: {version: v1}
+- name: cnn
+  trafficPolicy:
+    loadBalancer: {simple: ROUND_ROBIN}
+    tls: {mode: SIMPLE, credentialName: client-cred}
+`))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	zero := time.Duration(0)
+	want := model.DestinationRule{
+		Meta:     model.Meta{Name: "dr", Namespace: "default"},
+		Host:     "reviews.default.svc.cluster.local",
+		ExportTo: []string{"*"},
+		TrafficPolicy: &model.TrafficPolicy{
+			LoadBalancer: &model.LoadBalancer{ConsistentHash: &model.ConsistentHash{HTTPCookieName: "user", HTTPCookiePath: "/", HTTPCookieTTL: &zero, MinimumRingSize: 1024}},
+			ConnectionPool: &model.ConnectionPool{
+				TCP:  &model.TCPPool{MaxConnections: 100, ConnectTimeout: dur(30 * time.Millisecond)},
+				HTTP: &model.HTTPPool{HTTP1MaxPendingRequests: 10, HTTP2MaxRequests: 20, MaxRequestsPerConnection: 1, MaxRetries: 3, IdleTimeout: dur(time.Hour), H2UpgradePolicy: "UPGRADE"},
+			},
+			OutlierDetection: &model.OutlierDetection{Consecutive5xxErrors: u32(7), ConsecutiveGatewayErrors: u32(2), Interval: dur(5 * time.Minute),
+				BaseEjectionTime: dur(15 * time.Minute), MaxEjectionPercent: 50, MinHealthPercent: 10},
+			TLS: &model.ClientTLS{Mode: "MUTUAL", ClientCertificate: "/c", PrivateKey: "/k", CACertificates: "/ca",
+				SubjectAltNames: []string{"r.example.com"}, SNI: "r.example.com"},
+			PortLevelSettings: []model.PortTrafficPolicy{{Port: 80, LoadBalancer: &model.LoadBalancer{Simple: "LEAST_REQUEST"},
+				TLS: &model.ClientTLS{Mode: "ISTIO_MUTUAL", SNI: "edition.cnn.com"}}},
+		},
+		Subsets: []model.Subset{
+			{Name: "v1", Labels: map[string]string{"version": "v1"}},
+			{Name: "cnn", TrafficPolicy: &model.TrafficPolicy{LoadBalancer: &model.LoadBalancer{Simple: "ROUND_ROBIN"},
+				TLS: &model.ClientTLS{Mode: "SIMPLE", CredentialName: "client-cred"}}},
+		},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
+		if !reflect.DeepEqual(got.TrafficPolicy, want.TrafficPolicy) {
+			t.Errorf("traffic policy:\n got  %+v\nwant %+v", *got.TrafficPolicy, *want.TrafficPolicy)
+		}
+	}
+}
+
+func TestDestinationRuleValidation(t *testing.T) {
+	tests := []struct {
+		name  string
+		spec  string
+		field string
+	}{
+		{"no host", `subsets: [{name: v1}]`, "spec.host"},
+		{"invalid host", `host: "reviews.*"`, "spec.host"},
+		{"IP host", `host: 10.0.0.1`, "spec.host"},
+		{"duplicate subsets", "host: r\nsubsets: [{name: v1, labels: {version: v1}}, {name: v1, labels: {version: v2}}]", "spec.subsets[1].name"},
+		{"empty subset name", "host: r\nsubsets: [{labels: {version: v1}}]", "spec.subsets[0].name"},
+		{"invalid subset name", "host: r\nsubsets: [{name: V1}]", "spec.subsets[0].name"},
+		{"invalid subset label", "host: r\nsubsets: [{name: v1, labels: {version: \"a b\"}}]", "spec.subsets[0].labels[version]"},
+		{"empty traffic policy", "host: r\ntrafficPolicy: {}", "spec.trafficPolicy"},
+		{"empty connection pool", "host: r\ntrafficPolicy: {connectionPool: {}}", "spec.trafficPolicy.connectionPool"},
+		{"negative max connections", "host: r\ntrafficPolicy: {connectionPool: {tcp: {maxConnections: -1}}}", "spec.trafficPolicy.connectionPool.tcp.maxConnections"},
+		{"ejection percent", "host: r\ntrafficPolicy: {outlierDetection: {maxEjectionPercent: 101}}", "spec.trafficPolicy.outlierDetection.maxEjectionPercent"},
+		{"interval below 1ms", "host: r\ntrafficPolicy: {outlierDetection: {interval: 0.0005s}}", "spec.trafficPolicy.outlierDetection.interval"},
+		{"cookie without name", "host: r\ntrafficPolicy: {loadBalancer: {consistentHash: {httpCookie: {ttl: 1s}}}}", "spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.name"},
+		{"mutual without client certificate", "host: r\ntrafficPolicy: {tls: {mode: MUTUAL, privateKey: /k}}", "spec.trafficPolicy.tls.clientCertificate"},
+		{"credentialName with files", "host: r\ntrafficPolicy: {tls: {mode: SIMPLE, credentialName: c, caCertificates: /ca}}", "spec.trafficPolicy.tls.credentialName"},
+		{"port policy without port", "host: r\ntrafficPolicy: {portLevelSettings: [{tls: {mode: SIMPLE}}]}", "spec.trafficPolicy.portLevelSettings[0].port"},
+		{"empty port policy", "host: r\ntrafficPolicy: {portLevelSettings: [{port: {number: 80}}]}", "spec.trafficPolicy.portLevelSettings[0]"},
+		{"subset policy", "host: r\nsubsets: [{name: v1, trafficPolicy: {tls: {mode: MUTUAL, clientCertificate: /c}}}]", "spec.subsets[0].trafficPolicy.tls.privateKey"},
+		{"duplicate exportTo", "host: r\nexportTo: [a, a]", "spec.exportTo[1]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, errs := DestinationRule(dr(t, tt.spec))
+			assertOneFieldError(t, errs, model.Ref{Kind: model.KindDestinationRule, Namespace: "default", Name: "dr"}, tt.field)
+		})
+	}
+}

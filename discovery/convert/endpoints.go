@@ -1,0 +1,262 @@
+package convert
+
+import (
+	"cmp"
+	"maps"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/meshgate/meshgate/discovery/model"
+)
+
+// Labels read from pods when building endpoints.
+const (
+	// LabelLocality is Istio's pod label "region.zone.subzone" (dots, since
+	// label values cannot hold slashes).
+	LabelLocality = "istio-locality"
+	LabelRegion   = "topology.kubernetes.io/region"
+	LabelZone     = "topology.kubernetes.io/zone"
+	LabelSubzone  = "topology.istio.io/subzone"
+)
+
+// endpointIndex joins EndpointSlices (or v1 Endpoints) with Pods and
+// Namespaces to build the endpoints of each Service.
+type endpointIndex struct {
+	network         string
+	namespaceLabels map[string]map[string]string
+	pods            map[string]*corev1.Pod   // namespace/name
+	podsByIP        map[string][]*corev1.Pod // running pods only
+	slices          map[string][]*discoveryv1.EndpointSlice
+	endpoints       map[string]*corev1.Endpoints
+}
+
+func nsName(ns, name string) string {
+	if ns == "" {
+		ns = DefaultNamespace
+	}
+	return ns + "/" + name
+}
+
+func newEndpointIndex(in Inputs, network string, nsLabels map[string]map[string]string) *endpointIndex {
+	x := &endpointIndex{
+		network:         network,
+		namespaceLabels: nsLabels,
+		pods:            map[string]*corev1.Pod{},
+		podsByIP:        map[string][]*corev1.Pod{},
+		slices:          map[string][]*discoveryv1.EndpointSlice{},
+		endpoints:       map[string]*corev1.Endpoints{},
+	}
+	for _, p := range in.Pods {
+		if p == nil {
+			continue
+		}
+		x.pods[nsName(p.Namespace, p.Name)] = p
+		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue // its IP may already belong to another pod
+		}
+		ips := []string{p.Status.PodIP}
+		for _, ip := range p.Status.PodIPs {
+			ips = append(ips, ip.IP)
+		}
+		slices.Sort(ips)
+		for _, ip := range slices.Compact(ips) {
+			if ip != "" {
+				x.podsByIP[ip] = append(x.podsByIP[ip], p)
+			}
+		}
+	}
+	for _, s := range in.EndpointSlices {
+		if s == nil || s.Labels[discoveryv1.LabelServiceName] == "" {
+			continue
+		}
+		k := nsName(s.Namespace, s.Labels[discoveryv1.LabelServiceName])
+		x.slices[k] = append(x.slices[k], s)
+	}
+	for _, e := range in.Endpoints {
+		if e != nil {
+			x.endpoints[nsName(e.Namespace, e.Name)] = e
+		}
+	}
+	return x
+}
+
+// endpointsFor returns the endpoints of s: from its EndpointSlices, or from
+// its v1 Endpoints when it has no EndpointSlice.
+func (x *endpointIndex) endpointsFor(s *corev1.Service) []model.Endpoint {
+	ns := s.Namespace
+	if ns == "" {
+		ns = DefaultNamespace
+	}
+	b := endpointBuilder{x: x, namespace: ns, byAddr: map[string]int{}}
+	if sl := x.slices[nsName(ns, s.Name)]; len(sl) > 0 {
+		sl = slices.Clone(sl)
+		slices.SortFunc(sl, func(a, b *discoveryv1.EndpointSlice) int { return cmp.Compare(a.Name, b.Name) })
+		for _, slice := range sl {
+			b.addSlice(slice)
+		}
+	} else if e := x.endpoints[nsName(ns, s.Name)]; e != nil {
+		b.addEndpoints(e)
+	}
+	return b.out
+}
+
+type endpointBuilder struct {
+	x         *endpointIndex
+	namespace string
+	out       []model.Endpoint
+	byAddr    map[string]int
+}
+
+func (b *endpointBuilder) addSlice(s *discoveryv1.EndpointSlice) {
+	if s.AddressType == discoveryv1.AddressTypeFQDN {
+		return
+	}
+	var ports []model.EndpointPort
+	for _, p := range s.Ports {
+		if p.Port == nil {
+			continue
+		}
+		ports = append(ports, model.EndpointPort{Name: deref(p.Name), Port: uint32(*p.Port)})
+	}
+	for _, e := range s.Endpoints {
+		ready := e.Conditions.Ready == nil || *e.Conditions.Ready
+		for _, addr := range e.Addresses {
+			pod := b.x.pod(e.TargetRef, addr, b.namespace)
+			b.add(addr, ports, ready, pod, deref(e.Zone), deref(e.NodeName))
+		}
+	}
+}
+
+func (b *endpointBuilder) addEndpoints(e *corev1.Endpoints) {
+	for _, ss := range e.Subsets {
+		var ports []model.EndpointPort
+		for _, p := range ss.Ports {
+			ports = append(ports, model.EndpointPort{Name: p.Name, Port: uint32(p.Port)})
+		}
+		for _, set := range []struct {
+			addrs []corev1.EndpointAddress
+			ready bool
+		}{{ss.Addresses, true}, {ss.NotReadyAddresses, false}} {
+			for _, a := range set.addrs {
+				pod := b.x.pod(a.TargetRef, a.IP, b.namespace)
+				b.add(a.IP, ports, set.ready, pod, "", deref(a.NodeName))
+			}
+		}
+	}
+}
+
+// add records one address; an address seen before (in another slice) only
+// gains the ports it did not have.
+func (b *endpointBuilder) add(addr string, ports []model.EndpointPort, ready bool, pod *corev1.Pod, zone, node string) {
+	if addr == "" {
+		return
+	}
+	if i, ok := b.byAddr[addr]; ok {
+		ep := &b.out[i]
+		for _, p := range ports {
+			if _, has := ep.Port(p.Name); !has {
+				ep.Ports = append(ep.Ports, p)
+			}
+		}
+		return
+	}
+	ep := model.Endpoint{Address: addr, Ports: slices.Clone(ports), Ready: ready, NodeName: node}
+	var labels map[string]string
+	podNS := b.namespace
+	if pod != nil {
+		labels = pod.Labels
+		podNS = pod.Namespace
+		ep.PodName = pod.Name
+		if len(labels) > 0 {
+			ep.Labels = maps.Clone(labels)
+		}
+		ep.ServiceAccount = pod.Spec.ServiceAccountName
+		if ep.ServiceAccount == "" {
+			ep.ServiceAccount = "default" // what the API server fills in
+		}
+		if ep.NodeName == "" {
+			ep.NodeName = pod.Spec.NodeName
+		}
+	}
+	if labels[model.LabelTLSMode] == model.TLSModeIstio {
+		ep.TLSMode = model.TLSModeIstio
+	}
+	ep.Locality = locality(labels, zone)
+	ep.Network = b.x.networkOf(labels, podNS)
+	b.byAddr[addr] = len(b.out)
+	b.out = append(b.out, ep)
+}
+
+// pod finds the pod behind an endpoint address: by targetRef, else by IP. An
+// IP shared by several pods (host network) names none of them.
+func (x *endpointIndex) pod(ref *corev1.ObjectReference, ip, svcNamespace string) *corev1.Pod {
+	if ref != nil && (ref.Kind == "" || ref.Kind == "Pod") && ref.Name != "" {
+		ns := ref.Namespace
+		if ns == "" {
+			ns = svcNamespace
+		}
+		if p := x.pods[nsName(ns, ref.Name)]; p != nil {
+			return p
+		}
+	}
+	cands := x.podsByIP[ip]
+	if len(cands) > 1 {
+		var same []*corev1.Pod
+		for _, p := range cands {
+			if p.Namespace == svcNamespace || (p.Namespace == "" && svcNamespace == DefaultNamespace) {
+				same = append(same, p)
+			}
+		}
+		cands = same
+	}
+	if len(cands) == 1 {
+		return cands[0]
+	}
+	return nil
+}
+
+// networkOf is the pod's network label, else its namespace's, else the
+// cluster's network.
+func (x *endpointIndex) networkOf(podLabels map[string]string, namespace string) string {
+	if n := podLabels[model.LabelNetwork]; n != "" {
+		return n
+	}
+	if n := x.namespaceLabels[namespace][model.LabelNetwork]; n != "" {
+		return n
+	}
+	return x.network
+}
+
+// locality reads the istio-locality label ("region.zone.subzone"), else the
+// topology labels, with the EndpointSlice zone taking precedence over the
+// pod's zone label.
+func locality(labels map[string]string, sliceZone string) model.Locality {
+	if v := labels[LabelLocality]; v != "" {
+		parts := strings.SplitN(v, ".", 3)
+		var l model.Locality
+		l.Region = parts[0]
+		if len(parts) > 1 {
+			l.Zone = parts[1]
+		}
+		if len(parts) > 2 {
+			l.Subzone = parts[2]
+		}
+		return l
+	}
+	l := model.Locality{Region: labels[LabelRegion], Zone: sliceZone, Subzone: labels[LabelSubzone]}
+	if l.Zone == "" {
+		l.Zone = labels[LabelZone]
+	}
+	return l
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}

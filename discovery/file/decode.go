@@ -1,0 +1,351 @@
+package file
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	strictjson "sigs.k8s.io/json"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshgate/meshgate/discovery/convert"
+	"github.com/meshgate/meshgate/discovery/model"
+)
+
+// istioGroup is the API group of the Istio networking kinds.
+const istioGroup = "networking.istio.io"
+
+// istioVersions are the served versions of istioGroup; they share Go types.
+var istioVersions = map[string]bool{"v1": true, "v1beta1": true, "v1alpha3": true}
+
+// objKey identifies an object for duplicate detection and error locations.
+type objKey struct {
+	kind      model.Kind
+	namespace string
+	name      string
+}
+
+// location is where an object was read.
+type location struct {
+	file     string // path as shown to the user
+	source   string // model.Meta.Source: path relative to the input root
+	document int    // 1-based index among the file's non-empty documents
+}
+
+// decoder accumulates one cluster's objects from any number of files.
+type decoder struct {
+	in      convert.Inputs
+	seen    map[objKey]location
+	errs    []error
+	ignored []Ignored
+}
+
+func newDecoder() *decoder { return &decoder{seen: map[objKey]location{}} }
+
+// file decodes every document of one file.
+func (d *decoder) file(display, source string, data []byte) {
+	for _, doc := range splitDocuments(data) {
+		loc := location{file: display, source: source, document: doc.index}
+		js, err := yaml.YAMLToJSON(doc.data)
+		if err != nil {
+			d.errs = append(d.errs, &DocumentError{File: display, Document: doc.index, Line: doc.line, Err: err})
+			continue
+		}
+		if _, err := yaml.YAMLToJSONStrict(doc.data); err != nil {
+			d.duplicateKeys(loc, doc.line, bytes.TrimSpace(js), err)
+			continue
+		}
+		d.value(loc, doc.line, bytes.TrimSpace(js))
+	}
+}
+
+var yamlLineRe = regexp.MustCompile(`line (\d+):`)
+
+// duplicateKeys reports a document that is YAML but repeats a key in a
+// mapping (which lenient parsers would silently resolve to the last value).
+func (d *decoder) duplicateKeys(loc location, line int, js []byte, err error) {
+	msg := strings.Join(strings.Fields(strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:")), " ")
+	msg = yamlLineRe.ReplaceAllStringFunc(msg, func(m string) string { // document line -> file line
+		n, _ := strconv.Atoi(yamlLineRe.FindStringSubmatch(m)[1])
+		return fmt.Sprintf("line %d:", line+n-1)
+	})
+	env, envErr := readEnvelope(js)
+	if envErr != nil || env.Kind == "" {
+		d.errs = append(d.errs, &DocumentError{File: loc.file, Document: loc.document, Line: line, Err: fmt.Errorf("duplicate key: %s", msg)})
+		return
+	}
+	ns := env.Metadata.Namespace
+	if ns == "" && env.Kind != "Namespace" {
+		ns = convert.DefaultNamespace
+	}
+	d.objErr(loc, model.Errorf(model.Ref{Kind: model.Kind(env.Kind), Namespace: ns, Name: env.Metadata.Name}, "", "duplicate key: %s", msg))
+}
+
+// value dispatches one decoded document (or List item).
+func (d *decoder) value(loc location, line int, js []byte) {
+	switch {
+	case len(js) == 0 || string(js) == "null":
+		return // empty document (comments only)
+	case js[0] == '[':
+		d.ignore(loc, "", "", "", "", "a YAML sequence, not a Kubernetes object")
+		return
+	case js[0] != '{':
+		d.errs = append(d.errs, &DocumentError{File: loc.file, Document: loc.document, Line: line,
+			Err: fmt.Errorf("not a Kubernetes object: a plain value %.40q", js)})
+		return
+	}
+	env, err := readEnvelope(js)
+	if err != nil {
+		d.errs = append(d.errs, &DocumentError{File: loc.file, Document: loc.document, Line: line, Err: fmt.Errorf("not a Kubernetes object: %v", err)})
+		return
+	}
+	switch {
+	case env.Kind == "" || env.APIVersion == "":
+		missing := "kind"
+		if env.Kind != "" {
+			missing = "apiVersion"
+		}
+		d.errs = append(d.errs, &DocumentError{File: loc.file, Document: loc.document, Line: line,
+			Err: fmt.Errorf("not a Kubernetes object: %s is missing", missing)})
+		return
+	case env.APIVersion == "v1" && env.Kind == "List":
+		for _, item := range env.Items {
+			d.value(loc, line, bytes.TrimSpace(item))
+		}
+		return
+	}
+	ns := env.Metadata.Namespace
+	if ns == "" {
+		ns = convert.DefaultNamespace
+	}
+	group, version, _ := strings.Cut(env.APIVersion, "/")
+	if version == "" { // core group: "v1"
+		group, version = "", group
+	}
+	ref := model.Ref{Kind: model.Kind(env.Kind), Namespace: ns, Name: env.Metadata.Name}
+	if env.Kind == "Namespace" {
+		ref.Namespace = ""
+	}
+	switch {
+	case group == "" && version == "v1":
+		d.core(loc, ref, env.Kind, js)
+	case group == "discovery.k8s.io" && version == "v1" && env.Kind == "EndpointSlice":
+		var s discoveryv1.EndpointSlice
+		if d.decodeK8s(loc, ref, js, &s) {
+			d.add(loc, ref, &s.ObjectMeta, func() { d.in.EndpointSlices = append(d.in.EndpointSlices, &s) })
+		}
+	case group == istioGroup && isIstioKind(env.Kind):
+		if !istioVersions[version] {
+			d.objErr(loc, model.Errorf(ref, "apiVersion", "unsupported version %q of %s (served: v1, v1beta1, v1alpha3)", env.APIVersion, env.Kind))
+			return
+		}
+		d.istio(loc, ref, env.Kind, js)
+	default:
+		d.ignore(loc, env.APIVersion, env.Kind, ref.Namespace, ref.Name, "kind not used by meshgate")
+	}
+}
+
+// envelope is what every object has: apiVersion, kind, metadata name and
+// namespace (read leniently: the strict decode reports bad metadata).
+type envelope struct {
+	APIVersion string
+	Kind       string
+	Metadata   struct {
+		Name      string `json:"name"`
+		Namespace string `json:"namespace"`
+	}
+	Items []json.RawMessage
+}
+
+func readEnvelope(js []byte) (envelope, error) {
+	var env envelope
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(js, &top); err != nil {
+		return env, err
+	}
+	if v, ok := top["apiVersion"]; ok {
+		if err := json.Unmarshal(v, &env.APIVersion); err != nil {
+			return env, fmt.Errorf("apiVersion must be a string")
+		}
+	}
+	if v, ok := top["kind"]; ok {
+		if err := json.Unmarshal(v, &env.Kind); err != nil {
+			return env, fmt.Errorf("kind must be a string")
+		}
+	}
+	if v, ok := top["metadata"]; ok {
+		_ = json.Unmarshal(v, &env.Metadata) // bad metadata is reported by the strict decode
+	}
+	if v, ok := top["items"]; ok {
+		_ = json.Unmarshal(v, &env.Items)
+	}
+	return env, nil
+}
+
+func isIstioKind(kind string) bool {
+	switch model.Kind(kind) {
+	case model.KindGateway, model.KindVirtualService, model.KindDestinationRule, model.KindServiceEntry:
+		return true
+	}
+	return false
+}
+
+// core decodes the core/v1 kinds meshgate uses.
+func (d *decoder) core(loc location, ref model.Ref, kind string, js []byte) {
+	switch kind {
+	case "Service":
+		var o corev1.Service
+		if d.decodeK8s(loc, ref, js, &o) {
+			d.add(loc, ref, &o.ObjectMeta, func() { d.in.Services = append(d.in.Services, &o) })
+		}
+	case "Pod":
+		var o corev1.Pod
+		if d.decodeK8s(loc, ref, js, &o) {
+			d.add(loc, ref, &o.ObjectMeta, func() { d.in.Pods = append(d.in.Pods, &o) })
+		}
+	case "Namespace":
+		var o corev1.Namespace
+		if d.decodeK8s(loc, ref, js, &o) {
+			d.add(loc, ref, &o.ObjectMeta, func() { d.in.Namespaces = append(d.in.Namespaces, &o) })
+		}
+	case "Secret":
+		var o corev1.Secret
+		if d.decodeK8s(loc, ref, js, &o) {
+			d.add(loc, ref, &o.ObjectMeta, func() { d.in.Secrets = append(d.in.Secrets, &o) })
+		}
+	case "Endpoints":
+		var o corev1.Endpoints
+		if d.decodeK8s(loc, ref, js, &o) {
+			d.add(loc, ref, &o.ObjectMeta, func() { d.in.Endpoints = append(d.in.Endpoints, &o) })
+		}
+	default:
+		d.ignore(loc, "v1", kind, ref.Namespace, ref.Name, "kind not used by meshgate")
+	}
+}
+
+// istio decodes an Istio networking object: metadata strictly as Kubernetes
+// metadata, spec with protojson against the istio.io/api types.
+func (d *decoder) istio(loc location, ref model.Ref, kind string, js []byte) {
+	var env struct {
+		metav1.TypeMeta   `json:",inline"`
+		metav1.ObjectMeta `json:"metadata"`
+		Spec              json.RawMessage `json:"spec"`
+		Status            json.RawMessage `json:"status"`
+	}
+	if !d.decodeK8s(loc, ref, js, &env) {
+		return
+	}
+	spec := env.Spec
+	if len(spec) == 0 || string(spec) == "null" {
+		spec = []byte("{}")
+	}
+	var errs []*model.FieldError
+	switch model.Kind(kind) {
+	case model.KindGateway:
+		o := &networkingv1.Gateway{ObjectMeta: env.ObjectMeta}
+		if errs = decodeSpec(ref, spec, &o.Spec); len(errs) == 0 {
+			d.add(loc, ref, &o.ObjectMeta, func() { d.in.Gateways = append(d.in.Gateways, o) })
+		}
+	case model.KindVirtualService:
+		o := &networkingv1.VirtualService{ObjectMeta: env.ObjectMeta}
+		if errs = decodeSpec(ref, spec, &o.Spec); len(errs) == 0 {
+			d.add(loc, ref, &o.ObjectMeta, func() { d.in.VirtualServices = append(d.in.VirtualServices, o) })
+		}
+	case model.KindDestinationRule:
+		o := &networkingv1.DestinationRule{ObjectMeta: env.ObjectMeta}
+		if errs = decodeSpec(ref, spec, &o.Spec); len(errs) == 0 {
+			d.add(loc, ref, &o.ObjectMeta, func() { d.in.DestinationRules = append(d.in.DestinationRules, o) })
+		}
+	case model.KindServiceEntry:
+		o := &networkingv1.ServiceEntry{ObjectMeta: env.ObjectMeta}
+		if errs = decodeSpec(ref, spec, &o.Spec); len(errs) == 0 {
+			d.add(loc, ref, &o.ObjectMeta, func() { d.in.ServiceEntries = append(d.in.ServiceEntries, o) })
+		}
+	}
+	for _, e := range errs {
+		d.objErr(loc, e)
+	}
+}
+
+var (
+	strictFieldRe = regexp.MustCompile(`^(?:json: )?(unknown|duplicate) field "(.*)"$`)
+	typeErrRe     = regexp.MustCompile(`cannot unmarshal (\S+) into Go struct field \S*?\.(\S+) of type (\S+)`)
+	typeErrTopRe  = regexp.MustCompile(`cannot unmarshal (\S+) into Go value of type (\S+)`)
+)
+
+// decodeK8s decodes js strictly into a Kubernetes type: unknown and duplicate
+// fields, and values of the wrong type, are FieldErrors naming the field.
+func (d *decoder) decodeK8s(loc location, ref model.Ref, js []byte, into any) bool {
+	strictErrs, err := strictjson.UnmarshalStrict(js, into)
+	if err != nil {
+		d.objErr(loc, k8sDecodeError(ref, err))
+		return false
+	}
+	for _, e := range strictErrs {
+		if m := strictFieldRe.FindStringSubmatch(e.Error()); m != nil {
+			d.objErr(loc, model.Errorf(ref, m[2], "%s field", m[1]))
+		} else {
+			d.objErr(loc, model.Errorf(ref, "", "%v", e))
+		}
+	}
+	return len(strictErrs) == 0
+}
+
+func k8sDecodeError(ref model.Ref, err error) *model.FieldError {
+	msg := err.Error()
+	if m := typeErrRe.FindStringSubmatch(msg); m != nil {
+		return model.Errorf(ref, m[2], "cannot use a %s here: want %s", m[1], m[3])
+	}
+	if m := typeErrTopRe.FindStringSubmatch(msg); m != nil {
+		return model.Errorf(ref, "", "cannot use a %s here: want %s", m[1], m[2])
+	}
+	return model.Errorf(ref, "", "%s", strings.TrimPrefix(msg, "json: "))
+}
+
+// add records a decoded object unless an object of the same kind and name was
+// read before: the first definition wins, the later one is reported.
+func (d *decoder) add(loc location, ref model.Ref, om *metav1.ObjectMeta, keep func()) {
+	if ref.Kind != "Namespace" && om.Namespace == "" {
+		om.Namespace = convert.DefaultNamespace
+	}
+	k := objKey{ref.Kind, ref.Namespace, ref.Name}
+	if prev, dup := d.seen[k]; dup {
+		d.objErr(loc, model.Errorf(ref, "metadata.name", "duplicate object: already defined in %s (document %d); this definition is ignored", prev.file, prev.document))
+		return
+	}
+	d.seen[k] = loc
+	keep()
+}
+
+func (d *decoder) objErr(loc location, fe *model.FieldError) {
+	d.errs = append(d.errs, &ObjectError{File: loc.file, Document: loc.document, Err: fe})
+}
+
+func (d *decoder) ignore(loc location, apiVersion, kind, ns, name, reason string) {
+	d.ignored = append(d.ignored, Ignored{File: loc.file, Document: loc.document, APIVersion: apiVersion,
+		Kind: kind, Namespace: ns, Name: name, Reason: reason})
+}
+
+// locate wraps a FieldError from convert with the location of its object.
+func (d *decoder) locate(err error) error {
+	fe, ok := err.(*model.FieldError)
+	if !ok {
+		return err
+	}
+	if loc, ok := d.seen[objKey{fe.Object.Kind, fe.Object.Namespace, fe.Object.Name}]; ok {
+		return &ObjectError{File: loc.file, Document: loc.document, Err: fe}
+	}
+	return err
+}
+
+// sourceOf is convert.Options.Source for the objects of this decoder.
+func (d *decoder) sourceOf(kind model.Kind, namespace, name string) string {
+	return d.seen[objKey{kind, namespace, name}].source
+}

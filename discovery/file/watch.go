@@ -1,0 +1,206 @@
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/meshgate/meshgate/discovery/debounce"
+	"github.com/meshgate/meshgate/discovery/model"
+)
+
+// Debounce of file events: a burst ends after watchHoldoff of quiet, and
+// never later than watchMaxDelay after its first event.
+const (
+	watchHoldoff  = 100 * time.Millisecond
+	watchMaxDelay = time.Second
+)
+
+// watcher keeps an fsnotify watch on every directory of the input (and on
+// the parent of every root, to see roots appear, vanish or be replaced).
+type watcher struct {
+	fs  *fsnotify.Watcher
+	log *slog.Logger
+
+	mu      sync.Mutex
+	roots   []string        // absolute input roots (files or directories)
+	watched map[string]bool // directories currently watched
+}
+
+func watch(ctx context.Context, opts Options, publish func(*model.MeshState, []error, error)) error {
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("file source: watch: %w", err)
+	}
+	defer fw.Close()
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	w := &watcher{fs: fw, log: log, watched: map[string]bool{}}
+	w.setRoots(opts.Paths)
+
+	reload := func() {
+		res, err := Load(opts)
+		if res != nil && len(res.roots) > 0 {
+			w.setRoots(res.roots)
+		}
+		w.sync()
+		if err != nil {
+			log.Error("file source: input unreadable; keeping the last good state", "err", err)
+			publish(nil, nil, err)
+			return
+		}
+		for _, ig := range res.Ignored {
+			log.Debug("file source: ignored document", "file", ig.File, "document", ig.Document,
+				"apiVersion", ig.APIVersion, "kind", ig.Kind, "namespace", ig.Namespace, "name", ig.Name, "reason", ig.Reason)
+		}
+		for _, e := range res.ObjErrs {
+			log.Warn("file source: skipped invalid input", "err", e)
+		}
+		publish(res.Mesh, res.ObjErrs, nil)
+	}
+	reload()
+
+	deb := debounce.New(watchHoldoff, watchMaxDelay)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		deb.Run(runCtx, reload)
+	}()
+	defer func() { stop(); <-done }()
+
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-fw.Events:
+			if !ok {
+				return nil
+			}
+			if w.relevant(ev) {
+				deb.Trigger()
+			}
+		case err, ok := <-fw.Errors:
+			if !ok {
+				return nil
+			}
+			// An overflow means lost events: reload to catch up.
+			log.Warn("file source: watch error", "err", err)
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				deb.Trigger()
+			}
+		}
+	}
+}
+
+func (w *watcher) setRoots(paths []string) {
+	roots := make([]string, 0, len(paths))
+	for _, p := range paths {
+		if abs, err := filepath.Abs(p); err == nil {
+			roots = append(roots, abs)
+		}
+	}
+	w.mu.Lock()
+	w.roots = roots
+	w.mu.Unlock()
+}
+
+// sync makes the watch list what the roots need: the parent of every root
+// and every (non-hidden) directory under a directory root.
+func (w *watcher) sync() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	want := map[string]bool{}
+	for _, r := range w.roots {
+		want[filepath.Dir(r)] = true
+		_ = filepath.WalkDir(r, func(p string, e fs.DirEntry, err error) error {
+			if err != nil || !e.IsDir() {
+				return nil
+			}
+			if p != r && strings.HasPrefix(e.Name(), ".") {
+				return filepath.SkipDir
+			}
+			want[p] = true
+			return nil
+		})
+	}
+	for d := range w.watched {
+		if !want[d] {
+			_ = w.fs.Remove(d) // fails harmlessly for a directory already gone
+			delete(w.watched, d)
+		}
+	}
+	for d := range want {
+		if !w.watched[d] {
+			if err := w.fs.Add(d); err != nil {
+				if !errors.Is(err, fs.ErrNotExist) {
+					w.log.Warn("file source: cannot watch directory", "dir", d, "err", err)
+				}
+				continue
+			}
+			w.watched[d] = true
+		}
+	}
+}
+
+// relevant reports whether an event can change the input. A new directory
+// under a root is watched at once, so that files created in it right away are
+// seen too.
+func (w *watcher) relevant(ev fsnotify.Event) bool {
+	p := ev.Name
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	inRoot := false
+	for _, r := range w.roots {
+		if p == r {
+			return true
+		}
+		if strings.HasPrefix(p, r+string(filepath.Separator)) {
+			inRoot = true
+		}
+	}
+	if !inRoot {
+		return false
+	}
+	base := filepath.Base(p)
+	switch {
+	case strings.HasPrefix(base, ".."): // Kubernetes volume atomic writer (..data swaps)
+		return true
+	case strings.HasPrefix(base, "."):
+		return false
+	case hasInputExt(p), w.watched[p]:
+		return true
+	}
+	if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+		w.addTree(p)
+		return true
+	}
+	return false
+}
+
+// addTree watches dir and its subdirectories (w.mu held).
+func (w *watcher) addTree(dir string) {
+	_ = filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || !e.IsDir() {
+			return nil
+		}
+		if p != dir && strings.HasPrefix(e.Name(), ".") {
+			return filepath.SkipDir
+		}
+		if !w.watched[p] && w.fs.Add(p) == nil {
+			w.watched[p] = true
+		}
+		return nil
+	})
+}
