@@ -177,6 +177,10 @@ func (b *builder) cluster(name string, svc *service, sp model.ServicePort, ref c
 	return c
 }
 
+// rawBufferSocket is plaintext; shared by every cluster (never mutated).
+var rawBufferSocket = &corev3.TransportSocket{Name: wellknown.TransportSocketRawBuffer,
+	ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(&rawbufferv3.RawBuffer{})}}
+
 // autoMTLSMatches is Istio's auto mTLS: endpoints labelled tlsMode=istio get
 // mesh mTLS with the SNI of the cluster, others plaintext.
 func (b *builder) autoMTLSMatches(svc *service, sp model.ServicePort, ref clusterRef) []*clusterv3.Cluster_TransportSocketMatch {
@@ -187,12 +191,7 @@ func (b *builder) autoMTLSMatches(svc *service, sp model.ServicePort, ref cluste
 			Match:           &structpb.Struct{Fields: map[string]*structpb.Value{"tlsMode": structpb.NewStringValue(model.TLSModeIstio)}},
 			TransportSocket: transportSocket(ctx),
 		},
-		{
-			Name:  "tlsMode-disabled",
-			Match: &structpb.Struct{},
-			TransportSocket: &corev3.TransportSocket{Name: wellknown.TransportSocketRawBuffer,
-				ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(&rawbufferv3.RawBuffer{})}},
-		},
+		{Name: "tlsMode-disabled", Match: &structpb.Struct{}, TransportSocket: rawBufferSocket},
 	}
 }
 

@@ -173,7 +173,9 @@ func (b *builder) upstreamTLS(t *model.ClientTLS, svc *service, sp model.Service
 	if t.Mode == model.ClientTLSIstioMutual {
 		return b.istioMutualTLS(t, svc, sp, ref)
 	}
-	ctx := &tlsv3.UpstreamTlsContext{Sni: t.SNI, CommonTlsContext: &tlsv3.CommonTlsContext{}}
+	ctx := &tlsv3.UpstreamTlsContext{Sni: t.SNI, CommonTlsContext: &tlsv3.CommonTlsContext{
+		TlsParams: &tlsv3.TlsParameters{TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_2, TlsMaximumProtocolVersion: tlsv3.TlsParameters_TLSv1_3},
+	}}
 	common := ctx.CommonTlsContext
 	vc := &tlsv3.CertificateValidationContext{}
 	setSANs(vc, exactMatchers(t.SubjectAltNames))

@@ -63,7 +63,7 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 				network = in.Cluster.Network
 			}
 			mtls := ep.TLSMode == model.TLSModeIstio
-			local := network == b.proxy.Network
+			local := sameNetwork(network, b.proxy.Network)
 			if sniDNAT {
 				if local && mtls {
 					group(ep.Locality).eps = append(group(ep.Locality).eps, epEntry{ep.Address, port, 1, true})
@@ -190,3 +190,6 @@ func lcm(a, b int) int {
 	}
 	return a / x * b
 }
+
+// sameNetwork: an unset network on either side matches any network, as in istiod.
+func sameNetwork(a, b string) bool { return a == "" || b == "" || a == b }

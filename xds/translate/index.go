@@ -23,7 +23,8 @@ type Index struct {
 	drs         map[string]*model.DestinationRule
 	drWildcards []*model.DestinationRule // host starts with "*", most specific first
 	vss         []*virtualService
-	gateways    map[string]*model.Gateway // "ns/name" → gateway (local cluster)
+	vsByGateway map[string][]*virtualService // "ns/name" (or "mesh") → bound VirtualServices, in order
+	gateways    map[string]*model.Gateway    // "ns/name" → gateway (local cluster)
 	// errs are cross-object problems found while indexing (reported once per Result).
 	errs []error
 
@@ -81,12 +82,13 @@ func BuildIndex(mesh *model.MeshState, opts Options) *Index {
 		opts.TrustDomain = opts.DomainSuffix
 	}
 	ix := &Index{
-		mesh:     mesh,
-		opts:     opts,
-		local:    mesh.Local(),
-		services: map[string]*service{},
-		drs:      map[string]*model.DestinationRule{},
-		gateways: map[string]*model.Gateway{},
+		mesh:        mesh,
+		opts:        opts,
+		local:       mesh.Local(),
+		services:    map[string]*service{},
+		drs:         map[string]*model.DestinationRule{},
+		gateways:    map[string]*model.Gateway{},
+		vsByGateway: map[string][]*virtualService{},
 	}
 	ix.indexServices()
 	ix.indexConfig()
@@ -177,6 +179,9 @@ func (ix *Index) indexConfig() {
 			}
 		}
 		ix.vss = append(ix.vss, r)
+		for _, g := range slices.Compact(slices.Sorted(slices.Values(r.gateways))) {
+			ix.vsByGateway[g] = append(ix.vsByGateway[g], r)
+		}
 	}
 }
 
@@ -196,12 +201,12 @@ func (ix *Index) destinationRule(hostname string) *model.DestinationRule {
 // virtualServicesForGateway returns the VirtualServices bound to gateway
 // ("ns/name") and visible from namespace, in index order.
 func (ix *Index) virtualServicesForGateway(gateway, namespace string) []*virtualService {
-	var out []*virtualService
-	for _, vs := range ix.vss {
-		if !slices.Contains(vs.gateways, gateway) || !exportedTo(vs.ExportTo, vs.Namespace, namespace) {
-			continue
+	bound := ix.vsByGateway[gateway]
+	out := make([]*virtualService, 0, len(bound))
+	for _, vs := range bound {
+		if exportedTo(vs.ExportTo, vs.Namespace, namespace) {
+			out = append(out, vs)
 		}
-		out = append(out, vs)
 	}
 	return out
 }

@@ -105,8 +105,8 @@ func (b *builder) listener(name, bind string, port uint32, chains []*chainOpts) 
 	needInspector := false
 	for _, c := range chains {
 		fc := &listenerv3.FilterChain{TransportSocketConnectTimeout: durationpb.New(15e9)}
-		if len(c.sniHosts) > 0 || len(c.alpn) > 0 {
-			fc.FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: c.sniHosts, ApplicationProtocols: c.alpn}
+		if sni := serverNames(c.sniHosts); len(sni) > 0 || len(c.alpn) > 0 {
+			fc.FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: sni, ApplicationProtocols: c.alpn}
 			needInspector = true
 		}
 		if c.tls != nil {
@@ -244,4 +244,15 @@ func cut(s string, sep byte) (string, string, bool) {
 		}
 	}
 	return s, "", false
+}
+
+// serverNames is the sorted SNI match of a chain; a "*" host means any name,
+// so no server_names match at all (as istiod does).
+func serverNames(hosts []string) []string {
+	if len(hosts) == 0 || slices.Contains(hosts, "*") {
+		return nil
+	}
+	out := slices.Clone(hosts)
+	slices.Sort(out)
+	return out
 }

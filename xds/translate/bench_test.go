@@ -1,0 +1,108 @@
+package translate
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/meshgate/meshgate/discovery/model"
+)
+
+// benchMesh builds n services (2 endpoints each, 2 subsets via a
+// DestinationRule), one VirtualService per service routing host
+// svc-i.example.com with a prefix match and a 90/10 split, and one Gateway per
+// 10 services with an HTTP server and a credentialName HTTPS server, all
+// selecting the same ingress proxy: the worst case for one gateway.
+func benchMesh(n int) *model.MeshState {
+	c := &model.ClusterState{ID: "Kubernetes", Network: "n1"}
+	for i := range n {
+		name := fmt.Sprintf("svc-%d", i)
+		ns := fmt.Sprintf("ns-%d", i%20)
+		s := model.Service{Meta: model.Meta{Name: name, Namespace: ns}, Hostname: name + "." + ns + ".svc.cluster.local",
+			Ports: []model.ServicePort{{Name: "http", Port: 8080}}}
+		for j := range 2 {
+			s.Endpoints = append(s.Endpoints, model.Endpoint{
+				Address: fmt.Sprintf("10.%d.%d.%d", i/65536, (i/256)%256, i%256+j), Ready: true, TLSMode: "istio",
+				Ports: []model.EndpointPort{{Name: "http", Port: 8080}}, ServiceAccount: name,
+				Labels: map[string]string{"version": fmt.Sprintf("v%d", j+1)},
+			})
+		}
+		c.Services = append(c.Services, s)
+		c.DestinationRules = append(c.DestinationRules, model.DestinationRule{Meta: model.Meta{Name: name, Namespace: ns},
+			Host: s.Hostname, Subsets: []model.Subset{{Name: "v1", Labels: map[string]string{"version": "v1"}}, {Name: "v2", Labels: map[string]string{"version": "v2"}}}})
+		gwName := fmt.Sprintf("gw-%d", i/10)
+		c.VirtualServices = append(c.VirtualServices, model.VirtualService{
+			Meta: model.Meta{Name: name, Namespace: "istio-system"}, Hosts: []string{name + ".example.com"}, Gateways: []string{gwName},
+			HTTP: []model.HTTPRoute{{
+				Match: []model.HTTPMatch{{URI: &model.StringMatch{Kind: "prefix", Prefix: "/api"}}},
+				Route: []model.HTTPRouteDestination{
+					{Destination: model.Destination{Host: s.Hostname, Subset: "v1"}, Weight: 90},
+					{Destination: model.Destination{Host: s.Hostname, Subset: "v2"}, Weight: 10},
+				},
+			}},
+		})
+		if i%10 == 0 {
+			var hosts []string
+			for k := i; k < i+10 && k < n; k++ {
+				hosts = append(hosts, fmt.Sprintf("svc-%d.example.com", k))
+			}
+			c.Gateways = append(c.Gateways, model.Gateway{
+				Meta: model.Meta{Name: gwName, Namespace: "istio-system"}, Selector: map[string]string{"istio": "ingressgateway"},
+				Servers: []model.Server{
+					{Port: model.Port{Number: 80, Name: "http", Protocol: model.ProtocolHTTP}, Hosts: hosts},
+					{Port: model.Port{Number: 443, Name: "https", Protocol: model.ProtocolHTTPS}, Hosts: hosts,
+						TLS: &model.ServerTLS{Mode: model.TLSSimple, CredentialName: gwName + "-cred"}},
+				},
+			})
+			c.Secrets = append(c.Secrets, model.Secret{Meta: model.Meta{Name: gwName + "-cred", Namespace: "istio-system"},
+				Data: map[string][]byte{"tls.crt": []byte("crt"), "tls.key": []byte("key")}})
+		}
+	}
+	c.Normalize()
+	return &model.MeshState{LocalCluster: "Kubernetes", Clusters: []*model.ClusterState{c}}
+}
+
+var benchProxy = Proxy{Type: ProxyTypeRouter, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}, ClusterID: "Kubernetes"}
+
+func BenchmarkTranslate(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		mesh := benchMesh(n)
+		b.Run(fmt.Sprintf("services=%d/full", n), func(b *testing.B) {
+			b.ReportAllocs()
+			var r *Result
+			for b.Loop() {
+				r, _ = Translate(mesh, benchProxy, DefaultOptions())
+			}
+			reportSize(b, r)
+		})
+		ix := BuildIndex(mesh, DefaultOptions())
+		b.Run(fmt.Sprintf("services=%d/prebuilt-index", n), func(b *testing.B) {
+			b.ReportAllocs()
+			var r *Result
+			for b.Loop() {
+				r = ix.Translate(benchProxy)
+			}
+			reportSize(b, r)
+		})
+	}
+}
+
+func reportSize(b *testing.B, r *Result) {
+	if len(r.Errors) > 0 {
+		b.Fatalf("benchmark input has errors: %v", r.Errors[0])
+	}
+	b.ReportMetric(float64(len(r.Clusters)), "clusters")
+	b.ReportMetric(float64(len(r.Routes)), "routes")
+}
+
+func TestBenchMeshTranslates(t *testing.T) {
+	r, err := Translate(benchMesh(100), benchProxy, DefaultOptions())
+	if err != nil || len(r.Errors) > 0 {
+		t.Fatalf("err=%v errors=%v", err, r.Errors)
+	}
+	// 2 listeners (8080? no gateway Service: 80 and 443), 1 http route + 10 https routes,
+	// 200 subset clusters, 10 credential secrets.
+	if len(r.Listeners) != 2 || len(r.Routes) != 11 || len(r.Clusters) != 200 || len(r.Endpoints) != 200 || len(r.Secrets) != 10 {
+		t.Fatalf("listeners=%d routes=%d clusters=%d endpoints=%d secrets=%d",
+			len(r.Listeners), len(r.Routes), len(r.Clusters), len(r.Endpoints), len(r.Secrets))
+	}
+}
