@@ -22,9 +22,9 @@
 // Time comes from an injected k8s.io/utils/clock clock, so tests can make
 // expired or not-yet-valid certificates and drive renewal without sleeping.
 //
-// Private keys never appear in logs or debug output: LogValue helpers print
-// IDs, serials and validity only, and RedactSecret blanks key material in SDS
-// resources before they are dumped.
+// Private keys never appear in logs or debug output: SVIDAttr logs an SVID
+// by ID, serial and validity only, Material.String hides the CA key, and
+// RedactSecret blanks key material in SDS resources before they are dumped.
 //
 // The package imports no other package of this repository; of Envoy it uses
 // only the go-control-plane TLS and core types for SDS secrets.

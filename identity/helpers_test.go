@@ -50,7 +50,7 @@ func issue(t testing.TB, ca *CA, id spiffeid.ID, ttl time.Duration) *x509svid.SV
 
 // fakeClockAt returns a fake clock set to now+offset.
 func fakeClockAt(offset time.Duration) *clocktesting.FakeClock {
-	return clocktesting.NewFakeClock(time.Now().Add(offset))
+	return clocktesting.NewFakeClock(time.Now().Truncate(time.Second).Add(offset)) // certificates hold whole seconds
 }
 
 // peer is one side of a test handshake.

@@ -241,7 +241,11 @@ func (m *Manager) Run(ctx context.Context) error {
 			timerC <-chan time.Time
 		)
 		if !next.IsZero() {
-			timer = m.clock.NewTimer(next.Sub(m.clock.Now()))
+			d := next.Sub(m.clock.Now())
+			if d <= 0 {
+				continue // the clock moved past next while renewing
+			}
+			timer = m.clock.NewTimer(d)
 			timerC = timer.C()
 		}
 		select {
