@@ -45,7 +45,10 @@ type ManagerOptions struct {
 }
 
 // Manager holds one SVID per SPIFFE ID, issued on demand by an Issuer and
-// renewed when half of its lifetime has passed. It is safe for concurrent use.
+// renewed when half of its lifetime (the TTL) has passed. It is safe for
+// concurrent use. Issuance happens under the Manager's lock, so a Get that
+// arrives during a renewal waits for it (one issuance takes well under a
+// millisecond, see BenchmarkIssueSVID).
 //
 // Renewal happens in Get (when an SVID is due) and, proactively, in Run.
 // Subscribers are told about every SVID that replaces an earlier one for the
@@ -72,7 +75,7 @@ type Manager struct {
 
 type entry struct {
 	svid    *x509svid.SVID
-	renewAt time.Time // half of the SVID's lifetime
+	renewAt time.Time // half of the SVID's TTL after issuance
 	retryAt time.Time // set after a failed renewal
 	lastErr error     // the failure that set retryAt
 }
@@ -114,11 +117,31 @@ func NewManager(issuer Issuer, opts ManagerOptions) (*Manager, error) {
 	return m, nil
 }
 
-// RenewAt returns when an SVID should be renewed: half-way through the
-// validity period of its leaf.
-func RenewAt(svid *x509svid.SVID) time.Time {
-	leaf := svid.Certificates[0]
-	return leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore) / 2)
+// minRenewInterval keeps an SVID that is about to expire (its CA expires
+// soon) from being re-issued in a tight loop.
+const minRenewInterval = time.Second
+
+// renewalTime returns when an SVID issued at now should be renewed: half-way
+// through the validity it has left at issuance (half of the TTL). Counting
+// from NotBefore instead would let the backdate eat into short TTLs.
+func renewalTime(svid *x509svid.SVID, now time.Time) time.Time {
+	half := svid.Certificates[0].NotAfter.Sub(now) / 2
+	return now.Add(max(half, minRenewInterval))
+}
+
+// RenewalTime returns when the SVID held for id is due for renewal (or for a
+// retry after a failed renewal).
+func (m *Manager) RenewalTime(id spiffeid.ID) (time.Time, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.entries[id]
+	if e == nil {
+		return time.Time{}, false
+	}
+	if !e.retryAt.IsZero() {
+		return e.retryAt, true
+	}
+	return e.renewAt, true
 }
 
 // Get returns the current SVID for id, issuing one if there is none or if the
@@ -317,7 +340,7 @@ func (m *Manager) issueLocked(id spiffeid.ID, old *entry, now time.Time) error {
 		}
 		return err
 	}
-	m.entries[id] = &entry{svid: svid, renewAt: RenewAt(svid)}
+	m.entries[id] = &entry{svid: svid, renewAt: renewalTime(svid, now)}
 	m.met.issued.WithLabelValues(kind).Inc()
 	m.met.held.Set(float64(len(m.entries)))
 	m.log.Info("issued SVID", "kind", kind, SVIDAttr("svid", svid))

@@ -89,7 +89,7 @@ func TestRotationKeepsConnections(t *testing.T) {
 	conn1.roundTrip(t, "before renewal")
 
 	waitForTimer(t, fc)
-	fc.SetTime(RenewAt(first))
+	fc.SetTime(renewalTimeOf(t, mgr))
 	second := <-renewed
 	if serial(second) == serial(first) {
 		t.Fatal("renewal returned the same certificate")
@@ -115,7 +115,7 @@ func TestRotationKeepsConnections(t *testing.T) {
 
 	// And the next renewal follows from the renewed SVID's own half life.
 	waitForTimer(t, fc)
-	fc.SetTime(RenewAt(second))
+	fc.SetTime(renewalTimeOf(t, mgr))
 	third := <-renewed
 	if serial(third) == serial(second) {
 		t.Fatal("second renewal returned the same certificate")
@@ -123,7 +123,7 @@ func TestRotationKeepsConnections(t *testing.T) {
 }
 
 // TestRenewAtHalfLife drives RenewDue directly: nothing happens before half
-// of the lifetime, the SVID is replaced at it.
+// of the TTL, the SVID is replaced at it.
 func TestRenewAtHalfLife(t *testing.T) {
 	fc := fakeClockAt(0)
 	ca := newCA(t, tdA).WithClock(fc)
@@ -132,13 +132,12 @@ func TestRenewAtHalfLife(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf := first.Certificates[0]
-	if got := leaf.NotAfter.Sub(fc.Now()); got != 2*time.Hour {
+	if got := first.Certificates[0].NotAfter.Sub(fc.Now()); got != 2*time.Hour {
 		t.Fatalf("TTL %v, want 2h", got)
 	}
-	at := RenewAt(first)
-	if want := leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore) / 2); !at.Equal(want) {
-		t.Fatalf("RenewAt = %v, want %v", at, want)
+	at := renewalTimeOf(t, mgr)
+	if want := fc.Now().Add(time.Hour); !at.Equal(want) {
+		t.Fatalf("renewal time %v, want half the TTL later (%v)", at, want)
 	}
 	fc.SetTime(at.Add(-time.Second))
 	if next := mgr.RenewDue(); !next.Equal(at) {
@@ -153,15 +152,37 @@ func TestRenewAtHalfLife(t *testing.T) {
 	if serial(cur) == serial(first) {
 		t.Fatal("not renewed at half life")
 	}
-	if next := mgr.RenewDue(); !next.Equal(RenewAt(cur)) {
-		t.Fatalf("next renewal %v, want %v", next, RenewAt(cur))
+	if next := mgr.RenewDue(); !next.Equal(at.Add(time.Hour)) {
+		t.Fatalf("next renewal %v, want %v", next, at.Add(time.Hour))
 	}
 	// Get renews on its own when Run is not running.
-	fc.SetTime(RenewAt(cur))
+	fc.SetTime(renewalTimeOf(t, mgr))
 	got, err := mgr.Get(gatewayID)
 	if err != nil || serial(got) == serial(cur) {
 		t.Fatalf("Get past half life did not renew: %v", err)
 	}
+}
+
+// TestShortTTL: a TTL shorter than the NotBefore backdate still renews half
+// a TTL after issuance, not immediately.
+func TestShortTTL(t *testing.T) {
+	fc := fakeClockAt(0)
+	mgr := newManager(t, newCA(t, tdA).WithClock(fc), ManagerOptions{TTL: 30 * time.Second, Clock: fc})
+	if _, err := mgr.Get(gatewayID); err != nil {
+		t.Fatal(err)
+	}
+	if at := renewalTimeOf(t, mgr); !at.Equal(fc.Now().Add(15 * time.Second)) {
+		t.Fatalf("renewal at %v, want 15s after issuance", at.Sub(fc.Now()))
+	}
+}
+
+func renewalTimeOf(t *testing.T, m *Manager) time.Time {
+	t.Helper()
+	at, ok := m.RenewalTime(gatewayID)
+	if !ok {
+		t.Fatal("no SVID held")
+	}
+	return at
 }
 
 // TestRenewalFailure: a failed renewal keeps the still-valid SVID, retries
@@ -176,7 +197,7 @@ func TestRenewalFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	iss.fail.Store(true)
-	fc.SetTime(RenewAt(first))
+	fc.SetTime(renewalTimeOf(t, mgr))
 	if next := mgr.RenewDue(); !next.Equal(fc.Now().Add(5 * time.Minute)) {
 		t.Fatalf("after a failure next = %v, want retry at %v", next, fc.Now().Add(5*time.Minute))
 	}
@@ -237,12 +258,13 @@ func TestSubscribers(t *testing.T) {
 	cancel1 := mgr.Subscribe(record("first", ch1))
 	mgr.Subscribe(record("second", ch2))
 
-	first, _ := mgr.Get(gatewayID)
+	if _, err := mgr.Get(gatewayID); err != nil {
+		t.Fatal(err)
+	}
 	// Two renewals before Run: subscribers are told once, with the newest SVID.
-	fc.SetTime(RenewAt(first))
+	fc.SetTime(renewalTimeOf(t, mgr))
 	mgr.RenewDue()
-	mid, _ := mgr.Current(gatewayID)
-	fc.SetTime(RenewAt(mid))
+	fc.SetTime(renewalTimeOf(t, mgr))
 	mgr.RenewDue()
 	newest, _ := mgr.Current(gatewayID)
 	runManager(t, mgr)
@@ -265,7 +287,7 @@ func TestSubscribers(t *testing.T) {
 	// order, so once the second has been called the first would have been.
 	cancel1()
 	waitForTimer(t, fc)
-	fc.SetTime(RenewAt(newest))
+	fc.SetTime(renewalTimeOf(t, mgr))
 	<-ch2
 	if len(ch1) != 0 {
 		t.Fatal("cancelled subscriber was called")

@@ -140,6 +140,9 @@ func (s DirStore) Load(ctx context.Context) (*Material, error) {
 
 // Save writes the files without overwriting: each is written to a temporary
 // file and hard-linked into place, which fails if the name exists.
+// ca-key.pem is linked first and acts as the claim: of two racing creators
+// the second fails on it with ErrExists; until the first has linked the
+// remaining files, a Load sees an incomplete CA and reports that error.
 func (s DirStore) Save(ctx context.Context, m *Material) error {
 	if err := ctx.Err(); err != nil {
 		return err
