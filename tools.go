@@ -11,7 +11,6 @@ import (
 	_ "github.com/fsnotify/fsnotify"
 	_ "github.com/hashicorp/memberlist"
 	_ "github.com/prometheus/client_golang/prometheus"
-	_ "github.com/spiffe/go-spiffe/v2/spiffeid"
 	_ "google.golang.org/grpc"
 	_ "istio.io/api/networking/v1alpha3"
 	_ "istio.io/client-go/pkg/clientset/versioned"

@@ -1,24 +1,28 @@
 package translate
 
-// Names that must match Istio exactly. Cluster names and SNI values are built
-// here until the sni package is wired in.
+import (
+	"github.com/meshgate/meshgate/identity"
+	"github.com/meshgate/meshgate/sni"
+)
+
+// Names that must match Istio exactly come from the sni package.
 
 // clusterName is "outbound|<port>|<subset>|<host>".
 func clusterName(port uint32, subset, host string) string {
-	return "outbound|" + u32s(port) + "|" + subset + "|" + host
+	return sni.Name{Port: port, Subset: subset, Host: host}.ClusterName()
 }
 
 // sniName is "outbound_.<port>_.<subset>_.<host>", the SNI and the SNI-DNAT cluster name.
 func sniName(port uint32, subset, host string) string {
-	return "outbound_." + u32s(port) + "_." + subset + "_." + host
+	return sni.Name{Port: port, Subset: subset, Host: host}.SNI()
 }
 
 // ALPN values of mesh mTLS.
 var (
 	// istioMTLSALPNs are what an east-west gateway filter chain matches on.
-	istioMTLSALPNs = []string{"istio", "istio-peer-exchange", "istio-http/1.0", "istio-http/1.1", "istio-h2"}
+	istioMTLSALPNs = sni.EastWestALPN()
 	// upstreamMTLSALPNs are what a gateway offers when it originates mesh mTLS.
-	upstreamMTLSALPNs = []string{"istio-peer-exchange", "istio"}
+	upstreamMTLSALPNs = sni.MeshMTLSUpstreamALPN()
 	// alpnHTTP is offered by TLS-terminating HTTPS listeners.
 	alpnHTTP = []string{"h2", "http/1.1"}
 )
@@ -26,9 +30,9 @@ var (
 // SDS secret names.
 const (
 	// SecretDefault is the gateway's own SVID (cert chain + key).
-	SecretDefault = "default"
+	SecretDefault = identity.SecretDefault
 	// SecretRootCA is the mesh trust bundle.
-	SecretRootCA = "ROOTCA"
+	SecretRootCA = identity.SecretRootCA
 	// credentialPrefix prefixes credentialName secrets.
 	credentialPrefix = "kubernetes://"
 	// caSuffix names the CA part of a MUTUAL credential.

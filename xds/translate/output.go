@@ -4,34 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/meshgate/meshgate/identity"
 )
-
-// Redacted replaces key material in debug output.
-const Redacted = "[redacted]"
-
-// RedactSecret returns a copy of s without private key material: private keys
-// and session ticket keys are replaced by the string "[redacted]".
-func RedactSecret(s *tlsv3.Secret) *tlsv3.Secret {
-	c := proto.Clone(s).(*tlsv3.Secret)
-	if tc := c.GetTlsCertificate(); tc != nil {
-		if tc.PrivateKey != nil {
-			tc.PrivateKey = &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: Redacted}}
-		}
-		if tc.Password != nil {
-			tc.Password = &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: Redacted}}
-		}
-	}
-	if stk := c.GetSessionTicketKeys(); stk != nil {
-		for i := range stk.Keys {
-			stk.Keys[i] = &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: Redacted}}
-		}
-	}
-	return c
-}
 
 // ResourceJSON is protojson of one resource with stable whitespace (protojson
 // deliberately varies it), typed configs as Any with "@type".
@@ -90,7 +67,7 @@ func NewDocument(r *Result) (*Document, error) {
 		}
 	}
 	for _, x := range r.Secrets {
-		if err := add(&d.Secrets, RedactSecret(x)); err != nil {
+		if err := add(&d.Secrets, identity.RedactSecret(x)); err != nil {
 			return nil, err
 		}
 	}
