@@ -23,6 +23,8 @@ type translateFlags struct {
 	output       string
 	domainSuffix string
 	trustDomain  string
+	mysql, redis bool
+	quic         bool
 }
 
 func init() {
@@ -52,6 +54,9 @@ rest printed); 1 when the input could not be read.`,
 	fl.StringVarP(&f.output, "output", "o", "json", "output format: json or yaml")
 	fl.StringVar(&f.domainSuffix, "domain-suffix", "cluster.local", "cluster DNS domain")
 	fl.StringVar(&f.trustDomain, "trust-domain", "cluster.local", "SPIFFE trust domain")
+	fl.BoolVar(&f.mysql, "enable-mysql-filter", false, "put Envoy's mysql_proxy before tcp_proxy on MYSQL servers (Istio: PILOT_ENABLE_MYSQL_FILTER)")
+	fl.BoolVar(&f.redis, "enable-redis-filter", false, "use Envoy's redis_proxy for REDIS servers (Istio: PILOT_ENABLE_REDIS_FILTER)")
+	fl.BoolVar(&f.quic, "enable-quic-listeners", false, "add HTTP/3 (QUIC) listeners for HTTPS servers with a UDP gateway port (Istio: PILOT_ENABLE_QUIC_LISTENERS)")
 	_ = cmd.MarkFlagRequired("file")
 	rootCmd.AddCommand(cmd)
 }
@@ -73,6 +78,7 @@ func runTranslate(stdout, stderr io.Writer, f *translateFlags) error {
 	}
 	opts := translate.DefaultOptions()
 	opts.DomainSuffix, opts.TrustDomain = f.domainSuffix, f.trustDomain
+	opts.EnableMySQLFilter, opts.EnableRedisFilter, opts.EnableQUICListeners = f.mysql, f.redis, f.quic
 	res, err := translate.Translate(mesh, proxy, opts)
 	if err != nil {
 		return &exitError{code: 1, err: err}

@@ -9,6 +9,7 @@ import (
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	quicv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/quic/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 	"google.golang.org/protobuf/proto"
@@ -31,6 +32,13 @@ func mustAny(m proto.Message) *anypb.Any {
 
 func typedFilter(name string, m proto.Message) *listenerv3.Filter {
 	return &listenerv3.Filter{Name: name, ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(m)}}
+}
+
+// quicSocket wraps a TLS context for a QUIC (HTTP/3) listener.
+func quicSocket(tls *tlsv3.DownstreamTlsContext) *corev3.TransportSocket {
+	return &corev3.TransportSocket{Name: wellknown.TransportSocketQuic, ConfigType: &corev3.TransportSocket_TypedConfig{
+		TypedConfig: mustAny(&quicv3.QuicDownstreamTransport{DownstreamTlsContext: tls}),
+	}}
 }
 
 func transportSocket(m proto.Message) *corev3.TransportSocket {
@@ -111,6 +119,9 @@ func (b *builder) tcpProxyFilters(routes []model.RouteDestination, vsNamespace s
 				Name: b.destinationCluster(r.Destination, vsNamespace, port.Number), Weight: uint32(r.Weight),
 			})
 		}
+	}
+	if single != "" && port.Protocol == model.ProtocolRedis && b.ix.opts.EnableRedisFilter {
+		return []*listenerv3.Filter{redisProxy(single)}
 	}
 	tp := &tcpv3.TcpProxy{}
 	if single != "" {

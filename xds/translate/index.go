@@ -251,6 +251,7 @@ func (ix *Index) gatewaysForProxy(p *Proxy) []*model.Gateway {
 type serviceTarget struct {
 	Port       uint32
 	TargetPort uint32
+	Protocol   string // TCP, UDP
 }
 
 // proxyServiceTargets finds the Services whose endpoints include the proxy's IP
@@ -275,7 +276,7 @@ func (ix *Index) proxyServiceTargets(p *Proxy) []serviceTarget {
 				if tp == 0 {
 					tp = sp.Port
 				}
-				out = append(out, serviceTarget{Port: sp.Port, TargetPort: tp})
+				out = append(out, serviceTarget{Port: sp.Port, TargetPort: tp, Protocol: sp.Protocol})
 			}
 			break
 		}

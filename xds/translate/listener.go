@@ -6,9 +6,11 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	tlsinspv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/meshgate/meshgate/discovery/model"
 )
@@ -23,6 +25,7 @@ type chainOpts struct {
 	statPrefix string
 	protocol   model.Protocol
 	isHTTP     bool
+	http3      bool // HTTP/3 over QUIC (UDP listeners)
 	// TCP chains: network filters ending in tcp_proxy.
 	network []*listenerv3.Filter
 }
@@ -65,6 +68,30 @@ func (b *builder) buildListeners(mg *mergedGateway) {
 		}
 		b.out.Listeners = append(b.out.Listeners, b.listener(p.name, p.bind, p.port, p.chains))
 	}
+	b.buildQUICListeners(mg)
+}
+
+// buildQUICListeners adds udp_<bind>_<port> HTTP/3 listeners mirroring the
+// HTTPS servers that qualify (see mergedGateway.quic).
+func (b *builder) buildQUICListeners(mg *mergedGateway) {
+	for _, sp := range mg.ports {
+		servers := mg.quic[sp]
+		if len(servers) == 0 {
+			continue
+		}
+		bind := wildcardBind
+		if sp.Bind != "" {
+			bind = sp.Bind
+		}
+		var chains []*chainOpts
+		for _, s := range servers {
+			tls := b.downstreamTLS(s, false)
+			tls.CommonTlsContext.AlpnProtocols = []string{"h3"}
+			tls.RequireClientCertificate = wrapperspb.Bool(false)
+			chains = append(chains, &chainOpts{sniHosts: s.SNIHosts, tls: tls, rds: s.RouteName, isHTTP: true, http3: true, protocol: s.Port.Protocol})
+		}
+		b.out.Listeners = append(b.out.Listeners, b.listener("udp_"+listenerName(bind, sp.Number), bind, sp.Number, chains))
+	}
 }
 
 func (b *builder) chainsForPort(sp serverPort, ms *mergedServers) []*chainOpts {
@@ -102,6 +129,13 @@ func (b *builder) listener(name, bind string, port uint32, chains []*chainOpts) 
 		}}},
 		TrafficDirection: corev3.TrafficDirection_OUTBOUND,
 	}
+	udp := len(chains) > 0 && chains[0].http3
+	if udp {
+		l.GetAddress().GetSocketAddress().Protocol = corev3.SocketAddress_UDP
+		l.UdpListenerConfig = &listenerv3.UdpListenerConfig{
+			DownstreamSocketConfig: &corev3.UdpSocketConfig{}, QuicOptions: &listenerv3.QuicProtocolOptions{},
+		}
+	}
 	needInspector := false
 	for _, c := range chains {
 		fc := &listenerv3.FilterChain{TransportSocketConnectTimeout: durationpb.New(15e9)}
@@ -109,7 +143,9 @@ func (b *builder) listener(name, bind string, port uint32, chains []*chainOpts) 
 			fc.FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: sni, ApplicationProtocols: c.alpn}
 			needInspector = true
 		}
-		if c.tls != nil {
+		if c.tls != nil && c.http3 {
+			fc.TransportSocket = quicSocket(c.tls)
+		} else if c.tls != nil {
 			fc.TransportSocket = transportSocket(c.tls)
 			needInspector = true
 		}
@@ -118,13 +154,19 @@ func (b *builder) listener(name, bind string, port uint32, chains []*chainOpts) 
 			if statPrefix == "" {
 				statPrefix = "outbound_" + name
 			}
-			fc.Filters = []*listenerv3.Filter{typedFilter(wellknown.HTTPConnectionManager, b.hcm(c.rds, statPrefix, c.protocol))}
+			h := b.hcm(c.rds, statPrefix, c.protocol)
+			if c.http3 {
+				h.CodecType = hcmv3.HttpConnectionManager_HTTP3
+				h.Http3ProtocolOptions = &corev3.Http3ProtocolOptions{}
+				h.Http2ProtocolOptions = nil
+			}
+			fc.Filters = []*listenerv3.Filter{typedFilter(wellknown.HTTPConnectionManager, h)}
 		} else {
 			fc.Filters = c.network
 		}
 		l.FilterChains = append(l.FilterChains, fc)
 	}
-	if needInspector {
+	if needInspector && !udp {
 		l.ListenerFilters = []*listenerv3.ListenerFilter{{
 			Name:       wellknown.TLSInspector,
 			ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: mustAny(&tlsinspv3.TlsInspector{})},

@@ -65,6 +65,11 @@ type mergedGateway struct {
 	servers         map[serverPort]*mergedServers
 	serversByRoute  map[string][]*gwServer
 	autoPassthrough bool
+	// quic are the HTTPS servers that also get an HTTP/3 (QUIC) listener on
+	// UDP, when enabled and the gateway Service has a UDP port for them.
+	quic map[serverPort][]*gwServer
+	// http3Routes are route configs that advertise HTTP/3 with alt-svc.
+	http3Routes map[string]bool
 }
 
 // routeNameFor is istiod's gatewayRDSRouteName: http.<port> for plain-text
@@ -102,7 +107,16 @@ func (ix *Index) mergeGateways(p *Proxy, errs *[]error) *mergedGateway {
 		return nil
 	}
 	targets := ix.proxyServiceTargets(p)
-	mg := &mergedGateway{servers: map[serverPort]*mergedServers{}, serversByRoute: map[string][]*gwServer{}}
+	mg := &mergedGateway{servers: map[serverPort]*mergedServers{}, serversByRoute: map[string][]*gwServer{},
+		quic: map[serverPort][]*gwServer{}, http3Routes: map[string]bool{}}
+	addQUIC := func(s *gwServer, sp serverPort, routeName string) {
+		if !ix.opts.EnableQUICListeners || s.Port.Protocol != model.ProtocolHTTPS || s.TLS == nil || s.isPassthrough() ||
+			!udpPort(s.Port.Number, targets) {
+			return
+		}
+		mg.quic[sp] = append(mg.quic[sp], s)
+		mg.http3Routes[routeName] = true
+	}
 	gatewayPorts := map[uint32]bool{}
 	plainText := map[uint32]serverPort{}
 	tlsHostsByPort := map[uint32]map[string]string{}
@@ -148,6 +162,7 @@ func (ix *Index) mergeGateways(p *Proxy, errs *[]error) *mergedGateway {
 				if !gatewayPorts[port] {
 					gatewayPorts[port] = true
 					addNew(s, sp, routeName)
+					addQUIC(s, sp, routeName)
 					continue
 				}
 				if current, ok := plainText[port]; ok {
@@ -212,6 +227,7 @@ func (ix *Index) mergeGateways(p *Proxy, errs *[]error) *mergedGateway {
 				} else {
 					ms.Servers = append(ms.Servers, s)
 				}
+				addQUIC(s, sp, routeName)
 			}
 		}
 	}
@@ -233,4 +249,14 @@ func checkDuplicates(hosts []string, bind string, known map[string]string) []str
 		}
 	}
 	return dup
+}
+
+// udpPort reports whether the gateway's Service exposes port number over UDP.
+func udpPort(number uint32, targets []serviceTarget) bool {
+	for _, t := range targets {
+		if t.Port == number && t.Protocol == "UDP" {
+			return true
+		}
+	}
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -48,6 +49,11 @@ func (b *builder) routeConfig(mg *mergedGateway, name string) *routev3.RouteConf
 			routes, ok := cache[ck]
 			if !ok {
 				routes = b.httpRoutes(vs, port, s.GatewayName, s.TLS != nil)
+				if mg.http3Routes[name] {
+					for _, r := range routes {
+						r.ResponseHeadersToAdd = append(r.ResponseHeadersToAdd, altSvcHeader(port))
+					}
+				}
 				cache[ck] = routes
 			}
 			if len(routes) == 0 {
@@ -232,4 +238,12 @@ func (b *builder) sourceMatches(m *model.HTTPMatch, gateway, vsNamespace string)
 		return false
 	}
 	return m.SourceNamespace == "" || m.SourceNamespace == b.proxy.Namespace
+}
+
+// altSvcHeader advertises HTTP/3 on the server port, as istiod does.
+func altSvcHeader(port uint32) *corev3.HeaderValueOption {
+	return &corev3.HeaderValueOption{
+		AppendAction: corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD,
+		Header:       &corev3.HeaderValue{Key: "alt-svc", Value: `h3=":` + u32s(port) + `"; ma=86400`},
+	}
 }
