@@ -21,7 +21,8 @@ import (
 // that signs service-account tokens.
 type pki struct {
 	clientCAFile string // --client-ca-file
-	saKeyFile    string // --service-account-key-file and --service-account-signing-key-file
+	saKeyFile    string // --service-account-signing-key-file
+	saPubFile    string // --service-account-key-file
 
 	clientCA *x509.Certificate
 	caKey    crypto.Signer
@@ -61,6 +62,7 @@ func newPKI(dir, clusterName string) (*pki, error) {
 	p := &pki{
 		clientCAFile: filepath.Join(dir, "client-ca.crt"),
 		saKeyFile:    filepath.Join(dir, "service-account.key"),
+		saPubFile:    filepath.Join(dir, "service-account.pub"),
 		clientCA:     ca,
 		caKey:        caKey,
 	}
@@ -75,11 +77,20 @@ func newPKI(dir, clusterName string) (*pki, error) {
 	if err != nil {
 		return nil, err
 	}
-	saPEM, err := keyPEM(saKey)
+	// kube-apiserver reads public keys from PUBLIC KEY or EC/RSA PRIVATE
+	// KEY blocks, not PKCS#8.
+	saDER, err := x509.MarshalECPrivateKey(saKey)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(p.saKeyFile, saPEM, 0o600); err != nil {
+	pubDER, err := x509.MarshalPKIXPublicKey(saKey.Public())
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(p.saKeyFile, pemBlock("EC PRIVATE KEY", saDER), 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(p.saPubFile, pemBlock("PUBLIC KEY", pubDER), 0o600); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -161,7 +161,17 @@ func (c *Cluster) boot(ctx context.Context, opts Options, bins Binaries) error {
 		if err == nil || !errors.Is(err, errAddrInUse) || attempt == maxPortAttempts {
 			break
 		}
+		// Start afresh on other ports: the generated serving certificate,
+		// etcd's member data and the client config name the old ones.
 		c.Stop()
+		c.mu.Lock()
+		c.servingCA, c.restConfig, c.kubeconfigPath = nil, nil, ""
+		c.mu.Unlock()
+		for _, d := range []string{"certs", "etcd-data"} {
+			if err := os.RemoveAll(filepath.Join(c.dir, d)); err != nil {
+				return err
+			}
+		}
 	}
 	if err != nil {
 		return err
@@ -219,12 +229,15 @@ func (c *Cluster) apiserverArgv(prefix []string, bin string, extra []string) []s
 		"--cert-dir="+filepath.Join(c.dir, "certs"),
 		"--client-ca-file="+c.pki.clientCAFile,
 		"--service-account-issuer="+serviceAccountIssuer,
-		"--service-account-key-file="+c.pki.saKeyFile,
+		"--service-account-key-file="+c.pki.saPubFile,
 		"--service-account-signing-key-file="+c.pki.saKeyFile,
 		"--authorization-mode=RBAC",
 		"--service-cluster-ip-range=10.96.0.0/16",
 		// Without it the apiserver exits on a loopback advertise address.
 		"--endpoint-reconciler-type=none",
+		// Close open watches on SIGTERM: without it a graceful stop with
+		// an informer connected waits for --request-timeout (60 s).
+		"--shutdown-watch-termination-grace-period=2s",
 	)
 	return append(argv, extra...)
 }

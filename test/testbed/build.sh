@@ -50,7 +50,7 @@ if [[ -n ${KUBEBUILDER_ASSETS:-} ]]; then
 fi
 
 # The versions come from go.mod, the one place that names them.
-mod_version() { sed 's/^require //' "$here/go.mod" | awk -v m="$1" '$1 == m { print $2; exit }'; }
+mod_version() { awk -v m="$1" '{ sub(/^require /, "") } $1 == m && !v { v = $2 } END { print v }' "$here/go.mod"; }
 k8s_version=$(mod_version k8s.io/kubernetes)
 etcd_version=$(mod_version go.etcd.io/etcd/server/v3)
 if [[ -z $k8s_version || -z $etcd_version ]]; then
