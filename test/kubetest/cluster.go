@@ -30,8 +30,9 @@ type Options struct {
 	// []string{"ip", "netns", "exec", "ns1"}. Signals go to the process
 	// group, so a wrapper that forks is fine.
 	ExecPrefix []string
-	// ExtraAPIServerArgs are appended to kube-apiserver's flags; a flag
-	// given again overrides the default.
+	// ExtraAPIServerArgs are appended to kube-apiserver's flags. A
+	// single-valued flag given again overrides kubetest's value; a list flag
+	// (such as --etcd-servers) is appended to.
 	ExtraAPIServerArgs []string
 	// Dir is the parent of the cluster's directory (certificates, etcd
 	// data, logs, kubeconfig). Default os.TempDir(). The cluster's own
