@@ -186,7 +186,7 @@ func (c *Cluster) boot(ctx context.Context, opts Options, bins Binaries) error {
 }
 
 func (c *Cluster) bootOnce(ctx context.Context, opts Options, bins Binaries) error {
-	ports, err := freePorts(c.host, 3)
+	ports, err := pickPorts(c.host, 3)
 	if err != nil {
 		return err
 	}
@@ -242,6 +242,9 @@ func (c *Cluster) apiserverArgv(prefix []string, bin string, extra []string) []s
 	)
 	return append(argv, extra...)
 }
+
+// pickPorts is freePorts; a test replaces it to hand out a taken port.
+var pickPorts = freePorts
 
 // freePorts returns n distinct ports that were free on host (or on
 // 127.0.0.1 when host is not an address of this network namespace).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -110,4 +111,42 @@ func mustGetNamespace(t *testing.T, client kubernetes.Interface, name string) *c
 		t.Fatalf("get namespace %s: %v", name, err)
 	}
 	return ns
+}
+
+// TestPortTakenRetries hands the apiserver a port another process holds, as
+// happens when a freshly picked port is grabbed before the apiserver binds
+// it: Start must retry on new ports and succeed.
+func TestPortTakenRetries(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	taken := held.Addr().(*net.TCPAddr).Port
+	calls := 0
+	pickPorts = func(host string, n int) ([]int, error) {
+		calls++
+		ports, err := freePorts(host, n)
+		if calls == 1 && err == nil {
+			ports[0] = taken // the apiserver's secure port
+		}
+		return ports, err
+	}
+	t.Cleanup(func() { pickPorts = freePorts })
+
+	c := New(t, Options{Name: "retry", SkipIstioCRDs: true})
+	if calls != 2 {
+		t.Errorf("ports picked %d times, want 2 (one retry)", calls)
+	}
+	if strings.HasSuffix(c.URL(), ":"+strconv.Itoa(taken)) {
+		t.Fatalf("cluster claims the taken port: %s", c.URL())
+	}
+	mustGetNamespace(t, clientset(t, c.RESTConfig()), "default")
+	log, err := os.ReadFile(c.apiserver.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(log), "address already in use") {
+		t.Errorf("the first apiserver did not fail on the taken port; log:\n%s", log)
+	}
 }
