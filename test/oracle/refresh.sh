@@ -49,7 +49,9 @@ run_oracle() {
   local in="$1" out="$2"
   shift 2
   rm -rf "$out"
-  env "$@" "$ORACLE" -in "$in" -out "$out" >"$out.log" 2>&1
+  env "$@" "$ORACLE" -in "$in" -out "$out" >"$out.log" 2>&1 || return
+  # listener order follows Go map iteration in istiod: sort it so that the golden files are stable
+  python3 "$here/normalize.py" "$out"
 }
 
 # flag_env CASE_DIR: the KEY=value lines of flags.env (comments and blank lines dropped)
@@ -95,7 +97,8 @@ refresh_case() {
     mv "$tmp/flags" "$dir/istio-flags"
     summary+=" | with ${envs[*]}: $(grep -v '^istiod generation ' "$tmp/flags.log" | sed -e "s#$tmp/flags#istio-flags#")"
   fi
-  echo "$name: $summary${input:+}$([[ -f "$dir/oracle-error.txt" ]] && echo " (input with rejected.yaml refused)")"
+  [[ -f "$dir/oracle-error.txt" ]] && summary+=" (input with rejected.yaml refused by the oracle)"
+  echo "$name: $summary"
 }
 
 declare -a dirs=()
