@@ -35,7 +35,7 @@ oracle_bin() {
   if [[ ! -x "$cache/istio-oracle" ]]; then
     echo "building istio-oracle from $src into $cache (cold build ~10 min on 2 cores, ~3 GB RAM)..." >&2
     mkdir -p "$cache"
-    cp "$src"/go.mod "$src"/go.sum "$src"/main.go "$cache"/
+    cp -f "$src"/go.mod "$src"/go.sum "$src"/main.go "$cache"/
     (cd "$cache" && go build -o istio-oracle .) >&2
   fi
   echo "$cache/istio-oracle"
