@@ -1,0 +1,193 @@
+package kube
+
+import (
+	"fmt"
+	"net/http"
+
+	istioclient "istio.io/client-go/pkg/clientset/versioned"
+	istioinformers "istio.io/client-go/pkg/informers/externalversions"
+	istiolisters "istio.io/client-go/pkg/listers/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	discoverylisters "k8s.io/client-go/listers/discovery/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/meshgate/meshgate/discovery/convert"
+)
+
+// Client-side rate limits: informers list once and then watch, but a daemon
+// with many credential Secrets starts many watches at once.
+const (
+	clientQPS   = 50
+	clientBurst = 100
+	userAgent   = "meshgate"
+)
+
+// clientConfig copies cfg, wraps its transport with the health tracker and
+// raises the default rate limits.
+func clientConfig(cfg *rest.Config, h *health) *rest.Config {
+	c := rest.CopyConfig(cfg)
+	prev := c.WrapTransport
+	c.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		if prev != nil {
+			rt = prev(rt)
+		}
+		return &roundTripper{next: rt, h: h}
+	}
+	if c.QPS == 0 {
+		c.QPS = clientQPS
+	}
+	if c.Burst == 0 {
+		c.Burst = clientBurst
+	}
+	if c.UserAgent == "" {
+		c.UserAgent = userAgent
+	}
+	return c
+}
+
+// informerSet holds the cluster-wide informers of one source.
+type informerSet struct {
+	core  informers.SharedInformerFactory
+	istio istioinformers.SharedInformerFactory // nil when ServicesOnly
+
+	namespaces corelisters.NamespaceLister
+	services   corelisters.ServiceLister
+	pods       corelisters.PodLister
+	slices     discoverylisters.EndpointSliceLister
+
+	gateways         istiolisters.GatewayLister
+	virtualServices  istiolisters.VirtualServiceLister
+	destinationRules istiolisters.DestinationRuleLister
+	serviceEntries   istiolisters.ServiceEntryLister
+
+	synced []cache.InformerSynced
+}
+
+// newInformerSet creates (but does not start) the informers; onEvent is
+// called on every add, update and delete.
+func newInformerSet(kc kubernetes.Interface, ic istioclient.Interface, servicesOnly bool, onEvent func()) (*informerSet, error) {
+	s := &informerSet{core: informers.NewSharedInformerFactoryWithOptions(kc, 0, informers.WithTransform(slim))}
+	handler := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { onEvent() },
+		UpdateFunc: func(any, any) { onEvent() },
+		DeleteFunc: func(any) { onEvent() },
+	}
+	add := func(inf cache.SharedIndexInformer) error {
+		if _, err := inf.AddEventHandler(handler); err != nil {
+			return fmt.Errorf("kube source: add event handler: %w", err)
+		}
+		s.synced = append(s.synced, inf.HasSynced)
+		return nil
+	}
+	core := s.core.Core().V1()
+	nsInf, svcInf, podInf := core.Namespaces(), core.Services(), core.Pods()
+	esInf := s.core.Discovery().V1().EndpointSlices()
+	s.namespaces, s.services, s.pods, s.slices = nsInf.Lister(), svcInf.Lister(), podInf.Lister(), esInf.Lister()
+	for _, inf := range []cache.SharedIndexInformer{nsInf.Informer(), svcInf.Informer(), podInf.Informer(), esInf.Informer()} {
+		if err := add(inf); err != nil {
+			return nil, err
+		}
+	}
+	if servicesOnly {
+		return s, nil
+	}
+	s.istio = istioinformers.NewSharedInformerFactoryWithOptions(ic, 0, istioinformers.WithTransform(slim))
+	net := s.istio.Networking().V1()
+	gw, vs, dr, se := net.Gateways(), net.VirtualServices(), net.DestinationRules(), net.ServiceEntries()
+	s.gateways, s.virtualServices, s.destinationRules, s.serviceEntries = gw.Lister(), vs.Lister(), dr.Lister(), se.Lister()
+	for _, inf := range []cache.SharedIndexInformer{gw.Informer(), vs.Informer(), dr.Informer(), se.Informer()} {
+		if err := add(inf); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *informerSet) start(stop <-chan struct{}) {
+	s.core.Start(stop)
+	if s.istio != nil {
+		s.istio.Start(stop)
+	}
+}
+
+// shutdown waits for the informers' goroutines after stop was closed.
+func (s *informerSet) shutdown() {
+	s.core.Shutdown()
+	if s.istio != nil {
+		s.istio.Shutdown()
+	}
+}
+
+// inputs lists every cached object (Secrets excepted). The objects are the
+// caches' own: convert only reads them.
+func (s *informerSet) inputs() convert.Inputs {
+	var in convert.Inputs
+	all := labels.Everything()
+	in.Namespaces, _ = s.namespaces.List(all)
+	in.Services, _ = s.services.List(all)
+	in.Pods, _ = s.pods.List(all)
+	in.EndpointSlices, _ = s.slices.List(all)
+	if s.istio != nil {
+		in.Gateways, _ = s.gateways.List(all)
+		in.VirtualServices, _ = s.virtualServices.List(all)
+		in.DestinationRules, _ = s.destinationRules.List(all)
+		in.ServiceEntries, _ = s.serviceEntries.List(all)
+	}
+	return in
+}
+
+// lastAppliedAnnotation is kubectl's copy of the whole object; for a Secret
+// it holds the data.
+const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
+
+// slim is the informers' transform: it drops what the model never reads
+// before objects enter the caches (managed fields, kubectl's last-applied
+// copy, and everything of a Pod but its name, labels, service account,
+// node, phase and IPs). It saves memory in large clusters and keeps Secret
+// data out of annotations.
+func slim(obj any) (any, error) {
+	if p, ok := obj.(*corev1.Pod); ok {
+		return slimPod(p), nil
+	}
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
+		if a := m.GetAnnotations(); a != nil {
+			if _, has := a[lastAppliedAnnotation]; has {
+				a2 := make(map[string]string, len(a))
+				for k, v := range a {
+					if k != lastAppliedAnnotation {
+						a2[k] = v
+					}
+				}
+				m.SetAnnotations(a2)
+			}
+		}
+	}
+	return obj, nil
+}
+
+func slimPod(p *corev1.Pod) *corev1.Pod {
+	return &corev1.Pod{
+		TypeMeta: p.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name:              p.Name,
+			Namespace:         p.Namespace,
+			UID:               p.UID,
+			ResourceVersion:   p.ResourceVersion,
+			Labels:            p.Labels,
+			DeletionTimestamp: p.DeletionTimestamp,
+		},
+		Spec: corev1.PodSpec{ServiceAccountName: p.Spec.ServiceAccountName, NodeName: p.Spec.NodeName},
+		Status: corev1.PodStatus{
+			Phase:  p.Status.Phase,
+			PodIP:  p.Status.PodIP,
+			PodIPs: p.Status.PodIPs,
+		},
+	}
+}

@@ -1,0 +1,257 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	istioclient "istio.io/client-go/pkg/clientset/versioned"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/meshgate/meshgate/discovery/convert"
+	"github.com/meshgate/meshgate/discovery/debounce"
+	"github.com/meshgate/meshgate/discovery/model"
+)
+
+// PublishFunc receives each new state: the same signature as the file
+// source's Watch callback. mesh holds one ClusterState, the watched
+// cluster's. objErrs are the objects that were skipped, each a
+// *model.FieldError naming object and field. err is always nil: API-server
+// trouble is reported through Status, and the caller keeps the last state.
+type PublishFunc func(mesh *model.MeshState, objErrs []error, err error)
+
+// Source watches one cluster's API server and publishes its state.
+type Source struct {
+	opts    Options
+	log     *slog.Logger
+	health  *health
+	inf     *informerSet
+	secrets *secretWatches // nil when ServicesOnly
+	deb     *debounce.Debouncer
+	created time.Time
+
+	mu        sync.Mutex
+	running   bool
+	synced    bool
+	lastSync  time.Time
+	lastHash  string
+	lastErrs  string
+	services  int
+	invalid   int
+	published *model.ClusterState
+}
+
+// New checks opts and creates the source's clients and informers; nothing
+// is started before Run.
+func New(opts Options) (*Source, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts = opts.withDefaults()
+	s := &Source{
+		opts:    opts,
+		log:     opts.Logger.With("cluster", opts.ClusterID),
+		health:  newHealth(),
+		deb:     debounce.New(opts.Holdoff, opts.MaxDelay),
+		created: time.Now(),
+	}
+	s.health.onFail = func() { opts.Metrics.apiError(opts.ClusterID) }
+	s.health.onTransition = s.healthChanged
+	cfg := clientConfig(opts.Config, s.health)
+	kc, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kube source %s: %w", opts.ClusterID, err)
+	}
+	var ic istioclient.Interface
+	if !opts.ServicesOnly {
+		if ic, err = istioclient.NewForConfig(cfg); err != nil {
+			return nil, fmt.Errorf("kube source %s: %w", opts.ClusterID, err)
+		}
+		s.secrets = newSecretWatches(kc, s.health, s.deb.Trigger)
+	}
+	if s.inf, err = newInformerSet(kc, ic, opts.ServicesOnly, s.deb.Trigger); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Watch creates a Source and runs it: the Kubernetes counterpart of the
+// file source's Watch.
+func Watch(ctx context.Context, opts Options, publish PublishFunc) error {
+	s, err := New(opts)
+	if err != nil {
+		return err
+	}
+	return s.Run(ctx, publish)
+}
+
+// Run starts the informers, waits for their initial sync (as long as it
+// takes: Status reports StateTimeout after SyncTimeout), publishes the
+// first state, then publishes again, debounced, after every change that
+// alters the state, until ctx is done. publish is never called before the
+// initial sync, never concurrently and never after Run returns. Run may be
+// called once; it returns nil when ctx is done.
+func (s *Source) Run(ctx context.Context, publish PublishFunc) error {
+	s.mu.Lock()
+	if s.running {
+		s.mu.Unlock()
+		return fmt.Errorf("kube source %s: Run called twice", s.opts.ClusterID)
+	}
+	s.running = true
+	s.created = time.Now() // the sync timeout counts from here
+	s.mu.Unlock()
+	unregister := s.opts.Metrics.register(s.opts.ClusterID, s.Status)
+	defer unregister()
+
+	s.inf.start(ctx.Done())
+	defer s.inf.shutdown()
+	if s.secrets != nil {
+		defer s.secrets.stopAll()
+	}
+	s.log.Info("kube source: waiting for the initial sync")
+	if !cache.WaitForCacheSync(ctx.Done(), s.inf.synced...) {
+		return nil // ctx done
+	}
+	s.rebuild(ctx, publish)
+	s.mu.Lock()
+	s.synced = true
+	s.mu.Unlock()
+	s.log.Info("kube source: synced", "after", time.Since(s.created).Round(time.Millisecond))
+	s.deb.Run(ctx, func() { s.rebuild(ctx, publish) })
+	return nil
+}
+
+// HasSynced reports whether the initial sync completed and the first state
+// was published.
+func (s *Source) HasSynced() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.synced
+}
+
+// ClusterID is the id of the watched cluster.
+func (s *Source) ClusterID() string { return s.opts.ClusterID }
+
+// Last returns the last published ClusterState (nil before the first). It
+// is shared: callers must not modify it.
+func (s *Source) Last() *model.ClusterState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.published
+}
+
+// Status reports the cluster's condition; it is cheap and safe to call
+// concurrently.
+func (s *Source) Status() Status {
+	failing, lastErr, lastErrAt := s.health.snapshot()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Status{
+		Cluster:        s.opts.ClusterID,
+		Synced:         s.synced,
+		LastError:      lastErr,
+		LastErrorTime:  lastErrAt,
+		LastSyncTime:   s.lastSync,
+		Failing:        failing,
+		Services:       s.services,
+		InvalidObjects: s.invalid,
+	}
+	switch {
+	case len(failing) > 0:
+		st.State = StateError
+	case s.synced:
+		st.State = StateSynced
+	case time.Since(s.created) > s.opts.SyncTimeout:
+		st.State = StateTimeout
+	default:
+		st.State = StateSyncing
+	}
+	return st
+}
+
+// healthChanged logs transitions and, on recovery, schedules a rebuild so
+// that LastSyncTime moves on and nothing missed stays unpublished.
+func (s *Source) healthChanged(ok bool) {
+	if ok {
+		s.log.Info("kube source: API server reachable again")
+		s.deb.Trigger()
+		return
+	}
+	_, lastErr, _ := s.health.snapshot()
+	s.log.Warn("kube source: API server request failed; keeping the last good state", "err", lastErr)
+}
+
+// rebuild converts everything cached and publishes the result if it
+// differs from the last published state or error list.
+func (s *Source) rebuild(ctx context.Context, publish PublishFunc) {
+	in := s.inf.inputs()
+	if s.secrets != nil {
+		want := map[secretRef]bool{}
+		for _, name := range credentialNames(in.Gateways, in.DestinationRules) {
+			for _, ns := range s.opts.CredentialNamespaces {
+				want[secretRef{ns, name}] = true
+			}
+		}
+		waitSynced(ctx, s.secrets.reconcile(want), secretSyncWait)
+		in.Secrets = s.secrets.list()
+	}
+	cs, errs := convert.Cluster(in, convert.Options{
+		ClusterID:    s.opts.ClusterID,
+		Network:      s.network(in),
+		DomainSuffix: s.opts.DomainSuffix,
+		Source:       func(model.Kind, string, string) string { return "kube:" + s.opts.ClusterID },
+	})
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	hash, errKey := cs.Hash(), errorsKey(errs)
+
+	s.mu.Lock()
+	if s.health.healthy() {
+		s.lastSync = time.Now()
+	}
+	changed := hash != s.lastHash || errKey != s.lastErrs
+	errsChanged := errKey != s.lastErrs
+	if changed {
+		s.lastHash, s.lastErrs = hash, errKey
+		s.services, s.invalid = len(cs.Services), len(errs)
+		s.published = cs
+	}
+	s.mu.Unlock()
+	if !changed {
+		return
+	}
+	if errsChanged {
+		for _, e := range errs {
+			s.log.Warn("kube source: skipped invalid object", "err", e)
+		}
+	}
+	publish(&model.MeshState{MeshID: s.opts.MeshID, LocalCluster: s.opts.ClusterID, Clusters: []*model.ClusterState{cs}}, errs, nil)
+	s.opts.Metrics.published(s.opts.ClusterID)
+}
+
+// network is Options.Network, else the topology.istio.io/network label of
+// the system namespace.
+func (s *Source) network(in convert.Inputs) string {
+	if s.opts.Network != "" {
+		return s.opts.Network
+	}
+	for _, ns := range in.Namespaces {
+		if ns != nil && ns.Name == s.opts.Namespace {
+			return ns.Labels[model.LabelNetwork]
+		}
+	}
+	return ""
+}
+
+func errorsKey(errs []error) string {
+	var b strings.Builder
+	for _, e := range errs {
+		b.WriteString(e.Error())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
