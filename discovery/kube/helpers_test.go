@@ -2,9 +2,11 @@ package kube
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"github.com/prometheus/client_golang/prometheus"
 	"io"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	"log/slog"
 	"sync"
 	"testing"
@@ -129,6 +131,8 @@ func (w tWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p
 
 func clientset(t testing.TB, cfg *rest.Config) kubernetes.Interface {
 	t.Helper()
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = 1000, 1000 // no client-side throttling in tests
 	c, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -242,4 +246,31 @@ func gaugeValue(t testing.TB, g prometheus.Gatherer, name string, labels map[str
 		}
 	}
 	return -1
+}
+
+type (
+	gatewayT         = networkingv1.Gateway
+	destinationRuleT = networkingv1.DestinationRule
+)
+
+// decodeIstio decodes Istio objects from YAML with their generated JSON
+// decoding (the Kubernetes JSON of their specs).
+func decodeIstio[T any](y string) ([]*T, error) {
+	docs, err := decodeYAML([]byte(y))
+	if err != nil {
+		return nil, err
+	}
+	var out []*T
+	for _, d := range docs {
+		b, err := d.MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		v := new(T)
+		if err := json.Unmarshal(b, v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }

@@ -1,0 +1,138 @@
+package kube
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/test/kubetest"
+)
+
+// waitStatus polls s.Status until cond holds (bounded by waitTimeout).
+func waitStatus(t testing.TB, what string, status func() Status, cond func(Status) bool) Status {
+	t.Helper()
+	deadline := time.NewTimer(waitTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st := status()
+		if cond(st) {
+			return st
+		}
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			t.Fatalf("waiting for %s: status %+v", what, st)
+		}
+	}
+}
+
+// Nothing is published before the initial sync: with etcd stopped the API
+// server cannot answer lists, the source reports timeout (then error when
+// the API server gives up) and publishes nothing; once etcd is back, the
+// first state it publishes already holds every object.
+func TestNothingPublishedBeforeSync(t *testing.T) {
+	c := kubetest.New(t, kubetest.Options{Name: "presync", SkipIstioCRDs: false})
+	kc := clientset(t, c.RESTConfig())
+	ctx := ctxT(t)
+	ensureNamespace(t, kc, "bulk", nil)
+	const n = 100
+	for i := range n {
+		must[any](t)(kc.CoreV1().Services("bulk").Create(ctx, service("bulk", fmt.Sprintf("s%03d", i), 80), metav1.CreateOptions{}))
+	}
+	if err := c.StopEtcd(); err != nil {
+		t.Fatal(err)
+	}
+	reg := newRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, rec := runSource(t, Options{Config: c.RESTConfig(), ClusterID: "c-pre", SyncTimeout: time.Second, Metrics: m})
+	st := waitStatus(t, "timeout", s.Status, func(st Status) bool { return st.State == StateTimeout || st.State == StateError })
+	t.Logf("without etcd: %s (last error %q)", st.State, st.LastError)
+	if st.State == StateTimeout {
+		if v := gaugeValue(t, reg, "meshgate_discovery_cluster_state", map[string]string{"cluster": "c-pre", "state": "timeout"}); v != 1 {
+			t.Errorf("state metric timeout = %v", v)
+		}
+	}
+	if rec.count() != 0 || s.HasSynced() {
+		t.Fatalf("published before the initial sync: %d states", rec.count())
+	}
+	if err := c.StartEtcd(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitFor(t, "the first state", func(*model.ClusterState, []error) string { return "" })
+	rec.mu.Lock()
+	first := rec.states[0]
+	rec.mu.Unlock()
+	got := 0
+	for _, svc := range first.Services {
+		if svc.Namespace == "bulk" {
+			got++
+		}
+	}
+	if got != n {
+		t.Errorf("the first published state has %d of the %d services", got, n)
+	}
+	waitStatus(t, "synced", s.Status, func(st Status) bool { return st.State == StateSynced })
+}
+
+// The local API server killed and restarted: the source keeps its last
+// good state (nothing is published while it is down), reports error with
+// the failed request, and recovers: changes made after the restart arrive.
+func TestAPIServerRestart(t *testing.T) {
+	c := kubetest.New(t, kubetest.Options{Name: "restart"})
+	kc := clientset(t, c.RESTConfig())
+	ctx := ctxT(t)
+	ensureNamespace(t, kc, "r", nil)
+	must[any](t)(kc.CoreV1().Services("r").Create(ctx, service("r", "before", 80), metav1.CreateOptions{}))
+	reg := newRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, rec := runSource(t, Options{Config: c.RESTConfig(), ClusterID: "c-r", Metrics: m})
+	rec.waitFor(t, "before", func(cs *model.ClusterState, _ []error) string {
+		if cs.Service("before.r.svc.cluster.local") == nil {
+			return "missing"
+		}
+		return ""
+	})
+	n := rec.count()
+	if err := c.KillAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	st := waitStatus(t, "error", s.Status, func(st Status) bool { return st.State == StateError })
+	if !strings.Contains(st.LastError, "connection refused") || len(st.Failing) == 0 {
+		t.Errorf("status while down = %+v", st)
+	}
+	if v := gaugeValue(t, reg, "meshgate_discovery_cluster_state", map[string]string{"cluster": "c-r", "state": "error"}); v != 1 {
+		t.Errorf("state metric error = %v", v)
+	}
+	if v := gaugeValue(t, reg, "meshgate_discovery_api_errors_total", map[string]string{"cluster": "c-r"}); v < 1 {
+		t.Errorf("api errors metric = %v", v)
+	}
+	if rec.count() != n || s.Last().Service("before.r.svc.cluster.local") == nil {
+		t.Fatalf("state changed while the API server was down: %d publishes, last %+v", rec.count()-n, s.Last().Services)
+	}
+	if err := c.StartAPIServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	must[any](t)(kc.CoreV1().Services("r").Create(ctx, service("r", "after", 80), metav1.CreateOptions{}))
+	rec.waitFor(t, "after, and before kept", func(cs *model.ClusterState, _ []error) string {
+		if cs.Service("before.r.svc.cluster.local") == nil || cs.Service("after.r.svc.cluster.local") == nil {
+			return "missing"
+		}
+		return ""
+	})
+	st = waitStatus(t, "synced", s.Status, func(st Status) bool { return st.State == StateSynced })
+	if st.LastSyncTime.IsZero() || st.LastError == "" {
+		t.Errorf("status after recovery = %+v", st)
+	}
+}
