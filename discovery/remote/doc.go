@@ -1,0 +1,26 @@
+// Package remote connects a daemon to the API servers of other clusters
+// through Istio-compatible remote secrets, and creates and applies those
+// secrets (meshgate create-remote-secret, meshgate join).
+//
+//	Secrets in the daemon's namespace   gossip (federation)
+//	(label istio/multiCluster=true)      │ SetSecret / ReplaceSecrets
+//	        │ WatchSecrets                ▼
+//	        └──────────────▶ Controller: key = cluster id, value = kubeconfig
+//	                           │ validate (no exec, auth-provider, file paths)
+//	                           ▼ per cluster (make-before-break on reload)
+//	                         discovery/kube Source, ServicesOnly ──▶ Publish(ClusterState) / Remove(id)
+//	                           │
+//	                           └─▶ Statuses, Handler (/debug/clusters), metrics, Ready
+//
+// The remote secret (what create-remote-secret prints, as istioctl does): a
+// v1 Secret istio-remote-secret-<cluster> with label istio/multiCluster:
+// "true", annotation networking.istio.io/cluster: <cluster>, and one key,
+// <cluster>, whose value is a kubeconfig with the server, its CA data and a
+// bearer token of the reader ServiceAccount (meshgate-reader). The reader
+// may get, list and watch services, endpointslices, pods, namespaces and
+// the Istio networking configuration, and nothing else: no Secrets.
+//
+// Remote clusters contribute services and endpoints only (no Istio
+// configuration), as istiod does in a multi-primary mesh. Kubeconfigs and
+// tokens are never logged or shown in status output.
+package remote
