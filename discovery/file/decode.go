@@ -53,13 +53,16 @@ func newDecoder() *decoder { return &decoder{seen: map[objKey]location{}} }
 func (d *decoder) file(display, source string, data []byte) {
 	for _, doc := range splitDocuments(data) {
 		loc := location{file: display, source: source, document: doc.index}
-		js, err := yaml.YAMLToJSON(doc.data)
+		js, err := yaml.YAMLToJSONStrict(doc.data)
 		if err != nil {
-			d.errs = append(d.errs, &DocumentError{File: display, Document: doc.index, Line: doc.line, Err: err})
-			continue
-		}
-		if _, err := yaml.YAMLToJSONStrict(doc.data); err != nil {
-			d.duplicateKeys(loc, doc.line, bytes.TrimSpace(js), err)
+			// Not YAML at all, or YAML that repeats a key (the only extra
+			// failure of the strict parser): the lenient parser tells which.
+			lenient, err2 := yaml.YAMLToJSON(doc.data)
+			if err2 != nil {
+				d.errs = append(d.errs, &DocumentError{File: display, Document: doc.index, Line: doc.line, Err: err2})
+			} else {
+				d.duplicateKeys(loc, doc.line, bytes.TrimSpace(lenient), err)
+			}
 			continue
 		}
 		d.value(loc, doc.line, bytes.TrimSpace(js))

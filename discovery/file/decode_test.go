@@ -241,3 +241,22 @@ func TestSplitDocuments(t *testing.T) {
 		}
 	}
 }
+
+// A "billion laughs" document is refused by the YAML parser's alias limit, as
+// a document error; the file's other documents still load.
+func TestAliasBomb(t *testing.T) {
+	y := "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
+	prev := "a"
+	for _, n := range []string{"b", "c", "d", "e", "f", "g", "h", "i"} {
+		y += n + ": &" + n + " [" + strings.Repeat("*"+prev+",", 8) + "*" + prev + "]\n"
+		prev = n
+	}
+	res := loadText(t, "bomb.yaml", y+"---\n"+goodService)
+	var de *DocumentError
+	if len(res.ObjErrs) != 1 || !errors.As(res.ObjErrs[0], &de) || de.Document != 1 || !strings.Contains(de.Error(), "excessive aliasing") {
+		t.Errorf("errors = %v", res.ObjErrs)
+	}
+	if len(res.Mesh.Local().Services) != 1 {
+		t.Errorf("the file's other document was not loaded")
+	}
+}
