@@ -3,6 +3,7 @@ package file
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -101,7 +102,7 @@ func (d *decoder) value(loc location, line int, js []byte) {
 		return
 	case js[0] != '{':
 		d.errs = append(d.errs, &DocumentError{File: loc.file, Document: loc.document, Line: line,
-			Err: fmt.Errorf("not a Kubernetes object: a plain value %.40q", js)})
+			Err: errors.New("not a Kubernetes object: a plain value, not a mapping")}) // content not echoed: it may be key material
 		return
 	}
 	env, err := readEnvelope(js)
@@ -317,6 +318,10 @@ func k8sDecodeError(ref model.Ref, err error) *model.FieldError {
 func (d *decoder) add(loc location, ref model.Ref, om *metav1.ObjectMeta, keep func()) {
 	if ref.Kind != "Namespace" && om.Namespace == "" {
 		om.Namespace = convert.DefaultNamespace
+	}
+	if om.Name == "" {
+		d.objErr(loc, model.Errorf(ref, "metadata.name", "a name is required"))
+		return
 	}
 	k := objKey{ref.Kind, ref.Namespace, ref.Name}
 	if prev, dup := d.seen[k]; dup {
