@@ -101,13 +101,13 @@ func (d *decoder) value(loc location, line int, js []byte) {
 		d.ignore(loc, "", "", "", "", "a YAML sequence, not a Kubernetes object")
 		return
 	case js[0] != '{':
-		d.errs = append(d.errs, &DocumentError{File: loc.file, Document: loc.document, Line: line,
-			Err: errors.New("not a Kubernetes object: a plain value, not a mapping")}) // content not echoed: it may be key material
+		// the content is not echoed: it may be key material
+		d.docErr(loc, line, errors.New("not a Kubernetes object: a plain value, not a mapping"))
 		return
 	}
 	env, err := readEnvelope(js)
 	if err != nil {
-		d.errs = append(d.errs, &DocumentError{File: loc.file, Document: loc.document, Line: line, Err: fmt.Errorf("not a Kubernetes object: %v", err)})
+		d.docErr(loc, line, fmt.Errorf("not a Kubernetes object: %v", err))
 		return
 	}
 	switch {
@@ -116,8 +116,7 @@ func (d *decoder) value(loc location, line int, js []byte) {
 		if env.Kind != "" {
 			missing = "apiVersion"
 		}
-		d.errs = append(d.errs, &DocumentError{File: loc.file, Document: loc.document, Line: line,
-			Err: fmt.Errorf("not a Kubernetes object: %s is missing", missing)})
+		d.docErr(loc, line, fmt.Errorf("not a Kubernetes object: %s is missing", missing))
 		return
 	case env.APIVersion == "v1" && env.Kind == "List":
 		for _, item := range env.Items {
@@ -125,6 +124,11 @@ func (d *decoder) value(loc location, line int, js []byte) {
 		}
 		return
 	}
+	d.object(loc, env, js)
+}
+
+// object dispatches a Kubernetes object by apiVersion and kind.
+func (d *decoder) object(loc location, env envelope, js []byte) {
 	ns := env.Metadata.Namespace
 	if ns == "" {
 		ns = convert.DefaultNamespace
@@ -330,6 +334,10 @@ func (d *decoder) add(loc location, ref model.Ref, om *metav1.ObjectMeta, keep f
 	}
 	d.seen[k] = loc
 	keep()
+}
+
+func (d *decoder) docErr(loc location, line int, err error) {
+	d.errs = append(d.errs, &DocumentError{File: loc.file, Document: loc.document, Line: line, Err: err})
 }
 
 func (d *decoder) objErr(loc location, fe *model.FieldError) {
