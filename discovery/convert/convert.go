@@ -7,6 +7,7 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	knetworkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshgate/meshgate/discovery/model"
@@ -33,6 +34,10 @@ type Inputs struct {
 	VirtualServices  []*networkingv1.VirtualService
 	DestinationRules []*networkingv1.DestinationRule
 	ServiceEntries   []*networkingv1.ServiceEntry
+
+	// Kubernetes Ingress (networking.k8s.io/v1) of class istio.
+	Ingresses      []*knetworkingv1.Ingress
+	IngressClasses []*knetworkingv1.IngressClass
 }
 
 // Options label and shape the converted state.
@@ -103,6 +108,10 @@ func Cluster(in Inputs, opts Options) (*model.ClusterState, []error) {
 		func(g *model.Gateway) *model.Meta { return &g.Meta })
 	c.VirtualServices = convertAll(in.VirtualServices, VirtualService, model.KindVirtualService, opts, &errs,
 		func(v *model.VirtualService) *model.Meta { return &v.Meta })
+	igws, ivss, ierrs := Ingresses(in.Ingresses, in.IngressClasses, in.Services, opts.domainSuffix())
+	c.Gateways = append(c.Gateways, igws...)
+	c.VirtualServices = append(c.VirtualServices, ivss...)
+	add(ierrs)
 	c.DestinationRules = convertAll(in.DestinationRules, DestinationRule, model.KindDestinationRule, opts, &errs,
 		func(d *model.DestinationRule) *model.Meta { return &d.Meta })
 	c.ServiceEntries = convertAll(in.ServiceEntries, ServiceEntry, model.KindServiceEntry, opts, &errs,

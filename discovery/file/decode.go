@@ -12,6 +12,7 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	knetworkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	strictjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
@@ -148,6 +149,17 @@ func (d *decoder) object(loc location, env envelope, js []byte) {
 		var s discoveryv1.EndpointSlice
 		if d.decodeK8s(loc, ref, js, &s) {
 			d.add(loc, ref, &s.ObjectMeta, func() { d.in.EndpointSlices = append(d.in.EndpointSlices, &s) })
+		}
+	case group == "networking.k8s.io" && version == "v1" && env.Kind == "Ingress":
+		var o knetworkingv1.Ingress
+		if d.decodeK8s(loc, ref, js, &o) {
+			d.add(loc, ref, &o.ObjectMeta, func() { d.in.Ingresses = append(d.in.Ingresses, &o) })
+		}
+	case group == "networking.k8s.io" && version == "v1" && env.Kind == "IngressClass":
+		var o knetworkingv1.IngressClass
+		ref.Namespace = ""
+		if d.decodeK8s(loc, ref, js, &o) {
+			d.add(loc, ref, &o.ObjectMeta, func() { d.in.IngressClasses = append(d.in.IngressClasses, &o) })
 		}
 	case group == istioGroup && isIstioKind(env.Kind):
 		if !istioVersions[version] {
