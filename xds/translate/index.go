@@ -18,10 +18,12 @@ type Index struct {
 	opts  Options
 	local *model.ClusterState
 
-	services    map[string]*service // by hostname
-	hostnames   []string            // sorted keys of services
-	drs         map[string]*model.DestinationRule
-	drWildcards []*model.DestinationRule // host starts with "*", most specific first
+	services  map[string]*service // by hostname
+	hostnames []string            // sorted keys of services
+	// drs holds DestinationRules by namespace, then resolved host; wildcard
+	// hosts in drWildcards, most specific first.
+	drs         map[string]map[string]*model.DestinationRule
+	drWildcards map[string][]*model.DestinationRule
 	vss         []*virtualService
 	vsByGateway map[string][]*virtualService // "ns/name" (or "mesh") → bound VirtualServices, in order
 	gateways    map[string]*model.Gateway    // "ns/name" → gateway (local cluster)
@@ -86,7 +88,8 @@ func BuildIndex(mesh *model.MeshState, opts Options) *Index {
 		opts:        opts,
 		local:       mesh.Local(),
 		services:    map[string]*service{},
-		drs:         map[string]*model.DestinationRule{},
+		drs:         map[string]map[string]*model.DestinationRule{},
+		drWildcards: map[string][]*model.DestinationRule{},
 		gateways:    map[string]*model.Gateway{},
 		vsByGateway: map[string][]*virtualService{},
 	}
@@ -147,19 +150,24 @@ func (ix *Index) indexConfig() {
 		dr := &l.DestinationRules[i]
 		h := resolveShortName(dr.Host, dr.Namespace, ix.opts.DomainSuffix)
 		if isWildcard(h) {
-			ix.drWildcards = append(ix.drWildcards, dr)
+			ix.drWildcards[dr.Namespace] = append(ix.drWildcards[dr.Namespace], dr)
 			continue
 		}
-		if prev, ok := ix.drs[h]; ok {
+		byHost := ix.drs[dr.Namespace]
+		if byHost == nil {
+			byHost = map[string]*model.DestinationRule{}
+			ix.drs[dr.Namespace] = byHost
+		}
+		if prev, ok := byHost[h]; ok {
 			ix.errs = append(ix.errs, model.Errorf(model.RefOf(model.KindDestinationRule, dr.Meta), "spec.host",
-				"host %q already has DestinationRule %s; this one is ignored", h, prev.NamespacedName()))
+				"host %q already has DestinationRule %s in this namespace; this one is ignored", h, prev.NamespacedName()))
 			continue
 		}
-		ix.drs[h] = dr
+		byHost[h] = dr
 	}
-	sort.SliceStable(ix.drWildcards, func(i, j int) bool {
-		return len(ix.drWildcards[i].Host) > len(ix.drWildcards[j].Host)
-	})
+	for _, w := range ix.drWildcards {
+		sort.SliceStable(w, func(i, j int) bool { return len(w[i].Host) > len(w[j].Host) })
+	}
 	for i := range l.VirtualServices {
 		vs := &l.VirtualServices[i]
 		r := &virtualService{VirtualService: vs, Key: vs.NamespacedName()}
@@ -185,14 +193,22 @@ func (ix *Index) indexConfig() {
 	}
 }
 
-// destinationRule returns the DestinationRule that applies to hostname, or nil.
-func (ix *Index) destinationRule(hostname string) *model.DestinationRule {
-	if dr := ix.drs[hostname]; dr != nil {
-		return dr
-	}
-	for _, dr := range ix.drWildcards {
-		if hostSubsetOf(hostname, dr.Host) {
+// RootNamespace is the mesh's root config namespace (Istio's default).
+const RootNamespace = "istio-system"
+
+// destinationRule returns the DestinationRule a proxy in proxyNS uses for
+// hostname (a service in svcNS), as istiod resolves it: from the proxy's
+// namespace, then the service's, then the root namespace; an exact host before
+// a wildcard within each; the rule must be exported to the proxy's namespace.
+func (ix *Index) destinationRule(hostname, proxyNS, svcNS string) *model.DestinationRule {
+	for _, ns := range []string{proxyNS, svcNS, RootNamespace} {
+		if dr := ix.drs[ns][hostname]; dr != nil && exportedTo(dr.ExportTo, dr.Namespace, proxyNS) {
 			return dr
+		}
+		for _, dr := range ix.drWildcards[ns] {
+			if hostSubsetOf(hostname, resolveShortName(dr.Host, dr.Namespace, ix.opts.DomainSuffix)) && exportedTo(dr.ExportTo, dr.Namespace, proxyNS) {
+				return dr
+			}
 		}
 	}
 	return nil
