@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	udpaannotations "github.com/cncf/xds/go/udpa/annotations"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -134,8 +135,14 @@ func redactedScalar(fd protoreflect.FieldDescriptor) (protoreflect.Value, bool) 
 	return protoreflect.Value{}, false
 }
 
-// redactAll redacts every populated field of m.
+// redactAll redacts every populated field of m. A DataSource becomes
+// inline_string "[redacted]", readable in JSON (bytes would show as base64).
 func redactAll(m protoreflect.Message) {
+	if ds, ok := m.Interface().(*corev3.DataSource); ok {
+		ds.Specifier = &corev3.DataSource_InlineString{InlineString: redacted}
+		ds.WatchedDirectory = nil
+		return
+	}
 	var fds []protoreflect.FieldDescriptor
 	var vs []protoreflect.Value
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {

@@ -69,7 +69,7 @@ func compileValidation(vc *tlsv3.CertificateValidationContext, partial bool) (*p
 	}
 	for i, m := range vc.GetMatchTypedSubjectAltNames() {
 		path := fmt.Sprintf("match_typed_subject_alt_names[%d]", i)
-		if err := checkFields(m, "san_type", "matcher"); err != nil {
+		if err := checkFields(m, "san_type", "matcher", "oid"); err != nil {
 			return nil, at(path, err)
 		}
 		switch m.GetSanType() {
