@@ -196,4 +196,3 @@ func TestServerNameScore(t *testing.T) {
 		}
 	}
 }
-
