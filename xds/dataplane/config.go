@@ -2,10 +2,12 @@ package dataplane
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -169,4 +171,33 @@ func namespaceFromNodeID(id string) string {
 	}
 	ns, _, _ := strings.Cut(parts[3], ".")
 	return ns
+}
+
+// XDSClientTLS builds the TLS settings of the ADS connection from PEM
+// files: the CA that signs the control plane's certificate, and optionally
+// a client certificate and key (mTLS). serverName overrides the name checked
+// in the control plane's certificate (default: the host of XDSAddress).
+func XDSClientTLS(caFile, certFile, keyFile, serverName string) (*tls.Config, error) {
+	cfg := &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("xds CA: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("xds CA %s: no PEM certificate found", caFile)
+		}
+	}
+	if (certFile == "") != (keyFile == "") {
+		return nil, errors.New("xds client certificate and key must be given together")
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("xds client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }
