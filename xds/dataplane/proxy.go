@@ -144,7 +144,10 @@ func (g *Gateway) dial(cr *clusterRuntime, ep *lb.Endpoint) (net.Conn, error) {
 	return tc, nil
 }
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 32*1024); return &b }}
+// copyBufSize is the per-direction copy buffer (loopback MSS is ~64 KiB).
+const copyBufSize = 64 * 1024
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
 
 // pipe copies down→up and up→down. EOF on one side half-closes the other;
 // an error on either side, the idle timeout (no byte either way) or the
@@ -176,15 +179,22 @@ func pipe(down, up net.Conn, idle, maxDur time.Duration, rx, tx prometheus.Count
 	closeBoth()
 }
 
+// copyHalf copies src to dst. Byte counters are updated every MiB and at
+// the end, not per read, to keep the hot loop cheap.
 func copyHalf(dst, src net.Conn, count prometheus.Counter, last *atomic.Int64, closeBoth func()) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
+	pending := 0
+	defer func() { count.Add(float64(pending)) }()
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
 			last.Store(time.Now().UnixNano())
-			count.Add(float64(n))
+			if pending += n; pending >= 1<<20 {
+				count.Add(float64(pending))
+				pending = 0
+			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				closeBoth()
 				return
