@@ -28,6 +28,9 @@ var shortType = map[string]string{
 	resourcev3.EndpointType: "eds", resourcev3.SecretType: "sds",
 }
 
+// initialFetchWarning is how long a stream may stay silent before a warning.
+const initialFetchWarning = 15 * time.Second
+
 // subscription is the client side of one resource type on the ADS stream.
 // version survives reconnects; nonce and sent are per stream.
 type subscription struct {
@@ -149,10 +152,19 @@ func (g *Gateway) runStream(ctx context.Context, client discoveryv3.AggregatedDi
 			}
 		}
 	}()
+	// Like Envoy's initial_fetch_timeout warning: a control plane that has no
+	// config for this node answers nothing at all.
+	silent := time.NewTimer(initialFetchWarning)
+	defer silent.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return got, ctx.Err()
+		case <-silent.C:
+			if !got {
+				g.log.Warn("no xDS response yet; does the control plane know this node?",
+					"node_id", g.cfg.NodeID, "address", g.cfg.XDSAddress, "waited", initialFetchWarning)
+			}
 		case r := <-recv:
 			if r.err != nil {
 				return got, r.err

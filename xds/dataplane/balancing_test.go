@@ -218,3 +218,34 @@ func TestOutlierEjectionAndReturn(t *testing.T) {
 		t.Fatalf("endpoint not back after 2x base ejection time")
 	}
 }
+
+// TestDNSClusterAndCircuitBreaker: a STRICT_DNS cluster resolves its host
+// name at connect; max_connections refuses connections beyond the limit.
+func TestDNSClusterAndCircuitBreaker(t *testing.T) {
+	b := startBackend(t, "dns-backend", nil)
+	_, port, _ := net.SplitHostPort(b.addr)
+	dns := staticCluster("dns", "127.0.0.1:"+port)
+	dns.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
+	dns.LoadAssignment.Endpoints[0].LbEndpoints[0].GetEndpoint().GetAddress().GetSocketAddress().Address = "localhost"
+	dns.CircuitBreakers = &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{{MaxConnections: wrapperspb.UInt32(1)}}}
+	cp := newControlPlane(t)
+	cp.set("v1", resources{listeners: []*listenerv3.Listener{plainListener("l", tcpProxyTo("dns"))}, clusters: []*clusterv3.Cluster{dns}}.snapshot())
+	g := startGateway(t, cp)
+	waitReady(t, g)
+	addr := g.ListenerAddr("l").String()
+	first, err := dial(addr, nil)
+	if err != nil || first.name != "dns-backend" {
+		t.Fatalf("through a STRICT_DNS cluster: %v %v", first, err)
+	}
+	if _, err := dialName(addr, nil); err == nil {
+		t.Fatalf("second connection accepted beyond max_connections 1")
+	}
+	if metric(t, g, "meshgate_gateway_upstream_cx_overflow_total", "cluster", "dns") != 1 {
+		t.Fatalf("overflow not counted")
+	}
+	first.Close()
+	eventually(t, "a slot frees when the first connection closes", func() bool {
+		n, err := dialName(addr, nil)
+		return err == nil && n == "dns-backend"
+	})
+}

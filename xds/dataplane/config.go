@@ -80,7 +80,7 @@ func DefaultConfig() Config {
 		ReconnectBase:    500 * time.Millisecond,
 		ReconnectMax:     30 * time.Second,
 		NACKBase:         time.Second,
-		NACKMax:          30 * time.Second,
+		NACKMax:          10 * time.Second,
 		HandshakeTimeout: 15 * time.Second,
 	}
 }

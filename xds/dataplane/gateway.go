@@ -42,6 +42,7 @@ type Gateway struct {
 	started  atomic.Bool
 	cancel   context.CancelFunc
 	done     chan struct{}
+	accepts  sync.WaitGroup // accept loops; only they add to handlers
 	handlers sync.WaitGroup // connection handlers
 	admin    *http.Server
 	adminLn  net.Listener
@@ -153,6 +154,7 @@ func (g *Gateway) Stop() {
 	for _, lr := range all {
 		lr.closeSocket()
 	}
+	g.accepts.Wait()
 	idle := make(chan struct{})
 	go func() { g.handlers.Wait(); close(idle) }()
 	if g.cfg.ShutdownTimeout > 0 {

@@ -263,7 +263,11 @@ func (g *Gateway) applyListeners(ls []*listenerv3.Listener) error {
 		s.owner.Store(lr)
 		next[name] = lr
 		if fresh {
-			go s.acceptLoop(g)
+			g.accepts.Add(1)
+			go func() {
+				defer g.accepts.Done()
+				s.acceptLoop(g)
+			}()
 		}
 		g.log.Info("listener active", "listener", name, "address", s.ln.Addr().String())
 	}

@@ -10,7 +10,9 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 func TestListenerRemovalDrains(t *testing.T) {
@@ -264,5 +266,72 @@ func TestTrafficFlowsWhileControlPlaneDown(t *testing.T) {
 	})
 	if got := metric(t, g, "meshgate_gateway_xds_streams_total"); got < 2 {
 		t.Fatalf("xds_streams_total = %v, want a reconnect", got)
+	}
+}
+
+func TestIdleTimeoutClosesConnection(t *testing.T) {
+	a := startBackend(t, "a", nil)
+	tp := &tcpproxyv3.TcpProxy{StatPrefix: "idle", ClusterSpecifier: &tcpproxyv3.TcpProxy_Cluster{Cluster: "a"},
+		IdleTimeout: durationpb.New(100 * time.Millisecond)}
+	cp := newControlPlane(t)
+	cp.set("v1", resources{
+		listeners: []*listenerv3.Listener{plainListener("l", &listenerv3.Filter{Name: tcpProxyName,
+			ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAnyT(tp)}})},
+		clusters: []*clusterv3.Cluster{staticCluster("a", a.addr)},
+	}.snapshot())
+	g := startGateway(t, cp)
+	waitReady(t, g)
+	c, err := dial(g.ListenerAddr("l").String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.roundTrip("one"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.waitClosed(); err != nil {
+		t.Fatalf("idle connection: %v", err)
+	}
+}
+
+// TestListenerAddressChangeAndHandover: a listener moving to another port
+// binds the new one and drains on the old; a listener replaced by another
+// name on the same address takes over the socket (no bind conflict).
+func TestListenerAddressChangeAndHandover(t *testing.T) {
+	a := startBackend(t, "a", nil)
+	clusters := []*clusterv3.Cluster{staticCluster("a", a.addr)}
+	first, second, shared := deadAddr(t), deadAddr(t), deadAddr(t)
+	mk := func(movingAddr, sharedName string) resources {
+		return resources{clusters: clusters, listeners: []*listenerv3.Listener{
+			listenerWith("moving", movingAddr, false, &listenerv3.FilterChain{Filters: []*listenerv3.Filter{tcpProxyTo("a")}}),
+			listenerWith(sharedName, shared, false, &listenerv3.FilterChain{Filters: []*listenerv3.Filter{tcpProxyTo("a")}}),
+		}}
+	}
+	cp := newControlPlane(t)
+	cp.set("v1", mk(first, "old-name").snapshot())
+	g := startGateway(t, cp)
+	waitReady(t, g)
+	c, err := dial(first, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	cp.set("v2", mk(second, "new-name").snapshot())
+	eventually(t, "v2 applied", func() bool { return ackedVersion(cp, resourcev3.ListenerType) == "v2" })
+	if g.ListenerAddr("moving").String() != second || g.ListenerAddr("new-name").String() != shared || g.ListenerAddr("old-name") != nil {
+		t.Fatalf("listeners after v2: moving %v, new-name %v, old-name %v", g.ListenerAddr("moving"), g.ListenerAddr("new-name"), g.ListenerAddr("old-name"))
+	}
+	if nc, err := net.Dial("tcp", first); err == nil {
+		nc.Close()
+		t.Fatalf("old address still accepts")
+	}
+	for _, addr := range []string{second, shared} {
+		if n, err := dialName(addr, nil); err != nil || n != "a" {
+			t.Fatalf("%s: %q %v", addr, n, err)
+		}
+	}
+	if err := c.roundTrip("still connected"); err != nil {
+		t.Fatalf("connection on the moved listener cut: %v", err)
 	}
 }
