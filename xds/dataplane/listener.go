@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -212,6 +213,7 @@ func (g *Gateway) applyListeners(ls []*listenerv3.Listener) error {
 		cfgs[lc.name] = lc
 		order = append(order, lc.name)
 	}
+	slices.Sort(order) // deterministic bind order
 	g.mu.Lock()
 	old := g.listeners
 	g.mu.Unlock()

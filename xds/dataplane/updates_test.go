@@ -335,3 +335,40 @@ func TestListenerAddressChangeAndHandover(t *testing.T) {
 		t.Fatalf("connection on the moved listener cut: %v", err)
 	}
 }
+
+// TestBindFailureRejectsWholeResponse: a listener whose address is taken
+// makes the LDS response a NACK, and the sockets bound for the other new
+// listeners of that response are released.
+func TestBindFailureRejectsWholeResponse(t *testing.T) {
+	a := startBackend(t, "a", nil)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	free := deadAddr(t)
+	chain := &listenerv3.FilterChain{Filters: []*listenerv3.Filter{tcpProxyTo("a")}}
+	clusters := []*clusterv3.Cluster{staticCluster("a", a.addr)}
+	cp := newControlPlane(t)
+	cp.set("v1", resources{clusters: clusters, listeners: []*listenerv3.Listener{plainListener("l", tcpProxyTo("a"))}}.snapshot())
+	g := startGateway(t, cp)
+	waitReady(t, g)
+
+	cp.set("v2", resources{clusters: clusters, listeners: []*listenerv3.Listener{
+		plainListener("l", tcpProxyTo("a")),
+		listenerWith("a-fresh", free, false, chain), // bound first (names sort), then released
+		listenerWith("z-clash", taken.Addr().String(), false, chain),
+	}}.snapshot())
+	msg := lastNACK(t, cp, resourcev3.ListenerType, "v1")
+	if !strings.Contains(msg, `listener "z-clash"`) || !strings.Contains(msg, "address already in use") {
+		t.Fatalf("NACK error_detail %q", msg)
+	}
+	if g.ListenerAddr("a-fresh") != nil {
+		t.Fatalf("listener of a rejected response is active")
+	}
+	ln, err := net.Listen("tcp", free)
+	if err != nil {
+		t.Fatalf("socket bound for the rejected response not released: %v", err)
+	}
+	ln.Close()
+}

@@ -75,7 +75,7 @@ func New(cfg Config, eps []Endpoint, hosts *Hosts) *Balancer {
 		addrs[i] = e.Address
 	}
 	return &Balancer{
-		cfg: cfg, hosts: hosts, eps: slices.Clone(eps), hs: hosts.sync(addrs),
+		cfg: cfg, hosts: hosts, eps: slices.Clone(eps), hs: hosts.sync(addrs, cfg.Now(), cfg.Observer),
 		current: make([]int64, len(eps)), locCur: map[string]int64{},
 	}
 }

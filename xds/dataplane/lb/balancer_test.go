@@ -185,6 +185,12 @@ func TestEjectionAndReturn(t *testing.T) {
 	if !hosts.Ejected("bad", clk.now()) {
 		t.Fatalf("ejection lost across endpoint update")
 	}
+	// An ejected endpoint that goes away is reported as no longer ejected.
+	n := len(ev.unejected)
+	New(b.cfg, []Endpoint{{Address: "good"}}, hosts)
+	if len(ev.unejected) != n+1 || ev.unejected[n] != "bad" {
+		t.Fatalf("removal of an ejected endpoint not reported: %v", ev.unejected)
+	}
 }
 
 func TestSuccessResetsConsecutive(t *testing.T) {

@@ -79,8 +79,9 @@ func (hs *Hosts) Ejected(address string, now time.Time) bool {
 	return h != nil && !h.ejectedUntil.IsZero() && now.Before(h.ejectedUntil)
 }
 
-// sync makes hs hold exactly the given addresses, keeping existing state.
-func (hs *Hosts) sync(addrs []string) []*host {
+// sync makes hs hold exactly the given addresses, keeping existing state;
+// obs hears that dropped ejected hosts are no longer ejected.
+func (hs *Hosts) sync(addrs []string, now time.Time, obs Observer) []*host {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
 	out := make([]*host, len(addrs))
@@ -92,6 +93,11 @@ func (hs *Hosts) sync(addrs []string) []*host {
 		}
 		keep[a] = h
 		out[i] = h
+	}
+	for a, h := range hs.hosts {
+		if keep[a] == nil && obs != nil && !h.ejectedUntil.IsZero() && now.Before(h.ejectedUntil) {
+			obs.OnUneject(a)
+		}
 	}
 	hs.hosts = keep
 	return out
