@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +30,8 @@ const benchSNI = "outbound_.8080_._.bench.ns1.svc.cluster.local"
 
 // benchChunk is what the client sends before the backend acknowledges.
 const benchChunk = 8 << 20
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, benchChunk); return &b }}
 
 // sinkServer is a TLS backend: after the handshake it sends one byte, then
 // acknowledges every benchChunk bytes it reads with one byte.
@@ -51,7 +54,9 @@ func sinkServer(b *testing.B, cert tls.Certificate) string {
 				if _, err := tc.Write([]byte{'R'}); err != nil {
 					return
 				}
-				buf := make([]byte, benchChunk)
+				bp := chunkPool.Get().(*[]byte)
+				defer chunkPool.Put(bp)
+				buf := *bp
 				for {
 					if _, err := io.ReadFull(tc, buf); err != nil {
 						return
