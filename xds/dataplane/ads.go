@@ -138,20 +138,7 @@ func (g *Gateway) runStream(ctx context.Context, client discoveryv3.AggregatedDi
 	if err := s.syncSubscriptions(); err != nil {
 		return false, err
 	}
-	recv := make(chan recvResult)
-	go func() {
-		for {
-			resp, err := stream.Recv()
-			select {
-			case recv <- recvResult{resp, err}:
-			case <-sctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
+	recv := receive(sctx, stream)
 	// Like Envoy's initial_fetch_timeout warning: a control plane that has no
 	// config for this node answers nothing at all.
 	silent := time.NewTimer(initialFetchWarning)
@@ -185,6 +172,25 @@ func (g *Gateway) runStream(ctx context.Context, client discoveryv3.AggregatedDi
 			}
 		}
 	}
+}
+
+// receive forwards the stream's responses (and its final error) until ctx ends.
+func receive(ctx context.Context, stream grpc.BidiStreamingClient[discoveryv3.DiscoveryRequest, discoveryv3.DiscoveryResponse]) <-chan recvResult {
+	recv := make(chan recvResult)
+	go func() {
+		for {
+			resp, err := stream.Recv()
+			select {
+			case recv <- recvResult{resp, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return recv
 }
 
 // request builds the next DiscoveryRequest of sub.
@@ -232,7 +238,6 @@ func (s *adsStream) handle(resp *discoveryv3.DiscoveryResponse) error {
 	}
 	sub.stopTimer()
 	sub.nonce = resp.GetNonce()
-	typ := shortType[sub.typeURL]
 	err := g.apply(resp, sub)
 	g.mu.Lock()
 	st := g.typeStatus(sub.typeURL)
@@ -247,18 +252,31 @@ func (s *adsStream) handle(resp *discoveryv3.DiscoveryResponse) error {
 	}
 	g.mu.Unlock()
 	if err == nil {
-		if sub.version != resp.GetVersionInfo() {
-			g.m.xdsVersion.DeleteLabelValues(typ, sub.version)
-		}
-		sub.version, sub.nackVersion, sub.nackCount = resp.GetVersionInfo(), "", 0
-		g.m.xdsApplied.WithLabelValues(typ).Inc()
-		g.m.xdsVersion.WithLabelValues(typ, sub.version).Set(1)
-		g.log.Info("applied xDS config", "type", typ, "version", sub.version, "resources", len(resp.GetResources()))
-		if err := s.send(sub, nil); err != nil {
-			return err
-		}
-		return s.syncSubscriptions()
+		return s.ack(sub, resp)
 	}
+	return s.nack(sub, resp, err)
+}
+
+// ack records an applied response, ACKs it and updates the EDS/SDS subscriptions.
+func (s *adsStream) ack(sub *subscription, resp *discoveryv3.DiscoveryResponse) error {
+	g, typ := s.g, shortType[sub.typeURL]
+	if sub.version != resp.GetVersionInfo() {
+		g.m.xdsVersion.DeleteLabelValues(typ, sub.version)
+	}
+	sub.version, sub.nackVersion, sub.nackCount = resp.GetVersionInfo(), "", 0
+	g.m.xdsApplied.WithLabelValues(typ).Inc()
+	g.m.xdsVersion.WithLabelValues(typ, sub.version).Set(1)
+	g.log.Info("applied xDS config", "type", typ, "version", sub.version, "resources", len(resp.GetResources()))
+	if err := s.send(sub, nil); err != nil {
+		return err
+	}
+	return s.syncSubscriptions()
+}
+
+// nack sends a NACK with the error as error_detail (version_info stays the
+// last accepted one). A version rejected again is NACKed after a growing delay.
+func (s *adsStream) nack(sub *subscription, resp *discoveryv3.DiscoveryResponse, err error) error {
+	g, typ := s.g, shortType[sub.typeURL]
 	g.m.xdsNACKs.WithLabelValues(typ).Inc()
 	g.log.Error("rejected xDS response; the previous config stays in place",
 		"type", typ, "version", resp.GetVersionInfo(), "nonce", resp.GetNonce(), "err", err)
@@ -272,7 +290,6 @@ func (s *adsStream) handle(resp *discoveryv3.DiscoveryResponse) error {
 	if !repeat {
 		return s.send(sub, detail)
 	}
-	// The same rejected version again: wait before saying so once more.
 	delay := min(g.cfg.NACKBase<<min(sub.nackCount-2, 20), g.cfg.NACKMax)
 	sub.pending = s.request(sub, detail)
 	sub.sent = true

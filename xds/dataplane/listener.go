@@ -217,9 +217,25 @@ func (g *Gateway) applyListeners(ls []*listenerv3.Listener) error {
 	g.mu.Lock()
 	old := g.listeners
 	g.mu.Unlock()
+	socks, handed, err := bindSockets(cfgs, order, old)
+	if err != nil {
+		return err
+	}
+	next := g.commitListeners(cfgs, order, old, socks, handed)
+	g.mu.Lock()
+	g.listeners = next
+	g.gotLDS = true
+	g.markReady()
+	g.mu.Unlock()
+	return nil
+}
 
-	// Sockets that will be free: those of listeners removed or moving away.
-	free := map[string]*listenerRuntime{}
+// bindSockets finds a socket for every listener not updated in place: the
+// socket of a listener that is going away with the same address, or a new
+// one. On error every socket bound here is closed again. handed lists the
+// old listeners whose socket moves on.
+func bindSockets(cfgs map[string]*listenerConfig, order []string, old map[string]*listenerRuntime) (map[string]*socket, map[*listenerRuntime]bool, error) {
+	free := map[string]*listenerRuntime{} // sockets of listeners removed or moving away
 	for name, lr := range old {
 		if nc, ok := cfgs[name]; !ok || addressKey(nc.proto.GetAddress()) != lr.sock.addrKey {
 			free[lr.sock.addrKey] = lr
@@ -227,6 +243,7 @@ func (g *Gateway) applyListeners(ls []*listenerv3.Listener) error {
 	}
 	socks := map[string]*socket{}
 	handed := map[*listenerRuntime]bool{}
+	var bound []*socket
 	for _, name := range order {
 		nc := cfgs[name]
 		key := addressKey(nc.proto.GetAddress())
@@ -240,16 +257,21 @@ func (g *Gateway) applyListeners(ls []*listenerv3.Listener) error {
 		}
 		ln, err := net.Listen("tcp", nc.address)
 		if err != nil {
-			for _, s := range socks {
-				if !handedSocket(handed, s) {
-					s.close()
-				}
+			for _, s := range bound {
+				s.close()
 			}
-			return &resourceError{name, nc.proto, fmt.Errorf("listener %q: address %s: %v", name, nc.address, err)}
+			return nil, nil, &resourceError{name, nc.proto, fmt.Errorf("listener %q: address %s: %v", name, nc.address, err)}
 		}
 		socks[name] = &socket{ln: ln, addrKey: key}
+		bound = append(bound, socks[name])
 	}
+	return socks, handed, nil
+}
 
+// commitListeners updates listeners in place, starts the new ones on their
+// sockets and stops (drains) the ones replaced or removed.
+func (g *Gateway) commitListeners(cfgs map[string]*listenerConfig, order []string, old map[string]*listenerRuntime,
+	socks map[string]*socket, handed map[*listenerRuntime]bool) map[string]*listenerRuntime {
 	next := map[string]*listenerRuntime{}
 	for _, name := range order {
 		nc := cfgs[name]
@@ -279,19 +301,5 @@ func (g *Gateway) applyListeners(ls []*listenerv3.Listener) error {
 			g.log.Info("listener stopped accepting; draining", "listener", name)
 		}
 	}
-	g.mu.Lock()
-	g.listeners = next
-	g.gotLDS = true
-	g.markReady()
-	g.mu.Unlock()
-	return nil
-}
-
-func handedSocket(handed map[*listenerRuntime]bool, s *socket) bool {
-	for lr := range handed {
-		if lr.sock == s {
-			return true
-		}
-	}
-	return false
+	return next
 }
