@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -89,7 +90,11 @@ func (g *Gateway) connectUpstream(cr *clusterRuntime, attempts int) (net.Conn, *
 		case errors.As(err, &cfgErr):
 			lease.Release()
 			g.m.upTLSConfig.WithLabelValues(name).Inc()
-			g.log.Warn("upstream TLS settings unavailable", "cluster", name, "err", err)
+			level := slog.LevelDebug
+			if cfgErr.first {
+				level = slog.LevelWarn // once per secret set, not per connection
+			}
+			g.log.Log(context.Background(), level, "upstream TLS settings unavailable; closing", "cluster", name, "err", err)
 			return nil, nil, err
 		case err != nil:
 			lastErr = err
@@ -109,7 +114,10 @@ func (g *Gateway) connectUpstream(cr *clusterRuntime, attempts int) (net.Conn, *
 	return nil, nil, lastErr
 }
 
-type tlsConfigError struct{ err error }
+type tlsConfigError struct {
+	err   error
+	first bool
+}
 
 func (e *tlsConfigError) Error() string { return e.err.Error() }
 
@@ -120,9 +128,9 @@ func (e *tlsConfigError) Error() string { return e.err.Error() }
 func (g *Gateway) dial(cr *clusterRuntime, ep *lb.Endpoint) (net.Conn, error) {
 	var tcfg *tls.Config
 	if t, _ := ep.Data.(*upstreamTLS); t != nil {
-		cfg, err := t.config(g.secrets.Load())
+		cfg, first, err := t.config(g.secrets.Load())
 		if err != nil {
-			return nil, &tlsConfigError{err}
+			return nil, &tlsConfigError{err, first}
 		}
 		tcfg = cfg
 	}

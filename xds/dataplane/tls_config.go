@@ -51,6 +51,7 @@ type resolvedTLS struct {
 	secrets *secretSet
 	cfg     *tls.Config
 	err     error
+	logged  atomic.Bool // err was logged (once per secret set, not per connection)
 }
 
 func transportSocketType(ts *corev3.TransportSocket) (string, error) {
@@ -370,9 +371,18 @@ func (c *commonTLS) resolve(secrets *secretSet) ([]tls.Certificate, *peerVerifie
 }
 
 // config returns the client tls.Config of u against secrets (cached).
-func (u *upstreamTLS) config(secrets *secretSet) (*tls.Config, error) {
+// firstErr is true the first time an error is returned for this secret set.
+func (u *upstreamTLS) config(secrets *secretSet) (cfg *tls.Config, firstErr bool, err error) {
+	r := u.resolve(secrets)
+	if r.err != nil {
+		return nil, r.logged.CompareAndSwap(false, true), r.err
+	}
+	return r.cfg, false, nil
+}
+
+func (u *upstreamTLS) resolve(secrets *secretSet) *resolvedTLS {
 	if r := u.cache.Load(); r != nil && r.secrets == secrets {
-		return r.cfg, r.err
+		return r
 	}
 	r := &resolvedTLS{secrets: secrets}
 	certs, v, err := u.common.resolve(secrets)
@@ -392,7 +402,7 @@ func (u *upstreamTLS) config(secrets *secretSet) (*tls.Config, error) {
 		u.common.params.apply(r.cfg)
 	}
 	u.cache.Store(r)
-	return r.cfg, r.err
+	return r
 }
 
 // config returns the server tls.Config of d against secrets (cached).
