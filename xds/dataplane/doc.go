@@ -28,6 +28,21 @@
 // and endpoint changes apply to new connections. While the control plane is
 // unreachable the last applied config keeps serving.
 //
+// Deliberate differences from Envoy: upstream connects are retried
+// (Config.ConnectAttempts, default 3) when tcp_proxy sets no
+// max_connect_attempts; outlier detection (consecutive connect failures)
+// is on with Envoy's defaults even without outlier_detection, and its
+// success-rate and failure-percentage algorithms are not implemented;
+// locality weights apply whenever EDS sets them; LEAST_REQUEST scans all
+// endpoints instead of sampling two; unhealthy endpoints are never used
+// (no panic mode for them, only for ejected ones); clusters do not warm
+// (an EDS cluster has no endpoints until its EDS arrives); circuit breakers
+// other than max_connections are ignored, and max_connections has no
+// default (Envoy's is 1024); DNS clusters resolve at each connect; files
+// named in DataSources are read when the resource is accepted, not watched;
+// TLS versions default to Go's (1.2–1.3); a version the control plane
+// re-sends after a NACK is NACKed again only after a growing delay; no delta xDS.
+//
 // The admin server serves /metrics (Prometheus, meshgate_gateway_*),
 // /healthz, /ready and /config_dump (Envoy's ConfigDump in protojson, with
 // sensitive fields redacted).

@@ -156,3 +156,27 @@ func TestDownstreamTLSTermination(t *testing.T) {
 		t.Fatalf("config dump lacks the redacted secret:\n%s", dump)
 	}
 }
+
+// TestUpstreamTLSWithoutSecrets: until SDS delivers default and ROOTCA,
+// connections to mTLS endpoints are closed and counted (no plaintext fallback).
+func TestUpstreamTLSWithoutSecrets(t *testing.T) {
+	ca := newTestCA(t, "mesh root")
+	mtls := startBackend(t, "echo-mtls", tlsBackendConfig(ca.issue(t, nil, echoID).tls, ca, "istio"))
+	sni := sniName(8080, "", "echo.ns1.svc.cluster.local")
+	res := resources{
+		listeners: []*listenerv3.Listener{plainListener("l", tcpProxyTo("c"))},
+		clusters:  []*clusterv3.Cluster{edsCluster("c", withIstioAutoMTLS(sni, echoID))},
+		endpoints: []*endpointv3.ClusterLoadAssignment{cla("c", ep{addr: mtls.addr, tlsMode: "istio"})},
+	}
+	cp := newControlPlane(t)
+	cp.set("v1", res.snapshot())
+	g := startGateway(t, cp)
+	waitReady(t, g)
+	eventually(t, "connection refused for lack of secrets", func() bool {
+		_, err := dialName(g.ListenerAddr("l").String(), nil)
+		return err != nil && metric(t, g, "meshgate_gateway_upstream_tls_config_errors_total", "cluster", "c") >= 1
+	})
+	if len(mtls.handshakes()) != 0 || metric(t, g, "meshgate_gateway_upstream_cx_connect_fail_total", "cluster", "c") != 0 {
+		t.Fatalf("the endpoint was contacted or blamed although the gateway had no certificate")
+	}
+}
