@@ -163,8 +163,10 @@ func (c callbacks) response(st *stream, typeURL, nonce, version string) {
 
 // State of the world.
 
-func (c callbacks) OnStreamOpen(_ context.Context, id int64, _ string) error { return c.open(id, false) }
-func (c callbacks) OnStreamClosed(id int64, _ *corev3.Node)                 { c.closed(id, false) }
+func (c callbacks) OnStreamOpen(_ context.Context, id int64, _ string) error {
+	return c.open(id, false)
+}
+func (c callbacks) OnStreamClosed(id int64, _ *corev3.Node) { c.closed(id, false) }
 
 func (c callbacks) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) error {
 	st := c.stream(id, false)
@@ -198,8 +200,10 @@ func (c callbacks) OnStreamResponse(_ context.Context, id int64, req *discoveryv
 
 // Delta.
 
-func (c callbacks) OnDeltaStreamOpen(_ context.Context, id int64, _ string) error { return c.open(id, true) }
-func (c callbacks) OnDeltaStreamClosed(id int64, _ *corev3.Node)                 { c.closed(id, true) }
+func (c callbacks) OnDeltaStreamOpen(_ context.Context, id int64, _ string) error {
+	return c.open(id, true)
+}
+func (c callbacks) OnDeltaStreamClosed(id int64, _ *corev3.Node) { c.closed(id, true) }
 
 func (c callbacks) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
 	st := c.stream(id, true)

@@ -27,8 +27,8 @@ type proxy struct {
 	// Guarded by group.mu.
 	published *build // what the snapshot cache holds for this node
 	pending   *build // target of a staged update, nil when none
-	stage1CDS string  // cluster version whose sending starts the second step
-	sentCDS   string  // cluster version last sent
+	stage1CDS string // cluster version whose sending starts the second step
+	sentCDS   string // cluster version last sent
 	// edsSubscribed are the endpoint names the node asks for; waitEDS, when
 	// not nil, are new clusters' endpoints the second step waits for, and
 	// advanceOnEDS says the next endpoint response completes the stage.

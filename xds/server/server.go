@@ -15,8 +15,8 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/log"
-	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
@@ -338,7 +338,15 @@ func (s *Server) reportObjectErrors(errs map[string]int, complete bool) {
 // becomes Debug.
 type cpLogger struct{ l *slog.Logger }
 
-func (c cpLogger) Debugf(f string, a ...any) { c.l.Debug(fmt.Sprintf(f, a...), "component", "go-control-plane") }
-func (c cpLogger) Infof(f string, a ...any)  { c.l.Debug(fmt.Sprintf(f, a...), "component", "go-control-plane") }
-func (c cpLogger) Warnf(f string, a ...any)  { c.l.Warn(fmt.Sprintf(f, a...), "component", "go-control-plane") }
-func (c cpLogger) Errorf(f string, a ...any) { c.l.Error(fmt.Sprintf(f, a...), "component", "go-control-plane") }
+func (c cpLogger) Debugf(f string, a ...any) {
+	c.l.Debug(fmt.Sprintf(f, a...), "component", "go-control-plane")
+}
+func (c cpLogger) Infof(f string, a ...any) {
+	c.l.Debug(fmt.Sprintf(f, a...), "component", "go-control-plane")
+}
+func (c cpLogger) Warnf(f string, a ...any) {
+	c.l.Warn(fmt.Sprintf(f, a...), "component", "go-control-plane")
+}
+func (c cpLogger) Errorf(f string, a ...any) {
+	c.l.Error(fmt.Sprintf(f, a...), "component", "go-control-plane")
+}

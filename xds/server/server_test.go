@@ -394,5 +394,3 @@ func labelIs(m *dto.Metric, name, value string) bool {
 	}
 	return false
 }
-
-
