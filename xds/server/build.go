@@ -156,15 +156,22 @@ func (b *build) sameAs(o *build) bool {
 	return true
 }
 
-// stage1 is the make-before-break step from published to target: the
-// clusters and secrets of target plus those of published that target drops
-// (old listeners may still use them), with published's listeners and routes.
-func stage1(published, target *build) *build {
+// stage1 is the first make-before-break step from published to target: the
+// clusters and secrets of both (the new ones for what comes, the old ones
+// for the listeners and routes still in use), with published's listeners
+// and routes.
+func stage1(published, target *build) *build { return merged(published, target, published) }
+
+// stage2 switches listeners and routes to target's while keeping the
+// clusters and secrets of both; removals come after it.
+func stage2(published, target *build) *build { return merged(published, target, target) }
+
+func merged(published, target, users *build) *build {
 	s := &build{changedAt: target.changedAt}
 	for k := range numKinds {
 		switch kind(k) {
 		case kListener, kRoute:
-			s.kinds[k] = published.kinds[k]
+			s.kinds[k] = users.kinds[k]
 		default:
 			items := make(map[string]item, len(target.kinds[k].items))
 			for n, it := range published.kinds[k].items {

@@ -114,18 +114,20 @@ func (c callbacks) request(st *stream, typeURL, nonce string, errDetail string, 
 	}
 	ls.answered = true
 	now := time.Now()
-	p.mu.Lock()
-	ts := p.typeStatus(typeURL)
 	if nack {
 		ls.nacked = true
+		c.s.log.Warn("proxy rejected configuration (NACK); it keeps its last good configuration and the version is not resent",
+			"proxy", p.id, "type", shortType(typeURL), "version", ls.version, "error", errDetail)
+		c.s.m.nacks.WithLabelValues(shortType(typeURL)).Inc()
+		p.mu.Lock()
+		ts := p.typeStatus(typeURL)
 		ts.NACKs++
 		ts.LastNACK = &nackInfo{Version: ls.version, Message: errDetail, At: now}
 		p.mu.Unlock()
-		c.s.m.nacks.WithLabelValues(shortType(typeURL)).Inc()
-		c.s.log.Warn("proxy rejected configuration (NACK); it keeps its last good configuration and the version is not resent",
-			"proxy", p.id, "type", shortType(typeURL), "version", ls.version, "error", errDetail)
 		return ls.version
 	}
+	p.mu.Lock()
+	ts := p.typeStatus(typeURL)
 	ts.Acked = ls.version
 	observe := !ls.changedAt.IsZero() && ls.changedAt.After(p.connectedAt) && ls.changedAt.After(ts.observed)
 	if observe {
@@ -178,8 +180,8 @@ func (c callbacks) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) 
 			return err
 		}
 	}
-	if req.GetTypeUrl() == resource.EndpointType {
-		st.proxy.group.endpointsRequested(st.proxy, req.GetResourceNames(), nil, nil, false)
+	if t := req.GetTypeUrl(); t == resource.EndpointType || t == resource.ClusterType {
+		st.proxy.group.requested(st.proxy, t, req.GetResourceNames(), nil, nil, false)
 	}
 	nack := req.GetErrorDetail() != nil
 	if v := c.request(st, req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail().GetMessage(), nack); v != "" {
@@ -215,8 +217,8 @@ func (c callbacks) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscover
 			return err
 		}
 	}
-	if req.GetTypeUrl() == resource.EndpointType {
-		st.proxy.group.endpointsRequested(st.proxy, nil, req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe(), true)
+	if t := req.GetTypeUrl(); t == resource.EndpointType || t == resource.ClusterType {
+		st.proxy.group.requested(st.proxy, t, nil, req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe(), true)
 	}
 	// Delta needs no guard: the cache diffs against what it has sent, so a
 	// NACK produces no response until something changes.

@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -143,117 +142,6 @@ func (g *group) applyDeletesLocked() {
 	if err := g.eds.UpdateResources(nil, names); err != nil {
 		g.s.log.Error("endpoint cache: removing endpoints", "group", g.key, "err", err)
 	}
-}
-
-// publishLocked brings member p towards the group's target build, in two
-// steps when needed (make-before-break): first the new clusters (and
-// secrets) with the old listeners and routes; the new listeners and routes
-// once the proxy has been sent those clusters and their endpoints (see
-// clustersSent, endpointsRequested, endpointsSent).
-// Proxyless gRPC clients are not staged: they ask for a cluster only after a
-// route names it, and hold RPCs until it is ready.
-func (g *group) publishLocked(p *proxy) {
-	t := g.target
-	if t == nil || (p.pending == nil && p.published.sameAs(t)) || (p.pending != nil && p.pending.sameAs(t)) {
-		return
-	}
-	if g.node.Generator == "" && p.cdsWatched.Load() && usersChange(p.published, t) {
-		// The proxy must hold every cluster the new listeners and routes
-		// may use before it gets them: wait until it has been sent s1's.
-		s1 := stage1(p.published, t)
-		if v := s1.kinds[kCluster].version; v != p.sentCDS {
-			g.setLocked(p, s1)
-			p.pending, p.stage1CDS, p.waitEDS, p.advanceOnEDS = t, v, nil, false
-			return
-		}
-	}
-	g.setLocked(p, t)
-	p.pending, p.stage1CDS, p.waitEDS, p.advanceOnEDS = nil, "", nil, false
-}
-
-// clustersSent is called when a cluster response of the given version goes
-// out to p. If it is the first step of a staged update, the second step
-// follows once the endpoints of the new clusters are on their way too.
-func (g *group) clustersSent(p *proxy, version string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	p.sentCDS = version
-	if p.pending == nil || version != p.stage1CDS {
-		return
-	}
-	// Endpoints the new clusters need that the proxy does not ask for yet:
-	// it will ask right after applying these clusters.
-	p.waitEDS = map[string]bool{}
-	for _, it := range p.published.kinds[kCluster].items {
-		name := edsName(it.res)
-		if _, ok := g.edsHashes[name]; ok && name != "" && !p.edsSubscribed[name] {
-			p.waitEDS[name] = true
-		}
-	}
-	if len(p.waitEDS) == 0 {
-		g.advanceLocked(p)
-	}
-}
-
-// endpointsRequested records the endpoint names p subscribes to (state of
-// the world: the full list; delta: changes).
-func (g *group) endpointsRequested(p *proxy, sotwNames, subscribe, unsubscribe []string, delta bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if !delta || p.edsSubscribed == nil {
-		p.edsSubscribed = map[string]bool{}
-	}
-	for _, n := range sotwNames {
-		p.edsSubscribed[n] = true
-	}
-	for _, n := range subscribe {
-		p.edsSubscribed[n] = true
-	}
-	for _, n := range unsubscribe {
-		delete(p.edsSubscribed, n)
-	}
-	if p.waitEDS == nil {
-		return
-	}
-	for n := range p.waitEDS {
-		if !p.edsSubscribed[n] {
-			return
-		}
-	}
-	// The cache answers this request with the new endpoints; the second
-	// step goes out right after that answer.
-	p.advanceOnEDS = true
-}
-
-// endpointsSent completes a staged update waiting for endpoints.
-func (g *group) endpointsSent(p *proxy) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if p.advanceOnEDS {
-		g.advanceLocked(p)
-	}
-}
-
-// advanceLocked is the second step of a staged update.
-func (g *group) advanceLocked(p *proxy) {
-	t := p.pending
-	p.pending, p.stage1CDS, p.waitEDS, p.advanceOnEDS = nil, "", nil, false
-	if t != nil {
-		g.setLocked(p, t)
-	}
-	g.applyDeletesLocked()
-}
-
-// edsName is the endpoint resource an EDS cluster asks for ("" otherwise).
-func edsName(r types.Resource) string {
-	c, ok := r.(*clusterv3.Cluster)
-	if !ok || c.GetType() != clusterv3.Cluster_EDS {
-		return ""
-	}
-	if n := c.GetEdsClusterConfig().GetServiceName(); n != "" {
-		return n
-	}
-	return c.GetName()
 }
 
 func (g *group) setLocked(p *proxy, b *build) {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -270,7 +271,11 @@ func newHarness(t *testing.T, opts Options) *harness {
 	t.Helper()
 	h := &harness{t: t, reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
 	opts.Registerer = h.reg
-	opts.Logger = slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	level := slog.LevelInfo
+	if os.Getenv("MESHGATE_TEST_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	opts.Logger = slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: level}))
 	if opts.Holdoff == 0 {
 		opts.Holdoff, opts.MaxDelay = 5*time.Millisecond, 50*time.Millisecond
 	}
@@ -279,7 +284,7 @@ func newHarness(t *testing.T, opts Options) *harness {
 		t.Fatal(err)
 	}
 	h.srv = srv
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // hang guard only
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // hang guard only
 	h.ctx = ctx
 	gs := grpc.NewServer()
 	srv.Register(gs)

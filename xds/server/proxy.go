@@ -24,17 +24,20 @@ type proxy struct {
 	// staged update (make-before-break) waited on.
 	cdsWatched atomic.Bool
 
-	// Guarded by group.mu.
+	// Guarded by group.mu: the make-before-break state (see stage.go).
 	published *build // what the snapshot cache holds for this node
 	pending   *build // target of a staged update, nil when none
-	stage1CDS string // cluster version whose sending starts the second step
+	phase     phase
+	stage1CDS string // cluster version whose sending ends step 1
 	sentCDS   string // cluster version last sent
-	// edsSubscribed are the endpoint names the node asks for; waitEDS, when
-	// not nil, are new clusters' endpoints the second step waits for, and
-	// advanceOnEDS says the next endpoint response completes the stage.
-	edsSubscribed map[string]bool
-	waitEDS       map[string]bool
-	advanceOnEDS  bool
+	// subscribed are the names the node asks for, by type URL (clusters and
+	// endpoints); waitEDS are endpoints step 1 waits for, advanceOnEDS says
+	// the next endpoint response ends it; waitGone are clusters step 3 waits
+	// for a gRPC client to stop asking for.
+	subscribed   map[string]map[string]bool
+	waitEDS      map[string]bool
+	advanceOnEDS bool
+	waitGone     map[string]bool
 
 	mu           sync.Mutex
 	pubChangedAt [numKinds]time.Time

@@ -207,22 +207,32 @@ func (s *Server) rebuild() {
 	start := time.Now()
 	errs := map[string]int{}
 	var full, eps int
+	var installs []func()
+	// Translate everything first, report object errors, then publish: a
+	// proxy never sees configuration whose problems were not yet reported.
 	for _, g := range groups {
+		var install func()
 		switch {
 		case !g.built():
 			full++
-			s.buildGroup(g, mesh, changedAt, errs)
+			install = s.buildGroup(g, mesh, changedAt, errs)
 		case meshDirty && endpointsOnly:
 			eps++
-			s.buildEndpoints(g, mesh, changedAt)
+			install = s.buildEndpoints(g, mesh, changedAt)
 		case meshDirty || secretsDirty:
 			full++
-			s.buildGroup(g, mesh, changedAt, errs)
+			install = s.buildGroup(g, mesh, changedAt, errs)
+		}
+		if install != nil {
+			installs = append(installs, install)
 		}
 	}
 	everyGroup := (meshDirty && !endpointsOnly) || secretsDirty
 	if full > 0 || everyGroup {
 		s.reportObjectErrors(errs, everyGroup)
+	}
+	for _, install := range installs {
+		install()
 	}
 	switch {
 	case full > 0:
@@ -242,9 +252,9 @@ func (s *Server) translator(n Node) TranslateFunc {
 	return s.opts.Envoy
 }
 
-// buildGroup translates the whole configuration of a group and installs it.
-// A system error keeps the group's last good build.
-func (s *Server) buildGroup(g *group, mesh *model.MeshState, changedAt time.Time, errs map[string]int) {
+// buildGroup translates the whole configuration of a group and returns what
+// installs it (nil after a system error: the group keeps its last good build).
+func (s *Server) buildGroup(g *group, mesh *model.MeshState, changedAt time.Time, errs map[string]int) func() {
 	res, err := s.translator(g.node)(mesh, g.node.Proxy, s.opts.Translate)
 	if err == nil && res == nil {
 		err = errors.New("translator returned no result")
@@ -254,23 +264,28 @@ func (s *Server) buildGroup(g *group, mesh *model.MeshState, changedAt time.Time
 		b, err = s.newGroupBuild(g, res, changedAt)
 	}
 	if err != nil {
-		s.m.translateFailures.Inc()
 		s.log.Error("translation failed; proxies keep their last good configuration", "group", g.key, "err", err)
+		s.m.translateFailures.Inc()
 		g.mu.Lock()
 		g.lastErr = err.Error()
+		for _, e := range g.objErrs { // still in the configuration being served
+			errs[e]++
+		}
 		g.mu.Unlock()
-		return
+		return nil
 	}
 	objErrs := make([]string, 0, len(res.Errors))
 	for _, e := range res.Errors {
 		errs[e.Error()]++
 		objErrs = append(objErrs, e.Error())
 	}
-	g.mu.Lock()
-	g.objErrs, g.lastErr = objErrs, ""
-	g.mu.Unlock()
-	if err := g.install(b, res.Endpoints, changedAt); err != nil {
-		s.log.Error("installing configuration", "group", g.key, "err", err)
+	return func() {
+		g.mu.Lock()
+		g.objErrs, g.lastErr = objErrs, ""
+		g.mu.Unlock()
+		if err := g.install(b, res.Endpoints, changedAt); err != nil {
+			s.log.Error("installing configuration", "group", g.key, "err", err)
+		}
 	}
 }
 
@@ -291,19 +306,22 @@ func (s *Server) newGroupBuild(g *group, res *translate.Result, changedAt time.T
 	return newBuild(byKind, changedAt)
 }
 
-// buildEndpoints refreshes only a group's endpoints.
-func (s *Server) buildEndpoints(g *group, mesh *model.MeshState, changedAt time.Time) {
+// buildEndpoints computes only a group's endpoints and returns what
+// installs them.
+func (s *Server) buildEndpoints(g *group, mesh *model.MeshState, changedAt time.Time) func() {
 	res, err := s.translator(g.node)(mesh, g.node.Proxy, s.opts.Translate)
 	if err == nil && res == nil {
 		err = errors.New("translator returned no result")
 	}
 	if err != nil {
-		s.m.translateFailures.Inc()
 		s.log.Error("endpoint translation failed; proxies keep their last good endpoints", "group", g.key, "err", err)
-		return
+		s.m.translateFailures.Inc()
+		return nil
 	}
-	if err := g.install(nil, res.Endpoints, changedAt); err != nil {
-		s.log.Error("installing endpoints", "group", g.key, "err", err)
+	return func() {
+		if err := g.install(nil, res.Endpoints, changedAt); err != nil {
+			s.log.Error("installing endpoints", "group", g.key, "err", err)
+		}
 	}
 }
 

@@ -352,6 +352,9 @@ func TestBadInputKeepsLastGood(t *testing.T) {
 	if !strings.Contains(h.logs.String(), "translation failed; proxies keep their last good configuration") {
 		t.Error("translation failure not logged")
 	}
+	if strings.Contains(h.logs.String(), "configuration object error resolved") {
+		t.Error("a failed translation claimed the object errors of the configuration still served were resolved")
+	}
 	if d, _ := h.srv.ConfigDumpOf(gwID); d == nil || !strings.Contains(d.LastError, "cannot handle mesh") {
 		t.Errorf("config dump does not show the translation error: %+v", d)
 	}

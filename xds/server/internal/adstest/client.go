@@ -11,6 +11,7 @@ package adstest
 import (
 	"context"
 	"errors"
+	"io"
 	"maps"
 	"slices"
 	"sync"
@@ -95,7 +96,7 @@ func Dial(ctx context.Context, cc grpc.ClientConnInterface, node *corev3.Node, d
 	// Envoy asks for clusters first, then listeners, both wildcard.
 	err = errors.Join(c.subscribeLocked(resource.ClusterType, nil, nil), c.subscribeLocked(resource.ListenerType, nil, nil))
 	c.mu.Unlock()
-	if err != nil {
+	if err != nil && !errors.Is(err, io.EOF) { // EOF: the server ended the stream; Recv tells why
 		cancel()
 		return nil, err
 	}
@@ -170,16 +171,22 @@ func (c *Client) notifyLocked() {
 func (c *Client) recvLoop() {
 	defer close(c.done)
 	var err error
-	for err == nil {
+	for err == nil || errors.Is(err, io.EOF) {
+		// A Send that fails with EOF means the server ended the stream; the
+		// next Recv returns the status it ended it with.
 		if c.delta {
 			var r *discoveryv3.DeltaDiscoveryResponse
 			if r, err = c.dlt.Recv(); err == nil {
 				err = c.onDelta(r)
+			} else {
+				break
 			}
 		} else {
 			var r *discoveryv3.DiscoveryResponse
 			if r, err = c.sotw.Recv(); err == nil {
 				err = c.onSotW(r)
+			} else {
+				break
 			}
 		}
 	}
