@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"net"
 	"testing"
 
@@ -14,6 +13,7 @@ import (
 	"google.golang.org/grpc/xds"
 
 	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/xds/server/bootstrap"
 )
 
 // backend is a real gRPC server (health service) on 127.0.0.1.
@@ -32,24 +32,11 @@ func startBackend(t *testing.T) backend {
 	return backend{port: uint32(lis.Addr().(*net.TCPAddr).Port)}
 }
 
-// grpcBootstrap is a gRPC-Go xDS bootstrap pointing at the harness, for a
-// proxyless client node (GENERATOR=grpc).
+// grpcBootstrap is what `meshgate bootstrap --grpc` prints for a proxyless
+// client node (GENERATOR=grpc) of the harness.
 func grpcBootstrap(t *testing.T, xdsAddr string) []byte {
 	t.Helper()
-	b, err := json.Marshal(map[string]any{
-		"xds_servers": []any{map[string]any{
-			"server_uri":      xdsAddr,
-			"channel_creds":   []any{map[string]any{"type": "insecure"}},
-			"server_features": []any{"xds_v3"},
-		}},
-		"node": map[string]any{
-			"id": "sidecar~127.0.0.1~client-1.default~default.svc.cluster.local",
-			"metadata": map[string]any{
-				MetaGenerator: GeneratorGRPC,
-				MetaNamespace: "default",
-			},
-		},
-	})
+	b, err := bootstrap.GRPC(bootstrap.Options{NodeID: "sidecar~127.0.0.1~client-1.default~default.svc.cluster.local", XDSAddress: xdsAddr})
 	if err != nil {
 		t.Fatal(err)
 	}
