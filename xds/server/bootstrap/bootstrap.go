@@ -161,7 +161,7 @@ func Envoy(o Options) (*bootstrapv3.Bootstrap, error) {
 		discovery = clusterv3.Cluster_STATIC
 	}
 	b := &bootstrapv3.Bootstrap{
-		Node: &corev3.Node{Id: o.NodeID, Cluster: o.ServiceCluster, Metadata: md},
+		Node:  &corev3.Node{Id: o.NodeID, Cluster: o.ServiceCluster, Metadata: md},
 		Admin: &bootstrapv3.Admin{Address: socket(adminHost, adminPort)},
 		StaticResources: &bootstrapv3.Bootstrap_StaticResources{Clusters: []*clusterv3.Cluster{{
 			Name:                 XDSCluster,
