@@ -173,18 +173,37 @@ func merged(published, target, users *build) *build {
 		case kListener, kRoute:
 			s.kinds[k] = users.kinds[k]
 		default:
-			items := make(map[string]item, len(target.kinds[k].items))
-			for n, it := range published.kinds[k].items {
-				items[n] = it
-			}
-			for n, it := range target.kinds[k].items {
-				items[n] = it
-			}
-			s.kinds[k] = typed{version: versionOf(items), items: items}
+			s.kinds[k] = union(published.kinds[k], target.kinds[k])
 		}
+	}
+	if s.sameAs(target) {
+		return target // no step needed: share target's snapshot
 	}
 	s.snap = s.snapshot()
 	return s
+}
+
+// union is target's resources plus those only published has; target itself
+// when it has them all (the common case: nothing removed).
+func union(published, target typed) typed {
+	extra := false
+	for n := range published.items {
+		if _, ok := target.items[n]; !ok {
+			extra = true
+			break
+		}
+	}
+	if !extra {
+		return target
+	}
+	items := make(map[string]item, len(published.items)+len(target.items))
+	for n, it := range published.items {
+		items[n] = it
+	}
+	for n, it := range target.items {
+		items[n] = it
+	}
+	return typed{version: versionOf(items), items: items}
 }
 
 // usersChange reports whether going from published to target changes

@@ -38,6 +38,8 @@ type group struct {
 	edsDelete map[string]struct{}
 	// parked are endpoint watches opened before the first build.
 	parked map[*parkedWatch]struct{}
+	// steps caches make-before-break steps by (published, target).
+	steps map[stepKey]*build
 	// objErrs and lastErr are the last translation's problems (debug output).
 	objErrs []string
 	lastErr string
@@ -76,6 +78,7 @@ func (g *group) install(b *build, clas []*endpointv3.ClusterLoadAssignment, chan
 	}
 	if b != nil {
 		g.target = b
+		clear(g.steps)
 	}
 	if first {
 		g.unparkLocked()

@@ -241,7 +241,7 @@ func gatewayProxy() translate.Proxy {
 
 // harness is a Server on a real gRPC server on 127.0.0.1.
 type harness struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *Server
 	reg  *prometheus.Registry
 	addr string
@@ -267,7 +267,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newHarness(t *testing.T, opts Options) *harness {
+func newHarness(t testing.TB, opts Options) *harness {
 	t.Helper()
 	h := &harness{t: t, reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
 	opts.Registerer = h.reg

@@ -353,18 +353,17 @@ func (s *Server) reportObjectErrors(errs map[string]int, complete bool) {
 }
 
 // cpLogger sends go-control-plane's logs to slog; its chatty Info level
-// becomes Debug.
+// becomes Debug. Messages are formatted only when their level is enabled
+// (go-control-plane logs maps on every watch).
 type cpLogger struct{ l *slog.Logger }
 
-func (c cpLogger) Debugf(f string, a ...any) {
-	c.l.Debug(fmt.Sprintf(f, a...), "component", "go-control-plane")
+func (c cpLogger) log(level slog.Level, f string, a []any) {
+	if c.l.Enabled(context.Background(), level) {
+		c.l.Log(context.Background(), level, fmt.Sprintf(f, a...), "component", "go-control-plane")
+	}
 }
-func (c cpLogger) Infof(f string, a ...any) {
-	c.l.Debug(fmt.Sprintf(f, a...), "component", "go-control-plane")
-}
-func (c cpLogger) Warnf(f string, a ...any) {
-	c.l.Warn(fmt.Sprintf(f, a...), "component", "go-control-plane")
-}
-func (c cpLogger) Errorf(f string, a ...any) {
-	c.l.Error(fmt.Sprintf(f, a...), "component", "go-control-plane")
-}
+
+func (c cpLogger) Debugf(f string, a ...any) { c.log(slog.LevelDebug, f, a) }
+func (c cpLogger) Infof(f string, a ...any)  { c.log(slog.LevelDebug, f, a) }
+func (c cpLogger) Warnf(f string, a ...any)  { c.log(slog.LevelWarn, f, a) }
+func (c cpLogger) Errorf(f string, a ...any) { c.log(slog.LevelError, f, a) }

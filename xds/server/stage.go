@@ -48,7 +48,7 @@ func (g *group) publishLocked(p *proxy) {
 		return
 	}
 	if g.node.Generator == "" && p.cdsWatched.Load() {
-		s1 := stage1(p.published, t)
+		s1 := g.step(1, p.published, t)
 		if v := s1.kinds[kCluster].version; v != p.sentCDS {
 			p.resetStage()
 			g.setLocked(p, s1)
@@ -60,9 +60,32 @@ func (g *group) publishLocked(p *proxy) {
 	g.switchLocked(p, t)
 }
 
+// step returns step 1 or 2 from published to t, shared by the members that
+// make the same move (usually all of them).
+func (g *group) step(n int, published, t *build) *build {
+	key := stepKey{n, published, t}
+	if b, ok := g.steps[key]; ok {
+		return b
+	}
+	b := stage1(published, t)
+	if n == 2 {
+		b = stage2(published, t)
+	}
+	if g.steps == nil || len(g.steps) > 64 {
+		g.steps = map[stepKey]*build{}
+	}
+	g.steps[key] = b
+	return b
+}
+
+type stepKey struct {
+	n                 int
+	published, target *build
+}
+
 // switchLocked publishes step 2 and, unless it has to wait, step 3.
 func (g *group) switchLocked(p *proxy, t *build) {
-	s2 := stage2(p.published, t)
+	s2 := g.step(2, p.published, t)
 	if s2.sameAs(t) {
 		g.setLocked(p, t)
 		return
