@@ -26,6 +26,8 @@ type group struct {
 	// edsChangedAt is when the endpoints last changed (unix nanoseconds);
 	// read without the lock when responses are sent.
 	edsChangedAt atomic.Int64
+	// warnedEmpty is set once an empty configuration has been logged.
+	warnedEmpty atomic.Bool
 
 	mu      sync.Mutex
 	members map[string]*proxy

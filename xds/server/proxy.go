@@ -193,35 +193,44 @@ func (s *Server) Proxies() []ProxyStatus {
 	})
 	out := make([]ProxyStatus, 0, len(ps))
 	for _, p := range ps {
-		p.group.mu.Lock()
-		staged := p.pending != nil
-		p.group.mu.Unlock()
-		st := ProxyStatus{
-			ID: p.id, Generator: p.node.Generator, Namespace: p.node.Namespace, Labels: p.node.Labels,
-			Network: p.node.Network, ClusterID: p.node.ClusterID, RouterMode: p.node.RouterMode,
-			ConnectedAt: p.connectedAt, Streams: streams[p.id], Staged: staged, Types: map[string]*typeStatus{},
-		}
-		p.mu.Lock()
-		for t, ts := range p.types {
-			cp := *ts
-			if ts.LastNACK != nil {
-				n := *ts.LastNACK
-				cp.LastNACK = &n
-			}
-			st.Types[shortType(t)] = &cp
-		}
-		p.mu.Unlock()
-		out = append(out, st)
+		out = append(out, p.status(streams[p.id]))
 	}
 	return out
 }
 
+func (p *proxy) status(streams int) ProxyStatus {
+	p.group.mu.Lock()
+	staged := p.pending != nil
+	p.group.mu.Unlock()
+	st := ProxyStatus{
+		ID: p.id, Generator: p.node.Generator, Namespace: p.node.Namespace, Labels: p.node.Labels,
+		Network: p.node.Network, ClusterID: p.node.ClusterID, RouterMode: p.node.RouterMode,
+		ConnectedAt: p.connectedAt, Streams: streams, Staged: staged, Types: map[string]*typeStatus{},
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for t, ts := range p.types {
+		cp := *ts
+		if ts.LastNACK != nil {
+			n := *ts.LastNACK
+			cp.LastNACK = &n
+		}
+		st.Types[shortType(t)] = &cp
+	}
+	return st
+}
+
 // Proxy returns the status of one connected proxy.
 func (s *Server) Proxy(id string) (ProxyStatus, bool) {
-	for _, p := range s.Proxies() {
-		if p.ID == id {
-			return p, true
-		}
+	s.mu.Lock()
+	p := s.proxies[id]
+	var streams int
+	if p != nil {
+		streams = p.streams
 	}
-	return ProxyStatus{}, false
+	s.mu.Unlock()
+	if p == nil {
+		return ProxyStatus{}, false
+	}
+	return p.status(streams), true
 }

@@ -279,6 +279,14 @@ func (s *Server) buildGroup(g *group, mesh *model.MeshState, changedAt time.Time
 		errs[e.Error()]++
 		objErrs = append(objErrs, e.Error())
 	}
+	if len(b.kinds[kListener].items) == 0 && g.node.Generator == "" {
+		if g.warnedEmpty.CompareAndSwap(false, true) {
+			s.log.Warn("no listeners for these gateways: no Gateway selects their labels (or none translates)",
+				"namespace", g.node.Namespace, "labels", g.node.Labels, "network", g.node.Network)
+		}
+	} else {
+		g.warnedEmpty.Store(false)
+	}
 	return func() {
 		g.mu.Lock()
 		g.objErrs, g.lastErr = objErrs, ""

@@ -1,12 +1,15 @@
 package server
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -88,6 +91,9 @@ func TestGatewayReceivesRealTranslate(t *testing.T) {
 				t.Fatal(err)
 			}
 			h.waitConfig(c, expected(res))
+			if len(res.Listeners) == 0 && !strings.Contains(h.logs.String(), "no listeners for these gateways") {
+				t.Error("an empty gateway configuration was not logged")
+			}
 		})
 	}
 }
@@ -396,4 +402,61 @@ func labelIs(m *dto.Metric, name, value string) bool {
 		}
 	}
 	return false
+}
+
+// secretsFake is a SecretProvider whose material the test rotates.
+type secretsFake struct {
+	gen atomic.Int32
+	err atomic.Bool
+}
+
+func (f *secretsFake) IdentitySecrets(n Node) ([]*tlsv3.Secret, error) {
+	if f.err.Load() {
+		return nil, errors.New("CA unavailable")
+	}
+	key := fmt.Sprintf("KEY-%d-%s", f.gen.Load(), n.ServiceAccount)
+	return []*tlsv3.Secret{
+		{Name: SecretDefault, Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
+			CertificateChain: &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: "SVID"}},
+			PrivateKey:       &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: key}},
+		}}},
+		{Name: SecretRootCA, Type: &tlsv3.Secret_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+			TrustedCa: &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: "ROOTS"}},
+		}}},
+	}, nil
+}
+
+// Identity secrets from a SecretProvider are served with the translator's;
+// SecretsChanged rotates them; a provider error keeps the last good ones.
+func TestSecretProvider(t *testing.T) {
+	sp := &secretsFake{}
+	h := newHarness(t, Options{Envoy: fakeTranslate, Secrets: sp})
+	h.srv.Update(mesh(baseCluster()))
+	c := h.dial(gatewayNode("gw-1"), false)
+	res, _ := fakeTranslate(mesh(baseCluster()), gatewayProxy(), translate.DefaultOptions())
+	h.waitConfig(c, expected(res))
+	secretsVersion := func() string {
+		d, _ := h.srv.ConfigDumpOf(gwID)
+		if len(d.Secrets) != 3 {
+			t.Fatalf("%d secrets published, want the credential and default and ROOTCA", len(d.Secrets))
+		}
+		for _, s := range d.Secrets {
+			if strings.Contains(string(s), "KEY-") {
+				t.Fatal("identity private key visible in the config dump")
+			}
+		}
+		return d.Versions["secret"]
+	}
+	v1 := secretsVersion()
+	sp.gen.Store(1)
+	h.srv.SecretsChanged()
+	h.waitUntil("rotated secrets published", func() bool { d, _ := h.srv.ConfigDumpOf(gwID); return d.Versions["secret"] != v1 })
+	v2 := secretsVersion()
+	sp.err.Store(true)
+	before := h.counter(h.srv.m.translateFailures)
+	h.srv.SecretsChanged()
+	h.waitUntil("provider failure counted", func() bool { return h.counter(h.srv.m.translateFailures) > before })
+	if got := secretsVersion(); got != v2 {
+		t.Errorf("secrets changed to %s after a provider error, want the last good %s", got, v2)
+	}
 }
