@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -32,6 +33,10 @@ import (
 // model.MeshState.ConfigHash).
 type TranslateFunc func(mesh *model.MeshState, proxy translate.Proxy, opts translate.Options) (*translate.Result, error)
 
+// EndpointsFunc builds only the endpoints of one proxy: the fast path for
+// endpoint-only changes. Same contract as TranslateFunc.
+type EndpointsFunc func(mesh *model.MeshState, proxy translate.Proxy, opts translate.Options) ([]*endpointv3.ClusterLoadAssignment, error)
+
 // Options configure a Server. The zero value of every field has a default.
 type Options struct {
 	// ClusterID is the CLUSTER_ID of nodes that send none (default "Kubernetes").
@@ -43,6 +48,11 @@ type Options struct {
 	// GRPC builds the configuration of proxyless gRPC nodes, GENERATOR=grpc
 	// (default translate.GRPC).
 	GRPC TranslateFunc
+	// EnvoyEndpoints and GRPCEndpoints, when set, build only the endpoints;
+	// the server calls them when only endpoints changed. Unset, it calls the
+	// full translator and uses only its Endpoints (nothing else is hashed
+	// or published either way).
+	EnvoyEndpoints, GRPCEndpoints EndpointsFunc
 	// Secrets, when set, adds identity secrets (default, ROOTCA) to every
 	// proxy's SDS resources.
 	Secrets SecretProvider
@@ -291,7 +301,11 @@ func (s *Server) buildGroup(g *group, mesh *model.MeshState, changedAt time.Time
 		g.mu.Lock()
 		g.objErrs, g.lastErr = objErrs, ""
 		g.mu.Unlock()
-		if err := g.install(b, res.Endpoints, changedAt); err != nil {
+		eps := res.Endpoints
+		if eps == nil {
+			eps = []*endpointv3.ClusterLoadAssignment{} // none: stale ones go
+		}
+		if err := g.install(b, eps, changedAt); err != nil {
 			s.log.Error("installing configuration", "group", g.key, "err", err)
 		}
 	}
@@ -314,20 +328,44 @@ func (s *Server) newGroupBuild(g *group, res *translate.Result, changedAt time.T
 	return newBuild(byKind, changedAt)
 }
 
-// buildEndpoints computes only a group's endpoints and returns what
-// installs them.
-func (s *Server) buildEndpoints(g *group, mesh *model.MeshState, changedAt time.Time) func() {
-	res, err := s.translator(g.node)(mesh, g.node.Proxy, s.opts.Translate)
+// endpoints runs the endpoint fast path of n's generator, or its full
+// translator.
+func (s *Server) endpoints(n Node, mesh *model.MeshState) ([]*endpointv3.ClusterLoadAssignment, error) {
+	fast := s.opts.EnvoyEndpoints
+	if n.Generator == GeneratorGRPC {
+		fast = s.opts.GRPCEndpoints
+	}
+	if fast != nil {
+		eps, err := fast(mesh, n.Proxy, s.opts.Translate)
+		if err == nil && eps == nil {
+			eps = []*endpointv3.ClusterLoadAssignment{}
+		}
+		return eps, err
+	}
+	res, err := s.translator(n)(mesh, n.Proxy, s.opts.Translate)
 	if err == nil && res == nil {
 		err = errors.New("translator returned no result")
 	}
+	if err != nil {
+		return nil, err
+	}
+	if res.Endpoints == nil {
+		return []*endpointv3.ClusterLoadAssignment{}, nil
+	}
+	return res.Endpoints, nil
+}
+
+// buildEndpoints computes only a group's endpoints and returns what
+// installs them.
+func (s *Server) buildEndpoints(g *group, mesh *model.MeshState, changedAt time.Time) func() {
+	eps, err := s.endpoints(g.node, mesh)
 	if err != nil {
 		s.log.Error("endpoint translation failed; proxies keep their last good endpoints", "group", g.key, "err", err)
 		s.m.translateFailures.Inc()
 		return nil
 	}
 	return func() {
-		if err := g.install(nil, res.Endpoints, changedAt); err != nil {
+		if err := g.install(nil, eps, changedAt); err != nil {
 			s.log.Error("installing endpoints", "group", g.key, "err", err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/prometheus/client_golang/prometheus"
@@ -458,5 +459,37 @@ func TestSecretProvider(t *testing.T) {
 	h.waitUntil("provider failure counted", func() bool { return h.counter(h.srv.m.translateFailures) > before })
 	if got := secretsVersion(); got != v2 {
 		t.Errorf("secrets changed to %s after a provider error, want the last good %s", got, v2)
+	}
+}
+
+// With an endpoints fast path, an endpoint-only change never calls the full
+// translator.
+func TestEndpointFastPath(t *testing.T) {
+	var full, fast atomic.Int32
+	h := newHarness(t, Options{
+		Envoy: func(m *model.MeshState, p translate.Proxy, o translate.Options) (*translate.Result, error) {
+			full.Add(1)
+			return fakeTranslate(m, p, o)
+		},
+		EnvoyEndpoints: func(m *model.MeshState, p translate.Proxy, o translate.Options) ([]*endpointv3.ClusterLoadAssignment, error) {
+			fast.Add(1)
+			r, err := fakeTranslate(m, p, o)
+			if err != nil {
+				return nil, err
+			}
+			return r.Endpoints, nil
+		},
+	})
+	cs := baseCluster()
+	h.srv.Update(mesh(cs))
+	c := h.dial(gatewayNode("gw-1"), true)
+	res, _ := fakeTranslate(mesh(cs), gatewayProxy(), translate.DefaultOptions())
+	h.waitConfig(c, expected(res))
+	cs.Services[1].Endpoints[0].Address = "10.9.9.9"
+	h.srv.Update(mesh(cs))
+	res, _ = fakeTranslate(mesh(cs), gatewayProxy(), translate.DefaultOptions())
+	h.waitConfig(c, expected(res))
+	if full.Load() != 1 || fast.Load() != 1 {
+		t.Errorf("full translations %d, endpoint translations %d; want 1 and 1", full.Load(), fast.Load())
 	}
 }
