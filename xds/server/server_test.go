@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/meshgate/meshgate/discovery/file"
 	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/xds/server/internal/adstest"
 	"github.com/meshgate/meshgate/xds/translate"
@@ -81,21 +83,62 @@ func TestGatewayReceivesTranslation(t *testing.T) {
 // lands, translate.Translate returns empty results, so this compares empty
 // sets: the client must still get (empty) listener and cluster answers.
 func TestGatewayReceivesRealTranslate(t *testing.T) {
-	for _, pr := range protocols {
-		t.Run(pr.name, func(t *testing.T) {
-			h := newHarness(t, Options{})
-			m := mesh(baseCluster())
-			h.srv.Update(m)
-			c := h.dial(gatewayNode("gw-1"), pr.delta)
-			res, err := translate.Translate(m, gatewayProxy(), translate.DefaultOptions())
-			if err != nil {
-				t.Fatal(err)
+	// Golden cases of the translator (inputs checked against istiod), loaded
+	// with the file source: the ADS client must get exactly Translate's output.
+	cases := []struct {
+		dir, ns, network string
+		labels           map[string]string
+	}{
+		{"002-oracle-ingress-https", "istio-system", "", map[string]string{"istio": "ingressgateway", "app": "istio-ingressgateway"}},
+		{"003-oracle-eastwest", "istio-system", "network1", map[string]string{"istio": "eastwestgateway", "app": "istio-eastwestgateway", "topology.istio.io/network": "network1"}},
+		{"029-s001-6.2-egress-http", "istio-system", "", map[string]string{"istio": "egressgateway", "app": "istio-egressgateway"}},
+		{"066-s003-5-8-mongo", "istio-system", "", map[string]string{"istio": "ingressgateway", "app": "istio-ingressgateway"}},
+		{"074-s003-5-14-passthrough-tls-route", "istio-system", "", map[string]string{"istio": "ingressgateway", "app": "istio-ingressgateway"}},
+	}
+	for _, tc := range cases {
+		dir := filepath.Join("..", "translate", "testdata", "cases", tc.dir)
+		files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
+		var inputs []string
+		for _, f := range files {
+			if filepath.Base(f) != "proxies.yaml" {
+				inputs = append(inputs, f)
 			}
-			h.waitConfig(c, expected(res))
-			if len(res.Listeners) == 0 && !strings.Contains(h.logs.String(), "no listeners for these gateways") {
-				t.Error("an empty gateway configuration was not logged")
-			}
-		})
+		}
+		m, objErrs, err := file.LoadMesh(file.Options{Paths: inputs})
+		if err != nil || len(objErrs) > 0 {
+			t.Fatalf("%s: load: %v %v", tc.dir, err, objErrs)
+		}
+		proxy := translate.Proxy{Type: "router", Namespace: tc.ns, Labels: tc.labels, ClusterID: m.LocalCluster,
+			Network: tc.network, RouterMode: RouterModeStandard}
+		res, err := translate.Translate(m, proxy, translate.DefaultOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Listeners) == 0 || len(res.Clusters) == 0 {
+			t.Fatalf("%s: the case should give listeners and clusters", tc.dir)
+		}
+		for _, pr := range protocols {
+			t.Run(tc.dir+"/"+pr.name, func(t *testing.T) {
+				h := newHarness(t, Options{})
+				h.srv.Update(m)
+				labels := map[string]any{}
+				for k, v := range tc.labels {
+					labels[k] = v
+				}
+				ls, _ := structpb.NewStruct(labels)
+				md := map[string]*structpb.Value{
+					MetaLabels:    structpb.NewStructValue(ls),
+					MetaNamespace: structpb.NewStringValue(tc.ns),
+					MetaClusterID: structpb.NewStringValue(m.LocalCluster),
+				}
+				if tc.network != "" {
+					md[MetaNetwork] = structpb.NewStringValue(tc.network)
+				}
+				node := &corev3.Node{Id: "router~10.9.9.9~gw-0." + tc.ns + "~" + tc.ns + ".svc.cluster.local", Metadata: &structpb.Struct{Fields: md}}
+				c := h.dial(node, pr.delta)
+				h.waitConfig(c, expected(res))
+			})
+		}
 	}
 }
 

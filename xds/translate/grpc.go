@@ -3,6 +3,7 @@ package translate
 import (
 	"cmp"
 	"fmt"
+	"github.com/meshgate/meshgate/sni"
 	"maps"
 	"slices"
 	"strconv"
@@ -49,12 +50,6 @@ const (
 	grpcHCMName    = "envoy.filters.network.http_connection_manager"
 	grpcRouterName = "envoy.filters.http.router"
 )
-
-// grpcClusterName builds "outbound|<port>|<subset>|<host>". It stands in for
-// the sni package until that lands.
-func grpcClusterName(port uint32, subset, host string) string {
-	return "outbound|" + strconv.FormatUint(uint64(port), 10) + "|" + subset + "|" + host
-}
 
 // GRPC builds the configuration of a proxyless gRPC client (node metadata
 // GENERATOR=grpc). Like Translate it is pure; problems with single objects are
@@ -285,15 +280,11 @@ func firstErr(errs ...error) error {
 }
 
 func parseGRPCClusterName(name string) (port uint32, subset, host string, ok bool) {
-	parts := strings.SplitN(name, "|", 4)
-	if len(parts) != 4 || parts[0] != "outbound" {
-		return 0, "", "", false
-	}
-	p, err := strconv.ParseUint(parts[1], 10, 32)
+	n, err := sni.ParseClusterName(name)
 	if err != nil {
 		return 0, "", "", false
 	}
-	return uint32(p), parts[2], parts[3], true
+	return n.Port, n.Subset, n.Host, true
 }
 
 // loadAssignment groups the service's usable endpoints by locality.
@@ -332,13 +323,6 @@ func (g *grpcBuilder) sameNetwork(n string) bool {
 	return n == "" || g.proxy.Network == "" || n == g.proxy.Network
 }
 
-func socketAddress(addr string, port uint32) *corev3.Address {
-	return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
-		Address:       addr,
-		PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port},
-	}}}
-}
-
 func referencedClusters(routes []*routev3.Route) []string {
 	var out []string
 	for _, r := range routes {
@@ -369,7 +353,7 @@ func sortResult(r *Result) {
 func (g *grpcBuilder) routes(svc *model.Service, port model.ServicePort) []*routev3.Route {
 	def := &routev3.Route{
 		Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: ""}},
-		Action: clusterAction(grpcClusterName(port.Port, "", svc.Hostname)),
+		Action: clusterAction(clusterName(port.Port, "", svc.Hostname)),
 	}
 	vs := g.vsByHost[svc.Hostname]
 	if vs == nil {
@@ -396,7 +380,7 @@ func (g *grpcBuilder) routes(svc *model.Service, port model.ServicePort) []*rout
 			if !g.matchApplies(m, port.Port) {
 				continue
 			}
-			rm, err := routeMatch(m)
+			rm, err := grpcRouteMatch(m)
 			if err != nil {
 				g.out.Errors = append(g.out.Errors, model.Errorf(ref, fmt.Sprintf("%s.match[%d]", field, j), "%v", err))
 				continue
@@ -487,12 +471,12 @@ func (g *grpcBuilder) destination(vs *model.VirtualService, d model.Destination,
 			return "", fmt.Errorf("subset %q of host %s is not defined by any DestinationRule", d.Subset, host)
 		}
 	}
-	return grpcClusterName(p, d.Subset, host), nil
+	return clusterName(p, d.Subset, host), nil
 }
 
-// routeMatch converts the URI and header conditions gRPC understands; other
+// grpcRouteMatch converts the URI and header conditions gRPC understands; other
 // conditions are refused rather than silently widened.
-func routeMatch(m model.HTTPMatch) (*routev3.RouteMatch, error) {
+func grpcRouteMatch(m model.HTTPMatch) (*routev3.RouteMatch, error) {
 	switch {
 	case m.Scheme != nil, m.Method != nil, m.Authority != nil:
 		return nil, fmt.Errorf("scheme, method and authority matches are not supported for proxyless gRPC")
@@ -516,7 +500,7 @@ func routeMatch(m model.HTTPMatch) (*routev3.RouteMatch, error) {
 		}
 	}
 	for _, name := range model.SortedKeys(m.Headers) {
-		sm, err := stringMatcher(m.Headers[name])
+		sm, err := grpcStringMatcher(m.Headers[name])
 		if err != nil {
 			return nil, fmt.Errorf("headers[%s]: %w", name, err)
 		}
@@ -526,7 +510,7 @@ func routeMatch(m model.HTTPMatch) (*routev3.RouteMatch, error) {
 		})
 	}
 	for _, name := range model.SortedKeys(m.WithoutHeaders) {
-		sm, err := stringMatcher(m.WithoutHeaders[name])
+		sm, err := grpcStringMatcher(m.WithoutHeaders[name])
 		if err != nil {
 			return nil, fmt.Errorf("withoutHeaders[%s]: %w", name, err)
 		}
@@ -539,14 +523,10 @@ func routeMatch(m model.HTTPMatch) (*routev3.RouteMatch, error) {
 	return rm, rm.ValidateAll()
 }
 
-func stringMatcher(s model.StringMatch) (*matcherv3.StringMatcher, error) {
-	switch s.Kind {
-	case "exact":
-		return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: s.Exact}}, nil
-	case "prefix":
-		return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: s.Prefix}}, nil
-	case "regex":
-		return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: s.Regex}}}, nil
+// grpcStringMatcher is stringMatcher, refusing an unset match kind.
+func grpcStringMatcher(s model.StringMatch) (*matcherv3.StringMatcher, error) {
+	if m := stringMatcher(s); m != nil {
+		return m, nil
 	}
 	return nil, fmt.Errorf("unknown match kind %q", s.Kind)
 }

@@ -314,8 +314,8 @@ func TestFileSourceEndToEnd(t *testing.T) {
 	}
 	write("echo.yaml", echoYAML)
 	write("endpoints.yaml", fmt.Sprintf(sliceYAML, a))
-	if _, _, err := file.LoadMesh(file.Options{Paths: []string{dir}}); err != nil && strings.Contains(err.Error(), "not implemented") {
-		t.Skipf("SKIPPED: discovery/file is not implemented on this branch yet (%v); this test runs once it is merged", err)
+	if _, _, err := file.LoadMesh(file.Options{Paths: []string{dir}}); err != nil {
+		t.Fatalf("load: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
