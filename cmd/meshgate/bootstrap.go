@@ -63,6 +63,7 @@ With --grpc, print the xDS bootstrap of a proxyless gRPC-Go client instead
 	f.StringVar(&o.AdminAddress, "admin-address", "127.0.0.1:15000", "Envoy admin listener, host:port")
 	f.StringVarP(&output, "output", "o", "json", "json or yaml")
 	f.BoolVar(&grpc, "grpc", false, "print a gRPC-Go xDS bootstrap (proxyless client) instead")
+	f.StringVar(&o.CertDir, "cert-dir", "", "with --grpc: directory of `meshgate cert issue` output, served by a file_watcher certificate provider for mesh mTLS")
 	_ = cmd.MarkFlagRequired("node-id")
 	rootCmd.AddCommand(cmd)
 }

@@ -16,6 +16,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -61,7 +62,7 @@ func GRPC(mesh *model.MeshState, proxy Proxy, opts Options) (*Result, error) {
 	if opts.DomainSuffix == "" {
 		opts.DomainSuffix = "cluster.local"
 	}
-	g := &grpcBuilder{mesh: mesh, proxy: proxy, opts: opts, out: &Result{}}
+	g := &grpcBuilder{mesh: mesh, proxy: proxy, opts: opts, out: &Result{}, ix: BuildIndex(mesh, opts)}
 	g.index()
 	for _, host := range g.hosts {
 		svc := g.services[host]
@@ -87,6 +88,7 @@ type grpcBuilder struct {
 	subsets  map[string]map[string]map[string]string
 	vsByHost map[string]*model.VirtualService
 	clusters map[string]bool // cluster names already emitted
+	ix       *Index          // DestinationRule resolution shared with the gateway translator
 }
 
 // index merges the services of every cluster by hostname (the local
@@ -260,6 +262,9 @@ func (g *grpcBuilder) cluster(name string) {
 			ServiceName: name,
 		},
 		LbPolicy: clusterv3.Cluster_ROUND_ROBIN,
+	}
+	if ctx := g.upstreamTLS(svc, port, subset); ctx != nil {
+		c.TransportSocket = transportSocket(ctx)
 	}
 	cla := g.loadAssignment(name, svc, sp, labels)
 	if err := firstErr(c.ValidateAll(), cla.ValidateAll()); err != nil {
@@ -529,4 +534,60 @@ func grpcStringMatcher(s model.StringMatch) (*matcherv3.StringMatcher, error) {
 		return m, nil
 	}
 	return nil, fmt.Errorf("unknown match kind %q", s.Kind)
+}
+
+// Certificate provider instance and names a proxyless gRPC client's bootstrap
+// defines (`meshgate bootstrap --grpc --cert-dir`), as Istio's grpc generator uses.
+const (
+	GRPCCertProviderInstance = "default"
+	grpcCertName             = "default"
+	grpcRootName             = "ROOTCA"
+)
+
+// upstreamTLS gives a proxyless client mesh mTLS to clusters whose
+// DestinationRule says ISTIO_MUTUAL: the client's certificate and roots come
+// from its bootstrap's certificate provider (file_watcher on the files
+// `meshgate cert issue` writes), the server must present one of the service's
+// SPIFFE identities (or the rule's subjectAltNames), and the SNI names the
+// cluster. gRPC-Go checks only the deprecated SAN matchers; both are set.
+func (g *grpcBuilder) upstreamTLS(svc *model.Service, port uint32, subset string) *tlsv3.UpstreamTlsContext {
+	dr := g.ix.destinationRule(svc.Hostname, g.proxy.Namespace, svc.Namespace)
+	pol := effectivePolicy(dr, findSubset(dr, subset), port)
+	if pol.TLS == nil || pol.TLS.Mode != model.ClientTLSIstioMutual {
+		return nil
+	}
+	sans := pol.TLS.SubjectAltNames
+	if len(sans) == 0 {
+		sans = g.identities(svc)
+	}
+	vc := &tlsv3.CertificateValidationContext{CaCertificateProviderInstance: &tlsv3.CertificateProviderPluginInstance{
+		InstanceName: GRPCCertProviderInstance, CertificateName: grpcRootName,
+	}}
+	setSANs(vc, exactMatchers(sans))
+	sni := pol.TLS.SNI
+	if sni == "" {
+		sni = sniName(port, subset, svc.Hostname)
+	}
+	return &tlsv3.UpstreamTlsContext{Sni: sni, CommonTlsContext: &tlsv3.CommonTlsContext{
+		TlsCertificateProviderInstance: &tlsv3.CertificateProviderPluginInstance{InstanceName: GRPCCertProviderInstance, CertificateName: grpcCertName},
+		ValidationContextType:          &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: vc},
+	}}
+}
+
+// identities are the SPIFFE IDs of the service's endpoints, sorted.
+func (g *grpcBuilder) identities(svc *model.Service) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, ep := range svc.Endpoints {
+		if ep.ServiceAccount == "" {
+			continue
+		}
+		id := "spiffe://" + g.ix.opts.TrustDomain + "/ns/" + svc.Namespace + "/sa/" + ep.ServiceAccount
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

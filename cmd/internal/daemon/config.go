@@ -43,11 +43,24 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful stop after SIGTERM/SIGINT.
 	ShutdownTimeout Duration `json:"shutdown-timeout,omitempty"`
 
+	// IdentityCADir persists meshgate's CA (created on first start); CACerts
+	// plugs in an Istio-style cacerts directory instead (ca-cert.pem,
+	// ca-key.pem, root-cert.pem, cert-chain.pem). With neither, the CA is
+	// ephemeral. SVIDTTL is the lifetime of gateway SVIDs (renewed at half).
+	IdentityCADir string   `json:"identity-ca-dir,omitempty"`
+	CACerts       string   `json:"cacerts,omitempty"`
+	SVIDTTL       Duration `json:"svid-ttl,omitempty"`
+
+	// Istio's protocol feature flags (PILOT_ENABLE_MYSQL_FILTER,
+	// PILOT_ENABLE_REDIS_FILTER, PILOT_ENABLE_QUIC_LISTENERS).
+	EnableMySQLFilter   bool `json:"enable-mysql-filter,omitempty"`
+	EnableRedisFilter   bool `json:"enable-redis-filter,omitempty"`
+	EnableQUICListeners bool `json:"enable-quic-listeners,omitempty"`
+
 	// Reserved for components that are not wired yet; setting them only
 	// logs a warning.
-	Kubeconfig    string       `json:"kubeconfig,omitempty"`
-	Gossip        GossipConfig `json:"gossip,omitzero"`
-	IdentityCADir string       `json:"identity-ca-dir,omitempty"`
+	Kubeconfig string       `json:"kubeconfig,omitempty"`
+	Gossip     GossipConfig `json:"gossip,omitzero"`
 }
 
 // GossipConfig is reserved for federation (memberlist).
@@ -70,6 +83,7 @@ func DefaultConfig() Config {
 		DebounceHoldoff:  Duration(100 * time.Millisecond), // Istio's PILOT_DEBOUNCE_AFTER
 		DebounceMaxDelay: Duration(time.Second),            // shorter than Istio's 10s: gateways only
 		ShutdownTimeout:  Duration(10 * time.Second),
+		SVIDTTL:          Duration(24 * time.Hour),
 	}
 }
 
@@ -121,6 +135,12 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown-timeout", "must be positive")
 	}
+	if c.SVIDTTL < Duration(2*time.Minute) {
+		bad("svid-ttl", "%v is too short (at least 2m)", c.SVIDTTL)
+	}
+	if c.IdentityCADir != "" && c.CACerts != "" {
+		bad("cacerts", "set either cacerts or identity-ca-dir, not both")
+	}
 	return errors.Join(errs...)
 }
 
@@ -151,6 +171,9 @@ func (c Config) level() (slog.Level, error) {
 type Duration time.Duration
 
 func (d Duration) String() string { return time.Duration(d).String() }
+
+// D is d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
 
 // Set implements pflag.Value.
 func (d *Duration) Set(s string) error {
@@ -192,6 +215,12 @@ func BindFlags(fs *pflag.FlagSet, c *Config) {
 	fs.Var(&c.DebounceHoldoff, "debounce-holdoff", "quiet time after a change before rebuilding")
 	fs.Var(&c.DebounceMaxDelay, "debounce-max-delay", "longest wait from the first change of a burst")
 	fs.Var(&c.ShutdownTimeout, "shutdown-timeout", "bound on the graceful stop")
+	fs.StringVar(&c.IdentityCADir, "identity-ca-dir", c.IdentityCADir, "directory persisting meshgate's CA (created on first start)")
+	fs.StringVar(&c.CACerts, "cacerts", c.CACerts, "Istio-style cacerts directory (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem) to use as the CA")
+	fs.Var(&c.SVIDTTL, "svid-ttl", "lifetime of gateway SVIDs (renewed at half life)")
+	fs.BoolVar(&c.EnableMySQLFilter, "enable-mysql-filter", c.EnableMySQLFilter, "mysql_proxy before tcp_proxy on MYSQL servers")
+	fs.BoolVar(&c.EnableRedisFilter, "enable-redis-filter", c.EnableRedisFilter, "redis_proxy for REDIS servers")
+	fs.BoolVar(&c.EnableQUICListeners, "enable-quic-listeners", c.EnableQUICListeners, "HTTP/3 listeners for HTTPS servers with a UDP gateway port")
 }
 
 // Resolve overlays the config file (if any) on c, which holds defaults and

@@ -54,6 +54,7 @@ type Daemon struct {
 	adminLis net.Listener
 	m        sourceMetrics
 	lastErrs map[string]bool
+	id       *identityProvider
 }
 
 // New validates cfg, builds the daemon and binds its listeners. src nil means
@@ -72,9 +73,14 @@ func New(cfg Config, log *slog.Logger, src Source) (*Daemon, error) {
 	if d.m, err = newSourceMetrics(d.reg); err != nil {
 		return nil, err
 	}
+	if d.id, err = newIdentity(context.Background(), cfg, log.With("component", "identity"), d.reg); err != nil {
+		return nil, err
+	}
 	d.xds, err = server.New(server.Options{
-		ClusterID:  cfg.ClusterID,
-		Translate:  translate.Options{DomainSuffix: cfg.DomainSuffix, TrustDomain: cfg.TrustDomain},
+		ClusterID: cfg.ClusterID,
+		Translate: translate.Options{DomainSuffix: cfg.DomainSuffix, TrustDomain: cfg.TrustDomain,
+			EnableMySQLFilter: cfg.EnableMySQLFilter, EnableRedisFilter: cfg.EnableRedisFilter, EnableQUICListeners: cfg.EnableQUICListeners},
+		Secrets:    d.id,
 		Holdoff:    time.Duration(cfg.DebounceHoldoff),
 		MaxDelay:   time.Duration(cfg.DebounceMaxDelay),
 		Logger:     log.With("component", "xds"),
@@ -115,6 +121,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer cancel()
 	xdsDone := make(chan struct{})
 	go func() { _ = d.xds.Run(runCtx); close(xdsDone) }()
+	go d.id.run(runCtx, d.xds.SecretsChanged)
 	go func() { _ = gs.Serve(d.xdsLis) }()
 	go func() { _ = admin.Serve(d.adminLis) }()
 	srcErr := make(chan error, 1)
@@ -159,9 +166,8 @@ func (d *Daemon) shutdown(gs *grpc.Server, admin *http.Server, cancel context.Ca
 
 func (d *Daemon) warnReserved() {
 	for name, set := range map[string]bool{
-		"kubeconfig":      d.cfg.Kubeconfig != "",
-		"gossip":          d.cfg.Gossip.BindAddress != "" || len(d.cfg.Gossip.Join) > 0 || d.cfg.Gossip.KeyringFile != "",
-		"identity-ca-dir": d.cfg.IdentityCADir != "",
+		"kubeconfig": d.cfg.Kubeconfig != "",
+		"gossip":     d.cfg.Gossip.BindAddress != "" || len(d.cfg.Gossip.Join) > 0 || d.cfg.Gossip.KeyringFile != "",
 	} {
 		if set {
 			d.log.Warn("setting is not implemented yet and is ignored", "setting", name)
@@ -190,6 +196,14 @@ func (d *Daemon) publish(mesh *model.MeshState, objErrs []error, err error) {
 		return
 	}
 	d.m.loads.Inc()
+	// The local cluster publishes its trust domain and CA roots (federation
+	// carries them to the other clusters); ROOTCA holds every cluster's roots.
+	if local := mesh.Cluster(mesh.LocalCluster); local != nil && local.TrustDomain == "" {
+		local.TrustDomain, local.TrustBundle = d.cfg.TrustDomain, d.id.rootsPEM()
+	}
+	if d.id.setBundles(mesh.Clusters) {
+		d.xds.SecretsChanged()
+	}
 	d.xds.Update(mesh)
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -43,6 +44,10 @@ type Options struct {
 	AdminAddress string
 	// ConnectTimeout bounds connecting to the daemon (default 1s).
 	ConnectTimeout time.Duration
+	// CertDir (gRPC bootstraps only) holds the files `meshgate cert issue`
+	// writes (cert-chain.pem, key.pem, root-cert.pem); a file_watcher
+	// certificate provider serves them for mesh mTLS (DestinationRule ISTIO_MUTUAL).
+	CertDir string
 }
 
 func (o *Options) complete() (translate.Proxy, error) {
@@ -225,6 +230,19 @@ func GRPC(o Options) ([]byte, error) {
 			"server_features": []any{"xds_v3"},
 		}},
 		"node": map[string]any{"id": o.NodeID, "cluster": o.ServiceCluster, "metadata": md.AsMap()},
+	}
+	if o.CertDir != "" {
+		doc["certificate_providers"] = map[string]any{
+			translate.GRPCCertProviderInstance: map[string]any{
+				"plugin_name": "file_watcher",
+				"config": map[string]any{
+					"certificate_file":    filepath.Join(o.CertDir, "cert-chain.pem"),
+					"private_key_file":    filepath.Join(o.CertDir, "key.pem"),
+					"ca_certificate_file": filepath.Join(o.CertDir, "root-cert.pem"),
+					"refresh_interval":    "60s",
+				},
+			},
+		}
 	}
 	out, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
