@@ -165,9 +165,9 @@ type digestBroadcast struct {
 
 var _ memberlist.NamedBroadcast = (*digestBroadcast)(nil)
 
-func (b *digestBroadcast) Name() string                             { return "digest/" + b.cluster }
-func (b *digestBroadcast) Message() []byte                          { return b.msg }
-func (b *digestBroadcast) Finished()                                {}
+func (b *digestBroadcast) Name() string                                { return "digest/" + b.cluster }
+func (b *digestBroadcast) Message() []byte                             { return b.msg }
+func (b *digestBroadcast) Finished()                                   {}
 func (b *digestBroadcast) Invalidates(other memberlist.Broadcast) bool { return false }
 
 // queueDigest announces r (held by this node) to the mesh.

@@ -18,7 +18,7 @@ type events struct{ n *Node }
 
 var _ memberlist.EventDelegate = (*events)(nil)
 
-func (e *events) NotifyJoin(node *memberlist.Node)   { e.n.peerChanged(node, memberlist.StateAlive) }
+func (e *events) NotifyJoin(node *memberlist.Node) { e.n.peerChanged(node, memberlist.StateAlive) }
 func (e *events) NotifyLeave(node *memberlist.Node) {
 	// memberlist v0.7.0 does not fill node.State here (it keeps the state in
 	// its own nodeState), so a failed and a departed member both read as dead.
