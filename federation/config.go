@@ -66,6 +66,11 @@ type Config struct {
 	// seeds when no peer is left. Defaults 1s and 1m.
 	RejoinMin time.Duration
 	RejoinMax time.Duration
+	// ReconnectInterval is how often a node with live peers tries to join one
+	// failed member (heals partitions); ReconnectTimeout is how long a failed
+	// member is tried. Defaults 30s and 72h.
+	ReconnectInterval time.Duration
+	ReconnectTimeout  time.Duration
 	// MaxFrameBytes bounds a received State or PushPull message; MaxBodyBytes
 	// a decompressed cluster state. Defaults 16 MiB and 64 MiB.
 	MaxFrameBytes int
@@ -91,6 +96,8 @@ func DefaultConfig() Config {
 		FetchTimeout:        10 * time.Second,
 		RejoinMin:           time.Second,
 		RejoinMax:           time.Minute,
+		ReconnectInterval:   30 * time.Second,
+		ReconnectTimeout:    72 * time.Hour,
 		MaxFrameBytes:       wire.DefaultLimits.MaxFrame,
 		MaxBodyBytes:        wire.DefaultLimits.MaxBody,
 	}
@@ -133,7 +140,8 @@ func (c *Config) Validate() error {
 		v    time.Duration
 	}{{"failStaticWindow", c.FailStaticWindow}, {"gossipInterval", c.GossipInterval}, {"probeInterval", c.ProbeInterval},
 		{"probeTimeout", c.ProbeTimeout}, {"pushPullInterval", c.PushPullInterval}, {"tcpTimeout", c.TCPTimeout},
-		{"fetchInterval", c.FetchInterval}, {"fetchTimeout", c.FetchTimeout}, {"rejoinMin", c.RejoinMin}, {"rejoinMax", c.RejoinMax}} {
+		{"fetchInterval", c.FetchInterval}, {"fetchTimeout", c.FetchTimeout}, {"rejoinMin", c.RejoinMin}, {"rejoinMax", c.RejoinMax},
+		{"reconnectInterval", c.ReconnectInterval}, {"reconnectTimeout", c.ReconnectTimeout}} {
 		if d.v <= 0 {
 			bad(d.name, "must be positive, got %v", d.v)
 		}

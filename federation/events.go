@@ -58,8 +58,17 @@ func (n *Node) peerChanged(node *memberlist.Node, state memberlist.NodeStateType
 	if state == memberlist.StateAlive && !wasAlive && node.Name != n.name && meta.Cluster != n.cfg.ClusterID {
 		n.fetchLocked(meta.Cluster).probe = node.Name
 	}
+	var bumped uint64
+	if gen, ok := n.rivals[node.Name]; ok && state != memberlist.StateAlive {
+		delete(n.rivals, node.Name) // a previous incarnation is gone: out-bid it now
+		bumped = n.outbidLocked(gen, wire.Hash{})
+	}
 	alive, counts := n.countPeersLocked()
 	n.mu.Unlock()
+	if bumped != 0 {
+		n.met.generation.WithLabelValues(n.cfg.ClusterID).Set(float64(bumped))
+		n.log.Info("re-published the local state above a failed rival's generation", "rival", node.Name, "generation", bumped)
+	}
 
 	n.alive.Store(int32(alive))
 	for st, c := range counts {

@@ -132,6 +132,13 @@ type tnode struct {
 	maxGen  map[string]uint64
 	errs    []string
 	calls   int
+	history []snapshot
+}
+
+// snapshot is one notification: when, and each cluster's revision.
+type snapshot struct {
+	at   time.Time
+	revs map[string]int
 }
 
 func newTestMesh(t testing.TB, window time.Duration) *testMesh {
@@ -172,6 +179,7 @@ func (m *testMesh) testConfig(cluster string) Config {
 	c.DeadNodeReclaimTime = 100 * time.Millisecond
 	c.FetchInterval, c.FetchTimeout = 10*time.Millisecond, 2*time.Second
 	c.RejoinMin, c.RejoinMax = 50*time.Millisecond, 500*time.Millisecond
+	c.ReconnectInterval = 200 * time.Millisecond
 	return c
 }
 
@@ -206,6 +214,11 @@ func (tn *tnode) observe(set []*model.ClusterState) {
 	defer tn.mu.Unlock()
 	tn.calls++
 	tn.set = set
+	snap := snapshot{at: time.Now(), revs: map[string]int{}}
+	for _, c := range set {
+		snap.revs[c.ID] = revOf(c)
+	}
+	tn.history = append(tn.history, snap)
 	for _, c := range set {
 		if c.Generation < tn.maxGen[c.ID] {
 			tn.errs = append(tn.errs, fmt.Sprintf("%s: cluster %s went back from generation %d to %d", tn.name, c.ID, tn.maxGen[c.ID], c.Generation))
@@ -333,4 +346,43 @@ func counter(t testing.TB, reg *prometheus.Registry, name string, labels map[str
 		}
 	}
 	return sum
+}
+
+// historySince returns the notifications at or after t.
+func (tn *tnode) historySince(t time.Time) []snapshot {
+	tn.mu.Lock()
+	defer tn.mu.Unlock()
+	var out []snapshot
+	for _, s := range tn.history {
+		if !s.at.Before(t) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// lastSeenWith returns the time of the last notification holding cluster
+// before the first one after since that does not hold it (the withdrawal).
+func (tn *tnode) withdrawnAt(cluster string, since time.Time) (time.Time, bool) {
+	for _, s := range tn.historySince(since) {
+		if _, ok := s.revs[cluster]; !ok {
+			return s.at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// memberState returns what tn's member table says of the member named name.
+func (tn *tnode) memberState(name string) (Member, bool) {
+	for _, m := range tn.Members() {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return Member{}, false
+}
+
+func (tn *tnode) sees(name, state string) bool {
+	m, ok := tn.memberState(name)
+	return ok && m.State == state
 }

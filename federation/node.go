@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mathrand "math/rand/v2"
 	"net"
 	"slices"
 	"strconv"
@@ -55,6 +56,7 @@ type Node struct {
 	local      *record // the local cluster's record, nil before SetLocal
 	localGen   uint64
 	seenOwnGen uint64             // highest generation of our cluster seen from a previous incarnation
+	rivals     map[string]uint64  // live members that published our cluster: their highest generation
 	records    map[string]*record // remote clusters by id
 	peers      map[string]*peer   // members by node name
 	fetches    map[string]*fetchState
@@ -94,7 +96,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, opts: opts, log: opts.Logger, met: met, now: opts.Now, limits: cfg.limits(),
-		records: map[string]*record{}, peers: map[string]*peer{}, fetches: map[string]*fetchState{},
+		records: map[string]*record{}, rivals: map[string]uint64{}, peers: map[string]*peer{}, fetches: map[string]*fetchState{},
 		subs: map[int]*subscriber{}, secretSubs: map[int]*secretSubscriber{}, seeds: slices.Clone(cfg.Seeds),
 		kickNotify: make(chan struct{}, 1), kickFetch: make(chan struct{}, 1), kickRejoin: make(chan struct{}, 1),
 		respond: make(chan struct{}, 16)}
@@ -264,32 +266,62 @@ func (n *Node) Close() {
 	n.wg.Wait()
 }
 
-// rejoinLoop re-joins the seeds (and the SeedSource's addresses) with
-// exponential backoff whenever this node has no live peer.
+// rejoinLoop keeps this node in the mesh. When it has no live peer it joins
+// the seeds, the SeedSource's addresses and the last addresses of failed
+// members, with exponential backoff (RejoinMin..RejoinMax). Otherwise, every
+// ReconnectInterval it tries to join one failed member, as Serf does: after a
+// partition both sides hold each other dead and memberlist alone would never
+// talk to them again.
 func (n *Node) rejoinLoop(ctx context.Context) {
 	backoff := n.cfg.RejoinMin
+	nextReconnect := time.Now().Add(n.cfg.ReconnectInterval)
 	for {
-		if n.alive.Load() > 1 {
-			backoff = n.cfg.RejoinMin
-			if !wait(ctx, n.kickRejoin, 0) {
+		if n.alive.Load() <= 1 {
+			seeds := append(n.allSeeds(ctx), n.failedAddrs()...)
+			if len(seeds) > 0 {
+				if _, err := n.join(seeds); err == nil {
+					backoff = n.cfg.RejoinMin
+					continue
+				} else {
+					n.log.Info("no live peer; re-join failed, will retry", "in", backoff, "err", err)
+				}
+			}
+			if !wait(ctx, nil, backoff) {
 				return
 			}
+			backoff = min(2*backoff, n.cfg.RejoinMax)
 			continue
 		}
-		seeds := n.allSeeds(ctx)
-		if len(seeds) > 0 {
-			if _, err := n.join(seeds); err == nil {
-				backoff = n.cfg.RejoinMin
-				continue
-			} else {
-				n.log.Info("re-join failed, will retry", "in", backoff, "err", err)
-			}
-		}
-		if !wait(ctx, nil, backoff) {
+		backoff = n.cfg.RejoinMin
+		if !wait(ctx, n.kickRejoin, max(time.Until(nextReconnect), time.Millisecond)) {
 			return
 		}
-		backoff = min(2*backoff, n.cfg.RejoinMax)
+		if time.Now().Before(nextReconnect) {
+			continue
+		}
+		nextReconnect = time.Now().Add(n.cfg.ReconnectInterval)
+		if addrs := n.failedAddrs(); len(addrs) > 0 && n.alive.Load() > 1 {
+			addr := addrs[mathrand.IntN(len(addrs))]
+			if _, err := n.ml.Join([]string{addr}); err == nil {
+				n.log.Info("reconnected to a failed member", "addr", addr)
+			}
+		}
 	}
+}
+
+// failedAddrs returns the addresses of members that failed or left less than
+// ReconnectTimeout ago.
+func (n *Node) failedAddrs() []string {
+	now := n.now()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for _, p := range n.peers {
+		if p.state != memberlist.StateAlive && now.Sub(p.since) < n.cfg.ReconnectTimeout && !slices.Contains(out, p.addr) {
+			out = append(out, p.addr)
+		}
+	}
+	return out
 }
 
 func (n *Node) allSeeds(ctx context.Context) []string {

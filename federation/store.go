@@ -46,7 +46,13 @@ func (n *Node) offerRecord(r wire.Record, holder string) {
 	if held == nil || !equalBytes(held.secret, secret) {
 		n.secretsVer++
 	}
-	restored := held != nil && held.withdrawn
+	if held != nil && held.withdrawn {
+		// Still withdrawn while its owner is down: a newer state relayed
+		// from elsewhere does not bring a cluster back, its owner does.
+		st, _ := n.ownerLocked(r.Cluster)
+		nr.withdrawn = st != ownerAlive
+	}
+	restored := held != nil && held.withdrawn && !nr.withdrawn
 	if f := n.fetches[r.Cluster]; f != nil && f.want <= r.Generation {
 		f.want = 0
 	}
@@ -123,25 +129,34 @@ func (n *Node) ownGenerationSeen(gen uint64, origin string, hash wire.Hash) {
 		return
 	}
 	if p := n.peers[origin]; origin != n.name && p != nil && p.state == memberlist.StateAlive {
+		// Another live member says it owns this cluster: a previous
+		// incarnation not yet detected as failed, or a second daemon. Do not
+		// fight (two live owners would out-bid each other forever); out-bid
+		// it once it is down (peerChanged).
+		n.rivals[origin] = max(n.rivals[origin], gen)
 		n.mu.Unlock()
 		n.met.dupOwner.Inc()
-		n.log.Warn("another live daemon publishes this cluster: one daemon per cluster is supported",
+		n.log.Warn("another live daemon publishes this cluster (one daemon per cluster is supported)",
 			"other", origin, "generation", gen)
 		return
 	}
-	if gen > n.seenOwnGen {
-		n.seenOwnGen = gen
-	}
-	var bumped uint64
-	if n.local != nil && (gen > n.localGen || hash != n.local.rec.Hash) {
-		bumped = n.republishLocked()
-	}
+	bumped := n.outbidLocked(gen, hash)
 	n.mu.Unlock()
 	if bumped != 0 {
 		n.met.generation.WithLabelValues(n.cfg.ClusterID).Set(float64(bumped))
 		n.log.Info("own cluster seen at a previous incarnation's generation; re-published above it",
 			"seen", gen, "origin", origin, "generation", bumped)
 	}
+}
+
+// outbidLocked makes the local state's generation exceed gen (a previous
+// incarnation's); it returns the new generation, or 0 if nothing changed.
+func (n *Node) outbidLocked(gen uint64, hash wire.Hash) uint64 {
+	n.seenOwnGen = max(n.seenOwnGen, gen)
+	if n.local != nil && (gen > n.localGen || (gen == n.localGen && hash != n.local.rec.Hash)) {
+		return n.republishLocked()
+	}
+	return 0
 }
 
 // ownerState is the liveness of a cluster's owning daemon(s).
