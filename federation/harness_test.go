@@ -386,3 +386,7 @@ func (tn *tnode) sees(name, state string) bool {
 	m, ok := tn.memberState(name)
 	return ok && m.State == state
 }
+
+func writeFile(p, content string) error { return os.WriteFile(p, []byte(content), 0o600) }
+
+func errNotExist() error { return os.ErrNotExist }
