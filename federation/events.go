@@ -3,6 +3,7 @@ package federation
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 
 	"github.com/hashicorp/memberlist"
@@ -49,7 +50,8 @@ func (n *Node) peerChanged(node *memberlist.Node, state memberlist.NodeStateType
 		n.peers[node.Name] = p
 	}
 	wasAlive := p.state == memberlist.StateAlive && !p.since.IsZero()
-	p.addr = net.JoinHostPort(node.Addr.String(), strconv.Itoa(int(node.Port)))
+	p.ip, p.port = slices.Clone(node.Addr), node.Port
+	p.addr = net.JoinHostPort(p.ip.String(), strconv.Itoa(int(p.port)))
 	p.cluster = meta.Cluster
 	if p.state != state || p.since.IsZero() {
 		p.state, p.since = state, now

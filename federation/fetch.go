@@ -147,10 +147,16 @@ func (n *Node) fetchLoop(ctx context.Context) {
 	}
 }
 
+// memberMap returns the live members as memberlist.Nodes built from the
+// peer table (memberlist's own Members() hands out nodes it keeps mutating).
 func (n *Node) memberMap() map[string]*memberlist.Node {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	out := map[string]*memberlist.Node{}
-	for _, m := range n.ml.Members() {
-		out[m.Name] = m
+	for _, p := range n.peers {
+		if p.state == memberlist.StateAlive {
+			out[p.name] = &memberlist.Node{Name: p.name, Addr: p.ip, Port: p.port}
+		}
 	}
 	return out
 }

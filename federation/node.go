@@ -80,6 +80,8 @@ type record struct {
 type peer struct {
 	name     string
 	addr     string
+	ip       net.IP
+	port     uint16
 	cluster  string
 	state    memberlist.NodeStateType
 	since    time.Time // last state transition
