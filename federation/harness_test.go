@@ -133,6 +133,7 @@ type tnode struct {
 	errs    []string
 	calls   int
 	history []snapshot
+	arrival map[string]time.Time // "cluster@rev" → first notification holding it
 }
 
 // snapshot is one notification: when, and each cluster's revision.
@@ -200,7 +201,7 @@ func (m *testMesh) start(cluster string, group int, mod func(*Config, *Options))
 	if err != nil {
 		m.t.Fatal(err)
 	}
-	tn := &tnode{Node: n, cluster: cluster, reg: reg, maxGen: map[string]uint64{}}
+	tn := &tnode{Node: n, cluster: cluster, reg: reg, maxGen: map[string]uint64{}, arrival: map[string]time.Time{}}
 	n.Subscribe(tn.observe)
 	if err := n.Start(context.Background()); err != nil {
 		m.t.Fatal(err)
@@ -217,6 +218,9 @@ func (tn *tnode) observe(set []*model.ClusterState) {
 	snap := snapshot{at: time.Now(), revs: map[string]int{}}
 	for _, c := range set {
 		snap.revs[c.ID] = revOf(c)
+		if k := fmt.Sprintf("%s@%d", c.ID, revOf(c)); tn.arrival[k].IsZero() {
+			tn.arrival[k] = snap.at
+		}
 	}
 	tn.history = append(tn.history, snap)
 	for _, c := range set {

@@ -212,7 +212,8 @@ func (n *Node) memberlistConfig() (*memberlist.Config, error) {
 	return c, nil
 }
 
-// Addr is the advertised HOST:PORT of this node (what peers Join).
+// Addr is the advertised HOST:PORT of this node (what peers Join). Call it
+// after Start.
 func (n *Node) Addr() string {
 	ln := n.ml.LocalNode()
 	return net.JoinHostPort(ln.Addr.String(), strconv.Itoa(int(ln.Port)))
@@ -307,11 +308,25 @@ func (n *Node) rejoinLoop(ctx context.Context) {
 			continue
 		}
 		nextReconnect = time.Now().Add(n.cfg.ReconnectInterval)
+		n.forgetOldPeers()
 		if addrs := n.failedAddrs(); len(addrs) > 0 && n.alive.Load() > 1 {
 			addr := addrs[mathrand.IntN(len(addrs))]
 			if _, err := n.ml.Join([]string{addr}); err == nil {
 				n.log.Info("reconnected to a failed member", "addr", addr)
 			}
+		}
+	}
+}
+
+// forgetOldPeers drops members that failed or left more than
+// ReconnectTimeout ago (every restart of a daemon is a new member name).
+func (n *Node) forgetOldPeers() {
+	now := n.now()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for name, p := range n.peers {
+		if p.state != memberlist.StateAlive && now.Sub(p.since) > n.cfg.ReconnectTimeout {
+			delete(n.peers, name)
 		}
 	}
 }
