@@ -134,6 +134,26 @@ func TestBadMessagesRejected(t *testing.T) {
 			})
 		})
 	}
+	// A valid state at b's current generation with other content is a
+	// conflict; one at an older generation is stale: neither replaces it.
+	body := wire.BodyFromState(clusterState("b", 7, 1), nil)
+	z, h, _ := wire.EncodeBody(&body)
+	for _, tc := range []struct {
+		gen    uint64
+		metric string
+		labels map[string]string
+	}{
+		{b.LocalGeneration(), "meshgate_federation_rejected_messages_total", map[string]string{"reason": ReasonConflict}},
+		// b's own periodic digests are stale too, hence "at least one more"
+		{b.LocalGeneration() - 1, "meshgate_federation_stale_states_total", map[string]string{"cluster": "b"}},
+	} {
+		before := counter(t, a.reg, tc.metric, tc.labels)
+		msg, _ := wire.EncodeState(wire.State{Mesh: "mesh1", Holder: "raw", Record: wire.Record{Cluster: "b", Origin: b.name, Generation: tc.gen, Hash: h, Body: z}})
+		if err := raw.SendReliable(to, msg); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, tc.metric+" counted", func() bool { return counter(t, a.reg, tc.metric, tc.labels) >= before+1 })
+	}
 	if got := a.remote("b"); revOf(got) != 1 || got.Generation != b.LocalGeneration() {
 		t.Fatalf("a lost b's good state: %+v", got)
 	}
