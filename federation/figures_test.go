@@ -127,13 +127,13 @@ func TestFiguresBandwidth(t *testing.T) {
 		rev := 1000
 		changes := 0
 		busy := measure(10*time.Second, func(stop <-chan struct{}) {
-			tick := time.NewTicker(10 * time.Millisecond)
-			defer tick.Stop()
+			start := time.Now()
 			for i := 0; ; i++ {
+				// the i-th change is due at start+i×10ms; late ones catch up
 				select {
 				case <-stop:
 					return
-				case <-tick.C:
+				case <-time.After(time.Until(start.Add(time.Duration(i) * 10 * time.Millisecond))):
 				}
 				rev++
 				nodes[i%size].setLocal(t, rev, 50)
@@ -142,6 +142,11 @@ func TestFiguresBandwidth(t *testing.T) {
 		})
 		fmt.Printf("FIGURE bandwidth profile=%s nodes=%d idle=%.0f B/s/member load=%d changes in 10s busy=%.0f B/s/member\n",
 			prof, size, idle, changes, busy)
+		var fetches float64
+		for _, n := range nodes {
+			fetches += counter(t, n.reg, "meshgate_federation_fetches_total", map[string]string{"result": "sent"})
+		}
+		fmt.Printf("FIGURE fetches profile=%s total state requests sent=%.0f\n", prof, fetches)
 		for _, n := range m.nodes {
 			n.Close()
 		}
