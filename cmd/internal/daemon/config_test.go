@@ -51,7 +51,7 @@ func TestValidate(t *testing.T) {
 	// Reserved settings are accepted (the daemon warns that they are ignored).
 	c := ok
 	c.Kubeconfig, c.IdentityCADir = "/k", "/ca"
-	c.Gossip.Join = []string{"10.0.0.1:7946"}
+	c.GossipConfig.Join = []string{"10.0.0.1:7946"}
 	if err := c.Validate(); err != nil {
 		t.Errorf("reserved settings: %v", err)
 	}
@@ -86,7 +86,7 @@ gossip:
 	want.DebounceHoldoff, want.DebounceMaxDelay = Duration(250*time.Millisecond), Duration(3*time.Second)
 	if got.ConfigDir != want.ConfigDir || got.XDSAddress != want.XDSAddress || got.ClusterID != want.ClusterID ||
 		got.DebounceHoldoff != want.DebounceHoldoff || got.DebounceMaxDelay != want.DebounceMaxDelay ||
-		got.AdminAddress != want.AdminAddress || len(got.Gossip.Join) != 1 {
+		got.AdminAddress != want.AdminAddress || len(got.GossipConfig.Join) != 1 {
 		t.Errorf("resolved %+v\nwant     %+v", got, want)
 	}
 
