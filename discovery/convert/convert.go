@@ -7,6 +7,7 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	knetworkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshgate/meshgate/discovery/model"
@@ -33,6 +34,10 @@ type Inputs struct {
 	VirtualServices  []*networkingv1.VirtualService
 	DestinationRules []*networkingv1.DestinationRule
 	ServiceEntries   []*networkingv1.ServiceEntry
+
+	// Kubernetes Ingress (networking.k8s.io/v1) of class istio.
+	Ingresses      []*knetworkingv1.Ingress
+	IngressClasses []*knetworkingv1.IngressClass
 }
 
 // Options label and shape the converted state.
@@ -99,52 +104,42 @@ func Cluster(in Inputs, opts Options) (*model.ClusterState, []error) {
 	}
 	c.NetworkGateways = model.DeriveNetworkGateways(opts.ClusterID, c.Services)
 
-	for _, g := range in.Gateways {
-		if g == nil {
-			continue
-		}
-		if gw, e := Gateway(g); len(e) > 0 {
-			add(e)
-		} else {
-			gw.Source = opts.source(model.KindGateway, gw.Meta)
-			c.Gateways = append(c.Gateways, gw)
-		}
-	}
-	for _, v := range in.VirtualServices {
-		if v == nil {
-			continue
-		}
-		if vs, e := VirtualService(v); len(e) > 0 {
-			add(e)
-		} else {
-			vs.Source = opts.source(model.KindVirtualService, vs.Meta)
-			c.VirtualServices = append(c.VirtualServices, vs)
-		}
-	}
-	for _, d := range in.DestinationRules {
-		if d == nil {
-			continue
-		}
-		if dr, e := DestinationRule(d); len(e) > 0 {
-			add(e)
-		} else {
-			dr.Source = opts.source(model.KindDestinationRule, dr.Meta)
-			c.DestinationRules = append(c.DestinationRules, dr)
-		}
-	}
-	for _, s := range in.ServiceEntries {
-		if s == nil {
-			continue
-		}
-		if se, e := ServiceEntry(s); len(e) > 0 {
-			add(e)
-		} else {
-			se.Source = opts.source(model.KindServiceEntry, se.Meta)
-			c.ServiceEntries = append(c.ServiceEntries, se)
-		}
-	}
+	c.Gateways = convertAll(in.Gateways, Gateway, model.KindGateway, opts, &errs,
+		func(g *model.Gateway) *model.Meta { return &g.Meta })
+	c.VirtualServices = convertAll(in.VirtualServices, VirtualService, model.KindVirtualService, opts, &errs,
+		func(v *model.VirtualService) *model.Meta { return &v.Meta })
+	igws, ivss, ierrs := Ingresses(in.Ingresses, in.IngressClasses, in.Services, opts.domainSuffix())
+	c.Gateways = append(c.Gateways, igws...)
+	c.VirtualServices = append(c.VirtualServices, ivss...)
+	add(ierrs)
+	c.DestinationRules = convertAll(in.DestinationRules, DestinationRule, model.KindDestinationRule, opts, &errs,
+		func(d *model.DestinationRule) *model.Meta { return &d.Meta })
+	c.ServiceEntries = convertAll(in.ServiceEntries, ServiceEntry, model.KindServiceEntry, opts, &errs,
+		func(e *model.ServiceEntry) *model.Meta { return &e.Meta })
 	c.Normalize()
 	return c, errs
+}
+
+// convertAll converts every object with conv, keeping the valid ones and
+// appending the errors of the others to errs.
+func convertAll[In, Out any](objs []*In, conv func(*In) (Out, []error), kind model.Kind, opts Options, errs *[]error,
+	metaOf func(*Out) *model.Meta,
+) []Out {
+	var out []Out
+	for _, o := range objs {
+		if o == nil {
+			continue
+		}
+		v, e := conv(o)
+		if len(e) > 0 {
+			*errs = append(*errs, e...)
+			continue
+		}
+		m := metaOf(&v)
+		m.Source = opts.source(kind, *m)
+		out = append(out, v)
+	}
+	return out
 }
 
 func (o Options) source(k model.Kind, m model.Meta) string {

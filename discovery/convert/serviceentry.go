@@ -73,6 +73,22 @@ func validateServiceEntry(fe *fieldErrs, e *networkingv1.ServiceEntry) {
 		}
 	}
 	portNames := validateSEPorts(fe, s.Ports)
+	validateResolution(fe, s, portNames)
+	if res != networking.ServiceEntry_NONE && len(s.Hosts) > 1 {
+		for i, p := range s.Ports {
+			pr, _ := protocolOf(p.GetProtocol())
+			if !pr.IsHTTP() && pr != model.ProtocolHTTPS && pr != model.ProtocolTLS {
+				fe.add(idx("spec.ports", i)+".protocol", "multiple hosts need HTTP or TLS ports unless resolution is NONE (plain TCP cannot tell the hosts apart)")
+				break
+			}
+		}
+	}
+	validateExportTo(fe, "spec.exportTo", e.Namespace, s.ExportTo)
+}
+
+// validateResolution applies the rules that depend on the resolution mode.
+func validateResolution(fe *fieldErrs, s *networking.ServiceEntry, portNames map[string]bool) {
+	res := s.Resolution
 	switch res {
 	case networking.ServiceEntry_NONE:
 		if len(s.Endpoints) > 0 {
@@ -116,16 +132,6 @@ func validateServiceEntry(fe *fieldErrs, e *networkingv1.ServiceEntry) {
 			}
 		}
 	}
-	if res != networking.ServiceEntry_NONE && len(s.Hosts) > 1 {
-		for i, p := range s.Ports {
-			pr, _ := protocolOf(p.GetProtocol())
-			if !pr.IsHTTP() && pr != model.ProtocolHTTPS && pr != model.ProtocolTLS {
-				fe.add(idx("spec.ports", i)+".protocol", "multiple hosts need HTTP or TLS ports unless resolution is NONE (plain TCP cannot tell the hosts apart)")
-				break
-			}
-		}
-	}
-	validateExportTo(fe, "spec.exportTo", e.Namespace, s.ExportTo)
 }
 
 // validateSEPorts checks the ports and returns their names.

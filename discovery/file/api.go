@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/meshgate/meshgate/discovery/model"
 )
@@ -32,6 +33,9 @@ type Options struct {
 	// Logger receives Watch's log lines (default slog.Default()). Object
 	// contents, and so Secret data, are never logged.
 	Logger *slog.Logger
+
+	// cache carries converted documents from one of Watch's loads to the next.
+	cache *jsonCache
 }
 
 // Result is everything one load produced.
@@ -58,7 +62,14 @@ type Ignored struct {
 }
 
 func (i Ignored) String() string {
-	return fmt.Sprintf("%s (document %d): %s %s %s/%s: %s", i.File, i.Document, i.APIVersion, i.Kind, i.Namespace, i.Name, i.Reason)
+	what := strings.TrimSpace(i.APIVersion + " " + i.Kind)
+	if i.Name != "" {
+		what += " " + strings.TrimPrefix(i.Namespace+"/"+i.Name, "/")
+	}
+	if what == "" {
+		return fmt.Sprintf("%s (document %d): %s", i.File, i.Document, i.Reason)
+	}
+	return fmt.Sprintf("%s (document %d): %s: %s", i.File, i.Document, what, i.Reason)
 }
 
 // DocumentError is a document that is not a Kubernetes object at all (not

@@ -3,6 +3,7 @@ package file
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	knetworkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	strictjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
@@ -41,28 +43,39 @@ type location struct {
 
 // decoder accumulates one cluster's objects from any number of files.
 type decoder struct {
+	cache   *jsonCache // nil: no caching
 	in      convert.Inputs
 	seen    map[objKey]location
 	errs    []error
 	ignored []Ignored
 }
 
-func newDecoder() *decoder { return &decoder{seen: map[objKey]location{}} }
+func newDecoder(c *jsonCache) *decoder { return &decoder{cache: c, seen: map[objKey]location{}} }
 
 // file decodes every document of one file.
 func (d *decoder) file(display, source string, data []byte) {
 	for _, doc := range splitDocuments(data) {
 		loc := location{file: display, source: source, document: doc.index}
-		js, err := yaml.YAMLToJSON(doc.data)
+		if js, _, ok := d.cache.get(doc.data); ok {
+			d.value(loc, doc.line, js)
+			continue
+		}
+		js, err := yaml.YAMLToJSONStrict(doc.data)
 		if err != nil {
-			d.errs = append(d.errs, &DocumentError{File: display, Document: doc.index, Line: doc.line, Err: err})
+			// Not YAML at all, or YAML that repeats a key (the only extra
+			// failure of the strict parser): the lenient parser tells which.
+			lenient, err2 := yaml.YAMLToJSON(doc.data)
+			if err2 != nil {
+				d.errs = append(d.errs, &DocumentError{File: display, Document: doc.index, Line: doc.line, Err: err2})
+			} else {
+				d.duplicateKeys(loc, doc.line, bytes.TrimSpace(lenient), err)
+			}
 			continue
 		}
-		if _, err := yaml.YAMLToJSONStrict(doc.data); err != nil {
-			d.duplicateKeys(loc, doc.line, bytes.TrimSpace(js), err)
-			continue
-		}
-		d.value(loc, doc.line, bytes.TrimSpace(js))
+		js = bytes.TrimSpace(js)
+		_, k, _ := d.cache.get(doc.data)
+		d.cache.put(k, js)
+		d.value(loc, doc.line, js)
 	}
 }
 
@@ -97,13 +110,13 @@ func (d *decoder) value(loc location, line int, js []byte) {
 		d.ignore(loc, "", "", "", "", "a YAML sequence, not a Kubernetes object")
 		return
 	case js[0] != '{':
-		d.errs = append(d.errs, &DocumentError{File: loc.file, Document: loc.document, Line: line,
-			Err: fmt.Errorf("not a Kubernetes object: a plain value %.40q", js)})
+		// the content is not echoed: it may be key material
+		d.docErr(loc, line, errors.New("not a Kubernetes object: a plain value, not a mapping"))
 		return
 	}
 	env, err := readEnvelope(js)
 	if err != nil {
-		d.errs = append(d.errs, &DocumentError{File: loc.file, Document: loc.document, Line: line, Err: fmt.Errorf("not a Kubernetes object: %v", err)})
+		d.docErr(loc, line, fmt.Errorf("not a Kubernetes object: %v", err))
 		return
 	}
 	switch {
@@ -112,8 +125,7 @@ func (d *decoder) value(loc location, line int, js []byte) {
 		if env.Kind != "" {
 			missing = "apiVersion"
 		}
-		d.errs = append(d.errs, &DocumentError{File: loc.file, Document: loc.document, Line: line,
-			Err: fmt.Errorf("not a Kubernetes object: %s is missing", missing)})
+		d.docErr(loc, line, fmt.Errorf("not a Kubernetes object: %s is missing", missing))
 		return
 	case env.APIVersion == "v1" && env.Kind == "List":
 		for _, item := range env.Items {
@@ -121,6 +133,11 @@ func (d *decoder) value(loc location, line int, js []byte) {
 		}
 		return
 	}
+	d.object(loc, env, js)
+}
+
+// object dispatches a Kubernetes object by apiVersion and kind.
+func (d *decoder) object(loc location, env envelope, js []byte) {
 	ns := env.Metadata.Namespace
 	if ns == "" {
 		ns = convert.DefaultNamespace
@@ -140,6 +157,17 @@ func (d *decoder) value(loc location, line int, js []byte) {
 		var s discoveryv1.EndpointSlice
 		if d.decodeK8s(loc, ref, js, &s) {
 			d.add(loc, ref, &s.ObjectMeta, func() { d.in.EndpointSlices = append(d.in.EndpointSlices, &s) })
+		}
+	case group == "networking.k8s.io" && version == "v1" && env.Kind == "Ingress":
+		var o knetworkingv1.Ingress
+		if d.decodeK8s(loc, ref, js, &o) {
+			d.add(loc, ref, &o.ObjectMeta, func() { d.in.Ingresses = append(d.in.Ingresses, &o) })
+		}
+	case group == "networking.k8s.io" && version == "v1" && env.Kind == "IngressClass":
+		var o knetworkingv1.IngressClass
+		ref.Namespace = ""
+		if d.decodeK8s(loc, ref, js, &o) {
+			d.add(loc, ref, &o.ObjectMeta, func() { d.in.IngressClasses = append(d.in.IngressClasses, &o) })
 		}
 	case group == istioGroup && isIstioKind(env.Kind):
 		if !istioVersions[version] {
@@ -315,6 +343,10 @@ func (d *decoder) add(loc location, ref model.Ref, om *metav1.ObjectMeta, keep f
 	if ref.Kind != "Namespace" && om.Namespace == "" {
 		om.Namespace = convert.DefaultNamespace
 	}
+	if om.Name == "" {
+		d.objErr(loc, model.Errorf(ref, "metadata.name", "a name is required"))
+		return
+	}
 	k := objKey{ref.Kind, ref.Namespace, ref.Name}
 	if prev, dup := d.seen[k]; dup {
 		d.objErr(loc, model.Errorf(ref, "metadata.name", "duplicate object: already defined in %s (document %d); this definition is ignored", prev.file, prev.document))
@@ -322,6 +354,10 @@ func (d *decoder) add(loc location, ref model.Ref, om *metav1.ObjectMeta, keep f
 	}
 	d.seen[k] = loc
 	keep()
+}
+
+func (d *decoder) docErr(loc location, line int, err error) {
+	d.errs = append(d.errs, &DocumentError{File: loc.file, Document: loc.document, Line: line, Err: err})
 }
 
 func (d *decoder) objErr(loc location, fe *model.FieldError) {

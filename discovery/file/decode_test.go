@@ -174,7 +174,7 @@ items:
 		}
 		docErrs = append(docErrs, strings.SplitN(e.Error(), ": ", 2)[1])
 	}
-	wantPrefixes := []string{"document 2 (line 6): yaml:", "document 3 (line 8): not a Kubernetes object: a plain value",
+	wantPrefixes := []string{"document 2 (line 6): yaml:", "document 3 (line 8): not a Kubernetes object: a plain value, not a mapping",
 		"document 4 (line 10): not a Kubernetes object: kind is missing", "document 5 (line 13): not a Kubernetes object: apiVersion is missing"}
 	if len(docErrs) != len(wantPrefixes) {
 		t.Fatalf("document errors = %q", docErrs)
@@ -238,6 +238,51 @@ func TestSplitDocuments(t *testing.T) {
 	for _, tt := range tests {
 		if got := splitDocuments([]byte(tt.in)); !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("split(%q) = %+v, want %+v", tt.in, got, tt.want)
+		}
+	}
+}
+
+// A "billion laughs" document is refused by the YAML parser's alias limit, as
+// a document error; the file's other documents still load.
+func TestAliasBomb(t *testing.T) {
+	y := "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
+	prev := "a"
+	for _, n := range []string{"b", "c", "d", "e", "f", "g", "h", "i"} {
+		y += n + ": &" + n + " [" + strings.Repeat("*"+prev+",", 8) + "*" + prev + "]\n"
+		prev = n
+	}
+	res := loadText(t, "bomb.yaml", y+"---\n"+goodService)
+	var de *DocumentError
+	if len(res.ObjErrs) != 1 || !errors.As(res.ObjErrs[0], &de) || de.Document != 1 || !strings.Contains(de.Error(), "excessive aliasing") {
+		t.Errorf("errors = %v", res.ObjErrs)
+	}
+	if len(res.Mesh.Local().Services) != 1 {
+		t.Errorf("the file's other document was not loaded")
+	}
+}
+
+func TestObjectWithoutName(t *testing.T) {
+	res := loadText(t, "noname.yaml", "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {namespace: istio-system}\nspec: {}\n---\n"+goodService)
+	if got := fieldErrs(t, res); !reflect.DeepEqual(got, []string{"Gateway istio-system/ metadata.name"}) {
+		t.Errorf("errors = %q", got)
+	}
+	if len(res.Mesh.Local().Services) != 1 {
+		t.Error("the named object was not loaded")
+	}
+}
+
+func TestIgnoredString(t *testing.T) {
+	for _, tt := range []struct {
+		in   Ignored
+		want string
+	}{
+		{Ignored{File: "a.yaml", Document: 2, APIVersion: "apps/v1", Kind: "Deployment", Namespace: "prod", Name: "web", Reason: "kind not used by meshgate"},
+			"a.yaml (document 2): apps/v1 Deployment prod/web: kind not used by meshgate"},
+		{Ignored{File: "proxies.yaml", Document: 1, Reason: "a YAML sequence, not a Kubernetes object"},
+			"proxies.yaml (document 1): a YAML sequence, not a Kubernetes object"},
+	} {
+		if got := tt.in.String(); got != tt.want {
+			t.Errorf("String() = %q, want %q", got, tt.want)
 		}
 	}
 }

@@ -34,6 +34,7 @@ type watcher struct {
 	mu      sync.Mutex
 	roots   []string        // absolute input roots (files or directories)
 	watched map[string]bool // directories currently watched
+	cache   *jsonCache      // converted documents, kept between reloads
 }
 
 func watch(ctx context.Context, opts Options, publish func(*model.MeshState, []error, error)) error {
@@ -49,26 +50,7 @@ func watch(ctx context.Context, opts Options, publish func(*model.MeshState, []e
 	w := &watcher{fs: fw, log: log, watched: map[string]bool{}}
 	w.setRoots(opts.Paths)
 
-	reload := func() {
-		res, err := Load(opts)
-		if res != nil && len(res.roots) > 0 {
-			w.setRoots(res.roots)
-		}
-		w.sync()
-		if err != nil {
-			log.Error("file source: input unreadable; keeping the last good state", "err", err)
-			publish(nil, nil, err)
-			return
-		}
-		for _, ig := range res.Ignored {
-			log.Debug("file source: ignored document", "file", ig.File, "document", ig.Document,
-				"apiVersion", ig.APIVersion, "kind", ig.Kind, "namespace", ig.Namespace, "name", ig.Name, "reason", ig.Reason)
-		}
-		for _, e := range res.ObjErrs {
-			log.Warn("file source: skipped invalid input", "err", e)
-		}
-		publish(res.Mesh, res.ObjErrs, nil)
-	}
+	reload := func() { w.reload(opts, publish) }
 	reload()
 
 	deb := debounce.New(watchHoldoff, watchMaxDelay)
@@ -102,6 +84,33 @@ func watch(ctx context.Context, opts Options, publish func(*model.MeshState, []e
 			}
 		}
 	}
+}
+
+// reload loads the input, re-syncs the watches and publishes the result.
+func (w *watcher) reload(opts Options, publish func(*model.MeshState, []error, error)) {
+	if w.cache == nil {
+		w.cache = newJSONCache()
+	}
+	opts.cache = w.cache
+	res, err := Load(opts)
+	w.cache.rotate()
+	if res != nil && len(res.roots) > 0 {
+		w.setRoots(res.roots)
+	}
+	w.sync()
+	if err != nil {
+		w.log.Error("file source: input unreadable; keeping the last good state", "err", err)
+		publish(nil, nil, err)
+		return
+	}
+	for _, ig := range res.Ignored {
+		w.log.Debug("file source: ignored document", "file", ig.File, "document", ig.Document,
+			"apiVersion", ig.APIVersion, "kind", ig.Kind, "namespace", ig.Namespace, "name", ig.Name, "reason", ig.Reason)
+	}
+	for _, e := range res.ObjErrs {
+		w.log.Warn("file source: skipped invalid input", "err", e)
+	}
+	publish(res.Mesh, res.ObjErrs, nil)
 }
 
 func (w *watcher) setRoots(paths []string) {

@@ -11,7 +11,14 @@ type VirtualService struct {
 	TLS      []TLSRoute  `json:"tls,omitempty"`
 	TCP      []TCPRoute  `json:"tcp,omitempty"`
 	ExportTo []string    `json:"exportTo,omitempty"`
+	// RouteSemantics is "ingress" for VirtualServices generated from a
+	// Kubernetes Ingress: a prefix match then matches whole path segments
+	// (/foo matches /foo and /foo/bar, not /foobar), as the Ingress API says.
+	RouteSemantics string `json:"routeSemantics,omitempty"`
 }
+
+// RouteSemanticsIngress marks VirtualServices generated from Ingress objects.
+const RouteSemanticsIngress = "ingress"
 
 // HTTPRoute is one http rule.
 type HTTPRoute struct {

@@ -61,7 +61,7 @@ func (b *builder) buildClusters() {
 			b.warnf("cluster %s: service %s has no port %d", name, ref.Host, ref.Port)
 			continue
 		}
-		dr := b.ix.destinationRule(ref.Host)
+		dr := b.ix.destinationRule(ref.Host, b.proxy.Namespace, svc.Namespace)
 		var subset *model.Subset
 		if ref.Subset != "" {
 			subset = findSubset(dr, ref.Subset)

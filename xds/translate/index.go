@@ -18,10 +18,12 @@ type Index struct {
 	opts  Options
 	local *model.ClusterState
 
-	services    map[string]*service // by hostname
-	hostnames   []string            // sorted keys of services
-	drs         map[string]*model.DestinationRule
-	drWildcards []*model.DestinationRule // host starts with "*", most specific first
+	services  map[string]*service // by hostname
+	hostnames []string            // sorted keys of services
+	// drs holds DestinationRules by namespace, then resolved host; wildcard
+	// hosts in drWildcards, most specific first.
+	drs         map[string]map[string]*model.DestinationRule
+	drWildcards map[string][]*model.DestinationRule
 	vss         []*virtualService
 	vsByGateway map[string][]*virtualService // "ns/name" (or "mesh") → bound VirtualServices, in order
 	gateways    map[string]*model.Gateway    // "ns/name" → gateway (local cluster)
@@ -86,7 +88,8 @@ func BuildIndex(mesh *model.MeshState, opts Options) *Index {
 		opts:        opts,
 		local:       mesh.Local(),
 		services:    map[string]*service{},
-		drs:         map[string]*model.DestinationRule{},
+		drs:         map[string]map[string]*model.DestinationRule{},
+		drWildcards: map[string][]*model.DestinationRule{},
 		gateways:    map[string]*model.Gateway{},
 		vsByGateway: map[string][]*virtualService{},
 	}
@@ -147,19 +150,24 @@ func (ix *Index) indexConfig() {
 		dr := &l.DestinationRules[i]
 		h := resolveShortName(dr.Host, dr.Namespace, ix.opts.DomainSuffix)
 		if isWildcard(h) {
-			ix.drWildcards = append(ix.drWildcards, dr)
+			ix.drWildcards[dr.Namespace] = append(ix.drWildcards[dr.Namespace], dr)
 			continue
 		}
-		if prev, ok := ix.drs[h]; ok {
+		byHost := ix.drs[dr.Namespace]
+		if byHost == nil {
+			byHost = map[string]*model.DestinationRule{}
+			ix.drs[dr.Namespace] = byHost
+		}
+		if prev, ok := byHost[h]; ok {
 			ix.errs = append(ix.errs, model.Errorf(model.RefOf(model.KindDestinationRule, dr.Meta), "spec.host",
-				"host %q already has DestinationRule %s; this one is ignored", h, prev.NamespacedName()))
+				"host %q already has DestinationRule %s in this namespace; this one is ignored", h, prev.NamespacedName()))
 			continue
 		}
-		ix.drs[h] = dr
+		byHost[h] = dr
 	}
-	sort.SliceStable(ix.drWildcards, func(i, j int) bool {
-		return len(ix.drWildcards[i].Host) > len(ix.drWildcards[j].Host)
-	})
+	for _, w := range ix.drWildcards {
+		sort.SliceStable(w, func(i, j int) bool { return len(w[i].Host) > len(w[j].Host) })
+	}
 	for i := range l.VirtualServices {
 		vs := &l.VirtualServices[i]
 		r := &virtualService{VirtualService: vs, Key: vs.NamespacedName()}
@@ -185,14 +193,22 @@ func (ix *Index) indexConfig() {
 	}
 }
 
-// destinationRule returns the DestinationRule that applies to hostname, or nil.
-func (ix *Index) destinationRule(hostname string) *model.DestinationRule {
-	if dr := ix.drs[hostname]; dr != nil {
-		return dr
-	}
-	for _, dr := range ix.drWildcards {
-		if hostSubsetOf(hostname, dr.Host) {
+// RootNamespace is the mesh's root config namespace (Istio's default).
+const RootNamespace = "istio-system"
+
+// destinationRule returns the DestinationRule a proxy in proxyNS uses for
+// hostname (a service in svcNS), as istiod resolves it: from the proxy's
+// namespace, then the service's, then the root namespace; an exact host before
+// a wildcard within each; the rule must be exported to the proxy's namespace.
+func (ix *Index) destinationRule(hostname, proxyNS, svcNS string) *model.DestinationRule {
+	for _, ns := range []string{proxyNS, svcNS, RootNamespace} {
+		if dr := ix.drs[ns][hostname]; dr != nil && exportedTo(dr.ExportTo, dr.Namespace, proxyNS) {
 			return dr
+		}
+		for _, dr := range ix.drWildcards[ns] {
+			if hostSubsetOf(hostname, resolveShortName(dr.Host, dr.Namespace, ix.opts.DomainSuffix)) && exportedTo(dr.ExportTo, dr.Namespace, proxyNS) {
+				return dr
+			}
 		}
 	}
 	return nil
@@ -254,32 +270,62 @@ type serviceTarget struct {
 	Protocol   string // TCP, UDP
 }
 
-// proxyServiceTargets finds the Services whose endpoints include the proxy's IP
-// (the gateway's own Service) and returns their port → targetPort pairs.
+// proxyServiceTargets finds the gateway's own Services and returns their
+// port → targetPort pairs: the Services whose endpoints include the proxy's IP,
+// or, when the IP is unknown or not among the endpoints (the xDS server
+// translates once for all replicas of a gateway), the Services in the proxy's
+// namespace whose selector matches its labels, as Kubernetes selects pods.
 func (ix *Index) proxyServiceTargets(p *Proxy) []serviceTarget {
 	c := ix.mesh.Cluster(p.ClusterID)
 	if c == nil {
 		c = ix.local
 	}
 	var out []serviceTarget
+	if p.IP != "" {
+		for i := range c.Services {
+			s := &c.Services[i]
+			for j := range s.Endpoints {
+				if s.Endpoints[j].Address == p.IP {
+					out = appendTargets(out, s, &s.Endpoints[j])
+					break
+				}
+			}
+		}
+		if len(out) > 0 {
+			return out
+		}
+	}
 	for i := range c.Services {
 		s := &c.Services[i]
-		for _, ep := range s.Endpoints {
-			if ep.Address != p.IP {
-				continue
-			}
-			for _, sp := range s.Ports {
-				tp, ok := ep.Port(sp.Name)
-				if !ok {
-					tp = sp.TargetPort
-				}
-				if tp == 0 {
-					tp = sp.Port
-				}
-				out = append(out, serviceTarget{Port: sp.Port, TargetPort: tp, Protocol: sp.Protocol})
-			}
-			break
+		if s.Namespace != p.Namespace || len(s.Selector) == 0 || !model.LabelsMatch(s.Selector, p.Labels) {
+			continue
 		}
+		var ep *model.Endpoint
+		if len(s.Endpoints) > 0 {
+			ep = &s.Endpoints[0]
+		}
+		out = appendTargets(out, s, ep)
+	}
+	return out
+}
+
+// appendTargets adds a service's port → targetPort pairs; a named targetPort
+// is resolved through an endpoint (whose ports are keyed by service port name).
+func appendTargets(out []serviceTarget, s *model.Service, ep *model.Endpoint) []serviceTarget {
+	for _, sp := range s.Ports {
+		tp := sp.TargetPort
+		if ep != nil {
+			if v, ok := ep.Port(sp.Name); ok {
+				tp = v
+			}
+		}
+		if tp == 0 {
+			if sp.TargetPortName != "" {
+				continue // unresolved named port: not a listener port we can know
+			}
+			tp = sp.Port
+		}
+		out = append(out, serviceTarget{Port: sp.Port, TargetPort: tp, Protocol: sp.Protocol})
 	}
 	return out
 }

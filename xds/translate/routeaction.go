@@ -46,8 +46,9 @@ func headerMatcher(name string, m model.StringMatch) *routev3.HeaderMatcher {
 	return h
 }
 
-// routeMatch is istiod's TranslateRouteMatch.
-func routeMatch(m *model.HTTPMatch) *routev3.RouteMatch {
+// routeMatch is istiod's TranslateRouteMatch. With ingress semantics a prefix
+// other than "/" matches whole path segments (path_separated_prefix).
+func routeMatch(m *model.HTTPMatch, ingress bool) *routev3.RouteMatch {
 	out := &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}}
 	if m == nil {
 		return out
@@ -70,7 +71,11 @@ func routeMatch(m *model.HTTPMatch) *routev3.RouteMatch {
 		case "exact":
 			out.PathSpecifier = &routev3.RouteMatch_Path{Path: m.URI.Exact}
 		case "prefix":
-			out.PathSpecifier = &routev3.RouteMatch_Prefix{Prefix: m.URI.Prefix}
+			if ingress && m.URI.Prefix != "/" {
+				out.PathSpecifier = &routev3.RouteMatch_PathSeparatedPrefix{PathSeparatedPrefix: strings.TrimSuffix(m.URI.Prefix, "/")}
+			} else {
+				out.PathSpecifier = &routev3.RouteMatch_Prefix{Prefix: m.URI.Prefix}
+			}
 		case "regex":
 			out.PathSpecifier = &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: m.URI.Regex}}
 		}

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+func TestGatewayFlags(t *testing.T) {
+	base := []string{"--xds", "127.0.0.1:15010", "--node-id", "router~10.0.0.7~gw-0.istio-system~istio-system.svc.cluster.local"}
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{name: "bad label", args: append(base, "--label", "novalue"), wantErr: `--label "novalue": want key=value`},
+		{name: "empty metadata key", args: append(base, "--metadata", "=x"), wantErr: `--metadata "=x": want key=value`},
+		{name: "bad xds address", args: []string{"--xds", "nohostport", "--node-id", "n"}, wantErr: `xds address "nohostport"`},
+		{name: "missing ca file", args: append(base, "--xds-ca", "/nonexistent/ca.pem"), wantErr: "xds CA"},
+		{name: "cert without key", args: append(base, "--xds-cert", "c.pem"), wantErr: "certificate and key must be given together"},
+		{name: "bad log level", args: append(base, "--log-level", "loud"), wantErr: "--log-level"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := newGatewayCmd()
+			cmd.SetArgs(tt.args)
+			cmd.SetOut(io.Discard)
+			cmd.SetErr(io.Discard)
+			err := cmd.Execute()
+			var ee *exitError
+			if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error %v, want exit code 2 containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestGatewayFlagsMapOntoConfig(t *testing.T) {
+	fl := &gatewayFlags{}
+	fl.cfg.XDSAddress, fl.cfg.NodeID = "127.0.0.1:15010", "router~1.2.3.4~gw.ns~ns.svc.cluster.local"
+	fl.labels = []string{"istio=eastwestgateway", "topology.istio.io/network=net1"}
+	fl.metadata = []string{"NETWORK=net1", "CLUSTER_ID=c1"}
+	fl.logLevel, fl.logFormat = "debug", "json"
+	cfg, err := fl.config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Labels["topology.istio.io/network"] != "net1" || cfg.Metadata["CLUSTER_ID"] != "c1" || cfg.XDSTLS != nil {
+		t.Fatalf("config = %+v", cfg)
+	}
+}

@@ -1,0 +1,369 @@
+package dataplane
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// shortType names xDS types in metrics and logs.
+var shortType = map[string]string{
+	resourcev3.ListenerType: "lds", resourcev3.ClusterType: "cds",
+	resourcev3.EndpointType: "eds", resourcev3.SecretType: "sds",
+}
+
+// initialFetchWarning is how long a stream may stay silent before a warning.
+const initialFetchWarning = 15 * time.Second
+
+// subscription is the client side of one resource type on the ADS stream.
+// version survives reconnects; nonce and sent are per stream.
+type subscription struct {
+	typeURL  string
+	wildcard bool
+	version  string   // last accepted version_info
+	nonce    string   // last received nonce on this stream
+	names    []string // resource names last requested on this stream
+	sent     bool
+
+	nackVersion string // version of the last rejected response
+	nackCount   int    // consecutive rejections of nackVersion
+	pending     *discoveryv3.DiscoveryRequest
+	timer       *time.Timer
+}
+
+func (s *subscription) stopTimer() {
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+	s.pending = nil
+}
+
+// adsStream is one StreamAggregatedResources call.
+type adsStream struct {
+	g      *Gateway
+	stream grpc.BidiStreamingClient[discoveryv3.DiscoveryRequest, discoveryv3.DiscoveryResponse]
+	subs   map[string]*subscription
+	nackCh chan string
+}
+
+// runADS keeps an ADS stream open until ctx is done, reconnecting with
+// jittered exponential backoff. The last applied config keeps serving while
+// the control plane is unreachable.
+func (g *Gateway) runADS(ctx context.Context) {
+	creds := insecure.NewCredentials()
+	if g.cfg.XDSTLS != nil {
+		creds = credentials.NewTLS(g.cfg.XDSTLS)
+	}
+	conn, err := grpc.NewClient(g.cfg.XDSAddress, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		g.log.Error("xds client", "address", g.cfg.XDSAddress, "err", err)
+		return
+	}
+	defer conn.Close()
+	client := discoveryv3.NewAggregatedDiscoveryServiceClient(conn)
+	subs := map[string]*subscription{}
+	for _, t := range []string{resourcev3.ClusterType, resourcev3.ListenerType, resourcev3.EndpointType, resourcev3.SecretType} {
+		subs[t] = &subscription{typeURL: t, wildcard: t == resourcev3.ClusterType || t == resourcev3.ListenerType}
+	}
+	backoff := g.cfg.ReconnectBase
+	for {
+		got, err := g.runStream(ctx, client, subs)
+		g.m.xdsConnected.Set(0)
+		if ctx.Err() != nil {
+			return
+		}
+		if got {
+			backoff = g.cfg.ReconnectBase
+		}
+		wait := backoff/2 + rand.N(backoff/2+1)
+		g.log.Warn("ADS stream ended; serving the last config and reconnecting",
+			"address", g.cfg.XDSAddress, "err", err, "retry_in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, g.cfg.ReconnectMax)
+	}
+}
+
+type recvResult struct {
+	resp *discoveryv3.DiscoveryResponse
+	err  error
+}
+
+// runStream runs one stream; got reports whether a response arrived.
+func (g *Gateway) runStream(ctx context.Context, client discoveryv3.AggregatedDiscoveryServiceClient, subs map[string]*subscription) (got bool, err error) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := client.StreamAggregatedResources(sctx)
+	if err != nil {
+		return false, err
+	}
+	g.m.xdsStreams.Inc()
+	s := &adsStream{g: g, stream: stream, subs: subs, nackCh: make(chan string, 4*len(subs))}
+	for _, sub := range subs {
+		sub.stopTimer()
+		sub.nonce, sub.sent, sub.names = "", false, nil
+	}
+	defer func() {
+		for _, sub := range subs {
+			sub.stopTimer()
+		}
+	}()
+	for _, t := range []string{resourcev3.ClusterType, resourcev3.ListenerType} {
+		if err := s.send(subs[t], nil); err != nil {
+			return false, err
+		}
+	}
+	if err := s.syncSubscriptions(); err != nil {
+		return false, err
+	}
+	recv := receive(sctx, stream)
+	// Like Envoy's initial_fetch_timeout warning: a control plane that has no
+	// config for this node answers nothing at all.
+	silent := time.NewTimer(initialFetchWarning)
+	defer silent.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return got, ctx.Err()
+		case <-silent.C:
+			if !got {
+				g.log.Warn("no xDS response yet; does the control plane know this node?",
+					"node_id", g.cfg.NodeID, "address", g.cfg.XDSAddress, "waited", initialFetchWarning)
+			}
+		case r := <-recv:
+			if r.err != nil {
+				return got, r.err
+			}
+			got = true
+			g.m.xdsConnected.Set(1)
+			if err := s.handle(r.resp); err != nil {
+				return got, err
+			}
+		case t := <-s.nackCh:
+			sub := subs[t]
+			if sub.pending != nil && sub.pending.GetResponseNonce() == sub.nonce {
+				req := sub.pending
+				sub.pending, sub.timer = nil, nil
+				if err := stream.Send(req); err != nil {
+					return got, err
+				}
+			}
+		}
+	}
+}
+
+// receive forwards the stream's responses (and its final error) until ctx ends.
+func receive(ctx context.Context, stream grpc.BidiStreamingClient[discoveryv3.DiscoveryRequest, discoveryv3.DiscoveryResponse]) <-chan recvResult {
+	recv := make(chan recvResult)
+	go func() {
+		for {
+			resp, err := stream.Recv()
+			select {
+			case recv <- recvResult{resp, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return recv
+}
+
+// request builds the next DiscoveryRequest of sub.
+func (s *adsStream) request(sub *subscription, detail *rpcstatus.Status) *discoveryv3.DiscoveryRequest {
+	return &discoveryv3.DiscoveryRequest{
+		VersionInfo: sub.version, Node: s.g.node, ResourceNames: sub.names,
+		TypeUrl: sub.typeURL, ResponseNonce: sub.nonce, ErrorDetail: detail,
+	}
+}
+
+func (s *adsStream) send(sub *subscription, detail *rpcstatus.Status) error {
+	sub.sent = true
+	return s.stream.Send(s.request(sub, detail))
+}
+
+// syncSubscriptions asks for the EDS and SDS names the current clusters and
+// listeners need, when they differ from what was last asked on this stream.
+func (s *adsStream) syncSubscriptions() error {
+	s.g.mu.Lock()
+	want := map[string][]string{
+		resourcev3.EndpointType: s.g.edsNamesLocked(),
+		resourcev3.SecretType:   s.g.sdsNamesLocked(),
+	}
+	s.g.mu.Unlock()
+	for _, t := range []string{resourcev3.EndpointType, resourcev3.SecretType} {
+		sub, names := s.subs[t], want[t]
+		if (!sub.sent && len(names) == 0) || (sub.sent && slices.Equal(names, sub.names)) {
+			continue
+		}
+		sub.names = names
+		if err := s.send(sub, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// handle validates and applies one response, then ACKs or NACKs it.
+func (s *adsStream) handle(resp *discoveryv3.DiscoveryResponse) error {
+	g := s.g
+	sub := s.subs[resp.GetTypeUrl()]
+	if sub == nil {
+		g.log.Warn("ignoring response of a type never requested", "type", resp.GetTypeUrl())
+		return nil
+	}
+	sub.stopTimer()
+	sub.nonce = resp.GetNonce()
+	err := g.apply(resp, sub)
+	g.mu.Lock()
+	st := g.typeStatus(sub.typeURL)
+	if err == nil {
+		st.version, st.lastUpdated = resp.GetVersionInfo(), time.Now()
+	} else {
+		st.lastNACK, st.lastNACKAt, st.nackVersion = err.Error(), time.Now(), resp.GetVersionInfo()
+		st.nackName, st.nackResource = "", nil
+		if re, ok := err.(*resourceError); ok {
+			st.nackName, st.nackResource = re.name, re.res
+		}
+	}
+	g.mu.Unlock()
+	if err == nil {
+		return s.ack(sub, resp)
+	}
+	return s.nack(sub, resp, err)
+}
+
+// ack records an applied response, ACKs it and updates the EDS/SDS subscriptions.
+func (s *adsStream) ack(sub *subscription, resp *discoveryv3.DiscoveryResponse) error {
+	g, typ := s.g, shortType[sub.typeURL]
+	if sub.version != resp.GetVersionInfo() {
+		g.m.xdsVersion.DeleteLabelValues(typ, sub.version)
+	}
+	sub.version, sub.nackVersion, sub.nackCount = resp.GetVersionInfo(), "", 0
+	g.m.xdsApplied.WithLabelValues(typ).Inc()
+	g.m.xdsVersion.WithLabelValues(typ, sub.version).Set(1)
+	g.log.Info("applied xDS config", "type", typ, "version", sub.version, "resources", len(resp.GetResources()))
+	if err := s.send(sub, nil); err != nil {
+		return err
+	}
+	return s.syncSubscriptions()
+}
+
+// nack sends a NACK with the error as error_detail (version_info stays the
+// last accepted one). A version rejected again is NACKed after a growing delay.
+func (s *adsStream) nack(sub *subscription, resp *discoveryv3.DiscoveryResponse, err error) error {
+	g, typ := s.g, shortType[sub.typeURL]
+	g.m.xdsNACKs.WithLabelValues(typ).Inc()
+	g.log.Error("rejected xDS response; the previous config stays in place",
+		"type", typ, "version", resp.GetVersionInfo(), "nonce", resp.GetNonce(), "err", err)
+	detail := &rpcstatus.Status{Code: int32(codes.InvalidArgument), Message: err.Error()}
+	repeat := resp.GetVersionInfo() == sub.nackVersion
+	sub.nackVersion = resp.GetVersionInfo()
+	if !repeat {
+		sub.nackCount = 0
+	}
+	sub.nackCount++
+	if !repeat {
+		return s.send(sub, detail)
+	}
+	delay := min(g.cfg.NACKBase<<min(sub.nackCount-2, 20), g.cfg.NACKMax)
+	sub.pending = s.request(sub, detail)
+	sub.sent = true
+	t := sub.typeURL
+	sub.timer = time.AfterFunc(delay, func() {
+		select {
+		case s.nackCh <- t:
+		default: // the loop re-checks pending on every wake-up; never block a timer
+		}
+	})
+	return nil
+}
+
+// apply decodes, validates and applies a response of sub's type.
+func (g *Gateway) apply(resp *discoveryv3.DiscoveryResponse, sub *subscription) error {
+	switch sub.typeURL {
+	case resourcev3.ListenerType:
+		ls, err := decode(resp, func() *listenerv3.Listener { return &listenerv3.Listener{} })
+		if err != nil {
+			return err
+		}
+		return g.applyListeners(ls)
+	case resourcev3.ClusterType:
+		cs, err := decode(resp, func() *clusterv3.Cluster { return &clusterv3.Cluster{} })
+		if err != nil {
+			return err
+		}
+		return g.applyClusters(cs)
+	case resourcev3.EndpointType:
+		es, err := decode(resp, func() *endpointv3.ClusterLoadAssignment { return &endpointv3.ClusterLoadAssignment{} })
+		if err != nil {
+			return err
+		}
+		return g.applyEndpoints(es)
+	case resourcev3.SecretType:
+		ss, err := decode(resp, func() *tlsv3.Secret { return &tlsv3.Secret{} })
+		if err != nil {
+			return err
+		}
+		g.mu.Lock()
+		wanted := g.sdsNamesLocked()
+		g.mu.Unlock()
+		return g.applySecrets(ss, wanted)
+	}
+	return fmt.Errorf("unsupported type %s", sub.typeURL)
+}
+
+// decode unpacks the resources of a response (bare, or wrapped in a
+// discovery Resource), checking each one's type.
+func decode[T proto.Message](resp *discoveryv3.DiscoveryResponse, mk func() T) ([]T, error) {
+	out := make([]T, 0, len(resp.GetResources()))
+	for i, a := range resp.GetResources() {
+		if a.MessageName() == "envoy.service.discovery.v3.Resource" {
+			r := &discoveryv3.Resource{}
+			if err := a.UnmarshalTo(r); err != nil {
+				return nil, fmt.Errorf("resources[%d]: %v", i, err)
+			}
+			a = r.GetResource()
+		}
+		if a == nil || "type.googleapis.com/"+string(a.MessageName()) != resp.GetTypeUrl() {
+			return nil, fmt.Errorf("resources[%d]: type %s in a %s response", i, typeOf(a), resp.GetTypeUrl())
+		}
+		m := mk()
+		if err := a.UnmarshalTo(m); err != nil {
+			return nil, fmt.Errorf("resources[%d]: %v", i, err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func typeOf(a *anypb.Any) string {
+	if a == nil {
+		return "(none)"
+	}
+	return a.GetTypeUrl()
+}

@@ -1,0 +1,49 @@
+// Package dataplane is meshgate's built-in L4 gateway: a small data plane
+// that speaks xDS like Envoy and serves the east-west (AUTO_PASSTHROUGH) and
+// TCP/TLS passthrough configuration the daemon generates, for users who want
+// the east-west hop without Envoy, and for the end-to-end tests.
+//
+//	control plane ──ADS (LDS, CDS, EDS, SDS)──▶ Gateway ── validate whole response ─▶ ACK + apply
+//	                                                     └─ unsupported / invalid ──▶ NACK, keep old
+//
+//	client ─▶ listener ─▶ tls_inspector (peek SNI/ALPN) ─▶ filter-chain match ─▶ [TLS termination]
+//	          ─▶ tcp_proxy ─▶ cluster ─▶ lb (WRR, outlier ejection) ─▶ [TLS origination] ─▶ endpoint
+//
+// Supported: TCP listeners with envoy.filters.listener.tls_inspector; filter
+// chain matching like Envoy (destination port and prefix, server_names exact
+// and "*." wildcards, transport_protocol, application_protocols, source
+// criteria, default_filter_chain); the envoy.filters.network.tcp_proxy
+// filter (cluster or weighted_clusters, idle_timeout, max_connect_attempts,
+// max_downstream_connection_duration); EDS, STATIC and DNS clusters with
+// ROUND_ROBIN, LEAST_REQUEST and RANDOM, locality and endpoint weights,
+// priorities, consecutive-failure outlier detection, max_connections;
+// UpstreamTlsContext (also through transport_socket_matches on endpoint
+// metadata) and DownstreamTlsContext with certificates and validation
+// contexts inline or from SDS over the same ADS stream. Anything else is
+// NACKed with an error naming the resource and the field.
+//
+// Config updates never cut established connections: a removed or changed
+// listener (or filter chain) stops taking new connections and its
+// connections drain until they close or Config.DrainTimeout passes; cluster
+// and endpoint changes apply to new connections. While the control plane is
+// unreachable the last applied config keeps serving.
+//
+// Deliberate differences from Envoy: upstream connects are retried
+// (Config.ConnectAttempts, default 3) when tcp_proxy sets no
+// max_connect_attempts; outlier detection (consecutive connect failures)
+// is on with Envoy's defaults even without outlier_detection, and its
+// success-rate and failure-percentage algorithms are not implemented;
+// locality weights apply whenever EDS sets them; LEAST_REQUEST scans all
+// endpoints instead of sampling two; unhealthy endpoints are never used
+// (no panic mode for them, only for ejected ones); clusters do not warm
+// (an EDS cluster has no endpoints until its EDS arrives); circuit breakers
+// other than max_connections are ignored, and max_connections has no
+// default (Envoy's is 1024); DNS clusters resolve at each connect; files
+// named in DataSources are read when the resource is accepted, not watched;
+// TLS versions default to Go's (1.2–1.3); a version the control plane
+// re-sends after a NACK is NACKed again only after a growing delay; no delta xDS.
+//
+// The admin server serves /metrics (Prometheus, meshgate_gateway_*),
+// /healthz, /ready and /config_dump (Envoy's ConfigDump in protojson, with
+// sensitive fields redacted).
+package dataplane

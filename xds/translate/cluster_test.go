@@ -1,0 +1,181 @@
+package translate
+
+import (
+	"testing"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+
+	"github.com/meshgate/meshgate/discovery/model"
+)
+
+// policyMesh is a gateway routing everything to svc.default:8080 with the DestinationRule dr.
+func policyMesh(dr *model.DestinationRule, se *model.ServiceEntry) *model.MeshState {
+	c := &model.ClusterState{ID: "c",
+		Gateways: []model.Gateway{{Meta: model.Meta{Name: "gw", Namespace: "istio-system"}, Selector: map[string]string{"istio": "ingressgateway"},
+			Servers: []model.Server{{Port: model.Port{Number: 80, Name: "http", Protocol: model.ProtocolHTTP}, Hosts: []string{"*"}}}}},
+		Services: []model.Service{{Meta: model.Meta{Name: "svc", Namespace: "default"}, Hostname: "svc.default.svc.cluster.local",
+			Ports: []model.ServicePort{{Name: "http", Port: 8080}},
+			Endpoints: []model.Endpoint{{Address: "10.0.0.1", Ready: true, ServiceAccount: "svc", TLSMode: "istio", Labels: map[string]string{"v": "1"},
+				Ports: []model.EndpointPort{{Name: "http", Port: 8080}}}}}},
+	}
+	host := "svc.default.svc.cluster.local"
+	if se != nil {
+		c.ServiceEntries = []model.ServiceEntry{*se}
+		host = se.Hosts[0]
+	}
+	c.VirtualServices = []model.VirtualService{{Meta: model.Meta{Name: "vs", Namespace: "default"}, Hosts: []string{"*"}, Gateways: []string{"istio-system/gw"},
+		HTTP: []model.HTTPRoute{{Route: []model.HTTPRouteDestination{{Destination: model.Destination{Host: host, Port: 8080}}}}}}}
+	if dr != nil {
+		c.DestinationRules = []model.DestinationRule{*dr}
+	}
+	c.Normalize()
+	return &model.MeshState{LocalCluster: "c", Clusters: []*model.ClusterState{c}}
+}
+
+func onlyCluster(t *testing.T, mesh *model.MeshState) *clusterv3.Cluster {
+	t.Helper()
+	r, err := Translate(mesh, Proxy{Type: ProxyTypeRouter, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}, DefaultOptions())
+	if err != nil || len(r.Errors) > 0 {
+		t.Fatalf("err=%v errors=%v", err, r.Errors)
+	}
+	if len(r.Clusters) != 1 {
+		t.Fatalf("want 1 cluster, got %d", len(r.Clusters))
+	}
+	return r.Clusters[0]
+}
+
+func upstreamCtx(t *testing.T, c *clusterv3.Cluster) *tlsv3.UpstreamTlsContext {
+	t.Helper()
+	ctx := &tlsv3.UpstreamTlsContext{}
+	if err := c.GetTransportSocket().GetTypedConfig().UnmarshalTo(ctx); err != nil {
+		t.Fatalf("transport socket: %v", err)
+	}
+	return ctx
+}
+
+func TestTrafficPolicy(t *testing.T) {
+	u32 := func(v uint32) *uint32 { return &v }
+	d := func(v time.Duration) *time.Duration { return &v }
+	dr := &model.DestinationRule{Meta: model.Meta{Name: "svc", Namespace: "default"}, Host: "svc",
+		TrafficPolicy: &model.TrafficPolicy{
+			LoadBalancer:      &model.LoadBalancer{Simple: "ROUND_ROBIN"},
+			ConnectionPool:    &model.ConnectionPool{TCP: &model.TCPPool{MaxConnections: 7, ConnectTimeout: d(3 * time.Second)}, HTTP: &model.HTTPPool{HTTP1MaxPendingRequests: 9}},
+			OutlierDetection:  &model.OutlierDetection{Consecutive5xxErrors: u32(4), Interval: d(time.Second), BaseEjectionTime: d(30 * time.Second), MaxEjectionPercent: 50},
+			PortLevelSettings: []model.PortTrafficPolicy{{Port: 8080, LoadBalancer: &model.LoadBalancer{Simple: "RANDOM"}}},
+		}}
+	c := onlyCluster(t, policyMesh(dr, nil))
+	if c.LbPolicy != clusterv3.Cluster_RANDOM {
+		t.Errorf("port-level LB should win: %v", c.LbPolicy)
+	}
+	th := c.CircuitBreakers.Thresholds[0]
+	if th.MaxConnections.GetValue() != 7 || th.MaxPendingRequests.GetValue() != 9 || c.ConnectTimeout.AsDuration() != 3*time.Second {
+		t.Errorf("pool not applied: %v %v %v", th.MaxConnections, th.MaxPendingRequests, c.ConnectTimeout)
+	}
+	od := c.OutlierDetection
+	if od.GetConsecutive_5Xx().GetValue() != 4 || od.GetBaseEjectionTime().AsDuration() != 30*time.Second || od.GetMaxEjectionPercent().GetValue() != 50 {
+		t.Errorf("outlier detection: %v", od)
+	}
+	if len(c.TransportSocketMatches) != 2 {
+		t.Errorf("no tls policy: auto mTLS matches expected, got %d", len(c.TransportSocketMatches))
+	}
+}
+
+func TestUpstreamTLSModes(t *testing.T) {
+	withTLS := func(tls *model.ClientTLS) *model.DestinationRule {
+		return &model.DestinationRule{Meta: model.Meta{Name: "svc", Namespace: "default"}, Host: "svc", TrafficPolicy: &model.TrafficPolicy{TLS: tls}}
+	}
+	t.Run("ISTIO_MUTUAL", func(t *testing.T) {
+		ctx := upstreamCtx(t, onlyCluster(t, policyMesh(withTLS(&model.ClientTLS{Mode: model.ClientTLSIstioMutual}), nil)))
+		if ctx.Sni != "outbound_.8080_._.svc.default.svc.cluster.local" {
+			t.Errorf("sni %q", ctx.Sni)
+		}
+		vc := ctx.CommonTlsContext.GetCombinedValidationContext()
+		if vc.GetValidationContextSdsSecretConfig().GetName() != SecretRootCA || ctx.CommonTlsContext.TlsCertificateSdsSecretConfigs[0].Name != SecretDefault {
+			t.Errorf("sds names: %v", ctx.CommonTlsContext)
+		}
+		// Both SAN matchers: Envoy reads the typed ones, gRPC-Go the deprecated ones.
+		want := "spiffe://cluster.local/ns/default/sa/svc"
+		if got := vc.GetDefaultValidationContext().GetMatchSubjectAltNames(); len(got) != 1 || got[0].GetExact() != want {
+			t.Errorf("deprecated SANs %v", got)
+		}
+		if got := vc.GetDefaultValidationContext().GetMatchTypedSubjectAltNames(); len(got) != 1 || got[0].GetMatcher().GetExact() != want || got[0].GetSanType() != tlsv3.SubjectAltNameMatcher_URI {
+			t.Errorf("typed SANs %v", got)
+		}
+	})
+	t.Run("SIMPLE without CA uses the system roots", func(t *testing.T) {
+		ctx := upstreamCtx(t, onlyCluster(t, policyMesh(withTLS(&model.ClientTLS{Mode: model.ClientTLSSimple, SNI: "api.example.com"}), nil)))
+		if ctx.Sni != "api.example.com" || ctx.CommonTlsContext.GetValidationContext().GetTrustedCa().GetFilename() != systemRootsFile {
+			t.Errorf("%v", ctx)
+		}
+		if len(ctx.CommonTlsContext.TlsCertificates) != 0 {
+			t.Error("SIMPLE must not present a client certificate")
+		}
+	})
+	t.Run("MUTUAL with files", func(t *testing.T) {
+		ctx := upstreamCtx(t, onlyCluster(t, policyMesh(withTLS(&model.ClientTLS{Mode: model.ClientTLSMutual,
+			ClientCertificate: "/c.pem", PrivateKey: "/k.pem", CACertificates: "/ca.pem"}), nil)))
+		tc := ctx.CommonTlsContext.TlsCertificates[0]
+		if tc.GetCertificateChain().GetFilename() != "/c.pem" || tc.GetPrivateKey().GetFilename() != "/k.pem" ||
+			ctx.CommonTlsContext.GetValidationContext().GetTrustedCa().GetFilename() != "/ca.pem" {
+			t.Errorf("%v", ctx)
+		}
+	})
+	t.Run("MUTUAL with credentialName", func(t *testing.T) {
+		ctx := upstreamCtx(t, onlyCluster(t, policyMesh(withTLS(&model.ClientTLS{Mode: model.ClientTLSMutual, CredentialName: "client"}), nil)))
+		if ctx.CommonTlsContext.TlsCertificateSdsSecretConfigs[0].Name != "kubernetes://client" ||
+			ctx.CommonTlsContext.GetCombinedValidationContext().GetValidationContextSdsSecretConfig().GetName() != "kubernetes://client-cacert" {
+			t.Errorf("%v", ctx)
+		}
+	})
+	t.Run("DISABLE is plaintext", func(t *testing.T) {
+		c := onlyCluster(t, policyMesh(withTLS(&model.ClientTLS{Mode: model.ClientTLSDisable}), nil))
+		if c.TransportSocket != nil || len(c.TransportSocketMatches) != 0 {
+			t.Errorf("want plaintext, got %v %v", c.TransportSocket, c.TransportSocketMatches)
+		}
+	})
+}
+
+func TestServiceEntryClusters(t *testing.T) {
+	for _, c := range []struct {
+		resolution string
+		want       clusterv3.Cluster_DiscoveryType
+		endpoints  []model.WorkloadEntry
+		addrs      []string
+	}{
+		{"DNS", clusterv3.Cluster_STRICT_DNS, nil, []string{"api.example.com:8080"}},
+		{"DNS_ROUND_ROBIN", clusterv3.Cluster_LOGICAL_DNS, nil, []string{"api.example.com:8080"}},
+		{"DNS", clusterv3.Cluster_STRICT_DNS, []model.WorkloadEntry{{Address: "a.example.com"}, {Address: "b.example.com", Ports: map[string]uint32{"http": 9090}}},
+			[]string{"a.example.com:8080", "b.example.com:9090"}},
+		{"STATIC", clusterv3.Cluster_EDS, nil, nil},
+		{"NONE", clusterv3.Cluster_ORIGINAL_DST, nil, nil},
+	} {
+		t.Run(c.resolution, func(t *testing.T) {
+			se := &model.ServiceEntry{Meta: model.Meta{Name: "ext", Namespace: "default"}, Hosts: []string{"api.example.com"}, Resolution: c.resolution,
+				Ports: []model.SEPort{{Number: 8080, Name: "http", Protocol: model.ProtocolHTTP}}, Endpoints: c.endpoints}
+			cl := onlyCluster(t, policyMesh(nil, se))
+			if cl.GetType() != c.want {
+				t.Fatalf("type %v, want %v", cl.GetType(), c.want)
+			}
+			var got []string
+			for _, l := range cl.GetLoadAssignment().GetEndpoints() {
+				for _, e := range l.GetLbEndpoints() {
+					sa := e.GetEndpoint().GetAddress().GetSocketAddress()
+					got = append(got, sa.GetAddress()+":"+u32s(sa.GetPortValue()))
+				}
+			}
+			if len(got) != len(c.addrs) {
+				t.Fatalf("endpoints %v, want %v", got, c.addrs)
+			}
+			for i := range got {
+				if got[i] != c.addrs[i] {
+					t.Errorf("endpoints %v, want %v", got, c.addrs)
+				}
+			}
+			if cl.TransportSocketMatches != nil {
+				t.Error("external services get no auto mTLS")
+			}
+		})
+	}
+}
