@@ -12,13 +12,19 @@ func init() {
 	cfg := daemon.DefaultConfig()
 	var file string
 	cmd := &cobra.Command{
-		Use:   "run --config-dir DIR [flags]",
-		Short: "Run the control plane: serve xDS to gateways from a directory of YAML",
+		Use:   "run (--config-dir DIR | --kubeconfig FILE | --in-cluster) [flags]",
+		Short: "Run the control plane: serve xDS to gateways from Kubernetes or a directory of YAML",
 		Long: `Run the meshgate control plane. It reads Kubernetes and Istio objects from
---config-dir (watched for changes), translates them for each connected gateway,
-and serves the result over ADS (xDS, state of the world and delta) on
+--config-dir (watched for changes), or from the API server of --kubeconfig or of
+the cluster it runs in (--in-cluster), translates them for each connected
+gateway, and serves the result over ADS (xDS, state of the world and delta) on
 --xds-address. The admin server on --admin-address serves /healthz, /readyz,
 /metrics, /debug/proxies and /debug/config_dump?proxy=<node id>.
+
+With the Kubernetes source, the remote secrets in --namespace (label
+istio/multiCluster=true, as made by 'meshgate create-remote-secret' and applied
+with 'meshgate join') add the services and endpoints of other clusters, and
+/debug/clusters shows the state of every watched cluster.
 
 Settings can also come from --config FILE (YAML, same names as the flags);
 flags override the file. SIGTERM or SIGINT stops it gracefully.`,

@@ -449,3 +449,31 @@ func (c *Controller) stopAll() {
 	c.mu.Unlock()
 	stopGenerations(gens)
 }
+
+// ReplaceFederated makes secrets the complete set of remote secrets learned
+// by gossip (federation's RemoteSecrets: cluster id → the remote secret that
+// cluster's daemon publishes, as YAML or JSON). A value that is not a
+// remote secret of its cluster is reported and skipped.
+func (c *Controller) ReplaceFederated(secrets map[string][]byte) error {
+	var list []*corev1.Secret
+	var errs []error
+	for _, id := range slices.Sorted(maps.Keys(secrets)) {
+		s, err := ReadRemoteSecret(secrets[id])
+		if err == nil && s.Annotations[AnnotationCluster] != id {
+			err = fmt.Errorf("remote secret of cluster %s names cluster %q", id, s.Annotations[AnnotationCluster])
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("federation: cluster %s: %w", id, err))
+			c.metrics.rejected(SourceFederation)
+			continue
+		}
+		if s.Namespace == "" {
+			s.Namespace = c.opts.Namespace
+		}
+		list = append(list, s)
+	}
+	for _, err := range errs {
+		c.log.Warn("remote: rejected a gossiped remote secret", "err", err)
+	}
+	return errors.Join(append(errs, c.ReplaceSecrets(SourceFederation, list))...)
+}

@@ -20,8 +20,23 @@ import (
 // DefaultConfig.
 type Config struct {
 	// ConfigDir is the directory of Kubernetes and Istio YAML the file source
-	// reads and watches. Required until the Kubernetes source exists.
+	// reads and watches. Exactly one of ConfigDir, Kubeconfig and InCluster.
 	ConfigDir string `json:"config-dir,omitempty"`
+	// Kubeconfig (a file) or InCluster (the pod's service account) selects
+	// the Kubernetes source: the local API server, and the remote clusters
+	// of the remote secrets in Namespace.
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+	InCluster  bool   `json:"in-cluster,omitempty"`
+	// Namespace is the daemon's namespace: its remote secrets, and the
+	// system namespace whose topology.istio.io/network label gives a
+	// cluster's network when Network is empty.
+	Namespace string `json:"namespace,omitempty"`
+	// CredentialNamespaces are where credentialName Secrets are read (the
+	// gateways' namespaces); default: Namespace.
+	CredentialNamespaces []string `json:"credential-namespaces,omitempty"`
+	// RemoteSyncTimeout bounds how long readiness waits for a remote
+	// cluster's initial sync.
+	RemoteSyncTimeout Duration `json:"remote-sync-timeout,omitempty"`
 	// XDSAddress is where gateways connect over ADS (gRPC).
 	XDSAddress string `json:"xds-address,omitempty"`
 	// AdminAddress serves /healthz, /readyz, /metrics and /debug/.
@@ -60,10 +75,6 @@ type Config struct {
 	// Gossip configures federation with the other clusters' daemons; off
 	// while gossip-address is empty.
 	GossipConfig
-
-	// Reserved for components that are not wired yet; setting them only
-	// logs a warning.
-	Kubeconfig string `json:"kubeconfig,omitempty"`
 }
 
 // GossipConfig is federation (memberlist gossip) between the daemons of a mesh.
@@ -87,18 +98,20 @@ type GossipConfig struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		XDSAddress:       "127.0.0.1:15010", // Istio's plaintext xDS port
-		AdminAddress:     "127.0.0.1:15014", // Istio's control-plane monitoring port
-		ClusterID:        "Kubernetes",      // Istio's default cluster name
-		TrustDomain:      "cluster.local",
-		DomainSuffix:     "cluster.local",
-		LogLevel:         "info",
-		LogFormat:        "text",
-		DebounceHoldoff:  Duration(100 * time.Millisecond), // Istio's PILOT_DEBOUNCE_AFTER
-		DebounceMaxDelay: Duration(time.Second),            // shorter than Istio's 10s: gateways only
-		ShutdownTimeout:  Duration(10 * time.Second),
-		SVIDTTL:          Duration(24 * time.Hour),
-		GossipConfig:     GossipConfig{MeshID: "mesh1", FailStaticWindow: Duration(5 * time.Minute)},
+		XDSAddress:        "127.0.0.1:15010", // Istio's plaintext xDS port
+		AdminAddress:      "127.0.0.1:15014", // Istio's control-plane monitoring port
+		ClusterID:         "Kubernetes",      // Istio's default cluster name
+		TrustDomain:       "cluster.local",
+		DomainSuffix:      "cluster.local",
+		LogLevel:          "info",
+		LogFormat:         "text",
+		DebounceHoldoff:   Duration(100 * time.Millisecond), // Istio's PILOT_DEBOUNCE_AFTER
+		DebounceMaxDelay:  Duration(time.Second),            // shorter than Istio's 10s: gateways only
+		ShutdownTimeout:   Duration(10 * time.Second),
+		Namespace:         "istio-system",
+		RemoteSyncTimeout: Duration(30 * time.Second), // Istio's PILOT_REMOTE_CLUSTER_TIMEOUT
+		SVIDTTL:           Duration(24 * time.Hour),
+		GossipConfig:      GossipConfig{MeshID: "mesh1", FailStaticWindow: Duration(5 * time.Minute)},
 	}
 }
 
@@ -108,9 +121,17 @@ func (c Config) Validate() error {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
 	}
+	sources := 0
+	for _, set := range []bool{c.ConfigDir != "", c.Kubeconfig != "", c.InCluster} {
+		if set {
+			sources++
+		}
+	}
 	switch {
-	case c.ConfigDir == "" && c.Kubeconfig == "":
-		bad("config-dir", "required (the Kubernetes source is not available yet)")
+	case sources == 0:
+		bad("config-dir", "a source is required: config-dir, kubeconfig or in-cluster")
+	case sources > 1:
+		bad("config-dir", "set one of config-dir, kubeconfig and in-cluster")
 	case c.ConfigDir != "":
 		if st, err := os.Stat(c.ConfigDir); err != nil {
 			bad("config-dir", "%v", err)
@@ -128,6 +149,19 @@ func (c Config) Validate() error {
 	}
 	if c.ClusterID == "" {
 		bad("cluster-id", "required")
+	}
+	if c.Kubeconfig != "" || c.InCluster {
+		if c.Namespace == "" {
+			bad("namespace", "required with the Kubernetes source")
+		}
+		if c.RemoteSyncTimeout <= 0 {
+			bad("remote-sync-timeout", "must be positive")
+		}
+		for i, ns := range c.CredentialNamespaces {
+			if ns == "" {
+				bad("credential-namespaces", "entry %d is empty", i)
+			}
+		}
 	}
 	if c.TrustDomain == "" || strings.ContainsAny(c.TrustDomain, "/: ") || strings.ToLower(c.TrustDomain) != c.TrustDomain {
 		bad("trust-domain", "%q is not a SPIFFE trust domain (lower case, no scheme, path or port)", c.TrustDomain)
@@ -233,6 +267,11 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // config file keys), with c's values as defaults.
 func BindFlags(fs *pflag.FlagSet, c *Config) {
 	fs.StringVar(&c.ConfigDir, "config-dir", c.ConfigDir, "directory of Kubernetes/Istio YAML to serve (watched)")
+	fs.StringVar(&c.Kubeconfig, "kubeconfig", c.Kubeconfig, "watch the Kubernetes API server of this kubeconfig (and the remote clusters of its remote secrets)")
+	fs.BoolVar(&c.InCluster, "in-cluster", c.InCluster, "watch the Kubernetes API server of the cluster the daemon runs in (service account)")
+	fs.StringVar(&c.Namespace, "namespace", c.Namespace, "the daemon's namespace (remote secrets; network label of the system namespace)")
+	fs.StringSliceVar(&c.CredentialNamespaces, "credential-namespaces", c.CredentialNamespaces, "namespaces of the gateways' credentialName Secrets (default: --namespace)")
+	fs.Var(&c.RemoteSyncTimeout, "remote-sync-timeout", "how long readiness waits for a remote cluster's initial sync")
 	fs.StringVar(&c.XDSAddress, "xds-address", c.XDSAddress, "xDS (ADS over gRPC) listen address")
 	fs.StringVar(&c.AdminAddress, "admin-address", c.AdminAddress, "admin HTTP listen address (/healthz, /readyz, /metrics, /debug/)")
 	fs.StringVar(&c.ClusterID, "cluster-id", c.ClusterID, "id of the local cluster")

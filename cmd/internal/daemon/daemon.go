@@ -68,6 +68,13 @@ func New(cfg Config, log *slog.Logger, src Source) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{cfg: cfg, log: log, reg: prometheus.NewRegistry(), source: src, lastErrs: map[string]bool{}, fedStarted: make(chan struct{})}
+	if d.source == nil && (cfg.Kubeconfig != "" || cfg.InCluster) {
+		ks, err := NewKubeSource(cfg, log, d.reg)
+		if err != nil {
+			return nil, err
+		}
+		d.source = ks
+	}
 	if d.source == nil {
 		d.source = FileSource{Options: file.Options{Paths: []string{cfg.ConfigDir}, ClusterID: cfg.ClusterID,
 			Network: cfg.Network, DomainSuffix: cfg.DomainSuffix}}
@@ -116,12 +123,16 @@ func (d *Daemon) Server() *server.Server { return d.xds }
 // gracefully: no new connections, every xDS stream closed, the admin server
 // drained. A clean stop returns nil.
 func (d *Daemon) Run(ctx context.Context) error {
-	d.warnReserved()
 	d.log.Info("meshgate starting", "xds", d.XDSAddr(), "admin", d.AdminAddr(), "config-dir", d.cfg.ConfigDir,
-		"cluster", d.cfg.ClusterID, "network", d.cfg.Network)
+		"kubeconfig", d.cfg.Kubeconfig, "in-cluster", d.cfg.InCluster, "cluster", d.cfg.ClusterID, "network", d.cfg.Network)
 	gs := grpc.NewServer()
 	d.xds.Register(gs)
 	mux := d.xds.AdminMux(d.reg)
+	if h, ok := d.source.(adminHandlers); ok {
+		for pattern, handler := range h.AdminHandlers() {
+			mux.Handle(pattern, handler)
+		}
+	}
 	admin := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -136,6 +147,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.fed = fed
 		defer fed.Close()
 		mux.Handle("/federation/", fed.AdminHandler())
+		if fs, ok := d.source.(federatedSecrets); ok {
+			defer fed.OnRemoteSecretsChange(fs.SetFederatedSecrets)()
+		}
 	}
 	close(d.fedStarted)
 	xdsDone := make(chan struct{})
@@ -182,14 +196,16 @@ func (d *Daemon) shutdown(gs *grpc.Server, admin *http.Server, cancel context.Ca
 	d.log.Info("shutdown complete")
 }
 
-func (d *Daemon) warnReserved() {
-	for name, set := range map[string]bool{
-		"kubeconfig": d.cfg.Kubeconfig != "",
-	} {
-		if set {
-			d.log.Warn("setting is not implemented yet and is ignored", "setting", name)
-		}
-	}
+// adminHandlers is a Source with endpoints of its own on the admin server
+// (the Kubernetes source's /debug/clusters).
+type adminHandlers interface {
+	AdminHandlers() map[string]http.Handler
+}
+
+// federatedSecrets is a Source that takes the remote secrets federation
+// learns by gossip.
+type federatedSecrets interface {
+	SetFederatedSecrets(map[string][]byte)
 }
 
 // publish takes a source's state: a load that failed keeps the last good

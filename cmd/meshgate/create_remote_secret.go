@@ -1,0 +1,115 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/meshgate/meshgate/discovery/remote"
+)
+
+func init() {
+	rootCmd.AddCommand(newCreateRemoteSecretCmd())
+}
+
+type createRemoteSecretFlags struct {
+	name, server, namespace string
+	tokenTTL                time.Duration
+	longLived               bool
+	longLivedWait           time.Duration
+	kubeconfig, context     string
+}
+
+func newCreateRemoteSecretCmd() *cobra.Command {
+	var f createRemoteSecretFlags
+	cmd := &cobra.Command{
+		Use:   "create-remote-secret --name CLUSTER [--server URL] [--namespace NS] [--token-ttl D] [--long-lived-token] [--kubeconfig F] [--context X]",
+		Short: "Create a reader identity in this cluster and print its Istio-compatible remote secret",
+		Long: `Run against cluster CLUSTER (--kubeconfig/--context). It creates, idempotently,
+the ServiceAccount meshgate-reader in --namespace and a ClusterRole/Binding that
+may get, list and watch services, endpointslices, pods, namespaces and the Istio
+networking configuration (never Secrets), mints a token for it and prints the
+remote secret on stdout:
+
+  a v1 Secret istio-remote-secret-CLUSTER, label istio/multiCluster: "true",
+  annotation networking.istio.io/cluster: CLUSTER, one key CLUSTER holding a
+  kubeconfig (server, CA data, bearer token)
+
+the same as 'istioctl create-remote-secret'. Apply it in another cluster with
+'meshgate join --remote-secret FILE' (or kubectl apply).
+
+The token comes from the TokenRequest API and expires after --token-ttl; with
+--long-lived-token it is read from a kubernetes.io/service-account-token Secret
+(meshgate-reader-token) filled by the cluster's token controller, and never
+expires. --server sets the API server address other clusters use; a loopback
+address draws a warning.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := runCreateRemoteSecret(cmd, f); err != nil {
+				return &exitError{code: 1, err: fmt.Errorf("create-remote-secret: %w", err)}
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.name, "name", "", "the cluster's id in the mesh (the remote secret's key)")
+	fl.StringVar(&f.server, "server", "", "API server URL other clusters reach (default: the kubeconfig's)")
+	fl.StringVar(&f.namespace, "namespace", remote.DefaultNamespace, "namespace of the reader ServiceAccount and of the remote secret")
+	fl.DurationVar(&f.tokenTTL, "token-ttl", remote.DefaultTokenTTL, "lifetime of the token (TokenRequest API)")
+	fl.BoolVar(&f.longLived, "long-lived-token", false, "use a non-expiring token from a service-account-token Secret instead")
+	fl.DurationVar(&f.longLivedWait, "long-lived-wait", remote.DefaultLongLivedWait, "how long to wait for the token controller to fill that Secret")
+	addKubeconfigFlags(cmd, &f.kubeconfig, &f.context)
+	_ = cmd.MarkFlagRequired("name")
+	cmd.MarkFlagsMutuallyExclusive("token-ttl", "long-lived-token")
+	return cmd
+}
+
+func addKubeconfigFlags(cmd *cobra.Command, kubeconfig, context *string) {
+	cmd.Flags().StringVar(kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+	cmd.Flags().StringVar(context, "context", "", "kubeconfig context (default: the current context)")
+}
+
+// loadRESTConfig reads a client configuration the way kubectl does.
+func loadRESTConfig(kubeconfig, context string) (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules,
+		&clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %w", err)
+	}
+	return cfg, nil
+}
+
+func runCreateRemoteSecret(cmd *cobra.Command, f createRemoteSecretFlags) error {
+	cfg, err := loadRESTConfig(f.kubeconfig, f.context)
+	if err != nil {
+		return err
+	}
+	res, err := remote.CreateRemoteSecret(cmd.Context(), cfg, remote.CreateOptions{
+		ClusterName:    f.name,
+		Namespace:      f.namespace,
+		Server:         f.server,
+		TokenTTL:       f.tokenTTL,
+		LongLivedToken: f.longLived,
+		LongLivedWait:  f.longLivedWait,
+	})
+	if err != nil {
+		return err
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+	}
+	if !res.Expires.IsZero() {
+		fmt.Fprintf(cmd.ErrOrStderr(), "the token expires at %s: create and apply a new remote secret before then\n", res.Expires.UTC().Format(time.RFC3339))
+	}
+	out, err := remote.MarshalSecret(res.Secret)
+	if err != nil {
+		return err
+	}
+	_, err = cmd.OutOrStdout().Write(out)
+	return err
+}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshgate/meshgate/discovery/remote"
+)
+
+func init() {
+	rootCmd.AddCommand(newJoinCmd())
+}
+
+type joinFlags struct {
+	secretFile          string
+	namespace           string
+	verify              bool
+	kubeconfig, context string
+}
+
+func newJoinCmd() *cobra.Command {
+	var f joinFlags
+	cmd := &cobra.Command{
+		Use:   "join --remote-secret FILE [--kubeconfig F] [--context X] [--namespace NS]",
+		Short: "Validate another cluster's remote secret and apply it to this cluster",
+		Long: `Read a remote secret (from 'meshgate create-remote-secret' or 'istioctl
+create-remote-secret'; FILE "-" is stdin), check it and create or update it in
+this cluster's --namespace, where the daemon watches remote secrets.
+
+Checks: a v1 Secret named istio-remote-secret-<cluster>, label
+istio/multiCluster: "true", annotation networking.istio.io/cluster: <cluster>,
+exactly one key <cluster> holding a kubeconfig without exec plugins, auth
+providers or file references; and (unless --verify=false) that the remote API
+server lists services with its credentials. A secret that fails a check is not
+applied.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := runJoin(cmd, f); err != nil {
+				return &exitError{code: 1, err: fmt.Errorf("join: %w", err)}
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.secretFile, "remote-secret", "", "the remote secret file (- for stdin)")
+	fl.StringVar(&f.namespace, "namespace", "", "namespace to apply it in (default: the secret's, else istio-system)")
+	fl.BoolVar(&f.verify, "verify", true, "check that the remote API server accepts the secret's credentials")
+	addKubeconfigFlags(cmd, &f.kubeconfig, &f.context)
+	_ = cmd.MarkFlagRequired("remote-secret")
+	return cmd
+}
+
+func runJoin(cmd *cobra.Command, f joinFlags) error {
+	var data []byte
+	var err error
+	if f.secretFile == "-" {
+		data, err = io.ReadAll(cmd.InOrStdin())
+	} else {
+		data, err = os.ReadFile(f.secretFile)
+	}
+	if err != nil {
+		return err
+	}
+	s, err := remote.ReadRemoteSecret(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.secretFile, err)
+	}
+	if _, err := remote.ValidateRemoteSecret(s); err != nil {
+		return err // before touching the local cluster
+	}
+	cfg, err := loadRESTConfig(f.kubeconfig, f.context)
+	if err != nil {
+		return err
+	}
+	res, err := remote.Join(cmd.Context(), cfg, s, remote.JoinOptions{Namespace: f.namespace, Verify: f.verify})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "remote secret %s for cluster %s (%s): %s\n", res.Secret, res.Cluster, res.Server, res.Action)
+	return nil
+}
