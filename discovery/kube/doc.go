@@ -3,8 +3,9 @@
 // same converters as the file source), debounced, published as a
 // ClusterState.
 //
-//	kube-apiserver ──▶ informers (Services, EndpointSlices, Pods, Namespaces;
-//	                   Gateway, VirtualService, DestinationRule, ServiceEntry)
+//	kube-apiserver ──▶ informers (Services, EndpointSlices, Pods, Namespaces,
+//	                   Ingresses, IngressClasses; Gateway, VirtualService,
+//	                   DestinationRule, ServiceEntry)
 //	               ──▶ per-name Secret watches (credentialName, <name>-cacert)
 //	                        │ any event
 //	                        ▼
@@ -12,8 +13,9 @@
 //	                                                 (only when changed, never
 //	                                                  before the initial sync)
 //
-// Secrets: only those named by a Gateway's credentialName/credentialNames or
-// a DestinationRule's credentialName (and <name>-cacert) are read, each with
+// Secrets: only those named by a Gateway's credentialName/credentialNames, a
+// DestinationRule's credentialName or an Ingress's TLS secretName (and
+// <name>-cacert) are read, each with
 // its own field-selected watch (metadata.name=<name>) in the configured
 // credential namespaces. The source never lists or watches all Secrets.
 //

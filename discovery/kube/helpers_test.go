@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/meshgate/meshgate/discovery/kube/kubeapply"
 	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -205,12 +206,7 @@ func addresses(c *model.ClusterState, host string) []string {
 
 // objOf names an object for applier.delete.
 func objOf(apiVersion, kind, ns, name string) *unstructured.Unstructured {
-	u := &unstructured.Unstructured{}
-	u.SetAPIVersion(apiVersion)
-	u.SetKind(kind)
-	u.SetNamespace(ns)
-	u.SetName(name)
-	return u
+	return kubeapply.Object(apiVersion, kind, ns, name)
 }
 
 func newRegistry() *prometheus.Registry { return prometheus.NewRegistry() }

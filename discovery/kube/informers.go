@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
+	networkinglisters "k8s.io/client-go/listers/networking/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
@@ -65,6 +66,8 @@ type informerSet struct {
 	virtualServices  istiolisters.VirtualServiceLister
 	destinationRules istiolisters.DestinationRuleLister
 	serviceEntries   istiolisters.ServiceEntryLister
+	ingresses        networkinglisters.IngressLister
+	ingressClasses   networkinglisters.IngressClassLister
 
 	synced []cache.InformerSynced
 }
@@ -96,6 +99,13 @@ func newInformerSet(kc kubernetes.Interface, ic istioclient.Interface, servicesO
 	}
 	if servicesOnly {
 		return s, nil
+	}
+	ing, ingc := s.core.Networking().V1().Ingresses(), s.core.Networking().V1().IngressClasses()
+	s.ingresses, s.ingressClasses = ing.Lister(), ingc.Lister()
+	for _, inf := range []cache.SharedIndexInformer{ing.Informer(), ingc.Informer()} {
+		if err := add(inf); err != nil {
+			return nil, err
+		}
 	}
 	s.istio = istioinformers.NewSharedInformerFactoryWithOptions(ic, 0, istioinformers.WithTransform(slim))
 	net := s.istio.Networking().V1()
@@ -138,6 +148,8 @@ func (s *informerSet) inputs() convert.Inputs {
 		in.VirtualServices, _ = s.virtualServices.List(all)
 		in.DestinationRules, _ = s.destinationRules.List(all)
 		in.ServiceEntries, _ = s.serviceEntries.List(all)
+		in.Ingresses, _ = s.ingresses.List(all)
+		in.IngressClasses, _ = s.ingressClasses.List(all)
 	}
 	return in
 }

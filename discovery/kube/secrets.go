@@ -10,6 +10,7 @@ import (
 	networking "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
+	knetworkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -128,12 +129,13 @@ func (w *secretWatches) stopAll() {
 	w.reconcile(nil)
 }
 
-// credentialNames returns the Secret names the Istio configuration refers
-// to: Gateway servers' credentialName and credentialNames, and
-// DestinationRule TLS credentialName (top level, per port, per subset),
-// each with its <name>-cacert companion. Names that are not valid Secret
-// names are left out (no Secret can have them).
-func credentialNames(gws []*networkingv1.Gateway, drs []*networkingv1.DestinationRule) []string {
+// credentialNames returns the Secret names the configuration refers to:
+// Gateway servers' credentialName and credentialNames, DestinationRule TLS
+// credentialName (top level, per port, per subset) and Ingress TLS
+// secretName (the credentialName of the Gateway generated for it), each
+// with its <name>-cacert companion. Names that are not valid Secret names
+// are left out (no Secret can have them).
+func credentialNames(gws []*networkingv1.Gateway, drs []*networkingv1.DestinationRule, ings []*knetworkingv1.Ingress) []string {
 	set := map[string]bool{}
 	add := func(n string) {
 		if n == "" || len(validation.IsDNS1123Subdomain(n)) > 0 {
@@ -168,6 +170,14 @@ func credentialNames(gws []*networkingv1.Gateway, drs []*networkingv1.Destinatio
 		policy(d.Spec.GetTrafficPolicy())
 		for _, ss := range d.Spec.GetSubsets() {
 			policy(ss.GetTrafficPolicy())
+		}
+	}
+	for _, ing := range ings {
+		if ing == nil {
+			continue
+		}
+		for _, t := range ing.Spec.TLS {
+			add(t.SecretName)
 		}
 	}
 	return slices.Sorted(maps.Keys(set))

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	knetworkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
@@ -209,8 +210,9 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := credentialNames(gws, drs)
-	want := []string{"five", "five-cacert", "four", "four-cacert", "one", "one-cacert", "six", "six-cacert", "three", "three-cacert", "two", "two-cacert"}
+	ing := &knetworkingv1.Ingress{Spec: knetworkingv1.IngressSpec{TLS: []knetworkingv1.IngressTLS{{SecretName: "seven"}}}}
+	got := credentialNames(gws, drs, []*knetworkingv1.Ingress{ing})
+	want := []string{"five", "five-cacert", "four", "four-cacert", "one", "one-cacert", "seven", "seven-cacert", "six", "six-cacert", "three", "three-cacert", "two", "two-cacert"}
 	if !slices.Equal(got, want) {
 		t.Errorf("credentialNames = %v, want %v", got, want)
 	}

@@ -192,7 +192,7 @@ func (s *Source) rebuild(ctx context.Context, publish PublishFunc) {
 	in := s.inf.inputs()
 	if s.secrets != nil {
 		want := map[secretRef]bool{}
-		for _, name := range credentialNames(in.Gateways, in.DestinationRules) {
+		for _, name := range credentialNames(in.Gateways, in.DestinationRules, in.Ingresses) {
 			for _, ns := range s.opts.CredentialNamespaces {
 				want[secretRef{ns, name}] = true
 			}
