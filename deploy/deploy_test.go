@@ -1,0 +1,104 @@
+package deploy
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/meshgate/meshgate/discovery/kube/kubeapply"
+	"github.com/meshgate/meshgate/test/kubetest"
+)
+
+// manifestDir is applied as a whole (kubectl -f DIR takes the files in order).
+const manifestDir = "meshgate"
+
+func kubectl(t *testing.T, kubeconfig string, args ...string) (string, error) {
+	t.Helper()
+	bin, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Fatalf("kubectl is needed for this test: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, append([]string{"--kubeconfig", kubeconfig}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+// kubectl accepts the manifests (client-side dry run), the API server
+// accepts them (server-side dry run, then a real server-side apply, with
+// Istio's CRDs installed), and the objects exist afterwards.
+func TestManifestsApply(t *testing.T) {
+	c := kubetest.New(t, kubetest.Options{Name: "deploy"})
+	// A server-side dry run cannot create the namespace the other objects
+	// go in: it runs after the real apply (then as an update of each object).
+	for _, args := range [][]string{{"--dry-run=client"}, {"--server-side"}, {"--server-side", "--dry-run=server"}} {
+		out, err := kubectl(t, c.KubeconfigPath(), append(append([]string{"apply"}, args...), "-f", manifestDir)...)
+		if err != nil {
+			t.Fatalf("kubectl apply %v: %v\n%s", args, err, out)
+		}
+		t.Logf("kubectl apply %v:\n%s", args, out)
+	}
+	// and once more with the Go client's server-side apply (strict field
+	// validation of every object, CRD schemas included)
+	a, err := kubeapply.New(c.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(manifestDir, "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no manifests: %v", err)
+	}
+	kinds := map[string]int{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs, err := kubeapply.Decode(data)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, u := range objs {
+			if err := a.Apply(context.Background(), u); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			kinds[u.GetKind()]++
+		}
+	}
+	want := map[string]int{"Namespace": 1, "ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "Role": 1,
+		"RoleBinding": 1, "ConfigMap": 1, "Deployment": 1, "Service": 3, "Gateway": 1}
+	for k, n := range want {
+		if kinds[k] != n {
+			t.Errorf("%d %s objects, want %d (all: %v)", kinds[k], k, n, kinds)
+		}
+	}
+	kc, err := kubernetes.NewForConfig(c.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := kc.AppsV1().Deployments("istio-system").Get(context.Background(), "istio-eastwestgateway", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, ctr := range d.Spec.Template.Spec.Containers {
+		names = append(names, ctr.Name)
+	}
+	if strings.Join(names, ",") != "meshgate,envoy" || d.Spec.Template.Spec.ServiceAccountName != "meshgate" {
+		t.Errorf("deployment containers %v, service account %q", names, d.Spec.Template.Spec.ServiceAccountName)
+	}
+	ew, err := kc.CoreV1().Services("istio-system").Get(context.Background(), "istio-eastwestgateway", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ew.Labels["topology.istio.io/network"] != "network1" || ew.Spec.Ports[0].Port != 15443 {
+		t.Errorf("east-west service = %+v", ew)
+	}
+}

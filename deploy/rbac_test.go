@@ -1,0 +1,363 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientfeatures "k8s.io/client-go/features"
+	clientfeaturestesting "k8s.io/client-go/features/testing"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/meshgate/meshgate/discovery/kube"
+	"github.com/meshgate/meshgate/discovery/kube/kubeapply"
+	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/discovery/remote"
+	"github.com/meshgate/meshgate/test/kubetest"
+)
+
+// requests records "group/resource verb" for every request through a client.
+type requests struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func (r *requests) wrap(cfg *rest.Config) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		return rtFunc(func(req *http.Request) (*http.Response, error) {
+			r.mu.Lock()
+			r.seen[resourceOf(req)] = true
+			r.mu.Unlock()
+			return rt.RoundTrip(req)
+		})
+	}
+	return cfg
+}
+
+type rtFunc func(*http.Request) (*http.Response, error)
+
+func (f rtFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// resourceOf maps a request to "group/resource verb [namespace]":
+// /api/v1/namespaces/ns/secrets?watch=1 → "/secrets watch ns".
+func resourceOf(req *http.Request) string {
+	parts := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
+	var group string
+	switch {
+	case len(parts) >= 2 && parts[0] == "api":
+		parts = parts[2:]
+	case len(parts) >= 3 && parts[0] == "apis":
+		group, parts = parts[1], parts[3:]
+	default:
+		return "discovery " + req.URL.Path
+	}
+	ns := ""
+	if len(parts) >= 2 && parts[0] == "namespaces" && len(parts) > 2 {
+		ns, parts = parts[1], parts[2:]
+	}
+	verb := "list"
+	if q := req.URL.Query(); q.Get("watch") == "true" || q.Get("watch") == "1" {
+		verb = "watch"
+	}
+	if len(parts) > 1 {
+		verb = "get"
+	}
+	if req.Method != http.MethodGet {
+		verb = strings.ToLower(req.Method)
+	}
+	return strings.TrimSpace(fmt.Sprintf("%s/%s %s %s", group, parts[0], verb, ns))
+}
+
+// granted reads 10-rbac.yaml: "group/resource verb [namespace]" for every
+// rule of the ClusterRole (cluster-wide) and the Role (its namespace).
+func granted(t *testing.T) map[string]bool {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(manifestDir, "10-rbac.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := kubeapply.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, u := range objs {
+		var rules []rbacv1.PolicyRule
+		ns := ""
+		switch u.GetKind() {
+		case "ClusterRole":
+			var r rbacv1.ClusterRole
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &r); err != nil {
+				t.Fatal(err)
+			}
+			rules = r.Rules
+		case "Role":
+			var r rbacv1.Role
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &r); err != nil {
+				t.Fatal(err)
+			}
+			rules, ns = r.Rules, r.Namespace
+		default:
+			continue
+		}
+		for _, rule := range rules {
+			for _, g := range rule.APIGroups {
+				for _, res := range rule.Resources {
+					for _, v := range rule.Verbs {
+						out[strings.TrimSpace(fmt.Sprintf("%s/%s %s %s", g, res, v, ns))] = true
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// The daemon works with exactly the RBAC of deploy/meshgate/10-rbac.yaml:
+// with a token of the ServiceAccount meshgate, the Kubernetes source syncs
+// and publishes (services, endpoints, Istio configuration, the Gateway's
+// credentialName Secret) and the remote-cluster controller reads the remote
+// secrets of istio-system and starts the remote cluster. The requests they
+// make are exactly the grants (every grant used, nothing else asked), and
+// the token is refused everything else: Secrets cluster-wide or in another
+// namespace, a single Secret by name, writes.
+func TestDaemonRBAC(t *testing.T) {
+	c := kubetest.New(t, kubetest.Options{Name: "rbac"})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	admin, err := kubernetes.NewForConfig(c.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := kubeapply.New(c.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"00-namespace.yaml", "10-rbac.yaml"} {
+		data, err := os.ReadFile(filepath.Join(manifestDir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.ApplyYAML(ctx, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.ApplyYAML(ctx, []byte(world)); err != nil {
+		t.Fatal(err)
+	}
+	// a remote secret for "cluster-b" (this same API server, through its
+	// own reader identity made by create-remote-secret)
+	rs, err := remote.CreateRemoteSecret(ctx, c.RESTConfig(), remote.CreateOptions{ClusterName: "cluster-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := remote.Join(ctx, c.RESTConfig(), rs.Secret, remote.JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	tr, err := admin.CoreV1().ServiceAccounts("istio-system").CreateToken(ctx, "meshgate",
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// client-go's informers use watch-list streams (a watch that starts with
+	// the current objects) when the server supports them, and list + watch
+	// otherwise: both ways must work with the grants, and together they use
+	// every grant.
+	used := map[string]bool{}
+	for _, watchList := range []bool{true, false} {
+		t.Run(fmt.Sprintf("WatchListClient=%v", watchList), func(t *testing.T) {
+			clientfeaturestesting.SetFeatureDuringTest(t, clientfeatures.WatchListClient, watchList)
+			for r := range runWithToken(t, c.TokenConfig(tr.Status.Token)) {
+				used[r] = true
+			}
+		})
+	}
+	if grants := granted(t); !maps.Equal(used, grants) {
+		t.Errorf("requests and grants differ:\nrequests %v\ngrants   %v", slices.Sorted(maps.Keys(used)), slices.Sorted(maps.Keys(grants)))
+	}
+
+	// and everything else is refused
+	daemon, err := kubernetes.NewForConfig(c.TokenConfig(tr.Status.Token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, call := range map[string]func() error{
+		"list Secrets cluster-wide":     func() error { _, err := daemon.CoreV1().Secrets("").List(ctx, metav1.ListOptions{}); return err },
+		"list Secrets of namespace app": func() error { _, err := daemon.CoreV1().Secrets("app").List(ctx, metav1.ListOptions{}); return err },
+		"get Secret istio-system/gw-cert": func() error {
+			_, err := daemon.CoreV1().Secrets("istio-system").Get(ctx, "gw-cert", metav1.GetOptions{})
+			return err
+		},
+		"list ConfigMaps": func() error { _, err := daemon.CoreV1().ConfigMaps("").List(ctx, metav1.ListOptions{}); return err },
+		"create a Service": func() error {
+			_, err := daemon.CoreV1().Services("app").Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "x"},
+				Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}, metav1.CreateOptions{})
+			return err
+		},
+	} {
+		if err := call(); !apierrors.IsForbidden(err) {
+			t.Errorf("%s with the daemon's token: %v, want Forbidden", what, err)
+		}
+	}
+}
+
+// runWithToken runs the local source and the remote-cluster controller with
+// token until both have what the world holds, checks their status, and
+// returns the requests they made (each checked against the grants).
+func runWithToken(t *testing.T, token *rest.Config) map[string]bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	reqs := &requests{seen: map[string]bool{}}
+	daemonCfg := reqs.wrap(token)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	// the local source
+	var mu sync.Mutex
+	var local *model.ClusterState
+	src, err := kube.New(kube.Options{Config: daemonCfg, ClusterID: "cluster-a", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the remote-cluster controller
+	remotes := map[string]*model.ClusterState{}
+	ctl, err := remote.NewController(remote.Options{LocalClusterID: "cluster-a", Logger: log, SyncTimeout: time.Minute,
+		Publish: func(cs *model.ClusterState, _ []error) { mu.Lock(); remotes[cs.ID] = cs; mu.Unlock() },
+		Remove:  func(id string) { mu.Lock(); delete(remotes, id); mu.Unlock() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() {
+		_ = src.Run(ctx, func(m *model.MeshState, _ []error, _ error) { mu.Lock(); local = m.Clusters[0]; mu.Unlock() })
+	})
+	wg.Go(func() { _ = ctl.Run(ctx) })
+	wg.Go(func() { _ = ctl.WatchSecrets(ctx, daemonCfg) })
+
+	poll(ctx, t, "the local state and the remote cluster", func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case local == nil:
+			return "no local state"
+		case local.Service("echo.app.svc.cluster.local") == nil || len(local.Service("echo.app.svc.cluster.local").Endpoints) != 1:
+			return "echo missing"
+		case len(local.Gateways) != 1 || len(local.Secrets) != 1 || local.Secrets[0].Name != "gw-cert":
+			return fmt.Sprintf("gateways %d, secrets %v", len(local.Gateways), local.Secrets)
+		case remotes["cluster-b"] == nil || remotes["cluster-b"].Service("echo.app.svc.cluster.local") == nil:
+			return "remote cluster-b missing"
+		}
+		return ""
+	})
+	if st := src.Status(); st.State != kube.StateSynced || len(st.Failing) > 0 {
+		t.Errorf("local status with the deployed RBAC: %+v", st)
+	}
+	if sts := ctl.Statuses(); len(sts) != 1 || sts[0].State != kube.StateSynced {
+		t.Errorf("remote status: %+v", sts)
+	}
+
+	cancel()
+	wg.Wait()
+	grants := granted(t)
+	used := map[string]bool{}
+	reqs.mu.Lock()
+	defer reqs.mu.Unlock()
+	for r := range reqs.seen {
+		if strings.HasPrefix(r, "discovery ") {
+			continue
+		}
+		if !grants[r] {
+			t.Errorf("a request beyond the grants: %s", r)
+		}
+		used[r] = true
+	}
+	t.Logf("requests: %v", slices.Sorted(maps.Keys(used)))
+	return used
+}
+
+func poll(ctx context.Context, t *testing.T, what string, cond func() string) {
+	t.Helper()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		why := cond()
+		if why == "" {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %s", what, why)
+		case <-tick.C:
+		}
+	}
+}
+
+// world is what the daemon reads: an app with an endpoint, a Gateway naming
+// a credential Secret in istio-system, and Secrets it must not read.
+const world = `
+apiVersion: v1
+kind: Namespace
+metadata: {name: app}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo, namespace: app}
+spec:
+  ports: [{name: http, port: 80}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: echo-1, namespace: app, labels: {kubernetes.io/service-name: echo}}
+addressType: IPv4
+endpoints: [{addresses: [10.1.0.1], conditions: {ready: true}}]
+ports: [{name: http, port: 80}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: ["*"]
+    tls: {mode: SIMPLE, credentialName: gw-cert}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: gw-cert, namespace: istio-system}
+type: kubernetes.io/tls
+stringData: {tls.crt: crt, tls.key: key}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: unrelated, namespace: istio-system}
+type: kubernetes.io/tls
+stringData: {tls.crt: crt, tls.key: key}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: app-secret, namespace: app}
+type: kubernetes.io/tls
+stringData: {tls.crt: crt, tls.key: key}
+`
