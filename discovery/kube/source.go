@@ -134,6 +134,15 @@ func (s *Source) HasSynced() bool {
 	return s.synced
 }
 
+// Settled reports whether the initial sync completed or SyncTimeout has
+// passed since Run started (the cluster is then reported as timeout or
+// error, and keeps retrying): readiness waits for Settled, never longer.
+func (s *Source) Settled() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.synced || (s.running && time.Since(s.created) > s.opts.SyncTimeout)
+}
+
 // ClusterID is the id of the watched cluster.
 func (s *Source) ClusterID() string { return s.opts.ClusterID }
 
@@ -166,7 +175,7 @@ func (s *Source) Status() Status {
 		st.State = StateError
 	case s.synced:
 		st.State = StateSynced
-	case time.Since(s.created) > s.opts.SyncTimeout:
+	case s.running && time.Since(s.created) > s.opts.SyncTimeout:
 		st.State = StateTimeout
 	default:
 		st.State = StateSyncing

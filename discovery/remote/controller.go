@@ -282,9 +282,10 @@ func (c *Controller) Run(ctx context.Context) error {
 }
 
 // wanted is the effective kubeconfig of each cluster: the best-ranked
-// source, then the first secret by name.
-func (c *Controller) wanted() map[string]wantedCluster {
-	out := map[string]wantedCluster{}
+// source, then the first secret by name. conflicts lists the definitions
+// that lost (c.mu held).
+func (c *Controller) wanted() (out map[string]wantedCluster, conflicts []string) {
+	out = map[string]wantedCluster{}
 	sources := slices.SortedFunc(maps.Keys(c.secrets), func(a, b SecretSource) int {
 		return cmp.Or(cmp.Compare(sourceRank(a), sourceRank(b)), cmp.Compare(a, b))
 	})
@@ -292,15 +293,14 @@ func (c *Controller) wanted() map[string]wantedCluster {
 		for _, ref := range slices.Sorted(maps.Keys(c.secrets[src])) {
 			for id, cl := range c.secrets[src][ref].clusters {
 				if w, dup := out[id]; dup {
-					c.log.Warn("remote: cluster defined by two remote secrets; using the first", "cluster", id,
-						"used", string(w.source)+":"+w.cfg.Secret, "ignored", string(src)+":"+ref)
+					conflicts = append(conflicts, fmt.Sprintf("cluster %s: using %s:%s, ignoring %s:%s", id, w.source, w.cfg.Secret, src, ref))
 					continue
 				}
 				out[id] = wantedCluster{cfg: cl, source: src}
 			}
 		}
 	}
-	return out
+	return out, conflicts
 }
 
 type wantedCluster struct {
@@ -313,7 +313,10 @@ func (c *Controller) reconcile(ctx context.Context) {
 	var removed []string
 	var stopped []*generation
 	c.mu.Lock()
-	want := c.wanted()
+	want, conflicts := c.wanted()
+	for _, msg := range conflicts {
+		c.log.Warn("remote: cluster defined by two remote secrets", "conflict", msg)
+	}
 	for id, cl := range c.clusters {
 		if _, ok := want[id]; !ok {
 			stopped = append(stopped, cl.current, cl.next)

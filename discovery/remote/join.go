@@ -127,6 +127,9 @@ func Join(ctx context.Context, cfg *rest.Config, s *corev1.Secret, opts JoinOpti
 		_, err = api.Update(ctx, got, metav1.UpdateOptions{})
 		res.Action = "updated"
 	}
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("apply remote secret %s: namespace %s does not exist (is meshgate installed in this cluster? see --namespace)", res.Secret, ns)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("apply remote secret %s: %w", res.Secret, err)
 	}

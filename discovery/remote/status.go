@@ -109,7 +109,13 @@ func (c *Controller) Ready() bool {
 	for _, cl := range c.clusters {
 		gens = append(gens, cl.current)
 	}
-	timeout := c.opts.SyncTimeout
+	want, _ := c.wanted()
+	for id := range want {
+		if c.clusters[id] == nil {
+			c.mu.Unlock()
+			return false // a secret not reconciled yet
+		}
+	}
 	c.mu.Unlock()
 	for _, synced := range watches {
 		if !synced() {
@@ -117,7 +123,7 @@ func (c *Controller) Ready() bool {
 		}
 	}
 	for _, g := range gens {
-		if g.src != nil && !g.src.HasSynced() && time.Since(g.started) < timeout {
+		if g.src != nil && !g.src.Settled() {
 			return false
 		}
 	}
