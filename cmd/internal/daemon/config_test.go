@@ -48,6 +48,28 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%s: error %v does not name the field", tc.field, err)
 		}
 	}
+	// The Kubernetes source: one source only, and its own settings.
+	kube := ok
+	kube.ConfigDir, kube.Kubeconfig = "", filepath.Join(dir, "kubeconfig")
+	if err := kube.Validate(); err != nil {
+		t.Errorf("kubeconfig source: %v", err)
+	}
+	for _, tc := range []struct {
+		field string
+		edit  func(*Config)
+	}{
+		{"config-dir", func(c *Config) { c.ConfigDir = dir }},
+		{"config-dir", func(c *Config) { c.InCluster = true }},
+		{"namespace", func(c *Config) { c.Namespace = "" }},
+		{"remote-sync-timeout", func(c *Config) { c.RemoteSyncTimeout = 0 }},
+		{"credential-namespaces", func(c *Config) { c.CredentialNamespaces = []string{"istio-system", ""} }},
+	} {
+		c := kube
+		tc.edit(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.field+":") {
+			t.Errorf("%s: error %v does not name the field", tc.field, err)
+		}
+	}
 	// Gossip needs a key unless explicitly insecure.
 	c := ok
 	c.GossipConfig.BindAddress = "127.0.0.1:7946"

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 
 	"github.com/meshgate/meshgate/discovery/kube"
 	"github.com/meshgate/meshgate/discovery/model"
@@ -52,6 +53,9 @@ func NewKubeSource(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Ku
 	if err != nil {
 		return nil, err
 	}
+	// client-go logs (informer retries) through klog: send them to the
+	// daemon's logger, in its format and level.
+	klog.SetSlogLogger(log.With("component", "client-go"))
 	m, err := kube.NewMetrics(reg)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,144 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/meshgate/meshgate/discovery/kube"
+	"github.com/meshgate/meshgate/discovery/kube/kubeapply"
+	"github.com/meshgate/meshgate/discovery/remote"
+	"github.com/meshgate/meshgate/test/kubetest"
+)
+
+// meshgate run --kubeconfig: objects written to a real API server reach a
+// real gRPC xDS client through the daemon, endpoint changes follow, and a
+// remote cluster joined with a remote secret contributes its endpoints;
+// /debug/clusters shows both clusters.
+func TestKubeSourceEndToEnd(t *testing.T) {
+	cs := kubetest.NewN(t, 2, kubetest.Options{Name: "daemon"})
+	A, B := cs[0], cs[1]
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	// The API server refuses loopback addresses in EndpointSlices: the
+	// backends listen on an address of this host's own interfaces.
+	ip := hostIP(t)
+	a, b, c := startBackendOn(t, ip), startBackendOn(t, ip), startBackendOn(t, ip)
+	slice := func(port uint32) string { return fmt.Sprintf(hostSliceYAML, ip, port) }
+	applyA, applyB := mustApplier(t, A), mustApplier(t, B)
+	if err := applyA.ApplyYAML(ctx, []byte("apiVersion: v1\nkind: Namespace\nmetadata: {name: istio-system}\n---\n"+echoYAML+"---\n"+slice(a))); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := testConfig(t)
+	cfg.ConfigDir, cfg.Kubeconfig, cfg.ClusterID = "", A.KubeconfigPath(), "cluster-a"
+	logs := &syncBuffer{}
+	d, err := New(cfg, NewLogger(cfg, logs), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	hc := grpcClient(t, d.XDSAddr())
+	reaches(ctx, t, hc, a)
+	if err := applyA.ApplyYAML(ctx, []byte(slice(b))); err != nil {
+		t.Fatal(err)
+	}
+	reaches(ctx, t, hc, b)
+
+	// cluster B joins: its echo endpoint (backend c) is served once A has none
+	if err := applyB.ApplyYAML(ctx, []byte(echoYAML+"---\n"+slice(c))); err != nil {
+		t.Fatal(err)
+	}
+	res, err := remote.CreateRemoteSecret(ctx, B.RESTConfig(), remote.CreateOptions{ClusterName: "cluster-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := remote.Join(ctx, A.RESTConfig(), res.Secret, remote.JoinOptions{Verify: true}); err != nil {
+		t.Fatal(err)
+	}
+	kcA, err := kubernetes.NewForConfig(A.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kcA.DiscoveryV1().EndpointSlices("default").Delete(ctx, "echo-1", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	reaches(ctx, t, hc, c)
+
+	poll(ctx, t, "/debug/clusters with both clusters synced", func() bool {
+		code, body := httpGet(t, "http://"+d.AdminAddr()+"/debug/clusters")
+		var dbg remote.Debug
+		if code != 200 || json.Unmarshal([]byte(body), &dbg) != nil || dbg.Local == nil {
+			return false
+		}
+		return dbg.Local.State == kube.StateSynced && len(dbg.Remote) == 1 && dbg.Remote[0].Cluster == "cluster-b" &&
+			dbg.Remote[0].State == kube.StateSynced && !strings.Contains(body, res.Secret.StringData["cluster-b"][len(res.Secret.StringData["cluster-b"])-40:])
+	})
+	if code, body := httpGet(t, "http://"+d.AdminAddr()+"/metrics"); code != 200 || !strings.Contains(body, `meshgate_discovery_cluster_state{cluster="cluster-b",state="synced"} 1`) {
+		t.Errorf("metrics lack the remote cluster's state (%d)", code)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+const hostSliceYAML = `apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: echo-1, namespace: default, labels: {kubernetes.io/service-name: echo}}
+addressType: IPv4
+endpoints:
+- addresses: [%s]
+  conditions: {ready: true}
+ports: [{name: grpc, port: %d, protocol: TCP}]
+`
+
+// hostIP is a non-loopback IPv4 address of this host's interfaces.
+func hostIP(t *testing.T) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+			return n.IP.String()
+		}
+	}
+	t.Fatal("this test needs a non-loopback IPv4 address on an interface (the API server refuses loopback endpoints)")
+	return ""
+}
+
+// startBackendOn is startBackend on ip.
+func startBackendOn(t *testing.T, ip string) uint32 {
+	t.Helper()
+	lis, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer()
+	healthpb.RegisterHealthServer(s, health.NewServer())
+	go func() { _ = s.Serve(lis) }()
+	t.Cleanup(s.Stop)
+	return uint32(lis.Addr().(*net.TCPAddr).Port)
+}
+
+func mustApplier(t *testing.T, c *kubetest.Cluster) *kubeapply.Applier {
+	t.Helper()
+	a, err := kubeapply.New(c.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
