@@ -136,3 +136,23 @@ func TestAPIServerRestart(t *testing.T) {
 		t.Errorf("status after recovery = %+v", st)
 	}
 }
+
+// Without Istio's CRDs the source cannot sync: it says why (error naming
+// the missing resource) instead of waiting silently, and publishes nothing.
+func TestMissingIstioCRDs(t *testing.T) {
+	c := kubetest.New(t, kubetest.Options{Name: "nocrds", SkipIstioCRDs: true})
+	s, rec := runSource(t, Options{Config: c.RESTConfig(), ClusterID: "c-nocrd"})
+	st := waitStatus(t, "error", s.Status, func(st Status) bool { return st.State == StateError })
+	if !strings.Contains(st.LastError, "networking.istio.io") || !strings.Contains(st.LastError, "CRDs installed") {
+		t.Errorf("status = %+v", st)
+	}
+	if rec.count() != 0 {
+		t.Error("published without the Istio configuration")
+	}
+	// a remote cluster (ServicesOnly) needs no Istio CRDs
+	r, rrec := runSource(t, Options{Config: c.RESTConfig(), ClusterID: "c-remote", ServicesOnly: true})
+	rrec.waitFor(t, "a services-only state", func(*model.ClusterState, []error) string { return "" })
+	if st := r.Status(); st.State != StateSynced {
+		t.Errorf("services-only status = %+v", st)
+	}
+}

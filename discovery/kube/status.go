@@ -92,11 +92,15 @@ func (h *health) record(req *http.Request, resp *http.Response, err error) {
 		msg = fmt.Sprintf("%s %s: %v", req.Method, key, err)
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden || resp.StatusCode >= 500:
 		msg = fmt.Sprintf("%s %s: %s", req.Method, key, resp.Status)
+	case resp.StatusCode == http.StatusNotFound:
+		// informers only ask for collections: the API server does not
+		// serve this resource (Istio's CRDs not installed?)
+		msg = fmt.Sprintf("%s %s: %s: the API server does not serve this resource (are its CRDs installed?)", req.Method, key, resp.Status)
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		h.ok(key)
 		return
 	default:
-		return // 404, 409, 410 (expired resource version), 429: not a health signal
+		return // 409, 410 (expired resource version), 429: not a health signal
 	}
 	h.fail(key, msg)
 }

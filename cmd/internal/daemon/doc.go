@@ -4,8 +4,12 @@
 //
 //	flags + config file ─▶ Config.Validate ─▶ New ─▶ Run
 //	                                               │
-//	  Source (file: discovery/file.Watch) ─publish─▶ xds/server.Update ─▶ ADS (gRPC, xds-address)
+//	  Source ─publish─▶ mesher (+ federation) ─▶ xds/server.Update ─▶ ADS (gRPC, xds-address)
+//	   ├─ file: discovery/file.Watch (--config-dir)
+//	   └─ KubeSource (--kubeconfig, --in-cluster): discovery/kube (local API server)
+//	        + discovery/remote (remote secrets → remote clusters; gossiped secrets too)
 //	                                               └─▶ admin HTTP (admin-address): /healthz /readyz /metrics /debug/
+//	                                                   (+ /debug/clusters with the Kubernetes source)
 //
 // Only cmd/ wires components together; this package holds that wiring so
 // the cobra command stays thin.

@@ -23,7 +23,7 @@ import (
 // edsAddresses follows one cluster's endpoints over a real ADS stream as the
 // ingress gateway of network1 would, and returns each distinct set it sees on
 // the channel.
-func edsAddresses(ctx context.Context, t *testing.T, xdsAddr, cluster string) <-chan []string {
+func edsAddresses(ctx context.Context, t testing.TB, xdsAddr, cluster string) <-chan []string {
 	t.Helper()
 	cc, err := grpc.NewClient(xdsAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

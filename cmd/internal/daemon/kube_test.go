@@ -134,7 +134,7 @@ func startBackendOn(t *testing.T, ip string) uint32 {
 	return uint32(lis.Addr().(*net.TCPAddr).Port)
 }
 
-func mustApplier(t *testing.T, c *kubetest.Cluster) *kubeapply.Applier {
+func mustApplier(t testing.TB, c *kubetest.Cluster) *kubeapply.Applier {
 	t.Helper()
 	a, err := kubeapply.New(c.RESTConfig())
 	if err != nil {
