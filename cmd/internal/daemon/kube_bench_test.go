@@ -54,7 +54,9 @@ func BenchmarkEndpointSliceToADS(b *testing.B) {
 	if err := a.ApplyYAML(ctx, []byte(ingressYAML+"---\n"+echoYAML+"---\n"+fmt.Sprintf(hostSliceYAML, "10.9.0.0", 9090))); err != nil {
 		b.Fatal(err)
 	}
-	kc, err := kubernetes.NewForConfig(c.RESTConfig())
+	kcfg := c.RESTConfig()
+	kcfg.QPS, kcfg.Burst = 1000, 1000 // the writer must not be throttled client-side
+	kc, err := kubernetes.NewForConfig(kcfg)
 	if err != nil {
 		b.Fatal(err)
 	}
