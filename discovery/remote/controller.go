@@ -99,7 +99,8 @@ type Controller struct {
 	kick     chan struct{}
 	running  bool
 
-	publishMu sync.Mutex // serialises Publish and Remove
+	publishMu sync.Mutex     // serialises Publish and Remove
+	stopping  sync.WaitGroup // generations stopped but maybe not finished
 }
 
 // secretEntry is the usable content of one remote secret.
@@ -357,7 +358,7 @@ func (c *Controller) reconcile(ctx context.Context) {
 		}
 	}
 	c.mu.Unlock()
-	stopGenerations(stopped)
+	c.stopGenerations(stopped)
 	for _, id := range removed {
 		c.log.Info("remote: cluster removed", "cluster", id)
 		c.publishMu.Lock()
@@ -430,15 +431,15 @@ func (c *Controller) publish(id string, gen *generation, mesh *model.MeshState, 
 	}
 }
 
-func stopGenerations(gens []*generation) {
+// stopGenerations cancels gens without waiting for them to finish (their
+// informers may take a moment to stop; reconcile must not wait): a stopped
+// generation's late states are dropped by publish. stopAll waits for them.
+func (c *Controller) stopGenerations(gens []*generation) {
 	for _, g := range gens {
 		if g != nil {
 			g.cancel()
-		}
-	}
-	for _, g := range gens {
-		if g != nil {
-			<-g.done
+			c.stopping.Add(1)
+			go func() { defer c.stopping.Done(); <-g.done }()
 		}
 	}
 }
@@ -450,7 +451,8 @@ func (c *Controller) stopAll() {
 		gens = append(gens, cl.current, cl.next)
 	}
 	c.mu.Unlock()
-	stopGenerations(gens)
+	c.stopGenerations(gens)
+	c.stopping.Wait()
 }
 
 // ReplaceFederated makes secrets the complete set of remote secrets learned
