@@ -9,9 +9,15 @@ import (
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/types/known/structpb"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -142,3 +148,115 @@ func mustApplier(t testing.TB, c *kubetest.Cluster) *kubeapply.Applier {
 	}
 	return a
 }
+
+// sdsCertificates follows one SDS secret over a real ADS stream as the
+// ingress gateway (istio-system, istio=ingressgateway) and returns each
+// certificate chain it receives.
+func sdsCertificates(ctx context.Context, t testing.TB, xdsAddr, name string) <-chan string {
+	t.Helper()
+	cc, err := grpc.NewClient(xdsAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cc.Close() })
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(cc).StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels, _ := structpb.NewStruct(map[string]any{"istio": "ingressgateway"})
+	node := &corev3.Node{Id: "router~10.1.0.99~ingress-0.istio-system~istio-system.svc.cluster.local",
+		Metadata: &structpb.Struct{Fields: map[string]*structpb.Value{
+			"LABELS": structpb.NewStructValue(labels), "NAMESPACE": structpb.NewStringValue("istio-system"),
+		}}}
+	if err := stream.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resource.SecretType, ResourceNames: []string{name}}); err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan string, 16)
+	go func() {
+		defer close(out)
+		for {
+			resp, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			for _, a := range resp.GetResources() {
+				s := &tlsv3.Secret{}
+				if a.UnmarshalTo(s) == nil && s.GetName() == name {
+					select {
+					case out <- string(s.GetTlsCertificate().GetCertificateChain().GetInlineBytes()):
+					case <-ctx.Done():
+						return
+					}
+				}
+			}
+			_ = stream.Send(&discoveryv3.DiscoveryRequest{TypeUrl: resource.SecretType, ResourceNames: []string{name},
+				VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce()})
+		}
+	}()
+	return out
+}
+
+// A Gateway's credentialName Secret, read from the API server, is served
+// to the gateway over SDS; rotating the certificate (a Secret update)
+// reaches the gateway without anything else changing.
+func TestKubeCredentialOverSDS(t *testing.T) {
+	c := kubetest.New(t, kubetest.Options{Name: "sds"})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	a := mustApplier(t, c)
+	secret := func(crt string) string {
+		return "apiVersion: v1\nkind: Secret\nmetadata: {name: gw-cert, namespace: istio-system}\ntype: kubernetes.io/tls\nstringData: {tls.crt: " + crt + ", tls.key: key-" + crt + "}\n"
+	}
+	if err := a.ApplyYAML(ctx, []byte(httpsGatewayYAML+"---\n"+secret("crt-v1"))); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	cfg.ConfigDir, cfg.Kubeconfig = "", c.KubeconfigPath()
+	d, err := New(cfg, NewLogger(cfg, &syncBuffer{}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	certs := sdsCertificates(ctx, t, d.XDSAddr(), "kubernetes://gw-cert")
+	waitCert := func(want string) {
+		t.Helper()
+		for {
+			select {
+			case got, ok := <-certs:
+				if !ok {
+					t.Fatalf("SDS stream ended waiting for %s", want)
+				}
+				if got == want {
+					return
+				}
+			case <-ctx.Done():
+				t.Fatalf("the gateway never got certificate %s", want)
+			}
+		}
+	}
+	waitCert("crt-v1")
+	if err := a.ApplyYAML(ctx, []byte(secret("crt-v2"))); err != nil {
+		t.Fatal(err)
+	}
+	waitCert("crt-v2")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+const httpsGatewayYAML = `apiVersion: v1
+kind: Namespace
+metadata: {name: istio-system}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: https, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: ["*"]
+    tls: {mode: SIMPLE, credentialName: gw-cert}
+`
