@@ -3,13 +3,13 @@
 // mTLS traffic between them through the east-west gateways, while it kills,
 // partitions, delays and rotates things.
 //
-//	               ┌──────────── network netns net1 ────────────┐      ┌──── net2 ────┐
-//	 test process  │ kube-apiserver+etcd ◀── meshgate run ◀─gossip───▶ meshgate run │
-//	 (root netns)  │                          │ ADS (LDS/CDS/EDS/SDS)   │      ...     │
-//	   writes      │ echo pods (SVIDs)   meshgate gateway :15443 ◀──────┼── client    │
-//	   Services,   │ client (ADS, EDS) ─────────────── mTLS, SNI ───────▶ gw :15443 ─▶ echo
-//	   Endpoint-   └─────────────────────────────────────────────┘      └──────────────┘
-//	   Slices, Pods            router netns (iptables: partitions, loss; Toxiproxy: latency)
+//	              ┌──────────── network netns net1 ────────────┐      ┌──── net2 ────┐
+//	test process  │ kube-apiserver+etcd ◀── meshgate run ◀─gossip───▶ meshgate run │
+//	(root netns)  │                          │ ADS (LDS/CDS/EDS/SDS)   │      ...     │
+//	  writes      │ echo pods (SVIDs)   meshgate gateway :15443 ◀──────┼── client    │
+//	  Services,   │ client (ADS, EDS) ─────────────── mTLS, SNI ───────▶ gw :15443 ─▶ echo
+//	  Endpoint-   └─────────────────────────────────────────────┘      └──────────────┘
+//	  Slices, Pods            router netns (iptables: partitions, loss; Toxiproxy: latency)
 //
 // The topology is package netlab; workloads (echo servers, ADS clients, the
 // load generator and its figures) are package workload; clusters, daemons

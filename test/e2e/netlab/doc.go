@@ -3,17 +3,17 @@
 // namespace between them, and a link from the test process's own namespace
 // to the router (so the test reaches API servers and daemons).
 //
-//	      test process (root netns)  10.B.0.1  ── Toxiproxy listens here
-//	                │ veth  <p>-h / <p>-hr
-//	        ┌───────┴────────┐ router netns <p>-rt: ip_forward=1,
-//	        │     router     │ FORWARD policy DROP, accept only to the
-//	        └──┬─────┬─────┬─┘ public addresses below (+ replies)
-//	     veth  │     │     │
-//	   ┌───────┴┐ ┌──┴─────┐ ┌┴───────┐   network netns <p>-n<i>:
-//	   │ net1   │ │ net2   │ │ net3   │   uplink 10.B.i.2 (node: API server, daemon),
-//	   │ pods   │ │ pods   │ │ pods   │   10.B.i.10 (east-west gateway), 10.B.i.11 (ingress)
-//	   └────────┘ └────────┘ └────────┘   pods 10.B.(100+i).x (/32s on lo), never routed
-//	                                      outside; pod traffic leaving is masqueraded
+//	   test process (root netns)  10.B.0.1  ── Toxiproxy listens here
+//	             │ veth  <p>-h / <p>-hr
+//	     ┌───────┴────────┐ router netns <p>-rt: ip_forward=1,
+//	     │     router     │ FORWARD policy DROP, accept only to the
+//	     └──┬─────┬─────┬─┘ public addresses below (+ replies)
+//	  veth  │     │     │
+//	┌───────┴┐ ┌──┴─────┐ ┌┴───────┐   network netns <p>-n<i>:
+//	│ net1   │ │ net2   │ │ net3   │   uplink 10.B.i.2 (node: API server, daemon),
+//	│ pods   │ │ pods   │ │ pods   │   10.B.i.10 (east-west gateway), 10.B.i.11 (ingress)
+//	└────────┘ └────────┘ └────────┘   pods 10.B.(100+i).x (/32s on lo), never routed
+//	                                   outside; pod traffic leaving is masqueraded
 //
 // B is 200 + 5*slot + lab index (a slot holds up to 5 labs, named with a letter). Only the public addresses of a network (its node and
 // gateway addresses) are reachable from another network; pod addresses are
