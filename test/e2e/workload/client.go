@@ -131,7 +131,17 @@ func (c *Client) CheckSNI(t Target) error {
 	return nil
 }
 
+// meshSNI is the SNI of the cluster's mesh mTLS: its tlsMode=istio
+// transport socket match (auto mTLS) or, when a DestinationRule sets TLS,
+// its single transport socket.
 func meshSNI(cl *clusterv3.Cluster) (string, error) {
+	if ts := cl.GetTransportSocket(); ts != nil {
+		ctx := &tlsv3.UpstreamTlsContext{}
+		if err := ts.GetTypedConfig().UnmarshalTo(ctx); err != nil {
+			return "", fmt.Errorf("transport socket: %w", err)
+		}
+		return ctx.GetSni(), nil
+	}
 	for _, m := range cl.GetTransportSocketMatches() {
 		if m.GetMatch().GetFields()["tlsMode"].GetStringValue() != "istio" {
 			continue
@@ -142,7 +152,7 @@ func meshSNI(cl *clusterv3.Cluster) (string, error) {
 		}
 		return ctx.GetSni(), nil
 	}
-	return "", errors.New("no tlsMode=istio transport socket match")
+	return "", errors.New("neither a transport socket nor a tlsMode=istio transport socket match")
 }
 
 func (c *Client) pick(eps []Endpoint) Endpoint {

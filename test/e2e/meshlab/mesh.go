@@ -1,0 +1,291 @@
+package meshlab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/meshgate/meshgate/test/e2e/netlab"
+	"github.com/meshgate/meshgate/test/e2e/workload"
+	"github.com/meshgate/meshgate/test/kubetest"
+)
+
+// Source is where daemons read their cluster's objects.
+type Source string
+
+const (
+	// SourceKube: each daemon watches its own cluster's API server
+	// (--kubeconfig) and learns the other clusters through federation.
+	SourceKube Source = "kube"
+	// SourceFile: each daemon reads a mesh.yaml listing every cluster's
+	// YAML file (the file source's multi-cluster layout). Used while the
+	// binary has no Kubernetes source; it has no federation.
+	SourceFile Source = "file"
+)
+
+// Options configure a mesh.
+type Options struct {
+	Clusters int    // 2 or 3
+	Dir      string // working directory (logs, certificates, objects)
+	Bin      string // meshgate binary
+	Caps     Capabilities
+	Source   Source // default: SourceKube when the binary has it, else SourceFile
+	// Services lists, per cluster id, the services defined there even
+	// without pods.
+	Services map[string][]string
+	// ClientRoutes are the clients' routes (each gives the clients one
+	// cluster and its endpoints).
+	ClientRoutes []ClientRoute
+	// IngressCluster, when set, runs a north-south ingress gateway there.
+	IngressCluster string
+	Logf           func(format string, args ...any)
+}
+
+// Mesh is the running world.
+type Mesh struct {
+	Opts     Options
+	Bin      string
+	Lab      *netlab.Lab
+	PKI      *PKI
+	Clusters []*Cluster
+}
+
+// New builds the mesh in slot: networks, PKI, clusters (API servers with the
+// Kubernetes source), objects, daemons, east-west gateways and, if asked, the
+// ingress gateway. On error everything started is stopped.
+func New(ctx context.Context, slot *netlab.Slot, opts Options) (m *Mesh, err error) {
+	if opts.Source == "" {
+		opts.Source = SourceFile
+		if opts.Caps.Kubeconfig {
+			opts.Source = SourceKube
+		}
+	}
+	if opts.Logf == nil {
+		opts.Logf = func(string, ...any) {}
+	}
+	m = &Mesh{Opts: opts, Bin: opts.Bin}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, m.Close())
+		}
+	}()
+	if m.Lab, err = netlab.New(slot, opts.Clusters); err != nil {
+		return m, err
+	}
+	if m.PKI, err = NewPKI(opts.Bin, filepath.Join(opts.Dir, "pki"), "cluster.local"); err != nil {
+		return m, err
+	}
+	for i, n := range m.Lab.Networks {
+		c := &Cluster{Mesh: m, ID: fmt.Sprintf("cluster%d", i+1), Net: n, ids: map[string]*workload.Identity{}}
+		c.Dir = filepath.Join(opts.Dir, c.ID)
+		if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+			return m, err
+		}
+		if c.CACerts, err = m.PKI.ClusterCA(ctx, c.ID); err != nil {
+			return m, err
+		}
+		m.Clusters = append(m.Clusters, c)
+	}
+	if opts.Source == SourceKube {
+		if err := m.startAPIServers(ctx); err != nil {
+			return m, err
+		}
+	}
+	for _, c := range m.Clusters {
+		if err := c.newStore(); err != nil {
+			return m, err
+		}
+		if err := c.Publish(ctx); err != nil {
+			return m, err
+		}
+	}
+	if opts.IngressCluster != "" {
+		if err := m.setupIngress(ctx); err != nil {
+			return m, err
+		}
+	}
+	if err := m.startDaemons(ctx); err != nil {
+		return m, err
+	}
+	return m, m.startGateways(ctx)
+}
+
+// startAPIServers starts one kube-apiserver + etcd per cluster, inside the
+// cluster's network, concurrently.
+func (m *Mesh) startAPIServers(ctx context.Context) error {
+	bins, err := kubetest.FindBinaries()
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(m.Clusters))
+	for i, c := range m.Clusters {
+		wg.Go(func() {
+			c.Kube, errs[i] = kubetest.Start(ctx, kubetest.Options{Name: c.ID, BindAddress: c.Net.NodeIP.String(),
+				ExecPrefix: c.Net.Exec(), Dir: c.Dir, Binaries: &bins})
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Cluster returns the cluster with id, or nil.
+func (m *Mesh) Cluster(id string) *Cluster {
+	for _, c := range m.Clusters {
+		if c.ID == id {
+			return c
+		}
+	}
+	return nil
+}
+
+// daemonProc builds the command line of a cluster's daemon for the mesh's
+// source.
+func (m *Mesh) daemonProc(c *Cluster) (*Proc, error) {
+	argv := append(c.Net.Exec(), m.Bin, "run",
+		"--cluster-id", c.ID, "--network", c.Net.Name, "--trust-domain", m.PKI.TrustDomain.Name(),
+		"--xds-address", c.XDSAddr(),
+		"--admin-address", netip.AddrPortFrom(c.Net.NodeIP, DaemonAdmin).String(),
+		"--debounce-holdoff", "50ms", "--debounce-max-delay", "500ms")
+	switch m.Opts.Source {
+	case SourceFile:
+		dir, err := m.meshFile(c)
+		if err != nil {
+			return nil, err
+		}
+		argv = append(argv, "--config-dir", dir)
+	case SourceKube:
+		argv = append(argv, "--kubeconfig", c.Kube.KubeconfigPath())
+	}
+	return &Proc{Name: c.ID + "/daemon", Argv: argv, LogPath: filepath.Join(c.Dir, "daemon.log")}, nil
+}
+
+// meshFile writes the file source's mesh.yaml for c's daemon: every
+// cluster's objects file, c local.
+func (m *Mesh) meshFile(c *Cluster) (string, error) {
+	dir := filepath.Join(c.Dir, "daemon-config")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "meshID: e2e\nlocalCluster: %s\nclusters:\n", c.ID)
+	for _, o := range m.Clusters {
+		fmt.Fprintf(&b, "- {id: %s, network: %s, path: %s}\n", o.ID, o.Net.Name, filepath.Join(o.Dir, "objects"))
+	}
+	return dir, os.WriteFile(filepath.Join(dir, "mesh.yaml"), []byte(b.String()), 0o644)
+}
+
+func (m *Mesh) startDaemons(ctx context.Context) error {
+	for _, c := range m.Clusters {
+		p, err := m.daemonProc(c)
+		if err != nil {
+			return err
+		}
+		c.Daemon = p
+		if err := p.Start(); err != nil {
+			return err
+		}
+	}
+	for _, c := range m.Clusters {
+		if err := m.WaitDaemon(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WaitDaemon waits until c's daemon answers /readyz (bounded: 2 minutes).
+func (m *Mesh) WaitDaemon(ctx context.Context, c *Cluster) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	return WaitHTTP(ctx, c.AdminURL()+"/readyz", c.Daemon)
+}
+
+func (m *Mesh) startGateways(ctx context.Context) error {
+	for _, c := range m.Clusters {
+		c.EastWest = c.gatewayProc("istio-eastwestgateway", c.Net.EastWestIP.String(),
+			"istio=eastwestgateway", EastWestAdmin, "--metadata", "ROUTER_MODE=sni-dnat")
+		if err := c.EastWest.Start(); err != nil {
+			return err
+		}
+		if c.ID == m.Opts.IngressCluster {
+			c.Ingress = c.gatewayProc("istio-ingressgateway", c.Net.IngressIP.String(), "istio=ingressgateway", IngressAdmin)
+			if err := c.Ingress.Start(); err != nil {
+				return err
+			}
+		}
+	}
+	for _, c := range m.Clusters {
+		if err := m.WaitGateway(ctx, c, c.EastWest, EastWestAdmin); err != nil {
+			return err
+		}
+		if c.Ingress != nil {
+			if err := m.WaitGateway(ctx, c, c.Ingress, IngressAdmin); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// WaitGateway waits until a gateway reports /ready (bounded: 2 minutes).
+func (m *Mesh) WaitGateway(ctx context.Context, c *Cluster, p *Proc, admin int) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	return WaitHTTP(ctx, c.GatewayAdminURL(admin)+"/ready", p)
+}
+
+// setupIngress gives the ingress cluster the ingress's mesh certificate
+// (issued by `meshgate cert issue`) and its Gateway, VirtualService and
+// DestinationRule.
+func (m *Mesh) setupIngress(ctx context.Context) error {
+	c := m.Cluster(m.Opts.IngressCluster)
+	if c == nil {
+		return fmt.Errorf("ingress cluster %q does not exist", m.Opts.IngressCluster)
+	}
+	dir, err := m.PKI.Issue(ctx, c.CACerts, SystemNS, "istio-ingressgateway", c.ID+"-ingress")
+	if err != nil {
+		return err
+	}
+	read := func(name string) []byte {
+		b, e := os.ReadFile(filepath.Join(dir, name))
+		err = errors.Join(err, e)
+		return b
+	}
+	crt, key, ca := read("cert-chain.pem"), read("key.pem"), read("root-cert.pem")
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.extra = append(c.extra, ingressObjects(c, crt, key, ca, m.PKI.WorkloadID(Namespace, IngressService).String()))
+	c.mu.Unlock()
+	return c.Publish(ctx)
+}
+
+// Close stops every process and removes the networks.
+func (m *Mesh) Close() error {
+	var errs []error
+	for _, c := range m.Clusters {
+		for _, p := range []*Proc{c.Ingress, c.EastWest, c.Daemon} {
+			if p != nil {
+				errs = append(errs, p.Kill())
+			}
+		}
+		for _, p := range c.Pods() {
+			_ = p.Echo.Close()
+		}
+		if c.Kube != nil {
+			errs = append(errs, c.Kube.Close())
+		}
+	}
+	if m.Lab != nil {
+		errs = append(errs, m.Lab.Close())
+	}
+	return errors.Join(errs...)
+}
