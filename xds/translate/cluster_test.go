@@ -60,9 +60,9 @@ func TestTrafficPolicy(t *testing.T) {
 	d := func(v time.Duration) *time.Duration { return &v }
 	dr := &model.DestinationRule{Meta: model.Meta{Name: "svc", Namespace: "default"}, Host: "svc",
 		TrafficPolicy: &model.TrafficPolicy{
-			LoadBalancer:     &model.LoadBalancer{Simple: "ROUND_ROBIN"},
-			ConnectionPool:   &model.ConnectionPool{TCP: &model.TCPPool{MaxConnections: 7, ConnectTimeout: d(3 * time.Second)}, HTTP: &model.HTTPPool{HTTP1MaxPendingRequests: 9}},
-			OutlierDetection: &model.OutlierDetection{Consecutive5xxErrors: u32(4), Interval: d(time.Second), BaseEjectionTime: d(30 * time.Second), MaxEjectionPercent: 50},
+			LoadBalancer:      &model.LoadBalancer{Simple: "ROUND_ROBIN"},
+			ConnectionPool:    &model.ConnectionPool{TCP: &model.TCPPool{MaxConnections: 7, ConnectTimeout: d(3 * time.Second)}, HTTP: &model.HTTPPool{HTTP1MaxPendingRequests: 9}},
+			OutlierDetection:  &model.OutlierDetection{Consecutive5xxErrors: u32(4), Interval: d(time.Second), BaseEjectionTime: d(30 * time.Second), MaxEjectionPercent: 50},
 			PortLevelSettings: []model.PortTrafficPolicy{{Port: 8080, LoadBalancer: &model.LoadBalancer{Simple: "RANDOM"}}},
 		}}
 	c := onlyCluster(t, policyMesh(dr, nil))

@@ -270,32 +270,62 @@ type serviceTarget struct {
 	Protocol   string // TCP, UDP
 }
 
-// proxyServiceTargets finds the Services whose endpoints include the proxy's IP
-// (the gateway's own Service) and returns their port → targetPort pairs.
+// proxyServiceTargets finds the gateway's own Services and returns their
+// port → targetPort pairs: the Services whose endpoints include the proxy's IP,
+// or, when the IP is unknown or not among the endpoints (the xDS server
+// translates once for all replicas of a gateway), the Services in the proxy's
+// namespace whose selector matches its labels, as Kubernetes selects pods.
 func (ix *Index) proxyServiceTargets(p *Proxy) []serviceTarget {
 	c := ix.mesh.Cluster(p.ClusterID)
 	if c == nil {
 		c = ix.local
 	}
 	var out []serviceTarget
+	if p.IP != "" {
+		for i := range c.Services {
+			s := &c.Services[i]
+			for j := range s.Endpoints {
+				if s.Endpoints[j].Address == p.IP {
+					out = appendTargets(out, s, &s.Endpoints[j])
+					break
+				}
+			}
+		}
+		if len(out) > 0 {
+			return out
+		}
+	}
 	for i := range c.Services {
 		s := &c.Services[i]
-		for _, ep := range s.Endpoints {
-			if ep.Address != p.IP {
-				continue
-			}
-			for _, sp := range s.Ports {
-				tp, ok := ep.Port(sp.Name)
-				if !ok {
-					tp = sp.TargetPort
-				}
-				if tp == 0 {
-					tp = sp.Port
-				}
-				out = append(out, serviceTarget{Port: sp.Port, TargetPort: tp, Protocol: sp.Protocol})
-			}
-			break
+		if s.Namespace != p.Namespace || len(s.Selector) == 0 || !model.LabelsMatch(s.Selector, p.Labels) {
+			continue
 		}
+		var ep *model.Endpoint
+		if len(s.Endpoints) > 0 {
+			ep = &s.Endpoints[0]
+		}
+		out = appendTargets(out, s, ep)
+	}
+	return out
+}
+
+// appendTargets adds a service's port → targetPort pairs; a named targetPort
+// is resolved through an endpoint (whose ports are keyed by service port name).
+func appendTargets(out []serviceTarget, s *model.Service, ep *model.Endpoint) []serviceTarget {
+	for _, sp := range s.Ports {
+		tp := sp.TargetPort
+		if ep != nil {
+			if v, ok := ep.Port(sp.Name); ok {
+				tp = v
+			}
+		}
+		if tp == 0 {
+			if sp.TargetPortName != "" {
+				continue // unresolved named port: not a listener port we can know
+			}
+			tp = sp.Port
+		}
+		out = append(out, serviceTarget{Port: sp.Port, TargetPort: tp, Protocol: sp.Protocol})
 	}
 	return out
 }

@@ -39,3 +39,21 @@ func TestDestinationRuleResolution(t *testing.T) {
 		})
 	}
 }
+
+func TestProxyServiceTargetsWithoutIP(t *testing.T) {
+	gwSvc := model.Service{Meta: model.Meta{Name: "istio-ingressgateway", Namespace: "istio-system"},
+		Hostname: "istio-ingressgateway.istio-system.svc.cluster.local", Selector: map[string]string{"istio": "ingressgateway"},
+		Ports:     []model.ServicePort{{Name: "http2", Port: 80, TargetPort: 8080}, {Name: "https", Port: 443, TargetPortName: "https"}},
+		Endpoints: []model.Endpoint{{Address: "10.0.0.5", Ports: []model.EndpointPort{{Name: "http2", Port: 8080}, {Name: "https", Port: 8443}}}}}
+	mesh := &model.MeshState{LocalCluster: "c", Clusters: []*model.ClusterState{{ID: "c", Services: []model.Service{gwSvc}}}}
+	ix := BuildIndex(mesh, DefaultOptions())
+	for _, ip := range []string{"10.0.0.5", "", "10.9.9.9"} {
+		got := ix.proxyServiceTargets(&Proxy{IP: ip, ClusterID: "c", Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway", "pod": "x"}})
+		if len(got) != 2 || got[0].TargetPort != 8080 || got[1].TargetPort != 8443 {
+			t.Errorf("ip %q: %+v", ip, got)
+		}
+	}
+	if got := ix.proxyServiceTargets(&Proxy{ClusterID: "c", Namespace: "other", Labels: map[string]string{"istio": "ingressgateway"}}); len(got) != 0 {
+		t.Errorf("a gateway in another namespace is not selected: %+v", got)
+	}
+}

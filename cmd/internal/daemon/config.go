@@ -1,0 +1,258 @@
+package daemon
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"sigs.k8s.io/yaml"
+)
+
+// Config is the configuration of `meshgate run`. The config file (YAML) uses
+// the same names as the flags; flags override the file, the file overrides
+// DefaultConfig.
+type Config struct {
+	// ConfigDir is the directory of Kubernetes and Istio YAML the file source
+	// reads and watches. Required until the Kubernetes source exists.
+	ConfigDir string `json:"config-dir,omitempty"`
+	// XDSAddress is where gateways connect over ADS (gRPC).
+	XDSAddress string `json:"xds-address,omitempty"`
+	// AdminAddress serves /healthz, /readyz, /metrics and /debug/.
+	AdminAddress string `json:"admin-address,omitempty"`
+	// ClusterID names the local cluster (and is the CLUSTER_ID of nodes that
+	// send none); Network is its network.
+	ClusterID string `json:"cluster-id,omitempty"`
+	Network   string `json:"network,omitempty"`
+	// TrustDomain is the SPIFFE trust domain; DomainSuffix the cluster DNS domain.
+	TrustDomain  string `json:"trust-domain,omitempty"`
+	DomainSuffix string `json:"domain-suffix,omitempty"`
+	// LogLevel is debug, info, warn or error; LogFormat text or json.
+	LogLevel  string `json:"log-level,omitempty"`
+	LogFormat string `json:"log-format,omitempty"`
+	// DebounceHoldoff is the quiet time after a change before a rebuild;
+	// DebounceMaxDelay caps the wait from the first change of a burst.
+	DebounceHoldoff  Duration `json:"debounce-holdoff,omitempty"`
+	DebounceMaxDelay Duration `json:"debounce-max-delay,omitempty"`
+	// ShutdownTimeout bounds the graceful stop after SIGTERM/SIGINT.
+	ShutdownTimeout Duration `json:"shutdown-timeout,omitempty"`
+
+	// IdentityCADir persists meshgate's CA (created on first start); CACerts
+	// plugs in an Istio-style cacerts directory instead (ca-cert.pem,
+	// ca-key.pem, root-cert.pem, cert-chain.pem). With neither, the CA is
+	// ephemeral. SVIDTTL is the lifetime of gateway SVIDs (renewed at half).
+	IdentityCADir string   `json:"identity-ca-dir,omitempty"`
+	CACerts       string   `json:"cacerts,omitempty"`
+	SVIDTTL       Duration `json:"svid-ttl,omitempty"`
+
+	// Istio's protocol feature flags (PILOT_ENABLE_MYSQL_FILTER,
+	// PILOT_ENABLE_REDIS_FILTER, PILOT_ENABLE_QUIC_LISTENERS).
+	EnableMySQLFilter   bool `json:"enable-mysql-filter,omitempty"`
+	EnableRedisFilter   bool `json:"enable-redis-filter,omitempty"`
+	EnableQUICListeners bool `json:"enable-quic-listeners,omitempty"`
+
+	// Reserved for components that are not wired yet; setting them only
+	// logs a warning.
+	Kubeconfig string       `json:"kubeconfig,omitempty"`
+	Gossip     GossipConfig `json:"gossip,omitzero"`
+}
+
+// GossipConfig is reserved for federation (memberlist).
+type GossipConfig struct {
+	BindAddress string   `json:"bind-address,omitempty"`
+	Join        []string `json:"join,omitempty"`
+	KeyringFile string   `json:"keyring-file,omitempty"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		XDSAddress:       "127.0.0.1:15010", // Istio's plaintext xDS port
+		AdminAddress:     "127.0.0.1:15014", // Istio's control-plane monitoring port
+		ClusterID:        "Kubernetes",      // Istio's default cluster name
+		TrustDomain:      "cluster.local",
+		DomainSuffix:     "cluster.local",
+		LogLevel:         "info",
+		LogFormat:        "text",
+		DebounceHoldoff:  Duration(100 * time.Millisecond), // Istio's PILOT_DEBOUNCE_AFTER
+		DebounceMaxDelay: Duration(time.Second),            // shorter than Istio's 10s: gateways only
+		ShutdownTimeout:  Duration(10 * time.Second),
+		SVIDTTL:          Duration(24 * time.Hour),
+	}
+}
+
+// Validate checks every field and reports all problems, each naming its field.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	switch {
+	case c.ConfigDir == "" && c.Kubeconfig == "":
+		bad("config-dir", "required (the Kubernetes source is not available yet)")
+	case c.ConfigDir != "":
+		if st, err := os.Stat(c.ConfigDir); err != nil {
+			bad("config-dir", "%v", err)
+		} else if !st.IsDir() {
+			bad("config-dir", "%s is not a directory", c.ConfigDir)
+		}
+	}
+	for _, a := range []struct{ field, addr string }{{"xds-address", c.XDSAddress}, {"admin-address", c.AdminAddress}} {
+		if err := checkAddress(a.addr); err != nil {
+			bad(a.field, "%v", err)
+		}
+	}
+	if c.XDSAddress == c.AdminAddress && !strings.HasSuffix(c.XDSAddress, ":0") {
+		bad("admin-address", "same as xds-address %s", c.XDSAddress)
+	}
+	if c.ClusterID == "" {
+		bad("cluster-id", "required")
+	}
+	if c.TrustDomain == "" || strings.ContainsAny(c.TrustDomain, "/: ") || strings.ToLower(c.TrustDomain) != c.TrustDomain {
+		bad("trust-domain", "%q is not a SPIFFE trust domain (lower case, no scheme, path or port)", c.TrustDomain)
+	}
+	if c.DomainSuffix == "" || strings.HasPrefix(c.DomainSuffix, ".") {
+		bad("domain-suffix", "%q is not a DNS domain", c.DomainSuffix)
+	}
+	if _, err := c.level(); err != nil {
+		bad("log-level", "%v", err)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("log-format", "%q: want text or json", c.LogFormat)
+	}
+	if c.DebounceHoldoff <= 0 {
+		bad("debounce-holdoff", "must be positive")
+	}
+	if c.DebounceMaxDelay < c.DebounceHoldoff {
+		bad("debounce-max-delay", "%v is shorter than debounce-holdoff %v", c.DebounceMaxDelay, c.DebounceHoldoff)
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("shutdown-timeout", "must be positive")
+	}
+	if c.SVIDTTL < Duration(2*time.Minute) {
+		bad("svid-ttl", "%v is too short (at least 2m)", c.SVIDTTL)
+	}
+	if c.IdentityCADir != "" && c.CACerts != "" {
+		bad("cacerts", "set either cacerts or identity-ca-dir, not both")
+	}
+	return errors.Join(errs...)
+}
+
+func checkAddress(a string) error {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return err
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("%q: bad port", a)
+	}
+	if host != "" && net.ParseIP(host) == nil && strings.ContainsAny(host, " /") {
+		return fmt.Errorf("%q: bad host", a)
+	}
+	return nil
+}
+
+func (c Config) level() (slog.Level, error) {
+	var l slog.Level
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+		return l, l.UnmarshalText([]byte(c.LogLevel))
+	}
+	return l, fmt.Errorf("%q: want debug, info, warn or error", c.LogLevel)
+}
+
+// Duration is a time.Duration written "100ms", "2s" in files and flags.
+type Duration time.Duration
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// D is d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Set implements pflag.Value.
+func (d *Duration) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Type implements pflag.Value.
+func (d *Duration) Type() string { return "duration" }
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// UnmarshalJSON reads a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a duration such as \"100ms\", got %s", b)
+	}
+	return d.Set(s)
+}
+
+// BindFlags registers one flag per configurable field of c (named like the
+// config file keys), with c's values as defaults.
+func BindFlags(fs *pflag.FlagSet, c *Config) {
+	fs.StringVar(&c.ConfigDir, "config-dir", c.ConfigDir, "directory of Kubernetes/Istio YAML to serve (watched)")
+	fs.StringVar(&c.XDSAddress, "xds-address", c.XDSAddress, "xDS (ADS over gRPC) listen address")
+	fs.StringVar(&c.AdminAddress, "admin-address", c.AdminAddress, "admin HTTP listen address (/healthz, /readyz, /metrics, /debug/)")
+	fs.StringVar(&c.ClusterID, "cluster-id", c.ClusterID, "id of the local cluster")
+	fs.StringVar(&c.Network, "network", c.Network, "network of the local cluster")
+	fs.StringVar(&c.TrustDomain, "trust-domain", c.TrustDomain, "SPIFFE trust domain")
+	fs.StringVar(&c.DomainSuffix, "domain-suffix", c.DomainSuffix, "cluster DNS domain")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
+	fs.Var(&c.DebounceHoldoff, "debounce-holdoff", "quiet time after a change before rebuilding")
+	fs.Var(&c.DebounceMaxDelay, "debounce-max-delay", "longest wait from the first change of a burst")
+	fs.Var(&c.ShutdownTimeout, "shutdown-timeout", "bound on the graceful stop")
+	fs.StringVar(&c.IdentityCADir, "identity-ca-dir", c.IdentityCADir, "directory persisting meshgate's CA (created on first start)")
+	fs.StringVar(&c.CACerts, "cacerts", c.CACerts, "Istio-style cacerts directory (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem) to use as the CA")
+	fs.Var(&c.SVIDTTL, "svid-ttl", "lifetime of gateway SVIDs (renewed at half life)")
+	fs.BoolVar(&c.EnableMySQLFilter, "enable-mysql-filter", c.EnableMySQLFilter, "mysql_proxy before tcp_proxy on MYSQL servers")
+	fs.BoolVar(&c.EnableRedisFilter, "enable-redis-filter", c.EnableRedisFilter, "redis_proxy for REDIS servers")
+	fs.BoolVar(&c.EnableQUICListeners, "enable-quic-listeners", c.EnableQUICListeners, "HTTP/3 listeners for HTTPS servers with a UDP gateway port")
+}
+
+// Resolve overlays the config file (if any) on c, which holds defaults and
+// parsed flags, without touching the fields whose flags were set: flags win.
+// Unknown keys in the file are errors.
+func Resolve(c Config, file string, fs *pflag.FlagSet) (Config, error) {
+	if file == "" {
+		return c, nil
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return c, fmt.Errorf("config file: %w", err)
+	}
+	var probe Config
+	if err := yaml.UnmarshalStrict(raw, &probe); err != nil {
+		return c, fmt.Errorf("config file %s: %w", file, err)
+	}
+	js, err := yaml.YAMLToJSON(raw)
+	if err != nil {
+		return c, fmt.Errorf("config file %s: %w", file, err)
+	}
+	fields := map[string]json.RawMessage{}
+	if err := json.Unmarshal(js, &fields); err != nil {
+		return c, fmt.Errorf("config file %s: want a mapping: %w", file, err)
+	}
+	fs.Visit(func(f *pflag.Flag) { delete(fields, f.Name) })
+	rest, err := json.Marshal(fields)
+	if err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal(rest, &c); err != nil {
+		return c, fmt.Errorf("config file %s: %w", file, err)
+	}
+	return c, nil
+}

@@ -1,0 +1,108 @@
+package daemon
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func TestValidate(t *testing.T) {
+	dir := t.TempDir()
+	notDir := filepath.Join(dir, "f")
+	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ok := DefaultConfig()
+	ok.ConfigDir = dir
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("defaults with a config dir: %v", err)
+	}
+	cases := []struct {
+		field string
+		edit  func(*Config)
+	}{
+		{"config-dir", func(c *Config) { c.ConfigDir = "" }},
+		{"config-dir", func(c *Config) { c.ConfigDir = filepath.Join(dir, "missing") }},
+		{"config-dir", func(c *Config) { c.ConfigDir = notDir }},
+		{"xds-address", func(c *Config) { c.XDSAddress = "15010" }},
+		{"admin-address", func(c *Config) { c.AdminAddress = "127.0.0.1:99999" }},
+		{"admin-address", func(c *Config) { c.AdminAddress = c.XDSAddress }},
+		{"cluster-id", func(c *Config) { c.ClusterID = "" }},
+		{"trust-domain", func(c *Config) { c.TrustDomain = "spiffe://cluster.local" }},
+		{"domain-suffix", func(c *Config) { c.DomainSuffix = "" }},
+		{"log-level", func(c *Config) { c.LogLevel = "verbose" }},
+		{"log-format", func(c *Config) { c.LogFormat = "xml" }},
+		{"debounce-holdoff", func(c *Config) { c.DebounceHoldoff = 0 }},
+		{"debounce-max-delay", func(c *Config) { c.DebounceMaxDelay = Duration(time.Millisecond) }},
+		{"shutdown-timeout", func(c *Config) { c.ShutdownTimeout = -1 }},
+	}
+	for _, tc := range cases {
+		c := ok
+		tc.edit(&c)
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.field+":") {
+			t.Errorf("%s: error %v does not name the field", tc.field, err)
+		}
+	}
+	// Reserved settings are accepted (the daemon warns that they are ignored).
+	c := ok
+	c.Kubeconfig, c.IdentityCADir = "/k", "/ca"
+	c.Gossip.Join = []string{"10.0.0.1:7946"}
+	if err := c.Validate(); err != nil {
+		t.Errorf("reserved settings: %v", err)
+	}
+}
+
+// The file overrides defaults; flags override the file.
+func TestResolve(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "meshgate.yaml")
+	if err := os.WriteFile(file, []byte(`
+config-dir: /srv/mesh
+xds-address: 0.0.0.0:15010
+cluster-id: from-file
+debounce-holdoff: 250ms
+gossip:
+  join: [10.0.0.1:7946]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	BindFlags(fs, &cfg)
+	if err := fs.Parse([]string{"--cluster-id", "from-flag", "--debounce-max-delay", "3s"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Resolve(cfg, file, fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultConfig()
+	want.ConfigDir, want.XDSAddress, want.ClusterID = "/srv/mesh", "0.0.0.0:15010", "from-flag"
+	want.DebounceHoldoff, want.DebounceMaxDelay = Duration(250*time.Millisecond), Duration(3*time.Second)
+	if got.ConfigDir != want.ConfigDir || got.XDSAddress != want.XDSAddress || got.ClusterID != want.ClusterID ||
+		got.DebounceHoldoff != want.DebounceHoldoff || got.DebounceMaxDelay != want.DebounceMaxDelay ||
+		got.AdminAddress != want.AdminAddress || len(got.Gossip.Join) != 1 {
+		t.Errorf("resolved %+v\nwant     %+v", got, want)
+	}
+
+	for name, body := range map[string]string{
+		"unknown key":  "xds-adress: 1.2.3.4:1\n",
+		"bad duration": "debounce-holdoff: 100\n",
+		"not a map":    "- a\n",
+	} {
+		if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Resolve(DefaultConfig(), file, pflag.NewFlagSet("x", pflag.ContinueOnError)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := Resolve(DefaultConfig(), filepath.Join(dir, "none.yaml"), fs); err == nil {
+		t.Error("missing file accepted")
+	}
+}

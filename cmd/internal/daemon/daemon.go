@@ -1,0 +1,252 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
+
+	"github.com/meshgate/meshgate/discovery/file"
+	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/xds/server"
+	"github.com/meshgate/meshgate/xds/translate"
+)
+
+// PublishFunc receives a source's complete states: mesh with objErrs (the
+// objects that were skipped), or err when nothing could be loaded.
+type PublishFunc func(mesh *model.MeshState, objErrs []error, err error)
+
+// Source delivers complete mesh states. Run blocks until ctx is done (nil)
+// or the source fails; publish is called from Run's goroutines, never
+// concurrently with itself, and must not block for long.
+type Source interface {
+	Run(ctx context.Context, publish PublishFunc) error
+}
+
+// FileSource watches a directory of YAML (discovery/file).
+type FileSource struct{ Options file.Options }
+
+// Run implements Source.
+func (f FileSource) Run(ctx context.Context, publish PublishFunc) error {
+	return file.Watch(ctx, f.Options, publish)
+}
+
+// Daemon is a running `meshgate run`: the source, the xDS server on its
+// gRPC listener and the admin HTTP server.
+type Daemon struct {
+	cfg      Config
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	xds      *server.Server
+	source   Source
+	xdsLis   net.Listener
+	adminLis net.Listener
+	m        sourceMetrics
+	lastErrs map[string]bool
+	id       *identityProvider
+}
+
+// New validates cfg, builds the daemon and binds its listeners. src nil means
+// the file source on cfg.ConfigDir.
+func New(cfg Config, log *slog.Logger, src Source) (*Daemon, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	d := &Daemon{cfg: cfg, log: log, reg: prometheus.NewRegistry(), source: src, lastErrs: map[string]bool{}}
+	if d.source == nil {
+		d.source = FileSource{Options: file.Options{Paths: []string{cfg.ConfigDir}, ClusterID: cfg.ClusterID,
+			Network: cfg.Network, DomainSuffix: cfg.DomainSuffix}}
+	}
+	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var err error
+	if d.m, err = newSourceMetrics(d.reg); err != nil {
+		return nil, err
+	}
+	if d.id, err = newIdentity(context.Background(), cfg, log.With("component", "identity"), d.reg); err != nil {
+		return nil, err
+	}
+	d.xds, err = server.New(server.Options{
+		ClusterID: cfg.ClusterID,
+		Translate: translate.Options{DomainSuffix: cfg.DomainSuffix, TrustDomain: cfg.TrustDomain,
+			EnableMySQLFilter: cfg.EnableMySQLFilter, EnableRedisFilter: cfg.EnableRedisFilter, EnableQUICListeners: cfg.EnableQUICListeners},
+		Secrets:    d.id,
+		Holdoff:    time.Duration(cfg.DebounceHoldoff),
+		MaxDelay:   time.Duration(cfg.DebounceMaxDelay),
+		Logger:     log.With("component", "xds"),
+		Registerer: d.reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if d.xdsLis, err = net.Listen("tcp", cfg.XDSAddress); err != nil {
+		return nil, fmt.Errorf("xds-address: %w", err)
+	}
+	if d.adminLis, err = net.Listen("tcp", cfg.AdminAddress); err != nil {
+		d.xdsLis.Close()
+		return nil, fmt.Errorf("admin-address: %w", err)
+	}
+	return d, nil
+}
+
+// XDSAddr and AdminAddr are the bound addresses.
+func (d *Daemon) XDSAddr() string   { return d.xdsLis.Addr().String() }
+func (d *Daemon) AdminAddr() string { return d.adminLis.Addr().String() }
+
+// Server is the xDS server (tests inspect it).
+func (d *Daemon) Server() *server.Server { return d.xds }
+
+// Run serves until ctx is done or the source fails, then shuts down
+// gracefully: no new connections, every xDS stream closed, the admin server
+// drained. A clean stop returns nil.
+func (d *Daemon) Run(ctx context.Context) error {
+	d.warnReserved()
+	d.log.Info("meshgate starting", "xds", d.XDSAddr(), "admin", d.AdminAddr(), "config-dir", d.cfg.ConfigDir,
+		"cluster", d.cfg.ClusterID, "network", d.cfg.Network)
+	gs := grpc.NewServer()
+	d.xds.Register(gs)
+	admin := &http.Server{Handler: d.xds.AdminMux(d.reg), ReadHeaderTimeout: 10 * time.Second}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	xdsDone := make(chan struct{})
+	go func() { _ = d.xds.Run(runCtx); close(xdsDone) }()
+	go d.id.run(runCtx, d.xds.SecretsChanged)
+	go func() { _ = gs.Serve(d.xdsLis) }()
+	go func() { _ = admin.Serve(d.adminLis) }()
+	srcErr := make(chan error, 1)
+	go func() { srcErr <- d.source.Run(runCtx, d.publish) }()
+
+	var err error
+	select {
+	case <-ctx.Done():
+		d.log.Info("shutting down", "reason", context.Cause(ctx))
+	case err = <-srcErr:
+		if err == nil {
+			err = errors.New("source stopped")
+		}
+		err = fmt.Errorf("configuration source: %w", err)
+		d.log.Error("configuration source failed; shutting down", "err", err)
+	}
+	d.shutdown(gs, admin, cancel, xdsDone)
+	return err
+}
+
+// shutdown stops accepting connections, ends every xDS stream, and drains
+// the admin server, within ShutdownTimeout.
+func (d *Daemon) shutdown(gs *grpc.Server, admin *http.Server, cancel context.CancelFunc, xdsDone <-chan struct{}) {
+	deadline := time.Now().Add(time.Duration(d.cfg.ShutdownTimeout))
+	stopped := make(chan struct{})
+	go func() { gs.GracefulStop(); close(stopped) }() // closes the listener first
+	cancel()                                          // ends the xDS streams, so GracefulStop can finish
+	<-xdsDone
+	select {
+	case <-stopped:
+	case <-time.After(time.Until(deadline)):
+		d.log.Warn("graceful stop timed out; closing connections")
+		gs.Stop()
+	}
+	hctx, hcancel := context.WithDeadline(context.Background(), deadline)
+	defer hcancel()
+	if err := admin.Shutdown(hctx); err != nil {
+		_ = admin.Close()
+	}
+	d.log.Info("shutdown complete")
+}
+
+func (d *Daemon) warnReserved() {
+	for name, set := range map[string]bool{
+		"kubeconfig": d.cfg.Kubeconfig != "",
+		"gossip":     d.cfg.Gossip.BindAddress != "" || len(d.cfg.Gossip.Join) > 0 || d.cfg.Gossip.KeyringFile != "",
+	} {
+		if set {
+			d.log.Warn("setting is not implemented yet and is ignored", "setting", name)
+		}
+	}
+}
+
+// publish takes a source's state: a load that failed keeps the last good
+// state; object errors are logged (once while they persist) and counted.
+func (d *Daemon) publish(mesh *model.MeshState, objErrs []error, err error) {
+	if err != nil {
+		d.log.Error("configuration load failed; keeping the last good configuration", "err", err)
+		d.m.loadFailures.Inc()
+		return
+	}
+	now := map[string]bool{}
+	for _, e := range objErrs {
+		now[e.Error()] = true
+		if !d.lastErrs[e.Error()] {
+			d.log.Warn("configuration object skipped", "err", e)
+		}
+	}
+	d.lastErrs = now
+	d.m.objectErrors.Set(float64(len(now)))
+	if mesh == nil {
+		return
+	}
+	d.m.loads.Inc()
+	// The local cluster publishes its trust domain and CA roots (federation
+	// carries them to the other clusters); ROOTCA holds every cluster's roots.
+	if local := mesh.Cluster(mesh.LocalCluster); local != nil && local.TrustDomain == "" {
+		local.TrustDomain, local.TrustBundle = d.cfg.TrustDomain, d.id.rootsPEM()
+	}
+	if d.id.setBundles(mesh.Clusters) {
+		d.xds.SecretsChanged()
+	}
+	d.xds.Update(mesh)
+}
+
+type sourceMetrics struct {
+	loads, loadFailures prometheus.Counter
+	objectErrors        prometheus.Gauge
+}
+
+func newSourceMetrics(r prometheus.Registerer) (sourceMetrics, error) {
+	m := sourceMetrics{
+		loads: prometheus.NewCounter(prometheus.CounterOpts{Name: "meshgate_source_loads_total",
+			Help: "Complete configuration states received from the source."}),
+		loadFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "meshgate_source_load_failures_total",
+			Help: "Source loads that failed entirely; the last good configuration was kept."}),
+		objectErrors: prometheus.NewGauge(prometheus.GaugeOpts{Name: "meshgate_source_object_errors",
+			Help: "Objects the source skipped in its last load (each logged with object and field)."}),
+	}
+	return m, errors.Join(r.Register(m.loads), r.Register(m.loadFailures), r.Register(m.objectErrors))
+}
+
+// NewLogger returns the slog logger cfg asks for, writing to w.
+func NewLogger(cfg Config, w io.Writer) *slog.Logger {
+	level, _ := cfg.level()
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// SignalContext is done on SIGTERM or SIGINT.
+func SignalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+}
+
+// RunUntilSignal runs a daemon until SIGTERM or SIGINT, the whole of
+// `meshgate run` after configuration.
+func RunUntilSignal(cfg Config, log *slog.Logger, src Source) error {
+	ctx, stop := SignalContext()
+	defer stop()
+	d, err := New(cfg, log, src)
+	if err != nil {
+		return err
+	}
+	return d.Run(ctx)
+}

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshgate/meshgate/cmd/internal/daemon"
+)
+
+func init() {
+	cfg := daemon.DefaultConfig()
+	var file string
+	cmd := &cobra.Command{
+		Use:   "run --config-dir DIR [flags]",
+		Short: "Run the control plane: serve xDS to gateways from a directory of YAML",
+		Long: `Run the meshgate control plane. It reads Kubernetes and Istio objects from
+--config-dir (watched for changes), translates them for each connected gateway,
+and serves the result over ADS (xDS, state of the world and delta) on
+--xds-address. The admin server on --admin-address serves /healthz, /readyz,
+/metrics, /debug/proxies and /debug/config_dump?proxy=<node id>.
+
+Settings can also come from --config FILE (YAML, same names as the flags);
+flags override the file. SIGTERM or SIGINT stops it gracefully.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := daemon.Resolve(cfg, file, cmd.Flags())
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			if err := c.Validate(); err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			if err := daemon.RunUntilSignal(c, daemon.NewLogger(c, os.Stderr), nil); err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			return nil
+		},
+	}
+	daemon.BindFlags(cmd.Flags(), &cfg)
+	cmd.Flags().StringVar(&file, "config", "", "YAML config file (keys named like the flags)")
+	rootCmd.AddCommand(cmd)
+}

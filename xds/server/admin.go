@@ -1,0 +1,136 @@
+package server
+
+import (
+	"encoding/json"
+	"maps"
+	"net/http"
+	"slices"
+
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// AdminMux returns the admin HTTP endpoints:
+//
+//	/healthz                         the process is up
+//	/readyz                          200 once the first complete configuration is built
+//	/metrics                         Prometheus metrics of g
+//	/debug/proxies                   connected proxies, versions sent/acked per type, last NACK
+//	/debug/config_dump?proxy=<id>    a proxy's resources (protojson, private keys redacted)
+//
+// Callers may add handlers to the returned mux.
+func (s *Server) AdminMux(g prometheus.Gatherer) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.Ready() {
+			http.Error(w, "not ready: waiting for the first complete configuration", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /debug/proxies", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, s.Proxies())
+	})
+	mux.HandleFunc("GET /debug/config_dump", s.serveConfigDump)
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// ConfigDump is what /debug/config_dump returns for one proxy.
+type ConfigDump struct {
+	Proxy ProxyStatus `json:"proxy"`
+	// Versions are the versions published to the proxy, by type.
+	Versions map[string]string `json:"versions"`
+	// Pending are the versions waiting for the second step of a staged
+	// (make-before-break) update.
+	Pending      map[string]string `json:"pending,omitempty"`
+	ObjectErrors []string          `json:"objectErrors,omitempty"`
+	LastError    string            `json:"lastTranslateError,omitempty"`
+	Listeners    []json.RawMessage `json:"listeners"`
+	Routes       []json.RawMessage `json:"routes"`
+	Clusters     []json.RawMessage `json:"clusters"`
+	Endpoints    []json.RawMessage `json:"endpoints"`
+	Secrets      []json.RawMessage `json:"secrets"`
+}
+
+// ConfigDumpOf returns the configuration published to a connected proxy,
+// with secret material redacted.
+func (s *Server) ConfigDumpOf(id string) (*ConfigDump, bool) {
+	st, ok := s.Proxy(id)
+	if !ok {
+		return nil, false
+	}
+	s.mu.Lock()
+	p := s.proxies[id]
+	s.mu.Unlock()
+	if p == nil {
+		return nil, false
+	}
+	g := p.group
+	g.mu.Lock()
+	pub, pending := p.published, p.pending
+	objErrs, lastErr := slices.Clone(g.objErrs), g.lastErr
+	g.mu.Unlock()
+	d := &ConfigDump{Proxy: st, Versions: map[string]string{}, ObjectErrors: objErrs, LastError: lastErr}
+	if pub != nil {
+		for k := range numKinds {
+			d.Versions[shortType(kindTypeURL[k])] = pub.kinds[k].version
+		}
+		d.Listeners = dumpAll(pub.resources(kListener))
+		d.Routes = dumpAll(pub.resources(kRoute))
+		d.Clusters = dumpAll(pub.resources(kCluster))
+		d.Secrets = dumpAll(pub.resources(kSecret))
+	}
+	if pending != nil {
+		d.Pending = map[string]string{}
+		for k := range numKinds {
+			d.Pending[shortType(kindTypeURL[k])] = pending.kinds[k].version
+		}
+	}
+	eps := g.endpoints()
+	names := slices.Sorted(maps.Keys(eps))
+	list := make([]types.Resource, len(names))
+	for i, n := range names {
+		list[i] = eps[n]
+	}
+	d.Endpoints = dumpAll(list)
+	return d, true
+}
+
+func dumpAll(rs []types.Resource) []json.RawMessage {
+	out := make([]json.RawMessage, 0, len(rs))
+	for _, r := range rs {
+		b, err := protojson.Marshal(Redact(r))
+		if err != nil {
+			b, _ = json.Marshal(map[string]string{"error": err.Error()})
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+func (s *Server) serveConfigDump(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("proxy")
+	if id == "" {
+		http.Error(w, "missing ?proxy=<node id>; see /debug/proxies", http.StatusBadRequest)
+		return
+	}
+	d, ok := s.ConfigDumpOf(id)
+	if !ok {
+		http.Error(w, "proxy "+id+" is not connected", http.StatusNotFound)
+		return
+	}
+	writeJSON(w, d)
+}

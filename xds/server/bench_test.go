@@ -1,0 +1,271 @@
+package server
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/xds/server/internal/adstest"
+	"github.com/meshgate/meshgate/xds/translate"
+)
+
+// Benchmarks. Run e.g.
+//
+//	go test ./xds/server -run '^$' -bench . -benchtime 5x
+//
+// They print figures and never fail on time.
+
+// benchCluster is n services with two endpoints each, one gateway on port 80
+// (the fake translator gives one virtual host, cluster and CLA per service).
+func benchCluster(n int) model.ClusterState {
+	c := model.ClusterState{Gateways: []model.Gateway{gateway("gw", ingressLabels, 80)}}
+	for i := range n {
+		ip := fmt.Sprintf("10.%d.%d.", i/256%256, i%256)
+		c.Services = append(c.Services, service(fmt.Sprintf("svc%05d", i), "ns"+strconv.Itoa(i%50), 8080, ip+"1:8080", ip+"2:8080"))
+	}
+	return c
+}
+
+func benchServer(b *testing.B, envoy TranslateFunc) *Server {
+	b.Helper()
+	s, err := New(Options{Envoy: envoy, Logger: discardLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// attachGateways registers n gateway nodes of one group without streams.
+func attachGateways(b *testing.B, s *Server, n int) {
+	b.Helper()
+	for i := range n {
+		node, err := ParseNode(gatewayNode(fmt.Sprintf("gw-%d", i)), "Kubernetes")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.attach(node); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFullRebuild: a configuration change (a gateway port flips) over n
+// services: translation, hashing, snapshot, publication to one gateway.
+func BenchmarkFullRebuild(b *testing.B) {
+	for _, tr := range []struct {
+		name string
+		fn   TranslateFunc
+	}{{"fake", fakeTranslate}, {"real", translate.Translate}} {
+		for _, n := range []int{1000, 10000} {
+			b.Run(fmt.Sprintf("translate=%s/services=%d", tr.name, n), func(b *testing.B) {
+				s := benchServer(b, tr.fn)
+				attachGateways(b, s, 1)
+				c := benchCluster(n)
+				meshes := [2]*model.MeshState{mesh(c), nil}
+				c.Gateways[0].Servers[0].Port.Number = 81
+				meshes[1] = mesh(c)
+				s.Update(meshes[1])
+				s.rebuild()
+				b.ReportAllocs()
+				b.ResetTimer()
+				i := 0
+				for b.Loop() {
+					s.Update(meshes[i%2])
+					s.rebuild()
+					i++
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkEndpointRebuild: the server-side cost of an endpoint-only change
+// (one endpoint of one of 1000 services moves) with 100 gateways attached:
+// endpoint translation, diff, LinearCache update.
+func BenchmarkEndpointRebuild(b *testing.B) {
+	s := benchServer(b, fakeTranslate)
+	attachGateways(b, s, 100)
+	c := benchCluster(1000)
+	s.Update(mesh(c))
+	s.rebuild()
+	meshes := make([]*model.MeshState, 16)
+	for i := range meshes {
+		c.Services[0].Endpoints[0].Address = fmt.Sprintf("10.200.0.%d", i+1)
+		meshes[i] = mesh(c)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		s.Update(meshes[i%len(meshes)])
+		s.rebuild()
+		i++
+	}
+}
+
+// fleet is n ADS clients (state of the world) of one gateway group over
+// real gRPC connections (100 streams per connection).
+type fleet struct {
+	h       *harness
+	clients []*adstest.Client
+}
+
+func newFleet(b *testing.B, n int, c model.ClusterState) *fleet {
+	b.Helper()
+	h := newHarness(b, Options{Envoy: fakeTranslate, Holdoff: time.Millisecond, MaxDelay: 5 * time.Millisecond})
+	h.srv.Update(mesh(c))
+	f := &fleet{h: h}
+	var cc *grpc.ClientConn
+	for i := range n {
+		if i%100 == 0 {
+			conn, err := grpc.NewClient(h.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = conn.Close() })
+			cc = conn
+		}
+		cl, err := adstest.Dial(h.ctx, cc, gatewayNode(fmt.Sprintf("gw-%d", i)), false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(cl.Close)
+		f.clients = append(f.clients, cl)
+	}
+	f.waitAll(b, func(s adstest.State) bool {
+		return s.Count(resource.ListenerType) > 0 && len(s.Resources[resource.EndpointType]) == len(c.Services)
+	})
+	return f
+}
+
+func (f *fleet) waitAll(b *testing.B, cond func(adstest.State) bool) {
+	b.Helper()
+	for _, c := range f.clients {
+		if _, err := c.WaitFor(f.h.ctx, cond); err != nil {
+			b.Fatalf("client never reached the state: %v", err)
+		}
+	}
+}
+
+func hasEndpoint(s adstest.State, cluster, addr string) bool {
+	cla, _ := s.Resources[resource.EndpointType][cluster].(*endpointv3.ClusterLoadAssignment)
+	for _, loc := range cla.GetEndpoints() {
+		for _, lb := range loc.GetLbEndpoints() {
+			if lb.GetEndpoint().GetAddress().GetSocketAddress().GetAddress() == addr {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// BenchmarkEndpointChangeFleet: an endpoint-only change with 100 connected
+// gateways; one op is the time from Update until every gateway holds (and
+// has ACKed) the new endpoints. Allocations include the 100 in-process
+// clients.
+func BenchmarkEndpointChangeFleet(b *testing.B) {
+	c := benchCluster(100)
+	f := newFleet(b, 100, c)
+	const cluster = "outbound|8080||svc00000.ns0.svc.cluster.local"
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		i++
+		addr := fmt.Sprintf("10.201.%d.%d", i/250, i%250+1)
+		c.Services[0].Endpoints[0].Address = addr
+		f.h.srv.Update(mesh(c))
+		f.waitAll(b, func(s adstest.State) bool { return hasEndpoint(s, cluster, addr) })
+	}
+	b.StopTimer()
+	reportAckLatency(b, f.h, "endpoint")
+	reportNoListenerPushes(b, f)
+}
+
+// reportAckLatency reports the server's own change-to-ACK histogram: mean
+// over every proxy and change.
+func reportAckLatency(b *testing.B, h *harness, typ string) {
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "meshgate_xds_config_ack_latency_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if labelIs(m, "type", typ) && m.GetHistogram().GetSampleCount() > 0 {
+				hist := m.GetHistogram()
+				b.ReportMetric(hist.GetSampleSum()/float64(hist.GetSampleCount())*1000, "ack-ms-mean")
+			}
+		}
+	}
+}
+
+func reportNoListenerPushes(b *testing.B, f *fleet) {
+	for _, c := range f.clients {
+		if n := c.State().Count(resource.ListenerType); n != 1 {
+			b.Errorf("a gateway got %d listener responses during endpoint-only changes, want 1", n)
+			return
+		}
+	}
+}
+
+// BenchmarkFanout: 1000 concurrent ADS streams of one gateway group; one op
+// is the time from a listener change to the last gateway holding it. Also
+// reports the process's heap and RSS with the streams open (clients are in
+// the same process, so these bound the daemon's share from above).
+func BenchmarkFanout(b *testing.B) {
+	c := benchCluster(10)
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f := newFleet(b, 1000, c)
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	heapMB, rss := float64(after.HeapInuse-before.HeapInuse)/(1<<20), rssMB()
+	b.ReportAllocs()
+	b.ResetTimer()
+	port := uint32(80)
+	for b.Loop() {
+		port++
+		gw(&c, "gw").Servers[0].Port.Number = port
+		f.h.srv.Update(mesh(c))
+		want := "0.0.0.0_" + strconv.Itoa(int(port))
+		f.waitAll(b, func(s adstest.State) bool { _, ok := s.Resources[resource.ListenerType][want]; return ok })
+	}
+	b.StopTimer()
+	reportAckLatency(b, f.h, "listener")
+	// Reported after the loop: ResetTimer drops earlier metrics.
+	b.ReportMetric(heapMB, "heap-MB-streams")
+	b.ReportMetric(rss, "RSS-MB")
+}
+
+func rssMB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

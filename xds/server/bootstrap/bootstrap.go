@@ -1,0 +1,252 @@
+package bootstrap
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshgate/meshgate/xds/translate"
+)
+
+// XDSCluster is the name of the static cluster that reaches the daemon.
+const XDSCluster = "xds-grpc"
+
+// Options describe the node and where the daemon listens.
+type Options struct {
+	// NodeID is an Istio node id: router~<ip>~<pod>.<ns>~<ns>.svc.cluster.local.
+	NodeID string
+	// XDSAddress is the daemon's xDS address, host:port (default 127.0.0.1:15010).
+	XDSAddress string
+	// Labels become node metadata LABELS: the daemon selects Gateways with them.
+	Labels map[string]string
+	// Namespace (default: the node id's), Network and ClusterID (default
+	// Kubernetes) become NAMESPACE, NETWORK and CLUSTER_ID.
+	Namespace string
+	Network   string
+	ClusterID string
+	// ServiceCluster is node.cluster (default "<namespace>.meshgate-gateway").
+	ServiceCluster string
+	// AdminAddress is Envoy's admin listener (default 127.0.0.1:15000).
+	AdminAddress string
+	// ConnectTimeout bounds connecting to the daemon (default 1s).
+	ConnectTimeout time.Duration
+	// CertDir (gRPC bootstraps only) holds the files `meshgate cert issue`
+	// writes (cert-chain.pem, key.pem, root-cert.pem); a file_watcher
+	// certificate provider serves them for mesh mTLS (DestinationRule ISTIO_MUTUAL).
+	CertDir string
+}
+
+func (o *Options) complete() (translate.Proxy, error) {
+	p, err := translate.ParseNodeID(o.NodeID)
+	if err != nil {
+		return p, err
+	}
+	if o.XDSAddress == "" {
+		o.XDSAddress = "127.0.0.1:15010"
+	}
+	if o.Namespace == "" {
+		o.Namespace = p.Namespace
+	}
+	if o.ClusterID == "" {
+		o.ClusterID = "Kubernetes"
+	}
+	if o.ServiceCluster == "" {
+		o.ServiceCluster = o.Namespace + ".meshgate-gateway"
+	}
+	if o.AdminAddress == "" {
+		o.AdminAddress = "127.0.0.1:15000"
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = time.Second
+	}
+	return p, nil
+}
+
+func (o *Options) metadata(extra map[string]any) (*structpb.Struct, error) {
+	labels := map[string]any{}
+	for k, v := range o.Labels {
+		labels[k] = v
+	}
+	m := map[string]any{MetaNamespace: o.Namespace, MetaClusterID: o.ClusterID}
+	if len(labels) > 0 {
+		m[MetaLabels] = labels
+	}
+	if o.Network != "" {
+		m[MetaNetwork] = o.Network
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return structpb.NewStruct(m)
+}
+
+// Metadata keys (xds/server reads the same; kept here so this package does
+// not import the server).
+const (
+	MetaLabels    = "LABELS"
+	MetaNamespace = "NAMESPACE"
+	MetaNetwork   = "NETWORK"
+	MetaClusterID = "CLUSTER_ID"
+	MetaGenerator = "GENERATOR"
+)
+
+func hostPort(addr, what string) (string, uint32, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("%s %q: %w", what, addr, err)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || p == 0 {
+		return "", 0, fmt.Errorf("%s %q: bad port", what, addr)
+	}
+	if host == "" {
+		return "", 0, fmt.Errorf("%s %q: empty host", what, addr)
+	}
+	return host, uint32(p), nil
+}
+
+func socket(host string, port uint32) *corev3.Address {
+	return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+		Address: host, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port}}}}
+}
+
+func ads() *corev3.ConfigSource {
+	return &corev3.ConfigSource{ResourceApiVersion: corev3.ApiVersion_V3,
+		ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}}}
+}
+
+// Envoy builds an Envoy v3 bootstrap: node id and metadata, an admin
+// listener, the static cluster xds-grpc (HTTP/2) to the daemon, ADS over it,
+// and listeners and clusters from ADS. The result passes ValidateAll.
+func Envoy(o Options) (*bootstrapv3.Bootstrap, error) {
+	if _, err := o.complete(); err != nil {
+		return nil, err
+	}
+	xdsHost, xdsPort, err := hostPort(o.XDSAddress, "xds address")
+	if err != nil {
+		return nil, err
+	}
+	adminHost, adminPort, err := hostPort(o.AdminAddress, "admin address")
+	if err != nil {
+		return nil, err
+	}
+	md, err := o.metadata(nil)
+	if err != nil {
+		return nil, err
+	}
+	h2, err := anypb.New(&httpv3.HttpProtocolOptions{UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{
+		ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
+			ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{}},
+		}}})
+	if err != nil {
+		return nil, err
+	}
+	discovery := clusterv3.Cluster_STRICT_DNS
+	if net.ParseIP(xdsHost) != nil {
+		discovery = clusterv3.Cluster_STATIC
+	}
+	b := &bootstrapv3.Bootstrap{
+		Node:  &corev3.Node{Id: o.NodeID, Cluster: o.ServiceCluster, Metadata: md},
+		Admin: &bootstrapv3.Admin{Address: socket(adminHost, adminPort)},
+		StaticResources: &bootstrapv3.Bootstrap_StaticResources{Clusters: []*clusterv3.Cluster{{
+			Name:                 XDSCluster,
+			ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: discovery},
+			ConnectTimeout:       durationpb.New(o.ConnectTimeout),
+			TypedExtensionProtocolOptions: map[string]*anypb.Any{
+				"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": h2,
+			},
+			LoadAssignment: &endpointv3.ClusterLoadAssignment{
+				ClusterName: XDSCluster,
+				Endpoints: []*endpointv3.LocalityLbEndpoints{{LbEndpoints: []*endpointv3.LbEndpoint{{
+					HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: socket(xdsHost, xdsPort)}},
+				}}}},
+			},
+		}}},
+		DynamicResources: &bootstrapv3.Bootstrap_DynamicResources{
+			AdsConfig: &corev3.ApiConfigSource{
+				ApiType:                   corev3.ApiConfigSource_GRPC,
+				TransportApiVersion:       corev3.ApiVersion_V3,
+				SetNodeOnFirstMessageOnly: true,
+				GrpcServices: []*corev3.GrpcService{{TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
+					EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: XDSCluster}}}},
+			},
+			LdsConfig: ads(),
+			CdsConfig: ads(),
+		},
+	}
+	if err := b.ValidateAll(); err != nil {
+		return nil, fmt.Errorf("bootstrap: %w", err)
+	}
+	return b, nil
+}
+
+// Marshal renders a bootstrap as "json" or "yaml".
+func Marshal(b *bootstrapv3.Bootstrap, format string) ([]byte, error) {
+	j, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(b)
+	if err != nil {
+		return nil, err
+	}
+	switch format {
+	case "json", "":
+		return append(j, '\n'), nil
+	case "yaml":
+		return yaml.JSONToYAML(j)
+	}
+	return nil, fmt.Errorf("output format %q: want json or yaml", format)
+}
+
+// GRPC builds the gRPC-Go xDS bootstrap (JSON) of a proxyless client: the
+// daemon as xDS server (plaintext) and the node with GENERATOR=grpc. Point
+// GRPC_XDS_BOOTSTRAP at it and dial xds:///<host>:<port>.
+func GRPC(o Options) ([]byte, error) {
+	if _, err := o.complete(); err != nil {
+		return nil, err
+	}
+	if _, _, err := hostPort(o.XDSAddress, "xds address"); err != nil {
+		return nil, err
+	}
+	md, err := o.metadata(map[string]any{MetaGenerator: "grpc"})
+	if err != nil {
+		return nil, err
+	}
+	doc := map[string]any{
+		"xds_servers": []any{map[string]any{
+			"server_uri":      o.XDSAddress,
+			"channel_creds":   []any{map[string]any{"type": "insecure"}},
+			"server_features": []any{"xds_v3"},
+		}},
+		"node": map[string]any{"id": o.NodeID, "cluster": o.ServiceCluster, "metadata": md.AsMap()},
+	}
+	if o.CertDir != "" {
+		doc["certificate_providers"] = map[string]any{
+			translate.GRPCCertProviderInstance: map[string]any{
+				"plugin_name": "file_watcher",
+				"config": map[string]any{
+					"certificate_file":    filepath.Join(o.CertDir, "cert-chain.pem"),
+					"private_key_file":    filepath.Join(o.CertDir, "key.pem"),
+					"ca_certificate_file": filepath.Join(o.CertDir, "root-cert.pem"),
+					"refresh_interval":    "60s",
+				},
+			},
+		}
+	}
+	out, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(out, '\n'), nil
+}

@@ -1,0 +1,105 @@
+package bootstrap
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"sigs.k8s.io/yaml"
+)
+
+const gwID = "router~10.0.0.5~ingress-1.istio-system~istio-system.svc.cluster.local"
+
+// The printed bootstrap (JSON and YAML) parses back into a Bootstrap that
+// passes go-control-plane's ValidateAll and connects over ADS.
+func TestEnvoyBootstrap(t *testing.T) {
+	for _, format := range []string{"json", "yaml"} {
+		t.Run(format, func(t *testing.T) {
+			b, err := Envoy(Options{NodeID: gwID, XDSAddress: "meshgate.istio-system.svc:15010",
+				Labels: map[string]string{"istio": "ingressgateway"}, Network: "net1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := Marshal(b, format)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if format == "yaml" {
+				if out, err = yaml.YAMLToJSON(out); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got bootstrapv3.Bootstrap
+			if err := protojson.Unmarshal(out, &got); err != nil {
+				t.Fatalf("printed bootstrap does not parse: %v\n%s", err, out)
+			}
+			if err := got.ValidateAll(); err != nil {
+				t.Fatalf("ValidateAll: %v", err)
+			}
+			md := got.GetNode().GetMetadata().GetFields()
+			if got.GetNode().GetId() != gwID || md["LABELS"].GetStructValue().GetFields()["istio"].GetStringValue() != "ingressgateway" ||
+				md["NAMESPACE"].GetStringValue() != "istio-system" || md["NETWORK"].GetStringValue() != "net1" || md["CLUSTER_ID"].GetStringValue() != "Kubernetes" {
+				t.Errorf("node: %v", got.GetNode())
+			}
+			ads := got.GetDynamicResources()
+			if ads.GetAdsConfig().GetGrpcServices()[0].GetEnvoyGrpc().GetClusterName() != XDSCluster ||
+				ads.GetLdsConfig().GetAds() == nil || ads.GetCdsConfig().GetAds() == nil {
+				t.Errorf("dynamic resources: %v", ads)
+			}
+			c := got.GetStaticResources().GetClusters()[0]
+			var opts httpv3.HttpProtocolOptions
+			if err := c.GetTypedExtensionProtocolOptions()["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].UnmarshalTo(&opts); err != nil ||
+				opts.GetExplicitHttpConfig().GetHttp2ProtocolOptions() == nil {
+				t.Errorf("xds cluster must speak HTTP/2: %v", c)
+			}
+			if c.GetType() != clusterv3.Cluster_STRICT_DNS {
+				t.Errorf("a DNS name must give a STRICT_DNS cluster, got %v", c.GetType())
+			}
+			if got.GetAdmin().GetAddress().GetSocketAddress().GetPortValue() != 15000 {
+				t.Errorf("admin: %v", got.GetAdmin())
+			}
+		})
+	}
+}
+
+func TestBootstrapErrors(t *testing.T) {
+	for _, o := range []Options{
+		{NodeID: "gateway-1"},
+		{NodeID: gwID, XDSAddress: "no-port"},
+		{NodeID: gwID, AdminAddress: "127.0.0.1:0"},
+	} {
+		if _, err := Envoy(o); err == nil {
+			t.Errorf("%+v: no error", o)
+		}
+	}
+	if _, err := Marshal(&bootstrapv3.Bootstrap{}, "toml"); err == nil {
+		t.Error("unknown format accepted")
+	}
+}
+
+func TestGRPCBootstrap(t *testing.T) {
+	out, err := GRPC(Options{NodeID: "sidecar~10.0.0.9~client.default~default.svc.cluster.local", XDSAddress: "127.0.0.1:15010"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Servers []struct {
+			URI string `json:"server_uri"`
+		} `json:"xds_servers"`
+		Node struct {
+			ID       string         `json:"id"`
+			Metadata map[string]any `json:"metadata"`
+		} `json:"node"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Servers[0].URI != "127.0.0.1:15010" || doc.Node.Metadata["GENERATOR"] != "grpc" || doc.Node.Metadata["NAMESPACE"] != "default" ||
+		!strings.HasPrefix(doc.Node.ID, "sidecar~") {
+		t.Errorf("gRPC bootstrap: %s", out)
+	}
+}

@@ -1,0 +1,241 @@
+package server
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/proto"
+)
+
+// kind indexes the resource types a build holds (everything but endpoints,
+// which live in the group's LinearCache).
+type kind int
+
+const (
+	kCluster kind = iota
+	kListener
+	kRoute
+	kSecret
+	numKinds
+)
+
+var kindTypeURL = [numKinds]string{resource.ClusterType, resource.ListenerType, resource.RouteType, resource.SecretType}
+
+var kindCacheType = [numKinds]types.ResponseType{types.Cluster, types.Listener, types.Route, types.Secret}
+
+// shortType names a type URL in metrics and debug output.
+func shortType(typeURL string) string {
+	switch typeURL {
+	case resource.ClusterType:
+		return "cluster"
+	case resource.ListenerType:
+		return "listener"
+	case resource.RouteType:
+		return "route"
+	case resource.SecretType:
+		return "secret"
+	case resource.EndpointType:
+		return "endpoint"
+	}
+	return "other"
+}
+
+// item is one resource with its content hash.
+type item struct {
+	res  types.Resource
+	hash string
+}
+
+// typed is the resources of one kind and their version: a hash of every
+// (name, content hash) pair, so equal content gives equal versions.
+type typed struct {
+	version string
+	items   map[string]item
+}
+
+// build is an immutable configuration (all kinds but endpoints). Builds are
+// shared by every proxy of a group; snapshot is built once.
+type build struct {
+	kinds [numKinds]typed
+	// changedAt is when the input change that produced this build arrived.
+	changedAt time.Time
+	snap      *cache.Snapshot
+}
+
+// hashResource is the hex SHA-256 of the deterministic encoding.
+func hashResource(r types.Resource) (string, error) {
+	b, err := cache.MarshalResource(r)
+	if err != nil {
+		return "", err
+	}
+	return cache.HashResource(b), nil
+}
+
+func newTyped(rs []types.Resource) (typed, error) {
+	t := typed{items: make(map[string]item, len(rs))}
+	for _, r := range rs {
+		name := cache.GetResourceName(r)
+		if _, dup := t.items[name]; dup {
+			return typed{}, fmt.Errorf("duplicate resource name %q", name)
+		}
+		h, err := hashResource(r)
+		if err != nil {
+			return typed{}, fmt.Errorf("%s: %w", name, err)
+		}
+		t.items[name] = item{res: r, hash: h}
+	}
+	t.version = versionOf(t.items)
+	return t, nil
+}
+
+// versionOf hashes the sorted (name, hash) pairs; 16 hex digits are plenty.
+func versionOf(items map[string]item) string {
+	names := make([]string, 0, len(items))
+	for n := range items {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	h := sha256.New()
+	for _, n := range names {
+		h.Write([]byte(n))
+		h.Write([]byte{0})
+		h.Write([]byte(items[n].hash))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// newBuild hashes the resources of each kind and makes the snapshot.
+func newBuild(byKind [numKinds][]types.Resource, changedAt time.Time) (*build, error) {
+	b := &build{changedAt: changedAt}
+	for k := range numKinds {
+		t, err := newTyped(byKind[k])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", shortType(kindTypeURL[k]), err)
+		}
+		b.kinds[k] = t
+	}
+	b.snap = b.snapshot()
+	return b, nil
+}
+
+// snapshot fills a go-control-plane Snapshot, including the per-resource
+// version map delta xDS needs (so the cache does not marshal everything again).
+func (b *build) snapshot() *cache.Snapshot {
+	s := &cache.Snapshot{VersionMap: map[string]map[string]string{}}
+	for k := range numKinds {
+		t := b.kinds[k]
+		items := make(map[string]types.ResourceWithTTL, len(t.items))
+		vm := make(map[string]string, len(t.items))
+		for n, it := range t.items {
+			items[n] = types.ResourceWithTTL{Resource: it.res}
+			vm[n] = it.hash
+		}
+		s.Resources[kindCacheType[k]] = cache.Resources{Version: t.version, Items: items}
+		s.VersionMap[kindTypeURL[k]] = vm
+	}
+	return s
+}
+
+// sameAs reports whether b and o hold the same content.
+func (b *build) sameAs(o *build) bool {
+	if b == nil || o == nil {
+		return b == o
+	}
+	for k := range numKinds {
+		if b.kinds[k].version != o.kinds[k].version {
+			return false
+		}
+	}
+	return true
+}
+
+// stage1 is the first make-before-break step from published to target: the
+// clusters and secrets of both (the new ones for what comes, the old ones
+// for the listeners and routes still in use), with published's listeners
+// and routes.
+func stage1(published, target *build) *build { return merged(published, target, published) }
+
+// stage2 switches listeners and routes to target's while keeping the
+// clusters and secrets of both; removals come after it.
+func stage2(published, target *build) *build { return merged(published, target, target) }
+
+func merged(published, target, users *build) *build {
+	s := &build{changedAt: target.changedAt}
+	for k := range numKinds {
+		switch kind(k) {
+		case kListener, kRoute:
+			s.kinds[k] = users.kinds[k]
+		default:
+			s.kinds[k] = union(published.kinds[k], target.kinds[k])
+		}
+	}
+	if s.sameAs(target) {
+		return target // no step needed: share target's snapshot
+	}
+	s.snap = s.snapshot()
+	return s
+}
+
+// union is target's resources plus those only published has; target itself
+// when it has them all (the common case: nothing removed).
+func union(published, target typed) typed {
+	extra := false
+	for n := range published.items {
+		if _, ok := target.items[n]; !ok {
+			extra = true
+			break
+		}
+	}
+	if !extra {
+		return target
+	}
+	items := make(map[string]item, len(published.items)+len(target.items))
+	for n, it := range published.items {
+		items[n] = it
+	}
+	for n, it := range target.items {
+		items[n] = it
+	}
+	return typed{version: versionOf(items), items: items}
+}
+
+// usersChange reports whether going from published to target changes
+// listeners or routes, the resources that use clusters.
+func usersChange(published, target *build) bool {
+	if published == nil {
+		return false
+	}
+	return published.kinds[kListener].version != target.kinds[kListener].version ||
+		published.kinds[kRoute].version != target.kinds[kRoute].version
+}
+
+// resources returns the resources of a kind sorted by name (for debug output).
+func (b *build) resources(k kind) []types.Resource {
+	t := b.kinds[k]
+	names := make([]string, 0, len(t.items))
+	for n := range t.items {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	out := make([]types.Resource, len(names))
+	for i, n := range names {
+		out[i] = t.items[n].res
+	}
+	return out
+}
+
+// asResources converts typed proto slices.
+func asResources[T proto.Message](in []T) []types.Resource {
+	out := make([]types.Resource, len(in))
+	for i, r := range in {
+		out[i] = r
+	}
+	return out
+}

@@ -1,0 +1,272 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// stream is the server's view of one xDS stream. Its fields are touched only
+// by the stream's own goroutine (go-control-plane calls a stream's callbacks
+// from one goroutine).
+type stream struct {
+	id       int64
+	delta    bool
+	proxy    *proxy
+	lastSent map[string]*sentResponse // by type URL
+}
+
+// sentResponse is the latest response of a type on a stream.
+type sentResponse struct {
+	nonce     string
+	version   string
+	changedAt time.Time
+	answered  bool // acked or nacked already
+	nacked    bool
+}
+
+// callbacks implements go-control-plane's server callbacks: node admission,
+// ACK/NACK tracking, and the NACK guard.
+type callbacks struct{ s *Server }
+
+var _ serverv3.Callbacks = callbacks{}
+
+// streamKey tells state-of-the-world and delta streams apart: the two
+// servers number their streams independently.
+type streamKey struct {
+	delta bool
+	id    int64
+}
+
+func (c callbacks) open(id int64, delta bool) error {
+	c.s.streams.Store(streamKey{delta, id}, &stream{id: id, delta: delta, lastSent: map[string]*sentResponse{}})
+	return nil
+}
+
+func (c callbacks) closed(id int64, delta bool) {
+	v, ok := c.s.streams.LoadAndDelete(streamKey{delta, id})
+	if !ok {
+		return
+	}
+	if st := v.(*stream); st.proxy != nil {
+		c.s.detach(st.proxy)
+	}
+}
+
+func (c callbacks) stream(id int64, delta bool) *stream {
+	v, ok := c.s.streams.Load(streamKey{delta, id})
+	if !ok {
+		return nil
+	}
+	return v.(*stream)
+}
+
+// admit parses the node of a stream's first request. A malformed or missing
+// node ends the stream with InvalidArgument (logged and counted) rather than
+// leaving the client waiting for a snapshot that will never exist.
+func (c callbacks) admit(st *stream, n *corev3.Node) error {
+	node, err := ParseNode(n, c.s.opts.ClusterID)
+	if err != nil {
+		reason := "malformed_node"
+		var ne *NodeError
+		if errors.As(err, &ne) {
+			reason = ne.Reason
+		}
+		c.s.m.rejected.WithLabelValues(reason).Inc()
+		c.s.log.Warn("refusing xDS stream", "node", n.GetId(), "reason", reason, "err", err)
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	p, err := c.s.attach(node)
+	if err != nil {
+		c.s.m.rejected.WithLabelValues("conflicting_node").Inc()
+		c.s.log.Warn("refusing xDS stream", "node", node.ID, "reason", "conflicting_node", "err", err)
+		return err
+	}
+	st.proxy = p
+	return nil
+}
+
+// request handles ACK/NACK bookkeeping. It returns the version the request
+// must be treated as holding: after a NACK, the rejected version, so that the
+// cache waits for new configuration instead of resending what was refused.
+func (c callbacks) request(st *stream, typeURL, nonce string, errDetail string, nack bool) (rejected string) {
+	p := st.proxy
+	if typeURL == resource.ClusterType {
+		p.cdsWatched.Store(true)
+	}
+	ls := st.lastSent[typeURL]
+	if ls == nil || nonce == "" || nonce != ls.nonce {
+		return ""
+	}
+	if ls.answered {
+		if ls.nacked {
+			return ls.version
+		}
+		return ""
+	}
+	ls.answered = true
+	now := time.Now()
+	if nack {
+		ls.nacked = true
+		c.s.log.Warn("proxy rejected configuration (NACK); it keeps its last good configuration and the version is not resent",
+			"proxy", p.id, "type", shortType(typeURL), "version", ls.version, "error", errDetail)
+		c.s.m.nacks.WithLabelValues(shortType(typeURL)).Inc()
+		p.mu.Lock()
+		ts := p.typeStatus(typeURL)
+		ts.NACKs++
+		ts.LastNACK = &nackInfo{Version: ls.version, Message: errDetail, At: now}
+		p.mu.Unlock()
+		return ls.version
+	}
+	p.mu.Lock()
+	ts := p.typeStatus(typeURL)
+	ts.Acked = ls.version
+	observe := !ls.changedAt.IsZero() && ls.changedAt.After(p.connectedAt) && ls.changedAt.After(ts.observed)
+	if observe {
+		ts.observed = ls.changedAt
+	}
+	p.mu.Unlock()
+	if observe {
+		c.s.m.ackLatency.WithLabelValues(shortType(typeURL)).Observe(now.Sub(ls.changedAt).Seconds())
+	}
+	return ""
+}
+
+// response records a response about to be sent.
+func (c callbacks) response(st *stream, typeURL, nonce, version string) {
+	p := st.proxy
+	if p == nil {
+		return
+	}
+	st.lastSent[typeURL] = &sentResponse{nonce: nonce, version: version, changedAt: p.changedAt(typeURL)}
+	p.mu.Lock()
+	ts := p.typeStatus(typeURL)
+	ts.Sent = version
+	ts.Pushes++
+	p.mu.Unlock()
+	c.s.m.pushes.WithLabelValues(shortType(typeURL)).Inc()
+	switch typeURL {
+	case resource.ClusterType:
+		// Sending happens right after this call on the same goroutine, so
+		// anything the second step queues leaves after these clusters.
+		p.group.clustersSent(p, version)
+	case resource.EndpointType:
+		p.group.endpointsSent(p)
+	}
+}
+
+// State of the world.
+
+func (c callbacks) OnStreamOpen(_ context.Context, id int64, _ string) error {
+	return c.open(id, false)
+}
+func (c callbacks) OnStreamClosed(id int64, _ *corev3.Node) { c.closed(id, false) }
+
+func (c callbacks) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) error {
+	st := c.stream(id, false)
+	if st == nil {
+		return status.Error(codes.Internal, "unknown stream")
+	}
+	if st.proxy == nil {
+		if err := c.admit(st, req.GetNode()); err != nil {
+			return err
+		}
+	}
+	if t := req.GetTypeUrl(); t == resource.EndpointType || t == resource.ClusterType {
+		st.proxy.group.requested(st.proxy, t, req.GetResourceNames(), nil, nil, false)
+	}
+	nack := req.GetErrorDetail() != nil
+	if v := c.request(st, req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail().GetMessage(), nack); v != "" {
+		// The NACK guard: go-control-plane's snapshot cache answers at once
+		// whenever the request's version differs from the snapshot's, and a
+		// NACK carries the previous good version, so without this it would
+		// resend the rejected version in a loop.
+		req.VersionInfo = v
+	}
+	return nil
+}
+
+func (c callbacks) OnStreamResponse(_ context.Context, id int64, req *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
+	if st := c.stream(id, false); st != nil {
+		c.response(st, req.GetTypeUrl(), resp.GetNonce(), resp.GetVersionInfo())
+	}
+}
+
+// Delta.
+
+func (c callbacks) OnDeltaStreamOpen(_ context.Context, id int64, _ string) error {
+	return c.open(id, true)
+}
+func (c callbacks) OnDeltaStreamClosed(id int64, _ *corev3.Node) { c.closed(id, true) }
+
+func (c callbacks) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
+	st := c.stream(id, true)
+	if st == nil {
+		return status.Error(codes.Internal, "unknown stream")
+	}
+	if st.proxy == nil {
+		if err := c.admit(st, req.GetNode()); err != nil {
+			return err
+		}
+	}
+	if t := req.GetTypeUrl(); t == resource.EndpointType || t == resource.ClusterType {
+		st.proxy.group.requested(st.proxy, t, nil, req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe(), true)
+	}
+	// Delta needs no guard: the cache diffs against what it has sent, so a
+	// NACK produces no response until something changes.
+	c.request(st, req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
+	return nil
+}
+
+func (c callbacks) OnStreamDeltaResponse(id int64, req *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
+	if st := c.stream(id, true); st != nil {
+		c.response(st, req.GetTypeUrl(), resp.GetNonce(), resp.GetSystemVersionInfo())
+	}
+}
+
+// REST is not served.
+
+func (c callbacks) OnFetchRequest(context.Context, *discoveryv3.DiscoveryRequest) error {
+	return status.Error(codes.Unimplemented, "REST xDS is not served")
+}
+func (c callbacks) OnFetchResponse(*discoveryv3.DiscoveryRequest, *discoveryv3.DiscoveryResponse) {}
+
+// muxCache sends endpoint watches to the node's group and everything else to
+// the snapshot cache.
+type muxCache struct{ s *Server }
+
+var _ cache.Cache = muxCache{}
+
+func (m muxCache) CreateWatch(req *cache.Request, sub cache.Subscription, ch chan cache.Response) (func(), error) {
+	if req.GetTypeUrl() != resource.EndpointType {
+		return m.s.snaps.CreateWatch(req, sub, ch)
+	}
+	g := m.s.groupOf(req.GetNode().GetId())
+	if g == nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "node %q is not connected", req.GetNode().GetId())
+	}
+	return g.watchEndpoints(&parkedWatch{req: req, sub: sub, ch: ch})
+}
+
+func (m muxCache) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscription, ch chan cache.DeltaResponse) (func(), error) {
+	if req.GetTypeUrl() != resource.EndpointType {
+		return m.s.snaps.CreateDeltaWatch(req, sub, ch)
+	}
+	g := m.s.groupOf(req.GetNode().GetId())
+	if g == nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "node %q is not connected", req.GetNode().GetId())
+	}
+	return g.watchEndpoints(&parkedWatch{deltaReq: req, sub: sub, deltaCh: ch})
+}
+
+func (m muxCache) Fetch(context.Context, *cache.Request) (cache.Response, error) {
+	return nil, status.Error(codes.Unimplemented, "REST xDS is not served")
+}

@@ -1,0 +1,32 @@
+// Package server is meshgate's xDS control plane: ADS over gRPC, state of the
+// world and delta, for Envoy gateways and proxyless gRPC clients.
+//
+//	source ─▶ Update(MeshState) ─▶ debounce ─▶ rebuild ─┬▶ translate (per group) ─▶ build (content-hash versions)
+//	                                                     │                              │
+//	                                                     │          SnapshotCache ◀─────┤ listeners, routes, clusters, secrets
+//	                                                     │          LinearCache  ◀──────┘ endpoints (one per group)
+//	                                                     │                 │
+//	  Envoy / gRPC ◀──── ADS stream ◀── go-control-plane server ◀── muxCache
+//	                         │
+//	                         └─▶ callbacks: node admission, ACK/NACK, make-before-break, metrics
+//
+// Nodes are identified the Istio way (id "router~ip~pod.ns~ns.svc.cluster.local",
+// metadata LABELS, NAMESPACE, NETWORK, CLUSTER_ID, GENERATOR). Nodes whose
+// metadata are equal share a group: one translation, one build, one endpoint
+// cache. A node that cannot be parsed gets InvalidArgument and is counted.
+//
+// Rules the server keeps:
+//   - nothing is published before the first complete mesh state (Update); then
+//     every change is rebuilt level-triggered after a debounce;
+//   - versions are content hashes, so an unchanged result is never pushed;
+//   - when only endpoints changed (MeshState.ConfigHash unchanged), only the
+//     endpoint caches are updated: no listener, route or cluster is rebuilt or resent;
+//   - make-before-break: an Envoy whose listeners or routes change first gets
+//     the new clusters (with the old listeners), and the new listeners and
+//     routes only after those clusters have been sent to it;
+//   - a NACK is recorded (per proxy, metric, log) and the rejected version is
+//     not sent again; the proxy keeps its last good configuration;
+//   - a translation that fails as a whole keeps every proxy's last good
+//     configuration; object errors are logged and counted and the rest is
+//     published.
+package server

@@ -1,0 +1,219 @@
+package server
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+)
+
+// group is the set of connected nodes that share one configuration (same
+// group key). It owns the latest good build, the endpoint cache, and the
+// make-before-break state of each member.
+//
+// Locking: group.mu guards everything below it and the publish fields of the
+// members; it is taken after Server.mu and before proxy.mu.
+type group struct {
+	key  string
+	node Node // the template translated for (id and ip cleared)
+	s    *Server
+
+	// edsChangedAt is when the endpoints last changed (unix nanoseconds);
+	// read without the lock when responses are sent.
+	edsChangedAt atomic.Int64
+	// warnedEmpty is set once an empty configuration has been logged.
+	warnedEmpty atomic.Bool
+
+	mu      sync.Mutex
+	members map[string]*proxy
+	target  *build // latest good build, nil until the first succeeds
+	// eds serves this group's ClusterLoadAssignments; edsHashes are the
+	// content hashes of what it holds; edsDelete are names to remove once no
+	// member still uses the listeners that need them.
+	eds       *cache.LinearCache
+	edsHashes map[string]string
+	edsDelete map[string]struct{}
+	// parked are endpoint watches opened before the first build.
+	parked map[*parkedWatch]struct{}
+	// steps caches make-before-break steps by (published, target).
+	steps map[stepKey]*build
+	// objErrs and lastErr are the last translation's problems (debug output).
+	objErrs []string
+	lastErr string
+}
+
+func newGroup(s *Server, key string, n Node) *group {
+	return &group{
+		key:       key,
+		node:      n.template(),
+		s:         s,
+		members:   map[string]*proxy{},
+		eds:       cache.NewLinearCache(resource.EndpointType, cache.WithLogger(s.cpLog)),
+		edsHashes: map[string]string{},
+		edsDelete: map[string]struct{}{},
+		parked:    map[*parkedWatch]struct{}{},
+	}
+}
+
+// built reports whether the group has a good build.
+func (g *group) built() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.target != nil
+}
+
+// install makes b (and clas) the group's configuration and publishes it to
+// every member. clas nil means "endpoints unchanged".
+func (g *group) install(b *build, clas []*endpointv3.ClusterLoadAssignment, changedAt time.Time) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	first := g.target == nil
+	// Endpoints first: a new cluster's endpoints must be there when the
+	// proxy asks for them right after receiving the cluster.
+	if err := g.setEndpointsLocked(clas, changedAt); err != nil {
+		return err
+	}
+	if b != nil {
+		g.target = b
+		clear(g.steps)
+	}
+	if first {
+		g.unparkLocked()
+	}
+	for _, p := range g.members {
+		g.publishLocked(p)
+	}
+	g.applyDeletesLocked()
+	return nil
+}
+
+// setEndpointsLocked updates the endpoint cache with the CLAs whose content
+// changed; removals wait for applyDeletesLocked.
+func (g *group) setEndpointsLocked(clas []*endpointv3.ClusterLoadAssignment, changedAt time.Time) error {
+	if clas == nil {
+		return nil
+	}
+	next := make(map[string]struct{}, len(clas))
+	update := map[string]types.Resource{}
+	for _, c := range clas {
+		name := c.GetClusterName()
+		h, err := hashResource(c)
+		if err != nil {
+			return err
+		}
+		next[name] = struct{}{}
+		delete(g.edsDelete, name)
+		if old, ok := g.edsHashes[name]; !ok || old != h {
+			update[name] = c
+			g.edsHashes[name] = h
+		}
+	}
+	for name := range g.edsHashes {
+		if _, ok := next[name]; !ok {
+			g.edsDelete[name] = struct{}{}
+		}
+	}
+	if len(update) == 0 {
+		return nil
+	}
+	if !changedAt.IsZero() {
+		g.edsChangedAt.Store(changedAt.UnixNano())
+	}
+	return g.eds.UpdateResources(update, nil)
+}
+
+// applyDeletesLocked removes endpoints no build needs any more, once no
+// member is between the two steps of make-before-break.
+func (g *group) applyDeletesLocked() {
+	if len(g.edsDelete) == 0 {
+		return
+	}
+	for _, p := range g.members {
+		if p.pending != nil {
+			return
+		}
+	}
+	names := make([]string, 0, len(g.edsDelete))
+	for n := range g.edsDelete {
+		names = append(names, n)
+		delete(g.edsHashes, n)
+	}
+	clear(g.edsDelete)
+	if err := g.eds.UpdateResources(nil, names); err != nil {
+		g.s.log.Error("endpoint cache: removing endpoints", "group", g.key, "err", err)
+	}
+}
+
+func (g *group) setLocked(p *proxy, b *build) {
+	p.mu.Lock()
+	for k := range numKinds {
+		if p.published == nil || p.published.kinds[k].version != b.kinds[k].version {
+			p.pubChangedAt[k] = b.changedAt
+		}
+	}
+	p.mu.Unlock()
+	p.published = b
+	if err := g.s.snaps.SetSnapshot(context.Background(), p.id, b.snap); err != nil {
+		g.s.log.Error("setting snapshot", "proxy", p.id, "err", err)
+	}
+}
+
+// endpoints returns the CLAs the group serves (for debug output).
+func (g *group) endpoints() map[string]types.Resource {
+	return g.eds.GetResources()
+}
+
+// parkedWatch is an endpoint watch opened before the group's first build;
+// it is handed to the LinearCache when the build is installed, so nothing is
+// answered before the first complete configuration.
+type parkedWatch struct {
+	req      *cache.Request
+	deltaReq *cache.DeltaRequest
+	sub      cache.Subscription
+	ch       chan cache.Response
+	deltaCh  chan cache.DeltaResponse
+	inner    func()
+	done     bool
+}
+
+func (g *group) watchEndpoints(w *parkedWatch) (func(), error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.target != nil {
+		return g.openLocked(w)
+	}
+	g.parked[w] = struct{}{}
+	return func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		w.done = true
+		delete(g.parked, w)
+		if w.inner != nil {
+			w.inner()
+		}
+	}, nil
+}
+
+func (g *group) openLocked(w *parkedWatch) (func(), error) {
+	if w.deltaReq != nil {
+		return g.eds.CreateDeltaWatch(w.deltaReq, w.sub, w.deltaCh)
+	}
+	return g.eds.CreateWatch(w.req, w.sub, w.ch)
+}
+
+func (g *group) unparkLocked() {
+	for w := range g.parked {
+		delete(g.parked, w)
+		cancel, err := g.openLocked(w)
+		if err != nil {
+			g.s.log.Error("opening endpoint watch", "group", g.key, "err", err)
+			continue
+		}
+		w.inner = cancel
+	}
+}

@@ -1,0 +1,415 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/log"
+	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+
+	"github.com/meshgate/meshgate/discovery/debounce"
+	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/xds/translate"
+)
+
+// TranslateFunc builds the configuration of one proxy (translate.Translate,
+// translate.GRPC, or a test double). It must be pure and safe to call from
+// the rebuild goroutine; its non-endpoint output must not depend on
+// endpoints (the server skips it when only endpoints changed, see
+// model.MeshState.ConfigHash).
+type TranslateFunc func(mesh *model.MeshState, proxy translate.Proxy, opts translate.Options) (*translate.Result, error)
+
+// EndpointsFunc builds only the endpoints of one proxy: the fast path for
+// endpoint-only changes. Same contract as TranslateFunc.
+type EndpointsFunc func(mesh *model.MeshState, proxy translate.Proxy, opts translate.Options) ([]*endpointv3.ClusterLoadAssignment, error)
+
+// Options configure a Server. The zero value of every field has a default.
+type Options struct {
+	// ClusterID is the CLUSTER_ID of nodes that send none (default "Kubernetes").
+	ClusterID string
+	// Translate are the mesh-wide translation options (default translate.DefaultOptions()).
+	Translate translate.Options
+	// Envoy builds the configuration of Envoy nodes (default translate.Translate).
+	Envoy TranslateFunc
+	// GRPC builds the configuration of proxyless gRPC nodes, GENERATOR=grpc
+	// (default translate.GRPC).
+	GRPC TranslateFunc
+	// EnvoyEndpoints and GRPCEndpoints, when set, build only the endpoints;
+	// the server calls them when only endpoints changed. Unset, it calls the
+	// full translator and uses only its Endpoints (nothing else is hashed
+	// or published either way).
+	EnvoyEndpoints, GRPCEndpoints EndpointsFunc
+	// Secrets, when set, adds identity secrets (default, ROOTCA) to every
+	// proxy's SDS resources.
+	Secrets SecretProvider
+	// Holdoff and MaxDelay debounce rebuilds (defaults 100ms and 1s).
+	Holdoff, MaxDelay time.Duration
+	// Logger receives structured logs (default slog.Default()).
+	Logger *slog.Logger
+	// Registerer receives the metrics (default: a private registry).
+	Registerer prometheus.Registerer
+}
+
+func (o *Options) setDefaults() {
+	if o.ClusterID == "" {
+		o.ClusterID = "Kubernetes"
+	}
+	if o.Translate.DomainSuffix == "" && o.Translate.TrustDomain == "" {
+		o.Translate = translate.DefaultOptions()
+	}
+	if o.Envoy == nil {
+		o.Envoy = translate.Translate
+	}
+	if o.GRPC == nil {
+		o.GRPC = translate.GRPC
+	}
+	if o.Holdoff <= 0 {
+		o.Holdoff = 100 * time.Millisecond
+	}
+	if o.MaxDelay <= 0 {
+		o.MaxDelay = time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Registerer == nil {
+		o.Registerer = prometheus.NewRegistry()
+	}
+}
+
+// Server is meshgate's xDS control plane: it serves ADS (state of the world
+// and delta) to Envoy gateways and proxyless gRPC clients.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	cpLog   log.Logger
+	m       *metrics
+	snaps   cache.SnapshotCache
+	xds     serverv3.Server
+	xdsCtx  context.Context
+	stopXDS context.CancelFunc
+	deb     *debounce.Debouncer
+	ready   atomic.Bool
+	streams sync.Map // stream id -> *stream
+
+	mu           sync.Mutex
+	proxies      map[string]*proxy
+	groups       map[string]*group
+	mesh         *model.MeshState
+	meshDirty    bool
+	secretsDirty bool
+	pendingSince time.Time // arrival of the oldest change not yet built
+
+	// Owned by the rebuild goroutine.
+	lastConfigHash string
+	lastErrs       map[string]bool
+}
+
+// New returns a Server; call Register to serve it on a gRPC server and Run
+// to process configuration.
+func New(opts Options) (*Server, error) {
+	opts.setDefaults()
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("xds server metrics: %w", err)
+	}
+	s := &Server{
+		opts:    opts,
+		log:     opts.Logger,
+		m:       m,
+		deb:     debounce.New(opts.Holdoff, opts.MaxDelay),
+		proxies: map[string]*proxy{},
+		groups:  map[string]*group{},
+	}
+	s.cpLog = cpLogger{s.log}
+	// ads=false: the cache must answer requests that name a subset of the
+	// resources (gRPC clients always do; Envoy does for RDS, EDS and SDS).
+	s.snaps = cache.NewSnapshotCache(false, cache.IDHash{}, s.cpLog)
+	s.xdsCtx, s.stopXDS = context.WithCancel(context.Background())
+	// Ordered ADS: responses leave in the order the caches produce them,
+	// which make-before-break relies on.
+	s.xds = serverv3.NewServer(s.xdsCtx, muxCache{s}, callbacks{s}, sotw.WithOrderedADS(), sotw.WithLogger(s.cpLog))
+	return s, nil
+}
+
+// Register adds the aggregated discovery service to g.
+func (s *Server) Register(g *grpc.Server) {
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, s.xds)
+}
+
+// Run rebuilds configuration after changes until ctx is done, then ends every
+// xDS stream (so a graceful gRPC stop can complete). It blocks.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.stopXDS()
+	s.deb.Run(ctx, s.rebuild)
+	return nil
+}
+
+// Update hands the server a new complete mesh state. It never blocks for
+// long; the rebuild happens later (debounced) on the Run goroutine.
+func (s *Server) Update(mesh *model.MeshState) {
+	if mesh == nil {
+		return
+	}
+	s.mu.Lock()
+	s.mesh = mesh
+	s.meshDirty = true
+	if s.pendingSince.IsZero() {
+		s.pendingSince = time.Now()
+	}
+	s.mu.Unlock()
+	s.deb.Trigger()
+}
+
+// SecretsChanged tells the server that the SecretProvider has new material;
+// every group is rebuilt.
+func (s *Server) SecretsChanged() {
+	s.mu.Lock()
+	s.secretsDirty = true
+	if s.pendingSince.IsZero() {
+		s.pendingSince = time.Now()
+	}
+	s.mu.Unlock()
+	s.deb.Trigger()
+}
+
+// Ready reports whether the first complete configuration has been built.
+func (s *Server) Ready() bool { return s.ready.Load() }
+
+// rebuild runs on the debouncer goroutine: a full rebuild of every group
+// when configuration changed, endpoints only when only endpoints changed, and
+// a first build for groups that have none.
+func (s *Server) rebuild() {
+	s.m.rebuilds.Inc()
+	s.mu.Lock()
+	mesh, since := s.mesh, s.pendingSince
+	meshDirty, secretsDirty := s.meshDirty, s.secretsDirty
+	s.meshDirty, s.secretsDirty, s.pendingSince = false, false, time.Time{}
+	groups := slices.Collect(maps.Values(s.groups))
+	s.mu.Unlock()
+	if mesh == nil {
+		return // no complete load yet: nothing may be published
+	}
+	endpointsOnly := false
+	if meshDirty {
+		h := mesh.ConfigHash()
+		endpointsOnly = h == s.lastConfigHash && !secretsDirty
+		s.lastConfigHash = h
+	}
+	changedAt := time.Time{} // zero: a first build for a new proxy, not a change
+	if meshDirty || secretsDirty {
+		changedAt = since
+	}
+	start := time.Now()
+	errs := map[string]int{}
+	var full, eps int
+	var installs []func()
+	// Translate everything first, report object errors, then publish: a
+	// proxy never sees configuration whose problems were not yet reported.
+	for _, g := range groups {
+		var install func()
+		switch {
+		case !g.built():
+			full++
+			install = s.buildGroup(g, mesh, changedAt, errs)
+		case meshDirty && endpointsOnly:
+			eps++
+			install = s.buildEndpoints(g, mesh, changedAt)
+		case meshDirty || secretsDirty:
+			full++
+			install = s.buildGroup(g, mesh, changedAt, errs)
+		}
+		if install != nil {
+			installs = append(installs, install)
+		}
+	}
+	everyGroup := (meshDirty && !endpointsOnly) || secretsDirty
+	if full > 0 || everyGroup {
+		s.reportObjectErrors(errs, everyGroup)
+	}
+	for _, install := range installs {
+		install()
+	}
+	switch {
+	case full > 0:
+		s.m.rebuildDuration.WithLabelValues("full").Observe(time.Since(start).Seconds())
+	case eps > 0:
+		s.m.rebuildDuration.WithLabelValues("endpoints").Observe(time.Since(start).Seconds())
+	}
+	if !s.ready.Swap(true) {
+		s.log.Info("first configuration built; ready", "groups", len(groups))
+	}
+}
+
+func (s *Server) translator(n Node) TranslateFunc {
+	if n.Generator == GeneratorGRPC {
+		return s.opts.GRPC
+	}
+	return s.opts.Envoy
+}
+
+// buildGroup translates the whole configuration of a group and returns what
+// installs it (nil after a system error: the group keeps its last good build).
+func (s *Server) buildGroup(g *group, mesh *model.MeshState, changedAt time.Time, errs map[string]int) func() {
+	res, err := s.translator(g.node)(mesh, g.node.Proxy, s.opts.Translate)
+	if err == nil && res == nil {
+		err = errors.New("translator returned no result")
+	}
+	var b *build
+	if err == nil {
+		b, err = s.newGroupBuild(g, res, changedAt)
+	}
+	if err != nil {
+		s.log.Error("translation failed; proxies keep their last good configuration", "group", g.key, "err", err)
+		s.m.translateFailures.Inc()
+		g.mu.Lock()
+		g.lastErr = err.Error()
+		for _, e := range g.objErrs { // still in the configuration being served
+			errs[e]++
+		}
+		g.mu.Unlock()
+		return nil
+	}
+	objErrs := make([]string, 0, len(res.Errors))
+	for _, e := range res.Errors {
+		errs[e.Error()]++
+		objErrs = append(objErrs, e.Error())
+	}
+	if len(b.kinds[kListener].items) == 0 && g.node.Generator == "" {
+		if g.warnedEmpty.CompareAndSwap(false, true) {
+			s.log.Warn("no listeners for these gateways: no Gateway selects their labels (or none translates)",
+				"namespace", g.node.Namespace, "labels", g.node.Labels, "network", g.node.Network)
+		}
+	} else {
+		g.warnedEmpty.Store(false)
+	}
+	return func() {
+		g.mu.Lock()
+		g.objErrs, g.lastErr = objErrs, ""
+		g.mu.Unlock()
+		eps := res.Endpoints
+		if eps == nil {
+			eps = []*endpointv3.ClusterLoadAssignment{} // none: stale ones go
+		}
+		if err := g.install(b, eps, changedAt); err != nil {
+			s.log.Error("installing configuration", "group", g.key, "err", err)
+		}
+	}
+}
+
+func (s *Server) newGroupBuild(g *group, res *translate.Result, changedAt time.Time) (*build, error) {
+	secrets := asResources(res.Secrets)
+	if s.opts.Secrets != nil {
+		ids, err := s.opts.Secrets.IdentitySecrets(g.node)
+		if err != nil {
+			return nil, fmt.Errorf("identity secrets: %w", err)
+		}
+		secrets = append(secrets, asResources(ids)...)
+	}
+	var byKind [numKinds][]types.Resource
+	byKind[kCluster] = asResources(res.Clusters)
+	byKind[kListener] = asResources(res.Listeners)
+	byKind[kRoute] = asResources(res.Routes)
+	byKind[kSecret] = secrets
+	return newBuild(byKind, changedAt)
+}
+
+// endpoints runs the endpoint fast path of n's generator, or its full
+// translator.
+func (s *Server) endpoints(n Node, mesh *model.MeshState) ([]*endpointv3.ClusterLoadAssignment, error) {
+	fast := s.opts.EnvoyEndpoints
+	if n.Generator == GeneratorGRPC {
+		fast = s.opts.GRPCEndpoints
+	}
+	if fast != nil {
+		eps, err := fast(mesh, n.Proxy, s.opts.Translate)
+		if err == nil && eps == nil {
+			eps = []*endpointv3.ClusterLoadAssignment{}
+		}
+		return eps, err
+	}
+	res, err := s.translator(n)(mesh, n.Proxy, s.opts.Translate)
+	if err == nil && res == nil {
+		err = errors.New("translator returned no result")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if res.Endpoints == nil {
+		return []*endpointv3.ClusterLoadAssignment{}, nil
+	}
+	return res.Endpoints, nil
+}
+
+// buildEndpoints computes only a group's endpoints and returns what
+// installs them.
+func (s *Server) buildEndpoints(g *group, mesh *model.MeshState, changedAt time.Time) func() {
+	eps, err := s.endpoints(g.node, mesh)
+	if err != nil {
+		s.log.Error("endpoint translation failed; proxies keep their last good endpoints", "group", g.key, "err", err)
+		s.m.translateFailures.Inc()
+		return nil
+	}
+	return func() {
+		if err := g.install(nil, eps, changedAt); err != nil {
+			s.log.Error("installing endpoints", "group", g.key, "err", err)
+		}
+	}
+}
+
+// reportObjectErrors logs each distinct object error once while it
+// persists (not once per group or per rebuild) and counts it per rebuild.
+// complete says every group was rebuilt, so errors absent now are resolved.
+func (s *Server) reportObjectErrors(errs map[string]int, complete bool) {
+	if s.lastErrs == nil {
+		s.lastErrs = map[string]bool{}
+	}
+	for _, e := range slices.Sorted(maps.Keys(errs)) {
+		s.m.objectErrors.Inc()
+		if !s.lastErrs[e] {
+			s.log.Warn("configuration object skipped", "err", e, "groups", errs[e])
+		}
+	}
+	if complete {
+		for e := range s.lastErrs {
+			if _, ok := errs[e]; !ok {
+				s.log.Info("configuration object error resolved", "err", e)
+				delete(s.lastErrs, e)
+			}
+		}
+	}
+	for e := range errs {
+		s.lastErrs[e] = true
+	}
+	s.m.objectErrorsCurrent.Set(float64(len(s.lastErrs)))
+}
+
+// cpLogger sends go-control-plane's logs to slog; its chatty Info level
+// becomes Debug. Messages are formatted only when their level is enabled
+// (go-control-plane logs maps on every watch).
+type cpLogger struct{ l *slog.Logger }
+
+func (c cpLogger) log(level slog.Level, f string, a []any) {
+	if c.l.Enabled(context.Background(), level) {
+		c.l.Log(context.Background(), level, fmt.Sprintf(f, a...), "component", "go-control-plane")
+	}
+}
+
+func (c cpLogger) Debugf(f string, a ...any) { c.log(slog.LevelDebug, f, a) }
+func (c cpLogger) Infof(f string, a ...any)  { c.log(slog.LevelDebug, f, a) }
+func (c cpLogger) Warnf(f string, a ...any)  { c.log(slog.LevelWarn, f, a) }
+func (c cpLogger) Errorf(f string, a ...any) { c.log(slog.LevelError, f, a) }

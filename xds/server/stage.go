@@ -1,0 +1,209 @@
+package server
+
+import (
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+)
+
+// Make-before-break. A proxy moves to a new build in up to three steps, so
+// that no listener or route ever names a cluster the proxy does not hold:
+//
+//  1. (Envoy) clusters and secrets of old and new, with the old listeners and
+//     routes. Step 2 waits until those clusters have been sent and the
+//     endpoints of the new ones too (Envoy asks for them right after).
+//  2. The new listeners and routes, still with the old clusters.
+//  3. The target: clusters and secrets nothing uses any more are removed.
+//     For Envoy it follows step 2 at once: on the ordered ADS stream the new
+//     routes leave first. A proxyless gRPC client asks for a cluster only
+//     when a route names it, keeps using the old route until the new
+//     clusters and their endpoints arrived (gRFC A74), and RPCs already bound
+//     to an old cluster wait for it; so for gRPC step 3 waits until the
+//     client has stopped asking for the clusters it removes.
+//
+// Each step is a snapshot; the stream callbacks (clustersSent, requested,
+// endpointsSent) move a proxy on. All of it runs under group.mu.
+
+type phase int
+
+const (
+	phaseNone         phase = iota
+	phaseNewClusters        // step 1 published
+	phaseBeforeRemove       // step 2 published, step 3 waits for the client to let go (gRPC)
+)
+
+func (p *proxy) resetStage() {
+	p.pending, p.phase, p.stage1CDS, p.waitEDS, p.advanceOnEDS, p.waitGone = nil, phaseNone, "", nil, false, nil
+}
+
+// publishLocked brings member p towards the group's target build.
+func (g *group) publishLocked(p *proxy) {
+	t := g.target
+	if t == nil || (p.pending == nil && p.published.sameAs(t)) || (p.pending != nil && p.pending.sameAs(t)) {
+		return
+	}
+	if !usersChange(p.published, t) {
+		p.resetStage()
+		g.setLocked(p, t)
+		return
+	}
+	if g.node.Generator == "" && p.cdsWatched.Load() {
+		s1 := g.step(1, p.published, t)
+		if v := s1.kinds[kCluster].version; v != p.sentCDS {
+			p.resetStage()
+			g.setLocked(p, s1)
+			p.pending, p.phase, p.stage1CDS = t, phaseNewClusters, v
+			return
+		}
+	}
+	p.resetStage()
+	g.switchLocked(p, t)
+}
+
+// step returns step 1 or 2 from published to t, shared by the members that
+// make the same move (usually all of them).
+func (g *group) step(n int, published, t *build) *build {
+	key := stepKey{n, published, t}
+	if b, ok := g.steps[key]; ok {
+		return b
+	}
+	b := stage1(published, t)
+	if n == 2 {
+		b = stage2(published, t)
+	}
+	if g.steps == nil || len(g.steps) > 64 {
+		g.steps = map[stepKey]*build{}
+	}
+	g.steps[key] = b
+	return b
+}
+
+type stepKey struct {
+	n                 int
+	published, target *build
+}
+
+// switchLocked publishes step 2 and, unless it has to wait, step 3.
+func (g *group) switchLocked(p *proxy, t *build) {
+	s2 := g.step(2, p.published, t)
+	if s2.sameAs(t) {
+		g.setLocked(p, t)
+		return
+	}
+	g.setLocked(p, s2)
+	if g.node.Generator == GeneratorGRPC {
+		gone := map[string]bool{}
+		for name := range s2.kinds[kCluster].items {
+			if _, kept := t.kinds[kCluster].items[name]; !kept && p.subscribed[resource.ClusterType][name] {
+				gone[name] = true
+			}
+		}
+		if len(gone) > 0 {
+			p.pending, p.phase, p.waitGone = t, phaseBeforeRemove, gone
+			return
+		}
+	}
+	g.setLocked(p, t)
+	g.applyDeletesLocked()
+}
+
+// clustersSent is called when a cluster response of the given version goes
+// out to p (before it is written; anything published now leaves after it).
+func (g *group) clustersSent(p *proxy, version string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p.sentCDS = version
+	if p.phase != phaseNewClusters || version != p.stage1CDS {
+		return
+	}
+	// Endpoints the new clusters need that the proxy does not ask for yet:
+	// it asks right after applying these clusters.
+	p.waitEDS = map[string]bool{}
+	for _, it := range p.published.kinds[kCluster].items {
+		name := edsName(it.res)
+		if _, ok := g.edsHashes[name]; ok && name != "" && !p.subscribed[resource.EndpointType][name] {
+			p.waitEDS[name] = true
+		}
+	}
+	if len(p.waitEDS) == 0 {
+		g.advanceLocked(p)
+	}
+}
+
+// requested records the names p subscribes to for typeURL (state of the
+// world: the full list; delta: changes).
+func (g *group) requested(p *proxy, typeURL string, sotwNames, subscribe, unsubscribe []string, delta bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if p.subscribed == nil {
+		p.subscribed = map[string]map[string]bool{}
+	}
+	set := p.subscribed[typeURL]
+	if !delta || set == nil {
+		set = map[string]bool{}
+		p.subscribed[typeURL] = set
+	}
+	for _, n := range sotwNames {
+		set[n] = true
+	}
+	for _, n := range subscribe {
+		set[n] = true
+	}
+	for _, n := range unsubscribe {
+		delete(set, n)
+	}
+	if typeURL == resource.ClusterType && p.phase == phaseBeforeRemove {
+		for n := range p.waitGone {
+			if set[n] {
+				return
+			}
+		}
+		g.advanceLocked(p) // the client let go of every cluster step 3 removes
+		return
+	}
+	if typeURL != resource.EndpointType || p.waitEDS == nil {
+		return
+	}
+	for n := range p.waitEDS {
+		if !set[n] {
+			return
+		}
+	}
+	// The cache answers this request with the new endpoints; the next step
+	// goes out right after that answer.
+	p.advanceOnEDS = true
+}
+
+// endpointsSent ends a step waiting for endpoints.
+func (g *group) endpointsSent(p *proxy) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if p.advanceOnEDS {
+		g.advanceLocked(p)
+	}
+}
+
+func (g *group) advanceLocked(p *proxy) {
+	t, ph := p.pending, p.phase
+	p.resetStage()
+	switch {
+	case t == nil:
+	case ph == phaseNewClusters:
+		g.switchLocked(p, t)
+	default:
+		g.setLocked(p, t)
+	}
+	g.applyDeletesLocked()
+}
+
+// edsName is the endpoint resource an EDS cluster asks for ("" otherwise).
+func edsName(r types.Resource) string {
+	c, ok := r.(*clusterv3.Cluster)
+	if !ok || c.GetType() != clusterv3.Cluster_EDS {
+		return ""
+	}
+	if n := c.GetEdsClusterConfig().GetServiceName(); n != "" {
+		return n
+	}
+	return c.GetName()
+}
