@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 		}
 	}
 	code := m.Run()
-	closeShared()
+	closeShared(code != 0)
 	if slot != nil {
 		_ = slot.Release()
 	}

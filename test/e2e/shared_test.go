@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -25,13 +26,20 @@ var (
 	binDir     string
 )
 
-var closeShared = func() {
+// closeShared stops the shared mesh. After a failure the work directory
+// (logs of every daemon, gateway and API server) is kept and named.
+func closeShared(failed bool) {
 	if shared != nil {
 		_ = shared.Close()
 	}
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
+	if binDir == "" {
+		return
 	}
+	if failed {
+		fmt.Fprintf(os.Stderr, "e2e: tests failed; logs kept in %s\n", binDir)
+		return
+	}
+	_ = os.RemoveAll(binDir)
 }
 
 var (
@@ -69,7 +77,7 @@ func buildShared(t *testing.T) (*meshlab.Mesh, error) {
 	if err != nil {
 		return nil, err
 	}
-	if miss := caps.Missing("run", "gateway", "cert"); len(miss) > 0 {
+	if miss := caps.Missing("run", "gateway", "cert", "identity"); len(miss) > 0 {
 		return nil, missingErr(miss)
 	}
 	m, err := meshlab.New(ctx, slot, meshlab.Options{

@@ -52,7 +52,7 @@ type Capabilities struct {
 	Run        bool // meshgate run
 	Kubeconfig bool // meshgate run --kubeconfig (Kubernetes source)
 	Gossip     bool // meshgate run --gossip-address (federation)
-	IdentityCA bool // meshgate run --identity-ca-dir wired (SDS default/ROOTCA)
+	IdentityCA bool // meshgate run --cacerts: SDS default/ROOTCA from a plugged-in CA
 	Commands   map[string]bool
 	RunFlags   string // help text of meshgate run, for messages
 }
@@ -90,7 +90,7 @@ func Probe(bin string) (Capabilities, error) {
 	c.RunFlags = out.String()
 	c.Kubeconfig = strings.Contains(c.RunFlags, "--kubeconfig")
 	c.Gossip = strings.Contains(c.RunFlags, "--gossip-address")
-	c.IdentityCA = strings.Contains(c.RunFlags, "--identity-ca-dir")
+	c.IdentityCA = strings.Contains(c.RunFlags, "--cacerts")
 	return c, nil
 }
 

@@ -176,11 +176,13 @@ func (c *Cluster) newStore() error {
 
 // gatewayProc describes a built-in gateway of the cluster.
 func (c *Cluster) gatewayProc(name, ip, labels string, admin int, extra ...string) *Proc {
+	// The pod runs as service account <name>, as Istio's gateways do.
 	argv := append(c.Net.Exec(), c.Mesh.Bin, "gateway",
 		"--xds", c.XDSAddr(),
 		"--node-id", fmt.Sprintf("router~%s~%s-0.%s~%s.svc.cluster.local", ip, name, SystemNS, SystemNS),
 		"--label", labels,
 		"--metadata", "NETWORK="+c.Net.Name, "--metadata", "CLUSTER_ID="+c.ID,
+		"--metadata", "SERVICE_ACCOUNT="+name,
 		"--admin-address", netip.AddrPortFrom(c.Net.NodeIP, uint16(admin)).String(),
 		// Connections of a replaced listener drain quickly in tests.
 		"--drain-timeout", "5s")

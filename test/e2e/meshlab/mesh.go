@@ -153,6 +153,11 @@ func (m *Mesh) daemonProc(c *Cluster) (*Proc, error) {
 		"--xds-address", c.XDSAddr(),
 		"--admin-address", netip.AddrPortFrom(c.Net.NodeIP, DaemonAdmin).String(),
 		"--debounce-holdoff", "50ms", "--debounce-max-delay", "500ms")
+	if m.Opts.Caps.IdentityCA {
+		// Gateways' SVIDs come from the cluster's intermediate under the
+		// mesh's shared root.
+		argv = append(argv, "--cacerts", c.CACerts)
+	}
 	switch m.Opts.Source {
 	case SourceFile:
 		dir, err := m.meshFile(c)
@@ -241,29 +246,15 @@ func (m *Mesh) WaitGateway(ctx context.Context, c *Cluster, p *Proc, admin int) 
 	return WaitHTTP(ctx, c.GatewayAdminURL(admin)+"/ready", p)
 }
 
-// setupIngress gives the ingress cluster the ingress's mesh certificate
-// (issued by `meshgate cert issue`) and its Gateway, VirtualService and
-// DestinationRule.
+// setupIngress adds the ingress gateway's Gateway and VirtualService to
+// the ingress cluster. Its SVID comes from the daemon over SDS.
 func (m *Mesh) setupIngress(ctx context.Context) error {
 	c := m.Cluster(m.Opts.IngressCluster)
 	if c == nil {
 		return fmt.Errorf("ingress cluster %q does not exist", m.Opts.IngressCluster)
 	}
-	dir, err := m.PKI.Issue(ctx, c.CACerts, SystemNS, "istio-ingressgateway", c.ID+"-ingress")
-	if err != nil {
-		return err
-	}
-	read := func(name string) []byte {
-		b, e := os.ReadFile(filepath.Join(dir, name))
-		err = errors.Join(err, e)
-		return b
-	}
-	crt, key, ca := read("cert-chain.pem"), read("key.pem"), read("root-cert.pem")
-	if err != nil {
-		return err
-	}
 	c.mu.Lock()
-	c.extra = append(c.extra, ingressObjects(c, crt, key, ca, m.PKI.WorkloadID(Namespace, IngressService).String()))
+	c.extra = append(c.extra, ingressObjects())
 	c.mu.Unlock()
 	return c.Publish(ctx)
 }

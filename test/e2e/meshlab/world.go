@@ -1,7 +1,6 @@
 package meshlab
 
 import (
-	"encoding/base64"
 	"fmt"
 	"slices"
 	"strings"
@@ -22,8 +21,7 @@ const (
 	ClientGWPort   = 15001
 	DomainSuffix   = "svc.cluster.local"
 	ClientSNIZone  = "client.e2e" // sniHosts of the clients' routes
-	IngressSecret  = "ingress-mesh-cert"
-	IngressService = "only-b" // where the ingress routes
+	IngressService = "only-b"     // where the ingress routes
 )
 
 // Host is the FQDN of a service of the e2e namespace.
@@ -128,49 +126,29 @@ spec:
 }
 
 // ingressObjects are the north-south ingress gateway's configuration: a TCP
-// server on IngressPort routed to IngressService, whose pods are reached
-// with mesh mTLS (DestinationRule MUTUAL with the ingress's SVID from a
-// Secret, SNI and SAN of the mesh).
-func ingressObjects(c *Cluster, crt, key, ca []byte, serverID string) string {
-	enc := base64.StdEncoding.EncodeToString
-	return fmt.Sprintf(`apiVersion: v1
-kind: Secret
-metadata: {name: %[1]s, namespace: %[2]s}
-type: Opaque
-data: {tls.crt: %[3]s, tls.key: %[4]s, ca.crt: %[5]s}
----
-apiVersion: networking.istio.io/v1
+// server on IngressPort routed to IngressService. Its pods are reached with
+// mesh mTLS (auto mTLS: tlsMode=istio endpoints, the gateway's SVID and
+// the trust bundle over SDS).
+func ingressObjects() string {
+	return fmt.Sprintf(`apiVersion: networking.istio.io/v1
 kind: Gateway
-metadata: {name: ingress, namespace: %[2]s}
+metadata: {name: ingress, namespace: %[1]s}
 spec:
   selector: {istio: ingressgateway}
   servers:
-  - port: {number: %[6]d, name: tcp, protocol: TCP}
+  - port: {number: %[2]d, name: tcp, protocol: TCP}
     hosts: ["*"]
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
-metadata: {name: ingress, namespace: %[2]s}
+metadata: {name: ingress, namespace: %[1]s}
 spec:
   gateways: [ingress]
   hosts: ["*"]
   tcp:
-  - match: [{port: %[6]d}]
-    route: [{destination: {host: %[7]s, port: {number: %[8]d}}}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: %[9]s, namespace: %[2]s}
-spec:
-  host: %[7]s
-  trafficPolicy:
-    tls:
-      mode: MUTUAL
-      credentialName: %[1]s
-      sni: outbound_.%[8]d_._.%[7]s
-      subjectAltNames: [%[10]s]
-`, IngressSecret, SystemNS, enc(crt), enc(key), enc(ca), IngressPort, Host(IngressService), EchoPort,
-		IngressService, serverID)
+  - match: [{port: %[2]d}]
+    route: [{destination: {host: %[3]s, port: {number: %[4]d}}}]
+`, SystemNS, IngressPort, Host(IngressService), EchoPort)
 }
 
 // serviceObjects are a Service of the e2e namespace and its EndpointSlice

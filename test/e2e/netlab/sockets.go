@@ -57,8 +57,8 @@ func (n *Network) Listen(addr string) (net.Listener, error) {
 	return l, err
 }
 
-// Dialer dials TCP from inside the network, from source address src when
-// valid. It fits grpc.WithContextDialer and tls.Dialer.NetDialer use.
+// Dialer dials TCP from inside the network (nil Net: this process's own
+// namespace), from source address Src when valid.
 type Dialer struct {
 	Net *Network
 	Src netip.Addr
@@ -69,6 +69,9 @@ func (d Dialer) DialContext(ctx context.Context, network, addr string) (net.Conn
 	nd := net.Dialer{}
 	if d.Src.IsValid() {
 		nd.LocalAddr = &net.TCPAddr{IP: d.Src.AsSlice()}
+	}
+	if d.Net == nil {
+		return nd.DialContext(ctx, network, addr)
 	}
 	var c net.Conn
 	err := d.Net.Do(func() (err error) {

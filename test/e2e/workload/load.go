@@ -142,7 +142,7 @@ func (l *Load) WaitFor(ctx context.Context, since time.Time, cond func(Stats) bo
 		}
 		select {
 		case <-ctx.Done():
-			return st, fmt.Errorf("%s: condition not met: %w; figures so far: %s", l.Name, ctx.Err(), st)
+			return st, fmt.Errorf("%s: condition not met: %w; figures so far: %s; errors: %v", l.Name, ctx.Err(), st, st.Errors)
 		case <-ch:
 		}
 	}
