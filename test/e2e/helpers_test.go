@@ -171,3 +171,5 @@ func requireAllOK(t *testing.T, st workload.Stats, callerID string, backends ...
 		}
 	}
 }
+
+func itoa(i int) string { return fmt.Sprint(i) }
