@@ -15,7 +15,13 @@ import (
 // switches the thread back. Sockets created by f (net.Listen, net.Dial) stay
 // in the namespace for their whole life and can be used from any goroutine.
 // f must not start goroutines that create sockets: they run elsewhere.
-func (n *Network) Do(f func() error) error { return InNetns(n.NS, f) }
+// A nil network is this process's own namespace (f runs as it is).
+func (n *Network) Do(f func() error) error {
+	if n == nil {
+		return f()
+	}
+	return InNetns(n.NS, f)
+}
 
 // InNetns runs f with the calling goroutine's thread inside the named
 // network namespace.
@@ -69,9 +75,6 @@ func (d Dialer) DialContext(ctx context.Context, network, addr string) (net.Conn
 	nd := net.Dialer{}
 	if d.Src.IsValid() {
 		nd.LocalAddr = &net.TCPAddr{IP: d.Src.AsSlice()}
-	}
-	if d.Net == nil {
-		return nd.DialContext(ctx, network, addr)
 	}
 	var c net.Conn
 	err := d.Net.Do(func() (err error) {
