@@ -5,6 +5,8 @@
 //	e2e-workload echo --listen :8080 --cert-dir /etc/svid --cluster c1 --pod $POD --service echo.e2e.svc.cluster.local --version v1
 //	e2e-workload call --xds meshgate.istio-system:15010 --cert-dir /etc/svid --ip $POD_IP --pod $POD --network net1 \
 //	    --cluster-id c1 --target echo.e2e.svc.cluster.local:8080 [--subset v2] --server-id spiffe://... --n 200 --rate 50
+//	e2e-workload call --plain INGRESS_IP:9000 --n 200
+//	e2e-workload idle   (a client pod's main process)
 //
 // call prints one line of figures (sent, ok, failed, p50, p99, backends)
 // and exits 1 when a request failed.
@@ -30,7 +32,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: e2e-workload echo|call [flags]")
+		fmt.Fprintln(os.Stderr, "usage: e2e-workload echo|call|idle [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -39,8 +41,13 @@ func main() {
 		err = echo(os.Args[2:])
 	case "call":
 		err = call(os.Args[2:])
+	case "idle":
+		// A client pod's main process: kubectl exec runs "call" beside it.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		<-ctx.Done()
+		stop()
 	default:
-		err = fmt.Errorf("unknown command %q (want echo or call)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (want echo, call or idle)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e-workload:", err)
@@ -91,7 +98,13 @@ func call(args []string) error {
 	n := fs.Int("n", 200, "requests to send")
 	rate := fs.Float64("rate", 50, "requests per second")
 	wait := fs.Duration("wait", 2*time.Minute, "bound on the wait for endpoints")
+	plain := fs.String("plain", "", "host:port: send plain TCP requests there (a north-south ingress) instead of mesh calls")
 	_ = fs.Parse(args)
+	if *plain != "" {
+		return report(&workload.Load{Name: *plain, Rate: *rate, Call: func(ctx context.Context, seq string) (workload.Result, error) {
+			return workload.PlainCall(ctx, netlab.Dialer{}, *plain, seq)
+		}}, *n)
+	}
 
 	host, portStr, ok := strings.Cut(*target, ":")
 	port, err := strconv.ParseUint(portStr, 10, 16)
@@ -116,11 +129,15 @@ func call(args []string) error {
 	if err := waitEndpoints(cl, tgt, *wait); err != nil {
 		return err
 	}
-	l := &workload.Load{Name: tgt.String(), Rate: *rate, Call: func(ctx context.Context, seq string) (workload.Result, error) {
+	return report(&workload.Load{Name: tgt.String(), Rate: *rate, Call: func(ctx context.Context, seq string) (workload.Result, error) {
 		return cl.Call(ctx, tgt, seq)
-	}}
+	}}, *n)
+}
+
+// report runs l for n requests and prints its figures.
+func report(l *workload.Load, n int) error {
 	l.Start()
-	_, _ = l.WaitFor(context.Background(), time.Time{}, func(s workload.Stats) bool { return s.Sent >= *n })
+	_, _ = l.WaitFor(context.Background(), time.Time{}, func(s workload.Stats) bool { return s.Sent >= n })
 	st := l.Stop()
 	fmt.Println(st)
 	if st.Failed > 0 {
