@@ -57,17 +57,31 @@ type Config struct {
 	EnableRedisFilter   bool `json:"enable-redis-filter,omitempty"`
 	EnableQUICListeners bool `json:"enable-quic-listeners,omitempty"`
 
+	// Gossip configures federation with the other clusters' daemons; off
+	// while gossip-address is empty.
+	GossipConfig
+
 	// Reserved for components that are not wired yet; setting them only
 	// logs a warning.
-	Kubeconfig string       `json:"kubeconfig,omitempty"`
-	Gossip     GossipConfig `json:"gossip,omitzero"`
+	Kubeconfig string `json:"kubeconfig,omitempty"`
 }
 
-// GossipConfig is reserved for federation (memberlist).
+// GossipConfig is federation (memberlist gossip) between the daemons of a mesh.
 type GossipConfig struct {
-	BindAddress string   `json:"bind-address,omitempty"`
-	Join        []string `json:"join,omitempty"`
-	KeyringFile string   `json:"keyring-file,omitempty"`
+	// BindAddress is HOST:PORT for gossip (UDP and TCP); empty turns federation off.
+	BindAddress string `json:"gossip-address,omitempty"`
+	// AdvertiseAddress is the HOST:PORT other daemons reach this one at.
+	AdvertiseAddress string `json:"gossip-advertise,omitempty"`
+	// Join are seed daemons' gossip addresses.
+	Join []string `json:"join,omitempty"`
+	// KeyringFile holds the base64 AES-256 gossip keys (`meshgate keyring generate`).
+	KeyringFile string `json:"gossip-key-file,omitempty"`
+	// Insecure allows unencrypted gossip (development only).
+	Insecure bool `json:"insecure-gossip,omitempty"`
+	// MeshID names the mesh; daemons of other meshes are refused.
+	MeshID string `json:"mesh-id,omitempty"`
+	// FailStaticWindow keeps a dead peer's endpoints this long before they are withdrawn.
+	FailStaticWindow Duration `json:"fail-static-window,omitempty"`
 }
 
 // DefaultConfig returns the defaults.
@@ -84,6 +98,7 @@ func DefaultConfig() Config {
 		DebounceMaxDelay: Duration(time.Second),            // shorter than Istio's 10s: gateways only
 		ShutdownTimeout:  Duration(10 * time.Second),
 		SVIDTTL:          Duration(24 * time.Hour),
+		GossipConfig:     GossipConfig{MeshID: "mesh1", FailStaticWindow: Duration(5 * time.Minute)},
 	}
 }
 
@@ -137,6 +152,20 @@ func (c Config) Validate() error {
 	}
 	if c.SVIDTTL < Duration(2*time.Minute) {
 		bad("svid-ttl", "%v is too short (at least 2m)", c.SVIDTTL)
+	}
+	if g := c.GossipConfig; g.BindAddress != "" {
+		if err := checkAddress(g.BindAddress); err != nil {
+			bad("gossip-address", "%v", err)
+		}
+		if g.KeyringFile == "" && !g.Insecure {
+			bad("gossip-key-file", "required: gossip is always encrypted (make a key with `meshgate keyring generate`; --insecure-gossip only for development)")
+		}
+		if g.MeshID == "" {
+			bad("mesh-id", "required with gossip")
+		}
+		if g.FailStaticWindow < 0 {
+			bad("fail-static-window", "must not be negative")
+		}
 	}
 	if c.IdentityCADir != "" && c.CACerts != "" {
 		bad("cacerts", "set either cacerts or identity-ca-dir, not both")
@@ -218,6 +247,13 @@ func BindFlags(fs *pflag.FlagSet, c *Config) {
 	fs.StringVar(&c.IdentityCADir, "identity-ca-dir", c.IdentityCADir, "directory persisting meshgate's CA (created on first start)")
 	fs.StringVar(&c.CACerts, "cacerts", c.CACerts, "Istio-style cacerts directory (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem) to use as the CA")
 	fs.Var(&c.SVIDTTL, "svid-ttl", "lifetime of gateway SVIDs (renewed at half life)")
+	fs.StringVar(&c.GossipConfig.BindAddress, "gossip-address", c.GossipConfig.BindAddress, "HOST:PORT for gossip with other clusters' daemons (federation; off when empty)")
+	fs.StringVar(&c.GossipConfig.AdvertiseAddress, "gossip-advertise", c.GossipConfig.AdvertiseAddress, "HOST:PORT other daemons reach this one at")
+	fs.StringSliceVar(&c.GossipConfig.Join, "join", c.GossipConfig.Join, "gossip addresses of daemons to join (comma-separated)")
+	fs.StringVar(&c.GossipConfig.KeyringFile, "gossip-key-file", c.GossipConfig.KeyringFile, "file of base64 AES-256 gossip keys, primary first (meshgate keyring generate)")
+	fs.BoolVar(&c.GossipConfig.Insecure, "insecure-gossip", c.GossipConfig.Insecure, "allow unencrypted gossip (development only)")
+	fs.StringVar(&c.GossipConfig.MeshID, "mesh-id", c.GossipConfig.MeshID, "mesh id; daemons of other meshes are refused")
+	fs.Var(&c.GossipConfig.FailStaticWindow, "fail-static-window", "how long a dead peer's endpoints stay before they are withdrawn")
 	fs.BoolVar(&c.EnableMySQLFilter, "enable-mysql-filter", c.EnableMySQLFilter, "mysql_proxy before tcp_proxy on MYSQL servers")
 	fs.BoolVar(&c.EnableRedisFilter, "enable-redis-filter", c.EnableRedisFilter, "redis_proxy for REDIS servers")
 	fs.BoolVar(&c.EnableQUICListeners, "enable-quic-listeners", c.EnableQUICListeners, "HTTP/3 listeners for HTTPS servers with a UDP gateway port")

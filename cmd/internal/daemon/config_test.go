@@ -48,12 +48,15 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%s: error %v does not name the field", tc.field, err)
 		}
 	}
-	// Reserved settings are accepted (the daemon warns that they are ignored).
+	// Gossip needs a key unless explicitly insecure.
 	c := ok
-	c.Kubeconfig, c.IdentityCADir = "/k", "/ca"
-	c.Gossip.Join = []string{"10.0.0.1:7946"}
+	c.GossipConfig.BindAddress = "127.0.0.1:7946"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "gossip-key-file:") {
+		t.Errorf("gossip without a key: %v", err)
+	}
+	c.GossipConfig.Insecure = true
 	if err := c.Validate(); err != nil {
-		t.Errorf("reserved settings: %v", err)
+		t.Errorf("insecure gossip: %v", err)
 	}
 }
 
@@ -66,8 +69,7 @@ config-dir: /srv/mesh
 xds-address: 0.0.0.0:15010
 cluster-id: from-file
 debounce-holdoff: 250ms
-gossip:
-  join: [10.0.0.1:7946]
+join: [10.0.0.1:7946]
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +88,7 @@ gossip:
 	want.DebounceHoldoff, want.DebounceMaxDelay = Duration(250*time.Millisecond), Duration(3*time.Second)
 	if got.ConfigDir != want.ConfigDir || got.XDSAddress != want.XDSAddress || got.ClusterID != want.ClusterID ||
 		got.DebounceHoldoff != want.DebounceHoldoff || got.DebounceMaxDelay != want.DebounceMaxDelay ||
-		got.AdminAddress != want.AdminAddress || len(got.Gossip.Join) != 1 {
+		got.AdminAddress != want.AdminAddress || len(got.GossipConfig.Join) != 1 {
 		t.Errorf("resolved %+v\nwant     %+v", got, want)
 	}
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/meshgate/meshgate/discovery/file"
 	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/federation"
 	"github.com/meshgate/meshgate/xds/server"
 	"github.com/meshgate/meshgate/xds/translate"
 )
@@ -45,16 +46,19 @@ func (f FileSource) Run(ctx context.Context, publish PublishFunc) error {
 // Daemon is a running `meshgate run`: the source, the xDS server on its
 // gRPC listener and the admin HTTP server.
 type Daemon struct {
-	cfg      Config
-	log      *slog.Logger
-	reg      *prometheus.Registry
-	xds      *server.Server
-	source   Source
-	xdsLis   net.Listener
-	adminLis net.Listener
-	m        sourceMetrics
-	lastErrs map[string]bool
-	id       *identityProvider
+	cfg        Config
+	log        *slog.Logger
+	reg        *prometheus.Registry
+	xds        *server.Server
+	source     Source
+	xdsLis     net.Listener
+	adminLis   net.Listener
+	m          sourceMetrics
+	lastErrs   map[string]bool
+	id         *identityProvider
+	mesh       *mesher
+	fed        *federation.Node // nil without gossip
+	fedStarted chan struct{}    // closed once Run has started (or skipped) federation
 }
 
 // New validates cfg, builds the daemon and binds its listeners. src nil means
@@ -63,7 +67,7 @@ func New(cfg Config, log *slog.Logger, src Source) (*Daemon, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: log, reg: prometheus.NewRegistry(), source: src, lastErrs: map[string]bool{}}
+	d := &Daemon{cfg: cfg, log: log, reg: prometheus.NewRegistry(), source: src, lastErrs: map[string]bool{}, fedStarted: make(chan struct{})}
 	if d.source == nil {
 		d.source = FileSource{Options: file.Options{Paths: []string{cfg.ConfigDir}, ClusterID: cfg.ClusterID,
 			Network: cfg.Network, DomainSuffix: cfg.DomainSuffix}}
@@ -76,6 +80,7 @@ func New(cfg Config, log *slog.Logger, src Source) (*Daemon, error) {
 	if d.id, err = newIdentity(context.Background(), cfg, log.With("component", "identity"), d.reg); err != nil {
 		return nil, err
 	}
+	d.mesh = &mesher{update: d.serve}
 	d.xds, err = server.New(server.Options{
 		ClusterID: cfg.ClusterID,
 		Translate: translate.Options{DomainSuffix: cfg.DomainSuffix, TrustDomain: cfg.TrustDomain,
@@ -115,10 +120,23 @@ func (d *Daemon) Run(ctx context.Context) error {
 		"cluster", d.cfg.ClusterID, "network", d.cfg.Network)
 	gs := grpc.NewServer()
 	d.xds.Register(gs)
-	admin := &http.Server{Handler: d.xds.AdminMux(d.reg), ReadHeaderTimeout: 10 * time.Second}
+	mux := d.xds.AdminMux(d.reg)
+	admin := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	fed, err := startFederation(runCtx, d.cfg, d.log.With("component", "federation"), d.reg, d.mesh)
+	if err != nil {
+		d.adminLis.Close()
+		d.xdsLis.Close()
+		return err
+	}
+	if fed != nil {
+		d.fed = fed
+		defer fed.Close()
+		mux.Handle("/federation/", fed.AdminHandler())
+	}
+	close(d.fedStarted)
 	xdsDone := make(chan struct{})
 	go func() { _ = d.xds.Run(runCtx); close(xdsDone) }()
 	go d.id.run(runCtx, d.xds.SecretsChanged)
@@ -127,7 +145,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	srcErr := make(chan error, 1)
 	go func() { srcErr <- d.source.Run(runCtx, d.publish) }()
 
-	var err error
 	select {
 	case <-ctx.Done():
 		d.log.Info("shutting down", "reason", context.Cause(ctx))
@@ -167,7 +184,6 @@ func (d *Daemon) shutdown(gs *grpc.Server, admin *http.Server, cancel context.Ca
 func (d *Daemon) warnReserved() {
 	for name, set := range map[string]bool{
 		"kubeconfig": d.cfg.Kubeconfig != "",
-		"gossip":     d.cfg.Gossip.BindAddress != "" || len(d.cfg.Gossip.Join) > 0 || d.cfg.Gossip.KeyringFile != "",
 	} {
 		if set {
 			d.log.Warn("setting is not implemented yet and is ignored", "setting", name)
@@ -201,10 +217,36 @@ func (d *Daemon) publish(mesh *model.MeshState, objErrs []error, err error) {
 	if local := mesh.Cluster(mesh.LocalCluster); local != nil && local.TrustDomain == "" {
 		local.TrustDomain, local.TrustBundle = d.cfg.TrustDomain, d.id.rootsPEM()
 	}
-	if d.id.setBundles(mesh.Clusters) {
+	d.mesh.setSource(mesh)
+	if d.fed != nil {
+		if local := mesh.Cluster(mesh.LocalCluster); local != nil {
+			if err := d.fed.SetLocal(local, nil); err != nil {
+				d.log.Error("federation: cannot publish the local cluster", "err", err)
+			}
+		}
+	}
+}
+
+// serve hands a composed mesh (source + federation) to the xDS server; ROOTCA
+// follows the trust bundles of every cluster in it.
+func (d *Daemon) serve(m *model.MeshState) {
+	if d.id.setBundles(m.Clusters) {
 		d.xds.SecretsChanged()
 	}
-	d.xds.Update(mesh)
+	d.xds.Update(m)
+}
+
+// GossipAddr is the federation address once Run has started gossip ("" without).
+func (d *Daemon) GossipAddr() string {
+	select {
+	case <-d.fedStarted:
+	default:
+		return ""
+	}
+	if d.fed == nil {
+		return ""
+	}
+	return d.fed.Addr()
 }
 
 type sourceMetrics struct {

@@ -1,0 +1,162 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/meshgate/meshgate/federation"
+)
+
+// edsAddresses follows one cluster's endpoints over a real ADS stream as the
+// ingress gateway of network1 would, and returns each distinct set it sees on
+// the channel.
+func edsAddresses(ctx context.Context, t *testing.T, xdsAddr, cluster string) <-chan []string {
+	t.Helper()
+	cc, err := grpc.NewClient(xdsAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cc.Close() })
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(cc).StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels, _ := structpb.NewStruct(map[string]any{"istio": "ingressgateway"})
+	node := &corev3.Node{Id: "router~10.1.0.99~ingress-0.istio-system~istio-system.svc.cluster.local",
+		Metadata: &structpb.Struct{Fields: map[string]*structpb.Value{
+			"LABELS": structpb.NewStructValue(labels), "NAMESPACE": structpb.NewStringValue("istio-system"),
+			"NETWORK": structpb.NewStringValue("network1"), "CLUSTER_ID": structpb.NewStringValue("cluster1"),
+		}}}
+	if err := stream.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resource.EndpointType, ResourceNames: []string{cluster}}); err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan []string, 16)
+	go func() {
+		defer close(out)
+		for {
+			resp, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			var addrs []string
+			for _, a := range resp.GetResources() {
+				cla := &endpointv3.ClusterLoadAssignment{}
+				if a.UnmarshalTo(cla) != nil {
+					continue
+				}
+				for _, l := range cla.GetEndpoints() {
+					for _, e := range l.GetLbEndpoints() {
+						sa := e.GetEndpoint().GetAddress().GetSocketAddress()
+						addrs = append(addrs, fmt.Sprintf("%s:%d", sa.GetAddress(), sa.GetPortValue()))
+					}
+				}
+			}
+			slices.Sort(addrs)
+			_ = stream.Send(&discoveryv3.DiscoveryRequest{TypeUrl: resource.EndpointType, ResourceNames: []string{cluster},
+				VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce()})
+			select {
+			case out <- addrs:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// Two daemons, one per cluster and network, federate over encrypted gossip:
+// cluster1's ingress gateway gets reviews v2 — which only runs in cluster2 —
+// through cluster2's east-west gateway (split-horizon EDS), and the endpoint
+// goes away when cluster2 stops running it.
+func TestFederatedDaemonsSplitHorizon(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	key, err := federation.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "gossip.key")
+	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	example := filepath.Join("..", "..", "..", "deploy", "examples", "multicluster")
+	start := func(cluster, network string, join []string) (*Daemon, string) {
+		cfg := testConfig(t)
+		cfg.ConfigDir = t.TempDir()
+		copyDir(t, filepath.Join(example, cluster), cfg.ConfigDir)
+		cfg.ClusterID, cfg.Network = cluster, network
+		cfg.GossipConfig = GossipConfig{BindAddress: "127.0.0.1:0", Join: join, KeyringFile: keyFile, MeshID: "mesh1",
+			FailStaticWindow: Duration(time.Second)}
+		d, err := New(cfg, NewLogger(cfg, &syncBuffer{}), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dctx, dcancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- d.Run(dctx) }()
+		t.Cleanup(func() { dcancel(); <-done })
+		<-d.fedStarted
+		return d, cfg.ConfigDir
+	}
+	b, bDir := start("cluster2", "network2", nil)
+	a, _ := start("cluster1", "network1", []string{b.GossipAddr()})
+
+	updates := edsAddresses(ctx, t, a.XDSAddr(), "outbound|9080|v2|reviews.default.svc.cluster.local")
+	waitFor := func(want []string) {
+		t.Helper()
+		for {
+			select {
+			case got, ok := <-updates:
+				if !ok {
+					t.Fatalf("ADS stream ended waiting for %v", want)
+				}
+				if slices.Equal(got, want) {
+					return
+				}
+			case <-ctx.Done():
+				t.Fatalf("cluster1's gateway never got %v", want)
+			}
+		}
+	}
+	began := time.Now()
+	waitFor([]string{"198.51.100.2:15443"})
+	t.Logf("cluster2's reviews v2 reached cluster1's gateway through its east-west gateway in %v", time.Since(began))
+
+	// cluster2 scales reviews v2 to zero: the gateway endpoint is withdrawn everywhere.
+	if err := os.Remove(filepath.Join(bDir, "reviews.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	began = time.Now()
+	waitFor(nil)
+	t.Logf("withdrawal reached cluster1 in %v", time.Since(began))
+}
+
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshgate/meshgate/federation"
+)
+
+func init() {
+	rootCmd.AddCommand(newKeyringCmd())
+}
+
+func newKeyringCmd() *cobra.Command {
+	var admin string
+	cmd := &cobra.Command{
+		Use:   "keyring",
+		Short: "Generate gossip keys and rotate a daemon's gossip keyring",
+		Long: `Gossip between meshgate daemons is encrypted with AES-256 keys. A keyring
+file holds base64 keys, one a line, the primary first.
+
+Rotate without downtime, like consul keyring, one step at a time on EVERY
+daemon of the mesh before the next step:
+
+  meshgate keyring generate                      # prints NEW
+  meshgate keyring install --admin ADDR NEW      # on every daemon
+  meshgate keyring use     --admin ADDR NEW      # on every daemon
+  meshgate keyring remove  --admin ADDR OLD      # on every daemon
+
+use and remove take a key or the fingerprint list shows. KEY "-" reads the
+key from standard input (keeps it out of the shell history).`,
+	}
+	cmd.PersistentFlags().StringVar(&admin, "admin", "127.0.0.1:9901", "the daemon's admin server address (HOST:PORT or URL)")
+	cmd.AddCommand(&cobra.Command{
+		Use:   "generate",
+		Short: "Print a new random base64 AES-256 gossip key",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			k, err := federation.GenerateKey()
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), k)
+			return nil
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "list --admin ADDR",
+		Short: "List the daemon's keys by fingerprint (first 8 hex digits of their SHA-256)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return keyringCall(cmd, func(ctx context.Context, c *federation.AdminClient) (federation.KeyringResponse, error) {
+				return c.Keys(ctx)
+			})
+		},
+	})
+	for _, op := range []struct {
+		name, short string
+		call        func(*federation.AdminClient, context.Context, string) (federation.KeyringResponse, error)
+	}{
+		{"install", "Install a key for decryption (step 1)", (*federation.AdminClient).InstallKey},
+		{"use", "Make an installed key the primary, used to encrypt (step 2)", (*federation.AdminClient).UseKey},
+		{"remove", "Remove a key that is not the primary (step 3)", (*federation.AdminClient).RemoveKey},
+	} {
+		cmd.AddCommand(&cobra.Command{
+			Use:   op.name + " --admin ADDR KEY",
+			Short: op.short,
+			Args:  cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				key, err := keyArg(cmd.InOrStdin(), args[0])
+				if err != nil {
+					return &exitError{code: 2, err: fmt.Errorf("keyring %s: %w", op.name, err)}
+				}
+				return keyringCall(cmd, func(ctx context.Context, c *federation.AdminClient) (federation.KeyringResponse, error) {
+					return op.call(c, ctx, key)
+				})
+			},
+		})
+	}
+	return cmd
+}
+
+// keyArg returns the KEY argument, reading it from in when it is "-".
+func keyArg(in io.Reader, arg string) (string, error) {
+	if arg != "-" {
+		return arg, nil
+	}
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	if line = strings.TrimSpace(line); line == "" {
+		return "", errors.New("no key on standard input")
+	}
+	return line, nil
+}
+
+func keyringCall(cmd *cobra.Command, call func(context.Context, *federation.AdminClient) (federation.KeyringResponse, error)) error {
+	admin, _ := cmd.Flags().GetString("admin")
+	ctx, cancel := context.WithTimeout(cmdContext(cmd), 30*time.Second)
+	defer cancel()
+	resp, err := call(ctx, &federation.AdminClient{Addr: admin})
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	out := cmd.OutOrStdout()
+	for _, k := range resp.Keys {
+		primary := ""
+		if k.Primary {
+			primary = "  primary"
+		}
+		fmt.Fprintf(out, "%s%s\n", k.Fingerprint, primary)
+	}
+	if resp.Warning != "" {
+		fmt.Fprintln(cmd.ErrOrStderr(), "warning: "+resp.Warning)
+	}
+	return nil
+}
+
+func cmdContext(cmd *cobra.Command) context.Context {
+	if ctx := cmd.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshgate/meshgate/federation"
+)
+
+func runCmd(t *testing.T, cmd *cobra.Command, stdin string, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetIn(strings.NewReader(stdin))
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), errOut.String(), err
+}
+
+// startNode starts a real federation node on 127.0.0.1 with its admin
+// handler on an httptest server; it returns the node and the admin address.
+func startNode(t *testing.T, cluster, keyFile string, seeds ...string) (*federation.Node, string) {
+	t.Helper()
+	c := federation.DefaultConfig()
+	c.BindAddr, c.MeshID, c.ClusterID, c.KeyringFile, c.Seeds = "127.0.0.1:0", "mesh1", cluster, keyFile, seeds
+	n, err := federation.New(c, federation.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	srv := httptest.NewServer(n.AdminHandler())
+	t.Cleanup(srv.Close)
+	return n, strings.TrimPrefix(srv.URL, "http://")
+}
+
+func TestKeyringCommands(t *testing.T) {
+	out, _, err := runCmd(t, newKeyringCmd(), "", "generate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldKey := strings.TrimSpace(out)
+	if _, err := federation.ParseKey(oldKey); err != nil {
+		t.Fatalf("generate printed %q: %v", out, err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "keyring")
+	if err := os.WriteFile(keyFile, []byte(oldKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, admin := startNode(t, "a", keyFile)
+	newKey, _ := federation.GenerateKey()
+	nk, _ := federation.ParseKey(newKey)
+	ok, _ := federation.ParseKey(oldKey)
+
+	steps := []struct {
+		args  []string
+		stdin string
+		want  string
+	}{
+		{[]string{"list", "--admin", admin}, "", federation.Fingerprint(ok) + "  primary\n"},
+		{[]string{"install", "--admin", admin, "-"}, newKey + "\n", federation.Fingerprint(ok) + "  primary\n" + federation.Fingerprint(nk) + "\n"},
+		{[]string{"use", "--admin", "http://" + admin, federation.Fingerprint(nk)}, "", federation.Fingerprint(nk) + "  primary\n" + federation.Fingerprint(ok) + "\n"},
+		{[]string{"remove", "--admin", admin, oldKey}, "", federation.Fingerprint(nk) + "  primary\n"},
+	}
+	for _, s := range steps {
+		out, _, err := runCmd(t, newKeyringCmd(), s.stdin, s.args...)
+		if err != nil || out != s.want {
+			t.Fatalf("keyring %v: %q %v, want %q", s.args, out, err, s.want)
+		}
+		if strings.Contains(out, newKey) || strings.Contains(out, oldKey) {
+			t.Fatalf("keyring %v printed a key", s.args)
+		}
+	}
+	onDisk, err := federation.LoadKeyringFile(keyFile)
+	if err != nil || len(onDisk) != 1 || !bytes.Equal(onDisk[0], nk) {
+		t.Fatalf("keyring file after rotation: %d keys %v", len(onDisk), err)
+	}
+	_, _, err = runCmd(t, newKeyringCmd(), "", "remove", "--admin", admin, federation.Fingerprint(nk))
+	var ee *exitError
+	if err == nil || !strings.Contains(err.Error(), "removing the primary key is not allowed") || !asExit(err, &ee) || ee.code != 1 {
+		t.Fatalf("removing the primary: %v", err)
+	}
+	_, _, err = runCmd(t, newKeyringCmd(), "", "install", "--admin", admin, "-")
+	if err == nil || !strings.Contains(err.Error(), "no key on standard input") {
+		t.Fatalf("empty stdin: %v", err)
+	}
+}
+
+func asExit(err error, target **exitError) bool { return errors.As(err, target) }

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshgate/meshgate/federation"
+)
+
+func init() {
+	rootCmd.AddCommand(newMembersCmd())
+}
+
+func newMembersCmd() *cobra.Command {
+	var admin string
+	cmd := &cobra.Command{
+		Use:   "members --admin ADDR",
+		Short: "List the mesh's daemons as one daemon sees them",
+		Long: `List the gossip members known to the daemon at --admin: name, address,
+cluster, state (alive or dead), the generation of the cluster state it holds,
+whether that cluster is in its remote set, and when it last heard of it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmdContext(cmd), 30*time.Second)
+			defer cancel()
+			resp, err := (&federation.AdminClient{Addr: admin}).Members(ctx)
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			printMembers(cmd, resp, time.Now())
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&admin, "admin", "127.0.0.1:9901", "the daemon's admin server address (HOST:PORT or URL)")
+	return cmd
+}
+
+func printMembers(cmd *cobra.Command, resp federation.MembersResponse, now time.Time) {
+	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "NAME\tADDRESS\tCLUSTER\tSTATE\tGENERATION\tIN REMOTE SET\tSTATE SINCE\tLAST SEEN\n")
+	for _, m := range resp.Members {
+		name, inSet := m.Name, fmt.Sprint(m.Visible)
+		if m.Local {
+			name, inSet = name+" (self)", "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", name, m.Address, m.Cluster, m.State, m.Generation, inSet,
+			ago(now, m.StateSince), ago(now, m.LastSeen))
+	}
+	w.Flush()
+}
+
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return now.Sub(t).Round(time.Second).String() + " ago"
+}

@@ -1,0 +1,110 @@
+package federation
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// AdminClient talks to a daemon's AdminHandler (the CLI's `meshgate keyring`
+// and `meshgate members`).
+type AdminClient struct {
+	// Addr is the admin server: "HOST:PORT" or a URL ("http://HOST:PORT").
+	Addr string
+	// HTTP is the client to use; nil means http.DefaultClient.
+	HTTP *http.Client
+}
+
+func (c *AdminClient) url(path string) string {
+	base := strings.TrimRight(c.Addr, "/")
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	return base + path
+}
+
+func (c *AdminClient) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.url(path), rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e errorResponse
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return fmt.Errorf("%s %s: %s", method, path, e.Error)
+		}
+		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
+	}
+	return json.Unmarshal(data, out)
+}
+
+// Keys lists the daemon's keys by fingerprint.
+func (c *AdminClient) Keys(ctx context.Context) (KeyringResponse, error) {
+	var r KeyringResponse
+	return r, c.do(ctx, http.MethodGet, PathKeyring, nil, &r)
+}
+
+// InstallKey installs a base64 key.
+func (c *AdminClient) InstallKey(ctx context.Context, key string) (KeyringResponse, error) {
+	var r KeyringResponse
+	return r, c.do(ctx, http.MethodPost, PathKeyring, KeyRequest{Key: key}, &r)
+}
+
+// UseKey makes a key (base64, or the fingerprint of an installed key) primary.
+func (c *AdminClient) UseKey(ctx context.Context, keyOrFingerprint string) (KeyringResponse, error) {
+	var r KeyringResponse
+	return r, c.do(ctx, http.MethodPost, PathKeyringUse, keyRef(keyOrFingerprint), &r)
+}
+
+// RemoveKey removes a key (base64, or the fingerprint of an installed key).
+func (c *AdminClient) RemoveKey(ctx context.Context, keyOrFingerprint string) (KeyringResponse, error) {
+	var r KeyringResponse
+	ref := keyRef(keyOrFingerprint)
+	if ref.Fingerprint != "" {
+		return r, c.do(ctx, http.MethodDelete, PathKeyring+"?fingerprint="+url.QueryEscape(ref.Fingerprint), nil, &r)
+	}
+	return r, c.do(ctx, http.MethodDelete, PathKeyring, ref, &r)
+}
+
+// Members lists the daemon's view of the mesh.
+func (c *AdminClient) Members(ctx context.Context) (MembersResponse, error) {
+	var r MembersResponse
+	return r, c.do(ctx, http.MethodGet, PathMembers, nil, &r)
+}
+
+func keyRef(s string) KeyRequest {
+	s = strings.TrimSpace(s)
+	if fingerprintRE.MatchString(s) {
+		return KeyRequest{Fingerprint: s}
+	}
+	return KeyRequest{Key: s}
+}

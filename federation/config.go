@@ -1,0 +1,199 @@
+package federation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meshgate/meshgate/federation/wire"
+)
+
+// Config is a Node's configuration: a plain struct that flags and files map
+// onto. Start from DefaultConfig, set fields, then Validate (New validates too).
+type Config struct {
+	// BindAddr is the HOST:PORT gossip listens on, UDP and TCP. Port 0 picks
+	// a free port (tests). Default "0.0.0.0:7946".
+	BindAddr string
+	// AdvertiseAddr is the HOST:PORT other daemons reach this one at (a
+	// LoadBalancer or NodePort address across networks). Empty means the bind
+	// address (or, for 0.0.0.0, a private address of this host).
+	AdvertiseAddr string
+	// Seeds are HOST:PORT addresses of daemons to join at start and whenever
+	// every peer is lost.
+	Seeds []string
+	// MeshID names the mesh; a member advertising another mesh id is refused.
+	MeshID string
+	// ClusterID is the cluster this daemon is authoritative for.
+	ClusterID string
+	// NodeName is this daemon's memberlist name, unique in the mesh. Empty
+	// means ClusterID plus a random suffix, new at every start.
+	NodeName string
+	// KeyringFile holds base64 AES-256 gossip keys, one a line, the primary
+	// first (`meshgate keyring generate` prints one). Key rotation rewrites it.
+	KeyringFile string
+	// Insecure turns gossip encryption off (development only). Without it a
+	// Node refuses to start with no key.
+	Insecure bool
+	// FailStaticWindow is how long a dead or departed peer's cluster state
+	// stays in the remote set before it is withdrawn. Default 5m.
+	FailStaticWindow time.Duration
+
+	// Gossip timing; defaults are memberlist.DefaultWANConfig's.
+	GossipInterval   time.Duration // 500ms
+	GossipNodes      int           // 4
+	ProbeInterval    time.Duration // 5s
+	ProbeTimeout     time.Duration // 3s
+	SuspicionMult    int           // 6
+	PushPullInterval time.Duration // 60s: anti-entropy, digests only
+	TCPTimeout       time.Duration // 30s
+	// DeadNodeReclaimTime lets a dead node's name come back from another
+	// address. Default 30s.
+	DeadNodeReclaimTime time.Duration
+
+	// FetchInterval is the least time between two state fetches of the same
+	// cluster: changes arriving faster are coalesced. Default 100ms.
+	FetchInterval time.Duration
+	// FetchTimeout gives up on a fetch that got no answer. Default 10s.
+	FetchTimeout time.Duration
+	// RejoinMin and RejoinMax bound the exponential backoff of re-joining the
+	// seeds when no peer is left. Defaults 1s and 1m.
+	RejoinMin time.Duration
+	RejoinMax time.Duration
+	// ReconnectInterval is how often a node with live peers tries to join one
+	// failed member (heals partitions); ReconnectTimeout is how long a failed
+	// member is tried. Defaults 30s and 72h.
+	ReconnectInterval time.Duration
+	ReconnectTimeout  time.Duration
+	// MaxFrameBytes bounds a received State or PushPull message; MaxBodyBytes
+	// a decompressed cluster state. Defaults 16 MiB and 64 MiB.
+	MaxFrameBytes int
+	MaxBodyBytes  int
+}
+
+// DefaultConfig returns the defaults: memberlist's WAN profile, a 5 minute
+// fail-static window, encryption required.
+func DefaultConfig() Config {
+	w := memberlist.DefaultWANConfig()
+	return Config{
+		BindAddr:            "0.0.0.0:7946",
+		FailStaticWindow:    5 * time.Minute,
+		GossipInterval:      w.GossipInterval,
+		GossipNodes:         w.GossipNodes,
+		ProbeInterval:       w.ProbeInterval,
+		ProbeTimeout:        w.ProbeTimeout,
+		SuspicionMult:       w.SuspicionMult,
+		PushPullInterval:    w.PushPullInterval,
+		TCPTimeout:          w.TCPTimeout,
+		DeadNodeReclaimTime: 30 * time.Second,
+		FetchInterval:       100 * time.Millisecond,
+		FetchTimeout:        10 * time.Second,
+		RejoinMin:           time.Second,
+		RejoinMax:           time.Minute,
+		ReconnectInterval:   30 * time.Second,
+		ReconnectTimeout:    72 * time.Hour,
+		MaxFrameBytes:       wire.DefaultLimits.MaxFrame,
+		MaxBodyBytes:        wire.DefaultLimits.MaxBody,
+	}
+}
+
+// Validate checks c; errors name the field.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("federation config: %s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if _, _, err := splitHostPort(c.BindAddr); err != nil {
+		bad("bindAddr", "%v", err)
+	}
+	if c.AdvertiseAddr != "" {
+		if _, _, err := splitHostPort(c.AdvertiseAddr); err != nil {
+			bad("advertiseAddr", "%v", err)
+		}
+	}
+	for i, s := range c.Seeds {
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			bad(fmt.Sprintf("seeds[%d]", i), "%q: %v", s, err)
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"meshID", c.MeshID}, {"clusterID", c.ClusterID}} {
+		if err := wire.CheckName(f.v); err != nil {
+			bad(f.name, "%v", err)
+		}
+	}
+	if c.NodeName != "" {
+		if err := wire.CheckName(c.NodeName); err != nil {
+			bad("nodeName", "%v", err)
+		}
+	}
+	if c.KeyringFile == "" && !c.Insecure {
+		bad("keyringFile", "gossip encryption needs a keyring file (create one with `meshgate keyring generate`); set insecure only for development")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"failStaticWindow", c.FailStaticWindow}, {"gossipInterval", c.GossipInterval}, {"probeInterval", c.ProbeInterval},
+		{"probeTimeout", c.ProbeTimeout}, {"pushPullInterval", c.PushPullInterval}, {"tcpTimeout", c.TCPTimeout},
+		{"fetchInterval", c.FetchInterval}, {"fetchTimeout", c.FetchTimeout}, {"rejoinMin", c.RejoinMin}, {"rejoinMax", c.RejoinMax},
+		{"reconnectInterval", c.ReconnectInterval}, {"reconnectTimeout", c.ReconnectTimeout}} {
+		if d.v <= 0 {
+			bad(d.name, "must be positive, got %v", d.v)
+		}
+	}
+	if c.RejoinMax < c.RejoinMin {
+		bad("rejoinMax", "%v is below rejoinMin %v", c.RejoinMax, c.RejoinMin)
+	}
+	if c.GossipNodes <= 0 || c.SuspicionMult <= 0 {
+		bad("gossipNodes/suspicionMult", "must be positive")
+	}
+	if c.MaxFrameBytes < 64<<10 || c.MaxFrameBytes > 20<<20 {
+		bad("maxFrameBytes", "%d is outside 64KiB..20MiB (memberlist's own limit)", c.MaxFrameBytes)
+	}
+	if c.MaxBodyBytes < c.MaxFrameBytes {
+		bad("maxBodyBytes", "%d is below maxFrameBytes", c.MaxBodyBytes)
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) limits() wire.Limits {
+	return wire.Limits{MaxFrame: c.MaxFrameBytes, MaxBody: c.MaxBodyBytes}
+}
+
+func splitHostPort(hp string) (string, int, error) {
+	host, p, err := net.SplitHostPort(hp)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("port %q is not in 0..65535", p)
+	}
+	if host == "" {
+		return "", 0, errors.New("empty host")
+	}
+	return host, port, nil
+}
+
+// Options are a Node's collaborators (not configuration). The zero value is usable.
+type Options struct {
+	// Logger receives the Node's and memberlist's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the Node's metrics; nil means they are not exported.
+	Registerer prometheus.Registerer
+	// WrapTransport, when set, wraps the UDP/TCP transport (tests filter and
+	// count traffic with it).
+	WrapTransport func(memberlist.NodeAwareTransport) memberlist.NodeAwareTransport
+	// SeedSource, when set, is asked for more seed addresses whenever the
+	// Node re-joins (the daemon resolves peers' gossip Services through their
+	// remote secrets). It is called from the rejoin goroutine and may block
+	// until ctx is done.
+	SeedSource func(ctx context.Context) ([]string, error)
+	// Now is the clock for generations and the fail-static window; nil means time.Now.
+	Now func() time.Time
+}

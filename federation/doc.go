@@ -1,0 +1,108 @@
+// Package federation makes meshgate daemons one mesh: each daemon is
+// authoritative for its own cluster and gossips it to the others over
+// hashicorp/memberlist (WAN profile), so clusters join once and the mesh
+// learns itself.
+//
+//	discovery ──SetLocal(state, remoteSecret)──▶ Node ◀──memberlist (AES-256-GCM)──▶ other daemons' Nodes
+//	                                             │
+//	       Subscribe(func([]*model.ClusterState)) ├─▶ daemon: MeshState ─▶ xds/translate
+//	       OnRemoteSecretsChange / RemoteSecrets  └─▶ daemon: remote API watches, re-join
+//
+// # What travels
+//
+// For each cluster, one record (package wire): the cluster id, the node that
+// produced it (origin), a generation, a SHA-256 of the content and the
+// compressed content: exported services (no Istio routing objects, no
+// selectors, no annotations but exportTo) with their endpoints, network
+// gateways, network, trust domain, trust bundle, and the cluster's remote
+// secret. The remote secret exists only in memory and inside encrypted gossip:
+// it is never logged and never on an admin route.
+//
+// # Generations and who may say what
+//
+// A record is produced only by the daemon that owns the cluster (its node
+// meta names mesh and cluster). generation = max(previous+1, unix nanoseconds
+// now, 1 + any generation of this cluster seen from a previous incarnation),
+// bumped only when the content hash changes. Records are immutable values:
+// any node may relay one unchanged, and every receiver re-checks its hash, so
+// a relayed record is exactly what the owner produced at that generation. A
+// node accepts a record only when its generation is strictly newer than the
+// one it holds: a stale generation can never overwrite a newer one. The same
+// generation with a different hash is a conflict (rejected, counted). A node
+// never accepts a record of its own cluster; seeing one at or above its own
+// generation means a previous incarnation (restart with lost state, clock
+// gone back) and the node re-publishes above it, so a restarted daemon
+// always wins. Gossip is authenticated by the shared key only: every key
+// holder is trusted to speak for the cluster it claims.
+//
+// # Dissemination
+//
+//	owner                         peer P                          peer Q
+//	SetLocal ─▶ gen G ─▶ queue Digest{C,G,hash,holder=owner}
+//	   UDP broadcast (TransmitLimitedQueue, NamedBroadcast "digest/C":
+//	   a newer digest replaces the queued one; ≤1024 B, one packet) ─▶ P
+//	                          G > held? ─▶ fetch loop
+//	   ◀── Request{C, have} (SendReliable, TCP) ──┘
+//	   ── State{record}    (SendReliable, TCP) ─▶ accept, notify subscribers,
+//	                          queue Digest{C,G,holder=P} ─▶ Q fetches from P …
+//
+// Digests spread epidemically: each node that accepts a record re-announces it
+// as holder, so fetches spread over the holders instead of all hitting the
+// owner. Per cluster at most one request is in flight and requests are at
+// least FetchInterval apart (a burst of changes costs one fetch of the
+// newest). An unanswered request is retried after FetchTimeout, a failed one
+// goes to the owner. memberlist's TCP push/pull does the rest: on a join it
+// carries full records of the local cluster and of every cluster in the
+// sender's remote set (within MaxFrameBytes, the rest as digests), so a
+// joining daemon has the mesh at once; the periodic anti-entropy push/pull
+// carries digests only, and each side fetches what it lacks.
+//
+// # Liveness, fail-static and withdrawal
+//
+// A cluster is in the remote set while a daemon owning it is alive, and for
+// FailStaticWindow after the last one was declared dead (or left); then it is
+// withdrawn (the Node keeps the record, hidden, to keep its generation and
+// remote secret). A withdrawn cluster returns only through its owner: when a
+// daemon of that cluster is alive again the Node asks it, and shows the
+// cluster again when the owner confirms the held generation or sends a newer
+// one; a relayed newer record alone does not bring it back. A record whose
+// owner this node has never seen is held hidden. Withdrawn and hidden
+// records are not relayed. So after a partition heals no endpoint is lost
+// (the owner's current state returns) and none is resurrected (nothing older
+// than what the owner confirms is shown).
+//
+// One daemon per cluster is assumed. If two live daemons publish the same
+// cluster the newest generation wins at every peer, they do not out-bid each
+// other, and meshgate_federation_duplicate_owner_total counts it.
+//
+// # Membership
+//
+// A member whose node meta carries another mesh id is refused by the
+// AliveDelegate (never becomes a member, whoever gossips it) and the
+// MergeDelegate (a join or merge with it fails); messages carrying another
+// mesh id are rejected. Join(seeds) joins; with no live peer left the Node
+// re-joins its seeds, Options.SeedSource's addresses (the daemon resolves
+// peers' gossip Services through remote secrets) and failed members'
+// addresses with exponential backoff, and while it has peers it tries one
+// failed member every ReconnectInterval, which heals partitions.
+//
+// # Goroutines and callbacks
+//
+// memberlist calls the delegates (delegate.go, events.go) from its own
+// goroutines; they never block on the network. The Node runs three
+// goroutines: the notifier (calls Subscribe and OnRemoteSecretsChange
+// callbacks, one at a time, may be blocked by them, and withdraws clusters
+// when windows end), the fetcher (sends state requests) and the re-joiner.
+//
+// # Encryption and keys
+//
+// Gossip is always encrypted unless Config.Insecure is set: memberlist's
+// keyring with AES-256 keys from Config.KeyringFile (base64, one a line,
+// primary first). Keys rotate without downtime (install on every daemon,
+// then use, then remove), through Node methods or the AdminHandler routes
+// (see admin.go) that `meshgate keyring` calls; the keyring file is
+// rewritten after each change. Keys are shown only by fingerprint.
+//
+// Metrics are meshgate_federation_* (see metrics.go). Rejected messages are
+// counted by reason and logged at most once per second per reason.
+package federation

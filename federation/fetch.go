@@ -1,0 +1,251 @@
+package federation
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/meshgate/meshgate/federation/wire"
+)
+
+// fetchState tracks what this node wants of one remote cluster.
+type fetchState struct {
+	want      uint64    // newest announced generation not held yet (0: none)
+	from      string    // the node that announced it
+	probe     string    // an owner that came back: ask it for its current state
+	target    string    // node asked by the request in flight ("" when none)
+	deadline  time.Time // the request in flight is given up after this
+	notBefore time.Time // FetchInterval after the last request: coalesces bursts
+}
+
+func (n *Node) fetchLocked(cluster string) *fetchState {
+	f := n.fetches[cluster]
+	if f == nil {
+		f = &fetchState{}
+		n.fetches[cluster] = f
+	}
+	return f
+}
+
+// answeredLocked notes that holder said something about cluster: a request
+// in flight to it is over, and a probe of it is answered.
+func (n *Node) answeredLocked(cluster, holder string) {
+	f := n.fetches[cluster]
+	if f == nil {
+		return
+	}
+	if f.target == holder {
+		f.target, f.deadline = "", time.Time{}
+	}
+	if f.probe == holder {
+		f.probe = ""
+	}
+}
+
+type fetchJob struct {
+	cluster, target string
+	have            uint64
+}
+
+// dueFetchesLocked picks the requests to send now and when to look again.
+func (n *Node) dueFetchesLocked(now time.Time) ([]fetchJob, time.Time) {
+	for id, r := range n.records {
+		if !r.withdrawn {
+			continue
+		}
+		for _, p := range n.peers { // a withdrawn cluster's owner is back: ask it to confirm
+			if p.cluster == id && p.state == memberlist.StateAlive && p.name != n.name {
+				if f := n.fetchLocked(id); f.probe == "" {
+					f.probe = p.name
+				}
+				break
+			}
+		}
+	}
+	var jobs []fetchJob
+	var next time.Time
+	later := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	for id, f := range n.fetches {
+		var held uint64
+		if r := n.records[id]; r != nil {
+			held = r.rec.Generation
+		}
+		if f.want <= held {
+			f.want, f.from = 0, ""
+		}
+		if f.want == 0 && f.probe == "" {
+			delete(n.fetches, id)
+			continue
+		}
+		if f.target != "" && now.Before(f.deadline) {
+			later(f.deadline)
+			continue
+		}
+		if now.Before(f.notBefore) {
+			later(f.notBefore)
+			continue
+		}
+		target := f.probe
+		if f.want > 0 {
+			target = f.from
+			if target == "" {
+				target = n.aliveOwnerLocked(id)
+			}
+		}
+		if target == "" {
+			continue // wait for a digest or a push/pull naming a holder
+		}
+		f.target, f.deadline, f.notBefore = target, now.Add(n.cfg.FetchTimeout), now.Add(n.cfg.FetchInterval)
+		later(f.deadline)
+		jobs = append(jobs, fetchJob{cluster: id, target: target, have: held})
+	}
+	return jobs, next
+}
+
+func (n *Node) aliveOwnerLocked(cluster string) string {
+	for _, p := range n.peers {
+		if p.cluster == cluster && p.state == memberlist.StateAlive {
+			return p.name
+		}
+	}
+	return ""
+}
+
+// fetchLoop sends state requests: to the node that announced a newer
+// generation (else to the cluster's owner), at most one in flight and one per
+// FetchInterval per cluster. The answer comes back as a State (newer) or a
+// Digest (nothing newer) through NotifyMsg.
+func (n *Node) fetchLoop(ctx context.Context) {
+	for {
+		now := n.now()
+		n.mu.Lock()
+		jobs, next := n.dueFetchesLocked(now)
+		n.mu.Unlock()
+		if len(jobs) > 0 {
+			members := n.memberMap()
+			for _, j := range jobs {
+				if node := members[j.target]; node != nil {
+					go n.sendRequest(j, node)
+				} else {
+					n.fetchFailed(j)
+				}
+			}
+		}
+		var d time.Duration
+		if !next.IsZero() {
+			d = max(next.Sub(n.now()), time.Millisecond)
+		}
+		if !wait(ctx, n.kickFetch, d) {
+			return
+		}
+	}
+}
+
+// memberMap returns the live members as memberlist.Nodes built from the
+// peer table (memberlist's own Members() hands out nodes it keeps mutating).
+func (n *Node) memberMap() map[string]*memberlist.Node {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := map[string]*memberlist.Node{}
+	for _, p := range n.peers {
+		if p.state == memberlist.StateAlive {
+			out[p.name] = &memberlist.Node{Name: p.name, Addr: p.ip, Port: p.port}
+		}
+	}
+	return out
+}
+
+func (n *Node) sendRequest(j fetchJob, to *memberlist.Node) {
+	msg, err := wire.EncodeRequest(wire.Request{Mesh: n.cfg.MeshID, Requester: n.name, Cluster: j.cluster, Have: j.have})
+	if err == nil {
+		err = n.ml.SendReliable(to, msg)
+	}
+	if err != nil {
+		n.log.Debug("state request failed", "remoteCluster", j.cluster, "to", j.target, "err", err)
+		n.fetchFailed(j)
+		return
+	}
+	n.met.fetches.WithLabelValues("sent").Inc()
+	n.met.count("out", wire.TypeRequest.String(), len(msg))
+}
+
+// fetchFailed forgets a request that could not be sent; the next attempt
+// goes to the owner after FetchInterval.
+func (n *Node) fetchFailed(j fetchJob) {
+	n.met.fetches.WithLabelValues("error").Inc()
+	n.mu.Lock()
+	if f := n.fetches[j.cluster]; f != nil {
+		if f.target == j.target {
+			f.target, f.deadline = "", time.Time{}
+		}
+		if f.from == j.target {
+			f.from = ""
+		}
+		if f.probe == j.target {
+			f.probe = ""
+		}
+	}
+	n.mu.Unlock()
+	kick(n.kickFetch)
+}
+
+// serveRequest answers a state request with the held record when it is newer
+// than what the requester has, else with its digest. Answers are sent from a
+// bounded set of goroutines; beyond that requests are dropped (the requester
+// retries after FetchTimeout).
+func (n *Node) serveRequest(q wire.Request) {
+	n.seen(q.Requester)
+	if q.Cluster == n.cfg.ClusterID && q.Have > n.localGeneration() {
+		n.ownGenerationSeen(q.Have, "", wire.Hash{}) // the requester holds a previous incarnation's
+	}
+	var rec *wire.Record
+	n.mu.Lock()
+	if q.Cluster == n.cfg.ClusterID && n.local != nil {
+		rec = &n.local.rec // records are replaced, never modified: safe to read unlocked
+	} else if r := n.records[q.Cluster]; r != nil && !r.withdrawn {
+		rec = &r.rec
+	}
+	n.mu.Unlock()
+	if rec == nil {
+		return
+	}
+	var msg []byte
+	var err error
+	typ := wire.TypeState
+	if rec.Generation > q.Have {
+		msg, err = wire.EncodeState(wire.State{Mesh: n.cfg.MeshID, Holder: n.name, Record: *rec})
+	} else {
+		typ = wire.TypeDigest
+		msg, err = wire.EncodeDigest(rec.Digest(n.cfg.MeshID, n.name))
+	}
+	if err != nil {
+		n.log.Error("encoding an answer", "remoteCluster", q.Cluster, "err", err)
+		return
+	}
+	select {
+	case n.respond <- struct{}{}:
+	default:
+		n.reject(ReasonOverload, wire.TypeRequest, errOverload, "from", q.Requester)
+		return
+	}
+	go func() {
+		defer func() { <-n.respond }()
+		to := n.memberMap()[q.Requester]
+		if to == nil {
+			return
+		}
+		if err := n.ml.SendReliable(to, msg); err != nil {
+			n.log.Debug("answering a state request failed", "to", q.Requester, "err", err)
+			return
+		}
+		n.met.count("out", typ.String(), len(msg))
+	}()
+}
+
+var errOverload = errors.New("too many state requests being answered; dropped (the requester retries)")

@@ -1,0 +1,180 @@
+package federation
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"testing"
+	"time"
+)
+
+// The figures of the federation, printed by
+//
+//	FEDERATION_FIGURES=1 go test ./federation -run TestFigures -v -timeout 30m
+//
+// They measure, never assert on time. Two gossip profiles: "fast" (the
+// tests' 20ms gossip, 100ms probes) and "wan" (memberlist.DefaultWANConfig:
+// 500ms gossip to 4 nodes, 5s probes, 60s push/pull), on 127.0.0.1.
+
+func figuresEnabled(t *testing.T) {
+	if os.Getenv("FEDERATION_FIGURES") == "" {
+		t.Skip("set FEDERATION_FIGURES=1 to measure")
+	}
+}
+
+func wanProfile(c *Config, _ *Options) {
+	d := DefaultConfig()
+	c.GossipInterval, c.GossipNodes, c.ProbeInterval, c.ProbeTimeout = d.GossipInterval, d.GossipNodes, d.ProbeInterval, d.ProbeTimeout
+	c.SuspicionMult, c.PushPullInterval, c.TCPTimeout = d.SuspicionMult, d.PushPullInterval, d.TCPTimeout
+	c.FetchInterval, c.FetchTimeout, c.ReconnectInterval = d.FetchInterval, d.FetchTimeout, d.ReconnectInterval
+}
+
+func profile(name string) func(*Config, *Options) {
+	if name == "wan" {
+		return wanProfile
+	}
+	return nil
+}
+
+func startMesh(t *testing.T, m *testMesh, n int, prof string) []*tnode {
+	var nodes []*tnode
+	for i := range n {
+		nodes = append(nodes, m.start(fmt.Sprintf("c%02d", i), 0, profile(prof)))
+	}
+	for _, nd := range nodes {
+		nd.setLocal(t, 1, 10)
+	}
+	for _, nd := range nodes {
+		eventually(t, nd.cluster+" everywhere", func() bool { return m.allHave(nodes, nd.cluster, 1) })
+	}
+	return nodes
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := int(float64(len(s))*p+0.999999) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+// TestFiguresConvergence: time from SetLocal in one cluster to its
+// notification in every other node, over repeated changes.
+func TestFiguresConvergence(t *testing.T) {
+	figuresEnabled(t)
+	for _, prof := range []string{"fast", "wan"} {
+		for _, size := range []int{3, 10, 30} {
+			changes := 30
+			if prof == "wan" {
+				changes = 12
+			}
+			m := newTestMesh(t, time.Hour)
+			nodes := startMesh(t, m, size, prof)
+			var d []time.Duration
+			for i := range changes {
+				owner := nodes[i%size]
+				rev := 2 + i
+				start := time.Now()
+				owner.setLocal(t, rev, 10)
+				key := fmt.Sprintf("%s@%d", owner.cluster, rev)
+				eventually(t, key+" everywhere", func() bool { return m.allHave(nodes, owner.cluster, rev) })
+				var last time.Time
+				for _, n := range nodes {
+					if n != owner {
+						n.mu.Lock()
+						last = maxTime(last, n.arrival[key])
+						n.mu.Unlock()
+					}
+				}
+				d = append(d, last.Sub(start))
+			}
+			fmt.Printf("FIGURE convergence profile=%s nodes=%d changes=%d p50=%v p99=%v max=%v\n", prof, size, changes,
+				percentile(d, .5).Round(time.Millisecond), percentile(d, .99).Round(time.Millisecond), slices.Max(d).Round(time.Millisecond))
+			for _, n := range m.nodes {
+				n.Close()
+			}
+		}
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// TestFiguresBandwidth: bytes on the wire per member per second (UDP
+// packets + TCP streams, after encryption), idle and at 100 changes/s
+// spread over the clusters (each a service of 50 endpoints).
+func TestFiguresBandwidth(t *testing.T) {
+	figuresEnabled(t)
+	const size = 10
+	for _, prof := range []string{"fast", "wan"} {
+		m := newTestMesh(t, time.Hour)
+		nodes := startMesh(t, m, size, prof)
+		measure := func(d time.Duration, load func(stop <-chan struct{})) float64 {
+			stop := make(chan struct{})
+			done := make(chan struct{})
+			before := m.net.total()
+			start := time.Now()
+			go func() { defer close(done); load(stop) }()
+			<-time.After(d) // the measuring window itself
+			close(stop)
+			<-done
+			return float64(m.net.total()-before) / time.Since(start).Seconds() / size
+		}
+		idle := measure(10*time.Second, func(stop <-chan struct{}) { <-stop })
+		rev := 1000
+		changes := 0
+		busy := measure(10*time.Second, func(stop <-chan struct{}) {
+			start := time.Now()
+			for i := 0; ; i++ {
+				// the i-th change is due at start+i×10ms; late ones catch up
+				select {
+				case <-stop:
+					return
+				case <-time.After(time.Until(start.Add(time.Duration(i) * 10 * time.Millisecond))):
+				}
+				rev++
+				nodes[i%size].setLocal(t, rev, 50)
+				changes++
+			}
+		})
+		fmt.Printf("FIGURE bandwidth profile=%s nodes=%d idle=%.0f B/s/member load=%d changes in 10s busy=%.0f B/s/member\n",
+			prof, size, idle, changes, busy)
+		var fetches float64
+		for _, n := range nodes {
+			fetches += counter(t, n.reg, "meshgate_federation_fetches_total", map[string]string{"result": "sent"})
+		}
+		fmt.Printf("FIGURE fetches profile=%s total state requests sent=%.0f\n", prof, fetches)
+		for _, n := range m.nodes {
+			n.Close()
+		}
+	}
+}
+
+// TestFiguresWithdrawal: time from killing a daemon to its cluster's
+// withdrawal everywhere (failure detection + fail-static window).
+func TestFiguresWithdrawal(t *testing.T) {
+	figuresEnabled(t)
+	for _, prof := range []string{"fast", "wan"} {
+		window := time.Second
+		m := newTestMesh(t, window)
+		nodes := startMesh(t, m, 5, prof)
+		victim := nodes[0]
+		killed := time.Now()
+		victim.Close()
+		var detect, withdraw time.Duration
+		for _, n := range nodes[1:] {
+			eventually(t, n.name+" withdraws", func() bool { return n.remote(victim.cluster) == nil })
+			dead, _ := n.memberState(victim.name)
+			at, _ := n.withdrawnAt(victim.cluster, killed)
+			detect, withdraw = max(detect, dead.StateSince.Sub(killed)), max(withdraw, at.Sub(killed))
+		}
+		fmt.Printf("FIGURE withdrawal profile=%s nodes=5 window=%v detection=%v withdrawn-everywhere=%v\n",
+			prof, window, detect.Round(time.Millisecond), withdraw.Round(time.Millisecond))
+		for _, n := range m.nodes {
+			n.Close()
+		}
+	}
+}

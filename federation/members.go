@@ -1,0 +1,47 @@
+package federation
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// Member is one daemon of the mesh as this node sees it.
+type Member struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	Cluster string `json:"cluster"`
+	// State is alive or dead (memberlist v0.7.0 does not tell its event
+	// delegate whether a member failed or left, nor when it is suspect).
+	State string `json:"state"`
+	// Generation of the member's cluster state held here (0: none).
+	Generation uint64    `json:"generation,omitempty"`
+	StateSince time.Time `json:"stateSince"`
+	LastSeen   time.Time `json:"lastSeen"`
+	// Visible reports whether the member's cluster is in the remote set
+	// (always false for the local node).
+	Visible bool `json:"visible"`
+	Local   bool `json:"local,omitempty"`
+}
+
+// Members lists the members this node knows (dead and departed ones too,
+// until the process restarts), sorted by cluster then name.
+func (n *Node) Members() []Member {
+	now := n.now()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]Member, 0, len(n.peers))
+	for _, p := range n.peers {
+		m := Member{Name: p.name, Address: p.addr, Cluster: p.cluster, State: stateName(p.state),
+			StateSince: p.since, LastSeen: p.lastSeen, Local: p.name == n.name}
+		if m.Local {
+			m.Generation = n.localGen
+		} else if r := n.records[p.cluster]; r != nil {
+			m.Generation = r.rec.Generation
+			m.Visible, _ = n.visibleLocked(r, now)
+		}
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b Member) int { return cmp.Or(cmp.Compare(a.Cluster, b.Cluster), cmp.Compare(a.Name, b.Name)) })
+	return out
+}

@@ -1,0 +1,90 @@
+package federation
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Reasons a received message is rejected (label "reason" of
+// meshgate_federation_rejected_messages_total).
+const (
+	ReasonOversized   = "oversized"
+	ReasonCorrupt     = "corrupt"
+	ReasonVersion     = "version"
+	ReasonForeignMesh = "foreign_mesh"
+	ReasonConflict    = "generation_conflict"
+	ReasonUnknownType = "unknown_type"
+	ReasonDecrypt     = "decrypt"
+	ReasonOverload    = "overload"
+)
+
+type metrics struct {
+	members     *prometheus.GaugeVec
+	msgs        *prometheus.CounterVec
+	bytes       *prometheus.CounterVec
+	rejected    *prometheus.CounterVec
+	stale       *prometheus.CounterVec
+	generation  *prometheus.GaugeVec
+	withdrawals *prometheus.CounterVec
+	restores    *prometheus.CounterVec
+	remote      prometheus.Gauge
+	propagation prometheus.Histogram
+	fetches     *prometheus.CounterVec
+	stateBytes  *prometheus.GaugeVec
+	joins       *prometheus.CounterVec
+	keyOps      *prometheus.CounterVec
+	dupOwner    prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	const ns, sub = "meshgate", "federation"
+	m := &metrics{
+		members: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "members",
+			Help: "Gossip members known to this node, by state (alive, dead, left)."}, []string{"state"}),
+		msgs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "messages_total",
+			Help: "Federation messages by direction (in, out) and type (digest, request, state, pushpull)."}, []string{"direction", "type"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "message_bytes_total",
+			Help: "Bytes of federation messages (before memberlist framing and encryption)."}, []string{"direction", "type"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "rejected_messages_total",
+			Help: "Received messages rejected, by reason."}, []string{"reason"}),
+		stale: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "stale_states_total",
+			Help: "Cluster states ignored because this node holds the same or a newer generation."}, []string{"cluster"}),
+		generation: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "cluster_generation",
+			Help: "Generation of each cluster's state held by this node (unix nanoseconds of the change)."}, []string{"cluster"}),
+		withdrawals: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "withdrawals_total",
+			Help: "Remote clusters withdrawn after their owner stayed down for the fail-static window."}, []string{"cluster"}),
+		restores: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "restores_total",
+			Help: "Withdrawn remote clusters restored when their owner came back."}, []string{"cluster"}),
+		remote: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "remote_clusters",
+			Help: "Remote clusters in the remote set."}),
+		propagation: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "propagation_seconds",
+			Help:    "Time from a change at its owner (its generation) to its acceptance here; assumes synchronised clocks.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
+		fetches: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "fetches_total",
+			Help: "State requests sent, by result (sent, error)."}, []string{"result"}),
+		stateBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "state_bytes",
+			Help: "Compressed size of each cluster's state held by this node."}, []string{"cluster"}),
+		joins: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "joins_total",
+			Help: "Join attempts, by result (ok, error)."}, []string{"result"}),
+		keyOps: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "keyring_operations_total",
+			Help: "Keyring operations applied (install, use, remove)."}, []string{"op"}),
+		dupOwner: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "duplicate_owner_total",
+			Help: "States of this node's own cluster seen from another live daemon (several daemons for one cluster)."}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.members, m.msgs, m.bytes, m.rejected, m.stale, m.generation, m.withdrawals,
+		m.restores, m.remote, m.propagation, m.fetches, m.stateBytes, m.joins, m.keyOps, m.dupOwner} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("federation: registering metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) count(dir, typ string, size int) {
+	m.msgs.WithLabelValues(dir, typ).Inc()
+	m.bytes.WithLabelValues(dir, typ).Add(float64(size))
+}

@@ -1,0 +1,221 @@
+package federation
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/meshgate/meshgate/federation/wire"
+)
+
+// offerRecord considers a cluster's record received from holder: it is
+// accepted only when its generation is newer than the one held. Records of
+// this node's own cluster are never accepted (this node is authoritative);
+// they only push its generation counter past a previous incarnation's.
+func (n *Node) offerRecord(r wire.Record, holder string) {
+	if r.Cluster == n.cfg.ClusterID {
+		n.ownGenerationSeen(r.Generation, r.Origin, r.Hash)
+		return
+	}
+	n.mu.Lock()
+	held := n.records[r.Cluster]
+	n.answeredLocked(r.Cluster, holder)
+	if held != nil && r.Generation <= held.rec.Generation {
+		n.olderOrEqualLocked(held, r.Generation, r.Hash, r.Origin, holder)
+		n.mu.Unlock()
+		return
+	}
+	n.mu.Unlock()
+
+	state, secret, err := wire.DecodeBody(&r, n.limits) // outside the lock: CPU-bound
+	if err != nil {
+		n.reject(reasonOf(err), wire.TypeState, err, "from", holder, "cluster", r.Cluster, "generation", r.Generation)
+		return
+	}
+	now := n.now()
+	n.mu.Lock()
+	held = n.records[r.Cluster]
+	if held != nil && r.Generation <= held.rec.Generation { // a newer one won the race
+		n.mu.Unlock()
+		n.met.stale.WithLabelValues(r.Cluster).Inc()
+		return
+	}
+	nr := &record{rec: r, state: state, secret: secret, acceptedAt: now}
+	n.records[r.Cluster] = nr
+	if held == nil || !equalBytes(held.secret, secret) {
+		n.secretsVer++
+	}
+	if held != nil && held.withdrawn {
+		// Still withdrawn while its owner is down: a newer state relayed
+		// from elsewhere does not bring a cluster back, its owner does.
+		st, _ := n.ownerLocked(r.Cluster)
+		nr.withdrawn = st != ownerAlive
+	}
+	restored := held != nil && held.withdrawn && !nr.withdrawn
+	if f := n.fetches[r.Cluster]; f != nil && f.want <= r.Generation {
+		f.want = 0
+	}
+	n.queueDigest(&nr.rec) // relay: this node now holds it
+	n.mu.Unlock()
+
+	n.met.generation.WithLabelValues(r.Cluster).Set(float64(r.Generation))
+	n.met.stateBytes.WithLabelValues(r.Cluster).Set(float64(len(r.Body)))
+	if lag := now.Sub(time.Unix(0, int64(r.Generation))); lag >= 0 && lag < time.Hour {
+		n.met.propagation.Observe(lag.Seconds())
+	}
+	if restored {
+		n.met.restores.WithLabelValues(r.Cluster).Inc()
+	}
+	n.log.Debug("accepted cluster state", "remoteCluster", r.Cluster, "generation", r.Generation,
+		"hash", r.Hash.Short(), "from", holder, "services", len(state.Services))
+	kick(n.kickNotify)
+	kick(n.kickFetch)
+}
+
+// olderOrEqualLocked handles a record or digest that is not newer than the
+// held one: the same generation from the live owner confirms a withdrawn
+// state; the same generation with different content is a conflict; the rest
+// is merely stale.
+func (n *Node) olderOrEqualLocked(held *record, gen uint64, hash wire.Hash, origin, holder string) {
+	cluster := held.rec.Cluster
+	switch {
+	case gen == held.rec.Generation && hash != held.rec.Hash:
+		err := fmt.Errorf("cluster %s generation %d: content %s differs from the held %s (origin %s)",
+			cluster, gen, hash.Short(), held.rec.Hash.Short(), origin)
+		n.reject(ReasonConflict, wire.TypeState, err, "from", holder)
+	case gen == held.rec.Generation && held.withdrawn && n.liveOwnerLocked(cluster, holder):
+		held.withdrawn = false
+		n.met.restores.WithLabelValues(cluster).Inc()
+		kick(n.kickNotify)
+	default:
+		n.met.stale.WithLabelValues(cluster).Inc()
+	}
+}
+
+// offerDigest notes that holder has a cluster's state at a generation: when
+// it is newer than the held one the fetch loop asks holder for it.
+func (n *Node) offerDigest(d wire.Digest) {
+	n.seen(d.Holder)
+	if d.Cluster == n.cfg.ClusterID {
+		n.ownGenerationSeen(d.Generation, d.Origin, d.Hash)
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	held := n.records[d.Cluster]
+	n.answeredLocked(d.Cluster, d.Holder)
+	if held != nil && d.Generation <= held.rec.Generation {
+		n.olderOrEqualLocked(held, d.Generation, d.Hash, d.Origin, d.Holder)
+		return
+	}
+	f := n.fetchLocked(d.Cluster)
+	if d.Generation > f.want || (d.Generation == f.want && f.from == "") {
+		f.want, f.from = d.Generation, d.Holder
+	}
+	kick(n.kickFetch)
+}
+
+// ownGenerationSeen handles a state of this node's own cluster seen from
+// the mesh. If it is at least as new as ours and not ours, it comes from a
+// previous incarnation of this daemon (restarted with a lost or lower
+// counter, or a clock that went back): this node re-publishes its own state
+// above it, so a restarted daemon always wins. If another live member owns
+// the same cluster it is counted and logged, not fought over.
+func (n *Node) ownGenerationSeen(gen uint64, origin string, hash wire.Hash) {
+	n.mu.Lock()
+	if gen < n.localGen || (origin == n.name && gen == n.localGen) {
+		n.mu.Unlock()
+		return
+	}
+	if p := n.peers[origin]; origin != n.name && p != nil && p.state == memberlist.StateAlive {
+		// Another live member says it owns this cluster: a previous
+		// incarnation not yet detected as failed, or a second daemon. Do not
+		// fight (two live owners would out-bid each other forever); out-bid
+		// it once it is down (peerChanged).
+		n.rivals[origin] = max(n.rivals[origin], gen)
+		n.mu.Unlock()
+		n.met.dupOwner.Inc()
+		n.log.Warn("another live daemon publishes this cluster (one daemon per cluster is supported)",
+			"other", origin, "generation", gen)
+		return
+	}
+	bumped := n.outbidLocked(gen, hash)
+	n.mu.Unlock()
+	if bumped != 0 {
+		n.met.generation.WithLabelValues(n.cfg.ClusterID).Set(float64(bumped))
+		n.log.Info("own cluster seen at a previous incarnation's generation; re-published above it",
+			"seen", gen, "origin", origin, "generation", bumped)
+	}
+}
+
+// outbidLocked makes the local state's generation exceed gen (a previous
+// incarnation's); it returns the new generation, or 0 if nothing changed.
+func (n *Node) outbidLocked(gen uint64, hash wire.Hash) uint64 {
+	n.seenOwnGen = max(n.seenOwnGen, gen)
+	if n.local != nil && (gen > n.localGen || (gen == n.localGen && hash != n.local.rec.Hash)) {
+		return n.republishLocked()
+	}
+	return 0
+}
+
+// ownerState is the liveness of a cluster's owning daemon(s).
+type ownerState int
+
+const (
+	ownerUnknown ownerState = iota
+	ownerAlive
+	ownerDown
+)
+
+// ownerLocked returns whether some member owning cluster is alive, else when
+// the last one went down.
+func (n *Node) ownerLocked(cluster string) (ownerState, time.Time) {
+	st, since := ownerUnknown, time.Time{}
+	for _, p := range n.peers {
+		if p.cluster != cluster {
+			continue
+		}
+		if p.state == memberlist.StateAlive {
+			return ownerAlive, p.since
+		}
+		st = ownerDown
+		if p.since.After(since) {
+			since = p.since
+		}
+	}
+	return st, since
+}
+
+func (n *Node) liveOwnerLocked(cluster, name string) bool {
+	p := n.peers[name]
+	return p != nil && p.cluster == cluster && p.state == memberlist.StateAlive
+}
+
+// visibleLocked reports whether r is in the remote set at now and, if it is
+// only because of the fail-static window, when that window ends. A record is
+// visible while an owner is alive, or for FailStaticWindow after the last
+// owner went down; a withdrawn record stays hidden until its owner confirms
+// it or a newer generation arrives. A record whose owner was never seen
+// (relayed before the owner's alive message, or the owner was gone before
+// this node joined) is hidden.
+func (n *Node) visibleLocked(r *record, now time.Time) (bool, time.Time) {
+	if r.withdrawn {
+		return false, time.Time{}
+	}
+	st, since := n.ownerLocked(r.rec.Cluster)
+	switch st {
+	case ownerAlive:
+		return true, time.Time{}
+	case ownerDown:
+		end := since.Add(n.cfg.FailStaticWindow)
+		if now.Before(end) {
+			return true, end
+		}
+		r.withdrawn = true
+		n.met.withdrawals.WithLabelValues(r.rec.Cluster).Inc()
+		n.log.Info("withdrew a remote cluster after the fail-static window", "remoteCluster", r.rec.Cluster,
+			"generation", r.rec.Generation, "downSince", since, "window", n.cfg.FailStaticWindow)
+	}
+	return false, time.Time{}
+}

@@ -1,0 +1,232 @@
+package wire
+
+import (
+	"bytes"
+	"compress/flate"
+	"crypto/sha256"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+
+	"github.com/meshgate/meshgate/discovery/model"
+)
+
+// AnnotationExportTo is Istio's Service annotation restricting visibility.
+// A Service annotated "~" is not exported to other clusters.
+const AnnotationExportTo = "networking.istio.io/exportTo"
+
+// Body is what a Record carries about one cluster: its exported services
+// without routing configuration, its network gateways, network, trust domain
+// and bundle, and its remote secret (opaque; only ever sent encrypted).
+type Body struct {
+	Cluster         string           `json:"cluster"`
+	Network         string           `json:"network,omitempty"`
+	TrustDomain     string           `json:"trustDomain,omitempty"`
+	TrustBundle     []byte           `json:"trustBundle,omitempty"`
+	Services        []Service        `json:"services,omitempty"`
+	NetworkGateways []NetworkGateway `json:"networkGateways,omitempty"`
+	RemoteSecret    []byte           `json:"remoteSecret,omitempty"`
+}
+
+// Service is the exported part of a model.Service.
+type Service struct {
+	Name      string            `json:"name"`
+	Namespace string            `json:"namespace,omitempty"`
+	Hostname  string            `json:"hostname"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	ExportTo  string            `json:"exportTo,omitempty"`
+	ClusterIP string            `json:"clusterIP,omitempty"`
+	Type      string            `json:"type,omitempty"`
+	Ports     []ServicePort     `json:"ports,omitempty"`
+	Endpoints []Endpoint        `json:"endpoints,omitempty"`
+}
+
+// ServicePort is a model.ServicePort.
+type ServicePort struct {
+	Name           string `json:"name,omitempty"`
+	Port           uint32 `json:"port"`
+	TargetPort     uint32 `json:"targetPort,omitempty"`
+	TargetPortName string `json:"targetPortName,omitempty"`
+	Protocol       string `json:"protocol,omitempty"`
+	AppProtocol    string `json:"appProtocol,omitempty"`
+}
+
+// Endpoint is a model.Endpoint.
+type Endpoint struct {
+	Address        string            `json:"address"`
+	Ports          []EndpointPort    `json:"ports,omitempty"`
+	Ready          bool              `json:"ready,omitempty"`
+	Pod            string            `json:"pod,omitempty"`
+	Labels         map[string]string `json:"labels,omitempty"`
+	ServiceAccount string            `json:"sa,omitempty"`
+	TLSMode        string            `json:"tlsMode,omitempty"`
+	Region         string            `json:"region,omitempty"`
+	Zone           string            `json:"zone,omitempty"`
+	Subzone        string            `json:"subzone,omitempty"`
+	Network        string            `json:"network,omitempty"`
+	NodeName       string            `json:"nodeName,omitempty"`
+}
+
+// EndpointPort is a model.EndpointPort.
+type EndpointPort struct {
+	Name string `json:"name,omitempty"`
+	Port uint32 `json:"port"`
+}
+
+// NetworkGateway is a model.NetworkGateway.
+type NetworkGateway struct {
+	Network string `json:"network"`
+	Address string `json:"address"`
+	Port    uint32 `json:"port"`
+}
+
+// Exported reports whether a service travels to other clusters: not an
+// ExternalName service and not annotated exportTo "~".
+func Exported(s *model.Service) bool {
+	return s.Type != "ExternalName" && s.Annotations[AnnotationExportTo] != "~"
+}
+
+// BodyFromState builds the Body of a local cluster state: exported services
+// only, without selectors, external addresses, annotations (exportTo apart)
+// or any Istio routing object.
+func BodyFromState(c *model.ClusterState, remoteSecret []byte) Body {
+	b := Body{Cluster: c.ID, Network: c.Network, TrustDomain: c.TrustDomain, TrustBundle: c.TrustBundle, RemoteSecret: remoteSecret}
+	for i := range c.Services {
+		s := &c.Services[i]
+		if !Exported(s) {
+			continue
+		}
+		ws := Service{Name: s.Name, Namespace: s.Namespace, Hostname: s.Hostname, Labels: s.Labels,
+			ExportTo: s.Annotations[AnnotationExportTo], ClusterIP: s.ClusterIP, Type: s.Type}
+		for _, p := range s.Ports {
+			ws.Ports = append(ws.Ports, ServicePort(p))
+		}
+		for _, e := range s.Endpoints {
+			we := Endpoint{Address: e.Address, Ready: e.Ready, Pod: e.PodName, Labels: e.Labels,
+				ServiceAccount: e.ServiceAccount, TLSMode: e.TLSMode, Region: e.Locality.Region,
+				Zone: e.Locality.Zone, Subzone: e.Locality.Subzone, Network: e.Network, NodeName: e.NodeName}
+			for _, p := range e.Ports {
+				we.Ports = append(we.Ports, EndpointPort(p))
+			}
+			ws.Endpoints = append(ws.Endpoints, we)
+		}
+		b.Services = append(b.Services, ws)
+	}
+	for _, g := range c.NetworkGateways {
+		b.NetworkGateways = append(b.NetworkGateways, NetworkGateway{Network: g.Network, Address: g.Address, Port: g.Port})
+	}
+	return b
+}
+
+// EncodeBody returns the compressed canonical JSON of b and its hash (over
+// the uncompressed JSON). Equal bodies give equal hashes.
+func EncodeBody(b *Body) ([]byte, Hash, error) {
+	raw, err := json.Marshal(b)
+	if err != nil {
+		return nil, Hash{}, fmt.Errorf("encode body of cluster %s: %w", b.Cluster, err)
+	}
+	var buf bytes.Buffer
+	zw, _ := flate.NewWriter(&buf, flate.BestSpeed) // level is valid: no error
+	_, _ = zw.Write(raw)                            // bytes.Buffer writes do not fail
+	if err := zw.Close(); err != nil {
+		return nil, Hash{}, fmt.Errorf("compress body of cluster %s: %w", b.Cluster, err)
+	}
+	return buf.Bytes(), sha256.Sum256(raw), nil
+}
+
+// DecodeBody decompresses and checks r's body: size within lim.MaxBody, hash
+// equal to r.Hash, cluster equal to r.Cluster, and a valid state. It returns
+// the remote ClusterState (Generation set to r's) and the remote secret.
+func DecodeBody(r *Record, lim Limits) (*model.ClusterState, []byte, error) {
+	zr := flate.NewReader(bytes.NewReader(r.Body))
+	raw, err := io.ReadAll(io.LimitReader(zr, int64(lim.MaxBody)+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: cluster %s: body: decompress: %v", ErrCorrupt, r.Cluster, err)
+	}
+	if len(raw) > lim.MaxBody {
+		return nil, nil, fmt.Errorf("%w: cluster %s: body: decompressed size exceeds the limit %d", ErrOversized, r.Cluster, lim.MaxBody)
+	}
+	if sha256.Sum256(raw) != r.Hash {
+		return nil, nil, fmt.Errorf("%w: cluster %s: body: hash mismatch (record says %s)", ErrCorrupt, r.Cluster, r.Hash.Short())
+	}
+	var b Body
+	if err := json.Unmarshal(raw, &b); err != nil {
+		return nil, nil, fmt.Errorf("%w: cluster %s: body: %v", ErrCorrupt, r.Cluster, err)
+	}
+	if b.Cluster != r.Cluster {
+		return nil, nil, fmt.Errorf("%w: cluster %s: body.cluster is %q", ErrCorrupt, r.Cluster, b.Cluster)
+	}
+	c, err := b.toState()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: cluster %s: %v", ErrCorrupt, r.Cluster, err)
+	}
+	c.Generation = r.Generation
+	return c, b.RemoteSecret, nil
+}
+
+func validPort(p uint32) bool { return p > 0 && p <= 65535 }
+
+// toState converts a Body into a normalized, validated remote ClusterState.
+func (b *Body) toState() (*model.ClusterState, error) {
+	c := &model.ClusterState{ID: b.Cluster, Network: b.Network, TrustDomain: b.TrustDomain, TrustBundle: b.TrustBundle}
+	var errs []error
+	if len(b.TrustBundle) > 0 {
+		if blk, _ := pem.Decode(b.TrustBundle); blk == nil || blk.Type != "CERTIFICATE" {
+			errs = append(errs, errors.New("trustBundle: no PEM CERTIFICATE block"))
+		}
+	}
+	for i, s := range b.Services {
+		c.Services = append(c.Services, s.toModel(b.Cluster, &errs))
+		if s.Hostname == "" {
+			errs = append(errs, fmt.Errorf("services[%d].hostname: empty", i))
+		}
+	}
+	for i, g := range b.NetworkGateways {
+		if g.Address == "" || !validPort(g.Port) {
+			errs = append(errs, fmt.Errorf("networkGateways[%d]: address %q port %d: need an address and a port in 1..65535", i, g.Address, g.Port))
+		}
+		c.NetworkGateways = append(c.NetworkGateways, model.NetworkGateway{Network: g.Network, Cluster: b.Cluster, Address: g.Address, Port: g.Port})
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	c.Normalize()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (s *Service) toModel(cluster string, errs *[]error) model.Service {
+	ms := model.Service{Meta: model.Meta{Name: s.Name, Namespace: s.Namespace, Labels: maps.Clone(s.Labels), Source: "federation:" + cluster},
+		Hostname: s.Hostname, ClusterIP: s.ClusterIP, Type: s.Type}
+	if s.ExportTo != "" {
+		ms.Annotations = map[string]string{AnnotationExportTo: s.ExportTo}
+	}
+	ref := model.RefOf(model.KindService, ms.Meta)
+	for i, p := range s.Ports {
+		if !validPort(p.Port) {
+			*errs = append(*errs, model.Errorf(ref, fmt.Sprintf("ports[%d].port", i), "%d is not in 1..65535", p.Port))
+		}
+		ms.Ports = append(ms.Ports, model.ServicePort(p))
+	}
+	for i, e := range s.Endpoints {
+		if e.Address == "" {
+			*errs = append(*errs, model.Errorf(ref, fmt.Sprintf("endpoints[%d].address", i), "empty"))
+		}
+		me := model.Endpoint{Address: e.Address, Ready: e.Ready, PodName: e.Pod, Labels: e.Labels,
+			ServiceAccount: e.ServiceAccount, TLSMode: e.TLSMode, Network: e.Network, NodeName: e.NodeName,
+			Locality: model.Locality{Region: e.Region, Zone: e.Zone, Subzone: e.Subzone}}
+		for j, p := range e.Ports {
+			if !validPort(p.Port) {
+				*errs = append(*errs, model.Errorf(ref, fmt.Sprintf("endpoints[%d].ports[%d].port", i, j), "%d is not in 1..65535", p.Port))
+			}
+			me.Ports = append(me.Ports, model.EndpointPort(p))
+		}
+		ms.Endpoints = append(ms.Endpoints, me)
+	}
+	return ms
+}

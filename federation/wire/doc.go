@@ -1,0 +1,33 @@
+// Package wire is the versioned gossip wire format of meshgate's federation.
+//
+//	federation.Node ──Encode*──▶ frame ──memberlist (AES-GCM)──▶ peer ──Decode──▶ federation.Node
+//
+// Every frame starts with two bytes: the format Version and the message Type.
+// The rest depends on the type (all integers big-endian, str = 1-byte length +
+// bytes, at most MaxNameLen, printable ASCII without spaces):
+//
+//	Digest    (UDP broadcast, ≤ MaxPacketFrame bytes)
+//	  str mesh | str cluster | str origin | str holder | u64 generation | [32]hash
+//	Request   (reliable, ≤ MaxPacketFrame bytes)
+//	  str mesh | str requester | str cluster | u64 have
+//	State     (reliable; Limits.MaxFrame)
+//	  str mesh | str holder | Record
+//	PushPull  (memberlist TCP push/pull; Limits.MaxFrame)
+//	  str mesh | str holder | uvarint n | n × Record | uvarint m | m × DigestEntry
+//	Meta      (memberlist node meta, ≤ 512 bytes)
+//	  str mesh | str cluster
+//
+//	Record      = str cluster | str origin | u64 generation | [32]hash | uvarint len | len × body
+//	DigestEntry = str cluster | str origin | u64 generation | [32]hash
+//
+// A Record's body is the DEFLATE-compressed canonical JSON of a Body (the
+// cluster's exported services, network gateways, network, trust domain, trust
+// bundle and remote secret); hash is the SHA-256 of the uncompressed JSON.
+// The owner computes it once; relaying nodes forward the record unchanged and
+// every receiver checks it after decompression, so a record is an immutable,
+// self-checking (cluster, generation) value no matter who relays it.
+//
+// Decoders never panic: oversized input fails with ErrOversized, anything
+// else malformed with ErrCorrupt (both wrapped with the field that failed),
+// an unknown version with ErrVersion. FuzzDecode exercises them.
+package wire

@@ -1,0 +1,221 @@
+package wire
+
+import "fmt"
+
+// Header returns the version and type of a frame without decoding the rest.
+func Header(b []byte) (byte, Type, error) {
+	if len(b) < 2 {
+		return 0, 0, fmt.Errorf("%w: frame: %d bytes, need at least 2", ErrCorrupt, len(b))
+	}
+	if b[0] != Version {
+		return b[0], Type(b[1]), fmt.Errorf("%w: frame version %d (this node speaks %d)", ErrVersion, b[0], Version)
+	}
+	return b[0], Type(b[1]), nil
+}
+
+func open(b []byte, want Type, max int) (*decoder, error) {
+	_, t, err := Header(b)
+	if err != nil {
+		return nil, err
+	}
+	if t != want {
+		return nil, fmt.Errorf("%w: frame type %s, want %s", ErrCorrupt, t, want)
+	}
+	if len(b) > max {
+		return nil, fmt.Errorf("%w: %s frame of %d bytes exceeds the limit %d", ErrOversized, t, len(b), max)
+	}
+	return &decoder{b: b, off: 2}, nil
+}
+
+// EncodeDigest encodes a Digest frame.
+func EncodeDigest(m Digest) ([]byte, error) {
+	e := newEncoder(TypeDigest, 64+len(m.Mesh)+len(m.Cluster)+len(m.Origin)+len(m.Holder))
+	if err := encodeDigestFields(e, m, true); err != nil {
+		return nil, fmt.Errorf("encode digest: %w", err)
+	}
+	return e.b, nil
+}
+
+func encodeDigestFields(e *encoder, m Digest, full bool) error {
+	if full {
+		if err := e.str("mesh", m.Mesh); err != nil {
+			return err
+		}
+	}
+	if err := e.str("cluster", m.Cluster); err != nil {
+		return err
+	}
+	if err := e.str("origin", m.Origin); err != nil {
+		return err
+	}
+	if full {
+		if err := e.str("holder", m.Holder); err != nil {
+			return err
+		}
+	}
+	e.u64(m.Generation)
+	e.hash(m.Hash)
+	return nil
+}
+
+// DecodeDigest decodes a Digest frame.
+func DecodeDigest(b []byte) (Digest, error) {
+	d, err := open(b, TypeDigest, MaxPacketFrame)
+	if err != nil {
+		return Digest{}, err
+	}
+	m := Digest{Mesh: d.str("mesh"), Cluster: d.str("cluster"), Origin: d.str("origin"), Holder: d.str("holder")}
+	m.Generation = d.u64("generation")
+	m.Hash = d.hash("hash")
+	return m, d.end()
+}
+
+// EncodeRequest encodes a Request frame.
+func EncodeRequest(m Request) ([]byte, error) {
+	e := newEncoder(TypeRequest, 16+len(m.Mesh)+len(m.Requester)+len(m.Cluster))
+	for _, f := range []struct{ n, v string }{{"mesh", m.Mesh}, {"requester", m.Requester}, {"cluster", m.Cluster}} {
+		if err := e.str(f.n, f.v); err != nil {
+			return nil, fmt.Errorf("encode request: %w", err)
+		}
+	}
+	e.u64(m.Have)
+	return e.b, nil
+}
+
+// DecodeRequest decodes a Request frame.
+func DecodeRequest(b []byte) (Request, error) {
+	d, err := open(b, TypeRequest, MaxPacketFrame)
+	if err != nil {
+		return Request{}, err
+	}
+	m := Request{Mesh: d.str("mesh"), Requester: d.str("requester"), Cluster: d.str("cluster")}
+	m.Have = d.u64("have")
+	return m, d.end()
+}
+
+func encodeRecord(e *encoder, r *Record) error {
+	if err := e.str("record.cluster", r.Cluster); err != nil {
+		return err
+	}
+	if err := e.str("record.origin", r.Origin); err != nil {
+		return err
+	}
+	e.u64(r.Generation)
+	e.hash(r.Hash)
+	e.bytes(r.Body)
+	return nil
+}
+
+func decodeRecord(d *decoder, lim Limits) Record {
+	r := Record{Cluster: d.str("record.cluster"), Origin: d.str("record.origin")}
+	r.Generation = d.u64("record.generation")
+	r.Hash = d.hash("record.hash")
+	r.Body = d.bytes("record.body", lim.MaxFrame)
+	return r
+}
+
+// EncodeState encodes a State frame.
+func EncodeState(m State) ([]byte, error) {
+	e := newEncoder(TypeState, 128+len(m.Record.Body))
+	if err := e.str("mesh", m.Mesh); err != nil {
+		return nil, fmt.Errorf("encode state: %w", err)
+	}
+	if err := e.str("holder", m.Holder); err != nil {
+		return nil, fmt.Errorf("encode state: %w", err)
+	}
+	if err := encodeRecord(e, &m.Record); err != nil {
+		return nil, fmt.Errorf("encode state: %w", err)
+	}
+	return e.b, nil
+}
+
+// DecodeState decodes a State frame. The record's body is not decompressed:
+// see DecodeBody.
+func DecodeState(b []byte, lim Limits) (State, error) {
+	d, err := open(b, TypeState, lim.MaxFrame)
+	if err != nil {
+		return State{}, err
+	}
+	m := State{Mesh: d.str("mesh"), Holder: d.str("holder")}
+	m.Record = decodeRecord(d, lim)
+	return m, d.end()
+}
+
+// EncodePushPull encodes a PushPull frame. Digests are written without their
+// Mesh and Holder, which are the frame's.
+func EncodePushPull(m PushPull) ([]byte, error) {
+	if len(m.Records) > MaxRecords || len(m.Digests) > MaxRecords {
+		return nil, fmt.Errorf("encode pushpull: more than %d records or digests", MaxRecords)
+	}
+	size := 128
+	for i := range m.Records {
+		size += 64 + len(m.Records[i].Body)
+	}
+	e := newEncoder(TypePushPull, size+len(m.Digests)*128)
+	if err := e.str("mesh", m.Mesh); err != nil {
+		return nil, fmt.Errorf("encode pushpull: %w", err)
+	}
+	if err := e.str("holder", m.Holder); err != nil {
+		return nil, fmt.Errorf("encode pushpull: %w", err)
+	}
+	e.uvarint(len(m.Records))
+	for i := range m.Records {
+		if err := encodeRecord(e, &m.Records[i]); err != nil {
+			return nil, fmt.Errorf("encode pushpull: records[%d]: %w", i, err)
+		}
+	}
+	e.uvarint(len(m.Digests))
+	for i, dg := range m.Digests {
+		if err := encodeDigestFields(e, dg, false); err != nil {
+			return nil, fmt.Errorf("encode pushpull: digests[%d]: %w", i, err)
+		}
+	}
+	return e.b, nil
+}
+
+// DecodePushPull decodes a PushPull frame; each digest gets the frame's Mesh
+// and Holder.
+func DecodePushPull(b []byte, lim Limits) (PushPull, error) {
+	d, err := open(b, TypePushPull, lim.MaxFrame)
+	if err != nil {
+		return PushPull{}, err
+	}
+	m := PushPull{Mesh: d.str("mesh"), Holder: d.str("holder")}
+	n := d.uvarint("records count", MaxRecords)
+	for i := 0; i < n && d.err == nil; i++ {
+		m.Records = append(m.Records, decodeRecord(d, lim))
+	}
+	n = d.uvarint("digests count", MaxRecords)
+	for i := 0; i < n && d.err == nil; i++ {
+		dg := Digest{Mesh: m.Mesh, Holder: m.Holder, Cluster: d.str("digest.cluster"), Origin: d.str("digest.origin")}
+		dg.Generation = d.u64("digest.generation")
+		dg.Hash = d.hash("digest.hash")
+		m.Digests = append(m.Digests, dg)
+	}
+	return m, d.end()
+}
+
+// MaxMetaFrame is memberlist's limit on node metadata.
+const MaxMetaFrame = 512
+
+// EncodeMeta encodes node metadata.
+func EncodeMeta(m Meta) ([]byte, error) {
+	e := newEncoder(TypeMeta, 4+len(m.Mesh)+len(m.Cluster))
+	if err := e.str("mesh", m.Mesh); err != nil {
+		return nil, fmt.Errorf("encode meta: %w", err)
+	}
+	if err := e.str("cluster", m.Cluster); err != nil {
+		return nil, fmt.Errorf("encode meta: %w", err)
+	}
+	return e.b, nil
+}
+
+// DecodeMeta decodes node metadata.
+func DecodeMeta(b []byte) (Meta, error) {
+	d, err := open(b, TypeMeta, MaxMetaFrame)
+	if err != nil {
+		return Meta{}, err
+	}
+	m := Meta{Mesh: d.str("mesh"), Cluster: d.str("cluster")}
+	return m, d.end()
+}

@@ -1,0 +1,60 @@
+package wire
+
+import (
+	"errors"
+	"testing"
+)
+
+// FuzzDecode feeds arbitrary frames to every decoder (run it with
+// go test ./federation/wire -fuzz FuzzDecode). Decoders must not panic, must
+// classify every failure as oversized, corrupt or version, and whatever they
+// accept must encode back to the same bytes.
+func FuzzDecode(f *testing.F) {
+	h := Hash{0xaa}
+	rec := Record{Cluster: "east", Origin: "east-1", Generation: 3, Hash: h, Body: []byte("body")}
+	dg, _ := EncodeDigest(Digest{Mesh: "m", Cluster: "east", Origin: "east-1", Holder: "west-1", Generation: 1, Hash: h})
+	rq, _ := EncodeRequest(Request{Mesh: "m", Requester: "west-1", Cluster: "east", Have: 1})
+	st, _ := EncodeState(State{Mesh: "m", Holder: "east-1", Record: rec})
+	pp, _ := EncodePushPull(PushPull{Mesh: "m", Holder: "east-1", Records: []Record{rec}, Digests: []Digest{{Mesh: "m", Holder: "east-1", Cluster: "x", Origin: "y"}}})
+	mt, _ := EncodeMeta(Meta{Mesh: "m", Cluster: "east"})
+	body := BodyFromState(sampleState(), []byte("secret"))
+	z, bh, _ := EncodeBody(&body)
+	full, _ := EncodeState(State{Mesh: "m", Holder: "east-1", Record: Record{Cluster: "east", Origin: "east-1", Generation: 4, Hash: bh, Body: z}})
+	for _, s := range [][]byte{dg, rq, st, pp, mt, full, {}, {Version}, {Version, 9}} {
+		f.Add(s)
+	}
+	lim := Limits{MaxFrame: 1 << 16, MaxBody: 1 << 16}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		check := func(err error) {
+			if err != nil && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrOversized) && !errors.Is(err, ErrVersion) {
+				t.Fatalf("unclassified error: %v", err)
+			}
+		}
+		if m, err := DecodeDigest(b); err == nil {
+			again, err := EncodeDigest(m)
+			if err != nil || string(again) != string(b) {
+				t.Fatalf("digest does not round-trip: %v", err)
+			}
+		} else {
+			check(err)
+		}
+		_, err := DecodeRequest(b)
+		check(err)
+		_, err = DecodeMeta(b)
+		check(err)
+		s, err := DecodeState(b, lim)
+		check(err)
+		if err == nil {
+			_, _, err = DecodeBody(&s.Record, lim)
+			check(err)
+		}
+		p, err := DecodePushPull(b, lim)
+		check(err)
+		if err == nil {
+			for i := range p.Records {
+				_, _, err = DecodeBody(&p.Records[i], lim)
+				check(err)
+			}
+		}
+	})
+}

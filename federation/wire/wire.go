@@ -1,0 +1,270 @@
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Version is the wire format version written in the first byte of every frame.
+const Version byte = 1
+
+// Type is the message type, the second byte of every frame.
+type Type byte
+
+// Message types.
+const (
+	TypeDigest   Type = 1
+	TypeRequest  Type = 2
+	TypeState    Type = 3
+	TypePushPull Type = 4
+	TypeMeta     Type = 5
+)
+
+func (t Type) String() string {
+	switch t {
+	case TypeDigest:
+		return "digest"
+	case TypeRequest:
+		return "request"
+	case TypeState:
+		return "state"
+	case TypePushPull:
+		return "pushpull"
+	case TypeMeta:
+		return "meta"
+	}
+	return fmt.Sprintf("unknown(%d)", byte(t))
+}
+
+// Size limits.
+const (
+	// MaxNameLen bounds mesh ids, cluster ids and node names.
+	MaxNameLen = 128
+	// HashLen is the length of a content hash (SHA-256).
+	HashLen = 32
+	// MaxPacketFrame bounds Digest and Request frames so that one always fits
+	// a single ~1400-byte UDP packet with memberlist's framing around it.
+	MaxPacketFrame = 1024
+	// MaxRecords bounds the records and digests of one push/pull.
+	MaxRecords = 4096
+)
+
+// Errors returned (wrapped) by decoders.
+var (
+	ErrOversized = errors.New("oversized")
+	ErrCorrupt   = errors.New("corrupt")
+	ErrVersion   = errors.New("unsupported version")
+)
+
+// Limits bounds the large frames (State, PushPull) and decompressed bodies.
+type Limits struct {
+	// MaxFrame is the largest State or PushPull frame accepted (bytes on the wire).
+	MaxFrame int
+	// MaxBody is the largest decompressed body of one Record.
+	MaxBody int
+}
+
+// DefaultLimits fit under memberlist's own 20 MiB limits for user messages
+// and push/pull state.
+var DefaultLimits = Limits{MaxFrame: 16 << 20, MaxBody: 64 << 20}
+
+// Hash is a SHA-256 content hash.
+type Hash [HashLen]byte
+
+// Short is the first 8 hex digits of h, for logs.
+func (h Hash) Short() string { return fmt.Sprintf("%x", h[:4]) }
+
+// Digest announces that Holder holds generation Generation of Cluster's
+// state, produced by node Origin with content hash Hash.
+type Digest struct {
+	Mesh       string
+	Cluster    string
+	Origin     string
+	Holder     string
+	Generation uint64
+	Hash       Hash
+}
+
+// Request asks a holder for Cluster's state: the holder answers with a State
+// when it holds a generation newer than Have, else with a Digest.
+type Request struct {
+	Mesh      string
+	Requester string
+	Cluster   string
+	Have      uint64
+}
+
+// Record is one cluster's state at one generation, as produced by its owner.
+// Body is the compressed body; see EncodeBody and DecodeBody.
+type Record struct {
+	Cluster    string
+	Origin     string
+	Generation uint64
+	Hash       Hash
+	Body       []byte
+}
+
+// Digest returns the digest of r as held by holder.
+func (r *Record) Digest(mesh, holder string) Digest {
+	return Digest{Mesh: mesh, Cluster: r.Cluster, Origin: r.Origin, Holder: holder, Generation: r.Generation, Hash: r.Hash}
+}
+
+// State carries one Record from Holder.
+type State struct {
+	Mesh   string
+	Holder string
+	Record Record
+}
+
+// PushPull is a node's push/pull state: full records and/or digests (with
+// Holder the sending node and Mesh set on each).
+type PushPull struct {
+	Mesh    string
+	Holder  string
+	Records []Record
+	Digests []Digest
+}
+
+// Meta is a node's memberlist metadata.
+type Meta struct {
+	Mesh    string
+	Cluster string
+}
+
+// CheckName reports whether s is a valid mesh id, cluster id or node name:
+// 1..MaxNameLen bytes of printable ASCII without spaces.
+func CheckName(s string) error {
+	if s == "" {
+		return errors.New("empty")
+	}
+	if len(s) > MaxNameLen {
+		return fmt.Errorf("longer than %d bytes", MaxNameLen)
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c > '~' {
+			return fmt.Errorf("byte %d is not printable ASCII", i)
+		}
+	}
+	return nil
+}
+
+// encoder appends fields to a frame.
+type encoder struct{ b []byte }
+
+func newEncoder(t Type, size int) *encoder {
+	e := &encoder{b: make([]byte, 0, size)}
+	e.b = append(e.b, Version, byte(t))
+	return e
+}
+
+func (e *encoder) str(field, s string) error {
+	if err := CheckName(s); err != nil {
+		return fmt.Errorf("%s: %w", field, err)
+	}
+	e.b = append(e.b, byte(len(s)))
+	e.b = append(e.b, s...)
+	return nil
+}
+
+func (e *encoder) u64(v uint64)  { e.b = binary.BigEndian.AppendUint64(e.b, v) }
+func (e *encoder) hash(h Hash)   { e.b = append(e.b, h[:]...) }
+func (e *encoder) uvarint(v int) { e.b = binary.AppendUvarint(e.b, uint64(v)) }
+func (e *encoder) bytes(p []byte) {
+	e.uvarint(len(p))
+	e.b = append(e.b, p...)
+}
+
+// decoder reads fields from a frame; the first error sticks.
+type decoder struct {
+	b   []byte
+	off int
+	err error
+}
+
+func (d *decoder) fail(field string, base error, format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s: %s (at byte %d)", base, field, fmt.Sprintf(format, args...), d.off)
+	}
+}
+
+func (d *decoder) need(field string, n int) bool {
+	if d.err != nil {
+		return false
+	}
+	if n < 0 || len(d.b)-d.off < n {
+		d.fail(field, ErrCorrupt, "truncated: need %d bytes, have %d", n, len(d.b)-d.off)
+		return false
+	}
+	return true
+}
+
+func (d *decoder) str(field string) string {
+	if !d.need(field, 1) {
+		return ""
+	}
+	n := int(d.b[d.off])
+	d.off++
+	if !d.need(field, n) {
+		return ""
+	}
+	s := string(d.b[d.off : d.off+n])
+	d.off += n
+	if err := CheckName(s); err != nil {
+		d.fail(field, ErrCorrupt, "%v", err)
+	}
+	return s
+}
+
+func (d *decoder) u64(field string) uint64 {
+	if !d.need(field, 8) {
+		return 0
+	}
+	v := binary.BigEndian.Uint64(d.b[d.off:])
+	d.off += 8
+	return v
+}
+
+func (d *decoder) hash(field string) (h Hash) {
+	if !d.need(field, HashLen) {
+		return h
+	}
+	copy(h[:], d.b[d.off:])
+	d.off += HashLen
+	return h
+}
+
+func (d *decoder) uvarint(field string, max int) int {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b[d.off:])
+	if n <= 0 {
+		d.fail(field, ErrCorrupt, "bad varint")
+		return 0
+	}
+	d.off += n
+	if v > uint64(max) {
+		d.fail(field, ErrOversized, "%d exceeds the limit %d", v, max)
+		return 0
+	}
+	return int(v)
+}
+
+func (d *decoder) bytes(field string, max int) []byte {
+	n := d.uvarint(field+" length", max)
+	if !d.need(field, n) {
+		return nil
+	}
+	p := make([]byte, n)
+	copy(p, d.b[d.off:])
+	d.off += n
+	return p
+}
+
+func (d *decoder) end() error {
+	if d.err == nil && d.off != len(d.b) {
+		d.fail("frame", ErrCorrupt, "%d trailing bytes", len(d.b)-d.off)
+	}
+	return d.err
+}
