@@ -74,7 +74,9 @@ func (r *chaosRun) during(n int) workload.Stats {
 	return r.waitLoad(r.faultAt, "requests during the fault", func(s workload.Stats) bool { return s.Sent >= n })
 }
 
-// heal marks the end of the fault.
+// heal marks the end of the fault: call it right before healing (a
+// restart, a rule removal), so that the fault window holds no request sent
+// after the heal began.
 func (r *chaosRun) heal() { r.healAt = time.Now() }
 
 // recover waits until the load has recoveryStreak successes in a row after

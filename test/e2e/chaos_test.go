@@ -44,10 +44,10 @@ func TestChaosKillDaemons(t *testing.T) {
 			during, during.Errors)
 	}
 	restartAt := time.Now()
+	r.heal()
 	for _, c := range []*meshlab.Cluster{c1, c2} {
 		restartDaemon(t, m, c)
 	}
-	r.heal()
 	reconnect := waitUntil(t, "client reconnects to its restarted daemon", cl.XDS.Changed, func() (bool, string) {
 		return cl.XDS.Connected() && cl.XDS.Streams() > streams, "not reconnected"
 	})
@@ -91,8 +91,8 @@ func TestChaosKillGateway(t *testing.T) {
 	if during.OK != 0 {
 		t.Errorf("requests through a killed gateway succeeded: %s", during)
 	}
+	r.heal() // the heal is the restart: convergence includes the gateway's start-up
 	restartGateway(t, m, c2, c2.EastWest, meshlab.EastWestAdmin)
-	r.heal()
 	r.recover()
 }
 
@@ -137,10 +137,10 @@ func TestChaosPartition(t *testing.T) {
 	if during.OK == 0 {
 		t.Errorf("no request succeeded during the partition (cluster1 and cluster3 are reachable): %s", during)
 	}
+	r.heal()
 	if err := f.Heal(); err != nil {
 		t.Fatal(err)
 	}
-	r.heal()
 	r.recover()
 }
 
@@ -165,10 +165,10 @@ func TestChaosPacketLoss(t *testing.T) {
 	r.fault()
 	t.Cleanup(func() { _ = f.Heal() })
 	during := r.during(500)
+	r.heal()
 	if err := f.Heal(); err != nil {
 		t.Fatal(err)
 	}
-	r.heal()
 	_, st := r.recover()
 	figure(t, "10%% loss: success=%.2f%% p50=%s p99=%s (baseline p50=%s p99=%s)", 100*st.SuccessRate(),
 		st.P50.Round(10*time.Microsecond), st.P99.Round(10*time.Microsecond),
@@ -201,10 +201,10 @@ func TestChaosLatency(t *testing.T) {
 	r.fault()
 	t.Cleanup(func() { _ = f.Heal() })
 	during := r.during(150)
+	r.heal()
 	if err := f.Heal(); err != nil {
 		t.Fatal(err)
 	}
-	r.heal()
 	_, st := r.recover()
 	proxy.Stop()
 	figure(t, "200ms latency toxic: p50=%s p99=%s (baseline p50=%s p99=%s)", st.P50.Round(10*time.Microsecond),

@@ -77,7 +77,7 @@ func buildShared(t *testing.T) (*meshlab.Mesh, error) {
 	if err != nil {
 		return nil, err
 	}
-	if miss := caps.Missing("run", "gateway", "cert", "identity"); len(miss) > 0 {
+	if miss := caps.Missing("run", "gateway", "cert", "identity", "gossip"); len(miss) > 0 {
 		return nil, missingErr(miss)
 	}
 	m, err := meshlab.New(ctx, slot, meshlab.Options{

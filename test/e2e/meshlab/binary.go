@@ -105,7 +105,7 @@ func (c Capabilities) Missing(want ...string) []string {
 		case "kubeconfig":
 			ok = c.Kubeconfig
 		case "gossip":
-			ok = c.Gossip
+			ok = c.Gossip && c.Commands["keyring"] && c.Commands["members"]
 		case "identity":
 			ok = c.IdentityCA
 		default:

@@ -45,6 +45,15 @@ type Cluster struct {
 	extra []string                      // further object YAML (ingress)
 }
 
+// GossipAddr is the daemon's gossip address; GossipKeyFile its keyring.
+func (c *Cluster) GossipAddr() string { return netip.AddrPortFrom(c.Net.NodeIP, GossipPort).String() }
+func (c *Cluster) GossipKeyFile() string {
+	return filepath.Join(c.Dir, "gossip.keys")
+}
+
+// AdminAddr is the daemon's admin address (for meshgate keyring/members).
+func (c *Cluster) AdminAddr() string { return netip.AddrPortFrom(c.Net.NodeIP, DaemonAdmin).String() }
+
 // XDSAddr is the daemon's ADS address; AdminURL its admin server.
 func (c *Cluster) XDSAddr() string { return netip.AddrPortFrom(c.Net.NodeIP, XDSPort).String() }
 func (c *Cluster) AdminURL() string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,9 +24,10 @@ const (
 	// SourceKube: each daemon watches its own cluster's API server
 	// (--kubeconfig) and learns the other clusters through federation.
 	SourceKube Source = "kube"
-	// SourceFile: each daemon reads a mesh.yaml listing every cluster's
-	// YAML file (the file source's multi-cluster layout). Used while the
-	// binary has no Kubernetes source; it has no federation.
+	// SourceFile: each daemon reads its own cluster's objects from a YAML
+	// directory the suite writes (--config-dir) and learns the other
+	// clusters through federation. Used while the binary has no
+	// Kubernetes source.
 	SourceFile Source = "file"
 )
 
@@ -44,7 +46,10 @@ type Options struct {
 	ClientRoutes []ClientRoute
 	// IngressCluster, when set, runs a north-south ingress gateway there.
 	IngressCluster string
-	Logf           func(format string, args ...any)
+	// FailStaticWindow is how long a dead peer's endpoints stay (the
+	// daemons' --fail-static-window); default 20 s.
+	FailStaticWindow time.Duration
+	Logf             func(format string, args ...any)
 }
 
 // Mesh is the running world.
@@ -66,8 +71,14 @@ func New(ctx context.Context, slot *netlab.Slot, opts Options) (m *Mesh, err err
 			opts.Source = SourceKube
 		}
 	}
+	if opts.FailStaticWindow <= 0 {
+		opts.FailStaticWindow = 20 * time.Second
+	}
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
+	}
+	if !opts.Caps.Gossip {
+		return nil, errors.New("the meshgate binary has no federation (meshgate run --gossip-address)")
 	}
 	m = &Mesh{Opts: opts, Bin: opts.Bin}
 	defer func() {
@@ -96,6 +107,9 @@ func New(ctx context.Context, slot *netlab.Slot, opts Options) (m *Mesh, err err
 		if err := m.startAPIServers(ctx); err != nil {
 			return m, err
 		}
+	}
+	if err := m.writeGossipKeys(); err != nil {
+		return m, err
 	}
 	for _, c := range m.Clusters {
 		if err := c.newStore(); err != nil {
@@ -145,14 +159,25 @@ func (m *Mesh) Cluster(id string) *Cluster {
 	return nil
 }
 
-// daemonProc builds the command line of a cluster's daemon for the mesh's
-// source.
-func (m *Mesh) daemonProc(c *Cluster) (*Proc, error) {
+// daemonProc builds the command line of a cluster's daemon: its source,
+// identity (the cluster's cacerts) and federation (gossip on the node
+// address, joined to every other daemon, encrypted with the cluster's copy
+// of the mesh keyring).
+func (m *Mesh) daemonProc(c *Cluster) *Proc {
 	argv := append(c.Net.Exec(), m.Bin, "run",
 		"--cluster-id", c.ID, "--network", c.Net.Name, "--trust-domain", m.PKI.TrustDomain.Name(),
 		"--xds-address", c.XDSAddr(),
 		"--admin-address", netip.AddrPortFrom(c.Net.NodeIP, DaemonAdmin).String(),
-		"--debounce-holdoff", "50ms", "--debounce-max-delay", "500ms")
+		"--debounce-holdoff", "50ms", "--debounce-max-delay", "500ms",
+		"--gossip-address", c.GossipAddr(), "--gossip-key-file", c.GossipKeyFile(),
+		"--mesh-id", "e2e", "--fail-static-window", m.Opts.FailStaticWindow.String())
+	var join []string
+	for _, o := range m.Clusters {
+		if o != c {
+			join = append(join, o.GossipAddr())
+		}
+	}
+	argv = append(argv, "--join", strings.Join(join, ","))
 	if m.Opts.Caps.IdentityCA {
 		// Gateways' SVIDs come from the cluster's intermediate under the
 		// mesh's shared root.
@@ -160,38 +185,33 @@ func (m *Mesh) daemonProc(c *Cluster) (*Proc, error) {
 	}
 	switch m.Opts.Source {
 	case SourceFile:
-		dir, err := m.meshFile(c)
-		if err != nil {
-			return nil, err
-		}
-		argv = append(argv, "--config-dir", dir)
+		argv = append(argv, "--config-dir", filepath.Join(c.Dir, "objects"))
 	case SourceKube:
 		argv = append(argv, "--kubeconfig", c.Kube.KubeconfigPath())
 	}
-	return &Proc{Name: c.ID + "/daemon", Argv: argv, LogPath: filepath.Join(c.Dir, "daemon.log")}, nil
+	return &Proc{Name: c.ID + "/daemon", Argv: argv, LogPath: filepath.Join(c.Dir, "daemon.log")}
 }
 
-// meshFile writes the file source's mesh.yaml for c's daemon: every
-// cluster's objects file, c local.
-func (m *Mesh) meshFile(c *Cluster) (string, error) {
-	dir := filepath.Join(c.Dir, "daemon-config")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
+// writeGossipKeys makes the mesh's gossip key (`meshgate keyring
+// generate`) and gives each daemon its own keyring file (a daemon rewrites
+// its file when its keys are rotated).
+func (m *Mesh) writeGossipKeys() error {
+	out, err := exec.Command(m.Bin, "keyring", "generate").Output()
+	if err != nil {
+		return fmt.Errorf("meshgate keyring generate: %w", err)
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "meshID: e2e\nlocalCluster: %s\nclusters:\n", c.ID)
-	for _, o := range m.Clusters {
-		fmt.Fprintf(&b, "- {id: %s, network: %s, path: %s}\n", o.ID, o.Net.Name, filepath.Join(o.Dir, "objects"))
+	key := strings.TrimSpace(string(out))
+	for _, c := range m.Clusters {
+		if err := os.WriteFile(c.GossipKeyFile(), []byte(key+"\n"), 0o600); err != nil {
+			return err
+		}
 	}
-	return dir, os.WriteFile(filepath.Join(dir, "mesh.yaml"), []byte(b.String()), 0o644)
+	return nil
 }
 
 func (m *Mesh) startDaemons(ctx context.Context) error {
 	for _, c := range m.Clusters {
-		p, err := m.daemonProc(c)
-		if err != nil {
-			return err
-		}
+		p := m.daemonProc(c)
 		c.Daemon = p
 		if err := p.Start(); err != nil {
 			return err

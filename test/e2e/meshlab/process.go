@@ -102,7 +102,13 @@ func (p *Proc) signal(sig syscall.Signal) error {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
 	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // leftovers of an exec wrapper
+	// An exec wrapper (ip netns exec) may have forked: the group's other
+	// members die from the same signal, but a moment later. Wait until the
+	// group is empty, so that the caller knows the sockets are closed.
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	for i := 0; i < 2000 && syscall.Kill(-cmd.Process.Pid, 0) == nil; i++ {
+		time.Sleep(5 * time.Millisecond) // polling the process group, bounded (10 s)
+	}
 	return nil
 }
 
