@@ -67,10 +67,12 @@ func (r *chaosRun) endpoints() []string {
 // fault marks the start of the fault.
 func (r *chaosRun) fault() { r.faultAt = time.Now() }
 
-// during waits until at least n requests were sent since the fault and
-// returns their figures.
+// during waits until at least n (scaled by $MESHGATE_E2E_SOAK) requests
+// were sent since the fault and returns their figures: the load's pacing
+// sets how long the fault lasts.
 func (r *chaosRun) during(n int) workload.Stats {
 	r.t.Helper()
+	n = scaled(n)
 	return r.waitLoad(r.faultAt, "requests during the fault", func(s workload.Stats) bool { return s.Sent >= n })
 }
 

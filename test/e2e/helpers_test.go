@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -115,8 +116,23 @@ func callLoad(name string, cl *workload.Client, tgt workload.Target, rate float6
 	}}
 }
 
-// runLoad sends n requests at rate per second and returns the figures.
+// EnvSoak multiplies the requests of every scenario and the length of every
+// fault (an integer; default 1). MESHGATE_E2E_SOAK=30 turns the ~2-minute
+// CI runs of the chaos scenarios into soak runs of about an hour.
+const EnvSoak = "MESHGATE_E2E_SOAK"
+
+// scaled is n × $MESHGATE_E2E_SOAK.
+func scaled(n int) int {
+	f, err := strconv.Atoi(os.Getenv(EnvSoak))
+	if err != nil || f < 1 {
+		return n
+	}
+	return n * f
+}
+
+// runLoad sends n (scaled) requests at rate per second and returns the figures.
 func runLoad(l *workload.Load, n int) workload.Stats {
+	n = scaled(n)
 	l.Start()
 	_, _ = l.WaitFor(context.Background(), time.Time{}, func(s workload.Stats) bool { return s.Sent >= n })
 	return l.Stop()

@@ -1,6 +1,7 @@
 package meshlab
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ var gvrs = map[string]schema.GroupVersionResource{
 	"Service":         {Version: "v1", Resource: "services"},
 	"Pod":             {Version: "v1", Resource: "pods"},
 	"Secret":          {Version: "v1", Resource: "secrets"},
+	"ServiceAccount":  {Version: "v1", Resource: "serviceaccounts"},
 	"EndpointSlice":   {Group: "discovery.k8s.io", Version: "v1", Resource: "endpointslices"},
 	"Gateway":         {Group: "networking.istio.io", Version: "v1", Resource: "gateways"},
 	"VirtualService":  {Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"},
@@ -90,7 +92,12 @@ func (s *Store) Delete(kind, namespace, name string) {
 	delete(s.objects, kind+"/"+namespace+"/"+name)
 }
 
-// Keys lists the desired objects, sorted (namespaces first).
+// kindOrder applies what other objects need first (admission checks that
+// a pod's namespace and service account exist).
+var kindOrder = map[string]int{"Namespace": 0, "ServiceAccount": 1, "Secret": 1, "Service": 2}
+
+// Keys lists the desired objects in apply order: namespaces, service
+// accounts and secrets, services, then the rest, each by name.
 func (s *Store) Keys() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -102,15 +109,15 @@ func (s *Store) keysLocked() []string {
 	for k := range s.objects {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b string) int {
-		na, nb := strings.HasPrefix(a, "Namespace/"), strings.HasPrefix(b, "Namespace/")
-		if na != nb {
-			if na {
-				return -1
-			}
-			return 1
+	rank := func(k string) int {
+		kind, _, _ := strings.Cut(k, "/")
+		if r, ok := kindOrder[kind]; ok {
+			return r
 		}
-		return strings.Compare(a, b)
+		return 3
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), strings.Compare(a, b))
 	})
 	return keys
 }

@@ -151,8 +151,9 @@ spec:
 `, SystemNS, IngressPort, Host(IngressService), EchoPort)
 }
 
-// serviceObjects are a Service of the e2e namespace and its EndpointSlice
-// listing pods (written by the suite: there is no controller-manager).
+// serviceObjects are a Service of the e2e namespace, the service account
+// its pods run as, and its EndpointSlice listing pods (written by the
+// suite: there is no controller-manager).
 func serviceObjects(svc string, pods []*Pod) string {
 	var eps []string
 	for _, p := range pods {
@@ -165,6 +166,10 @@ func serviceObjects(svc string, pods []*Pod) string {
 		list = "\n" + strings.Join(eps, "\n")
 	}
 	return fmt.Sprintf(`apiVersion: v1
+kind: ServiceAccount
+metadata: {name: %[1]s, namespace: %[2]s}
+---
+apiVersion: v1
 kind: Service
 metadata: {name: %[1]s, namespace: %[2]s, labels: {app: %[1]s}}
 spec:
