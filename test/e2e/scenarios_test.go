@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -127,4 +128,32 @@ func TestIngressToRemoteService(t *testing.T) {
 	requireAllOK(t, st, ingressID, "cluster2/only-b-")
 	first, _ := conv.FirstOKStreak(20)
 	figure(t, "%s; first of 20 successes in a row %s after start", st, first.Sub(start).Round(time.Millisecond))
+}
+
+// TestUnauthorizedCallerRejected: a pod of cluster1 whose SVID is valid (same
+// trust domain, same CA) but whose service account the echo pods do not
+// accept gets its endpoints and crosses cluster2's gateway like any client,
+// but only-b's pod refuses the handshake (go-spiffe authorizer): no request
+// succeeds, and the pod counts the rejections.
+func TestUnauthorizedCallerRejected(t *testing.T) {
+	m := mesh(t)
+	c1, c2 := m.Cluster("cluster1"), m.Cluster("cluster2")
+	cl, err := c1.NewClientAs(context.Background(), "intruder", "intruder")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.XDS.Close)
+	tgt := target(m, tgtOnlyB, "only-b")
+	waitEndpoints(t, cl, tgt, gw(c2))
+	pod := podOf(t, c2, "only-b", "v1")
+	before := pod.Echo.Rejected()
+	st := runLoad(callLoad("intruder", cl, tgt, 50), 50)
+	if st.OK != 0 {
+		t.Errorf("an unauthorized caller got answers: %s", st)
+	}
+	waitUntil(t, "only-b counts the rejected handshakes", nil, func() (bool, string) {
+		n := pod.Echo.Rejected() - before
+		return n >= int64(st.Sent), fmt.Sprintf("%d rejected of %d sent", n, st.Sent)
+	})
+	figure(t, "%s; errors %v", st, st.Errors)
 }

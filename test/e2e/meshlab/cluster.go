@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/meshgate/meshgate/test/e2e/netlab"
@@ -95,7 +96,8 @@ func (c *Cluster) AddEchoPod(ctx context.Context, svc, version string) (*Pod, er
 	p := &Pod{Name: fmt.Sprintf("%s-%s-%s-%d", svc, c.ID, version, len(c.pods)+1), Service: svc, Version: version, SA: svc, IP: ip}
 	c.mu.Unlock()
 	p.Echo, err = workload.StartEcho(workload.EchoConfig{Net: c.Net, Addr: netip.AddrPortFrom(ip, EchoPort),
-		Cluster: c.ID, Pod: p.Name, Service: Host(svc), Version: version, ID: id})
+		Cluster: c.ID, Pod: p.Name, Service: Host(svc), Version: version, ID: id,
+		Allow: tlsconfig.AuthorizeOneOf(c.Mesh.AllowedCallers()...)})
 	if err != nil {
 		return nil, err
 	}
@@ -237,11 +239,20 @@ func WaitHTTP(ctx context.Context, url string, p *Proc) error {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
+// ClientSA is the service account of the clients; echo pods accept it and
+// the ingress gateway's.
+const ClientSA = "client"
+
 // NewClient starts a mesh client pod in the cluster: a pod address, the
 // client's SVID, and an ADS client to the cluster's own daemon (node
 // labelled app=e2e-client, so the daemon gives it the clients' routes).
 func (c *Cluster) NewClient(ctx context.Context, name string) (*workload.Client, error) {
-	id, err := c.Identity(ctx, Namespace, "client")
+	return c.NewClientAs(ctx, name, ClientSA)
+}
+
+// NewClientAs is NewClient with the SVID of service account sa.
+func (c *Cluster) NewClientAs(ctx context.Context, name, sa string) (*workload.Client, error) {
+	id, err := c.Identity(ctx, Namespace, sa)
 	if err != nil {
 		return nil, err
 	}

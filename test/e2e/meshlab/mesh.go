@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
 	"github.com/meshgate/meshgate/test/e2e/netlab"
 	"github.com/meshgate/meshgate/test/e2e/workload"
 	"github.com/meshgate/meshgate/test/kubetest"
@@ -147,6 +149,12 @@ func (m *Mesh) startAPIServers(ctx context.Context) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// AllowedCallers are the SPIFFE IDs echo pods accept: the clients and the
+// ingress gateway.
+func (m *Mesh) AllowedCallers() []spiffeid.ID {
+	return []spiffeid.ID{m.PKI.WorkloadID(Namespace, ClientSA), m.PKI.WorkloadID(SystemNS, "istio-ingressgateway")}
 }
 
 // Cluster returns the cluster with id, or nil.

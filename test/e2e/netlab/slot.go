@@ -122,7 +122,7 @@ func Sweep(prefix string) error {
 		if err := killNetnsPids(ns); err != nil {
 			errs = append(errs, err)
 		}
-		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
+		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil && !gone(out) {
 			errs = append(errs, fmt.Errorf("ip netns del %s: %v: %s", ns, err, out))
 		}
 	}
@@ -132,12 +132,20 @@ func Sweep(prefix string) error {
 	}
 	for _, l := range links {
 		if ownedBy(l, prefix) {
-			if out, err := exec.Command("ip", "link", "del", l).CombinedOutput(); err != nil {
+			// Deleting a namespace takes the peers of its veths with it,
+			// asynchronously: a link listed a moment ago may be gone.
+			if out, err := exec.Command("ip", "link", "del", l).CombinedOutput(); err != nil && !gone(out) {
 				errs = append(errs, fmt.Errorf("ip link del %s: %v: %s", l, err, out))
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// gone reports whether ip's output says the object does not exist.
+func gone(out []byte) bool {
+	s := string(out)
+	return strings.Contains(s, "Cannot find device") || strings.Contains(s, "No such file or directory")
 }
 
 // ownedBy reports whether name belongs to prefix: prefix + "-..." or, for a
