@@ -109,17 +109,27 @@ token() {
   recovered
 }
 
+# daemon_cli runs the meshgate CLI inside cluster $1's daemon pod, against
+# its admin server.
+daemon_cli() {
+  local i=$1
+  shift
+  k "$i" -n istio-system exec deploy/meshgate -- meshgate "$@" --admin 127.0.0.1:15014
+}
+
 keyring() {
-  log "rotate the gossip key in every daemon: install a new key, use it, remove the old one"
-  local key
-  key=$(openssl rand -base64 32)
+  log "rotate the gossip key on every daemon: install, use, remove the old (meshgate keyring)"
+  local key old fp i
+  key=$(meshgate keyring generate)
+  old=$(daemon_cli 1 keyring list | awk '{print $1}')
   under_fault 20
-  for verb in install use; do
-    for i in $(clusters); do
-      k "$i" -n istio-system exec deploy/meshgate -- meshgate keyring "$verb" "$key"
-    done
+  for i in $(clusters); do daemon_cli "$i" keyring install "$key"; done
+  for i in $(clusters); do daemon_cli "$i" keyring use "$key"; done
+  for i in $(clusters); do
+    for fp in $old; do daemon_cli "$i" keyring remove "$fp"; done
   done
   wait_load
+  for i in $(clusters); do daemon_cli "$i" members; done
   recovered
 }
 

@@ -32,11 +32,18 @@ YAML
   kind load docker-image "$MESHGATE_IMAGE" --name "$name"
 done
 
+# The mesh's gossip key, shared by every daemon (meshgate keyring generate).
+if [ ! -f "$KIND_WORK/gossip.keys" ]; then
+  meshgate keyring generate >"$KIND_WORK/gossip.keys"
+fi
+
 # install_meshgate installs the daemon in cluster $1. Contract with the
-# manifests: a kustomize base that runs `meshgate run --config
-# /etc/meshgate/config.yaml` from ConfigMap meshgate-config and mounts
-# Secret cacerts at /etc/cacerts, in istio-system, with a Service "meshgate"
-# (xDS 15010, gossip 7946).
+# manifests: a kustomize base in istio-system that runs `meshgate run
+# --config /etc/meshgate/config.yaml` from ConfigMap meshgate-config, mounts
+# Secret cacerts at /etc/cacerts, copies gossip.keys of Secret
+# meshgate-gossip to the writable /var/run/meshgate/gossip.keys (the daemon
+# rewrites it on key rotation), labels its pods app=meshgate, uses image
+# name "meshgate", and has a Service "meshgate" (xDS 15010).
 install_meshgate() {
   local i=$1 overlay=$KIND_WORK/overlay-$1
   [ -f "$MESHGATE_MANIFESTS/kustomization.yaml" ] ||
@@ -46,14 +53,25 @@ install_meshgate() {
   ca=$KIND_WORK/pki/cacerts-$(cluster_id "$i")
   k "$i" -n istio-system create secret generic cacerts --from-file="$ca/ca-cert.pem" --from-file="$ca/ca-key.pem" \
     --from-file="$ca/root-cert.pem" --from-file="$ca/cert-chain.pem" --dry-run=client -o yaml | k "$i" apply -f -
+  k "$i" -n istio-system create secret generic meshgate-gossip --from-file=gossip.keys="$KIND_WORK/gossip.keys" \
+    --dry-run=client -o yaml | k "$i" apply -f -
+  # Gossip crosses networks at the node's address (pod addresses are not
+  # routed between kind clusters); every daemon joins cluster 1's.
+  local join="[]"
+  [ "$i" = 1 ] || join="[$(node_ip 1):7946]"
   mkdir -p "$overlay"
   cat >"$overlay/config.yaml" <<YAML
 cluster-id: $(cluster_id "$i")
 network: $(network "$i")
 trust-domain: $TRUST_DOMAIN
+mesh-id: e2e
 xds-address: 0.0.0.0:15010
 admin-address: 0.0.0.0:15014
 cacerts: /etc/cacerts
+gossip-address: 0.0.0.0:7946
+gossip-advertise: $(node_ip "$i"):7946
+gossip-key-file: /var/run/meshgate/gossip.keys
+join: $join
 YAML
   cat >"$overlay/kustomization.yaml" <<YAML
 apiVersion: kustomize.config.k8s.io/v1beta1
@@ -66,6 +84,17 @@ configMapGenerator:
 generatorOptions: {disableNameSuffixHash: true}
 YAML
   k "$i" apply -k "$overlay"
+  k "$i" apply -f - <<YAML
+apiVersion: v1
+kind: Service
+metadata: {name: meshgate-gossip, namespace: istio-system}
+spec:
+  selector: {app: meshgate}
+  externalIPs: [$(node_ip "$i")]
+  ports:
+  - {name: gossip-tcp, port: 7946, protocol: TCP}
+  - {name: gossip-udp, port: 7946, protocol: UDP}
+YAML
   wait_rollout "$i" istio-system meshgate
 }
 
@@ -139,8 +168,8 @@ spec:
 YAML
 done
 
-# Joins: cluster 1 gets every other cluster's remote secret; gossip carries
-# them on, so N clusters need N-1 joins. The kubeconfig given to
+# Remote secrets: cluster 1 gets every other cluster's; gossip carries them
+# on, so N clusters need N-1 joins. The kubeconfig given to
 # create-remote-secret must name the API server as other clusters' pods
 # reach it (kind's --internal kubeconfig: https://<node>:6443).
 for i in $(clusters); do
