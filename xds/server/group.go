@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -58,6 +60,24 @@ func newGroup(s *Server, key string, n Node) *group {
 		edsDelete: map[string]struct{}{},
 		parked:    map[*parkedWatch]struct{}{},
 	}
+}
+
+// edsClusters are the names of the EDS clusters of the group's latest good
+// build; ok is false before the first build.
+func (g *group) edsClusters() ([]string, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.target == nil {
+		return nil, false
+	}
+	var out []string
+	for name, it := range g.target.kinds[kCluster].items {
+		if c, ok := it.res.(*clusterv3.Cluster); ok && c.GetType() == clusterv3.Cluster_EDS {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out, true
 }
 
 // built reports whether the group has a good build.

@@ -34,8 +34,15 @@ import (
 type TranslateFunc func(mesh *model.MeshState, proxy translate.Proxy, opts translate.Options) (*translate.Result, error)
 
 // EndpointsFunc builds only the endpoints of one proxy: the fast path for
-// endpoint-only changes. Same contract as TranslateFunc.
-type EndpointsFunc func(mesh *model.MeshState, proxy translate.Proxy, opts translate.Options) ([]*endpointv3.ClusterLoadAssignment, error)
+// endpoint-only changes. clusters are the EDS clusters of the group's last
+// full build (the configuration did not change, so neither did they). Same
+// contract as TranslateFunc.
+type EndpointsFunc func(mesh *model.MeshState, proxy translate.Proxy, opts translate.Options, clusters []string) ([]*endpointv3.ClusterLoadAssignment, error)
+
+// EnvoyEndpoints is the EndpointsFunc of translate.Translate.
+func EnvoyEndpoints(mesh *model.MeshState, proxy translate.Proxy, opts translate.Options, clusters []string) ([]*endpointv3.ClusterLoadAssignment, error) {
+	return translate.EndpointsFor(mesh, proxy, opts, clusters), nil
+}
 
 // Options configure a Server. The zero value of every field has a default.
 type Options struct {
@@ -330,13 +337,14 @@ func (s *Server) newGroupBuild(g *group, res *translate.Result, changedAt time.T
 
 // endpoints runs the endpoint fast path of n's generator, or its full
 // translator.
-func (s *Server) endpoints(n Node, mesh *model.MeshState) ([]*endpointv3.ClusterLoadAssignment, error) {
+func (s *Server) endpoints(g *group, mesh *model.MeshState) ([]*endpointv3.ClusterLoadAssignment, error) {
+	n := g.node
 	fast := s.opts.EnvoyEndpoints
 	if n.Generator == GeneratorGRPC {
 		fast = s.opts.GRPCEndpoints
 	}
-	if fast != nil {
-		eps, err := fast(mesh, n.Proxy, s.opts.Translate)
+	if clusters, ok := g.edsClusters(); fast != nil && ok {
+		eps, err := fast(mesh, n.Proxy, s.opts.Translate, clusters)
 		if err == nil && eps == nil {
 			eps = []*endpointv3.ClusterLoadAssignment{}
 		}
@@ -358,7 +366,7 @@ func (s *Server) endpoints(n Node, mesh *model.MeshState) ([]*endpointv3.Cluster
 // buildEndpoints computes only a group's endpoints and returns what
 // installs them.
 func (s *Server) buildEndpoints(g *group, mesh *model.MeshState, changedAt time.Time) func() {
-	eps, err := s.endpoints(g.node, mesh)
+	eps, err := s.endpoints(g, mesh)
 	if err != nil {
 		s.log.Error("endpoint translation failed; proxies keep their last good endpoints", "group", g.key, "err", err)
 		s.m.translateFailures.Inc()

@@ -514,8 +514,11 @@ func TestEndpointFastPath(t *testing.T) {
 			full.Add(1)
 			return fakeTranslate(m, p, o)
 		},
-		EnvoyEndpoints: func(m *model.MeshState, p translate.Proxy, o translate.Options) ([]*endpointv3.ClusterLoadAssignment, error) {
+		EnvoyEndpoints: func(m *model.MeshState, p translate.Proxy, o translate.Options, clusters []string) ([]*endpointv3.ClusterLoadAssignment, error) {
 			fast.Add(1)
+			if len(clusters) == 0 {
+				t.Error("the fast path got no clusters from the last build")
+			}
 			r, err := fakeTranslate(m, p, o)
 			if err != nil {
 				return nil, err
@@ -534,5 +537,56 @@ func TestEndpointFastPath(t *testing.T) {
 	h.waitConfig(c, expected(res))
 	if full.Load() != 1 || fast.Load() != 1 {
 		t.Errorf("full translations %d, endpoint translations %d; want 1 and 1", full.Load(), fast.Load())
+	}
+}
+
+// The real endpoint fast path (translate.EndpointsFor over the last build's
+// clusters): an endpoint edit reaches the gateway as exactly what a full
+// translation gives, and listeners, routes and clusters are not resent.
+func TestRealEndpointFastPath(t *testing.T) {
+	dir := filepath.Join("..", "translate", "testdata", "cases", "002-oracle-ingress-https")
+	files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	var inputs []string
+	for _, f := range files {
+		if filepath.Base(f) != "proxies.yaml" {
+			inputs = append(inputs, f)
+		}
+	}
+	m, _, err := file.LoadMesh(file.Options{Paths: inputs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var full atomic.Int32
+	h := newHarness(t, Options{
+		Envoy: func(m *model.MeshState, p translate.Proxy, o translate.Options) (*translate.Result, error) {
+			full.Add(1)
+			return translate.Translate(m, p, o)
+		},
+		EnvoyEndpoints: EnvoyEndpoints,
+	})
+	h.srv.Update(m)
+	labels, _ := structpb.NewStruct(map[string]any{"istio": "ingressgateway", "app": "istio-ingressgateway"})
+	node := &corev3.Node{Id: "router~10.9.9.9~gw-0.istio-system~istio-system.svc.cluster.local", Metadata: &structpb.Struct{
+		Fields: map[string]*structpb.Value{MetaLabels: structpb.NewStructValue(labels), MetaNamespace: structpb.NewStringValue("istio-system"),
+			MetaClusterID: structpb.NewStringValue(m.LocalCluster)}}}
+	proxy := translate.Proxy{Type: "router", Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway", "app": "istio-ingressgateway"}, ClusterID: m.LocalCluster, RouterMode: RouterModeStandard}
+	res, _ := translate.Translate(m, proxy, translate.DefaultOptions())
+	c := h.dial(node, false)
+	before := h.waitConfig(c, expected(res))
+
+	// Move httpbin's only endpoint to another address: an endpoint-only change.
+	m2 := m.WithCluster(m.Local().Clone())
+	svc := m2.Local().Service("httpbin.default.svc.cluster.local")
+	svc.Endpoints[0].Address = "10.244.0.99"
+	h.srv.Update(m2)
+	res2, _ := translate.Translate(m2, proxy, translate.DefaultOptions())
+	after := h.waitConfig(c, expected(res2))
+	for _, typ := range []string{resource.ListenerType, resource.RouteType, resource.ClusterType} {
+		if after.Count(typ) != before.Count(typ) {
+			t.Errorf("%s resent after an endpoint-only change (%d → %d responses)", typ, before.Count(typ), after.Count(typ))
+		}
+	}
+	if n := full.Load(); n != 1 {
+		t.Errorf("full translations: %d, want 1 (the endpoint change must take the fast path)", n)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/meshgate/meshgate/discovery/model"
 )
 
@@ -104,5 +106,41 @@ func TestBenchMeshTranslates(t *testing.T) {
 	if len(r.Listeners) != 2 || len(r.Routes) != 11 || len(r.Clusters) != 200 || len(r.Endpoints) != 200 || len(r.Secrets) != 10 {
 		t.Fatalf("listeners=%d routes=%d clusters=%d endpoints=%d secrets=%d",
 			len(r.Listeners), len(r.Routes), len(r.Clusters), len(r.Endpoints), len(r.Secrets))
+	}
+}
+
+// BenchmarkEastWest builds the east-west gateway of a cluster with n services
+// (one port, two DestinationRule subsets each: 3n SNI filter chains and
+// clusters) and reports the listener's encoded size.
+func BenchmarkEastWest(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		mesh := benchMesh(n)
+		c := mesh.Clusters[0]
+		c.Gateways = append(c.Gateways, model.Gateway{Meta: model.Meta{Name: "cross-network-gateway", Namespace: "istio-system"},
+			Selector: map[string]string{"istio": "eastwestgateway"},
+			Servers: []model.Server{{Port: model.Port{Number: 15443, Name: "tls", Protocol: model.ProtocolTLS},
+				Hosts: []string{"*.local"}, TLS: &model.ServerTLS{Mode: model.TLSAutoPassthrough}}}})
+		c.Normalize()
+		proxy := Proxy{Type: ProxyTypeRouter, Namespace: "istio-system", Labels: map[string]string{"istio": "eastwestgateway"}, ClusterID: "Kubernetes", Network: "n1"}
+		ix := BuildIndex(mesh, DefaultOptions())
+		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			var r *Result
+			for b.Loop() {
+				r = ix.Translate(proxy)
+			}
+			if len(r.Listeners) != 1 || len(r.Listeners[0].FilterChains) != 3*n {
+				b.Fatalf("want one listener with %d chains, got %d listeners", 3*n, len(r.Listeners))
+			}
+			b.ReportMetric(float64(proto.Size(r.Listeners[0])), "listener-bytes")
+			total := 0
+			for _, cl := range r.Clusters {
+				total += proto.Size(cl)
+			}
+			for _, e := range r.Endpoints {
+				total += proto.Size(e)
+			}
+			b.ReportMetric(float64(total), "cds+eds-bytes")
+		})
 	}
 }

@@ -2,11 +2,15 @@ package translate
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"testing"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/meshgate/meshgate/discovery/file"
 	"github.com/meshgate/meshgate/discovery/model"
 )
 
@@ -140,5 +144,44 @@ func TestSNIDNATEndpointsAreLocalMTLSPods(t *testing.T) {
 	la := b.loadAssignment("outbound_.9080_._.reviews.default.svc.cluster.local", svc, svc.Ports[0], nil, true)
 	if got, want := cla(la), []string{"r1/z1: 10.1.0.1:9080=1 (1)"}; !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// EndpointsFor gives exactly Translate's endpoints for the clusters of a full
+// translation, on every golden case.
+func TestEndpointsForMatchesTranslate(t *testing.T) {
+	dirs, _ := filepath.Glob(filepath.Join(casesDir, "[0-9]*"))
+	n := 0
+	for _, dir := range dirs {
+		for _, p := range caseProxies(t, dir) {
+			mesh, _, err := file.LoadMesh(file.Options{Paths: caseInputs(t, dir)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			proxy := Proxy{Type: ProxyTypeRouter, Namespace: p.Namespace, Labels: p.Labels, ClusterID: mesh.LocalCluster}
+			if nw, ok := p.Metadata["NETWORK"].(string); ok {
+				proxy.Network = nw
+			}
+			full, _ := Translate(mesh, proxy, DefaultOptions())
+			var names []string
+			for _, c := range full.Clusters {
+				if c.GetType() == clusterv3.Cluster_EDS {
+					names = append(names, c.GetName())
+				}
+			}
+			got := EndpointsFor(mesh, proxy, DefaultOptions(), names)
+			if len(got) != len(full.Endpoints) {
+				t.Fatalf("%s: %d CLAs, Translate gave %d", dir, len(got), len(full.Endpoints))
+			}
+			for i := range got {
+				if !proto.Equal(got[i], full.Endpoints[i]) {
+					t.Errorf("%s: %s differs from Translate's", dir, got[i].GetClusterName())
+				}
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no endpoints compared")
 	}
 }

@@ -37,8 +37,8 @@ func (b *builder) warnf(format string, args ...any) {
 	b.out.Warnings = append(b.out.Warnings, fmt.Errorf(format, args...))
 }
 
-// Translate builds the configuration of one proxy from the index.
-func (ix *Index) Translate(p Proxy) *Result {
+// completeProxy fills in a proxy's network from its cluster's.
+func (ix *Index) completeProxy(p Proxy) Proxy {
 	if p.Network == "" {
 		if c := ix.mesh.Cluster(p.ClusterID); c != nil {
 			p.Network = c.Network
@@ -46,6 +46,12 @@ func (ix *Index) Translate(p Proxy) *Result {
 			p.Network = ix.local.Network
 		}
 	}
+	return p
+}
+
+// Translate builds the configuration of one proxy from the index.
+func (ix *Index) Translate(p Proxy) *Result {
+	p = ix.completeProxy(p)
 	b := &builder{
 		ix: ix, proxy: &p, out: &Result{},
 		tlsHostsByPort: map[uint32]map[string]string{},

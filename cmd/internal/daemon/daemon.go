@@ -85,11 +85,12 @@ func New(cfg Config, log *slog.Logger, src Source) (*Daemon, error) {
 		ClusterID: cfg.ClusterID,
 		Translate: translate.Options{DomainSuffix: cfg.DomainSuffix, TrustDomain: cfg.TrustDomain,
 			EnableMySQLFilter: cfg.EnableMySQLFilter, EnableRedisFilter: cfg.EnableRedisFilter, EnableQUICListeners: cfg.EnableQUICListeners},
-		Secrets:    d.id,
-		Holdoff:    time.Duration(cfg.DebounceHoldoff),
-		MaxDelay:   time.Duration(cfg.DebounceMaxDelay),
-		Logger:     log.With("component", "xds"),
-		Registerer: d.reg,
+		Secrets:        d.id,
+		EnvoyEndpoints: server.EnvoyEndpoints,
+		Holdoff:        time.Duration(cfg.DebounceHoldoff),
+		MaxDelay:       time.Duration(cfg.DebounceMaxDelay),
+		Logger:         log.With("component", "xds"),
+		Registerer:     d.reg,
 	})
 	if err != nil {
 		return nil, err
