@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -57,7 +58,35 @@ func TestServiceInEveryCluster(t *testing.T) {
 			}
 		}
 	}
+	direct, viaGW := splitByEndpoint(st, gw(c2).String(), gw(c3).String())
 	figure(t, "%s; endpoints converged in %s", st, took)
+	figure(t, "latency direct to the local pod: %s; through a remote east-west gateway: %s", direct, viaGW)
+}
+
+// splitByEndpoint splits the successful requests of st into those sent to
+// one of gateways and the others, as "n=… p50=… p99=…".
+func splitByEndpoint(st workload.Stats, gateways ...string) (others, viaGateway string) {
+	var o, g []time.Duration
+	for _, s := range st.Samples {
+		if !s.OK() {
+			continue
+		}
+		if slices.Contains(gateways, s.Result.Endpoint) {
+			g = append(g, s.Latency)
+		} else {
+			o = append(o, s.Latency)
+		}
+	}
+	return latencies(o), latencies(g)
+}
+
+func latencies(d []time.Duration) string {
+	if len(d) == 0 {
+		return "n=0"
+	}
+	slices.Sort(d)
+	at := func(p float64) time.Duration { return d[min(len(d)-1, max(0, int(float64(len(d))*p+0.5)-1))] }
+	return fmt.Sprintf("n=%d p50=%s p99=%s", len(d), at(0.5).Round(10*time.Microsecond), at(0.99).Round(10*time.Microsecond))
 }
 
 // TestSubsetRoutingThroughGateway: subsets v1 and v2 of echo. From
