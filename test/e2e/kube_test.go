@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -161,4 +162,45 @@ func pending(t *testing.T, caps ...string) {
 	msg := "PENDING: " + missingErr(caps).Error()
 	figure(t, "%s", msg)
 	t.Skip(msg)
+}
+
+// TestClusterObjectsInAPIServers: every cluster of the shared mesh has its
+// own kube-apiserver, inside its network, holding the objects the suite
+// wrote: the east-west gateway Service with the network label and the
+// gateway's load-balancer address, and the EndpointSlice of echo listing
+// exactly that cluster's echo pods.
+func TestClusterObjectsInAPIServers(t *testing.T) {
+	m := mesh(t)
+	ctx := context.Background()
+	for _, c := range m.Clusters {
+		cs := kubernetes.NewForConfigOrDie(c.Kube.RESTConfig())
+		svc, err := cs.CoreV1().Services(meshlab.SystemNS).Get(ctx, "istio-eastwestgateway", metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", c.ID, err)
+		}
+		if svc.Labels["topology.istio.io/network"] != c.Net.Name {
+			t.Errorf("%s: gateway Service network label %q, want %q", c.ID, svc.Labels["topology.istio.io/network"], c.Net.Name)
+		}
+		if ing := svc.Status.LoadBalancer.Ingress; len(ing) != 1 || ing[0].IP != c.Net.EastWestIP.String() {
+			t.Errorf("%s: gateway load-balancer status %v, want %s", c.ID, ing, c.Net.EastWestIP)
+		}
+		es, err := cs.DiscoveryV1().EndpointSlices(meshlab.Namespace).Get(ctx, "echo-e2e", metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", c.ID, err)
+		}
+		var got, want []string
+		for _, e := range es.Endpoints {
+			got = append(got, e.Addresses...)
+		}
+		for _, p := range c.Pods() {
+			if p.Service == "echo" {
+				want = append(want, p.IP.String())
+			}
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: EndpointSlice echo-e2e lists %v, want the cluster's echo pods %v", c.ID, got, want)
+		}
+	}
 }

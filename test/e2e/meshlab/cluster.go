@@ -33,7 +33,7 @@ type Cluster struct {
 	Mesh    *Mesh
 	ID      string // "cluster1"
 	Net     *netlab.Network
-	Kube    *kubetest.Cluster // nil with the file source
+	Kube    *kubetest.Cluster // the cluster's API server (in its network)
 	Store   *Store
 	CACerts string // Istio-style cacerts directory of the cluster's intermediate CA
 	Dir     string
@@ -166,22 +166,22 @@ func (c *Cluster) Publish(ctx context.Context) error {
 	return nil
 }
 
-// newStore makes the cluster's store: the API server with the Kubernetes
-// source, a YAML file the daemon watches with the file source.
+// newStore makes the cluster's store: its API server, plus, with the file
+// source, the YAML directory its daemon watches.
 func (c *Cluster) newStore() error {
-	if c.Kube != nil {
-		api, err := dynamic.NewForConfig(c.Kube.RESTConfig())
-		if err != nil {
-			return err
-		}
-		c.Store = NewStore(api, "")
-		return nil
-	}
-	dir := filepath.Join(c.Dir, "objects")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	api, err := dynamic.NewForConfig(c.Kube.RESTConfig())
+	if err != nil {
 		return err
 	}
-	c.Store = NewStore(nil, filepath.Join(dir, "objects.yaml"))
+	file := ""
+	if c.Mesh.Opts.Source == SourceFile {
+		dir := filepath.Join(c.Dir, "objects")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		file = filepath.Join(dir, "objects.yaml")
+	}
+	c.Store = NewStore(api, file)
 	return nil
 }
 

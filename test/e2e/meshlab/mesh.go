@@ -27,9 +27,9 @@ const (
 	// (--kubeconfig) and learns the other clusters through federation.
 	SourceKube Source = "kube"
 	// SourceFile: each daemon reads its own cluster's objects from a YAML
-	// directory the suite writes (--config-dir) and learns the other
-	// clusters through federation. Used while the binary has no
-	// Kubernetes source.
+	// directory the suite writes (--config-dir), a mirror of what it
+	// writes to the cluster's API server, and learns the other clusters
+	// through federation. Used while the binary has no Kubernetes source.
 	SourceFile Source = "file"
 )
 
@@ -105,10 +105,11 @@ func New(ctx context.Context, slot *netlab.Slot, opts Options) (m *Mesh, err err
 		}
 		m.Clusters = append(m.Clusters, c)
 	}
-	if opts.Source == SourceKube {
-		if err := m.startAPIServers(ctx); err != nil {
-			return m, err
-		}
+	// Every cluster has its API server, whatever the daemons read: the
+	// suite writes the cluster's objects there (and, for the file source,
+	// mirrors them into YAML).
+	if err := m.startAPIServers(ctx); err != nil {
+		return m, err
 	}
 	if err := m.writeGossipKeys(); err != nil {
 		return m, err
