@@ -56,16 +56,8 @@ func New(slot *Slot, n int) (*Lab, error) {
 	if n < 1 || n > 9 {
 		return nil, fmt.Errorf("netlab: %d networks, want 1..9", n)
 	}
-	k, err := slot.takeLab()
+	l, err := newLabInFreeSubnet(slot)
 	if err != nil {
-		return nil, err
-	}
-	prefix := slot.Prefix + string(rune('a'+k))
-	l := &Lab{Prefix: prefix, Router: prefix + "-rt", octet: 200 + LabsPerSlot*slot.N + k, hostLink: prefix + "-h",
-		rules: map[int]ruleUndo{}, slot: slot, labIdx: k}
-	l.HostIP = l.addr(0, 1)
-	if err := l.checkFree(); err != nil {
-		slot.releaseLab(k)
 		return nil, err
 	}
 	for i := 1; i <= n; i++ {
@@ -80,6 +72,34 @@ func New(slot *Slot, n int) (*Lab, error) {
 		return nil, errors.Join(err, l.Close())
 	}
 	return l, nil
+}
+
+// newLabInFreeSubnet reserves a lab index of the slot whose /16 this
+// machine does not route yet (another lab index when it does).
+func newLabInFreeSubnet(slot *Slot) (*Lab, error) {
+	var skipped []int
+	defer func() {
+		for _, k := range skipped {
+			slot.releaseLab(k)
+		}
+	}()
+	var busy []error
+	for {
+		k, err := slot.takeLab()
+		if err != nil {
+			return nil, errors.Join(append(busy, err)...)
+		}
+		prefix := slot.Prefix + string(rune('a'+k))
+		l := &Lab{Prefix: prefix, Router: prefix + "-rt", octet: 200 + LabsPerSlot*slot.N + k, hostLink: prefix + "-h",
+			rules: map[int]ruleUndo{}, slot: slot, labIdx: k}
+		l.HostIP = l.addr(0, 1)
+		if err := l.checkFree(); err != nil {
+			busy = append(busy, err)
+			skipped = append(skipped, k)
+			continue
+		}
+		return l, nil
+	}
 }
 
 func (l *Lab) addr(third, fourth int) netip.Addr {
