@@ -42,6 +42,12 @@ func TestChaosGossipKeyRotation(t *testing.T) {
 		}
 	}
 	rotation := time.Since(start)
+	// Traffic and gossip go on under the new key for 5 s before the
+	// figures are taken.
+	during := r.during(250)
+	if during.Failed != 0 {
+		t.Errorf("requests failed during the key rotation: %s %v", during, during.Errors)
+	}
 	r.heal()
 	r.recover()
 	for _, c := range m.Clusters {
