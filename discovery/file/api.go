@@ -33,6 +33,9 @@ type Options struct {
 	// Logger receives Watch's log lines (default slog.Default()). Object
 	// contents, and so Secret data, are never logged.
 	Logger *slog.Logger
+
+	// cache carries converted documents from one of Watch's loads to the next.
+	cache *jsonCache
 }
 
 // Result is everything one load produced.

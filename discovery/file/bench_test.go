@@ -83,3 +83,35 @@ func BenchmarkLoad(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReload is Watch's reload after an edit: the documents that did not
+// change come from the watcher's cache (here: all but one).
+func BenchmarkReload(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
+			dir := b.TempDir()
+			writeServices(b, dir, n)
+			cache := newJSONCache()
+			opts := Options{Paths: []string{dir}, cache: cache}
+			if _, err := Load(opts); err != nil {
+				b.Fatal(err)
+			}
+			cache.rotate()
+			extra := filepath.Join(dir, "edited.yaml")
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				doc := fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata: {name: edited-%d}\n", i)
+				if err := os.WriteFile(extra, []byte(doc), 0o644); err != nil {
+					b.Fatal(err)
+				}
+				res, err := Load(opts)
+				cache.rotate()
+				if err != nil || len(res.Mesh.Local().Services) != n {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -43,18 +43,23 @@ type location struct {
 
 // decoder accumulates one cluster's objects from any number of files.
 type decoder struct {
+	cache   *jsonCache // nil: no caching
 	in      convert.Inputs
 	seen    map[objKey]location
 	errs    []error
 	ignored []Ignored
 }
 
-func newDecoder() *decoder { return &decoder{seen: map[objKey]location{}} }
+func newDecoder(c *jsonCache) *decoder { return &decoder{cache: c, seen: map[objKey]location{}} }
 
 // file decodes every document of one file.
 func (d *decoder) file(display, source string, data []byte) {
 	for _, doc := range splitDocuments(data) {
 		loc := location{file: display, source: source, document: doc.index}
+		if js, _, ok := d.cache.get(doc.data); ok {
+			d.value(loc, doc.line, js)
+			continue
+		}
 		js, err := yaml.YAMLToJSONStrict(doc.data)
 		if err != nil {
 			// Not YAML at all, or YAML that repeats a key (the only extra
@@ -67,7 +72,10 @@ func (d *decoder) file(display, source string, data []byte) {
 			}
 			continue
 		}
-		d.value(loc, doc.line, bytes.TrimSpace(js))
+		js = bytes.TrimSpace(js)
+		_, k, _ := d.cache.get(doc.data)
+		d.cache.put(k, js)
+		d.value(loc, doc.line, js)
 	}
 }
 

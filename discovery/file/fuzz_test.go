@@ -29,7 +29,7 @@ func FuzzLoad(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		d := newDecoder()
+		d := newDecoder(nil)
 		d.file("fuzz.yaml", "fuzz.yaml", data)
 		c := d.convert("fuzz", "net", "")
 		for _, e := range d.errs {

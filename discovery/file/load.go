@@ -55,7 +55,7 @@ func findMeshFile(paths []string) (string, error) {
 }
 
 func loadSingle(opts Options) (*Result, error) {
-	d := newDecoder()
+	d := newDecoder(opts.cache)
 	res := &Result{}
 	for _, p := range opts.Paths {
 		if err := d.readRoot(p, ""); err != nil {
@@ -87,7 +87,7 @@ func loadMulti(meshFile string, opts Options) (*Result, error) {
 			root = filepath.Join(dir, root)
 		}
 		res.roots = append(res.roots, root)
-		d := newDecoder()
+		d := newDecoder(opts.cache)
 		if err := d.readRoot(root, filepath.ToSlash(c.Path)); err != nil {
 			return res, fmt.Errorf("cluster %s: %w", c.ID, err)
 		}

@@ -34,6 +34,7 @@ type watcher struct {
 	mu      sync.Mutex
 	roots   []string        // absolute input roots (files or directories)
 	watched map[string]bool // directories currently watched
+	cache   *jsonCache      // converted documents, kept between reloads
 }
 
 func watch(ctx context.Context, opts Options, publish func(*model.MeshState, []error, error)) error {
@@ -87,7 +88,12 @@ func watch(ctx context.Context, opts Options, publish func(*model.MeshState, []e
 
 // reload loads the input, re-syncs the watches and publishes the result.
 func (w *watcher) reload(opts Options, publish func(*model.MeshState, []error, error)) {
+	if w.cache == nil {
+		w.cache = newJSONCache()
+	}
+	opts.cache = w.cache
 	res, err := Load(opts)
+	w.cache.rotate()
 	if res != nil && len(res.roots) > 0 {
 		w.setRoots(res.roots)
 	}
