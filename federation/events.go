@@ -65,6 +65,7 @@ func (n *Node) peerChanged(node *memberlist.Node, state memberlist.NodeStateType
 		delete(n.rivals, node.Name) // a previous incarnation is gone: out-bid it now
 		bumped = n.outbidLocked(gen, wire.Hash{})
 	}
+	n.pruneSupersededLocked(meta.Cluster)
 	alive, counts := n.countPeersLocked()
 	n.mu.Unlock()
 	if bumped != 0 {
@@ -82,6 +83,32 @@ func (n *Node) peerChanged(node *memberlist.Node, state memberlist.NodeStateType
 	kick(n.kickNotify)
 	kick(n.kickFetch)
 	kick(n.kickRejoin)
+}
+
+// pruneSupersededLocked forgets the dead or departed members of cluster once
+// another member of it is alive: a restarted daemon joins under a new name,
+// and its previous incarnations would otherwise stay listed (and counted)
+// until this process restarts. The cluster's state is unaffected: its owner
+// is alive.
+func (n *Node) pruneSupersededLocked(cluster string) {
+	alive := false
+	for _, p := range n.peers {
+		if p.cluster == cluster && p.state == memberlist.StateAlive {
+			alive = true
+			break
+		}
+	}
+	if !alive {
+		return
+	}
+	for name, p := range n.peers {
+		if p.cluster == cluster && p.state != memberlist.StateAlive && name != n.name {
+			if _, rival := n.rivals[name]; rival {
+				continue // still to be out-bid when it is declared gone
+			}
+			delete(n.peers, name)
+		}
+	}
 }
 
 func (n *Node) countPeersLocked() (int, map[string]int) {

@@ -76,4 +76,17 @@ func TestDeadPeerWithdrawnAfterWindowAndRestored(t *testing.T) {
 	for _, n := range nodes {
 		n.checkMonotonic(t)
 	}
+	// The restarted daemon joined under a new name; its dead predecessor is
+	// no longer listed: one member per cluster, alive.
+	for _, n := range []*tnode{b, c} {
+		eventually(t, n.name+" lists one member of a", func() bool {
+			var of []Member
+			for _, mb := range n.Members() {
+				if mb.Cluster == "a" {
+					of = append(of, mb)
+				}
+			}
+			return len(of) == 1 && of[0].State == "alive" && of[0].Name == a2.name
+		})
+	}
 }

@@ -51,9 +51,7 @@ func BenchmarkStart(b *testing.B) {
 
 // rssMiB reads a running process's resident set size from /proc.
 func rssMiB(b *testing.B, p *process) float64 {
-	p.mu.Lock()
-	pid := p.cmd.Process.Pid
-	p.mu.Unlock()
+	pid := p.Pid()
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		b.Fatal(err)
@@ -69,6 +67,6 @@ func rssMiB(b *testing.B, p *process) float64 {
 			return kb / 1024
 		}
 	}
-	b.Fatalf("no VmRSS for %s (pid %d)", p.name, pid)
+	b.Fatalf("no VmRSS for %s (pid %d)", p.Name, pid)
 	return 0
 }

@@ -192,14 +192,14 @@ func (c *Cluster) bootOnce(ctx context.Context, opts Options, bins Binaries) err
 	}
 	c.securePort, c.etcdPort, c.etcdPeerPort = ports[0], ports[1], ports[2]
 	c.etcd = &process{
-		name:    "etcd",
-		argv:    c.etcdArgv(opts.ExecPrefix, bins.Etcd),
-		logPath: filepath.Join(c.dir, "etcd.log"),
+		Name:    "etcd",
+		Argv:    c.etcdArgv(opts.ExecPrefix, bins.Etcd),
+		LogPath: filepath.Join(c.dir, "etcd.log"),
 	}
 	c.apiserver = &process{
-		name:    "kube-apiserver",
-		argv:    c.apiserverArgv(opts.ExecPrefix, bins.APIServer, opts.ExtraAPIServerArgs),
-		logPath: filepath.Join(c.dir, "kube-apiserver.log"),
+		Name:    "kube-apiserver",
+		Argv:    c.apiserverArgv(opts.ExecPrefix, bins.APIServer, opts.ExtraAPIServerArgs),
+		LogPath: filepath.Join(c.dir, "kube-apiserver.log"),
 	}
 	if err := c.StartEtcd(ctx); err != nil {
 		return err
@@ -269,8 +269,8 @@ var errAddrInUse = errors.New("address already in use")
 // exitError explains why a component exited during startup, with its log
 // tail. It wraps errAddrInUse when the log says the port was taken.
 func exitError(p *process) error {
-	tail := p.logTail(40)
-	err := fmt.Errorf("%w; last lines of %s:\n%s", p.exitErr(), p.logPath, tail)
+	tail := p.LogTail(40)
+	err := fmt.Errorf("%w; last lines of %s:\n%s", exitErr(p), p.LogPath, tail)
 	if strings.Contains(tail, "address already in use") {
 		err = fmt.Errorf("%w: %w", errAddrInUse, err)
 	}

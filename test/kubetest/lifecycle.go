@@ -19,7 +19,7 @@ const pollInterval = 100 * time.Millisecond
 // StartEtcd starts etcd (again) with the same data directory and port, and
 // waits until it reports healthy.
 func (c *Cluster) StartEtcd(ctx context.Context) error {
-	if err := c.etcd.start(); err != nil {
+	if err := c.etcd.Start(); err != nil {
 		return err
 	}
 	client := &http.Client{Timeout: 2 * time.Second}
@@ -29,17 +29,17 @@ func (c *Cluster) StartEtcd(ctx context.Context) error {
 }
 
 // StopEtcd stops etcd gracefully (SIGTERM); its data is kept.
-func (c *Cluster) StopEtcd() error { return c.etcd.stop() }
+func (c *Cluster) StopEtcd() error { return c.etcd.Stop() }
 
 // KillEtcd kills etcd with SIGKILL; its data is kept (writes are not
 // fsynced, but the page cache survives a process crash).
-func (c *Cluster) KillEtcd() error { return c.etcd.kill() }
+func (c *Cluster) KillEtcd() error { return c.etcd.Kill() }
 
 // StartAPIServer starts kube-apiserver (again) with the same flags, port and
 // certificates, and waits until /readyz answers 200. Clients built from
 // RESTConfig keep working across a restart.
 func (c *Cluster) StartAPIServer(ctx context.Context) error {
-	if err := c.apiserver.start(); err != nil {
+	if err := c.apiserver.Start(); err != nil {
 		return err
 	}
 	certFile := filepath.Join(c.dir, "certs", "apiserver.crt")
@@ -62,20 +62,20 @@ func (c *Cluster) StartAPIServer(ctx context.Context) error {
 }
 
 // StopAPIServer stops kube-apiserver gracefully (SIGTERM).
-func (c *Cluster) StopAPIServer() error { return c.apiserver.stop() }
+func (c *Cluster) StopAPIServer() error { return c.apiserver.Stop() }
 
 // KillAPIServer kills kube-apiserver with SIGKILL.
-func (c *Cluster) KillAPIServer() error { return c.apiserver.kill() }
+func (c *Cluster) KillAPIServer() error { return c.apiserver.Kill() }
 
 // Stop stops kube-apiserver, then etcd, gracefully. Data and certificates
 // are kept: StartEtcd and StartAPIServer bring the cluster back.
 func (c *Cluster) Stop() error {
-	return errors.Join(stopIfSet(c.apiserver, (*process).stop), stopIfSet(c.etcd, (*process).stop))
+	return errors.Join(stopIfSet(c.apiserver, (*process).Stop), stopIfSet(c.etcd, (*process).Stop))
 }
 
 // Kill kills kube-apiserver and etcd with SIGKILL, as a crash would.
 func (c *Cluster) Kill() error {
-	return errors.Join(stopIfSet(c.apiserver, (*process).kill), stopIfSet(c.etcd, (*process).kill))
+	return errors.Join(stopIfSet(c.apiserver, (*process).Kill), stopIfSet(c.etcd, (*process).Kill))
 }
 
 func stopIfSet(p *process, f func(*process) error) error {
@@ -105,7 +105,7 @@ func (c *Cluster) waitFor(ctx context.Context, what string, procs []*process, ch
 			return nil
 		}
 		for _, p := range procs {
-			if !p.running() {
+			if !p.Running() {
 				return fmt.Errorf("waiting for %s: %w", what, exitError(p))
 			}
 		}
@@ -113,8 +113,8 @@ func (c *Cluster) waitFor(ctx context.Context, what string, procs []*process, ch
 		case <-ctx.Done():
 			p := procs[0]
 			return fmt.Errorf("%s not ready after %s (last error: %v); last lines of %s:\n%s",
-				what, time.Since(start).Round(time.Millisecond), err, p.logPath, p.logTail(40))
-		case <-procs[0].exited():
+				what, time.Since(start).Round(time.Millisecond), err, p.LogPath, p.LogTail(40))
+		case <-procs[0].Exited():
 		case <-tick.C:
 		}
 	}

@@ -142,7 +142,7 @@ func TestPortTakenRetries(t *testing.T) {
 		t.Fatalf("cluster claims the taken port: %s", c.URL())
 	}
 	mustGetNamespace(t, clientset(t, c.RESTConfig()), "default")
-	log, err := os.ReadFile(c.apiserver.logPath)
+	log, err := os.ReadFile(c.apiserver.LogPath)
 	if err != nil {
 		t.Fatal(err)
 	}

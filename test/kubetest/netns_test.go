@@ -36,8 +36,8 @@ func TestNetworkNamespace(t *testing.T) {
 	}
 	pids := strings.Fields(string(out))
 	for _, p := range []*process{c.apiserver, c.etcd} {
-		if pid := strconv.Itoa(p.cmd.Process.Pid); !slices.Contains(pids, pid) {
-			t.Errorf("%s (pid %s) is not in namespace %s (pids %v)", p.name, pid, ns, pids)
+		if pid := strconv.Itoa(p.Pid()); !slices.Contains(pids, pid) {
+			t.Errorf("%s (pid %s) is not in namespace %s (pids %v)", p.Name, pid, ns, pids)
 		}
 	}
 	// Nothing listens on the host side of the pair.

@@ -36,8 +36,8 @@ func NewN(t testing.TB, n int, opts Options) []*Cluster {
 func cleanup(t testing.TB, c *Cluster) {
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("kubetest: cluster %s, last lines of %s:\n%s", c.name, c.apiserver.logPath, c.apiserver.logTail(20))
-			t.Logf("kubetest: cluster %s, last lines of %s:\n%s", c.name, c.etcd.logPath, c.etcd.logTail(10))
+			t.Logf("kubetest: cluster %s, last lines of %s:\n%s", c.name, c.apiserver.LogPath, c.apiserver.LogTail(20))
+			t.Logf("kubetest: cluster %s, last lines of %s:\n%s", c.name, c.etcd.LogPath, c.etcd.LogTail(10))
 		}
 		if err := c.Close(); err != nil {
 			t.Errorf("kubetest: close cluster %s: %v", c.name, err)

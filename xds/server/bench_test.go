@@ -28,12 +28,19 @@ import (
 // They print figures and never fail on time.
 
 // benchCluster is n services with two endpoints each, one gateway on port 80
-// (the fake translator gives one virtual host, cluster and CLA per service).
+// and one VirtualService per service binding svcNNNNN.example.com to it (the
+// fake translator gives one virtual host, cluster and CLA per service; the
+// real one the same through the VirtualServices).
 func benchCluster(n int) model.ClusterState {
 	c := model.ClusterState{Gateways: []model.Gateway{gateway("gw", ingressLabels, 80)}}
 	for i := range n {
 		ip := fmt.Sprintf("10.%d.%d.", i/256%256, i%256)
-		c.Services = append(c.Services, service(fmt.Sprintf("svc%05d", i), "ns"+strconv.Itoa(i%50), 8080, ip+"1:8080", ip+"2:8080"))
+		name, ns := fmt.Sprintf("svc%05d", i), "ns"+strconv.Itoa(i%50)
+		c.Services = append(c.Services, service(name, ns, 8080, ip+"1:8080", ip+"2:8080"))
+		c.VirtualServices = append(c.VirtualServices, model.VirtualService{
+			Meta: model.Meta{Name: name, Namespace: ns}, Hosts: []string{name + ".example.com"}, Gateways: []string{"istio-system/gw"},
+			HTTP: []model.HTTPRoute{{Route: []model.HTTPRouteDestination{{Destination: model.Destination{Host: name + "." + ns + ".svc.cluster.local", Port: 8080}}}}},
+		})
 	}
 	return c
 }
@@ -95,7 +102,23 @@ func BenchmarkFullRebuild(b *testing.B) {
 // (one endpoint of one of 1000 services moves) with 100 gateways attached:
 // endpoint translation, diff, LinearCache update.
 func BenchmarkEndpointRebuild(b *testing.B) {
-	s := benchServer(b, fakeTranslate)
+	for _, tc := range []struct {
+		name string
+		opts Options
+	}{
+		{"fake-full-translation", Options{Envoy: fakeTranslate}},
+		{"real-fast-path", Options{Envoy: translate.Translate, EnvoyEndpoints: EnvoyEndpoints}},
+	} {
+		b.Run(tc.name, func(b *testing.B) { benchEndpointRebuild(b, tc.opts) })
+	}
+}
+
+func benchEndpointRebuild(b *testing.B, o Options) {
+	o.Logger = discardLogger()
+	s, err := New(o)
+	if err != nil {
+		b.Fatal(err)
+	}
 	attachGateways(b, s, 100)
 	c := benchCluster(1000)
 	s.Update(mesh(c))

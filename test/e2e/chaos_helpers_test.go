@@ -1,0 +1,137 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshgate/meshgate/test/e2e/workload"
+)
+
+// recoveryStreak is how many successes in a row count as "recovered".
+const recoveryStreak = 20
+
+// chaosRun is a load running through a fault: a baseline, the fault, the
+// heal, and the recovery, with the figures each chaos test prints.
+type chaosRun struct {
+	t        *testing.T
+	load     *workload.Load
+	cl       *workload.Client
+	tgt      workload.Target
+	baseline []string // endpoint addresses before the fault
+	faultAt  time.Time
+	healAt   time.Time
+}
+
+// startChaos starts a load from cl to tgt at 50 requests per second and
+// waits until it is steady (recoveryStreak successes in a row).
+func startChaos(t *testing.T, name string, cl *workload.Client, tgt workload.Target) *chaosRun {
+	t.Helper()
+	r := &chaosRun{t: t, load: callLoad(name, cl, tgt, 50), cl: cl, tgt: tgt}
+	r.load.Start()
+	t.Cleanup(func() { r.load.Stop() })
+	start := time.Now()
+	r.waitLoad(start, "steady baseline", func(s workload.Stats) bool { return s.TrailingOK() >= recoveryStreak })
+	r.baseline = r.endpoints()
+	return r
+}
+
+func (r *chaosRun) waitLoad(since time.Time, what string, cond func(workload.Stats) bool) workload.Stats {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), neverConverged)
+	defer cancel()
+	st, err := r.load.WaitFor(ctx, since, cond)
+	if err != nil {
+		r.t.Fatalf("%s: %v", what, err)
+	}
+	return st
+}
+
+func (r *chaosRun) endpoints() []string {
+	eps, err := r.cl.Endpoints(r.tgt)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range eps {
+		out = append(out, e.Addr)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// fault marks the start of the fault.
+func (r *chaosRun) fault() { r.faultAt = time.Now() }
+
+// during waits until at least n (scaled by $MESHGATE_E2E_SOAK) requests
+// were sent since the fault and returns their figures: the load's pacing
+// sets how long the fault lasts.
+func (r *chaosRun) during(n int) workload.Stats {
+	r.t.Helper()
+	n = scaled(n)
+	return r.waitLoad(r.faultAt, "requests during the fault", func(s workload.Stats) bool { return s.Sent >= n })
+}
+
+// heal marks the end of the fault: call it right before healing (a
+// restart, a rule removal), so that the fault window holds no request sent
+// after the heal began.
+func (r *chaosRun) heal() { r.healAt = time.Now() }
+
+// recover waits until the load has recoveryStreak successes in a row after
+// the heal, then checks that the client's endpoints are the baseline's
+// again, and prints the figures: requests during the fault, time to
+// converge (heal → first request of the streak), endpoints lost.
+func (r *chaosRun) recover() (conv time.Duration, faultStats workload.Stats) {
+	r.t.Helper()
+	st := r.waitLoad(r.healAt, "recovery after heal", func(s workload.Stats) bool {
+		_, ok := s.FirstOKStreak(recoveryStreak)
+		return ok
+	})
+	first, _ := st.FirstOKStreak(recoveryStreak)
+	conv = max(first.Sub(r.healAt), 0)
+	eps := waitUntilEndpoints(r.t, r.cl, r.tgt, r.baseline)
+	lost := 0
+	for _, b := range r.baseline {
+		if !slices.Contains(eps, b) {
+			lost++
+		}
+	}
+	faultStats = r.load.Window(r.faultAt, r.healAt)
+	figure(r.t, "during fault (%s): %s; converged %s after heal; endpoints lost after heal=%d (baseline %v)",
+		r.healAt.Sub(r.faultAt).Round(time.Millisecond), faultStats, conv.Round(time.Millisecond), lost, r.baseline)
+	if lost != 0 {
+		r.t.Errorf("endpoints lost after heal: %d (baseline %v, now %v)", lost, r.baseline, eps)
+	}
+	return conv, faultStats
+}
+
+// waitUntilEndpoints waits until the client's endpoints of tgt are want
+// (sorted addresses) and returns them.
+func waitUntilEndpoints(t *testing.T, cl *workload.Client, tgt workload.Target, want []string) []string {
+	t.Helper()
+	var got []string
+	waitUntil(t, fmt.Sprintf("endpoints of %s back to %v", tgt, want), cl.XDS.Changed, func() (bool, string) {
+		eps, _ := cl.Endpoints(tgt)
+		got = got[:0]
+		for _, e := range eps {
+			got = append(got, e.Addr)
+		}
+		slices.Sort(got)
+		return slices.Equal(got, want), strings.Join(got, ",")
+	})
+	return got
+}
+
+// addrs formats endpoint addresses.
+func addrs(a ...netip.AddrPort) []string {
+	var out []string
+	for _, x := range a {
+		out = append(out, x.String())
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,189 @@
+package e2e
+
+import (
+	"context"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshgate/meshgate/test/e2e/meshlab"
+	"github.com/meshgate/meshgate/test/e2e/workload"
+)
+
+// TestChaosGossipKeyRotation rotates the mesh's gossip key on every daemon
+// with the real CLI (`meshgate keyring generate`, then install, use and
+// remove, each step on every daemon before the next) while cluster1 calls
+// only-b in cluster2. No request fails; afterwards every daemon holds only
+// the new key (`meshgate keyring list`), all members are alive
+// (`meshgate members`), and a change in cluster3 (its echo v2 pod removed,
+// then a new one added) still reaches cluster1's client over gossip.
+func TestChaosGossipKeyRotation(t *testing.T) {
+	m := mesh(t)
+	c1, c2, c3 := m.Cluster("cluster1"), m.Cluster("cluster2"), m.Cluster("cluster3")
+	cl := newClient(t, c1, "client-keyring")
+	tgt := target(m, tgtOnlyB, "only-b")
+	waitEndpoints(t, cl, tgt, gw(c2))
+	r := startChaos(t, "keyring", cl, tgt)
+
+	oldFP := keyFingerprints(t, m, c1)
+	newKey := strings.TrimSpace(mustRun(t, m.Bin, "keyring", "generate"))
+	r.fault()
+	start := time.Now()
+	for _, step := range []string{"install", "use"} {
+		for _, c := range m.Clusters {
+			mustRun(t, m.Bin, "keyring", step, "--admin", c.AdminAddr(), newKey)
+		}
+	}
+	for _, c := range m.Clusters {
+		for _, fp := range oldFP {
+			mustRun(t, m.Bin, "keyring", "remove", "--admin", c.AdminAddr(), fp)
+		}
+	}
+	rotation := time.Since(start)
+	// Traffic and gossip go on under the new key for 5 s before the
+	// figures are taken.
+	during := r.during(250)
+	if during.Failed != 0 {
+		t.Errorf("requests failed during the key rotation: %s %v", during, during.Errors)
+	}
+	r.heal()
+	r.recover()
+	for _, c := range m.Clusters {
+		fps := keyFingerprints(t, m, c)
+		if len(fps) != 1 || slices.Contains(oldFP, fps[0]) {
+			t.Errorf("%s holds keys %v after the rotation, want only the new one (old %v)", c.ID, fps, oldFP)
+		}
+		waitUntil(t, c.ID+" sees every member alive", nil, func() (bool, string) {
+			st := memberStates(t, m, c)
+			for _, o := range m.Clusters {
+				if st[o.ID] != "alive" {
+					return false, strings.Join(mapLines(st), ", ")
+				}
+			}
+			return true, ""
+		})
+	}
+	// Gossip still carries changes: cluster3's v2 pod leaves, then returns.
+	v2 := target(m, tgtEchoV2, "echo")
+	waitEndpoints(t, cl, v2, gw(c2), gw(c3))
+	ctx := context.Background()
+	if err := c3.RemovePod(ctx, podOf(t, c3, "echo", "v2")); err != nil {
+		t.Fatal(err)
+	}
+	gone := waitEndpoints(t, cl, v2, gw(c2))
+	if _, err := c3.AddEchoPod(ctx, "echo", "v2"); err != nil {
+		t.Fatal(err)
+	}
+	back := waitEndpoints(t, cl, v2, gw(c2), gw(c3))
+	figure(t, "key rotation on %d daemons took %s; after it, a pod removal in cluster3 reached cluster1's client in %s, its return in %s",
+		len(m.Clusters), rotation.Round(time.Millisecond), gone.Round(time.Millisecond), back.Round(time.Millisecond))
+}
+
+// TestChaosClusterRemoved removes cluster3 from the mesh (its daemon and
+// east-west gateway are killed and stay down) while cluster1 calls echo
+// v2, which runs in cluster2 and cluster3. The other daemons see cluster3's
+// daemon dead but keep its endpoints for the fail-static window (requests
+// sent to its gateway fail meanwhile); then its endpoints are withdrawn and
+// every request succeeds through cluster2. When cluster3 comes back (its
+// owner republishes), its gateway returns to the client's endpoints.
+func TestChaosClusterRemoved(t *testing.T) {
+	m := mesh(t)
+	c1, c2, c3 := m.Cluster("cluster1"), m.Cluster("cluster2"), m.Cluster("cluster3")
+	cl := newClient(t, c1, "client-removed")
+	tgt := target(m, tgtEchoV2, "echo")
+	waitEndpoints(t, cl, tgt, gw(c2), gw(c3))
+	r := startChaos(t, "removed", cl, tgt)
+
+	for _, p := range []*meshlab.Proc{c3.Daemon, c3.EastWest} {
+		if err := p.Kill(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		restartDaemon(t, m, c3)
+		restartGateway(t, m, c3, c3.EastWest, meshlab.EastWestAdmin)
+	})
+	r.fault()
+	dead := waitUntil(t, "cluster1's daemon sees cluster3's daemon dead", nil, func() (bool, string) {
+		st := memberStates(t, m, c1)
+		return st[c3.ID] != "alive", strings.Join(mapLines(st), ", ")
+	})
+	if eps := r.endpoints(); !slices.Contains(eps, gw(c3).String()) {
+		t.Errorf("cluster3's gateway withdrawn as soon as its daemon was seen dead (%s), before the fail-static window (%s): %v",
+			dead.Round(time.Millisecond), m.Opts.FailStaticWindow, eps)
+	}
+	waitEndpoints(t, cl, tgt, gw(c2))
+	removedFor := time.Since(r.faultAt)
+	if removedFor < m.Opts.FailStaticWindow {
+		t.Errorf("cluster3's endpoints withdrawn %s after its removal, before the fail-static window of %s",
+			removedFor.Round(time.Millisecond), m.Opts.FailStaticWindow)
+	}
+	after := time.Now()
+	st := r.waitLoad(after, "requests after the withdrawal", func(s workload.Stats) bool { return s.Sent >= 100 })
+	if st.Failed > 0 {
+		t.Errorf("requests failed after cluster3's endpoints were withdrawn: %s %v", st, st.Errors)
+	}
+	removed := r.load.Window(r.faultAt, after)
+	figure(t, "cluster3 seen dead after %s, endpoints withdrawn after %s (fail-static window %s); until then %s; after: %s",
+		dead.Round(time.Millisecond), removedFor.Round(time.Millisecond), m.Opts.FailStaticWindow, removed, st)
+
+	r.heal()
+	restartDaemon(t, m, c3)
+	restartGateway(t, m, c3, c3.EastWest, meshlab.EastWestAdmin)
+	back := waitEndpoints(t, cl, tgt, gw(c2), gw(c3))
+	r.recover()
+	figure(t, "cluster3 back in the client's endpoints %s after its daemon and gateway restarted", back.Round(time.Millisecond))
+}
+
+func mustRun(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("meshgate %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// keyFingerprints lists a daemon's gossip key fingerprints (`meshgate keyring list`).
+func keyFingerprints(t *testing.T, m *meshlab.Mesh, c *meshlab.Cluster) []string {
+	t.Helper()
+	var fps []string
+	for _, line := range strings.Split(mustRun(t, m.Bin, "keyring", "list", "--admin", c.AdminAddr()), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || strings.EqualFold(f[0], "FINGERPRINT") {
+			continue
+		}
+		fps = append(fps, f[0])
+	}
+	return fps
+}
+
+// memberStates maps cluster → state as c's daemon sees the members
+// (`meshgate members`).
+func memberStates(t *testing.T, m *meshlab.Mesh, c *meshlab.Cluster) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	lines := strings.Split(mustRun(t, m.Bin, "members", "--admin", c.AdminAddr()), "\n")
+	for _, line := range lines[1:] {
+		f := strings.Fields(line)
+		if len(f) < 4 {
+			continue
+		}
+		if f[1] == "(self)" { // NAME (self) ADDRESS CLUSTER STATE ...
+			f = append(f[:1], f[2:]...)
+		}
+		out[f[2]] = f[3]
+	}
+	return out
+}
+
+func mapLines(m map[string]string) []string {
+	var out []string
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	slices.Sort(out)
+	return out
+}

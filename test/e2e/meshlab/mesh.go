@@ -1,0 +1,311 @@
+package meshlab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/meshgate/meshgate/test/e2e/netlab"
+	"github.com/meshgate/meshgate/test/e2e/workload"
+	"github.com/meshgate/meshgate/test/kubetest"
+)
+
+// Source is where daemons read their cluster's objects.
+type Source string
+
+const (
+	// SourceKube: each daemon watches its own cluster's API server
+	// (--kubeconfig) and learns the other clusters through federation.
+	SourceKube Source = "kube"
+	// SourceFile: each daemon reads its own cluster's objects from a YAML
+	// directory the suite writes (--config-dir), a mirror of what it
+	// writes to the cluster's API server, and learns the other clusters
+	// through federation. Used while the binary has no Kubernetes source.
+	SourceFile Source = "file"
+)
+
+// Options configure a mesh.
+type Options struct {
+	Clusters int    // 2 or 3
+	Dir      string // working directory (logs, certificates, objects)
+	Bin      string // meshgate binary
+	Caps     Capabilities
+	Source   Source // default: SourceKube when the binary has it, else SourceFile
+	// Services lists, per cluster id, the services defined there even
+	// without pods.
+	Services map[string][]string
+	// ClientRoutes are the clients' routes (each gives the clients one
+	// cluster and its endpoints).
+	ClientRoutes []ClientRoute
+	// IngressCluster, when set, runs a north-south ingress gateway there.
+	IngressCluster string
+	// FailStaticWindow is how long a dead peer's endpoints stay (the
+	// daemons' --fail-static-window); default 20 s.
+	FailStaticWindow time.Duration
+	Logf             func(format string, args ...any)
+}
+
+// Mesh is the running world.
+type Mesh struct {
+	Opts     Options
+	Bin      string
+	Lab      *netlab.Lab
+	PKI      *PKI
+	Clusters []*Cluster
+}
+
+// New builds the mesh in slot: networks, PKI, clusters (API servers with the
+// Kubernetes source), objects, daemons, east-west gateways and, if asked, the
+// ingress gateway. On error everything started is stopped.
+func New(ctx context.Context, slot *netlab.Slot, opts Options) (m *Mesh, err error) {
+	if opts.Source == "" {
+		opts.Source = SourceFile
+		if opts.Caps.Kubeconfig {
+			opts.Source = SourceKube
+		}
+	}
+	if opts.FailStaticWindow <= 0 {
+		opts.FailStaticWindow = 20 * time.Second
+	}
+	if opts.Logf == nil {
+		opts.Logf = func(string, ...any) {}
+	}
+	if !opts.Caps.Gossip {
+		return nil, errors.New("the meshgate binary has no federation (meshgate run --gossip-address)")
+	}
+	m = &Mesh{Opts: opts, Bin: opts.Bin}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, m.Close())
+		}
+	}()
+	if m.Lab, err = netlab.New(slot, opts.Clusters); err != nil {
+		return m, err
+	}
+	if m.PKI, err = NewPKI(opts.Bin, filepath.Join(opts.Dir, "pki"), "cluster.local"); err != nil {
+		return m, err
+	}
+	for i, n := range m.Lab.Networks {
+		c := &Cluster{Mesh: m, ID: fmt.Sprintf("cluster%d", i+1), Net: n, ids: map[string]*workload.Identity{}}
+		c.Dir = filepath.Join(opts.Dir, c.ID)
+		if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+			return m, err
+		}
+		if c.CACerts, err = m.PKI.ClusterCA(ctx, c.ID); err != nil {
+			return m, err
+		}
+		m.Clusters = append(m.Clusters, c)
+	}
+	// Every cluster has its API server, whatever the daemons read: the
+	// suite writes the cluster's objects there (and, for the file source,
+	// mirrors them into YAML).
+	if err := m.startAPIServers(ctx); err != nil {
+		return m, err
+	}
+	if err := m.writeGossipKeys(); err != nil {
+		return m, err
+	}
+	for _, c := range m.Clusters {
+		if err := c.newStore(); err != nil {
+			return m, err
+		}
+		if err := c.Publish(ctx); err != nil {
+			return m, err
+		}
+	}
+	if opts.IngressCluster != "" {
+		if err := m.setupIngress(ctx); err != nil {
+			return m, err
+		}
+	}
+	if err := m.startDaemons(ctx); err != nil {
+		return m, err
+	}
+	return m, m.startGateways(ctx)
+}
+
+// startAPIServers starts one kube-apiserver + etcd per cluster, inside the
+// cluster's network, concurrently.
+func (m *Mesh) startAPIServers(ctx context.Context) error {
+	bins, err := kubetest.FindBinaries()
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(m.Clusters))
+	for i, c := range m.Clusters {
+		wg.Go(func() {
+			c.Kube, errs[i] = kubetest.Start(ctx, kubetest.Options{Name: c.ID, BindAddress: c.Net.NodeIP.String(),
+				ExecPrefix: c.Net.Exec(), Dir: c.Dir, Binaries: &bins})
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// AllowedCallers are the SPIFFE IDs echo pods accept: the clients and the
+// ingress gateway.
+func (m *Mesh) AllowedCallers() []spiffeid.ID {
+	return []spiffeid.ID{m.PKI.WorkloadID(Namespace, ClientSA), m.PKI.WorkloadID(SystemNS, "istio-ingressgateway")}
+}
+
+// Cluster returns the cluster with id, or nil.
+func (m *Mesh) Cluster(id string) *Cluster {
+	for _, c := range m.Clusters {
+		if c.ID == id {
+			return c
+		}
+	}
+	return nil
+}
+
+// daemonProc builds the command line of a cluster's daemon: its source,
+// identity (the cluster's cacerts) and federation (gossip on the node
+// address, joined to every other daemon, encrypted with the cluster's copy
+// of the mesh keyring).
+func (m *Mesh) daemonProc(c *Cluster) *Proc {
+	argv := append(c.Net.Exec(), m.Bin, "run",
+		"--cluster-id", c.ID, "--network", c.Net.Name, "--trust-domain", m.PKI.TrustDomain.Name(),
+		"--xds-address", c.XDSAddr(),
+		"--admin-address", netip.AddrPortFrom(c.Net.NodeIP, DaemonAdmin).String(),
+		"--debounce-holdoff", "50ms", "--debounce-max-delay", "500ms",
+		"--gossip-address", c.GossipAddr(), "--gossip-key-file", c.GossipKeyFile(),
+		"--mesh-id", "e2e", "--fail-static-window", m.Opts.FailStaticWindow.String())
+	var join []string
+	for _, o := range m.Clusters {
+		if o != c {
+			join = append(join, o.GossipAddr())
+		}
+	}
+	argv = append(argv, "--join", strings.Join(join, ","))
+	if m.Opts.Caps.IdentityCA {
+		// Gateways' SVIDs come from the cluster's intermediate under the
+		// mesh's shared root.
+		argv = append(argv, "--cacerts", c.CACerts)
+	}
+	switch m.Opts.Source {
+	case SourceFile:
+		argv = append(argv, "--config-dir", filepath.Join(c.Dir, "objects"))
+	case SourceKube:
+		argv = append(argv, "--kubeconfig", c.Kube.KubeconfigPath())
+	}
+	return &Proc{Name: c.ID + "/daemon", Argv: argv, LogPath: filepath.Join(c.Dir, "daemon.log")}
+}
+
+// writeGossipKeys makes the mesh's gossip key (`meshgate keyring
+// generate`) and gives each daemon its own keyring file (a daemon rewrites
+// its file when its keys are rotated).
+func (m *Mesh) writeGossipKeys() error {
+	out, err := exec.Command(m.Bin, "keyring", "generate").Output()
+	if err != nil {
+		return fmt.Errorf("meshgate keyring generate: %w", err)
+	}
+	key := strings.TrimSpace(string(out))
+	for _, c := range m.Clusters {
+		if err := os.WriteFile(c.GossipKeyFile(), []byte(key+"\n"), 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Mesh) startDaemons(ctx context.Context) error {
+	for _, c := range m.Clusters {
+		p := m.daemonProc(c)
+		c.Daemon = p
+		if err := p.Start(); err != nil {
+			return err
+		}
+	}
+	for _, c := range m.Clusters {
+		if err := m.WaitDaemon(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WaitDaemon waits until c's daemon answers /readyz (bounded: 2 minutes).
+func (m *Mesh) WaitDaemon(ctx context.Context, c *Cluster) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	return WaitHTTP(ctx, c.AdminURL()+"/readyz", c.Daemon)
+}
+
+func (m *Mesh) startGateways(ctx context.Context) error {
+	for _, c := range m.Clusters {
+		c.EastWest = c.gatewayProc("istio-eastwestgateway", c.Net.EastWestIP.String(),
+			"istio=eastwestgateway", EastWestAdmin, "--metadata", "ROUTER_MODE=sni-dnat")
+		if err := c.EastWest.Start(); err != nil {
+			return err
+		}
+		if c.ID == m.Opts.IngressCluster {
+			c.Ingress = c.gatewayProc("istio-ingressgateway", c.Net.IngressIP.String(), "istio=ingressgateway", IngressAdmin)
+			if err := c.Ingress.Start(); err != nil {
+				return err
+			}
+		}
+	}
+	for _, c := range m.Clusters {
+		if err := m.WaitGateway(ctx, c, c.EastWest, EastWestAdmin); err != nil {
+			return err
+		}
+		if c.Ingress != nil {
+			if err := m.WaitGateway(ctx, c, c.Ingress, IngressAdmin); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// WaitGateway waits until a gateway reports /ready (bounded: 2 minutes).
+func (m *Mesh) WaitGateway(ctx context.Context, c *Cluster, p *Proc, admin int) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	return WaitHTTP(ctx, c.GatewayAdminURL(admin)+"/ready", p)
+}
+
+// setupIngress adds the ingress gateway's Gateway and VirtualService to
+// the ingress cluster. Its SVID comes from the daemon over SDS.
+func (m *Mesh) setupIngress(ctx context.Context) error {
+	c := m.Cluster(m.Opts.IngressCluster)
+	if c == nil {
+		return fmt.Errorf("ingress cluster %q does not exist", m.Opts.IngressCluster)
+	}
+	c.mu.Lock()
+	c.extra = append(c.extra, ingressObjects())
+	c.mu.Unlock()
+	return c.Publish(ctx)
+}
+
+// Close stops every process and removes the networks.
+func (m *Mesh) Close() error {
+	var errs []error
+	for _, c := range m.Clusters {
+		for _, p := range []*Proc{c.Ingress, c.EastWest, c.Daemon} {
+			if p != nil {
+				errs = append(errs, p.Kill())
+			}
+		}
+		for _, p := range c.Pods() {
+			_ = p.Echo.Close()
+		}
+		if c.Kube != nil {
+			errs = append(errs, c.Kube.Close())
+		}
+	}
+	if m.Lab != nil {
+		errs = append(errs, m.Lab.Close())
+	}
+	return errors.Join(errs...)
+}

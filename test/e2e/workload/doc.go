@@ -1,0 +1,18 @@
+// Package workload is the traffic of the end-to-end tests: echo servers that
+// terminate mesh mTLS with SVIDs from `meshgate cert issue` and check the
+// caller's SPIFFE ID (go-spiffe), clients that learn endpoints from their
+// own daemon over ADS (CDS + EDS, split horizon, like a proxy) and dial them
+// with the target's SNI (package sni) and mesh mTLS, and a paced load
+// generator that records every request and prints figures.
+//
+//	meshgate run ──ADS (CDS, EDS)──▶ XDSClient ──▶ Client.Call(target)
+//	                                                 │ pick endpoint (lb weights)
+//	                                                 │ TLS: SNI outbound_.<port>_.<subset>_.<host>,
+//	                                                 │      ALPN istio, client SVID
+//	                                                 ▼
+//	        local pod ◀── or ── remote east-west gateway :15443 ──▶ remote pod
+//	                                                               Echo: mTLS, checks caller ID,
+//	                                                               answers cluster/pod/version/peer
+//
+// Sockets are opened inside the caller's network namespace (netlab.Dialer).
+package workload
