@@ -95,12 +95,18 @@ type Controller struct {
 	mu       sync.Mutex
 	secrets  map[SecretSource]map[string]*secretEntry // by namespace/name
 	clusters map[string]*cluster
-	watches  []func() bool // HasSynced of each WatchSecrets informer
+	watches  []secretWatch // the WatchSecrets informers
 	kick     chan struct{}
 	running  bool
 
 	publishMu sync.Mutex     // serialises Publish and Remove
 	stopping  sync.WaitGroup // generations stopped but maybe not finished
+}
+
+// secretWatch is one WatchSecrets informer.
+type secretWatch struct {
+	synced  func() bool
+	started time.Time
 }
 
 // secretEntry is the usable content of one remote secret.

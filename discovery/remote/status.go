@@ -101,7 +101,8 @@ func (c *Controller) SecretErrors() []SecretError {
 // Ready reports whether every remote cluster has settled: its initial
 // sync completed, or its SyncTimeout passed (it is then reported as
 // timeout or error and keeps retrying); and every WatchSecrets informer
-// has synced. A daemon's readiness never waits longer on a remote cluster.
+// has synced or has been trying for SyncTimeout. A daemon's readiness
+// never waits longer on remote clusters.
 func (c *Controller) Ready() bool {
 	c.mu.Lock()
 	watches := slices.Clone(c.watches)
@@ -117,8 +118,8 @@ func (c *Controller) Ready() bool {
 		}
 	}
 	c.mu.Unlock()
-	for _, synced := range watches {
-		if !synced() {
+	for _, w := range watches {
+		if !w.synced() && time.Since(w.started) < c.opts.SyncTimeout {
 			return false
 		}
 	}

@@ -3,6 +3,7 @@ package remote
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,7 +19,9 @@ const remoteSecretSelector = LabelMultiCluster + "=true"
 // WatchSecrets watches the remote secrets (label istio/multiCluster=true)
 // of Options.Namespace through cfg, and feeds them to the controller as
 // SourceKubernetes, until ctx is done. It lists and watches only that
-// namespace's Secrets with that label. Ready waits for its initial sync.
+// namespace's Secrets with that label. Ready waits for its initial sync, at
+// most SyncTimeout (a watch that cannot sync, say for lack of RBAC, never
+// holds readiness forever).
 func (c *Controller) WatchSecrets(ctx context.Context, cfg *rest.Config) error {
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -54,7 +57,7 @@ func (c *Controller) WatchSecrets(ctx context.Context, cfg *rest.Config) error {
 		return fmt.Errorf("remote: watch secrets: %w", err)
 	}
 	c.mu.Lock()
-	c.watches = append(c.watches, inf.HasSynced)
+	c.watches = append(c.watches, secretWatch{synced: inf.HasSynced, started: time.Now()})
 	c.mu.Unlock()
 	inf.Run(ctx.Done())
 	return nil
