@@ -36,18 +36,18 @@ recovered() {
 kill_daemon() {
   log "kill -9 the daemons of cluster1 and cluster2; the last good config keeps serving"
   under_fault 20
-  k 1 -n istio-system delete pod -l app=meshgate --grace-period=0 --force
-  k 2 -n istio-system delete pod -l app=meshgate --grace-period=0 --force
+  kill_container 1 app=istio-eastwestgateway meshgate
+  kill_container 2 app=istio-eastwestgateway meshgate
   wait_load # must succeed: gateways and clients keep their config
-  wait_rollout 1 istio-system meshgate
-  wait_rollout 2 istio-system meshgate
+  wait_rollout 1 istio-system istio-eastwestgateway
+  wait_rollout 2 istio-system istio-eastwestgateway
   recovered
 }
 
 kill_gateway() {
   log "kill cluster2's east-west gateway; it restarts"
   under_fault 20
-  k 2 -n istio-system delete pod -l istio=eastwestgateway --grace-period=0 --force
+  kill_container 2 istio=eastwestgateway envoy
   wait_load || true # requests fail while the gateway is down
   wait_rollout 2 istio-system istio-eastwestgateway
   recovered
@@ -114,7 +114,7 @@ token() {
 daemon_cli() {
   local i=$1
   shift
-  k "$i" -n istio-system exec deploy/meshgate -- meshgate "$@" --admin 127.0.0.1:15014
+  k "$i" -n istio-system exec deploy/istio-eastwestgateway -c meshgate -- meshgate "$@" --admin 127.0.0.1:15014
 }
 
 keyring() {

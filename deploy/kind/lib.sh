@@ -6,7 +6,7 @@
 #   KIND_PREFIX          cluster name prefix (default meshgate): meshgate-1, meshgate-2, ...
 #   MESHGATE_IMAGE       image holding meshgate and e2e-workload (default meshgate/meshgate:e2e)
 #   ENVOY_IMAGE          Envoy image of the gateways (default envoyproxy/envoy:v1.36-latest)
-#   MESHGATE_MANIFESTS   kustomize directory installing the daemon (default deploy/manifests)
+#   MESHGATE_MANIFESTS   the daemon's manifests, rendered per cluster (default deploy/meshgate)
 #   MESHGATE_XDS         the daemon's xDS address as gateways see it (default meshgate.istio-system.svc:15010)
 #   KIND_WORK            directory of generated files (default .kind-work in the repository)
 #   APISERVER_OUTAGE     seconds an API server stays down in chaos.sh (default 120)
@@ -18,7 +18,7 @@ KIND_CLUSTERS=${KIND_CLUSTERS:-2}
 KIND_PREFIX=${KIND_PREFIX:-meshgate}
 MESHGATE_IMAGE=${MESHGATE_IMAGE:-meshgate/meshgate:e2e}
 ENVOY_IMAGE=${ENVOY_IMAGE:-envoyproxy/envoy:v1.36-latest}
-MESHGATE_MANIFESTS=${MESHGATE_MANIFESTS:-$REPO/deploy/manifests}
+MESHGATE_MANIFESTS=${MESHGATE_MANIFESTS:-$REPO/deploy/meshgate}
 MESHGATE_XDS=${MESHGATE_XDS:-meshgate.istio-system.svc:15010}
 KIND_WORK=${KIND_WORK:-$REPO/.kind-work}
 APISERVER_OUTAGE=${APISERVER_OUTAGE:-120}
@@ -102,4 +102,14 @@ target() {
 ingress_call() {
   docker run --rm --network kind --entrypoint /usr/local/bin/e2e-workload "$MESHGATE_IMAGE" \
     call --plain "$(node_ip 1):9000" "$@"
+}
+
+# kill_container kills (SIGKILL) container $3 of the pods labelled $2 in
+# cluster $1's istio-system, through the node's CRI: the pod stays, the
+# container restarts (kill -9 of one process, not a pod deletion).
+kill_container() {
+  local i=$1 sel=$2 name=$3 pod
+  pod=$(k "$i" -n istio-system get pod -l "$sel" -o jsonpath='{.items[0].metadata.name}')
+  docker exec "$(cluster_name "$i")-control-plane" sh -c \
+    "crictl ps -q --name '^$name\$' --label io.kubernetes.pod.name=$pod | xargs -r crictl stop --timeout 0"
 }

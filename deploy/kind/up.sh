@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Creates KIND_CLUSTERS (2 or 3) kind clusters, one network each, and installs
-# meshgate in every one: the daemon (from $MESHGATE_MANIFESTS with a
-# per-cluster config), an Envoy east-west gateway on 15443 (Service labelled
+# meshgate in every one from $MESHGATE_MANIFESTS (deploy/meshgate): the
+# daemon beside an Envoy east-west gateway on 15443 (Service labelled
 # topology.istio.io/network, external IP = the node's Docker address) and
 # the AUTO_PASSTHROUGH Gateway; then joins the clusters (remote secrets).
 # Then run workloads.sh, scenarios.sh and chaos.sh; down.sh removes it all.
@@ -37,65 +37,40 @@ if [ ! -f "$KIND_WORK/gossip.keys" ]; then
   meshgate keyring generate >"$KIND_WORK/gossip.keys"
 fi
 
-# install_meshgate installs the daemon in cluster $1. Contract with the
-# manifests: a kustomize base in istio-system that runs `meshgate run
-# --config /etc/meshgate/config.yaml` from ConfigMap meshgate-config, mounts
-# Secret cacerts at /etc/cacerts, copies gossip.keys of Secret
-# meshgate-gossip to the writable /var/run/meshgate/gossip.keys (the daemon
-# rewrites it on key rotation), labels its pods app=meshgate, uses image
-# name "meshgate", and has a Service "meshgate" (xDS 15010).
+# install_meshgate installs deploy/meshgate (the daemon beside the Envoy
+# east-west gateway, one pod) in cluster $1, rendered for the cluster: its
+# id, network and image; gossip advertised and the east-west gateway reached
+# at the node's Docker address (pod addresses are not routed between kind
+# clusters); every daemon joins cluster 1's.
 install_meshgate() {
-  local i=$1 overlay=$KIND_WORK/overlay-$1
-  [ -f "$MESHGATE_MANIFESTS/kustomization.yaml" ] ||
-    die "no kustomization in $MESHGATE_MANIFESTS (set MESHGATE_MANIFESTS to the daemon's manifests)"
+  local i=$1 ca ip join=""
+  ip=$(node_ip "$i")
   k "$i" create namespace istio-system --dry-run=client -o yaml | k "$i" apply -f -
-  local ca
   ca=$KIND_WORK/pki/cacerts-$(cluster_id "$i")
   k "$i" -n istio-system create secret generic cacerts --from-file="$ca/ca-cert.pem" --from-file="$ca/ca-key.pem" \
     --from-file="$ca/root-cert.pem" --from-file="$ca/cert-chain.pem" --dry-run=client -o yaml | k "$i" apply -f -
   k "$i" -n istio-system create secret generic meshgate-gossip --from-file=gossip.keys="$KIND_WORK/gossip.keys" \
     --dry-run=client -o yaml | k "$i" apply -f -
-  # Gossip crosses networks at the node's address (pod addresses are not
-  # routed between kind clusters); every daemon joins cluster 1's.
-  local join="[]"
-  [ "$i" = 1 ] || join="[$(node_ip 1):7946]"
-  mkdir -p "$overlay"
-  cat >"$overlay/config.yaml" <<YAML
-cluster-id: $(cluster_id "$i")
-network: $(network "$i")
-trust-domain: $TRUST_DOMAIN
-mesh-id: e2e
-xds-address: 0.0.0.0:15010
-admin-address: 0.0.0.0:15014
-cacerts: /etc/cacerts
-gossip-address: 0.0.0.0:7946
-gossip-advertise: $(node_ip "$i"):7946
-gossip-key-file: /var/run/meshgate/gossip.keys
-join: $join
-YAML
-  cat >"$overlay/kustomization.yaml" <<YAML
-apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-namespace: istio-system
-resources: [$(realpath --relative-to="$overlay" "$MESHGATE_MANIFESTS")]
-images: [{name: meshgate, newName: ${MESHGATE_IMAGE%:*}, newTag: ${MESHGATE_IMAGE##*:}}]
-configMapGenerator:
-- {name: meshgate-config, files: [config.yaml], behavior: create}
-generatorOptions: {disableNameSuffixHash: true}
-YAML
-  k "$i" apply -k "$overlay"
-  k "$i" apply -f - <<YAML
-apiVersion: v1
-kind: Service
-metadata: {name: meshgate-gossip, namespace: istio-system}
-spec:
-  selector: {app: meshgate}
-  externalIPs: [$(node_ip "$i")]
-  ports:
-  - {name: gossip-tcp, port: 7946, protocol: TCP}
-  - {name: gossip-udp, port: 7946, protocol: UDP}
-YAML
-  wait_rollout "$i" istio-system meshgate
+  [ "$i" = 1 ] || join="        - --join=$(node_ip 1):7946"
+  local f
+  for f in "$MESHGATE_MANIFESTS"/*.yaml; do
+    sed -e "s|ghcr.io/meshgate/meshgate:latest|$MESHGATE_IMAGE|" \
+      -e "s|envoyproxy/envoy:v1.36-latest|$ENVOY_IMAGE|" \
+      -e "s|topology.istio.io/network: network1|topology.istio.io/network: $(network "$i")|" \
+      -e "s|CLUSTER_ID: cluster1|CLUSTER_ID: $(cluster_id "$i")|" \
+      -e "s|NETWORK: network1|NETWORK: $(network "$i")|" \
+      -e "s|MESH_ID: mesh1|MESH_ID: e2e|" \
+      -e "s|--gossip-advertise=\$(POD_IP):7946|--gossip-advertise=$ip:7946|" \
+      "$f"
+    printf '%s\n' "---"
+  done | awk -v join="$join" '{print} /--gossip-advertise=/ && join != "" {print join}' | k "$i" apply -f -
+  # kind has no load balancer: the gateway and gossip Services take the
+  # node's address (the daemon finds the gateway through it).
+  local svc
+  for svc in istio-eastwestgateway meshgate-gossip; do
+    k "$i" -n istio-system patch service "$svc" --type merge -p "{\"spec\":{\"type\":\"ClusterIP\",\"externalIPs\":[\"$ip\"]}}"
+  done
+  wait_rollout "$i" istio-system istio-eastwestgateway
 }
 
 # install_gateway installs an Envoy gateway named $2 in cluster $1 with
@@ -143,29 +118,6 @@ YAML
 for i in $(clusters); do
   log "meshgate in $(cluster_id "$i")"
   install_meshgate "$i"
-  install_gateway "$i" istio-eastwestgateway "istio=eastwestgateway,topology.istio.io/network=$(network "$i")"
-  k "$i" apply -f - <<YAML
-apiVersion: v1
-kind: Service
-metadata:
-  name: istio-eastwestgateway
-  namespace: istio-system
-  labels: {istio: eastwestgateway, topology.istio.io/network: $(network "$i")}
-spec:
-  selector: {istio: eastwestgateway}
-  externalIPs: [$(node_ip "$i")]
-  ports: [{name: tls, port: 15443, targetPort: 15443}]
----
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: cross-network-gateway, namespace: istio-system}
-spec:
-  selector: {istio: eastwestgateway}
-  servers:
-  - port: {number: 15443, name: tls, protocol: TLS}
-    tls: {mode: AUTO_PASSTHROUGH}
-    hosts: ["*.local"]
-YAML
 done
 
 # Remote secrets: cluster 1 gets every other cluster's; gossip carries them
