@@ -72,8 +72,10 @@ func TestManifestsApply(t *testing.T) {
 			kinds[u.GetKind()]++
 		}
 	}
-	want := map[string]int{"Namespace": 1, "ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "Role": 1,
-		"RoleBinding": 1, "ConfigMap": 1, "Deployment": 1, "Service": 3, "Gateway": 1}
+	// the daemon's and the remote reader's identities (ServiceAccount, ClusterRole,
+	// binding each); the daemon's Secret and token-minting Roles.
+	want := map[string]int{"Namespace": 1, "ServiceAccount": 2, "ClusterRole": 2, "ClusterRoleBinding": 2, "Role": 2,
+		"RoleBinding": 2, "ConfigMap": 1, "Deployment": 1, "Service": 3, "Gateway": 1}
 	for k, n := range want {
 		if kinds[k] != n {
 			t.Errorf("%d %s objects, want %d (all: %v)", kinds[k], k, n, kinds)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -80,10 +81,18 @@ func resourceOf(req *http.Request) string {
 	if len(parts) > 1 {
 		verb = "get"
 	}
-	if req.Method != http.MethodGet {
+	resource := parts[0]
+	if len(parts) > 2 { // a subresource: serviceaccounts/<name>/token
+		resource += "/" + parts[2]
+	}
+	switch req.Method {
+	case http.MethodGet:
+	case http.MethodPost:
+		verb = "create"
+	default:
 		verb = strings.ToLower(req.Method)
 	}
-	return strings.TrimSpace(fmt.Sprintf("%s/%s %s %s", group, parts[0], verb, ns))
+	return strings.TrimSpace(fmt.Sprintf("%s/%s %s %s", group, resource, verb, ns))
 }
 
 // granted reads 10-rbac.yaml: "group/resource verb [namespace]" for every
@@ -254,6 +263,10 @@ func runWithToken(t *testing.T, token *rest.Config) map[string]bool {
 	})
 	wg.Go(func() { _ = ctl.Run(ctx) })
 	wg.Go(func() { _ = ctl.WatchSecrets(ctx, daemonCfg) })
+	// the daemon's own remote secret, minted with its token for gossip
+	if _, _, err := remote.MintRemoteSecret(ctx, daemonCfg, "cluster-a", "istio-system", "https://cluster-a.example:6443", 10*time.Minute); err != nil {
+		t.Errorf("the daemon cannot mint its remote secret: %v", err)
+	}
 
 	poll(ctx, t, "the local state and the remote cluster", func() string {
 		mu.Lock()
@@ -361,3 +374,37 @@ metadata: {name: app-secret, namespace: app}
 type: kubernetes.io/tls
 stringData: {tls.crt: crt, tls.key: key}
 `
+
+// The reader identity the manifests install is exactly the one
+// create-remote-secret sets up.
+func TestReaderManifestMatchesCreateRemoteSecret(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(manifestDir, "15-remote-reader.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := kubeapply.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, u := range objs {
+		switch u.GetKind() {
+		case "ClusterRole":
+			var r rbacv1.ClusterRole
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &r); err != nil {
+				t.Fatal(err)
+			}
+			if r.Name != remote.ReaderClusterRole || !reflect.DeepEqual(r.Rules, remote.ReaderRules) {
+				t.Errorf("ClusterRole %s rules %+v, want %s with %+v", r.Name, r.Rules, remote.ReaderClusterRole, remote.ReaderRules)
+			}
+			found = true
+		case "ServiceAccount":
+			if u.GetName() != remote.ReaderServiceAccount {
+				t.Errorf("ServiceAccount %s, want %s", u.GetName(), remote.ReaderServiceAccount)
+			}
+		}
+	}
+	if !found {
+		t.Error("no reader ClusterRole")
+	}
+}

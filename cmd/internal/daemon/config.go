@@ -34,6 +34,12 @@ type Config struct {
 	// CredentialNamespaces are where credentialName Secrets are read (the
 	// gateways' namespaces); default: Namespace.
 	CredentialNamespaces []string `json:"credential-namespaces,omitempty"`
+	// RemoteSecretServer is this cluster's API server URL as other clusters
+	// reach it; when set (Kubernetes mode with gossip), the daemon mints its
+	// own remote secret (reader token, RemoteSecretTTL, renewed at half life)
+	// and gossips it, so N clusters need N−1 joins.
+	RemoteSecretServer string   `json:"remote-secret-server,omitempty"`
+	RemoteSecretTTL    Duration `json:"remote-secret-ttl,omitempty"`
 	// RemoteSyncTimeout bounds how long readiness waits for a remote
 	// cluster's initial sync.
 	RemoteSyncTimeout Duration `json:"remote-sync-timeout,omitempty"`
@@ -110,6 +116,7 @@ func DefaultConfig() Config {
 		ShutdownTimeout:   Duration(10 * time.Second),
 		Namespace:         "istio-system",
 		RemoteSyncTimeout: Duration(30 * time.Second), // Istio's PILOT_REMOTE_CLUSTER_TIMEOUT
+		RemoteSecretTTL:   Duration(24 * time.Hour),
 		SVIDTTL:           Duration(24 * time.Hour),
 		GossipConfig:      GossipConfig{MeshID: "mesh1", FailStaticWindow: Duration(5 * time.Minute)},
 	}
@@ -199,6 +206,17 @@ func (c Config) Validate() error {
 		}
 		if g.FailStaticWindow < 0 {
 			bad("fail-static-window", "must not be negative")
+		}
+	}
+	if c.RemoteSecretServer != "" {
+		if c.Kubeconfig == "" && !c.InCluster {
+			bad("remote-secret-server", "needs the Kubernetes source (kubeconfig or in-cluster)")
+		}
+		if !strings.HasPrefix(c.RemoteSecretServer, "https://") {
+			bad("remote-secret-server", "%q: want an https:// URL", c.RemoteSecretServer)
+		}
+		if c.RemoteSecretTTL < Duration(10*time.Minute) {
+			bad("remote-secret-ttl", "%v: the TokenRequest API needs at least 10m", c.RemoteSecretTTL)
 		}
 	}
 	if c.IdentityCADir != "" && c.CACerts != "" {
@@ -293,6 +311,8 @@ func BindFlags(fs *pflag.FlagSet, c *Config) {
 	fs.BoolVar(&c.GossipConfig.Insecure, "insecure-gossip", c.GossipConfig.Insecure, "allow unencrypted gossip (development only)")
 	fs.StringVar(&c.GossipConfig.MeshID, "mesh-id", c.GossipConfig.MeshID, "mesh id; daemons of other meshes are refused")
 	fs.Var(&c.GossipConfig.FailStaticWindow, "fail-static-window", "how long a dead peer's endpoints stay before they are withdrawn")
+	fs.StringVar(&c.RemoteSecretServer, "remote-secret-server", c.RemoteSecretServer, "this cluster's API server URL as other clusters reach it: publish (and renew) its remote secret over gossip")
+	fs.Var(&c.RemoteSecretTTL, "remote-secret-ttl", "lifetime of the gossiped remote secret's token (renewed at half)")
 	fs.BoolVar(&c.EnableMySQLFilter, "enable-mysql-filter", c.EnableMySQLFilter, "mysql_proxy before tcp_proxy on MYSQL servers")
 	fs.BoolVar(&c.EnableRedisFilter, "enable-redis-filter", c.EnableRedisFilter, "redis_proxy for REDIS servers")
 	fs.BoolVar(&c.EnableQUICListeners, "enable-quic-listeners", c.EnableQUICListeners, "HTTP/3 listeners for HTTPS servers with a UDP gateway port")

@@ -59,6 +59,7 @@ type Daemon struct {
 	mesh       *mesher
 	fed        *federation.Node // nil without gossip
 	fedStarted chan struct{}    // closed once Run has started (or skipped) federation
+	own        *ownSecret       // the gossiped remote secret of this cluster, or nil
 }
 
 // New validates cfg, builds the daemon and binds its listeners. src nil means
@@ -137,7 +138,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	fed, err := startFederation(runCtx, d.cfg, d.log.With("component", "federation"), d.reg, d.mesh)
+	var seeds func(context.Context) ([]string, error)
+	ks, kube := d.source.(*KubeSource)
+	if kube {
+		seeds = gossipSeeds(ks.Controller().ClusterConfigs, d.cfg.Namespace, d.log.With("component", "federation"))
+	}
+	fed, err := startFederation(runCtx, d.cfg, d.log.With("component", "federation"), d.reg, d.mesh, seeds)
 	if err != nil {
 		d.adminLis.Close()
 		d.xdsLis.Close()
@@ -149,6 +155,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		mux.Handle("/federation/", fed.AdminHandler())
 		if fs, ok := d.source.(federatedSecrets); ok {
 			defer fed.OnRemoteSecretsChange(fs.SetFederatedSecrets)()
+		}
+		if kube && d.cfg.RemoteSecretServer != "" {
+			d.own = &ownSecret{cfg: ks.restCfg, cluster: d.cfg.ClusterID, namespace: d.cfg.Namespace,
+				server: d.cfg.RemoteSecretServer, ttl: d.cfg.RemoteSecretTTL.D(), retry: time.Minute,
+				log: d.log.With("component", "federation"), changed: d.republishLocal}
+			go d.own.run(runCtx)
 		}
 	}
 	close(d.fedStarted)
@@ -235,13 +247,28 @@ func (d *Daemon) publish(mesh *model.MeshState, objErrs []error, err error) {
 		local.TrustDomain, local.TrustBundle = d.cfg.TrustDomain, d.id.rootsPEM()
 	}
 	d.mesh.setSource(mesh)
-	if d.fed != nil {
-		if local := mesh.Cluster(mesh.LocalCluster); local != nil {
-			if err := d.fed.SetLocal(local, nil); err != nil {
-				d.log.Error("federation: cannot publish the local cluster", "err", err)
-			}
+	d.publishLocal(mesh)
+}
+
+// publishLocal hands the local cluster (and its remote secret, when the
+// daemon mints one) to federation.
+func (d *Daemon) publishLocal(mesh *model.MeshState) {
+	if d.fed == nil || mesh == nil {
+		return
+	}
+	if local := mesh.Cluster(mesh.LocalCluster); local != nil {
+		if err := d.fed.SetLocal(local, d.own.get()); err != nil {
+			d.log.Error("federation: cannot publish the local cluster", "err", err)
 		}
 	}
+}
+
+// republishLocal publishes the last source state again (a new remote secret).
+func (d *Daemon) republishLocal() {
+	d.mesh.mu.Lock()
+	m := d.mesh.source
+	d.mesh.mu.Unlock()
+	d.publishLocal(m)
 }
 
 // serve hands a composed mesh (source + federation) to the xDS server; ROOTCA

@@ -58,7 +58,9 @@ func (m *mesher) pushLocked() {
 // startFederation starts the gossip node when gossip-address is set. Remote
 // cluster states feed the mesher; the daemon publishes its local cluster with
 // SetLocal after every load.
-func startFederation(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer, m *mesher) (*federation.Node, error) {
+func startFederation(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer, m *mesher,
+	seeds func(context.Context) ([]string, error),
+) (*federation.Node, error) {
 	g := cfg.GossipConfig
 	if g.BindAddress == "" {
 		return nil, nil
@@ -70,7 +72,7 @@ func startFederation(ctx context.Context, cfg Config, log *slog.Logger, reg prom
 	if g.FailStaticWindow > 0 {
 		fc.FailStaticWindow = g.FailStaticWindow.D()
 	}
-	n, err := federation.New(fc, federation.Options{Logger: log, Registerer: reg})
+	n, err := federation.New(fc, federation.Options{Logger: log, Registerer: reg, SeedSource: seeds})
 	if err != nil {
 		return nil, fmt.Errorf("federation: %w", err)
 	}
