@@ -152,6 +152,13 @@ func TestChaosAPIServerDown(t *testing.T) {
 	took := waitEndpoints(t, local, v1, podAddr(podOf(t, c2, "echo", "v1")), podAddr(p), gw(m.Cluster("cluster1")))
 	figure(t, "API server down %s: %s; a pod written after it returned reached the client in %s (%s after the write began)",
 		outage, during, took.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	// The mesh is shared by the tests that follow: give the pod back and
+	// wait until it is withdrawn, so they see the topology they expect.
+	if err := c2.RemovePod(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	gone := waitEndpoints(t, local, v1, podAddr(podOf(t, c2, "echo", "v1")), gw(m.Cluster("cluster1")))
+	figure(t, "API server down: the added pod's removal reached the client in %s", gone.Round(time.Millisecond))
 }
 
 // pending stops a test whose subject is not in this build yet, naming the

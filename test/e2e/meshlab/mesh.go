@@ -51,6 +51,13 @@ type Options struct {
 	// FailStaticWindow is how long a dead peer's endpoints stay (the
 	// daemons' --fail-static-window); default 20 s.
 	FailStaticWindow time.Duration
+	// JoinByRemoteSecret starts the daemons without gossip seeds, each
+	// publishing its own remote secret over gossip (--remote-secret-server),
+	// with the reader identity of deploy/meshgate and a meshgate-gossip
+	// Service in every cluster: the clusters know nothing of each other
+	// until `meshgate create-remote-secret` and `meshgate join` are run
+	// (Cluster.CreateRemoteSecret, Cluster.Join). Needs SourceKube.
+	JoinByRemoteSecret bool
 	Logf             func(format string, args ...any)
 }
 
@@ -81,6 +88,9 @@ func New(ctx context.Context, slot *netlab.Slot, opts Options) (m *Mesh, err err
 	}
 	if !opts.Caps.Gossip {
 		return nil, errors.New("the meshgate binary has no federation (meshgate run --gossip-address)")
+	}
+	if opts.JoinByRemoteSecret && opts.Source != SourceKube {
+		return nil, errors.New("joining by remote secret needs the Kubernetes source")
 	}
 	m = &Mesh{Opts: opts, Bin: opts.Bin}
 	defer func() {
@@ -114,9 +124,18 @@ func New(ctx context.Context, slot *netlab.Slot, opts Options) (m *Mesh, err err
 	if err := m.writeGossipKeys(); err != nil {
 		return m, err
 	}
+	var reader string
+	if opts.JoinByRemoteSecret {
+		if reader, err = remoteReaderYAML(); err != nil {
+			return m, err
+		}
+	}
 	for _, c := range m.Clusters {
 		if err := c.newStore(); err != nil {
 			return m, err
+		}
+		if opts.JoinByRemoteSecret {
+			c.extra = append(c.extra, reader, gossipServiceObject(c))
 		}
 		if err := c.Publish(ctx); err != nil {
 			return m, err
@@ -180,13 +199,19 @@ func (m *Mesh) daemonProc(c *Cluster) *Proc {
 		"--debounce-holdoff", "50ms", "--debounce-max-delay", "500ms",
 		"--gossip-address", c.GossipAddr(), "--gossip-key-file", c.GossipKeyFile(),
 		"--mesh-id", "e2e", "--fail-static-window", m.Opts.FailStaticWindow.String())
-	var join []string
-	for _, o := range m.Clusters {
-		if o != c {
-			join = append(join, o.GossipAddr())
+	if m.Opts.JoinByRemoteSecret {
+		// No seeds: the daemon finds its peers through the remote secrets it
+		// is given (their meshgate-gossip Services) and publishes its own.
+		argv = append(argv, "--remote-secret-server", c.Kube.URL())
+	} else {
+		var join []string
+		for _, o := range m.Clusters {
+			if o != c {
+				join = append(join, o.GossipAddr())
+			}
 		}
+		argv = append(argv, "--join", strings.Join(join, ","))
 	}
-	argv = append(argv, "--join", strings.Join(join, ","))
 	if m.Opts.Caps.IdentityCA {
 		// Gateways' SVIDs come from the cluster's intermediate under the
 		// mesh's shared root.

@@ -21,15 +21,17 @@ import (
 
 // gvrs maps the kinds the suite writes to their resources.
 var gvrs = map[string]schema.GroupVersionResource{
-	"Namespace":       {Version: "v1", Resource: "namespaces"},
-	"Service":         {Version: "v1", Resource: "services"},
-	"Pod":             {Version: "v1", Resource: "pods"},
-	"Secret":          {Version: "v1", Resource: "secrets"},
-	"ServiceAccount":  {Version: "v1", Resource: "serviceaccounts"},
-	"EndpointSlice":   {Group: "discovery.k8s.io", Version: "v1", Resource: "endpointslices"},
-	"Gateway":         {Group: "networking.istio.io", Version: "v1", Resource: "gateways"},
-	"VirtualService":  {Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"},
-	"DestinationRule": {Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"},
+	"Namespace":          {Version: "v1", Resource: "namespaces"},
+	"Service":            {Version: "v1", Resource: "services"},
+	"Pod":                {Version: "v1", Resource: "pods"},
+	"Secret":             {Version: "v1", Resource: "secrets"},
+	"ServiceAccount":     {Version: "v1", Resource: "serviceaccounts"},
+	"EndpointSlice":      {Group: "discovery.k8s.io", Version: "v1", Resource: "endpointslices"},
+	"ClusterRole":        {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterroles"},
+	"ClusterRoleBinding": {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterrolebindings"},
+	"Gateway":            {Group: "networking.istio.io", Version: "v1", Resource: "gateways"},
+	"VirtualService":     {Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"},
+	"DestinationRule":    {Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"},
 }
 
 // withStatus are the kinds whose status the suite sets (there is no

@@ -50,7 +50,9 @@ func baseObjects(c *Cluster, routes []ClientRoute) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `apiVersion: v1
 kind: Namespace
-metadata: {name: %[1]s}
+metadata:
+  name: %[1]s
+  labels: {topology.istio.io/network: %[3]s}
 ---
 apiVersion: v1
 kind: Namespace
