@@ -26,6 +26,9 @@
 // Health: every request's outcome is recorded through a wrapped transport;
 // Status says syncing, synced, timeout (initial sync slower than
 // SyncTimeout) or error (the last request to some resource failed). The
-// caches, and so the last published state, survive API-server outages; the
-// informers retry on their own.
+// caches, and so the last published state, survive API-server outages. The
+// informers retry on their own, but client-go's backoff reaches 30–60 s; so
+// while requests fail the source probes the server, and when it answers
+// again replaces the informers with fresh ones (make-before-break, see
+// reconnect.go): changes made after an outage arrive within seconds.
 package kube

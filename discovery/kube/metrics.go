@@ -16,12 +16,14 @@ import (
 //	meshgate_discovery_invalid_objects{cluster}            objects skipped by the last rebuild
 //	meshgate_discovery_publishes_total{cluster}            states published
 //	meshgate_discovery_api_errors_total{cluster}           failed API requests
+//	meshgate_discovery_reconnects_total{cluster}           watches replaced after an outage
 type Metrics struct {
 	mu      sync.Mutex
 	sources map[string]*metricsEntry
 
-	publishes *prometheus.CounterVec
-	apiErrors *prometheus.CounterVec
+	publishes  *prometheus.CounterVec
+	apiErrors  *prometheus.CounterVec
+	reconnects *prometheus.CounterVec
 
 	stateDesc, lastSyncDesc, servicesDesc, invalidDesc *prometheus.Desc
 }
@@ -42,6 +44,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "meshgate_discovery_api_errors_total",
 			Help: "Failed requests to a cluster's API server (connection errors, 401, 403, 5xx).",
 		}, []string{"cluster"}),
+		reconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshgate_discovery_reconnects_total",
+			Help: "Times a source replaced its watches after an API-server outage, once the server answered again.",
+		}, []string{"cluster"}),
 		stateDesc: prometheus.NewDesc("meshgate_discovery_cluster_state",
 			"State of a watched cluster: 1 for its current state (syncing, synced, timeout, error), else 0.",
 			[]string{"cluster", "state"}, nil),
@@ -54,7 +60,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			"Objects skipped by the cluster's last rebuild because they are invalid (see the log for each).",
 			[]string{"cluster"}, nil),
 	}
-	for _, c := range []prometheus.Collector{m.publishes, m.apiErrors, m} {
+	for _, c := range []prometheus.Collector{m.publishes, m.apiErrors, m.reconnects, m} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -80,6 +86,7 @@ func (m *Metrics) register(cluster string, status func() Status) (unregister fun
 			delete(m.sources, cluster)
 			m.publishes.DeleteLabelValues(cluster)
 			m.apiErrors.DeleteLabelValues(cluster)
+			m.reconnects.DeleteLabelValues(cluster)
 		}
 	}
 }
@@ -87,6 +94,12 @@ func (m *Metrics) register(cluster string, status func() Status) (unregister fun
 func (m *Metrics) published(cluster string) {
 	if m != nil {
 		m.publishes.WithLabelValues(cluster).Inc()
+	}
+}
+
+func (m *Metrics) reconnected(cluster string) {
+	if m != nil {
+		m.reconnects.WithLabelValues(cluster).Inc()
 	}
 }
 

@@ -21,6 +21,8 @@ const (
 	// DefaultSyncTimeout is how long the initial sync may take before
 	// Status reports StateTimeout (Run keeps waiting and retrying).
 	DefaultSyncTimeout = time.Minute
+	// DefaultReconnectProbe: see Options.ReconnectProbe.
+	DefaultReconnectProbe = time.Second
 	// secretSyncWait bounds how long a rebuild waits for the watches of
 	// newly named credential Secrets to sync before it converts anyway.
 	secretSyncWait = 5 * time.Second
@@ -59,6 +61,13 @@ type Options struct {
 	Holdoff, MaxDelay time.Duration
 	// SyncTimeout: see DefaultSyncTimeout.
 	SyncTimeout time.Duration
+	// ReconnectProbe is how often, while requests to the API server fail
+	// with connection errors or 5xx, the source asks the server for
+	// /version; once it answers, the informers get two probe intervals to
+	// reconnect on their own (client-go's backoff reaches 30–60 s after a
+	// long outage), then are replaced by a fresh set. Default
+	// DefaultReconnectProbe; negative disables.
+	ReconnectProbe time.Duration
 	// Logger receives the source's log lines (default slog.Default()).
 	// Object contents, and so Secret data, are never logged.
 	Logger *slog.Logger
@@ -81,6 +90,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.SyncTimeout <= 0 {
 		o.SyncTimeout = DefaultSyncTimeout
+	}
+	if o.ReconnectProbe == 0 {
+		o.ReconnectProbe = DefaultReconnectProbe
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

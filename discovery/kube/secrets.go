@@ -5,6 +5,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	networking "istio.io/api/networking/v1alpha3"
@@ -34,6 +35,9 @@ type secretWatches struct {
 	onEvent func()
 	health  *health
 	watches map[secretRef]*secretWatch
+	// retiring tracks watches stopped by restart that are still winding
+	// down; stopAll waits for them.
+	retiring sync.WaitGroup
 }
 
 type secretWatch struct {
@@ -127,6 +131,7 @@ func (w *secretWatches) list() []*corev1.Secret {
 
 func (w *secretWatches) stopAll() {
 	w.reconcile(nil)
+	w.retiring.Wait()
 }
 
 // credentialNames returns the Secret names the configuration refers to:

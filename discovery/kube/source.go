@@ -30,20 +30,27 @@ type Source struct {
 	opts    Options
 	log     *slog.Logger
 	health  *health
-	inf     *informerSet
+	kc      kubernetes.Interface
+	ic      istioclient.Interface // nil when ServicesOnly
+	probe   func(context.Context) error
 	secrets *secretWatches // nil when ServicesOnly
 	deb     *debounce.Debouncer
 	created time.Time
 
-	mu        sync.Mutex
-	running   bool
-	synced    bool
-	lastSync  time.Time
-	lastHash  string
-	lastErrs  string
-	services  int
-	invalid   int
-	published *model.ClusterState
+	mu             sync.Mutex
+	inf            *informerSet // replaced by reconnect
+	infCancel      context.CancelFunc
+	restarts       int
+	restartSecrets bool           // the next rebuild restarts the Secret watches
+	retiring       sync.WaitGroup // informer sets replaced by reconnect, winding down
+	running        bool
+	synced         bool
+	lastSync       time.Time
+	lastHash       string
+	lastErrs       string
+	services       int
+	invalid        int
+	published      *model.ClusterState
 }
 
 // New checks opts and creates the source's clients and informers; nothing
@@ -67,14 +74,17 @@ func New(opts Options) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kube source %s: %w", opts.ClusterID, err)
 	}
-	var ic istioclient.Interface
+	s.kc = kc
 	if !opts.ServicesOnly {
-		if ic, err = istioclient.NewForConfig(cfg); err != nil {
+		if s.ic, err = istioclient.NewForConfig(cfg); err != nil {
 			return nil, fmt.Errorf("kube source %s: %w", opts.ClusterID, err)
 		}
 		s.secrets = newSecretWatches(kc, s.health, s.deb.Trigger)
 	}
-	if s.inf, err = newInformerSet(kc, ic, opts.ServicesOnly, s.deb.Trigger); err != nil {
+	if s.probe, err = newProbe(opts.Config); err != nil {
+		return nil, fmt.Errorf("kube source %s: %w", opts.ClusterID, err)
+	}
+	if s.inf, err = newInformerSet(kc, s.ic, opts.ServicesOnly, s.deb.Trigger); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -108,13 +118,25 @@ func (s *Source) Run(ctx context.Context, publish PublishFunc) error {
 	unregister := s.opts.Metrics.register(s.opts.ClusterID, s.Status)
 	defer unregister()
 
-	s.inf.start(ctx.Done())
-	defer s.inf.shutdown()
+	ictx, icancel := context.WithCancel(ctx)
+	s.mu.Lock()
+	inf := s.inf
+	s.infCancel = icancel
+	s.mu.Unlock()
+	inf.start(ictx.Done())
+	defer func() { // the informer set in use then: reconnect may have replaced it
+		s.mu.Lock()
+		inf, cancel := s.inf, s.infCancel
+		s.mu.Unlock()
+		cancel()
+		inf.shutdown()
+		s.retiring.Wait()
+	}()
 	if s.secrets != nil {
 		defer s.secrets.stopAll()
 	}
 	s.log.Info("kube source: waiting for the initial sync")
-	if !cache.WaitForCacheSync(ctx.Done(), s.inf.synced...) {
+	if !cache.WaitForCacheSync(ctx.Done(), inf.synced...) {
 		return nil // ctx done
 	}
 	s.rebuild(ctx, publish)
@@ -122,6 +144,11 @@ func (s *Source) Run(ctx context.Context, publish PublishFunc) error {
 	s.synced = true
 	s.mu.Unlock()
 	s.log.Info("kube source: synced", "after", time.Since(s.created).Round(time.Millisecond))
+	var wg sync.WaitGroup
+	defer wg.Wait() // before the informers and Secret watches stop
+	if s.opts.ReconnectProbe > 0 {
+		wg.Go(func() { s.reconnectLoop(ctx) })
+	}
 	s.deb.Run(ctx, func() { s.rebuild(ctx, publish) })
 	return nil
 }
@@ -169,6 +196,7 @@ func (s *Source) Status() Status {
 		Failing:        failing,
 		Services:       s.services,
 		InvalidObjects: s.invalid,
+		Reconnects:     s.restarts,
 	}
 	switch {
 	case len(failing) > 0:
@@ -198,8 +226,15 @@ func (s *Source) healthChanged(ok bool) {
 // rebuild converts everything cached and publishes the result if it
 // differs from the last published state or error list.
 func (s *Source) rebuild(ctx context.Context, publish PublishFunc) {
-	in := s.inf.inputs()
+	s.mu.Lock()
+	inf, restartSecrets := s.inf, s.restartSecrets
+	s.restartSecrets = false
+	s.mu.Unlock()
+	in := inf.inputs()
 	if s.secrets != nil {
+		if restartSecrets {
+			s.secrets.restart(ctx, secretSyncWait)
+		}
 		want := map[secretRef]bool{}
 		for _, name := range credentialNames(in.Gateways, in.DestinationRules, in.Ingresses) {
 			for _, ns := range s.opts.CredentialNamespaces {

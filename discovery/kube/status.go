@@ -49,13 +49,16 @@ type Status struct {
 	Services int `json:"services"`
 	// InvalidObjects is the number of objects the last rebuild skipped.
 	InvalidObjects int `json:"invalidObjects"`
+	// Reconnects counts the times the source replaced its watches after an
+	// outage, once the API server answered again (see Options.ReconnectProbe).
+	Reconnects int `json:"reconnects,omitempty"`
 }
 
 // health tracks the outcome of every request the source's clients make,
 // per watched resource (path plus selectors), through a wrapped transport.
 type health struct {
 	mu           sync.Mutex
-	failing      map[string]string // resource key -> error
+	failing      map[string]failure // resource key -> last failure
 	lastErr      string
 	lastErrAt    time.Time
 	onFail       func()           // counts failed requests (metrics)
@@ -63,8 +66,16 @@ type health struct {
 	now          func() time.Time // for tests
 }
 
+// failure is a resource's last failed request. transient: the server
+// could not be reached or answered 5xx (an outage), as opposed to a refusal
+// (401, 403) or a missing resource (404), which a reconnect cannot cure.
+type failure struct {
+	msg       string
+	transient bool
+}
+
 func newHealth() *health {
-	return &health{failing: map[string]string{}, now: time.Now}
+	return &health{failing: map[string]failure{}, now: time.Now}
 }
 
 // resourceKey names what a request watches: path and selectors, without
@@ -87,10 +98,13 @@ func (h *health) record(req *http.Request, resp *http.Response, err error) {
 	}
 	key := resourceKey(req)
 	var msg string
+	transient := false
 	switch {
 	case err != nil:
-		msg = fmt.Sprintf("%s %s: %v", req.Method, key, err)
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden || resp.StatusCode >= 500:
+		msg, transient = fmt.Sprintf("%s %s: %v", req.Method, key, err), true
+	case resp.StatusCode >= 500:
+		msg, transient = fmt.Sprintf("%s %s: %s", req.Method, key, resp.Status), true
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		msg = fmt.Sprintf("%s %s: %s", req.Method, key, resp.Status)
 	case resp.StatusCode == http.StatusNotFound:
 		// informers only ask for collections: the API server does not
@@ -102,7 +116,7 @@ func (h *health) record(req *http.Request, resp *http.Response, err error) {
 	default:
 		return // 409, 410 (expired resource version), 429: not a health signal
 	}
-	h.fail(key, msg)
+	h.fail(key, msg, transient)
 }
 
 func (h *health) ok(key string) {
@@ -117,10 +131,10 @@ func (h *health) ok(key string) {
 	}
 }
 
-func (h *health) fail(key, msg string) {
+func (h *health) fail(key, msg string, transient bool) {
 	h.mu.Lock()
 	wasEmpty := len(h.failing) == 0
-	h.failing[key] = msg
+	h.failing[key] = failure{msg: msg, transient: transient}
 	h.lastErr, h.lastErrAt = msg, h.now()
 	cb, count := h.onTransition, h.onFail
 	h.mu.Unlock()
@@ -153,6 +167,19 @@ func (h *health) healthy() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.failing) == 0
+}
+
+// outage reports whether some resource's last request failed transiently
+// (see failure): what reconnecting can cure.
+func (h *health) outage() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, f := range h.failing {
+		if f.transient {
+			return true
+		}
+	}
+	return false
 }
 
 // roundTripper records every response in a health.
