@@ -58,7 +58,7 @@ type Options struct {
 	// until `meshgate create-remote-secret` and `meshgate join` are run
 	// (Cluster.CreateRemoteSecret, Cluster.Join). Needs SourceKube.
 	JoinByRemoteSecret bool
-	Logf             func(format string, args ...any)
+	Logf               func(format string, args ...any)
 }
 
 // Mesh is the running world.
