@@ -1,7 +1,9 @@
 package kube
 
 import (
+	"fmt"
 	"os"
+	"sync/atomic"
 
 	clientfeatures "k8s.io/client-go/features"
 )
@@ -14,15 +16,41 @@ import (
 // the outage (see reconnect.go). The classic list-then-watch path stops at
 // once, so the sources use it. KUBE_FEATURE_WatchListClient, when set,
 // still decides.
+// A program (or test) that sets the feature explicitly through the gates
+// decides too.
 func init() {
 	if _, set := os.LookupEnv("KUBE_FEATURE_" + string(clientfeatures.WatchListClient)); set {
 		return
 	}
-	clientfeatures.ReplaceFeatureGates(withoutWatchList{clientfeatures.FeatureGates()})
+	clientfeatures.ReplaceFeatureGates(&withoutWatchList{Gates: clientfeatures.FeatureGates()})
 }
 
-type withoutWatchList struct{ clientfeatures.Gates }
+type withoutWatchList struct {
+	clientfeatures.Gates
+	explicit atomic.Bool // WatchListClient was Set
+}
 
-func (g withoutWatchList) Enabled(f clientfeatures.Feature) bool {
-	return f != clientfeatures.WatchListClient && g.Gates.Enabled(f)
+func (g *withoutWatchList) Enabled(f clientfeatures.Feature) bool {
+	if f == clientfeatures.WatchListClient && !g.explicit.Load() {
+		return false
+	}
+	return g.Gates.Enabled(f)
+}
+
+// Set passes a setting on to the default gates (client-go's testing
+// helpers use it).
+func (g *withoutWatchList) Set(f clientfeatures.Feature, v bool) error {
+	s, ok := g.Gates.(interface {
+		Set(clientfeatures.Feature, bool) error
+	})
+	if !ok {
+		return fmt.Errorf("client-go feature gates: %T cannot set %s", g.Gates, f)
+	}
+	if err := s.Set(f, v); err != nil {
+		return err
+	}
+	if f == clientfeatures.WatchListClient {
+		g.explicit.Store(true)
+	}
+	return nil
 }

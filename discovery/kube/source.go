@@ -139,10 +139,7 @@ func (s *Source) Run(ctx context.Context, publish PublishFunc) error {
 	if !cache.WaitForCacheSync(ctx.Done(), inf.synced...) {
 		return nil // ctx done
 	}
-	s.rebuild(ctx, publish)
-	s.mu.Lock()
-	s.synced = true
-	s.mu.Unlock()
+	s.rebuild(ctx, publish) // marks the source synced as it publishes
 	s.log.Info("kube source: synced", "after", time.Since(s.created).Round(time.Millisecond))
 	var wg sync.WaitGroup
 	defer wg.Wait() // before the informers and Secret watches stop
@@ -257,6 +254,10 @@ func (s *Source) rebuild(ctx context.Context, publish PublishFunc) {
 	if s.health.healthy() {
 		s.lastSync = time.Now()
 	}
+	// rebuild runs only after the initial sync: Status says synced from
+	// the first publish on (set before publish, so that a caller that sees
+	// the state also sees the status).
+	s.synced = true
 	changed := hash != s.lastHash || errKey != s.lastErrs
 	errsChanged := errKey != s.lastErrs
 	if changed {
