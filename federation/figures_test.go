@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/meshgate/meshgate/test/metrictest"
 )
 
 // The figures of the federation, printed by
@@ -15,11 +17,25 @@ import (
 // They measure, never assert on time. Two gossip profiles: "fast" (the
 // tests' 20ms gossip, 100ms probes) and "wan" (memberlist.DefaultWANConfig:
 // 500ms gossip to 4 nodes, 5s probes, 60s push/pull), on 127.0.0.1.
+// Without FEDERATION_FIGURES the same measurements run at a small scale
+// (fast profile, 3 and 10 nodes, short windows), so every test run
+// exercises them; the full scale takes minutes.
 
-func figuresEnabled(t *testing.T) {
-	if os.Getenv("FEDERATION_FIGURES") == "" {
-		t.Skip("set FEDERATION_FIGURES=1 to measure")
+// figureScale is how much a figures run measures.
+type figureScale struct {
+	profiles      []string
+	sizes         []int
+	changes       map[string]int // per profile
+	bandwidthWind time.Duration
+}
+
+func scale() figureScale {
+	if os.Getenv("FEDERATION_FIGURES") != "" {
+		return figureScale{profiles: []string{"fast", "wan"}, sizes: []int{3, 10, 30},
+			changes: map[string]int{"fast": 30, "wan": 12}, bandwidthWind: 10 * time.Second}
 	}
+	return figureScale{profiles: []string{"fast"}, sizes: []int{3, 10},
+		changes: map[string]int{"fast": 10}, bandwidthWind: 2 * time.Second}
 }
 
 func wanProfile(c *Config, _ *Options) {
@@ -60,13 +76,10 @@ func percentile(d []time.Duration, p float64) time.Duration {
 // TestFiguresConvergence: time from SetLocal in one cluster to its
 // notification in every other node, over repeated changes.
 func TestFiguresConvergence(t *testing.T) {
-	figuresEnabled(t)
-	for _, prof := range []string{"fast", "wan"} {
-		for _, size := range []int{3, 10, 30} {
-			changes := 30
-			if prof == "wan" {
-				changes = 12
-			}
+	sc := scale()
+	for _, prof := range sc.profiles {
+		for _, size := range sc.sizes {
+			changes := sc.changes[prof]
 			m := newTestMesh(t, time.Hour)
 			nodes := startMesh(t, m, size, prof)
 			var d []time.Duration
@@ -107,9 +120,9 @@ func maxTime(a, b time.Time) time.Time {
 // packets + TCP streams, after encryption), idle and at 100 changes/s
 // spread over the clusters (each a service of 50 endpoints).
 func TestFiguresBandwidth(t *testing.T) {
-	figuresEnabled(t)
+	sc := scale()
 	const size = 10
-	for _, prof := range []string{"fast", "wan"} {
+	for _, prof := range sc.profiles {
 		m := newTestMesh(t, time.Hour)
 		nodes := startMesh(t, m, size, prof)
 		measure := func(d time.Duration, load func(stop <-chan struct{})) float64 {
@@ -123,10 +136,10 @@ func TestFiguresBandwidth(t *testing.T) {
 			<-done
 			return float64(m.net.total()-before) / time.Since(start).Seconds() / size
 		}
-		idle := measure(10*time.Second, func(stop <-chan struct{}) { <-stop })
+		idle := measure(sc.bandwidthWind, func(stop <-chan struct{}) { <-stop })
 		rev := 1000
 		changes := 0
-		busy := measure(10*time.Second, func(stop <-chan struct{}) {
+		busy := measure(sc.bandwidthWind, func(stop <-chan struct{}) {
 			start := time.Now()
 			for i := 0; ; i++ {
 				// the i-th change is due at start+i×10ms; late ones catch up
@@ -140,11 +153,14 @@ func TestFiguresBandwidth(t *testing.T) {
 				changes++
 			}
 		})
-		fmt.Printf("FIGURE bandwidth profile=%s nodes=%d idle=%.0f B/s/member load=%d changes in 10s busy=%.0f B/s/member\n",
-			prof, size, idle, changes, busy)
+		fmt.Printf("FIGURE bandwidth profile=%s nodes=%d idle=%.0f B/s/member load=%d changes in %v busy=%.0f B/s/member\n",
+			prof, size, idle, changes, sc.bandwidthWind, busy)
+		if idle <= 0 || busy <= idle {
+			t.Errorf("bandwidth profile=%s: idle %.0f B/s, busy %.0f B/s: want gossip when idle and more under load", prof, idle, busy)
+		}
 		var fetches float64
 		for _, n := range nodes {
-			fetches += counter(t, n.reg, "meshgate_federation_fetches_total", map[string]string{"result": "sent"})
+			fetches += metrictest.Sum(t, n.reg, "meshgate_federation_fetches_total", map[string]string{"result": "sent"})
 		}
 		fmt.Printf("FIGURE fetches profile=%s total state requests sent=%.0f\n", prof, fetches)
 		for _, n := range m.nodes {
@@ -156,8 +172,7 @@ func TestFiguresBandwidth(t *testing.T) {
 // TestFiguresWithdrawal: time from killing a daemon to its cluster's
 // withdrawal everywhere (failure detection + fail-static window).
 func TestFiguresWithdrawal(t *testing.T) {
-	figuresEnabled(t)
-	for _, prof := range []string{"fast", "wan"} {
+	for _, prof := range scale().profiles {
 		window := time.Second
 		m := newTestMesh(t, window)
 		nodes := startMesh(t, m, 5, prof)
