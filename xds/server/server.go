@@ -248,9 +248,8 @@ func (s *Server) rebuild() {
 	if full > 0 || everyGroup {
 		s.reportObjectErrors(errs, everyGroup)
 	}
-	for _, install := range installs {
-		install()
-	}
+	// Metrics and readiness first: a proxy that sees the new configuration
+	// (installed last) also sees them.
 	switch {
 	case full > 0:
 		s.m.rebuildDuration.WithLabelValues("full").Observe(time.Since(start).Seconds())
@@ -259,6 +258,9 @@ func (s *Server) rebuild() {
 	}
 	if !s.ready.Swap(true) {
 		s.log.Info("first configuration built; ready", "groups", len(groups))
+	}
+	for _, install := range installs {
+		install()
 	}
 }
 
