@@ -82,12 +82,12 @@ func (s *Source) reconnectLoop(ctx context.Context) {
 
 // reconnect replaces the informer set with a fresh one once that one has
 // synced (within SyncTimeout); the old one keeps serving meanwhile.
-func (s *Source) reconnect(ctx context.Context) bool {
+func (s *Source) reconnect(ctx context.Context) {
 	start := time.Now()
 	set, err := newInformerSet(s.kc, s.ic, s.opts.ServicesOnly, s.deb.Trigger)
 	if err != nil {
 		s.log.Error("kube source: cannot create informers to reconnect", "err", err)
-		return false
+		return
 	}
 	ictx, cancel := context.WithCancel(ctx)
 	set.start(ictx.Done())
@@ -99,7 +99,7 @@ func (s *Source) reconnect(ctx context.Context) bool {
 		if ctx.Err() == nil {
 			s.log.Warn("kube source: new watches did not sync; keeping the old ones", "after", time.Since(start).Round(time.Millisecond))
 		}
-		return false
+		return
 	}
 	s.mu.Lock()
 	old, oldCancel := s.inf, s.infCancel
@@ -118,7 +118,6 @@ func (s *Source) reconnect(ctx context.Context) bool {
 		old.shutdown()
 		s.log.Debug("kube source: old watches stopped", "after", time.Since(t).Round(time.Millisecond))
 	})
-	return true
 }
 
 // restart replaces every Secret watch with a new one; a new watch that has
