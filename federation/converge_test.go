@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/meshgate/meshgate/test/metrictest"
 )
 
 // TestConvergeThreeNodes: a change in one cluster reaches every other node's
@@ -73,7 +75,7 @@ func TestRejoinWhenAllPeersLost(t *testing.T) {
 	m.net.mu.Unlock()
 	eventually(t, "b alone, a sees b dead", func() bool { return b.alive.Load() == 1 && a.sees(b.name, "dead") })
 	eventually(t, "b tries to re-join", func() bool {
-		return counter(t, b.reg, "meshgate_federation_joins_total", map[string]string{"result": "error"}) >= 4 // a's own dead broadcasts are drained by now
+		return metrictest.Sum(t, b.reg, "meshgate_federation_joins_total", map[string]string{"result": "error"}) >= 4 // a's own dead broadcasts are drained by now
 	})
 	m.net.mu.Lock()
 	delete(m.net.down, b.Addr())

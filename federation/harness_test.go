@@ -320,38 +320,6 @@ func (m *testMesh) allHave(nodes []*tnode, cluster string, rev int) bool {
 	return true
 }
 
-func counter(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for k, v := range labels {
-				found := false
-				for _, l := range m.GetLabel() {
-					found = found || (l.GetName() == k && l.GetValue() == v)
-				}
-				if !found {
-					continue next
-				}
-			}
-			if m.Counter != nil {
-				sum += m.Counter.GetValue()
-			} else if m.Gauge != nil {
-				sum += m.Gauge.GetValue()
-			}
-		}
-	}
-	return sum
-}
-
 // historySince returns the notifications at or after t.
 func (tn *tnode) historySince(t time.Time) []snapshot {
 	tn.mu.Lock()

@@ -3,6 +3,8 @@ package federation
 import (
 	"testing"
 	"time"
+
+	"github.com/meshgate/meshgate/test/metrictest"
 )
 
 // TestRestartWithLowerGenerationStillWins: a daemon restarts with its state
@@ -63,7 +65,7 @@ func TestDeadPeerWithdrawnAfterWindowAndRestored(t *testing.T) {
 			t.Fatalf("%s withdrew a at %v, %v after it was declared dead; window %v", n.name, at, at.Sub(dead.StateSince), window)
 		}
 		t.Logf("%s: detection %v after the kill, withdrawal %v after the kill", n.name, dead.StateSince.Sub(killed), at.Sub(killed))
-		if w := counter(t, n.reg, "meshgate_federation_withdrawals_total", map[string]string{"cluster": "a"}); w != 1 {
+		if w := metrictest.Sum(t, n.reg, "meshgate_federation_withdrawals_total", map[string]string{"cluster": "a"}); w != 1 {
 			t.Fatalf("%s withdrawals_total{cluster=a} = %v", n.name, w)
 		}
 	}

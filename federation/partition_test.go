@@ -3,6 +3,8 @@ package federation
 import (
 	"testing"
 	"time"
+
+	"github.com/meshgate/meshgate/test/metrictest"
 )
 
 // TestPartitionAndHeal cuts a six-node mesh into two groups of three. During
@@ -73,8 +75,8 @@ func TestPartitionAndHeal(t *testing.T) {
 		}
 	}
 	for _, c := range []string{"d", "e", "f"} {
-		w := counter(t, left[1].reg, "meshgate_federation_withdrawals_total", map[string]string{"cluster": c})
-		r := counter(t, left[1].reg, "meshgate_federation_restores_total", map[string]string{"cluster": c})
+		w := metrictest.Sum(t, left[1].reg, "meshgate_federation_withdrawals_total", map[string]string{"cluster": c})
+		r := metrictest.Sum(t, left[1].reg, "meshgate_federation_restores_total", map[string]string{"cluster": c})
 		if w != 1 || r != 1 {
 			t.Errorf("%s: cluster %s withdrawn %v times, restored %v times; want once each", left[1].name, c, w, r)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/meshgate/meshgate/federation/wire"
+	"github.com/meshgate/meshgate/test/metrictest"
 )
 
 // TestForeignMeshRefused: a daemon of another mesh holding the same gossip
@@ -32,7 +33,7 @@ func TestForeignMeshRefused(t *testing.T) {
 		t.Fatalf("join from another mesh: %v", err)
 	}
 	eventually(t, "a counts the refusal", func() bool {
-		return counter(t, a.reg, "meshgate_federation_rejected_messages_total", map[string]string{"reason": ReasonForeignMesh}) > 0
+		return metrictest.Sum(t, a.reg, "meshgate_federation_rejected_messages_total", map[string]string{"reason": ReasonForeignMesh}) > 0
 	})
 	for _, n := range []*tnode{a, b} {
 		if _, ok := n.memberState(x.name); ok {
@@ -119,7 +120,7 @@ func TestBadMessagesRejected(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			before := counter(t, a.reg, "meshgate_federation_rejected_messages_total", map[string]string{"reason": tc.reason})
+			before := metrictest.Sum(t, a.reg, "meshgate_federation_rejected_messages_total", map[string]string{"reason": tc.reason})
 			var err error
 			if tc.reliable {
 				err = raw.SendReliable(to, tc.msg)
@@ -130,7 +131,7 @@ func TestBadMessagesRejected(t *testing.T) {
 				t.Fatal(err)
 			}
 			eventually(t, tc.reason+" counted", func() bool {
-				return counter(t, a.reg, "meshgate_federation_rejected_messages_total", map[string]string{"reason": tc.reason}) == before+1
+				return metrictest.Sum(t, a.reg, "meshgate_federation_rejected_messages_total", map[string]string{"reason": tc.reason}) == before+1
 			})
 		})
 	}
@@ -147,12 +148,12 @@ func TestBadMessagesRejected(t *testing.T) {
 		// b's own periodic digests are stale too, hence "at least one more"
 		{b.LocalGeneration() - 1, "meshgate_federation_stale_states_total", map[string]string{"cluster": "b"}},
 	} {
-		before := counter(t, a.reg, tc.metric, tc.labels)
+		before := metrictest.Sum(t, a.reg, tc.metric, tc.labels)
 		msg, _ := wire.EncodeState(wire.State{Mesh: "mesh1", Holder: "raw", Record: wire.Record{Cluster: "b", Origin: b.name, Generation: tc.gen, Hash: h, Body: z}})
 		if err := raw.SendReliable(to, msg); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, tc.metric+" counted", func() bool { return counter(t, a.reg, tc.metric, tc.labels) >= before+1 })
+		eventually(t, tc.metric+" counted", func() bool { return metrictest.Sum(t, a.reg, tc.metric, tc.labels) >= before+1 })
 	}
 	if got := a.remote("b"); revOf(got) != 1 || got.Generation != b.LocalGeneration() {
 		t.Fatalf("a lost b's good state: %+v", got)

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/meshgate/meshgate/test/metrictest"
 )
 
 type syncBuffer struct {
@@ -109,7 +111,7 @@ func TestKeyRotationUnderLoad(t *testing.T) {
 	decryptFailures := func() float64 {
 		var sum float64
 		for _, n := range nodes {
-			sum += counter(t, n.reg, "meshgate_federation_rejected_messages_total", map[string]string{"reason": ReasonDecrypt})
+			sum += metrictest.Sum(t, n.reg, "meshgate_federation_rejected_messages_total", map[string]string{"reason": ReasonDecrypt})
 		}
 		return sum
 	}

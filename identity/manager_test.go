@@ -15,6 +15,8 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/meshgate/meshgate/test/metrictest"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -204,7 +206,7 @@ func TestRenewalFailure(t *testing.T) {
 	if got, err := mgr.Get(gatewayID); err != nil || serial(got) != serial(first) {
 		t.Fatalf("Get during retry back-off = %v; want the still-valid SVID", err)
 	}
-	if n := counterValue(t, reg, "meshgate_identity_svid_issue_failures_total", "renewal"); n != 1 {
+	if n := metrictest.Sum(t, reg, "meshgate_identity_svid_issue_failures_total", map[string]string{"kind": "renewal"}); n != 1 {
 		t.Errorf("failure counter = %v, want 1", n)
 	}
 	// Past NotAfter, with the issuer still failing: an error, not an expired SVID.
@@ -224,7 +226,7 @@ func TestRenewalFailure(t *testing.T) {
 	if err != nil || serial(got) == serial(first) {
 		t.Fatalf("after recovery: %v", err)
 	}
-	if n := counterValue(t, reg, "meshgate_identity_svid_issued_total", "renewal"); n != 1 {
+	if n := metrictest.Sum(t, reg, "meshgate_identity_svid_issued_total", map[string]string{"kind": "renewal"}); n != 1 {
 		t.Errorf("renewal counter = %v, want 1", n)
 	}
 	// A first issuance failing is an error for the caller.
@@ -320,28 +322,6 @@ func TestRunTwice(t *testing.T) {
 	if _, err := NewManager(newCA(t, tdA), ManagerOptions{Registerer: reg}); err == nil {
 		t.Fatal("duplicate metric registration did not fail")
 	}
-}
-
-// counterValue reads the counter name{kind=kind} from reg.
-func counterValue(t *testing.T, reg *prometheus.Registry, name, kind string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "kind" && l.GetValue() == kind {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
 }
 
 // echoConn is a client connection to serveEcho.

@@ -211,39 +211,6 @@ func objOf(apiVersion, kind, ns, name string) *unstructured.Unstructured {
 
 func newRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
 
-// gaugeValue returns the value of the series of name with exactly these
-// labels, or -1 when absent.
-func gaugeValue(t testing.TB, g prometheus.Gatherer, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			if len(m.GetLabel()) != len(labels) {
-				continue
-			}
-			for _, l := range m.GetLabel() {
-				if labels[l.GetName()] != l.GetValue() {
-					continue metrics
-				}
-			}
-			switch {
-			case m.GetGauge() != nil:
-				return m.GetGauge().GetValue()
-			case m.GetCounter() != nil:
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return -1
-}
-
 type (
 	gatewayT         = networkingv1.Gateway
 	destinationRuleT = networkingv1.DestinationRule

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/test/metrictest"
 )
 
 // Objects created, changed and deleted in a real API server appear in the
@@ -231,7 +232,7 @@ spec:
 	if st := s.Status(); st.InvalidObjects != 1 || st.State != StateSynced {
 		t.Errorf("status = %+v", st)
 	}
-	if v := gaugeValue(t, reg, "meshgate_discovery_invalid_objects", map[string]string{"cluster": "c-inv"}); v != 1 {
+	if v, ok := metrictest.Get(t, reg, "meshgate_discovery_invalid_objects", map[string]string{"cluster": "c-inv"}); !ok || v != 1 {
 		t.Errorf("invalid objects metric = %v", v)
 	}
 	applyYAML(t, a, `
@@ -250,7 +251,7 @@ spec:
 		}
 		return ""
 	})
-	if v := gaugeValue(t, reg, "meshgate_discovery_invalid_objects", map[string]string{"cluster": "c-inv"}); v != 0 {
+	if v, ok := metrictest.Get(t, reg, "meshgate_discovery_invalid_objects", map[string]string{"cluster": "c-inv"}); !ok || v != 0 {
 		t.Errorf("invalid objects metric = %v", v)
 	}
 }

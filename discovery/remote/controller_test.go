@@ -19,6 +19,7 @@ import (
 
 	"github.com/meshgate/meshgate/discovery/kube"
 	"github.com/meshgate/meshgate/test/kubetest"
+	"github.com/meshgate/meshgate/test/metrictest"
 )
 
 const echoB = "echo.app.svc.cluster.local"
@@ -99,7 +100,7 @@ func TestRemoteClusters(t *testing.T) {
 	if dbg := debugJSON(t, ctl); !strings.Contains(dbg, `"cluster": "cluster-b"`) || !strings.Contains(dbg, `"state": "synced"`) || strings.Contains(dbg, token) {
 		t.Errorf("/debug/clusters = %s", dbg)
 	}
-	if v := gather(t, reg, "meshgate_discovery_cluster_state", map[string]string{"cluster": "cluster-b", "state": "synced"}); v != 1 {
+	if v, ok := metrictest.Get(t, reg, "meshgate_discovery_cluster_state", map[string]string{"cluster": "cluster-b", "state": "synced"}); !ok || v != 1 {
 		t.Errorf("state metric = %v", v)
 	}
 	addService(t, adminB, "app", "later", "10.2.0.2")
@@ -121,7 +122,7 @@ func TestRemoteClusters(t *testing.T) {
 	if sts := ctl.Statuses(); len(sts) != 1 || sts[0].Cluster != "cluster-b" {
 		t.Errorf("clusters after the bad and self secrets: %+v", sts)
 	}
-	if v := gather(t, reg, "meshgate_remote_secret_rejections_total", map[string]string{"source": "kubernetes"}); v < 1 {
+	if v, ok := metrictest.Get(t, reg, "meshgate_remote_secret_rejections_total", map[string]string{"source": "kubernetes"}); !ok || v < 1 {
 		t.Errorf("rejections metric = %v", v)
 	}
 	// join refuses an unsafe secret and changes nothing

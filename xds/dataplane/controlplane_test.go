@@ -17,9 +17,10 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/meshgate/meshgate/test/metrictest"
 )
 
 const testNodeID = "router~10.0.0.7~eastwest-7d4f9.istio-system~istio-system.svc.cluster.local"
@@ -182,28 +183,12 @@ func eventually(t testing.TB, what string, cond func() bool) {
 // (0 when absent).
 func metric(t testing.TB, g *Gateway, name string, labels ...string) float64 {
 	t.Helper()
-	mfs, err := g.cfg.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
 	want := map[string]string{}
 	for i := 0; i+1 < len(labels); i += 2 {
 		want[labels[i]] = labels[i+1]
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if labelsMatch(m, want) {
-				if m.GetCounter() != nil {
-					return m.GetCounter().GetValue()
-				}
-				return m.GetGauge().GetValue()
-			}
-		}
-	}
-	return 0
+	v, _ := metrictest.Get(t, g.cfg.Registry, name, want)
+	return v
 }
 
 // httpGet returns the status and body of a GET.
@@ -222,15 +207,3 @@ func httpGet(t testing.TB, url string) (int, string) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
-
-func labelsMatch(m *dto.Metric, want map[string]string) bool {
-	if len(m.GetLabel()) != len(want) {
-		return false
-	}
-	for _, l := range m.GetLabel() {
-		if want[l.GetName()] != l.GetValue() {
-			return false
-		}
-	}
-	return true
-}

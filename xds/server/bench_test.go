@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/test/metrictest"
 	"github.com/meshgate/meshgate/xds/server/internal/adstest"
 	"github.com/meshgate/meshgate/xds/translate"
 )
@@ -220,19 +221,9 @@ func BenchmarkEndpointChangeFleet(b *testing.B) {
 // reportAckLatency reports the server's own change-to-ACK histogram: mean
 // over every proxy and change.
 func reportAckLatency(b *testing.B, h *harness, typ string) {
-	mfs, err := h.reg.Gather()
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "meshgate_xds_config_ack_latency_seconds" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if labelIs(m, "type", typ) && m.GetHistogram().GetSampleCount() > 0 {
-				hist := m.GetHistogram()
-				b.ReportMetric(hist.GetSampleSum()/float64(hist.GetSampleCount())*1000, "ack-ms-mean")
-			}
+	for _, m := range metrictest.Find(b, h.reg, "meshgate_xds_config_ack_latency_seconds", map[string]string{"type": typ}) {
+		if hist := m.GetHistogram(); hist.GetSampleCount() > 0 {
+			b.ReportMetric(hist.GetSampleSum()/float64(hist.GetSampleCount())*1000, "ack-ms-mean")
 		}
 	}
 }

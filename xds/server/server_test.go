@@ -13,14 +13,13 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/meshgate/meshgate/discovery/file"
 	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/test/metrictest"
 	"github.com/meshgate/meshgate/xds/server/internal/adstest"
 	"github.com/meshgate/meshgate/xds/translate"
 )
@@ -314,8 +313,8 @@ func TestEndpointOnlyChange(t *testing.T) {
 			h.srv.Update(mesh(cs))
 			res, _ = fakeTranslate(mesh(cs), gatewayProxy(), translate.DefaultOptions())
 			h.waitConfig(c, expected(res))
-			if n := histCount(t, h.reg, "meshgate_xds_rebuild_duration_seconds", "endpoints"); n != 1 {
-				t.Errorf("endpoint rebuilds = %d, want 1", n)
+			if n := metrictest.Sum(t, h.reg, "meshgate_xds_rebuild_duration_seconds", map[string]string{"kind": "endpoints"}); n != 1 {
+				t.Errorf("endpoint rebuilds = %v, want 1", n)
 			}
 
 			// Barrier: a listener-only change. Everything between the two
@@ -418,34 +417,6 @@ func TestBadInputKeepsLastGood(t *testing.T) {
 			t.Errorf("a listener version other than the next good one was pushed: %s", e.Version)
 		}
 	}
-}
-
-func histCount(t *testing.T, g prometheus.Gatherer, name, kind string) uint64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if labelIs(m, "kind", kind) {
-				return m.GetHistogram().GetSampleCount()
-			}
-		}
-	}
-	return 0
-}
-
-func labelIs(m *dto.Metric, name, value string) bool {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == name && l.GetValue() == value {
-			return true
-		}
-	}
-	return false
 }
 
 // secretsFake is a SecretProvider whose material the test rotates.
