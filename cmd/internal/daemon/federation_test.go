@@ -9,13 +9,9 @@ import (
 	"testing"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/meshgate/meshgate/federation"
 )
@@ -25,56 +21,24 @@ import (
 // the channel.
 func edsAddresses(ctx context.Context, t testing.TB, xdsAddr, cluster string) <-chan []string {
 	t.Helper()
-	cc, err := grpc.NewClient(xdsAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cc.Close() })
-	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(cc).StreamAggregatedResources(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	labels, _ := structpb.NewStruct(map[string]any{"istio": "ingressgateway"})
-	node := &corev3.Node{Id: "router~10.1.0.99~ingress-0.istio-system~istio-system.svc.cluster.local",
-		Metadata: &structpb.Struct{Fields: map[string]*structpb.Value{
-			"LABELS": structpb.NewStructValue(labels), "NAMESPACE": structpb.NewStringValue("istio-system"),
-			"NETWORK": structpb.NewStringValue("network1"), "CLUSTER_ID": structpb.NewStringValue("cluster1"),
-		}}}
-	if err := stream.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resource.EndpointType, ResourceNames: []string{cluster}}); err != nil {
-		t.Fatal(err)
-	}
-	out := make(chan []string, 16)
-	go func() {
-		defer close(out)
-		for {
-			resp, err := stream.Recv()
-			if err != nil {
-				return
+	meta := map[string]string{"NETWORK": "network1", "CLUSTER_ID": "cluster1"}
+	return followADS(ctx, t, xdsAddr, resource.EndpointType, []string{cluster}, meta, func(resp *discoveryv3.DiscoveryResponse) ([]string, bool) {
+		var addrs []string
+		for _, a := range resp.GetResources() {
+			cla := &endpointv3.ClusterLoadAssignment{}
+			if a.UnmarshalTo(cla) != nil {
+				continue
 			}
-			var addrs []string
-			for _, a := range resp.GetResources() {
-				cla := &endpointv3.ClusterLoadAssignment{}
-				if a.UnmarshalTo(cla) != nil {
-					continue
+			for _, l := range cla.GetEndpoints() {
+				for _, e := range l.GetLbEndpoints() {
+					sa := e.GetEndpoint().GetAddress().GetSocketAddress()
+					addrs = append(addrs, fmt.Sprintf("%s:%d", sa.GetAddress(), sa.GetPortValue()))
 				}
-				for _, l := range cla.GetEndpoints() {
-					for _, e := range l.GetLbEndpoints() {
-						sa := e.GetEndpoint().GetAddress().GetSocketAddress()
-						addrs = append(addrs, fmt.Sprintf("%s:%d", sa.GetAddress(), sa.GetPortValue()))
-					}
-				}
-			}
-			slices.Sort(addrs)
-			_ = stream.Send(&discoveryv3.DiscoveryRequest{TypeUrl: resource.EndpointType, ResourceNames: []string{cluster},
-				VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce()})
-			select {
-			case out <- addrs:
-			case <-ctx.Done():
-				return
 			}
 		}
-	}()
-	return out
+		slices.Sort(addrs)
+		return addrs, true
+	})
 }
 
 // Two daemons, one per cluster and network, federate over encrypted gossip:

@@ -9,15 +9,12 @@ import (
 	"testing"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/protobuf/types/known/structpb"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -154,46 +151,15 @@ func mustApplier(t testing.TB, c *kubetest.Cluster) *kubeapply.Applier {
 // certificate chain it receives.
 func sdsCertificates(ctx context.Context, t testing.TB, xdsAddr, name string) <-chan string {
 	t.Helper()
-	cc, err := grpc.NewClient(xdsAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cc.Close() })
-	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(cc).StreamAggregatedResources(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	labels, _ := structpb.NewStruct(map[string]any{"istio": "ingressgateway"})
-	node := &corev3.Node{Id: "router~10.1.0.99~ingress-0.istio-system~istio-system.svc.cluster.local",
-		Metadata: &structpb.Struct{Fields: map[string]*structpb.Value{
-			"LABELS": structpb.NewStructValue(labels), "NAMESPACE": structpb.NewStringValue("istio-system"),
-		}}}
-	if err := stream.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resource.SecretType, ResourceNames: []string{name}}); err != nil {
-		t.Fatal(err)
-	}
-	out := make(chan string, 16)
-	go func() {
-		defer close(out)
-		for {
-			resp, err := stream.Recv()
-			if err != nil {
-				return
+	return followADS(ctx, t, xdsAddr, resource.SecretType, []string{name}, nil, func(resp *discoveryv3.DiscoveryResponse) (string, bool) {
+		for _, a := range resp.GetResources() {
+			s := &tlsv3.Secret{}
+			if a.UnmarshalTo(s) == nil && s.GetName() == name {
+				return string(s.GetTlsCertificate().GetCertificateChain().GetInlineBytes()), true
 			}
-			for _, a := range resp.GetResources() {
-				s := &tlsv3.Secret{}
-				if a.UnmarshalTo(s) == nil && s.GetName() == name {
-					select {
-					case out <- string(s.GetTlsCertificate().GetCertificateChain().GetInlineBytes()):
-					case <-ctx.Done():
-						return
-					}
-				}
-			}
-			_ = stream.Send(&discoveryv3.DiscoveryRequest{TypeUrl: resource.SecretType, ResourceNames: []string{name},
-				VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce()})
 		}
-	}()
-	return out
+		return "", false
+	})
 }
 
 // A Gateway's credentialName Secret, read from the API server, is served
