@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/xds/server/bootstrap"
 )
 
@@ -59,7 +60,7 @@ With --grpc, print the xDS bootstrap of a proxyless gRPC-Go client instead
 	f.StringArrayVar(&labels, "label", nil, "gateway pod label k=v (repeatable); Gateways select on these")
 	f.StringVar(&o.Namespace, "namespace", "", "NAMESPACE metadata (default: the node id's namespace)")
 	f.StringVar(&o.Network, "network", "", "NETWORK metadata")
-	f.StringVar(&o.ClusterID, "cluster-id", "Kubernetes", "CLUSTER_ID metadata")
+	f.StringVar(&o.ClusterID, "cluster-id", model.DefaultClusterID, "CLUSTER_ID metadata")
 	f.StringVar(&o.AdminAddress, "admin-address", "127.0.0.1:15000", "Envoy admin listener, host:port")
 	f.StringVarP(&output, "output", "o", "json", "json or yaml")
 	f.BoolVar(&grpc, "grpc", false, "print a gRPC-Go xDS bootstrap (proxyless client) instead")

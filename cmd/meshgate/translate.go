@@ -10,6 +10,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshgate/meshgate/discovery/file"
+	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/xds/node"
 	"github.com/meshgate/meshgate/xds/translate"
 )
 
@@ -47,13 +49,13 @@ rest printed); 1 when the input could not be read.`,
 	fl := cmd.Flags()
 	fl.StringArrayVarP(&f.paths, "file", "f", nil, "YAML/JSON file or directory (repeatable)")
 	fl.StringToStringVar(&f.labels, "proxy-labels", map[string]string{"istio": "ingressgateway"}, "labels of the gateway proxy")
-	fl.StringVar(&f.namespace, "proxy-namespace", "istio-system", "namespace of the gateway proxy")
+	fl.StringVar(&f.namespace, "proxy-namespace", model.IstioSystemNamespace, "namespace of the gateway proxy")
 	fl.StringVar(&f.ip, "proxy-ip", "", "IP of the gateway pod (default: the address of a pod in the proxy namespace with the proxy labels)")
 	fl.StringVar(&f.network, "proxy-network", "", "network of the gateway proxy (default: its cluster's network)")
 	fl.StringVar(&f.clusterID, "cluster-id", "", "cluster of the gateway proxy and of single-cluster input (default Kubernetes)")
 	fl.StringVarP(&f.output, "output", "o", "json", "output format: json or yaml")
-	fl.StringVar(&f.domainSuffix, "domain-suffix", "cluster.local", "cluster DNS domain")
-	fl.StringVar(&f.trustDomain, "trust-domain", "cluster.local", "SPIFFE trust domain")
+	fl.StringVar(&f.domainSuffix, "domain-suffix", model.DefaultDomainSuffix, "cluster DNS domain")
+	fl.StringVar(&f.trustDomain, "trust-domain", model.DefaultTrustDomain, "SPIFFE trust domain")
 	fl.BoolVar(&f.mysql, "enable-mysql-filter", false, "put Envoy's mysql_proxy before tcp_proxy on MYSQL servers (Istio: PILOT_ENABLE_MYSQL_FILTER)")
 	fl.BoolVar(&f.redis, "enable-redis-filter", false, "use Envoy's redis_proxy for REDIS servers (Istio: PILOT_ENABLE_REDIS_FILTER)")
 	fl.BoolVar(&f.quic, "enable-quic-listeners", false, "add HTTP/3 (QUIC) listeners for HTTPS servers with a UDP gateway port (Istio: PILOT_ENABLE_QUIC_LISTENERS)")
@@ -70,7 +72,7 @@ func runTranslate(stdout, stderr io.Writer, f *translateFlags) error {
 		return &exitError{code: 1, err: err}
 	}
 	proxy := translate.Proxy{
-		Type: translate.ProxyTypeRouter, Namespace: f.namespace, Labels: f.labels,
+		Type: node.TypeRouter, Namespace: f.namespace, Labels: f.labels,
 		Network: f.network, ClusterID: mesh.LocalCluster, IP: f.ip,
 	}
 	if proxy.IP == "" {

@@ -6,14 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
-	"strings"
+	"slices"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/meshgate/meshgate/xds/node"
 )
 
 // Config configures a Gateway. Start from DefaultConfig.
@@ -24,15 +26,17 @@ type Config struct {
 	// (a control plane on the same host or pod network).
 	XDSTLS *tls.Config
 
-	// NodeID is the xDS node id, Istio style: router~<ip>~<pod>.<ns>~<ns>.svc.cluster.local.
+	// NodeID is the xDS node id, Istio style (package xds/node):
+	// router~<ip>~<pod>.<ns>~<ns>.svc.cluster.local.
 	NodeID string
 	// NodeCluster is node.cluster (Envoy's --service-cluster); optional.
 	NodeCluster string
 	// Labels are sent as node metadata LABELS (a struct), as Istio proxies do;
 	// the control plane selects Gateways by them.
 	Labels map[string]string
-	// Metadata are extra node metadata strings: NAMESPACE, NETWORK,
-	// CLUSTER_ID, … NAMESPACE defaults to the namespace in NodeID.
+	// Metadata are node metadata strings: NAMESPACE, NETWORK, CLUSTER_ID, …
+	// (node.Metadata.Set; LABELS is Labels). NAMESPACE defaults to the
+	// namespace in NodeID.
 	Metadata map[string]string
 
 	// AdminAddress serves /metrics, /healthz, /ready and /config_dump;
@@ -95,6 +99,8 @@ func (c *Config) Validate() error {
 	}
 	if c.NodeID == "" {
 		errs = append(errs, errors.New("node id is empty"))
+	} else if _, err := c.node(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.AdminAddress != "" {
 		if _, _, err := net.SplitHostPort(c.AdminAddress); err != nil {
@@ -136,41 +142,31 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// node builds the xDS node: id, cluster and Istio-style metadata.
+// node builds the xDS node: id, cluster and Istio-style metadata (package
+// xds/node). LABELS is always sent, NAMESPACE defaults to the id's.
 func (c *Config) node() (*corev3.Node, error) {
-	md := map[string]any{}
-	for k, v := range c.Metadata {
-		md[k] = v
+	id, err := node.ParseID(c.NodeID)
+	if err != nil {
+		return nil, err
 	}
-	if _, ok := md["NAMESPACE"]; !ok {
-		if ns := namespaceFromNodeID(c.NodeID); ns != "" {
-			md["NAMESPACE"] = ns
+	md := node.Metadata{Labels: map[string]string{}}
+	for _, k := range slices.Sorted(maps.Keys(c.Metadata)) {
+		if err := md.Set(k, c.Metadata[k]); err != nil {
+			return nil, fmt.Errorf("node metadata: %w", err)
 		}
 	}
-	labels := map[string]any{}
-	for k, v := range c.Labels {
-		labels[k] = v
+	maps.Copy(md.Labels, c.Labels)
+	if md.Namespace == "" {
+		md.Namespace = id.Namespace
 	}
-	md["LABELS"] = labels
-	s, err := structpb.NewStruct(md)
+	n, err := node.Node{ID: id, Metadata: md}.Envoy()
 	if err != nil {
-		return nil, fmt.Errorf("node metadata: %v", err)
+		return nil, err
 	}
-	return &corev3.Node{
-		Id: c.NodeID, Cluster: c.NodeCluster, Metadata: s,
-		UserAgentName:        "meshgate-gateway",
-		UserAgentVersionType: &corev3.Node_UserAgentVersion{UserAgentVersion: "dev"},
-	}, nil
-}
-
-// namespaceFromNodeID returns <ns> of "type~ip~pod.ns~ns.svc.domain", or "".
-func namespaceFromNodeID(id string) string {
-	parts := strings.Split(id, "~")
-	if len(parts) != 4 {
-		return ""
-	}
-	ns, _, _ := strings.Cut(parts[3], ".")
-	return ns
+	n.Cluster = c.NodeCluster
+	n.UserAgentName = "meshgate-gateway"
+	n.UserAgentVersionType = &corev3.Node_UserAgentVersion{UserAgentVersion: "dev"}
+	return n, nil
 }
 
 // XDSClientTLS builds the TLS settings of the ADS connection from PEM

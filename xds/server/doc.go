@@ -10,8 +10,9 @@
 //	                         │
 //	                         └─▶ callbacks: node admission, ACK/NACK, make-before-break, metrics
 //
-// Nodes are identified the Istio way (id "router~ip~pod.ns~ns.svc.cluster.local",
-// metadata LABELS, NAMESPACE, NETWORK, CLUSTER_ID, GENERATOR). Nodes whose
+// Nodes are identified the Istio way (package xds/node: id
+// "router~ip~pod.ns~ns.svc.cluster.local", metadata LABELS, NAMESPACE,
+// NETWORK, CLUSTER_ID, GENERATOR, SERVICE_ACCOUNT, ROUTER_MODE). Nodes whose
 // metadata are equal share a group: one translation, one build, one endpoint
 // cache. A node that cannot be parsed gets InvalidArgument and is counted.
 //

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/xds"
 
 	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/xds/node"
 	"github.com/meshgate/meshgate/xds/server/bootstrap"
 )
 
@@ -167,7 +168,7 @@ func TestGRPCClientFollowsConfig(t *testing.T) {
 	})
 
 	st, ok := h.srv.Proxy("sidecar~127.0.0.1~client-1.default~default.svc.cluster.local")
-	if !ok || st.Generator != GeneratorGRPC {
+	if !ok || st.Generator != node.GeneratorGRPC {
 		t.Fatalf("gRPC client not listed as a grpc proxy: %+v", st)
 	}
 	for _, typ := range []string{"listener", "route", "cluster", "endpoint"} {

@@ -30,9 +30,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/xds/node"
 	"github.com/meshgate/meshgate/xds/server/internal/adstest"
 	"github.com/meshgate/meshgate/xds/translate"
 )
@@ -223,20 +223,24 @@ var ingressLabels = map[string]string{"istio": "ingressgateway"}
 
 // gatewayNode is an Istio-style ingress gateway node.
 func gatewayNode(pod string) *corev3.Node {
-	labels, _ := structpb.NewStruct(map[string]any{"istio": "ingressgateway"})
-	return &corev3.Node{
-		Id: "router~10.1.0.7~" + pod + ".istio-system~istio-system.svc.cluster.local",
-		Metadata: &structpb.Struct{Fields: map[string]*structpb.Value{
-			MetaLabels:    structpb.NewStructValue(labels),
-			MetaNamespace: structpb.NewStringValue("istio-system"),
-			MetaClusterID: structpb.NewStringValue("Kubernetes"),
-		}},
+	return envoyNode(node.Node{
+		ID:       node.ID{Type: node.TypeRouter, IP: "10.1.0.7", Pod: pod, Namespace: "istio-system", DomainSuffix: "cluster.local"},
+		Metadata: node.Metadata{Labels: ingressLabels, Namespace: "istio-system", ClusterID: "Kubernetes"},
+	})
+}
+
+// envoyNode is n as Envoy sends it.
+func envoyNode(n node.Node) *corev3.Node {
+	en, err := n.Envoy()
+	if err != nil {
+		panic(err)
 	}
+	return en
 }
 
 // gatewayProxy is the Proxy the server translates gatewayNode for.
 func gatewayProxy() translate.Proxy {
-	return translate.Proxy{Type: "router", Namespace: "istio-system", Labels: ingressLabels, ClusterID: "Kubernetes", RouterMode: RouterModeStandard}
+	return translate.Proxy{Type: "router", Namespace: "istio-system", Labels: ingressLabels, ClusterID: "Kubernetes", RouterMode: node.RouterModeStandard}
 }
 
 // harness is a Server on a real gRPC server on 127.0.0.1.

@@ -11,6 +11,8 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/meshgate/meshgate/xds/node"
 )
 
 func md(fields map[string]any) *structpb.Struct {
@@ -61,12 +63,12 @@ func TestParseNode(t *testing.T) {
 			switch tc.name {
 			case "gateway with metadata":
 				if n.Type != "router" || n.IP != "10.0.0.5" || n.Namespace != "istio-system" || n.Network != "net1" ||
-					n.ClusterID != "east" || n.RouterMode != RouterModeSNIDNAT || n.ServiceAccount != "gw-sa" ||
+					n.ClusterID != "east" || n.RouterMode != node.RouterModeSNIDNAT || n.ServiceAccount != "gw-sa" ||
 					!maps.Equal(n.Labels, map[string]string{"istio": "ingressgateway", "app": "gw"}) {
 					t.Errorf("got %+v", n)
 				}
 			case "defaults":
-				if n.ClusterID != "Kubernetes" || n.RouterMode != RouterModeStandard || n.Generator != "" || n.Labels != nil {
+				if n.ClusterID != "Kubernetes" || n.RouterMode != node.RouterModeStandard || n.Generator != "" || n.Labels != nil {
 					t.Errorf("got %+v", n)
 				}
 			case "namespace from metadata wins":
@@ -74,7 +76,7 @@ func TestParseNode(t *testing.T) {
 					t.Errorf("namespace = %q", n.Namespace)
 				}
 			case "grpc generator":
-				if n.Generator != GeneratorGRPC || n.Type != "sidecar" {
+				if n.Generator != node.GeneratorGRPC || n.Type != "sidecar" {
 					t.Errorf("got %+v", n)
 				}
 			}
@@ -89,7 +91,7 @@ func TestGroupKey(t *testing.T) {
 		t.Errorf("two replicas of one gateway have different group keys:\n%s\n%s", a.groupKey(), b.groupKey())
 	}
 	c := gatewayNode("gw-3")
-	c.Metadata.Fields[MetaNetwork] = structpb.NewStringValue("net2")
+	c.Metadata.Fields[node.MetaNetwork] = structpb.NewStringValue("net2")
 	n, _ := ParseNode(c, "Kubernetes")
 	if n.groupKey() == a.groupKey() {
 		t.Error("a gateway in another network shares the group key")

@@ -23,6 +23,7 @@ import (
 
 	"github.com/meshgate/meshgate/discovery/debounce"
 	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/xds/node"
 	"github.com/meshgate/meshgate/xds/translate"
 )
 
@@ -73,7 +74,7 @@ type Options struct {
 
 func (o *Options) setDefaults() {
 	if o.ClusterID == "" {
-		o.ClusterID = "Kubernetes"
+		o.ClusterID = model.DefaultClusterID
 	}
 	if o.Translate.DomainSuffix == "" && o.Translate.TrustDomain == "" {
 		o.Translate = translate.DefaultOptions()
@@ -265,7 +266,7 @@ func (s *Server) rebuild() {
 }
 
 func (s *Server) translator(n Node) TranslateFunc {
-	if n.Generator == GeneratorGRPC {
+	if n.Generator == node.GeneratorGRPC {
 		return s.opts.GRPC
 	}
 	return s.opts.Envoy
@@ -342,7 +343,7 @@ func (s *Server) newGroupBuild(g *group, res *translate.Result, changedAt time.T
 func (s *Server) endpoints(g *group, mesh *model.MeshState) ([]*endpointv3.ClusterLoadAssignment, error) {
 	n := g.node
 	fast := s.opts.EnvoyEndpoints
-	if n.Generator == GeneratorGRPC {
+	if n.Generator == node.GeneratorGRPC {
 		fast = s.opts.GRPCEndpoints
 	}
 	if clusters, ok := g.edsClusters(); fast != nil && ok {

@@ -20,6 +20,7 @@ import (
 	"github.com/meshgate/meshgate/discovery/file"
 	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/test/metrictest"
+	"github.com/meshgate/meshgate/xds/node"
 	"github.com/meshgate/meshgate/xds/server/internal/adstest"
 	"github.com/meshgate/meshgate/xds/translate"
 )
@@ -108,7 +109,7 @@ func TestGatewayReceivesRealTranslate(t *testing.T) {
 			t.Fatalf("%s: load: %v %v", tc.dir, err, objErrs)
 		}
 		proxy := translate.Proxy{Type: "router", Namespace: tc.ns, Labels: tc.labels, ClusterID: m.LocalCluster,
-			Network: tc.network, RouterMode: RouterModeStandard}
+			Network: tc.network, RouterMode: node.RouterModeStandard}
 		res, err := translate.Translate(m, proxy, translate.DefaultOptions())
 		if err != nil {
 			t.Fatal(err)
@@ -120,21 +121,11 @@ func TestGatewayReceivesRealTranslate(t *testing.T) {
 			t.Run(tc.dir+"/"+pr.name, func(t *testing.T) {
 				h := newHarness(t, Options{})
 				h.srv.Update(m)
-				labels := map[string]any{}
-				for k, v := range tc.labels {
-					labels[k] = v
-				}
-				ls, _ := structpb.NewStruct(labels)
-				md := map[string]*structpb.Value{
-					MetaLabels:    structpb.NewStructValue(ls),
-					MetaNamespace: structpb.NewStringValue(tc.ns),
-					MetaClusterID: structpb.NewStringValue(m.LocalCluster),
-				}
-				if tc.network != "" {
-					md[MetaNetwork] = structpb.NewStringValue(tc.network)
-				}
-				node := &corev3.Node{Id: "router~10.9.9.9~gw-0." + tc.ns + "~" + tc.ns + ".svc.cluster.local", Metadata: &structpb.Struct{Fields: md}}
-				c := h.dial(node, pr.delta)
+				en := envoyNode(node.Node{
+					ID:       node.ID{Type: node.TypeRouter, IP: "10.9.9.9", Pod: "gw-0", Namespace: tc.ns, DomainSuffix: "cluster.local"},
+					Metadata: node.Metadata{Labels: tc.labels, Namespace: tc.ns, ClusterID: m.LocalCluster, Network: tc.network},
+				})
+				c := h.dial(en, pr.delta)
 				h.waitConfig(c, expected(res))
 			})
 		}
@@ -168,9 +159,9 @@ func TestGroupsShareTranslation(t *testing.T) {
 // counted, never left waiting.
 func TestMalformedNodesRefused(t *testing.T) {
 	wrongLabels := gatewayNode("gw-1")
-	wrongLabels.Metadata.Fields[MetaLabels] = structpb.NewStringValue("istio=ingressgateway")
+	wrongLabels.Metadata.Fields[node.MetaLabels] = structpb.NewStringValue("istio=ingressgateway")
 	badGenerator := gatewayNode("gw-1")
-	badGenerator.Metadata.Fields[MetaGenerator] = structpb.NewStringValue("bogus")
+	badGenerator.Metadata.Fields[node.MetaGenerator] = structpb.NewStringValue("bogus")
 	cases := []struct {
 		name   string
 		node   *corev3.Node
@@ -536,13 +527,14 @@ func TestRealEndpointFastPath(t *testing.T) {
 		EnvoyEndpoints: EnvoyEndpoints,
 	})
 	h.srv.Update(m)
-	labels, _ := structpb.NewStruct(map[string]any{"istio": "ingressgateway", "app": "istio-ingressgateway"})
-	node := &corev3.Node{Id: "router~10.9.9.9~gw-0.istio-system~istio-system.svc.cluster.local", Metadata: &structpb.Struct{
-		Fields: map[string]*structpb.Value{MetaLabels: structpb.NewStructValue(labels), MetaNamespace: structpb.NewStringValue("istio-system"),
-			MetaClusterID: structpb.NewStringValue(m.LocalCluster)}}}
-	proxy := translate.Proxy{Type: "router", Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway", "app": "istio-ingressgateway"}, ClusterID: m.LocalCluster, RouterMode: RouterModeStandard}
+	labels := map[string]string{"istio": "ingressgateway", "app": "istio-ingressgateway"}
+	en := envoyNode(node.Node{
+		ID:       node.ID{Type: node.TypeRouter, IP: "10.9.9.9", Pod: "gw-0", Namespace: "istio-system", DomainSuffix: "cluster.local"},
+		Metadata: node.Metadata{Labels: labels, Namespace: "istio-system", ClusterID: m.LocalCluster},
+	})
+	proxy := translate.Proxy{Type: node.TypeRouter, Namespace: "istio-system", Labels: labels, ClusterID: m.LocalCluster, RouterMode: node.RouterModeStandard}
 	res, _ := translate.Translate(m, proxy, translate.DefaultOptions())
-	c := h.dial(node, false)
+	c := h.dial(en, false)
 	before := h.waitConfig(c, expected(res))
 
 	// Move httpbin's only endpoint to another address: an endpoint-only change.

@@ -4,6 +4,8 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+
+	"github.com/meshgate/meshgate/xds/node"
 )
 
 // Make-before-break. A proxy moves to a new build in up to three steps, so
@@ -91,7 +93,7 @@ func (g *group) switchLocked(p *proxy, t *build) {
 		return
 	}
 	g.setLocked(p, s2)
-	if g.node.Generator == GeneratorGRPC {
+	if g.node.Generator == node.GeneratorGRPC {
 		gone := map[string]bool{}
 		for name := range s2.kinds[kCluster].items {
 			if _, kept := t.kinds[kCluster].items[name]; !kept && p.subscribed[resource.ClusterType][name] {

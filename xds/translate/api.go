@@ -1,23 +1,22 @@
 package translate
 
 import (
-	"fmt"
-	"strings"
-
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+
+	"github.com/meshgate/meshgate/discovery/model"
 )
 
 // Proxy describes the gateway a configuration is built for. The xDS server
-// fills it from the node id and node metadata, Istio style:
+// fills it from the node id and node metadata, Istio style (package xds/node:
 // id "router~<ip>~<pod>.<ns>~<ns>.svc.cluster.local", metadata LABELS,
-// NAMESPACE, NETWORK, CLUSTER_ID.
+// NAMESPACE, NETWORK, CLUSTER_ID).
 type Proxy struct {
 	ID        string
-	Type      string // "router" (gateways); "sidecar" proxies get mesh-only views
+	Type      string // node.TypeRouter (gateways); node.TypeSidecar proxies get mesh-only views
 	IP        string
 	Namespace string
 	Labels    map[string]string
@@ -26,39 +25,6 @@ type Proxy struct {
 	// RouterMode is "sni-dnat" for east-west gateways that serve
 	// AUTO_PASSTHROUGH, else "standard".
 	RouterMode string
-}
-
-// ProxyTypeRouter is the node id type of gateways.
-const ProxyTypeRouter = "router"
-
-// ParseNodeID splits an Istio node id "type~ip~pod.ns~ns.svc.domain" into a
-// Proxy with ID, Type, IP and Namespace set. Labels, network and cluster come
-// from node metadata and are filled by the caller.
-func ParseNodeID(id string) (Proxy, error) {
-	parts := strings.Split(id, "~")
-	if len(parts) != 4 {
-		return Proxy{}, fmt.Errorf("node id %q: want 4 parts type~ip~pod.namespace~namespace.svc.domain, got %d", id, len(parts))
-	}
-	p := Proxy{ID: id, Type: parts[0], IP: parts[1]}
-	switch p.Type {
-	case "router", "sidecar":
-	default:
-		return Proxy{}, fmt.Errorf("node id %q: unknown proxy type %q (want router or sidecar)", id, p.Type)
-	}
-	if p.IP == "" {
-		return Proxy{}, fmt.Errorf("node id %q: empty ip", id)
-	}
-	dom := parts[3]
-	ns, _, ok := strings.Cut(dom, ".")
-	if !ok || ns == "" {
-		// Istio tolerates "ns" alone; take it.
-		ns = dom
-	}
-	if ns == "" {
-		return Proxy{}, fmt.Errorf("node id %q: empty namespace", id)
-	}
-	p.Namespace = ns
-	return p, nil
 }
 
 // Options are mesh-wide settings of a translation.
@@ -78,7 +44,7 @@ type Options struct {
 
 // DefaultOptions returns the defaults: cluster.local everywhere.
 func DefaultOptions() Options {
-	return Options{DomainSuffix: "cluster.local", TrustDomain: "cluster.local"}
+	return Options{DomainSuffix: model.DefaultDomainSuffix, TrustDomain: model.DefaultTrustDomain}
 }
 
 // Result is the configuration of one proxy. Slices are sorted by name.

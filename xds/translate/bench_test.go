@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/xds/node"
 )
 
 // benchMesh builds n services (2 endpoints each, 2 subsets via a
@@ -63,7 +64,7 @@ func benchMesh(n int) *model.MeshState {
 	return &model.MeshState{LocalCluster: "Kubernetes", Clusters: []*model.ClusterState{c}}
 }
 
-var benchProxy = Proxy{Type: ProxyTypeRouter, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}, ClusterID: "Kubernetes"}
+var benchProxy = Proxy{Type: node.TypeRouter, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}, ClusterID: "Kubernetes"}
 
 func BenchmarkTranslate(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
@@ -121,7 +122,7 @@ func BenchmarkEastWest(b *testing.B) {
 			Servers: []model.Server{{Port: model.Port{Number: 15443, Name: "tls", Protocol: model.ProtocolTLS},
 				Hosts: []string{"*.local"}, TLS: &model.ServerTLS{Mode: model.TLSAutoPassthrough}}}})
 		c.Normalize()
-		proxy := Proxy{Type: ProxyTypeRouter, Namespace: "istio-system", Labels: map[string]string{"istio": "eastwestgateway"}, ClusterID: "Kubernetes", Network: "n1"}
+		proxy := Proxy{Type: node.TypeRouter, Namespace: "istio-system", Labels: map[string]string{"istio": "eastwestgateway"}, ClusterID: "Kubernetes", Network: "n1"}
 		ix := BuildIndex(mesh, DefaultOptions())
 		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
 			b.ReportAllocs()

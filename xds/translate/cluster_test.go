@@ -8,6 +8,7 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 
 	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/xds/node"
 )
 
 // policyMesh is a gateway routing everything to svc.default:8080 with the DestinationRule dr.
@@ -36,7 +37,7 @@ func policyMesh(dr *model.DestinationRule, se *model.ServiceEntry) *model.MeshSt
 
 func onlyCluster(t *testing.T, mesh *model.MeshState) *clusterv3.Cluster {
 	t.Helper()
-	r, err := Translate(mesh, Proxy{Type: ProxyTypeRouter, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}, DefaultOptions())
+	r, err := Translate(mesh, Proxy{Type: node.TypeRouter, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}, DefaultOptions())
 	if err != nil || len(r.Errors) > 0 {
 		t.Fatalf("err=%v errors=%v", err, r.Errors)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshgate/meshgate/discovery/file"
 	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/xds/node"
 )
 
 // ep is a ready mTLS endpoint of reviews on port 9080.
@@ -158,7 +159,7 @@ func TestEndpointsForMatchesTranslate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			proxy := Proxy{Type: ProxyTypeRouter, Namespace: p.Namespace, Labels: p.Labels, ClusterID: mesh.LocalCluster}
+			proxy := Proxy{Type: node.TypeRouter, Namespace: p.Namespace, Labels: p.Labels, ClusterID: mesh.LocalCluster}
 			if nw, ok := p.Metadata["NETWORK"].(string); ok {
 				proxy.Network = nw
 			}

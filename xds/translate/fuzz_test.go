@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/meshgate/meshgate/discovery/file"
+	"github.com/meshgate/meshgate/xds/node"
 )
 
 // FuzzTranslateYAML feeds arbitrary YAML through the file source and the
@@ -19,8 +20,8 @@ func FuzzTranslateYAML(f *testing.F) {
 	}
 	f.Add([]byte("apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec: {servers: [{port: {number: 80}}]}\n"))
 	proxies := []Proxy{
-		{Type: ProxyTypeRouter, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}},
-		{Type: ProxyTypeRouter, Namespace: "istio-system", Labels: map[string]string{"istio": "eastwestgateway"}, Network: "network1"},
+		{Type: node.TypeRouter, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}},
+		{Type: node.TypeRouter, Namespace: "istio-system", Labels: map[string]string{"istio": "eastwestgateway"}, Network: "network1"},
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		path := filepath.Join(t.TempDir(), "in.yaml")

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshgate/meshgate/discovery/file"
+	"github.com/meshgate/meshgate/xds/node"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -112,7 +113,7 @@ func translateCase(t testing.TB, dir string, p caseProxy, opts Options) (doc, re
 		proxy.Network = nw
 	}
 	if proxy.Type == "" {
-		proxy.Type = ProxyTypeRouter
+		proxy.Type = node.TypeRouter
 	}
 	res, err := Translate(mesh, proxy, opts)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/xds/node"
 )
 
 // Seed 001 §2: a VirtualService bound only to a gateway changes what that
@@ -33,7 +34,7 @@ func TestMeshRuleBindsPerProxyKind(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			mesh := grpcMesh(model.ClusterState{Services: []model.Service{echoService(eps...)}, Gateways: []model.Gateway{gw},
 				DestinationRules: []model.DestinationRule{echoDR()}, VirtualServices: []model.VirtualService{vs(c.gateways...)}})
-			router, err := Translate(mesh, Proxy{Type: ProxyTypeRouter, Namespace: "default", Labels: map[string]string{"istio": "ingressgateway"}}, DefaultOptions())
+			router, err := Translate(mesh, Proxy{Type: node.TypeRouter, Namespace: "default", Labels: map[string]string{"istio": "ingressgateway"}}, DefaultOptions())
 			if err != nil {
 				t.Fatal(err)
 			}

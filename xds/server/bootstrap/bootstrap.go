@@ -19,6 +19,8 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/xds/node"
 	"github.com/meshgate/meshgate/xds/translate"
 )
 
@@ -27,7 +29,8 @@ const XDSCluster = "xds-grpc"
 
 // Options describe the node and where the daemon listens.
 type Options struct {
-	// NodeID is an Istio node id: router~<ip>~<pod>.<ns>~<ns>.svc.cluster.local.
+	// NodeID is an Istio node id (package xds/node):
+	// router~<ip>~<pod>.<ns>~<ns>.svc.cluster.local.
 	NodeID string
 	// XDSAddress is the daemon's xDS address, host:port (default 127.0.0.1:15010).
 	XDSAddress string
@@ -50,19 +53,19 @@ type Options struct {
 	CertDir string
 }
 
-func (o *Options) complete() (translate.Proxy, error) {
-	p, err := translate.ParseNodeID(o.NodeID)
+func (o *Options) complete() (node.ID, error) {
+	id, err := node.ParseID(o.NodeID)
 	if err != nil {
-		return p, err
+		return id, err
 	}
 	if o.XDSAddress == "" {
 		o.XDSAddress = "127.0.0.1:15010"
 	}
 	if o.Namespace == "" {
-		o.Namespace = p.Namespace
+		o.Namespace = id.Namespace
 	}
 	if o.ClusterID == "" {
-		o.ClusterID = "Kubernetes"
+		o.ClusterID = model.DefaultClusterID
 	}
 	if o.ServiceCluster == "" {
 		o.ServiceCluster = o.Namespace + ".meshgate-gateway"
@@ -73,36 +76,18 @@ func (o *Options) complete() (translate.Proxy, error) {
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = time.Second
 	}
-	return p, nil
+	return id, nil
 }
 
-func (o *Options) metadata(extra map[string]any) (*structpb.Struct, error) {
-	labels := map[string]any{}
-	for k, v := range o.Labels {
-		labels[k] = v
+// metadata is the node metadata of a completed o; generator is "" (Envoy)
+// or node.GeneratorGRPC.
+func (o *Options) metadata(generator string) (*structpb.Struct, error) {
+	m := node.Metadata{Namespace: o.Namespace, Network: o.Network, ClusterID: o.ClusterID, Generator: generator}
+	if len(o.Labels) > 0 {
+		m.Labels = o.Labels
 	}
-	m := map[string]any{MetaNamespace: o.Namespace, MetaClusterID: o.ClusterID}
-	if len(labels) > 0 {
-		m[MetaLabels] = labels
-	}
-	if o.Network != "" {
-		m[MetaNetwork] = o.Network
-	}
-	for k, v := range extra {
-		m[k] = v
-	}
-	return structpb.NewStruct(m)
+	return m.Struct()
 }
-
-// Metadata keys (xds/server reads the same; kept here so this package does
-// not import the server).
-const (
-	MetaLabels    = "LABELS"
-	MetaNamespace = "NAMESPACE"
-	MetaNetwork   = "NETWORK"
-	MetaClusterID = "CLUSTER_ID"
-	MetaGenerator = "GENERATOR"
-)
 
 func hostPort(addr, what string) (string, uint32, error) {
 	host, port, err := net.SplitHostPort(addr)
@@ -144,7 +129,7 @@ func Envoy(o Options) (*bootstrapv3.Bootstrap, error) {
 	if err != nil {
 		return nil, err
 	}
-	md, err := o.metadata(nil)
+	md, err := o.metadata("")
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +204,7 @@ func GRPC(o Options) ([]byte, error) {
 	if _, _, err := hostPort(o.XDSAddress, "xds address"); err != nil {
 		return nil, err
 	}
-	md, err := o.metadata(map[string]any{MetaGenerator: "grpc"})
+	md, err := o.metadata(node.GeneratorGRPC)
 	if err != nil {
 		return nil, err
 	}
