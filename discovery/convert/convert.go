@@ -13,9 +13,6 @@ import (
 	"github.com/meshgate/meshgate/discovery/model"
 )
 
-// DefaultDomainSuffix is the cluster DNS domain used when Options leave it empty.
-const DefaultDomainSuffix = "cluster.local"
-
 // DefaultNamespace is given to objects that name no namespace.
 const DefaultNamespace = "default"
 
@@ -55,7 +52,7 @@ type Options struct {
 
 func (o Options) domainSuffix() string {
 	if o.DomainSuffix == "" {
-		return DefaultDomainSuffix
+		return model.DefaultDomainSuffix
 	}
 	return o.DomainSuffix
 }

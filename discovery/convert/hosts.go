@@ -8,10 +8,9 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
-)
 
-// MeshGateway is the reserved gateway name for the sidecars of the mesh.
-const MeshGateway = "mesh"
+	"github.com/meshgate/meshgate/discovery/model"
+)
 
 func isDNS1123Label(s string) bool { return len(validation.IsDNS1123Label(s)) == 0 }
 
@@ -121,7 +120,7 @@ func validateVirtualServiceHost(h string, appliesToMesh bool) error {
 // validateGatewayName checks a reference in a VirtualService's gateways:
 // "mesh", "ns/name" or "name" (a legacy "name.ns" FQDN is accepted too).
 func validateGatewayName(g string) error {
-	if g == MeshGateway {
+	if g == model.MeshGateway {
 		return nil
 	}
 	if ns, name, ok := strings.Cut(g, "/"); ok {

@@ -21,7 +21,7 @@ func Service(s *corev1.Service, domainSuffix string) (model.Service, []error) {
 		return model.Service{}, fe.list
 	}
 	if domainSuffix == "" {
-		domainSuffix = DefaultDomainSuffix
+		domainSuffix = model.DefaultDomainSuffix
 	}
 	m := meta(&s.ObjectMeta)
 	out := model.Service{

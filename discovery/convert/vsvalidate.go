@@ -23,7 +23,7 @@ func validateVirtualService(fe *fieldErrs, v *networkingv1.VirtualService) {
 	for i, g := range s.Gateways {
 		fe.addErr(idx("spec.gateways", i), validateGatewayName(g))
 	}
-	appliesToMesh := len(s.Gateways) == 0 || slices.Contains(s.Gateways, MeshGateway)
+	appliesToMesh := len(s.Gateways) == 0 || slices.Contains(s.Gateways, model.MeshGateway)
 	allValid := true
 	for i, h := range s.Hosts {
 		if err := validateVirtualServiceHost(h, appliesToMesh); err != nil {

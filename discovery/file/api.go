@@ -9,10 +9,6 @@ import (
 	"github.com/meshgate/meshgate/discovery/model"
 )
 
-// DefaultClusterID is the cluster id of a single-cluster input when Options
-// name none: Istio's default cluster id.
-const DefaultClusterID = "Kubernetes"
-
 // MeshFileName is the file that makes a directory a multi-cluster input.
 const MeshFileName = "mesh.yaml"
 
@@ -23,7 +19,7 @@ type Options struct {
 	// mesh.yaml is a multi-cluster input.
 	Paths []string
 	// ClusterID and Network label the state when the input is a single cluster
-	// (ClusterID defaults to DefaultClusterID).
+	// (ClusterID defaults to model.DefaultClusterID).
 	ClusterID string
 	Network   string
 	// MeshID labels a single-cluster input's MeshState (mesh.yaml has its own).

@@ -187,7 +187,7 @@ func TestMeshDefaultsAndSingleCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := res.Mesh.Local()
-	if res.Mesh.LocalCluster != DefaultClusterID || res.Mesh.MeshID != "m" || c.ID != DefaultClusterID || c.Network != "n" || len(c.Services) != 2 {
+	if res.Mesh.LocalCluster != model.DefaultClusterID || res.Mesh.MeshID != "m" || c.ID != model.DefaultClusterID || c.Network != "n" || len(c.Services) != 2 {
 		t.Errorf("mesh = %+v, cluster = %+v", res.Mesh, c)
 	}
 	// a multi-cluster directory cannot be combined with other paths

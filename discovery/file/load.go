@@ -65,7 +65,7 @@ func loadSingle(opts Options) (*Result, error) {
 	}
 	id := opts.ClusterID
 	if id == "" {
-		id = DefaultClusterID
+		id = model.DefaultClusterID
 	}
 	cs := d.convert(id, opts.Network, opts.DomainSuffix)
 	res.Mesh = &model.MeshState{MeshID: opts.MeshID, LocalCluster: id, Clusters: []*model.ClusterState{cs}}

@@ -7,12 +7,14 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
+
+	"github.com/meshgate/meshgate/discovery/model"
 )
 
 // Defaults of Options.
 const (
 	// DefaultNamespace is the daemon's (Istio's system) namespace.
-	DefaultNamespace = "istio-system"
+	DefaultNamespace = model.IstioSystemNamespace
 	// DefaultHoldoff and DefaultMaxDelay debounce rebuilds: a burst of
 	// events ends after DefaultHoldoff of quiet, and never later than
 	// DefaultMaxDelay after its first event.

@@ -60,7 +60,7 @@ func GRPC(mesh *model.MeshState, proxy Proxy, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("grpc translate: nil mesh state")
 	}
 	if opts.DomainSuffix == "" {
-		opts.DomainSuffix = "cluster.local"
+		opts.DomainSuffix = model.DefaultDomainSuffix
 	}
 	g := &grpcBuilder{mesh: mesh, proxy: proxy, opts: opts, out: &Result{}, ix: BuildIndex(mesh, opts)}
 	g.index()
@@ -156,7 +156,7 @@ func (g *grpcBuilder) index() {
 }
 
 func boundToMesh(gateways []string) bool {
-	return len(gateways) == 0 || slices.Contains(gateways, "mesh")
+	return len(gateways) == 0 || slices.Contains(gateways, model.MeshGateway)
 }
 
 // fqdn expands a short host ("reviews", "reviews.ns") relative to ns.
@@ -413,7 +413,7 @@ func (g *grpcBuilder) matchApplies(m model.HTTPMatch, port uint32) bool {
 	if m.SourceNamespace != "" && m.SourceNamespace != g.proxy.Namespace {
 		return false
 	}
-	return len(m.Gateways) == 0 || slices.Contains(m.Gateways, "mesh")
+	return len(m.Gateways) == 0 || slices.Contains(m.Gateways, model.MeshGateway)
 }
 
 func clusterAction(name string) *routev3.Route_Route {

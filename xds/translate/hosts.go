@@ -3,6 +3,8 @@ package translate
 import (
 	"net/netip"
 	"strings"
+
+	"github.com/meshgate/meshgate/discovery/model"
 )
 
 // Host matching follows Istio's host.Name semantics: a name starting with "*"
@@ -137,13 +139,10 @@ func resolveShortName(h, namespace, domain string) string {
 	return h + "." + namespace + ".svc." + domain
 }
 
-// meshGateway is the reserved gateway name for sidecars.
-const meshGateway = "mesh"
-
 // resolveGatewayName turns a VirtualService's gateway reference into "ns/name":
 // "name" → "<vsns>/name", "./name" → "<vsns>/name", "name.ns[.svc…]" → "ns/name".
 func resolveGatewayName(g, vsNamespace string) string {
-	if g == meshGateway {
+	if g == model.MeshGateway {
 		return g
 	}
 	if before, after, found := strings.Cut(g, "/"); found {

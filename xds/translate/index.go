@@ -78,7 +78,7 @@ type virtualService struct {
 // BuildIndex indexes mesh for translation.
 func BuildIndex(mesh *model.MeshState, opts Options) *Index {
 	if opts.DomainSuffix == "" {
-		opts.DomainSuffix = "cluster.local"
+		opts.DomainSuffix = model.DefaultDomainSuffix
 	}
 	if opts.TrustDomain == "" {
 		opts.TrustDomain = opts.DomainSuffix
@@ -176,12 +176,12 @@ func (ix *Index) indexConfig() {
 		}
 		gws := vs.Gateways
 		if len(gws) == 0 {
-			gws = []string{meshGateway}
+			gws = []string{model.MeshGateway}
 		}
 		for fi, g := range gws {
 			rg := resolveGatewayName(g, vs.Namespace)
 			r.gateways = append(r.gateways, rg)
-			if rg != meshGateway && ix.gateways[rg] == nil {
+			if rg != model.MeshGateway && ix.gateways[rg] == nil {
 				ix.errs = append(ix.errs, model.Errorf(model.RefOf(model.KindVirtualService, vs.Meta),
 					fieldIndex("spec.gateways", fi), "gateway %q not found", rg))
 			}
@@ -194,7 +194,7 @@ func (ix *Index) indexConfig() {
 }
 
 // RootNamespace is the mesh's root config namespace (Istio's default).
-const RootNamespace = "istio-system"
+const RootNamespace = model.IstioSystemNamespace
 
 // destinationRule returns the DestinationRule a proxy in proxyNS uses for
 // hostname (a service in svcNS), as istiod resolves it: from the proxy's

@@ -13,6 +13,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshgate/meshgate/discovery/model"
 )
 
 // Config is the configuration of `meshgate run`. The config file (YAML) uses
@@ -106,15 +108,15 @@ func DefaultConfig() Config {
 	return Config{
 		XDSAddress:        "127.0.0.1:15010", // Istio's plaintext xDS port
 		AdminAddress:      "127.0.0.1:15014", // Istio's control-plane monitoring port
-		ClusterID:         "Kubernetes",      // Istio's default cluster name
-		TrustDomain:       "cluster.local",
-		DomainSuffix:      "cluster.local",
+		ClusterID:         model.DefaultClusterID,
+		TrustDomain:       model.DefaultTrustDomain,
+		DomainSuffix:      model.DefaultDomainSuffix,
 		LogLevel:          "info",
 		LogFormat:         "text",
 		DebounceHoldoff:   Duration(100 * time.Millisecond), // Istio's PILOT_DEBOUNCE_AFTER
 		DebounceMaxDelay:  Duration(time.Second),            // shorter than Istio's 10s: gateways only
 		ShutdownTimeout:   Duration(10 * time.Second),
-		Namespace:         "istio-system",
+		Namespace:         model.IstioSystemNamespace,
 		RemoteSyncTimeout: Duration(30 * time.Second), // Istio's PILOT_REMOTE_CLUSTER_TIMEOUT
 		RemoteSecretTTL:   Duration(24 * time.Hour),
 		SVIDTTL:           Duration(24 * time.Hour),

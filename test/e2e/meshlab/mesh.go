@@ -14,6 +14,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/test/e2e/netlab"
 	"github.com/meshgate/meshgate/test/e2e/workload"
 	"github.com/meshgate/meshgate/test/kubetest"
@@ -101,7 +102,7 @@ func New(ctx context.Context, slot *netlab.Slot, opts Options) (m *Mesh, err err
 	if m.Lab, err = netlab.New(slot, opts.Clusters); err != nil {
 		return m, err
 	}
-	if m.PKI, err = NewPKI(opts.Bin, filepath.Join(opts.Dir, "pki"), "cluster.local"); err != nil {
+	if m.PKI, err = NewPKI(opts.Bin, filepath.Join(opts.Dir, "pki"), model.DefaultTrustDomain); err != nil {
 		return m, err
 	}
 	for i, n := range m.Lab.Networks {

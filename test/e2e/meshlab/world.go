@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/meshgate/meshgate/discovery/model"
 )
 
 // Names and ports of the simulated world.
 const (
-	Namespace      = "e2e"          // workloads
-	SystemNS       = "istio-system" // gateways
+	Namespace      = "e2e"                      // workloads
+	SystemNS       = model.IstioSystemNamespace // gateways
 	EchoPort       = 8080
 	XDSPort        = 15010
 	DaemonAdmin    = 15014
