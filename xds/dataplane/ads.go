@@ -65,16 +65,16 @@ type adsStream struct {
 
 // runADS keeps an ADS stream open until ctx is done, reconnecting with
 // jittered exponential backoff. The last applied config keeps serving while
-// the control plane is unreachable.
-func (g *Gateway) runADS(ctx context.Context) {
+// the control plane is unreachable. It returns nil when ctx ends, or the
+// error that keeps it from connecting at all.
+func (g *Gateway) runADS(ctx context.Context) error {
 	creds := insecure.NewCredentials()
 	if g.cfg.XDSTLS != nil {
 		creds = credentials.NewTLS(g.cfg.XDSTLS)
 	}
 	conn, err := grpc.NewClient(g.cfg.XDSAddress, grpc.WithTransportCredentials(creds))
 	if err != nil {
-		g.log.Error("xds client", "address", g.cfg.XDSAddress, "err", err)
-		return
+		return fmt.Errorf("xds client for %s: %w", g.cfg.XDSAddress, err)
 	}
 	defer conn.Close()
 	client := discoveryv3.NewAggregatedDiscoveryServiceClient(conn)
@@ -87,7 +87,7 @@ func (g *Gateway) runADS(ctx context.Context) {
 		got, err := g.runStream(ctx, client, subs)
 		g.m.xdsConnected.Set(0)
 		if ctx.Err() != nil {
-			return
+			return nil
 		}
 		if got {
 			backoff = g.cfg.ReconnectBase
@@ -99,7 +99,7 @@ func (g *Gateway) runADS(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return
+			return nil
 		case <-t.C:
 		}
 		backoff = min(2*backoff, g.cfg.ReconnectMax)

@@ -101,8 +101,9 @@ func (cp *controlPlane) nacks() []*discoveryv3.DiscoveryRequest {
 // gatewayOpt adjusts a test gateway's config.
 type gatewayOpt func(*Config)
 
-// startGateway runs a Gateway against cp and waits until it is ready,
-// unless the config is not expected to be ready (noWait).
+// startGateway runs a Gateway against cp until the test ends (then checks
+// that Run returned nil) and returns once it has started; waitReady waits
+// for its first configuration.
 func startGateway(t testing.TB, cp *controlPlane, opts ...gatewayOpt) *Gateway {
 	t.Helper()
 	cfg := DefaultConfig()
@@ -122,10 +123,21 @@ func startGateway(t testing.TB, cp *controlPlane, opts ...gatewayOpt) *Gateway {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	if err := g.Start(context.Background()); err != nil {
-		t.Fatalf("Start: %v", err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	select {
+	case <-g.Started():
+	case err := <-done:
+		cancel()
+		t.Fatalf("gateway Run: %v", err)
 	}
-	t.Cleanup(g.Stop)
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("gateway Run: %v", err)
+		}
+	})
 	return g
 }
 

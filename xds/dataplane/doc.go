@@ -43,6 +43,15 @@
 // TLS versions default to Go's (1.2–1.3); a version the control plane
 // re-sends after a NACK is NACKed again only after a growing delay; no delta xDS.
 //
+// Lifecycle: New validates the Config; Run(ctx) is the whole life of the
+// gateway. It binds the admin server, runs the ADS client (one goroutine,
+// reconnecting with backoff) and the listeners it is given (an accept loop
+// per listener, a goroutine per connection), and when ctx ends closes the
+// listeners, lets connections finish for up to Config.ShutdownTimeout and
+// returns once every goroutine it started has returned. Started is closed
+// when the admin address is bound (AdminAddr), Ready when the first
+// listeners and clusters are applied.
+//
 // The admin server serves /metrics (Prometheus, meshgate_gateway_*),
 // /healthz, /ready and /config_dump (Envoy's ConfigDump in protojson, with
 // sensitive fields redacted).

@@ -39,13 +39,11 @@ type Gateway struct {
 	ready     chan struct{}
 	readyOnce sync.Once
 
-	started  atomic.Bool
-	cancel   context.CancelFunc
-	done     chan struct{}
-	accepts  sync.WaitGroup // accept loops; only they add to handlers
-	handlers sync.WaitGroup // connection handlers
-	admin    *http.Server
-	adminLn  net.Listener
+	running   atomic.Bool
+	started   chan struct{}  // closed by Run once the admin address is bound
+	adminAddr atomic.Value   // net.Addr, once Run has bound it
+	accepts   sync.WaitGroup // accept loops; only they add to handlers
+	handlers  sync.WaitGroup // connection handlers
 }
 
 // typeStatus is the xDS state of one resource type, for /config_dump.
@@ -69,7 +67,7 @@ type resourceError struct {
 func (e *resourceError) Error() string { return e.err.Error() }
 func (e *resourceError) Unwrap() error { return e.err }
 
-// New validates cfg and returns a Gateway; Start runs it.
+// New validates cfg and returns a Gateway; Run runs it.
 func New(cfg Config) (*Gateway, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("gateway config: %w", err)
@@ -83,64 +81,67 @@ func New(cfg Config) (*Gateway, error) {
 		listeners: map[string]*listenerRuntime{}, draining: map[*listenerRuntime]struct{}{},
 		clusterCfgs: map[string]*clusterConfig{}, clusterStates: map[string]*clusterState{},
 		endpoints: map[string]*endpointSet{}, status: map[string]*typeStatus{},
-		ready: make(chan struct{}), done: make(chan struct{}),
+		ready: make(chan struct{}), started: make(chan struct{}),
 	}
 	g.secrets.Store(&secretSet{byName: map[string]*secretEntry{}})
 	g.clusters.Store(&map[string]*clusterRuntime{})
 	return g, nil
 }
 
-// Start binds the admin server (when configured) and starts the ADS client
-// in the background. It returns once the admin address is bound.
-func (g *Gateway) Start(ctx context.Context) error {
-	if !g.started.CompareAndSwap(false, true) {
-		return errors.New("gateway already started")
+// Run runs the gateway until ctx ends: it binds the admin server (when
+// configured), keeps the ADS stream open (reconnecting while the control
+// plane is unreachable) and serves the listeners it receives. When ctx ends
+// it stops: the ADS client ends, every listener closes, open connections get
+// up to ShutdownTimeout to finish and the rest are closed; Run returns when
+// every connection handler has returned. It returns nil after ctx ended, or
+// the error that stopped the gateway (the admin address cannot be bound,
+// the ADS client cannot be built, the admin server fails). Started tells
+// when the admin address is bound, Ready when the first configuration is
+// applied. Run may be called once.
+func (g *Gateway) Run(ctx context.Context) error {
+	if !g.running.CompareAndSwap(false, true) {
+		return errors.New("gateway: Run called twice")
 	}
-	ctx, g.cancel = context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var admin *http.Server
+	adminErr := make(chan error, 1)
 	if g.cfg.AdminAddress != "" {
 		ln, err := net.Listen("tcp", g.cfg.AdminAddress)
 		if err != nil {
-			g.cancel()
-			close(g.done)
 			return fmt.Errorf("admin address %s: %w", g.cfg.AdminAddress, err)
 		}
-		g.adminLn = ln
-		g.admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+		g.adminAddr.Store(ln.Addr())
+		admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
-			if err := g.admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				g.log.Error("admin server stopped", "err", err)
+			if err := admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				adminErr <- fmt.Errorf("admin server: %w", err)
 			}
 		}()
 	}
-	go func() {
-		defer close(g.done)
-		g.runADS(ctx)
-	}()
-	return nil
+	adsDone := make(chan error, 1)
+	go func() { adsDone <- g.runADS(ctx) }()
+	close(g.started)
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-adminErr:
+	case err = <-adsDone:
+		adsDone <- err // runADS returns early only on an error; shutdown waits for it
+	}
+	cancel()
+	<-adsDone
+	if admin != nil {
+		admin.Close()
+	}
+	g.closeListeners()
+	return err
 }
 
-// Run starts the gateway, blocks until ctx is done, then stops it.
-func (g *Gateway) Run(ctx context.Context) error {
-	if err := g.Start(ctx); err != nil {
-		return err
-	}
-	<-ctx.Done()
-	g.Stop()
-	return nil
-}
-
-// Stop ends the ADS client, closes every listener, waits up to
-// ShutdownTimeout for connections to finish, closes the rest and returns
-// when every connection handler has returned.
-func (g *Gateway) Stop() {
-	if !g.started.Load() {
-		return
-	}
-	g.cancel()
-	<-g.done
-	if g.admin != nil {
-		g.admin.Close()
-	}
+// closeListeners closes every listener, waits up to ShutdownTimeout for
+// connections to finish, closes the rest and returns when every connection
+// handler has returned.
+func (g *Gateway) closeListeners() {
 	g.mu.Lock()
 	var all []*listenerRuntime
 	for _, lr := range g.listeners {
@@ -171,6 +172,10 @@ func (g *Gateway) Stop() {
 	<-idle
 }
 
+// Started is closed once Run has bound the admin address (AdminAddr is set)
+// and started the ADS client. It is never closed when Run fails before.
+func (g *Gateway) Started() <-chan struct{} { return g.started }
+
 // Ready is closed once the first listeners and clusters have been applied.
 func (g *Gateway) Ready() <-chan struct{} { return g.ready }
 
@@ -185,12 +190,11 @@ func (g *Gateway) ListenerAddr(name string) net.Addr {
 	return nil
 }
 
-// AdminAddr returns the bound admin address, or nil.
+// AdminAddr returns the bound admin address (useful with port 0), or nil
+// before Run has bound it (see Started) or when there is no admin server.
 func (g *Gateway) AdminAddr() net.Addr {
-	if g.adminLn == nil {
-		return nil
-	}
-	return g.adminLn.Addr()
+	a, _ := g.adminAddr.Load().(net.Addr)
+	return a
 }
 
 func (g *Gateway) markReady() {

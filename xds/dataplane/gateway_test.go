@@ -1,9 +1,12 @@
 package dataplane
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"slices"
+	"strings"
 	"testing"
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -168,5 +171,58 @@ func TestReadyAndAdmin(t *testing.T) {
 		if !contains(body, want) {
 			t.Fatalf("/config_dump lacks %q", want)
 		}
+	}
+}
+
+// Run is the whole lifecycle: it returns the error that keeps the gateway
+// from running, nil when its context ends, and runs once.
+func TestRunLifecycle(t *testing.T) {
+	cp := newControlPlane(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg := DefaultConfig()
+	cfg.XDSAddress, cfg.NodeID, cfg.Logger = cp.addr, testNodeID, testLogger(t)
+	cfg.AdminAddress = busy.Addr().String()
+	g, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "admin address") {
+		t.Errorf("Run with a taken admin address = %v, want the bind error", err)
+	}
+	if err := g.Run(context.Background()); err == nil {
+		t.Error("a second Run was accepted")
+	}
+
+	cfg.AdminAddress = "127.0.0.1:0"
+	g, err = New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	<-g.Started()
+	if g.AdminAddr() == nil {
+		t.Error("started without an admin address")
+	}
+	select {
+	case <-g.Ready(): // the control plane has no snapshot for the node: not ready
+		t.Fatal("ready without configuration")
+	case err := <-done:
+		t.Fatalf("Run returned %v before its context ended", err)
+	default:
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run after cancel = %v, want nil", err)
+	}
+
+	cfg.NodeID = "router~10.0.0.7~gw-0.istio-system~istio-system" // no .svc.<domain>
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "invalid node id") {
+		t.Errorf("New with a malformed node id = %v", err)
 	}
 }
