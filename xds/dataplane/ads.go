@@ -31,6 +31,15 @@ var shortType = map[string]string{
 // initialFetchWarning is how long a stream may stay silent before a warning.
 const initialFetchWarning = 15 * time.Second
 
+// This is the product's ADS client; the tests have one of their own
+// (test/adstest, also under the e2e workloads). They are kept apart on
+// purpose: this one applies each response into the data path before it ACKs,
+// reconnects with backoff, delays a repeated NACK and feeds metrics and
+// /config_dump; the tests' client must instead expose the protocol itself
+// (one stream whose end a test asserts, delta as well as state of the world,
+// NACK on command, RDS, a log of every response). Sharing one would put test
+// knobs into the gateway or hide from the tests what the server sends.
+
 // subscription is the client side of one resource type on the ADS stream.
 // version survives reconnects; nonce and sent are per stream.
 type subscription struct {

@@ -17,8 +17,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/test/adstest"
 	"github.com/meshgate/meshgate/test/metrictest"
-	"github.com/meshgate/meshgate/xds/server/internal/adstest"
 	"github.com/meshgate/meshgate/xds/translate"
 )
 

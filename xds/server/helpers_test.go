@@ -32,8 +32,8 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/test/adstest"
 	"github.com/meshgate/meshgate/xds/node"
-	"github.com/meshgate/meshgate/xds/server/internal/adstest"
 	"github.com/meshgate/meshgate/xds/translate"
 )
 

@@ -19,9 +19,9 @@ import (
 
 	"github.com/meshgate/meshgate/discovery/file"
 	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/test/adstest"
 	"github.com/meshgate/meshgate/test/metrictest"
 	"github.com/meshgate/meshgate/xds/node"
-	"github.com/meshgate/meshgate/xds/server/internal/adstest"
 	"github.com/meshgate/meshgate/xds/translate"
 )
 

@@ -15,9 +15,11 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/test/e2e/netlab"
 	"github.com/meshgate/meshgate/test/e2e/workload"
 	"github.com/meshgate/meshgate/test/kubetest"
+	"github.com/meshgate/meshgate/xds/node"
 )
 
 // Pod is an echo pod: an address in its network, an SVID and a server.
@@ -190,10 +192,10 @@ func (c *Cluster) gatewayProc(name, ip, labels string, admin int, extra ...strin
 	// The pod runs as service account <name>, as Istio's gateways do.
 	argv := append(c.Net.Exec(), c.Mesh.Bin, "gateway",
 		"--xds", c.XDSAddr(),
-		"--node-id", fmt.Sprintf("router~%s~%s-0.%s~%s.svc.cluster.local", ip, name, SystemNS, SystemNS),
+		"--node-id", node.ID{Type: node.TypeRouter, IP: ip, Pod: name + "-0", Namespace: SystemNS, DomainSuffix: model.DefaultDomainSuffix}.String(),
 		"--label", labels,
-		"--metadata", "NETWORK="+c.Net.Name, "--metadata", "CLUSTER_ID="+c.ID,
-		"--metadata", "SERVICE_ACCOUNT="+name,
+		"--metadata", node.MetaNetwork+"="+c.Net.Name, "--metadata", node.MetaClusterID+"="+c.ID,
+		"--metadata", node.MetaServiceAccount+"="+name,
 		"--admin-address", netip.AddrPortFrom(c.Net.NodeIP, uint16(admin)).String(),
 		// Connections of a replaced listener drain quickly in tests.
 		"--drain-timeout", "5s")
@@ -261,8 +263,10 @@ func (c *Cluster) NewClientAs(ctx context.Context, name, sa string) (*workload.C
 		return nil, err
 	}
 	d := netlab.Dialer{Net: c.Net, Src: ip}
-	x, err := workload.StartXDS(c.XDSAddr(), d, workload.NodeConfig{IP: ip.String(), Pod: name, Namespace: Namespace,
-		Labels: map[string]string{"app": "e2e-client"}, Network: c.Net.Name, ClusterID: c.ID})
+	x, err := workload.StartXDS(c.XDSAddr(), d, node.Node{
+		ID:       node.ID{Type: node.TypeRouter, IP: ip.String(), Pod: name, Namespace: Namespace, DomainSuffix: model.DefaultDomainSuffix},
+		Metadata: node.Metadata{Labels: map[string]string{"app": "e2e-client"}, Namespace: Namespace, Network: c.Net.Name, ClusterID: c.ID},
+	})
 	if err != nil {
 		return nil, err
 	}

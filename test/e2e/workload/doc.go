@@ -1,7 +1,8 @@
 // Package workload is the traffic of the end-to-end tests: echo servers that
 // terminate mesh mTLS with SVIDs from `meshgate cert issue` and check the
 // caller's SPIFFE ID (go-spiffe), clients that learn endpoints from their
-// own daemon over ADS (CDS + EDS, split horizon, like a proxy) and dial them
+// own daemon over ADS (CDS + EDS, split horizon, like a proxy; the tests'
+// ADS client test/adstest, reconnecting) and dial them
 // with the target's SNI (package sni) and mesh mTLS, and a paced load
 // generator that records every request and prints figures.
 //

@@ -2,8 +2,6 @@ package workload
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net"
 	"slices"
 	"sync"
@@ -12,49 +10,19 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/meshgate/meshgate/test/adstest"
 	"github.com/meshgate/meshgate/test/e2e/netlab"
+	"github.com/meshgate/meshgate/xds/node"
 )
 
-// NodeConfig is the xDS identity of a client, Istio style.
-type NodeConfig struct {
-	IP        string // pod address, in the node id
-	Pod       string
-	Namespace string
-	Labels    map[string]string
-	Network   string
-	ClusterID string
-}
-
-// ID is "router~<ip>~<pod>.<ns>~<ns>.svc.cluster.local".
-func (n NodeConfig) ID() string {
-	return fmt.Sprintf("router~%s~%s.%s~%s.svc.cluster.local", n.IP, n.Pod, n.Namespace, n.Namespace)
-}
-
-func (n NodeConfig) node() (*corev3.Node, error) {
-	labels := map[string]any{}
-	for k, v := range n.Labels {
-		labels[k] = v
-	}
-	md, err := structpb.NewStruct(map[string]any{
-		"LABELS": labels, "NAMESPACE": n.Namespace, "NETWORK": n.Network, "CLUSTER_ID": n.ClusterID,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &corev3.Node{Id: n.ID(), Metadata: md, UserAgentName: "meshgate-e2e-client"}, nil
-}
-
-// XDSClient is a state-of-the-world ADS client that subscribes like a proxy:
-// CDS as a wildcard, then EDS by the names of the EDS clusters it got. It
-// keeps the last configuration it accepted while the control plane is
-// unreachable and reconnects on its own (backoff 100 ms .. 2 s).
+// XDSClient subscribes like a proxy over state-of-the-world ADS (the tests'
+// one ADS client, adstest, narrowed to CDS as a wildcard and EDS by the names
+// of the EDS clusters). It keeps the last configuration it accepted while the
+// control plane is unreachable and reconnects on its own (backoff 100 ms .. 2 s).
 type XDSClient struct {
 	addr   string
 	node   *corev3.Node
@@ -65,23 +33,22 @@ type XDSClient struct {
 	endpoints map[string]*endpointv3.ClusterLoadAssignment
 	connected bool
 	streams   int // streams opened so far
-	updates   int // responses applied
 	changed   chan struct{}
-	lastErr   error
-	nacks     int
 
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-// StartXDS connects to the ADS server at addr from inside dialer's network.
-func StartXDS(addr string, dialer netlab.Dialer, nc NodeConfig) (*XDSClient, error) {
-	node, err := nc.node()
+// StartXDS connects to the ADS server at addr from inside dialer's network,
+// as node n.
+func StartXDS(addr string, dialer netlab.Dialer, n node.Node) (*XDSClient, error) {
+	en, err := n.Envoy()
 	if err != nil {
 		return nil, err
 	}
+	en.UserAgentName = "meshgate-e2e-client"
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &XDSClient{addr: addr, node: node, dialer: dialer, clusters: map[string]*clusterv3.Cluster{},
+	c := &XDSClient{addr: addr, node: en, dialer: dialer, clusters: map[string]*clusterv3.Cluster{},
 		endpoints: map[string]*endpointv3.ClusterLoadAssignment{}, changed: make(chan struct{}),
 		cancel: cancel, done: make(chan struct{})}
 	go c.run(ctx)
@@ -135,9 +102,9 @@ func (c *XDSClient) run(ctx context.Context) {
 	defer close(c.done)
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		opened, err := c.stream(ctx)
+		opened := c.stream(ctx)
 		c.mu.Lock()
-		c.connected, c.lastErr = false, err
+		c.connected = false
 		c.notifyLocked()
 		c.mu.Unlock()
 		if opened {
@@ -151,160 +118,61 @@ func (c *XDSClient) run(ctx context.Context) {
 	}
 }
 
-// stream runs one ADS stream until it fails; opened says whether a response
-// was received on it.
-func (c *XDSClient) stream(ctx context.Context) (opened bool, err error) {
+// stream runs one ADS stream until it ends; it reports whether a response
+// arrived on it.
+func (c *XDSClient) stream(ctx context.Context) (opened bool) {
 	conn, err := grpc.NewClient("passthrough:///"+c.addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 			return c.dialer.DialContext(ctx, "tcp", addr)
 		}))
 	if err != nil {
-		return false, err
+		return false
 	}
 	defer conn.Close()
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	st, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(sctx)
+	a, err := adstest.Dial(ctx, conn, c.node, false, adstest.Types(resource.ClusterType, resource.EndpointType))
 	if err != nil {
-		return false, err
+		return false
 	}
-	s := &adsStream{c: c, st: st}
-	if err := s.send(resource.ClusterType, "", "", nil, nil); err != nil {
-		return false, err
-	}
-	for {
-		resp, err := st.Recv()
+	defer a.Close()
+	for seen := 0; ; {
+		st, err := a.WaitFor(ctx, func(s adstest.State) bool { return len(s.Log) > seen })
 		if err != nil {
-			return opened, err
+			return opened // the stream ended, or ctx did
 		}
+		seen = len(st.Log)
+		c.mu.Lock()
 		if !opened {
 			opened = true
-			c.mu.Lock()
 			c.connected = true
 			c.streams++
-			c.notifyLocked()
-			c.mu.Unlock()
 		}
-		if err := s.handle(resp); err != nil {
-			return opened, err
-		}
+		c.applyLocked(st)
+		c.notifyLocked()
+		c.mu.Unlock()
 	}
 }
 
-type adsStream struct {
-	c        *XDSClient
-	st       discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient
-	edsNames []string
-	edsVer   string
-	edsNonce string
-}
-
-func (s *adsStream) send(typeURL, version, nonce string, names []string, nackErr error) error {
-	req := &discoveryv3.DiscoveryRequest{Node: s.c.node, TypeUrl: typeURL, VersionInfo: version,
-		ResponseNonce: nonce, ResourceNames: names}
-	if nackErr != nil {
-		req.ErrorDetail = &statuspb.Status{Message: nackErr.Error()}
+// applyLocked takes the stream's accepted state. A new stream's first CDS
+// replaces the clusters; endpoints are kept until their EDS arrives again
+// (so a reconnect does not empty them meanwhile) and dropped with their cluster.
+func (c *XDSClient) applyLocked(st adstest.State) {
+	if _, ok := st.Versions[resource.ClusterType]; ok {
+		c.clusters = map[string]*clusterv3.Cluster{}
+		for name, m := range st.Resources[resource.ClusterType] {
+			if cl, ok := m.(*clusterv3.Cluster); ok {
+				c.clusters[name] = cl
+			}
+		}
 	}
-	return s.st.Send(req)
-}
-
-func (s *adsStream) handle(resp *discoveryv3.DiscoveryResponse) error {
-	switch resp.GetTypeUrl() {
-	case resource.ClusterType:
-		clusters, err := decodeClusters(resp)
-		if err != nil {
-			s.c.countNACK()
-			return s.send(resource.ClusterType, "", resp.GetNonce(), nil, err)
+	for name, m := range st.Resources[resource.EndpointType] {
+		if cla, ok := m.(*endpointv3.ClusterLoadAssignment); ok {
+			c.endpoints[name] = cla
 		}
-		s.c.setClusters(clusters)
-		if err := s.send(resource.ClusterType, resp.GetVersionInfo(), resp.GetNonce(), nil, nil); err != nil {
-			return err
-		}
-		names := edsNames(clusters)
-		if !slices.Equal(names, s.edsNames) {
-			s.edsNames = names
-			return s.send(resource.EndpointType, s.edsVer, s.edsNonce, names, nil)
-		}
-		return nil
-	case resource.EndpointType:
-		clas, err := decodeCLAs(resp)
-		if err != nil {
-			s.c.countNACK()
-			return s.send(resource.EndpointType, s.edsVer, resp.GetNonce(), s.edsNames, err)
-		}
-		s.c.setEndpoints(clas)
-		s.edsVer, s.edsNonce = resp.GetVersionInfo(), resp.GetNonce()
-		return s.send(resource.EndpointType, s.edsVer, s.edsNonce, s.edsNames, nil)
-	}
-	return s.send(resp.GetTypeUrl(), "", resp.GetNonce(), nil, errors.New("type not subscribed"))
-}
-
-func (c *XDSClient) countNACK() { c.mu.Lock(); c.nacks++; c.mu.Unlock() }
-
-func (c *XDSClient) setClusters(cs []*clusterv3.Cluster) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.clusters = map[string]*clusterv3.Cluster{}
-	for _, cl := range cs {
-		c.clusters[cl.GetName()] = cl
 	}
 	for name := range c.endpoints {
 		if _, ok := c.clusters[name]; !ok {
 			delete(c.endpoints, name)
 		}
 	}
-	c.updates++
-	c.notifyLocked()
-}
-
-// setEndpoints applies an EDS response: state of the world for EDS carries
-// the requested resources; those absent keep their last value.
-func (c *XDSClient) setEndpoints(clas []*endpointv3.ClusterLoadAssignment) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, cla := range clas {
-		c.endpoints[cla.GetClusterName()] = cla
-	}
-	c.updates++
-	c.notifyLocked()
-}
-
-func decodeClusters(resp *discoveryv3.DiscoveryResponse) ([]*clusterv3.Cluster, error) {
-	var out []*clusterv3.Cluster
-	for _, a := range resp.GetResources() {
-		cl := &clusterv3.Cluster{}
-		if err := a.UnmarshalTo(cl); err != nil {
-			return nil, fmt.Errorf("cluster: %w", err)
-		}
-		out = append(out, cl)
-	}
-	return out, nil
-}
-
-func decodeCLAs(resp *discoveryv3.DiscoveryResponse) ([]*endpointv3.ClusterLoadAssignment, error) {
-	var out []*endpointv3.ClusterLoadAssignment
-	for _, a := range resp.GetResources() {
-		cla := &endpointv3.ClusterLoadAssignment{}
-		if err := a.UnmarshalTo(cla); err != nil {
-			return nil, fmt.Errorf("cluster load assignment: %w", err)
-		}
-		out = append(out, cla)
-	}
-	return out, nil
-}
-
-func edsNames(cs []*clusterv3.Cluster) []string {
-	var names []string
-	for _, cl := range cs {
-		if cl.GetType() == clusterv3.Cluster_EDS {
-			n := cl.GetName()
-			if sn := cl.GetEdsClusterConfig().GetServiceName(); sn != "" {
-				n = sn
-			}
-			names = append(names, n)
-		}
-	}
-	slices.Sort(names)
-	return names
 }

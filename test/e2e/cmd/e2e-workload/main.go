@@ -26,8 +26,10 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/test/e2e/netlab"
 	"github.com/meshgate/meshgate/test/e2e/workload"
+	"github.com/meshgate/meshgate/xds/node"
 )
 
 func main() {
@@ -87,11 +89,14 @@ func call(args []string) error {
 	fs := flag.NewFlagSet("call", flag.ExitOnError)
 	xds := fs.String("xds", "", "the daemon's ADS address")
 	certDir := fs.String("cert-dir", "/etc/svid", "directory written by meshgate cert issue")
-	nc := workload.NodeConfig{Namespace: "e2e", Labels: map[string]string{"app": "e2e-client"}}
-	fs.StringVar(&nc.IP, "ip", os.Getenv("POD_IP"), "pod IP (node id)")
-	fs.StringVar(&nc.Pod, "pod", os.Getenv("POD_NAME"), "pod name (node id)")
-	fs.StringVar(&nc.Network, "network", "", "NETWORK metadata")
-	fs.StringVar(&nc.ClusterID, "cluster-id", "", "CLUSTER_ID metadata")
+	nd := node.Node{
+		ID:       node.ID{Type: node.TypeRouter, Namespace: "e2e", DomainSuffix: model.DefaultDomainSuffix},
+		Metadata: node.Metadata{Namespace: "e2e", Labels: map[string]string{"app": "e2e-client"}},
+	}
+	fs.StringVar(&nd.ID.IP, "ip", os.Getenv("POD_IP"), "pod IP (node id)")
+	fs.StringVar(&nd.ID.Pod, "pod", os.Getenv("POD_NAME"), "pod name (node id)")
+	fs.StringVar(&nd.Metadata.Network, "network", "", node.MetaNetwork+" metadata")
+	fs.StringVar(&nd.Metadata.ClusterID, "cluster-id", "", node.MetaClusterID+" metadata")
 	target := fs.String("target", "", "host:port of the service to call")
 	subset := fs.String("subset", "", "DestinationRule subset")
 	serverID := fs.String("server-id", "", "SPIFFE ID the service's pods must prove")
@@ -120,7 +125,7 @@ func call(args []string) error {
 	if err != nil {
 		return err
 	}
-	x, err := workload.StartXDS(*xds, netlab.Dialer{}, nc)
+	x, err := workload.StartXDS(*xds, netlab.Dialer{}, nd)
 	if err != nil {
 		return err
 	}

@@ -55,10 +55,27 @@ type Client struct {
 	names  map[string]map[string]bool
 	nonces map[string]string
 	done   chan struct{}
+	only   map[string]bool // types the client subscribes to; nil: all
+}
+
+// Option adjusts a Client.
+type Option func(*Client)
+
+// Types restricts the client to these type URLs: it subscribes to no other
+// (default: listeners, clusters, routes, endpoints and secrets). A client
+// that follows clusters and their endpoints only is Types(ClusterType,
+// EndpointType).
+func Types(typeURLs ...string) Option {
+	return func(c *Client) {
+		c.only = map[string]bool{}
+		for _, t := range typeURLs {
+			c.only[t] = true
+		}
+	}
 }
 
 // Dial opens an ADS stream on cc as node and subscribes like Envoy.
-func Dial(ctx context.Context, cc grpc.ClientConnInterface, node *corev3.Node, delta bool) (*Client, error) {
+func Dial(ctx context.Context, cc grpc.ClientConnInterface, node *corev3.Node, delta bool, opts ...Option) (*Client, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	c := &Client{
 		node: node, delta: delta, cancel: cancel,
@@ -72,6 +89,9 @@ func Dial(ctx context.Context, cc grpc.ClientConnInterface, node *corev3.Node, d
 		names:    map[string]map[string]bool{},
 		nonces:   map[string]string{},
 		done:     make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(c)
 	}
 	ads := discoveryv3.NewAggregatedDiscoveryServiceClient(cc)
 	var err error
@@ -312,6 +332,9 @@ func values(m map[string]proto.Message) []proto.Message {
 // subscribeLocked sends a request when the wanted names of t differ from the
 // current ones. want nil with have nil on the first call is a wildcard.
 func (c *Client) subscribeLocked(t string, want, have map[string]bool) error {
+	if c.only != nil && !c.only[t] {
+		return nil
+	}
 	_, known := c.names[t]
 	if known && maps.Equal(want, have) {
 		return nil
