@@ -185,6 +185,27 @@ func parsePort(s string) (uint32, error) {
 	return p, nil
 }
 
+// ValidateLabel returns a *FieldError (Field "label") when s is not a
+// DNS-1123 label as the names accept it (letters of either case, digits and
+// '-', alphanumeric at both ends, 1–63 bytes), else nil. Other packages
+// that check DNS labels (xds/node) use it.
+func ValidateLabel(s string) error {
+	if reason := checkLabel(s); reason != "" {
+		return &FieldError{Field: "label", Value: s, Reason: reason}
+	}
+	return nil
+}
+
+// ValidateHost returns a *FieldError (Field "host") when h is not a host as
+// the SNI form accepts it (dot-separated labels as ValidateLabel accepts
+// them, at most 253 bytes, no trailing dot, no wildcard), else nil.
+func ValidateHost(h string) error {
+	if reason := checkHost(h, false); reason != "" {
+		return &FieldError{Field: "host", Value: h, Reason: reason}
+	}
+	return nil
+}
+
 // checkLabel returns why s is not a DNS-1123 label (letters of either case,
 // digits and '-', alphanumeric at both ends, 1–63 bytes), or "".
 func checkLabel(s string) string {

@@ -290,3 +290,28 @@ func TestALPN(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateLabelAndHost(t *testing.T) {
+	for _, s := range []string{"a", "istio-system", "A1", "x-y-z"} {
+		if err := ValidateLabel(s); err != nil {
+			t.Errorf("ValidateLabel(%q) = %v", s, err)
+		}
+	}
+	for _, s := range []string{"", "-a", "a-", "a.b", "a_b", strings.Repeat("a", 64)} {
+		var fe *FieldError
+		if err := ValidateLabel(s); !errors.As(err, &fe) || fe.Field != "label" {
+			t.Errorf("ValidateLabel(%q) = %v, want a label FieldError", s, err)
+		}
+	}
+	for _, s := range []string{"cluster.local", "Corp.Example", "x"} {
+		if err := ValidateHost(s); err != nil {
+			t.Errorf("ValidateHost(%q) = %v", s, err)
+		}
+	}
+	for _, s := range []string{"", "cluster.local.", "a..b", "*.example.com", strings.Repeat("a.", 127) + "a"} {
+		var fe *FieldError
+		if err := ValidateHost(s); !errors.As(err, &fe) || fe.Field != "host" {
+			t.Errorf("ValidateHost(%q) = %v, want a host FieldError", s, err)
+		}
+	}
+}

@@ -21,7 +21,8 @@
 //     both ends (a Kubernetes pod name or a VM host name);
 //   - namespace: a DNS-1123 label (lower-case letters, digits, '-', 1–63 bytes),
 //     the same in the third and the fourth part;
-//   - domain suffix: dot-separated DNS labels (letters keep their case).
+//   - domain suffix: dot-separated DNS labels, at most 253 bytes (letters keep
+//     their case; the rules of sni.ValidateHost).
 //
 // Istio's own parser accepts a bare "<ns>" as the fourth part; pilot-agent
 // never sends one, and neither does anything in this repository, so ParseID
@@ -43,6 +44,7 @@
 // Validate accepts. Defaults (cluster id, router mode) are the server's
 // business, not this package's: a field left empty is not sent.
 //
-// The package imports only the standard library, Envoy's core types and
-// protobuf: any package may use it, including tests and the translator.
+// The package imports only the standard library, Envoy's core types,
+// protobuf and sni (a leaf, for its DNS label rules): any package may use it,
+// including tests and the translator.
 package node

@@ -1,9 +1,12 @@
 package node
 
 import (
+	"errors"
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/meshgate/meshgate/sni"
 )
 
 // Proxy types: the first part of a node id.
@@ -19,8 +22,6 @@ const (
 	// MaxIDLength is the longest accepted node id.
 	MaxIDLength = 1024
 	maxPod      = 253
-	maxLabel    = 63
-	maxDomain   = 253
 )
 
 const (
@@ -155,7 +156,7 @@ func checkPod(s string) string {
 
 // checkNamespace returns why s is not a DNS-1123 label in lower case, or "".
 func checkNamespace(s string) string {
-	if r := checkLabel(s); r != "" {
+	if r := reason(sni.ValidateLabel(s)); r != "" {
 		return r
 	}
 	if strings.ToLower(s) != s {
@@ -164,36 +165,17 @@ func checkNamespace(s string) string {
 	return ""
 }
 
-// checkLabel returns why s is not a DNS-1123 label (letters of either case), or "".
-func checkLabel(s string) string {
-	switch {
-	case s == "":
-		return "empty label"
-	case len(s) > maxLabel:
-		return "label longer than 63 bytes"
-	case !isAlnum(s[0]) || !isAlnum(s[len(s)-1]):
-		return "label must start and end with a letter or digit"
-	}
-	for i := 1; i < len(s)-1; i++ {
-		if c := s[i]; !isAlnum(c) && c != '-' {
-			return "label may hold only letters, digits and '-'"
-		}
-	}
-	return ""
-}
-
 // checkDomain returns why s is not a dot-separated list of DNS labels, or "".
-func checkDomain(s string) string {
-	if len(s) > maxDomain {
-		return "longer than 253 bytes"
+func checkDomain(s string) string { return reason(sni.ValidateHost(s)) }
+
+// reason is the Reason of an sni.FieldError, or "" for nil.
+func reason(err error) string {
+	var fe *sni.FieldError
+	if errors.As(err, &fe) {
+		return fe.Reason
 	}
-	if s == "" {
-		return "must not be empty"
-	}
-	for l := range strings.SplitSeq(s, ".") {
-		if r := checkLabel(l); r != "" {
-			return r
-		}
+	if err != nil {
+		return err.Error()
 	}
 	return ""
 }
