@@ -20,6 +20,9 @@ func TestGatewayFlags(t *testing.T) {
 		{name: "missing ca file", args: append(base, "--xds-ca", "/nonexistent/ca.pem"), wantErr: "xds CA"},
 		{name: "cert without key", args: append(base, "--xds-cert", "c.pem"), wantErr: "certificate and key must be given together"},
 		{name: "bad log level", args: append(base, "--log-level", "loud"), wantErr: "--log-level"},
+		{name: "malformed node id", args: []string{"--xds", "127.0.0.1:15010", "--node-id", "router~10.0.0.7~gw-0.istio-system~istio-system"},
+			wantErr: `invalid node id "router~10.0.0.7~gw-0.istio-system~istio-system": domain`},
+		{name: "labels as metadata", args: append(base, "--metadata", "LABELS=app=gw"), wantErr: "LABELS: is a struct of labels, not a string"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
