@@ -106,7 +106,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 	defer cancel()
 	var admin *http.Server
 	adminErr := make(chan error, 1)
-	if g.cfg.AdminAddress != "" {
+	adminDone := make(chan struct{})
+	if g.cfg.AdminAddress == "" {
+		close(adminDone)
+	} else {
 		ln, err := net.Listen("tcp", g.cfg.AdminAddress)
 		if err != nil {
 			return fmt.Errorf("admin address %s: %w", g.cfg.AdminAddress, err)
@@ -114,6 +117,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		g.adminAddr.Store(ln.Addr())
 		admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
+			defer close(adminDone)
 			if err := admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				adminErr <- fmt.Errorf("admin server: %w", err)
 			}
@@ -134,6 +138,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if admin != nil {
 		admin.Close()
 	}
+	<-adminDone
 	g.closeListeners()
 	return err
 }
