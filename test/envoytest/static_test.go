@@ -117,7 +117,7 @@ func TestStaticBootstrap(t *testing.T) {
 	if ss := doc.StaticResources.Secrets; len(ss) != 2 || ss[0].Name != "ROOTCA" || ss[1].Name != "kubernetes://cred" {
 		t.Errorf("secrets = %+v, want ROOTCA and kubernetes://cred", ss)
 	}
-	if err := Validate(envoy, boot, t.TempDir()); err != nil {
+	if _, err := Validate(envoy, boot, t.TempDir()); err != nil {
 		t.Fatalf("Envoy rejects the static bootstrap: %v", err)
 	}
 
@@ -131,7 +131,7 @@ func TestStaticBootstrap(t *testing.T) {
 func TestValidateRejects(t *testing.T) {
 	envoy := Path(t)
 	boot := []byte(`{"staticResources": {"clusters": [{"name": "c", "type": "STATIC", "connectTimeout": "-1s"}]}}`)
-	err := Validate(envoy, boot, t.TempDir())
+	_, err := Validate(envoy, boot, t.TempDir())
 	if err == nil {
 		t.Fatal("Envoy accepted a negative connect timeout")
 	}

@@ -19,10 +19,12 @@ const ValidateTimeout = 30 * time.Second
 // dir/bootstrap.json. Validation mode builds every listener, cluster, route
 // and secret without binding a port or opening a connection. A rejection is
 // an error holding Envoy's message (without the configuration it echoes).
-func Validate(envoy string, bootstrap []byte, dir string) error {
+// warnings are the distinct messages Envoy logged at level warning (e.g. a
+// deprecated field).
+func Validate(envoy string, bootstrap []byte, dir string) (warnings []string, err error) {
 	path := filepath.Join(dir, "bootstrap.json")
 	if err := os.WriteFile(path, bootstrap, 0o600); err != nil {
-		return err
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), ValidateTimeout)
 	defer cancel()
@@ -31,15 +33,24 @@ func Validate(envoy string, bootstrap []byte, dir string) error {
 		"--disable-hot-restart", "--log-level", "warning")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
+	err = cmd.Run()
+	seen := map[string]bool{}
+	for _, m := range warningRE.FindAllStringSubmatch(out.String(), -1) {
+		if !seen[m[1]] {
+			seen[m[1]] = true
+			warnings = append(warnings, m[1])
+		}
+	}
 	if err == nil && strings.Contains(out.String(), "OK") {
-		return nil
+		return warnings, nil
 	}
 	if err == nil {
 		err = fmt.Errorf("exit status 0 without OK")
 	}
-	return fmt.Errorf("envoy --mode validate: %v: %s", err, rejection(out.String()))
+	return warnings, fmt.Errorf("envoy --mode validate: %v: %s", err, rejection(out.String()))
 }
+
+var warningRE = regexp.MustCompile(`(?m)^\[[^\]]*\]\[\d+\]\[warning\]\[[a-z]+\] \[[^\]]*\] (.*)$`)
 
 var criticalRE = regexp.MustCompile(`(?m)^\[[^\]]*\]\[\d+\]\[critical\]\[[a-z]+\] \[[^\]]*\] (.*)$`)
 

@@ -2,8 +2,10 @@ package translate
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -126,6 +128,7 @@ func TestEnvoyValidate(t *testing.T) {
 	targets := envoyTargets(t)
 	var accepted, empty int
 	var rejected, knownRejected []string
+	warnings := map[string]string{} // Envoy's warning → first proxy that drew it
 	for _, tg := range targets {
 		t.Run(tg.name, func(t *testing.T) {
 			res := tg.res(t)
@@ -140,7 +143,12 @@ func TestEnvoyValidate(t *testing.T) {
 				rejected = append(rejected, tg.name+": "+err.Error())
 				t.Fatalf("%s: cannot load into Envoy: %v", tg.name, err)
 			}
-			err = envoytest.Validate(envoy, boot, t.TempDir())
+			warns, err := envoytest.Validate(envoy, boot, t.TempDir())
+			for _, w := range warns {
+				if warnings[w] == "" {
+					warnings[w] = tg.name
+				}
+			}
 			if known, ok := envoyKnownRejections[tg.name]; ok {
 				switch {
 				case err == nil:
@@ -169,6 +177,9 @@ func TestEnvoyValidate(t *testing.T) {
 		len(targets), accepted, len(rejected), len(knownRejected), empty)
 	for _, r := range append(rejected, knownRejected...) {
 		msg += "\n  " + r
+	}
+	for _, w := range slices.Sorted(maps.Keys(warnings)) {
+		msg += fmt.Sprintf("\n  warning (first from %s): %s", warnings[w], w)
 	}
 	t.Log(msg)
 }
