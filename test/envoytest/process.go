@@ -80,6 +80,9 @@ func Start(t testing.TB, envoy string, bootstrap []byte) *Envoy {
 // Exited is closed when the Envoy process ends.
 func (e *Envoy) Exited() <-chan struct{} { return e.proc.Exited() }
 
+// Pid is the Envoy process id.
+func (e *Envoy) Pid() int { return e.proc.Pid() }
+
 // LogTail returns the last n lines of Envoy's log.
 func (e *Envoy) LogTail(n int) string { return e.proc.LogTail(n) }
 

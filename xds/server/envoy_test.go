@@ -203,57 +203,12 @@ func testRealEnvoyADS(t *testing.T, envoy string, api corev3.ApiConfigSource_Api
 		certB64: base64.StdEncoding.EncodeToString(identity.EncodeCertificatesPEM(svid.Certificates)),
 		keyB64:  base64.StdEncoding.EncodeToString(keyPEM), roots: roots}
 
-	var logs strings.Builder
-	var logMu sync.Mutex
-	srv, err := server.New(server.Options{
-		Envoy: loopbackTranslate, EnvoyEndpoints: server.EnvoyEndpoints,
-		Secrets: identitySecrets{mat},
-		Holdoff: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &logMu}, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	srv.Register(gs)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{}, 2)
-	go func() { _ = gs.Serve(lis); done <- struct{}{} }()
-	go func() { _ = srv.Run(ctx); done <- struct{}{} }()
-	t.Cleanup(func() {
-		cancel()
-		gs.Stop()
-		<-done
-		<-done
-		if t.Failed() {
-			logMu.Lock()
-			t.Logf("xds server log:\n%s", logs.String())
-			logMu.Unlock()
-		}
-	})
+	srv, addr := startEnvoyServer(t, mat)
 	srv.Update(w.mesh("backend-a"))
-
-	b, err := bootstrap.Envoy(bootstrap.Options{NodeID: envoyNodeID, XDSAddress: lis.Addr().String(),
-		Labels: map[string]string{"istio": "ingressgateway"}, AdminAddress: "127.0.0.1:15000"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.DynamicResources.AdsConfig.ApiType = api
-	// Admin on a port Envoy picks (envoytest.Start reads it back); the
-	// bootstrap package insists on an explicit port.
-	b.Admin.Address.GetSocketAddress().PortSpecifier = &corev3.SocketAddress_PortValue{PortValue: 0}
-	bj, err := bootstrap.Marshal(b, "json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := envoytest.Start(t, envoy, bj)
+	e := startEnvoy(t, envoy, addr, api)
 
 	// Everything is sent and ACKed, and active in Envoy.
-	first := waitACKed(t, srv, e, nil)
+	first := waitACKed(t, srv, e, 30*time.Second, nil)
 	dump, err := e.ConfigDump(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -351,7 +306,7 @@ func testRealEnvoyADS(t *testing.T, envoy string, api corev3.ApiConfigSource_Api
 	wg.Wait()
 	t.Logf("%s: route switched after %d requests (%d served by backend-a, none failed)", api, n, onA)
 
-	second := waitACKed(t, srv, e, first)
+	second := waitACKed(t, srv, e, 30*time.Second, first, "route")
 	for _, typ := range []string{"route", "cluster"} {
 		if second[typ] == first[typ] {
 			t.Errorf("%s version unchanged after the VirtualService change: %s", typ, first[typ])
@@ -375,15 +330,74 @@ func testRealEnvoyADS(t *testing.T, envoy string, api corev3.ApiConfigSource_Api
 	}
 }
 
+// startEnvoyServer runs an xDS server (real translator, listeners on
+// loopback, identity secrets from mat) on a free 127.0.0.1 port until the
+// test ends; a failed test gets the server's log.
+func startEnvoyServer(t testing.TB, mat *envoytest.Material) (*server.Server, string) {
+	var logs strings.Builder
+	var logMu sync.Mutex
+	srv, err := server.New(server.Options{
+		Envoy: loopbackTranslate, EnvoyEndpoints: server.EnvoyEndpoints,
+		Secrets: identitySecrets{mat},
+		Holdoff: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &logMu}, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	srv.Register(gs)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	go func() { _ = gs.Serve(lis); done <- struct{}{} }()
+	go func() { _ = srv.Run(ctx); done <- struct{}{} }()
+	t.Cleanup(func() {
+		cancel()
+		gs.Stop()
+		<-done
+		<-done
+		if t.Failed() {
+			logMu.Lock()
+			t.Logf("xds server log:\n%s", logs.String())
+			logMu.Unlock()
+		}
+	})
+	return srv, lis.Addr().String()
+}
+
+// startEnvoy starts the real Envoy as envoyNodeID (labels
+// istio=ingressgateway) with a `meshgate bootstrap` bootstrap pointing at
+// the xDS server on addr, ADS of the given API type.
+func startEnvoy(t testing.TB, envoy, addr string, api corev3.ApiConfigSource_ApiType) *envoytest.Envoy {
+	b, err := bootstrap.Envoy(bootstrap.Options{NodeID: envoyNodeID, XDSAddress: addr,
+		Labels: map[string]string{"istio": "ingressgateway"}, AdminAddress: "127.0.0.1:15000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.DynamicResources.AdsConfig.ApiType = api
+	// Admin on a port Envoy picks (envoytest.Start reads it back); the
+	// bootstrap package insists on an explicit port.
+	b.Admin.Address.GetSocketAddress().PortSpecifier = &corev3.SocketAddress_PortValue{PortValue: 0}
+	bj, err := bootstrap.Marshal(b, "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return envoytest.Start(t, envoy, bj)
+}
+
 var ackTypes = []string{"listener", "route", "cluster", "endpoint", "secret"}
 
 // waitACKed waits until the server has sent every type to Envoy, Envoy has
-// ACKed what was sent, and (when prev is set) the route version differs from
-// prev's; it returns the ACKed version per type. The server has no event
-// for ACKs, so its status is polled (bounded).
-func waitACKed(t *testing.T, srv *server.Server, e *envoytest.Envoy, prev map[string]string) map[string]string {
+// ACKed what was sent, and the ACKed versions of the types in changed differ
+// from prev's; it returns the ACKed version per type. The server has no
+// event for ACKs, so its status is polled (every 5 ms, bounded by timeout).
+func waitACKed(t testing.TB, srv *server.Server, e *envoytest.Envoy, timeout time.Duration, prev map[string]string, changed ...string) map[string]string {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(timeout)
 	for {
 		st, ok := srv.Proxy(envoyNodeID)
 		got := map[string]string{}
@@ -398,7 +412,12 @@ func waitACKed(t *testing.T, srv *server.Server, e *envoytest.Envoy, prev map[st
 				got[typ] = ts.Acked
 			}
 		}
-		if all && (prev == nil || got["route"] != prev["route"]) {
+		for _, typ := range changed {
+			if got[typ] == prev[typ] {
+				all = false
+			}
+		}
+		if all {
 			return got
 		}
 		select {
@@ -407,9 +426,9 @@ func waitACKed(t *testing.T, srv *server.Server, e *envoytest.Envoy, prev map[st
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("Envoy did not ACK every type within 30 s; proxy status: %+v (connected: %v)", describe(st), ok)
+			t.Fatalf("Envoy did not ACK every type within %s; proxy status: %+v (connected: %v)", timeout, describe(st), ok)
 		}
-		time.Sleep(20 * time.Millisecond) // polling the server's per-proxy status; bounded
+		time.Sleep(5 * time.Millisecond) // polling the server's per-proxy status; bounded
 	}
 }
 
