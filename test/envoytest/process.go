@@ -130,7 +130,7 @@ func (e *Envoy) ConfigDump(ctx context.Context) (*ConfigDump, error) {
 		Configs []json.RawMessage `json:"configs"`
 	}
 	if err := json.Unmarshal(b, &dump); err != nil {
-		return nil, fmt.Errorf("config_dump: %w", err)
+		return nil, fmt.Errorf("config_dump: %w: %.300s", err, b)
 	}
 	out := &ConfigDump{Listeners: map[string]string{}, Clusters: map[string]string{}, Routes: map[string]string{},
 		Secrets: map[string]string{}, Endpoints: map[string]string{}, Raw: b}
