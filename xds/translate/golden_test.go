@@ -104,21 +104,7 @@ func goldenName(dir, proxy, variant, ext string) string {
 
 // translateCase renders the document and the error report of one proxy of a case.
 func translateCase(t testing.TB, dir string, p caseProxy, opts Options) (doc, report []byte) {
-	mesh, objErrs, err := file.LoadMesh(file.Options{Paths: caseInputs(t, dir)})
-	if err != nil {
-		t.Fatalf("%s: load: %v", dir, err)
-	}
-	proxy := Proxy{Type: p.Type, IP: p.IP, Namespace: p.Namespace, Labels: p.Labels, ClusterID: mesh.LocalCluster}
-	if nw, ok := p.Metadata["NETWORK"].(string); ok {
-		proxy.Network = nw
-	}
-	if proxy.Type == "" {
-		proxy.Type = node.TypeRouter
-	}
-	res, err := Translate(mesh, proxy, opts)
-	if err != nil {
-		t.Fatalf("%s: translate: %v", dir, err)
-	}
+	res, objErrs := caseResult(t, dir, p, opts)
 	d, err := NewDocument(res)
 	if err != nil {
 		t.Fatal(err)
@@ -138,6 +124,27 @@ func translateCase(t testing.TB, dir string, p caseProxy, opts Options) (doc, re
 		fmt.Fprintf(&r, "warning: %v\n", w)
 	}
 	return doc, r.Bytes()
+}
+
+// caseResult translates one proxy of a case; objErrs are the objects the
+// loader rejected.
+func caseResult(t testing.TB, dir string, p caseProxy, opts Options) (res *Result, objErrs []error) {
+	mesh, objErrs, err := file.LoadMesh(file.Options{Paths: caseInputs(t, dir)})
+	if err != nil {
+		t.Fatalf("%s: load: %v", dir, err)
+	}
+	proxy := Proxy{Type: p.Type, IP: p.IP, Namespace: p.Namespace, Labels: p.Labels, ClusterID: mesh.LocalCluster}
+	if nw, ok := p.Metadata["NETWORK"].(string); ok {
+		proxy.Network = nw
+	}
+	if proxy.Type == "" {
+		proxy.Type = node.TypeRouter
+	}
+	res, err = Translate(mesh, proxy, opts)
+	if err != nil {
+		t.Fatalf("%s: translate: %v", dir, err)
+	}
+	return res, objErrs
 }
 
 // TestGolden translates every case for every proxy and compares with

@@ -27,6 +27,14 @@ func (b *builder) downstreamTLS(s *gwServer, tcpTermination bool) *tlsv3.Downstr
 		RequireClientCertificate: wrapperspb.Bool(mode == model.TLSMutual || mode == model.TLSIstioMutual),
 	}
 	validateClient := mode == model.TLSMutual || mode == model.TLSIstioMutual || mode == model.TLSOptionalMutual
+	if !validateClient && len(t.SubjectAltNames) > 0 {
+		// istiod puts them in a validation context without a trusted CA,
+		// which Envoy rejects ("SAN-based verification of peer certificates
+		// without trusted CA is insecure and not allowed"): the whole LDS
+		// update would be NACKed. Istio's API says they need MUTUAL.
+		b.out.Warnings = append(b.out.Warnings, model.Errorf(s.ref(), s.field("tls.subjectAltNames"),
+			"ignored in %s mode: client certificates are checked only with MUTUAL or OPTIONAL_MUTUAL", mode))
+	}
 	common := ctx.CommonTlsContext
 	switch {
 	case mode == model.TLSIstioMutual:
@@ -75,8 +83,7 @@ func (b *builder) credentialTLS(s *gwServer, common *tlsv3.CommonTlsContext, val
 	for _, n := range names {
 		common.TlsCertificateSdsSecretConfigs = append(common.TlsCertificateSdsSecretConfigs, sdsConfig(b.useCredential(s, n, false)))
 	}
-	switch {
-	case validateClient:
+	if validateClient {
 		vc := &tlsv3.CertificateValidationContext{
 			VerifyCertificateSpki: t.VerifyCertificateSPKI,
 			VerifyCertificateHash: t.VerifyCertificateHash,
@@ -88,10 +95,6 @@ func (b *builder) credentialTLS(s *gwServer, common *tlsv3.CommonTlsContext, val
 				ValidationContextSdsSecretConfig: sdsConfig(b.useCredential(s, names[0], true)),
 			},
 		}
-	case len(t.SubjectAltNames) > 0:
-		vc := &tlsv3.CertificateValidationContext{}
-		setSANs(vc, exactMatchers(t.SubjectAltNames))
-		common.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: vc}
 	}
 }
 
