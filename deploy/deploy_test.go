@@ -12,7 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/meshgate/meshgate/discovery/kube/kubeapply"
+	"github.com/meshgate/meshgate/test/kubeapply"
 	"github.com/meshgate/meshgate/test/kubetest"
 )
 

@@ -28,9 +28,9 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/meshgate/meshgate/discovery/kube"
-	"github.com/meshgate/meshgate/discovery/kube/kubeapply"
 	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/discovery/remote"
+	"github.com/meshgate/meshgate/test/kubeapply"
 	"github.com/meshgate/meshgate/test/kubetest"
 )
 

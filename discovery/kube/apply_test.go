@@ -8,7 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 
-	"github.com/meshgate/meshgate/discovery/kube/kubeapply"
+	"github.com/meshgate/meshgate/test/kubeapply"
 )
 
 // applier wraps kubeapply for these tests.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/meshgate/meshgate/discovery/kube/kubeapply"
+	"github.com/meshgate/meshgate/test/kubeapply"
 	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"

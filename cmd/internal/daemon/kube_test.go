@@ -19,8 +19,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/meshgate/meshgate/discovery/kube"
-	"github.com/meshgate/meshgate/discovery/kube/kubeapply"
 	"github.com/meshgate/meshgate/discovery/remote"
+	"github.com/meshgate/meshgate/test/kubeapply"
 	"github.com/meshgate/meshgate/test/kubetest"
 )
 
