@@ -1,3 +1,5 @@
+//go:build integration
+
 package deploy
 
 import (
@@ -15,9 +17,6 @@ import (
 	"github.com/meshgate/meshgate/test/kubeapply"
 	"github.com/meshgate/meshgate/test/kubetest"
 )
-
-// manifestDir is applied as a whole (kubectl -f DIR takes the files in order).
-const manifestDir = "meshgate"
 
 func kubectl(t *testing.T, kubeconfig string, args ...string) (string, error) {
 	t.Helper()

@@ -1,3 +1,5 @@
+//go:build integration
+
 package deploy
 
 import (
@@ -9,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -374,37 +375,3 @@ metadata: {name: app-secret, namespace: app}
 type: kubernetes.io/tls
 stringData: {tls.crt: crt, tls.key: key}
 `
-
-// The reader identity the manifests install is exactly the one
-// create-remote-secret sets up.
-func TestReaderManifestMatchesCreateRemoteSecret(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(manifestDir, "15-remote-reader.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := kubeapply.Decode(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, u := range objs {
-		switch u.GetKind() {
-		case "ClusterRole":
-			var r rbacv1.ClusterRole
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &r); err != nil {
-				t.Fatal(err)
-			}
-			if r.Name != remote.ReaderClusterRole || !reflect.DeepEqual(r.Rules, remote.ReaderRules) {
-				t.Errorf("ClusterRole %s rules %+v, want %s with %+v", r.Name, r.Rules, remote.ReaderClusterRole, remote.ReaderRules)
-			}
-			found = true
-		case "ServiceAccount":
-			if u.GetName() != remote.ReaderServiceAccount {
-				t.Errorf("ServiceAccount %s, want %s", u.GetName(), remote.ReaderServiceAccount)
-			}
-		}
-	}
-	if !found {
-		t.Error("no reader ClusterRole")
-	}
-}

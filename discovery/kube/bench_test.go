@@ -1,3 +1,5 @@
+//go:build integration
+
 package kube
 
 import (
@@ -52,7 +54,7 @@ func (w *addrWatch) expect(addr string) {
 // 100 sequential changes per iteration; p50/p99/max in ms. holdoff is the
 // debounce quiet time (100ms is the daemon's default).
 //
-//	go test ./discovery/kube -run '^$' -bench EndpointSliceToState -benchtime 1x
+//	go test -tags integration ./discovery/kube -run '^$' -bench EndpointSliceToState -benchtime 1x
 func BenchmarkEndpointSliceToState(b *testing.B) {
 	c := kubetest.New(b, kubetest.Options{Name: "bench-eps"})
 	kc := clientset(b, c.RESTConfig())
@@ -116,7 +118,7 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 // heap after GC once the first state is published, minus the heap before
 // the source started. Also the time to the first (fully synced) state.
 //
-//	go test ./discovery/kube -run '^$' -bench SourceMemory -benchtime 1x -timeout 30m
+//	go test -tags integration ./discovery/kube -run '^$' -bench SourceMemory -benchtime 1x -timeout 30m
 func BenchmarkSourceMemory(b *testing.B) {
 	c := kubetest.New(b, kubetest.Options{Name: "bench-mem", SkipIstioCRDs: false})
 	kc := clientset(b, c.RESTConfig())

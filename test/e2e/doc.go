@@ -15,6 +15,8 @@
 // load generator and its figures) are package workload; clusters, daemons
 // and gateways are package meshlab. The suite needs root (network
 // namespaces, iptables): it fails, never skips, when they are missing.
-// See README.md in this directory for the scenarios, the figures they print
-// and the environment variables of longer soak runs.
+// Its test files carry //go:build e2e: `go test -tags e2e ./test/e2e/...`
+// runs the suite; without the tag the package has no tests, so `go test
+// ./...` runs anywhere. See README.md in this directory for the scenarios,
+// the figures they print and the environment variables of longer soak runs.
 package e2e

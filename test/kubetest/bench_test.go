@@ -1,3 +1,5 @@
+//go:build integration
+
 package kubetest
 
 import (
@@ -14,7 +16,7 @@ import (
 // Istio's CRDs established (and without them), and reports the resident
 // memory of each kube-apiserver and etcd once ready:
 //
-//	go test ./test/kubetest -run '^$' -bench Start -benchtime 3x
+//	go test -tags integration ./test/kubetest -run '^$' -bench Start -benchtime 3x
 func BenchmarkStart(b *testing.B) {
 	for _, bc := range []struct {
 		n       int

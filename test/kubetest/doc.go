@@ -16,6 +16,11 @@
 // EndpointSlices, default ServiceAccounts or token Secrets, and nothing
 // collects garbage; tests write what they need.
 //
+// Tests that start clusters are the integration tier: their files carry
+// //go:build integration, so `go test ./...` (the fast tier) runs anywhere
+// and `go test -tags integration ./...` runs them. No test built without
+// that tag (or e2e) may import this package; test/repocheck checks it.
+//
 // Binaries are never built implicitly: when they are missing, New fails
 // the test with the command to run (test/testbed/build.sh), unless
 // MESHGATE_TESTBED_BUILD=1 asks it to build (see FindBinaries).

@@ -1,3 +1,5 @@
+//go:build integration
+
 package daemon
 
 import (
@@ -46,7 +48,7 @@ spec:
 // holdoff is the daemon's debounce-holdoff (source and xDS server; 100ms is
 // the default).
 //
-//	go test ./cmd/internal/daemon -run '^$' -bench EndpointSliceToADS -benchtime 1x
+//	go test -tags integration ./cmd/internal/daemon -run '^$' -bench EndpointSliceToADS -benchtime 1x
 func BenchmarkEndpointSliceToADS(b *testing.B) {
 	c := kubetest.New(b, kubetest.Options{Name: "bench-ads"})
 	ctx := context.Background()
