@@ -105,4 +105,8 @@
 //
 // Metrics are meshgate_federation_* (see metrics.go). Rejected messages are
 // counted by reason and logged at most once per second per reason.
+//
+// Never imports: k8s.io/client-go/..., ./xds/..., ./discovery/file/...,
+// ./discovery/kube/... and ./discovery/remote/... (only cmd/ wires the
+// sources, the federation and the xDS server together).
 package federation

@@ -26,6 +26,8 @@
 // by ID, serial and validity only, Material.String hides the CA key, and
 // RedactSecret blanks key material in SDS resources before they are dumped.
 //
-// The package imports no other package of this repository; of Envoy it uses
-// only the go-control-plane TLS and core types for SDS secrets.
+// Of Envoy the package uses only the go-control-plane TLS and core types for
+// SDS secrets.
+//
+// Never imports: this repository.
 package identity

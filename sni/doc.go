@@ -37,4 +37,6 @@
 // SNI is the literal server name a client sends in its ClientHello (RFC 6066
 // forbids wildcards there), and the east-west gateway, the only consumer of
 // these SNIs, skips ServiceEntry services. No other use of '*' is accepted.
+//
+// Never imports: this repository.
 package sni

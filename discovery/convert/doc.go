@@ -12,4 +12,6 @@
 // Istio's validation webhook for the Istio kinds; checks that need other
 // objects (a VirtualService naming a missing Gateway, protocol conflicts on a
 // port) belong to the translator.
+//
+// Never imports: k8s.io/client-go/..., ./federation/... and ./xds/....
 package convert

@@ -14,4 +14,7 @@
 // reported (DocumentError, ObjectError wrapping a *model.FieldError) and
 // those objects skipped; the rest loads. Kinds meshgate does not use
 // (Deployment, ConfigMap, EnvoyFilter, ...) are listed in Result.Ignored.
+//
+// Never imports: ./federation/... and ./xds/... (only cmd/ wires the sources,
+// the federation and the xDS server together).
 package file

@@ -31,4 +31,7 @@
 // while requests fail the source probes the server, and when it answers
 // again replaces the informers with fresh ones (make-before-break, see
 // reconnect.go): changes made after an outage arrive within seconds.
+//
+// Never imports: ./federation/... and ./xds/... (only cmd/ wires the sources,
+// the federation and the xDS server together).
 package kube

@@ -9,10 +9,12 @@
 // the translator reads a MeshState and nothing else.
 //
 // Rules of the package:
-//   - no client-go, Istio, Envoy or memberlist imports: only the standard library;
+//   - no client-go, Istio, Envoy or memberlist imports (the rule below);
 //   - values are treated as immutable once published: a source builds a new
 //     ClusterState instead of editing one that was handed out;
 //   - every slice is sorted (Normalize) so that equal worlds are equal values,
 //     and Hash is a stable content hash;
 //   - Validate reports structural problems naming the object and field.
+//
+// Imports only: the standard library and ./identity.
 package model

@@ -23,4 +23,7 @@
 // Remote clusters contribute services and endpoints only (no Istio
 // configuration), as istiod does in a multi-primary mesh. Kubeconfigs and
 // tokens are never logged or shown in status output.
+//
+// Never imports: ./federation/... and ./xds/... (only cmd/ wires the sources,
+// the federation and the xDS server together).
 package remote

@@ -55,4 +55,6 @@
 // The admin server serves /metrics (Prometheus, meshgate_gateway_*),
 // /healthz, /ready and /config_dump (Envoy's ConfigDump in protojson, with
 // sensitive fields redacted).
+//
+// Never imports: k8s.io/client-go/..., ./discovery/... and ./federation/....
 package dataplane

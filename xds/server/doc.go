@@ -30,4 +30,9 @@
 //   - a translation that fails as a whole keeps every proxy's last good
 //     configuration; object errors are logged and counted and the rest is
 //     published.
+//
+// Never imports: k8s.io/client-go/..., github.com/hashicorp/memberlist/...,
+// ./federation/..., ./discovery/file/..., ./discovery/kube/... and
+// ./discovery/remote/... (only cmd/ wires the sources, the federation and
+// the xDS server together).
 package server

@@ -7,5 +7,7 @@
 // byte-identical output. Problems with individual objects are collected in
 // Result.Errors (each naming the object and field) and the offending object is
 // skipped; the rest still translates. Every emitted resource passes ValidateAll.
-// The package never imports client-go, memberlist or grpc.
+//
+// Never imports: k8s.io/client-go/..., github.com/hashicorp/memberlist/...
+// and google.golang.org/grpc/....
 package translate
