@@ -4,8 +4,9 @@
 #
 # Usage: test/oracle/refresh.sh [CASE_DIR_NAME...]      (default: every case under xds/translate/testdata/cases)
 #
-# Oracle binary: $ISTIO_ORACLE, else /root/oracle/istio-oracle, else a cached build in
-# ${XDG_CACHE_HOME:-$HOME/.cache}/meshgate/istio-oracle built from ${ISTIO_ORACLE_SRC:-/work/shared/tools/istio-oracle}.
+# Oracle binary: $ISTIO_ORACLE, else a cached build in ${XDG_CACHE_HOME:-$HOME/.cache}/meshgate/istio-oracle
+# built from ${ISTIO_ORACLE_SRC:-../shared/tools/istio-oracle} (relative to the repository root: the project's
+# shared tools sit next to the checkout).
 # A cold build takes about 10 minutes and ~3 GB of memory on 2 cores; the binary is reused afterwards.
 #
 # Per case directory:
@@ -26,12 +27,9 @@ oracle_bin() {
     echo "$ISTIO_ORACLE"
     return
   fi
-  if [[ -x /root/oracle/istio-oracle ]]; then
-    echo /root/oracle/istio-oracle
-    return
-  fi
   local cache="${XDG_CACHE_HOME:-$HOME/.cache}/meshgate/istio-oracle"
-  local src="${ISTIO_ORACLE_SRC:-/work/shared/tools/istio-oracle}"
+  local src="${ISTIO_ORACLE_SRC:-$root/../shared/tools/istio-oracle}"
+  [[ -f "$src/main.go" ]] || { echo "refresh: no istio-oracle source in $src: set ISTIO_ORACLE to a built binary or ISTIO_ORACLE_SRC to its source" >&2; exit 1; }
   if [[ ! -x "$cache/istio-oracle" ]]; then
     echo "building istio-oracle from $src into $cache (cold build ~10 min on 2 cores, ~3 GB RAM)..." >&2
     mkdir -p "$cache"

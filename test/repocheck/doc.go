@@ -38,4 +38,10 @@
 // reason. A test built without build tags (the fast tier) never depends on
 // ./test/kubetest, which starts API servers: such tests carry
 // //go:build integration (or e2e), except kubetest's own unit tests.
+//
+// No tracked file names an absolute path of a developer's machine (a path
+// that begins with the root directories work, root, home/<user> or
+// Users/<user>): files next to the checkout are named relative to the
+// repository root (../shared/...), others through $HOME, a flag or an
+// environment variable.
 package repocheck

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-# Copied unchanged from /work/shared/tools/compare.py (the project's shared tools; keep in sync by copying, do not edit here).
+# Copied unchanged from ../shared/tools/compare.py, relative to the repository root (the project's shared tools;
+# keep in sync by copying, do not edit here).
 """Structural comparison of a gateway's xDS: Istio oracle output vs. meshgate output.
 
 Usage:
