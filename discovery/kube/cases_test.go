@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
@@ -429,30 +430,7 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
-// diffJSON returns "" when a == b, else the differing lines with a little
-// context.
+// diffJSON returns "" when a == b, else a line diff (-a +b) with context.
 func diffJSON(a, b string) string {
-	if a == b {
-		return ""
-	}
-	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
-	i := 0
-	for i < len(al) && i < len(bl) && al[i] == bl[i] {
-		i++
-	}
-	j := 0
-	for j < len(al)-i && j < len(bl)-i && al[len(al)-1-j] == bl[len(bl)-1-j] {
-		j++
-	}
-	var out strings.Builder
-	for k := max(0, i-5); k < i; k++ {
-		out.WriteString("  " + al[k] + "\n")
-	}
-	for _, l := range al[i : len(al)-j] {
-		out.WriteString("- " + l + "\n")
-	}
-	for _, l := range bl[i : len(bl)-j] {
-		out.WriteString("+ " + l + "\n")
-	}
-	return out.String()
+	return cmp.Diff(strings.Split(a, "\n"), strings.Split(b, "\n"))
 }

@@ -8,7 +8,8 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-	"google.golang.org/protobuf/proto"
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/testing/protocmp"
 
 	"github.com/meshgate/meshgate/discovery/file"
 	"github.com/meshgate/meshgate/discovery/model"
@@ -175,8 +176,8 @@ func TestEndpointsForMatchesTranslate(t *testing.T) {
 				t.Fatalf("%s: %d CLAs, Translate gave %d", dir, len(got), len(full.Endpoints))
 			}
 			for i := range got {
-				if !proto.Equal(got[i], full.Endpoints[i]) {
-					t.Errorf("%s: %s differs from Translate's", dir, got[i].GetClusterName())
+				if d := cmp.Diff(full.Endpoints[i], got[i], protocmp.Transform()); d != "" {
+					t.Errorf("%s: %s differs from Translate's (-Translate +EndpointsFor):\n%s", dir, got[i].GetClusterName(), d)
 				}
 				n++
 			}

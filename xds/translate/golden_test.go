@@ -8,9 +8,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshgate/meshgate/discovery/file"
@@ -228,7 +230,8 @@ func checkGolden(t *testing.T, path string, got []byte) {
 		t.Fatalf("%v (run go test ./xds/translate -update)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("%s is stale: output differs (run go test ./xds/translate -update and review the diff)", path)
+		t.Errorf("%s is stale: output differs (run go test ./xds/translate -update and review the diff); -golden +got, by line:\n%s",
+			path, cmp.Diff(strings.Split(string(want), "\n"), strings.Split(string(got), "\n")))
 	}
 }
 
@@ -237,7 +240,8 @@ var agreementRE = regexp.MustCompile(`(?m)^agreement (\d+)/(\d+)$`)
 // TestOracleAgreement compares every golden output with istiod's output for
 // the same input (stored by test/oracle/refresh.sh under istio/<proxy>/) using
 // the project's compare.py. Full agreement is required, except for lines listed
-// in the case's deviations.txt (each with its reason), which must match exactly.
+// in the case's deviations.txt (each with its reason), which must match exactly:
+// a failure prints the difference between the documented and the found lines.
 func TestOracleAgreement(t *testing.T) {
 	py, err := exec.LookPath("python3")
 	if err != nil {
@@ -264,18 +268,31 @@ func TestOracleAgreement(t *testing.T) {
 			if m == nil {
 				t.Fatalf("compare.py printed no agreement line:\n%s", out)
 			}
-			if string(m[1]) == string(m[2]) {
+			dev, err := os.ReadFile(filepath.Join(caseDir, "deviations.txt"))
+			if err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			found, documented := differenceLines(out), differenceLines(dev)
+			if string(m[1]) == string(m[2]) && len(documented) == 0 {
 				return
 			}
-			dev, err := os.ReadFile(filepath.Join(caseDir, "deviations.txt"))
-			if err != nil {
-				t.Fatalf("agreement %s/%s with istiod and no deviations.txt:\n%s", m[1], m[2], out)
-			}
-			for _, line := range strings.Split(string(out), "\n") {
-				if strings.HasPrefix(line, "    ") && !bytes.Contains(dev, []byte(strings.TrimSpace(line))) {
-					t.Errorf("undocumented difference with istiod: %s", strings.TrimSpace(line))
-				}
+			if d := cmp.Diff(documented, found); d != "" {
+				t.Errorf("agreement %s/%s with istiod; differences -documented in deviations.txt +found by compare.py:\n%s\ncompare.py -v output:\n%s",
+					m[1], m[2], d, out)
 			}
 		})
 	}
+}
+
+// differenceLines returns the difference lines of compare.py -v output (or of
+// a deviations.txt: the lines indented by four spaces), trimmed and sorted.
+func differenceLines(b []byte) []string {
+	var lines []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "    ") {
+			lines = append(lines, strings.TrimSpace(line))
+		}
+	}
+	slices.Sort(lines)
+	return slices.Compact(lines)
 }

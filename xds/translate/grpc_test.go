@@ -9,7 +9,8 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
-	"google.golang.org/protobuf/proto"
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/testing/protocmp"
 
 	"github.com/meshgate/meshgate/discovery/model"
 )
@@ -127,8 +128,11 @@ func TestGRPCShapes(t *testing.T) {
 	}
 	again, _ := GRPC(m, Proxy{Type: "sidecar", Namespace: "default"}, DefaultOptions())
 	for i := range r.Listeners {
-		if !proto.Equal(r.Listeners[i], again.Listeners[i]) || !proto.Equal(r.Routes[i], again.Routes[i]) {
-			t.Error("two translations of the same input differ")
+		if d := cmp.Diff(r.Listeners[i], again.Listeners[i], protocmp.Transform()); d != "" {
+			t.Errorf("two translations of the same input differ in listener %d (-first +second):\n%s", i, d)
+		}
+		if d := cmp.Diff(r.Routes[i], again.Routes[i], protocmp.Transform()); d != "" {
+			t.Errorf("two translations of the same input differ in route %d (-first +second):\n%s", i, d)
 		}
 	}
 }
