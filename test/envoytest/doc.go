@@ -9,7 +9,10 @@
 //
 // Envoy is never installed implicitly: when it is missing, Path fails the test
 // with the command to run (test/tools/envoy.sh), never skips it. test/all.sh
-// runs that script and exports MESHGATE_ENVOY.
+// runs that script and exports MESHGATE_ENVOY for its integration tier: tests
+// that run Envoy carry //go:build integration, so `go test ./...` (the fast
+// tier) needs no Envoy; test/repocheck fails if a test without the tag
+// depends on this package.
 //
 // StaticBootstrap turns the resources one proxy gets over ADS into Envoy's
 // static form, since `--mode validate` loads no dynamic resources: route

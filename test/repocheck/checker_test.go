@@ -80,7 +80,7 @@ func TestCheckerCatchesViolations(t *testing.T) {
 
 func TestCheckFastTests(t *testing.T) {
 	const m = "example.com/mod"
-	kt := m + KubetestPath
+	kt := m + NeedsBinaries[0]
 	g := NewGraph(m, []*Package{
 		{ImportPath: m + "/a [" + m + "/a.test]", Imports: []string{kt}, Deps: []string{kt, "testing"}},
 		{ImportPath: m + "/b [" + m + "/b.test]", Imports: []string{"testing"}, Deps: []string{"testing"}},
@@ -88,7 +88,7 @@ func TestCheckFastTests(t *testing.T) {
 		{ImportPath: kt, Imports: []string{"testing"}, Deps: []string{"testing"}},
 	})
 	got := strs(g.CheckFastTests())
-	want := []string{`example.com/mod/a [example.com/mod/a.test] imports example.com/mod/test/kubetest, breaking: a test without the integration or e2e build tag never depends on ./test/kubetest (test/repocheck/doc.go)`}
+	want := []string{`example.com/mod/a [example.com/mod/a.test] imports example.com/mod/test/kubetest, breaking: a test without the integration or e2e build tag never depends on ./test/kubetest or ./test/envoytest (test/repocheck/doc.go)`}
 	if !slices.Equal(got, want) {
 		t.Errorf("fast-tier violations:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

@@ -36,8 +36,9 @@
 // packages (testing, testing/..., net/http/httptest) except through the
 // third-party packages listed in AllowedTestingImporters, each with its
 // reason. A test built without build tags (the fast tier) never depends on
-// ./test/kubetest, which starts API servers: such tests carry
-// //go:build integration (or e2e), except kubetest's own unit tests.
+// ./test/kubetest or ./test/envoytest, which start API servers and Envoy:
+// such tests carry //go:build integration (or e2e); the two packages' own
+// untagged tests are the exception.
 //
 // No tracked file names an absolute path of a developer's machine (a path
 // that begins with the root directories work, root, home/<user> or

@@ -380,28 +380,32 @@ func (g *Graph) CheckProduct() []Violation {
 	return vs
 }
 
-// KubetestPath is the package that starts API servers.
-const KubetestPath = "/test/kubetest"
+// NeedsBinaries are the packages (relative to the module) that start
+// processes a fast-tier machine may not have: kube-apiserver and etcd
+// (test/kubetest), Envoy (test/envoytest).
+var NeedsBinaries = []string{"/test/kubetest", "/test/envoytest"}
 
 // CheckFastTests checks the test packages of g, a graph of
 // `go list -test -deps` built without tags (the fast tier): none depends on
-// ./test/kubetest but kubetest's own tests.
+// a package of NeedsBinaries but that package's own tests.
 func (g *Graph) CheckFastTests() []Violation {
-	kubetest := g.Module + KubetestPath
-	const rule = "a test without the integration or e2e build tag never depends on ./test/kubetest (test/repocheck/doc.go)"
+	const rule = "a test without the integration or e2e build tag never depends on ./test/kubetest or ./test/envoytest (test/repocheck/doc.go)"
 	var vs []Violation
 	for _, path := range g.sorted() {
 		base, variant, isTest := strings.Cut(path, " ")
 		if !isTest || !strings.HasSuffix(variant, ".test]") || !g.InModule(base) {
 			continue
 		}
-		if base == kubetest || base == kubetest+"_test" {
-			continue
-		}
-		for _, dep := range g.Pkgs[path].Deps {
-			if d, _, _ := strings.Cut(dep, " "); d == kubetest {
-				vs = append(vs, Violation{Package: path, Import: dep, Chain: g.chain(path, dep), Rule: rule})
-				break
+		for _, rel := range NeedsBinaries {
+			pkg := g.Module + rel
+			if base == pkg || base == pkg+"_test" {
+				continue
+			}
+			for _, dep := range g.Pkgs[path].Deps {
+				if d, _, _ := strings.Cut(dep, " "); d == pkg {
+					vs = append(vs, Violation{Package: path, Import: dep, Chain: g.chain(path, dep), Rule: rule})
+					break
+				}
 			}
 		}
 	}

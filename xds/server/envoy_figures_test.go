@@ -1,3 +1,5 @@
+//go:build integration
+
 package server_test
 
 import (
@@ -24,7 +26,7 @@ import (
 
 // The figures of the real Envoy over ADS, printed by
 //
-//	ENVOY_FIGURES=1 go test ./xds/server -run TestFiguresEnvoyACK -v -timeout 30m
+//	ENVOY_FIGURES=1 go test -tags integration ./xds/server -run TestFiguresEnvoyACK -v -timeout 30m
 //
 // For a gateway routing N services (one HTTP server for every host, one
 // VirtualService, Service and endpoint per service): the time from Envoy's
