@@ -9,7 +9,7 @@
 //	Digest    (UDP broadcast, ≤ MaxPacketFrame bytes)
 //	  str mesh | str cluster | str origin | str holder | u64 generation | [32]hash
 //	Request   (reliable, ≤ MaxPacketFrame bytes)
-//	  str mesh | str requester | str cluster | u64 have
+//	  str mesh | str requester | str cluster | u64 have | u8 flags (1 = revive)
 //	State     (reliable; Limits.MaxFrame)
 //	  str mesh | str holder | Record
 //	PushPull  (memberlist TCP push/pull; Limits.MaxFrame)

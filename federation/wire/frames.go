@@ -79,8 +79,16 @@ func EncodeRequest(m Request) ([]byte, error) {
 		}
 	}
 	e.u64(m.Have)
+	var flags byte
+	if m.Revive {
+		flags |= flagRevive
+	}
+	e.b = append(e.b, flags)
 	return e.b, nil
 }
+
+// flagRevive is Request.Revive in the request's flags byte.
+const flagRevive byte = 1
 
 // DecodeRequest decodes a Request frame.
 func DecodeRequest(b []byte) (Request, error) {
@@ -90,6 +98,14 @@ func DecodeRequest(b []byte) (Request, error) {
 	}
 	m := Request{Mesh: d.str("mesh"), Requester: d.str("requester"), Cluster: d.str("cluster")}
 	m.Have = d.u64("have")
+	if d.need("flags", 1) {
+		flags := d.b[d.off]
+		d.off++
+		if flags&^flagRevive != 0 {
+			d.fail("flags", ErrCorrupt, "unknown flags %#x", flags)
+		}
+		m.Revive = flags&flagRevive != 0
+	}
 	return m, d.end()
 }
 

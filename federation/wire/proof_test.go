@@ -73,3 +73,21 @@ func TestSignedBytesCoverTheRecord(t *testing.T) {
 		t.Error("the body and proof themselves are not signed (the hash binds the body)")
 	}
 }
+
+// A Request's revive flag round-trips; unknown flags are corrupt.
+func TestRequestReviveFlag(t *testing.T) {
+	for _, revive := range []bool{false, true} {
+		q := Request{Mesh: "m", Requester: "west-1", Cluster: "east", Have: 5, Revive: revive}
+		b, err := EncodeRequest(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := DecodeRequest(b); err != nil || got != q {
+			t.Fatalf("revive %v: %+v %v", revive, got, err)
+		}
+		b[len(b)-1] |= 0x80
+		if _, err := DecodeRequest(b); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("unknown flag: %v", err)
+		}
+	}
+}

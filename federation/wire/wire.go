@@ -92,12 +92,15 @@ type Digest struct {
 }
 
 // Request asks a holder for Cluster's state: the holder answers with a State
-// when it holds a generation newer than Have, else with a Digest.
+// when it holds a generation newer than Have, else with a Digest. Revive
+// says the requester withdrew the cluster and asks its owner to re-sign
+// (publish a newer generation) so that it may show it again.
 type Request struct {
 	Mesh      string
 	Requester string
 	Cluster   string
 	Have      uint64
+	Revive    bool
 }
 
 // Record is one cluster's state at one generation, as produced by its owner.
