@@ -83,6 +83,10 @@ func startFederation(ctx context.Context, cfg Config, log *slog.Logger, reg prom
 		return nil, fmt.Errorf("federation: %w", err)
 	}
 	go federation.RenewSigner(ctx, n, auth, ca, cfg.ClusterID, federation.DefaultSigningTTL)
+	if cfg.IdentityCADir == "" && cfg.CACerts == "" {
+		log.Warn("federation: the CA is ephemeral: after a restart this cluster's records are signed under a new CA, " +
+			"which peers that pinned the previous one reject until they restart; set identity-ca-dir or cacerts")
+	}
 	n.Subscribe(m.setRemote)
 	if err := n.Start(ctx); err != nil {
 		n.Close()
