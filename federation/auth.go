@@ -66,6 +66,7 @@ type X509Auth struct {
 
 	poolMu sync.Mutex
 	pools  map[string]*x509.CertPool // parsed anchors by their PEM (a few pinned bundles)
+	chains map[[32]byte]time.Time    // verified (anchors, chain) → when the chain expires
 }
 
 var _ RecordAuth = (*X509Auth)(nil)
@@ -146,10 +147,6 @@ func (a *X509Auth) Verify(cluster string, anchors, msg []byte, proof wire.Proof)
 	if len(anchors) == 0 {
 		return errors.New("no trust bundle to verify the record's signature against")
 	}
-	rootPool, err := a.pool(anchors)
-	if err != nil {
-		return fmt.Errorf("the pinned trust bundle: %w", err)
-	}
 	if len(proof.Chain) == 0 {
 		return errors.New("proof: no certificate")
 	}
@@ -161,13 +158,8 @@ func (a *X509Auth) Verify(cluster string, anchors, msg []byte, proof wire.Proof)
 		}
 		certs = append(certs, c)
 	}
-	inter := x509.NewCertPool()
-	for _, c := range certs[1:] {
-		inter.AddCert(c)
-	}
 	leaf := certs[0]
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: rootPool, Intermediates: inter, CurrentTime: a.clock(),
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+	if err := a.verifyChain(anchors, proof.Chain, certs); err != nil {
 		return fmt.Errorf("proof: the signing certificate does not chain to cluster %s's pinned trust bundle: %w", cluster, err)
 	}
 	if len(leaf.URIs) != 1 {
@@ -188,6 +180,54 @@ func (a *X509Auth) Verify(cluster string, anchors, msg []byte, proof wire.Proof)
 	if !ecdsa.VerifyASN1(pub, sum[:], proof.Sig) {
 		return errors.New("proof: the signature does not match the record")
 	}
+	return nil
+}
+
+// verifyChain checks that certs (leaf first) chain to anchors now. A chain
+// verified under the same anchors is remembered until its first
+// certificate expires, so that a signing key's chain is verified once, not
+// for every record it signs.
+func (a *X509Auth) verifyChain(anchors []byte, ders [][]byte, certs []*x509.Certificate) error {
+	h := sha256.New()
+	h.Write(anchors)
+	for _, d := range ders {
+		h.Write([]byte{0})
+		h.Write(d)
+	}
+	var key [32]byte
+	h.Sum(key[:0])
+	now := a.clock()
+	a.poolMu.Lock()
+	exp, ok := a.chains[key]
+	a.poolMu.Unlock()
+	if ok && now.Before(exp) {
+		return nil
+	}
+	roots, err := a.pool(anchors)
+	if err != nil {
+		return err
+	}
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	chains, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	if err != nil {
+		return err
+	}
+	exp = certs[0].NotAfter
+	for _, c := range chains[0] {
+		if c.NotAfter.Before(exp) {
+			exp = c.NotAfter
+		}
+	}
+	a.poolMu.Lock()
+	if a.chains == nil || len(a.chains) >= maxPools {
+		a.chains = map[[32]byte]time.Time{}
+	}
+	a.chains[key] = exp
+	a.poolMu.Unlock()
 	return nil
 }
 
