@@ -35,18 +35,25 @@ import (
 	"github.com/meshgate/meshgate/test/kubetest"
 )
 
-// requests records "group/resource verb" for every request through a client.
+// requests records "group/resource verb" for every request through a client,
+// and the selectors of every Secret request.
 type requests struct {
-	mu   sync.Mutex
-	seen map[string]bool
+	mu      sync.Mutex
+	seen    map[string]bool
+	secrets map[string]bool // "verb ns labelSelector=… fieldSelector=…"
 }
 
 func (r *requests) wrap(cfg *rest.Config) *rest.Config {
 	cfg = rest.CopyConfig(cfg)
 	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
 		return rtFunc(func(req *http.Request) (*http.Response, error) {
+			res := resourceOf(req)
 			r.mu.Lock()
-			r.seen[resourceOf(req)] = true
+			r.seen[res] = true
+			if strings.HasPrefix(res, "/secrets ") {
+				q := req.URL.Query()
+				r.secrets[fmt.Sprintf("%s labelSelector=%s fieldSelector=%s", strings.TrimPrefix(res, "/secrets "), q.Get("labelSelector"), q.Get("fieldSelector"))] = true
+			}
 			r.mu.Unlock()
 			return rt.RoundTrip(req)
 		})
@@ -236,7 +243,7 @@ func TestDaemonRBAC(t *testing.T) {
 func runWithToken(t *testing.T, token *rest.Config) map[string]bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	reqs := &requests{seen: map[string]bool{}}
+	reqs := &requests{seen: map[string]bool{}, secrets: map[string]bool{}}
 	daemonCfg := reqs.wrap(token)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -307,6 +314,21 @@ func runWithToken(t *testing.T, token *rest.Config) map[string]bool {
 		used[r] = true
 	}
 	t.Logf("requests: %v", slices.Sorted(maps.Keys(used)))
+	// RBAC cannot narrow list/watch by label, so the Role grants list and
+	// watch on the namespace's Secrets: the code must ask for no more than
+	// the remote secrets (by label) and the credentialName Secret with its
+	// Istio companion <name>-cacert (each by name).
+	wantSecrets := map[string]bool{}
+	for _, verb := range []string{"list", "watch"} {
+		wantSecrets[verb+" istio-system labelSelector=istio/multiCluster=true fieldSelector="] = true
+		wantSecrets[verb+" istio-system labelSelector= fieldSelector=metadata.name=gw-cert"] = true
+		wantSecrets[verb+" istio-system labelSelector= fieldSelector=metadata.name=gw-cert-cacert"] = true
+	}
+	for r := range reqs.secrets {
+		if !wantSecrets[r] {
+			t.Errorf("a Secret request beyond the remote secrets and the credentialName Secrets: %s", r)
+		}
+	}
 	return used
 }
 
@@ -375,3 +397,90 @@ metadata: {name: app-secret, namespace: app}
 type: kubernetes.io/tls
 stringData: {tls.crt: crt, tls.key: key}
 `
+
+// What deploy/README.md says of fixed credential names holds against the
+// API server: a Role listing them in resourceNames (list, watch) lets the
+// daemon's field-selected watch (metadata.name=<name>) of each through, and
+// nothing else: not an unselected list, not another name.
+func TestCredentialWatchByResourceNames(t *testing.T) {
+	c := kubetest.New(t, kubetest.Options{Name: "rbacnames"})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	a, err := kubeapply.New(c.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"00-namespace.yaml", "10-rbac.yaml"} {
+		data, err := os.ReadFile(filepath.Join(manifestDir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.ApplyYAML(ctx, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.ApplyYAML(ctx, []byte(`
+apiVersion: v1
+kind: Namespace
+metadata: {name: certs}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: meshgate-credentials, namespace: certs}
+rules:
+- apiGroups: [""]
+  resources: [secrets]
+  resourceNames: [app-cert, app-cert-cacert]
+  verbs: [list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: meshgate-credentials, namespace: certs}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: meshgate-credentials}
+subjects: [{kind: ServiceAccount, name: meshgate, namespace: istio-system}]
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: app-cert, namespace: certs}
+type: kubernetes.io/tls
+stringData: {tls.crt: crt, tls.key: key}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: other, namespace: certs}
+type: kubernetes.io/tls
+stringData: {tls.crt: crt, tls.key: key}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := kubernetes.NewForConfig(c.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := admin.CoreV1().ServiceAccounts("istio-system").CreateToken(ctx, "meshgate",
+		&authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	daemon, err := kubernetes.NewForConfig(c.TokenConfig(tr.Status.Token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := daemon.CoreV1().Secrets("certs")
+	byName := func(name string) metav1.ListOptions {
+		return metav1.ListOptions{FieldSelector: "metadata.name=" + name}
+	}
+	if l, err := secrets.List(ctx, byName("app-cert")); err != nil || len(l.Items) != 1 {
+		t.Fatalf("field-selected list of a listed name: %v", err)
+	}
+	w, err := secrets.Watch(ctx, byName("app-cert-cacert"))
+	if err != nil {
+		t.Fatalf("field-selected watch of a listed name: %v", err)
+	}
+	w.Stop()
+	for what, opts := range map[string]metav1.ListOptions{"an unselected list": {}, "another name": byName("other")} {
+		if _, err := secrets.List(ctx, opts); !apierrors.IsForbidden(err) {
+			t.Errorf("%s: %v, want Forbidden", what, err)
+		}
+	}
+}

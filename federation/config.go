@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meshgate/meshgate/federation/wire"
+	"github.com/meshgate/meshgate/identity"
 )
 
 // Config is a Node's configuration: a plain struct that flags and files map
@@ -41,6 +42,11 @@ type Config struct {
 	// Insecure turns gossip encryption off (development only). Without it a
 	// Node refuses to start with no key.
 	Insecure bool
+	// TrustPins are operator-supplied trust bundles (PEM) of remote
+	// clusters, by cluster id: their records must verify under these from
+	// the start, instead of under the bundle of the first record seen
+	// (trust on first use). See Node.Pin.
+	TrustPins map[string][]byte
 	// FailStaticWindow is how long a dead or departed peer's cluster state
 	// stays in the remote set before it is withdrawn. Default 5m.
 	FailStaticWindow time.Duration
@@ -132,6 +138,13 @@ func (c *Config) Validate() error {
 			bad("nodeName", "%v", err)
 		}
 	}
+	for _, id := range sortedKeys(c.TrustPins) {
+		if err := wire.CheckName(id); err != nil {
+			bad("trustPins", "cluster %q: %v", id, err)
+		} else if _, err := identity.ParseCertificatesPEM(c.TrustPins[id]); err != nil {
+			bad("trustPins["+id+"]", "%v", err)
+		}
+	}
 	if c.KeyringFile == "" && !c.Insecure {
 		bad("keyringFile", "gossip encryption needs a keyring file (create one with `meshgate keyring generate`); set insecure only for development")
 	}
@@ -196,4 +209,8 @@ type Options struct {
 	SeedSource func(ctx context.Context) ([]string, error)
 	// Now is the clock for generations and the fail-static window; nil means time.Now.
 	Now func() time.Time
+	// Auth signs the local cluster's records and verifies the others'
+	// (X509Auth). Required unless Config.Insecure; with Insecure and no
+	// Auth, records are neither signed nor verified (development only).
+	Auth RecordAuth
 }

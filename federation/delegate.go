@@ -88,8 +88,8 @@ func (d *delegate) LocalState(join bool) []byte {
 	pp := wire.PushPull{Mesh: n.cfg.MeshID, Holder: n.name}
 	budget := n.cfg.MaxFrameBytes - 4096
 	for _, r := range n.shareable() {
-		if join && len(r.rec.Body)+256 <= budget {
-			budget -= len(r.rec.Body) + 256
+		if size := len(r.rec.Body) + r.rec.Proof.Size() + 256; join && size <= budget {
+			budget -= size
 			pp.Records = append(pp.Records, r.rec)
 			continue
 		}

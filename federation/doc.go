@@ -16,7 +16,11 @@
 // selectors, no annotations but exportTo) with their endpoints, network
 // gateways, network, trust domain, trust bundle, and the cluster's remote
 // secret. The remote secret exists only in memory and inside encrypted gossip:
-// it is never logged and never on an admin route.
+// it is never logged and never on an admin route. Every record also carries
+// its owner's proof: a signature over the mesh id, cluster id, origin,
+// generation and content hash (wire.Record.SignedBytes; the hash binds the
+// body), with the certificate chain of the signing key (about 550 bytes
+// under a root CA, 1,050 under an intermediate).
 //
 // # Generations and who may say what
 //
@@ -32,8 +36,41 @@
 // never accepts a record of its own cluster; seeing one at or above its own
 // generation means a previous incarnation (restart with lost state, clock
 // gone back) and the node re-publishes above it, so a restarted daemon
-// always wins. Gossip is authenticated by the shared key only: every key
-// holder is trusted to speak for the cluster it claims.
+// always wins.
+//
+// The gossip key only admits a node to the mesh; it does not let it speak
+// for a cluster. Each daemon signs the records it owns with a key whose
+// certificate its cluster's CA issued for the SPIFFE ID
+// spiffe://<trust domain>/meshgate-federation/<cluster id> (X509Auth,
+// Options.Auth; renewed at half life by RenewSigner, which re-signs the
+// local record). A receiver accepts a record only when its proof verifies:
+// the chain leads to the trust bundle pinned for that cluster, the leaf
+// names that cluster, and the signature covers the record. The pin is the
+// bundle of the first record accepted from the cluster (trust on first
+// use, verified against itself), unless the operator set one
+// (Config.TrustPins, Node.Pin: e.g. learned through the remote-secret
+// join). A record carrying a different bundle must verify under the pinned
+// bundle AND under its own; then its bundle becomes the pin. So a CA
+// rotation is: publish a bundle holding the old and the new root while
+// still signing under the old CA; then sign with a key of the new CA
+// (X509Auth.Renew) and publish the new bundle alone. A chain the pinned
+// bundle verifies (a new CA cross-signed by the old root) works the same
+// way. Anything else, a key of another CA, another cluster's key, no proof,
+// is rejected (meshgate_federation_rejected_messages_total, reason
+// bad_signature or unsigned; logged like every rejection) and changes
+// nothing; meshgate_federation_trust_pins_total counts the pins by how.
+// Relays need no key: the proof travels with the record unchanged.
+//
+// What a holder of the gossip key alone (or a compromised daemon of
+// another cluster) cannot do: change a cluster's endpoints, gateways,
+// bundle or remote secret (no proof); replay an old record (its generation
+// is stale); revive a withdrawn cluster (see below: only a newer signed
+// generation does). What it can: read what gossip carries (including the
+// read-only remote-secret tokens), introduce clusters nobody has pinned
+// yet, and be the first contact of a node that has not pinned a cluster
+// (operator pins close that). Clusters whose CAs share a root trust each
+// other's CAs to name them: pin per-cluster roots for isolation. Records
+// are unsigned only in insecure mode (Config.Insecure without an Auth).
 //
 // # Dissemination
 //
@@ -63,9 +100,14 @@
 // FailStaticWindow after the last one was declared dead (or left); then it is
 // withdrawn (the Node keeps the record, hidden, to keep its generation and
 // remote secret). A withdrawn cluster returns only through its owner: when a
-// daemon of that cluster is alive again the Node asks it, and shows the
-// cluster again when the owner confirms the held generation or sends a newer
-// one; a relayed newer record alone does not bring it back. A record whose
+// daemon of that cluster is alive again the Node asks it, with the held
+// generation and the revive flag; the owner answers with a freshly signed,
+// newer generation (at most one per FetchInterval), and the Node shows the
+// cluster again; a
+// relayed newer record alone does not bring it back, nor (with signed
+// records) a digest confirming the held generation, which any key holder
+// posing as that owner could send. Unsigned (insecure) nodes still take
+// that confirmation. A record whose
 // owner this node has never seen is held hidden. Withdrawn and hidden
 // records are not relayed. So after a partition heals no endpoint is lost
 // (the owner's current state returns) and none is resurrected (nothing older

@@ -47,6 +47,7 @@ func (n *Node) answeredLocked(cluster, holder string) {
 type fetchJob struct {
 	cluster, target string
 	have            uint64
+	revive          bool // the cluster is withdrawn here: ask its owner to re-sign
 }
 
 // dueFetchesLocked picks the requests to send now and when to look again.
@@ -103,7 +104,8 @@ func (n *Node) dueFetchesLocked(now time.Time) ([]fetchJob, time.Time) {
 		}
 		f.target, f.deadline, f.notBefore = target, now.Add(n.cfg.FetchTimeout), now.Add(n.cfg.FetchInterval)
 		later(f.deadline)
-		jobs = append(jobs, fetchJob{cluster: id, target: target, have: held})
+		r := n.records[id]
+		jobs = append(jobs, fetchJob{cluster: id, target: target, have: held, revive: r != nil && r.withdrawn && target == f.probe})
 	}
 	return jobs, next
 }
@@ -162,7 +164,7 @@ func (n *Node) memberMap() map[string]*memberlist.Node {
 }
 
 func (n *Node) sendRequest(j fetchJob, to *memberlist.Node) {
-	msg, err := wire.EncodeRequest(wire.Request{Mesh: n.cfg.MeshID, Requester: n.name, Cluster: j.cluster, Have: j.have})
+	msg, err := wire.EncodeRequest(wire.Request{Mesh: n.cfg.MeshID, Requester: n.name, Cluster: j.cluster, Have: j.have, Revive: j.revive})
 	if err == nil {
 		err = n.ml.SendReliable(to, msg)
 	}
@@ -206,6 +208,14 @@ func (n *Node) serveRequest(q wire.Request) {
 	}
 	var rec *wire.Record
 	n.mu.Lock()
+	if q.Revive && q.Cluster == n.cfg.ClusterID && n.local != nil && n.auth != nil && q.Have == n.localGen &&
+		n.now().Sub(n.local.acceptedAt) >= n.cfg.FetchInterval {
+		// The requester withdrew this cluster and holds our current
+		// generation: answer with a freshly signed one, the only thing that
+		// brings a withdrawn cluster back. At most one per FetchInterval.
+		gen := n.republishLocked()
+		n.met.generation.WithLabelValues(n.cfg.ClusterID).Set(float64(gen))
+	}
 	if q.Cluster == n.cfg.ClusterID && n.local != nil {
 		rec = &n.local.rec // records are replaced, never modified: safe to read unlocked
 	} else if r := n.records[q.Cluster]; r != nil && !r.withdrawn {

@@ -15,8 +15,10 @@ import (
 
 	"github.com/hashicorp/memberlist"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/identity"
 )
 
 // netFilter is a test network between memberlist transports on 127.0.0.1:
@@ -119,6 +121,7 @@ type testMesh struct {
 	net     *netFilter
 	window  time.Duration
 	nodes   []*tnode
+	cas     map[string]*identity.CA // each cluster's CA, made at its first node
 }
 
 // tnode is a started Node with its registry and a subscriber that records
@@ -152,13 +155,38 @@ func newTestMesh(t testing.TB, window time.Duration) *testMesh {
 	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	m := &testMesh{t: t, keyFile: keyFile, net: newNetFilter(), window: window}
+	m := &testMesh{t: t, keyFile: keyFile, net: newNetFilter(), window: window, cas: map[string]*identity.CA{}}
 	t.Cleanup(func() {
 		for _, n := range m.nodes {
 			n.Close()
 		}
 	})
 	return m
+}
+
+// ca returns cluster's CA (a self-signed root per cluster, as each
+// cluster's daemon has its own).
+func (m *testMesh) ca(cluster string) *identity.CA {
+	m.t.Helper()
+	if ca := m.cas[cluster]; ca != nil {
+		return ca
+	}
+	ca, err := identity.NewSelfSignedCA(identity.CAOptions{TrustDomain: spiffeid.RequireTrustDomainFromString("cluster.local")})
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	m.cas[cluster] = ca
+	return ca
+}
+
+// auth is a signer for cluster under its CA.
+func (m *testMesh) auth(cluster string) *X509Auth {
+	m.t.Helper()
+	a, err := NewX509Auth(m.ca(cluster), cluster, time.Hour)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	return a
 }
 
 func testLogger() *slog.Logger {
@@ -190,7 +218,7 @@ func (m *testMesh) start(cluster string, group int, mod func(*Config, *Options))
 	m.t.Helper()
 	cfg := m.testConfig(cluster)
 	reg := prometheus.NewRegistry()
-	opts := Options{Logger: testLogger(), Registerer: reg, WrapTransport: m.net.wrap(group)}
+	opts := Options{Logger: testLogger(), Registerer: reg, WrapTransport: m.net.wrap(group), Auth: m.auth(cluster)}
 	if mod != nil {
 		mod(&cfg, &opts)
 	}

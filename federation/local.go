@@ -26,6 +26,9 @@ func (n *Node) SetLocal(state *model.ClusterState, remoteSecret []byte) error {
 		return fmt.Errorf("federation: SetLocal: state of cluster %q, but this node owns %q", state.ID, n.cfg.ClusterID)
 	}
 	c := state.Clone()
+	if n.auth != nil && len(c.TrustBundle) == 0 {
+		c.TrustBundle = n.auth.Anchors() // what peers pin and verify under
+	}
 	c.Normalize()
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("federation: SetLocal: %w", err)
@@ -44,9 +47,14 @@ func (n *Node) SetLocal(state *model.ClusterState, remoteSecret []byte) error {
 		return nil
 	}
 	secretChanged := n.local == nil || !bytes.Equal(n.local.secret, remoteSecret)
-	n.local = &record{rec: wire.Record{Cluster: c.ID, Origin: n.name, Hash: h, Body: z}, secret: bytes.Clone(remoteSecret)}
+	n.local = &record{rec: wire.Record{Cluster: c.ID, Origin: n.name, Hash: h, Body: z}, secret: bytes.Clone(remoteSecret),
+		bundle: bytes.Clone(c.TrustBundle)}
 	gen := n.republishLocked()
+	signErr := n.signErr
 	n.mu.Unlock()
+	if signErr != nil {
+		return fmt.Errorf("federation: SetLocal: published generation %d, but peers will reject it: %w", gen, signErr)
+	}
 	n.met.generation.WithLabelValues(c.ID).Set(float64(gen))
 	n.met.stateBytes.WithLabelValues(c.ID).Set(float64(len(z)))
 	n.log.Debug("local cluster state published", "generation", gen, "hash", h.Short(),
@@ -65,6 +73,9 @@ func (n *Node) republishLocked() uint64 {
 	n.local.rec.Generation = gen
 	n.local.rec.Origin = n.name
 	n.local.acceptedAt = n.now()
+	if n.auth != nil {
+		n.signLocked()
+	}
 	n.queueDigest(&n.local.rec)
 	return gen
 }

@@ -35,6 +35,7 @@ type metrics struct {
 	joins       *prometheus.CounterVec
 	keyOps      *prometheus.CounterVec
 	dupOwner    prometheus.Counter
+	pins        *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -71,12 +72,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Keyring operations applied (install, use, remove)."}, []string{"op"}),
 		dupOwner: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "duplicate_owner_total",
 			Help: "States of this node's own cluster seen from another live daemon (several daemons for one cluster)."}),
+		pins: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "trust_pins_total",
+			Help: "Trust bundles pinned for remote clusters, by how (first_contact, rotation, operator)."}, []string{"cluster", "how"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.members, m.msgs, m.bytes, m.rejected, m.stale, m.generation, m.withdrawals,
-		m.restores, m.remote, m.propagation, m.fetches, m.stateBytes, m.joins, m.keyOps, m.dupOwner} {
+		m.restores, m.remote, m.propagation, m.fetches, m.stateBytes, m.joins, m.keyOps, m.dupOwner, m.pins} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("federation: registering metrics: %w", err)
 		}

@@ -36,6 +36,12 @@ type Node struct {
 	keyring *memberlist.Keyring
 	keyMu   sync.Mutex // serialises keyring operations and keyring file writes
 	rejects rejectLog
+	auth    RecordAuth // nil: records unsigned (insecure mode only)
+
+	// pinMu guards pins and serialises the verification of a record with
+	// its acceptance. Lock order: pinMu before mu.
+	pinMu sync.Mutex
+	pins  map[string]*trustPin // trust bundle of each remote cluster
 
 	ml      *memberlist.Memberlist
 	bcast   *memberlist.TransmitLimitedQueue
@@ -65,6 +71,7 @@ type Node struct {
 	secretSubs map[int]*secretSubscriber
 	nextSub    int
 	secretsVer uint64
+	signErr    error // the last signing failure of the local record
 }
 
 // record is one cluster's state at one generation.
@@ -73,7 +80,8 @@ type record struct {
 	state      *model.ClusterState
 	secret     []byte
 	acceptedAt time.Time
-	withdrawn  bool // hidden after the fail-static window until the owner confirms
+	withdrawn  bool   // hidden after the fail-static window until the owner confirms
+	bundle     []byte // the local record's trust bundle (what receivers pin)
 }
 
 // peer is what this node knows of a member.
@@ -103,6 +111,10 @@ func New(cfg Config, opts Options) (*Node, error) {
 		kickNotify: make(chan struct{}, 1), kickFetch: make(chan struct{}, 1), kickRejoin: make(chan struct{}, 1),
 		respond: make(chan struct{}, 16)}
 	n.rejects.last, n.rejects.supp = map[string]time.Time{}, map[string]int{}
+	n.auth, n.pins = opts.Auth, map[string]*trustPin{}
+	for c, b := range cfg.TrustPins {
+		n.pins[c] = &trustPin{pem: slices.Clone(b), operator: true}
+	}
 	if n.log == nil {
 		n.log = slog.Default()
 	}
@@ -128,6 +140,9 @@ func New(cfg Config, opts Options) (*Node, error) {
 		if n.keyring, err = memberlist.NewKeyring(keys[1:], keys[0]); err != nil {
 			return nil, fmt.Errorf("federation: keyring: %w", err)
 		}
+	}
+	if n.auth == nil && !cfg.Insecure {
+		return nil, errors.New("federation: Options.Auth is required: records are signed and verified outside insecure mode")
 	}
 	return n, nil
 }

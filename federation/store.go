@@ -33,6 +33,17 @@ func (n *Node) offerRecord(r wire.Record, holder string) {
 		n.reject(reasonOf(err), wire.TypeState, err, "from", holder, "cluster", r.Cluster, "generation", r.Generation)
 		return
 	}
+	var newPin []byte
+	var how string
+	if n.auth != nil {
+		n.pinMu.Lock() // held until the record is stored: no pin changes in between
+		defer n.pinMu.Unlock()
+		var reason string
+		if newPin, how, reason, err = n.verifyLocked(&r, state.TrustBundle); err != nil {
+			n.rejectRecord(&r, holder, reason, err)
+			return
+		}
+	}
 	now := n.now()
 	n.mu.Lock()
 	held = n.records[r.Cluster]
@@ -58,6 +69,9 @@ func (n *Node) offerRecord(r wire.Record, holder string) {
 	}
 	n.queueDigest(&nr.rec) // relay: this node now holds it
 	n.mu.Unlock()
+	if n.auth != nil {
+		n.setPinLocked(r.Cluster, newPin, how)
+	}
 
 	n.met.generation.WithLabelValues(r.Cluster).Set(float64(r.Generation))
 	n.met.stateBytes.WithLabelValues(r.Cluster).Set(float64(len(r.Body)))
@@ -84,7 +98,11 @@ func (n *Node) olderOrEqualLocked(held *record, gen uint64, hash wire.Hash, orig
 		err := fmt.Errorf("cluster %s generation %d: content %s differs from the held %s (origin %s)",
 			cluster, gen, hash.Short(), held.rec.Hash.Short(), origin)
 		n.reject(ReasonConflict, wire.TypeState, err, "from", holder)
-	case gen == held.rec.Generation && held.withdrawn && n.liveOwnerLocked(cluster, holder):
+	case gen == held.rec.Generation && held.withdrawn && n.liveOwnerLocked(cluster, holder) && n.auth == nil:
+		// Unsigned mode only: with signed records, anyone holding the
+		// gossip key could claim to be that live owner and replay the
+		// digest; a withdrawn cluster then returns only with a newer
+		// signed record (the owner re-signs when probed: serveRequest).
 		held.withdrawn = false
 		n.met.restores.WithLabelValues(cluster).Inc()
 		kick(n.kickNotify)

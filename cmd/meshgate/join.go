@@ -18,6 +18,7 @@ type joinFlags struct {
 	secretFile          string
 	namespace           string
 	verify              bool
+	allowInsecure       bool
 	kubeconfig, context string
 }
 
@@ -33,9 +34,12 @@ this cluster's --namespace, where the daemon watches remote secrets.
 Checks: a v1 Secret named istio-remote-secret-<cluster>, label
 istio/multiCluster: "true", annotation networking.istio.io/cluster: <cluster>,
 exactly one key <cluster> holding a kubeconfig without exec plugins, auth
-providers or file references; and (unless --verify=false) that the remote API
-server lists services with its credentials. A secret that fails a check is not
-applied.`,
+providers or file references, whose server is https with certificate-authority-data,
+without insecure-skip-tls-verify or proxy-url (unless --allow-insecure-remote,
+for development: each field it lets through is printed as a warning, and the
+daemon needs the same setting to use the secret); and (unless --verify=false)
+that the remote API server lists services with its credentials. A secret that
+fails a check is not applied.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := runJoin(cmd, f); err != nil {
@@ -48,6 +52,7 @@ applied.`,
 	fl.StringVar(&f.secretFile, "remote-secret", "", "the remote secret file (- for stdin)")
 	fl.StringVar(&f.namespace, "namespace", "", "namespace to apply it in (default: the secret's, else istio-system)")
 	fl.BoolVar(&f.verify, "verify", true, "check that the remote API server accepts the secret's credentials")
+	fl.BoolVar(&f.allowInsecure, "allow-insecure-remote", false, "accept an http:// server, insecure-skip-tls-verify, proxy-url or no CA data (development only; warned)")
 	addKubeconfigFlags(cmd, &f.kubeconfig, &f.context)
 	_ = cmd.MarkFlagRequired("remote-secret")
 	return cmd
@@ -68,16 +73,20 @@ func runJoin(cmd *cobra.Command, f joinFlags) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.secretFile, err)
 	}
-	if _, err := remote.ValidateRemoteSecret(s); err != nil {
+	policy := remote.Policy{AllowInsecure: f.allowInsecure}
+	if _, err := policy.ValidateRemoteSecret(s); err != nil {
 		return err // before touching the local cluster
 	}
 	cfg, err := loadRESTConfig(f.kubeconfig, f.context)
 	if err != nil {
 		return err
 	}
-	res, err := remote.Join(cmd.Context(), cfg, s, remote.JoinOptions{Namespace: f.namespace, Verify: f.verify})
+	res, err := remote.Join(cmd.Context(), cfg, s, remote.JoinOptions{Namespace: f.namespace, Verify: f.verify, AllowInsecure: f.allowInsecure})
 	if err != nil {
 		return err
+	}
+	for _, field := range res.Insecure {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: remote secret %s: %s is insecure, admitted by --allow-insecure-remote (the daemon needs allow-insecure-remote too)\n", res.Secret, field)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "remote secret %s for cluster %s (%s): %s\n", res.Secret, res.Cluster, res.Server, res.Action)
 	return nil

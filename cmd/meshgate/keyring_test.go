@@ -12,8 +12,10 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/meshgate/meshgate/federation"
+	"github.com/meshgate/meshgate/identity"
 )
 
 func runCmd(t *testing.T, cmd *cobra.Command, stdin string, args ...string) (string, string, error) {
@@ -33,7 +35,15 @@ func startNode(t *testing.T, cluster, keyFile string, seeds ...string) (*federat
 	t.Helper()
 	c := federation.DefaultConfig()
 	c.BindAddr, c.MeshID, c.ClusterID, c.KeyringFile, c.Seeds = "127.0.0.1:0", "mesh1", cluster, keyFile, seeds
-	n, err := federation.New(c, federation.Options{Logger: slog.New(slog.DiscardHandler)})
+	ca, err := identity.NewSelfSignedCA(identity.CAOptions{TrustDomain: spiffeid.RequireTrustDomainFromString("cluster.local")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := federation.NewX509Auth(ca, cluster, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := federation.New(c, federation.Options{Logger: slog.New(slog.DiscardHandler), Auth: auth})
 	if err != nil {
 		t.Fatal(err)
 	}

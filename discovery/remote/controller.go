@@ -61,6 +61,12 @@ type Options struct {
 	// initial sync (it is then reported as timeout, and keeps retrying).
 	// Default DefaultSyncTimeout.
 	SyncTimeout time.Duration
+	// AllowInsecure admits remote secrets whose kubeconfig has an http://
+	// server, insecure-skip-tls-verify, a proxy-url or no CA data for an
+	// https server (--allow-insecure-remote; development only). Each
+	// admission is logged as a warning and counted; without it such keys
+	// are rejected like any unsafe key.
+	AllowInsecure bool
 	// Holdoff and MaxDelay debounce each remote cluster's rebuilds
 	// (defaults: the kube source's).
 	Holdoff, MaxDelay time.Duration
@@ -181,7 +187,7 @@ func NewController(opts Options) (*Controller, error) {
 // those keys are skipped, and a cluster whose key turned invalid keeps
 // running with its last valid kubeconfig. Safe for concurrent use.
 func (c *Controller) SetSecret(source SecretSource, s *corev1.Secret) error {
-	clusters, errs := ClustersFromSecret(s)
+	clusters, errs := Policy{AllowInsecure: c.opts.AllowInsecure}.ClustersFromSecret(s)
 	ref := secretRef(s)
 	c.mu.Lock()
 	bySecret := c.secrets[source]
@@ -214,7 +220,18 @@ func (c *Controller) SetSecret(source SecretSource, s *corev1.Secret) error {
 	c.mu.Unlock()
 	for _, err := range errs {
 		c.log.Warn("remote: rejected remote secret key", "source", source, "err", err)
-		c.metrics.rejected(source)
+		reason := ReasonInvalid
+		if ke := (*KubeconfigError)(nil); errors.As(err, &ke) {
+			reason = ke.reason()
+		}
+		c.metrics.rejected(source, reason)
+	}
+	for _, cl := range clusters {
+		if len(cl.Insecure) > 0 {
+			c.log.Warn("remote: admitting an insecure remote secret key (allow-insecure-remote is set)",
+				"source", source, "secret", cl.Secret, "cluster", cl.ID, "server", cl.Server, "fields", cl.Insecure)
+			c.metrics.admittedInsecure(source)
+		}
 	}
 	c.trigger()
 	return errors.Join(errs...)
@@ -475,7 +492,7 @@ func (c *Controller) ReplaceFederated(secrets map[string][]byte) error {
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("federation: cluster %s: %w", id, err))
-			c.metrics.rejected(SourceFederation)
+			c.metrics.rejected(SourceFederation, ReasonInvalid)
 			continue
 		}
 		if s.Namespace == "" {

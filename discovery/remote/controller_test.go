@@ -124,7 +124,7 @@ func TestRemoteClusters(t *testing.T) {
 	if sts := ctl.Statuses(); len(sts) != 1 || sts[0].Cluster != "cluster-b" {
 		t.Errorf("clusters after the bad and self secrets: %+v", sts)
 	}
-	if v, ok := metrictest.Get(t, reg, "meshgate_remote_secret_rejections_total", map[string]string{"source": "kubernetes"}); !ok || v < 1 {
+	if v, ok := metrictest.Get(t, reg, "meshgate_remote_secret_rejections_total", map[string]string{"source": "kubernetes", "reason": ReasonUnsafe}); !ok || v < 1 {
 		t.Errorf("rejections metric = %v", v)
 	}
 	// join refuses an unsafe secret and changes nothing

@@ -6,7 +6,8 @@
 //	(label istio/multiCluster=true)      │ SetSecret / ReplaceSecrets
 //	        │ WatchSecrets                ▼
 //	        └──────────────▶ Controller: key = cluster id, value = kubeconfig
-//	                           │ validate (no exec, auth-provider, file paths)
+//	                           │ validate (no exec, auth-provider, file paths;
+//	                           │ https + CA data, no skip-verify, no proxy-url)
 //	                           ▼ per cluster (make-before-break on reload)
 //	                         discovery/kube Source, ServicesOnly ──▶ Publish(ClusterState) / Remove(id)
 //	                           │
@@ -19,6 +20,16 @@
 // bearer token of the reader ServiceAccount (meshgate-reader). The reader
 // may get, list and watch services, endpointslices, pods, namespaces and
 // the Istio networking configuration, and nothing else: no Secrets.
+//
+// A remote secret's kubeconfig is refused, with an error naming the secret,
+// the key and the field, and counted by reason in
+// meshgate_remote_secret_rejections_total, when it could run commands or
+// read files on the daemon's host (exec, auth-provider, file references:
+// always refused) or send its token where others can read or redirect it
+// (an http:// server, insecure-skip-tls-verify, proxy-url, an https server
+// without certificate-authority-data: refused unless Policy.AllowInsecure,
+// the daemon's and join's --allow-insecure-remote, which logs a warning for
+// every key it lets through). Every cluster and user of the file is checked.
 //
 // Remote clusters contribute services and endpoints only (no Istio
 // configuration), as istiod does in a multi-primary mesh. Kubeconfigs and

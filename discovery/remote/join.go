@@ -61,6 +61,12 @@ type JoinOptions struct {
 	// the secret's credentials (it lists services).
 	Verify        bool
 	VerifyTimeout time.Duration
+	// AllowInsecure admits a kubeconfig with an http:// server,
+	// insecure-skip-tls-verify, a proxy-url or no CA data for an https
+	// server (--allow-insecure-remote); JoinResult.Insecure then names those
+	// fields, for the caller to warn about. The daemon that reads the secret
+	// must allow them too.
+	AllowInsecure bool
 }
 
 // JoinResult says what Join did.
@@ -69,6 +75,8 @@ type JoinResult struct {
 	Secret  string // namespace/name
 	Server  string
 	Action  string // created, updated, unchanged
+	// Insecure names the insecure fields JoinOptions.AllowInsecure let through.
+	Insecure []string
 }
 
 // Join validates a remote secret (shape, label, annotation, one key, safe
@@ -85,7 +93,7 @@ func Join(ctx context.Context, cfg *rest.Config, s *corev1.Secret, opts JoinOpti
 	}
 	s = s.DeepCopy()
 	s.Namespace = ns
-	cl, err := ValidateRemoteSecret(s)
+	cl, err := Policy{AllowInsecure: opts.AllowInsecure}.ValidateRemoteSecret(s)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +111,7 @@ func Join(ctx context.Context, cfg *rest.Config, s *corev1.Secret, opts JoinOpti
 		Type:       corev1.SecretTypeOpaque,
 		Data:       secretData(s),
 	}
-	res := &JoinResult{Cluster: cl.ID, Secret: ns + "/" + s.Name, Server: cl.Server}
+	res := &JoinResult{Cluster: cl.ID, Secret: ns + "/" + s.Name, Server: cl.Server, Insecure: cl.Insecure}
 	api := client.CoreV1().Secrets(ns)
 	got, err := api.Get(ctx, s.Name, metav1.GetOptions{})
 	switch {

@@ -40,6 +40,10 @@ type Cluster struct {
 	Config     *rest.Config
 	// Hash is a SHA-256 of Kubeconfig: a changed hash means new credentials.
 	Hash string
+	// Insecure names the fields a Policy with AllowInsecure let through
+	// (e.g. clusters[b].cluster.server for an http:// server); empty for a
+	// safe kubeconfig.
+	Insecure []string
 }
 
 // KubeconfigError is a remote secret key that was rejected. Its message
@@ -50,6 +54,28 @@ type KubeconfigError struct {
 	Key    string // the cluster id
 	Field  string // e.g. users[reader].user.exec
 	Msg    string
+	// Reason classifies the refusal (the reason label of the rejections
+	// metric): ReasonUnsafe, ReasonInsecure or ReasonInvalid.
+	Reason string
+}
+
+// Reasons of a KubeconfigError.
+const (
+	// ReasonUnsafe: exec plugins, auth providers, file references (never admitted).
+	ReasonUnsafe = "unsafe"
+	// ReasonInsecure: http://, insecure-skip-tls-verify, proxy-url, no CA
+	// data (admitted by Policy.AllowInsecure).
+	ReasonInsecure = "insecure"
+	// ReasonInvalid: anything else (malformed, incomplete, bad shape).
+	ReasonInvalid = "invalid"
+)
+
+// reason is e's Reason, ReasonInvalid when unset.
+func (e *KubeconfigError) reason() string {
+	if e.Reason == "" {
+		return ReasonInvalid
+	}
+	return e.Reason
 }
 
 func (e *KubeconfigError) Error() string {
@@ -78,15 +104,40 @@ func secretData(s *corev1.Secret) map[string][]byte {
 
 func secretRef(s *corev1.Secret) string { return s.Namespace + "/" + s.Name }
 
+// Policy says what a remote secret's kubeconfig may hold beyond the safe
+// form: https with certificate-authority-data, a token or client
+// certificate data, no proxy. The zero Policy is the strict default.
+type Policy struct {
+	// AllowInsecure admits kubeconfigs with an http:// server,
+	// insecure-skip-tls-verify, a proxy-url, or an https server without
+	// certificate-authority-data (--allow-insecure-remote, development
+	// only). Each admitted key lists those fields in Cluster.Insecure, for
+	// the caller to log a warning each time. Exec plugins, auth providers
+	// and file references stay refused.
+	AllowInsecure bool
+}
+
+// ClustersFromSecret reads every key of a remote secret with the strict
+// Policy (see Policy.ClustersFromSecret).
+func ClustersFromSecret(s *corev1.Secret) ([]Cluster, []error) { return Policy{}.ClustersFromSecret(s) }
+
+// ValidateRemoteSecret checks a remote secret with the strict Policy (see
+// Policy.ValidateRemoteSecret).
+func ValidateRemoteSecret(s *corev1.Secret) (Cluster, error) { return Policy{}.ValidateRemoteSecret(s) }
+
+// ParseKubeconfig parses a kubeconfig with the strict Policy (see
+// Policy.ParseKubeconfig).
+func ParseKubeconfig(data []byte) (Cluster, error) { return Policy{}.ParseKubeconfig(data) }
+
 // ClustersFromSecret reads every key of a remote secret: each is a cluster
 // id whose value is a kubeconfig. Unsafe or malformed keys are returned as
 // *KubeconfigError and left out; keys are in sorted order.
-func ClustersFromSecret(s *corev1.Secret) ([]Cluster, []error) {
+func (p Policy) ClustersFromSecret(s *corev1.Secret) ([]Cluster, []error) {
 	data := secretData(s)
 	var out []Cluster
 	var errs []error
 	for _, id := range slices.Sorted(maps.Keys(data)) {
-		c, err := ParseKubeconfig(data[id])
+		c, err := p.ParseKubeconfig(data[id])
 		if err != nil {
 			var ke *KubeconfigError
 			if errors.As(err, &ke) {
@@ -105,7 +156,7 @@ func ClustersFromSecret(s *corev1.Secret) ([]Cluster, []error) {
 // join` requires it: name istio-remote-secret-<cluster>, label
 // istio/multiCluster=true, annotation networking.istio.io/cluster=<cluster>,
 // exactly one data key, equal to <cluster>, holding a safe kubeconfig.
-func ValidateRemoteSecret(s *corev1.Secret) (Cluster, error) {
+func (p Policy) ValidateRemoteSecret(s *corev1.Secret) (Cluster, error) {
 	ref := secretRef(s)
 	fail := func(field, format string, args ...any) (Cluster, error) {
 		return Cluster{}, &KubeconfigError{Secret: ref, Field: field, Msg: fmt.Sprintf(format, args...)}
@@ -131,7 +182,7 @@ func ValidateRemoteSecret(s *corev1.Secret) (Cluster, error) {
 	if len(keys) != 1 || keys[0] != id {
 		return fail("data", "exactly one key, %q, is required (found %q)", id, keys)
 	}
-	cs, errs := ClustersFromSecret(s)
+	cs, errs := p.ClustersFromSecret(s)
 	if len(errs) > 0 {
 		return Cluster{}, errs[0]
 	}
@@ -139,12 +190,16 @@ func ValidateRemoteSecret(s *corev1.Secret) (Cluster, error) {
 }
 
 // ParseKubeconfig parses a remote cluster's kubeconfig and rejects what
-// would let a secret run commands or read files on the daemon's host:
-// exec plugins, auth providers and every file reference
-// (certificate-authority, client-certificate, client-key, tokenFile). The
-// current context must name a cluster with a server and a user with
-// credentials (a token or client certificate data).
-func ParseKubeconfig(data []byte) (Cluster, error) {
+// would let a secret run commands or read files on the daemon's host: exec
+// plugins, auth providers and every file reference (certificate-authority,
+// client-certificate, client-key, tokenFile); and, unless p.AllowInsecure,
+// what would send its token where an attacker can read or redirect it: an
+// http:// server, insecure-skip-tls-verify, proxy-url, an https server
+// without certificate-authority-data. Every cluster and user of the file is
+// checked, not only the current context's. The current context must name a
+// cluster with a server and a user with credentials (a token or client
+// certificate data).
+func (p Policy) ParseKubeconfig(data []byte) (Cluster, error) {
 	kerr := func(field, format string, args ...any) (Cluster, error) {
 		return Cluster{}, &KubeconfigError{Field: field, Msg: fmt.Sprintf(format, args...)}
 	}
@@ -155,7 +210,8 @@ func ParseKubeconfig(data []byte) (Cluster, error) {
 	if err != nil {
 		return kerr("", "not a valid kubeconfig: %s", firstLine(err.Error()))
 	}
-	if err := checkUnsafe(cfg); err != nil {
+	insecure := insecureFields(cfg)
+	if err := checkUnsafe(cfg, insecure, p.AllowInsecure); err != nil {
 		return Cluster{}, err
 	}
 	ctx, ok := cfg.Contexts[cfg.CurrentContext]
@@ -185,14 +241,45 @@ func ParseKubeconfig(data []byte) (Cluster, error) {
 		return kerr(fmt.Sprintf("clusters[%s].cluster", ctx.Cluster), "unusable TLS settings: %s", firstLine(err.Error()))
 	}
 	sum := sha256.Sum256(data)
-	return Cluster{Server: cl.Server, Kubeconfig: data, Config: rc, Hash: hex.EncodeToString(sum[:])}, nil
+	c := Cluster{Server: cl.Server, Kubeconfig: data, Config: rc, Hash: hex.EncodeToString(sum[:])}
+	for _, f := range insecure {
+		c.Insecure = append(c.Insecure, f.Field)
+	}
+	return c, nil
+}
+
+// insecureFields lists, for every cluster, what Policy.AllowInsecure
+// admits: each a *KubeconfigError naming the field.
+func insecureFields(cfg *clientcmdapi.Config) []*KubeconfigError {
+	var out []*KubeconfigError
+	for _, name := range slices.Sorted(maps.Keys(cfg.Clusters)) {
+		cl := cfg.Clusters[name]
+		f := "clusters[" + name + "].cluster."
+		u, err := url.Parse(cl.Server)
+		if err == nil && u.Scheme == "http" {
+			out = append(out, &KubeconfigError{Reason: ReasonInsecure, Field: f + "server", Msg: "an http:// server is not allowed (the token would travel in clear text); use https with certificate-authority-data, or --allow-insecure-remote for development"})
+		}
+		if cl.InsecureSkipTLSVerify {
+			out = append(out, &KubeconfigError{Reason: ReasonInsecure, Field: f + "insecure-skip-tls-verify", Msg: "skipping server certificate verification is not allowed (anyone in the path could take the token); use certificate-authority-data, or --allow-insecure-remote for development"})
+		}
+		if cl.ProxyURL != "" {
+			out = append(out, &KubeconfigError{Reason: ReasonInsecure, Field: f + "proxy-url", Msg: "a proxy is not allowed (it would see every request and could redirect them); reach the server directly, or pass --allow-insecure-remote"})
+		}
+		if err == nil && u.Scheme == "https" && len(cl.CertificateAuthorityData) == 0 && !cl.InsecureSkipTLSVerify && cl.CertificateAuthority == "" {
+			out = append(out, &KubeconfigError{Reason: ReasonInsecure, Field: f + "certificate-authority-data", Msg: "required for an https server: without it the server is checked against the daemon's system roots, which any public CA satisfies; or pass --allow-insecure-remote"})
+		}
+	}
+	return out
 }
 
 // checkUnsafe rejects exec plugins, auth providers and file references in
-// every cluster and user (not only the current context's).
-func checkUnsafe(cfg *clientcmdapi.Config) error {
+// every cluster and user (not only the current context's), and the
+// insecure fields unless allowInsecure.
+func checkUnsafe(cfg *clientcmdapi.Config, insecure []*KubeconfigError, allowInsecure bool) error {
 	var errs []error
-	add := func(field, msg string) { errs = append(errs, &KubeconfigError{Field: field, Msg: msg}) }
+	add := func(field, msg string) {
+		errs = append(errs, &KubeconfigError{Reason: ReasonUnsafe, Field: field, Msg: msg})
+	}
 	for _, name := range slices.Sorted(maps.Keys(cfg.AuthInfos)) {
 		u := cfg.AuthInfos[name]
 		f := "users[" + name + "].user."
@@ -217,11 +304,17 @@ func checkUnsafe(cfg *clientcmdapi.Config) error {
 			add("clusters["+name+"].cluster.certificate-authority", "file references are not allowed (use certificate-authority-data)")
 		}
 	}
+	if !allowInsecure {
+		for _, e := range insecure {
+			errs = append(errs, e)
+		}
+	}
 	if len(errs) == 1 {
 		return errs[0]
 	}
 	if len(errs) > 1 {
-		// one error naming every field, still a *KubeconfigError
+		// one error naming every field, still a *KubeconfigError; unsafe
+		// (never admitted) outranks insecure
 		first := errs[0].(*KubeconfigError)
 		var b strings.Builder
 		b.WriteString(first.Msg)
@@ -229,7 +322,7 @@ func checkUnsafe(cfg *clientcmdapi.Config) error {
 			ke := e.(*KubeconfigError)
 			b.WriteString("; " + ke.Field + ": " + ke.Msg)
 		}
-		return &KubeconfigError{Field: first.Field, Msg: b.String()}
+		return &KubeconfigError{Reason: first.Reason, Field: first.Field, Msg: b.String()}
 	}
 	return nil
 }

@@ -9,7 +9,7 @@
 //	Digest    (UDP broadcast, ≤ MaxPacketFrame bytes)
 //	  str mesh | str cluster | str origin | str holder | u64 generation | [32]hash
 //	Request   (reliable, ≤ MaxPacketFrame bytes)
-//	  str mesh | str requester | str cluster | u64 have
+//	  str mesh | str requester | str cluster | u64 have | u8 flags (1 = revive)
 //	State     (reliable; Limits.MaxFrame)
 //	  str mesh | str holder | Record
 //	PushPull  (memberlist TCP push/pull; Limits.MaxFrame)
@@ -17,15 +17,23 @@
 //	Meta      (memberlist node meta, ≤ 512 bytes)
 //	  str mesh | str cluster
 //
-//	Record      = str cluster | str origin | u64 generation | [32]hash | uvarint len | len × body
+//	Record      = str cluster | str origin | u64 generation | [32]hash | uvarint len | len × body | Proof
+//	Proof       = uvarint n (≤ MaxProofCerts) | n × (uvarint len | len × DER certificate, leaf first)
+//	              | uvarint len (≤ MaxProofSig) | len × signature
 //	DigestEntry = str cluster | str origin | u64 generation | [32]hash
+//
+// Version 2 added the Proof: the owner's signature over SignedBytes (a fixed
+// prefix, mesh, cluster, origin, generation, hash), with the certificates
+// that bind its key to the cluster (see package federation, "Generations and
+// who may say what"). An unsigned record has an empty Proof (n = 0, len = 0).
 //
 // A Record's body is the DEFLATE-compressed canonical JSON of a Body (the
 // cluster's exported services, network gateways, network, trust domain, trust
 // bundle and remote secret); hash is the SHA-256 of the uncompressed JSON.
 // The owner computes it once; relaying nodes forward the record unchanged and
-// every receiver checks it after decompression, so a record is an immutable,
-// self-checking (cluster, generation) value no matter who relays it.
+// every receiver checks it after decompression and checks the Proof over
+// the hash, so a record is an immutable, self-checking (cluster,
+// generation) value no matter who relays it.
 //
 // Decoders never panic: oversized input fails with ErrOversized, anything
 // else malformed with ErrCorrupt (both wrapped with the field that failed),

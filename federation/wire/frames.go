@@ -79,8 +79,16 @@ func EncodeRequest(m Request) ([]byte, error) {
 		}
 	}
 	e.u64(m.Have)
+	var flags byte
+	if m.Revive {
+		flags |= flagRevive
+	}
+	e.b = append(e.b, flags)
 	return e.b, nil
 }
+
+// flagRevive is Request.Revive in the request's flags byte.
+const flagRevive byte = 1
 
 // DecodeRequest decodes a Request frame.
 func DecodeRequest(b []byte) (Request, error) {
@@ -90,6 +98,14 @@ func DecodeRequest(b []byte) (Request, error) {
 	}
 	m := Request{Mesh: d.str("mesh"), Requester: d.str("requester"), Cluster: d.str("cluster")}
 	m.Have = d.u64("have")
+	if d.need("flags", 1) {
+		flags := d.b[d.off]
+		d.off++
+		if flags&^flagRevive != 0 {
+			d.fail("flags", ErrCorrupt, "unknown flags %#x", flags)
+		}
+		m.Revive = flags&flagRevive != 0
+	}
 	return m, d.end()
 }
 
@@ -103,6 +119,20 @@ func encodeRecord(e *encoder, r *Record) error {
 	e.u64(r.Generation)
 	e.hash(r.Hash)
 	e.bytes(r.Body)
+	if len(r.Proof.Chain) > MaxProofCerts {
+		return fmt.Errorf("record.proof: %d certificates, at most %d", len(r.Proof.Chain), MaxProofCerts)
+	}
+	e.uvarint(len(r.Proof.Chain))
+	for _, c := range r.Proof.Chain {
+		if len(c) > MaxProofCert {
+			return fmt.Errorf("record.proof: a certificate of %d bytes, at most %d", len(c), MaxProofCert)
+		}
+		e.bytes(c)
+	}
+	if len(r.Proof.Sig) > MaxProofSig {
+		return fmt.Errorf("record.proof: a signature of %d bytes, at most %d", len(r.Proof.Sig), MaxProofSig)
+	}
+	e.bytes(r.Proof.Sig)
 	return nil
 }
 
@@ -111,12 +141,19 @@ func decodeRecord(d *decoder, lim Limits) Record {
 	r.Generation = d.u64("record.generation")
 	r.Hash = d.hash("record.hash")
 	r.Body = d.bytes("record.body", lim.MaxFrame)
+	n := d.uvarint("record.proof.chain count", MaxProofCerts)
+	for i := 0; i < n && d.err == nil; i++ {
+		r.Proof.Chain = append(r.Proof.Chain, d.bytes("record.proof.chain", MaxProofCert))
+	}
+	if sig := d.bytes("record.proof.sig", MaxProofSig); len(sig) > 0 {
+		r.Proof.Sig = sig // nil when unsigned: decoding is the inverse of encoding
+	}
 	return r
 }
 
 // EncodeState encodes a State frame.
 func EncodeState(m State) ([]byte, error) {
-	e := newEncoder(TypeState, 128+len(m.Record.Body))
+	e := newEncoder(TypeState, 128+len(m.Record.Body)+m.Record.Proof.Size())
 	if err := e.str("mesh", m.Mesh); err != nil {
 		return nil, fmt.Errorf("encode state: %w", err)
 	}
@@ -149,7 +186,7 @@ func EncodePushPull(m PushPull) ([]byte, error) {
 	}
 	size := 128
 	for i := range m.Records {
-		size += 64 + len(m.Records[i].Body)
+		size += 64 + len(m.Records[i].Body) + m.Records[i].Proof.Size()
 	}
 	e := newEncoder(TypePushPull, size+len(m.Digests)*128)
 	if err := e.str("mesh", m.Mesh); err != nil {

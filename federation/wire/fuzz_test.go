@@ -17,10 +17,13 @@ func FuzzDecode(f *testing.F) {
 	st, _ := EncodeState(State{Mesh: "m", Holder: "east-1", Record: rec})
 	pp, _ := EncodePushPull(PushPull{Mesh: "m", Holder: "east-1", Records: []Record{rec}, Digests: []Digest{{Mesh: "m", Holder: "east-1", Cluster: "x", Origin: "y"}}})
 	mt, _ := EncodeMeta(Meta{Mesh: "m", Cluster: "east"})
+	signed := rec
+	signed.Proof = Proof{Chain: [][]byte{[]byte("leaf-der"), []byte("ca-der")}, Sig: []byte("sig")}
+	sst, _ := EncodeState(State{Mesh: "m", Holder: "east-1", Record: signed})
 	body := BodyFromState(sampleState(), []byte("secret"))
 	z, bh, _ := EncodeBody(&body)
 	full, _ := EncodeState(State{Mesh: "m", Holder: "east-1", Record: Record{Cluster: "east", Origin: "east-1", Generation: 4, Hash: bh, Body: z}})
-	for _, s := range [][]byte{dg, rq, st, pp, mt, full, {}, {Version}, {Version, 9}} {
+	for _, s := range [][]byte{dg, rq, st, sst, pp, mt, full, {}, {Version}, {Version, 9}} {
 		f.Add(s)
 	}
 	lim := Limits{MaxFrame: 1 << 16, MaxBody: 1 << 16}

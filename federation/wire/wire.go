@@ -7,7 +7,8 @@ import (
 )
 
 // Version is the wire format version written in the first byte of every frame.
-const Version byte = 1
+// Version 2 added the Proof to every Record.
+const Version byte = 2
 
 // Type is the message type, the second byte of every frame.
 type Type byte
@@ -48,6 +49,10 @@ const (
 	MaxPacketFrame = 1024
 	// MaxRecords bounds the records and digests of one push/pull.
 	MaxRecords = 4096
+	// MaxProofCerts, MaxProofCert and MaxProofSig bound a Record's Proof.
+	MaxProofCerts = 8
+	MaxProofCert  = 8 << 10
+	MaxProofSig   = 1 << 10
 )
 
 // Errors returned (wrapped) by decoders.
@@ -87,22 +92,66 @@ type Digest struct {
 }
 
 // Request asks a holder for Cluster's state: the holder answers with a State
-// when it holds a generation newer than Have, else with a Digest.
+// when it holds a generation newer than Have, else with a Digest. Revive
+// says the requester withdrew the cluster and asks its owner to re-sign
+// (publish a newer generation) so that it may show it again.
 type Request struct {
 	Mesh      string
 	Requester string
 	Cluster   string
 	Have      uint64
+	Revive    bool
 }
 
 // Record is one cluster's state at one generation, as produced by its owner.
-// Body is the compressed body; see EncodeBody and DecodeBody.
+// Body is the compressed body; see EncodeBody and DecodeBody. Proof is the
+// owner's signature over SignedBytes (empty when records are unsigned).
 type Record struct {
 	Cluster    string
 	Origin     string
 	Generation uint64
 	Hash       Hash
 	Body       []byte
+	Proof      Proof
+}
+
+// Proof is a signature over a Record's SignedBytes and the DER
+// certificates (leaf first) that bind the signing key to the cluster.
+type Proof struct {
+	Chain [][]byte
+	Sig   []byte
+}
+
+// Empty reports whether p carries nothing (an unsigned record).
+func (p *Proof) Empty() bool { return len(p.Chain) == 0 && len(p.Sig) == 0 }
+
+// Size is the number of bytes p adds to an encoded Record.
+func (p *Proof) Size() int {
+	n := uvarintLen(len(p.Chain)) + uvarintLen(len(p.Sig)) + len(p.Sig)
+	for _, c := range p.Chain {
+		n += uvarintLen(len(c)) + len(c)
+	}
+	return n
+}
+
+func uvarintLen(v int) int { return len(binary.AppendUvarint(nil, uint64(v))) }
+
+// signedPrefix separates record signatures from any other use of the key.
+const signedPrefix = "meshgate federation record v2\x00"
+
+// SignedBytes is what a Record's Proof signs: a fixed prefix, the mesh id,
+// the cluster id, the origin, the generation and the content hash (which
+// binds the body: receivers check it after decompression). Everything a
+// receiver acts on is covered, so any node may relay a record unchanged.
+func (r *Record) SignedBytes(mesh string) []byte {
+	b := make([]byte, 0, len(signedPrefix)+3+len(mesh)+len(r.Cluster)+len(r.Origin)+8+HashLen)
+	b = append(b, signedPrefix...)
+	for _, s := range []string{mesh, r.Cluster, r.Origin} {
+		b = append(b, byte(len(s)))
+		b = append(b, s...)
+	}
+	b = binary.BigEndian.AppendUint64(b, r.Generation)
+	return append(b, r.Hash[:]...)
 }
 
 // Digest returns the digest of r as held by holder.

@@ -42,6 +42,11 @@ type Config struct {
 	// and gossips it, so N clusters need N−1 joins.
 	RemoteSecretServer string   `json:"remote-secret-server,omitempty"`
 	RemoteSecretTTL    Duration `json:"remote-secret-ttl,omitempty"`
+	// AllowInsecureRemote admits remote secrets with an http:// server,
+	// insecure-skip-tls-verify, a proxy-url or no CA data for an https
+	// server (development only; each admission is logged as a warning and
+	// counted in meshgate_remote_secret_insecure_admitted_total).
+	AllowInsecureRemote bool `json:"allow-insecure-remote,omitempty"`
 	// RemoteSyncTimeout bounds how long readiness waits for a remote
 	// cluster's initial sync.
 	RemoteSyncTimeout Duration `json:"remote-sync-timeout,omitempty"`
@@ -291,6 +296,7 @@ func BindFlags(fs *pflag.FlagSet, c *Config) {
 	fs.BoolVar(&c.InCluster, "in-cluster", c.InCluster, "watch the Kubernetes API server of the cluster the daemon runs in (service account)")
 	fs.StringVar(&c.Namespace, "namespace", c.Namespace, "the daemon's namespace (remote secrets; network label of the system namespace)")
 	fs.StringSliceVar(&c.CredentialNamespaces, "credential-namespaces", c.CredentialNamespaces, "namespaces of the gateways' credentialName Secrets (default: --namespace)")
+	fs.BoolVar(&c.AllowInsecureRemote, "allow-insecure-remote", c.AllowInsecureRemote, "accept remote secrets with an http:// server, insecure-skip-tls-verify, proxy-url or no CA data (development only; warned)")
 	fs.Var(&c.RemoteSyncTimeout, "remote-sync-timeout", "how long readiness waits for a remote cluster's initial sync")
 	fs.StringVar(&c.XDSAddress, "xds-address", c.XDSAddress, "xDS (ADS over gRPC) listen address")
 	fs.StringVar(&c.AdminAddress, "admin-address", c.AdminAddress, "admin HTTP listen address (/healthz, /readyz, /metrics, /debug/)")

@@ -143,7 +143,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if kube {
 		seeds = gossipSeeds(ks.Controller().ClusterConfigs, d.cfg.Namespace, d.log.With("component", "federation"))
 	}
-	fed, err := startFederation(runCtx, d.cfg, d.log.With("component", "federation"), d.reg, d.mesh, seeds)
+	fed, err := startFederation(runCtx, d.cfg, d.log.With("component", "federation"), d.reg, d.mesh, seeds, d.id.ca)
 	if err != nil {
 		d.adminLis.Close()
 		d.xdsLis.Close()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/federation"
+	"github.com/meshgate/meshgate/identity"
 )
 
 // mesher composes what the xDS server serves: the state from the
@@ -57,9 +58,10 @@ func (m *mesher) pushLocked() {
 
 // startFederation starts the gossip node when gossip-address is set. Remote
 // cluster states feed the mesher; the daemon publishes its local cluster with
-// SetLocal after every load.
+// SetLocal after every load. The records it publishes are signed with a key
+// that ca certifies for this cluster (renewed at half life).
 func startFederation(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer, m *mesher,
-	seeds func(context.Context) ([]string, error),
+	seeds func(context.Context) ([]string, error), ca *identity.CA,
 ) (*federation.Node, error) {
 	g := cfg.GossipConfig
 	if g.BindAddress == "" {
@@ -72,9 +74,18 @@ func startFederation(ctx context.Context, cfg Config, log *slog.Logger, reg prom
 	if g.FailStaticWindow > 0 {
 		fc.FailStaticWindow = g.FailStaticWindow.D()
 	}
-	n, err := federation.New(fc, federation.Options{Logger: log, Registerer: reg, SeedSource: seeds})
+	auth, err := federation.NewX509Auth(ca, cfg.ClusterID, federation.DefaultSigningTTL)
 	if err != nil {
 		return nil, fmt.Errorf("federation: %w", err)
+	}
+	n, err := federation.New(fc, federation.Options{Logger: log, Registerer: reg, SeedSource: seeds, Auth: auth})
+	if err != nil {
+		return nil, fmt.Errorf("federation: %w", err)
+	}
+	go federation.RenewSigner(ctx, n, auth, ca, cfg.ClusterID, federation.DefaultSigningTTL)
+	if cfg.IdentityCADir == "" && cfg.CACerts == "" {
+		log.Warn("federation: the CA is ephemeral: after a restart this cluster's records are signed under a new CA, " +
+			"which peers that pinned the previous one reject until they restart; set identity-ca-dir or cacerts")
 	}
 	n.Subscribe(m.setRemote)
 	if err := n.Start(ctx); err != nil {

@@ -84,6 +84,7 @@ func NewKubeSource(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Ku
 		MeshID:         cfg.MeshID,
 		DomainSuffix:   cfg.DomainSuffix,
 		SyncTimeout:    cfg.RemoteSyncTimeout.D(),
+		AllowInsecure:  cfg.AllowInsecureRemote,
 		Holdoff:        cfg.DebounceHoldoff.D(),
 		MaxDelay:       cfg.DebounceMaxDelay.D(),
 		Logger:         log.With("component", "remote"),
