@@ -2,6 +2,7 @@ package authn
 
 import (
 	"context"
+	"sync/atomic"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -34,7 +35,14 @@ func (a *Authenticator) StreamInterceptor() grpc.StreamServerInterceptor {
 		if err != nil {
 			return unauthenticated(err)
 		}
-		return handler(srv, &boundStream{ServerStream: ss, ctx: WithCaller(ss.Context(), c), a: a, c: c})
+		bs := &boundStream{ServerStream: ss, ctx: WithCaller(ss.Context(), c), a: a, c: c}
+		err = handler(srv, bs)
+		// go-control-plane ends a stream whose receive failed without
+		// returning that error: the refusal must reach the client.
+		if refused := bs.refused.Load(); refused != nil {
+			return *refused
+		}
+		return err
 	}
 }
 
@@ -44,9 +52,10 @@ func unauthenticated(err error) error {
 
 type boundStream struct {
 	grpc.ServerStream
-	ctx context.Context
-	a   *Authenticator
-	c   Caller
+	ctx     context.Context
+	a       *Authenticator
+	c       Caller
+	refused atomic.Pointer[error] // the node refusal that ended the stream
 }
 
 func (s *boundStream) Context() context.Context { return s.ctx }
@@ -65,7 +74,11 @@ func (s *boundStream) RecvMsg(m any) error {
 	if n == nil {
 		return nil
 	}
-	return s.a.bindNode(s.ctx, s.c, n)
+	if err := s.a.bindNode(s.ctx, s.c, n); err != nil {
+		s.refused.Store(&err)
+		return err
+	}
+	return nil
 }
 
 // bindNode is CheckNode and BindNode with the metric and log line of a refusal.

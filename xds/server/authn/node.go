@@ -33,8 +33,12 @@ func CheckNode(c Caller, n *corev3.Node) error {
 		if !ok {
 			continue
 		}
-		if s, isStr := v.GetKind().(*structpb.Value_StringValue); !isStr || (s.StringValue != "" && s.StringValue != k.want) {
-			errs = append(errs, fmt.Errorf("metadata %s is %s", k.key, v.String()))
+		s, isStr := v.GetKind().(*structpb.Value_StringValue)
+		switch {
+		case !isStr:
+			errs = append(errs, fmt.Errorf("metadata %s is not a string", k.key))
+		case s.StringValue != "" && s.StringValue != k.want:
+			errs = append(errs, fmt.Errorf("metadata %s is %q", k.key, s.StringValue))
 		}
 	}
 	if len(errs) > 0 {
