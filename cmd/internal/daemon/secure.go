@@ -22,6 +22,12 @@ import (
 // DefaultSecureXDSAddress is the secure xDS port in-cluster (Istio's 15012).
 const DefaultSecureXDSAddress = "0.0.0.0:15012"
 
+// The secure port's Kubernetes client rate limit (TokenReviews, pod GETs).
+const (
+	authnQPS   = 80
+	authnBurst = 160
+)
+
 // secureXDSOff turns the secure port off (secure-xds-address).
 const secureXDSOff = "off"
 
@@ -78,6 +84,10 @@ func newSecurePort(cfg Config, id *identityProvider, restCfg *rest.Config, xds *
 	}
 	opts := authn.Options{Bundles: id, Logger: log, Registerer: reg}
 	if restCfg != nil {
+		// Its own rate limit: client-go's default (5 QPS) would admit five
+		// new gateways a second after a restart; istiod uses 80/160.
+		restCfg = rest.CopyConfig(restCfg)
+		restCfg.QPS, restCfg.Burst = authnQPS, authnBurst
 		kc, err := kubernetes.NewForConfig(restCfg)
 		if err != nil {
 			return nil, fmt.Errorf("secure-xds-address: Kubernetes client: %w", err)

@@ -131,7 +131,9 @@ func (s *secure) startKube() kubernetes.Interface {
 		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "meshgate-authn"},
 		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: "istio-system", Name: "meshgate"}}}, metav1.CreateOptions{}))
 	daemonToken := s.token("istio-system", "meshgate", nil, "")
-	daemonKube, err := kubernetes.NewForConfig(kc.TokenConfig(daemonToken))
+	rc := kc.TokenConfig(daemonToken)
+	rc.QPS, rc.Burst = 80, 160 // as the daemon's (client-go's default 5 QPS would be measured instead)
+	daemonKube, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		t.Fatal(err)
 	}
