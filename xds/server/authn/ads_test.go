@@ -11,8 +11,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/meshgate/meshgate/identity"
+	"github.com/meshgate/meshgate/test/adstest"
 	"github.com/meshgate/meshgate/xds/server/authn"
-	"github.com/meshgate/meshgate/xds/server/internal/adstest"
 )
 
 // TestSVIDGatewayOverADS: a gateway proving gw-ns/ingress with its SVID gets

@@ -29,9 +29,9 @@ import (
 	"github.com/meshgate/meshgate/discovery/file"
 	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/identity"
+	"github.com/meshgate/meshgate/test/adstest"
 	"github.com/meshgate/meshgate/test/metrictest"
 	"github.com/meshgate/meshgate/xds/server/authn"
-	"github.com/meshgate/meshgate/xds/server/internal/adstest"
 )
 
 func waitListener(ctx context.Context, c *adstest.Client, name string) (adstest.State, error) {

@@ -7,38 +7,29 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/types/known/structpb"
 
-	"github.com/meshgate/meshgate/xds/translate"
-)
-
-// Node metadata keys that carry identity (Istio's names, as read by
-// xds/server.ParseNode; to move to the node-identity package).
-const (
-	metaNamespace      = "NAMESPACE"
-	metaServiceAccount = "SERVICE_ACCOUNT"
+	"github.com/meshgate/meshgate/xds/node"
 )
 
 // CheckNode compares what an xDS node claims with the proven caller: the
 // node id's namespace (type~ip~pod.ns~<ns>.svc.domain), metadata NAMESPACE
 // and SERVICE_ACCOUNT must each be absent or equal to the caller's. The
-// error names every mismatch. A node id that does not parse is left to the
-// xDS server, which refuses it with InvalidArgument.
+// error names every mismatch. A node id or metadata that does not parse
+// (xds/node) is left to the xDS server, which refuses it with InvalidArgument.
 func CheckNode(c Caller, n *corev3.Node) error {
 	var errs []error
-	if p, err := translate.ParseNodeID(n.GetId()); err == nil && p.Namespace != c.Namespace {
-		errs = append(errs, fmt.Errorf("node id %q names namespace %q", n.GetId(), p.Namespace))
+	if id, err := node.ParseID(n.GetId()); err == nil && id.Namespace != c.Namespace {
+		errs = append(errs, fmt.Errorf("node id %q names namespace %q", n.GetId(), id.Namespace))
 	}
-	md := n.GetMetadata().GetFields()
-	for _, k := range []struct{ key, want string }{{metaNamespace, c.Namespace}, {metaServiceAccount, c.ServiceAccount}} {
-		v, ok := md[k.key]
-		if !ok {
-			continue
-		}
-		s, isStr := v.GetKind().(*structpb.Value_StringValue)
-		switch {
-		case !isStr:
-			errs = append(errs, fmt.Errorf("metadata %s is not a string", k.key))
-		case s.StringValue != "" && s.StringValue != k.want:
-			errs = append(errs, fmt.Errorf("metadata %s is %q", k.key, s.StringValue))
+	// Metadata that does not parse is refused by the server; BindNode
+	// overwrites the identity keys either way.
+	if md, err := node.ParseMetadata(n.GetMetadata()); err == nil {
+		for _, k := range []struct{ key, got, want string }{
+			{node.MetaNamespace, md.Namespace, c.Namespace},
+			{node.MetaServiceAccount, md.ServiceAccount, c.ServiceAccount},
+		} {
+			if k.got != "" && k.got != k.want {
+				errs = append(errs, fmt.Errorf("metadata %s is %q", k.key, k.got))
+			}
 		}
 	}
 	if len(errs) > 0 {
@@ -57,6 +48,6 @@ func BindNode(c Caller, n *corev3.Node) {
 	if n.Metadata.Fields == nil {
 		n.Metadata.Fields = map[string]*structpb.Value{}
 	}
-	n.Metadata.Fields[metaNamespace] = structpb.NewStringValue(c.Namespace)
-	n.Metadata.Fields[metaServiceAccount] = structpb.NewStringValue(c.ServiceAccount)
+	n.Metadata.Fields[node.MetaNamespace] = structpb.NewStringValue(c.Namespace)
+	n.Metadata.Fields[node.MetaServiceAccount] = structpb.NewStringValue(c.ServiceAccount)
 }
