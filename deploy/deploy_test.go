@@ -72,8 +72,9 @@ func TestManifestsApply(t *testing.T) {
 		}
 	}
 	// the daemon's and the remote reader's identities (ServiceAccount, ClusterRole,
-	// binding each); the daemon's Secret and token-minting Roles.
-	want := map[string]int{"Namespace": 1, "ServiceAccount": 2, "ClusterRole": 2, "ClusterRoleBinding": 2, "Role": 2,
+	// binding each); the daemon's token-review ClusterRole (the secure xDS
+	// port); the daemon's Secret and token-minting Roles.
+	want := map[string]int{"Namespace": 1, "ServiceAccount": 2, "ClusterRole": 3, "ClusterRoleBinding": 3, "Role": 2,
 		"RoleBinding": 2, "ConfigMap": 1, "Deployment": 1, "Service": 3, "Gateway": 1}
 	for k, n := range want {
 		if kinds[k] != n {

@@ -147,24 +147,42 @@ type SVIDOptions struct {
 // NotAfter = now + TTL. Certificates holds the leaf and the CA's chain up to,
 // not including, the root.
 func (ca *CA) IssueX509SVID(id spiffeid.ID, opts SVIDOptions) (*x509svid.SVID, error) {
-	if !id.MemberOf(ca.td) {
-		return nil, fmt.Errorf("issuing SVID for %q: not in the CA's trust domain %q", id, ca.td)
-	}
-	if id.Path() == "" {
-		return nil, fmt.Errorf("issuing SVID for %q: a workload SPIFFE ID needs a path", id)
-	}
-	ttl := opts.TTL
-	if ttl <= 0 {
-		ttl = DefaultSVIDTTL
-	}
-	now := ca.clock.Now()
-	if !now.Before(ca.cert.NotAfter) {
-		return nil, fmt.Errorf("issuing SVID for %q: CA certificate expired at %s", id, ca.cert.NotAfter.UTC().Format(time.RFC3339))
+	if err := ca.checkLeaf(id); err != nil {
+		return nil, err
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("issuing SVID for %q: generating key: %w", id, err)
 	}
+	certs, err := ca.signLeaf(id, key.Public(), opts)
+	if err != nil {
+		return nil, err
+	}
+	return &x509svid.SVID{ID: id, Certificates: certs, PrivateKey: key}, nil
+}
+
+// checkLeaf refuses an ID the CA may not issue, or a CA that has expired.
+func (ca *CA) checkLeaf(id spiffeid.ID) error {
+	if !id.MemberOf(ca.td) {
+		return fmt.Errorf("issuing SVID for %q: not in the CA's trust domain %q", id, ca.td)
+	}
+	if id.Path() == "" {
+		return fmt.Errorf("issuing SVID for %q: a workload SPIFFE ID needs a path", id)
+	}
+	if now := ca.clock.Now(); !now.Before(ca.cert.NotAfter) {
+		return fmt.Errorf("issuing SVID for %q: CA certificate expired at %s", id, ca.cert.NotAfter.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// signLeaf signs the SVID leaf of id for pub (see IssueX509SVID) and returns
+// it followed by the CA's chain up to, not including, the root.
+func (ca *CA) signLeaf(id spiffeid.ID, pub crypto.PublicKey, opts SVIDOptions) ([]*x509.Certificate, error) {
+	ttl := opts.TTL
+	if ttl <= 0 {
+		ttl = DefaultSVIDTTL
+	}
+	now := ca.clock.Now()
 	serial, err := newSerial()
 	if err != nil {
 		return nil, err
@@ -182,14 +200,13 @@ func (ca *CA) IssueX509SVID(id spiffeid.ID, opts SVIDOptions) (*x509svid.SVID, e
 	if tmpl.NotAfter.After(ca.cert.NotAfter) {
 		tmpl.NotAfter = ca.cert.NotAfter
 	}
-	leaf, err := createCert(tmpl, ca.cert, key.Public(), ca.key)
+	leaf, err := createCert(tmpl, ca.cert, pub, ca.key)
 	if err != nil {
 		return nil, fmt.Errorf("issuing SVID for %q: %w", id, err)
 	}
 	certs := make([]*x509.Certificate, 0, 1+len(ca.chain))
 	certs = append(certs, leaf)
-	certs = append(certs, ca.chain...)
-	return &x509svid.SVID{ID: id, Certificates: certs, PrivateKey: key}, nil
+	return append(certs, ca.chain...), nil
 }
 
 // TrustDomain returns the trust domain the CA issues for.

@@ -14,6 +14,9 @@
 //	 (all trust domains,   (validation_context)   (tls_certificate)
 //	  federated by gossip)
 //
+// SignCSR signs a workload's own key (a CSR) for a SPIFFE ID the caller has
+// already proven: the CA service (xds/server/caservice) uses it.
+//
 // SPIFFE IDs follow Istio: spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>.
 // SVIDs are ECDSA P-256, carry the full chain (leaf + intermediates, never the
 // root) so peers holding only the root verify them, and are represented with

@@ -18,7 +18,10 @@ func init() {
 --config-dir (watched for changes), or from the API server of --kubeconfig or of
 the cluster it runs in (--in-cluster), translates them for each connected
 gateway, and serves the result over ADS (xDS, state of the world and delta) on
---xds-address. The admin server on --admin-address serves /healthz, /readyz,
+--xds-address (plaintext: loopback only unless --insecure-xds) and, in-cluster
+or with --secure-xds-address, on a TLS port where every caller proves its
+identity (SVID or service-account token) and Istio's CA service
+(CreateCertificate) is served too. The admin server on --admin-address serves /healthz, /readyz,
 /metrics, /debug/proxies and /debug/config_dump?proxy=<node id>.
 
 With the Kubernetes source, the remote secrets in --namespace (label

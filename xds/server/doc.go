@@ -15,6 +15,10 @@
 // NETWORK, CLUSTER_ID, GENERATOR, SERVICE_ACCOUNT, ROUTER_MODE). Nodes whose
 // metadata are equal share a group: one translation, one build, one endpoint
 // cache. A node that cannot be parsed gets InvalidArgument and is counted.
+// On the secure port, package authn has already proven the caller and
+// bound the node's NAMESPACE and SERVICE_ACCOUNT to it (or refused the
+// stream), so the identity read here is the proven one; package caservice
+// serves Istio's CA next to ADS there.
 //
 // Rules the server keeps:
 //   - nothing is published before the first complete mesh state (Update); then

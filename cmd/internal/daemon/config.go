@@ -50,8 +50,24 @@ type Config struct {
 	// RemoteSyncTimeout bounds how long readiness waits for a remote
 	// cluster's initial sync.
 	RemoteSyncTimeout Duration `json:"remote-sync-timeout,omitempty"`
-	// XDSAddress is where gateways connect over ADS (gRPC).
+	// XDSAddress is the plaintext, unauthenticated ADS (gRPC) port: it must
+	// bind loopback unless InsecureXDS is set.
 	XDSAddress string `json:"xds-address,omitempty"`
+	// InsecureXDS allows a non-loopback XDSAddress (development only; a
+	// warning is logged at every start): any client that reaches it can
+	// claim any identity.
+	InsecureXDS bool `json:"insecure-xds,omitempty"`
+	// SecureXDSAddress is the secure xDS port: TLS, every caller proven by
+	// an SVID or a service-account token (TokenReview), serving ADS and
+	// Istio's CA service. Empty means DefaultSecureXDSAddress in-cluster
+	// and none otherwise; "off" turns it off (refused in-cluster).
+	SecureXDSAddress string `json:"secure-xds-address,omitempty"`
+	// XDSDNSNames are the secure port's certificate DNS names (default
+	// meshgate.<namespace>.svc and meshgate.<namespace>.svc.<domain-suffix>).
+	XDSDNSNames []string `json:"xds-dns-names,omitempty"`
+	// TokenAudiences are the audiences a service-account token must carry
+	// on the secure port (default istio-ca, as Istio).
+	TokenAudiences []string `json:"token-audiences,omitempty"`
 	// AdminAddress serves /healthz, /readyz, /metrics and /debug/.
 	AdminAddress string `json:"admin-address,omitempty"`
 	// ClusterID names the local cluster (and is the CLUSTER_ID of nodes that
@@ -160,6 +176,31 @@ func (c Config) Validate() error {
 	}
 	if c.XDSAddress == c.AdminAddress && !strings.HasSuffix(c.XDSAddress, ":0") {
 		bad("admin-address", "same as xds-address %s", c.XDSAddress)
+	}
+	if checkAddress(c.XDSAddress) == nil && !isLoopback(c.XDSAddress) && !c.InsecureXDS {
+		bad("xds-address", "%s is not a loopback address: plaintext xDS lets any client claim any identity; use the secure port (secure-xds-address), or set insecure-xds for development", c.XDSAddress)
+	}
+	switch sa := c.secureAddress(); {
+	case c.InCluster && sa == "":
+		bad("secure-xds-address", "in-cluster mode needs the secure xDS port (default %s); it cannot be off", DefaultSecureXDSAddress)
+	case sa != "":
+		if err := checkAddress(sa); err != nil {
+			bad("secure-xds-address", "%v", err)
+		} else if sa == c.XDSAddress || sa == c.AdminAddress {
+			if !strings.HasSuffix(sa, ":0") {
+				bad("secure-xds-address", "%s is already used by xds-address or admin-address", sa)
+			}
+		}
+	}
+	for i, n := range c.XDSDNSNames {
+		if n == "" || strings.ContainsAny(n, " /:") {
+			bad("xds-dns-names", "entry %d %q is not a DNS name", i, n)
+		}
+	}
+	for i, a := range c.TokenAudiences {
+		if a == "" {
+			bad("token-audiences", "entry %d is empty", i)
+		}
 	}
 	if c.ClusterID == "" {
 		bad("cluster-id", "required")
@@ -298,7 +339,11 @@ func BindFlags(fs *pflag.FlagSet, c *Config) {
 	fs.StringSliceVar(&c.CredentialNamespaces, "credential-namespaces", c.CredentialNamespaces, "namespaces of the gateways' credentialName Secrets (default: --namespace)")
 	fs.BoolVar(&c.AllowInsecureRemote, "allow-insecure-remote", c.AllowInsecureRemote, "accept remote secrets with an http:// server, insecure-skip-tls-verify, proxy-url or no CA data (development only; warned)")
 	fs.Var(&c.RemoteSyncTimeout, "remote-sync-timeout", "how long readiness waits for a remote cluster's initial sync")
-	fs.StringVar(&c.XDSAddress, "xds-address", c.XDSAddress, "xDS (ADS over gRPC) listen address")
+	fs.StringVar(&c.XDSAddress, "xds-address", c.XDSAddress, "plaintext, unauthenticated xDS (ADS over gRPC) listen address; loopback only unless --insecure-xds")
+	fs.BoolVar(&c.InsecureXDS, "insecure-xds", c.InsecureXDS, "allow a non-loopback plaintext --xds-address (development only: any client can claim any identity)")
+	fs.StringVar(&c.SecureXDSAddress, "secure-xds-address", c.SecureXDSAddress, "secure xDS and CA listen address (TLS; callers prove an SVID or a service-account token); default "+DefaultSecureXDSAddress+" with --in-cluster, none otherwise; \"off\" turns it off")
+	fs.StringSliceVar(&c.XDSDNSNames, "xds-dns-names", c.XDSDNSNames, "DNS names of the secure port's certificate (default meshgate.<namespace>.svc and meshgate.<namespace>.svc.<domain-suffix>)")
+	fs.StringSliceVar(&c.TokenAudiences, "token-audiences", c.TokenAudiences, "audiences a service-account token must carry on the secure port (default istio-ca)")
 	fs.StringVar(&c.AdminAddress, "admin-address", c.AdminAddress, "admin HTTP listen address (/healthz, /readyz, /metrics, /debug/)")
 	fs.StringVar(&c.ClusterID, "cluster-id", c.ClusterID, "id of the local cluster")
 	fs.StringVar(&c.Network, "network", c.Network, "network of the local cluster")

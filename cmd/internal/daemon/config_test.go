@@ -39,6 +39,13 @@ func TestValidate(t *testing.T) {
 		{"debounce-holdoff", func(c *Config) { c.DebounceHoldoff = 0 }},
 		{"debounce-max-delay", func(c *Config) { c.DebounceMaxDelay = Duration(time.Millisecond) }},
 		{"shutdown-timeout", func(c *Config) { c.ShutdownTimeout = -1 }},
+		{"xds-address", func(c *Config) { c.XDSAddress = "0.0.0.0:15010" }},
+		{"xds-address", func(c *Config) { c.XDSAddress = ":15010" }},
+		{"xds-address", func(c *Config) { c.XDSAddress = "10.1.2.3:15010" }},
+		{"secure-xds-address", func(c *Config) { c.SecureXDSAddress = "15012" }},
+		{"secure-xds-address", func(c *Config) { c.SecureXDSAddress = c.AdminAddress }},
+		{"xds-dns-names", func(c *Config) { c.XDSDNSNames = []string{"meshgate.istio-system.svc", "https://x"} }},
+		{"token-audiences", func(c *Config) { c.TokenAudiences = []string{""} }},
 	}
 	for _, tc := range cases {
 		c := ok
@@ -47,6 +54,12 @@ func TestValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.field+":") {
 			t.Errorf("%s: error %v does not name the field", tc.field, err)
 		}
+	}
+	// Plaintext xDS off loopback only when asked for.
+	insecure := ok
+	insecure.XDSAddress, insecure.InsecureXDS = "0.0.0.0:15010", true
+	if err := insecure.Validate(); err != nil {
+		t.Errorf("insecure-xds with 0.0.0.0: %v", err)
 	}
 	// The Kubernetes source: one source only, and its own settings.
 	kube := ok

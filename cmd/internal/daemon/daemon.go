@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
+	"k8s.io/client-go/rest"
 
 	"github.com/meshgate/meshgate/discovery/file"
 	"github.com/meshgate/meshgate/discovery/model"
@@ -60,6 +61,7 @@ type Daemon struct {
 	fed        *federation.Node // nil without gossip
 	fedStarted chan struct{}    // closed once Run has started (or skipped) federation
 	own        *ownSecret       // the gossiped remote secret of this cluster, or nil
+	secure     *securePort      // the secure xDS port, or nil
 }
 
 // New validates cfg, builds the daemon and binds its listeners. src nil means
@@ -103,11 +105,22 @@ func New(cfg Config, log *slog.Logger, src Source) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.secureAddress() != "" {
+		var restCfg *rest.Config
+		if ks, ok := d.source.(*KubeSource); ok {
+			restCfg = ks.restCfg
+		}
+		if d.secure, err = newSecurePort(cfg, d.id, restCfg, d.xds, log.With("component", "secure-xds"), d.reg); err != nil {
+			return nil, err
+		}
+	}
 	if d.xdsLis, err = net.Listen("tcp", cfg.XDSAddress); err != nil {
+		d.closeSecure()
 		return nil, fmt.Errorf("xds-address: %w", err)
 	}
 	if d.adminLis, err = net.Listen("tcp", cfg.AdminAddress); err != nil {
 		d.xdsLis.Close()
+		d.closeSecure()
 		return nil, fmt.Errorf("admin-address: %w", err)
 	}
 	return d, nil
@@ -117,6 +130,20 @@ func New(cfg Config, log *slog.Logger, src Source) (*Daemon, error) {
 func (d *Daemon) XDSAddr() string   { return d.xdsLis.Addr().String() }
 func (d *Daemon) AdminAddr() string { return d.adminLis.Addr().String() }
 
+// SecureXDSAddr is the secure xDS port's bound address ("" without).
+func (d *Daemon) SecureXDSAddr() string {
+	if d.secure == nil {
+		return ""
+	}
+	return d.secure.addr()
+}
+
+func (d *Daemon) closeSecure() {
+	if d.secure != nil {
+		d.secure.lis.Close()
+	}
+}
+
 // Server is the xDS server (tests inspect it).
 func (d *Daemon) Server() *server.Server { return d.xds }
 
@@ -125,7 +152,11 @@ func (d *Daemon) Server() *server.Server { return d.xds }
 // drained. A clean stop returns nil.
 func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Info("meshgate starting", "xds", d.XDSAddr(), "admin", d.AdminAddr(), "config-dir", d.cfg.ConfigDir,
-		"kubeconfig", d.cfg.Kubeconfig, "in-cluster", d.cfg.InCluster, "cluster", d.cfg.ClusterID, "network", d.cfg.Network)
+		"kubeconfig", d.cfg.Kubeconfig, "in-cluster", d.cfg.InCluster, "cluster", d.cfg.ClusterID, "network", d.cfg.Network,
+		"secure-xds", d.SecureXDSAddr())
+	if !isLoopback(d.cfg.XDSAddress) {
+		d.log.Warn("plaintext xDS is served off loopback (insecure-xds): any client that reaches it can claim any identity and get its keys", "xds", d.XDSAddr())
+	}
 	gs := grpc.NewServer()
 	d.xds.Register(gs)
 	mux := d.xds.AdminMux(d.reg)
@@ -147,6 +178,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		d.adminLis.Close()
 		d.xdsLis.Close()
+		d.closeSecure()
 		return err
 	}
 	if fed != nil {
@@ -168,6 +200,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go func() { _ = d.xds.Run(runCtx); close(xdsDone) }()
 	go d.id.run(runCtx, d.xds.SecretsChanged)
 	go func() { _ = gs.Serve(d.xdsLis) }()
+	if d.secure != nil {
+		go func() { _ = d.secure.serve() }()
+	}
 	go func() { _ = admin.Serve(d.adminLis) }()
 	srcErr := make(chan error, 1)
 	go func() { srcErr <- d.source.Run(runCtx, d.publish) }()
@@ -202,6 +237,9 @@ func (d *Daemon) shutdown(gs *grpc.Server, admin *http.Server, cancel context.Ca
 	}
 	hctx, hcancel := context.WithDeadline(context.Background(), deadline)
 	defer hcancel()
+	if d.secure != nil {
+		d.secure.stop(hctx)
+	}
 	if err := admin.Shutdown(hctx); err != nil {
 		_ = admin.Close()
 	}

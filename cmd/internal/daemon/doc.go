@@ -4,7 +4,10 @@
 //
 //	flags + config file ─▶ Config.Validate ─▶ New ─▶ Run
 //	                                               │
-//	  Source ─publish─▶ mesher (+ federation) ─▶ xds/server.Update ─▶ ADS (gRPC, xds-address)
+//	  Source ─publish─▶ mesher (+ federation) ─▶ xds/server.Update ─▶ ADS (gRPC, xds-address: plaintext, loopback
+//	                                                                 │      unless insecure-xds)
+//	                                                                 └▶ secure port (secure-xds-address, secure.go):
+//	                                                                    TLS + xds/server/authn + ADS + caservice
 //	   ├─ file: discovery/file.Watch (--config-dir)
 //	   └─ KubeSource (--kubeconfig, --in-cluster): discovery/kube (local API server)
 //	        + discovery/remote (remote secrets → remote clusters; gossiped secrets too)

@@ -1,0 +1,5 @@
+package authn
+
+// SyncBuffer is the log sink of the package's tests, for the kube tests
+// (package authn_test) too.
+type SyncBuffer = syncBuffer
