@@ -130,9 +130,12 @@
 //
 // # Goroutines and callbacks
 //
-// memberlist calls the delegates (delegate.go, events.go) from its own
-// goroutines; they never block on the network. The Node runs three
-// goroutines: the notifier (calls Subscribe and OnRemoteSecretsChange
+// Run(ctx) is the Node's lifecycle: it binds the gossip ports (an error if
+// it cannot), closes Started, serves until ctx is done (or Leave), then stops
+// every goroutine and memberlist and returns nil. memberlist calls the
+// delegates (delegate.go, events.go) from its own goroutines; they never
+// block on the network. While Run runs, the Node has three goroutines: the
+// notifier (calls Subscribe and OnRemoteSecretsChange
 // callbacks, one at a time, may be blocked by them, and withdraws clusters
 // when windows end), the fetcher (sends state requests) and the re-joiner.
 //

@@ -128,6 +128,7 @@ type testMesh struct {
 // the remote set and checks that no cluster's generation ever goes back.
 type tnode struct {
 	*Node
+	stop    func() // ends Run and checks its result
 	cluster string
 	reg     *prometheus.Registry
 	mu      sync.Mutex
@@ -231,11 +232,37 @@ func (m *testMesh) start(cluster string, group int, mod func(*Config, *Options))
 	}
 	tn := &tnode{Node: n, cluster: cluster, reg: reg, maxGen: map[string]uint64{}, arrival: map[string]time.Time{}}
 	n.Subscribe(tn.observe)
-	if err := n.Start(context.Background()); err != nil {
-		m.t.Fatal(err)
-	}
+	tn.stop = runNode(m.t, n)
 	m.nodes = append(m.nodes, tn)
 	return tn
+}
+
+// Close kills the node without a goodbye: its Run returns.
+func (tn *tnode) Close() { tn.stop() }
+
+// runNode runs n until the returned stop is called, which waits for Run to
+// return and fails the test if it returned an error. It returns once n has
+// started.
+func runNode(t testing.TB, n *Node) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	select {
+	case <-n.Started():
+	case err := <-done:
+		cancel()
+		t.Fatalf("node %s did not start: %v", n.Name(), err)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("node %s: Run: %v", n.Name(), err)
+			}
+		})
+	}
 }
 
 func (tn *tnode) observe(set []*model.ClusterState) {

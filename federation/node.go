@@ -48,9 +48,10 @@ type Node struct {
 	alive   atomic.Int32 // alive members, this node included
 	respond chan struct{}
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	startedCh chan struct{} // closed once Run has started the node
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 
 	kickNotify chan struct{}
 	kickFetch  chan struct{}
@@ -58,7 +59,6 @@ type Node struct {
 
 	mu         sync.Mutex
 	started    bool
-	closed     bool
 	local      *record // the local cluster's record, nil before SetLocal
 	localGen   uint64
 	seenOwnGen uint64             // highest generation of our cluster seen from a previous incarnation
@@ -96,7 +96,7 @@ type peer struct {
 	lastSeen time.Time // last event or message from it
 }
 
-// New validates cfg and loads the keyring. Nothing listens before Start.
+// New validates cfg and loads the keyring. Nothing listens before Run.
 func New(cfg Config, opts Options) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -109,7 +109,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 		records: map[string]*record{}, rivals: map[string]uint64{}, peers: map[string]*peer{}, fetches: map[string]*fetchState{},
 		subs: map[int]*subscriber{}, secretSubs: map[int]*secretSubscriber{}, seeds: slices.Clone(cfg.Seeds),
 		kickNotify: make(chan struct{}, 1), kickFetch: make(chan struct{}, 1), kickRejoin: make(chan struct{}, 1),
-		respond: make(chan struct{}, 16)}
+		respond: make(chan struct{}, 16), startedCh: make(chan struct{})}
 	n.rejects.last, n.rejects.supp = map[string]time.Time{}, map[string]int{}
 	n.auth, n.pins = opts.Auth, map[string]*trustPin{}
 	for c, b := range cfg.TrustPins {
@@ -156,10 +156,26 @@ func randomSuffix() string {
 // Name is this node's memberlist name.
 func (n *Node) Name() string { return n.name }
 
-// Start binds the gossip ports, starts the background goroutines and joins
-// the configured seeds (retrying in the background when none answers). The
-// Node stops when ctx is done or Close is called.
-func (n *Node) Start(ctx context.Context) error {
+// Run binds the gossip ports, starts the background goroutines, joins the
+// configured seeds (retrying in the background when none answers), and
+// serves until ctx is done or Leave is called; then it stops every goroutine
+// and memberlist, and returns nil. It returns an error when the node cannot
+// start (the ports cannot be bound) or Run was called before. Started is
+// closed once the node is up (Addr is valid from then on).
+func (n *Node) Run(ctx context.Context) error {
+	if err := n.start(ctx); err != nil {
+		return err
+	}
+	<-n.ctx.Done()
+	n.stop()
+	return nil
+}
+
+// Started is closed once Run has bound the gossip ports; it is never closed
+// when Run fails to start.
+func (n *Node) Started() <-chan struct{} { return n.startedCh }
+
+func (n *Node) start(ctx context.Context) error {
 	n.mu.Lock()
 	if n.started {
 		n.mu.Unlock()
@@ -188,6 +204,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.keyring == nil {
 		n.log.Warn("gossip encryption is OFF (insecure mode): development only")
 	}
+	close(n.startedCh)
 	return nil
 }
 
@@ -228,7 +245,7 @@ func (n *Node) memberlistConfig() (*memberlist.Config, error) {
 }
 
 // Addr is the advertised HOST:PORT of this node (what peers Join). Call it
-// after Start.
+// once Started is closed.
 func (n *Node) Addr() string {
 	ln := n.ml.LocalNode()
 	return net.JoinHostPort(ln.Addr.String(), strconv.Itoa(int(ln.Port)))
@@ -263,23 +280,22 @@ func (n *Node) join(seeds []string) (int, error) {
 }
 
 // Leave tells the mesh this node is going away (its cluster's state then
-// stays for the peers' fail-static window) and stops it.
+// stays for the peers' fail-static window) and stops it: Run returns.
 func (n *Node) Leave(timeout time.Duration) error {
 	err := n.ml.Leave(timeout)
-	n.Close()
+	n.stop()
 	return err
 }
 
-// Close stops the Node without a goodbye: peers see it fail.
-func (n *Node) Close() {
-	n.mu.Lock()
-	if n.closed || !n.started {
-		n.closed = true
-		n.mu.Unlock()
+// stop ends the node without a goodbye (peers see it fail) and waits for its
+// goroutines. It does nothing before the node has started, and may be called
+// more than once, concurrently.
+func (n *Node) stop() {
+	select {
+	case <-n.startedCh:
+	default:
 		return
 	}
-	n.closed = true
-	n.mu.Unlock()
 	n.cancel()
 	n.wg.Wait()
 }

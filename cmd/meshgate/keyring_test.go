@@ -47,10 +47,21 @@ func startNode(t *testing.T, cluster, keyFile string, seeds ...string) (*federat
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := n.Start(context.Background()); err != nil {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	select {
+	case <-n.Started():
+	case err := <-done:
+		cancel()
 		t.Fatal(err)
 	}
-	t.Cleanup(n.Close)
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("node %s: %v", cluster, err)
+		}
+	})
 	srv := httptest.NewServer(n.AdminHandler())
 	t.Cleanup(srv.Close)
 	return n, strings.TrimPrefix(srv.URL, "http://")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"k8s.io/client-go/rest"
 
@@ -59,9 +60,10 @@ type Daemon struct {
 	id         *identityProvider
 	mesh       *mesher
 	fed        *federation.Node // nil without gossip
-	fedStarted chan struct{}    // closed once Run has started (or skipped) federation
-	own        *ownSecret       // the gossiped remote secret of this cluster, or nil
-	secure     *securePort      // the secure xDS port, or nil
+	fedAuth    *federation.X509Auth
+	fedStarted chan struct{} // closed once Run has started (or skipped, or failed to start) federation
+	own        *ownSecret    // the gossiped remote secret of this cluster, or nil
+	secure     *securePort   // the secure xDS port, or nil
 }
 
 // New validates cfg, builds the daemon and binds its listeners. src nil means
@@ -103,6 +105,9 @@ func New(cfg Config, log *slog.Logger, src Source) (*Daemon, error) {
 		Registerer:     d.reg,
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := d.newFederation(); err != nil {
 		return nil, err
 	}
 	if cfg.secureAddress() != "" {
@@ -147,9 +152,13 @@ func (d *Daemon) closeSecure() {
 // Server is the xDS server (tests inspect it).
 func (d *Daemon) Server() *server.Server { return d.xds }
 
-// Run serves until ctx is done or the source fails, then shuts down
-// gracefully: no new connections, every xDS stream closed, the admin server
-// drained. A clean stop returns nil.
+// Run serves until ctx is done or a part fails, then shuts down gracefully:
+// no new connections, every xDS stream closed, the admin server drained.
+// Every long-running part (federation, the remote secret renewer, the xDS
+// server, identity renewal, gRPC (plaintext and secure), admin HTTP, the
+// source) runs in one
+// errgroup; the first real error stops the others and is returned. A clean
+// stop (ctx done) returns nil.
 func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Info("meshgate starting", "xds", d.XDSAddr(), "admin", d.AdminAddr(), "config-dir", d.cfg.ConfigDir,
 		"kubeconfig", d.cfg.Kubeconfig, "in-cluster", d.cfg.InCluster, "cluster", d.cfg.ClusterID, "network", d.cfg.Network,
@@ -167,68 +176,93 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	admin := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var seeds func(context.Context) ([]string, error)
-	ks, kube := d.source.(*KubeSource)
-	if kube {
-		seeds = gossipSeeds(ks.Controller().ClusterConfigs, d.cfg.Namespace, d.log.With("component", "federation"))
-	}
-	fed, err := startFederation(runCtx, d.cfg, d.log.With("component", "federation"), d.reg, d.mesh, seeds, d.id.ca)
-	if err != nil {
-		d.adminLis.Close()
-		d.xdsLis.Close()
-		d.closeSecure()
-		return err
-	}
-	if fed != nil {
-		d.fed = fed
-		defer fed.Close()
-		mux.Handle("/federation/", fed.AdminHandler())
+	g, gctx := errgroup.WithContext(ctx)
+	// Federation first: the source's states are published into it.
+	if d.fed != nil {
+		mux.Handle("/federation/", d.fed.AdminHandler())
 		if fs, ok := d.source.(federatedSecrets); ok {
-			defer fed.OnRemoteSecretsChange(fs.SetFederatedSecrets)()
+			defer d.fed.OnRemoteSecretsChange(fs.SetFederatedSecrets)()
 		}
-		if kube && d.cfg.RemoteSecretServer != "" {
-			d.own = &ownSecret{cfg: ks.restCfg, cluster: d.cfg.ClusterID, namespace: d.cfg.Namespace,
-				server: d.cfg.RemoteSecretServer, ttl: d.cfg.RemoteSecretTTL.D(), retry: time.Minute,
-				log: d.log.With("component", "federation"), changed: d.republishLocal}
-			go d.own.run(runCtx)
+		g.Go(func() error { return stopped(gctx, "federation", d.fed.Run(gctx)) })
+		select {
+		case <-d.fed.Started():
+			d.log.Info("federation started", "gossip", d.fed.Addr(), "mesh", d.cfg.GossipConfig.MeshID, "seeds", d.cfg.GossipConfig.Join)
+		case <-gctx.Done(): // it could not start (or ctx ended first)
+			close(d.fedStarted)
+			d.xdsLis.Close()
+			d.adminLis.Close()
+			d.closeSecure()
+			return g.Wait()
+		}
+		g.Go(func() error { // the signing certificate of the records, renewed at half life
+			federation.RenewSigner(gctx, d.fed, d.fedAuth, d.id.ca, d.cfg.ClusterID, federation.DefaultSigningTTL)
+			return nil
+		})
+		if d.own != nil {
+			g.Go(func() error { return stopped(gctx, "remote secret", d.own.run(gctx)) })
 		}
 	}
 	close(d.fedStarted)
 	xdsDone := make(chan struct{})
-	go func() { _ = d.xds.Run(runCtx); close(xdsDone) }()
-	go d.id.run(runCtx, d.xds.SecretsChanged)
-	go func() { _ = gs.Serve(d.xdsLis) }()
+	g.Go(func() error { defer close(xdsDone); return stopped(gctx, "xds server", d.xds.Run(gctx)) })
+	g.Go(func() error { return stopped(gctx, "identity", d.id.run(gctx, d.xds.SecretsChanged)) })
+	g.Go(func() error {
+		if err := gs.Serve(d.xdsLis); !errors.Is(err, grpc.ErrServerStopped) {
+			return stopped(gctx, "xds-address", err)
+		}
+		return nil
+	})
 	if d.secure != nil {
-		go func() { _ = d.secure.serve() }()
+		g.Go(func() error {
+			if err := d.secure.serve(); !errors.Is(err, grpc.ErrServerStopped) {
+				return stopped(gctx, "secure-xds-address", err)
+			}
+			return nil
+		})
 	}
-	go func() { _ = admin.Serve(d.adminLis) }()
-	srcErr := make(chan error, 1)
-	go func() { srcErr <- d.source.Run(runCtx, d.publish) }()
-
-	select {
-	case <-ctx.Done():
-		d.log.Info("shutting down", "reason", context.Cause(ctx))
-	case err = <-srcErr:
-		if err == nil {
+	g.Go(func() error {
+		if err := admin.Serve(d.adminLis); !errors.Is(err, http.ErrServerClosed) {
+			return stopped(gctx, "admin-address", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		err := d.source.Run(gctx, d.publish)
+		if err == nil && gctx.Err() == nil {
 			err = errors.New("source stopped")
 		}
-		err = fmt.Errorf("configuration source: %w", err)
-		d.log.Error("configuration source failed; shutting down", "err", err)
-	}
-	d.shutdown(gs, admin, cancel, xdsDone)
-	return err
+		return stopped(gctx, "configuration source", err)
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		if ctx.Err() != nil {
+			d.log.Info("shutting down", "reason", context.Cause(ctx))
+		} else {
+			d.log.Error("a part of the daemon failed; shutting down", "err", context.Cause(gctx))
+		}
+		d.shutdown(gs, admin, xdsDone)
+		return nil
+	})
+	return g.Wait()
 }
 
-// shutdown stops accepting connections, ends every xDS stream, and drains
-// the admin server, within ShutdownTimeout.
-func (d *Daemon) shutdown(gs *grpc.Server, admin *http.Server, cancel context.CancelFunc, xdsDone <-chan struct{}) {
+// stopped is the result of a part's Run: nil, or a context error once ctx
+// has ended (a clean stop), is no error; anything else is named after part.
+func stopped(ctx context.Context, part string, err error) error {
+	if err == nil || (ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))) {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", part, err)
+}
+
+// shutdown stops accepting connections, waits for the xDS server to end
+// every stream (its Run returns once ctx is done), and drains the admin
+// server, within ShutdownTimeout.
+func (d *Daemon) shutdown(gs *grpc.Server, admin *http.Server, xdsDone <-chan struct{}) {
 	deadline := time.Now().Add(time.Duration(d.cfg.ShutdownTimeout))
 	stopped := make(chan struct{})
 	go func() { gs.GracefulStop(); close(stopped) }() // closes the listener first
-	cancel()                                          // ends the xDS streams, so GracefulStop can finish
-	<-xdsDone
+	<-xdsDone                                         // the streams have ended, so GracefulStop can finish
 	select {
 	case <-stopped:
 	case <-time.After(time.Until(deadline)):
@@ -320,15 +354,15 @@ func (d *Daemon) serve(m *model.MeshState) {
 
 // GossipAddr is the federation address once Run has started gossip ("" without).
 func (d *Daemon) GossipAddr() string {
-	select {
-	case <-d.fedStarted:
-	default:
-		return ""
-	}
 	if d.fed == nil {
 		return ""
 	}
-	return d.fed.Addr()
+	select {
+	case <-d.fed.Started():
+		return d.fed.Addr()
+	default:
+		return ""
+	}
 }
 
 type sourceMetrics struct {

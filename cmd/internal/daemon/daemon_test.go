@@ -226,6 +226,34 @@ func TestDaemonSourceFailure(t *testing.T) {
 
 type failingSource struct{}
 
+// A part that cannot start (gossip on a taken port) makes Run return its
+// error, after releasing the daemon's listeners.
+func TestDaemonPartFailure(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg := testConfig(t)
+	cfg.GossipConfig = GossipConfig{BindAddress: taken.Addr().String(), Insecure: true, MeshID: "mesh1"}
+	d, err := New(cfg, NewLogger(cfg, io.Discard), staticSource{echo(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "federation") || !strings.Contains(err.Error(), taken.Addr().String()) {
+		t.Fatalf("Run = %v, want federation's bind error", err)
+	}
+	for _, a := range []string{d.XDSAddr(), d.AdminAddr()} {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			t.Errorf("%s still held after Run returned: %v", a, err)
+			continue
+		}
+		ln.Close()
+	}
+}
+
 func (failingSource) Run(context.Context, PublishFunc) error { return errors.New("disk on fire") }
 
 // SIGTERM: the process stops accepting, closes streams and exits 0. The test

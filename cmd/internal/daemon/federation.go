@@ -1,16 +1,12 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"sync"
-
-	"github.com/prometheus/client_golang/prometheus"
+	"time"
 
 	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/federation"
-	"github.com/meshgate/meshgate/identity"
 )
 
 // mesher composes what the xDS server serves: the state from the
@@ -56,42 +52,48 @@ func (m *mesher) pushLocked() {
 	m.update(out)
 }
 
-// startFederation starts the gossip node when gossip-address is set. Remote
-// cluster states feed the mesher; the daemon publishes its local cluster with
-// SetLocal after every load. The records it publishes are signed with a key
-// that ca certifies for this cluster (renewed at half life).
-func startFederation(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer, m *mesher,
-	seeds func(context.Context) ([]string, error), ca *identity.CA,
-) (*federation.Node, error) {
-	g := cfg.GossipConfig
+// newFederation builds the gossip node when gossip-address is set (Run runs
+// it) and, in Kubernetes mode with remote-secret-server, the renewer of the
+// remote secret it gossips. Remote cluster states feed the mesher; the daemon
+// publishes its local cluster with SetLocal after every load. The records it
+// publishes are signed with a key that the CA certifies for this cluster
+// (renewed at half life by Run).
+func (d *Daemon) newFederation() error {
+	g := d.cfg.GossipConfig
 	if g.BindAddress == "" {
-		return nil, nil
+		return nil
 	}
+	log := d.log.With("component", "federation")
 	fc := federation.DefaultConfig()
 	fc.BindAddr, fc.AdvertiseAddr, fc.Seeds = g.BindAddress, g.AdvertiseAddress, g.Join
-	fc.MeshID, fc.ClusterID = g.MeshID, cfg.ClusterID
+	fc.MeshID, fc.ClusterID = g.MeshID, d.cfg.ClusterID
 	fc.KeyringFile, fc.Insecure = g.KeyringFile, g.Insecure
 	if g.FailStaticWindow > 0 {
 		fc.FailStaticWindow = g.FailStaticWindow.D()
 	}
-	auth, err := federation.NewX509Auth(ca, cfg.ClusterID, federation.DefaultSigningTTL)
+	auth, err := federation.NewX509Auth(d.id.ca, d.cfg.ClusterID, federation.DefaultSigningTTL)
 	if err != nil {
-		return nil, fmt.Errorf("federation: %w", err)
+		return fmt.Errorf("federation: %w", err)
 	}
-	n, err := federation.New(fc, federation.Options{Logger: log, Registerer: reg, SeedSource: seeds, Auth: auth})
+	opts := federation.Options{Logger: log, Registerer: d.reg, Auth: auth}
+	ks, kube := d.source.(*KubeSource)
+	if kube {
+		opts.SeedSource = gossipSeeds(ks.Controller().ClusterConfigs, d.cfg.Namespace, log)
+	}
+	n, err := federation.New(fc, opts)
 	if err != nil {
-		return nil, fmt.Errorf("federation: %w", err)
+		return fmt.Errorf("federation: %w", err)
 	}
-	go federation.RenewSigner(ctx, n, auth, ca, cfg.ClusterID, federation.DefaultSigningTTL)
-	if cfg.IdentityCADir == "" && cfg.CACerts == "" {
+	if d.cfg.IdentityCADir == "" && d.cfg.CACerts == "" {
 		log.Warn("federation: the CA is ephemeral: after a restart this cluster's records are signed under a new CA, " +
 			"which peers that pinned the previous one reject until they restart; set identity-ca-dir or cacerts")
 	}
-	n.Subscribe(m.setRemote)
-	if err := n.Start(ctx); err != nil {
-		n.Close()
-		return nil, fmt.Errorf("federation: %w", err)
+	n.Subscribe(d.mesh.setRemote)
+	d.fed, d.fedAuth = n, auth
+	if kube && d.cfg.RemoteSecretServer != "" {
+		d.own = &ownSecret{cfg: ks.restCfg, cluster: d.cfg.ClusterID, namespace: d.cfg.Namespace,
+			server: d.cfg.RemoteSecretServer, ttl: d.cfg.RemoteSecretTTL.D(), retry: time.Minute,
+			log: log, changed: d.republishLocal}
 	}
-	log.Info("federation started", "gossip", n.Addr(), "mesh", fc.MeshID, "seeds", fc.Seeds)
-	return n, nil
+	return nil
 }

@@ -138,8 +138,8 @@ func (p *identityProvider) setBundles(clusters []*model.ClusterState) bool {
 }
 
 // run renews SVIDs until ctx is done, telling the xDS server about renewals.
-func (p *identityProvider) run(ctx context.Context, changed func()) {
+func (p *identityProvider) run(ctx context.Context, changed func()) error {
 	cancel := p.mgr.Subscribe(func(*x509svid.SVID) { changed() })
 	defer cancel()
-	_ = p.mgr.Run(ctx)
+	return p.mgr.Run(ctx)
 }

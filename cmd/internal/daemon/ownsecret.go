@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -58,13 +57,14 @@ func (o *ownSecret) renew(ctx context.Context) (time.Duration, error) {
 	return time.Until(expiry) / 2, nil
 }
 
-// run renews the secret until ctx is done.
-func (o *ownSecret) run(ctx context.Context) {
+// run renews the secret until ctx is done; failures are logged and retried,
+// so it returns nil.
+func (o *ownSecret) run(ctx context.Context) error {
 	for {
 		next, err := o.renew(ctx)
 		if err != nil {
-			if errors.Is(ctx.Err(), context.Canceled) {
-				return
+			if ctx.Err() != nil {
+				return nil
 			}
 			o.log.Error("remote secret: cannot mint a token for gossip; retrying", "err", err, "in", next)
 		} else {
@@ -75,7 +75,7 @@ func (o *ownSecret) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return
+			return nil
 		case <-t.C:
 		}
 	}
