@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/meshgate/meshgate/discovery"
 	"github.com/meshgate/meshgate/discovery/model"
 )
 
@@ -115,6 +116,16 @@ func LoadMesh(opts Options) (mesh *model.MeshState, objErrs []error, err error) 
 // the caller keeps its last good state. publish is never called concurrently
 // and not after Watch returns. Watch returns nil when ctx is done, or an error
 // if the file system cannot be watched.
-func Watch(ctx context.Context, opts Options, publish func(mesh *model.MeshState, objErrs []error, err error)) error {
+func Watch(ctx context.Context, opts Options, publish discovery.Publish) error {
 	return watch(ctx, opts, publish)
+}
+
+// Source is Watch as a discovery.Source: the file source of `meshgate run`.
+type Source struct{ Options Options }
+
+var _ discovery.Source = Source{}
+
+// Run implements discovery.Source: Watch(ctx, s.Options, publish).
+func (s Source) Run(ctx context.Context, publish discovery.Publish) error {
+	return Watch(ctx, s.Options, publish)
 }

@@ -14,8 +14,8 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/meshgate/meshgate/discovery"
 	"github.com/meshgate/meshgate/discovery/debounce"
-	"github.com/meshgate/meshgate/discovery/model"
 )
 
 // Debounce of file events: a burst ends after watchHoldoff of quiet, and
@@ -37,7 +37,7 @@ type watcher struct {
 	cache   *jsonCache      // converted documents, kept between reloads
 }
 
-func watch(ctx context.Context, opts Options, publish func(*model.MeshState, []error, error)) error {
+func watch(ctx context.Context, opts Options, publish discovery.Publish) error {
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("file source: watch: %w", err)
@@ -87,7 +87,7 @@ func watch(ctx context.Context, opts Options, publish func(*model.MeshState, []e
 }
 
 // reload loads the input, re-syncs the watches and publishes the result.
-func (w *watcher) reload(opts Options, publish func(*model.MeshState, []error, error)) {
+func (w *watcher) reload(opts Options, publish discovery.Publish) {
 	if w.cache == nil {
 		w.cache = newJSONCache()
 	}

@@ -13,19 +13,17 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/meshgate/meshgate/discovery"
 	"github.com/meshgate/meshgate/discovery/convert"
 	"github.com/meshgate/meshgate/discovery/debounce"
 	"github.com/meshgate/meshgate/discovery/model"
 )
 
-// PublishFunc receives each new state: the same signature as the file
-// source's Watch callback. mesh holds one ClusterState, the watched
-// cluster's. objErrs are the objects that were skipped, each a
-// *model.FieldError naming object and field. err is always nil: API-server
-// trouble is reported through Status, and the caller keeps the last state.
-type PublishFunc func(mesh *model.MeshState, objErrs []error, err error)
-
-// Source watches one cluster's API server and publishes its state.
+// Source watches one cluster's API server and publishes its state: each
+// MeshState holds one ClusterState, the watched cluster's; objErrs are the
+// objects that were skipped, each a *model.FieldError naming object and
+// field; err is always nil (API-server trouble is reported through Status,
+// and the caller keeps the last state).
 type Source struct {
 	opts    Options
 	log     *slog.Logger
@@ -90,9 +88,11 @@ func New(opts Options) (*Source, error) {
 	return s, nil
 }
 
+var _ discovery.Source = (*Source)(nil)
+
 // Watch creates a Source and runs it: the Kubernetes counterpart of the
 // file source's Watch.
-func Watch(ctx context.Context, opts Options, publish PublishFunc) error {
+func Watch(ctx context.Context, opts Options, publish discovery.Publish) error {
 	s, err := New(opts)
 	if err != nil {
 		return err
@@ -106,7 +106,7 @@ func Watch(ctx context.Context, opts Options, publish PublishFunc) error {
 // alters the state, until ctx is done. publish is never called before the
 // initial sync, never concurrently and never after Run returns. Run may be
 // called once; it returns nil when ctx is done.
-func (s *Source) Run(ctx context.Context, publish PublishFunc) error {
+func (s *Source) Run(ctx context.Context, publish discovery.Publish) error {
 	s.mu.Lock()
 	if s.running {
 		s.mu.Unlock()
@@ -222,7 +222,7 @@ func (s *Source) healthChanged(ok bool) {
 
 // rebuild converts everything cached and publishes the result if it
 // differs from the last published state or error list.
-func (s *Source) rebuild(ctx context.Context, publish PublishFunc) {
+func (s *Source) rebuild(ctx context.Context, publish discovery.Publish) {
 	s.mu.Lock()
 	inf, restartSecrets := s.inf, s.restartSecrets
 	s.restartSecrets = false

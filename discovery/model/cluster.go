@@ -265,3 +265,33 @@ func hashJSON(v any) string {
 	_ = json.NewEncoder(h).Encode(v)
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// Compose returns base with the extra clusters added: the one merge of
+// local and remote states (a source's clusters, remote clusters watched
+// through remote secrets, clusters learned by gossip). base always wins: an
+// extra cluster whose ID base already has is dropped; among extras with the
+// same ID the first wins. The result's clusters are sorted by ID. Nothing
+// is copied but the slice: base itself is returned when nothing is added,
+// and Compose(nil, …) is nil.
+func Compose(base *MeshState, extra []*ClusterState) *MeshState {
+	if base == nil {
+		return nil
+	}
+	have := make(map[string]bool, len(base.Clusters)+len(extra))
+	for _, c := range base.Clusters {
+		have[c.ID] = true
+	}
+	var add []*ClusterState
+	for _, c := range extra {
+		if c != nil && !have[c.ID] {
+			have[c.ID] = true
+			add = append(add, c)
+		}
+	}
+	if len(add) == 0 {
+		return base
+	}
+	out := &MeshState{MeshID: base.MeshID, LocalCluster: base.LocalCluster, Clusters: append(slices.Clone(base.Clusters), add...)}
+	slices.SortStableFunc(out.Clusters, func(a, b *ClusterState) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}

@@ -31,6 +31,15 @@
 // the daemon's and join's --allow-insecure-remote, which logs a warning for
 // every key it lets through). Every cluster and user of the file is checked.
 //
+// A daemon can also gossip its own cluster's remote secret (SecretRenewer:
+// a reader token from the TokenRequest API, renewed at half life), and
+// joins the gossip of the clusters it watches through their meshgate-gossip
+// Service (Controller.PeerSeeds, federation's seed source).
+//
+// Lifecycle: Controller.Run and Controller.WatchSecrets, SecretRenewer.Run
+// return when ctx ends (nil) or with an error; discovery/multicluster runs
+// the controller next to the local cluster's source.
+//
 // Remote clusters contribute services and endpoints only (no Istio
 // configuration), as istiod does in a multi-primary mesh. Kubeconfigs and
 // tokens are never logged or shown in status output.

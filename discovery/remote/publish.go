@@ -103,3 +103,22 @@ func (c *Controller) ClusterConfigs() map[string]*rest.Config {
 	}
 	return out
 }
+
+// PeerSeeds is federation's seed source in Kubernetes mode: the gossip
+// addresses (GossipSeeds) of every remote cluster the controller watches,
+// found through that cluster's API server, each lookup bounded to 10s. A
+// cluster without one is logged and skipped; it never fails.
+func (c *Controller) PeerSeeds(ctx context.Context) ([]string, error) {
+	var seeds []string
+	for id, cfg := range c.ClusterConfigs() {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		s, err := GossipSeeds(cctx, cfg, c.opts.Namespace)
+		cancel()
+		if err != nil {
+			c.log.Warn("federation: no gossip address for a remote cluster", "cluster", id, "err", err)
+			continue
+		}
+		seeds = append(seeds, s...)
+	}
+	return seeds, nil
+}

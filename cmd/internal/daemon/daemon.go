@@ -17,82 +17,65 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	"k8s.io/client-go/rest"
 
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	"github.com/meshgate/meshgate/discovery"
 	"github.com/meshgate/meshgate/discovery/file"
 	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/discovery/multicluster"
+	"github.com/meshgate/meshgate/discovery/remote"
 	"github.com/meshgate/meshgate/federation"
+	"github.com/meshgate/meshgate/xds/sds"
 	"github.com/meshgate/meshgate/xds/server"
 	"github.com/meshgate/meshgate/xds/translate"
 )
 
-// PublishFunc receives a source's complete states: mesh with objErrs (the
-// objects that were skipped), or err when nothing could be loaded.
-type PublishFunc func(mesh *model.MeshState, objErrs []error, err error)
-
-// Source delivers complete mesh states. Run blocks until ctx is done (nil)
-// or the source fails; publish is called from Run's goroutines, never
-// concurrently with itself, and must not block for long.
-type Source interface {
-	Run(ctx context.Context, publish PublishFunc) error
-}
-
-// FileSource watches a directory of YAML (discovery/file).
-type FileSource struct{ Options file.Options }
-
-// Run implements Source.
-func (f FileSource) Run(ctx context.Context, publish PublishFunc) error {
-	return file.Watch(ctx, f.Options, publish)
-}
-
 // Daemon is a running `meshgate run`: the source, the xDS server on its
-// gRPC listener and the admin HTTP server.
+// gRPC listener and the admin HTTP server, and federation when gossip is on.
 type Daemon struct {
 	cfg        Config
 	log        *slog.Logger
 	reg        *prometheus.Registry
 	xds        *server.Server
-	source     Source
+	source     discovery.Source
+	rest       *rest.Config // the local API server (Kubernetes mode), else nil
 	xdsLis     net.Listener
 	adminLis   net.Listener
 	m          sourceMetrics
 	lastErrs   map[string]bool
-	id         *identityProvider
+	id         *sds.Provider
 	mesh       *mesher
-	fed        *federation.Node // nil without gossip
-	fedAuth    *federation.X509Auth
-	fedStarted chan struct{} // closed once Run has started (or skipped, or failed to start) federation
-	own        *ownSecret    // the gossiped remote secret of this cluster, or nil
-	secure     *securePort   // the secure xDS port, or nil
+	fed        *federation.Node      // nil without gossip
+	fedAuth    *federation.X509Auth  // signs the local cluster's records
+	fedStarted chan struct{}         // closed once Run has started (or skipped, or failed to start) federation
+	own        *remote.SecretRenewer // the gossiped remote secret of this cluster, or nil
+	secure     *securePort           // the secure xDS port, or nil
 }
 
 // New validates cfg, builds the daemon and binds its listeners. src nil means
-// the file source on cfg.ConfigDir.
-func New(cfg Config, log *slog.Logger, src Source) (*Daemon, error) {
+// the Kubernetes source (kubeconfig, in-cluster) or the file source on
+// cfg.ConfigDir.
+func New(cfg Config, log *slog.Logger, src discovery.Source) (*Daemon, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	d := &Daemon{cfg: cfg, log: log, reg: prometheus.NewRegistry(), source: src, lastErrs: map[string]bool{}, fedStarted: make(chan struct{})}
-	if d.source == nil && (cfg.Kubeconfig != "" || cfg.InCluster) {
-		ks, err := NewKubeSource(cfg, log, d.reg)
-		if err != nil {
-			return nil, err
-		}
-		d.source = ks
-	}
-	if d.source == nil {
-		d.source = FileSource{Options: file.Options{Paths: []string{cfg.ConfigDir}, ClusterID: cfg.ClusterID,
-			Network: cfg.Network, DomainSuffix: cfg.DomainSuffix}}
+	if err := d.newSource(); err != nil {
+		return nil, err
 	}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var err error
 	if d.m, err = newSourceMetrics(d.reg); err != nil {
 		return nil, err
 	}
-	if d.id, err = newIdentity(context.Background(), cfg, log.With("component", "identity"), d.reg); err != nil {
+	if d.id, err = sds.New(context.Background(), sds.Config{TrustDomain: cfg.TrustDomain, CACerts: cfg.CACerts,
+		CADir: cfg.IdentityCADir, SVIDTTL: cfg.SVIDTTL.D()}, sds.Options{Logger: log.With("component", "identity"), Registerer: d.reg}); err != nil {
 		return nil, err
 	}
-	d.mesh = &mesher{update: d.serve}
+	d.mesh = newMesher()
 	d.xds, err = server.New(server.Options{
 		ClusterID: cfg.ClusterID,
 		Translate: translate.Options{DomainSuffix: cfg.DomainSuffix, TrustDomain: cfg.TrustDomain,
@@ -111,11 +94,7 @@ func New(cfg Config, log *slog.Logger, src Source) (*Daemon, error) {
 		return nil, err
 	}
 	if cfg.secureAddress() != "" {
-		var restCfg *rest.Config
-		if ks, ok := d.source.(*KubeSource); ok {
-			restCfg = ks.restCfg
-		}
-		if d.secure, err = newSecurePort(cfg, d.id, restCfg, d.xds, log.With("component", "secure-xds"), d.reg); err != nil {
+		if d.secure, err = newSecurePort(cfg, d.id, d.rest, d.xds, log.With("component", "secure-xds"), d.reg); err != nil {
 			return nil, err
 		}
 	}
@@ -129,6 +108,98 @@ func New(cfg Config, log *slog.Logger, src Source) (*Daemon, error) {
 		return nil, fmt.Errorf("admin-address: %w", err)
 	}
 	return d, nil
+}
+
+// newSource builds the source cfg names when New was given none.
+func (d *Daemon) newSource() error {
+	cfg := d.cfg
+	switch {
+	case d.source != nil:
+	case cfg.Kubeconfig != "" || cfg.InCluster:
+		var err error
+		if d.rest, err = restConfig(cfg); err != nil {
+			return err
+		}
+		// client-go logs (informer retries) through klog: send them to the
+		// daemon's logger, in its format and level.
+		klog.SetSlogLogger(d.log.With("component", "client-go"))
+		d.source, err = multicluster.New(multicluster.Config{
+			ClusterID:            cfg.ClusterID,
+			Network:              cfg.Network,
+			Namespace:            cfg.Namespace,
+			MeshID:               cfg.MeshID,
+			DomainSuffix:         cfg.DomainSuffix,
+			CredentialNamespaces: cfg.CredentialNamespaces,
+			RemoteSyncTimeout:    cfg.RemoteSyncTimeout.D(),
+			AllowInsecureRemote:  cfg.AllowInsecureRemote,
+			Holdoff:              cfg.DebounceHoldoff.D(),
+			MaxDelay:             cfg.DebounceMaxDelay.D(),
+		}, multicluster.Options{REST: d.rest, Logger: d.log, Registerer: d.reg})
+		return err
+	default:
+		d.source = file.Source{Options: file.Options{Paths: []string{cfg.ConfigDir}, ClusterID: cfg.ClusterID,
+			Network: cfg.Network, DomainSuffix: cfg.DomainSuffix}}
+	}
+	return nil
+}
+
+func restConfig(cfg Config) (*rest.Config, error) {
+	if cfg.InCluster {
+		c, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("in-cluster: %w", err)
+		}
+		return c, nil
+	}
+	c, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %w", err)
+	}
+	return c, nil
+}
+
+// newFederation builds the gossip node when gossip-address is set (Run runs
+// it) and, in Kubernetes mode with remote-secret-server, the renewer of the
+// remote secret it gossips. The records it publishes are signed with a key
+// that the CA certifies for this cluster (renewed at half life by Run).
+func (d *Daemon) newFederation() error {
+	g := d.cfg.GossipConfig
+	if g.BindAddress == "" {
+		return nil
+	}
+	log := d.log.With("component", "federation")
+	fc := federation.DefaultConfig()
+	fc.BindAddr, fc.AdvertiseAddr, fc.Seeds = g.BindAddress, g.AdvertiseAddress, g.Join
+	fc.MeshID, fc.ClusterID = g.MeshID, d.cfg.ClusterID
+	fc.KeyringFile, fc.Insecure = g.KeyringFile, g.Insecure
+	if g.FailStaticWindow > 0 {
+		fc.FailStaticWindow = g.FailStaticWindow.D()
+	}
+	auth, err := federation.NewX509Auth(d.id.CA(), d.cfg.ClusterID, federation.DefaultSigningTTL)
+	if err != nil {
+		return fmt.Errorf("federation: %w", err)
+	}
+	opts := federation.Options{Logger: log, Registerer: d.reg, Auth: auth}
+	ms, kube := d.source.(*multicluster.Source)
+	if kube {
+		opts.SeedSource = ms.Controller().PeerSeeds // join through remote secrets
+	}
+	n, err := federation.New(fc, opts)
+	if err != nil {
+		return fmt.Errorf("federation: %w", err)
+	}
+	if d.cfg.IdentityCADir == "" && d.cfg.CACerts == "" {
+		log.Warn("federation: the CA is ephemeral: after a restart this cluster's records are signed under a new CA, " +
+			"which peers that pinned the previous one reject until they restart; set identity-ca-dir or cacerts")
+	}
+	n.Subscribe(d.mesh.setRemote)
+	d.fed, d.fedAuth = n, auth
+	if kube && d.cfg.RemoteSecretServer != "" {
+		d.own, err = remote.NewSecretRenewer(remote.RenewerConfig{Cluster: d.cfg.ClusterID, Namespace: d.cfg.Namespace,
+			Server: d.cfg.RemoteSecretServer, TTL: d.cfg.RemoteSecretTTL.D()},
+			remote.RenewerOptions{REST: d.rest, Logger: log, Changed: d.mesh.localChanged})
+	}
+	return err
 }
 
 // XDSAddr and AdminAddr are the bound addresses.
@@ -194,18 +265,22 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.closeSecure()
 			return g.Wait()
 		}
-		g.Go(func() error { // the signing certificate of the records, renewed at half life
-			federation.RenewSigner(gctx, d.fed, d.fedAuth, d.id.ca, d.cfg.ClusterID, federation.DefaultSigningTTL)
-			return nil
-		})
-		if d.own != nil {
-			g.Go(func() error { return stopped(gctx, "remote secret", d.own.run(gctx)) })
-		}
 	}
 	close(d.fedStarted)
+	if d.fed != nil {
+		g.Go(func() error { // the signing certificate of the records, renewed at half life
+			federation.RenewSigner(gctx, d.fed, d.fedAuth, d.id.CA(), d.cfg.ClusterID, federation.DefaultSigningTTL)
+			return nil
+		})
+	}
+	// The mesher hands states on to the xDS server and federation.
+	g.Go(func() error { return stopped(gctx, "mesher", d.mesh.run(gctx, d.serve, d.publishLocal)) })
+	if d.own != nil {
+		g.Go(func() error { return stopped(gctx, "remote secret", d.own.Run(gctx)) })
+	}
 	xdsDone := make(chan struct{})
 	g.Go(func() error { defer close(xdsDone); return stopped(gctx, "xds server", d.xds.Run(gctx)) })
-	g.Go(func() error { return stopped(gctx, "identity", d.id.run(gctx, d.xds.SecretsChanged)) })
+	g.Go(func() error { return stopped(gctx, "identity", d.id.Run(gctx, d.xds.SecretsChanged)) })
 	g.Go(func() error {
 		if err := gs.Serve(d.xdsLis); !errors.Is(err, grpc.ErrServerStopped) {
 			return stopped(gctx, "xds-address", err)
@@ -294,6 +369,8 @@ type federatedSecrets interface {
 
 // publish takes a source's state: a load that failed keeps the last good
 // state; object errors are logged (once while they persist) and counted.
+// It runs on the source's goroutine (never concurrently) and only records
+// the state for the mesher.
 func (d *Daemon) publish(mesh *model.MeshState, objErrs []error, err error) {
 	if err != nil {
 		d.log.Error("configuration load failed; keeping the last good configuration", "err", err)
@@ -316,40 +393,31 @@ func (d *Daemon) publish(mesh *model.MeshState, objErrs []error, err error) {
 	// The local cluster publishes its trust domain and CA roots (federation
 	// carries them to the other clusters); ROOTCA holds every cluster's roots.
 	if local := mesh.Cluster(mesh.LocalCluster); local != nil && local.TrustDomain == "" {
-		local.TrustDomain, local.TrustBundle = d.cfg.TrustDomain, d.id.rootsPEM()
+		local.TrustDomain, local.TrustBundle = d.cfg.TrustDomain, d.id.RootsPEM()
 	}
 	d.mesh.setSource(mesh)
-	d.publishLocal(mesh)
-}
-
-// publishLocal hands the local cluster (and its remote secret, when the
-// daemon mints one) to federation.
-func (d *Daemon) publishLocal(mesh *model.MeshState) {
-	if d.fed == nil || mesh == nil {
-		return
-	}
-	if local := mesh.Cluster(mesh.LocalCluster); local != nil {
-		if err := d.fed.SetLocal(local, d.own.get()); err != nil {
-			d.log.Error("federation: cannot publish the local cluster", "err", err)
-		}
-	}
-}
-
-// republishLocal publishes the last source state again (a new remote secret).
-func (d *Daemon) republishLocal() {
-	d.mesh.mu.Lock()
-	m := d.mesh.source
-	d.mesh.mu.Unlock()
-	d.publishLocal(m)
 }
 
 // serve hands a composed mesh (source + federation) to the xDS server; ROOTCA
-// follows the trust bundles of every cluster in it.
+// follows the trust bundles of every cluster in it. The mesher calls it.
 func (d *Daemon) serve(m *model.MeshState) {
-	if d.id.setBundles(m.Clusters) {
+	if d.id.SetBundles(m.Clusters) {
 		d.xds.SecretsChanged()
 	}
 	d.xds.Update(m)
+}
+
+// publishLocal hands the local cluster of the source's state, and its remote
+// secret when the daemon mints one, to federation. The mesher calls it.
+func (d *Daemon) publishLocal(mesh *model.MeshState) {
+	if d.fed == nil {
+		return
+	}
+	if local := mesh.Cluster(mesh.LocalCluster); local != nil {
+		if err := d.fed.SetLocal(local, d.own.Secret()); err != nil {
+			d.log.Error("federation: cannot publish the local cluster", "err", err)
+		}
+	}
 }
 
 // GossipAddr is the federation address once Run has started gossip ("" without).
@@ -399,7 +467,7 @@ func SignalContext() (context.Context, context.CancelFunc) {
 
 // RunUntilSignal runs a daemon until SIGTERM or SIGINT, the whole of
 // `meshgate run` after configuration.
-func RunUntilSignal(cfg Config, log *slog.Logger, src Source) error {
+func RunUntilSignal(cfg Config, log *slog.Logger, src discovery.Source) error {
 	ctx, stop := SignalContext()
 	defer stop()
 	d, err := New(cfg, log, src)

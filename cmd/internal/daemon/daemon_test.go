@@ -25,15 +25,16 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/xds"
 
+	"github.com/meshgate/meshgate/discovery"
 	"github.com/meshgate/meshgate/discovery/file"
 	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/xds/server/bootstrap"
 )
 
 // chanSource publishes what the test sends it.
-type chanSource struct{ ch chan func(PublishFunc) }
+type chanSource struct{ ch chan func(discovery.Publish) }
 
-func (s chanSource) Run(ctx context.Context, publish PublishFunc) error {
+func (s chanSource) Run(ctx context.Context, publish discovery.Publish) error {
 	for {
 		select {
 		case <-ctx.Done():
@@ -160,7 +161,7 @@ func TestDaemonServesAndStops(t *testing.T) {
 	defer cancel()
 	a, b := startBackend(t), startBackend(t)
 	logs := &syncBuffer{}
-	src := chanSource{ch: make(chan func(PublishFunc))}
+	src := chanSource{ch: make(chan func(discovery.Publish))}
 	d, err := New(testConfig(t), NewLogger(testConfig(t), logs), src)
 	if err != nil {
 		t.Fatal(err)
@@ -173,15 +174,15 @@ func TestDaemonServesAndStops(t *testing.T) {
 	if code, _ := httpGet(t, admin+"/readyz"); code != http.StatusServiceUnavailable {
 		t.Errorf("/readyz before the first load = %d", code)
 	}
-	src.ch <- func(p PublishFunc) { p(echo(a), nil, nil) }
+	src.ch <- func(p discovery.Publish) { p(echo(a), nil, nil) }
 	hc := grpcClient(t, d.XDSAddr())
 	reaches(ctx, t, hc, a)
 	if code, _ := httpGet(t, admin+"/readyz"); code != http.StatusOK {
 		t.Errorf("/readyz after the first load = %d", code)
 	}
 
-	src.ch <- func(p PublishFunc) { p(nil, nil, errors.New("open /cfg/broken.yaml: permission denied")) }
-	src.ch <- func(p PublishFunc) {
+	src.ch <- func(p discovery.Publish) { p(nil, nil, errors.New("open /cfg/broken.yaml: permission denied")) }
+	src.ch <- func(p discovery.Publish) {
 		p(echo(a), []error{&model.FieldError{Object: model.Ref{Kind: model.KindGateway, Namespace: "ns", Name: "gw"}, Field: "spec.servers[0].port", Msg: "missing"}}, nil)
 	}
 	poll(ctx, t, "source errors in metrics", func() bool {
@@ -195,7 +196,7 @@ func TestDaemonServesAndStops(t *testing.T) {
 	}
 	reaches(ctx, t, hc, a)
 
-	src.ch <- func(p PublishFunc) { p(echo(b), nil, nil) }
+	src.ch <- func(p discovery.Publish) { p(echo(b), nil, nil) }
 	reaches(ctx, t, hc, b)
 
 	stop()
@@ -254,7 +255,7 @@ func TestDaemonPartFailure(t *testing.T) {
 	}
 }
 
-func (failingSource) Run(context.Context, PublishFunc) error { return errors.New("disk on fire") }
+func (failingSource) Run(context.Context, discovery.Publish) error { return errors.New("disk on fire") }
 
 // SIGTERM: the process stops accepting, closes streams and exits 0. The test
 // binary runs itself as the daemon (see TestDaemonChild).
@@ -319,7 +320,7 @@ func TestDaemonChild(t *testing.T) {
 
 type staticSource struct{ m *model.MeshState }
 
-func (s staticSource) Run(ctx context.Context, publish PublishFunc) error {
+func (s staticSource) Run(ctx context.Context, publish discovery.Publish) error {
 	publish(s.m, nil, nil)
 	<-ctx.Done()
 	return nil

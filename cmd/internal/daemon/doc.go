@@ -1,26 +1,33 @@
 // Package daemon wires `meshgate run`: configuration (flags, file,
-// defaults), the configuration source, the xDS server and the admin server,
-// and the graceful shutdown.
+// defaults) and the composition of the parts other packages provide. It
+// holds no domain logic of its own.
 //
 //	flags + config file ─▶ Config.Validate ─▶ New ─▶ Run
-//	                                               │
-//	  Source ─publish─▶ mesher (+ federation) ─▶ xds/server.Update ─▶ ADS (gRPC, xds-address: plaintext, loopback
-//	                                                                 │      unless insecure-xds)
-//	                                                                 └▶ secure port (secure-xds-address, secure.go):
-//	                                                                    TLS + xds/server/authn + ADS + caservice
-//	   ├─ file: discovery/file.Watch (--config-dir)
-//	   └─ KubeSource (--kubeconfig, --in-cluster): discovery/kube (local API server)
-//	        + discovery/remote (remote secrets → remote clusters; gossiped secrets too)
-//	                                               └─▶ admin HTTP (admin-address): /healthz /readyz /metrics /debug/
-//	                                                   (+ /debug/clusters with the Kubernetes source)
 //
-// Lifecycle: every long-running part has Run(ctx) error (federation.Node,
-// the remote secret renewer, xds/server.Server, identity renewal, gRPC
-// Serve, admin HTTP Serve, the source). Daemon.Run starts them in one
-// errgroup; the first real error cancels the others and is what Run (and so
-// `meshgate run`, with a non-zero exit) returns. A stop by ctx returns nil.
-// Shutdown: gRPC GracefulStop once the xDS server has ended every stream,
-// the admin server drained, both within ShutdownTimeout.
+//	discovery.Source ─publish─▶ mesher ──Compose(source, gossiped)──▶ xds/sds (ROOTCA) ─▶ xds/server.Update ─▶ ADS (gRPC, xds-address)
+//	 ├─ discovery/file.Source (--config-dir)             │
+//	 └─ discovery/multicluster.Source                     └─SetLocal(local, remote secret)─▶ federation.Node ◀─▶ other daemons
+//	    (--kubeconfig, --in-cluster: local API server     ▲ Subscribe (remote clusters)          │
+//	     + remote secrets' clusters)                      └──────────────────────────────────────┘
+//	remote.SecretRenewer (remote-secret-server) ─▶ mesher (publish the local cluster again)
+//	federation remote secrets ─▶ multicluster.Source.SetFederatedSecrets; remote.Controller.PeerSeeds ─▶ federation re-join
+//	xds/server ─▶ ADS on xds-address (plaintext; loopback unless insecure-xds)
+//	           └▶ secure port (secure-xds-address, secure.go): TLS + xds/server/authn + ADS + caservice
+//	admin HTTP (admin-address): /healthz /readyz /metrics /debug/ (+ /debug/clusters, /federation/)
+//
+// Lifecycle: every long-running part has Run(ctx) error: federation.Node,
+// remote.SecretRenewer, the mesher, xds/server.Server, xds/sds.Provider
+// (SVID renewal), federation's record-signing renewal, gRPC Serve
+// (plaintext and secure port), admin HTTP Serve, the source. Daemon.Run
+// starts them in one errgroup (federation first: Run waits for Started
+// before the rest); the first real error cancels the others and is what
+// Run (and so `meshgate run`, with a non-zero exit) returns. A stop by ctx
+// returns nil. Shutdown: gRPC GracefulStop once the xDS server has ended
+// every stream, the admin server drained, both within ShutdownTimeout.
+//
+// Locks: none is held across a call into another package. The source's
+// publish and federation's notifier only record state in the mesher, whose
+// own goroutine hands it on (see mesher.go).
 //
 // Only cmd/ wires components together; this package holds that wiring so
 // the cobra command stays thin.

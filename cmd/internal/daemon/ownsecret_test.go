@@ -92,14 +92,13 @@ func TestGossipedRemoteSecret(t *testing.T) {
 	})
 
 	// Renewal: B mints a new token and gossips it; A reloads (make-before-break) and stays synced.
-	before := b.own.get()
-	if _, err := b.own.renew(ctx); err != nil {
+	before := b.own.Secret()
+	if _, err := b.own.Renew(ctx); err != nil { // publishes the new secret (RenewerOptions.Changed)
 		t.Fatal(err)
 	}
-	if bytes.Equal(before, b.own.get()) {
+	if bytes.Equal(before, b.own.Secret()) {
 		t.Fatal("renewal did not change the remote secret")
 	}
-	b.republishLocal()
 	poll(ctx, t, "cluster A reloads B's renewed secret", func() bool {
 		r, ok := remoteB()
 		return ok && r.Reloads >= 1 && r.State == kube.StateSynced && r.Pending == nil

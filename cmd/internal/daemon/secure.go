@@ -8,12 +8,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"google.golang.org/grpc"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/meshgate/meshgate/xds/sds"
 	"github.com/meshgate/meshgate/xds/server"
 	"github.com/meshgate/meshgate/xds/server/authn"
 	"github.com/meshgate/meshgate/xds/server/caservice"
@@ -76,7 +76,7 @@ type securePort struct {
 	gs  *grpc.Server
 }
 
-func newSecurePort(cfg Config, id *identityProvider, restCfg *rest.Config, xds *server.Server, log *slog.Logger, reg prometheus.Registerer) (*securePort, error) {
+func newSecurePort(cfg Config, id *sds.Provider, restCfg *rest.Config, xds *server.Server, log *slog.Logger, reg prometheus.Registerer) (*securePort, error) {
 	acfg := authn.DefaultConfig(cfg.TrustDomain)
 	acfg.ClusterID = cfg.ClusterID
 	if len(cfg.TokenAudiences) > 0 {
@@ -100,15 +100,15 @@ func newSecurePort(cfg Config, id *identityProvider, restCfg *rest.Config, xds *
 	if err != nil {
 		return nil, err
 	}
-	self, err := spiffeid.FromSegments(id.td, "ns", cfg.Namespace, "sa", "meshgate")
+	self, err := spiffeid.FromSegments(id.TrustDomain(), "ns", cfg.Namespace, "sa", "meshgate")
 	if err != nil {
 		return nil, fmt.Errorf("secure xDS serving identity: %w", err)
 	}
-	sc, err := authn.NewServingCert(id.ca, self, cfg.xdsDNSNames(), cfg.SVIDTTL.D(), nil, log)
+	sc, err := authn.NewServingCert(id.CA(), self, cfg.xdsDNSNames(), cfg.SVIDTTL.D(), nil, log)
 	if err != nil {
 		return nil, err
 	}
-	ca, err := caservice.New(id.ca, caservice.Config{DefaultTTL: cfg.SVIDTTL.D(), MaxTTL: max(cfg.SVIDTTL.D(), 24*time.Hour)},
+	ca, err := caservice.New(id.CA(), caservice.Config{DefaultTTL: cfg.SVIDTTL.D(), MaxTTL: max(cfg.SVIDTTL.D(), 24*time.Hour)},
 		caservice.Options{Logger: log, Registerer: reg})
 	if err != nil {
 		return nil, err
@@ -139,15 +139,3 @@ func (p *securePort) stop(ctx context.Context) {
 		p.gs.Stop()
 	}
 }
-
-// GetX509BundleForTrustDomain makes the identity provider the secure
-// port's bundle source: client certificates verify against the bundles the
-// mesh knows now (they change with federation).
-func (p *identityProvider) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*x509bundle.Bundle, error) {
-	p.mu.Lock()
-	set := p.bundle
-	p.mu.Unlock()
-	return set.GetX509BundleForTrustDomain(td)
-}
-
-var _ x509bundle.Source = (*identityProvider)(nil)

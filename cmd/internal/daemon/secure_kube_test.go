@@ -58,7 +58,7 @@ func TestKubeSecureXDS(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	go func() { done <- d.Run(runCtx) }()
 	pool := x509.NewCertPool()
-	for _, r := range d.id.ca.Roots() {
+	for _, r := range d.id.CA().Roots() {
 		pool.AddCert(r)
 	}
 	creds := credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "meshgate.istio-system.svc.cluster.local", MinVersion: tls.VersionTLS12})

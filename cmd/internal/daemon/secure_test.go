@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 	pb "istio.io/api/security/v1alpha1"
 
+	"github.com/meshgate/meshgate/discovery"
 	"github.com/meshgate/meshgate/identity"
 )
 
@@ -57,7 +58,7 @@ func TestSecureXDSPort(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.SecureXDSAddress = "127.0.0.1:0"
 	logs := &syncBuffer{}
-	src := chanSource{ch: make(chan func(PublishFunc))}
+	src := chanSource{ch: make(chan func(discovery.Publish))}
 	d, err := New(cfg, NewLogger(cfg, logs), src)
 	if err != nil {
 		t.Fatal(err)
@@ -65,10 +66,10 @@ func TestSecureXDSPort(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- d.Run(runCtx) }()
-	src.ch <- func(p PublishFunc) { p(echo(1), nil, nil) }
+	src.ch <- func(p discovery.Publish) { p(echo(1), nil, nil) }
 
 	pool := x509.NewCertPool()
-	for _, r := range d.id.ca.Roots() {
+	for _, r := range d.id.CA().Roots() {
 		pool.AddCert(r)
 	}
 	dial := func(cert *tls.Certificate) *grpc.ClientConn {
@@ -97,7 +98,7 @@ func TestSecureXDSPort(t *testing.T) {
 	if _, err := ask(dial(nil)); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("secure port without credentials: %v, want Unauthenticated", err)
 	}
-	svid, err := d.id.ca.IssueX509SVID(spiffeid.RequireFromPath(d.id.td, "/ns/istio-system/sa/ingress"), identity.SVIDOptions{TTL: time.Hour})
+	svid, err := d.id.CA().IssueX509SVID(spiffeid.RequireFromPath(d.id.TrustDomain(), "/ns/istio-system/sa/ingress"), identity.SVIDOptions{TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func TestInsecureXDSWarns(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.XDSAddress, cfg.InsecureXDS = "0.0.0.0:0", true
 	logs := &syncBuffer{}
-	src := chanSource{ch: make(chan func(PublishFunc))}
+	src := chanSource{ch: make(chan func(discovery.Publish))}
 	d, err := New(cfg, NewLogger(cfg, logs), src)
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +146,7 @@ func TestInsecureXDSWarns(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
-	src.ch <- func(p PublishFunc) { p(echo(1), nil, nil) } // Run is past its start log
+	src.ch <- func(p discovery.Publish) { p(echo(1), nil, nil) } // Run is past its start log
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package daemon
+package sds
 
 import (
 	"bytes"
@@ -18,11 +18,10 @@ import (
 	"github.com/meshgate/meshgate/xds/translate"
 )
 
-func TestIdentityProvider(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.IdentityCADir = t.TempDir()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p, err := newIdentity(context.Background(), cfg, log, prometheus.NewRegistry())
+func TestProvider(t *testing.T) {
+	cfg := Config{TrustDomain: "cluster.local", CADir: t.TempDir()}
+	opts := Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registerer: prometheus.NewRegistry()}
+	p, err := New(context.Background(), cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,11 +54,12 @@ func TestIdentityProvider(t *testing.T) {
 	}
 
 	// The CA persists: a second start has the same roots.
-	p2, err := newIdentity(context.Background(), cfg, log, prometheus.NewRegistry())
+	opts.Registerer = prometheus.NewRegistry()
+	p2, err := New(context.Background(), cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(p.rootsPEM(), p2.rootsPEM()) {
+	if !bytes.Equal(p.RootsPEM(), p2.RootsPEM()) {
 		t.Error("identity-ca-dir did not persist the CA")
 	}
 
@@ -69,10 +69,10 @@ func TestIdentityProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	remote := &model.ClusterState{ID: "east", TrustDomain: "east.example", TrustBundle: identity.EncodeBundlePEM(other.Bundle())}
-	if !p.setBundles([]*model.ClusterState{remote}) {
+	if !p.SetBundles([]*model.ClusterState{remote}) {
 		t.Fatal("a new trust bundle did not change ROOTCA")
 	}
-	if p.setBundles([]*model.ClusterState{remote}) {
+	if p.SetBundles([]*model.ClusterState{remote}) {
 		t.Error("the same bundles reported a change")
 	}
 	secrets, _ = p.IdentitySecrets(server.Node{Proxy: translate.Proxy{Namespace: "istio-system"}})
