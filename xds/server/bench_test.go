@@ -48,7 +48,7 @@ func benchCluster(n int) model.ClusterState {
 
 func benchServer(b *testing.B, envoy TranslateFunc) *Server {
 	b.Helper()
-	s, err := New(Options{Envoy: envoy, Logger: discardLogger()})
+	s, err := New(Config{}, Options{Envoy: envoy, Logger: discardLogger()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func BenchmarkEndpointRebuild(b *testing.B) {
 
 func benchEndpointRebuild(b *testing.B, o Options) {
 	o.Logger = discardLogger()
-	s, err := New(o)
+	s, err := New(Config{}, o)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -148,7 +148,7 @@ type fleet struct {
 
 func newFleet(b *testing.B, n int, c model.ClusterState) *fleet {
 	b.Helper()
-	h := newHarness(b, Options{Envoy: fakeTranslate, Holdoff: time.Millisecond, MaxDelay: 5 * time.Millisecond})
+	h := newHarnessConfig(b, Config{Holdoff: time.Millisecond, MaxDelay: 5 * time.Millisecond}, Options{Envoy: fakeTranslate})
 	h.srv.Update(mesh(c))
 	f := &fleet{h: h}
 	var cc *grpc.ClientConn

@@ -73,7 +73,7 @@ func (c callbacks) stream(id int64, delta bool) *stream {
 // node ends the stream with InvalidArgument (logged and counted) rather than
 // leaving the client waiting for a snapshot that will never exist.
 func (c callbacks) admit(st *stream, n *corev3.Node) error {
-	node, err := ParseNode(n, c.s.opts.ClusterID)
+	node, err := ParseNode(n, c.s.cfg.ClusterID)
 	if err != nil {
 		reason := "malformed_node"
 		var ne *NodeError

@@ -347,12 +347,13 @@ func testRealEnvoyADS(t *testing.T, envoy string, api corev3.ApiConfigSource_Api
 func startEnvoyServer(t testing.TB, mat *envoytest.Material, topts translate.Options) (*server.Server, string) {
 	var logs strings.Builder
 	var logMu sync.Mutex
-	srv, err := server.New(server.Options{
+	srv, err := server.New(server.Config{
 		Translate: topts,
-		Envoy:     loopbackTranslate, EnvoyEndpoints: server.EnvoyEndpoints,
+		Holdoff:   10 * time.Millisecond, MaxDelay: 100 * time.Millisecond,
+	}, server.Options{
+		Envoy: loopbackTranslate, EnvoyEndpoints: server.EnvoyEndpoints,
 		Secrets: identitySecrets{mat},
-		Holdoff: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &logMu}, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Logger:  slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &logMu}, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -271,7 +271,13 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// newHarness runs a Server with opts and fast test debouncing.
 func newHarness(t testing.TB, opts Options) *harness {
+	t.Helper()
+	return newHarnessConfig(t, Config{Holdoff: 5 * time.Millisecond, MaxDelay: 50 * time.Millisecond}, opts)
+}
+
+func newHarnessConfig(t testing.TB, cfg Config, opts Options) *harness {
 	t.Helper()
 	h := &harness{t: t, reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
 	opts.Registerer = h.reg
@@ -280,10 +286,7 @@ func newHarness(t testing.TB, opts Options) *harness {
 		level = slog.LevelDebug
 	}
 	opts.Logger = slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: level}))
-	if opts.Holdoff == 0 {
-		opts.Holdoff, opts.MaxDelay = 5*time.Millisecond, 50*time.Millisecond
-	}
-	srv, err := New(opts)
+	srv, err := New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,12 +45,30 @@ func EnvoyEndpoints(mesh *model.MeshState, proxy translate.Proxy, opts translate
 	return translate.EndpointsFor(mesh, proxy, opts, clusters), nil
 }
 
-// Options configure a Server. The zero value of every field has a default.
-type Options struct {
-	// ClusterID is the CLUSTER_ID of nodes that send none (default "Kubernetes").
+// Config is a Server's configuration: plain values that flags and files map
+// onto. Start from DefaultConfig; a zero field takes its default.
+type Config struct {
+	// ClusterID is the CLUSTER_ID of nodes that send none. Default
+	// "Kubernetes" (Istio's default cluster id).
 	ClusterID string
-	// Translate are the mesh-wide translation options (default translate.DefaultOptions()).
+	// Translate are the mesh-wide translation options. Default
+	// translate.DefaultOptions() (used when both DomainSuffix and
+	// TrustDomain are empty).
 	Translate translate.Options
+	// Holdoff is the quiet time after a change before a rebuild; MaxDelay
+	// caps the wait from the first change of a burst. Defaults 100ms
+	// (Istio's PILOT_DEBOUNCE_AFTER) and 1s.
+	Holdoff, MaxDelay time.Duration
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{ClusterID: model.DefaultClusterID, Translate: translate.DefaultOptions(), Holdoff: 100 * time.Millisecond, MaxDelay: time.Second}
+}
+
+// Options are a Server's collaborators (not configuration). The zero value
+// is usable.
+type Options struct {
 	// Envoy builds the configuration of Envoy nodes (default translate.Translate).
 	Envoy TranslateFunc
 	// GRPC builds the configuration of proxyless gRPC nodes, GENERATOR=grpc
@@ -64,44 +82,46 @@ type Options struct {
 	// Secrets, when set, adds identity secrets (default, ROOTCA) to every
 	// proxy's SDS resources.
 	Secrets SecretProvider
-	// Holdoff and MaxDelay debounce rebuilds (defaults 100ms and 1s).
-	Holdoff, MaxDelay time.Duration
 	// Logger receives structured logs (default slog.Default()).
 	Logger *slog.Logger
 	// Registerer receives the metrics (default: a private registry).
 	Registerer prometheus.Registerer
 }
 
-func (o *Options) setDefaults() {
-	if o.ClusterID == "" {
-		o.ClusterID = model.DefaultClusterID
+// withDefaults fills the zero fields of cfg and opts.
+func withDefaults(cfg Config, opts Options) (Config, Options) {
+	def := DefaultConfig()
+	if cfg.ClusterID == "" {
+		cfg.ClusterID = def.ClusterID
 	}
-	if o.Translate.DomainSuffix == "" && o.Translate.TrustDomain == "" {
-		o.Translate = translate.DefaultOptions()
+	if cfg.Translate.DomainSuffix == "" && cfg.Translate.TrustDomain == "" {
+		cfg.Translate = def.Translate
 	}
-	if o.Envoy == nil {
-		o.Envoy = translate.Translate
+	if cfg.Holdoff <= 0 {
+		cfg.Holdoff = def.Holdoff
 	}
-	if o.GRPC == nil {
-		o.GRPC = translate.GRPC
+	if cfg.MaxDelay <= 0 {
+		cfg.MaxDelay = def.MaxDelay
 	}
-	if o.Holdoff <= 0 {
-		o.Holdoff = 100 * time.Millisecond
+	if opts.Envoy == nil {
+		opts.Envoy = translate.Translate
 	}
-	if o.MaxDelay <= 0 {
-		o.MaxDelay = time.Second
+	if opts.GRPC == nil {
+		opts.GRPC = translate.GRPC
 	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
-	if o.Registerer == nil {
-		o.Registerer = prometheus.NewRegistry()
+	if opts.Registerer == nil {
+		opts.Registerer = prometheus.NewRegistry()
 	}
+	return cfg, opts
 }
 
 // Server is meshgate's xDS control plane: it serves ADS (state of the world
 // and delta) to Envoy gateways and proxyless gRPC clients.
 type Server struct {
+	cfg     Config
 	opts    Options
 	log     *slog.Logger
 	cpLog   log.Logger
@@ -129,17 +149,18 @@ type Server struct {
 
 // New returns a Server; call Register to serve it on a gRPC server and Run
 // to process configuration.
-func New(opts Options) (*Server, error) {
-	opts.setDefaults()
+func New(cfg Config, opts Options) (*Server, error) {
+	cfg, opts = withDefaults(cfg, opts)
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("xds server metrics: %w", err)
 	}
 	s := &Server{
+		cfg:     cfg,
 		opts:    opts,
 		log:     opts.Logger,
 		m:       m,
-		deb:     debounce.New(opts.Holdoff, opts.MaxDelay),
+		deb:     debounce.New(cfg.Holdoff, cfg.MaxDelay),
 		proxies: map[string]*proxy{},
 		groups:  map[string]*group{},
 	}
@@ -275,7 +296,7 @@ func (s *Server) translator(n Node) TranslateFunc {
 // buildGroup translates the whole configuration of a group and returns what
 // installs it (nil after a system error: the group keeps its last good build).
 func (s *Server) buildGroup(g *group, mesh *model.MeshState, changedAt time.Time, errs map[string]int) func() {
-	res, err := s.translator(g.node)(mesh, g.node.Proxy, s.opts.Translate)
+	res, err := s.translator(g.node)(mesh, g.node.Proxy, s.cfg.Translate)
 	if err == nil && res == nil {
 		err = errors.New("translator returned no result")
 	}
@@ -347,13 +368,13 @@ func (s *Server) endpoints(g *group, mesh *model.MeshState) ([]*endpointv3.Clust
 		fast = s.opts.GRPCEndpoints
 	}
 	if clusters, ok := g.edsClusters(); fast != nil && ok {
-		eps, err := fast(mesh, n.Proxy, s.opts.Translate, clusters)
+		eps, err := fast(mesh, n.Proxy, s.cfg.Translate, clusters)
 		if err == nil && eps == nil {
 			eps = []*endpointv3.ClusterLoadAssignment{}
 		}
 		return eps, err
 	}
-	res, err := s.translator(n)(mesh, n.Proxy, s.opts.Translate)
+	res, err := s.translator(n)(mesh, n.Proxy, s.cfg.Translate)
 	if err == nil && res == nil {
 		err = errors.New("translator returned no result")
 	}

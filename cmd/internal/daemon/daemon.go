@@ -76,14 +76,15 @@ func New(cfg Config, log *slog.Logger, src discovery.Source) (*Daemon, error) {
 		return nil, err
 	}
 	d.mesh = newMesher()
-	d.xds, err = server.New(server.Options{
+	d.xds, err = server.New(server.Config{
 		ClusterID: cfg.ClusterID,
 		Translate: translate.Options{DomainSuffix: cfg.DomainSuffix, TrustDomain: cfg.TrustDomain,
 			EnableMySQLFilter: cfg.EnableMySQLFilter, EnableRedisFilter: cfg.EnableRedisFilter, EnableQUICListeners: cfg.EnableQUICListeners},
+		Holdoff:  cfg.DebounceHoldoff.D(),
+		MaxDelay: cfg.DebounceMaxDelay.D(),
+	}, server.Options{
 		Secrets:        d.id,
 		EnvoyEndpoints: server.EnvoyEndpoints,
-		Holdoff:        time.Duration(cfg.DebounceHoldoff),
-		MaxDelay:       time.Duration(cfg.DebounceMaxDelay),
 		Logger:         log.With("component", "xds"),
 		Registerer:     d.reg,
 	})

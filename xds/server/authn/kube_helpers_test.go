@@ -172,8 +172,8 @@ func newSecure(t testing.TB, cfg authn.Config, withKube bool) *secure {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.xds, err = server.New(server.Options{Secrets: sds{mgr: mgr, bundle: bundles}, Logger: log, Registerer: s.reg,
-		Holdoff: 5 * time.Millisecond, MaxDelay: 50 * time.Millisecond}); err != nil {
+	if s.xds, err = server.New(server.Config{Holdoff: 5 * time.Millisecond, MaxDelay: 50 * time.Millisecond},
+		server.Options{Secrets: sds{mgr: mgr, bundle: bundles}, Logger: log, Registerer: s.reg}); err != nil {
 		t.Fatal(err)
 	}
 	cas, err := caservice.New(s.ca, caservice.DefaultConfig(), caservice.Options{Logger: log, Registerer: s.reg})
