@@ -251,13 +251,13 @@ func runWithToken(t *testing.T, token *rest.Config) map[string]bool {
 	// the local source
 	var mu sync.Mutex
 	var local *model.ClusterState
-	src, err := kube.New(kube.Options{Config: daemonCfg, ClusterID: "cluster-a", Logger: log})
+	src, err := kube.New(kube.Config{ClusterID: "cluster-a"}, kube.Options{REST: daemonCfg, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// the remote-cluster controller
 	remotes := map[string]*model.ClusterState{}
-	ctl, err := remote.NewController(remote.Options{LocalClusterID: "cluster-a", Logger: log, SyncTimeout: time.Minute,
+	ctl, err := remote.NewController(remote.Config{LocalClusterID: "cluster-a", SyncTimeout: time.Minute}, remote.Options{Logger: log,
 		Publish: func(cs *model.ClusterState, _ []error) { mu.Lock(); remotes[cs.ID] = cs; mu.Unlock() },
 		Remove:  func(id string) { mu.Lock(); delete(remotes, id); mu.Unlock() },
 	})

@@ -65,8 +65,7 @@ func BenchmarkEndpointSliceToState(b *testing.B) {
 	for _, holdoff := range []time.Duration{100 * time.Millisecond, 10 * time.Millisecond} {
 		b.Run(fmt.Sprintf("holdoff=%v", holdoff), func(b *testing.B) {
 			w := &addrWatch{host: "echo.lat.svc.cluster.local", seen: make(chan time.Time, 1)}
-			s, err := New(Options{Config: c.RESTConfig(), ClusterID: "bench", Holdoff: holdoff, MaxDelay: 10 * holdoff,
-				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			s, err := New(Config{ClusterID: "bench", Holdoff: holdoff, MaxDelay: 10 * holdoff}, Options{REST: c.RESTConfig(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -194,7 +193,7 @@ func measureSource(b *testing.B, c *kubetest.Cluster, n int) {
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	s, err := New(Options{Config: c.RESTConfig(), ClusterID: "bench", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s, err := New(Config{ClusterID: "bench"}, Options{REST: c.RESTConfig(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
 	}

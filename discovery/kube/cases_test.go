@@ -66,7 +66,7 @@ func TestCasesMatchFileSource(t *testing.T) {
 	}
 	c := kubetest.New(t, kubetest.Options{Name: "cases"})
 	a := newApplier(t, c.RESTConfig())
-	_, rec := runSource(t, Options{Config: c.RESTConfig(), ClusterID: casesCluster, Network: casesNetwork})
+	_, rec := runSource(t, Config{ClusterID: casesCluster, Network: casesNetwork}, Options{REST: c.RESTConfig()})
 	rec.waitFor(t, "initial state", func(*model.ClusterState, []error) string { return "" })
 
 	var prev []*unstructured.Unstructured

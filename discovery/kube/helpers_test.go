@@ -97,12 +97,12 @@ func (r *recorder) waitFor(t testing.TB, what string, cond func(c *model.Cluster
 }
 
 // runSource runs a Source until the test ends.
-func runSource(t testing.TB, opts Options) (*Source, *recorder) {
+func runSource(t testing.TB, cfg Config, opts Options) (*Source, *recorder) {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = testLogger(t)
 	}
-	s, err := New(opts)
+	s, err := New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,7 +57,7 @@ func TestNothingPublishedBeforeSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, rec := runSource(t, Options{Config: c.RESTConfig(), ClusterID: "c-pre", SyncTimeout: time.Second, Metrics: m})
+	s, rec := runSource(t, Config{ClusterID: "c-pre", SyncTimeout: time.Second}, Options{REST: c.RESTConfig(), Metrics: m})
 	st := waitStatus(t, "timeout", s.Status, func(st Status) bool { return st.State == StateTimeout || st.State == StateError })
 	t.Logf("without etcd: %s (last error %q)", st.State, st.LastError)
 	if st.State == StateTimeout {
@@ -101,7 +101,7 @@ func TestAPIServerRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, rec := runSource(t, Options{Config: c.RESTConfig(), ClusterID: "c-r", Metrics: m})
+	s, rec := runSource(t, Config{ClusterID: "c-r"}, Options{REST: c.RESTConfig(), Metrics: m})
 	rec.waitFor(t, "before", func(cs *model.ClusterState, _ []error) string {
 		if cs.Service("before.r.svc.cluster.local") == nil {
 			return "missing"
@@ -145,7 +145,7 @@ func TestAPIServerRestart(t *testing.T) {
 // the missing resource) instead of waiting silently, and publishes nothing.
 func TestMissingIstioCRDs(t *testing.T) {
 	c := kubetest.New(t, kubetest.Options{Name: "nocrds", SkipIstioCRDs: true})
-	s, rec := runSource(t, Options{Config: c.RESTConfig(), ClusterID: "c-nocrd"})
+	s, rec := runSource(t, Config{ClusterID: "c-nocrd"}, Options{REST: c.RESTConfig()})
 	st := waitStatus(t, "error", s.Status, func(st Status) bool { return st.State == StateError })
 	if !strings.Contains(st.LastError, "networking.istio.io") || !strings.Contains(st.LastError, "CRDs installed") {
 		t.Errorf("status = %+v", st)
@@ -154,7 +154,7 @@ func TestMissingIstioCRDs(t *testing.T) {
 		t.Error("published without the Istio configuration")
 	}
 	// a remote cluster (ServicesOnly) needs no Istio CRDs
-	r, rrec := runSource(t, Options{Config: c.RESTConfig(), ClusterID: "c-remote", ServicesOnly: true})
+	r, rrec := runSource(t, Config{ClusterID: "c-remote", ServicesOnly: true}, Options{REST: c.RESTConfig()})
 	rrec.waitFor(t, "a services-only state", func(*model.ClusterState, []error) string { return "" })
 	if st := r.Status(); st.State != StateSynced {
 		t.Errorf("services-only status = %+v", st)
@@ -205,7 +205,7 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, rec := runSource(t, Options{Config: c.RESTConfig(), ClusterID: "c-rc", Metrics: m, ReconnectProbe: 200 * time.Millisecond})
+	s, rec := runSource(t, Config{ClusterID: "c-rc", ReconnectProbe: 200 * time.Millisecond}, Options{REST: c.RESTConfig(), Metrics: m})
 	rec.waitFor(t, "the certificate", func(cs *model.ClusterState, _ []error) string {
 		if !certIs("v1")(cs) {
 			return "missing"

@@ -23,26 +23,23 @@ const (
 	// DefaultSyncTimeout is how long the initial sync may take before
 	// Status reports StateTimeout (Run keeps waiting and retrying).
 	DefaultSyncTimeout = time.Minute
-	// DefaultReconnectProbe: see Options.ReconnectProbe.
+	// DefaultReconnectProbe: see Config.ReconnectProbe.
 	DefaultReconnectProbe = time.Second
 	// secretSyncWait bounds how long a rebuild waits for the watches of
 	// newly named credential Secrets to sync before it converts anyway.
 	secretSyncWait = 5 * time.Second
 )
 
-// Options configure a Source. Config and ClusterID are required; the rest
-// have defaults (see DefaultOptions-like constants above).
-type Options struct {
-	// Config is the client configuration of the cluster's API server.
-	// The Source copies it and wraps its transport to track API health.
-	Config *rest.Config
+// Config is a Source's configuration: plain values. ClusterID is required;
+// a zero field takes its default (the constants above).
+type Config struct {
 	// ClusterID is the id of the watched cluster (the ClusterState's ID).
 	ClusterID string
 	// Network is the cluster's network. Empty: the label
 	// topology.istio.io/network of Namespace (Istio's rule), else none.
 	Network string
 	// Namespace is the daemon's namespace (Istio's system namespace),
-	// default istio-system.
+	// default DefaultNamespace.
 	Namespace string
 	// MeshID labels the published MeshState.
 	MeshID string
@@ -70,6 +67,13 @@ type Options struct {
 	// long outage), then are replaced by a fresh set. Default
 	// DefaultReconnectProbe; negative disables.
 	ReconnectProbe time.Duration
+}
+
+// Options are a Source's collaborators (not configuration). REST is required.
+type Options struct {
+	// REST is the client configuration of the cluster's API server.
+	// The Source copies it and wraps its transport to track API health.
+	REST *rest.Config
 	// Logger receives the source's log lines (default slog.Default()).
 	// Object contents, and so Secret data, are never logged.
 	Logger *slog.Logger
@@ -77,41 +81,39 @@ type Options struct {
 	Metrics *Metrics
 }
 
-func (o Options) withDefaults() Options {
-	if o.Namespace == "" {
-		o.Namespace = DefaultNamespace
+// withDefaults fills the zero fields of cfg and opts.
+func withDefaults(cfg Config, opts Options) (Config, Options) {
+	if cfg.Namespace == "" {
+		cfg.Namespace = DefaultNamespace
 	}
-	if len(o.CredentialNamespaces) == 0 {
-		o.CredentialNamespaces = []string{o.Namespace}
+	if len(cfg.CredentialNamespaces) == 0 {
+		cfg.CredentialNamespaces = []string{cfg.Namespace}
 	}
-	if o.Holdoff <= 0 {
-		o.Holdoff = DefaultHoldoff
+	if cfg.Holdoff <= 0 {
+		cfg.Holdoff = DefaultHoldoff
 	}
-	if o.MaxDelay <= 0 {
-		o.MaxDelay = DefaultMaxDelay
+	if cfg.MaxDelay <= 0 {
+		cfg.MaxDelay = DefaultMaxDelay
 	}
-	if o.SyncTimeout <= 0 {
-		o.SyncTimeout = DefaultSyncTimeout
+	if cfg.SyncTimeout <= 0 {
+		cfg.SyncTimeout = DefaultSyncTimeout
 	}
-	if o.ReconnectProbe == 0 {
-		o.ReconnectProbe = DefaultReconnectProbe
+	if cfg.ReconnectProbe == 0 {
+		cfg.ReconnectProbe = DefaultReconnectProbe
 	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
-	return o
+	return cfg, opts
 }
 
-// Validate reports missing or invalid options.
-func (o Options) Validate() error {
+// Validate reports missing or invalid settings, each naming its field.
+func (c Config) Validate() error {
 	var errs []error
-	if o.Config == nil {
-		errs = append(errs, errors.New("kube source: Config is required"))
-	}
-	if o.ClusterID == "" {
+	if c.ClusterID == "" {
 		errs = append(errs, errors.New("kube source: ClusterID is required"))
 	}
-	for i, ns := range o.CredentialNamespaces {
+	for i, ns := range c.CredentialNamespaces {
 		if ns == "" {
 			errs = append(errs, fmt.Errorf("kube source: CredentialNamespaces[%d]: empty namespace", i))
 		}

@@ -45,7 +45,7 @@ func newProbe(cfg *rest.Config) (func(context.Context) error, error) {
 
 // reconnectLoop runs beside the debouncer after the initial sync.
 func (s *Source) reconnectLoop(ctx context.Context) {
-	every := s.opts.ReconnectProbe
+	every := s.cfg.ReconnectProbe
 	grace := 2 * every
 	gap := reconnectMinGap
 	var answering, last time.Time
@@ -84,14 +84,14 @@ func (s *Source) reconnectLoop(ctx context.Context) {
 // synced (within SyncTimeout); the old one keeps serving meanwhile.
 func (s *Source) reconnect(ctx context.Context) {
 	start := time.Now()
-	set, err := newInformerSet(s.kc, s.ic, s.opts.ServicesOnly, s.deb.Trigger)
+	set, err := newInformerSet(s.kc, s.ic, s.cfg.ServicesOnly, s.deb.Trigger)
 	if err != nil {
 		s.log.Error("kube source: cannot create informers to reconnect", "err", err)
 		return
 	}
 	ictx, cancel := context.WithCancel(ctx)
 	set.start(ictx.Done())
-	wctx, wcancel := context.WithTimeout(ctx, s.opts.SyncTimeout)
+	wctx, wcancel := context.WithTimeout(ctx, s.cfg.SyncTimeout)
 	defer wcancel()
 	if !cache.WaitForCacheSync(wctx.Done(), set.synced...) {
 		cancel()
@@ -106,7 +106,7 @@ func (s *Source) reconnect(ctx context.Context) {
 	s.inf, s.infCancel = set, cancel
 	s.restarts++
 	s.restartSecrets = s.secrets != nil
-	s.opts.Metrics.reconnected(s.opts.ClusterID)
+	s.opts.Metrics.reconnected(s.cfg.ClusterID)
 	s.mu.Unlock()
 	s.log.Info("kube source: watches replaced after the outage", "sync", time.Since(start).Round(time.Millisecond))
 	s.deb.Trigger()

@@ -90,7 +90,7 @@ func TestCredentialSecrets(t *testing.T) {
 		must[any](t)(kc.CoreV1().Secrets(s.Namespace).Create(ctx, s, metav1.CreateOptions{}))
 	}
 	var log requestLog
-	s, rec := runSource(t, Options{Config: log.wrap(c.RESTConfig()), ClusterID: "c-sec", Namespace: "gw-ns"})
+	s, rec := runSource(t, Config{ClusterID: "c-sec", Namespace: "gw-ns"}, Options{REST: log.wrap(c.RESTConfig())})
 	applyYAML(t, a, `
 apiVersion: networking.istio.io/v1
 kind: Gateway

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -25,6 +26,7 @@ import (
 // field; err is always nil (API-server trouble is reported through Status,
 // and the caller keeps the last state).
 type Source struct {
+	cfg     Config
 	opts    Options
 	log     *slog.Logger
 	health  *health
@@ -51,38 +53,42 @@ type Source struct {
 	published      *model.ClusterState
 }
 
-// New checks opts and creates the source's clients and informers; nothing
-// is started before Run.
-func New(opts Options) (*Source, error) {
-	if err := opts.Validate(); err != nil {
+// New checks cfg and opts and creates the source's clients and informers;
+// nothing is started before Run.
+func New(cfg Config, opts Options) (*Source, error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	opts = opts.withDefaults()
+	if opts.REST == nil {
+		return nil, errors.New("kube source: Options.REST is required")
+	}
+	cfg, opts = withDefaults(cfg, opts)
 	s := &Source{
+		cfg:     cfg,
 		opts:    opts,
-		log:     opts.Logger.With("cluster", opts.ClusterID),
+		log:     opts.Logger.With("cluster", cfg.ClusterID),
 		health:  newHealth(),
-		deb:     debounce.New(opts.Holdoff, opts.MaxDelay),
+		deb:     debounce.New(cfg.Holdoff, cfg.MaxDelay),
 		created: time.Now(),
 	}
-	s.health.onFail = func() { opts.Metrics.apiError(opts.ClusterID) }
+	s.health.onFail = func() { opts.Metrics.apiError(cfg.ClusterID) }
 	s.health.onTransition = s.healthChanged
-	cfg := clientConfig(opts.Config, s.health)
-	kc, err := kubernetes.NewForConfig(cfg)
+	rc := clientConfig(opts.REST, s.health)
+	kc, err := kubernetes.NewForConfig(rc)
 	if err != nil {
-		return nil, fmt.Errorf("kube source %s: %w", opts.ClusterID, err)
+		return nil, fmt.Errorf("kube source %s: %w", cfg.ClusterID, err)
 	}
 	s.kc = kc
-	if !opts.ServicesOnly {
-		if s.ic, err = istioclient.NewForConfig(cfg); err != nil {
-			return nil, fmt.Errorf("kube source %s: %w", opts.ClusterID, err)
+	if !cfg.ServicesOnly {
+		if s.ic, err = istioclient.NewForConfig(rc); err != nil {
+			return nil, fmt.Errorf("kube source %s: %w", cfg.ClusterID, err)
 		}
 		s.secrets = newSecretWatches(kc, s.health, s.deb.Trigger)
 	}
-	if s.probe, err = newProbe(opts.Config); err != nil {
-		return nil, fmt.Errorf("kube source %s: %w", opts.ClusterID, err)
+	if s.probe, err = newProbe(opts.REST); err != nil {
+		return nil, fmt.Errorf("kube source %s: %w", cfg.ClusterID, err)
 	}
-	if s.inf, err = newInformerSet(kc, s.ic, opts.ServicesOnly, s.deb.Trigger); err != nil {
+	if s.inf, err = newInformerSet(kc, s.ic, cfg.ServicesOnly, s.deb.Trigger); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -92,8 +98,8 @@ var _ discovery.Source = (*Source)(nil)
 
 // Watch creates a Source and runs it: the Kubernetes counterpart of the
 // file source's Watch.
-func Watch(ctx context.Context, opts Options, publish discovery.Publish) error {
-	s, err := New(opts)
+func Watch(ctx context.Context, cfg Config, opts Options, publish discovery.Publish) error {
+	s, err := New(cfg, opts)
 	if err != nil {
 		return err
 	}
@@ -110,12 +116,12 @@ func (s *Source) Run(ctx context.Context, publish discovery.Publish) error {
 	s.mu.Lock()
 	if s.running {
 		s.mu.Unlock()
-		return fmt.Errorf("kube source %s: Run called twice", s.opts.ClusterID)
+		return fmt.Errorf("kube source %s: Run called twice", s.cfg.ClusterID)
 	}
 	s.running = true
 	s.created = time.Now() // the sync timeout counts from here
 	s.mu.Unlock()
-	unregister := s.opts.Metrics.register(s.opts.ClusterID, s.Status)
+	unregister := s.opts.Metrics.register(s.cfg.ClusterID, s.Status)
 	defer unregister()
 
 	ictx, icancel := context.WithCancel(ctx)
@@ -143,7 +149,7 @@ func (s *Source) Run(ctx context.Context, publish discovery.Publish) error {
 	s.log.Info("kube source: synced", "after", time.Since(s.created).Round(time.Millisecond))
 	var wg sync.WaitGroup
 	defer wg.Wait() // before the informers and Secret watches stop
-	if s.opts.ReconnectProbe > 0 {
+	if s.cfg.ReconnectProbe > 0 {
 		wg.Go(func() { s.reconnectLoop(ctx) })
 	}
 	s.deb.Run(ctx, func() { s.rebuild(ctx, publish) })
@@ -164,11 +170,11 @@ func (s *Source) HasSynced() bool {
 func (s *Source) Settled() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.synced || (s.running && time.Since(s.created) > s.opts.SyncTimeout)
+	return s.synced || (s.running && time.Since(s.created) > s.cfg.SyncTimeout)
 }
 
 // ClusterID is the id of the watched cluster.
-func (s *Source) ClusterID() string { return s.opts.ClusterID }
+func (s *Source) ClusterID() string { return s.cfg.ClusterID }
 
 // Last returns the last published ClusterState (nil before the first). It
 // is shared: callers must not modify it.
@@ -185,7 +191,7 @@ func (s *Source) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Status{
-		Cluster:        s.opts.ClusterID,
+		Cluster:        s.cfg.ClusterID,
 		Synced:         s.synced,
 		LastError:      lastErr,
 		LastErrorTime:  lastErrAt,
@@ -200,7 +206,7 @@ func (s *Source) Status() Status {
 		st.State = StateError
 	case s.synced:
 		st.State = StateSynced
-	case s.running && time.Since(s.created) > s.opts.SyncTimeout:
+	case s.running && time.Since(s.created) > s.cfg.SyncTimeout:
 		st.State = StateTimeout
 	default:
 		st.State = StateSyncing
@@ -234,7 +240,7 @@ func (s *Source) rebuild(ctx context.Context, publish discovery.Publish) {
 		}
 		want := map[secretRef]bool{}
 		for _, name := range credentialNames(in.Gateways, in.DestinationRules, in.Ingresses) {
-			for _, ns := range s.opts.CredentialNamespaces {
+			for _, ns := range s.cfg.CredentialNamespaces {
 				want[secretRef{ns, name}] = true
 			}
 		}
@@ -242,10 +248,10 @@ func (s *Source) rebuild(ctx context.Context, publish discovery.Publish) {
 		in.Secrets = s.secrets.list()
 	}
 	cs, errs := convert.Cluster(in, convert.Options{
-		ClusterID:    s.opts.ClusterID,
+		ClusterID:    s.cfg.ClusterID,
 		Network:      s.network(in),
-		DomainSuffix: s.opts.DomainSuffix,
-		Source:       func(model.Kind, string, string) string { return "kube:" + s.opts.ClusterID },
+		DomainSuffix: s.cfg.DomainSuffix,
+		Source:       func(model.Kind, string, string) string { return "kube:" + s.cfg.ClusterID },
 	})
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	hash, errKey := cs.Hash(), errorsKey(errs)
@@ -274,18 +280,18 @@ func (s *Source) rebuild(ctx context.Context, publish discovery.Publish) {
 			s.log.Warn("kube source: skipped invalid object", "err", e)
 		}
 	}
-	publish(&model.MeshState{MeshID: s.opts.MeshID, LocalCluster: s.opts.ClusterID, Clusters: []*model.ClusterState{cs}}, errs, nil)
-	s.opts.Metrics.published(s.opts.ClusterID)
+	publish(&model.MeshState{MeshID: s.cfg.MeshID, LocalCluster: s.cfg.ClusterID, Clusters: []*model.ClusterState{cs}}, errs, nil)
+	s.opts.Metrics.published(s.cfg.ClusterID)
 }
 
-// network is Options.Network, else the topology.istio.io/network label of
+// network is Config.Network, else the topology.istio.io/network label of
 // the system namespace.
 func (s *Source) network(in convert.Inputs) string {
-	if s.opts.Network != "" {
-		return s.opts.Network
+	if s.cfg.Network != "" {
+		return s.cfg.Network
 	}
 	for _, ns := range in.Namespaces {
-		if ns != nil && ns.Name == s.opts.Namespace {
+		if ns != nil && ns.Name == s.cfg.Namespace {
 			return ns.Labels[model.LabelNetwork]
 		}
 	}

@@ -25,7 +25,7 @@ func TestCreateChangeDelete(t *testing.T) {
 	a := newApplier(t, c.RESTConfig())
 	ctx := ctxT(t)
 	ensureNamespace(t, kc, "ccd", map[string]string{model.LabelNetwork: "net-ccd"})
-	_, rec := runSource(t, Options{Config: c.RESTConfig(), ClusterID: "c1", Network: "n1"})
+	_, rec := runSource(t, Config{ClusterID: "c1", Network: "n1"}, Options{REST: c.RESTConfig()})
 	rec.waitFor(t, "initial state", func(cs *model.ClusterState, _ []error) string {
 		if cs.ID != "c1" || cs.Network != "n1" {
 			return fmt.Sprintf("id %q network %q", cs.ID, cs.Network)
@@ -201,7 +201,7 @@ func TestInvalidObjectReported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, rec := runSource(t, Options{Config: c.RESTConfig(), ClusterID: "c-inv", Metrics: m})
+	s, rec := runSource(t, Config{ClusterID: "c-inv"}, Options{REST: c.RESTConfig(), Metrics: m})
 	applyYAML(t, a, `
 apiVersion: networking.istio.io/v1
 kind: VirtualService

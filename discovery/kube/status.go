@@ -50,7 +50,7 @@ type Status struct {
 	// InvalidObjects is the number of objects the last rebuild skipped.
 	InvalidObjects int `json:"invalidObjects"`
 	// Reconnects counts the times the source replaced its watches after an
-	// outage, once the API server answered again (see Options.ReconnectProbe).
+	// outage, once the API server answered again (see Config.ReconnectProbe).
 	Reconnects int `json:"reconnects,omitempty"`
 }
 

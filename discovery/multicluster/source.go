@@ -126,8 +126,7 @@ func New(cfg Config, opts Options) (*Source, error) {
 	s := &Source{rest: opts.REST, log: log, kick: make(chan struct{}, 1), localSynced: make(chan struct{}),
 		remotes: map[string]*model.ClusterState{}, remoteErrs: map[string][]error{}}
 	var err error
-	s.local, err = kube.New(kube.Options{
-		Config:               opts.REST,
+	s.local, err = kube.New(kube.Config{
 		ClusterID:            cfg.ClusterID,
 		Network:              cfg.Network,
 		Namespace:            cfg.Namespace,
@@ -136,13 +135,11 @@ func New(cfg Config, opts Options) (*Source, error) {
 		CredentialNamespaces: cfg.CredentialNamespaces,
 		Holdoff:              cfg.Holdoff,
 		MaxDelay:             cfg.MaxDelay,
-		Logger:               log.With("component", "kube"),
-		Metrics:              m,
-	})
+	}, kube.Options{REST: opts.REST, Logger: log.With("component", "kube"), Metrics: m})
 	if err != nil {
 		return nil, err
 	}
-	s.ctl, err = remote.NewController(remote.Options{
+	s.ctl, err = remote.NewController(remote.Config{
 		LocalClusterID: cfg.ClusterID,
 		Namespace:      cfg.Namespace,
 		MeshID:         cfg.MeshID,
@@ -151,11 +148,12 @@ func New(cfg Config, opts Options) (*Source, error) {
 		AllowInsecure:  cfg.AllowInsecureRemote,
 		Holdoff:        cfg.Holdoff,
 		MaxDelay:       cfg.MaxDelay,
-		Logger:         log.With("component", "remote"),
-		Registerer:     opts.Registerer,
-		KubeMetrics:    m,
-		Publish:        s.onRemote,
-		Remove:         s.onRemove,
+	}, remote.Options{
+		Logger:      log.With("component", "remote"),
+		Registerer:  opts.Registerer,
+		KubeMetrics: m,
+		Publish:     s.onRemote,
+		Remove:      s.onRemove,
 	})
 	if err != nil {
 		return nil, err

@@ -46,14 +46,15 @@ const (
 	DefaultSyncTimeout = 30 * time.Second
 )
 
-// Options configure a Controller.
-type Options struct {
+// Config is a Controller's configuration: plain values. LocalClusterID is
+// required; a zero field takes its default.
+type Config struct {
 	// LocalClusterID is the daemon's own cluster: a key with this id is
 	// ignored. Required.
 	LocalClusterID string
 	// Namespace is the daemon's namespace, where remote secrets live, and
 	// the remote clusters' system namespace (whose topology.istio.io/network
-	// label gives their network). Default istio-system.
+	// label gives their network). Default DefaultNamespace (istio-system).
 	Namespace string
 	// MeshID and DomainSuffix are passed to each remote cluster's source.
 	MeshID, DomainSuffix string
@@ -70,6 +71,11 @@ type Options struct {
 	// Holdoff and MaxDelay debounce each remote cluster's rebuilds
 	// (defaults: the kube source's).
 	Holdoff, MaxDelay time.Duration
+}
+
+// Options are a Controller's collaborators (not configuration). Publish and
+// Remove are required.
+type Options struct {
 	// Logger (default slog.Default()). Kubeconfigs and tokens are never logged.
 	Logger *slog.Logger
 	// Registerer, if set, receives the controller's metrics and, unless
@@ -81,9 +87,23 @@ type Options struct {
 	// Publish receives each new state of a remote cluster (its ID is the
 	// secret key). Remove says a remote cluster is gone: its key or secret
 	// was deleted. Neither is called concurrently with the other or
-	// itself, nor after Run returns. Required.
+	// itself, nor after Run returns.
 	Publish func(cs *model.ClusterState, objErrs []error)
 	Remove  func(clusterID string)
+}
+
+// withDefaults fills the zero fields of cfg and opts.
+func withDefaults(cfg Config, opts Options) (Config, Options) {
+	if cfg.Namespace == "" {
+		cfg.Namespace = DefaultNamespace
+	}
+	if cfg.SyncTimeout <= 0 {
+		cfg.SyncTimeout = DefaultSyncTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return cfg, opts
 }
 
 // Controller runs a Kubernetes source (ServicesOnly) per remote cluster
@@ -93,6 +113,7 @@ type Options struct {
 // kubeconfig changed keeps its running watches, and its last state, until
 // the new ones have synced.
 type Controller struct {
+	cfg     Config
 	opts    Options
 	log     *slog.Logger
 	metrics *metrics
@@ -141,24 +162,17 @@ type generation struct {
 	err     error // kube.New failed
 }
 
-// NewController checks opts and returns a Controller; Run starts it.
-func NewController(opts Options) (*Controller, error) {
-	if opts.LocalClusterID == "" {
+// NewController checks cfg and opts and returns a Controller; Run starts it.
+func NewController(cfg Config, opts Options) (*Controller, error) {
+	if cfg.LocalClusterID == "" {
 		return nil, errors.New("remote: LocalClusterID is required")
 	}
 	if opts.Publish == nil || opts.Remove == nil {
 		return nil, errors.New("remote: Publish and Remove are required")
 	}
-	if opts.Namespace == "" {
-		opts.Namespace = DefaultNamespace
-	}
-	if opts.SyncTimeout <= 0 {
-		opts.SyncTimeout = DefaultSyncTimeout
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
+	cfg, opts = withDefaults(cfg, opts)
 	c := &Controller{
+		cfg:      cfg,
 		opts:     opts,
 		log:      opts.Logger,
 		kubeM:    opts.KubeMetrics,
@@ -187,7 +201,7 @@ func NewController(opts Options) (*Controller, error) {
 // those keys are skipped, and a cluster whose key turned invalid keeps
 // running with its last valid kubeconfig. Safe for concurrent use.
 func (c *Controller) SetSecret(source SecretSource, s *corev1.Secret) error {
-	clusters, errs := Policy{AllowInsecure: c.opts.AllowInsecure}.ClustersFromSecret(s)
+	clusters, errs := Policy{AllowInsecure: c.cfg.AllowInsecure}.ClustersFromSecret(s)
 	ref := secretRef(s)
 	c.mu.Lock()
 	bySecret := c.secrets[source]
@@ -198,7 +212,7 @@ func (c *Controller) SetSecret(source SecretSource, s *corev1.Secret) error {
 	old := bySecret[ref]
 	e := &secretEntry{ref: ref, clusters: map[string]Cluster{}, errs: map[string]error{}}
 	for _, cl := range clusters {
-		if cl.ID == c.opts.LocalClusterID {
+		if cl.ID == c.cfg.LocalClusterID {
 			c.log.Info("remote: ignoring the key naming the local cluster", "secret", ref, "cluster", cl.ID)
 			continue
 		}
@@ -393,19 +407,16 @@ func (c *Controller) reconcile(ctx context.Context) {
 // startGeneration starts a source for cfg (c.mu held).
 func (c *Controller) startGeneration(ctx context.Context, cl *cluster, cfg Cluster) *generation {
 	gen := &generation{cfg: cfg, done: make(chan struct{}), started: time.Now()}
-	src, err := kube.New(kube.Options{
-		Config:       cfg.Config,
+	src, err := kube.New(kube.Config{
 		ClusterID:    cl.id,
-		Namespace:    c.opts.Namespace,
-		MeshID:       c.opts.MeshID,
-		DomainSuffix: c.opts.DomainSuffix,
+		Namespace:    c.cfg.Namespace,
+		MeshID:       c.cfg.MeshID,
+		DomainSuffix: c.cfg.DomainSuffix,
 		ServicesOnly: true,
-		Holdoff:      c.opts.Holdoff,
-		MaxDelay:     c.opts.MaxDelay,
-		SyncTimeout:  c.opts.SyncTimeout,
-		Logger:       c.log.With("remote", cl.id),
-		Metrics:      c.kubeM,
-	})
+		Holdoff:      c.cfg.Holdoff,
+		MaxDelay:     c.cfg.MaxDelay,
+		SyncTimeout:  c.cfg.SyncTimeout,
+	}, kube.Options{REST: cfg.Config, Logger: c.log.With("remote", cl.id), Metrics: c.kubeM})
 	if err != nil {
 		gen.err = fmt.Errorf("remote cluster %s: %w", cl.id, err)
 		gen.cancel = func() {}
@@ -496,7 +507,7 @@ func (c *Controller) ReplaceFederated(secrets map[string][]byte) error {
 			continue
 		}
 		if s.Namespace == "" {
-			s.Namespace = c.opts.Namespace
+			s.Namespace = c.cfg.Namespace
 		}
 		list = append(list, s)
 	}

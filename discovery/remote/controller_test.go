@@ -88,7 +88,7 @@ func TestRemoteClusters(t *testing.T) {
 
 	// A's controller serves B's services
 	reg := prometheus.NewRegistry()
-	ctl, sink := runController(t, Options{LocalClusterID: "cluster-a", Registerer: reg}, A.RESTConfig())
+	ctl, sink := runController(t, Config{LocalClusterID: "cluster-a"}, Options{Registerer: reg}, A.RESTConfig())
 	waitFor(t, "B's echo in B's ClusterState", sink.hasService("cluster-b", echoB))
 	if err := ctl.WaitReady(ctx); err != nil {
 		t.Fatal(err)
@@ -309,7 +309,7 @@ func TestRemoteOutages(t *testing.T) {
 		t.Fatal(err)
 	}
 	const syncTimeout = 2 * time.Second
-	ctl, sink := runController(t, Options{LocalClusterID: "cluster-a", SyncTimeout: syncTimeout}, nil)
+	ctl, sink := runController(t, Config{LocalClusterID: "cluster-a", SyncTimeout: syncTimeout}, Options{}, nil)
 	if err := ctl.SetSecret(SourceFederation, res.Secret); err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 // complete set replaces the previous one. No API server is needed: the
 // clusters point at a closed port and never sync.
 func TestReplaceFederated(t *testing.T) {
-	ctl, sink := runController(t, Options{LocalClusterID: "cluster-a"}, nil)
+	ctl, sink := runController(t, Config{LocalClusterID: "cluster-a"}, Options{}, nil)
 	closed := func(id, token string) []byte {
 		s, err := BuildRemoteSecret(id, "istio-system", "https://127.0.0.1:1", decodeB64(t, testCAB64), token)
 		if err != nil {

@@ -89,7 +89,7 @@ func (s *sink) hasService(id, host string) func() string {
 
 // runController runs a Controller (and, with watchCfg, its secret watch)
 // until the test ends.
-func runController(t *testing.T, opts Options, watchCfg *rest.Config) (*Controller, *sink) {
+func runController(t *testing.T, cfg Config, opts Options, watchCfg *rest.Config) (*Controller, *sink) {
 	t.Helper()
 	s := newSink()
 	opts.Publish, opts.Remove = s.publish, s.remove
@@ -99,7 +99,7 @@ func runController(t *testing.T, opts Options, watchCfg *rest.Config) (*Controll
 			opts.Logger = slog.New(slog.NewTextHandler(tWriter{t}, nil))
 		}
 	}
-	c, err := NewController(opts)
+	c, err := NewController(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

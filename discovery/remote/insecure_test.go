@@ -96,7 +96,7 @@ func TestControllerInsecureSecrets(t *testing.T) {
 	for _, allow := range []bool{false, true} {
 		var logs syncBuffer
 		reg := prometheus.NewRegistry()
-		c, err := NewController(Options{LocalClusterID: "a", AllowInsecure: allow, Registerer: reg,
+		c, err := NewController(Config{LocalClusterID: "a", AllowInsecure: allow}, Options{Registerer: reg,
 			Logger:  slog.New(slog.NewTextHandler(&logs, nil)),
 			Publish: newSink().publish, Remove: newSink().remove})
 		if err != nil {

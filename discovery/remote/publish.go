@@ -112,7 +112,7 @@ func (c *Controller) PeerSeeds(ctx context.Context) ([]string, error) {
 	var seeds []string
 	for id, cfg := range c.ClusterConfigs() {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		s, err := GossipSeeds(cctx, cfg, c.opts.Namespace)
+		s, err := GossipSeeds(cctx, cfg, c.cfg.Namespace)
 		cancel()
 		if err != nil {
 			c.log.Warn("federation: no gossip address for a remote cluster", "cluster", id, "err", err)

@@ -119,7 +119,7 @@ func (c *Controller) Ready() bool {
 	}
 	c.mu.Unlock()
 	for _, w := range watches {
-		if !w.synced() && time.Since(w.started) < c.opts.SyncTimeout {
+		if !w.synced() && time.Since(w.started) < c.cfg.SyncTimeout {
 			return false
 		}
 	}

@@ -17,7 +17,7 @@ import (
 const remoteSecretSelector = LabelMultiCluster + "=true"
 
 // WatchSecrets watches the remote secrets (label istio/multiCluster=true)
-// of Options.Namespace through cfg, and feeds them to the controller as
+// of Config.Namespace through cfg, and feeds them to the controller as
 // SourceKubernetes, until ctx is done. It lists and watches only that
 // namespace's Secrets with that label. Ready waits for its initial sync, at
 // most SyncTimeout (a watch that cannot sync, say for lack of RBAC, never
@@ -27,7 +27,7 @@ func (c *Controller) WatchSecrets(ctx context.Context, cfg *rest.Config) error {
 	if err != nil {
 		return fmt.Errorf("remote: watch secrets: %w", err)
 	}
-	inf := coreinformers.NewFilteredSecretInformer(client, c.opts.Namespace, 0, cache.Indexers{},
+	inf := coreinformers.NewFilteredSecretInformer(client, c.cfg.Namespace, 0, cache.Indexers{},
 		func(o *metav1.ListOptions) { o.LabelSelector = remoteSecretSelector })
 	// kubectl's last-applied annotation holds a copy of the kubeconfig
 	_ = inf.SetTransform(func(obj any) (any, error) {

@@ -336,11 +336,11 @@ func stopped(ctx context.Context, part string, err error) error {
 // server, within ShutdownTimeout.
 func (d *Daemon) shutdown(gs *grpc.Server, admin *http.Server, xdsDone <-chan struct{}) {
 	deadline := time.Now().Add(time.Duration(d.cfg.ShutdownTimeout))
-	stopped := make(chan struct{})
-	go func() { gs.GracefulStop(); close(stopped) }() // closes the listener first
-	<-xdsDone                                         // the streams have ended, so GracefulStop can finish
+	graceful := make(chan struct{})
+	go func() { gs.GracefulStop(); close(graceful) }() // closes the listener first
+	<-xdsDone                                          // the streams have ended, so GracefulStop can finish
 	select {
-	case <-stopped:
+	case <-graceful:
 	case <-time.After(time.Until(deadline)):
 		d.log.Warn("graceful stop timed out; closing connections")
 		gs.Stop()
