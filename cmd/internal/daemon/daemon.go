@@ -121,9 +121,6 @@ func (d *Daemon) newSource() error {
 		if d.rest, err = restConfig(cfg); err != nil {
 			return err
 		}
-		// client-go logs (informer retries) through klog: send them to the
-		// daemon's logger, in its format and level.
-		klog.SetSlogLogger(d.log.With("component", "client-go"))
 		d.source, err = multicluster.New(multicluster.Config{
 			ClusterID:            cfg.ClusterID,
 			Network:              cfg.Network,
@@ -471,6 +468,11 @@ func SignalContext() (context.Context, context.CancelFunc) {
 func RunUntilSignal(cfg Config, log *slog.Logger, src discovery.Source) error {
 	ctx, stop := SignalContext()
 	defer stop()
+	// client-go logs (informer retries) through klog: send them to the
+	// daemon's logger, in its format and level. klog's logger is global and
+	// not safe to set while informers run, so only the process sets it,
+	// once, before anything starts (tests run several daemons at once).
+	klog.SetSlogLogger(log.With("component", "client-go"))
 	d, err := New(cfg, log, src)
 	if err != nil {
 		return err
