@@ -418,7 +418,14 @@ func TestEnvoyGateways(t *testing.T) {
 		}
 		figure(t, "%s; endpoints converged in %s; Envoy listener connections +%d", st, took, after-before)
 	})
-	t.Run("ChaosKillDaemons", func(t *testing.T) { envoyKillDaemons(t, m, ic, ingressID) })
+}
+
+// TestEnvoyChaosKillDaemons runs envoyKillDaemons in a mesh of its own.
+func TestEnvoyChaosKillDaemons(t *testing.T) {
+	m := envoyMesh(t)
+	ic := newIngressClient(m.Cluster("cluster1"))
+	waitHost(t, ic, "remote.example.com")
+	envoyKillDaemons(t, m, ic, m.PKI.WorkloadID(meshlab.SystemNS, meshlab.IngressGatewaySA).String())
 }
 
 // envoyKillDaemons: kill -9 both daemons while requests flow through the
