@@ -74,8 +74,10 @@ spec:
 }
 
 // envoyMesh builds the Envoy world for one test; it is closed when the test
-// ends.
-func envoyMesh(t *testing.T) *meshlab.Mesh {
+// ends. Clusters in builtinEastWest keep the built-in east-west gateway.
+// Beside the pods above, cluster1 runs only-a (called from cluster2 through
+// cluster1's east-west gateway).
+func envoyMesh(t *testing.T, builtinEastWest ...string) *meshlab.Mesh {
 	t.Helper()
 	requireLab(t)
 	envoy := envoytest.Path(t)
@@ -99,10 +101,11 @@ func envoyMesh(t *testing.T) *meshlab.Mesh {
 	}
 	m, err := meshlab.New(ctx, slot, meshlab.Options{
 		Clusters: 2, Dir: filepath.Join(dir, "mesh"), Bin: bin, Caps: caps, Envoy: envoy,
-		Services:       map[string][]string{"cluster1": {"echo"}, "cluster2": {"echo", "only-b"}},
-		ClientRoutes:   []meshlab.ClientRoute{{Service: "echo"}, {Service: "only-b"}},
-		IngressCluster: "cluster1",
-		Logf:           t.Logf,
+		Services:        map[string][]string{"cluster1": {"echo", "only-a"}, "cluster2": {"echo", "only-b"}},
+		ClientRoutes:    []meshlab.ClientRoute{{Service: "echo"}, {Service: "echo", Subset: "v1"}, {Service: "only-a"}, {Service: "only-b"}},
+		IngressCluster:  "cluster1",
+		BuiltinEastWest: builtinEastWest,
+		Logf:            t.Logf,
 	})
 	t.Cleanup(func() {
 		if m != nil {
@@ -118,7 +121,7 @@ func envoyMesh(t *testing.T) *meshlab.Mesh {
 		t.Fatalf("building the Envoy mesh: %v", err)
 	}
 	for _, p := range []struct{ cluster, svc, version string }{
-		{"cluster1", "echo", "v1"}, {"cluster2", "echo", "v2"}, {"cluster2", "only-b", "v1"},
+		{"cluster1", "echo", "v1"}, {"cluster1", "only-a", "v1"}, {"cluster2", "echo", "v2"}, {"cluster2", "only-b", "v1"},
 	} {
 		if _, err := m.Cluster(p.cluster).AddEchoPod(ctx, p.svc, p.version); err != nil {
 			t.Fatal(err)
@@ -131,8 +134,8 @@ func envoyMesh(t *testing.T) *meshlab.Mesh {
 	if err := c1.Store.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("Envoy mesh: 2 clusters, Envoy east-west gateways and ingress, source %s, ready in %s (work dir %s)",
-		m.Opts.Source, time.Since(start).Round(time.Millisecond), dir)
+	t.Logf("Envoy mesh: 2 clusters, Envoy ingress, built-in east-west gateways in %v, source %s, ready in %s (work dir %s)",
+		builtinEastWest, m.Opts.Source, time.Since(start).Round(time.Millisecond), dir)
 	return m
 }
 
@@ -426,6 +429,55 @@ func TestEnvoyChaosKillDaemons(t *testing.T) {
 	ic := newIngressClient(m.Cluster("cluster1"))
 	waitHost(t, ic, "remote.example.com")
 	envoyKillDaemons(t, m, ic, m.PKI.WorkloadID(meshlab.SystemNS, meshlab.IngressGatewaySA).String())
+}
+
+// TestEnvoyVsBuiltinSNIPassthrough compares, in one run and under the same
+// machine load, SNI passthrough (AUTO_PASSTHROUGH, mesh mTLS end to end)
+// through Envoy and through the built-in gateway: cluster1 keeps the
+// built-in east-west gateway, cluster2's is Envoy. Three paced loads run at
+// once: cluster1 → echo v1 in cluster1 (direct, the baseline), cluster1 →
+// only-b through cluster2's Envoy, cluster2 → only-a through cluster1's
+// built-in gateway. Both gateway paths also cross the router namespace;
+// the direct one does not.
+func TestEnvoyVsBuiltinSNIPassthrough(t *testing.T) {
+	m := envoyMesh(t, "cluster1")
+	c1, c2 := m.Cluster("cluster1"), m.Cluster("cluster2")
+	if c1.EastWest == nil || c1.EnvoyEastWest != nil || c2.EnvoyEastWest == nil {
+		t.Fatal("want the built-in east-west gateway in cluster1 and Envoy in cluster2")
+	}
+	cl1, cl2 := newClient(t, c1, "client-cmp-1"), newClient(t, c2, "client-cmp-2")
+	direct, viaEnvoy, viaBuiltin := target(m, tgtEchoV1, "echo"), target(m, tgtOnlyB, "only-b"), target(m, tgtOnlyA, "only-a")
+	waitEndpoints(t, cl1, direct, podAddr(podOf(t, c1, "echo", "v1")))
+	waitEndpoints(t, cl1, viaEnvoy, gw(c2))
+	waitEndpoints(t, cl2, viaBuiltin, gw(c1))
+	loads := []*workload.Load{
+		callLoad("direct", cl1, direct, 50), callLoad("via Envoy", cl1, viaEnvoy, 50), callLoad("via built-in", cl2, viaBuiltin, 50),
+	}
+	n := scaled(500)
+	for _, l := range loads {
+		l.Start()
+	}
+	var st []workload.Stats
+	for _, l := range loads {
+		ctx, cancel := context.WithTimeout(context.Background(), neverConverged)
+		_, err := l.WaitFor(ctx, time.Time{}, func(s workload.Stats) bool { return s.Sent >= n })
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, l := range loads {
+		st = append(st, l.Stop())
+	}
+	requireAllOK(t, st[0], cl1.ID.ID().String(), "cluster1/echo-")
+	requireAllOK(t, st[1], cl1.ID.ID().String(), "cluster2/only-b-")
+	requireAllOK(t, st[2], cl2.ID.ID().String(), "cluster1/only-a-")
+	for _, s := range st {
+		figure(t, "%s", s)
+	}
+	figure(t, "added p50 over direct: Envoy %s, built-in %s; p99: Envoy %s, built-in %s",
+		(st[1].P50 - st[0].P50).Round(10*time.Microsecond), (st[2].P50 - st[0].P50).Round(10*time.Microsecond),
+		st[1].P99.Round(10*time.Microsecond), st[2].P99.Round(10*time.Microsecond))
 }
 
 // envoyKillDaemons: kill -9 both daemons while requests flow through the

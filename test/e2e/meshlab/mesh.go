@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -64,7 +65,10 @@ type Options struct {
 	// real Envoy processes instead of built-in ones, and the ingress
 	// cluster also runs an Envoy ingress gateway (see EnvoyGateway).
 	Envoy string
-	Logf  func(format string, args ...any)
+	// BuiltinEastWest lists clusters that keep the built-in east-west
+	// gateway with Envoy set (both kinds in one run, to compare them).
+	BuiltinEastWest []string
+	Logf            func(format string, args ...any)
 }
 
 // Mesh is the running world.
@@ -321,19 +325,22 @@ func (m *Mesh) startGateways(ctx context.Context) error {
 }
 
 // startEnvoyGateways starts the real Envoy gateways: an east-west gateway
-// per cluster (labels and router mode of the built-in one), and the Envoy
+// per cluster not in BuiltinEastWest (labels and router mode of the built-in
+// one), and the Envoy
 // ingress in the ingress cluster, concurrently, and waits until each is
 // ready.
 func (m *Mesh) startEnvoyGateways(ctx context.Context) error {
 	var gws []*EnvoyGateway
 	for _, c := range m.Clusters {
-		ew, err := c.envoyGateway("istio-eastwestgateway", "istio-eastwestgateway", c.Net.EastWestIP,
-			map[string]string{"istio": "eastwestgateway"}, node.RouterModeSNIDNAT)
-		if err != nil {
-			return err
+		if !slices.Contains(m.Opts.BuiltinEastWest, c.ID) {
+			ew, err := c.envoyGateway("istio-eastwestgateway", "istio-eastwestgateway", c.Net.EastWestIP,
+				map[string]string{"istio": "eastwestgateway"}, node.RouterModeSNIDNAT)
+			if err != nil {
+				return err
+			}
+			c.EnvoyEastWest = ew
+			gws = append(gws, ew)
 		}
-		c.EnvoyEastWest = ew
-		gws = append(gws, ew)
 		if c.ID == m.Opts.IngressCluster {
 			in, err := c.envoyGateway("envoy-ingressgateway", IngressGatewaySA, c.Net.IngressIP,
 				map[string]string{"istio": "envoy-ingressgateway"}, "")
