@@ -83,6 +83,10 @@ tier_e2e() {
   # The clusters of the suite run the testbed's kube-apiserver and etcd.
   KUBEBUILDER_ASSETS="$(test/testbed/build.sh | tail -n 1)"
   export KUBEBUILDER_ASSETS
+  # The Envoy scenarios (envoy_test.go) run real Envoy gateways.
+  echo "== e2e: envoy (cached virtualenv, as in the integration tier)"
+  MESHGATE_ENVOY="$(test/tools/envoy.sh | tail -n 1)"
+  export MESHGATE_ENVOY
 
   echo "== e2e: go test -tags e2e ./test/e2e/... (figures below)"
   figures=$(mktemp)

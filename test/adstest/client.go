@@ -74,6 +74,18 @@ func Types(typeURLs ...string) Option {
 	}
 }
 
+// Resume makes a state-of-the-world client start as Envoy does when it
+// reconnects: holding st's resources, its first requests carry st's versions
+// (so a server that still has those versions need not answer them).
+func Resume(st State) Option {
+	return func(c *Client) {
+		c.st.Versions = maps.Clone(st.Versions)
+		for t, m := range st.Resources {
+			c.st.Resources[t] = maps.Clone(m)
+		}
+	}
+}
+
 // Dial opens an ADS stream on cc as node and subscribes like Envoy.
 func Dial(ctx context.Context, cc grpc.ClientConnInterface, node *corev3.Node, delta bool, opts ...Option) (*Client, error) {
 	ctx, cancel := context.WithCancel(ctx)
@@ -105,8 +117,12 @@ func Dial(ctx context.Context, cc grpc.ClientConnInterface, node *corev3.Node, d
 		return nil, err
 	}
 	c.mu.Lock()
-	// Envoy asks for clusters first, then listeners, both wildcard.
+	// Envoy asks for clusters first, then listeners, both wildcard (and,
+	// resuming, for the routes, endpoints and secrets they name).
 	err = errors.Join(c.subscribeLocked(resource.ClusterType, nil, nil), c.subscribeLocked(resource.ListenerType, nil, nil))
+	if len(c.st.Versions) > 0 && err == nil {
+		err = c.followLocked(resource.ClusterType)
+	}
 	c.mu.Unlock()
 	if err != nil && !errors.Is(err, io.EOF) { // EOF: the server ended the stream; Recv tells why
 		cancel()

@@ -184,6 +184,11 @@ func (c callbacks) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) 
 		st.proxy.group.requested(st.proxy, t, req.GetResourceNames(), nil, nil, false)
 	}
 	nack := req.GetErrorDetail() != nil
+	if req.GetTypeUrl() == resource.ClusterType && req.GetResponseNonce() == "" && req.GetVersionInfo() != "" && !nack {
+		// A reconnecting Envoy says which clusters it holds; the cache will
+		// not send that version again.
+		st.proxy.group.clustersHeld(st.proxy, req.GetVersionInfo())
+	}
 	if v := c.request(st, req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail().GetMessage(), nack); v != "" {
 		// The NACK guard: go-control-plane's snapshot cache answers at once
 		// whenever the request's version differs from the snapshot's, and a

@@ -23,8 +23,8 @@ import (
 //     to an old cluster wait for it; so for gRPC step 3 waits until the
 //     client has stopped asking for the clusters it removes.
 //
-// Each step is a snapshot; the stream callbacks (clustersSent, requested,
-// endpointsSent) move a proxy on. All of it runs under group.mu.
+// Each step is a snapshot; the stream callbacks (clustersSent, clustersHeld,
+// requested, endpointsSent) move a proxy on. All of it runs under group.mu.
 
 type phase int
 
@@ -114,6 +114,10 @@ func (g *group) switchLocked(p *proxy, t *build) {
 func (g *group) clustersSent(p *proxy, version string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.clustersSentLocked(p, version)
+}
+
+func (g *group) clustersSentLocked(p *proxy, version string) {
 	p.sentCDS = version
 	if p.phase != phaseNewClusters || version != p.stage1CDS {
 		return
@@ -129,6 +133,21 @@ func (g *group) clustersSent(p *proxy, version string) {
 	}
 	if len(p.waitEDS) == 0 {
 		g.advanceLocked(p)
+	}
+}
+
+// clustersHeld is called when p's first cluster request on a stream (state
+// of the world) says it already holds version: a proxy that reconnected, to
+// this daemon or to a restarted one, whose clusters are current. The cache
+// answers only a version that differs, so version counts as sent: without
+// this a later step 1 with these same clusters (a route-only change) would
+// wait for a cluster response that never comes, and the proxy would never
+// get the new routes.
+func (g *group) clustersHeld(p *proxy, version string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if p.sentCDS == "" {
+		g.clustersSentLocked(p, version)
 	}
 }
 

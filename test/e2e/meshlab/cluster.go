@@ -41,6 +41,9 @@ type Cluster struct {
 	Dir     string
 
 	Daemon, EastWest, Ingress *Proc
+	// EnvoyEastWest and EnvoyIngress are the real Envoy gateways
+	// (Options.Envoy); EastWest is then nil.
+	EnvoyEastWest, EnvoyIngress *EnvoyGateway
 
 	mu    sync.Mutex
 	pods  []*Pod

@@ -4,11 +4,17 @@
 // namespace, or a YAML directory), a meshgate daemon federated with the
 // others, the built-in east-west gateway and optionally an ingress gateway.
 // Every meshgate process is the real binary, built once per run.
+// With Options.Envoy the gateways are also real Envoy (EnvoyGateway): the
+// east-west gateway of every cluster is an Envoy instead of the built-in
+// one, and the ingress cluster runs an Envoy ingress beside the built-in
+// ingress, bootstrapped like `meshgate bootstrap` (xds/server/bootstrap,
+// node metadata of xds/node), inside the cluster's namespace.
 //
 //	Options ─▶ New ─▶ netlab.New (namespaces) ─▶ PKI (root + cacerts per cluster)
 //	             │        ─▶ kubetest.Start (per network, kube source) ─▶ Store.Sync (objects)
 //	             │        ─▶ meshgate run (per cluster, --join peers) ─▶ /readyz
 //	             └────────▶ meshgate gateway (east-west, ingress) ─▶ /ready
+//	                         or envoy -c <bootstrap> (Options.Envoy) ─▶ admin address file ─▶ /ready
 //	Cluster.AddEchoPod / RemovePod ─▶ pod address + SVID (meshgate cert issue) + Pod/EndpointSlice
 //	Cluster.NewClient ─▶ workload.Client with an ADS client to the cluster's daemon
 package meshlab

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/meshgate/meshgate/test/e2e/netlab"
 	"github.com/meshgate/meshgate/test/e2e/workload"
 	"github.com/meshgate/meshgate/test/kubetest"
+	"github.com/meshgate/meshgate/xds/node"
 )
 
 // Source is where daemons read their cluster's objects.
@@ -59,7 +61,14 @@ type Options struct {
 	// until `meshgate create-remote-secret` and `meshgate join` are run
 	// (Cluster.CreateRemoteSecret, Cluster.Join). Needs SourceKube.
 	JoinByRemoteSecret bool
-	Logf               func(format string, args ...any)
+	// Envoy, when set, is the envoy executable: the east-west gateways are
+	// real Envoy processes instead of built-in ones, and the ingress
+	// cluster also runs an Envoy ingress gateway (see EnvoyGateway).
+	Envoy string
+	// BuiltinEastWest lists clusters that keep the built-in east-west
+	// gateway with Envoy set (both kinds in one run, to compare them).
+	BuiltinEastWest []string
+	Logf            func(format string, args ...any)
 }
 
 // Mesh is the running world.
@@ -69,6 +78,9 @@ type Mesh struct {
 	Lab      *netlab.Lab
 	PKI      *PKI
 	Clusters []*Cluster
+	// IngressPKI signs the Envoy ingress's north-south certificates (with
+	// Options.Envoy and an ingress cluster).
+	IngressPKI *IngressPKI
 }
 
 // New builds the mesh in slot: networks, PKI, clusters (API servers with the
@@ -270,7 +282,21 @@ func (m *Mesh) WaitDaemon(ctx context.Context, c *Cluster) error {
 }
 
 func (m *Mesh) startGateways(ctx context.Context) error {
+	if m.Opts.Envoy != "" {
+		if err := m.startEnvoyGateways(ctx); err != nil {
+			return err
+		}
+	}
 	for _, c := range m.Clusters {
+		if c.EnvoyEastWest != nil {
+			if c.ID == m.Opts.IngressCluster {
+				c.Ingress = c.gatewayProc("istio-ingressgateway", c.Net.IngressIP.String(), "istio=ingressgateway", IngressAdmin)
+				if err := c.Ingress.Start(); err != nil {
+					return err
+				}
+			}
+			continue
+		}
 		c.EastWest = c.gatewayProc("istio-eastwestgateway", c.Net.EastWestIP.String(),
 			"istio=eastwestgateway", EastWestAdmin, "--metadata", "ROUTER_MODE=sni-dnat")
 		if err := c.EastWest.Start(); err != nil {
@@ -284,8 +310,10 @@ func (m *Mesh) startGateways(ctx context.Context) error {
 		}
 	}
 	for _, c := range m.Clusters {
-		if err := m.WaitGateway(ctx, c, c.EastWest, EastWestAdmin); err != nil {
-			return err
+		if c.EastWest != nil {
+			if err := m.WaitGateway(ctx, c, c.EastWest, EastWestAdmin); err != nil {
+				return err
+			}
 		}
 		if c.Ingress != nil {
 			if err := m.WaitGateway(ctx, c, c.Ingress, IngressAdmin); err != nil {
@@ -294,6 +322,42 @@ func (m *Mesh) startGateways(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// startEnvoyGateways starts the real Envoy gateways: an east-west gateway
+// per cluster not in BuiltinEastWest (labels and router mode of the built-in
+// one), and the Envoy
+// ingress in the ingress cluster, concurrently, and waits until each is
+// ready.
+func (m *Mesh) startEnvoyGateways(ctx context.Context) error {
+	var gws []*EnvoyGateway
+	for _, c := range m.Clusters {
+		if !slices.Contains(m.Opts.BuiltinEastWest, c.ID) {
+			ew, err := c.envoyGateway("istio-eastwestgateway", "istio-eastwestgateway", c.Net.EastWestIP,
+				map[string]string{"istio": "eastwestgateway"}, node.RouterModeSNIDNAT)
+			if err != nil {
+				return err
+			}
+			c.EnvoyEastWest = ew
+			gws = append(gws, ew)
+		}
+		if c.ID == m.Opts.IngressCluster {
+			in, err := c.envoyGateway("envoy-ingressgateway", IngressGatewaySA, c.Net.IngressIP,
+				map[string]string{"istio": "envoy-ingressgateway"}, "")
+			if err != nil {
+				return err
+			}
+			c.EnvoyIngress = in
+			gws = append(gws, in)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(gws))
+	for i, g := range gws {
+		wg.Go(func() { errs[i] = g.Start(ctx) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // WaitGateway waits until a gateway reports /ready (bounded: 2 minutes).
@@ -310,8 +374,20 @@ func (m *Mesh) setupIngress(ctx context.Context) error {
 	if c == nil {
 		return fmt.Errorf("ingress cluster %q does not exist", m.Opts.IngressCluster)
 	}
+	objs := []string{ingressObjects()}
+	if m.Opts.Envoy != "" {
+		var err error
+		if m.IngressPKI, err = newIngressPKI(); err != nil {
+			return err
+		}
+		y, err := envoyIngressObjects(c, m.IngressPKI)
+		if err != nil {
+			return err
+		}
+		objs = append(objs, y)
+	}
 	c.mu.Lock()
-	c.extra = append(c.extra, ingressObjects())
+	c.extra = append(c.extra, objs...)
 	c.mu.Unlock()
 	return c.Publish(ctx)
 }
@@ -320,7 +396,13 @@ func (m *Mesh) setupIngress(ctx context.Context) error {
 func (m *Mesh) Close() error {
 	var errs []error
 	for _, c := range m.Clusters {
-		for _, p := range []*Proc{c.Ingress, c.EastWest, c.Daemon} {
+		procs := []*Proc{c.Ingress, c.EastWest, c.Daemon}
+		for _, g := range []*EnvoyGateway{c.EnvoyIngress, c.EnvoyEastWest} {
+			if g != nil {
+				procs = append(procs, g.Proc)
+			}
+		}
+		for _, p := range procs {
 			if p != nil {
 				errs = append(errs, p.Kill())
 			}

@@ -15,5 +15,10 @@
 //	                                                               Echo: mTLS, checks caller ID,
 //	                                                               answers cluster/pod/version/peer
 //
+// Echo pods also answer HTTP/1.1 on the same mTLS port (a proxy such as the
+// real Envoy gateway in front of them): the Reply as JSON, and the headers
+// x-echo-fail (first attempts of a key get 500: retries) and x-echo-delay
+// (timeouts) steer the answer.
+//
 // Sockets are opened inside the caller's network namespace (netlab.Dialer).
 package workload

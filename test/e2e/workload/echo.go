@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +32,12 @@ type Reply struct {
 	SNI  string `json:"sni"`
 	ALPN string `json:"alpn,omitempty"`
 	Seq  string `json:"seq"`
+	// Method, Host and Path are set for HTTP requests; Attempt counts the
+	// requests of the same x-echo-fail key this pod has seen (1: the first).
+	Method  string `json:"method,omitempty"`
+	Host    string `json:"host,omitempty"`
+	Path    string `json:"path,omitempty"`
+	Attempt int    `json:"attempt,omitempty"`
 }
 
 // EchoConfig describes one echo pod.
@@ -47,13 +55,19 @@ type EchoConfig struct {
 }
 
 // Echo is a running echo pod: a mesh mTLS server that answers one request
-// line per connection with a Reply.
+// line per connection with a Reply, or, when the connection starts with an
+// HTTP/1.1 request line (a proxy such as Envoy in front), HTTP requests
+// with a Reply as JSON body (see serveHTTP).
 type Echo struct {
 	cfg      EchoConfig
 	l        net.Listener
 	served   atomic.Int64
 	rejected atomic.Int64
 	wg       sync.WaitGroup
+
+	mu    sync.Mutex
+	fails map[string]int // requests seen per x-echo-fail key
+	conns map[net.Conn]bool
 }
 
 // StartEcho listens on cfg.Addr inside cfg.Net.
@@ -65,7 +79,7 @@ func StartEcho(cfg EchoConfig) (*Echo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("echo %s: %w", cfg.Pod, err)
 	}
-	e := &Echo{cfg: cfg, l: tls.NewListener(l, cfg.ID.ServerTLS(cfg.Allow))}
+	e := &Echo{cfg: cfg, l: tls.NewListener(l, cfg.ID.ServerTLS(cfg.Allow)), fails: map[string]int{}, conns: map[net.Conn]bool{}}
 	e.wg.Add(1)
 	go e.serve()
 	return e, nil
@@ -79,9 +93,15 @@ func (e *Echo) Rejected() int64 { return e.rejected.Load() }
 // Addr is the echo's pod address and port.
 func (e *Echo) Addr() netip.AddrPort { return e.cfg.Addr }
 
-// Close stops the server and waits for open connections to finish.
+// Close stops the server, closes idle HTTP keep-alive connections and waits
+// for open connections to finish.
 func (e *Echo) Close() error {
 	err := e.l.Close()
+	e.mu.Lock()
+	for c := range e.conns {
+		_ = c.Close()
+	}
+	e.mu.Unlock()
 	e.wg.Wait()
 	return err
 }
@@ -116,9 +136,13 @@ func (e *Echo) handle(c *tls.Conn) error {
 	if err != nil {
 		return err
 	}
-	line, err := bufio.NewReader(c).ReadString('\n')
+	br := bufio.NewReader(c)
+	line, err := br.ReadString('\n')
 	if err != nil {
 		return err
+	}
+	if httpRequestLine.MatchString(line) {
+		return e.serveHTTP(c, bufio.NewReader(io.MultiReader(strings.NewReader(line), br)), peer, st)
 	}
 	return json.NewEncoder(c).Encode(e.reply(peer, st, line))
 }
