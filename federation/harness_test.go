@@ -172,7 +172,7 @@ func (m *testMesh) ca(cluster string) *identity.CA {
 	if ca := m.cas[cluster]; ca != nil {
 		return ca
 	}
-	ca, err := identity.NewSelfSignedCA(identity.CAOptions{TrustDomain: spiffeid.RequireTrustDomainFromString("cluster.local")})
+	ca, err := identity.NewSelfSignedCA(identity.CAConfig{TrustDomain: spiffeid.RequireTrustDomainFromString("cluster.local")}, identity.CAOptions{})
 	if err != nil {
 		m.t.Fatal(err)
 	}

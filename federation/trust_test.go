@@ -55,7 +55,7 @@ func rejected(t *testing.T, n *tnode, reason string) float64 {
 // newCA is a fresh self-signed CA (an attacker's, or a cluster's next one).
 func newCA(t *testing.T) *identity.CA {
 	t.Helper()
-	ca, err := identity.NewSelfSignedCA(identity.CAOptions{TrustDomain: spiffeid.RequireTrustDomainFromString("cluster.local")})
+	ca, err := identity.NewSelfSignedCA(identity.CAConfig{TrustDomain: spiffeid.RequireTrustDomainFromString("cluster.local")}, identity.CAOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func BenchmarkIssueSVIDIntermediate(b *testing.B) {
 // BenchmarkManagerGet measures the hot path of a TLS handshake's
 // GetCertificate: reading a current SVID.
 func BenchmarkManagerGet(b *testing.B) {
-	m, err := NewManager(newCA(b, tdA), ManagerOptions{Logger: quietLogger()})
+	m, err := NewManager(newCA(b, tdA), ManagerConfig{}, ManagerOptions{Logger: quietLogger()})
 	if err != nil {
 		b.Fatal(err)
 	}

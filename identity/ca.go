@@ -45,12 +45,25 @@ type CA struct {
 	clock clock.PassiveClock
 }
 
-// CAOptions configures NewSelfSignedCA.
-type CAOptions struct {
+// CAConfig is the settings of a self-signed CA (NewSelfSignedCA,
+// LoadOrCreateCA).
+type CAConfig struct {
 	// TrustDomain the CA issues SVIDs for. Required.
 	TrustDomain spiffeid.TrustDomain
-	// TTL of the root certificate; 0 means DefaultRootTTL.
+	// TTL of the root certificate. Default DefaultRootTTL.
 	TTL time.Duration
+}
+
+// withDefaults returns c with every zero field set to its default.
+func (c CAConfig) withDefaults() CAConfig {
+	if c.TTL <= 0 {
+		c.TTL = DefaultRootTTL
+	}
+	return c
+}
+
+// CAOptions are a CA's collaborators. The zero value is usable.
+type CAOptions struct {
 	// Clock gives the issuing time; nil means the real clock.
 	Clock clock.PassiveClock
 }
@@ -58,20 +71,18 @@ type CAOptions struct {
 // NewSelfSignedCA creates a root CA with a new ECDSA P-256 key. The root's
 // subject organization is the trust domain, like Istio's self-signed root, and
 // it carries the trust domain's SPIFFE ID as URI SAN.
-func NewSelfSignedCA(opts CAOptions) (*CA, error) {
-	if opts.TrustDomain.IsZero() {
+func NewSelfSignedCA(cfg CAConfig, opts CAOptions) (*CA, error) {
+	cfg = cfg.withDefaults()
+	if cfg.TrustDomain.IsZero() {
 		return nil, errors.New("CA: trust domain is required")
 	}
 	clk := clockOrReal(opts.Clock)
-	ttl := opts.TTL
-	if ttl == 0 {
-		ttl = DefaultRootTTL
-	}
+	ttl := cfg.TTL
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("CA: generating key: %w", err)
 	}
-	tmpl, err := caTemplate(opts.TrustDomain, "meshgate root CA", clk.Now(), ttl)
+	tmpl, err := caTemplate(cfg.TrustDomain, "meshgate root CA", clk.Now(), ttl)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +90,7 @@ func NewSelfSignedCA(opts CAOptions) (*CA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("CA: self-signing root: %w", err)
 	}
-	return &CA{td: opts.TrustDomain, cert: cert, key: key, roots: []*x509.Certificate{cert}, clock: clk}, nil
+	return &CA{td: cfg.TrustDomain, cert: cert, key: key, roots: []*x509.Certificate{cert}, clock: clk}, nil
 }
 
 // NewIntermediate creates an intermediate CA signed by ca, for the given trust

@@ -20,7 +20,7 @@ import (
 // rules via go-spiffe's own parser and verifier.
 func TestIssueX509SVID(t *testing.T) {
 	fc := fakeClockAt(0)
-	ca, err := NewSelfSignedCA(CAOptions{TrustDomain: tdA, Clock: fc})
+	ca, err := NewSelfSignedCA(CAConfig{TrustDomain: tdA}, CAOptions{Clock: fc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestIssueX509SVID(t *testing.T) {
 
 func TestIssueX509SVIDErrors(t *testing.T) {
 	fc := fakeClockAt(0)
-	ca, err := NewSelfSignedCA(CAOptions{TrustDomain: tdA, Clock: fc, TTL: 2 * time.Hour})
+	ca, err := NewSelfSignedCA(CAConfig{TrustDomain: tdA, TTL: 2 * time.Hour}, CAOptions{Clock: fc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestIssueX509SVIDErrors(t *testing.T) {
 	if _, err := ca.IssueX509SVID(gatewayID, SVIDOptions{}); err == nil || !strings.Contains(err.Error(), "CA certificate expired") {
 		t.Errorf("expired CA: %v", err)
 	}
-	if _, err := NewSelfSignedCA(CAOptions{}); err == nil {
+	if _, err := NewSelfSignedCA(CAConfig{}, CAOptions{}); err == nil {
 		t.Error("NewSelfSignedCA without trust domain succeeded")
 	}
 }

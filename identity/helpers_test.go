@@ -31,7 +31,7 @@ var (
 // newCA returns a self-signed CA for td whose clock is the real clock.
 func newCA(t testing.TB, td spiffeid.TrustDomain) *CA {
 	t.Helper()
-	ca, err := NewSelfSignedCA(CAOptions{TrustDomain: td})
+	ca, err := NewSelfSignedCA(CAConfig{TrustDomain: td}, CAOptions{})
 	if err != nil {
 		t.Fatalf("NewSelfSignedCA: %v", err)
 	}

@@ -29,12 +29,28 @@ var _ Issuer = (*CA)(nil)
 // DefaultRetryInterval is how long the Manager waits before retrying a failed renewal.
 const DefaultRetryInterval = time.Minute
 
-// ManagerOptions configures a Manager. The zero value is usable.
-type ManagerOptions struct {
-	// TTL of issued SVIDs; 0 means DefaultSVIDTTL.
+// ManagerConfig is a Manager's settings. The zero value is usable:
+// withDefaults fills in the defaults documented on each field.
+type ManagerConfig struct {
+	// TTL of issued SVIDs. Default DefaultSVIDTTL.
 	TTL time.Duration
-	// RetryInterval after a failed renewal; 0 means DefaultRetryInterval.
+	// RetryInterval after a failed renewal. Default DefaultRetryInterval.
 	RetryInterval time.Duration
+}
+
+// withDefaults returns c with every zero field set to its default.
+func (c ManagerConfig) withDefaults() ManagerConfig {
+	if c.TTL <= 0 {
+		c.TTL = DefaultSVIDTTL
+	}
+	if c.RetryInterval <= 0 {
+		c.RetryInterval = DefaultRetryInterval
+	}
+	return c
+}
+
+// ManagerOptions are a Manager's collaborators. The zero value is usable.
+type ManagerOptions struct {
 	// Clock drives issuing times and renewal timers; nil means the real clock.
 	Clock clock.Clock
 	// Logger receives issuance and renewal events (never key material); nil
@@ -82,18 +98,19 @@ type entry struct {
 
 // NewManager returns a Manager issuing with issuer. It fails when issuer is
 // nil or the metrics cannot be registered.
-func NewManager(issuer Issuer, opts ManagerOptions) (*Manager, error) {
+func NewManager(issuer Issuer, cfg ManagerConfig, opts ManagerOptions) (*Manager, error) {
 	if issuer == nil {
 		return nil, errors.New("identity: NewManager needs an issuer")
 	}
+	cfg = cfg.withDefaults()
 	met, err := newManagerMetrics(opts.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("identity: registering metrics: %w", err)
 	}
 	m := &Manager{
 		issuer:  issuer,
-		ttl:     opts.TTL,
-		retry:   opts.RetryInterval,
+		ttl:     cfg.TTL,
+		retry:   cfg.RetryInterval,
 		clock:   opts.Clock,
 		log:     opts.Logger,
 		met:     met,
@@ -101,12 +118,6 @@ func NewManager(issuer Issuer, opts ManagerOptions) (*Manager, error) {
 		subs:    map[int]func(*x509svid.SVID){},
 		wake:    make(chan struct{}, 1),
 		notify:  make(chan struct{}, 1),
-	}
-	if m.ttl <= 0 {
-		m.ttl = DefaultSVIDTTL
-	}
-	if m.retry <= 0 {
-		m.retry = DefaultRetryInterval
 	}
 	if m.clock == nil {
 		m.clock = clock.RealClock{}

@@ -21,12 +21,12 @@ import (
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-func newManager(t *testing.T, issuer Issuer, opts ManagerOptions) *Manager {
+func newManager(t *testing.T, issuer Issuer, cfg ManagerConfig, opts ManagerOptions) *Manager {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = quietLogger()
 	}
-	m, err := NewManager(issuer, opts)
+	m, err := NewManager(issuer, cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,11 +67,11 @@ func TestRotationKeepsConnections(t *testing.T) {
 	// now+4h) and the renewed SVID (issued at now-8h) are valid in real time,
 	// which is what the TLS peers check.
 	fc := fakeClockAt(-20 * time.Hour)
-	ca, err := NewSelfSignedCA(CAOptions{TrustDomain: tdA, Clock: fc})
+	ca, err := NewSelfSignedCA(CAConfig{TrustDomain: tdA}, CAOptions{Clock: fc})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mgr := newManager(t, ca, ManagerOptions{TTL: 24 * time.Hour, Clock: fc})
+	mgr := newManager(t, ca, ManagerConfig{TTL: 24 * time.Hour}, ManagerOptions{Clock: fc})
 	renewed := make(chan *x509svid.SVID, 4)
 	mgr.Subscribe(func(s *x509svid.SVID) { renewed <- s })
 	runManager(t, mgr)
@@ -129,7 +129,7 @@ func TestRotationKeepsConnections(t *testing.T) {
 func TestRenewAtHalfLife(t *testing.T) {
 	fc := fakeClockAt(0)
 	ca := newCA(t, tdA).WithClock(fc)
-	mgr := newManager(t, ca, ManagerOptions{TTL: 2 * time.Hour, Clock: fc})
+	mgr := newManager(t, ca, ManagerConfig{TTL: 2 * time.Hour}, ManagerOptions{Clock: fc})
 	first, err := mgr.Get(gatewayID)
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +169,7 @@ func TestRenewAtHalfLife(t *testing.T) {
 // a TTL after issuance, not immediately.
 func TestShortTTL(t *testing.T) {
 	fc := fakeClockAt(0)
-	mgr := newManager(t, newCA(t, tdA).WithClock(fc), ManagerOptions{TTL: 30 * time.Second, Clock: fc})
+	mgr := newManager(t, newCA(t, tdA).WithClock(fc), ManagerConfig{TTL: 30 * time.Second}, ManagerOptions{Clock: fc})
 	if _, err := mgr.Get(gatewayID); err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestRenewalFailure(t *testing.T) {
 	fc := fakeClockAt(0)
 	reg := prometheus.NewRegistry()
 	iss := &failingIssuer{ca: newCA(t, tdA).WithClock(fc)}
-	mgr := newManager(t, iss, ManagerOptions{TTL: time.Hour, RetryInterval: 5 * time.Minute, Clock: fc, Registerer: reg})
+	mgr := newManager(t, iss, ManagerConfig{TTL: time.Hour, RetryInterval: 5 * time.Minute}, ManagerOptions{Clock: fc, Registerer: reg})
 	first, err := mgr.Get(gatewayID)
 	if err != nil {
 		t.Fatal(err)
@@ -243,7 +243,7 @@ func TestRenewalFailure(t *testing.T) {
 // order from Run's goroutine, and stop after cancel.
 func TestSubscribers(t *testing.T) {
 	fc := fakeClockAt(0)
-	mgr := newManager(t, newCA(t, tdA).WithClock(fc), ManagerOptions{TTL: time.Hour, Clock: fc})
+	mgr := newManager(t, newCA(t, tdA).WithClock(fc), ManagerConfig{TTL: time.Hour}, ManagerOptions{Clock: fc})
 	var (
 		mu    sync.Mutex
 		order []string
@@ -304,7 +304,7 @@ func TestSubscribers(t *testing.T) {
 
 // TestRunTwice: a second concurrent Run is refused.
 func TestRunTwice(t *testing.T) {
-	mgr := newManager(t, newCA(t, tdA), ManagerOptions{})
+	mgr := newManager(t, newCA(t, tdA), ManagerConfig{}, ManagerOptions{})
 	runManager(t, mgr)
 	for !mgr.running.Load() {
 		time.Sleep(time.Millisecond) // poll until the first Run has started
@@ -312,14 +312,14 @@ func TestRunTwice(t *testing.T) {
 	if err := mgr.Run(context.Background()); err == nil {
 		t.Fatal("second Run did not fail")
 	}
-	if _, err := NewManager(nil, ManagerOptions{}); err == nil {
+	if _, err := NewManager(nil, ManagerConfig{}, ManagerOptions{}); err == nil {
 		t.Fatal("NewManager(nil) did not fail")
 	}
 	reg := prometheus.NewRegistry()
-	if _, err := NewManager(newCA(t, tdA), ManagerOptions{Registerer: reg}); err != nil {
+	if _, err := NewManager(newCA(t, tdA), ManagerConfig{}, ManagerOptions{Registerer: reg}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewManager(newCA(t, tdA), ManagerOptions{Registerer: reg}); err == nil {
+	if _, err := NewManager(newCA(t, tdA), ManagerConfig{}, ManagerOptions{Registerer: reg}); err == nil {
 		t.Fatal("duplicate metric registration did not fail")
 	}
 }

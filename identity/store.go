@@ -59,12 +59,12 @@ func LoadCA(ctx context.Context, store Store, td spiffeid.TrustDomain, clk clock
 // creates a self-signed CA for opts.TrustDomain and saves it. created reports
 // which happened. A damaged or incomplete stored CA is an error, never
 // replaced.
-func LoadOrCreateCA(ctx context.Context, store Store, opts CAOptions) (ca *CA, created bool, err error) {
-	ca, err = LoadCA(ctx, store, opts.TrustDomain, opts.Clock)
+func LoadOrCreateCA(ctx context.Context, store Store, cfg CAConfig, opts CAOptions) (ca *CA, created bool, err error) {
+	ca, err = LoadCA(ctx, store, cfg.TrustDomain, opts.Clock)
 	if err == nil || !errors.Is(err, ErrNotFound) {
 		return ca, false, err
 	}
-	ca, err = NewSelfSignedCA(opts)
+	ca, err = NewSelfSignedCA(cfg, opts)
 	if err != nil {
 		return nil, false, err
 	}
@@ -74,7 +74,7 @@ func LoadOrCreateCA(ctx context.Context, store Store, opts CAOptions) (ca *CA, c
 	}
 	switch err := store.Save(ctx, m); {
 	case errors.Is(err, ErrExists):
-		ca, err = LoadCA(ctx, store, opts.TrustDomain, opts.Clock) // lost a race: use the winner's CA
+		ca, err = LoadCA(ctx, store, cfg.TrustDomain, opts.Clock) // lost a race: use the winner's CA
 		return ca, false, err
 	case err != nil:
 		return nil, false, fmt.Errorf("saving new CA to %s: %w", store, err)

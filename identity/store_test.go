@@ -26,11 +26,11 @@ import (
 func TestCAPersistence(t *testing.T) {
 	ctx := context.Background()
 	store := DirStore{Dir: filepath.Join(t.TempDir(), "ca")}
-	first, created, err := LoadOrCreateCA(ctx, store, CAOptions{TrustDomain: tdA})
+	first, created, err := LoadOrCreateCA(ctx, store, CAConfig{TrustDomain: tdA}, CAOptions{})
 	if err != nil || !created {
 		t.Fatalf("first start: created=%v err=%v", created, err)
 	}
-	second, created, err := LoadOrCreateCA(ctx, store, CAOptions{TrustDomain: tdA})
+	second, created, err := LoadOrCreateCA(ctx, store, CAConfig{TrustDomain: tdA}, CAOptions{})
 	if err != nil || created {
 		t.Fatalf("second start: created=%v err=%v", created, err)
 	}
@@ -88,12 +88,12 @@ func TestCACorruptFiles(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			store := DirStore{Dir: t.TempDir()}
-			if _, _, err := LoadOrCreateCA(ctx, store, CAOptions{TrustDomain: tdA}); err != nil {
+			if _, _, err := LoadOrCreateCA(ctx, store, CAConfig{TrustDomain: tdA}, CAOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			tt.damage(store.Dir)
 			before := snapshotDir(t, store.Dir)
-			_, created, err := LoadOrCreateCA(ctx, store, CAOptions{TrustDomain: tdA})
+			_, created, err := LoadOrCreateCA(ctx, store, CAConfig{TrustDomain: tdA}, CAOptions{})
 			if err == nil || created {
 				t.Fatalf("LoadOrCreateCA on a damaged CA: created=%v err=%v", created, err)
 			}

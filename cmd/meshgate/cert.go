@@ -100,7 +100,7 @@ func runCertIssue(ctx context.Context, cmd *cobra.Command, f certIssueFlags) err
 	var ca *identity.CA
 	if create {
 		var created bool
-		ca, created, err = identity.LoadOrCreateCA(ctx, store, identity.CAOptions{TrustDomain: id.TrustDomain()})
+		ca, created, err = identity.LoadOrCreateCA(ctx, store, identity.CAConfig{TrustDomain: id.TrustDomain()}, identity.CAOptions{})
 		if created {
 			fmt.Fprintf(cmd.ErrOrStderr(), "created a new self-signed CA for trust domain %q in %s\n", id.TrustDomain(), caDir)
 		}

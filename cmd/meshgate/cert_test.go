@@ -85,7 +85,7 @@ func TestCertIssueCADir(t *testing.T) {
 func TestCertIssueCACerts(t *testing.T) {
 	ctx := context.Background()
 	td := spiffeid.RequireTrustDomainFromString("cluster.local")
-	root, err := identity.NewSelfSignedCA(identity.CAOptions{TrustDomain: td})
+	root, err := identity.NewSelfSignedCA(identity.CAConfig{TrustDomain: td}, identity.CAOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

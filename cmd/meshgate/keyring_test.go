@@ -35,7 +35,7 @@ func startNode(t *testing.T, cluster, keyFile string, seeds ...string) (*federat
 	t.Helper()
 	c := federation.DefaultConfig()
 	c.BindAddr, c.MeshID, c.ClusterID, c.KeyringFile, c.Seeds = "127.0.0.1:0", "mesh1", cluster, keyFile, seeds
-	ca, err := identity.NewSelfSignedCA(identity.CAOptions{TrustDomain: spiffeid.RequireTrustDomainFromString("cluster.local")})
+	ca, err := identity.NewSelfSignedCA(identity.CAConfig{TrustDomain: spiffeid.RequireTrustDomainFromString("cluster.local")}, identity.CAOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func runTranslate(stdout, stderr io.Writer, f *translateFlags) error {
 	if f.output != "json" && f.output != "yaml" {
 		return &exitError{code: 1, err: fmt.Errorf("--output must be json or yaml, not %q", f.output)}
 	}
-	mesh, objErrs, err := file.LoadMesh(file.Options{Paths: f.paths, ClusterID: f.clusterID, Network: f.network, DomainSuffix: f.domainSuffix})
+	mesh, objErrs, err := file.LoadMesh(file.Config{Paths: f.paths, ClusterID: f.clusterID, Network: f.network, DomainSuffix: f.domainSuffix})
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}

@@ -13,8 +13,9 @@ import (
 // MeshFileName is the file that makes a directory a multi-cluster input.
 const MeshFileName = "mesh.yaml"
 
-// Options say what to read and how to label it.
-type Options struct {
+// Config says what to read and how to label it: settings only (Load and
+// LoadMesh are pure reads). Watch's collaborators are in Options.
+type Config struct {
 	// Paths are files or directories (read recursively, *.yaml / *.yml /
 	// *.json; names starting with "." are skipped). A single directory holding
 	// mesh.yaml is a multi-cluster input.
@@ -27,10 +28,6 @@ type Options struct {
 	MeshID string
 	// DomainSuffix is the cluster DNS domain (default cluster.local).
 	DomainSuffix string
-	// Logger receives Watch's log lines (default slog.Default()). Object
-	// contents, and so Secret data, are never logged.
-	Logger *slog.Logger
-
 	// cache carries converted documents from one of Watch's loads to the next.
 	cache *jsonCache
 }
@@ -102,7 +99,7 @@ func (e *ObjectError) Unwrap() error { return e.Err }
 // documents or objects (each an *ObjectError wrapping a *model.FieldError
 // naming object and field, or a *DocumentError); those were skipped. err is
 // set when the input could not be read at all.
-func LoadMesh(opts Options) (mesh *model.MeshState, objErrs []error, err error) {
+func LoadMesh(opts Config) (mesh *model.MeshState, objErrs []error, err error) {
 	res, err := Load(opts)
 	if err != nil {
 		return nil, nil, err
@@ -116,16 +113,26 @@ func LoadMesh(opts Options) (mesh *model.MeshState, objErrs []error, err error) 
 // the caller keeps its last good state. publish is never called concurrently
 // and not after Watch returns. Watch returns nil when ctx is done, or an error
 // if the file system cannot be watched.
-func Watch(ctx context.Context, opts Options, publish discovery.Publish) error {
-	return watch(ctx, opts, publish)
+func Watch(ctx context.Context, cfg Config, opts Options, publish discovery.Publish) error {
+	return watch(ctx, cfg, opts, publish)
+}
+
+// Options are Watch's collaborators. The zero value is usable.
+type Options struct {
+	// Logger receives Watch's log lines (default slog.Default()). Object
+	// contents, and so Secret data, are never logged.
+	Logger *slog.Logger
 }
 
 // Source is Watch as a discovery.Source: the file source of `meshgate run`.
-type Source struct{ Options Options }
+type Source struct {
+	Config  Config
+	Options Options
+}
 
 var _ discovery.Source = Source{}
 
-// Run implements discovery.Source: Watch(ctx, s.Options, publish).
+// Run implements discovery.Source: Watch(ctx, s.Config, s.Options, publish).
 func (s Source) Run(ctx context.Context, publish discovery.Publish) error {
-	return Watch(ctx, s.Options, publish)
+	return Watch(ctx, s.Config, s.Options, publish)
 }

@@ -72,7 +72,7 @@ func BenchmarkLoad(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				res, err := Load(Options{Paths: []string{dir}})
+				res, err := Load(Config{Paths: []string{dir}})
 				if err != nil || len(res.ObjErrs) > 0 {
 					b.Fatal(err, res.ObjErrs)
 				}
@@ -92,7 +92,7 @@ func BenchmarkReload(b *testing.B) {
 			dir := b.TempDir()
 			writeServices(b, dir, n)
 			cache := newJSONCache()
-			opts := Options{Paths: []string{dir}, cache: cache}
+			opts := Config{Paths: []string{dir}, cache: cache}
 			if _, err := Load(opts); err != nil {
 				b.Fatal(err)
 			}

@@ -15,7 +15,7 @@ func loadText(t *testing.T, name, content string) *Result {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
 	writeFile(t, p, content)
-	res, err := Load(Options{Paths: []string{p}})
+	res, err := Load(Config{Paths: []string{p}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func TestJSONAndDirectories(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "notes.txt"), "not: [an input")
 	writeFile(t, filepath.Join(dir, ".hidden.yaml"), "not: [an input")
 	writeFile(t, filepath.Join(dir, ".git", "x.yaml"), "not: [an input")
-	res, err := Load(Options{Paths: []string{dir}, DomainSuffix: "corp.local"})
+	res, err := Load(Config{Paths: []string{dir}, DomainSuffix: "corp.local"})
 	if err != nil {
 		t.Fatal(err)
 	}

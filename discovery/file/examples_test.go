@@ -15,7 +15,7 @@ import (
 func TestOracleExamples(t *testing.T) {
 	for _, dir := range []string{"eastwest", "ingress-http", "ingress-https"} {
 		t.Run(dir, func(t *testing.T) {
-			res, err := Load(Options{Paths: []string{filepath.Join("testdata/oracle", dir)}, ClusterID: "cluster1", Network: "network1"})
+			res, err := Load(Config{Paths: []string{filepath.Join("testdata/oracle", dir)}, ClusterID: "cluster1", Network: "network1"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -82,7 +82,7 @@ func TestOracleExamples(t *testing.T) {
 
 func TestMultiClusterExample(t *testing.T) {
 	for _, p := range []string{"testdata/multicluster", "testdata/multicluster/mesh.yaml"} {
-		res, err := Load(Options{Paths: []string{p}, ClusterID: "ignored", Network: "ignored"})
+		res, err := Load(Config{Paths: []string{p}, ClusterID: "ignored", Network: "ignored"})
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
@@ -155,7 +155,7 @@ func TestMeshFileErrors(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, MeshFileName), []byte(tt.mesh), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			_, err := Load(Options{Paths: []string{dir}})
+			_, err := Load(Config{Paths: []string{dir}})
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -173,7 +173,7 @@ func TestMeshDefaultsAndSingleCluster(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "a", "svc.yaml"), "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {ports: [{port: 80}]}\n")
 	writeFile(t, filepath.Join(dir, "b", "svc.yaml"), "apiVersion: v1\nkind: Service\nmetadata: {name: b}\nspec: {ports: [{port: 80}]}\n")
 	writeFile(t, filepath.Join(dir, MeshFileName), "clusters:\n- {id: west, path: b}\n- {id: east, path: a}\n")
-	res, err := Load(Options{Paths: []string{dir}})
+	res, err := Load(Config{Paths: []string{dir}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestMeshDefaultsAndSingleCluster(t *testing.T) {
 		t.Errorf("mesh = %+v", res.Mesh)
 	}
 	// a single-cluster input: Istio's default cluster id
-	res, err = Load(Options{Paths: []string{filepath.Join(dir, "a"), filepath.Join(dir, "b", "svc.yaml")}, MeshID: "m", Network: "n"})
+	res, err = Load(Config{Paths: []string{filepath.Join(dir, "a"), filepath.Join(dir, "b", "svc.yaml")}, MeshID: "m", Network: "n"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,13 +191,13 @@ func TestMeshDefaultsAndSingleCluster(t *testing.T) {
 		t.Errorf("mesh = %+v, cluster = %+v", res.Mesh, c)
 	}
 	// a multi-cluster directory cannot be combined with other paths
-	if _, err := Load(Options{Paths: []string{dir, filepath.Join(dir, "a")}}); err == nil || !strings.Contains(err.Error(), "must be the only path") {
+	if _, err := Load(Config{Paths: []string{dir, filepath.Join(dir, "a")}}); err == nil || !strings.Contains(err.Error(), "must be the only path") {
 		t.Errorf("err = %v", err)
 	}
-	if _, err := Load(Options{Paths: []string{filepath.Join(dir, "missing")}}); err == nil {
+	if _, err := Load(Config{Paths: []string{filepath.Join(dir, "missing")}}); err == nil {
 		t.Error("a missing path must fail the load")
 	}
-	if _, err := Load(Options{}); err == nil {
+	if _, err := Load(Config{}); err == nil {
 		t.Error("no paths must fail the load")
 	}
 }

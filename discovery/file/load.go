@@ -16,7 +16,7 @@ import (
 // Load reads the input described by opts. err is set when the input cannot be
 // read at all (a missing path, an unreadable file, an invalid mesh.yaml);
 // problems with single documents and objects are in Result.ObjErrs.
-func Load(opts Options) (*Result, error) {
+func Load(opts Config) (*Result, error) {
 	if len(opts.Paths) == 0 {
 		return nil, errors.New("file source: no paths given")
 	}
@@ -54,7 +54,7 @@ func findMeshFile(paths []string) (string, error) {
 	return "", nil
 }
 
-func loadSingle(opts Options) (*Result, error) {
+func loadSingle(opts Config) (*Result, error) {
 	d := newDecoder(opts.cache)
 	res := &Result{}
 	for _, p := range opts.Paths {
@@ -73,7 +73,7 @@ func loadSingle(opts Options) (*Result, error) {
 	return res, nil
 }
 
-func loadMulti(meshFile string, opts Options) (*Result, error) {
+func loadMulti(meshFile string, opts Config) (*Result, error) {
 	dir := filepath.Dir(meshFile)
 	res := &Result{roots: []string{dir}}
 	mf, err := readMeshFile(meshFile)

@@ -113,7 +113,7 @@ func TestSeedsCovered(t *testing.T) {
 func TestSeeds(t *testing.T) {
 	for name, want := range seedWants {
 		t.Run(name, func(t *testing.T) {
-			res, err := Load(Options{Paths: []string{filepath.Join("testdata/seeds", name)}})
+			res, err := Load(Config{Paths: []string{filepath.Join("testdata/seeds", name)}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -159,14 +159,14 @@ func TestSeeds(t *testing.T) {
 func TestSeedDetails(t *testing.T) {
 	load := func(name string) *model.ClusterState {
 		t.Helper()
-		res, err := Load(Options{Paths: []string{filepath.Join("testdata/seeds", name)}})
+		res, err := Load(Config{Paths: []string{filepath.Join("testdata/seeds", name)}})
 		if err != nil || len(res.ObjErrs) > 0 {
 			t.Fatalf("%s: %v %v", name, err, res.ObjErrs)
 		}
 		return res.Mesh.Local()
 	}
 	t.Run("grpc-web cors maxAge 1m (Go duration syntax)", func(t *testing.T) {
-		res, err := Load(Options{Paths: []string{"testdata/seeds/003-grpc-web.yaml"}})
+		res, err := Load(Config{Paths: []string{"testdata/seeds/003-grpc-web.yaml"}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -37,7 +37,7 @@ type watcher struct {
 	cache   *jsonCache      // converted documents, kept between reloads
 }
 
-func watch(ctx context.Context, opts Options, publish discovery.Publish) error {
+func watch(ctx context.Context, cfg Config, opts Options, publish discovery.Publish) error {
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("file source: watch: %w", err)
@@ -48,9 +48,9 @@ func watch(ctx context.Context, opts Options, publish discovery.Publish) error {
 		log = slog.Default()
 	}
 	w := &watcher{fs: fw, log: log, watched: map[string]bool{}}
-	w.setRoots(opts.Paths)
+	w.setRoots(cfg.Paths)
 
-	reload := func() { w.reload(opts, publish) }
+	reload := func() { w.reload(cfg, publish) }
 	reload()
 
 	deb := debounce.New(watchHoldoff, watchMaxDelay)
@@ -87,7 +87,7 @@ func watch(ctx context.Context, opts Options, publish discovery.Publish) error {
 }
 
 // reload loads the input, re-syncs the watches and publishes the result.
-func (w *watcher) reload(opts Options, publish discovery.Publish) {
+func (w *watcher) reload(opts Config, publish discovery.Publish) {
 	if w.cache == nil {
 		w.cache = newJSONCache()
 	}

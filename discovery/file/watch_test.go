@@ -19,14 +19,14 @@ type published struct {
 }
 
 // startWatch runs Watch until the test ends and returns its publications.
-func startWatch(t *testing.T, opts Options) <-chan published {
+func startWatch(t *testing.T, opts Config) <-chan published {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan published, 1000)
 	var returned atomic.Bool
 	done := make(chan error, 1)
 	go func() {
-		done <- Watch(ctx, opts, func(m *model.MeshState, objErrs []error, err error) {
+		done <- Watch(ctx, opts, Options{}, func(m *model.MeshState, objErrs []error, err error) {
 			if returned.Load() {
 				t.Errorf("publish called after Watch returned")
 			}
@@ -90,7 +90,7 @@ func noService(name string) func(published) bool {
 func TestWatchDirectory(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "a.yaml"), service("a", 80))
-	ch := startWatch(t, Options{Paths: []string{dir}})
+	ch := startWatch(t, Config{Paths: []string{dir}})
 	waitFor(t, ch, "the initial state", hasService("a", 1))
 
 	steps := []struct {
@@ -135,7 +135,7 @@ func TestWatchUnreadableInputAndRecovery(t *testing.T) {
 	parent := t.TempDir()
 	dir := filepath.Join(parent, "config")
 	writeFile(t, filepath.Join(dir, "a.yaml"), service("a", 80))
-	ch := startWatch(t, Options{Paths: []string{dir}})
+	ch := startWatch(t, Config{Paths: []string{dir}})
 	waitFor(t, ch, "the initial state", hasService("a", 1))
 
 	remove(t, dir)
@@ -155,7 +155,7 @@ func TestWatchSingleFile(t *testing.T) {
 	file := filepath.Join(dir, "mesh-config.yaml")
 	writeFile(t, file, service("a", 80))
 	writeFile(t, filepath.Join(dir, "other.yaml"), service("other", 80))
-	ch := startWatch(t, Options{Paths: []string{file}})
+	ch := startWatch(t, Config{Paths: []string{file}})
 	p := waitFor(t, ch, "the initial state", hasService("a", 1))
 	if noService("other")(p) == false {
 		t.Fatalf("a file beside the watched file was loaded")
@@ -176,7 +176,7 @@ func TestWatchMultiCluster(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "c1", "a.yaml"), service("a", 80))
 	writeFile(t, filepath.Join(dir, "c2", "b.yaml"), service("b", 80))
 	writeFile(t, filepath.Join(dir, MeshFileName), "clusters:\n- {id: c1, network: n1, path: c1}\n- {id: c2, network: n2, path: c2}\n")
-	ch := startWatch(t, Options{Paths: []string{dir}})
+	ch := startWatch(t, Config{Paths: []string{dir}})
 	clusterHas := func(id, svc string, ports int) func(published) bool {
 		return func(p published) bool {
 			if p.mesh == nil || p.mesh.Cluster(id) == nil {
@@ -212,7 +212,7 @@ func TestWatchStopsOnCancel(t *testing.T) {
 	published := make(chan struct{}, 10)
 	done := make(chan error, 1)
 	go func() {
-		done <- Watch(ctx, Options{Paths: []string{dir}}, func(*model.MeshState, []error, error) { published <- struct{}{} })
+		done <- Watch(ctx, Config{Paths: []string{dir}}, Options{}, func(*model.MeshState, []error, error) { published <- struct{}{} })
 	}()
 	<-published
 	cancel()

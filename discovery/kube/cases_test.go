@@ -163,7 +163,7 @@ func objKey(u *unstructured.Unstructured) string {
 // the cluster.
 func applyCase(t *testing.T, a *applier, paths []string, objs, prev []*unstructured.Unstructured) (*file.Result, []*unstructured.Unstructured) {
 	ctx := ctxT(t)
-	res, err := file.Load(file.Options{Paths: paths, ClusterID: casesCluster, Network: casesNetwork})
+	res, err := file.Load(file.Config{Paths: paths, ClusterID: casesCluster, Network: casesNetwork})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +282,7 @@ func compareCase(t *testing.T, a *applier, rec *recorder, res *file.Result) {
 
 	// 2: the objects as the API server stores them, through the file source.
 	dump := dumpCluster(t, a)
-	res2, err := file.Load(file.Options{Paths: []string{dump}, ClusterID: casesCluster, Network: casesNetwork})
+	res2, err := file.Load(file.Config{Paths: []string{dump}, ClusterID: casesCluster, Network: casesNetwork})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ type Material struct {
 // NewMaterial creates the key material and writes its files into dir.
 func NewMaterial(dir string) (*Material, error) {
 	td := spiffeid.RequireTrustDomainFromString("cluster.local")
-	ca, err := identity.NewSelfSignedCA(identity.CAOptions{TrustDomain: td, TTL: 24 * time.Hour})
+	ca, err := identity.NewSelfSignedCA(identity.CAConfig{TrustDomain: td, TTL: 24 * time.Hour}, identity.CAOptions{})
 	if err != nil {
 		return nil, err
 	}

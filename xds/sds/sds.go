@@ -84,17 +84,17 @@ func New(ctx context.Context, cfg Config, opts Options) (*Provider, error) {
 		log.Info("identity: using the plugged-in CA", "cacerts", cfg.CACerts)
 	case cfg.CADir != "":
 		var created bool
-		if ca, created, err = identity.LoadOrCreateCA(ctx, identity.DirStore{Dir: cfg.CADir}, identity.CAOptions{TrustDomain: td}); err != nil {
+		if ca, created, err = identity.LoadOrCreateCA(ctx, identity.DirStore{Dir: cfg.CADir}, identity.CAConfig{TrustDomain: td}, identity.CAOptions{}); err != nil {
 			return nil, fmt.Errorf("identity-ca-dir: %w", err)
 		}
 		log.Info("identity: CA ready", "dir", cfg.CADir, "created", created)
 	default:
-		if ca, err = identity.NewSelfSignedCA(identity.CAOptions{TrustDomain: td}); err != nil {
+		if ca, err = identity.NewSelfSignedCA(identity.CAConfig{TrustDomain: td}, identity.CAOptions{}); err != nil {
 			return nil, err
 		}
 		log.Warn("identity: no identity-ca-dir or cacerts set; using an ephemeral CA (SVIDs change on every restart)")
 	}
-	mgr, err := identity.NewManager(ca, identity.ManagerOptions{TTL: cfg.SVIDTTL, Logger: log, Registerer: opts.Registerer})
+	mgr, err := identity.NewManager(ca, identity.ManagerConfig{TTL: cfg.SVIDTTL}, identity.ManagerOptions{Logger: log, Registerer: opts.Registerer})
 	if err != nil {
 		return nil, err
 	}

@@ -64,7 +64,7 @@ func TestProvider(t *testing.T) {
 	}
 
 	// ROOTCA takes the roots other clusters publish (federation), once.
-	other, err := identity.NewSelfSignedCA(identity.CAOptions{TrustDomain: spiffeid.RequireTrustDomainFromString("east.example")})
+	other, err := identity.NewSelfSignedCA(identity.CAConfig{TrustDomain: spiffeid.RequireTrustDomainFromString("east.example")}, identity.CAOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,7 +95,7 @@ subsets: [{addresses: [{ip: 127.0.0.1}], ports: [{name: http, port: %[3]d}]}]
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	mesh, objErrs, err := file.LoadMesh(file.Options{Paths: []string{path}})
+	mesh, objErrs, err := file.LoadMesh(file.Config{Paths: []string{path}})
 	if err != nil || len(objErrs) > 0 {
 		t.Fatalf("load %d services: %v %v", n, err, objErrs)
 	}

@@ -166,7 +166,7 @@ func (w *envoyEnv) mesh(backend string, extra ...string) *model.MeshState {
 	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
 		w.t.Fatal(err)
 	}
-	mesh, objErrs, err := file.LoadMesh(file.Options{Paths: []string{path}})
+	mesh, objErrs, err := file.LoadMesh(file.Config{Paths: []string{path}})
 	if err != nil || len(objErrs) > 0 {
 		w.t.Fatalf("load world: %v %v", err, objErrs)
 	}

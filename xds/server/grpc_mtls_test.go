@@ -70,7 +70,7 @@ func startMTLSBackend(t *testing.T, ca *identity.CA, id spiffeid.ID) mtlsBackend
 // identity at the same endpoint is refused.
 func TestGRPCClientMeshMTLS(t *testing.T) {
 	td := spiffeid.RequireTrustDomainFromString("cluster.local")
-	ca, err := identity.NewSelfSignedCA(identity.CAOptions{TrustDomain: td})
+	ca, err := identity.NewSelfSignedCA(identity.CAConfig{TrustDomain: td}, identity.CAOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -104,7 +104,7 @@ func TestGatewayReceivesRealTranslate(t *testing.T) {
 				inputs = append(inputs, f)
 			}
 		}
-		m, objErrs, err := file.LoadMesh(file.Options{Paths: inputs})
+		m, objErrs, err := file.LoadMesh(file.Config{Paths: inputs})
 		if err != nil || len(objErrs) > 0 {
 			t.Fatalf("%s: load: %v %v", tc.dir, err, objErrs)
 		}
@@ -514,7 +514,7 @@ func TestRealEndpointFastPath(t *testing.T) {
 			inputs = append(inputs, f)
 		}
 	}
-	m, _, err := file.LoadMesh(file.Options{Paths: inputs})
+	m, _, err := file.LoadMesh(file.Config{Paths: inputs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -156,7 +156,7 @@ func TestEndpointsForMatchesTranslate(t *testing.T) {
 	n := 0
 	for _, dir := range dirs {
 		for _, p := range caseProxies(t, dir) {
-			mesh, _, err := file.LoadMesh(file.Options{Paths: caseInputs(t, dir)})
+			mesh, _, err := file.LoadMesh(file.Config{Paths: caseInputs(t, dir)})
 			if err != nil {
 				t.Fatal(err)
 			}

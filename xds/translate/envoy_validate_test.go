@@ -83,7 +83,7 @@ func envoyTargets(t *testing.T) []envoyTarget {
 		dir := filepath.Join(examplesDir, ex)
 		for _, p := range exampleProxies[ex] {
 			out = append(out, envoyTarget{name: "examples/" + ex + "/" + p.ID, res: func(t *testing.T) *Result {
-				mesh, objErrs, err := file.LoadMesh(file.Options{Paths: []string{dir}})
+				mesh, objErrs, err := file.LoadMesh(file.Config{Paths: []string{dir}})
 				if err != nil || len(objErrs) > 0 {
 					t.Fatalf("%s: load: %v %v", dir, err, objErrs)
 				}

@@ -28,7 +28,7 @@ func FuzzTranslateYAML(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		mesh, _, err := file.LoadMesh(file.Options{Paths: []string{path}})
+		mesh, _, err := file.LoadMesh(file.Config{Paths: []string{path}})
 		if err != nil {
 			return
 		}

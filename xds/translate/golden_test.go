@@ -131,7 +131,7 @@ func translateCase(t testing.TB, dir string, p caseProxy, opts Options) (doc, re
 // caseResult translates one proxy of a case; objErrs are the objects the
 // loader rejected.
 func caseResult(t testing.TB, dir string, p caseProxy, opts Options) (res *Result, objErrs []error) {
-	mesh, objErrs, err := file.LoadMesh(file.Options{Paths: caseInputs(t, dir)})
+	mesh, objErrs, err := file.LoadMesh(file.Config{Paths: caseInputs(t, dir)})
 	if err != nil {
 		t.Fatalf("%s: load: %v", dir, err)
 	}

@@ -135,8 +135,8 @@ func (d *Daemon) newSource() error {
 		}, multicluster.Options{REST: d.rest, Logger: d.log, Registerer: d.reg})
 		return err
 	default:
-		d.source = file.Source{Options: file.Options{Paths: []string{cfg.ConfigDir}, ClusterID: cfg.ClusterID,
-			Network: cfg.Network, DomainSuffix: cfg.DomainSuffix}}
+		d.source = file.Source{Config: file.Config{Paths: []string{cfg.ConfigDir}, ClusterID: cfg.ClusterID,
+			Network: cfg.Network, DomainSuffix: cfg.DomainSuffix}, Options: file.Options{Logger: d.log.With("component", "file")}}
 	}
 	return nil
 }

@@ -343,7 +343,7 @@ func TestFileSourceEndToEnd(t *testing.T) {
 	}
 	write("echo.yaml", echoYAML)
 	write("endpoints.yaml", fmt.Sprintf(sliceYAML, a))
-	if _, _, err := file.LoadMesh(file.Options{Paths: []string{dir}}); err != nil {
+	if _, _, err := file.LoadMesh(file.Config{Paths: []string{dir}}); err != nil {
 		t.Fatalf("load: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

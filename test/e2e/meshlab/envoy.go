@@ -136,7 +136,7 @@ type IngressPKI struct {
 
 func newIngressPKI() (*IngressPKI, error) {
 	td := spiffeid.RequireTrustDomainFromString("ingress.example")
-	ca, err := identity.NewSelfSignedCA(identity.CAOptions{TrustDomain: td, TTL: 24 * time.Hour})
+	ca, err := identity.NewSelfSignedCA(identity.CAConfig{TrustDomain: td, TTL: 24 * time.Hour}, identity.CAOptions{})
 	if err != nil {
 		return nil, err
 	}

@@ -27,7 +27,7 @@ func NewPKI(bin, dir, trustDomain string) (*PKI, error) {
 	if err != nil {
 		return nil, err
 	}
-	root, err := identity.NewSelfSignedCA(identity.CAOptions{TrustDomain: td})
+	root, err := identity.NewSelfSignedCA(identity.CAConfig{TrustDomain: td}, identity.CAOptions{})
 	if err != nil {
 		return nil, err
 	}

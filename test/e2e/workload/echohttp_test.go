@@ -31,7 +31,7 @@ func testIdentity(t *testing.T, ca *identity.CA, td spiffeid.TrustDomain, path s
 // with 500, x-echo-delay delays the answer.
 func TestEchoHTTP(t *testing.T) {
 	td := spiffeid.RequireTrustDomainFromString("cluster.local")
-	ca, err := identity.NewSelfSignedCA(identity.CAOptions{TrustDomain: td, TTL: time.Hour})
+	ca, err := identity.NewSelfSignedCA(identity.CAConfig{TrustDomain: td, TTL: time.Hour}, identity.CAOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

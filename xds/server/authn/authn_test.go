@@ -67,12 +67,12 @@ func TestRefusals(t *testing.T) {
 		user: {Authenticated: true, Audiences: []string{DefaultAudience}, User: authenticationv1.UserInfo{Username: "alice"}},
 	}}
 	f := newFixture(t, defaultConfig(), Options{Reviewer: rev})
-	foreignCA, err := identity.NewSelfSignedCA(identity.CAOptions{TrustDomain: localTD})
+	foreignCA, err := identity.NewSelfSignedCA(identity.CAConfig{TrustDomain: localTD}, identity.CAOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	otherTD := spiffeid.RequireTrustDomainFromString("other.example")
-	otherCA, err := identity.NewSelfSignedCA(identity.CAOptions{TrustDomain: otherTD})
+	otherCA, err := identity.NewSelfSignedCA(identity.CAConfig{TrustDomain: otherTD}, identity.CAOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -138,7 +138,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, cfg Config, opts Options) *fixture {
 	t.Helper()
-	ca, err := identity.NewSelfSignedCA(identity.CAOptions{TrustDomain: localTD})
+	ca, err := identity.NewSelfSignedCA(identity.CAConfig{TrustDomain: localTD}, identity.CAOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -155,7 +155,7 @@ func newSecure(t testing.TB, cfg authn.Config, withKube bool) *secure {
 		daemonKube = s.startKube()
 	}
 	var err error
-	if s.ca, err = identity.NewSelfSignedCA(identity.CAOptions{TrustDomain: td}); err != nil {
+	if s.ca, err = identity.NewSelfSignedCA(identity.CAConfig{TrustDomain: td}, identity.CAOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -168,7 +168,7 @@ func newSecure(t testing.TB, cfg authn.Config, withKube bool) *secure {
 		[]string{caHost, caHost + ".cluster.local"}, time.Hour, s.clk, log); err != nil {
 		t.Fatal(err)
 	}
-	mgr, err := identity.NewManager(s.ca, identity.ManagerOptions{Logger: log})
+	mgr, err := identity.NewManager(s.ca, identity.ManagerConfig{}, identity.ManagerOptions{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,7 +101,7 @@ func TestSecurePortKube(t *testing.T) {
 	})
 
 	// Each refusal: a clear status and a counted reason.
-	foreignCA, err := identity.NewSelfSignedCA(identity.CAOptions{TrustDomain: td})
+	foreignCA, err := identity.NewSelfSignedCA(identity.CAConfig{TrustDomain: td}, identity.CAOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +363,7 @@ func mustID(path string) spiffeid.ID { return spiffeid.RequireFromPath(td, path)
 
 func loadMesh(t testing.TB) *model.MeshState {
 	t.Helper()
-	mesh, objErrs, err := file.LoadMesh(file.Options{Paths: []string{"testdata/gateways.yaml"}})
+	mesh, objErrs, err := file.LoadMesh(file.Config{Paths: []string{"testdata/gateways.yaml"}})
 	if err != nil || len(objErrs) > 0 {
 		t.Fatalf("testdata: %v %v", err, objErrs)
 	}

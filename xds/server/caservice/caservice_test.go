@@ -45,7 +45,7 @@ type harness struct {
 // renewal path); the kube tests of authn use real tokens.
 func newHarness(t *testing.T, cfg Config) *harness {
 	t.Helper()
-	ca, err := identity.NewSelfSignedCA(identity.CAOptions{TrustDomain: td})
+	ca, err := identity.NewSelfSignedCA(identity.CAConfig{TrustDomain: td}, identity.CAOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +246,7 @@ func TestRefusals(t *testing.T) {
 // TestWithoutAuthn: registered on a server without authn's interceptors,
 // the service refuses every call rather than trusting the network.
 func TestWithoutAuthn(t *testing.T) {
-	ca, err := identity.NewSelfSignedCA(identity.CAOptions{TrustDomain: td})
+	ca, err := identity.NewSelfSignedCA(identity.CAConfig{TrustDomain: td}, identity.CAOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
