@@ -27,6 +27,7 @@ type translateFlags struct {
 	trustDomain  string
 	mysql, redis bool
 	quic         bool
+	flavor       string
 }
 
 func init() {
@@ -59,6 +60,7 @@ rest printed); 1 when the input could not be read.`,
 	fl.BoolVar(&f.mysql, "enable-mysql-filter", false, "put Envoy's mysql_proxy before tcp_proxy on MYSQL servers (Istio: PILOT_ENABLE_MYSQL_FILTER)")
 	fl.BoolVar(&f.redis, "enable-redis-filter", false, "use Envoy's redis_proxy for REDIS servers (Istio: PILOT_ENABLE_REDIS_FILTER)")
 	fl.BoolVar(&f.quic, "enable-quic-listeners", false, "add HTTP/3 (QUIC) listeners for HTTPS servers with a UDP gateway port (Istio: PILOT_ENABLE_QUIC_LISTENERS)")
+	fl.StringVar(&f.flavor, "proxy-flavor", string(translate.FlavorIstio), "proxy build: istio (Istio's proxy: what istiod would give, Istio's own filters included) or envoy (upstream Envoy: its own extensions only)")
 	_ = cmd.MarkFlagRequired("file")
 	rootCmd.AddCommand(cmd)
 }
@@ -67,13 +69,17 @@ func runTranslate(stdout, stderr io.Writer, f *translateFlags) error {
 	if f.output != "json" && f.output != "yaml" {
 		return &exitError{code: 1, err: fmt.Errorf("--output must be json or yaml, not %q", f.output)}
 	}
+	flavor, err := translate.ParseFlavor(f.flavor)
+	if err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("--proxy-flavor: %w", err)}
+	}
 	mesh, objErrs, err := file.LoadMesh(file.Config{Paths: f.paths, ClusterID: f.clusterID, Network: f.network, DomainSuffix: f.domainSuffix})
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
 	proxy := translate.Proxy{
 		Type: node.TypeRouter, Namespace: f.namespace, Labels: f.labels,
-		Network: f.network, ClusterID: mesh.LocalCluster, IP: f.ip,
+		Network: f.network, ClusterID: mesh.LocalCluster, IP: f.ip, Flavor: flavor,
 	}
 	if proxy.IP == "" {
 		proxy.IP = translate.InferProxyIP(mesh, f.namespace, f.labels)

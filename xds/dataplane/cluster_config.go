@@ -67,7 +67,7 @@ func validateCluster(c *clusterv3.Cluster) (*clusterConfig, error) {
 		"per_connection_buffer_limit_bytes", "lb_policy", "load_assignment", "max_requests_per_connection",
 		"circuit_breakers", "upstream_http_protocol_options", "common_http_protocol_options", "http_protocol_options",
 		"http2_protocol_options", "typed_extension_protocol_options", "dns_refresh_rate", "dns_jitter",
-		"dns_failure_refresh_rate", "respect_dns_ttl", "dns_lookup_family", "wait_for_warm_on_init",
+		"dns_failure_refresh_rate", "respect_dns_ttl", "dns_lookup_family", "typed_dns_resolver_config", "wait_for_warm_on_init",
 		"outlier_detection", "cleanup_interval", "round_robin_lb_config", "least_request_lb_config",
 		"common_lb_config", "transport_socket", "transport_socket_matches", "metadata", "protocol_selection",
 		"upstream_connection_options", "ignore_health_on_host_removal", "track_cluster_stats",

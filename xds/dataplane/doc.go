@@ -38,7 +38,10 @@
 // (no panic mode for them, only for ejected ones); clusters do not warm
 // (an EDS cluster has no endpoints until its EDS arrives); circuit breakers
 // other than max_connections are ignored, and max_connections has no
-// default (Envoy's is 1024); DNS clusters resolve at each connect; files
+// default (Envoy's is 1024); DNS clusters resolve at each connect with Go's
+// resolver (typed_dns_resolver_config is accepted and not used); a
+// listener's max_connections_to_accept_per_socket_event is accepted and not
+// used (each accept loop takes one connection per call anyway); files
 // named in DataSources are read when the resource is accepted, not watched;
 // TLS versions default to Go's (1.2–1.3); a version the control plane
 // re-sends after a NACK is NACKed again only after a growing delay; no delta xDS.

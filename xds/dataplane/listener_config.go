@@ -76,7 +76,8 @@ func validateListener(l *listenerv3.Listener) (*listenerConfig, error) {
 		"listener_filters", "listener_filters_timeout", "continue_on_listener_filters_timeout",
 		"traffic_direction", "metadata", "access_log", "per_connection_buffer_limit_bytes",
 		"drain_type", "bind_to_port", "tcp_backlog_size", "reuse_port", "enable_reuse_port",
-		"use_original_dst", "transparent", "freebind", "ignore_global_conn_limit", "stats_matcher"); err != nil {
+		"use_original_dst", "transparent", "freebind", "ignore_global_conn_limit", "stats_matcher",
+		"max_connections_to_accept_per_socket_event"); err != nil {
 		return nil, err
 	}
 	for _, b := range []struct {

@@ -21,9 +21,11 @@ import (
 )
 
 func eastWestListener() *listenerv3.Listener {
-	return listenerWith("0.0.0.0_15443", "0.0.0.0:15443", true,
+	l := listenerWith("0.0.0.0_15443", "0.0.0.0:15443", true,
 		sniChain(sniName(8080, "", "echo.ns1.svc.cluster.local")),
 		sniChain(sniName(9080, "v2", "reviews.default.svc.cluster.local")))
+	l.MaxConnectionsToAcceptPerSocketEvent = wrapperspb.UInt32(1) // as istiod and meshgate translate set it
+	return l
 }
 
 func modListener(f func(l *listenerv3.Listener)) *listenerv3.Listener {

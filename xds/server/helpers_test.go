@@ -240,7 +240,7 @@ func envoyNode(n node.Node) *corev3.Node {
 
 // gatewayProxy is the Proxy the server translates gatewayNode for.
 func gatewayProxy() translate.Proxy {
-	return translate.Proxy{Type: "router", Namespace: "istio-system", Labels: ingressLabels, ClusterID: "Kubernetes", RouterMode: node.RouterModeStandard}
+	return translate.Proxy{Type: "router", Namespace: "istio-system", Labels: ingressLabels, ClusterID: "Kubernetes", RouterMode: node.RouterModeStandard, Flavor: translate.FlavorEnvoy}
 }
 
 // harness is a Server on a real gRPC server on 127.0.0.1.

@@ -57,6 +57,7 @@ func ParseNode(n *corev3.Node, defaultCluster string) (Node, error) {
 		Proxy: translate.Proxy{
 			ID: n.GetId(), Type: nd.ID.Type, IP: nd.ID.IP, Namespace: nd.Namespace(), Labels: md.Labels,
 			Network: md.Network, ClusterID: md.ClusterID, RouterMode: md.RouterMode,
+			Flavor: flavorOf(md),
 		},
 		Generator: md.Generator, ServiceAccount: md.ServiceAccount,
 	}
@@ -72,12 +73,21 @@ func ParseNode(n *corev3.Node, defaultCluster string) (Node, error) {
 	return out, nil
 }
 
+// flavorOf: Istio's proxy announces ISTIO_VERSION (istio-proxy, pilot-agent)
+// and gets Istio's filters; any other node is taken for upstream Envoy.
+func flavorOf(md node.Metadata) translate.Flavor {
+	if md.IstioVersion != "" {
+		return translate.FlavorIstio
+	}
+	return translate.FlavorEnvoy
+}
+
 // groupKey identifies the nodes that get the same configuration: everything
 // the translator reads except the node id and IP, which do not influence a
 // gateway's configuration.
 func (n Node) groupKey() string {
 	var b strings.Builder
-	for _, s := range []string{n.Generator, n.Type, n.Namespace, n.ClusterID, n.Network, n.RouterMode, n.ServiceAccount} {
+	for _, s := range []string{n.Generator, n.Type, n.Namespace, n.ClusterID, n.Network, n.RouterMode, n.ServiceAccount, string(n.Flavor)} {
 		b.WriteString(s)
 		b.WriteByte('|')
 	}

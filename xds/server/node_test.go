@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/meshgate/meshgate/xds/node"
+	"github.com/meshgate/meshgate/xds/translate"
 )
 
 func md(fields map[string]any) *structpb.Struct {
@@ -38,6 +39,7 @@ func TestParseNode(t *testing.T) {
 			})},
 		},
 		{name: "defaults", node: &corev3.Node{Id: id}},
+		{name: "istio proxy", node: &corev3.Node{Id: id, Metadata: md(map[string]any{"ISTIO_VERSION": "1.31.0"})}},
 		{name: "namespace from metadata wins", node: &corev3.Node{Id: id, Metadata: md(map[string]any{"NAMESPACE": "gateways"})}},
 		{name: "grpc generator", node: &corev3.Node{Id: "sidecar~10.0.0.9~c.default~default.svc.cluster.local", Metadata: md(map[string]any{"GENERATOR": "grpc"})}},
 		{name: "nil node", node: nil, reason: "missing_node"},
@@ -68,8 +70,13 @@ func TestParseNode(t *testing.T) {
 					t.Errorf("got %+v", n)
 				}
 			case "defaults":
-				if n.ClusterID != "Kubernetes" || n.RouterMode != node.RouterModeStandard || n.Generator != "" || n.Labels != nil {
+				if n.ClusterID != "Kubernetes" || n.RouterMode != node.RouterModeStandard || n.Generator != "" || n.Labels != nil ||
+					n.Flavor != translate.FlavorEnvoy {
 					t.Errorf("got %+v", n)
+				}
+			case "istio proxy":
+				if n.Flavor != translate.FlavorIstio {
+					t.Errorf("a node with ISTIO_VERSION gets flavor %q, want istio", n.Flavor)
 				}
 			case "namespace from metadata wins":
 				if n.Namespace != "gateways" {
@@ -95,6 +102,12 @@ func TestGroupKey(t *testing.T) {
 	n, _ := ParseNode(c, "Kubernetes")
 	if n.groupKey() == a.groupKey() {
 		t.Error("a gateway in another network shares the group key")
+	}
+	d := gatewayNode("gw-4")
+	d.Metadata.Fields[node.MetaIstioVersion] = structpb.NewStringValue("1.31.0")
+	n, _ = ParseNode(d, "Kubernetes")
+	if n.groupKey() == a.groupKey() {
+		t.Error("Istio's proxy shares the group key of an upstream Envoy (flavours differ)")
 	}
 }
 

@@ -109,7 +109,7 @@ func TestGatewayReceivesRealTranslate(t *testing.T) {
 			t.Fatalf("%s: load: %v %v", tc.dir, err, objErrs)
 		}
 		proxy := translate.Proxy{Type: "router", Namespace: tc.ns, Labels: tc.labels, ClusterID: m.LocalCluster,
-			Network: tc.network, RouterMode: node.RouterModeStandard}
+			Network: tc.network, RouterMode: node.RouterModeStandard, Flavor: translate.FlavorEnvoy} // the node has no ISTIO_VERSION
 		res, err := translate.Translate(m, proxy, translate.DefaultOptions())
 		if err != nil {
 			t.Fatal(err)
@@ -532,7 +532,7 @@ func TestRealEndpointFastPath(t *testing.T) {
 		ID:       node.ID{Type: node.TypeRouter, IP: "10.9.9.9", Pod: "gw-0", Namespace: "istio-system", DomainSuffix: "cluster.local"},
 		Metadata: node.Metadata{Labels: labels, Namespace: "istio-system", ClusterID: m.LocalCluster},
 	})
-	proxy := translate.Proxy{Type: node.TypeRouter, Namespace: "istio-system", Labels: labels, ClusterID: m.LocalCluster, RouterMode: node.RouterModeStandard}
+	proxy := translate.Proxy{Type: node.TypeRouter, Namespace: "istio-system", Labels: labels, ClusterID: m.LocalCluster, RouterMode: node.RouterModeStandard, Flavor: translate.FlavorEnvoy}
 	res, _ := translate.Translate(m, proxy, translate.DefaultOptions())
 	c := h.dial(en, false)
 	before := h.waitConfig(c, expected(res))

@@ -1,6 +1,8 @@
 package translate
 
 import (
+	"fmt"
+
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -25,7 +27,36 @@ type Proxy struct {
 	// RouterMode is "sni-dnat" for east-west gateways that serve
 	// AUTO_PASSTHROUGH, else "standard".
 	RouterMode string
+	// Flavor is the Envoy build the proxy runs ("" means FlavorIstio).
+	Flavor Flavor
 }
+
+// Flavor is the Envoy build a configuration is for: Istio's proxy has
+// extensions of its own that upstream Envoy rejects.
+type Flavor string
+
+const (
+	// FlavorIstio is Istio's proxy (istio-proxy, a node with ISTIO_VERSION):
+	// the configuration istiod would give, Istio's own filters (istio.alpn) included.
+	FlavorIstio Flavor = "istio"
+	// FlavorEnvoy is upstream Envoy: only its own extensions, with standard
+	// equivalents of Istio's (see ParseFlavor and the README).
+	FlavorEnvoy Flavor = "envoy"
+)
+
+// ParseFlavor reads "istio" or "envoy" ("" is istio).
+func ParseFlavor(s string) (Flavor, error) {
+	switch Flavor(s) {
+	case "", FlavorIstio:
+		return FlavorIstio, nil
+	case FlavorEnvoy:
+		return FlavorEnvoy, nil
+	}
+	return "", fmt.Errorf("unknown proxy flavor %q (want %q or %q)", s, FlavorIstio, FlavorEnvoy)
+}
+
+// istioFilters reports whether the proxy runs Istio's proxy build.
+func (p Proxy) istioFilters() bool { return p.Flavor != FlavorEnvoy }
 
 // Options are mesh-wide settings of a translation.
 type Options struct {

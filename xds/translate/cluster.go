@@ -2,6 +2,7 @@ package translate
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -9,8 +10,10 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	rawbufferv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/raw_buffer/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -100,52 +103,47 @@ type policy struct {
 	hasRules bool
 }
 
-func (p *policy) apply(tp *model.TrafficPolicy, port uint32) {
+// level is what one level of a DestinationRule (top or subset) sets for port:
+// its matching port-level settings replace the level's own fields entirely
+// (istiod's GetPortLevelTrafficPolicy: "port level policies do not inherit"),
+// portLevel says so.
+func level(tp *model.TrafficPolicy, port uint32) (p policy, portLevel bool) {
 	if tp == nil {
-		return
-	}
-	p.hasRules = true
-	if tp.LoadBalancer != nil {
-		p.LB = tp.LoadBalancer
-	}
-	if tp.ConnectionPool != nil {
-		p.Pool = tp.ConnectionPool
-	}
-	if tp.OutlierDetection != nil {
-		p.Outlier = tp.OutlierDetection
-	}
-	if tp.TLS != nil {
-		p.TLS = tp.TLS
+		return policy{}, false
 	}
 	for _, pl := range tp.PortLevelSettings {
-		if pl.Port != port {
-			continue
-		}
-		if pl.LoadBalancer != nil {
-			p.LB = pl.LoadBalancer
-		}
-		if pl.ConnectionPool != nil {
-			p.Pool = pl.ConnectionPool
-		}
-		if pl.OutlierDetection != nil {
-			p.Outlier = pl.OutlierDetection
-		}
-		if pl.TLS != nil {
-			p.TLS = pl.TLS
+		if pl.Port == port {
+			return policy{LB: pl.LoadBalancer, Pool: pl.ConnectionPool, Outlier: pl.OutlierDetection, TLS: pl.TLS, hasRules: true}, true
 		}
 	}
+	return policy{LB: tp.LoadBalancer, Pool: tp.ConnectionPool, Outlier: tp.OutlierDetection, TLS: tp.TLS, hasRules: true}, false
 }
 
-// effectivePolicy merges the top-level policy with the subset's, port-level
-// settings applied at each level, as istiod's MergeTrafficPolicy does.
+// effectivePolicy is istiod's MergeSubsetTrafficPolicy: the top level for the
+// port, then the subset's fields over it; a subset's port-level settings
+// replace all four fields, set or not.
 func effectivePolicy(dr *model.DestinationRule, subset *model.Subset, port uint32) policy {
 	var p policy
 	if dr != nil {
-		p.apply(dr.TrafficPolicy, port)
+		p, _ = level(dr.TrafficPolicy, port)
 	}
-	if subset != nil {
-		p.apply(subset.TrafficPolicy, port)
+	if subset == nil || subset.TrafficPolicy == nil {
+		return p
 	}
+	s, portLevel := level(subset.TrafficPolicy, port)
+	if s.LB != nil || portLevel {
+		p.LB = s.LB
+	}
+	if s.Pool != nil || portLevel {
+		p.Pool = s.Pool
+	}
+	if s.Outlier != nil || portLevel {
+		p.Outlier = s.Outlier
+	}
+	if s.TLS != nil || portLevel {
+		p.TLS = s.TLS
+	}
+	p.hasRules = true
 	return p
 }
 
@@ -162,7 +160,17 @@ func (b *builder) cluster(name string, svc *service, sp model.ServicePort, ref c
 	}
 	b.setDiscovery(c, svc, sp)
 	b.applyPolicy(c, pol)
+	var hpo *httpv3.HttpProtocolOptions
+	if isH2(sp) {
+		// istiod's setUpstreamProtocol: HTTP/2 (and gRPC) ports speak HTTP/2 upstream.
+		hpo = &httpv3.HttpProtocolOptions{UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{
+			ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
+				ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{}},
+			},
+		}}
+	}
 	if ref.SNIDNAT {
+		setProtocolOptions(c, hpo)
 		return c // passthrough: the client's mTLS goes through untouched
 	}
 	switch {
@@ -170,11 +178,48 @@ func (b *builder) cluster(name string, svc *service, sp model.ServicePort, ref c
 		if ctx := b.upstreamTLS(pol.TLS, svc, sp, ref); ctx != nil {
 			c.TransportSocket = transportSocket(ctx)
 		}
+		if m := pol.TLS.Mode; m == model.ClientTLSSimple || m == model.ClientTLSMutual {
+			hpo = autoSNI(hpo, pol.TLS)
+			if b.proxy.istioFilters() {
+				// istiod's AddALPNOverrideToMetadata: istio.alpn leaves the ALPN of user TLS alone.
+				c.Metadata = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
+					"istio": {Fields: map[string]*structpb.Value{"alpn_override": structpb.NewStringValue("false")}},
+				}}
+			}
+		}
 	case pol.TLS != nil && pol.TLS.Mode == model.ClientTLSDisable:
 	case !svc.external():
 		c.TransportSocketMatches = b.autoMTLSMatches(svc, sp, ref)
 	}
+	setProtocolOptions(c, hpo)
 	return c
+}
+
+func setProtocolOptions(c *clusterv3.Cluster, hpo *httpv3.HttpProtocolOptions) {
+	if hpo != nil {
+		c.TypedExtensionProtocolOptions = map[string]*anypb.Any{httpProtocolOptionsName: mustAny(hpo)}
+	}
+}
+
+const httpProtocolOptionsName = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+// autoSNI is istiod's setAutoSniAndAutoSanValidation for SIMPLE and MUTUAL
+// origination: without a configured SNI, Envoy sends the request's host as
+// SNI (auto_sni) and, without configured SANs, checks the certificate against
+// it (auto_san_validation). An HTTP version not set otherwise is HTTP/1.1.
+func autoSNI(hpo *httpv3.HttpProtocolOptions, t *model.ClientTLS) *httpv3.HttpProtocolOptions {
+	if t.SNI != "" {
+		return hpo
+	}
+	if hpo == nil {
+		hpo = &httpv3.HttpProtocolOptions{UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{
+			ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
+				ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_HttpProtocolOptions{HttpProtocolOptions: &corev3.Http1ProtocolOptions{}},
+			},
+		}}
+	}
+	hpo.UpstreamHttpProtocolOptions = &corev3.UpstreamHttpProtocolOptions{AutoSni: true, AutoSanValidation: len(t.SubjectAltNames) == 0}
+	return hpo
 }
 
 // rawBufferSocket is plaintext; shared by every cluster (never mutated).
@@ -202,6 +247,9 @@ func (b *builder) istioMutualTLS(t *model.ClientTLS, svc *service, sp model.Serv
 	if isH2(sp) {
 		alpn = append(append([]string{}, upstreamMTLSALPNs...), "h2")
 	}
+	if !b.proxy.istioFilters() && !b.tcpClusters[clusterName(ref.Port, ref.Subset, ref.Host)] {
+		alpn = meshALPN(isH2(sp))
+	}
 	sni := sniName(ref.Port, ref.Subset, ref.Host)
 	var sans []string
 	if t != nil {
@@ -214,7 +262,7 @@ func (b *builder) istioMutualTLS(t *model.ClientTLS, svc *service, sp model.Serv
 		sans = b.serviceIdentities(svc)
 	}
 	vc := &tlsv3.CertificateValidationContext{}
-	setSANs(vc, exactMatchers(sans))
+	b.setSANs(vc, exactMatchers(sans))
 	return &tlsv3.UpstreamTlsContext{
 		Sni: sni,
 		CommonTlsContext: &tlsv3.CommonTlsContext{
@@ -229,6 +277,17 @@ func (b *builder) istioMutualTLS(t *model.ClientTLS, svc *service, sp model.Serv
 			},
 		},
 	}
+}
+
+// meshALPN is what istio.alpn would offer on mesh mTLS for a cluster that only
+// HTTP routes use; the envoy flavour sets it on the cluster since upstream
+// Envoy has no istio.alpn. Sidecars behind the gateway then see
+// istio-http/1.1 or istio-h2 and treat the connection as HTTP.
+func meshALPN(h2 bool) []string {
+	if h2 {
+		return slices.Clone(meshALPNH2)
+	}
+	return slices.Clone(meshALPNHTTP11)
 }
 
 // serviceIdentities are the SPIFFE IDs of the service's workloads (and a

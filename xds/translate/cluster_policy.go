@@ -2,10 +2,12 @@ package translate
 
 import (
 	"strings"
+	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	caresv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/network/dns_resolver/cares/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -16,6 +18,9 @@ import (
 // systemRootsFile is where Debian-style systems keep the public roots; SIMPLE
 // origination without caCertificates validates against them.
 const systemRootsFile = "/etc/ssl/certs/ca-certificates.crt"
+
+// dnsRefreshRate is MeshConfig.dnsRefreshRate's default.
+const dnsRefreshRate = 60 * time.Second
 
 // setDiscovery picks the cluster type: EDS for Kubernetes services and STATIC
 // ServiceEntries; DNS resolution for DNS ServiceEntries, with the hosts (or the
@@ -38,6 +43,15 @@ func (b *builder) setDiscovery(c *clusterv3.Cluster, svc *service, sp model.Serv
 		}
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: t}
 		c.DnsLookupFamily = clusterv3.Cluster_V4_ONLY
+		// istiod's DNS settings: the mesh's dnsRefreshRate (60s), record TTLs
+		// respected, 100ms jitter, c-ares with at most 100 queries per UDP socket.
+		c.DnsRefreshRate = durationpb.New(dnsRefreshRate)
+		c.RespectDnsTtl = true
+		c.DnsJitter = durationpb.New(100 * time.Millisecond)
+		c.TypedDnsResolverConfig = &corev3.TypedExtensionConfig{
+			Name:        "envoy.network.dns_resolver.cares",
+			TypedConfig: mustAny(&caresv3.CaresDnsResolverConfig{UdpMaxQueries: wrapperspb.UInt32(100)}),
+		}
 		c.LoadAssignment = dnsLoadAssignment(c.Name, svc, sp)
 	case "STATIC":
 		eds()
@@ -178,7 +192,7 @@ func (b *builder) upstreamTLS(t *model.ClientTLS, svc *service, sp model.Service
 	}}
 	common := ctx.CommonTlsContext
 	vc := &tlsv3.CertificateValidationContext{}
-	setSANs(vc, exactMatchers(t.SubjectAltNames))
+	b.setSANs(vc, exactMatchers(t.SubjectAltNames))
 	switch {
 	case t.CredentialName != "":
 		if t.Mode == model.ClientTLSMutual {

@@ -1,11 +1,13 @@
 package translate
 
 import (
+	"math"
 	"testing"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 
 	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/xds/node"
@@ -59,28 +61,61 @@ func upstreamCtx(t *testing.T, c *clusterv3.Cluster) *tlsv3.UpstreamTlsContext {
 func TestTrafficPolicy(t *testing.T) {
 	u32 := func(v uint32) *uint32 { return &v }
 	d := func(v time.Duration) *time.Duration { return &v }
-	dr := &model.DestinationRule{Meta: model.Meta{Name: "svc", Namespace: "default"}, Host: "svc",
-		TrafficPolicy: &model.TrafficPolicy{
-			LoadBalancer:      &model.LoadBalancer{Simple: "ROUND_ROBIN"},
-			ConnectionPool:    &model.ConnectionPool{TCP: &model.TCPPool{MaxConnections: 7, ConnectTimeout: d(3 * time.Second)}, HTTP: &model.HTTPPool{HTTP1MaxPendingRequests: 9}},
-			OutlierDetection:  &model.OutlierDetection{Consecutive5xxErrors: u32(4), Interval: d(time.Second), BaseEjectionTime: d(30 * time.Second), MaxEjectionPercent: 50},
-			PortLevelSettings: []model.PortTrafficPolicy{{Port: 8080, LoadBalancer: &model.LoadBalancer{Simple: "RANDOM"}}},
-		}}
-	c := onlyCluster(t, policyMesh(dr, nil))
-	if c.LbPolicy != clusterv3.Cluster_RANDOM {
-		t.Errorf("port-level LB should win: %v", c.LbPolicy)
+	top := func(portLevel []model.PortTrafficPolicy) *model.DestinationRule {
+		return &model.DestinationRule{Meta: model.Meta{Name: "svc", Namespace: "default"}, Host: "svc",
+			TrafficPolicy: &model.TrafficPolicy{
+				LoadBalancer:      &model.LoadBalancer{Simple: "RANDOM"},
+				ConnectionPool:    &model.ConnectionPool{TCP: &model.TCPPool{MaxConnections: 7, ConnectTimeout: d(3 * time.Second)}, HTTP: &model.HTTPPool{HTTP1MaxPendingRequests: 9}},
+				OutlierDetection:  &model.OutlierDetection{Consecutive5xxErrors: u32(4), Interval: d(time.Second), BaseEjectionTime: d(30 * time.Second), MaxEjectionPercent: 50},
+				PortLevelSettings: portLevel,
+			}}
 	}
-	th := c.CircuitBreakers.Thresholds[0]
-	if th.MaxConnections.GetValue() != 7 || th.MaxPendingRequests.GetValue() != 9 || c.ConnectTimeout.AsDuration() != 3*time.Second {
-		t.Errorf("pool not applied: %v %v %v", th.MaxConnections, th.MaxPendingRequests, c.ConnectTimeout)
-	}
-	od := c.OutlierDetection
-	if od.GetConsecutive_5Xx().GetValue() != 4 || od.GetBaseEjectionTime().AsDuration() != 30*time.Second || od.GetMaxEjectionPercent().GetValue() != 50 {
-		t.Errorf("outlier detection: %v", od)
-	}
-	if len(c.TransportSocketMatches) != 2 {
-		t.Errorf("no tls policy: auto mTLS matches expected, got %d", len(c.TransportSocketMatches))
-	}
+	t.Run("top level applies to ports without port-level settings", func(t *testing.T) {
+		c := onlyCluster(t, policyMesh(top([]model.PortTrafficPolicy{{Port: 9090, LoadBalancer: &model.LoadBalancer{Simple: "ROUND_ROBIN"}}}), nil))
+		if c.LbPolicy != clusterv3.Cluster_RANDOM {
+			t.Errorf("lb %v, want the top-level RANDOM", c.LbPolicy)
+		}
+		th := c.CircuitBreakers.Thresholds[0]
+		if th.MaxConnections.GetValue() != 7 || th.MaxPendingRequests.GetValue() != 9 || c.ConnectTimeout.AsDuration() != 3*time.Second {
+			t.Errorf("pool not applied: %v %v %v", th.MaxConnections, th.MaxPendingRequests, c.ConnectTimeout)
+		}
+		od := c.OutlierDetection
+		if od.GetConsecutive_5Xx().GetValue() != 4 || od.GetBaseEjectionTime().AsDuration() != 30*time.Second || od.GetMaxEjectionPercent().GetValue() != 50 {
+			t.Errorf("outlier detection: %v", od)
+		}
+		if len(c.TransportSocketMatches) != 2 {
+			t.Errorf("no tls policy: auto mTLS matches expected, got %d", len(c.TransportSocketMatches))
+		}
+	})
+	t.Run("port-level settings replace the top level and do not inherit", func(t *testing.T) {
+		// istiod (GetPortLevelTrafficPolicy): "port level policies do not inherit";
+		// fields the port-level entry leaves out get Envoy/istiod defaults.
+		c := onlyCluster(t, policyMesh(top([]model.PortTrafficPolicy{{Port: 8080, LoadBalancer: &model.LoadBalancer{Simple: "ROUND_ROBIN"}}}), nil))
+		if c.LbPolicy != clusterv3.Cluster_ROUND_ROBIN {
+			t.Errorf("lb %v, want the port-level ROUND_ROBIN", c.LbPolicy)
+		}
+		th := c.CircuitBreakers.Thresholds[0]
+		if th.MaxConnections.GetValue() != math.MaxUint32 || th.MaxPendingRequests.GetValue() != math.MaxUint32 || c.ConnectTimeout.AsDuration() != defaultConnectTimeout {
+			t.Errorf("top-level pool inherited: %v %v %v", th.MaxConnections, th.MaxPendingRequests, c.ConnectTimeout)
+		}
+		if c.OutlierDetection != nil {
+			t.Errorf("top-level outlier detection inherited: %v", c.OutlierDetection)
+		}
+	})
+	t.Run("subset port-level settings replace every field", func(t *testing.T) {
+		dr := top(nil)
+		dr.Subsets = []model.Subset{{Name: "v1", Labels: map[string]string{"v": "1"}, TrafficPolicy: &model.TrafficPolicy{
+			PortLevelSettings: []model.PortTrafficPolicy{{Port: 8080, OutlierDetection: &model.OutlierDetection{Consecutive5xxErrors: u32(2)}}},
+		}}}
+		p := effectivePolicy(dr, &dr.Subsets[0], 8080)
+		if p.LB != nil || p.Pool != nil || p.Outlier == nil || *p.Outlier.Consecutive5xxErrors != 2 {
+			t.Errorf("subset port level: lb %v pool %v outlier %v", p.LB, p.Pool, p.Outlier)
+		}
+		p = effectivePolicy(dr, &dr.Subsets[0], 9090)
+		if p.LB == nil || p.LB.Simple != "RANDOM" || p.Pool == nil || p.Outlier == nil || *p.Outlier.Consecutive5xxErrors != 4 {
+			t.Errorf("other port: lb %v pool %v outlier %v", p.LB, p.Pool, p.Outlier)
+		}
+	})
 }
 
 func TestUpstreamTLSModes(t *testing.T) {
@@ -96,12 +131,13 @@ func TestUpstreamTLSModes(t *testing.T) {
 		if vc.GetValidationContextSdsSecretConfig().GetName() != SecretRootCA || ctx.CommonTlsContext.TlsCertificateSdsSecretConfigs[0].Name != SecretDefault {
 			t.Errorf("sds names: %v", ctx.CommonTlsContext)
 		}
-		// Both SAN matchers: Envoy reads the typed ones, gRPC-Go the deprecated ones.
+		// As istiod: match_subject_alt_names only (any SAN type); typed
+		// matchers would narrow the check to one type.
 		want := "spiffe://cluster.local/ns/default/sa/svc"
 		if got := vc.GetDefaultValidationContext().GetMatchSubjectAltNames(); len(got) != 1 || got[0].GetExact() != want {
 			t.Errorf("deprecated SANs %v", got)
 		}
-		if got := vc.GetDefaultValidationContext().GetMatchTypedSubjectAltNames(); len(got) != 1 || got[0].GetMatcher().GetExact() != want || got[0].GetSanType() != tlsv3.SubjectAltNameMatcher_URI {
+		if got := vc.GetDefaultValidationContext().GetMatchTypedSubjectAltNames(); len(got) != 0 {
 			t.Errorf("typed SANs %v", got)
 		}
 	})
@@ -112,6 +148,27 @@ func TestUpstreamTLSModes(t *testing.T) {
 		}
 		if len(ctx.CommonTlsContext.TlsCertificates) != 0 {
 			t.Error("SIMPLE must not present a client certificate")
+		}
+	})
+	t.Run("SIMPLE without SNI: auto SNI and SAN validation", func(t *testing.T) {
+		hpo := func(tls *model.ClientTLS) *httpv3.HttpProtocolOptions {
+			c := onlyCluster(t, policyMesh(withTLS(tls), nil))
+			o := &httpv3.HttpProtocolOptions{}
+			if err := c.GetTypedExtensionProtocolOptions()[httpProtocolOptionsName].UnmarshalTo(o); err != nil {
+				t.Fatalf("no HttpProtocolOptions: %v", err)
+			}
+			if c.GetMetadata().GetFilterMetadata()["istio"].GetFields()["alpn_override"].GetStringValue() != "false" {
+				t.Errorf("istio.alpn_override metadata missing: %v", c.GetMetadata())
+			}
+			return o
+		}
+		o := hpo(&model.ClientTLS{Mode: model.ClientTLSSimple})
+		if u := o.GetUpstreamHttpProtocolOptions(); !u.GetAutoSni() || !u.GetAutoSanValidation() || o.GetExplicitHttpConfig().GetHttpProtocolOptions() == nil {
+			t.Errorf("want auto_sni, auto_san_validation and HTTP/1.1: %v", o)
+		}
+		o = hpo(&model.ClientTLS{Mode: model.ClientTLSSimple, SubjectAltNames: []string{"api.example.com"}})
+		if u := o.GetUpstreamHttpProtocolOptions(); !u.GetAutoSni() || u.GetAutoSanValidation() {
+			t.Errorf("configured SANs: want auto_sni only: %v", o)
 		}
 	})
 	t.Run("MUTUAL with files", func(t *testing.T) {

@@ -67,6 +67,8 @@ func envoyTargets(t *testing.T) []envoyTarget {
 				if v != "" {
 					name += "/" + v
 				}
+				p := p
+				p.flavor = FlavorEnvoy // upstream Envoy gets the envoy flavour
 				out = append(out, envoyTarget{name: name, res: func(t *testing.T) *Result {
 					res, _ := caseResult(t, dir, p, variants[v])
 					return res
@@ -88,7 +90,7 @@ func envoyTargets(t *testing.T) []envoyTarget {
 					t.Fatalf("%s: load: %v %v", dir, err, objErrs)
 				}
 				proxy := p
-				proxy.ID, proxy.Type = "", node.TypeRouter
+				proxy.ID, proxy.Type, proxy.Flavor = "", node.TypeRouter, FlavorEnvoy
 				if proxy.ClusterID == "" {
 					proxy.ClusterID = mesh.LocalCluster
 				}
@@ -111,11 +113,6 @@ func envoyTargets(t *testing.T) []envoyTarget {
 // stated here, each with the message Envoy gives. The test fails when such an
 // output is accepted (remove the entry) or rejected for another reason.
 var envoyKnownRejections = map[string]struct{ reason, message string }{
-	"069-s003-5-10-mysql/ingressgateway/flags": {
-		reason: "PILOT_ENABLE_MYSQL_FILTER adds envoy.filters.network.mysql_proxy, which Istio's proxy builds " +
-			"in but upstream Envoy keeps in its contrib image only; the envoy flavour (issue 22) must leave it out",
-		message: "could not find @type 'type.googleapis.com/envoy.extensions.filters.network.mysql_proxy.v3.MySQLProxy'",
-	},
 }
 
 // TestEnvoyValidate loads every golden case's and every example's output,

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+	alpnv2alpha1 "istio.io/api/envoy/config/filter/http/alpn/v2alpha1"
 
 	"github.com/meshgate/meshgate/discovery/model"
 )
@@ -54,16 +55,46 @@ func adsConfig() *corev3.ConfigSource {
 	}
 }
 
+// sdsConfig points at an SDS secret on the ADS stream. Like istiod, the
+// workload identity (default, ROOTCA) is waited for however long it takes
+// (initial_fetch_timeout 0) instead of Envoy's default 15s, after which a
+// listener or cluster would go live without it; credentialName secrets keep
+// Envoy's default.
 func sdsConfig(name string) *tlsv3.SdsSecretConfig {
-	return &tlsv3.SdsSecretConfig{Name: name, SdsConfig: &corev3.ConfigSource{
+	cs := &corev3.ConfigSource{
 		ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}},
 		ResourceApiVersion:    corev3.ApiVersion_V3,
-	}}
+	}
+	if name == SecretDefault || name == SecretRootCA {
+		cs.InitialFetchTimeout = durationpb.New(0)
+	}
+	return &tlsv3.SdsSecretConfig{Name: name, SdsConfig: cs}
 }
 
 func httpFilter(name string, m proto.Message) *hcmv3.HttpFilter {
 	return &hcmv3.HttpFilter{Name: name, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(m)}}
 }
+
+// istioALPNFilter is Istio's istio.alpn HTTP filter (istio-proxy only): on
+// upstream mesh mTLS it offers istio-http/1.0, istio-http/1.1 or istio-h2 by
+// the upstream HTTP version, which tells a sidecar on a protocol-sniffed port
+// that the connection carries HTTP. Clusters whose TLS the user configures opt
+// out with metadata istio.alpn_override "false". The envoy flavour has no such
+// filter; it sets the same ALPN per cluster instead (meshALPN).
+var istioALPNFilter = httpFilter(istioALPNFilterName, &alpnv2alpha1.FilterConfig{AlpnOverride: []*alpnv2alpha1.FilterConfig_AlpnOverride{
+	{UpstreamProtocol: alpnv2alpha1.FilterConfig_HTTP10, AlpnOverride: meshALPNHTTP10},
+	{UpstreamProtocol: alpnv2alpha1.FilterConfig_HTTP11, AlpnOverride: meshALPNHTTP11},
+	{UpstreamProtocol: alpnv2alpha1.FilterConfig_HTTP2, AlpnOverride: meshALPNH2},
+}})
+
+const istioALPNFilterName = "istio.alpn"
+
+// The ALPN istio.alpn offers on mesh mTLS, per upstream HTTP version.
+var (
+	meshALPNHTTP10 = []string{"istio-http/1.0", "istio", "http/1.0"}
+	meshALPNHTTP11 = []string{"istio-http/1.1", "istio", "http/1.1"}
+	meshALPNH2     = []string{"istio-h2", "istio", "h2"}
+)
 
 // hcm builds a gateway HTTP connection manager the way istiod configures one
 // (remote address, XFCC sanitize-set, websocket upgrades, path normalisation),
@@ -72,6 +103,9 @@ func (b *builder) hcm(rds, statPrefix string, p model.Protocol) *hcmv3.HttpConne
 	var filters []*hcmv3.HttpFilter
 	if p == model.ProtocolGRPCWeb {
 		filters = append(filters, httpFilter(wellknown.GRPCWeb, &grpcwebv3.GrpcWeb{}))
+	}
+	if b.proxy.istioFilters() {
+		filters = append(filters, istioALPNFilter)
 	}
 	filters = append(filters,
 		httpFilter(wellknown.Fault, &faultv3.HTTPFault{}),
@@ -90,7 +124,7 @@ func (b *builder) hcm(rds, statPrefix string, p model.Protocol) *hcmv3.HttpConne
 			Subject: wrapperspb.Bool(true), Cert: true, Dns: true, Uri: true,
 		},
 		HttpProtocolOptions:          &corev3.Http1ProtocolOptions{},
-		ServerName:                   "meshgate",
+		ServerName:                   "istio-envoy", // istiod's default server header
 		StreamIdleTimeout:            durationpb.New(0),
 		Proxy_100Continue:            true,
 		NormalizePath:                wrapperspb.Bool(true),
@@ -124,6 +158,12 @@ func (b *builder) tcpProxyFilters(routes []model.RouteDestination, vsNamespace s
 		return []*listenerv3.Filter{redisProxy(single)}
 	}
 	tp := &tcpv3.TcpProxy{}
+	if single != "" {
+		b.tcpClusters[single] = true
+	}
+	for _, w := range weighted {
+		b.tcpClusters[w.Name] = true
+	}
 	if single != "" {
 		tp.StatPrefix = single
 		tp.ClusterSpecifier = &tcpv3.TcpProxy_Cluster{Cluster: single}

@@ -29,6 +29,9 @@ type caseProxy struct {
 	IP        string            `json:"ip"`
 	Labels    map[string]string `json:"labels"`
 	Metadata  map[string]any    `json:"metadata"`
+	// flavor is the proxy build translated for (not in proxies.yaml: the
+	// oracle's proxies are Istio's).
+	flavor Flavor
 }
 
 const casesDir = "testdata/cases"
@@ -135,7 +138,7 @@ func caseResult(t testing.TB, dir string, p caseProxy, opts Options) (res *Resul
 	if err != nil {
 		t.Fatalf("%s: load: %v", dir, err)
 	}
-	proxy := Proxy{Type: p.Type, IP: p.IP, Namespace: p.Namespace, Labels: p.Labels, ClusterID: mesh.LocalCluster}
+	proxy := Proxy{Type: p.Type, IP: p.IP, Namespace: p.Namespace, Labels: p.Labels, ClusterID: mesh.LocalCluster, Flavor: p.flavor}
 	if nw, ok := p.Metadata["NETWORK"].(string); ok {
 		proxy.Network = nw
 	}
@@ -149,8 +152,22 @@ func caseResult(t testing.TB, dir string, p caseProxy, opts Options) (res *Resul
 	return res, objErrs
 }
 
-// TestGolden translates every case for every proxy and compares with
-// golden/<proxy>.json and golden/<proxy>.errors.txt (rewritten by -update).
+// flavorVariant names the golden files of a flavour: the istio flavour (what
+// istiod gives, compared with the oracle) has none, the envoy flavour
+// ".envoy" after the options variant.
+func flavorVariant(variant string, f Flavor) string {
+	if f != FlavorEnvoy {
+		return variant
+	}
+	if variant == "" {
+		return "envoy"
+	}
+	return variant + ".envoy"
+}
+
+// TestGolden translates every case for every proxy, in both flavours, and
+// compares with golden/<proxy>[.<variant>].json and .errors.txt (rewritten by
+// -update); the envoy flavour's files are golden/<proxy>[.<variant>].envoy.*.
 func TestGolden(t *testing.T) {
 	dirs, err := filepath.Glob(filepath.Join(casesDir, "*"))
 	if err != nil {
@@ -163,12 +180,17 @@ func TestGolden(t *testing.T) {
 		}
 		for _, p := range caseProxies(t, dir) {
 			for variant, opts := range caseVariants(t, dir) {
-				n++
-				t.Run(filepath.Base(dir)+"/"+p.Name+"/"+variant, func(t *testing.T) {
-					doc, report := translateCase(t, dir, p, opts)
-					checkGolden(t, goldenName(dir, p.Name, variant, ".json"), doc)
-					checkGolden(t, goldenName(dir, p.Name, variant, ".errors.txt"), report)
-				})
+				for _, f := range []Flavor{FlavorIstio, FlavorEnvoy} {
+					n++
+					p := p
+					p.flavor = f
+					fv := flavorVariant(variant, f)
+					t.Run(filepath.Base(dir)+"/"+p.Name+"/"+fv, func(t *testing.T) {
+						doc, report := translateCase(t, dir, p, opts)
+						checkGolden(t, goldenName(dir, p.Name, fv, ".json"), doc)
+						checkGolden(t, goldenName(dir, p.Name, fv, ".errors.txt"), report)
+					})
+				}
 			}
 		}
 	}

@@ -128,6 +128,9 @@ func (b *builder) listener(name, bind string, port uint32, chains []*chainOpts) 
 			Address: bind, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port},
 		}}},
 		TrafficDirection: corev3.TrafficDirection_OUTBOUND,
+		// istiod's gateway default: accept one connection per wakeup, which
+		// spreads connections over the worker threads.
+		MaxConnectionsToAcceptPerSocketEvent: wrapperspb.UInt32(1),
 	}
 	udp := len(chains) > 0 && chains[0].http3
 	if udp {
@@ -168,8 +171,11 @@ func (b *builder) listener(name, bind string, port uint32, chains []*chainOpts) 
 	}
 	if needInspector && !udp {
 		l.ListenerFilters = []*listenerv3.ListenerFilter{{
-			Name:       wellknown.TLSInspector,
-			ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: mustAny(&tlsinspv3.TlsInspector{})},
+			Name: wellknown.TLSInspector,
+			ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: mustAny(&tlsinspv3.TlsInspector{
+				// istiod's value: peek at most 512 bytes for the ClientHello.
+				InitialReadBufferSize: wrapperspb.UInt32(512),
+			})},
 		}}
 	}
 	return l

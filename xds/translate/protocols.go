@@ -18,7 +18,9 @@ func (b *builder) protocolFilters(port model.Port, statPrefix string) []*listene
 	switch {
 	case port.Protocol == model.ProtocolMongo:
 		return []*listenerv3.Filter{typedFilter(wellknown.MongoProxy, &mongov3.MongoProxy{StatPrefix: statPrefix})}
-	case port.Protocol == model.ProtocolMySQL && b.ix.opts.EnableMySQLFilter:
+	case port.Protocol == model.ProtocolMySQL && b.ix.opts.EnableMySQLFilter && b.proxy.istioFilters():
+		// mysql_proxy is in upstream Envoy's contrib image only: the envoy
+		// flavour keeps plain tcp_proxy.
 		return []*listenerv3.Filter{typedFilter(wellknown.MySQLProxy, &mysqlv3.MySQLProxy{StatPrefix: statPrefix})}
 	}
 	return nil

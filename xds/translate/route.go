@@ -109,11 +109,14 @@ func (b *builder) routeConfig(mg *mergedGateway, name string) *routev3.RouteConf
 
 // collapseVirtualHosts merges hosts whose route lists come from the same
 // contributions (and agree on require_tls) into one virtual host with several
-// domains; the alphabetically first host is the primary.
+// domains. Hosts are visited in istiod's order (host.Names: non-wildcards
+// first, longest first, then alphabetical); the first one names the merged host.
 func collapseVirtualHosts(in map[string]*vhostBuild) []*vhostBuild {
 	var out []*vhostBuild
 	primary := map[string]*vhostBuild{}
-	for _, h := range model.SortedKeys(in) {
+	hosts := model.SortedKeys(in)
+	slices.SortStableFunc(hosts, compareHostNames)
+	for _, h := range hosts {
 		vb := in[h]
 		key := strings.Join(vb.keys, ",") + "#" + vb.vh.RequireTls.String()
 		if p := primary[key]; p != nil {
@@ -124,6 +127,21 @@ func collapseVirtualHosts(in map[string]*vhostBuild) []*vhostBuild {
 		out = append(out, vb)
 	}
 	return out
+}
+
+// compareHostNames orders hosts as istiod's host.Names does: wildcards last,
+// longer names first, equal lengths alphabetically.
+func compareHostNames(a, b string) int {
+	aw, bw := strings.HasPrefix(a, "*"), strings.HasPrefix(b, "*")
+	switch {
+	case aw != bw && aw:
+		return 1
+	case aw != bw:
+		return -1
+	case len(a) != len(b):
+		return len(b) - len(a)
+	}
+	return strings.Compare(a, b)
 }
 
 func sortCatchAllLast(routes []*routev3.Route) []*routev3.Route {

@@ -40,7 +40,7 @@ func (b *builder) downstreamTLS(s *gwServer, tcpTermination bool) *tlsv3.Downstr
 	case mode == model.TLSIstioMutual:
 		common.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{sdsConfig(SecretDefault)}
 		vc := &tlsv3.CertificateValidationContext{}
-		setSANs(vc, exactMatchers(t.SubjectAltNames))
+		b.setSANs(vc, exactMatchers(t.SubjectAltNames))
 		common.ValidationContextType = &tlsv3.CommonTlsContext_CombinedValidationContext{
 			CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
 				DefaultValidationContext:         vc,
@@ -62,7 +62,7 @@ func (b *builder) downstreamTLS(s *gwServer, tcpTermination bool) *tlsv3.Downstr
 			if t.CACRL != "" {
 				vc.Crl = fileSource(t.CACRL)
 			}
-			setSANs(vc, exactMatchers(t.SubjectAltNames))
+			b.setSANs(vc, exactMatchers(t.SubjectAltNames))
 			common.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: vc}
 		}
 	}
@@ -88,7 +88,7 @@ func (b *builder) credentialTLS(s *gwServer, common *tlsv3.CommonTlsContext, val
 			VerifyCertificateSpki: t.VerifyCertificateSPKI,
 			VerifyCertificateHash: t.VerifyCertificateHash,
 		}
-		setSANs(vc, exactMatchers(t.SubjectAltNames))
+		b.setSANs(vc, exactMatchers(t.SubjectAltNames))
 		common.ValidationContextType = &tlsv3.CommonTlsContext_CombinedValidationContext{
 			CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
 				DefaultValidationContext:         vc,
@@ -145,20 +145,34 @@ func exactMatchers(sans []string) []*matcherv3.StringMatcher {
 	return out
 }
 
-// setSANs sets both the deprecated and the typed SAN matchers: Envoy reads the
-// typed ones, gRPC-Go only the deprecated ones (XDS-NOTES.md). A typed matcher
-// checks URI SANs for spiffe:// values and DNS SANs otherwise.
+// setSANs sets the SAN matchers as istiod does: match_subject_alt_names,
+// which Envoy checks against every SAN type (DNS, URI, email, IP) and gRPC-Go
+// reads too (XDS-NOTES.md). Typed matchers would narrow each to one type.
 func setSANs(vc *tlsv3.CertificateValidationContext, ms []*matcherv3.StringMatcher) {
 	if len(ms) == 0 {
 		return
 	}
 	vc.MatchSubjectAltNames = ms
+}
+
+// anySANType are the SAN types match_subject_alt_names checks.
+var anySANType = []tlsv3.SubjectAltNameMatcher_SanType{
+	tlsv3.SubjectAltNameMatcher_DNS, tlsv3.SubjectAltNameMatcher_EMAIL,
+	tlsv3.SubjectAltNameMatcher_IP_ADDRESS, tlsv3.SubjectAltNameMatcher_URI,
+}
+
+// setSANs is setSANs for the proxy's flavour: upstream Envoy gets the
+// non-deprecated typed matchers with the same meaning (each value against
+// every SAN type) instead of match_subject_alt_names.
+func (b *builder) setSANs(vc *tlsv3.CertificateValidationContext, ms []*matcherv3.StringMatcher) {
+	if b.proxy.istioFilters() {
+		setSANs(vc, ms)
+		return
+	}
 	for _, m := range ms {
-		t := tlsv3.SubjectAltNameMatcher_DNS
-		if strings.HasPrefix(m.GetExact(), "spiffe://") || strings.HasPrefix(m.GetPrefix(), "spiffe://") {
-			t = tlsv3.SubjectAltNameMatcher_URI
+		for _, t := range anySANType {
+			vc.MatchTypedSubjectAltNames = append(vc.MatchTypedSubjectAltNames, &tlsv3.SubjectAltNameMatcher{SanType: t, Matcher: m})
 		}
-		vc.MatchTypedSubjectAltNames = append(vc.MatchTypedSubjectAltNames, &tlsv3.SubjectAltNameMatcher{SanType: t, Matcher: m})
 	}
 }
 

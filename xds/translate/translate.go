@@ -27,6 +27,9 @@ type builder struct {
 	credentials    map[string]credential
 	rds            []string
 	droppedRemote  int
+	// tcpClusters are the clusters a tcp_proxy forwards to (the rest are
+	// reached by HTTP routes only).
+	tcpClusters map[string]bool
 }
 
 func (b *builder) errorf(obj model.Ref, field, format string, args ...any) {
@@ -57,6 +60,7 @@ func (ix *Index) Translate(p Proxy) *Result {
 		tlsHostsByPort: map[uint32]map[string]string{},
 		clusterRefs:    map[string]clusterRef{},
 		credentials:    map[string]credential{},
+		tcpClusters:    map[string]bool{},
 	}
 	b.out.Errors = append(b.out.Errors, ix.errs...)
 	if mg := ix.mergeGateways(&p, &b.out.Errors); mg != nil {
