@@ -112,8 +112,7 @@ func envoyTargets(t *testing.T) []envoyTarget {
 // envoyKnownRejections are outputs that upstream Envoy rejects for a reason
 // stated here, each with the message Envoy gives. The test fails when such an
 // output is accepted (remove the entry) or rejected for another reason.
-var envoyKnownRejections = map[string]struct{ reason, message string }{
-}
+var envoyKnownRejections = map[string]struct{ reason, message string }{}
 
 // TestEnvoyValidate loads every golden case's and every example's output,
 // per proxy, into the real Envoy (`envoy --mode validate` on a static

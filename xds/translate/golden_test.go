@@ -2,13 +2,13 @@ package translate
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"slices"
 	"strings"
 	"testing"
 
@@ -257,24 +257,82 @@ func checkGolden(t *testing.T, path string, got []byte) {
 	}
 }
 
-var agreementRE = regexp.MustCompile(`(?m)^agreement (\d+)/(\d+)$`)
+// xdsdiffReport is what xdsdiff.py --json writes.
+type xdsdiffReport struct {
+	Info struct {
+		Listeners int `json:"listeners_compared"`
+		Routes    int `json:"routes_compared"`
+		Clusters  int `json:"clusters_compared"`
+		Endpoints int `json:"endpoints_compared"`
+	} `json:"info"`
+	Diffs []struct {
+		Kind     string          `json:"kind"`
+		Resource string          `json:"resource"`
+		Path     string          `json:"path"`
+		Meshgate json.RawMessage `json:"meshgate"`
+	} `json:"diffs"`
+}
 
-// TestOracleAgreement compares every golden output with istiod's output for
-// the same input (stored by test/oracle/refresh.sh under istio/<proxy>/) using
-// the project's compare.py. Full agreement is required, except for lines listed
-// in the case's deviations.txt (each with its reason), which must match exactly:
-// a failure prints the difference between the documented and the found lines.
+// deviationKey is how a deviations.txt names one difference: the path
+// xdsdiff prints and meshgate's value there ("<absent>" when it has none), so
+// a change of meshgate's output at a listed path is a new difference.
+func deviationKey(kind, resource, path string, meshgate json.RawMessage) string {
+	v := "<absent>"
+	if len(meshgate) > 0 && string(meshgate) != "null" {
+		var b bytes.Buffer
+		if err := json.Compact(&b, meshgate); err == nil {
+			v = b.String()
+		}
+	}
+	return kind + "[" + resource + "]" + path + " meshgate=" + v
+}
+
+// readDeviations reads a case's deviations.txt: comment lines (#) giving the
+// reason, then one deviationKey per line. A file without a reason is an error.
+func readDeviations(t *testing.T, caseDir string) map[string]bool {
+	b, err := os.ReadFile(filepath.Join(caseDir, "deviations.txt"))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	reason := false
+	for _, line := range strings.Split(string(b), "\n") {
+		switch line = strings.TrimSpace(line); {
+		case line == "":
+		case strings.HasPrefix(line, "#"):
+			reason = reason || len(strings.TrimSpace(strings.TrimPrefix(line, "#"))) > 0
+		default:
+			out[line] = true
+		}
+	}
+	if !reason || len(out) == 0 {
+		t.Fatalf("%s/deviations.txt: needs a reason (# lines) and at least one difference", caseDir)
+	}
+	return out
+}
+
+// TestOracleAgreement compares every istio-flavour golden output with
+// istiod's output for the same input (stored by test/oracle/refresh.sh under
+// istio*/<proxy>/) using test/tools/xdsdiff.py, the full-field comparison
+// (python3 required). Any difference fails unless the case's deviations.txt
+// lists it with a reason; a listed difference that no longer occurs fails too.
+// An error or crash of the tool fails, and so does a comparison that compared
+// nothing while either side has resources.
 func TestOracleAgreement(t *testing.T) {
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		t.Fatalf("python3 is required for the oracle comparison: %v", err)
 	}
-	compare, _ := filepath.Abs("../../test/tools/compare.py")
+	tool, _ := filepath.Abs("../../test/tools/xdsdiff.py")
 	dirs, _ := filepath.Glob(filepath.Join(casesDir, "*", "istio*", "*", "listeners.json"))
-	if len(dirs) == 0 {
-		t.Fatalf("no oracle outputs under %s/*/istio", casesDir)
+	if len(dirs) < 70 {
+		t.Fatalf("%d oracle outputs under %s/*/istio*, want every case's", len(dirs), casesDir)
 	}
-	for _, l := range dirs {
+	tmp := t.TempDir()
+	for i, l := range dirs {
 		istioDir := filepath.Dir(l)
 		caseDir := filepath.Dir(filepath.Dir(istioDir))
 		proxy := filepath.Base(istioDir)
@@ -282,39 +340,92 @@ func TestOracleAgreement(t *testing.T) {
 		t.Run(filepath.Base(caseDir)+"/"+proxy+"/"+variant, func(t *testing.T) {
 			t.Parallel()
 			golden := goldenName(caseDir, proxy, variant, ".json")
-			out, err := exec.Command(py, compare, "-v", istioDir, golden).CombinedOutput()
+			jsonOut := filepath.Join(tmp, fmt.Sprintf("%d.json", i))
+			out, err := exec.Command(py, tool, "--full", "--json", jsonOut, istioDir, golden).CombinedOutput()
+			code := 0
+			if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatalf("xdsdiff.py: %v", err)
+			}
+			if code != 0 && code != 1 || !bytes.Contains(out, []byte("\nxdsdiff: ")) {
+				t.Fatalf("xdsdiff.py failed (exit %d):\n%s", code, out)
+			}
+			var rep xdsdiffReport
+			b, err := os.ReadFile(jsonOut)
+			if err == nil {
+				err = json.Unmarshal(b, &rep)
+			}
 			if err != nil {
-				t.Fatalf("compare.py: %v\n%s", err, out)
+				t.Fatalf("xdsdiff.py --json: %v\n%s", err, out)
 			}
-			m := agreementRE.FindSubmatch(out)
-			if m == nil {
-				t.Fatalf("compare.py printed no agreement line:\n%s", out)
+			if (code == 0) != (len(rep.Diffs) == 0) {
+				t.Fatalf("xdsdiff.py exit %d with %d differences:\n%s", code, len(rep.Diffs), out)
 			}
-			dev, err := os.ReadFile(filepath.Join(caseDir, "deviations.txt"))
-			if err != nil && !os.IsNotExist(err) {
-				t.Fatal(err)
+			if rep.Info.Listeners+rep.Info.Routes+rep.Info.Clusters+rep.Info.Endpoints == 0 {
+				requireEmpty(t, istioDir, golden)
 			}
-			found, documented := differenceLines(out), differenceLines(dev)
-			if string(m[1]) == string(m[2]) && len(documented) == 0 {
-				return
+			allowed := readDeviations(t, caseDir)
+			seen := map[string]bool{}
+			for _, d := range rep.Diffs {
+				key := deviationKey(d.Kind, d.Resource, d.Path, d.Meshgate)
+				seen[key] = true
+				if !allowed[key] {
+					t.Errorf("difference with istiod: %s[%s]%s (deviations.txt key: %s)", d.Kind, d.Resource, d.Path, key)
+				}
 			}
-			if d := cmp.Diff(documented, found); d != "" {
-				t.Errorf("agreement %s/%s with istiod; differences -documented in deviations.txt +found by compare.py:\n%s\ncompare.py -v output:\n%s",
-					m[1], m[2], d, out)
+			for key := range allowed {
+				if !seen[key] {
+					t.Errorf("deviations.txt lists %q, which no longer differs: remove it", key)
+				}
+			}
+			if t.Failed() {
+				t.Logf("xdsdiff.py output:\n%s", out)
 			}
 		})
 	}
 }
 
-// differenceLines returns the difference lines of compare.py -v output (or of
-// a deviations.txt: the lines indented by four spaces), trimmed and sorted.
-func differenceLines(b []byte) []string {
-	var lines []string
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "    ") {
-			lines = append(lines, strings.TrimSpace(line))
+// requireEmpty: a comparison of nothing is agreement only when istiod gives
+// the gateway no listener and no route and meshgate gives it nothing at all.
+func requireEmpty(t *testing.T, istioDir, golden string) {
+	t.Helper()
+	for _, f := range []string{"listeners.json", "routes.json"} {
+		var v []any
+		b, err := os.ReadFile(filepath.Join(istioDir, f))
+		if err == nil {
+			err = json.Unmarshal(b, &v)
+		}
+		if err != nil || len(v) != 0 {
+			t.Fatalf("xdsdiff.py compared nothing, but istiod's %s has %d entries (err %v)", f, len(v), err)
 		}
 	}
-	slices.Sort(lines)
-	return slices.Compact(lines)
+	var doc Document
+	b, err := os.ReadFile(golden)
+	if err == nil {
+		err = json.Unmarshal(b, &doc)
+	}
+	if err != nil || len(doc.Listeners)+len(doc.Routes)+len(doc.Clusters)+len(doc.Endpoints) != 0 {
+		t.Fatalf("xdsdiff.py compared nothing, but %s is not empty (err %v)", golden, err)
+	}
+}
+
+// TestXdsdiffSelfTest runs xdsdiff.py's own check over every oracle output:
+// each perturbation it makes (dropped listener, changed SNI, LB policy,
+// istio.alpn, ...) must be reported and its normalisations must hold, so a
+// tool that stopped seeing differences fails here rather than passing
+// TestOracleAgreement silently.
+func TestXdsdiffSelfTest(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatalf("python3 is required: %v", err)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(casesDir, "*", "istio*", "*"))
+	if len(dirs) < 70 {
+		t.Fatalf("%d oracle outputs", len(dirs))
+	}
+	out, err := exec.Command(py, append([]string{"../../test/tools/xdsdiff.py", "--self-test"}, dirs...)...).CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("\nself-test: 0 failures")) {
+		t.Fatalf("xdsdiff.py --self-test: %v\n%s", err, out)
+	}
 }
