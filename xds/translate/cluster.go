@@ -259,7 +259,7 @@ func (b *builder) istioMutualTLS(t *model.ClientTLS, svc *service, sp model.Serv
 		sans = t.SubjectAltNames
 	}
 	if len(sans) == 0 {
-		sans = b.serviceIdentities(svc)
+		sans = b.ix.serviceIdentities(svc)
 	}
 	vc := &tlsv3.CertificateValidationContext{}
 	b.setSANs(vc, exactMatchers(sans))
@@ -292,13 +292,13 @@ func meshALPN(h2 bool) []string {
 
 // serviceIdentities are the SPIFFE IDs of the service's workloads (and a
 // ServiceEntry's subjectAltNames), sorted.
-func (b *builder) serviceIdentities(svc *service) []string {
+func (ix *Index) serviceIdentities(svc *service) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, in := range svc.Instances {
 		td := in.Cluster.TrustDomain
 		if td == "" {
-			td = b.ix.opts.TrustDomain
+			td = ix.opts.TrustDomain
 		}
 		for _, ep := range in.Svc.Endpoints {
 			if ep.ServiceAccount == "" {

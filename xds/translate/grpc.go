@@ -3,11 +3,9 @@ package translate
 import (
 	"cmp"
 	"fmt"
-	"github.com/meshgate/meshgate/sni"
 	"maps"
 	"slices"
 	"strconv"
-	"strings"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -22,9 +20,14 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/sni"
 )
 
-// Proxyless gRPC (Istio's "grpc" generator).
+// Proxyless gRPC (Istio's "grpc" generator). It reads the same Index as the
+// gateway translator: services merged across clusters, istiod's short-name
+// rules, DestinationRule precedence and exportTo, VirtualServices bound to
+// "mesh" and exported to the client's namespace, and each cluster's trust
+// domain for the SPIFFE identities it checks.
 //
 // A gRPC client dialing xds:///<host>:<port> asks for the listener named
 // "<host>:<port>". GRPC answers, for every port of every Service of the mesh:
@@ -62,10 +65,12 @@ func GRPC(mesh *model.MeshState, proxy Proxy, opts Options) (*Result, error) {
 	if opts.DomainSuffix == "" {
 		opts.DomainSuffix = model.DefaultDomainSuffix
 	}
-	g := &grpcBuilder{mesh: mesh, proxy: proxy, opts: opts, out: &Result{}, ix: BuildIndex(mesh, opts)}
-	g.index()
-	for _, host := range g.hosts {
-		svc := g.services[host]
+	g := &grpcBuilder{proxy: proxy, out: &Result{}, ix: BuildIndex(mesh, opts), clusters: map[string]bool{}}
+	for _, host := range g.ix.hostnames {
+		svc := g.ix.services[host]
+		if !grpcService(svc) {
+			continue
+		}
 		for _, p := range svc.Ports {
 			if p.Protocol == "UDP" || p.Protocol == "SCTP" {
 				continue
@@ -77,105 +82,54 @@ func GRPC(mesh *model.MeshState, proxy Proxy, opts Options) (*Result, error) {
 	return g.out, nil
 }
 
+// grpcService reports a Kubernetes Service with ports (ServiceEntry hosts and
+// ExternalName Services are not served to proxyless clients).
+func grpcService(svc *service) bool {
+	if svc == nil || svc.Entry != nil || len(svc.Ports) == 0 {
+		return false
+	}
+	for _, in := range svc.Instances {
+		if in.Svc.Type == "ExternalName" {
+			return false
+		}
+	}
+	return true
+}
+
+// grpcBuilder builds a proxyless client's configuration from the same Index
+// as the gateway translator: services merged across clusters, short names,
+// DestinationRule precedence and exportTo, per-cluster trust domains.
 type grpcBuilder struct {
-	mesh  *model.MeshState
-	proxy Proxy
-	opts  Options
-	out   *Result
-
-	hosts    []string                  // sorted service hostnames
-	services map[string]*model.Service // by hostname, endpoints of every cluster merged
-	subsets  map[string]map[string]map[string]string
-	vsByHost map[string]*model.VirtualService
+	proxy    Proxy
+	out      *Result
+	ix       *Index
 	clusters map[string]bool // cluster names already emitted
-	ix       *Index          // DestinationRule resolution shared with the gateway translator
 }
 
-// index merges the services of every cluster by hostname (the local
-// cluster's definition wins) and collects the local routing configuration.
-func (g *grpcBuilder) index() {
-	g.services = map[string]*model.Service{}
-	g.clusters = map[string]bool{}
-	local := g.mesh.Local()
-	ordered := []*model.ClusterState{local}
-	for _, c := range g.mesh.Clusters {
-		if c.ID != local.ID {
-			ordered = append(ordered, c)
-		}
-	}
-	for _, c := range ordered {
-		for i := range c.Services {
-			s := &c.Services[i]
-			if s.Type == "ExternalName" || len(s.Ports) == 0 {
-				continue
-			}
-			merged, ok := g.services[s.Hostname]
-			if !ok {
-				cp := *s
-				cp.Endpoints = nil
-				merged = &cp
-				g.services[s.Hostname] = merged
-				g.hosts = append(g.hosts, s.Hostname)
-			}
-			for _, ep := range s.Endpoints {
-				if ep.Network == "" {
-					ep.Network = c.Network
-				}
-				merged.Endpoints = append(merged.Endpoints, ep)
-			}
-		}
-	}
-	slices.Sort(g.hosts)
-
-	g.subsets = map[string]map[string]map[string]string{}
-	for _, dr := range local.DestinationRules {
-		host := g.fqdn(dr.Host, dr.Namespace)
-		if _, ok := g.subsets[host]; ok {
-			continue // the first DestinationRule (by namespace/name) wins, as in Istio
-		}
-		m := map[string]map[string]string{}
-		for _, s := range dr.Subsets {
-			m[s.Name] = s.Labels
-		}
-		g.subsets[host] = m
-	}
-
-	g.vsByHost = map[string]*model.VirtualService{}
-	for i := range local.VirtualServices {
-		vs := &local.VirtualServices[i]
-		if !boundToMesh(vs.Gateways) {
-			continue
-		}
-		for _, h := range vs.Hosts {
-			host := g.fqdn(h, vs.Namespace)
-			if _, ok := g.vsByHost[host]; !ok {
-				g.vsByHost[host] = vs
-			}
-		}
-	}
+// serviceRef names a service in errors.
+func serviceRef(svc *service) model.Ref {
+	return model.RefOf(model.KindService, model.Meta{Name: svc.Name, Namespace: svc.Namespace})
 }
 
-func boundToMesh(gateways []string) bool {
-	return len(gateways) == 0 || slices.Contains(gateways, model.MeshGateway)
+// virtualService is the first VirtualService bound to the mesh and exported
+// to the client's namespace whose hosts include host, as istiod picks it.
+func (g *grpcBuilder) virtualService(host string) *virtualService {
+	for _, vs := range g.ix.virtualServicesForGateway(model.MeshGateway, g.proxy.Namespace) {
+		if slices.Contains(vs.hosts, host) {
+			return vs
+		}
+	}
+	return nil
 }
 
-// fqdn expands a short host ("reviews", "reviews.ns") relative to ns.
-func (g *grpcBuilder) fqdn(host, ns string) string {
-	if strings.Contains(host, "*") || strings.HasSuffix(host, "."+g.opts.DomainSuffix) {
-		return host
-	}
-	switch strings.Count(host, ".") {
-	case 0:
-		return host + "." + ns + ".svc." + g.opts.DomainSuffix
-	case 1:
-		return host + ".svc." + g.opts.DomainSuffix
-	}
-	return host
+// subset is the named subset of the DestinationRule the client uses for host.
+func (g *grpcBuilder) subset(host, svcNamespace, name string) *model.Subset {
+	return findSubset(g.ix.destinationRule(host, g.proxy.Namespace, svcNamespace), name)
 }
 
 // servicePort emits the listener, route config, clusters and endpoints of one
 // port of one service.
-func (g *grpcBuilder) servicePort(svc *model.Service, port model.ServicePort) {
+func (g *grpcBuilder) servicePort(svc *service, port model.ServicePort) {
 	name := svc.Hostname + ":" + strconv.FormatUint(uint64(port.Port), 10)
 	routes := g.routes(svc, port)
 	rc := &routev3.RouteConfiguration{
@@ -191,7 +145,7 @@ func (g *grpcBuilder) servicePort(svc *model.Service, port model.ServicePort) {
 		err = rc.ValidateAll()
 	}
 	if err != nil {
-		g.out.Errors = append(g.out.Errors, model.Errorf(model.RefOf(model.KindService, svc.Meta), "spec.ports", "port %d: %v", port.Port, err))
+		g.out.Errors = append(g.out.Errors, model.Errorf(serviceRef(svc), "spec.ports", "port %d: %v", port.Port, err))
 		return
 	}
 	g.out.Listeners = append(g.out.Listeners, lis)
@@ -244,15 +198,18 @@ func (g *grpcBuilder) cluster(name string) {
 		return
 	}
 	port, subset, host, ok := parseGRPCClusterName(name)
-	svc := g.services[host]
-	if !ok || svc == nil {
+	svc := g.ix.services[host]
+	if !ok || !grpcService(svc) {
 		return // a route to an unknown service: the cluster is simply absent, as in Istio
 	}
-	sp, found := svc.Port(port)
+	sp, found := svc.port(port)
 	if !found {
 		return
 	}
-	labels := g.subsets[host][subset]
+	var labels map[string]string
+	if subset != "" {
+		labels = g.subset(host, svc.Namespace, subset).Labels
+	}
 	g.clusters[name] = true
 	c := &clusterv3.Cluster{
 		Name:                 name,
@@ -268,7 +225,7 @@ func (g *grpcBuilder) cluster(name string) {
 	}
 	cla := g.loadAssignment(name, svc, sp, labels)
 	if err := firstErr(c.ValidateAll(), cla.ValidateAll()); err != nil {
-		g.out.Errors = append(g.out.Errors, model.Errorf(model.RefOf(model.KindService, svc.Meta), "spec.ports", "cluster %s: %v", name, err))
+		g.out.Errors = append(g.out.Errors, model.Errorf(serviceRef(svc), "spec.ports", "cluster %s: %v", name, err))
 		return
 	}
 	g.out.Clusters = append(g.out.Clusters, c)
@@ -293,24 +250,12 @@ func parseGRPCClusterName(name string) (port uint32, subset, host string, ok boo
 }
 
 // loadAssignment groups the service's usable endpoints by locality.
-func (g *grpcBuilder) loadAssignment(name string, svc *model.Service, sp model.ServicePort, subset map[string]string) *endpointv3.ClusterLoadAssignment {
+func (g *grpcBuilder) loadAssignment(name string, svc *service, sp model.ServicePort, subset map[string]string) *endpointv3.ClusterLoadAssignment {
 	byLocality := map[model.Locality][]*endpointv3.LbEndpoint{}
-	for i := range svc.Endpoints {
-		ep := &svc.Endpoints[i]
-		if !ep.Ready || !model.LabelsMatch(subset, ep.Labels) || !g.sameNetwork(ep.Network) {
-			continue
+	for _, in := range svc.Instances {
+		for i := range in.Svc.Endpoints {
+			g.addEndpoint(byLocality, in.Cluster, &in.Svc.Endpoints[i], sp, subset)
 		}
-		target, ok := ep.Port(sp.Name)
-		if !ok {
-			target = cmp.Or(sp.TargetPort, sp.Port)
-		}
-		byLocality[ep.Locality] = append(byLocality[ep.Locality], &endpointv3.LbEndpoint{
-			HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
-				Address: socketAddress(ep.Address, target),
-			}},
-			HealthStatus:        corev3.HealthStatus_HEALTHY,
-			LoadBalancingWeight: wrapperspb.UInt32(1),
-		})
 	}
 	cla := &endpointv3.ClusterLoadAssignment{ClusterName: name}
 	for _, loc := range slices.SortedFunc(maps.Keys(byLocality), func(a, b model.Locality) int { return cmp.Compare(a.String(), b.String()) }) {
@@ -322,6 +267,25 @@ func (g *grpcBuilder) loadAssignment(name string, svc *model.Service, sp model.S
 		})
 	}
 	return cla
+}
+
+// addEndpoint adds ep (of cluster c) when it is ready, in the subset and in
+// a network the client reaches (an endpoint without a network is in its cluster's).
+func (g *grpcBuilder) addEndpoint(byLocality map[model.Locality][]*endpointv3.LbEndpoint, c *model.ClusterState, ep *model.Endpoint, sp model.ServicePort, subset map[string]string) {
+	if !ep.Ready || !model.LabelsMatch(subset, ep.Labels) || !g.sameNetwork(cmp.Or(ep.Network, c.Network)) {
+		return
+	}
+	target, ok := ep.Port(sp.Name)
+	if !ok {
+		target = cmp.Or(sp.TargetPort, sp.Port)
+	}
+	byLocality[ep.Locality] = append(byLocality[ep.Locality], &endpointv3.LbEndpoint{
+		HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+			Address: socketAddress(ep.Address, target),
+		}},
+		HealthStatus:        corev3.HealthStatus_HEALTHY,
+		LoadBalancingWeight: wrapperspb.UInt32(1),
+	})
 }
 
 func (g *grpcBuilder) sameNetwork(n string) bool {
@@ -355,12 +319,12 @@ func sortResult(r *Result) {
 
 // routes are the VirtualService's http routes for this port, or the default
 // route to the service itself.
-func (g *grpcBuilder) routes(svc *model.Service, port model.ServicePort) []*routev3.Route {
+func (g *grpcBuilder) routes(svc *service, port model.ServicePort) []*routev3.Route {
 	def := &routev3.Route{
 		Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: ""}},
 		Action: clusterAction(clusterName(port.Port, "", svc.Hostname)),
 	}
-	vs := g.vsByHost[svc.Hostname]
+	vs := g.virtualService(svc.Hostname)
 	if vs == nil {
 		return []*routev3.Route{def}
 	}
@@ -372,7 +336,7 @@ func (g *grpcBuilder) routes(svc *model.Service, port model.ServicePort) []*rout
 			g.out.Errors = append(g.out.Errors, model.Errorf(ref, field, "redirect, directResponse and delegate cannot be served to proxyless gRPC clients; route skipped"))
 			continue
 		}
-		action, err := g.routeAction(vs, hr.Route, port)
+		action, err := g.routeAction(vs.VirtualService, hr.Route, port)
 		if err != nil {
 			g.out.Errors = append(g.out.Errors, model.Errorf(ref, field+".route", "%v", err))
 			continue
@@ -462,18 +426,23 @@ func (g *grpcBuilder) routeAction(vs *model.VirtualService, dests []model.HTTPRo
 // qualified, its port (explicit, the service's only port, or the listener's),
 // and its subset, which a DestinationRule must define.
 func (g *grpcBuilder) destination(vs *model.VirtualService, d model.Destination, port model.ServicePort) (string, error) {
-	host := g.fqdn(d.Host, vs.Namespace)
+	host := resolveShortName(d.Host, vs.Namespace, g.ix.opts.DomainSuffix)
+	svc := g.ix.services[host]
 	p := d.Port
 	if p == 0 {
-		if svc := g.services[host]; svc != nil && len(svc.Ports) == 1 {
+		if svc != nil && len(svc.Ports) == 1 {
 			p = svc.Ports[0].Port
 		} else {
 			p = port.Port
 		}
 	}
 	if d.Subset != "" {
-		if _, ok := g.subsets[host][d.Subset]; !ok {
-			return "", fmt.Errorf("subset %q of host %s is not defined by any DestinationRule", d.Subset, host)
+		svcNamespace := ""
+		if svc != nil {
+			svcNamespace = svc.Namespace
+		}
+		if g.subset(host, svcNamespace, d.Subset) == nil {
+			return "", fmt.Errorf("subset %q of host %s is not defined by the DestinationRule this client uses", d.Subset, host)
 		}
 	}
 	return clusterName(p, d.Subset, host), nil
@@ -549,8 +518,8 @@ const (
 // from its bootstrap's certificate provider (file_watcher on the files
 // `meshgate cert issue` writes), the server must present one of the service's
 // SPIFFE identities (or the rule's subjectAltNames), and the SNI names the
-// cluster. gRPC-Go checks only the deprecated SAN matchers; both are set.
-func (g *grpcBuilder) upstreamTLS(svc *model.Service, port uint32, subset string) *tlsv3.UpstreamTlsContext {
+// cluster. gRPC-Go checks only the deprecated SAN matchers, which are the ones set.
+func (g *grpcBuilder) upstreamTLS(svc *service, port uint32, subset string) *tlsv3.UpstreamTlsContext {
 	dr := g.ix.destinationRule(svc.Hostname, g.proxy.Namespace, svc.Namespace)
 	pol := effectivePolicy(dr, findSubset(dr, subset), port)
 	if pol.TLS == nil || pol.TLS.Mode != model.ClientTLSIstioMutual {
@@ -558,7 +527,7 @@ func (g *grpcBuilder) upstreamTLS(svc *model.Service, port uint32, subset string
 	}
 	sans := pol.TLS.SubjectAltNames
 	if len(sans) == 0 {
-		sans = g.identities(svc)
+		sans = g.ix.serviceIdentities(svc)
 	}
 	vc := &tlsv3.CertificateValidationContext{CaCertificateProviderInstance: &tlsv3.CertificateProviderPluginInstance{
 		InstanceName: GRPCCertProviderInstance, CertificateName: grpcRootName,
@@ -572,22 +541,4 @@ func (g *grpcBuilder) upstreamTLS(svc *model.Service, port uint32, subset string
 		TlsCertificateProviderInstance: &tlsv3.CertificateProviderPluginInstance{InstanceName: GRPCCertProviderInstance, CertificateName: grpcCertName},
 		ValidationContextType:          &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: vc},
 	}}
-}
-
-// identities are the SPIFFE IDs of the service's endpoints, sorted.
-func (g *grpcBuilder) identities(svc *model.Service) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, ep := range svc.Endpoints {
-		if ep.ServiceAccount == "" {
-			continue
-		}
-		id := "spiffe://" + g.ix.opts.TrustDomain + "/ns/" + svc.Namespace + "/sa/" + ep.ServiceAccount
-		if !seen[id] {
-			seen[id] = true
-			out = append(out, id)
-		}
-	}
-	slices.Sort(out)
-	return out
 }

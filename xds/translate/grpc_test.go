@@ -46,7 +46,7 @@ func echoDR() model.DestinationRule {
 }
 
 func echoVS(routes ...model.HTTPRoute) model.VirtualService {
-	return model.VirtualService{Meta: model.Meta{Name: "echo", Namespace: "default"}, Hosts: []string{"echo.default"}, HTTP: routes}
+	return model.VirtualService{Meta: model.Meta{Name: "echo", Namespace: "default"}, Hosts: []string{"echo"}, HTTP: routes}
 }
 
 func dest(subset string, w int32) model.HTTPRouteDestination {
@@ -295,5 +295,53 @@ func TestGRPCServiceSelection(t *testing.T) {
 		if !slices.Equal(addrs, tc.addrs) {
 			t.Errorf("client network %q: echo endpoints %v, want %v", tc.network, addrs, tc.addrs)
 		}
+	}
+}
+
+// The gRPC generator shares the gateway translator's index: a service in two
+// clusters with different trust domains is checked against both SPIFFE
+// identities, and the DestinationRule in the client's namespace wins over the
+// one in the service's namespace (istiod's precedence).
+func TestGRPCSharedIndexTrustDomainsAndPrecedence(t *testing.T) {
+	withSA := func(addr string) model.Endpoint {
+		ep := grpcEP(addr, 9090, v1, "a")
+		ep.ServiceAccount = "echo"
+		return ep
+	}
+	mtls := func(ns string, sans ...string) model.DestinationRule {
+		return model.DestinationRule{Meta: model.Meta{Name: "echo-" + ns, Namespace: ns}, Host: "echo.default.svc.cluster.local",
+			TrafficPolicy: &model.TrafficPolicy{TLS: &model.ClientTLS{Mode: model.ClientTLSIstioMutual, SubjectAltNames: sans}}}
+	}
+	east := model.ClusterState{ID: "east", Network: "n1", TrustDomain: "east.example",
+		Services:         []model.Service{echoService(withSA("10.0.0.1"))},
+		DestinationRules: []model.DestinationRule{mtls("default")}}
+	west := model.ClusterState{ID: "west", Network: "n1", TrustDomain: "west.example",
+		Services: []model.Service{echoService(withSA("10.1.0.1"))}}
+	east.Normalize()
+	west.Normalize()
+	m := &model.MeshState{LocalCluster: "east", Clusters: []*model.ClusterState{&east, &west}}
+
+	sans := func(t *testing.T, clientNS string) []string {
+		t.Helper()
+		r, err := GRPC(m, Proxy{Type: "sidecar", Namespace: clientNS}, DefaultOptions())
+		if err != nil || len(r.Errors) > 0 || len(r.Clusters) != 1 {
+			t.Fatalf("err=%v errors=%v clusters=%v", err, r.Errors, names(r.Clusters))
+		}
+		ctx := upstreamCtx(t, r.Clusters[0])
+		var out []string
+		for _, m := range ctx.GetCommonTlsContext().GetValidationContext().GetMatchSubjectAltNames() {
+			out = append(out, m.GetExact())
+		}
+		return out
+	}
+	want := []string{"spiffe://east.example/ns/default/sa/echo", "spiffe://west.example/ns/default/sa/echo"}
+	if got := sans(t, "default"); !slices.Equal(got, want) {
+		t.Errorf("SANs %v, want one identity per cluster trust domain %v", got, want)
+	}
+	// A rule in the client's namespace takes precedence over the service's.
+	east.DestinationRules = append(east.DestinationRules, mtls("client", "spiffe://pinned/ns/default/sa/echo"))
+	east.Normalize()
+	if got := sans(t, "client"); !slices.Equal(got, []string{"spiffe://pinned/ns/default/sa/echo"}) {
+		t.Errorf("SANs %v, want the client namespace's DestinationRule", got)
 	}
 }
