@@ -14,7 +14,10 @@
 // "router~ip~pod.ns~ns.svc.cluster.local", metadata LABELS, NAMESPACE,
 // NETWORK, CLUSTER_ID, GENERATOR, SERVICE_ACCOUNT, ROUTER_MODE). Nodes whose
 // metadata are equal share a group: one translation, one build, one endpoint
-// cache. A node that cannot be parsed gets InvalidArgument and is counted.
+// cache. A node with ISTIO_VERSION (Istio's proxy) gets the istio flavour of
+// the configuration (Istio's own filters, as istiod), any other node the
+// envoy flavour (upstream Envoy's extensions only; translate.Flavor). A node
+// that cannot be parsed gets InvalidArgument and is counted.
 // On the secure port, package authn has already proven the caller and
 // bound the node's NAMESPACE and SERVICE_ACCOUNT to it (or refused the
 // stream), so the identity read here is the proven one; package caservice
