@@ -13,6 +13,7 @@ import (
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -160,14 +161,15 @@ func (b *builder) cluster(name string, svc *service, sp model.ServicePort, ref c
 	}
 	b.setDiscovery(c, svc, sp)
 	b.applyPolicy(c, pol)
-	var hpo *httpv3.HttpProtocolOptions
-	if isH2(sp) {
-		// istiod's setUpstreamProtocol: HTTP/2 (and gRPC) ports speak HTTP/2 upstream.
-		hpo = &httpv3.HttpProtocolOptions{UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{
+	hpo := poolProtocolOptions(pol.Pool)
+	if isH2(sp) || pol.Pool != nil && pol.Pool.HTTP != nil && pol.Pool.HTTP.H2UpgradePolicy == "UPGRADE" {
+		// istiod's setUpstreamProtocol: HTTP/2 (and gRPC) ports, and h2UpgradePolicy
+		// UPGRADE, speak HTTP/2 upstream.
+		hpo.UpstreamProtocolOptions = &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{
 			ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
 				ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{}},
 			},
-		}}
+		}
 	}
 	if ref.SNIDNAT {
 		setProtocolOptions(c, hpo)
@@ -179,7 +181,7 @@ func (b *builder) cluster(name string, svc *service, sp model.ServicePort, ref c
 			c.TransportSocket = transportSocket(ctx)
 		}
 		if m := pol.TLS.Mode; m == model.ClientTLSSimple || m == model.ClientTLSMutual {
-			hpo = autoSNI(hpo, pol.TLS)
+			autoSNI(hpo, pol.TLS)
 			if b.proxy.istioFilters() {
 				// istiod's AddALPNOverrideToMetadata: istio.alpn leaves the ALPN of user TLS alone.
 				c.Metadata = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
@@ -195,31 +197,54 @@ func (b *builder) cluster(name string, svc *service, sp model.ServicePort, ref c
 	return c
 }
 
+const httpProtocolOptionsName = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+// setProtocolOptions sets the cluster's HttpProtocolOptions when anything in
+// them is set; like istiod, options without an HTTP version say HTTP/1.1.
 func setProtocolOptions(c *clusterv3.Cluster, hpo *httpv3.HttpProtocolOptions) {
-	if hpo != nil {
-		c.TypedExtensionProtocolOptions = map[string]*anypb.Any{httpProtocolOptionsName: mustAny(hpo)}
+	if proto.Equal(hpo, &httpv3.HttpProtocolOptions{}) {
+		return
 	}
+	if hpo.UpstreamProtocolOptions == nil {
+		hpo.UpstreamProtocolOptions = &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{
+			ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
+				ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_HttpProtocolOptions{HttpProtocolOptions: &corev3.Http1ProtocolOptions{}},
+			},
+		}
+	}
+	c.TypedExtensionProtocolOptions = map[string]*anypb.Any{httpProtocolOptionsName: mustAny(hpo)}
 }
 
-const httpProtocolOptionsName = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+// poolProtocolOptions are the HTTP protocol options a connection pool sets
+// (istiod's applyConnectionPool): idle timeout and requests per connection.
+func poolProtocolOptions(pool *model.ConnectionPool) *httpv3.HttpProtocolOptions {
+	hpo := &httpv3.HttpProtocolOptions{}
+	if pool == nil || pool.HTTP == nil {
+		return hpo
+	}
+	h := pool.HTTP
+	if h.IdleTimeout == nil && h.MaxRequestsPerConnection <= 0 {
+		return hpo
+	}
+	hpo.CommonHttpProtocolOptions = &corev3.HttpProtocolOptions{}
+	if h.IdleTimeout != nil {
+		hpo.CommonHttpProtocolOptions.IdleTimeout = durationpb.New(*h.IdleTimeout)
+	}
+	if h.MaxRequestsPerConnection > 0 {
+		hpo.CommonHttpProtocolOptions.MaxRequestsPerConnection = wrapperspb.UInt32(uint32(h.MaxRequestsPerConnection))
+	}
+	return hpo
+}
 
 // autoSNI is istiod's setAutoSniAndAutoSanValidation for SIMPLE and MUTUAL
 // origination: without a configured SNI, Envoy sends the request's host as
 // SNI (auto_sni) and, without configured SANs, checks the certificate against
-// it (auto_san_validation). An HTTP version not set otherwise is HTTP/1.1.
-func autoSNI(hpo *httpv3.HttpProtocolOptions, t *model.ClientTLS) *httpv3.HttpProtocolOptions {
+// it (auto_san_validation).
+func autoSNI(hpo *httpv3.HttpProtocolOptions, t *model.ClientTLS) {
 	if t.SNI != "" {
-		return hpo
-	}
-	if hpo == nil {
-		hpo = &httpv3.HttpProtocolOptions{UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{
-			ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
-				ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_HttpProtocolOptions{HttpProtocolOptions: &corev3.Http1ProtocolOptions{}},
-			},
-		}}
+		return
 	}
 	hpo.UpstreamHttpProtocolOptions = &corev3.UpstreamHttpProtocolOptions{AutoSni: true, AutoSanValidation: len(t.SubjectAltNames) == 0}
-	return hpo
 }
 
 // rawBufferSocket is plaintext; shared by every cluster (never mutated).

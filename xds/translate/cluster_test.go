@@ -237,3 +237,33 @@ func TestServiceEntryClusters(t *testing.T) {
 		})
 	}
 }
+
+// istiod's applyConnectionPool and setUpstreamProtocol: requests per
+// connection and idle timeout go to the HTTP protocol options (HTTP/1.1 unless
+// said otherwise); h2UpgradePolicy UPGRADE makes the upstream HTTP/2.
+func TestConnectionPoolProtocolOptions(t *testing.T) {
+	idle := 30 * time.Second
+	pool := func(h *model.HTTPPool) *model.DestinationRule {
+		return &model.DestinationRule{Meta: model.Meta{Name: "svc", Namespace: "default"}, Host: "svc",
+			TrafficPolicy: &model.TrafficPolicy{ConnectionPool: &model.ConnectionPool{HTTP: h}}}
+	}
+	opts := func(t *testing.T, dr *model.DestinationRule) *httpv3.HttpProtocolOptions {
+		t.Helper()
+		o := &httpv3.HttpProtocolOptions{}
+		if err := onlyCluster(t, policyMesh(dr, nil)).GetTypedExtensionProtocolOptions()[httpProtocolOptionsName].UnmarshalTo(o); err != nil {
+			t.Fatalf("no HttpProtocolOptions: %v", err)
+		}
+		return o
+	}
+	o := opts(t, pool(&model.HTTPPool{MaxRequestsPerConnection: 1, IdleTimeout: &idle}))
+	if c := o.GetCommonHttpProtocolOptions(); c.GetMaxRequestsPerConnection().GetValue() != 1 || c.GetIdleTimeout().AsDuration() != idle ||
+		o.GetExplicitHttpConfig().GetHttpProtocolOptions() == nil {
+		t.Errorf("want max 1 request per connection, idle 30s, HTTP/1.1: %v", o)
+	}
+	if o := opts(t, pool(&model.HTTPPool{H2UpgradePolicy: "UPGRADE"})); o.GetExplicitHttpConfig().GetHttp2ProtocolOptions() == nil {
+		t.Errorf("h2UpgradePolicy UPGRADE: want HTTP/2: %v", o)
+	}
+	if c := onlyCluster(t, policyMesh(pool(&model.HTTPPool{HTTP1MaxPendingRequests: 5}), nil)); c.GetTypedExtensionProtocolOptions() != nil {
+		t.Errorf("a pool without protocol settings sets no protocol options: %v", c.GetTypedExtensionProtocolOptions())
+	}
+}
