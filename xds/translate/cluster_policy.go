@@ -129,9 +129,11 @@ func (b *builder) applyPolicy(c *clusterv3.Cluster, p policy) {
 		}
 		if lb.ConsistentHash != nil {
 			c.LbPolicy = clusterv3.Cluster_RING_HASH
-			if n := lb.ConsistentHash.MinimumRingSize; n > 0 {
-				c.LbConfig = &clusterv3.Cluster_RingHashLbConfig_{RingHashLbConfig: &clusterv3.Cluster_RingHashLbConfig{MinimumRingSize: wrapperspb.UInt64(n)}}
+			n := lb.ConsistentHash.MinimumRingSize
+			if n == 0 {
+				n = 1024 // istiod's default minimum ring size
 			}
+			c.LbConfig = &clusterv3.Cluster_RingHashLbConfig_{RingHashLbConfig: &clusterv3.Cluster_RingHashLbConfig{MinimumRingSize: wrapperspb.UInt64(n)}}
 		}
 	}
 	if pool := p.Pool; pool != nil {

@@ -267,3 +267,40 @@ func TestConnectionPoolProtocolOptions(t *testing.T) {
 		t.Errorf("a pool without protocol settings sets no protocol options: %v", c.GetTypedExtensionProtocolOptions())
 	}
 }
+
+// A DestinationRule consistentHash becomes the route's hash policy (istiod's
+// consistentHashToHashPolicy), the cluster a ring hash with istiod's default
+// minimum ring size, and the retry policy loses previous_hosts (retrying on
+// another host would defeat the hashing).
+func TestConsistentHash(t *testing.T) {
+	ttl := time.Hour
+	for _, tc := range []struct {
+		ch   model.ConsistentHash
+		want string
+	}{
+		{model.ConsistentHash{HTTPHeaderName: "x-user"}, `{"header":{"headerName":"x-user"}}`},
+		{model.ConsistentHash{HTTPCookieName: "session", HTTPCookiePath: "/", HTTPCookieTTL: &ttl}, `{"cookie":{"name":"session","ttl":"3600s","path":"/"}}`},
+		{model.ConsistentHash{UseSourceIP: true}, `{"connectionProperties":{"sourceIp":true}}`},
+		{model.ConsistentHash{HTTPQueryParameterName: "u"}, `{"queryParameter":{"name":"u"}}`},
+	} {
+		dr := &model.DestinationRule{Meta: model.Meta{Name: "svc", Namespace: "default"}, Host: "svc",
+			TrafficPolicy: &model.TrafficPolicy{LoadBalancer: &model.LoadBalancer{ConsistentHash: &tc.ch}}}
+		r, err := Translate(policyMesh(dr, nil), Proxy{Type: node.TypeRouter, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}, DefaultOptions())
+		if err != nil || len(r.Routes) != 1 || len(r.Clusters) != 1 {
+			t.Fatalf("err=%v routes=%d clusters=%d", err, len(r.Routes), len(r.Clusters))
+		}
+		ra := r.Routes[0].VirtualHosts[0].Routes[0].GetRoute()
+		if len(ra.HashPolicy) != 1 {
+			t.Fatalf("hash policies %v, want one", ra.HashPolicy)
+		}
+		if got, _ := ResourceJSON(ra.HashPolicy[0]); string(got) != tc.want {
+			t.Errorf("hash policy %s, want %s", got, tc.want)
+		}
+		if ra.GetRetryPolicy() == nil || len(ra.GetRetryPolicy().RetryHostPredicate) != 0 {
+			t.Errorf("retry policy %v: want the default policy without previous_hosts", ra.GetRetryPolicy())
+		}
+		if c := r.Clusters[0]; c.LbPolicy != clusterv3.Cluster_RING_HASH || c.GetRingHashLbConfig().GetMinimumRingSize().GetValue() != 1024 {
+			t.Errorf("cluster lb %v %v, want RING_HASH with minimum ring 1024", c.LbPolicy, c.GetRingHashLbConfig())
+		}
+	}
+}

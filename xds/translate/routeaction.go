@@ -132,11 +132,17 @@ func (b *builder) routeAction(vs *virtualService, hr *model.HTTPRoute, port uint
 			Cluster:         b.destinationCluster(mi.Destination, vs.Namespace, port),
 			RuntimeFraction: &corev3.RuntimeFractionalPercent{DefaultValue: percent(mi.Percentage, 100)},
 			TraceSampled:    wrapperspb.Bool(false),
+			// As istiod: the mirrored request keeps its Host (no "-shadow" suffix).
+			DisableShadowHostSuffixAppend: true,
 		})
 	}
 	if len(hr.Route) == 1 {
 		d := hr.Route[0]
-		a.ClusterSpecifier = &routev3.RouteAction_Cluster{Cluster: b.destinationCluster(d.Destination, vs.Namespace, port)}
+		name := b.destinationCluster(d.Destination, vs.Namespace, port)
+		a.ClusterSpecifier = &routev3.RouteAction_Cluster{Cluster: name}
+		if hp := b.hashPolicy(name); hp != nil {
+			a.HashPolicy = []*routev3.RouteAction_HashPolicy{hp}
+		}
 		if d.Headers != nil {
 			ops := headerOps(d.Headers)
 			r.RequestHeadersToAdd = append(r.RequestHeadersToAdd, ops.reqAdd...)
@@ -169,7 +175,45 @@ func (b *builder) routeAction(vs *virtualService, hr *model.HTTPRoute, port uint
 		a.ClusterSpecifier = &routev3.RouteAction_WeightedClusters{WeightedClusters: wc}
 	}
 	a.RetryPolicy = retryPolicy(hr.Retries)
+	if a.RetryPolicy != nil && len(a.HashPolicy) > 0 {
+		// As istiod: retrying on another host would defeat consistent hashing.
+		a.RetryPolicy.RetryHostPredicate = nil
+	}
 	return a
+}
+
+// hashPolicy is the route hash policy of the DestinationRule consistentHash
+// that applies to a cluster (istiod's consistentHashToHashPolicy), or nil.
+func (b *builder) hashPolicy(cluster string) *routev3.RouteAction_HashPolicy {
+	ref, ok := b.clusterRefs[cluster]
+	svc := b.ix.services[ref.Host]
+	if !ok || svc == nil {
+		return nil
+	}
+	dr := b.ix.destinationRule(ref.Host, b.proxy.Namespace, svc.Namespace)
+	lb := effectivePolicy(dr, findSubset(dr, ref.Subset), ref.Port).LB
+	if lb == nil || lb.ConsistentHash == nil {
+		return nil
+	}
+	ch := lb.ConsistentHash
+	switch {
+	case ch.HTTPHeaderName != "":
+		return &routev3.RouteAction_HashPolicy{PolicySpecifier: &routev3.RouteAction_HashPolicy_Header_{
+			Header: &routev3.RouteAction_HashPolicy_Header{HeaderName: ch.HTTPHeaderName}}}
+	case ch.HTTPCookieName != "":
+		c := &routev3.RouteAction_HashPolicy_Cookie{Name: ch.HTTPCookieName, Path: ch.HTTPCookiePath}
+		if ch.HTTPCookieTTL != nil {
+			c.Ttl = durationpb.New(*ch.HTTPCookieTTL)
+		}
+		return &routev3.RouteAction_HashPolicy{PolicySpecifier: &routev3.RouteAction_HashPolicy_Cookie_{Cookie: c}}
+	case ch.UseSourceIP:
+		return &routev3.RouteAction_HashPolicy{PolicySpecifier: &routev3.RouteAction_HashPolicy_ConnectionProperties_{
+			ConnectionProperties: &routev3.RouteAction_HashPolicy_ConnectionProperties{SourceIp: true}}}
+	case ch.HTTPQueryParameterName != "":
+		return &routev3.RouteAction_HashPolicy{PolicySpecifier: &routev3.RouteAction_HashPolicy_QueryParameter_{
+			QueryParameter: &routev3.RouteAction_HashPolicy_QueryParameter{Name: ch.HTTPQueryParameterName}}}
+	}
+	return nil
 }
 
 // Istio's default HTTP retry policy (MeshConfig defaultHttpRetryPolicy unset).
