@@ -137,7 +137,7 @@ func figureEnvoyACK(t *testing.T, envoy string, n int, api corev3.ApiConfigSourc
 		t.Fatalf("%d services gave %d clusters", n, len(res.Clusters))
 	}
 
-	srv, addr := startEnvoyServer(t, mat, translate.DefaultOptions())
+	srv, addr := startEnvoyServer(t, mat, translate.DefaultOptions(), loopbackTranslate)
 	srv.Update(gen0)
 	start = time.Now()
 	e := startEnvoy(t, envoy, addr, api)

@@ -12,14 +12,16 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
+	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/test/envoytest"
 	"github.com/meshgate/meshgate/xds/server"
 	"github.com/meshgate/meshgate/xds/translate"
 )
 
 // mysqlWorld adds a MYSQL server on port %[1]d routed to a database on
-// 127.0.0.1:%[2]d. With PILOT_ENABLE_MYSQL_FILTER its listener holds
-// envoy.filters.network.mysql_proxy, which upstream Envoy does not have.
+// 127.0.0.1:%[2]d. With PILOT_ENABLE_MYSQL_FILTER the istio flavour of its
+// listener holds envoy.filters.network.mysql_proxy, which upstream Envoy
+// does not have (the envoy flavour, which this Envoy gets, leaves it out).
 const mysqlWorld = `apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: db, namespace: istio-system}
@@ -61,11 +63,34 @@ func TestRealEnvoyNACK(t *testing.T) {
 	}
 }
 
+// istioMySQLListeners is loopbackTranslate with every MYSQL listener taken
+// from the istio flavour (mysql_proxy included): configuration meant for
+// Istio's proxy reaching upstream Envoy, which must NACK it.
+func istioMySQLListeners(mesh *model.MeshState, p translate.Proxy, o translate.Options) (*translate.Result, error) {
+	res, err := loopbackTranslate(mesh, p, o)
+	if err != nil {
+		return nil, err
+	}
+	p.Flavor = translate.FlavorIstio
+	istio, err := loopbackTranslate(mesh, p, o)
+	if err != nil {
+		return nil, err
+	}
+	for i, l := range res.Listeners {
+		for _, il := range istio.Listeners {
+			if il.GetName() == l.GetName() && strings.Contains(il.String(), "mysql_proxy") {
+				res.Listeners[i] = il
+			}
+		}
+	}
+	return res, nil
+}
+
 func testRealEnvoyNACK(t *testing.T, envoy string, api corev3.ApiConfigSource_ApiType) {
 	w, mat := newEnvoyEnv(t)
 	opts := translate.DefaultOptions()
 	opts.EnableMySQLFilter = true
-	srv, addr := startEnvoyServer(t, mat, opts)
+	srv, addr := startEnvoyServer(t, mat, opts, istioMySQLListeners)
 	srv.Update(w.mesh("backend-a"))
 	e := startEnvoy(t, envoy, addr, api)
 	good := waitACKed(t, srv, e, 30*time.Second, nil)

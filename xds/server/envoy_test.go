@@ -214,7 +214,7 @@ func TestRealEnvoyADS(t *testing.T) {
 
 func testRealEnvoyADS(t *testing.T, envoy string, api corev3.ApiConfigSource_ApiType) {
 	w, mat := newEnvoyEnv(t)
-	srv, addr := startEnvoyServer(t, mat, translate.DefaultOptions())
+	srv, addr := startEnvoyServer(t, mat, translate.DefaultOptions(), loopbackTranslate)
 	srv.Update(w.mesh("backend-a"))
 	e := startEnvoy(t, envoy, addr, api)
 
@@ -344,14 +344,14 @@ func testRealEnvoyADS(t *testing.T, envoy string, api corev3.ApiConfigSource_Api
 // startEnvoyServer runs an xDS server (real translator with topts,
 // listeners on loopback, identity secrets from mat) on a free 127.0.0.1 port until the
 // test ends; a failed test gets the server's log.
-func startEnvoyServer(t testing.TB, mat *envoytest.Material, topts translate.Options) (*server.Server, string) {
+func startEnvoyServer(t testing.TB, mat *envoytest.Material, topts translate.Options, envoy server.TranslateFunc) (*server.Server, string) {
 	var logs strings.Builder
 	var logMu sync.Mutex
 	srv, err := server.New(server.Config{
 		Translate: topts,
 		Holdoff:   10 * time.Millisecond, MaxDelay: 100 * time.Millisecond,
 	}, server.Options{
-		Envoy: loopbackTranslate, EnvoyEndpoints: server.EnvoyEndpoints,
+		Envoy: envoy, EnvoyEndpoints: server.EnvoyEndpoints,
 		Secrets: identitySecrets{mat},
 		Logger:  slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &logMu}, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
