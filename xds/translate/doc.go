@@ -3,6 +3,13 @@
 //
 //	model.MeshState + Proxy + Options ─▶ Translate ─▶ Result{Listeners, Routes, Clusters, Endpoints, Secrets}
 //
+// Proxy.Flavor picks the proxy build: FlavorIstio (default) is what istiod
+// gives Istio's proxy, Istio's own filters included; FlavorEnvoy uses only
+// upstream Envoy's extensions, with standard equivalents (README's table).
+// The istio flavour is checked field by field against istiod's own output
+// (golden_test.go, test/tools/xdsdiff.py), the envoy flavour against the real
+// Envoy (envoy_validate_test.go, integration tier).
+//
 // Translate is pure: no IO, no clock, no globals; the same input gives
 // byte-identical output. Problems with individual objects are collected in
 // Result.Errors (each naming the object and field) and the offending object is
