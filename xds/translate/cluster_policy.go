@@ -19,12 +19,16 @@ import (
 // origination without caCertificates validates against them.
 const systemRootsFile = "/etc/ssl/certs/ca-certificates.crt"
 
+// edsResolution reports a ServiceEntry resolution whose gateway cluster is
+// EDS (STATIC, and NONE: see setDiscovery).
+func edsResolution(r string) bool { return r != "DNS" && r != "DNS_ROUND_ROBIN" }
+
 // dnsRefreshRate is MeshConfig.dnsRefreshRate's default.
 const dnsRefreshRate = 60 * time.Second
 
 // setDiscovery picks the cluster type: EDS for Kubernetes services and STATIC
 // ServiceEntries; DNS resolution for DNS ServiceEntries, with the hosts (or the
-// entry's endpoints) as the load assignment; ORIGINAL_DST for resolution NONE.
+// entry's endpoints) as the load assignment; EDS (no endpoints) for resolution NONE.
 func (b *builder) setDiscovery(c *clusterv3.Cluster, svc *service, sp model.ServicePort) {
 	eds := func() {
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS}
@@ -53,29 +57,31 @@ func (b *builder) setDiscovery(c *clusterv3.Cluster, svc *service, sp model.Serv
 			TypedConfig: mustAny(&caresv3.CaresDnsResolverConfig{UdpMaxQueries: wrapperspb.UInt32(100)}),
 		}
 		c.LoadAssignment = dnsLoadAssignment(c.Name, svc, sp)
-	case "STATIC":
+	default: // STATIC, and NONE: a gateway has no original destination to
+		// forward to, so istiod gives it an EDS cluster (empty for NONE).
 		eds()
-	default: // NONE
-		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_ORIGINAL_DST}
-		c.LbPolicy = clusterv3.Cluster_CLUSTER_PROVIDED
 	}
 }
 
+// dnsLoadAssignment lists the hosts a DNS cluster resolves: the entry's
+// endpoints (grouped by locality, as istiod does) or its hostname.
 func dnsLoadAssignment(name string, svc *service, sp model.ServicePort) *endpointv3.ClusterLoadAssignment {
 	se := svc.Entry
 	la := &endpointv3.ClusterLoadAssignment{ClusterName: name}
+	byLocality := map[string]*endpointv3.LocalityLbEndpoints{}
 	add := func(addr string, port uint32, loc string, weight uint32) {
-		if weight == 0 {
-			weight = 1
+		weight = max(weight, 1)
+		lle := byLocality[loc]
+		if lle == nil {
+			lle = &endpointv3.LocalityLbEndpoints{Locality: localityOf(loc), LoadBalancingWeight: wrapperspb.UInt32(0)}
+			byLocality[loc] = lle
+			la.Endpoints = append(la.Endpoints, lle)
 		}
-		la.Endpoints = append(la.Endpoints, &endpointv3.LocalityLbEndpoints{
-			Locality:            localityOf(loc),
+		lle.LbEndpoints = append(lle.LbEndpoints, &endpointv3.LbEndpoint{
+			HostIdentifier:      &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: socketAddress(addr, port)}},
 			LoadBalancingWeight: wrapperspb.UInt32(weight),
-			LbEndpoints: []*endpointv3.LbEndpoint{{
-				HostIdentifier:      &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: socketAddress(addr, port)}},
-				LoadBalancingWeight: wrapperspb.UInt32(weight),
-			}},
 		})
+		lle.LoadBalancingWeight.Value += weight
 	}
 	port := sp.Port
 	if sp.TargetPort != 0 {

@@ -207,7 +207,7 @@ func TestServiceEntryClusters(t *testing.T) {
 		{"DNS", clusterv3.Cluster_STRICT_DNS, []model.WorkloadEntry{{Address: "a.example.com"}, {Address: "b.example.com", Ports: map[string]uint32{"http": 9090}}},
 			[]string{"a.example.com:8080", "b.example.com:9090"}},
 		{"STATIC", clusterv3.Cluster_EDS, nil, nil},
-		{"NONE", clusterv3.Cluster_ORIGINAL_DST, nil, nil},
+		{"NONE", clusterv3.Cluster_EDS, nil, nil}, // istiod: a gateway has no original destination (case 104)
 	} {
 		t.Run(c.resolution, func(t *testing.T) {
 			se := &model.ServiceEntry{Meta: model.Meta{Name: "ext", Namespace: "default"}, Hosts: []string{"api.example.com"}, Resolution: c.resolution,

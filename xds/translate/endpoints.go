@@ -19,6 +19,9 @@ type epEntry struct {
 	port   uint32
 	weight uint32
 	mtls   bool
+	// unknownHealth: a ServiceEntry endpoint, which has no readiness; istiod
+	// sends it without a health status.
+	unknownHealth bool
 }
 
 type localityGroup struct {
@@ -66,12 +69,12 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 			local := sameNetwork(network, b.proxy.Network)
 			if sniDNAT {
 				if local && mtls {
-					group(ep.Locality).eps = append(group(ep.Locality).eps, epEntry{ep.Address, port, 1, true})
+					group(ep.Locality).eps = append(group(ep.Locality).eps, epEntry{addr: ep.Address, port: port, weight: 1, mtls: true})
 				}
 				continue
 			}
 			if local {
-				group(ep.Locality).eps = append(group(ep.Locality).eps, epEntry{ep.Address, port, scale, mtls})
+				group(ep.Locality).eps = append(group(ep.Locality).eps, epEntry{addr: ep.Address, port: port, weight: scale, mtls: mtls})
 				continue
 			}
 			gws := gw.forEndpoint(network, in.Cluster.ID)
@@ -84,6 +87,21 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 			for _, x := range gws {
 				g.gateway[x] += per
 			}
+		}
+	}
+	if se := svc.Entry; se != nil && !sniDNAT {
+		for _, we := range se.Endpoints {
+			if (subset != nil && !model.LabelsMatch(subset.Labels, we.Labels)) || !sameNetwork(we.Network, b.proxy.Network) {
+				continue
+			}
+			port, ok := we.Ports[sp.Name]
+			if !ok {
+				port = cmp.Or(sp.TargetPort, sp.Port)
+			}
+			l := localityOf(we.Locality)
+			loc := model.Locality{Region: l.Region, Zone: l.Zone, Subzone: l.SubZone}
+			group(loc).eps = append(group(loc).eps, epEntry{addr: we.Address, port: port, weight: max(we.Weight, 1) * scale,
+				mtls: we.Labels[model.LabelTLSMode] == model.TLSModeIstio, unknownHealth: true})
 		}
 	}
 	la := &endpointv3.ClusterLoadAssignment{ClusterName: name}
@@ -110,7 +128,7 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 		slices.SortFunc(gwKeys, compareGateways)
 		for _, k := range gwKeys {
 			w := max(g.gateway[k], 1)
-			lle.LbEndpoints = append(lle.LbEndpoints, lbEndpoint(epEntry{k.Address, k.Port, w, true}))
+			lle.LbEndpoints = append(lle.LbEndpoints, lbEndpoint(epEntry{addr: k.Address, port: k.Port, weight: w, mtls: true}))
 			total += w
 		}
 		if len(lle.LbEndpoints) == 0 {
@@ -127,6 +145,9 @@ func lbEndpoint(e epEntry) *endpointv3.LbEndpoint {
 		HostIdentifier:      &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: socketAddress(e.addr, e.port)}},
 		HealthStatus:        corev3.HealthStatus_HEALTHY,
 		LoadBalancingWeight: wrapperspb.UInt32(e.weight),
+	}
+	if e.unknownHealth {
+		lb.HealthStatus = corev3.HealthStatus_UNKNOWN
 	}
 	if e.mtls {
 		lb.Metadata = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{

@@ -23,7 +23,7 @@ func EndpointsFor(mesh *model.MeshState, proxy Proxy, opts Options, clusters []s
 			continue
 		}
 		svc := ix.services[n.Host]
-		if svc == nil || svc.Entry != nil && svc.Entry.Resolution != "STATIC" {
+		if svc == nil || svc.Entry != nil && !edsResolution(svc.Entry.Resolution) {
 			continue
 		}
 		sp, found := svc.port(n.Port)
