@@ -9,8 +9,11 @@ import (
 	"regexp"
 )
 
-// Admin routes, served by AdminHandler on the daemon's admin server (which
-// should listen on localhost only: install carries a key in its body).
+// Admin routes, served by AdminHandler on the daemon's admin API (loopback,
+// a Unix socket, or TLS with authenticated, allow-listed callers: install
+// carries a key in its body); never on the monitoring port. A daemon without
+// gossip answers /federation/ with 503 {"error": "federation is not enabled
+// on this daemon ..."}, which AdminClient returns as its error.
 //
 //	GET    /federation/keyring              → KeyringResponse (fingerprints, primary first)
 //	POST   /federation/keyring              {"key":"<base64>"}            install a key

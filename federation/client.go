@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,13 +15,22 @@ import (
 // AdminClient talks to a daemon's AdminHandler (the CLI's `meshgate keyring`
 // and `meshgate members`).
 type AdminClient struct {
-	// Addr is the admin server: "HOST:PORT" or a URL ("http://HOST:PORT").
+	// Addr is the admin server: "HOST:PORT", a URL ("http://HOST:PORT",
+	// "https://HOST:PORT" for an authenticated admin API) or "unix:PATH".
 	Addr string
-	// HTTP is the client to use; nil means http.DefaultClient.
+	// Token, when set, is sent as "Authorization: Bearer <Token>" (a
+	// service-account token for an authenticated admin API).
+	Token string
+	// HTTP is the client to use (its TLS settings for https); nil means
+	// http.DefaultClient. With a unix: Addr its Transport is replaced by
+	// one that dials the socket.
 	HTTP *http.Client
 }
 
 func (c *AdminClient) url(path string) string {
+	if _, unix := strings.CutPrefix(c.Addr, "unix:"); unix {
+		return "http://unix" + path
+	}
 	base := strings.TrimRight(c.Addr, "/")
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
@@ -44,11 +54,10 @@ func (c *AdminClient) do(ctx context.Context, method, path string, body, out any
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
-	resp, err := hc.Do(req)
+	resp, err := c.client().Do(req)
 	if err != nil {
 		return err
 	}
@@ -62,9 +71,33 @@ func (c *AdminClient) do(ctx context.Context, method, path string, body, out any
 		if json.Unmarshal(data, &e) == nil && e.Error != "" {
 			return fmt.Errorf("%s %s: %s", method, path, e.Error)
 		}
+		msg := strings.TrimSpace(string(data))
+		switch {
+		case resp.StatusCode == http.StatusNotFound:
+			// A daemon that predates the explicit answer.
+			return fmt.Errorf("%s %s: HTTP 404: federation is not enabled on this daemon (or %s is not its admin API)", method, path, c.Addr)
+		case msg != "" && len(msg) < 512 && !strings.Contains(msg, "<"):
+			return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, msg)
+		}
 		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
 	}
 	return json.Unmarshal(data, out)
+}
+
+func (c *AdminClient) client() *http.Client {
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	if sock, unix := strings.CutPrefix(c.Addr, "unix:"); unix {
+		cp := *hc
+		cp.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		}}
+		return &cp
+	}
+	return hc
 }
 
 // Keys lists the daemon's keys by fingerprint.

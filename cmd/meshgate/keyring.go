@@ -19,7 +19,7 @@ func init() {
 }
 
 func newKeyringCmd() *cobra.Command {
-	var admin string
+	admin := &adminFlags{}
 	cmd := &cobra.Command{
 		Use:   "keyring",
 		Short: "Generate gossip keys and rotate a daemon's gossip keyring",
@@ -35,9 +35,15 @@ daemon of the mesh before the next step:
   meshgate keyring remove  --admin ADDR OLD      # on every daemon
 
 use and remove take a key or the fingerprint list shows. KEY "-" reads the
-key from standard input (keeps it out of the shell history).`,
+key from standard input (keeps it out of the shell history).
+
+--admin defaults to the daemon's loopback admin API (` + defaultAdmin + `); in
+Kubernetes run the command in the daemon's pod:
+
+  kubectl -n istio-system exec -i deploy/istio-eastwestgateway -c meshgate \
+    -- meshgate keyring install - <new.key`,
 	}
-	cmd.PersistentFlags().StringVar(&admin, "admin", "127.0.0.1:9901", "the daemon's admin server address (HOST:PORT or URL)")
+	admin.bind(cmd.PersistentFlags())
 	cmd.AddCommand(&cobra.Command{
 		Use:   "generate",
 		Short: "Print a new random base64 AES-256 gossip key",
@@ -56,7 +62,7 @@ key from standard input (keeps it out of the shell history).`,
 		Short: "List the daemon's keys by fingerprint (first 8 hex digits of their SHA-256)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return keyringCall(cmd, func(ctx context.Context, c *federation.AdminClient) (federation.KeyringResponse, error) {
+			return keyringCall(cmd, admin, func(ctx context.Context, c *federation.AdminClient) (federation.KeyringResponse, error) {
 				return c.Keys(ctx)
 			})
 		},
@@ -78,7 +84,7 @@ key from standard input (keeps it out of the shell history).`,
 				if err != nil {
 					return &exitError{code: 2, err: fmt.Errorf("keyring %s: %w", op.name, err)}
 				}
-				return keyringCall(cmd, func(ctx context.Context, c *federation.AdminClient) (federation.KeyringResponse, error) {
+				return keyringCall(cmd, admin, func(ctx context.Context, c *federation.AdminClient) (federation.KeyringResponse, error) {
 					return op.call(c, ctx, key)
 				})
 			},
@@ -102,11 +108,14 @@ func keyArg(in io.Reader, arg string) (string, error) {
 	return line, nil
 }
 
-func keyringCall(cmd *cobra.Command, call func(context.Context, *federation.AdminClient) (federation.KeyringResponse, error)) error {
-	admin, _ := cmd.Flags().GetString("admin")
+func keyringCall(cmd *cobra.Command, admin *adminFlags, call func(context.Context, *federation.AdminClient) (federation.KeyringResponse, error)) error {
+	c, err := admin.client()
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
 	ctx, cancel := context.WithTimeout(cmdContext(cmd), 30*time.Second)
 	defer cancel()
-	resp, err := call(ctx, &federation.AdminClient{Addr: admin})
+	resp, err := call(ctx, c)
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}

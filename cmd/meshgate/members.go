@@ -16,18 +16,27 @@ func init() {
 }
 
 func newMembersCmd() *cobra.Command {
-	var admin string
+	var admin adminFlags
 	cmd := &cobra.Command{
-		Use:   "members --admin ADDR",
+		Use:   "members [--admin ADDR]",
 		Short: "List the mesh's daemons as one daemon sees them",
 		Long: `List the gossip members known to the daemon at --admin: name, address,
 cluster, state (alive or dead), the generation of the cluster state it holds,
-whether that cluster is in its remote set, and when it last heard of it.`,
+whether that cluster is in its remote set, and when it last heard of it.
+
+The admin API listens on loopback (default ` + defaultAdmin + `) or a Unix socket:
+in Kubernetes, run it in the daemon's pod:
+
+  kubectl -n istio-system exec deploy/istio-eastwestgateway -c meshgate -- meshgate members`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmdContext(cmd), 30*time.Second)
 			defer cancel()
-			resp, err := (&federation.AdminClient{Addr: admin}).Members(ctx)
+			c, err := admin.client()
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			resp, err := c.Members(ctx)
 			if err != nil {
 				return &exitError{code: 1, err: err}
 			}
@@ -35,7 +44,7 @@ whether that cluster is in its remote set, and when it last heard of it.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&admin, "admin", "127.0.0.1:9901", "the daemon's admin server address (HOST:PORT or URL)")
+	admin.bind(cmd.Flags())
 	return cmd
 }
 

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/meshgate/meshgate/cmd/internal/daemon"
 	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/federation"
 )
@@ -40,5 +43,44 @@ func TestMembersCommand(t *testing.T) {
 	}
 	if _, _, err := runCmd(t, newMembersCmd(), "", "--admin", "127.0.0.1:1"); err == nil {
 		t.Fatal("no error for an unreachable admin server")
+	}
+}
+
+// Against a real daemon without gossip, members (and keyring) say so, over
+// loopback TCP and over a Unix socket.
+func TestMembersFederationOff(t *testing.T) {
+	cfg := daemon.DefaultConfig()
+	cfg.ConfigDir = t.TempDir()
+	cfg.XDSAddress, cfg.MonitoringAddress, cfg.AdminAddress = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	sockCfg := cfg
+	sockCfg.AdminAddress = "unix:" + filepath.Join(t.TempDir(), "admin.sock")
+	for _, c := range []daemon.Config{cfg, sockCfg} {
+		d, err := daemon.New(c, slog.New(slog.DiscardHandler), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx) }()
+		_, _, err = runCmd(t, newMembersCmd(), "", "--admin", d.AdminAddr())
+		if err == nil || !strings.Contains(err.Error(), "federation is not enabled on this daemon") {
+			t.Errorf("members --admin %s: %v", d.AdminAddr(), err)
+		}
+		_, _, err = runCmd(t, newKeyringCmd(), "", "list", "--admin", d.AdminAddr())
+		if err == nil || !strings.Contains(err.Error(), "federation is not enabled on this daemon") {
+			t.Errorf("keyring list --admin %s: %v", d.AdminAddr(), err)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A token is never sent in clear text off loopback.
+	tok := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tok, []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCmd(t, newMembersCmd(), "", "--admin", "10.0.0.1:9901", "--token-file", tok); err == nil || !strings.Contains(err.Error(), "only sent over https") {
+		t.Errorf("token over plain HTTP: %v", err)
 	}
 }

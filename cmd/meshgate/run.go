@@ -21,8 +21,12 @@ gateway, and serves the result over ADS (xDS, state of the world and delta) on
 --xds-address (plaintext: loopback only unless --insecure-xds) and, in-cluster
 or with --secure-xds-address, on a TLS port where every caller proves its
 identity (SVID or service-account token) and Istio's CA service
-(CreateCertificate) is served too. The admin server on --admin-address serves /healthz, /readyz,
-/metrics, /debug/proxies and /debug/config_dump?proxy=<node id>.
+(CreateCertificate) is served too. The monitoring port (--monitoring-address, default
+127.0.0.1:15014) serves only /metrics, /healthz and /readyz. The admin API (--admin-address,
+default 127.0.0.1:9901, or unix:PATH) serves /debug/proxies, /debug/config_dump?proxy=<node id>,
+/debug/clusters and /federation/ (meshgate keyring, meshgate members); off loopback it needs
+--admin-allow ns/sa,... and then requires TLS and an allowed caller (client SVID, or a
+service-account token for audience meshgate-admin).
 
 With the Kubernetes source, the remote secrets in --namespace (label
 istio/multiCluster=true, as made by 'meshgate create-remote-secret' and applied

@@ -110,11 +110,11 @@ token() {
 }
 
 # daemon_cli runs the meshgate CLI inside cluster $1's daemon pod, against
-# its admin server.
+# its admin API (the default loopback address).
 daemon_cli() {
   local i=$1
   shift
-  k "$i" -n istio-system exec deploy/istio-eastwestgateway -c meshgate -- meshgate "$@" --admin 127.0.0.1:15014
+  k "$i" -n istio-system exec deploy/istio-eastwestgateway -c meshgate -- meshgate "$@"
 }
 
 keyring() {

@@ -603,8 +603,8 @@ func envoyStat(t *testing.T, g *meshlab.EnvoyGateway, name string) int64 {
 func logXDSState(t *testing.T, c *meshlab.Cluster, g *meshlab.EnvoyGateway) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.AdminURL()+"/debug/proxies", nil)
-	if resp, err := http.DefaultClient.Do(req); err != nil {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://admin/debug/proxies", nil)
+	if resp, err := c.AdminClient().Do(req); err != nil {
 		t.Logf("%s daemon /debug/proxies: %v", c.ID, err)
 	} else {
 		b, _ := io.ReadAll(resp.Body)

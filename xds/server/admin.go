@@ -12,16 +12,15 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
-// AdminMux returns the admin HTTP endpoints:
+// MonitoringMux returns the read-only monitoring endpoints (the port the
+// Service and the probes use; it may be exposed):
 //
 //	/healthz                         the process is up
 //	/readyz                          200 once the first complete configuration is built
 //	/metrics                         Prometheus metrics of g
-//	/debug/proxies                   connected proxies, versions sent/acked per type, last NACK
-//	/debug/config_dump?proxy=<id>    a proxy's resources (protojson, private keys redacted)
 //
 // Callers may add handlers to the returned mux.
-func (s *Server) AdminMux(g prometheus.Gatherer) *http.ServeMux {
+func (s *Server) MonitoringMux(g prometheus.Gatherer) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
@@ -34,6 +33,18 @@ func (s *Server) AdminMux(g prometheus.Gatherer) *http.ServeMux {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// AdminMux returns the privileged admin endpoints (loopback, a Unix socket,
+// or authenticated callers only: they show every proxy's configuration):
+//
+//	/debug/proxies                   connected proxies, versions sent/acked per type, last NACK
+//	/debug/config_dump?proxy=<id>    a proxy's resources (protojson, private keys redacted)
+//
+// Callers may add handlers to the returned mux.
+func (s *Server) AdminMux() *http.ServeMux {
+	mux := http.NewServeMux()
 	mux.HandleFunc("GET /debug/proxies", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, s.Proxies())
 	})

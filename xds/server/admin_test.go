@@ -33,8 +33,19 @@ func get(t *testing.T, base, path string) (int, string) {
 
 func TestAdminEndpoints(t *testing.T) {
 	h := newHarness(t, Options{Envoy: fakeTranslate})
-	web := httptest.NewServer(h.srv.AdminMux(h.reg))
+	web := httptest.NewServer(h.srv.MonitoringMux(h.reg))
 	t.Cleanup(web.Close)
+	admin := httptest.NewServer(h.srv.AdminMux())
+	t.Cleanup(admin.Close)
+	// Two surfaces: the monitoring port shows no debug route, the admin no metrics.
+	if code, _ := get(t, web.URL, "/debug/proxies"); code != 404 {
+		t.Errorf("monitoring /debug/proxies = %d, want 404", code)
+	}
+	for _, p := range []string{"/metrics", "/healthz", "/readyz"} {
+		if code, _ := get(t, admin.URL, p); code != 404 {
+			t.Errorf("admin %s = %d, want 404", p, code)
+		}
+	}
 
 	if code, _ := get(t, web.URL, "/healthz"); code != 200 {
 		t.Errorf("/healthz = %d", code)
@@ -75,7 +86,7 @@ func TestAdminEndpoints(t *testing.T) {
 		}
 	}
 
-	_, body := get(t, web.URL, "/debug/proxies")
+	_, body := get(t, admin.URL, "/debug/proxies")
 	var proxies []ProxyStatus
 	if err := json.Unmarshal([]byte(body), &proxies); err != nil {
 		t.Fatalf("/debug/proxies: %v\n%s", err, body)
@@ -84,7 +95,7 @@ func TestAdminEndpoints(t *testing.T) {
 		t.Errorf("/debug/proxies = %s", body)
 	}
 
-	code, dump := get(t, web.URL, "/debug/config_dump?proxy="+url.QueryEscape(gwID))
+	code, dump := get(t, admin.URL, "/debug/config_dump?proxy="+url.QueryEscape(gwID))
 	if code != 200 {
 		t.Fatalf("/debug/config_dump = %d %s", code, dump)
 	}
@@ -109,10 +120,10 @@ func TestAdminEndpoints(t *testing.T) {
 		t.Errorf("certificate chain in dump = %q, want it shown", got)
 	}
 
-	if code, _ := get(t, web.URL, "/debug/config_dump"); code != 400 {
+	if code, _ := get(t, admin.URL, "/debug/config_dump"); code != 400 {
 		t.Errorf("config dump without proxy = %d, want 400", code)
 	}
-	if code, _ := get(t, web.URL, "/debug/config_dump?proxy=nobody"); code != 404 {
+	if code, _ := get(t, admin.URL, "/debug/config_dump?proxy=nobody"); code != 404 {
 		t.Errorf("config dump of an unknown proxy = %d, want 404", code)
 	}
 }

@@ -68,8 +68,20 @@ type Config struct {
 	// TokenAudiences are the audiences a service-account token must carry
 	// on the secure port (default istio-ca, as Istio).
 	TokenAudiences []string `json:"token-audiences,omitempty"`
-	// AdminAddress serves /healthz, /readyz, /metrics and /debug/.
+	// MonitoringAddress serves /metrics, /healthz and /readyz only
+	// (read-only; what the Service and the probes use; may be exposed).
+	MonitoringAddress string `json:"monitoring-address,omitempty"`
+	// AdminAddress is the privileged admin API: gossip keyring changes,
+	// members, /debug/ (config_dump, proxies, clusters). HOST:PORT on
+	// loopback, or "unix:PATH" (a Unix socket). A non-loopback address is
+	// refused unless AdminAllow is set: the API is then served over TLS
+	// (meshgate's CA) and every request needs a caller in AdminAllow.
 	AdminAddress string `json:"admin-address,omitempty"`
+	// AdminAllow are the service accounts ("namespace/name") allowed on an
+	// authenticated admin API: a client certificate (an SVID of the mesh
+	// CA) or a service-account token for the audience AdminTokenAudience
+	// (checked with TokenReview). Setting it turns authentication on.
+	AdminAllow []string `json:"admin-allow,omitempty"`
 	// ClusterID names the local cluster (and is the CLUSTER_ID of nodes that
 	// send none); Network is its network.
 	ClusterID string `json:"cluster-id,omitempty"`
@@ -128,7 +140,8 @@ type GossipConfig struct {
 func DefaultConfig() Config {
 	return Config{
 		XDSAddress:        "127.0.0.1:15010", // Istio's plaintext xDS port
-		AdminAddress:      "127.0.0.1:15014", // Istio's control-plane monitoring port
+		MonitoringAddress: "127.0.0.1:15014", // Istio's control-plane monitoring port
+		AdminAddress:      "127.0.0.1:9901",  // what `meshgate members|keyring --admin` default to
 		ClusterID:         model.DefaultClusterID,
 		TrustDomain:       model.DefaultTrustDomain,
 		DomainSuffix:      model.DefaultDomainSuffix,
@@ -169,13 +182,39 @@ func (c Config) Validate() error {
 			bad("config-dir", "%s is not a directory", c.ConfigDir)
 		}
 	}
-	for _, a := range []struct{ field, addr string }{{"xds-address", c.XDSAddress}, {"admin-address", c.AdminAddress}} {
+	for _, a := range []struct{ field, addr string }{{"xds-address", c.XDSAddress}, {"monitoring-address", c.MonitoringAddress}} {
 		if err := checkAddress(a.addr); err != nil {
 			bad(a.field, "%v", err)
 		}
 	}
-	if c.XDSAddress == c.AdminAddress && !strings.HasSuffix(c.XDSAddress, ":0") {
-		bad("admin-address", "same as xds-address %s", c.XDSAddress)
+	if path, unix := strings.CutPrefix(c.AdminAddress, unixPrefix); unix {
+		if path == "" {
+			bad("admin-address", "%q: want unix:PATH", c.AdminAddress)
+		}
+		if len(c.AdminAllow) > 0 {
+			bad("admin-allow", "needs a TCP admin-address (a Unix socket is guarded by its file permissions)")
+		}
+	} else if err := checkAddress(c.AdminAddress); err != nil {
+		bad("admin-address", "%v", err)
+	} else if !isLoopback(c.AdminAddress) && len(c.AdminAllow) == 0 {
+		bad("admin-address", "%s is not a loopback address: the admin API installs gossip keys and shows every proxy's configuration; "+
+			"keep it on loopback or unix:PATH, or set admin-allow (namespace/serviceaccount,...) to require authenticated callers", c.AdminAddress)
+	}
+	for i, e := range c.AdminAllow {
+		if ns, sa, ok := strings.Cut(e, "/"); !ok || ns == "" || sa == "" || strings.ContainsAny(sa, "/ ") {
+			bad("admin-allow", "entry %d %q: want namespace/serviceaccount", i, e)
+		}
+	}
+	addrs := map[string]string{}
+	for _, a := range []struct{ field, addr string }{{"xds-address", c.XDSAddress}, {"monitoring-address", c.MonitoringAddress},
+		{"admin-address", c.AdminAddress}, {"secure-xds-address", c.secureAddress()}} {
+		if a.addr == "" || strings.HasSuffix(a.addr, ":0") {
+			continue
+		}
+		if other, dup := addrs[a.addr]; dup {
+			bad(a.field, "same as %s %s", other, a.addr)
+		}
+		addrs[a.addr] = a.field
 	}
 	if checkAddress(c.XDSAddress) == nil && !isLoopback(c.XDSAddress) && !c.InsecureXDS {
 		bad("xds-address", "%s is not a loopback address: plaintext xDS lets any client claim any identity; use the secure port (secure-xds-address), or set insecure-xds for development", c.XDSAddress)
@@ -186,10 +225,6 @@ func (c Config) Validate() error {
 	case sa != "":
 		if err := checkAddress(sa); err != nil {
 			bad("secure-xds-address", "%v", err)
-		} else if sa == c.XDSAddress || sa == c.AdminAddress {
-			if !strings.HasSuffix(sa, ":0") {
-				bad("secure-xds-address", "%s is already used by xds-address or admin-address", sa)
-			}
 		}
 	}
 	for i, n := range c.XDSDNSNames {
@@ -344,7 +379,9 @@ func BindFlags(fs *pflag.FlagSet, c *Config) {
 	fs.StringVar(&c.SecureXDSAddress, "secure-xds-address", c.SecureXDSAddress, "secure xDS and CA listen address (TLS; callers prove an SVID or a service-account token); default "+DefaultSecureXDSAddress+" with --in-cluster, none otherwise; \"off\" turns it off")
 	fs.StringSliceVar(&c.XDSDNSNames, "xds-dns-names", c.XDSDNSNames, "DNS names of the secure port's certificate (default meshgate.<namespace>.svc and meshgate.<namespace>.svc.<domain-suffix>)")
 	fs.StringSliceVar(&c.TokenAudiences, "token-audiences", c.TokenAudiences, "audiences a service-account token must carry on the secure port (default istio-ca)")
-	fs.StringVar(&c.AdminAddress, "admin-address", c.AdminAddress, "admin HTTP listen address (/healthz, /readyz, /metrics, /debug/)")
+	fs.StringVar(&c.MonitoringAddress, "monitoring-address", c.MonitoringAddress, "read-only monitoring HTTP listen address (/metrics, /healthz, /readyz)")
+	fs.StringVar(&c.AdminAddress, "admin-address", c.AdminAddress, "admin API listen address (gossip keyring, members, /debug/): loopback HOST:PORT or unix:PATH; off loopback only with --admin-allow")
+	fs.StringSliceVar(&c.AdminAllow, "admin-allow", c.AdminAllow, "service accounts (namespace/name,...) allowed on the admin API; turns on TLS and authentication (client SVID or token for audience "+AdminTokenAudience+")")
 	fs.StringVar(&c.ClusterID, "cluster-id", c.ClusterID, "id of the local cluster")
 	fs.StringVar(&c.Network, "network", c.Network, "network of the local cluster")
 	fs.StringVar(&c.TrustDomain, "trust-domain", c.TrustDomain, "SPIFFE trust domain")

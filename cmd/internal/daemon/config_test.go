@@ -31,6 +31,12 @@ func TestValidate(t *testing.T) {
 		{"xds-address", func(c *Config) { c.XDSAddress = "15010" }},
 		{"admin-address", func(c *Config) { c.AdminAddress = "127.0.0.1:99999" }},
 		{"admin-address", func(c *Config) { c.AdminAddress = c.XDSAddress }},
+		{"admin-address", func(c *Config) { c.AdminAddress = c.MonitoringAddress }},
+		{"admin-address", func(c *Config) { c.AdminAddress = "0.0.0.0:9901" }}, // exposed without admin-allow
+		{"admin-address", func(c *Config) { c.AdminAddress = "unix:" }},
+		{"admin-allow", func(c *Config) { c.AdminAddress, c.AdminAllow = "unix:/run/a.sock", []string{"ops/admin"} }},
+		{"admin-allow", func(c *Config) { c.AdminAddress, c.AdminAllow = "0.0.0.0:9901", []string{"admin"} }},
+		{"monitoring-address", func(c *Config) { c.MonitoringAddress = "15014" }},
 		{"cluster-id", func(c *Config) { c.ClusterID = "" }},
 		{"trust-domain", func(c *Config) { c.TrustDomain = "spiffe://cluster.local" }},
 		{"domain-suffix", func(c *Config) { c.DomainSuffix = "" }},
@@ -43,7 +49,7 @@ func TestValidate(t *testing.T) {
 		{"xds-address", func(c *Config) { c.XDSAddress = ":15010" }},
 		{"xds-address", func(c *Config) { c.XDSAddress = "10.1.2.3:15010" }},
 		{"secure-xds-address", func(c *Config) { c.SecureXDSAddress = "15012" }},
-		{"secure-xds-address", func(c *Config) { c.SecureXDSAddress = c.AdminAddress }},
+		{"secure-xds-address", func(c *Config) { c.SecureXDSAddress = c.MonitoringAddress }},
 		{"xds-dns-names", func(c *Config) { c.XDSDNSNames = []string{"meshgate.istio-system.svc", "https://x"} }},
 		{"token-audiences", func(c *Config) { c.TokenAudiences = []string{""} }},
 	}

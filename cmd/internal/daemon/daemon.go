@@ -43,7 +43,8 @@ type Daemon struct {
 	source     discovery.Source
 	rest       *rest.Config // the local API server (Kubernetes mode), else nil
 	xdsLis     net.Listener
-	adminLis   net.Listener
+	monLis     net.Listener // monitoring: /metrics, /healthz, /readyz
+	admin      *adminAPI    // the privileged admin API
 	m          sourceMetrics
 	lastErrs   map[string]bool
 	id         *sds.Provider
@@ -103,10 +104,16 @@ func New(cfg Config, log *slog.Logger, src discovery.Source) (*Daemon, error) {
 		d.closeSecure()
 		return nil, fmt.Errorf("xds-address: %w", err)
 	}
-	if d.adminLis, err = net.Listen("tcp", cfg.AdminAddress); err != nil {
+	if d.monLis, err = net.Listen("tcp", cfg.MonitoringAddress); err != nil {
 		d.xdsLis.Close()
 		d.closeSecure()
-		return nil, fmt.Errorf("admin-address: %w", err)
+		return nil, fmt.Errorf("monitoring-address: %w", err)
+	}
+	if d.admin, err = newAdminAPI(cfg, d.id, d.rest, log.With("component", "admin"), d.reg); err != nil {
+		d.xdsLis.Close()
+		d.monLis.Close()
+		d.closeSecure()
+		return nil, err
 	}
 	return d, nil
 }
@@ -200,9 +207,11 @@ func (d *Daemon) newFederation() error {
 	return err
 }
 
-// XDSAddr and AdminAddr are the bound addresses.
-func (d *Daemon) XDSAddr() string   { return d.xdsLis.Addr().String() }
-func (d *Daemon) AdminAddr() string { return d.adminLis.Addr().String() }
+// XDSAddr and MonitoringAddr are the bound addresses; AdminAddr is
+// HOST:PORT or unix:PATH.
+func (d *Daemon) XDSAddr() string        { return d.xdsLis.Addr().String() }
+func (d *Daemon) MonitoringAddr() string { return d.monLis.Addr().String() }
+func (d *Daemon) AdminAddr() string      { return d.admin.addr() }
 
 // SecureXDSAddr is the secure xDS port's bound address ("" without).
 func (d *Daemon) SecureXDSAddr() string {
@@ -229,7 +238,7 @@ func (d *Daemon) Server() *server.Server { return d.xds }
 // errgroup; the first real error stops the others and is returned. A clean
 // stop (ctx done) returns nil.
 func (d *Daemon) Run(ctx context.Context) error {
-	d.log.Info("meshgate starting", "xds", d.XDSAddr(), "admin", d.AdminAddr(), "config-dir", d.cfg.ConfigDir,
+	d.log.Info("meshgate starting", "xds", d.XDSAddr(), "monitoring", d.MonitoringAddr(), "admin", d.AdminAddr(), "admin-authn", d.admin.auth != nil, "config-dir", d.cfg.ConfigDir,
 		"kubeconfig", d.cfg.Kubeconfig, "in-cluster", d.cfg.InCluster, "cluster", d.cfg.ClusterID, "network", d.cfg.Network,
 		"secure-xds", d.SecureXDSAddr())
 	if !isLoopback(d.cfg.XDSAddress) {
@@ -237,18 +246,23 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	gs := grpc.NewServer()
 	d.xds.Register(gs)
-	mux := d.xds.AdminMux(d.reg)
+	mon := &http.Server{Handler: d.xds.MonitoringMux(d.reg), ReadHeaderTimeout: 10 * time.Second}
+	mux := d.xds.AdminMux()
 	if h, ok := d.source.(adminHandlers); ok {
 		for pattern, handler := range h.AdminHandlers() {
 			mux.Handle(pattern, handler)
 		}
 	}
-	admin := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	admin := &http.Server{Handler: d.admin.handler(mux), ReadHeaderTimeout: 10 * time.Second}
 
 	g, gctx := errgroup.WithContext(ctx)
 	// Federation first: the source's states are published into it.
 	if d.fed != nil {
 		mux.Handle("/federation/", d.fed.AdminHandler())
+	} else {
+		mux.HandleFunc("/federation/", federationOff)
+	}
+	if d.fed != nil {
 		if fs, ok := d.source.(federatedSecrets); ok {
 			defer d.fed.OnRemoteSecretsChange(fs.SetFederatedSecrets)()
 		}
@@ -259,7 +273,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case <-gctx.Done(): // it could not start (or ctx ended first)
 			close(d.fedStarted)
 			d.xdsLis.Close()
-			d.adminLis.Close()
+			d.monLis.Close()
+			d.admin.lis.Close()
 			d.closeSecure()
 			return g.Wait()
 		}
@@ -294,7 +309,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		})
 	}
 	g.Go(func() error {
-		if err := admin.Serve(d.adminLis); !errors.Is(err, http.ErrServerClosed) {
+		if err := mon.Serve(d.monLis); !errors.Is(err, http.ErrServerClosed) {
+			return stopped(gctx, "monitoring-address", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if err := admin.Serve(d.admin.lis); !errors.Is(err, http.ErrServerClosed) {
 			return stopped(gctx, "admin-address", err)
 		}
 		return nil
@@ -313,7 +334,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		} else {
 			d.log.Error("a part of the daemon failed; shutting down", "err", context.Cause(gctx))
 		}
-		d.shutdown(gs, admin, xdsDone)
+		d.shutdown(gs, []*http.Server{mon, admin}, xdsDone)
 		return nil
 	})
 	return g.Wait()
@@ -329,9 +350,9 @@ func stopped(ctx context.Context, part string, err error) error {
 }
 
 // shutdown stops accepting connections, waits for the xDS server to end
-// every stream (its Run returns once ctx is done), and drains the admin
-// server, within ShutdownTimeout.
-func (d *Daemon) shutdown(gs *grpc.Server, admin *http.Server, xdsDone <-chan struct{}) {
+// every stream (its Run returns once ctx is done), and drains the HTTP
+// servers (monitoring, admin), within ShutdownTimeout.
+func (d *Daemon) shutdown(gs *grpc.Server, web []*http.Server, xdsDone <-chan struct{}) {
 	deadline := time.Now().Add(time.Duration(d.cfg.ShutdownTimeout))
 	graceful := make(chan struct{})
 	go func() { gs.GracefulStop(); close(graceful) }() // closes the listener first
@@ -347,8 +368,10 @@ func (d *Daemon) shutdown(gs *grpc.Server, admin *http.Server, xdsDone <-chan st
 	if d.secure != nil {
 		d.secure.stop(hctx)
 	}
-	if err := admin.Shutdown(hctx); err != nil {
-		_ = admin.Close()
+	for _, s := range web {
+		if err := s.Shutdown(hctx); err != nil {
+			_ = s.Close()
+		}
 	}
 	d.log.Info("shutdown complete")
 }

@@ -60,7 +60,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 func testConfig(t *testing.T) Config {
 	c := DefaultConfig()
 	c.ConfigDir = t.TempDir()
-	c.XDSAddress, c.AdminAddress = "127.0.0.1:0", "127.0.0.1:0"
+	c.XDSAddress, c.MonitoringAddress, c.AdminAddress = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	c.DebounceHoldoff, c.DebounceMaxDelay = Duration(5*time.Millisecond), Duration(50*time.Millisecond)
 	return c
 }
@@ -169,15 +169,15 @@ func TestDaemonServesAndStops(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- d.Run(runCtx) }()
-	admin := "http://" + d.AdminAddr()
+	mon := "http://" + d.MonitoringAddr()
 
-	if code, _ := httpGet(t, admin+"/readyz"); code != http.StatusServiceUnavailable {
+	if code, _ := httpGet(t, mon+"/readyz"); code != http.StatusServiceUnavailable {
 		t.Errorf("/readyz before the first load = %d", code)
 	}
 	src.ch <- func(p discovery.Publish) { p(echo(a), nil, nil) }
 	hc := grpcClient(t, d.XDSAddr())
 	reaches(ctx, t, hc, a)
-	if code, _ := httpGet(t, admin+"/readyz"); code != http.StatusOK {
+	if code, _ := httpGet(t, mon+"/readyz"); code != http.StatusOK {
 		t.Errorf("/readyz after the first load = %d", code)
 	}
 
@@ -186,7 +186,7 @@ func TestDaemonServesAndStops(t *testing.T) {
 		p(echo(a), []error{&model.FieldError{Object: model.Ref{Kind: model.KindGateway, Namespace: "ns", Name: "gw"}, Field: "spec.servers[0].port", Msg: "missing"}}, nil)
 	}
 	poll(ctx, t, "source errors in metrics", func() bool {
-		_, m := httpGet(t, admin+"/metrics")
+		_, m := httpGet(t, mon+"/metrics")
 		return strings.Contains(m, "meshgate_source_load_failures_total 1") && strings.Contains(m, "meshgate_source_object_errors 1")
 	})
 	for _, want := range []string{"configuration load failed; keeping the last good configuration", "broken.yaml", "Gateway ns/gw: spec.servers[0].port: missing"} {
@@ -245,7 +245,7 @@ func TestDaemonPartFailure(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "federation") || !strings.Contains(err.Error(), taken.Addr().String()) {
 		t.Fatalf("Run = %v, want federation's bind error", err)
 	}
-	for _, a := range []string{d.XDSAddr(), d.AdminAddr()} {
+	for _, a := range []string{d.XDSAddr(), d.MonitoringAddr(), d.AdminAddr()} {
 		ln, err := net.Listen("tcp", a)
 		if err != nil {
 			t.Errorf("%s still held after Run returned: %v", a, err)
@@ -310,7 +310,7 @@ func TestDaemonChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Println("ADMIN " + d.AdminAddr())
+	fmt.Println("ADMIN " + d.MonitoringAddr())
 	ctx, stop := SignalContext()
 	defer stop()
 	if err := d.Run(ctx); err != nil {

@@ -13,7 +13,10 @@
 //	federation remote secrets ─▶ multicluster.Source.SetFederatedSecrets; remote.Controller.PeerSeeds ─▶ federation re-join
 //	xds/server ─▶ ADS on xds-address (plaintext; loopback unless insecure-xds)
 //	           └▶ secure port (secure-xds-address, secure.go): TLS + xds/server/authn + ADS + caservice
-//	admin HTTP (admin-address): /healthz /readyz /metrics /debug/ (+ /debug/clusters, /federation/)
+//	monitoring HTTP (monitoring-address): /healthz /readyz /metrics, read-only
+//	admin API (admin-address, admin.go): /debug/ (+ /debug/clusters), /federation/ (503 without gossip);
+//	           loopback or unix:PATH as is; off loopback only with admin-allow: TLS + xds/server/authn
+//	           (SVID or token, audience meshgate-admin) + allow-list, 401/403 counted, changes logged with the caller
 //
 // Lifecycle: every long-running part has Run(ctx) error: federation.Node,
 // remote.SecretRenewer, the mesher, xds/server.Server, xds/sds.Provider

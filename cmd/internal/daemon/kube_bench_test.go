@@ -66,7 +66,7 @@ func BenchmarkEndpointSliceToADS(b *testing.B) {
 		b.Run(fmt.Sprintf("holdoff=%v", holdoff), func(b *testing.B) {
 			cfg := DefaultConfig()
 			cfg.Kubeconfig, cfg.ClusterID, cfg.Network = c.KubeconfigPath(), "cluster1", "network1"
-			cfg.XDSAddress, cfg.AdminAddress = "127.0.0.1:0", "127.0.0.1:0"
+			cfg.XDSAddress, cfg.MonitoringAddress, cfg.AdminAddress = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 			cfg.DebounceHoldoff, cfg.DebounceMaxDelay = Duration(holdoff), Duration(10*holdoff)
 			d, err := New(cfg, NewLogger(cfg, &syncBuffer{}), nil)
 			if err != nil {

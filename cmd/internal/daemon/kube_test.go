@@ -90,7 +90,7 @@ func TestKubeSourceEndToEnd(t *testing.T) {
 		return dbg.Local.State == kube.StateSynced && len(dbg.Remote) == 1 && dbg.Remote[0].Cluster == "cluster-b" &&
 			dbg.Remote[0].State == kube.StateSynced && !strings.Contains(body, res.Secret.StringData["cluster-b"][len(res.Secret.StringData["cluster-b"])-40:])
 	})
-	if code, body := httpGet(t, "http://"+d.AdminAddr()+"/metrics"); code != 200 || !strings.Contains(body, `meshgate_discovery_cluster_state{cluster="cluster-b",state="synced"} 1`) {
+	if code, body := httpGet(t, "http://"+d.MonitoringAddr()+"/metrics"); code != 200 || !strings.Contains(body, `meshgate_discovery_cluster_state{cluster="cluster-b",state="synced"} 1`) {
 		t.Errorf("metrics lack the remote cluster's state (%d)", code)
 	}
 	cancel()

@@ -67,6 +67,30 @@ func isLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// authnKube is the Kubernetes client of an authenticator (TokenReviews, pod
+// GETs), with its own rate limit: client-go's default (5 QPS) would admit
+// five new gateways a second after a restart; istiod uses 80/160.
+func authnKube(restCfg *rest.Config) (kubernetes.Interface, error) {
+	restCfg = rest.CopyConfig(restCfg)
+	restCfg.QPS, restCfg.Burst = authnQPS, authnBurst
+	kc, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return nil, fmt.Errorf("Kubernetes client: %w", err)
+	}
+	return kc, nil
+}
+
+// servingCert is the daemon's TLS certificate (secure xDS port, exposed
+// admin API): meshgate's own SVID from its CA with the Service's DNS names,
+// renewed at half life.
+func servingCert(cfg Config, id *sds.Provider, log *slog.Logger) (*authn.ServingCert, error) {
+	self, err := spiffeid.FromSegments(id.TrustDomain(), "ns", cfg.Namespace, "sa", "meshgate")
+	if err != nil {
+		return nil, fmt.Errorf("serving identity: %w", err)
+	}
+	return authn.NewServingCert(id.CA(), self, cfg.xdsDNSNames(), cfg.SVIDTTL.D(), nil, log)
+}
+
 // securePort is the secure xDS port: gRPC over TLS with a certificate from
 // meshgate's CA, every caller authenticated (an SVID, or a service-account
 // token through TokenReview when the daemon has a Kubernetes client),
@@ -84,13 +108,9 @@ func newSecurePort(cfg Config, id *sds.Provider, restCfg *rest.Config, xds *serv
 	}
 	opts := authn.Options{Bundles: id, Logger: log, Registerer: reg}
 	if restCfg != nil {
-		// Its own rate limit: client-go's default (5 QPS) would admit five
-		// new gateways a second after a restart; istiod uses 80/160.
-		restCfg = rest.CopyConfig(restCfg)
-		restCfg.QPS, restCfg.Burst = authnQPS, authnBurst
-		kc, err := kubernetes.NewForConfig(restCfg)
+		kc, err := authnKube(restCfg)
 		if err != nil {
-			return nil, fmt.Errorf("secure-xds-address: Kubernetes client: %w", err)
+			return nil, fmt.Errorf("secure-xds-address: %w", err)
 		}
 		opts.Kube = kc
 	} else {
@@ -100,11 +120,7 @@ func newSecurePort(cfg Config, id *sds.Provider, restCfg *rest.Config, xds *serv
 	if err != nil {
 		return nil, err
 	}
-	self, err := spiffeid.FromSegments(id.TrustDomain(), "ns", cfg.Namespace, "sa", "meshgate")
-	if err != nil {
-		return nil, fmt.Errorf("secure xDS serving identity: %w", err)
-	}
-	sc, err := authn.NewServingCert(id.CA(), self, cfg.xdsDNSNames(), cfg.SVIDTTL.D(), nil, log)
+	sc, err := servingCert(cfg, id, log)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package meshlab
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -57,10 +58,22 @@ func (c *Cluster) GossipKeyFile() string {
 	return filepath.Join(c.Dir, "gossip.keys")
 }
 
-// AdminAddr is the daemon's admin address (for meshgate keyring/members).
-func (c *Cluster) AdminAddr() string { return netip.AddrPortFrom(c.Net.NodeIP, DaemonAdmin).String() }
+// AdminAddr is the daemon's admin API, a Unix socket in the cluster's
+// directory (for meshgate keyring/members; reachable from the host, not
+// over any network, as a pod's loopback admin through kubectl exec).
+func (c *Cluster) AdminAddr() string { return "unix:" + filepath.Join(c.Dir, "admin.sock") }
 
-// XDSAddr is the daemon's ADS address; AdminURL its admin server.
+// AdminClient is an HTTP client of the admin API (requests to http://admin/...).
+func (c *Cluster) AdminClient() *http.Client {
+	sock := filepath.Join(c.Dir, "admin.sock")
+	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}}
+}
+
+// XDSAddr is the daemon's ADS address; AdminURL its monitoring port
+// (/metrics, /healthz, /readyz), on the node address.
 func (c *Cluster) XDSAddr() string { return netip.AddrPortFrom(c.Net.NodeIP, XDSPort).String() }
 func (c *Cluster) AdminURL() string {
 	return "http://" + netip.AddrPortFrom(c.Net.NodeIP, DaemonAdmin).String()

@@ -73,11 +73,11 @@ func (c *Cluster) Join(ctx context.Context, secret []byte) (string, error) {
 // RemoteClusters reads the daemon's /debug/clusters: the remote clusters it
 // watches, with the source of each one's secret and its state.
 func (c *Cluster) RemoteClusters(ctx context.Context) (*remote.Debug, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.AdminURL()+"/debug/clusters", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://admin/debug/clusters", nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.AdminClient().Do(req)
 	if err != nil {
 		return nil, err
 	}

@@ -210,7 +210,8 @@ func (m *Mesh) daemonProc(c *Cluster) *Proc {
 		// Plaintext on the node address: the gateways here do not use the
 		// secure port yet (issue 12).
 		"--xds-address", c.XDSAddr(), "--insecure-xds",
-		"--admin-address", netip.AddrPortFrom(c.Net.NodeIP, DaemonAdmin).String(),
+		"--monitoring-address", netip.AddrPortFrom(c.Net.NodeIP, DaemonAdmin).String(),
+		"--admin-address", c.AdminAddr(),
 		"--debounce-holdoff", "50ms", "--debounce-max-delay", "500ms",
 		"--gossip-address", c.GossipAddr(), "--gossip-key-file", c.GossipKeyFile(),
 		"--mesh-id", "e2e", "--fail-static-window", m.Opts.FailStaticWindow.String())

@@ -14,7 +14,7 @@ const (
 	SystemNS       = model.IstioSystemNamespace // gateways
 	EchoPort       = 8080
 	XDSPort        = 15010
-	DaemonAdmin    = 15014
+	DaemonAdmin    = 15014 // the daemon's monitoring port (its admin API is a Unix socket)
 	GossipPort     = 7946
 	EastWestPort   = 15443
 	EastWestAdmin  = 15100

@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
-	"google.golang.org/grpc/credentials"
+	grpccreds "google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 
@@ -89,7 +90,34 @@ func New(cfg Config, opts Options) (*Authenticator, error) {
 // with a token); otherwise the bearer token decides. Errors are *Error. It
 // may block on the TokenReview API (bounded by ctx).
 func (a *Authenticator) Authenticate(ctx context.Context) (Caller, error) {
-	c, err := a.authenticate(ctx)
+	md, _ := metadata.FromIncomingContext(ctx)
+	return a.decide(ctx, presented{certs: peerCertificates(ctx), auth: md.Get("authorization"),
+		clusterIDs: md.Get("clusterid"), peer: peerAddr(ctx)})
+}
+
+// AuthenticateHTTP proves the caller of an HTTP request by the same rules:
+// its TLS client certificate (r.TLS), else an "Authorization: Bearer"
+// header (and an optional "ClusterID" header). Errors are *Error.
+func (a *Authenticator) AuthenticateHTTP(r *http.Request) (Caller, error) {
+	var certs []*x509.Certificate
+	if r.TLS != nil {
+		certs = r.TLS.PeerCertificates
+	}
+	return a.decide(r.Context(), presented{certs: certs, auth: r.Header.Values("Authorization"),
+		clusterIDs: r.Header.Values("ClusterID"), peer: r.RemoteAddr})
+}
+
+// presented is what a caller presented, whatever the protocol.
+type presented struct {
+	certs      []*x509.Certificate
+	auth       []string // authorization values
+	clusterIDs []string
+	peer       string
+}
+
+// decide authenticates, counts and logs.
+func (a *Authenticator) decide(ctx context.Context, cr presented) (Caller, error) {
+	c, err := a.authenticate(ctx, cr)
 	method := string(c.Method)
 	if err != nil {
 		var e *Error
@@ -101,22 +129,21 @@ func (a *Authenticator) Authenticate(ctx context.Context) (Caller, error) {
 			method = "none"
 		}
 		a.m.authn.WithLabelValues(method, "refused", e.Reason).Inc()
-		a.log.Warn("refusing unauthenticated caller", "peer", peerAddr(ctx), "method", method, "reason", e.Reason, "err", e.Err)
+		a.log.Warn("refusing unauthenticated caller", "peer", cr.peer, "method", method, "reason", e.Reason, "err", e.Err)
 		return Caller{}, err
 	}
 	a.m.authn.WithLabelValues(method, "accepted", "ok").Inc()
-	a.log.Debug("caller authenticated", "peer", peerAddr(ctx), "caller", c.String(), "pod", c.Pod)
+	a.log.Debug("caller authenticated", "peer", cr.peer, "caller", c.String(), "pod", c.Pod)
 	return c, nil
 }
 
-func (a *Authenticator) authenticate(ctx context.Context) (Caller, error) {
-	if certs := peerCertificates(ctx); len(certs) > 0 {
-		c, err := a.verifySVID(certs)
+func (a *Authenticator) authenticate(ctx context.Context, cr presented) (Caller, error) {
+	if len(cr.certs) > 0 {
+		c, err := a.verifySVID(cr.certs)
 		c.Method = MethodX509SVID
 		return c, err
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	auth := md.Get("authorization")
+	auth := cr.auth
 	if len(auth) == 0 {
 		return Caller{}, refuse(ReasonNoCredentials, "no client certificate and no authorization metadata")
 	}
@@ -128,7 +155,7 @@ func (a *Authenticator) authenticate(ctx context.Context) (Caller, error) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 		return c, refuse(ReasonBadHeader, "authorization metadata is not \"Bearer <token>\"")
 	}
-	if ids := md.Get("clusterid"); a.cfg.ClusterID != "" && len(ids) > 0 && ids[0] != "" && ids[0] != a.cfg.ClusterID {
+	if ids := cr.clusterIDs; a.cfg.ClusterID != "" && len(ids) > 0 && ids[0] != "" && ids[0] != a.cfg.ClusterID {
 		return c, refuse(ReasonForeignCluster, "token of cluster %q cannot be verified here (local cluster %q)", ids[0], a.cfg.ClusterID)
 	}
 	c, err := a.verifyToken(ctx, strings.TrimSpace(token))
@@ -162,7 +189,7 @@ func peerCertificates(ctx context.Context) []*x509.Certificate {
 	if !ok {
 		return nil
 	}
-	ti, ok := p.AuthInfo.(credentials.TLSInfo)
+	ti, ok := p.AuthInfo.(grpccreds.TLSInfo)
 	if !ok {
 		return nil
 	}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/meshgate/meshgate/federation"
+)
+
+// defaultAdmin is `meshgate run`'s default --admin-address.
+const defaultAdmin = "127.0.0.1:9901"
+
+// adminFlags reach a daemon's admin API: on loopback or a Unix socket as
+// is (in a pod: kubectl exec deploy/meshgate -- meshgate members), or an
+// authenticated one (https://) with a token or a client certificate.
+type adminFlags struct {
+	addr, tokenFile, caFile, certFile, keyFile, serverName string
+}
+
+func (f *adminFlags) bind(fs *pflag.FlagSet) {
+	fs.StringVar(&f.addr, "admin", defaultAdmin, "the daemon's admin API: HOST:PORT, unix:PATH, or https://HOST:PORT when it requires authentication")
+	fs.StringVar(&f.tokenFile, "token-file", "", "file holding a service-account token for audience meshgate-admin (authenticated admin API)")
+	fs.StringVar(&f.caFile, "cacert", "", "PEM roots that verify an https admin API (the mesh CA's root)")
+	fs.StringVar(&f.certFile, "cert", "", "PEM client certificate chain (an SVID of the mesh CA) for an https admin API")
+	fs.StringVar(&f.keyFile, "key", "", "PEM private key of --cert")
+	fs.StringVar(&f.serverName, "server-name", "", "name the https admin API's certificate must carry (default: the host of --admin; the daemon's is meshgate.<namespace>.svc)")
+}
+
+func (f *adminFlags) client() (*federation.AdminClient, error) {
+	c := &federation.AdminClient{Addr: f.addr}
+	if f.tokenFile != "" {
+		b, err := os.ReadFile(f.tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("--token-file: %w", err)
+		}
+		if c.Token = strings.TrimSpace(string(b)); c.Token == "" {
+			return nil, fmt.Errorf("--token-file %s is empty", f.tokenFile)
+		}
+	}
+	if f.caFile == "" && f.certFile == "" && f.keyFile == "" && f.serverName == "" {
+		if c.Token != "" && !strings.HasPrefix(f.addr, "https://") && !strings.HasPrefix(f.addr, "unix:") && !isLoopbackHost(f.addr) {
+			return nil, errors.New("--token-file: a token is only sent over https:// (or to loopback)")
+		}
+		return c, nil
+	}
+	if !strings.HasPrefix(f.addr, "https://") {
+		return nil, errors.New("--cacert, --cert, --key and --server-name need an https:// --admin")
+	}
+	tc := &tls.Config{ServerName: f.serverName, MinVersion: tls.VersionTLS12}
+	if f.caFile != "" {
+		pem, err := os.ReadFile(f.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--cacert: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--cacert %s: no PEM certificate", f.caFile)
+		}
+	}
+	if (f.certFile == "") != (f.keyFile == "") {
+		return nil, errors.New("--cert and --key go together")
+	}
+	if f.certFile != "" {
+		cert, err := tls.LoadX509KeyPair(f.certFile, f.keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--cert/--key: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	c.HTTP = &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
+	return c, nil
+}
+
+func isLoopbackHost(addr string) bool {
+	addr = strings.TrimPrefix(addr, "http://")
+	host := addr
+	if i := strings.LastIndex(addr, ":"); i >= 0 {
+		host = addr[:i]
+	}
+	host = strings.Trim(host, "[]")
+	return host == "localhost" || strings.HasPrefix(host, "127.") || host == "::1"
+}

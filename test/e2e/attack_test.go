@@ -1,0 +1,286 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/federation"
+	"github.com/meshgate/meshgate/federation/wire"
+	"github.com/meshgate/meshgate/identity"
+	"github.com/meshgate/meshgate/test/e2e/meshlab"
+)
+
+// TestAttackWithoutCredentials is issue 13's attack. From the test process
+// (the root network namespace, which reaches every port of every node), an
+// attacker with no credentials tries the daemons' admin surface and their
+// gossip; a second one, holding the mesh's gossip key but no cluster's
+// signing key, forges cluster2's record (new gateway address, new trust
+// bundle, new remote secret), sends it unsigned, and replays an old
+// generation. Meanwhile cluster1's client calls only-b in cluster2. Every
+// attempt fails and is counted on the daemons' monitoring port; cluster1's
+// client keeps cluster2's genuine gateway and no request fails.
+//
+// What the key holder can read: it is admitted to gossip, so it receives
+// what gossip carries, including the read-only remote-secret tokens
+// (README, trust model); it cannot speak for a cluster.
+func TestAttackWithoutCredentials(t *testing.T) {
+	m := mesh(t)
+	c1, c2, c3 := m.Cluster("cluster1"), m.Cluster("cluster2"), m.Cluster("cluster3")
+	cl := newClient(t, c1, "client-attack")
+	tgt := target(m, tgtOnlyB, "only-b")
+	waitEndpoints(t, cl, tgt, gw(c2))
+	r := startChaos(t, "attack", cl, tgt)
+	victims := []*meshlab.Cluster{c1, c3}
+	ctx, cancel := context.WithTimeout(context.Background(), neverConverged)
+	defer cancel()
+	r.fault()
+
+	// 1. No credentials. The admin API is not on the network at all (a
+	// Unix socket here; loopback in a pod): its port refuses. The
+	// monitoring port, reachable by anyone, has no admin route.
+	newKey, err := federation.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused, notFound := 0, 0
+	for _, c := range m.Clusters {
+		admin := netip.AddrPortFrom(c.Net.NodeIP, 9901).String()
+		if conn, err := net.DialTimeout("tcp", admin, 2*time.Second); err == nil {
+			conn.Close()
+			t.Errorf("%s: the admin port %s accepts connections from the network", c.ID, admin)
+		} else {
+			refused++
+		}
+		for _, req := range []struct{ method, path, body string }{
+			{http.MethodPost, federation.PathKeyring, `{"key":"` + newKey + `"}`},
+			{http.MethodPost, federation.PathKeyringUse, `{"key":"` + newKey + `"}`},
+			{http.MethodDelete, federation.PathKeyring, `{"key":"` + newKey + `"}`},
+			{http.MethodGet, federation.PathMembers, ""},
+			{http.MethodGet, "/debug/clusters", ""},
+			{http.MethodGet, "/debug/proxies", ""},
+			{http.MethodGet, "/debug/config_dump?proxy=x", ""},
+		} {
+			code, _ := request(t, req.method, c.AdminURL()+req.path, req.body)
+			if code != http.StatusNotFound && code != http.StatusMethodNotAllowed {
+				t.Errorf("%s: monitoring port %s %s = %d, want 404/405", c.ID, req.method, req.path, code)
+				continue
+			}
+			notFound++
+		}
+		// Nothing secret on what anyone can read.
+		_, metrics := request(t, http.MethodGet, c.AdminURL()+"/metrics", "")
+		for _, secret := range []string{"BEGIN", "token", "kubeconfig", "client-key"} {
+			if strings.Contains(metrics, secret) {
+				t.Errorf("%s: /metrics shows %q", c.ID, secret)
+			}
+		}
+	}
+	for _, c := range m.Clusters {
+		fps := keyFingerprints(t, m, c)
+		k, _ := federation.ParseKey(newKey)
+		for _, fp := range fps {
+			if fp == federation.Fingerprint(k) {
+				t.Errorf("%s holds the attacker's key", c.ID)
+			}
+		}
+	}
+
+	// Joining the gossip without the key (a key of its own): refused,
+	// counted as undecryptable, never a member.
+	decryptBefore := sumMetric(t, victims, "meshgate_federation_rejected_messages_total", `reason="decrypt"`)
+	wrong, _ := federation.ParseKey(newKey)
+	outsider := attackerNode(t, "outsider", wrong)
+	if _, err := outsider.Join([]string{c1.GossipAddr(), c3.GossipAddr()}); err == nil {
+		t.Error("a node with a wrong gossip key joined the mesh")
+	}
+	waitUntil(t, "the daemons count the undecryptable join", nil, func() (bool, string) {
+		n := sumMetric(t, victims, "meshgate_federation_rejected_messages_total", `reason="decrypt"`)
+		return n > decryptBefore, strconv.FormatFloat(n, 'f', 0, 64)
+	})
+	for _, c := range victims {
+		resp, err := (&federation.AdminClient{Addr: c.AdminAddr()}).Members(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mb := range resp.Members {
+			if mb.Name == "outsider" {
+				t.Errorf("%s lists the outsider as a member (%s)", c.ID, mb.State)
+			}
+		}
+	}
+
+	// 2. The gossip key, no signing key.
+	keys, err := federation.LoadKeyringFile(c1.GossipKeyFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	insider := attackerNode(t, "insider", keys[0])
+	evilCA, err := identity.NewSelfSignedCA(identity.CAConfig{TrustDomain: m.PKI.TrustDomain}, identity.CAOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil, err := federation.NewX509Auth(evilCA, c2.ID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := &model.ClusterState{ID: c2.ID, Network: c2.Net.Name, TrustDomain: m.PKI.TrustDomain.Name(),
+		TrustBundle:     identity.EncodeCertificatesPEM(evilCA.Roots()),
+		NetworkGateways: []model.NetworkGateway{{Network: c2.Net.Name, Cluster: c2.ID, Address: "203.0.113.66", Port: meshlab.EastWestPort}}}
+	future := uint64(time.Now().Add(time.Hour).UnixNano())
+	// A genuine record of cluster2 (its CA's signature, its gateway and
+	// bundle) at an old generation: what a key holder captured earlier.
+	c2CA, err := identity.LoadCA(ctx, identity.DirStore{Dir: c2.CACerts}, m.PKI.TrustDomain, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2Auth, err := federation.NewX509Auth(c2CA, c2.ID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := &model.ClusterState{ID: c2.ID, Network: c2.Net.Name, TrustDomain: m.PKI.TrustDomain.Name(),
+		TrustBundle:     identity.EncodeCertificatesPEM(c2CA.Roots()),
+		NetworkGateways: []model.NetworkGateway{{Network: c2.Net.Name, Cluster: c2.ID, Address: gw(c2).Addr().String(), Port: uint32(gw(c2).Port())}}}
+	attacks := []struct {
+		name, metric, labels string
+		rec                  wire.Record
+	}{
+		{"forged: signed by another CA for cluster2, new gateway and bundle", "meshgate_federation_rejected_messages_total", `reason="bad_signature"`,
+			forgeRecord(t, forged, future, evil)},
+		{"forged: unsigned", "meshgate_federation_rejected_messages_total", `reason="unsigned"`, forgeRecord(t, forged, future, nil)},
+		{"replayed: an old generation of cluster2", "meshgate_federation_stale_states_total", `cluster="cluster2"`, forgeRecord(t, old, 1, c2Auth)},
+	}
+	counts := map[string]float64{}
+	for _, at := range attacks {
+		before := sumMetric(t, victims, at.metric, at.labels)
+		for _, c := range victims {
+			if err := insider.SendReliable(daemonNode(ctx, t, c), encodeState(t, at.rec)); err != nil {
+				t.Fatalf("%s: send to %s: %v", at.name, c.ID, err)
+			}
+		}
+		waitUntil(t, at.name+": refused by cluster1 and cluster3", nil, func() (bool, string) {
+			n := sumMetric(t, victims, at.metric, at.labels)
+			counts[at.labels] = n - before
+			return n >= before+float64(len(victims)), strconv.FormatFloat(n-before, 'f', 0, 64)
+		})
+	}
+
+	// Nothing reached a gateway: traffic flowed throughout, and cluster1's
+	// client still has cluster2's genuine east-west gateway only.
+	during := r.during(250)
+	if during.Failed != 0 {
+		t.Errorf("requests failed during the attack: %s %v", during, during.Errors)
+	}
+	if eps := r.endpoints(); len(eps) != 1 || eps[0] != gw(c2).String() {
+		t.Errorf("cluster1's client endpoints of only-b = %v, want only %s", eps, gw(c2))
+	}
+	r.heal()
+	r.recover()
+	figure(t, "admin port refused on %d daemons, %d admin requests on the monitoring port answered 404/405; "+
+		"rejected on cluster1+cluster3: bad_signature +%.0f, unsigned +%.0f, stale replay +%.0f; requests during the attack: %s",
+		refused, notFound, counts[`reason="bad_signature"`], counts[`reason="unsigned"`], counts[`cluster="cluster2"`], during)
+}
+
+// attackerNode is a bare memberlist in the test process holding key (and
+// nothing else: no cluster's CA), named name.
+func attackerNode(t *testing.T, name string, key []byte) *memberlist.Memberlist {
+	t.Helper()
+	c := memberlist.DefaultLANConfig()
+	c.Name, c.BindAddr, c.BindPort, c.AdvertiseAddr = name, "0.0.0.0", 0, "127.0.0.1"
+	c.SecretKey = key
+	c.LogOutput = io.Discard
+	ml, err := memberlist.Create(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ml.Shutdown() })
+	return ml
+}
+
+// daemonNode is c's daemon as a memberlist node (its name from its members list).
+func daemonNode(ctx context.Context, t *testing.T, c *meshlab.Cluster) *memberlist.Node {
+	t.Helper()
+	resp, err := (&federation.AdminClient{Addr: c.AdminAddr()}).Members(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := netip.MustParseAddrPort(c.GossipAddr())
+	return &memberlist.Node{Name: resp.Self, Addr: ap.Addr().AsSlice(), Port: ap.Port()}
+}
+
+// forgeRecord builds cluster state's record at gen, signed by signer (nil:
+// unsigned), carrying a remote secret of the attacker's.
+func forgeRecord(t *testing.T, state *model.ClusterState, gen uint64, signer *federation.X509Auth) wire.Record {
+	t.Helper()
+	body := wire.BodyFromState(state, []byte("attacker-kubeconfig"))
+	z, h, err := wire.EncodeBody(&body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := wire.Record{Cluster: state.ID, Origin: state.ID + "-forged", Generation: gen, Hash: h, Body: z}
+	if signer != nil {
+		if r.Proof, err = signer.Sign(r.SignedBytes("e2e")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return r
+}
+
+func encodeState(t *testing.T, r wire.Record) []byte {
+	t.Helper()
+	msg, err := wire.EncodeState(wire.State{Mesh: "e2e", Holder: "insider", Record: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg
+}
+
+func request(t *testing.T, method, url, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// sumMetric sums the samples of name whose labels contain labels (one
+// `k="v"` pair) over the clusters' monitoring ports.
+func sumMetric(t *testing.T, cs []*meshlab.Cluster, name, labels string) float64 {
+	t.Helper()
+	var sum float64
+	for _, c := range cs {
+		_, body := request(t, http.MethodGet, c.AdminURL()+"/metrics", "")
+		sc := bufio.NewScanner(bytes.NewReader([]byte(body)))
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			if !strings.HasPrefix(line, name+"{") || !strings.Contains(line, labels) {
+				continue
+			}
+			if v, err := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64); err == nil {
+				sum += v
+			}
+		}
+	}
+	return sum
+}
