@@ -59,7 +59,7 @@ SDS on a Unix socket: "default" (the SVID) and "ROOTCA" (the mesh root). Point E
 	f.StringVar(&fl.ca.ServerName, "xds-server-name", "", "DNS name the daemon's certificate must carry (default: the --xds-address host)")
 	f.StringVar(&fl.ca.TokenFile, "token-file", "/var/run/secrets/tokens/istio-token", "projected service-account token (audience istio-ca), re-read at each use")
 	f.StringVar(&fl.caRoot, "ca-root", "/etc/meshgate/root-cert.pem", "PEM mesh root that signs the daemon's certificate and the SVID")
-	f.StringVar(&fl.ca.ClusterID, "cluster-id", "", "ClusterID sent to the CA (default Kubernetes)")
+	f.StringVar(&fl.ca.ClusterID, "cluster-id", "", "this cluster's id, sent to the CA as ClusterID (empty: not sent; the daemon refuses a token of another cluster)")
 	f.DurationVar(&fl.ca.TTL, "svid-ttl", 0, "lifetime to ask for (0: the CA's default); renewed at half life")
 	f.StringVar(&fl.socket, "sds-socket", "/var/run/meshgate/sds.sock", "Unix socket of the SDS server Envoy reads default and ROOTCA from")
 	f.StringVar(&fl.logLevel, "log-level", "info", "debug, info, warn or error")

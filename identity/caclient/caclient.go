@@ -44,8 +44,9 @@ type Config struct {
 	// re-read at every call so that kubelet's rotation is picked up. Without
 	// it only renewal with a valid current SVID works.
 	TokenFile string
-	// ClusterID is sent as the ClusterID metadata, as pilot-agent does
-	// (default Kubernetes).
+	// ClusterID, when set, is sent as the ClusterID metadata, as pilot-agent
+	// does; the daemon refuses a token of another cluster. Empty: not sent
+	// (the daemon's own cluster).
 	ClusterID string
 	// TTL is the requested lifetime (0: the CA's default).
 	TTL time.Duration
@@ -77,9 +78,6 @@ func (c *Config) complete() error {
 		if i := strings.LastIndexByte(c.Address, ':'); i >= 0 {
 			c.ServerName = strings.Trim(c.Address[:i], "[]")
 		}
-	}
-	if c.ClusterID == "" {
-		c.ClusterID = "Kubernetes"
 	}
 	if c.CallTimeout <= 0 {
 		c.CallTimeout = 30 * time.Second
@@ -217,7 +215,7 @@ func (c *Client) fetch(ctx context.Context) (*x509svid.SVID, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
 	defer cancel()
-	if c.cfg.TokenFile == "" {
+	if c.cfg.TokenFile == "" && c.cfg.ClusterID != "" {
 		ctx = metadata.AppendToOutgoingContext(ctx, "ClusterID", c.cfg.ClusterID)
 	}
 	// A connection per call (one every half life): the TLS handshake then
@@ -335,16 +333,11 @@ func (t tokenFile) GetRequestMetadata(context.Context, ...string) (map[string]st
 	if tok == "" {
 		return nil, fmt.Errorf("token file %s: empty", t.path)
 	}
-	return map[string]string{"authorization": "Bearer " + tok, "ClusterID": t.cluster}, nil
+	md := map[string]string{"authorization": "Bearer " + tok}
+	if t.cluster != "" {
+		md["ClusterID"] = t.cluster
+	}
+	return md, nil
 }
 
 func (tokenFile) RequireTransportSecurity() bool { return true }
-
-// PerRPCToken is the token credential for other gRPC connections to the
-// secure port (e.g. ADS without an SVID); path is re-read at every call.
-func PerRPCToken(path, clusterID string) credentials.PerRPCCredentials {
-	if clusterID == "" {
-		clusterID = "Kubernetes"
-	}
-	return tokenFile{path: path, cluster: clusterID}
-}

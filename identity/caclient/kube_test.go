@@ -66,7 +66,9 @@ func newWorld(t *testing.T, cfg caservice.Config) *world {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	a, err := authn.New(authn.DefaultConfig("cluster.local"), authn.Options{Bundles: identity.NewBundleSet(w.ca.Bundle()), Kube: admin, Logger: log, Registerer: w.reg})
+	acfg := authn.DefaultConfig("cluster.local")
+	acfg.ClusterID = "Kubernetes" // as the daemon's: tokens sent as another cluster's are refused
+	a, err := authn.New(acfg, authn.Options{Bundles: identity.NewBundleSet(w.ca.Bundle()), Kube: admin, Logger: log, Registerer: w.reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,6 +198,10 @@ func TestTokenRotationAndRefusals(t *testing.T) {
 	anyID := w.client(caclient.Config{TokenFile: tok})
 	if s, err := anyID.Fetch(w.ctx); err != nil || s.ID.String() != "spiffe://cluster.local/ns/prod/sa/db" {
 		t.Fatalf("rotated token not re-read: %v %v", s, err)
+	}
+	foreignCluster := w.client(caclient.Config{TokenFile: tok, ClusterID: "cluster-9"})
+	if _, err := foreignCluster.Fetch(w.ctx); err == nil || !strings.Contains(err.Error(), `token of cluster "cluster-9"`) {
+		t.Fatalf("a token sent as another cluster's: %v", err)
 	}
 	none := w.client(caclient.Config{})
 	if _, err := none.Fetch(w.ctx); err == nil || !strings.Contains(err.Error(), "Unauthenticated") {
