@@ -145,3 +145,32 @@ func TestEnvoyBootstrapSecure(t *testing.T) {
 		t.Errorf("an IP address with --xds-server-name: %v", err)
 	}
 }
+
+// With certificate files instead of the agent: the same TLS, files named.
+func TestEnvoyBootstrapSecureFiles(t *testing.T) {
+	b, err := Envoy(Options{NodeID: gwID, XDSAddress: "10.0.0.1:15012", XDSCertDir: "/etc/svid", XDSServerName: "meshgate.istio-system.svc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := b.GetStaticResources().GetClusters()
+	var tc tlsv3.UpstreamTlsContext
+	if err := cs[0].GetTransportSocket().GetTypedConfig().UnmarshalTo(&tc); err != nil || len(cs) != 1 {
+		t.Fatalf("clusters %d, xds-grpc transport socket: %v", len(cs), err)
+	}
+	ctx := tc.GetCommonTlsContext()
+	vc := ctx.GetValidationContext()
+	if ctx.GetTlsCertificates()[0].GetCertificateChain().GetFilename() != "/etc/svid/cert-chain.pem" ||
+		ctx.GetTlsCertificates()[0].GetPrivateKey().GetFilename() != "/etc/svid/key.pem" ||
+		vc.GetTrustedCa().GetFilename() != "/etc/svid/root-cert.pem" ||
+		vc.GetMatchTypedSubjectAltNames()[0].GetMatcher().GetExact() != "meshgate.istio-system.svc" || tc.GetSni() != "meshgate.istio-system.svc" {
+		t.Fatalf("xds-grpc TLS: %v", &tc)
+	}
+	for _, o := range []Options{
+		{NodeID: gwID, XDSAddress: "meshgate.istio-system.svc:15012", XDSCertDir: "svid"},
+		{NodeID: gwID, XDSAddress: "meshgate.istio-system.svc:15012", XDSCertDir: "/svid", SDSSocket: "/s.sock"},
+	} {
+		if _, err := Envoy(o); err == nil {
+			t.Errorf("%+v: no error", o)
+		}
+	}
+}

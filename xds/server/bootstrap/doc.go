@@ -10,4 +10,6 @@
 // (the pod's SVID) as client certificate and verifies the daemon against
 // SDS "ROOTCA" and a DNS SAN (XDSServerName); both secrets come from
 // meshgate agent (xds/agent) over the sds-grpc cluster, a Unix socket.
+// Options.XDSCertDir does the same with certificate files read once at
+// Envoy's start (tests and development: no rotation).
 package bootstrap
