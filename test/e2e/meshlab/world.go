@@ -13,7 +13,8 @@ const (
 	Namespace      = "e2e"                      // workloads
 	SystemNS       = model.IstioSystemNamespace // gateways
 	EchoPort       = 8080
-	XDSPort        = 15010
+	XDSPort        = 15012                           // the daemon's secure xDS port: every gateway and client connects here
+	XDSServerName  = "meshgate." + SystemNS + ".svc" // the daemon's name in its serving certificate
 	DaemonAdmin    = 15014
 	GossipPort     = 7946
 	EastWestPort   = 15443
