@@ -93,7 +93,7 @@ func TestManifestsApply(t *testing.T) {
 	for _, ctr := range d.Spec.Template.Spec.Containers {
 		names = append(names, ctr.Name)
 	}
-	if strings.Join(names, ",") != "meshgate,envoy" || d.Spec.Template.Spec.ServiceAccountName != "meshgate" {
+	if strings.Join(names, ",") != "meshgate,agent,envoy" || d.Spec.Template.Spec.ServiceAccountName != "meshgate" {
 		t.Errorf("deployment containers %v, service account %q", names, d.Spec.Template.Spec.ServiceAccountName)
 	}
 	ew, err := kc.CoreV1().Services("istio-system").Get(context.Background(), "istio-eastwestgateway", metav1.GetOptions{})

@@ -3,14 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshgate/meshgate/identity"
+	"github.com/meshgate/meshgate/identity/caclient"
 	"github.com/meshgate/meshgate/xds/dataplane"
 )
 
@@ -23,13 +25,15 @@ type gatewayFlags struct {
 	cfg                                 dataplane.Config
 	labels, metadata                    []string
 	xdsCA, xdsCert, xdsKey, xdsServerID string
+	tokenFile, caRoot                   string
+	svidTTL                             time.Duration
 	logLevel, logFormat                 string
 }
 
 func newGatewayCmd() *cobra.Command {
 	fl := &gatewayFlags{cfg: dataplane.DefaultConfig()}
 	cmd := &cobra.Command{
-		Use:   "gateway --xds ADDR --node-id ID [--label k=v ...] [--metadata k=v ...] [--admin-address ADDR]",
+		Use:   "gateway --xds-address ADDR --node-id ID [--token-file F --ca-root F] [--label k=v ...] [--metadata k=v ...] [--admin-address ADDR]",
 		Short: "Run meshgate's built-in L4 gateway (an xDS data plane for east-west and TLS passthrough)",
 		Long: `Run meshgate's built-in L4 gateway: a small data plane that consumes listeners, clusters,
 endpoints and secrets over ADS from the meshgate daemon (or any xDS server), as Envoy would,
@@ -37,7 +41,12 @@ and serves TCP/TLS passthrough (SNI routing, AUTO_PASSTHROUGH east-west) and mes
 origination. Unsupported configuration is NACKed and the previous config keeps serving.
 
 The node id and metadata follow Istio: --node-id router~<ip>~<pod>.<ns>~<ns>.svc.cluster.local,
---label k=v (sent as LABELS), --metadata NETWORK=net1 --metadata CLUSTER_ID=cluster1.`,
+--label k=v (sent as LABELS), --metadata NETWORK=net1 --metadata CLUSTER_ID=cluster1.
+
+In a cluster, connect to the daemon's secure port (15012) with --token-file (a projected
+service-account token, audience istio-ca) and --ca-root (the mesh root): the gateway obtains
+its SVID from the daemon's CA (CreateCertificate), renews it at half life, and runs ADS over
+TLS with it. Without them it speaks plaintext, for a daemon on loopback (the quickstart).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := fl.config()
@@ -57,7 +66,12 @@ The node id and metadata follow Istio: --node-id router~<ip>~<pod>.<ns>~<ns>.svc
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&fl.cfg.XDSAddress, "xds", "", "host:port of the ADS server (the meshgate daemon)")
+	f.StringVar(&fl.cfg.XDSAddress, "xds-address", "", "host:port of the ADS server: the daemon's secure port (with --token-file) or its loopback plaintext port")
+	f.StringVar(&fl.cfg.XDSAddress, "xds", "", "old name of --xds-address")
+	_ = f.MarkHidden("xds")
+	f.StringVar(&fl.tokenFile, "token-file", "", "projected service-account token (audience istio-ca), re-read at each use: get an SVID from the daemon's CA and connect over TLS")
+	f.StringVar(&fl.caRoot, "ca-root", "", "PEM mesh root that signs the daemon's serving certificate (with --token-file)")
+	f.DurationVar(&fl.svidTTL, "svid-ttl", 0, "lifetime to ask for the gateway's SVID (0: the CA's default); renewed at half life")
 	f.StringVar(&fl.cfg.NodeID, "node-id", "", "xDS node id, e.g. router~10.0.0.7~eastwest-0.istio-system~istio-system.svc.cluster.local")
 	f.StringVar(&fl.cfg.NodeCluster, "node-cluster", "", "xDS node cluster (Envoy's --service-cluster)")
 	f.StringArrayVar(&fl.labels, "label", nil, "gateway label k=v, sent as node metadata LABELS (repeatable)")
@@ -69,10 +83,9 @@ The node id and metadata follow Istio: --node-id router~<ip>~<pod>.<ns>~<ns>.svc
 	f.StringVar(&fl.xdsCA, "xds-ca", "", "PEM CA of the ADS server's certificate (enables TLS to the control plane)")
 	f.StringVar(&fl.xdsCert, "xds-cert", "", "PEM client certificate for mTLS to the control plane")
 	f.StringVar(&fl.xdsKey, "xds-key", "", "PEM client key for mTLS to the control plane")
-	f.StringVar(&fl.xdsServerID, "xds-server-name", "", "name to verify in the ADS server's certificate (default: the --xds host)")
+	f.StringVar(&fl.xdsServerID, "xds-server-name", "", "name to verify in the ADS server's certificate (default: the --xds-address host)")
 	f.StringVar(&fl.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&fl.logFormat, "log-format", "text", "text or json")
-	_ = cmd.MarkFlagRequired("xds")
 	_ = cmd.MarkFlagRequired("node-id")
 	return cmd
 }
@@ -87,23 +100,33 @@ func (fl *gatewayFlags) config() (dataplane.Config, error) {
 	if cfg.Metadata, err = parseKV("--metadata", fl.metadata); err != nil {
 		return cfg, err
 	}
-	if fl.xdsCA != "" || fl.xdsCert != "" {
+	if cfg.XDSAddress == "" {
+		return cfg, fmt.Errorf("--xds-address: required")
+	}
+	if fl.tokenFile != "" || fl.caRoot != "" {
+		if fl.tokenFile == "" || fl.caRoot == "" {
+			return cfg, fmt.Errorf("--token-file and --ca-root go together (the secure port)")
+		}
+		if fl.xdsCA != "" || fl.xdsCert != "" {
+			return cfg, fmt.Errorf("--xds-ca/--xds-cert: not with --token-file (the SVID comes from the daemon's CA)")
+		}
+		pem, err := os.ReadFile(fl.caRoot)
+		if err != nil {
+			return cfg, fmt.Errorf("--ca-root: %w", err)
+		}
+		roots, err := identity.ParseCertificatesPEM(pem)
+		if err != nil {
+			return cfg, fmt.Errorf("--ca-root %s: %w", fl.caRoot, err)
+		}
+		cfg.Identity = &caclient.Config{Address: cfg.XDSAddress, ServerName: fl.xdsServerID, Roots: roots,
+			TokenFile: fl.tokenFile, TTL: fl.svidTTL, ClusterID: cfg.Metadata["CLUSTER_ID"]}
+	} else if fl.xdsCA != "" || fl.xdsCert != "" {
 		if cfg.XDSTLS, err = dataplane.XDSClientTLS(fl.xdsCA, fl.xdsCert, fl.xdsKey, fl.xdsServerID); err != nil {
 			return cfg, err
 		}
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(fl.logLevel)); err != nil {
-		return cfg, fmt.Errorf("--log-level %q: %v", fl.logLevel, err)
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch fl.logFormat {
-	case "text":
-		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, opts))
-	case "json":
-		cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, opts))
-	default:
-		return cfg, fmt.Errorf("--log-format %q: want text or json", fl.logFormat)
+	if cfg.Logger, err = newLogger(fl.logLevel, fl.logFormat); err != nil {
+		return cfg, err
 	}
 	return cfg, cfg.Validate()
 }

@@ -8,7 +8,7 @@ import (
 )
 
 func TestGatewayFlags(t *testing.T) {
-	base := []string{"--xds", "127.0.0.1:15010", "--node-id", "router~10.0.0.7~gw-0.istio-system~istio-system.svc.cluster.local"}
+	base := []string{"--xds-address", "127.0.0.1:15010", "--node-id", "router~10.0.0.7~gw-0.istio-system~istio-system.svc.cluster.local"}
 	tests := []struct {
 		name    string
 		args    []string
@@ -22,6 +22,11 @@ func TestGatewayFlags(t *testing.T) {
 		{name: "bad log level", args: append(base, "--log-level", "loud"), wantErr: "--log-level"},
 		{name: "malformed node id", args: []string{"--xds", "127.0.0.1:15010", "--node-id", "router~10.0.0.7~gw-0.istio-system~istio-system"},
 			wantErr: `invalid node id "router~10.0.0.7~gw-0.istio-system~istio-system": domain`},
+		{name: "no xds address", args: []string{"--node-id", "router~10.0.0.7~gw-0.istio-system~istio-system.svc.cluster.local"}, wantErr: "--xds-address: required"},
+		{name: "token without root", args: append(base, "--token-file", "/var/run/secrets/tokens/istio-token"), wantErr: "--token-file and --ca-root go together"},
+		{name: "root without token", args: append(base, "--ca-root", "root.pem"), wantErr: "--token-file and --ca-root go together"},
+		{name: "missing root file", args: append(base, "--token-file", "t", "--ca-root", "/nonexistent/root.pem"), wantErr: "--ca-root: open /nonexistent/root.pem"},
+		{name: "token and static cert", args: append(base, "--token-file", "t", "--ca-root", "r", "--xds-cert", "c.pem"), wantErr: "not with --token-file"},
 		{name: "labels as metadata", args: append(base, "--metadata", "LABELS=app=gw"), wantErr: "LABELS: is a struct of labels, not a string"},
 	}
 	for _, tt := range tests {

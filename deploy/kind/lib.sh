@@ -7,7 +7,8 @@
 #   MESHGATE_IMAGE       image holding meshgate and e2e-workload (default meshgate/meshgate:e2e)
 #   ENVOY_IMAGE          Envoy image of the gateways (default envoyproxy/envoy:v1.36-latest)
 #   MESHGATE_MANIFESTS   the daemon's manifests, rendered per cluster (default deploy/meshgate)
-#   MESHGATE_XDS         the daemon's xDS address as gateways see it (default meshgate.istio-system.svc:15010)
+#   MESHGATE_XDS         the daemon's secure xDS port as gateways see it (default meshgate.istio-system.svc:15012)
+#   MESHGATE_XDS_NAME    the DNS name gateways verify in the daemon's certificate (default meshgate.istio-system.svc)
 #   KIND_WORK            directory of generated files (default .kind-work in the repository)
 #   APISERVER_OUTAGE     seconds an API server stays down in chaos.sh (default 120)
 
@@ -19,11 +20,12 @@ KIND_PREFIX=${KIND_PREFIX:-meshgate}
 MESHGATE_IMAGE=${MESHGATE_IMAGE:-meshgate/meshgate:e2e}
 ENVOY_IMAGE=${ENVOY_IMAGE:-envoyproxy/envoy:v1.36-latest}
 MESHGATE_MANIFESTS=${MESHGATE_MANIFESTS:-$REPO/deploy/meshgate}
-MESHGATE_XDS=${MESHGATE_XDS:-meshgate.istio-system.svc:15010}
+MESHGATE_XDS=${MESHGATE_XDS:-meshgate.istio-system.svc:15012}
+MESHGATE_XDS_NAME=${MESHGATE_XDS_NAME:-meshgate.istio-system.svc}
 KIND_WORK=${KIND_WORK:-$REPO/.kind-work}
 APISERVER_OUTAGE=${APISERVER_OUTAGE:-120}
 TRUST_DOMAIN=cluster.local
-export REPO KIND_CLUSTERS KIND_PREFIX MESHGATE_IMAGE ENVOY_IMAGE MESHGATE_MANIFESTS MESHGATE_XDS KIND_WORK APISERVER_OUTAGE TRUST_DOMAIN
+export REPO KIND_CLUSTERS KIND_PREFIX MESHGATE_IMAGE ENVOY_IMAGE MESHGATE_MANIFESTS MESHGATE_XDS MESHGATE_XDS_NAME KIND_WORK APISERVER_OUTAGE TRUST_DOMAIN
 
 log() { printf '== %s\n' "$*" >&2; }
 die() {
@@ -87,7 +89,7 @@ wait_rollout() { k "$1" -n "$2" rollout status "deployment/$3" --timeout=300s; }
 call() {
   local i=$1
   shift
-  k "$i" -n e2e exec deploy/client -- /usr/local/bin/e2e-workload call --xds "$MESHGATE_XDS" \
+  k "$i" -n e2e exec deploy/client -- /usr/local/bin/e2e-workload call --xds "$MESHGATE_XDS" --xds-server-name "$MESHGATE_XDS_NAME" \
     --network "$(network "$i")" --cluster-id "$(cluster_id "$i")" "$@"
 }
 
@@ -112,4 +114,50 @@ kill_container() {
   pod=$(k "$i" -n istio-system get pod -l "$sel" -o jsonpath='{.items[0].metadata.name}')
   docker exec "$(cluster_name "$i")-control-plane" sh -c \
     "crictl ps -q --name '^$name\$' --label io.kubernetes.pod.name=$pod | xargs -r crictl stop --timeout 0"
+}
+
+# mesh_root stores the mesh root in ConfigMap meshgate-root of cluster $1's
+# istio-system: meshgate agent verifies the daemon's certificate with it.
+mesh_root() {
+  k "$1" -n istio-system create configmap meshgate-root --from-file=root-cert.pem="$KIND_WORK/pki/root-cert.pem" \
+    --dry-run=client -o yaml | k "$1" apply -f -
+}
+
+# gateway_bootstrap prints `meshgate bootstrap` flags that connect Envoy to
+# the daemon's secure port with meshgate agent's SDS socket.
+gateway_bootstrap() {
+  printf -- '--xds-address\n%s\n--xds-server-name\n%s\n--sds-socket\n/var/run/meshgate/sds/sds.sock\n' "$MESHGATE_XDS" "$MESHGATE_XDS_NAME"
+}
+
+# gateway_spec prints the pod spec (Deployment template indentation) of an
+# Envoy gateway with service account $1 and bootstrap ConfigMap $2: meshgate
+# agent beside Envoy (projected token, audience istio-ca; the mesh root),
+# sharing the SDS socket; both run as 1337, the socket's owner.
+gateway_spec() {
+  cat <<YAML
+    spec:
+      serviceAccountName: $1
+      securityContext: {runAsNonRoot: true, runAsUser: 1337, runAsGroup: 1337, fsGroup: 1337}
+      containers:
+      - name: agent
+        image: $MESHGATE_IMAGE
+        args: [agent, --xds-address=$MESHGATE_XDS, --xds-server-name=$MESHGATE_XDS_NAME,
+          --ca-root=/etc/meshgate/root/root-cert.pem, --sds-socket=/var/run/meshgate/sds/sds.sock]
+        volumeMounts:
+        - {name: istio-token, mountPath: /var/run/secrets/tokens, readOnly: true}
+        - {name: mesh-root, mountPath: /etc/meshgate/root, readOnly: true}
+        - {name: sds, mountPath: /var/run/meshgate/sds}
+      - name: envoy
+        image: $ENVOY_IMAGE
+        args: [-c, /etc/envoy/bootstrap.json, --log-level, warn]
+        volumeMounts:
+        - {name: bootstrap, mountPath: /etc/envoy}
+        - {name: sds, mountPath: /var/run/meshgate/sds}
+      volumes:
+      - {name: bootstrap, configMap: {name: $2}}
+      - {name: mesh-root, configMap: {name: meshgate-root}}
+      - {name: sds, emptyDir: {medium: Memory}}
+      - name: istio-token
+        projected: {sources: [{serviceAccountToken: {audience: istio-ca, expirationSeconds: 43200, path: istio-token}}]}
+YAML
 }

@@ -51,6 +51,7 @@ install_meshgate() {
     --from-file="$ca/root-cert.pem" --from-file="$ca/cert-chain.pem" --dry-run=client -o yaml | k "$i" apply -f -
   k "$i" -n istio-system create secret generic meshgate-gossip --from-file=gossip.keys="$KIND_WORK/gossip.keys" \
     --dry-run=client -o yaml | k "$i" apply -f -
+  mesh_root "$i"
   [ "$i" = 1 ] || join="        - --join=$(node_ip 1):7946"
   local f
   for f in "$MESHGATE_MANIFESTS"/*.yaml; do
@@ -74,13 +75,15 @@ install_meshgate() {
 }
 
 # install_gateway installs an Envoy gateway named $2 in cluster $1 with
-# labels $3 (k=v,k=v), bootstrapped by `meshgate bootstrap`.
+# labels $3 (k=v,k=v), bootstrapped by `meshgate bootstrap`, beside meshgate
+# agent (the secure xDS port with its own service account's token).
 install_gateway() {
   local i=$1 name=$2 args=() kv kvs
   IFS=, read -ra kvs <<<"$3"
   for kv in "${kvs[@]}"; do args+=(--label "$kv"); done
+  mapfile -t -O "${#args[@]}" args < <(gateway_bootstrap)
   meshgate bootstrap --node-id "router~0.0.0.0~$name.istio-system~istio-system.svc.cluster.local" \
-    --xds-address "$MESHGATE_XDS" --cluster-id "$(cluster_id "$i")" --network "$(network "$i")" \
+    --cluster-id "$(cluster_id "$i")" --network "$(network "$i")" \
     --admin-address 127.0.0.1:15000 "${args[@]}" >"$KIND_WORK/bootstrap-$name-$i.json"
   k "$i" -n istio-system create configmap "$name-bootstrap" --from-file=bootstrap.json="$KIND_WORK/bootstrap-$name-$i.json" \
     --dry-run=client -o yaml | k "$i" apply -f -
@@ -103,14 +106,7 @@ $match
     metadata:
       labels:
 $labels
-    spec:
-      serviceAccountName: $name
-      containers:
-      - name: envoy
-        image: $ENVOY_IMAGE
-        args: [-c, /etc/envoy/bootstrap.json, --log-level, warn]
-        volumeMounts: [{name: bootstrap, mountPath: /etc/envoy}]
-      volumes: [{name: bootstrap, configMap: {name: $name-bootstrap}}]
+$(gateway_spec "$name" "$name-bootstrap")
 YAML
   wait_rollout "$i" istio-system "$name"
 }

@@ -134,12 +134,18 @@ YAML
 
 ingress() {
   install_gateway_ingress=$KIND_WORK/bootstrap-ingress.json
+  local secure
+  mapfile -t secure < <(gateway_bootstrap)
   meshgate bootstrap --node-id "router~0.0.0.0~istio-ingressgateway.istio-system~istio-system.svc.cluster.local" \
-    --xds-address "$MESHGATE_XDS" --cluster-id "$(cluster_id 1)" --network "$(network 1)" \
+    "${secure[@]}" --cluster-id "$(cluster_id 1)" --network "$(network 1)" \
     --label istio=ingressgateway >"$install_gateway_ingress"
   k 1 -n istio-system create configmap istio-ingressgateway-bootstrap --from-file=bootstrap.json="$install_gateway_ingress" \
     --dry-run=client -o yaml | k 1 apply -f -
   k 1 apply -f - <<YAML
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: istio-ingressgateway, namespace: istio-system}
+---
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: istio-ingressgateway, namespace: istio-system}
@@ -147,13 +153,7 @@ spec:
   selector: {matchLabels: {istio: ingressgateway}}
   template:
     metadata: {labels: {istio: ingressgateway}}
-    spec:
-      containers:
-      - name: envoy
-        image: $ENVOY_IMAGE
-        args: [-c, /etc/envoy/bootstrap.json, --log-level, warn]
-        volumeMounts: [{name: bootstrap, mountPath: /etc/envoy}]
-      volumes: [{name: bootstrap, configMap: {name: istio-ingressgateway-bootstrap}}]
+$(gateway_spec istio-ingressgateway istio-ingressgateway-bootstrap)
 ---
 apiVersion: v1
 kind: Service

@@ -81,6 +81,17 @@ func (g *Gateway) runADS(ctx context.Context) error {
 	if g.cfg.XDSTLS != nil {
 		creds = credentials.NewTLS(g.cfg.XDSTLS)
 	}
+	if g.ca != nil {
+		// The secure port: first an SVID from the CA (the token proves who
+		// we are), then ADS with it as client certificate.
+		g.log.Info("obtaining the gateway's SVID from the CA", "ca", g.cfg.Identity.Address)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-g.ca.Ready():
+		}
+		creds = credentials.NewTLS(g.ca.TLSConfig())
+	}
 	conn, err := grpc.NewClient(g.cfg.XDSAddress, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return fmt.Errorf("xds client for %s: %w", g.cfg.XDSAddress, err)

@@ -15,6 +15,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/meshgate/meshgate/identity/caclient"
 	"github.com/meshgate/meshgate/xds/node"
 )
 
@@ -25,6 +26,12 @@ type Config struct {
 	// XDSTLS, when set, secures the ADS connection; nil means plaintext
 	// (a control plane on the same host or pod network).
 	XDSTLS *tls.Config
+	// Identity, when set, makes the gateway prove itself to the daemon's
+	// secure port: it obtains its SVID from the CA service (CSR + projected
+	// token), renews it at half life, and connects ADS over TLS with that
+	// SVID as client certificate (XDSTLS is then unused). Address defaults
+	// to XDSAddress, Logger and Registerer to the gateway's.
+	Identity *caclient.Config
 
 	// NodeID is the xDS node id, Istio style (package xds/node):
 	// router~<ip>~<pod>.<ns>~<ns>.svc.cluster.local.
@@ -97,6 +104,17 @@ func (c *Config) Validate() error {
 	} else if _, _, err := net.SplitHostPort(c.XDSAddress); err != nil {
 		errs = append(errs, fmt.Errorf("xds address %q: %v", c.XDSAddress, err))
 	}
+	if c.Identity != nil {
+		if c.Identity.Address == "" {
+			c.Identity.Address = c.XDSAddress
+		}
+		if len(c.Identity.Roots) == 0 {
+			errs = append(errs, errors.New("identity: the mesh root (--ca-root) is required to verify the daemon"))
+		}
+		if c.Identity.TokenFile == "" {
+			errs = append(errs, errors.New("identity: a service-account token file (--token-file) is required"))
+		}
+	}
 	if c.NodeID == "" {
 		errs = append(errs, errors.New("node id is empty"))
 	} else if _, err := c.node(); err != nil {
@@ -138,6 +156,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Identity != nil {
+		if c.Identity.Logger == nil {
+			c.Identity.Logger = c.Logger.With("component", "caclient")
+		}
+		if c.Identity.Registerer == nil {
+			c.Identity.Registerer = c.Registry
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -46,6 +46,13 @@
 // TLS versions default to Go's (1.2–1.3); a version the control plane
 // re-sends after a NACK is NACKed again only after a growing delay; no delta xDS.
 //
+// Identity: with Config.Identity the gateway proves itself to the daemon's
+// secure port: Run first obtains an SVID from the daemon's CA
+// (identity/caclient: CSR + projected token), renews it at half life, and
+// runs ADS over TLS with the SVID as client certificate (each reconnect
+// presents the current one). Without it ADS is plaintext (a daemon on
+// loopback) or uses Config.XDSTLS.
+//
 // Lifecycle: New validates the Config; Run(ctx) is the whole life of the
 // gateway. It binds the admin server, runs the ADS client (one goroutine,
 // reconnecting with backoff) and the listeners it is given (an accept loop

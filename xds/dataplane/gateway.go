@@ -13,6 +13,8 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/meshgate/meshgate/identity/caclient"
 )
 
 // Gateway is the built-in L4 gateway: an ADS client that applies listeners,
@@ -22,6 +24,7 @@ type Gateway struct {
 	log  *slog.Logger
 	m    *metrics
 	node *corev3.Node
+	ca   *caclient.Client // the gateway's identity (Config.Identity), or nil
 
 	// Read lock-free by the data path; replaced by the ADS goroutine.
 	secrets  atomic.Pointer[secretSet]
@@ -83,6 +86,11 @@ func New(cfg Config) (*Gateway, error) {
 		endpoints: map[string]*endpointSet{}, status: map[string]*typeStatus{},
 		ready: make(chan struct{}), started: make(chan struct{}),
 	}
+	if cfg.Identity != nil {
+		if g.ca, err = caclient.New(*cfg.Identity); err != nil {
+			return nil, fmt.Errorf("gateway identity: %w", err)
+		}
+	}
 	g.secrets.Store(&secretSet{byName: map[string]*secretEntry{}})
 	g.clusters.Store(&map[string]*clusterRuntime{})
 	return g, nil
@@ -123,6 +131,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	caDone := make(chan struct{})
+	if g.ca != nil {
+		go func() { defer close(caDone); _ = g.ca.Run(ctx) }()
+	} else {
+		close(caDone)
+	}
 	adsDone := make(chan error, 1)
 	go func() { adsDone <- g.runADS(ctx) }()
 	close(g.started)
@@ -135,6 +149,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	cancel()
 	<-adsDone
+	<-caDone
 	if admin != nil {
 		admin.Close()
 	}

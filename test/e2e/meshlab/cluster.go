@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/identity"
 	"github.com/meshgate/meshgate/test/e2e/netlab"
 	"github.com/meshgate/meshgate/test/e2e/workload"
 	"github.com/meshgate/meshgate/test/kubetest"
@@ -72,8 +73,9 @@ func (c *Cluster) AdminClient() *http.Client {
 	}}}
 }
 
-// XDSAddr is the daemon's ADS address; AdminURL its monitoring port
-// (/metrics, /healthz, /readyz), on the node address.
+// XDSAddr is the daemon's secure xDS port (TLS; callers prove an SVID);
+// AdminURL its monitoring port (/metrics, /healthz, /readyz), on the node
+// address.
 func (c *Cluster) XDSAddr() string { return netip.AddrPortFrom(c.Net.NodeIP, XDSPort).String() }
 func (c *Cluster) AdminURL() string {
 	return "http://" + netip.AddrPortFrom(c.Net.NodeIP, DaemonAdmin).String()
@@ -203,11 +205,18 @@ func (c *Cluster) newStore() error {
 	return nil
 }
 
-// gatewayProc describes a built-in gateway of the cluster.
-func (c *Cluster) gatewayProc(name, ip, labels string, admin int, extra ...string) *Proc {
+// gatewayProc describes a built-in gateway of the cluster. It connects to
+// the daemon's secure port with the SVID of its service account.
+func (c *Cluster) gatewayProc(ctx context.Context, name, ip, labels string, admin int, extra ...string) (*Proc, error) {
 	// The pod runs as service account <name>, as Istio's gateways do.
+	svid, err := c.Mesh.PKI.Issue(ctx, c.CACerts, SystemNS, name, c.ID+"-"+SystemNS+"-"+name)
+	if err != nil {
+		return nil, err
+	}
 	argv := append(c.Net.Exec(), c.Mesh.Bin, "gateway",
-		"--xds", c.XDSAddr(),
+		"--xds-address", c.XDSAddr(), "--xds-server-name", XDSServerName,
+		"--xds-ca", filepath.Join(svid, identity.SVIDFileRoots),
+		"--xds-cert", filepath.Join(svid, identity.SVIDFileCertChain), "--xds-key", filepath.Join(svid, identity.SVIDFileKey),
 		"--node-id", node.ID{Type: node.TypeRouter, IP: ip, Pod: name + "-0", Namespace: SystemNS, DomainSuffix: model.DefaultDomainSuffix}.String(),
 		"--label", labels,
 		"--metadata", node.MetaNetwork+"="+c.Net.Name, "--metadata", node.MetaClusterID+"="+c.ID,
@@ -216,7 +225,7 @@ func (c *Cluster) gatewayProc(name, ip, labels string, admin int, extra ...strin
 		// Connections of a replaced listener drain quickly in tests.
 		"--drain-timeout", "5s")
 	argv = append(argv, extra...)
-	return &Proc{Name: c.ID + "/" + name, Argv: argv, LogPath: filepath.Join(c.Dir, name+".log")}
+	return &Proc{Name: c.ID + "/" + name, Argv: argv, LogPath: filepath.Join(c.Dir, name+".log")}, nil
 }
 
 // GatewayAdminURL is the admin address of the east-west (or ingress) gateway.
@@ -279,10 +288,10 @@ func (c *Cluster) NewClientAs(ctx context.Context, name, sa string) (*workload.C
 		return nil, err
 	}
 	d := netlab.Dialer{Net: c.Net, Src: ip}
-	x, err := workload.StartXDS(c.XDSAddr(), d, node.Node{
+	x, err := workload.StartXDSTLS(c.XDSAddr(), d, node.Node{
 		ID:       node.ID{Type: node.TypeRouter, IP: ip.String(), Pod: name, Namespace: Namespace, DomainSuffix: model.DefaultDomainSuffix},
 		Metadata: node.Metadata{Labels: map[string]string{"app": "e2e-client"}, Namespace: Namespace, Network: c.Net.Name, ClusterID: c.ID},
-	})
+	}, id.XDSClientTLS(XDSServerName))
 	if err != nil {
 		return nil, err
 	}

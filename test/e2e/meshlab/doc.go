@@ -17,4 +17,9 @@
 //	                         or envoy -c <bootstrap> (Options.Envoy) ─▶ admin address file ─▶ /ready
 //	Cluster.AddEchoPod / RemovePod ─▶ pod address + SVID (meshgate cert issue) + Pod/EndpointSlice
 //	Cluster.NewClient ─▶ workload.Client with an ADS client to the cluster's daemon
+//
+// Gateways and clients reach their daemon only on its secure xDS port
+// (XDSPort, TLS; the daemon checked as XDSServerName against the mesh
+// root), each proving the SVID of its service account (`meshgate cert
+// issue`); the daemon's plaintext xDS stays on its loopback.
 package meshlab

@@ -63,9 +63,15 @@ func (g *EnvoyGateway) Admin() *envoytest.Envoy { return &envoytest.Envoy{AdminU
 // envoyGateway writes the bootstrap of an Envoy gateway named name (pod
 // name-0 in istio-system, service account sa) at address ip and returns
 // its process, not started.
-func (c *Cluster) envoyGateway(name, sa string, ip netip.Addr, labels map[string]string, routerMode string) (*EnvoyGateway, error) {
+func (c *Cluster) envoyGateway(ctx context.Context, name, sa string, ip netip.Addr, labels map[string]string, routerMode string) (*EnvoyGateway, error) {
 	id := node.ID{Type: node.TypeRouter, IP: ip.String(), Pod: name + "-0", Namespace: SystemNS, DomainSuffix: model.DefaultDomainSuffix}
+	// The daemon's secure port, with the SVID of the gateway's service account.
+	svid, err := c.Mesh.PKI.Issue(ctx, c.CACerts, SystemNS, sa, c.ID+"-"+SystemNS+"-"+sa)
+	if err != nil {
+		return nil, err
+	}
 	b, err := bootstrap.Envoy(bootstrap.Options{NodeID: id.String(), XDSAddress: c.XDSAddr(), Labels: labels,
+		XDSCertDir: svid, XDSServerName: XDSServerName,
 		Namespace: SystemNS, Network: c.Net.Name, ClusterID: c.ID,
 		AdminAddress: netip.AddrPortFrom(c.Net.NodeIP, 1).String()})
 	if err != nil {

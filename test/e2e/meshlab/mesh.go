@@ -207,9 +207,9 @@ func (m *Mesh) Cluster(id string) *Cluster {
 func (m *Mesh) daemonProc(c *Cluster) *Proc {
 	argv := append(c.Net.Exec(), m.Bin, "run",
 		"--cluster-id", c.ID, "--network", c.Net.Name, "--trust-domain", m.PKI.TrustDomain.Name(),
-		// Plaintext on the node address: the gateways here do not use the
-		// secure port yet (issue 12).
-		"--xds-address", c.XDSAddr(), "--insecure-xds",
+		// Gateways and clients connect only to the secure port (TLS, their
+		// SVIDs); plaintext xDS stays on the daemon's loopback.
+		"--secure-xds-address", c.XDSAddr(), "--xds-address", "127.0.0.1:15010",
 		"--monitoring-address", netip.AddrPortFrom(c.Net.NodeIP, DaemonAdmin).String(),
 		"--admin-address", c.AdminAddr(),
 		"--debounce-holdoff", "50ms", "--debounce-max-delay", "500ms",
@@ -289,22 +289,29 @@ func (m *Mesh) startGateways(ctx context.Context) error {
 		}
 	}
 	for _, c := range m.Clusters {
+		var err error
 		if c.EnvoyEastWest != nil {
 			if c.ID == m.Opts.IngressCluster {
-				c.Ingress = c.gatewayProc("istio-ingressgateway", c.Net.IngressIP.String(), "istio=ingressgateway", IngressAdmin)
+				if c.Ingress, err = c.gatewayProc(ctx, "istio-ingressgateway", c.Net.IngressIP.String(), "istio=ingressgateway", IngressAdmin); err != nil {
+					return err
+				}
 				if err := c.Ingress.Start(); err != nil {
 					return err
 				}
 			}
 			continue
 		}
-		c.EastWest = c.gatewayProc("istio-eastwestgateway", c.Net.EastWestIP.String(),
-			"istio=eastwestgateway", EastWestAdmin, "--metadata", "ROUTER_MODE=sni-dnat")
+		if c.EastWest, err = c.gatewayProc(ctx, "istio-eastwestgateway", c.Net.EastWestIP.String(),
+			"istio=eastwestgateway", EastWestAdmin, "--metadata", "ROUTER_MODE=sni-dnat"); err != nil {
+			return err
+		}
 		if err := c.EastWest.Start(); err != nil {
 			return err
 		}
 		if c.ID == m.Opts.IngressCluster {
-			c.Ingress = c.gatewayProc("istio-ingressgateway", c.Net.IngressIP.String(), "istio=ingressgateway", IngressAdmin)
+			if c.Ingress, err = c.gatewayProc(ctx, "istio-ingressgateway", c.Net.IngressIP.String(), "istio=ingressgateway", IngressAdmin); err != nil {
+				return err
+			}
 			if err := c.Ingress.Start(); err != nil {
 				return err
 			}
@@ -334,7 +341,7 @@ func (m *Mesh) startEnvoyGateways(ctx context.Context) error {
 	var gws []*EnvoyGateway
 	for _, c := range m.Clusters {
 		if !slices.Contains(m.Opts.BuiltinEastWest, c.ID) {
-			ew, err := c.envoyGateway("istio-eastwestgateway", "istio-eastwestgateway", c.Net.EastWestIP,
+			ew, err := c.envoyGateway(ctx, "istio-eastwestgateway", "istio-eastwestgateway", c.Net.EastWestIP,
 				map[string]string{"istio": "eastwestgateway"}, node.RouterModeSNIDNAT)
 			if err != nil {
 				return err
@@ -343,7 +350,7 @@ func (m *Mesh) startEnvoyGateways(ctx context.Context) error {
 			gws = append(gws, ew)
 		}
 		if c.ID == m.Opts.IngressCluster {
-			in, err := c.envoyGateway("envoy-ingressgateway", IngressGatewaySA, c.Net.IngressIP,
+			in, err := c.envoyGateway(ctx, "envoy-ingressgateway", IngressGatewaySA, c.Net.IngressIP,
 				map[string]string{"istio": "envoy-ingressgateway"}, "")
 			if err != nil {
 				return err

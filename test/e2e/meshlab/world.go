@@ -13,8 +13,9 @@ const (
 	Namespace      = "e2e"                      // workloads
 	SystemNS       = model.IstioSystemNamespace // gateways
 	EchoPort       = 8080
-	XDSPort        = 15010
-	DaemonAdmin    = 15014 // the daemon's monitoring port (its admin API is a Unix socket)
+	XDSPort        = 15012                           // the daemon's secure xDS port: every gateway and client connects here
+	XDSServerName  = "meshgate." + SystemNS + ".svc" // the daemon's name in its serving certificate
+	DaemonAdmin    = 15014                           // the daemon's monitoring port (its admin API is a Unix socket)
 	GossipPort     = 7946
 	EastWestPort   = 15443
 	EastWestAdmin  = 15100

@@ -2,6 +2,7 @@ package workload
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"path/filepath"
 
@@ -54,4 +55,19 @@ func (i *Identity) ClientTLS(serverName string, want spiffeid.ID) *tls.Config {
 	cfg.ServerName = serverName
 	cfg.NextProtos = sni.MeshMTLSUpstreamALPN()
 	return cfg
+}
+
+// XDSClientTLS connects to the daemon's secure xDS port (15012) with this
+// SVID as client certificate, the daemon's certificate verified against the
+// bundle for serverName (a DNS name, e.g. meshgate.istio-system.svc).
+func (i *Identity) XDSClientTLS(serverName string) *tls.Config {
+	pool := x509.NewCertPool()
+	for _, r := range i.Bundle.X509Authorities() {
+		pool.AddCert(r)
+	}
+	cert := tls.Certificate{PrivateKey: i.SVID.PrivateKey, Leaf: i.SVID.Certificates[0]}
+	for _, c := range i.SVID.Certificates {
+		cert.Certificate = append(cert.Certificate, c.Raw)
+	}
+	return &tls.Config{RootCAs: pool, ServerName: serverName, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 }

@@ -2,6 +2,7 @@ package workload
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"slices"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/meshgate/meshgate/test/adstest"
@@ -27,6 +29,7 @@ type XDSClient struct {
 	addr   string
 	node   *corev3.Node
 	dialer netlab.Dialer
+	tls    *tls.Config // nil: plaintext
 
 	mu        sync.Mutex
 	clusters  map[string]*clusterv3.Cluster
@@ -42,13 +45,19 @@ type XDSClient struct {
 // StartXDS connects to the ADS server at addr from inside dialer's network,
 // as node n.
 func StartXDS(addr string, dialer netlab.Dialer, n node.Node) (*XDSClient, error) {
+	return StartXDSTLS(addr, dialer, n, nil)
+}
+
+// StartXDSTLS is StartXDS over TLS with tlsCfg (the daemon's secure port;
+// see Identity.XDSClientTLS), or plaintext when tlsCfg is nil.
+func StartXDSTLS(addr string, dialer netlab.Dialer, n node.Node, tlsCfg *tls.Config) (*XDSClient, error) {
 	en, err := n.Envoy()
 	if err != nil {
 		return nil, err
 	}
 	en.UserAgentName = "meshgate-e2e-client"
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &XDSClient{addr: addr, node: en, dialer: dialer, clusters: map[string]*clusterv3.Cluster{},
+	c := &XDSClient{addr: addr, node: en, dialer: dialer, tls: tlsCfg, clusters: map[string]*clusterv3.Cluster{},
 		endpoints: map[string]*endpointv3.ClusterLoadAssignment{}, changed: make(chan struct{}),
 		cancel: cancel, done: make(chan struct{})}
 	go c.run(ctx)
@@ -121,8 +130,12 @@ func (c *XDSClient) run(ctx context.Context) {
 // stream runs one ADS stream until it ends; it reports whether a response
 // arrived on it.
 func (c *XDSClient) stream(ctx context.Context) (opened bool) {
+	creds := insecure.NewCredentials()
+	if c.tls != nil {
+		creds = credentials.NewTLS(c.tls)
+	}
 	conn, err := grpc.NewClient("passthrough:///"+c.addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 			return c.dialer.DialContext(ctx, "tcp", addr)
 		}))

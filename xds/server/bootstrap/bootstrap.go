@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -12,7 +13,9 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -20,12 +23,17 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/identity"
 	"github.com/meshgate/meshgate/xds/node"
 	"github.com/meshgate/meshgate/xds/translate"
 )
 
-// XDSCluster is the name of the static cluster that reaches the daemon.
-const XDSCluster = "xds-grpc"
+// XDSCluster is the name of the static cluster that reaches the daemon;
+// SDSCluster the one that reaches meshgate agent's SDS socket.
+const (
+	XDSCluster = "xds-grpc"
+	SDSCluster = "sds-grpc"
+)
 
 // Options describe the node and where the daemon listens.
 type Options struct {
@@ -47,6 +55,20 @@ type Options struct {
 	AdminAddress string
 	// ConnectTimeout bounds connecting to the daemon (default 1s).
 	ConnectTimeout time.Duration
+	// SDSSocket (Envoy bootstraps only) is meshgate agent's SDS Unix
+	// socket. When set, the xds-grpc cluster speaks TLS to the daemon's
+	// secure port: the client certificate is SDS "default" (the pod's SVID)
+	// and the daemon's certificate is verified against SDS "ROOTCA" and must
+	// name XDSServerName (a DNS SAN, also sent as SNI).
+	SDSSocket string
+	// XDSCertDir (Envoy bootstraps; instead of SDSSocket) holds the files
+	// `meshgate cert issue` writes (cert-chain.pem, key.pem, root-cert.pem):
+	// xds-grpc speaks TLS with them, read once when Envoy starts (no
+	// rotation: for tests and development; pods use SDSSocket).
+	XDSCertDir string
+	// XDSServerName is the daemon's name in its serving certificate
+	// (default: the host of XDSAddress), e.g. meshgate.istio-system.svc.
+	XDSServerName string
 	// CertDir (gRPC bootstraps only) holds the files `meshgate cert issue`
 	// writes (cert-chain.pem, key.pem, root-cert.pem); a file_watcher
 	// certificate provider serves them for mesh mTLS (DestinationRule ISTIO_MUTUAL).
@@ -72,6 +94,11 @@ func (o *Options) complete() (node.ID, error) {
 	}
 	if o.AdminAddress == "" {
 		o.AdminAddress = "127.0.0.1:15000"
+	}
+	if (o.SDSSocket != "" || o.XDSCertDir != "") && o.XDSServerName == "" {
+		if h, _, err := net.SplitHostPort(o.XDSAddress); err == nil {
+			o.XDSServerName = h
+		}
 	}
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = time.Second
@@ -173,10 +200,80 @@ func Envoy(o Options) (*bootstrapv3.Bootstrap, error) {
 			CdsConfig: ads(),
 		},
 	}
+	if o.SDSSocket != "" || o.XDSCertDir != "" {
+		if err := secureXDS(b, o, h2); err != nil {
+			return nil, err
+		}
+	}
 	if err := b.ValidateAll(); err != nil {
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
 	return b, nil
+}
+
+// secureXDS makes xds-grpc speak TLS to the daemon's secure port, as
+// Istio's bootstrap does to istiod: the client certificate and the mesh
+// root from the agent's SDS socket (the sds-grpc cluster), or from files.
+func secureXDS(b *bootstrapv3.Bootstrap, o Options, h2 *anypb.Any) error {
+	if o.SDSSocket != "" && o.XDSCertDir != "" {
+		return errors.New("sds socket and xds cert dir: give one (the agent's socket, or files)")
+	}
+	if net.ParseIP(o.XDSServerName) != nil || o.XDSServerName == "" {
+		return fmt.Errorf("xds server name %q: want the DNS name of the daemon's certificate (e.g. meshgate.istio-system.svc)", o.XDSServerName)
+	}
+	san := []*tlsv3.SubjectAltNameMatcher{{
+		SanType: tlsv3.SubjectAltNameMatcher_DNS,
+		Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: o.XDSServerName}},
+	}}
+	common := &tlsv3.CommonTlsContext{}
+	if o.XDSCertDir != "" {
+		if !filepath.IsAbs(o.XDSCertDir) {
+			return fmt.Errorf("xds cert dir %q: want an absolute path", o.XDSCertDir)
+		}
+		file := func(name string) *corev3.DataSource {
+			return &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: filepath.Join(o.XDSCertDir, name)}}
+		}
+		common.TlsCertificates = []*tlsv3.TlsCertificate{{CertificateChain: file(identity.SVIDFileCertChain), PrivateKey: file(identity.SVIDFileKey)}}
+		common.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+			TrustedCa: file(identity.SVIDFileRoots), MatchTypedSubjectAltNames: san}}
+	} else {
+		if !filepath.IsAbs(o.SDSSocket) {
+			return fmt.Errorf("sds socket %q: want an absolute path", o.SDSSocket)
+		}
+		sds := &corev3.ConfigSource{ResourceApiVersion: corev3.ApiVersion_V3,
+			ConfigSourceSpecifier: &corev3.ConfigSource_ApiConfigSource{ApiConfigSource: &corev3.ApiConfigSource{
+				ApiType: corev3.ApiConfigSource_GRPC, TransportApiVersion: corev3.ApiVersion_V3, SetNodeOnFirstMessageOnly: true,
+				GrpcServices: []*corev3.GrpcService{{TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
+					EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: SDSCluster}}}},
+			}}}
+		common.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{{Name: identity.SecretDefault, SdsConfig: sds}}
+		common.ValidationContextType = &tlsv3.CommonTlsContext_CombinedValidationContext{CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
+			DefaultValidationContext:         &tlsv3.CertificateValidationContext{MatchTypedSubjectAltNames: san},
+			ValidationContextSdsSecretConfig: &tlsv3.SdsSecretConfig{Name: identity.SecretRootCA, SdsConfig: sds},
+		}}
+		b.StaticResources.Clusters = append(b.StaticResources.Clusters, &clusterv3.Cluster{
+			Name:                 SDSCluster,
+			ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC},
+			ConnectTimeout:       durationpb.New(o.ConnectTimeout),
+			TypedExtensionProtocolOptions: map[string]*anypb.Any{
+				"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": h2,
+			},
+			LoadAssignment: &endpointv3.ClusterLoadAssignment{
+				ClusterName: SDSCluster,
+				Endpoints: []*endpointv3.LocalityLbEndpoints{{LbEndpoints: []*endpointv3.LbEndpoint{{
+					HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: &corev3.Address{
+						Address: &corev3.Address_Pipe{Pipe: &corev3.Pipe{Path: o.SDSSocket}}}}},
+				}}}},
+			},
+		})
+	}
+	tlsCtx, err := anypb.New(&tlsv3.UpstreamTlsContext{Sni: o.XDSServerName, CommonTlsContext: common})
+	if err != nil {
+		return err
+	}
+	b.StaticResources.Clusters[0].TransportSocket = &corev3.TransportSocket{Name: "envoy.transport_sockets.tls",
+		ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: tlsCtx}}
+	return nil
 }
 
 // Marshal renders a bootstrap as "json" or "yaml".

@@ -7,6 +7,7 @@ import (
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"sigs.k8s.io/yaml"
@@ -101,5 +102,75 @@ func TestGRPCBootstrap(t *testing.T) {
 	if doc.Servers[0].URI != "127.0.0.1:15010" || doc.Node.Metadata["GENERATOR"] != "grpc" || doc.Node.Metadata["NAMESPACE"] != "default" ||
 		!strings.HasPrefix(doc.Node.ID, "sidecar~") {
 		t.Errorf("gRPC bootstrap: %s", out)
+	}
+}
+
+// With the agent's socket, xds-grpc is TLS with SDS default as client
+// certificate and SDS ROOTCA + the daemon's DNS name as validation; the
+// sds-grpc cluster is the socket. (The real Envoy connects with it in
+// cmd/internal/daemon's TestKubeAgentEnvoySecure.)
+func TestEnvoyBootstrapSecure(t *testing.T) {
+	b, err := Envoy(Options{NodeID: gwID, XDSAddress: "meshgate.istio-system.svc:15012", SDSSocket: "/var/run/meshgate/sds.sock"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := b.GetStaticResources().GetClusters()
+	if len(cs) != 2 || cs[1].GetName() != SDSCluster ||
+		cs[1].GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress().GetPipe().GetPath() != "/var/run/meshgate/sds.sock" {
+		t.Fatalf("clusters: %v", cs)
+	}
+	var tc tlsv3.UpstreamTlsContext
+	if err := cs[0].GetTransportSocket().GetTypedConfig().UnmarshalTo(&tc); err != nil {
+		t.Fatalf("xds-grpc transport socket: %v", err)
+	}
+	ctx := tc.GetCommonTlsContext()
+	cv := ctx.GetCombinedValidationContext()
+	if tc.GetSni() != "meshgate.istio-system.svc" ||
+		ctx.GetTlsCertificateSdsSecretConfigs()[0].GetName() != "default" ||
+		ctx.GetTlsCertificateSdsSecretConfigs()[0].GetSdsConfig().GetApiConfigSource().GetGrpcServices()[0].GetEnvoyGrpc().GetClusterName() != SDSCluster ||
+		cv.GetValidationContextSdsSecretConfig().GetName() != "ROOTCA" ||
+		cv.GetDefaultValidationContext().GetMatchTypedSubjectAltNames()[0].GetMatcher().GetExact() != "meshgate.istio-system.svc" {
+		t.Fatalf("xds-grpc TLS: %v", &tc)
+	}
+	for _, o := range []Options{
+		{NodeID: gwID, XDSAddress: "10.0.0.1:15012", SDSSocket: "/s.sock"},                            // no DNS name to check
+		{NodeID: gwID, XDSAddress: "meshgate.istio-system.svc:15012", SDSSocket: "sds.sock"},          // relative
+		{NodeID: gwID, XDSAddress: "10.0.0.1:15012", SDSSocket: "/s.sock", XDSServerName: "10.0.0.1"}, // IP as name
+	} {
+		if _, err := Envoy(o); err == nil {
+			t.Errorf("%+v: no error", o)
+		}
+	}
+	if _, err := Envoy(Options{NodeID: gwID, XDSAddress: "10.0.0.1:15012", SDSSocket: "/s.sock", XDSServerName: "meshgate.istio-system.svc"}); err != nil {
+		t.Errorf("an IP address with --xds-server-name: %v", err)
+	}
+}
+
+// With certificate files instead of the agent: the same TLS, files named.
+func TestEnvoyBootstrapSecureFiles(t *testing.T) {
+	b, err := Envoy(Options{NodeID: gwID, XDSAddress: "10.0.0.1:15012", XDSCertDir: "/etc/svid", XDSServerName: "meshgate.istio-system.svc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := b.GetStaticResources().GetClusters()
+	var tc tlsv3.UpstreamTlsContext
+	if err := cs[0].GetTransportSocket().GetTypedConfig().UnmarshalTo(&tc); err != nil || len(cs) != 1 {
+		t.Fatalf("clusters %d, xds-grpc transport socket: %v", len(cs), err)
+	}
+	ctx := tc.GetCommonTlsContext()
+	vc := ctx.GetValidationContext()
+	if ctx.GetTlsCertificates()[0].GetCertificateChain().GetFilename() != "/etc/svid/cert-chain.pem" ||
+		ctx.GetTlsCertificates()[0].GetPrivateKey().GetFilename() != "/etc/svid/key.pem" ||
+		vc.GetTrustedCa().GetFilename() != "/etc/svid/root-cert.pem" ||
+		vc.GetMatchTypedSubjectAltNames()[0].GetMatcher().GetExact() != "meshgate.istio-system.svc" || tc.GetSni() != "meshgate.istio-system.svc" {
+		t.Fatalf("xds-grpc TLS: %v", &tc)
+	}
+	for _, o := range []Options{
+		{NodeID: gwID, XDSAddress: "meshgate.istio-system.svc:15012", XDSCertDir: "svid"},
+		{NodeID: gwID, XDSAddress: "meshgate.istio-system.svc:15012", XDSCertDir: "/svid", SDSSocket: "/s.sock"},
+	} {
+		if _, err := Envoy(o); err == nil {
+			t.Errorf("%+v: no error", o)
+		}
 	}
 }

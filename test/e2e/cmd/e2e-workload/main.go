@@ -3,7 +3,7 @@
 // load client, both from package workload.
 //
 //	e2e-workload echo --listen :8080 --cert-dir /etc/svid --cluster c1 --pod $POD --service echo.e2e.svc.cluster.local --version v1
-//	e2e-workload call --xds meshgate.istio-system:15010 --cert-dir /etc/svid --ip $POD_IP --pod $POD --network net1 \
+//	e2e-workload call --xds meshgate.istio-system.svc:15012 --xds-server-name meshgate.istio-system.svc --cert-dir /etc/svid --ip $POD_IP --pod $POD --network net1 \
 //	    --cluster-id c1 --target echo.e2e.svc.cluster.local:8080 [--subset v2] --server-id spiffe://... --n 200 --rate 50
 //	e2e-workload call --plain INGRESS_IP:9000 --n 200
 //	e2e-workload idle   (a client pod's main process)
@@ -14,6 +14,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"net/netip"
@@ -88,6 +89,7 @@ func echo(args []string) error {
 func call(args []string) error {
 	fs := flag.NewFlagSet("call", flag.ExitOnError)
 	xds := fs.String("xds", "", "the daemon's ADS address")
+	xdsServerName := fs.String("xds-server-name", "", "the daemon's DNS name: connect to its secure port over TLS with the --cert-dir SVID (empty: plaintext)")
 	certDir := fs.String("cert-dir", "/etc/svid", "directory written by meshgate cert issue")
 	nd := node.Node{
 		ID:       node.ID{Type: node.TypeRouter, Namespace: "e2e", DomainSuffix: model.DefaultDomainSuffix},
@@ -125,7 +127,11 @@ func call(args []string) error {
 	if err != nil {
 		return err
 	}
-	x, err := workload.StartXDS(*xds, netlab.Dialer{}, nd)
+	var xdsTLS *tls.Config
+	if *xdsServerName != "" {
+		xdsTLS = id.XDSClientTLS(*xdsServerName)
+	}
+	x, err := workload.StartXDSTLS(*xds, netlab.Dialer{}, nd, xdsTLS)
 	if err != nil {
 		return err
 	}
