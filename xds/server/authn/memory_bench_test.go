@@ -89,10 +89,10 @@ const (
 // its own SVID: its own key and certificate, identities
 // spiffe://cluster.local/ns/{gw-ns,prod}/sa/ingress alternating). One op is
 // connecting the whole fleet until every gateway holds the 443 listener
-// and its namespace's Secret. Reports the server's heap in use and
-// goroutines per stream (after GC, streams open, vs before connecting), the
-// client side's heap per stream (measured in the child) and the time to
-// connect all. Never fails on time or memory.
+// and its namespace's Secret. Reports the server's heap in use, goroutine
+// stacks in use and goroutines per stream (after GC, streams open, vs
+// before connecting), the client side's heap per stream (measured in the
+// child) and the time to connect all. Never fails on time or memory.
 func BenchmarkSecureStreamsMemory(b *testing.B) {
 	for _, secure := range []bool{false, true} {
 		name := "plaintext"
@@ -100,16 +100,18 @@ func BenchmarkSecureStreamsMemory(b *testing.B) {
 			name = "secure-svid"
 		}
 		b.Run(name, func(b *testing.B) {
-			var srvHeap, srvGoroutines, cliHeap, connect float64
+			var srvHeap, srvStack, srvGoroutines, cliHeap, connect float64
 			for b.Loop() {
 				r := runMemBench(b, secure, memBenchGateways)
 				srvHeap += r.serverHeap
+				srvStack += r.serverStack
 				srvGoroutines += r.serverGoroutines
 				cliHeap += float64(r.client.HeapInuseDelta)
 				connect += float64(r.client.ConnectNanos)
 			}
 			n := float64(b.N)
 			b.ReportMetric(srvHeap/n/memBenchGateways, "server-heap-B/stream")
+			b.ReportMetric(srvStack/n/memBenchGateways, "server-stack-B/stream")
 			b.ReportMetric(srvGoroutines/n/memBenchGateways, "server-goroutines/stream")
 			b.ReportMetric(cliHeap/n/memBenchGateways, "client-heap-B/stream")
 			b.ReportMetric(connect/n/1e6, "connect-all-ms")
@@ -119,8 +121,8 @@ func BenchmarkSecureStreamsMemory(b *testing.B) {
 }
 
 type memBenchResult struct {
-	serverHeap, serverGoroutines float64
-	client                       fleetResult
+	serverHeap, serverStack, serverGoroutines float64
+	client                                    fleetResult
 }
 
 // runMemBench starts a server, measures it idle, has a child process
@@ -209,7 +211,7 @@ func runMemBench(b *testing.B, secure bool, n int) memBenchResult {
 	}
 	job, raw = fleetJob{}, nil
 
-	before, goBefore := heapInuse(), runtime.NumGoroutine()
+	before, goBefore := gcMemStats(), runtime.NumGoroutine()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), fleetEnv+"="+path)
 	cmd.Stderr = os.Stderr
@@ -233,17 +235,19 @@ func runMemBench(b *testing.B, secure bool, n int) memBenchResult {
 	if err := json.Unmarshal(line, &r.client); err != nil {
 		b.Fatalf("fleet report %q: %v", line, err)
 	}
-	r.serverHeap = float64(int64(heapInuse()) - int64(before))
+	after := gcMemStats()
+	r.serverHeap = float64(int64(after.HeapInuse) - int64(before.HeapInuse))
+	r.serverStack = float64(int64(after.StackInuse) - int64(before.StackInuse))
 	r.serverGoroutines = float64(runtime.NumGoroutine() - goBefore)
 	return r
 }
 
-// heapInuse is the heap in use after a full collection.
-func heapInuse() uint64 {
+// gcMemStats are the memory statistics after a full collection.
+func gcMemStats() runtime.MemStats {
 	var m runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&m)
-	return m.HeapInuse
+	return m
 }
 
 // runFleet is the child: it connects every gateway of the job (its own
@@ -273,7 +277,7 @@ func runFleet(path string) error {
 			roots.AddCert(c)
 		}
 	}
-	before := heapInuse()
+	before := gcMemStats().HeapInuse
 	start := time.Now()
 	clients := make([]*adstest.Client, 0, len(job.Gateways))
 	for i, g := range job.Gateways {
@@ -307,7 +311,7 @@ func runFleet(path string) error {
 			return fmt.Errorf("gateway %d never got its configuration: %w (stream: %v)", i, err, c.State().Err)
 		}
 	}
-	res := fleetResult{ConnectNanos: time.Since(start).Nanoseconds(), HeapInuseDelta: int64(heapInuse()) - int64(before)}
+	res := fleetResult{ConnectNanos: time.Since(start).Nanoseconds(), HeapInuseDelta: int64(gcMemStats().HeapInuse) - int64(before)}
 	out, err := json.Marshal(res)
 	if err != nil {
 		return err
