@@ -81,7 +81,7 @@ metadata: {name: db, namespace: prod}
 	})
 	// Gateways start against a daemon that has loaded its source, so that
 	// the figures measure the gateways' path, not the daemon's first sync.
-	poll(ctx, t, "daemon ready", func() bool { code, _ := httpGet(t, "http://"+d.AdminAddr()+"/readyz"); return code == 200 })
+	poll(ctx, t, "daemon ready", func() bool { code, _ := httpGet(t, "http://"+d.MonitoringAddr()+"/readyz"); return code == 200 })
 	return &secureWorld{t: t, ctx: ctx, admin: admin, d: d, dir: t.TempDir()}
 }
 
