@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -93,6 +94,22 @@ func TestSweepRemovesLeftovers(t *testing.T) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- sleeper.Wait() }()
+	// Start returns once `ip netns exec` is forked, before it has entered the
+	// namespace: sweep only once the namespace lists the process (under load
+	// the sweep otherwise ran first and the sleeper entered a namespace being
+	// deleted).
+	inNS := time.After(time.Minute) // bound only
+	for {
+		out, _ := exec.Command("ip", "netns", "pids", ns).Output()
+		if strings.Contains(" "+strings.Join(strings.Fields(string(out)), " ")+" ", fmt.Sprintf(" %d ", sleeper.Process.Pid)) {
+			break
+		}
+		select {
+		case <-inNS:
+			t.Fatalf("the process never entered namespace %s", ns)
+		case <-time.After(10 * time.Millisecond): // poll interval; ip netns has no event for it
+		}
+	}
 
 	if err := netlab.Sweep(slot.Prefix); err != nil {
 		t.Fatalf("sweep: %v", err)
