@@ -13,25 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshgate/meshgate/test/logtest"
+
 	"github.com/meshgate/meshgate/test/metrictest"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestKeyRotationUnderLoad rotates the gossip key (install on all → use on
 // all → remove the old one from all) while every node keeps changing its
@@ -41,7 +26,7 @@ func (s *syncBuffer) String() string {
 // remote secret.
 func TestKeyRotationUnderLoad(t *testing.T) {
 	m := newTestMesh(t, time.Minute)
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	oldKey, _ := os.ReadFile(m.keyFile)
 	var nodes []*tnode

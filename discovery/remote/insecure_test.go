@@ -1,13 +1,13 @@
 package remote
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/meshgate/meshgate/test/logtest"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -94,7 +94,7 @@ func TestAllowInsecureKeepsUnsafeRefused(t *testing.T) {
 // a count.
 func TestControllerInsecureSecrets(t *testing.T) {
 	for _, allow := range []bool{false, true} {
-		var logs syncBuffer
+		var logs logtest.Buffer
 		reg := prometheus.NewRegistry()
 		c, err := NewController(Config{LocalClusterID: "a", AllowInsecure: allow}, Options{Registerer: reg,
 			Logger:  slog.New(slog.NewTextHandler(&logs, nil)),
@@ -128,21 +128,4 @@ func TestControllerInsecureSecrets(t *testing.T) {
 			t.Errorf("the log leaks the token:\n%s", out)
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -11,9 +10,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/meshgate/meshgate/test/logtest"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -250,25 +250,8 @@ type harness struct {
 	reg  *prometheus.Registry
 	addr string
 	cc   *grpc.ClientConn
-	logs *syncBuffer
+	logs *logtest.Buffer
 	ctx  context.Context
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // newHarness runs a Server with opts and fast test debouncing.
@@ -279,7 +262,7 @@ func newHarness(t testing.TB, opts Options) *harness {
 
 func newHarnessConfig(t testing.TB, cfg Config, opts Options) *harness {
 	t.Helper()
-	h := &harness{t: t, reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	h := &harness{t: t, reg: prometheus.NewRegistry(), logs: &logtest.Buffer{}}
 	opts.Registerer = h.reg
 	level := slog.LevelInfo
 	if os.Getenv("MESHGATE_TEST_DEBUG") != "" {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshgate/meshgate/test/logtest"
+
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -50,7 +52,7 @@ func TestKubeAdminToken(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.ConfigDir, cfg.Kubeconfig = "", kc.KubeconfigPath()
 	cfg.AdminAddress, cfg.AdminAllow = "0.0.0.0:0", []string{"ops/admin"}
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	d, err := New(cfg, NewLogger(cfg, logs), nil)
 	if err != nil {
 		t.Fatal(err)

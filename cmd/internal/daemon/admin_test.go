@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshgate/meshgate/test/logtest"
+
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/meshgate/meshgate/federation"
@@ -121,7 +123,7 @@ func TestAdminUnixSocket(t *testing.T) {
 func TestAdminExposedNeedsAuthentication(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.AdminAddress, cfg.AdminAllow = "0.0.0.0:0", []string{"ops/admin"}
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	d := runDaemon(t, cfg, logs)
 	url := "https://" + strings.Replace(d.AdminAddr(), "0.0.0.0", "127.0.0.1", 1)
 	url = strings.Replace(url, "[::]", "127.0.0.1", 1)

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,10 +12,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/meshgate/meshgate/test/logtest"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -44,18 +44,6 @@ func (s chanSource) Run(ctx context.Context, publish discovery.Publish) error {
 		}
 	}
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func testConfig(t *testing.T) Config {
 	c := DefaultConfig()
@@ -160,7 +148,7 @@ func TestDaemonServesAndStops(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	a, b := startBackend(t), startBackend(t)
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	src := chanSource{ch: make(chan func(discovery.Publish))}
 	d, err := New(testConfig(t), NewLogger(testConfig(t), logs), src)
 	if err != nil {
@@ -268,7 +256,7 @@ func TestSIGTERMExitsCleanly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr syncBuffer
+	var stderr logtest.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -350,7 +338,7 @@ func TestFileSourceEndToEnd(t *testing.T) {
 	defer cancel()
 	cfg := testConfig(t)
 	cfg.ConfigDir = dir
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	d, err := New(cfg, NewLogger(cfg, logs), nil)
 	if err != nil {
 		t.Fatal(err)

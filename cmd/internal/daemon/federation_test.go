@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshgate/meshgate/test/logtest"
+
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -64,7 +66,7 @@ func TestFederatedDaemonsSplitHorizon(t *testing.T) {
 		cfg.ClusterID, cfg.Network = cluster, network
 		cfg.GossipConfig = GossipConfig{BindAddress: "127.0.0.1:0", Join: join, KeyringFile: keyFile, MeshID: "mesh1",
 			FailStaticWindow: Duration(time.Second)}
-		d, err := New(cfg, NewLogger(cfg, &syncBuffer{}), nil)
+		d, err := New(cfg, NewLogger(cfg, &logtest.Buffer{}), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

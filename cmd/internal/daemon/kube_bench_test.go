@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshgate/meshgate/test/logtest"
+
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -68,7 +70,7 @@ func BenchmarkEndpointSliceToADS(b *testing.B) {
 			cfg.Kubeconfig, cfg.ClusterID, cfg.Network = c.KubeconfigPath(), "cluster1", "network1"
 			cfg.XDSAddress, cfg.MonitoringAddress, cfg.AdminAddress = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 			cfg.DebounceHoldoff, cfg.DebounceMaxDelay = Duration(holdoff), Duration(10*holdoff)
-			d, err := New(cfg, NewLogger(cfg, &syncBuffer{}), nil)
+			d, err := New(cfg, NewLogger(cfg, &logtest.Buffer{}), nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshgate/meshgate/test/logtest"
+
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -47,7 +49,7 @@ func TestKubeSourceEndToEnd(t *testing.T) {
 
 	cfg := testConfig(t)
 	cfg.ConfigDir, cfg.Kubeconfig, cfg.ClusterID = "", A.KubeconfigPath(), "cluster-a"
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	d, err := New(cfg, NewLogger(cfg, logs), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +182,7 @@ func TestKubeCredentialOverSDS(t *testing.T) {
 	}
 	cfg := testConfig(t)
 	cfg.ConfigDir, cfg.Kubeconfig = "", c.KubeconfigPath()
-	d, err := New(cfg, NewLogger(cfg, &syncBuffer{}), nil)
+	d, err := New(cfg, NewLogger(cfg, &logtest.Buffer{}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

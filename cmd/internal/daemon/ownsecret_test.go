@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshgate/meshgate/test/logtest"
+
 	"github.com/meshgate/meshgate/discovery/kube"
 	"github.com/meshgate/meshgate/discovery/remote"
 	"github.com/meshgate/meshgate/federation"
@@ -59,7 +61,7 @@ func TestGossipedRemoteSecret(t *testing.T) {
 		if publish {
 			cfg.RemoteSecretServer, cfg.RemoteSecretTTL = c.URL(), Duration(10*time.Minute)
 		}
-		d, err := New(cfg, NewLogger(cfg, &syncBuffer{}), nil)
+		d, err := New(cfg, NewLogger(cfg, &logtest.Buffer{}), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,7 +131,7 @@ func TestJoinGossipThroughRemoteSecret(t *testing.T) {
 		cfg := testConfig(t)
 		cfg.ConfigDir, cfg.Kubeconfig, cfg.ClusterID, cfg.Namespace = "", c.KubeconfigPath(), id, "istio-system"
 		cfg.GossipConfig = GossipConfig{BindAddress: ip + ":0", KeyringFile: keyFile, MeshID: "mesh1", FailStaticWindow: Duration(time.Minute)}
-		d, err := New(cfg, NewLogger(cfg, &syncBuffer{}), nil)
+		d, err := New(cfg, NewLogger(cfg, &logtest.Buffer{}), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

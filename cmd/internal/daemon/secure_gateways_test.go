@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshgate/meshgate/test/logtest"
+
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -66,7 +68,7 @@ metadata: {name: db, namespace: prod}
 	}
 	cfg := testConfig(t)
 	cfg.ConfigDir, cfg.Kubeconfig, cfg.SecureXDSAddress = "", kc.KubeconfigPath(), "127.0.0.1:0"
-	d, err := New(cfg, NewLogger(cfg, &syncBuffer{}), nil)
+	d, err := New(cfg, NewLogger(cfg, &logtest.Buffer{}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshgate/meshgate/test/logtest"
+
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -50,7 +52,7 @@ func TestKubeSecureXDS(t *testing.T) {
 	}
 	cfg := testConfig(t)
 	cfg.ConfigDir, cfg.Kubeconfig, cfg.SecureXDSAddress = "", kc.KubeconfigPath(), "127.0.0.1:0"
-	d, err := New(cfg, NewLogger(cfg, &syncBuffer{}), nil)
+	d, err := New(cfg, NewLogger(cfg, &logtest.Buffer{}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

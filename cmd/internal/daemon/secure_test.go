@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshgate/meshgate/test/logtest"
+
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -57,7 +59,7 @@ func TestSecureXDSPort(t *testing.T) {
 	defer cancel()
 	cfg := testConfig(t)
 	cfg.SecureXDSAddress = "127.0.0.1:0"
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	src := chanSource{ch: make(chan func(discovery.Publish))}
 	d, err := New(cfg, NewLogger(cfg, logs), src)
 	if err != nil {
@@ -137,7 +139,7 @@ func TestSecureXDSPort(t *testing.T) {
 func TestInsecureXDSWarns(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.XDSAddress, cfg.InsecureXDS = "0.0.0.0:0", true
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	src := chanSource{ch: make(chan func(discovery.Publish))}
 	d, err := New(cfg, NewLogger(cfg, logs), src)
 	if err != nil {

@@ -8,10 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/meshgate/meshgate/test/logtest"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
@@ -35,24 +36,6 @@ var (
 )
 
 const serverName = "meshgate.istio-system.svc"
-
-// syncBuffer is a log sink tests read.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // fakeReviewer answers TokenReviews from a table (a narrow unit-test
 // double; the kube tests use the real API).
@@ -126,7 +109,7 @@ type fixture struct {
 	bundles *x509bundle.Set
 	a       *Authenticator
 	reg     *prometheus.Registry
-	logs    *syncBuffer
+	logs    *logtest.Buffer
 	clk     *clocktesting.FakeClock
 	serving *ServingCert
 	health  *health.Server
@@ -142,7 +125,7 @@ func newFixture(t *testing.T, cfg Config, opts Options) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, ca: ca, bundles: identity.NewBundleSet(ca.Bundle()), reg: prometheus.NewRegistry(), logs: &syncBuffer{},
+	f := &fixture{t: t, ca: ca, bundles: identity.NewBundleSet(ca.Bundle()), reg: prometheus.NewRegistry(), logs: &logtest.Buffer{},
 		clk: clocktesting.NewFakeClock(time.Now())}
 	if opts.Bundles == nil {
 		opts.Bundles = f.bundles
