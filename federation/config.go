@@ -50,6 +50,9 @@ type Config struct {
 	// FailStaticWindow is how long a dead or departed peer's cluster state
 	// stays in the remote set before it is withdrawn. Default 5m.
 	FailStaticWindow time.Duration
+	// SyncTimeout bounds how long Node.Synced waits for the mesh after a
+	// start (no peer answers, a member never publishes). Default 15s.
+	SyncTimeout time.Duration
 
 	// Gossip timing; defaults are memberlist.DefaultWANConfig's.
 	GossipInterval   time.Duration // 500ms
@@ -90,6 +93,7 @@ func DefaultConfig() Config {
 	return Config{
 		BindAddr:            "0.0.0.0:7946",
 		FailStaticWindow:    5 * time.Minute,
+		SyncTimeout:         15 * time.Second,
 		GossipInterval:      w.GossipInterval,
 		GossipNodes:         w.GossipNodes,
 		ProbeInterval:       w.ProbeInterval,
@@ -151,7 +155,7 @@ func (c *Config) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"failStaticWindow", c.FailStaticWindow}, {"gossipInterval", c.GossipInterval}, {"probeInterval", c.ProbeInterval},
+	}{{"failStaticWindow", c.FailStaticWindow}, {"syncTimeout", c.SyncTimeout}, {"gossipInterval", c.GossipInterval}, {"probeInterval", c.ProbeInterval},
 		{"probeTimeout", c.ProbeTimeout}, {"pushPullInterval", c.PushPullInterval}, {"tcpTimeout", c.TCPTimeout},
 		{"fetchInterval", c.FetchInterval}, {"fetchTimeout", c.FetchTimeout}, {"rejoinMin", c.RejoinMin}, {"rejoinMax", c.RejoinMax},
 		{"reconnectInterval", c.ReconnectInterval}, {"reconnectTimeout", c.ReconnectTimeout}} {

@@ -113,6 +113,16 @@
 // (the owner's current state returns) and none is resurrected (nothing older
 // than what the owner confirms is shown).
 //
+// # Start: Synced
+//
+// A node that starts knows no remote cluster. Synced closes once it holds a
+// visible record of every live member's cluster (it joined at least one
+// peer; a member that has not published yet is waited for), at once when it
+// has no seed to join, or after SyncTimeout (logged with the clusters still
+// missing; meshgate_federation_initial_sync_seconds). The daemon serves its
+// gateways only from then on, so a gateway reconnecting to a restarted
+// daemon is never handed a mesh without the clusters it was using.
+//
 // One daemon per cluster is assumed. If two live daemons publish the same
 // cluster the newest generation wins at every peer, they do not out-bid each
 // other, and meshgate_federation_duplicate_owner_total counts it.

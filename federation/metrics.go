@@ -36,6 +36,7 @@ type metrics struct {
 	keyOps      *prometheus.CounterVec
 	dupOwner    prometheus.Counter
 	pins        *prometheus.CounterVec
+	syncSeconds prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -74,12 +75,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "States of this node's own cluster seen from another live daemon (several daemons for one cluster)."}),
 		pins: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "trust_pins_total",
 			Help: "Trust bundles pinned for remote clusters, by how (first_contact, rotation, operator)."}, []string{"cluster", "how"}),
+		syncSeconds: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "initial_sync_seconds",
+			Help: "Time from start until this node held every live member's cluster, or gave up after the sync timeout (0: not yet)."}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.members, m.msgs, m.bytes, m.rejected, m.stale, m.generation, m.withdrawals,
-		m.restores, m.remote, m.propagation, m.fetches, m.stateBytes, m.joins, m.keyOps, m.dupOwner, m.pins} {
+		m.restores, m.remote, m.propagation, m.fetches, m.stateBytes, m.joins, m.keyOps, m.dupOwner, m.pins, m.syncSeconds} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("federation: registering metrics: %w", err)
 		}

@@ -49,6 +49,8 @@ type Node struct {
 	respond chan struct{}
 
 	startedCh chan struct{} // closed once Run has started the node
+	syncedCh  chan struct{} // closed once synced or the sync timeout passed (sync.go)
+	syncStart time.Time     // when Run started the node
 	ctx       context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -72,6 +74,7 @@ type Node struct {
 	nextSub    int
 	secretsVer uint64
 	signErr    error // the last signing failure of the local record
+	seedsKnown seedsKnown
 }
 
 // record is one cluster's state at one generation.
@@ -109,7 +112,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 		records: map[string]*record{}, rivals: map[string]uint64{}, peers: map[string]*peer{}, fetches: map[string]*fetchState{},
 		subs: map[int]*subscriber{}, secretSubs: map[int]*secretSubscriber{}, seeds: slices.Clone(cfg.Seeds),
 		kickNotify: make(chan struct{}, 1), kickFetch: make(chan struct{}, 1), kickRejoin: make(chan struct{}, 1),
-		respond: make(chan struct{}, 16), startedCh: make(chan struct{})}
+		respond: make(chan struct{}, 16), startedCh: make(chan struct{}), syncedCh: make(chan struct{})}
 	n.rejects.last, n.rejects.supp = map[string]time.Time{}, map[string]int{}
 	n.auth, n.pins = opts.Auth, map[string]*trustPin{}
 	for c, b := range cfg.TrustPins {
@@ -193,6 +196,7 @@ func (n *Node) start(ctx context.Context) error {
 		return fmt.Errorf("federation: starting memberlist on %s: %w", n.cfg.BindAddr, err)
 	}
 	n.ml = ml
+	n.syncStart = n.now()
 	n.ctx, n.cancel = context.WithCancel(ctx)
 	for _, loop := range []func(context.Context){n.notifyLoop, n.fetchLoop, n.rejoinLoop} {
 		n.wg.Add(1)
@@ -317,6 +321,7 @@ func (n *Node) rejoinLoop(ctx context.Context) {
 					seeds = append(seeds, a)
 				}
 			}
+			n.noteSeeds(seeds)
 			if len(seeds) > 0 {
 				if _, err := n.join(seeds); err == nil {
 					backoff = n.cfg.RejoinMin

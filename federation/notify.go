@@ -119,6 +119,7 @@ func (n *Node) notifyLoop(ctx context.Context) {
 		now := n.now()
 		n.mu.Lock()
 		set, next := n.remoteSetLocked(now)
+		synced, missing := n.syncStateLocked(now)
 		key := setKey(set)
 		var calls []func()
 		for _, s := range n.subs {
@@ -145,6 +146,9 @@ func (n *Node) notifyLoop(ctx context.Context) {
 		var d time.Duration
 		if !next.IsZero() {
 			d = max(next.Sub(n.now()), time.Millisecond)
+		}
+		if s := n.checkSynced(now, synced, missing, len(set)); s > 0 && (d == 0 || s < d) {
+			d = s
 		}
 		if !wait(ctx, n.kickNotify, d) {
 			return

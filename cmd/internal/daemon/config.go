@@ -134,6 +134,9 @@ type GossipConfig struct {
 	MeshID string `json:"mesh-id,omitempty"`
 	// FailStaticWindow keeps a dead peer's endpoints this long before they are withdrawn.
 	FailStaticWindow Duration `json:"fail-static-window,omitempty"`
+	// SyncTimeout bounds how long a starting daemon waits to learn the mesh
+	// (every live peer's cluster) before it serves its gateways without it.
+	SyncTimeout Duration `json:"gossip-sync-timeout,omitempty"`
 }
 
 // DefaultConfig returns the defaults.
@@ -154,7 +157,7 @@ func DefaultConfig() Config {
 		RemoteSyncTimeout: Duration(30 * time.Second), // Istio's PILOT_REMOTE_CLUSTER_TIMEOUT
 		RemoteSecretTTL:   Duration(24 * time.Hour),
 		SVIDTTL:           Duration(24 * time.Hour),
-		GossipConfig:      GossipConfig{MeshID: "mesh1", FailStaticWindow: Duration(5 * time.Minute)},
+		GossipConfig:      GossipConfig{MeshID: "mesh1", FailStaticWindow: Duration(5 * time.Minute), SyncTimeout: Duration(15 * time.Second)},
 	}
 }
 
@@ -290,6 +293,9 @@ func (c Config) Validate() error {
 		if g.FailStaticWindow < 0 {
 			bad("fail-static-window", "must not be negative")
 		}
+		if g.SyncTimeout < 0 {
+			bad("gossip-sync-timeout", "must not be negative")
+		}
 	}
 	if c.RemoteSecretServer != "" {
 		if c.Kubeconfig == "" && !c.InCluster {
@@ -401,6 +407,7 @@ func BindFlags(fs *pflag.FlagSet, c *Config) {
 	fs.BoolVar(&c.GossipConfig.Insecure, "insecure-gossip", c.GossipConfig.Insecure, "allow unencrypted gossip (development only)")
 	fs.StringVar(&c.GossipConfig.MeshID, "mesh-id", c.GossipConfig.MeshID, "mesh id; daemons of other meshes are refused")
 	fs.Var(&c.GossipConfig.FailStaticWindow, "fail-static-window", "how long a dead peer's endpoints stay before they are withdrawn")
+	fs.Var(&c.GossipConfig.SyncTimeout, "gossip-sync-timeout", "how long a starting daemon waits to learn every live peer's cluster before it serves its gateways without it")
 	fs.StringVar(&c.RemoteSecretServer, "remote-secret-server", c.RemoteSecretServer, "this cluster's API server URL as other clusters reach it: publish (and renew) its remote secret over gossip")
 	fs.Var(&c.RemoteSecretTTL, "remote-secret-ttl", "lifetime of the gossiped remote secret's token (renewed at half)")
 	fs.BoolVar(&c.EnableMySQLFilter, "enable-mysql-filter", c.EnableMySQLFilter, "mysql_proxy before tcp_proxy on MYSQL servers")

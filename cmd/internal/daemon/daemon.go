@@ -180,6 +180,9 @@ func (d *Daemon) newFederation() error {
 	if g.FailStaticWindow > 0 {
 		fc.FailStaticWindow = g.FailStaticWindow.D()
 	}
+	if g.SyncTimeout > 0 {
+		fc.SyncTimeout = g.SyncTimeout.D()
+	}
 	auth, err := federation.NewX509Auth(d.id.CA(), d.cfg.ClusterID, federation.DefaultSigningTTL)
 	if err != nil {
 		return fmt.Errorf("federation: %w", err)
@@ -198,6 +201,7 @@ func (d *Daemon) newFederation() error {
 			"which peers that pinned the previous one reject until they restart; set identity-ca-dir or cacerts")
 	}
 	n.Subscribe(d.mesh.setRemote)
+	d.mesh.ready = n.Synced() // serve gateways once the mesh is learned (or the sync timeout passed)
 	d.fed, d.fedAuth = n, auth
 	if kube && d.cfg.RemoteSecretServer != "" {
 		d.own, err = remote.NewSecretRenewer(remote.RenewerConfig{Cluster: d.cfg.ClusterID, Namespace: d.cfg.Namespace,

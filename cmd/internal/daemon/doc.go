@@ -28,6 +28,11 @@
 // returns nil. Shutdown: gRPC GracefulStop once the xDS server has ended
 // every stream, the admin server drained, both within ShutdownTimeout.
 //
+// With federation, the mesher serves nothing before federation.Node.Synced
+// (every live peer's cluster learned, or --gossip-sync-timeout): a restarted
+// daemon does not hand its gateways a mesh without the remote clusters.
+// The local cluster is published to federation from the first load on.
+//
 // Locks: none is held across a call into another package. The source's
 // publish and federation's notifier only record state in the mesher, whose
 // own goroutine hands it on (see mesher.go).

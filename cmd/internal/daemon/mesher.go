@@ -23,6 +23,10 @@ import (
 // handed on is always the newest state: an older one never overwrites it.
 type mesher struct {
 	kick chan struct{} // cap 1
+	// ready, when set, holds back serve until it is closed (federation's
+	// Synced: a restarted daemon must not hand its gateways a mesh without
+	// the remote clusters it is about to learn). publishLocal is never held.
+	ready <-chan struct{}
 
 	mu         sync.Mutex
 	source     *model.MeshState
@@ -60,18 +64,25 @@ func (m *mesher) update(f func()) {
 
 // run hands the newest state on after every change until ctx is done:
 // serve gets the composition, publishLocal the source's state. Nothing is
-// handed on before the source's first state.
+// handed on before the source's first state, and nothing is served before
+// ready is closed.
 func (m *mesher) run(ctx context.Context, serve, publishLocal func(*model.MeshState)) error {
+	gate, open := m.ready, m.ready == nil
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-m.kick:
+		case <-gate: // a nil gate never fires
+			gate, open = nil, true
 		}
 		m.mu.Lock()
-		source, remote, meshDirty, localDirty := m.source, m.remote, m.meshDirty, m.localDirty
+		source, remote, meshDirty, localDirty := m.source, m.remote, m.meshDirty && open, m.localDirty
 		if source != nil {
-			m.meshDirty, m.localDirty = false, false
+			m.localDirty = false
+			if open {
+				m.meshDirty = false
+			}
 		}
 		m.mu.Unlock()
 		if source == nil {

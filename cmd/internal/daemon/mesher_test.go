@@ -67,3 +67,50 @@ func TestMesher(t *testing.T) {
 		t.Errorf("extra hand-ons: %d served, %d local", len(served), len(local))
 	}
 }
+
+// With a ready gate (federation's Synced), the local cluster is published
+// to federation at once (peers must learn it to sync themselves), but
+// nothing is served before the gate opens; then the newest composition is.
+func TestMesherServesOnlyOnceReady(t *testing.T) {
+	m := newMesher()
+	ready := make(chan struct{})
+	m.ready = ready
+	served, local := make(chan *model.MeshState, 10), make(chan *model.MeshState, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- m.run(ctx, func(s *model.MeshState) { served <- s }, func(s *model.MeshState) { local <- s })
+	}()
+	src := &model.MeshState{LocalCluster: "a", Clusters: []*model.ClusterState{{ID: "a"}}}
+	m.setSource(src)
+	select {
+	case got := <-local:
+		if got != src {
+			t.Fatalf("publishLocal got %v, want the source's state", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the local cluster was not published before the gate opened")
+	}
+	m.setRemote([]*model.ClusterState{{ID: "b"}})
+	select {
+	case s := <-served:
+		t.Fatalf("served %d clusters before the gate opened", len(s.Clusters))
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(ready)
+	select {
+	case s := <-served:
+		if len(s.Clusters) != 2 {
+			t.Fatalf("served %d clusters once ready, want the source's a and the gossiped b", len(s.Clusters))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing served after the gate opened")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(served) != 0 {
+		t.Errorf("%d extra states served", len(served))
+	}
+}
