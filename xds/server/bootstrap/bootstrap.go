@@ -35,6 +35,16 @@ const (
 	SDSCluster = "sds-grpc"
 )
 
+// XDSRetryBase and XDSRetryMax bound Envoy's reconnect backoff to the
+// daemon (Envoy's own default grows to 30s): a gateway takes new
+// configuration from a restarted daemon within about XDSRetryMax of its
+// return, instead of up to half a minute later. It keeps serving its last
+// configuration meanwhile either way.
+const (
+	XDSRetryBase = 500 * time.Millisecond
+	XDSRetryMax  = 5 * time.Second
+)
+
 // Options describe the node and where the daemon listens.
 type Options struct {
 	// NodeID is an Istio node id (package xds/node):
@@ -194,7 +204,8 @@ func Envoy(o Options) (*bootstrapv3.Bootstrap, error) {
 				TransportApiVersion:       corev3.ApiVersion_V3,
 				SetNodeOnFirstMessageOnly: true,
 				GrpcServices: []*corev3.GrpcService{{TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
-					EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: XDSCluster}}}},
+					EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: XDSCluster, RetryPolicy: &corev3.RetryPolicy{
+						RetryBackOff: &corev3.BackoffStrategy{BaseInterval: durationpb.New(XDSRetryBase), MaxInterval: durationpb.New(XDSRetryMax)}}}}}},
 			},
 			LdsConfig: ads(),
 			CdsConfig: ads(),

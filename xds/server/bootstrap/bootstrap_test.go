@@ -51,6 +51,10 @@ func TestEnvoyBootstrap(t *testing.T) {
 				ads.GetLdsConfig().GetAds() == nil || ads.GetCdsConfig().GetAds() == nil {
 				t.Errorf("dynamic resources: %v", ads)
 			}
+			if bo := ads.GetAdsConfig().GetGrpcServices()[0].GetEnvoyGrpc().GetRetryPolicy().GetRetryBackOff(); bo.GetBaseInterval().AsDuration() != XDSRetryBase ||
+				bo.GetMaxInterval().AsDuration() != XDSRetryMax {
+				t.Errorf("ADS reconnect backoff %v, want %v..%v", bo, XDSRetryBase, XDSRetryMax)
+			}
 			c := got.GetStaticResources().GetClusters()[0]
 			var opts httpv3.HttpProtocolOptions
 			if err := c.GetTypedExtensionProtocolOptions()["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].UnmarshalTo(&opts); err != nil ||
