@@ -63,7 +63,9 @@ type Config struct {
 	// default (3).
 	ConnectAttempts int
 	// ReconnectBase and ReconnectMax bound the exponential, jittered backoff
-	// between ADS stream attempts (Envoy: 500ms and 30s).
+	// between ADS stream attempts: 500ms and 5s, as `meshgate bootstrap`
+	// sets for Envoy (Envoy's own default maximum is 30s), so a restarted
+	// daemon's new configuration arrives within seconds.
 	ReconnectBase time.Duration
 	ReconnectMax  time.Duration
 	// NACKBase and NACKMax bound the delay before repeating a NACK of the
@@ -89,7 +91,7 @@ func DefaultConfig() Config {
 		DrainTimeout:     10 * time.Minute,
 		ConnectAttempts:  3,
 		ReconnectBase:    500 * time.Millisecond,
-		ReconnectMax:     30 * time.Second,
+		ReconnectMax:     5 * time.Second,
 		NACKBase:         time.Second,
 		NACKMax:          10 * time.Second,
 		HandshakeTimeout: 15 * time.Second,
