@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"maps"
 	"net/http"
 	"slices"
@@ -40,7 +41,9 @@ func (s *Server) MonitoringMux(g prometheus.Gatherer) *http.ServeMux {
 // or authenticated callers only: they show every proxy's configuration):
 //
 //	/debug/proxies                   connected proxies, versions sent/acked per type, last NACK
-//	/debug/config_dump?proxy=<id>    a proxy's resources (protojson, private keys redacted)
+//	/debug/config_dump?proxy=<id>    a proxy's resources (protojson, private keys redacted); for a node
+//	                                 not connected, what it would receive (PreviewConfigDump; query
+//	                                 label=k=v, namespace, network, cluster-id, generator, flavor)
 //
 // Callers may add handlers to the returned mux.
 func (s *Server) AdminMux() *http.ServeMux {
@@ -62,6 +65,9 @@ func writeJSON(w http.ResponseWriter, v any) {
 // ConfigDump is what /debug/config_dump returns for one proxy.
 type ConfigDump struct {
 	Proxy ProxyStatus `json:"proxy"`
+	// Preview says the node is not connected: this is what it would
+	// receive (PreviewConfigDump), without identity secrets.
+	Preview bool `json:"preview,omitempty"`
 	// Versions are the versions published to the proxy, by type.
 	Versions map[string]string `json:"versions"`
 	// Pending are the versions waiting for the second step of a staged
@@ -69,6 +75,7 @@ type ConfigDump struct {
 	Pending      map[string]string `json:"pending,omitempty"`
 	ObjectErrors []string          `json:"objectErrors,omitempty"`
 	LastError    string            `json:"lastTranslateError,omitempty"`
+	Warnings     []string          `json:"warnings,omitempty"` // of a preview's translation
 	Listeners    []json.RawMessage `json:"listeners"`
 	Routes       []json.RawMessage `json:"routes"`
 	Clusters     []json.RawMessage `json:"clusters"`
@@ -138,10 +145,25 @@ func (s *Server) serveConfigDump(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "missing ?proxy=<node id>; see /debug/proxies", http.StatusBadRequest)
 		return
 	}
-	d, ok := s.ConfigDumpOf(id)
-	if !ok {
-		http.Error(w, "proxy "+id+" is not connected", http.StatusNotFound)
+	if d, ok := s.ConfigDumpOf(id); ok {
+		writeJSON(w, d)
 		return
 	}
-	writeJSON(w, d)
+	pq, err := PreviewQueryOf(r.URL.Query())
+	if err != nil {
+		http.Error(w, "proxy "+id+" is not connected; previewing it: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	d, err := s.PreviewConfigDump(pq)
+	var ne *NodeError
+	switch {
+	case errors.As(err, &ne):
+		http.Error(w, "proxy "+id+" is not connected; previewing it: "+err.Error(), http.StatusBadRequest)
+	case errors.Is(err, ErrNoConfiguration):
+		http.Error(w, "proxy "+id+" is not connected; previewing it: "+err.Error(), http.StatusServiceUnavailable)
+	case err != nil:
+		http.Error(w, "proxy "+id+" is not connected; previewing it: "+err.Error(), http.StatusInternalServerError)
+	default:
+		writeJSON(w, d)
+	}
 }

@@ -123,8 +123,8 @@ func TestAdminEndpoints(t *testing.T) {
 	if code, _ := get(t, admin.URL, "/debug/config_dump"); code != 400 {
 		t.Errorf("config dump without proxy = %d, want 400", code)
 	}
-	if code, _ := get(t, admin.URL, "/debug/config_dump?proxy=nobody"); code != 404 {
-		t.Errorf("config dump of an unknown proxy = %d, want 404", code)
+	if code, body := get(t, admin.URL, "/debug/config_dump?proxy=nobody"); code != 400 || !strings.Contains(body, "is not connected") {
+		t.Errorf("config dump of an unknown, malformed node id = %d %q, want 400 (see TestConfigDumpPreview)", code, body)
 	}
 }
 

@@ -167,10 +167,10 @@ type ProxyStatus struct {
 	Network     string                 `json:"network,omitempty"`
 	ClusterID   string                 `json:"clusterID"`
 	RouterMode  string                 `json:"routerMode,omitempty"`
-	ConnectedAt time.Time              `json:"connectedAt"`
+	ConnectedAt time.Time              `json:"connectedAt,omitzero"`
 	Streams     int                    `json:"streams"`
 	Staged      bool                   `json:"staged,omitempty"`
-	Types       map[string]*typeStatus `json:"types"` // by short type name
+	Types       map[string]*typeStatus `json:"types,omitempty"` // by short type name
 }
 
 // Proxies returns the connected proxies sorted by id.

@@ -1,6 +1,8 @@
 package translate
 
 import (
+	"maps"
+
 	"github.com/meshgate/meshgate/discovery/model"
 )
 
@@ -23,4 +25,30 @@ func InferProxyIP(mesh *model.MeshState, namespace string, labels map[string]str
 		}
 	}
 	return ""
+}
+
+// InferProxyLabels finds the pod labels of the gateway at ip in namespace
+// of cluster (the local cluster when cluster is empty or unknown): the
+// labels of an endpoint with that address. It lets the xDS server preview
+// the configuration of a node that has not connected yet (so has sent no
+// LABELS) from its node id alone. It returns nil when none matches.
+func InferProxyLabels(mesh *model.MeshState, cluster, namespace, ip string) map[string]string {
+	c := mesh.Cluster(cluster)
+	if c == nil {
+		c = mesh.Local()
+	}
+	if c == nil || ip == "" {
+		return nil
+	}
+	for _, s := range c.Services {
+		if s.Namespace != namespace {
+			continue
+		}
+		for _, ep := range s.Endpoints {
+			if ep.Address == ip && len(ep.Labels) > 0 {
+				return maps.Clone(ep.Labels)
+			}
+		}
+	}
+	return nil
 }
