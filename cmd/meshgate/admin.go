@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/meshgate/meshgate/cmd/internal/cliflag"
 	"github.com/meshgate/meshgate/federation"
 )
 
@@ -25,12 +26,14 @@ type adminFlags struct {
 }
 
 func (f *adminFlags) bind(fs *pflag.FlagSet) {
-	fs.StringVar(&f.addr, "admin", defaultAdmin, "the daemon's admin API: HOST:PORT, unix:PATH, or https://HOST:PORT when it requires authentication")
-	fs.StringVar(&f.tokenFile, "token-file", "", "file holding a service-account token for audience meshgate-admin (authenticated admin API)")
-	fs.StringVar(&f.caFile, "cacert", "", "PEM roots that verify an https admin API (the mesh CA's root)")
+	cliflag.String(fs, &f.addr, cliflag.AdminAddress, defaultAdmin, "the daemon's admin API (its run --admin-address): HOST:PORT, unix:PATH, or https://HOST:PORT when it requires authentication")
+	cliflag.Alias(fs, "admin", cliflag.AdminAddress)
+	cliflag.String(fs, &f.tokenFile, cliflag.TokenFile, "", "file holding a service-account token for audience meshgate-admin (authenticated admin API)")
+	cliflag.String(fs, &f.caFile, cliflag.CARoot, "", "PEM mesh root that verifies an https admin API")
+	cliflag.Alias(fs, "cacert", cliflag.CARoot)
 	fs.StringVar(&f.certFile, "cert", "", "PEM client certificate chain (an SVID of the mesh CA) for an https admin API")
 	fs.StringVar(&f.keyFile, "key", "", "PEM private key of --cert")
-	fs.StringVar(&f.serverName, "server-name", "", "name the https admin API's certificate must carry (default: the host of --admin; the daemon's is meshgate.<namespace>.svc)")
+	fs.StringVar(&f.serverName, "server-name", "", "name the https admin API's certificate must carry (default: the host of --admin-address; the daemon's is meshgate.<namespace>.svc)")
 }
 
 func (f *adminFlags) client() (*federation.AdminClient, error) {
@@ -51,17 +54,17 @@ func (f *adminFlags) client() (*federation.AdminClient, error) {
 		return c, nil
 	}
 	if !strings.HasPrefix(f.addr, "https://") {
-		return nil, errors.New("--cacert, --cert, --key and --server-name need an https:// --admin")
+		return nil, errors.New("--ca-root, --cert, --key and --server-name need an https:// --admin-address")
 	}
 	tc := &tls.Config{ServerName: f.serverName, MinVersion: tls.VersionTLS12}
 	if f.caFile != "" {
 		pem, err := os.ReadFile(f.caFile)
 		if err != nil {
-			return nil, fmt.Errorf("--cacert: %w", err)
+			return nil, fmt.Errorf("--ca-root: %w", err)
 		}
 		tc.RootCAs = x509.NewCertPool()
 		if !tc.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--cacert %s: no PEM certificate", f.caFile)
+			return nil, fmt.Errorf("--ca-root %s: no PEM certificate", f.caFile)
 		}
 	}
 	if (f.certFile == "") != (f.keyFile == "") {

@@ -1,20 +1,18 @@
 package main
 
 import (
-	"fmt"
-	"os"
-	"strings"
-
 	"github.com/spf13/cobra"
 
+	"github.com/meshgate/meshgate/cmd/internal/cliflag"
 	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/xds/server/bootstrap"
 )
 
-func init() {
+func init() { register(newBootstrapCmd) }
+
+func newBootstrapCmd() *cobra.Command {
 	var (
 		o      bootstrap.Options
-		labels []string
 		output string
 		grpc   bool
 	)
@@ -29,15 +27,16 @@ daemon's secure port (15012): Envoy's client certificate is the pod's SVID and t
 certificate is checked against the mesh root and --xds-server-name, both from the agent.
 With --grpc, print the xDS bootstrap of a proxyless gRPC-Go client instead
 (GENERATOR=grpc; point GRPC_XDS_BOOTSTRAP at it).`,
+		Example: `  # the quickstart's ingress gateway, on the daemon's loopback plaintext port
+  meshgate bootstrap --label istio=ingressgateway \
+    --node-id 'router~127.0.0.10~ingress-0.istio-system~istio-system.svc.cluster.local' > envoy.json
+  # in a pod, beside meshgate agent: TLS to the secure port
+  meshgate bootstrap --node-id "router~$POD_IP~$POD.istio-system~istio-system.svc.cluster.local" \
+    --xds-address meshgate.istio-system.svc:15012 --sds-socket /var/run/meshgate/sds.sock -o yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.Labels = map[string]string{}
-			for _, l := range labels {
-				k, v, ok := strings.Cut(l, "=")
-				if !ok || k == "" {
-					return &exitError{code: 2, err: fmt.Errorf("--label %q: want key=value", l)}
-				}
-				o.Labels[k] = v
+			if err := cliflag.CheckOutput(output, "json", "yaml"); err != nil {
+				return rejected(err)
 			}
 			var out []byte
 			var err error
@@ -46,31 +45,33 @@ With --grpc, print the xDS bootstrap of a proxyless gRPC-Go client instead
 			} else {
 				b, berr := bootstrap.Envoy(o)
 				if berr != nil {
-					return &exitError{code: 2, err: berr}
+					return rejected(berr)
 				}
 				out, err = bootstrap.Marshal(b, output)
 			}
 			if err != nil {
-				return &exitError{code: 2, err: err}
+				return rejected(err)
 			}
-			_, err = os.Stdout.Write(out)
-			return err
+			if _, err = cmd.OutOrStdout().Write(out); err != nil {
+				return failed(err)
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.NodeID, "node-id", "", "Istio node id, router~<ip>~<pod>.<ns>~<ns>.svc.cluster.local (required)")
-	f.StringVar(&o.XDSAddress, "xds-address", "127.0.0.1:15010", "the daemon's xDS address, host:port")
-	f.StringArrayVar(&labels, "label", nil, "gateway pod label k=v (repeatable); Gateways select on these")
-	f.StringVar(&o.Namespace, "namespace", "", "NAMESPACE metadata (default: the node id's namespace)")
-	f.StringVar(&o.Network, "network", "", "NETWORK metadata")
-	f.StringVar(&o.ClusterID, "cluster-id", model.DefaultClusterID, "CLUSTER_ID metadata")
-	f.StringVar(&o.AdminAddress, "admin-address", "127.0.0.1:15000", "Envoy admin listener, host:port")
-	f.StringVarP(&output, "output", "o", "json", "json or yaml")
+	cliflag.String(f, &o.NodeID, cliflag.NodeID, "", "Istio node id, router~<ip>~<pod>.<ns>~<ns>.svc.cluster.local (required)")
+	cliflag.String(f, &o.XDSAddress, cliflag.XDSAddress, "127.0.0.1:15010", "the daemon's xDS address, host:port")
+	cliflag.Labels(f, &o.Labels, nil, "gateway pod label k=v (repeatable), sent as LABELS; Gateways select on these")
+	cliflag.String(f, &o.Namespace, cliflag.Namespace, "", "NAMESPACE metadata (default: the node id's namespace)")
+	cliflag.String(f, &o.Network, cliflag.Network, "", "NETWORK metadata")
+	cliflag.String(f, &o.ClusterID, cliflag.ClusterID, model.DefaultClusterID, "CLUSTER_ID metadata")
+	cliflag.String(f, &o.AdminAddress, cliflag.AdminAddress, "127.0.0.1:15000", "Envoy's admin listener, host:port")
+	cliflag.OutputFlag(f, &output, "json", "yaml")
 	f.BoolVar(&grpc, "grpc", false, "print a gRPC-Go xDS bootstrap (proxyless client) instead")
 	f.StringVar(&o.SDSSocket, "sds-socket", "", "meshgate agent's SDS socket (absolute path): connect to the daemon's secure port over TLS with the pod's SVID from it")
-	f.StringVar(&o.XDSCertDir, "xds-cert-dir", "", "instead of --sds-socket (tests, development): directory of `meshgate cert issue` output for TLS to the secure port, read once at Envoy's start")
-	f.StringVar(&o.XDSServerName, "xds-server-name", "", "with --sds-socket or --xds-cert-dir: the DNS name the daemon's certificate must carry (default: the --xds-address host)")
-	f.StringVar(&o.CertDir, "cert-dir", "", "with --grpc: directory of `meshgate cert issue` output, served by a file_watcher certificate provider for mesh mTLS")
-	_ = cmd.MarkFlagRequired("node-id")
-	rootCmd.AddCommand(cmd)
+	f.StringVar(&o.XDSCertDir, "xds-cert-dir", "", "instead of --sds-socket (tests, development): a directory written by 'meshgate cert issue', for TLS to the secure port (read once at Envoy's start)")
+	cliflag.String(f, &o.XDSServerName, cliflag.XDSServerName, "", "with --sds-socket or --xds-cert-dir: the DNS name the daemon's certificate must carry (default: the --xds-address host)")
+	f.StringVar(&o.CertDir, "cert-dir", "", "with --grpc: a directory written by 'meshgate cert issue', served by a file_watcher certificate provider for mesh mTLS")
+	_ = cmd.MarkFlagRequired(string(cliflag.NodeID))
+	return cmd
 }

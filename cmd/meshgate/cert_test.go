@@ -53,7 +53,7 @@ func TestCertIssueCADir(t *testing.T) {
 	tmp := t.TempDir()
 	caDir := filepath.Join(tmp, "ca")
 	out1, out2 := filepath.Join(tmp, "out1"), filepath.Join(tmp, "out2")
-	stdout, stderr, err := runCert(t, "--spiffe-id", testID, "--out", out1, "--ca-dir", caDir, "--ttl", "2h", "--dns", "a.example", "--dns", "b.example")
+	stdout, stderr, err := runCert(t, "--spiffe-id", testID, "--out", out1, "--ca-dir", caDir, "--svid-ttl", "2h", "--dns", "a.example", "--dns", "*.b.example")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestCertIssueCADir(t *testing.T) {
 	if d := leaf.NotAfter.Sub(leaf.NotBefore); d != 2*time.Hour+identity.DefaultBackdate {
 		t.Errorf("validity %v, want 2h + backdate", d)
 	}
-	if strings.Join(leaf.DNSNames, ",") != "a.example,b.example" {
+	if strings.Join(leaf.DNSNames, ",") != "a.example,*.b.example" {
 		t.Errorf("DNS SANs %v", leaf.DNSNames)
 	}
 	// Second run reuses the CA.
@@ -129,22 +129,27 @@ func TestCertIssueErrors(t *testing.T) {
 	}
 	tests := []struct {
 		args []string
+		code int // 2: a flag value rejected; 1: the CA failed
 		want string
 	}{
-		{[]string{"--spiffe-id", testID, "--out", ca, "--ca-dir", ca}, "is the CA directory"},
-		{[]string{"--spiffe-id", testID, "--out", ca + "/", "--cacerts", ca}, "is the CA directory"},
-		{[]string{"--spiffe-id", "spiffe://cluster.local", "--out", tmp + "/x", "--ca-dir", ca}, "needs a path"},
-		{[]string{"--spiffe-id", "http://x/y", "--out", tmp + "/x", "--ca-dir", ca}, "--spiffe-id"},
-		{[]string{"--spiffe-id", "spiffe://other.td/ns/a/sa/b", "--out", tmp + "/x", "--ca-dir", ca}, `not "other.td"`},
-		{[]string{"--spiffe-id", testID, "--out", tmp + "/x", "--cacerts", tmp + "/none"}, "no CA stored"},
-		{[]string{"--spiffe-id", testID, "--out", tmp + "/x", "--cacerts", corrupt}, "ca-key.pem: no PEM private key found"},
-		{[]string{"--spiffe-id", testID, "--out", tmp + "/x", "--ca-dir", ca, "--ttl", "0s"}, "must be positive"},
+		{[]string{"--spiffe-id", testID, "--out", ca, "--ca-dir", ca}, 2, "is the CA directory"},
+		{[]string{"--spiffe-id", testID, "--out", ca + "/", "--cacerts", ca}, 2, "is the CA directory"},
+		{[]string{"--spiffe-id", "spiffe://cluster.local", "--out", tmp + "/x", "--ca-dir", ca}, 1, "needs a path"},
+		{[]string{"--spiffe-id", "http://x/y", "--out", tmp + "/x", "--ca-dir", ca}, 2, "--spiffe-id"},
+		{[]string{"--spiffe-id", "spiffe://other.td/ns/a/sa/b", "--out", tmp + "/x", "--ca-dir", ca}, 1, `not "other.td"`},
+		{[]string{"--spiffe-id", testID, "--out", tmp + "/x", "--cacerts", tmp + "/none"}, 1, "no CA stored"},
+		{[]string{"--spiffe-id", testID, "--out", tmp + "/x", "--cacerts", corrupt}, 1, "ca-key.pem: no PEM private key found"},
+		{[]string{"--spiffe-id", testID, "--out", tmp + "/x", "--ca-dir", ca, "--svid-ttl", "0s"}, 2, "--svid-ttl 0s: must be positive"},
+		{[]string{"--spiffe-id", testID, "--out", tmp + "/x", "--ca-dir", ca, "--ttl", "0s"}, 2, "--svid-ttl 0s: must be positive"},
+		{[]string{"--spiffe-id", testID, "--out", tmp + "/x", "--ca-dir", ca, "--dns", "bad name!"}, 2,
+			`--dns: DNS name "bad name!": label "bad name!": character ' ' is not a letter, digit or hyphen`},
+		{[]string{"--spiffe-id", testID, "--out", tmp + "/x", "--ca-dir", ca, "--dns", "a.*.example"}, 2, `label "*"`},
 	}
 	for _, tt := range tests {
 		_, _, err := runCert(t, tt.args...)
 		var ee *exitError
-		if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("%v: error %v, want exit 1 with %q", tt.args, err, tt.want)
+		if !errors.As(err, &ee) || ee.code != tt.code || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: error %v, want exit %d with %q", tt.args, err, tt.code, tt.want)
 		}
 	}
 	// Flag rules enforced by cobra.

@@ -8,27 +8,26 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/meshgate/meshgate/cmd/internal/cliflag"
 	"github.com/meshgate/meshgate/discovery/remote"
 )
 
-func init() {
-	rootCmd.AddCommand(newCreateRemoteSecretCmd())
-}
+func init() { register(newCreateRemoteSecretCmd) }
 
 type createRemoteSecretFlags struct {
-	name, server, namespace string
-	tokenTTL                time.Duration
-	longLived               bool
-	longLivedWait           time.Duration
-	kubeconfig, context     string
+	clusterID, server, namespace string
+	tokenTTL                     time.Duration
+	longLived                    bool
+	longLivedWait                time.Duration
+	kubeconfig, context          string
 }
 
 func newCreateRemoteSecretCmd() *cobra.Command {
 	var f createRemoteSecretFlags
 	cmd := &cobra.Command{
-		Use:   "create-remote-secret --name CLUSTER [--server URL] [--namespace NS] [--token-ttl D] [--long-lived-token] [--kubeconfig F] [--context X]",
+		Use:   "create-remote-secret --cluster-id CLUSTER [--server URL] [--namespace NS] [--token-ttl D] [--long-lived-token] [--kubeconfig F] [--context X]",
 		Short: "Create a reader identity in this cluster and print its Istio-compatible remote secret",
-		Long: `Run against cluster CLUSTER (--kubeconfig/--context). It creates, idempotently,
+		Long: `Run against cluster CLUSTER (--kubeconfig/--context; --cluster-id is its id in the mesh). It creates, idempotently,
 the ServiceAccount meshgate-reader in --namespace and a ClusterRole/Binding that
 may get, list and watch services, endpointslices, pods, namespaces and the Istio
 networking configuration (never Secrets), mints a token for it and prints the
@@ -46,30 +45,29 @@ The token comes from the TokenRequest API and expires after --token-ttl; with
 (meshgate-reader-token) filled by the cluster's token controller, and never
 expires. --server sets the API server address other clusters use; a loopback
 address draws a warning.`,
+		Example: `  # in cluster B's context: B's remote secret, applied in cluster A
+  meshgate create-remote-secret --context kind-b --cluster-id cluster-b --server https://172.18.0.3:6443 \
+    | meshgate join --context kind-a --remote-secret -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := runCreateRemoteSecret(cmd, f); err != nil {
-				return &exitError{code: 1, err: fmt.Errorf("create-remote-secret: %w", err)}
+				return failed(fmt.Errorf("create-remote-secret: %w", err))
 			}
 			return nil
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.name, "name", "", "the cluster's id in the mesh (the remote secret's key)")
+	cliflag.String(fl, &f.clusterID, cliflag.ClusterID, "", "the cluster's id in the mesh (the remote secret's key; the daemon's --cluster-id there)")
+	cliflag.Alias(fl, "name", cliflag.ClusterID)
 	fl.StringVar(&f.server, "server", "", "API server URL other clusters reach (default: the kubeconfig's)")
-	fl.StringVar(&f.namespace, "namespace", remote.DefaultNamespace, "namespace of the reader ServiceAccount and of the remote secret")
+	cliflag.String(fl, &f.namespace, cliflag.Namespace, remote.DefaultNamespace, "namespace of the reader ServiceAccount and of the remote secret")
 	fl.DurationVar(&f.tokenTTL, "token-ttl", remote.DefaultTokenTTL, "lifetime of the token (TokenRequest API)")
 	fl.BoolVar(&f.longLived, "long-lived-token", false, "use a non-expiring token from a service-account-token Secret instead")
 	fl.DurationVar(&f.longLivedWait, "long-lived-wait", remote.DefaultLongLivedWait, "how long to wait for the token controller to fill that Secret")
-	addKubeconfigFlags(cmd, &f.kubeconfig, &f.context)
-	_ = cmd.MarkFlagRequired("name")
+	cliflag.KubeconfigFlags(fl, &f.kubeconfig, &f.context)
+	_ = cmd.MarkFlagRequired(string(cliflag.ClusterID))
 	cmd.MarkFlagsMutuallyExclusive("token-ttl", "long-lived-token")
 	return cmd
-}
-
-func addKubeconfigFlags(cmd *cobra.Command, kubeconfig, context *string) {
-	cmd.Flags().StringVar(kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
-	cmd.Flags().StringVar(context, "context", "", "kubeconfig context (default: the current context)")
 }
 
 // loadRESTConfig reads a client configuration the way kubectl does.
@@ -90,7 +88,7 @@ func runCreateRemoteSecret(cmd *cobra.Command, f createRemoteSecretFlags) error 
 		return err
 	}
 	res, err := remote.CreateRemoteSecret(cmd.Context(), cfg, remote.CreateOptions{
-		ClusterName:    f.name,
+		ClusterName:    f.clusterID,
 		Namespace:      f.namespace,
 		Server:         f.server,
 		TokenTTL:       f.tokenTTL,

@@ -11,19 +11,21 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshgate/meshgate/cmd/internal/cliflag"
 	"github.com/meshgate/meshgate/identity"
 	"github.com/meshgate/meshgate/identity/caclient"
 	"github.com/meshgate/meshgate/xds/dataplane"
+	"github.com/meshgate/meshgate/xds/node"
 )
 
-func init() {
-	rootCmd.AddCommand(newGatewayCmd())
-}
+func init() { register(newGatewayCmd) }
 
 // gatewayFlags are the command-line settings of `meshgate gateway`.
 type gatewayFlags struct {
 	cfg                                 dataplane.Config
-	labels, metadata                    []string
+	labels                              map[string]string
+	metadata                            []string
+	namespace, network, clusterID       string
 	xdsCA, xdsCert, xdsKey, xdsServerID string
 	tokenFile, caRoot                   string
 	svidTTL                             time.Duration
@@ -41,52 +43,63 @@ and serves TCP/TLS passthrough (SNI routing, AUTO_PASSTHROUGH east-west) and mes
 origination. Unsupported configuration is NACKed and the previous config keeps serving.
 
 The node id and metadata follow Istio: --node-id router~<ip>~<pod>.<ns>~<ns>.svc.cluster.local,
---label k=v (sent as LABELS), --metadata NETWORK=net1 --metadata CLUSTER_ID=cluster1.
+--label k=v (sent as LABELS), --network net1 (NETWORK), --cluster-id cluster1 (CLUSTER_ID),
+--namespace NS (NAMESPACE), and any other metadata string with --metadata KEY=VALUE.
 
 In a cluster, connect to the daemon's secure port (15012) with --token-file (a projected
 service-account token, audience istio-ca) and --ca-root (the mesh root): the gateway obtains
 its SVID from the daemon's CA (CreateCertificate), renews it at half life, and runs ADS over
 TLS with it. Without them it speaks plaintext, for a daemon on loopback (the quickstart).`,
+		Example: `  # the quickstart's L4 gateway, on the daemon's loopback plaintext port
+  meshgate gateway --xds-address 127.0.0.1:15010 --label app=l4-gateway \
+    --node-id 'router~127.0.0.1~l4-gateway-0.istio-system~istio-system.svc.cluster.local'
+  # in a pod: an SVID from the daemon's CA, ADS over TLS on the secure port
+  meshgate gateway --xds-address meshgate.istio-system.svc:15012 \
+    --token-file /var/run/secrets/tokens/istio-token --ca-root /etc/meshgate/root-cert.pem \
+    --node-id "router~$POD_IP~$POD.istio-system~istio-system.svc.cluster.local" \
+    --label istio=eastwestgateway --network network1 --cluster-id cluster1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := fl.config()
 			if err != nil {
-				return &exitError{code: 2, err: fmt.Errorf("gateway: %w", err)}
+				return rejected(fmt.Errorf("gateway: %w", err))
 			}
+			useLogger(cfg.Logger)
 			g, err := dataplane.New(cfg)
 			if err != nil {
-				return &exitError{code: 2, err: err}
+				return rejected(err)
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			if err := g.Run(ctx); err != nil {
-				return &exitError{code: 1, err: fmt.Errorf("gateway: %w", err)}
+				return failed(fmt.Errorf("gateway: %w", err))
 			}
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&fl.cfg.XDSAddress, "xds-address", "", "host:port of the ADS server: the daemon's secure port (with --token-file) or its loopback plaintext port")
-	f.StringVar(&fl.cfg.XDSAddress, "xds", "", "old name of --xds-address")
-	_ = f.MarkHidden("xds")
-	f.StringVar(&fl.tokenFile, "token-file", "", "projected service-account token (audience istio-ca), re-read at each use: get an SVID from the daemon's CA and connect over TLS")
-	f.StringVar(&fl.caRoot, "ca-root", "", "PEM mesh root that signs the daemon's serving certificate (with --token-file)")
-	f.DurationVar(&fl.svidTTL, "svid-ttl", 0, "lifetime to ask for the gateway's SVID (0: the CA's default); renewed at half life")
-	f.StringVar(&fl.cfg.NodeID, "node-id", "", "xDS node id, e.g. router~10.0.0.7~eastwest-0.istio-system~istio-system.svc.cluster.local")
+	cliflag.String(f, &fl.cfg.XDSAddress, cliflag.XDSAddress, "", "host:port of the ADS server: the daemon's secure port (with --token-file) or its loopback plaintext port")
+	cliflag.Alias(f, "xds", cliflag.XDSAddress)
+	cliflag.String(f, &fl.tokenFile, cliflag.TokenFile, "", "projected service-account token (audience istio-ca), re-read at each use: get an SVID from the daemon's CA and connect over TLS")
+	cliflag.String(f, &fl.caRoot, cliflag.CARoot, "", "PEM mesh root that signs the daemon's serving certificate (with --token-file)")
+	cliflag.Duration(f, &fl.svidTTL, cliflag.SVIDTTL, 0, "lifetime to ask for the gateway's SVID (0: the CA's default); renewed at half life")
+	cliflag.String(f, &fl.cfg.NodeID, cliflag.NodeID, "", "xDS node id, e.g. router~10.0.0.7~eastwest-0.istio-system~istio-system.svc.cluster.local")
 	f.StringVar(&fl.cfg.NodeCluster, "node-cluster", "", "xDS node cluster (Envoy's --service-cluster)")
-	f.StringArrayVar(&fl.labels, "label", nil, "gateway label k=v, sent as node metadata LABELS (repeatable)")
-	f.StringArrayVar(&fl.metadata, "metadata", nil, "node metadata k=v, e.g. NETWORK=net1, CLUSTER_ID=cluster1 (repeatable)")
-	f.StringVar(&fl.cfg.AdminAddress, "admin-address", "127.0.0.1:15000", "address of /metrics, /healthz, /ready and /config_dump (empty: off)")
+	cliflag.Labels(f, &fl.labels, nil, "gateway pod label k=v, sent as node metadata LABELS (repeatable)")
+	cliflag.String(f, &fl.namespace, cliflag.Namespace, "", "NAMESPACE metadata (default: the node id's namespace)")
+	cliflag.String(f, &fl.network, cliflag.Network, "", "NETWORK metadata: the gateway's network")
+	cliflag.String(f, &fl.clusterID, cliflag.ClusterID, "", "CLUSTER_ID metadata: the gateway's cluster (default: the daemon's)")
+	f.StringArrayVar(&fl.metadata, "metadata", nil, "other node metadata KEY=VALUE, e.g. SERVICE_ACCOUNT=eastwest (repeatable)")
+	cliflag.String(f, &fl.cfg.AdminAddress, cliflag.AdminAddress, "127.0.0.1:15000", "the gateway's admin listener: /metrics, /healthz, /ready and /config_dump (empty: off)")
 	f.DurationVar(&fl.cfg.DrainTimeout, "drain-timeout", fl.cfg.DrainTimeout, "how long connections of removed or changed listeners may live on")
 	f.DurationVar(&fl.cfg.ShutdownTimeout, "shutdown-timeout", 0, "on SIGTERM, how long to wait for open connections before closing them")
 	f.IntVar(&fl.cfg.ConnectAttempts, "connect-attempts", fl.cfg.ConnectAttempts, "upstream connect attempts when a tcp_proxy sets no max_connect_attempts")
 	f.StringVar(&fl.xdsCA, "xds-ca", "", "PEM CA of the ADS server's certificate (enables TLS to the control plane)")
 	f.StringVar(&fl.xdsCert, "xds-cert", "", "PEM client certificate for mTLS to the control plane")
 	f.StringVar(&fl.xdsKey, "xds-key", "", "PEM client key for mTLS to the control plane")
-	f.StringVar(&fl.xdsServerID, "xds-server-name", "", "name to verify in the ADS server's certificate (default: the --xds-address host)")
-	f.StringVar(&fl.logLevel, "log-level", "info", "debug, info, warn or error")
-	f.StringVar(&fl.logFormat, "log-format", "text", "text or json")
-	_ = cmd.MarkFlagRequired("node-id")
+	cliflag.String(f, &fl.xdsServerID, cliflag.XDSServerName, "", "name to verify in the ADS server's certificate (default: the --xds-address host)")
+	cliflag.Log(f, &fl.logLevel, &fl.logFormat)
+	_ = cmd.MarkFlagRequired(string(cliflag.NodeID))
 	return cmd
 }
 
@@ -94,11 +107,20 @@ TLS with it. Without them it speaks plaintext, for a daemon on loopback (the qui
 func (fl *gatewayFlags) config() (dataplane.Config, error) {
 	cfg := fl.cfg
 	var err error
-	if cfg.Labels, err = parseKV("--label", fl.labels); err != nil {
-		return cfg, err
-	}
+	cfg.Labels = fl.labels
 	if cfg.Metadata, err = parseKV("--metadata", fl.metadata); err != nil {
 		return cfg, err
+	}
+	for _, m := range []struct{ flag, key, value string }{
+		{"--namespace", node.MetaNamespace, fl.namespace}, {"--network", node.MetaNetwork, fl.network}, {"--cluster-id", node.MetaClusterID, fl.clusterID},
+	} {
+		if m.value == "" {
+			continue
+		}
+		if v, dup := cfg.Metadata[m.key]; dup && v != m.value {
+			return cfg, fmt.Errorf("%s %q and --metadata %s=%s disagree", m.flag, m.value, m.key, v)
+		}
+		cfg.Metadata[m.key] = m.value
 	}
 	if cfg.XDSAddress == "" {
 		return cfg, fmt.Errorf("--xds-address: required")
@@ -125,7 +147,7 @@ func (fl *gatewayFlags) config() (dataplane.Config, error) {
 			return cfg, err
 		}
 	}
-	if cfg.Logger, err = newLogger(fl.logLevel, fl.logFormat); err != nil {
+	if cfg.Logger, err = cliflag.Logger(fl.logLevel, fl.logFormat, os.Stderr); err != nil {
 		return cfg, err
 	}
 	return cfg, cfg.Validate()

@@ -7,12 +7,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshgate/meshgate/cmd/internal/cliflag"
 	"github.com/meshgate/meshgate/discovery/remote"
 )
 
-func init() {
-	rootCmd.AddCommand(newJoinCmd())
-}
+func init() { register(newJoinCmd) }
 
 type joinFlags struct {
 	secretFile          string
@@ -39,21 +38,20 @@ without insecure-skip-tls-verify or proxy-url (unless --allow-insecure-remote,
 for development: each field it lets through is printed as a warning, and the
 daemon needs the same setting to use the secret); and (unless --verify=false)
 that the remote API server lists services with its credentials. A secret that
-fails a check is not applied.`,
+fails a check is not applied (exit 2).`,
+		Example: `  meshgate join --remote-secret cluster-b.yaml
+  meshgate create-remote-secret --context kind-b --cluster-id cluster-b | meshgate join --context kind-a --remote-secret -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := runJoin(cmd, f); err != nil {
-				return &exitError{code: 1, err: fmt.Errorf("join: %w", err)}
-			}
-			return nil
+			return runJoin(cmd, f)
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.secretFile, "remote-secret", "", "the remote secret file (- for stdin)")
-	fl.StringVar(&f.namespace, "namespace", "", "namespace to apply it in (default: the secret's, else istio-system)")
+	cliflag.String(fl, &f.namespace, cliflag.Namespace, "", "namespace to apply it in (default: the secret's, else istio-system)")
 	fl.BoolVar(&f.verify, "verify", true, "check that the remote API server accepts the secret's credentials")
 	fl.BoolVar(&f.allowInsecure, "allow-insecure-remote", false, "accept an http:// server, insecure-skip-tls-verify, proxy-url or no CA data (development only; warned)")
-	addKubeconfigFlags(cmd, &f.kubeconfig, &f.context)
+	cliflag.KubeconfigFlags(fl, &f.kubeconfig, &f.context)
 	_ = cmd.MarkFlagRequired("remote-secret")
 	return cmd
 }
@@ -67,23 +65,23 @@ func runJoin(cmd *cobra.Command, f joinFlags) error {
 		data, err = os.ReadFile(f.secretFile)
 	}
 	if err != nil {
-		return err
+		return failed(fmt.Errorf("join: %w", err))
 	}
 	s, err := remote.ReadRemoteSecret(data)
 	if err != nil {
-		return fmt.Errorf("%s: %w", f.secretFile, err)
+		return rejected(fmt.Errorf("join: %s: %w", f.secretFile, err))
 	}
 	policy := remote.Policy{AllowInsecure: f.allowInsecure}
 	if _, err := policy.ValidateRemoteSecret(s); err != nil {
-		return err // before touching the local cluster
+		return rejected(fmt.Errorf("join: %w", err)) // before touching the local cluster
 	}
 	cfg, err := loadRESTConfig(f.kubeconfig, f.context)
 	if err != nil {
-		return err
+		return failed(fmt.Errorf("join: %w", err))
 	}
 	res, err := remote.Join(cmd.Context(), cfg, s, remote.JoinOptions{Namespace: f.namespace, Verify: f.verify, AllowInsecure: f.allowInsecure})
 	if err != nil {
-		return err
+		return failed(fmt.Errorf("join: %w", err))
 	}
 	for _, field := range res.Insecure {
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: remote secret %s: %s is insecure, admitted by --allow-insecure-remote (the daemon needs allow-insecure-remote too)\n", res.Secret, field)

@@ -90,10 +90,10 @@ func TestKeyringCommands(t *testing.T) {
 		stdin string
 		want  string
 	}{
-		{[]string{"list", "--admin", admin}, "", federation.Fingerprint(ok) + "  primary\n"},
-		{[]string{"install", "--admin", admin, "-"}, newKey + "\n", federation.Fingerprint(ok) + "  primary\n" + federation.Fingerprint(nk) + "\n"},
-		{[]string{"use", "--admin", "http://" + admin, federation.Fingerprint(nk)}, "", federation.Fingerprint(nk) + "  primary\n" + federation.Fingerprint(ok) + "\n"},
-		{[]string{"remove", "--admin", admin, oldKey}, "", federation.Fingerprint(nk) + "  primary\n"},
+		{[]string{"list", "--admin-address", admin}, "", federation.Fingerprint(ok) + "  primary\n"},
+		{[]string{"install", "--admin-address", admin, "-"}, newKey + "\n", federation.Fingerprint(ok) + "  primary\n" + federation.Fingerprint(nk) + "\n"},
+		{[]string{"use", "--admin-address", "http://" + admin, federation.Fingerprint(nk)}, "", federation.Fingerprint(nk) + "  primary\n" + federation.Fingerprint(ok) + "\n"},
+		{[]string{"remove", "--admin-address", admin, oldKey}, "", federation.Fingerprint(nk) + "  primary\n"},
 	}
 	for _, s := range steps {
 		out, _, err := runCmd(t, newKeyringCmd(), s.stdin, s.args...)
@@ -108,12 +108,12 @@ func TestKeyringCommands(t *testing.T) {
 	if err != nil || len(onDisk) != 1 || !bytes.Equal(onDisk[0], nk) {
 		t.Fatalf("keyring file after rotation: %d keys %v", len(onDisk), err)
 	}
-	_, _, err = runCmd(t, newKeyringCmd(), "", "remove", "--admin", admin, federation.Fingerprint(nk))
+	_, _, err = runCmd(t, newKeyringCmd(), "", "remove", "--admin-address", admin, federation.Fingerprint(nk))
 	var ee *exitError
 	if err == nil || !strings.Contains(err.Error(), "removing the primary key is not allowed") || !asExit(err, &ee) || ee.code != 1 {
 		t.Fatalf("removing the primary: %v", err)
 	}
-	_, _, err = runCmd(t, newKeyringCmd(), "", "install", "--admin", admin, "-")
+	_, _, err = runCmd(t, newKeyringCmd(), "", "install", "--admin-address", admin, "-")
 	if err == nil || !strings.Contains(err.Error(), "no key on standard input") {
 		t.Fatalf("empty stdin: %v", err)
 	}

@@ -11,16 +11,14 @@ import (
 	"github.com/meshgate/meshgate/federation"
 )
 
-func init() {
-	rootCmd.AddCommand(newMembersCmd())
-}
+func init() { register(newMembersCmd) }
 
 func newMembersCmd() *cobra.Command {
 	var admin adminFlags
 	cmd := &cobra.Command{
-		Use:   "members [--admin ADDR]",
+		Use:   "members [--admin-address ADDR]",
 		Short: "List the mesh's daemons as one daemon sees them",
-		Long: `List the gossip members known to the daemon at --admin: name, address,
+		Long: `List the gossip members known to the daemon at --admin-address: name, address,
 cluster, state (alive or dead), the generation of the cluster state it holds,
 whether that cluster is in its remote set, and when it last heard of it.
 
@@ -28,17 +26,21 @@ The admin API listens on loopback (default ` + defaultAdmin + `) or a Unix socke
 in Kubernetes, run it in the daemon's pod:
 
   kubectl -n istio-system exec deploy/istio-eastwestgateway -c meshgate -- meshgate members`,
+		Example: `  meshgate members
+  meshgate members --admin-address unix:/var/run/meshgate/admin.sock
+  meshgate members --admin-address https://meshgate.istio-system.svc:9901 --ca-root root-cert.pem \
+    --token-file token   # kubectl create token SA --audience meshgate-admin`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmdContext(cmd), 30*time.Second)
 			defer cancel()
 			c, err := admin.client()
 			if err != nil {
-				return &exitError{code: 2, err: err}
+				return rejected(err)
 			}
 			resp, err := c.Members(ctx)
 			if err != nil {
-				return &exitError{code: 1, err: err}
+				return failed(err)
 			}
 			printMembers(cmd, resp, time.Now())
 			return nil

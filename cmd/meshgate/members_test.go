@@ -28,7 +28,7 @@ func TestMembersCommand(t *testing.T) {
 	var out string
 	for range 2000 { // poll until a holds west's state; bounded, no fixed wait
 		var err error
-		if out, _, err = runCmd(t, newMembersCmd(), "", "--admin", admin); err != nil {
+		if out, _, err = runCmd(t, newMembersCmd(), "", "--admin-address", admin); err != nil {
 			t.Fatal(err)
 		}
 		if strings.Contains(out, "west") && strings.Contains(out, "true") {
@@ -41,7 +41,7 @@ func TestMembersCommand(t *testing.T) {
 		!strings.Contains(lines[2], b.Name()) || !strings.Contains(lines[2], "alive") || !strings.Contains(lines[2], "true") {
 		t.Fatalf("members output:\n%s", out)
 	}
-	if _, _, err := runCmd(t, newMembersCmd(), "", "--admin", "127.0.0.1:1"); err == nil {
+	if _, _, err := runCmd(t, newMembersCmd(), "", "--admin-address", "127.0.0.1:1"); err == nil {
 		t.Fatal("no error for an unreachable admin server")
 	}
 }
@@ -62,11 +62,11 @@ func TestMembersFederationOff(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- d.Run(ctx) }()
-		_, _, err = runCmd(t, newMembersCmd(), "", "--admin", d.AdminAddr())
+		_, _, err = runCmd(t, newMembersCmd(), "", "--admin-address", d.AdminAddr())
 		if err == nil || !strings.Contains(err.Error(), "federation is not enabled on this daemon") {
 			t.Errorf("members --admin %s: %v", d.AdminAddr(), err)
 		}
-		_, _, err = runCmd(t, newKeyringCmd(), "", "list", "--admin", d.AdminAddr())
+		_, _, err = runCmd(t, newKeyringCmd(), "", "list", "--admin-address", d.AdminAddr())
 		if err == nil || !strings.Contains(err.Error(), "federation is not enabled on this daemon") {
 			t.Errorf("keyring list --admin %s: %v", d.AdminAddr(), err)
 		}
@@ -80,7 +80,7 @@ func TestMembersFederationOff(t *testing.T) {
 	if err := os.WriteFile(tok, []byte("secret"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := runCmd(t, newMembersCmd(), "", "--admin", "10.0.0.1:9901", "--token-file", tok); err == nil || !strings.Contains(err.Error(), "only sent over https") {
+	if _, _, err := runCmd(t, newMembersCmd(), "", "--admin-address", "10.0.0.1:9901", "--token-file", tok); err == nil || !strings.Contains(err.Error(), "only sent over https") {
 		t.Errorf("token over plain HTTP: %v", err)
 	}
 }

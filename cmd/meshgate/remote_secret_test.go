@@ -42,7 +42,7 @@ func TestCreateRemoteSecretAndJoin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, err := runRemoteCmd(t, newCreateRemoteSecretCmd(), "", "--name", "cluster-b", "--kubeconfig", c.KubeconfigPath(), "--token-ttl", "1h")
+	out, errOut, err := runRemoteCmd(t, newCreateRemoteSecretCmd(), "", "--cluster-id", "cluster-b", "--kubeconfig", c.KubeconfigPath(), "--token-ttl", "1h")
 	if err != nil {
 		t.Fatalf("create-remote-secret: %v\n%s", err, errOut)
 	}
@@ -61,7 +61,7 @@ func TestCreateRemoteSecretAndJoin(t *testing.T) {
 		t.Fatalf("printed secret: %+v %v", cl, err)
 	}
 	// --server replaces the address, and then there is no warning
-	out2, errOut2, err := runRemoteCmd(t, newCreateRemoteSecretCmd(), "", "--name", "cluster-b", "--kubeconfig", c.KubeconfigPath(), "--server", "https://10.0.0.2:6443")
+	out2, errOut2, err := runRemoteCmd(t, newCreateRemoteSecretCmd(), "", "--cluster-id", "cluster-b", "--kubeconfig", c.KubeconfigPath(), "--server", "https://10.0.0.2:6443")
 	if err != nil || strings.Contains(errOut2, "loopback") || !strings.Contains(out2, "server: https://10.0.0.2:6443") {
 		t.Errorf("--server: %v, stderr %q", err, errOut2)
 	}
@@ -109,7 +109,7 @@ func TestCreateRemoteSecretAndJoin(t *testing.T) {
 // it creates, not the token.
 func TestCreateRemoteSecretLongLived(t *testing.T) {
 	c := kubetest.New(t, kubetest.Options{Name: "longlived"})
-	_, _, err := runRemoteCmd(t, newCreateRemoteSecretCmd(), "", "--name", "cluster-b", "--kubeconfig", c.KubeconfigPath(),
+	_, _, err := runRemoteCmd(t, newCreateRemoteSecretCmd(), "", "--cluster-id", "cluster-b", "--kubeconfig", c.KubeconfigPath(),
 		"--long-lived-token", "--long-lived-wait", "1s")
 	if err == nil || !strings.Contains(err.Error(), "token controller") {
 		t.Fatalf("without a token controller: %v", err)
@@ -125,7 +125,7 @@ func TestCreateRemoteSecretLongLived(t *testing.T) {
 	if s.Type != corev1.SecretTypeServiceAccountToken || s.Annotations[corev1.ServiceAccountNameKey] != remote.ReaderServiceAccount {
 		t.Errorf("token secret = type %s, annotations %v", s.Type, s.Annotations)
 	}
-	if _, _, err := runRemoteCmd(t, newCreateRemoteSecretCmd(), "", "--name", "b", "--token-ttl", "2h", "--long-lived-token"); err == nil {
+	if _, _, err := runRemoteCmd(t, newCreateRemoteSecretCmd(), "", "--cluster-id", "b", "--token-ttl", "2h", "--long-lived-token"); err == nil {
 		t.Error("--token-ttl with --long-lived-token accepted")
 	}
 }

@@ -8,9 +8,7 @@ import (
 	"github.com/meshgate/meshgate/sni"
 )
 
-func init() {
-	rootCmd.AddCommand(newSNICmd())
-}
+func init() { register(newSNICmd) }
 
 func newSNICmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -20,6 +18,8 @@ func newSNICmd() *cobra.Command {
 
   SNI:          outbound_.<port>_.<subset>_.<host>   e.g. outbound_.9080_.v2_.reviews.default.svc.cluster.local
   cluster name: outbound|<port>|<subset>|<host>      e.g. outbound|9080||reviews.default.svc.cluster.local`,
+		Example: `  meshgate sni encode --host reviews.default.svc.cluster.local --port 9080 --subset v2
+  meshgate sni decode 'outbound|9080||reviews.default.svc.cluster.local'`,
 	}
 	cmd.AddCommand(newSNIEncodeCmd(), newSNIDecodeCmd())
 	return cmd
@@ -33,17 +33,19 @@ func newSNIEncodeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "encode --host HOST --port PORT [--subset SUBSET] [--cluster]",
 		Short: "Print the SNI (or, with --cluster, the cluster name) of a service port",
-		Args:  cobra.NoArgs,
+		Example: `  meshgate sni encode --host reviews.default.svc.cluster.local --port 9080 --subset v2
+  meshgate sni encode --host reviews.default.svc.cluster.local --port 9080 --cluster`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cluster {
 				if err := n.ValidateCluster(); err != nil {
-					return &exitError{code: 1, err: fmt.Errorf("sni encode: %w", err)}
+					return rejected(fmt.Errorf("sni encode: %w", err))
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), n.ClusterName())
 				return nil
 			}
 			if err := n.Validate(); err != nil {
-				return &exitError{code: 1, err: fmt.Errorf("sni encode: %w", err)}
+				return rejected(fmt.Errorf("sni encode: %w", err))
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), n.SNI())
 			return nil
@@ -64,12 +66,14 @@ func newSNIDecodeCmd() *cobra.Command {
 		Use:   "decode NAME",
 		Short: "Print the host, port and subset of an SNI or cluster name",
 		Long: `Print the host, port and subset of an SNI (outbound_.<port>_.<subset>_.<host>)
-or cluster name (outbound|<port>|<subset>|<host>). Exits 1 on malformed input.`,
+or cluster name (outbound|<port>|<subset>|<host>). Exits 2 on malformed input.`,
+		Example: `  meshgate sni decode outbound_.9080_.v2_.reviews.default.svc.cluster.local
+  meshgate sni decode 'outbound|9080||reviews.default.svc.cluster.local'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			n, form, err := sni.ParseAny(args[0])
 			if err != nil {
-				return &exitError{code: 1, err: fmt.Errorf("sni decode: %w", err)}
+				return rejected(fmt.Errorf("sni decode: %w", err))
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "form:   %s\n", form)

@@ -23,17 +23,17 @@ func TestSNICommand(t *testing.T) {
 		{args: []string{"encode", "--host", "*.example.com", "--port", "443", "--cluster"},
 			want: "outbound|443||*.example.com\n"},
 		{args: []string{"encode", "--host", "*.example.com", "--port", "443"},
-			wantCode: 1, wantErr: "wildcard hosts are not valid in an SNI"},
+			wantCode: 2, wantErr: "wildcard hosts are not valid in an SNI"},
 		{args: []string{"encode", "--host", "echo", "--port", "70000"},
-			wantCode: 1, wantErr: `port "70000": must be 1-65535`},
+			wantCode: 2, wantErr: `port "70000": must be 1-65535`},
 		{args: []string{"decode", "outbound_.9080_.v2_.reviews.default.svc.cluster.local"},
 			want: "form:   SNI\nhost:   reviews.default.svc.cluster.local\nport:   9080\nsubset: v2\n"},
 		{args: []string{"decode", "outbound|9080||reviews.default.svc.cluster.local"},
 			want: "form:   cluster name\nhost:   reviews.default.svc.cluster.local\nport:   9080\nsubset: \n"},
 		{args: []string{"decode", "inbound_.9080_._.reviews"},
-			wantCode: 1, wantErr: `invalid SNI "inbound_.9080_._.reviews": direction "inbound": only outbound names are supported`},
+			wantCode: 2, wantErr: `invalid SNI "inbound_.9080_._.reviews": direction "inbound": only outbound names are supported`},
 		{args: []string{"decode", "outbound|x||reviews"},
-			wantCode: 1, wantErr: `invalid cluster name "outbound|x||reviews": port "x": must be a decimal number`},
+			wantCode: 2, wantErr: `invalid cluster name "outbound|x||reviews": port "x": must be a decimal number`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

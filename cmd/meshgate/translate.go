@@ -4,11 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshgate/meshgate/cmd/internal/cliflag"
 	"github.com/meshgate/meshgate/discovery/file"
 	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/xds/node"
@@ -16,70 +22,114 @@ import (
 )
 
 type translateFlags struct {
-	paths        []string
-	labels       map[string]string
-	namespace    string
-	ip           string
-	network      string
-	clusterID    string
-	output       string
-	domainSuffix string
-	trustDomain  string
-	mysql, redis bool
-	quic         bool
-	flavor       string
+	paths               []string
+	labels              map[string]string
+	namespace           string
+	ip                  string
+	network             string
+	clusterID           string
+	output              string
+	domainSuffix        string
+	trustDomain         string
+	mysql, redis        bool
+	quic                bool
+	flavor              string
+	logLevel, logFormat string
 }
 
-func init() {
+func init() { register(newTranslateCmd) }
+
+func newTranslateCmd() *cobra.Command {
 	f := &translateFlags{}
 	cmd := &cobra.Command{
-		Use:   "translate -f PATH [-f PATH ...]",
+		Use:   "translate -f PATH [-f PATH ...] [--label k=v ...] [--namespace NS] [-o json|yaml]",
 		Short: "Print the Envoy configuration istiod would give a gateway, from YAML files (offline)",
 		Long: `translate reads Kubernetes and Istio objects (Service, Pod, Namespace, Secret, Endpoints,
-EndpointSlice, Gateway, VirtualService, DestinationRule, ServiceEntry) from files or directories and
-prints the listeners, routes, clusters, endpoints and secrets of one gateway proxy as a single JSON
-(or YAML) object of Envoy v3 resources. Secrets are redacted.
+EndpointSlice, Gateway, VirtualService, DestinationRule, ServiceEntry) from files or directories
+(-f -: standard input) and prints the listeners, routes, clusters, endpoints and secrets of one
+gateway proxy as a single JSON (or YAML) object of Envoy v3 resources. Secrets are redacted.
 
-Exit status: 0 when everything translated; 2 when some objects were rejected (errors on stderr, the
-rest printed); 1 when the input could not be read.`,
+The proxy is the pod with --label in --namespace (default istio=ingressgateway in istio-system).
+Warnings (no Gateway selects the proxy, an empty output, a route to a missing service) and
+rejected objects are logged on stderr (--log-format text or json).
+
+Exit status: 0 when everything translated (warnings included); 2 when some objects were
+rejected (errors on stderr, the rest printed) or a flag value is invalid (--proxy-ip,
+--cluster-id, -o); 1 when the input could not be read.`,
+		Example: `  # the quickstart's ingress gateway
+  meshgate translate -f deploy/examples/quickstart
+  # its L4 gateway, as YAML
+  meshgate translate -f deploy/examples/quickstart --label app=l4-gateway -o yaml
+  # objects from standard input
+  kubectl get gateway,virtualservice,service -A -o yaml | meshgate translate -f -
+  # a multi-cluster input: the east-west gateway of network1
+  meshgate translate -f deploy/examples/multicluster --label istio=eastwestgateway --network network1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runTranslate(cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
+			return runTranslate(cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVarP(&f.paths, "file", "f", nil, "YAML/JSON file or directory (repeatable)")
-	fl.StringToStringVar(&f.labels, "proxy-labels", map[string]string{"istio": "ingressgateway"}, "labels of the gateway proxy")
-	fl.StringVar(&f.namespace, "proxy-namespace", model.IstioSystemNamespace, "namespace of the gateway proxy")
-	fl.StringVar(&f.ip, "proxy-ip", "", "IP of the gateway pod (default: the address of a pod in the proxy namespace with the proxy labels)")
-	fl.StringVar(&f.network, "proxy-network", "", "network of the gateway proxy (default: its cluster's network)")
-	fl.StringVar(&f.clusterID, "cluster-id", "", "cluster of the gateway proxy and of single-cluster input (default Kubernetes)")
-	fl.StringVarP(&f.output, "output", "o", "json", "output format: json or yaml")
-	fl.StringVar(&f.domainSuffix, "domain-suffix", model.DefaultDomainSuffix, "cluster DNS domain")
-	fl.StringVar(&f.trustDomain, "trust-domain", model.DefaultTrustDomain, "SPIFFE trust domain")
+	cliflag.StringArray(fl, &f.paths, cliflag.File, "YAML/JSON file or directory, - for standard input (repeatable)")
+	cliflag.Labels(fl, &f.labels, map[string]string{"istio": "ingressgateway"}, "label of the gateway proxy's pod, k=v (repeatable)")
+	cliflag.Alias(fl, "proxy-labels", cliflag.Label)
+	cliflag.String(fl, &f.namespace, cliflag.Namespace, model.IstioSystemNamespace, "namespace of the gateway proxy")
+	cliflag.Alias(fl, "proxy-namespace", cliflag.Namespace)
+	fl.StringVar(&f.ip, "proxy-ip", "", "IP of the gateway pod (default: the address of a pod in --namespace with the --label labels)")
+	cliflag.String(fl, &f.network, cliflag.Network, "", "network of the gateway proxy (default: its cluster's network)")
+	cliflag.Alias(fl, "proxy-network", cliflag.Network)
+	cliflag.String(fl, &f.clusterID, cliflag.ClusterID, "", "cluster of the gateway proxy and of single-cluster input (default "+model.DefaultClusterID+"); with a multi-cluster input, one of its clusters")
+	cliflag.OutputFlag(fl, &f.output, "json", "yaml")
+	cliflag.String(fl, &f.domainSuffix, cliflag.DomainSuffix, model.DefaultDomainSuffix, "cluster DNS domain")
+	cliflag.String(fl, &f.trustDomain, cliflag.TrustDomain, model.DefaultTrustDomain, "SPIFFE trust domain")
 	fl.BoolVar(&f.mysql, "enable-mysql-filter", false, "put Envoy's mysql_proxy before tcp_proxy on MYSQL servers (Istio: PILOT_ENABLE_MYSQL_FILTER)")
 	fl.BoolVar(&f.redis, "enable-redis-filter", false, "use Envoy's redis_proxy for REDIS servers (Istio: PILOT_ENABLE_REDIS_FILTER)")
 	fl.BoolVar(&f.quic, "enable-quic-listeners", false, "add HTTP/3 (QUIC) listeners for HTTPS servers with a UDP gateway port (Istio: PILOT_ENABLE_QUIC_LISTENERS)")
 	fl.StringVar(&f.flavor, "proxy-flavor", string(translate.FlavorIstio), "proxy build: istio (Istio's proxy: what istiod would give, Istio's own filters included) or envoy (upstream Envoy: its own extensions only)")
-	_ = cmd.MarkFlagRequired("file")
-	rootCmd.AddCommand(cmd)
+	cliflag.Log(fl, &f.logLevel, &f.logFormat)
+	_ = cmd.MarkFlagRequired(string(cliflag.File))
+	return cmd
 }
 
-func runTranslate(stdout, stderr io.Writer, f *translateFlags) error {
-	if f.output != "json" && f.output != "yaml" {
-		return &exitError{code: 1, err: fmt.Errorf("--output must be json or yaml, not %q", f.output)}
+func runTranslate(stdin io.Reader, stdout, stderr io.Writer, f *translateFlags) error {
+	log, err := cliflag.Logger(f.logLevel, f.logFormat, stderr)
+	if err != nil {
+		return rejected(err)
+	}
+	useLogger(log)
+	if err := cliflag.CheckOutput(f.output, "json", "yaml"); err != nil {
+		return rejected(err)
 	}
 	flavor, err := translate.ParseFlavor(f.flavor)
 	if err != nil {
-		return &exitError{code: 1, err: fmt.Errorf("--proxy-flavor: %w", err)}
+		return rejected(fmt.Errorf("--proxy-flavor: %w", err))
 	}
-	mesh, objErrs, err := file.LoadMesh(file.Config{Paths: f.paths, ClusterID: f.clusterID, Network: f.network, DomainSuffix: f.domainSuffix})
+	if f.ip != "" && net.ParseIP(f.ip) == nil {
+		return rejected(fmt.Errorf("--proxy-ip %q: not an IP address", f.ip))
+	}
+	paths, cleanup, err := stdinPaths(f.paths, stdin)
 	if err != nil {
-		return &exitError{code: 1, err: err}
+		return failed(err)
+	}
+	defer cleanup()
+	mesh, objErrs, err := file.LoadMesh(file.Config{Paths: paths, ClusterID: f.clusterID, Network: f.network, DomainSuffix: f.domainSuffix})
+	if err != nil {
+		return failed(stdinNamed(err, paths))
+	}
+	clusterID := mesh.LocalCluster
+	if f.clusterID != "" {
+		if mesh.Cluster(f.clusterID) == nil {
+			ids := make([]string, len(mesh.Clusters))
+			for i, c := range mesh.Clusters {
+				ids[i] = c.ID
+			}
+			return rejected(fmt.Errorf("--cluster-id %q: not a cluster of the input (its clusters: %s)", f.clusterID, strings.Join(ids, ", ")))
+		}
+		clusterID = f.clusterID
 	}
 	proxy := translate.Proxy{
 		Type: node.TypeRouter, Namespace: f.namespace, Labels: f.labels,
-		Network: f.network, ClusterID: mesh.LocalCluster, IP: f.ip, Flavor: flavor,
+		Network: f.network, ClusterID: clusterID, IP: f.ip, Flavor: flavor,
 	}
 	if proxy.IP == "" {
 		proxy.IP = translate.InferProxyIP(mesh, f.namespace, f.labels)
@@ -89,31 +139,124 @@ func runTranslate(stdout, stderr io.Writer, f *translateFlags) error {
 	opts.EnableMySQLFilter, opts.EnableRedisFilter, opts.EnableQUICListeners = f.mysql, f.redis, f.quic
 	res, err := translate.Translate(mesh, proxy, opts)
 	if err != nil {
-		return &exitError{code: 1, err: err}
+		return failed(err)
 	}
 	doc, err := translate.NewDocument(res)
 	if err != nil {
-		return &exitError{code: 1, err: err}
+		return failed(err)
 	}
 	out, err := doc.MarshalIndent()
 	if err == nil && f.output == "yaml" {
 		out, err = yaml.JSONToYAML(out)
 	}
 	if err != nil {
-		return &exitError{code: 1, err: err}
+		return failed(err)
 	}
 	if _, err := stdout.Write(out); err != nil {
-		return &exitError{code: 1, err: err}
+		return failed(err)
 	}
+	warnUnselected(log, mesh, proxy, res)
 	for _, w := range res.Warnings {
-		fmt.Fprintln(stderr, "warning:", w)
+		log.Warn(w.Error())
 	}
-	rejected := append(objErrs, res.Errors...)
-	for _, e := range rejected {
-		fmt.Fprintln(stderr, "error:", e)
+	rejectedObjs := append(objErrs, res.Errors...)
+	for _, e := range rejectedObjs {
+		log.Error("object rejected", "err", stdinNamed(e, paths))
 	}
-	if len(rejected) > 0 {
-		return &exitError{code: 2, err: errors.New(strings.TrimSpace(fmt.Sprintf("%d object(s) rejected", len(rejected))))}
+	if len(rejectedObjs) > 0 {
+		return rejected(fmt.Errorf("%d object(s) rejected", len(rejectedObjs)))
 	}
 	return nil
 }
+
+// warnUnselected says when no Gateway selects the proxy (so it gets no
+// listeners) and when the output is empty: both exit 0, as istiod would
+// serve them, but are rarely what was meant.
+func warnUnselected(log *slog.Logger, mesh *model.MeshState, p translate.Proxy, res *translate.Result) {
+	var selectors []string
+	selected := false
+	if local := mesh.Local(); local != nil {
+		for _, g := range local.Gateways {
+			if model.LabelsMatch(g.Selector, p.Labels) {
+				selected = true
+				break
+			}
+			selectors = append(selectors, g.Namespace+"/"+g.Name+" selects "+labelString(g.Selector))
+		}
+	}
+	if !selected {
+		if len(selectors) == 0 {
+			log.Warn("no Gateway selects the proxy: the input has no valid Gateway", "labels", labelString(p.Labels))
+		} else {
+			slices.Sort(selectors)
+			log.Warn("no Gateway selects the proxy: it gets no listeners; pick one with --label", "labels", labelString(p.Labels), "gateways", strings.Join(selectors, "; "))
+		}
+	}
+	if len(res.Listeners)+len(res.Routes)+len(res.Clusters)+len(res.Endpoints)+len(res.Secrets) == 0 {
+		log.Warn("the output is empty: no listeners, routes, clusters, endpoints or secrets")
+	}
+}
+
+func labelString(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
+		keys[i] = k + "=" + m[k]
+	}
+	return strings.Join(keys, ",")
+}
+
+// stdinName stands for standard input in messages.
+const stdinName = "<stdin>"
+
+// stdinPaths replaces a "-" among paths by a temporary file holding stdin
+// (the file source reads paths); cleanup removes it.
+func stdinPaths(paths []string, stdin io.Reader) (out []string, cleanup func(), err error) {
+	cleanup = func() {}
+	i := slices.Index(paths, "-")
+	if i < 0 {
+		return paths, cleanup, nil
+	}
+	if slices.Index(paths[i+1:], "-") >= 0 {
+		return nil, cleanup, errors.New("-f -: standard input can be read once")
+	}
+	data, err := io.ReadAll(stdin)
+	if err != nil {
+		return nil, cleanup, fmt.Errorf("-f -: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "meshgate-stdin-")
+	if err != nil {
+		return nil, cleanup, err
+	}
+	cleanup = func() { os.RemoveAll(dir) }
+	name := filepath.Join(dir, "stdin.yaml")
+	if err := os.WriteFile(name, data, 0o600); err != nil {
+		cleanup()
+		return nil, func() {}, err
+	}
+	out = slices.Clone(paths)
+	out[i] = name
+	return out, cleanup, nil
+}
+
+// stdinNamed is err with the temporary file of stdinPaths called <stdin>.
+func stdinNamed(err error, paths []string) error {
+	for _, p := range paths {
+		if filepath.Base(p) == "stdin.yaml" && strings.HasPrefix(filepath.Base(filepath.Dir(p)), "meshgate-stdin-") {
+			return namedError{err, strings.ReplaceAll(err.Error(), p, stdinName)}
+		}
+	}
+	return err
+}
+
+// namedError is an error with a rewritten message; errors.Is/As still see the original.
+type namedError struct {
+	err error
+	msg string
+}
+
+func (e namedError) Error() string { return e.msg }
+func (e namedError) Unwrap() error { return e.err }

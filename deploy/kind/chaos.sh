@@ -103,7 +103,7 @@ apiserver() {
 token() {
   log "rotate cluster2's remote-secret token (new create-remote-secret applied in cluster1)"
   under_fault 20
-  meshgate create-remote-secret --kubeconfig "$KIND_WORK/internal-2.kubeconfig" --name "$(cluster_id 2)" |
+  meshgate create-remote-secret --kubeconfig "$KIND_WORK/internal-2.kubeconfig" --cluster-id "$(cluster_id 2)" |
     k 1 apply -f -
   wait_load
   recovered

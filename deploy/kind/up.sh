@@ -124,7 +124,7 @@ for i in $(clusters); do
   [ "$i" = 1 ] && continue
   log "join $(cluster_id "$i") to $(cluster_id 1)"
   kind get kubeconfig --internal --name "$(cluster_name "$i")" >"$KIND_WORK/internal-$i.kubeconfig"
-  meshgate create-remote-secret --kubeconfig "$KIND_WORK/internal-$i.kubeconfig" --name "$(cluster_id "$i")" |
+  meshgate create-remote-secret --kubeconfig "$KIND_WORK/internal-$i.kubeconfig" --cluster-id "$(cluster_id "$i")" |
     k 1 apply -f -
 done
 log "up: $KIND_CLUSTERS clusters; next: deploy/kind/workloads.sh"

@@ -17,7 +17,7 @@ need docker kind kubectl go
 svid_secret() {
   local i=$1 sa=$2 out=$KIND_WORK/svid-$1-$2
   meshgate cert issue --cacerts "$KIND_WORK/pki/cacerts-$(cluster_id "$i")" \
-    --spiffe-id "$(workload_id e2e "$sa")" --out "$out" --ttl 72h >/dev/null
+    --spiffe-id "$(workload_id e2e "$sa")" --out "$out" --svid-ttl 72h >/dev/null
   k "$i" -n e2e create secret generic "svid-$sa" --from-file="$out" --dry-run=client -o yaml | k "$i" apply -f -
 }
 

@@ -35,12 +35,12 @@ func TestChaosGossipKeyRotation(t *testing.T) {
 	start := time.Now()
 	for _, step := range []string{"install", "use"} {
 		for _, c := range m.Clusters {
-			mustRun(t, m.Bin, "keyring", step, "--admin", c.AdminAddr(), newKey)
+			mustRun(t, m.Bin, "keyring", step, "--admin-address", c.AdminAddr(), newKey)
 		}
 	}
 	for _, c := range m.Clusters {
 		for _, fp := range oldFP {
-			mustRun(t, m.Bin, "keyring", "remove", "--admin", c.AdminAddr(), fp)
+			mustRun(t, m.Bin, "keyring", "remove", "--admin-address", c.AdminAddr(), fp)
 		}
 	}
 	rotation := time.Since(start)
@@ -152,7 +152,7 @@ func mustRun(t *testing.T, bin string, args ...string) string {
 func keyFingerprints(t *testing.T, m *meshlab.Mesh, c *meshlab.Cluster) []string {
 	t.Helper()
 	var fps []string
-	for _, line := range strings.Split(mustRun(t, m.Bin, "keyring", "list", "--admin", c.AdminAddr()), "\n") {
+	for _, line := range strings.Split(mustRun(t, m.Bin, "keyring", "list", "--admin-address", c.AdminAddr()), "\n") {
 		f := strings.Fields(line)
 		if len(f) == 0 || strings.EqualFold(f[0], "FINGERPRINT") {
 			continue
@@ -167,7 +167,7 @@ func keyFingerprints(t *testing.T, m *meshlab.Mesh, c *meshlab.Cluster) []string
 func memberStates(t *testing.T, m *meshlab.Mesh, c *meshlab.Cluster) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	lines := strings.Split(mustRun(t, m.Bin, "members", "--admin", c.AdminAddr()), "\n")
+	lines := strings.Split(mustRun(t, m.Bin, "members", "--admin-address", c.AdminAddr()), "\n")
 	for _, line := range lines[1:] {
 		f := strings.Fields(line)
 		if len(f) < 4 {

@@ -12,7 +12,7 @@ var pendingOn = map[string]string{
 	"run":                  "`meshgate run` (xds-server branch)",
 	"kubeconfig":           "`meshgate run --kubeconfig`, the Kubernetes source (kube branch)",
 	"gossip":               "`meshgate run --gossip-address/--join/--gossip-key-file` (federation branch)",
-	"identity":             "the daemon's identity CA (`--identity-ca-dir`, SDS default/ROOTCA)",
+	"identity":             "the daemon's identity CA (`--ca-dir`, SDS default/ROOTCA)",
 	"create-remote-secret": "`meshgate create-remote-secret` (kube branch)",
 	"join":                 "`meshgate join` (kube branch)",
 	"keyring":              "`meshgate keyring` (federation branch)",

@@ -1,7 +1,7 @@
 // Package sds serves the gateways' SDS identity secrets from meshgate's CA:
 // it is the xds/server.SecretProvider of `meshgate run`.
 //
-//	identity.CA (cacerts dir │ identity-ca-dir │ ephemeral) ─▶ identity.Manager (SVIDs, renewed at half life)
+//	identity.CA (cacerts dir │ ca-dir │ ephemeral) ─▶ identity.Manager (SVIDs, renewed at half life)
 //	                                                                  │
 //	model.ClusterState trust bundles (SetBundles) ─▶ ROOTCA ──┐       ▼
 //	                                                          ├─▶ IdentitySecrets(node) ─▶ xds/server

@@ -85,14 +85,14 @@ func New(ctx context.Context, cfg Config, opts Options) (*Provider, error) {
 	case cfg.CADir != "":
 		var created bool
 		if ca, created, err = identity.LoadOrCreateCA(ctx, identity.DirStore{Dir: cfg.CADir}, identity.CAConfig{TrustDomain: td}, identity.CAOptions{}); err != nil {
-			return nil, fmt.Errorf("identity-ca-dir: %w", err)
+			return nil, fmt.Errorf("ca-dir: %w", err)
 		}
 		log.Info("identity: CA ready", "dir", cfg.CADir, "created", created)
 	default:
 		if ca, err = identity.NewSelfSignedCA(identity.CAConfig{TrustDomain: td}, identity.CAOptions{}); err != nil {
 			return nil, err
 		}
-		log.Warn("identity: no identity-ca-dir or cacerts set; using an ephemeral CA (SVIDs change on every restart)")
+		log.Warn("identity: no ca-dir or cacerts set; using an ephemeral CA (SVIDs change on every restart)")
 	}
 	mgr, err := identity.NewManager(ca, identity.ManagerConfig{TTL: cfg.SVIDTTL}, identity.ManagerOptions{Logger: log, Registerer: opts.Registerer})
 	if err != nil {

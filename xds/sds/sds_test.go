@@ -60,7 +60,7 @@ func TestProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(p.RootsPEM(), p2.RootsPEM()) {
-		t.Error("identity-ca-dir did not persist the CA")
+		t.Error("ca-dir did not persist the CA")
 	}
 
 	// ROOTCA takes the roots other clusters publish (federation), once.

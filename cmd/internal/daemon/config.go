@@ -12,9 +12,10 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-	"sigs.k8s.io/yaml"
 
+	"github.com/meshgate/meshgate/cmd/internal/cliflag"
 	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/identity"
 )
 
 // Config is the configuration of `meshgate run`. The config file (YAML) uses
@@ -99,11 +100,11 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful stop after SIGTERM/SIGINT.
 	ShutdownTimeout Duration `json:"shutdown-timeout,omitempty"`
 
-	// IdentityCADir persists meshgate's CA (created on first start); CACerts
+	// IdentityCADir (ca-dir) persists meshgate's CA (created on first start); CACerts
 	// plugs in an Istio-style cacerts directory instead (ca-cert.pem,
 	// ca-key.pem, root-cert.pem, cert-chain.pem). With neither, the CA is
 	// ephemeral. SVIDTTL is the lifetime of gateway SVIDs (renewed at half).
-	IdentityCADir string   `json:"identity-ca-dir,omitempty"`
+	IdentityCADir string   `json:"ca-dir,omitempty"`
 	CACerts       string   `json:"cacerts,omitempty"`
 	SVIDTTL       Duration `json:"svid-ttl,omitempty"`
 
@@ -231,8 +232,8 @@ func (c Config) Validate() error {
 		}
 	}
 	for i, n := range c.XDSDNSNames {
-		if n == "" || strings.ContainsAny(n, " /:") {
-			bad("xds-dns-names", "entry %d %q is not a DNS name", i, n)
+		if err := identity.ValidateDNSName(n); err != nil {
+			bad("xds-dns-names", "entry %d: %v", i, err)
 		}
 	}
 	for i, a := range c.TokenAudiences {
@@ -309,7 +310,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.IdentityCADir != "" && c.CACerts != "" {
-		bad("cacerts", "set either cacerts or identity-ca-dir, not both")
+		bad("cacerts", "set either cacerts or ca-dir, not both")
 	}
 	return errors.Join(errs...)
 }
@@ -328,14 +329,7 @@ func checkAddress(a string) error {
 	return nil
 }
 
-func (c Config) level() (slog.Level, error) {
-	var l slog.Level
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-		return l, l.UnmarshalText([]byte(c.LogLevel))
-	}
-	return l, fmt.Errorf("%q: want debug, info, warn or error", c.LogLevel)
-}
+func (c Config) level() (slog.Level, error) { return cliflag.ParseLevel(c.LogLevel) }
 
 // Duration is a time.Duration written "100ms", "2s" in files and flags.
 type Duration time.Duration
@@ -371,35 +365,37 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 }
 
 // BindFlags registers one flag per configurable field of c (named like the
-// config file keys), with c's values as defaults.
+// config file keys), with c's values as defaults; the settings other
+// commands share (xds-address, namespace, cluster-id, ca-dir, log-level...)
+// through cliflag, under the same names.
 func BindFlags(fs *pflag.FlagSet, c *Config) {
 	fs.StringVar(&c.ConfigDir, "config-dir", c.ConfigDir, "directory of Kubernetes/Istio YAML to serve (watched)")
-	fs.StringVar(&c.Kubeconfig, "kubeconfig", c.Kubeconfig, "watch the Kubernetes API server of this kubeconfig (and the remote clusters of its remote secrets)")
+	cliflag.String(fs, &c.Kubeconfig, cliflag.Kubeconfig, c.Kubeconfig, "watch the Kubernetes API server of this kubeconfig (and the remote clusters of its remote secrets)")
 	fs.BoolVar(&c.InCluster, "in-cluster", c.InCluster, "watch the Kubernetes API server of the cluster the daemon runs in (service account)")
-	fs.StringVar(&c.Namespace, "namespace", c.Namespace, "the daemon's namespace (remote secrets; network label of the system namespace)")
+	cliflag.String(fs, &c.Namespace, cliflag.Namespace, c.Namespace, "the daemon's namespace (remote secrets; network label of the system namespace)")
 	fs.StringSliceVar(&c.CredentialNamespaces, "credential-namespaces", c.CredentialNamespaces, "namespaces of the gateways' credentialName Secrets (default: --namespace)")
 	fs.BoolVar(&c.AllowInsecureRemote, "allow-insecure-remote", c.AllowInsecureRemote, "accept remote secrets with an http:// server, insecure-skip-tls-verify, proxy-url or no CA data (development only; warned)")
 	fs.Var(&c.RemoteSyncTimeout, "remote-sync-timeout", "how long readiness waits for a remote cluster's initial sync")
-	fs.StringVar(&c.XDSAddress, "xds-address", c.XDSAddress, "plaintext, unauthenticated xDS (ADS over gRPC) listen address; loopback only unless --insecure-xds")
+	cliflag.String(fs, &c.XDSAddress, cliflag.XDSAddress, c.XDSAddress, "plaintext, unauthenticated xDS (ADS over gRPC) listen address; loopback only unless --insecure-xds")
 	fs.BoolVar(&c.InsecureXDS, "insecure-xds", c.InsecureXDS, "allow a non-loopback plaintext --xds-address (development only: any client can claim any identity)")
 	fs.StringVar(&c.SecureXDSAddress, "secure-xds-address", c.SecureXDSAddress, "secure xDS and CA listen address (TLS; callers prove an SVID or a service-account token); default "+DefaultSecureXDSAddress+" with --in-cluster, none otherwise; \"off\" turns it off")
 	fs.StringSliceVar(&c.XDSDNSNames, "xds-dns-names", c.XDSDNSNames, "DNS names of the secure port's certificate (default meshgate.<namespace>.svc and meshgate.<namespace>.svc.<domain-suffix>)")
 	fs.StringSliceVar(&c.TokenAudiences, "token-audiences", c.TokenAudiences, "audiences a service-account token must carry on the secure port (default istio-ca)")
 	fs.StringVar(&c.MonitoringAddress, "monitoring-address", c.MonitoringAddress, "read-only monitoring HTTP listen address (/metrics, /healthz, /readyz)")
-	fs.StringVar(&c.AdminAddress, "admin-address", c.AdminAddress, "admin API listen address (gossip keyring, members, /debug/): loopback HOST:PORT or unix:PATH; off loopback only with --admin-allow")
+	cliflag.String(fs, &c.AdminAddress, cliflag.AdminAddress, c.AdminAddress, "admin API listen address (gossip keyring, members, /debug/): loopback HOST:PORT or unix:PATH; off loopback only with --admin-allow")
 	fs.StringSliceVar(&c.AdminAllow, "admin-allow", c.AdminAllow, "service accounts (namespace/name,...) allowed on the admin API; turns on TLS and authentication (client SVID or token for audience "+AdminTokenAudience+")")
-	fs.StringVar(&c.ClusterID, "cluster-id", c.ClusterID, "id of the local cluster")
-	fs.StringVar(&c.Network, "network", c.Network, "network of the local cluster")
-	fs.StringVar(&c.TrustDomain, "trust-domain", c.TrustDomain, "SPIFFE trust domain")
-	fs.StringVar(&c.DomainSuffix, "domain-suffix", c.DomainSuffix, "cluster DNS domain")
-	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
-	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
+	cliflag.String(fs, &c.ClusterID, cliflag.ClusterID, c.ClusterID, "id of the local cluster")
+	cliflag.String(fs, &c.Network, cliflag.Network, c.Network, "network of the local cluster")
+	cliflag.String(fs, &c.TrustDomain, cliflag.TrustDomain, c.TrustDomain, "SPIFFE trust domain")
+	cliflag.String(fs, &c.DomainSuffix, cliflag.DomainSuffix, c.DomainSuffix, "cluster DNS domain")
+	cliflag.Log(fs, &c.LogLevel, &c.LogFormat)
 	fs.Var(&c.DebounceHoldoff, "debounce-holdoff", "quiet time after a change before rebuilding")
 	fs.Var(&c.DebounceMaxDelay, "debounce-max-delay", "longest wait from the first change of a burst")
 	fs.Var(&c.ShutdownTimeout, "shutdown-timeout", "bound on the graceful stop")
-	fs.StringVar(&c.IdentityCADir, "identity-ca-dir", c.IdentityCADir, "directory persisting meshgate's CA (created on first start)")
-	fs.StringVar(&c.CACerts, "cacerts", c.CACerts, "Istio-style cacerts directory (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem) to use as the CA")
-	fs.Var(&c.SVIDTTL, "svid-ttl", "lifetime of gateway SVIDs (renewed at half life)")
+	cliflag.String(fs, &c.IdentityCADir, cliflag.CADir, c.IdentityCADir, "directory persisting meshgate's CA (created on first start)")
+	cliflag.Alias(fs, "identity-ca-dir", cliflag.CADir)
+	cliflag.String(fs, &c.CACerts, cliflag.CACerts, c.CACerts, "Istio-style cacerts directory (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem) to use as the CA")
+	cliflag.Var(fs, &c.SVIDTTL, cliflag.SVIDTTL, "lifetime of gateway SVIDs (renewed at half life)")
 	fs.StringVar(&c.GossipConfig.BindAddress, "gossip-address", c.GossipConfig.BindAddress, "HOST:PORT for gossip with other clusters' daemons (federation; off when empty)")
 	fs.StringVar(&c.GossipConfig.AdvertiseAddress, "gossip-advertise", c.GossipConfig.AdvertiseAddress, "HOST:PORT other daemons reach this one at")
 	fs.StringSliceVar(&c.GossipConfig.Join, "join", c.GossipConfig.Join, "gossip addresses of daemons to join (comma-separated)")
@@ -413,38 +409,4 @@ func BindFlags(fs *pflag.FlagSet, c *Config) {
 	fs.BoolVar(&c.EnableMySQLFilter, "enable-mysql-filter", c.EnableMySQLFilter, "mysql_proxy before tcp_proxy on MYSQL servers")
 	fs.BoolVar(&c.EnableRedisFilter, "enable-redis-filter", c.EnableRedisFilter, "redis_proxy for REDIS servers")
 	fs.BoolVar(&c.EnableQUICListeners, "enable-quic-listeners", c.EnableQUICListeners, "HTTP/3 listeners for HTTPS servers with a UDP gateway port")
-}
-
-// Resolve overlays the config file (if any) on c, which holds defaults and
-// parsed flags, without touching the fields whose flags were set: flags win.
-// Unknown keys in the file are errors.
-func Resolve(c Config, file string, fs *pflag.FlagSet) (Config, error) {
-	if file == "" {
-		return c, nil
-	}
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		return c, fmt.Errorf("config file: %w", err)
-	}
-	var probe Config
-	if err := yaml.UnmarshalStrict(raw, &probe); err != nil {
-		return c, fmt.Errorf("config file %s: %w", file, err)
-	}
-	js, err := yaml.YAMLToJSON(raw)
-	if err != nil {
-		return c, fmt.Errorf("config file %s: %w", file, err)
-	}
-	fields := map[string]json.RawMessage{}
-	if err := json.Unmarshal(js, &fields); err != nil {
-		return c, fmt.Errorf("config file %s: want a mapping: %w", file, err)
-	}
-	fs.Visit(func(f *pflag.Flag) { delete(fields, f.Name) })
-	rest, err := json.Marshal(fields)
-	if err != nil {
-		return c, err
-	}
-	if err := json.Unmarshal(rest, &c); err != nil {
-		return c, fmt.Errorf("config file %s: %w", file, err)
-	}
-	return c, nil
 }

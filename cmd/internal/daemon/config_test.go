@@ -120,7 +120,7 @@ join: [10.0.0.1:7946]
 	if err := fs.Parse([]string{"--cluster-id", "from-flag", "--debounce-max-delay", "3s"}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := Resolve(cfg, file, fs)
+	got, _, err := Resolve(cfg, file, fs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,11 +141,11 @@ join: [10.0.0.1:7946]
 		if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Resolve(DefaultConfig(), file, pflag.NewFlagSet("x", pflag.ContinueOnError)); err == nil {
+		if _, _, err := Resolve(DefaultConfig(), file, pflag.NewFlagSet("x", pflag.ContinueOnError)); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	if _, err := Resolve(DefaultConfig(), filepath.Join(dir, "none.yaml"), fs); err == nil {
+	if _, _, err := Resolve(DefaultConfig(), filepath.Join(dir, "none.yaml"), fs); err == nil {
 		t.Error("missing file accepted")
 	}
 }

@@ -20,8 +20,8 @@ import (
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/klog/v2"
 
+	"github.com/meshgate/meshgate/cmd/internal/cliflag"
 	"github.com/meshgate/meshgate/discovery"
 	"github.com/meshgate/meshgate/discovery/file"
 	"github.com/meshgate/meshgate/discovery/model"
@@ -46,7 +46,6 @@ type Daemon struct {
 	monLis     net.Listener // monitoring: /metrics, /healthz, /readyz
 	admin      *adminAPI    // the privileged admin API
 	m          sourceMetrics
-	lastErrs   map[string]bool
 	id         *sds.Provider
 	mesh       *mesher
 	fed        *federation.Node      // nil without gossip
@@ -63,7 +62,7 @@ func New(cfg Config, log *slog.Logger, src discovery.Source) (*Daemon, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: log, reg: prometheus.NewRegistry(), source: src, lastErrs: map[string]bool{}, fedStarted: make(chan struct{})}
+	d := &Daemon{cfg: cfg, log: log, reg: prometheus.NewRegistry(), source: src, fedStarted: make(chan struct{})}
 	if err := d.newSource(); err != nil {
 		return nil, err
 	}
@@ -198,7 +197,7 @@ func (d *Daemon) newFederation() error {
 	}
 	if d.cfg.IdentityCADir == "" && d.cfg.CACerts == "" {
 		log.Warn("federation: the CA is ephemeral: after a restart this cluster's records are signed under a new CA, " +
-			"which peers that pinned the previous one reject until they restart; set identity-ca-dir or cacerts")
+			"which peers that pinned the previous one reject until they restart; set ca-dir or cacerts")
 	}
 	n.Subscribe(d.mesh.setRemote)
 	d.mesh.ready = n.Synced() // serve gateways once the mesh is learned (or the sync timeout passed)
@@ -393,24 +392,17 @@ type federatedSecrets interface {
 }
 
 // publish takes a source's state: a load that failed keeps the last good
-// state; object errors are logged (once while they persist) and counted.
-// It runs on the source's goroutine (never concurrently) and only records
-// the state for the mesher.
+// state; object errors are counted. The sources log each skipped object
+// themselves, with its file or cluster (the file source, discovery/kube), so
+// the daemon does not log them a second time. It runs on the source's
+// goroutine (never concurrently) and only records the state for the mesher.
 func (d *Daemon) publish(mesh *model.MeshState, objErrs []error, err error) {
 	if err != nil {
 		d.log.Error("configuration load failed; keeping the last good configuration", "err", err)
 		d.m.loadFailures.Inc()
 		return
 	}
-	now := map[string]bool{}
-	for _, e := range objErrs {
-		now[e.Error()] = true
-		if !d.lastErrs[e.Error()] {
-			d.log.Warn("configuration object skipped", "err", e)
-		}
-	}
-	d.lastErrs = now
-	d.m.objectErrors.Set(float64(len(now)))
+	d.m.objectErrors.Set(float64(len(objErrs)))
 	if mesh == nil {
 		return
 	}
@@ -475,14 +467,14 @@ func newSourceMetrics(r prometheus.Registerer) (sourceMetrics, error) {
 	return m, errors.Join(r.Register(m.loads), r.Register(m.loadFailures), r.Register(m.objectErrors))
 }
 
-// NewLogger returns the slog logger cfg asks for, writing to w.
+// NewLogger returns the slog logger cfg asks for (log-level, log-format),
+// writing to w; a cfg that fails Validate gets text at info.
 func NewLogger(cfg Config, w io.Writer) *slog.Logger {
-	level, _ := cfg.level()
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+	l, err := cliflag.Logger(cfg.LogLevel, cfg.LogFormat, w)
+	if err != nil {
+		return slog.New(slog.NewTextHandler(w, nil))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return l
 }
 
 // SignalContext is done on SIGTERM or SIGINT.
@@ -495,11 +487,9 @@ func SignalContext() (context.Context, context.CancelFunc) {
 func RunUntilSignal(cfg Config, log *slog.Logger, src discovery.Source) error {
 	ctx, stop := SignalContext()
 	defer stop()
-	// client-go logs (informer retries) through klog: send them to the
-	// daemon's logger, in its format and level. klog's logger is global and
-	// not safe to set while informers run, so only the process sets it,
-	// once, before anything starts (tests run several daemons at once).
-	klog.SetSlogLogger(log.With("component", "client-go"))
+	// client-go's klog and gRPC's grpclog are global: the process (cmd/meshgate,
+	// useLogger) points them at its logger once, before anything starts;
+	// tests run several daemons at once.
 	d, err := New(cfg, log, src)
 	if err != nil {
 		return err

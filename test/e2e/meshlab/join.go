@@ -15,7 +15,7 @@ import (
 
 // Joining clusters as a user does (Options.JoinByRemoteSecret):
 //
-//	cluster B: meshgate create-remote-secret --name B --server <B's API> ─▶ secret
+//	cluster B: meshgate create-remote-secret --cluster-id B --server <B's API> ─▶ secret
 //	cluster A: meshgate join --remote-secret -                            ◀─ secret
 //	A's daemon: watches B's API server with it, finds B's daemon through B's
 //	meshgate-gossip Service and joins its gossip; B learns A (and A's own
@@ -47,7 +47,7 @@ spec:
 // CreateRemoteSecret runs `meshgate create-remote-secret` with the
 // cluster's admin kubeconfig and returns the secret it prints.
 func (c *Cluster) CreateRemoteSecret(ctx context.Context) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, c.Mesh.Bin, "create-remote-secret", "--name", c.ID,
+	cmd := exec.CommandContext(ctx, c.Mesh.Bin, "create-remote-secret", "--cluster-id", c.ID,
 		"--server", c.Kube.URL(), "--kubeconfig", c.Kube.KubeconfigPath())
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -66,7 +66,7 @@ func (p *PKI) WorkloadID(ns, sa string) spiffeid.ID {
 func (p *PKI) Issue(ctx context.Context, cacerts, ns, sa, name string) (string, error) {
 	out := filepath.Join(p.dir, "svid-"+name)
 	cmd := exec.CommandContext(ctx, p.bin, "cert", "issue", "--cacerts", cacerts,
-		"--spiffe-id", p.WorkloadID(ns, sa).String(), "--out", out, "--ttl", "24h")
+		"--spiffe-id", p.WorkloadID(ns, sa).String(), "--out", out, "--svid-ttl", "24h")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("meshgate cert issue for %s: %v: %s", name, err, b)
 	}
