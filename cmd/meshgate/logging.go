@@ -11,13 +11,15 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// One logger per process: a command that logs builds its logger from
-// --log-level and --log-format (cliflag.Logger) and makes it the process's
-// default (useLogger). Everything that logs without being handed a logger
-// then goes through it too, once, in the chosen format and level:
-// slog.Default() (the fallback of every package's Options.Logger), Go's
-// log package (slog.SetDefault redirects it), client-go's klog and gRPC's
-// grpclog (both pointed, once, at whatever slog.Default() is when they log).
+// One logger per process: before any command runs, the root command makes
+// a text logger at info on stderr the process's logger (useLogger); a
+// command with --log-level and --log-format (run, gateway, agent,
+// translate) replaces it with its own (cliflag.Logger). Everything that logs
+// without being handed a logger then goes through it too, once, in the
+// chosen format and level: slog.Default() (the fallback of every package's
+// Options.Logger), Go's log package (slog.SetDefault redirects it),
+// client-go's klog and gRPC's grpclog (both pointed, once, at whatever
+// slog.Default() is when they log).
 
 var libraryLoggers sync.Once
 

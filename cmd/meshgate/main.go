@@ -37,6 +37,11 @@ a config file or objects that fail validation (the error names the flag, key or 
 		SilenceErrors: true,
 		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
 			cliflag.WarnDeprecated(cmd.Flags(), cmd.ErrOrStderr())
+			// Until a command with --log-level/--log-format sets its own,
+			// whatever logs (client-go, gRPC, Go's log package) does so
+			// through slog, text at info, on stderr.
+			l, _ := cliflag.Logger("info", "text", cmd.ErrOrStderr())
+			useLogger(l)
 		},
 	}
 	// A flag value that does not parse (a bad duration, number or label) is
@@ -50,6 +55,18 @@ a config file or objects that fail validation (the error names the flag, key or 
 	})
 	for _, c := range commands {
 		cmd.AddCommand(c())
+	}
+	// cobra's completion command, made now (not at Execute) so that it
+	// gets examples like every other command.
+	cmd.InitDefaultCompletionCmd()
+	for _, c := range cmd.Commands() {
+		if c.Name() != "completion" {
+			continue
+		}
+		c.Example = "  meshgate completion bash > /etc/bash_completion.d/meshgate\n  source <(meshgate completion zsh)"
+		for _, sh := range c.Commands() {
+			sh.Example = "  meshgate completion " + sh.Name() + " > meshgate-completion." + sh.Name()
+		}
 	}
 	return cmd
 }
