@@ -155,6 +155,10 @@ func TestErrorsGolden(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.Mkdir(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	quickstart := filepath.Join("..", "..", "deploy", "examples", "quickstart")
 	multicluster := filepath.Join("..", "..", "deploy", "examples", "multicluster")
 	tests := []struct {
@@ -173,6 +177,8 @@ func TestErrorsGolden(t *testing.T) {
 		{"translate-bad-proxy-ip", "", []string{"translate", "-f", quickstart, "--proxy-ip", "999.1.1.1"}, 2},
 		{"translate-unknown-cluster", "", []string{"translate", "-f", multicluster, "--cluster-id", "nope"}, 2},
 		{"translate-bad-label", "", []string{"translate", "-f", quickstart, "--label", "novalue"}, 2},
+		{"translate-no-gateway-selects", "", []string{"translate", "-f", filepath.Join(quickstart, "l4-gateway.yaml"), "--label", "app=nothing"}, 0},
+		{"translate-empty-input", "", []string{"translate", "-f", empty}, 0},
 		{"translate-rejected-stdin", "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g, namespace: istio-system}\n" +
 			"spec: {selector: {istio: ingressgateway}, servers: [{port: {number: 80, name: http, protocol: HTTP}}]}\n", []string{"translate", "-f", "-"}, 2},
 		{"cert-bad-dns", "", []string{"cert", "issue", "--spiffe-id", "spiffe://cluster.local/ns/a/sa/b", "--out", filepath.Join(dir, "out"), "--ca-dir", filepath.Join(dir, "ca"), "--dns", "bad name!"}, 2},

@@ -149,3 +149,29 @@ join: [10.0.0.1:7946]
 		t.Error("missing file accepted")
 	}
 }
+
+// A renamed key is still read, with a note; its old flag name still wins
+// over the file.
+func TestResolveOldKeys(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "meshgate.yaml")
+	if err := os.WriteFile(file, []byte("identity-ca-dir: /from-file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, notes, err := Resolve(DefaultConfig(), file, nil)
+	if err != nil || got.IdentityCADir != "/from-file" || len(notes) != 1 || !strings.Contains(notes[0], `key "identity-ca-dir" is deprecated, use "ca-dir"`) {
+		t.Errorf("old key: %v, %q, notes %q", err, got.IdentityCADir, notes)
+	}
+	if err := os.WriteFile(file, []byte("ca-dir: /from-file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	BindFlags(fs, &cfg)
+	if err := fs.Parse([]string{"--identity-ca-dir", "/from-flag"}); err != nil {
+		t.Fatal(err)
+	}
+	got, notes, err = Resolve(cfg, file, fs)
+	if err != nil || got.IdentityCADir != "/from-flag" || len(notes) != 0 {
+		t.Errorf("old flag over the file: %v, %q, notes %q", err, got.IdentityCADir, notes)
+	}
+}
