@@ -51,6 +51,8 @@ func TestValidate(t *testing.T) {
 		{"secure-xds-address", func(c *Config) { c.SecureXDSAddress = "15012" }},
 		{"secure-xds-address", func(c *Config) { c.SecureXDSAddress = c.MonitoringAddress }},
 		{"xds-dns-names", func(c *Config) { c.XDSDNSNames = []string{"meshgate.istio-system.svc", "https://x"} }},
+		{"xds-dns-names", func(c *Config) { c.XDSDNSNames = []string{"bad name!"} }},
+		{"xds-dns-names", func(c *Config) { c.XDSDNSNames = []string{"meshgate..svc"} }},
 		{"token-audiences", func(c *Config) { c.TokenAudiences = []string{""} }},
 	}
 	for _, tc := range cases {

@@ -2,7 +2,11 @@
 // defaults) and the composition of the parts other packages provide. It
 // holds no domain logic of its own.
 //
-//	flags + config file ─▶ Config.Validate ─▶ New ─▶ Run
+//	flags (cliflag names) + config file (Resolve, configfile.go) ─▶ Config.Validate ─▶ New ─▶ Run
+//
+// The config file's keys are the flags' names; an unknown key is refused by
+// name with the closest known one, a value of the wrong type with the type
+// it wants; renamed keys (identity-ca-dir → ca-dir) are read with a note.
 //
 //	discovery.Source ─publish─▶ mesher ──Compose(source, gossiped)──▶ xds/sds (ROOTCA) ─▶ xds/server.Update ─▶ ADS (gRPC, xds-address)
 //	 ├─ discovery/file.Source (--config-dir)             │
