@@ -65,13 +65,14 @@ tier_integration() {
 }
 
 tier_e2e() {
-  echo "== e2e: tools (ip, iptables, shellcheck)"
+  echo "== e2e: tools (ip, iptables, shellcheck, haproxy)"
   # The e2e tier needs root, network namespaces and iptables; it fails (never
   # skips) without them. Install what is missing from Debian's packages.
   local missing=()
   command -v ip >/dev/null || missing+=(iproute2)
   command -v iptables >/dev/null || missing+=(iptables)
   command -v shellcheck >/dev/null || missing+=(shellcheck)
+  command -v haproxy >/dev/null || missing+=(haproxy) # the passthrough comparison
   if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
       echo "installing ${missing[*]}"
