@@ -1,6 +1,10 @@
 package convert
 
 import (
+	"strings"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+
 	networking "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 
@@ -78,7 +82,12 @@ func loadBalancer(lb *networking.LoadBalancerSettings) *model.LoadBalancer {
 			out.ConsistentHash.HTTPCookieTTL = duration(c.GetTtl())
 		}
 		if rh := ch.GetRingHash(); rh != nil {
+			out.ConsistentHash.Algorithm = model.HashRing
 			out.ConsistentHash.MinimumRingSize = rh.GetMinimumRingSize()
+		}
+		if m := ch.GetMaglev(); m != nil {
+			out.ConsistentHash.Algorithm = model.HashMaglev
+			out.ConsistentHash.MaglevTableSize = m.GetTableSize()
 		}
 	}
 	return out
@@ -90,7 +99,13 @@ func connectionPool(c *networking.ConnectionPoolSettings) *model.ConnectionPool 
 	}
 	out := &model.ConnectionPool{}
 	if t := c.GetTcp(); t != nil {
-		out.TCP = &model.TCPPool{MaxConnections: t.GetMaxConnections(), ConnectTimeout: duration(t.GetConnectTimeout())}
+		out.TCP = &model.TCPPool{
+			MaxConnections: t.GetMaxConnections(), ConnectTimeout: duration(t.GetConnectTimeout()),
+			MaxConnectionDuration: duration(t.GetMaxConnectionDuration()), IdleTimeout: duration(t.GetIdleTimeout()),
+		}
+		if k := t.GetTcpKeepalive(); k != nil {
+			out.TCP.TCPKeepalive = &model.TCPKeepalive{Probes: k.GetProbes(), Time: duration(k.GetTime()), Interval: duration(k.GetInterval())}
+		}
 	}
 	if h := c.GetHttp(); h != nil {
 		out.HTTP = &model.HTTPPool{
@@ -99,6 +114,11 @@ func connectionPool(c *networking.ConnectionPoolSettings) *model.ConnectionPool 
 			MaxRequestsPerConnection: h.GetMaxRequestsPerConnection(),
 			MaxRetries:               h.GetMaxRetries(),
 			IdleTimeout:              duration(h.GetIdleTimeout()),
+			UseClientProtocol:        h.GetUseClientProtocol(),
+			MaxConcurrentStreams:     h.GetMaxConcurrentStreams(),
+		}
+		if k := h.GetHttp2KeepAlive(); k != nil {
+			out.HTTP.HTTP2KeepAlive = &model.HTTP2Keepalive{Interval: duration(k.GetInterval()), Timeout: duration(k.GetTimeout())}
 		}
 		if h.GetH2UpgradePolicy() != networking.ConnectionPoolSettings_HTTPSettings_DEFAULT {
 			out.HTTP.H2UpgradePolicy = h.GetH2UpgradePolicy().String()
@@ -177,6 +197,15 @@ func validateTrafficPolicy(fe *fieldErrs, f string, t *networking.TrafficPolicy)
 		return
 	}
 	validatePolicyParts(fe, f, t.LoadBalancer, t.ConnectionPool, t.OutlierDetection, t.Tls)
+	// not translated by meshgate: refused rather than dropped
+	for _, u := range []struct {
+		set   bool
+		field string
+	}{{t.Tunnel != nil, "tunnel"}, {t.ProxyProtocol != nil, "proxyProtocol"}, {t.RetryBudget != nil, "retryBudget"}} {
+		if u.set {
+			fe.add(f+"."+u.field, "%s is not supported by meshgate", u.field)
+		}
+	}
 	for i, p := range t.PortLevelSettings {
 		pf := idx(f+".portLevelSettings", i)
 		if p == nil {
@@ -199,6 +228,23 @@ func validateTrafficPolicy(fe *fieldErrs, f string, t *networking.TrafficPolicy)
 func validatePolicyParts(fe *fieldErrs, f string, lb *networking.LoadBalancerSettings, cp *networking.ConnectionPoolSettings,
 	od *networking.OutlierDetection, tls *networking.ClientTLSSettings,
 ) {
+	for _, u := range []struct {
+		set   bool
+		field string
+	}{
+		{lb.GetLocalityLbSetting() != nil, "loadBalancer.localityLbSetting"},
+		{lb.GetZoneAwareLbSetting() != nil, "loadBalancer.zoneAwareLbSetting"},
+		{lb.GetWarmup() != nil, "loadBalancer.warmup"},
+		{lb.GetWarmupDurationSecs() != nil, "loadBalancer.warmupDurationSecs"},
+		{od.GetSplitExternalLocalOriginErrors(), "outlierDetection.splitExternalLocalOriginErrors"},
+		{od.GetConsecutiveLocalOriginFailures() != nil, "outlierDetection.consecutiveLocalOriginFailures"},
+		{tls.GetCaCrl() != "", "tls.caCrl"},
+		{tls.GetCaCertCredentialName() != "", "tls.caCertCredentialName"},
+	} {
+		if u.set {
+			fe.add(f+"."+u.field, "%s is not supported by meshgate", u.field[strings.LastIndex(u.field, ".")+1:])
+		}
+	}
 	if ch := lb.GetConsistentHash(); ch != nil {
 		if c := ch.GetHttpCookie(); c != nil && c.Name == "" {
 			fe.add(f+".loadBalancer.consistentHash.httpCookie.name", "a cookie name is required")
@@ -207,6 +253,9 @@ func validatePolicyParts(fe *fieldErrs, f string, lb *networking.LoadBalancerSet
 		//nolint:staticcheck // deprecated field still accepted by Istio
 		if ch.MinimumRingSize != 0 && ch.GetHashAlgorithm() != nil {
 			fe.add(f+".loadBalancer.consistentHash", "only one of minimumRingSize and maglev/ringHash may be set")
+		}
+		if m := ch.GetMaglev(); m != nil && !maglevTableSize(m.TableSize) {
+			fe.add(f+".loadBalancer.consistentHash.maglev.tableSize", "tableSize %d must be a prime number below 5000011", m.TableSize)
 		}
 	}
 	if cp != nil {
@@ -222,6 +271,7 @@ func validatePolicyParts(fe *fieldErrs, f string, lb *networking.LoadBalancerSet
 			{cp.GetHttp().GetMaxRequestsPerConnection(), "http.maxRequestsPerConnection"},
 			{cp.GetHttp().GetMaxRetries(), "http.maxRetries"},
 			{cp.GetTcp().GetMaxConnections(), "tcp.maxConnections"},
+			{cp.GetHttp().GetMaxConcurrentStreams(), "http.maxConcurrentStreams"},
 		} {
 			if c.v < 0 {
 				fe.add(f+".connectionPool."+c.field, "must not be negative")
@@ -229,6 +279,27 @@ func validatePolicyParts(fe *fieldErrs, f string, lb *networking.LoadBalancerSet
 		}
 		fe.addErr(f+".connectionPool.http.idleTimeout", validateDuration(cp.GetHttp().GetIdleTimeout()))
 		fe.addErr(f+".connectionPool.tcp.connectTimeout", validateDuration(cp.GetTcp().GetConnectTimeout()))
+		fe.addErr(f+".connectionPool.tcp.maxConnectionDuration", validateDuration(cp.GetTcp().GetMaxConnectionDuration()))
+		if d := cp.GetTcp().GetIdleTimeout(); d.AsDuration() != 0 { // 0s disables the timeout
+			fe.addErr(f+".connectionPool.tcp.idleTimeout", validateDuration(d))
+		}
+		if h := cp.GetHttp(); h.GetUseClientProtocol() && h.GetH2UpgradePolicy() == networking.ConnectionPoolSettings_HTTPSettings_UPGRADE {
+			fe.add(f+".connectionPool.http.useClientProtocol", "useClientProtocol must not be true when h2UpgradePolicy is UPGRADE")
+		}
+		if k := cp.GetHttp().GetHttp2KeepAlive(); k != nil {
+			for _, d := range []struct {
+				v    *durationpb.Duration
+				name string
+			}{{k.Interval, "interval"}, {k.Timeout, "timeout"}} {
+				if d.v == nil {
+					fe.add(f+".connectionPool.http.http2KeepAlive."+d.name, "%s is required", d.name)
+				} else {
+					fe.addErr(f+".connectionPool.http.http2KeepAlive."+d.name, validateDuration(d.v))
+				}
+			}
+		}
+		fe.addErr(f+".connectionPool.tcp.tcpKeepalive.time", validateDuration(cp.GetTcp().GetTcpKeepalive().GetTime()))
+		fe.addErr(f+".connectionPool.tcp.tcpKeepalive.interval", validateDuration(cp.GetTcp().GetTcpKeepalive().GetInterval()))
 	}
 	if od != nil {
 		fe.addErr(f+".outlierDetection.interval", validateDuration(od.Interval))
@@ -267,4 +338,18 @@ func validateClientTLS(fe *fieldErrs, f string, t *networking.ClientTLSSettings)
 			fe.add(f+".privateKey", "MUTUAL TLS requires clientCertificate and privateKey, or credentialName")
 		}
 	}
+}
+
+// maglevTableSize is Istio's rule for maglev.tableSize: a prime below 5000011
+// (Envoy's limit).
+func maglevTableSize(n uint64) bool {
+	if n < 2 || n >= 5000011 {
+		return false
+	}
+	for d := uint64(2); d*d <= n; d++ {
+		if n%d == 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -50,8 +50,25 @@ type ConsistentHash struct {
 	HTTPCookieTTL          *time.Duration `json:"httpCookieTtl,omitempty"`
 	UseSourceIP            bool           `json:"useSourceIp,omitempty"`
 	HTTPQueryParameterName string         `json:"httpQueryParameterName,omitempty"`
-	MinimumRingSize        uint64         `json:"minimumRingSize,omitempty"`
+	// Algorithm is HashRing (ringHash, or the deprecated top-level
+	// minimumRingSize) or HashMaglev.
+	Algorithm       HashAlgorithm `json:"algorithm,omitempty"`
+	MinimumRingSize uint64        `json:"minimumRingSize,omitempty"`
+	// MaglevTableSize is maglev.tableSize (0: Envoy's default).
+	MaglevTableSize uint64 `json:"maglevTableSize,omitempty"`
 }
+
+// HashAlgorithm is a consistent-hash algorithm.
+type HashAlgorithm string
+
+// Consistent-hash algorithms. HashRingDefault is a consistentHash without
+// ringHash or maglev: a ring whose minimum size defaults to 1024 (istiod);
+// HashRing is an explicit ringHash, whose unset minimum size stays Envoy's.
+const (
+	HashRingDefault HashAlgorithm = ""
+	HashRing        HashAlgorithm = "ringHash"
+	HashMaglev      HashAlgorithm = "maglev"
+)
 
 // ConnectionPool limits connections and requests.
 type ConnectionPool struct {
@@ -61,18 +78,38 @@ type ConnectionPool struct {
 
 // TCPPool is the TCP part of a connection pool.
 type TCPPool struct {
-	MaxConnections int32          `json:"maxConnections,omitempty"`
-	ConnectTimeout *time.Duration `json:"connectTimeout,omitempty"`
+	MaxConnections        int32          `json:"maxConnections,omitempty"`
+	ConnectTimeout        *time.Duration `json:"connectTimeout,omitempty"`
+	TCPKeepalive          *TCPKeepalive  `json:"tcpKeepalive,omitempty"`
+	MaxConnectionDuration *time.Duration `json:"maxConnectionDuration,omitempty"`
+	IdleTimeout           *time.Duration `json:"idleTimeout,omitempty"`
+}
+
+// TCPKeepalive sets SO_KEEPALIVE on upstream connections; unset fields keep
+// the operating system's defaults.
+type TCPKeepalive struct {
+	Probes   uint32         `json:"probes,omitempty"`
+	Time     *time.Duration `json:"time,omitempty"`
+	Interval *time.Duration `json:"interval,omitempty"`
+}
+
+// HTTP2Keepalive is the HTTP/2 PING keepalive of upstream connections.
+type HTTP2Keepalive struct {
+	Interval *time.Duration `json:"interval,omitempty"`
+	Timeout  *time.Duration `json:"timeout,omitempty"`
 }
 
 // HTTPPool is the HTTP part of a connection pool.
 type HTTPPool struct {
-	HTTP1MaxPendingRequests  int32          `json:"http1MaxPendingRequests,omitempty"`
-	HTTP2MaxRequests         int32          `json:"http2MaxRequests,omitempty"`
-	MaxRequestsPerConnection int32          `json:"maxRequestsPerConnection,omitempty"`
-	MaxRetries               int32          `json:"maxRetries,omitempty"`
-	IdleTimeout              *time.Duration `json:"idleTimeout,omitempty"`
-	H2UpgradePolicy          string         `json:"h2UpgradePolicy,omitempty"`
+	HTTP1MaxPendingRequests  int32           `json:"http1MaxPendingRequests,omitempty"`
+	HTTP2MaxRequests         int32           `json:"http2MaxRequests,omitempty"`
+	MaxRequestsPerConnection int32           `json:"maxRequestsPerConnection,omitempty"`
+	MaxRetries               int32           `json:"maxRetries,omitempty"`
+	IdleTimeout              *time.Duration  `json:"idleTimeout,omitempty"`
+	H2UpgradePolicy          string          `json:"h2UpgradePolicy,omitempty"`
+	UseClientProtocol        bool            `json:"useClientProtocol,omitempty"`
+	MaxConcurrentStreams     int32           `json:"maxConcurrentStreams,omitempty"`
+	HTTP2KeepAlive           *HTTP2Keepalive `json:"http2KeepAlive,omitempty"`
 }
 
 // OutlierDetection ejects failing endpoints.

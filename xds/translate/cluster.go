@@ -161,23 +161,22 @@ func (b *builder) cluster(name string, svc *service, sp model.ServicePort, ref c
 	}
 	b.setDiscovery(c, svc, sp)
 	b.applyPolicy(c, pol)
-	hpo := poolProtocolOptions(pol.Pool)
-	if isH2(sp) || pol.Pool != nil && pol.Pool.HTTP != nil && pol.Pool.HTTP.H2UpgradePolicy == "UPGRADE" {
-		// istiod's setUpstreamProtocol: HTTP/2 (and gRPC) ports, and h2UpgradePolicy
-		// UPGRADE, speak HTTP/2 upstream.
-		hpo.UpstreamProtocolOptions = &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{
-			ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
-				ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{}},
-			},
-		}
+	hpo := &httpv3.HttpProtocolOptions{}
+	if isH2(sp) {
+		// istiod's setUpstreamProtocol, before the traffic policy: HTTP/2 (and
+		// gRPC) ports speak HTTP/2 upstream.
+		hpo.UpstreamProtocolOptions = explicitH2()
 	}
+	applyPoolProtocolOptions(hpo, pol.Pool)
+	// istiod's isHttp2Cluster: the TLS ALPN follows the final HTTP version.
+	h2 := hpo.GetExplicitHttpConfig().GetHttp2ProtocolOptions() != nil
 	if ref.SNIDNAT {
 		setProtocolOptions(c, hpo)
 		return c // passthrough: the client's mTLS goes through untouched
 	}
 	switch {
 	case pol.TLS != nil && pol.TLS.Mode != "" && pol.TLS.Mode != model.ClientTLSDisable:
-		if ctx := b.upstreamTLS(pol.TLS, svc, sp, ref); ctx != nil {
+		if ctx := b.upstreamTLS(pol.TLS, svc, sp, ref, h2); ctx != nil {
 			c.TransportSocket = transportSocket(ctx)
 		}
 		if m := pol.TLS.Mode; m == model.ClientTLSSimple || m == model.ClientTLSMutual {
@@ -191,7 +190,7 @@ func (b *builder) cluster(name string, svc *service, sp model.ServicePort, ref c
 		}
 	case pol.TLS != nil && pol.TLS.Mode == model.ClientTLSDisable:
 	case !svc.external():
-		c.TransportSocketMatches = b.autoMTLSMatches(svc, sp, ref)
+		c.TransportSocketMatches = b.autoMTLSMatches(svc, sp, ref, h2)
 	}
 	setProtocolOptions(c, hpo)
 	return c
@@ -215,25 +214,76 @@ func setProtocolOptions(c *clusterv3.Cluster, hpo *httpv3.HttpProtocolOptions) {
 	c.TypedExtensionProtocolOptions = map[string]*anypb.Any{httpProtocolOptionsName: mustAny(hpo)}
 }
 
-// poolProtocolOptions are the HTTP protocol options a connection pool sets
-// (istiod's applyConnectionPool): idle timeout and requests per connection.
-func poolProtocolOptions(pool *model.ConnectionPool) *httpv3.HttpProtocolOptions {
-	hpo := &httpv3.HttpProtocolOptions{}
-	if pool == nil || pool.HTTP == nil {
-		return hpo
+func explicitH2() *httpv3.HttpProtocolOptions_ExplicitHttpConfig_ {
+	return &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{
+		ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
+			ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{}},
+		},
 	}
-	h := pool.HTTP
-	if h.IdleTimeout == nil && h.MaxRequestsPerConnection <= 0 {
-		return hpo
+}
+
+// applyPoolProtocolOptions sets the HTTP protocol options of a connection
+// pool over the port's (HTTP/2 for http2/grpc ports), in istiod's order:
+// applyH2Upgrade (h2UpgradePolicy UPGRADE without
+// useClientProtocol makes the upstream HTTP/2), then applyConnectionPool (idle
+// timeout, HTTP's or else TCP's; requests per connection; connection
+// duration; concurrent streams and HTTP/2 keepalive on an HTTP/2 cluster;
+// useClientProtocol last, replacing the HTTP version, even an http2 port's).
+func applyPoolProtocolOptions(hpo *httpv3.HttpProtocolOptions, pool *model.ConnectionPool) {
+	if pool == nil {
+		return
 	}
-	hpo.CommonHttpProtocolOptions = &corev3.HttpProtocolOptions{}
-	if h.IdleTimeout != nil {
-		hpo.CommonHttpProtocolOptions.IdleTimeout = durationpb.New(*h.IdleTimeout)
+	h, t := pool.HTTP, pool.TCP
+	if h == nil {
+		h = &model.HTTPPool{}
 	}
-	if h.MaxRequestsPerConnection > 0 {
-		hpo.CommonHttpProtocolOptions.MaxRequestsPerConnection = wrapperspb.UInt32(uint32(h.MaxRequestsPerConnection))
+	if t == nil {
+		t = &model.TCPPool{}
 	}
-	return hpo
+	if h.H2UpgradePolicy == "UPGRADE" && !h.UseClientProtocol && hpo.UpstreamProtocolOptions == nil {
+		hpo.UpstreamProtocolOptions = explicitH2()
+	}
+	idle := h.IdleTimeout
+	if idle == nil {
+		idle = t.IdleTimeout
+	}
+	if idle != nil || h.MaxRequestsPerConnection > 0 || t.MaxConnectionDuration != nil || h.MaxConcurrentStreams > 0 || h.HTTP2KeepAlive != nil {
+		common := &corev3.HttpProtocolOptions{}
+		hpo.CommonHttpProtocolOptions = common
+		if idle != nil {
+			common.IdleTimeout = durationpb.New(*idle)
+		}
+		if h.MaxRequestsPerConnection > 0 {
+			common.MaxRequestsPerConnection = wrapperspb.UInt32(uint32(h.MaxRequestsPerConnection))
+		}
+		if t.MaxConnectionDuration != nil {
+			common.MaxConnectionDuration = durationpb.New(*t.MaxConnectionDuration)
+		}
+		if h2 := hpo.GetExplicitHttpConfig().GetHttp2ProtocolOptions(); h2 != nil {
+			if h.MaxConcurrentStreams > 0 {
+				h2.MaxConcurrentStreams = wrapperspb.UInt32(uint32(h.MaxConcurrentStreams))
+			}
+			if k := h.HTTP2KeepAlive; k != nil {
+				h2.ConnectionKeepalive = &corev3.KeepaliveSettings{Interval: optDuration(k.Interval), Timeout: optDuration(k.Timeout)}
+			}
+		}
+	}
+	if h.UseClientProtocol {
+		h1 := &corev3.Http1ProtocolOptions{}
+		hpo.UpstreamProtocolOptions = &httpv3.HttpProtocolOptions_UseDownstreamProtocolConfig{
+			UseDownstreamProtocolConfig: &httpv3.HttpProtocolOptions_UseDownstreamHttpConfig{
+				HttpProtocolOptions: h1, Http2ProtocolOptions: &corev3.Http2ProtocolOptions{},
+			},
+		}
+	}
+}
+
+// optDuration is nil for nil.
+func optDuration(d *time.Duration) *durationpb.Duration {
+	if d == nil {
+		return nil
+	}
+	return durationpb.New(*d)
 }
 
 // autoSNI is istiod's setAutoSniAndAutoSanValidation for SIMPLE and MUTUAL
@@ -253,8 +303,8 @@ var rawBufferSocket = &corev3.TransportSocket{Name: wellknown.TransportSocketRaw
 
 // autoMTLSMatches is Istio's auto mTLS: endpoints labelled tlsMode=istio get
 // mesh mTLS with the SNI of the cluster, others plaintext.
-func (b *builder) autoMTLSMatches(svc *service, sp model.ServicePort, ref clusterRef) []*clusterv3.Cluster_TransportSocketMatch {
-	ctx := b.istioMutualTLS(nil, svc, sp, ref)
+func (b *builder) autoMTLSMatches(svc *service, sp model.ServicePort, ref clusterRef, h2 bool) []*clusterv3.Cluster_TransportSocketMatch {
+	ctx := b.istioMutualTLS(nil, svc, sp, ref, h2)
 	return []*clusterv3.Cluster_TransportSocketMatch{
 		{
 			Name:            "tlsMode-istio",
@@ -266,14 +316,15 @@ func (b *builder) autoMTLSMatches(svc *service, sp model.ServicePort, ref cluste
 }
 
 // istioMutualTLS originates mesh mTLS: SVID "default", roots "ROOTCA", SNI
-// outbound_.<port>_.<subset>_.<host>, SANs of the service's identities.
-func (b *builder) istioMutualTLS(t *model.ClientTLS, svc *service, sp model.ServicePort, ref clusterRef) *tlsv3.UpstreamTlsContext {
+// outbound_.<port>_.<subset>_.<host>, SANs of the service's identities; ALPN
+// h2 too when the cluster speaks HTTP/2.
+func (b *builder) istioMutualTLS(t *model.ClientTLS, svc *service, sp model.ServicePort, ref clusterRef, h2 bool) *tlsv3.UpstreamTlsContext {
 	alpn := upstreamMTLSALPNs
-	if isH2(sp) {
+	if h2 {
 		alpn = append(append([]string{}, upstreamMTLSALPNs...), "h2")
 	}
 	if !b.proxy.istioFilters() && !b.tcpClusters[clusterName(ref.Port, ref.Subset, ref.Host)] {
-		alpn = meshALPN(isH2(sp))
+		alpn = meshALPN(h2)
 	}
 	sni := sniName(ref.Port, ref.Subset, ref.Host)
 	var sans []string
