@@ -112,6 +112,8 @@ SECRETS = {
     "httpbin-cred": ("httpbin-cred", "kubernetes.io/tls", ["tls.crt", "tls.key"]),
     # seed 002: kubectl create -n istio-system secret tls istio-ingress-certs
     "istio-ingress-certs": ("istio-ingress-certs", "kubernetes.io/tls", ["tls.crt", "tls.key"]),
+    # Istio docs "Egress Gateways with TLS Origination" (mutual TLS origination): client-credential with ca.crt
+    "client-credential": ("client-credential", "Opaque", ["tls.crt", "tls.key", "ca.crt"]),
 }
 
 BASE_PORTS = [("status-port", 15021, 15021, "TCP"), ("http2", 80, 8080, "TCP"), ("https", 443, 8443, "TCP")]

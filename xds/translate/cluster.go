@@ -78,7 +78,7 @@ func (b *builder) buildClusters() {
 		c := b.cluster(name, svc, sp, ref, policy)
 		b.out.Clusters = append(b.out.Clusters, c)
 		if c.GetType() == clusterv3.Cluster_EDS {
-			b.out.Endpoints = append(b.out.Endpoints, b.loadAssignment(name, svc, sp, subset, ref.SNIDNAT))
+			b.out.Endpoints = append(b.out.Endpoints, b.loadAssignment(name, svc, sp, subset, endpointTLSMode(dr, ref.Subset, ref.Port), ref.SNIDNAT))
 		}
 	}
 }
@@ -289,12 +289,13 @@ func optDuration(d *time.Duration) *durationpb.Duration {
 // autoSNI is istiod's setAutoSniAndAutoSanValidation for SIMPLE and MUTUAL
 // origination: without a configured SNI, Envoy sends the request's host as
 // SNI (auto_sni) and, without configured SANs, checks the certificate against
-// it (auto_san_validation).
+// it (auto_san_validation), unless insecureSkipVerify turns verification off.
 func autoSNI(hpo *httpv3.HttpProtocolOptions, t *model.ClientTLS) {
 	if t.SNI != "" {
 		return
 	}
-	hpo.UpstreamHttpProtocolOptions = &corev3.UpstreamHttpProtocolOptions{AutoSni: true, AutoSanValidation: len(t.SubjectAltNames) == 0}
+	hpo.UpstreamHttpProtocolOptions = &corev3.UpstreamHttpProtocolOptions{AutoSni: true,
+		AutoSanValidation: len(t.SubjectAltNames) == 0 && !t.InsecureSkipVerify}
 }
 
 // rawBufferSocket is plaintext; shared by every cluster (never mutated).

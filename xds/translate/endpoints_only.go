@@ -30,13 +30,14 @@ func EndpointsFor(mesh *model.MeshState, proxy Proxy, opts Options, clusters []s
 		if !found {
 			continue
 		}
+		dr := ix.destinationRule(n.Host, p.Namespace, svc.Namespace)
 		var subset *model.Subset
 		if n.Subset != "" {
-			if subset = findSubset(ix.destinationRule(n.Host, p.Namespace, svc.Namespace), n.Subset); subset == nil {
+			if subset = findSubset(dr, n.Subset); subset == nil {
 				continue
 			}
 		}
-		out = append(out, b.loadAssignment(name, svc, sp, subset, sniDNAT))
+		out = append(out, b.loadAssignment(name, svc, sp, subset, endpointTLSMode(dr, n.Subset, n.Port), sniDNAT))
 	}
 	b.out.Endpoints = out
 	b.sortOutput()
