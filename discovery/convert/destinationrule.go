@@ -25,6 +25,12 @@ func DestinationRule(d *networkingv1.DestinationRule) (model.DestinationRule, []
 		TrafficPolicy: trafficPolicy(s.GetTrafficPolicy()),
 		ExportTo:      cloneSlice(s.GetExportTo()),
 	}
+	if ws := s.GetWorkloadSelector(); ws != nil {
+		out.WorkloadSelector = cloneMap(ws.GetMatchLabels())
+		if out.WorkloadSelector == nil {
+			out.WorkloadSelector = map[string]string{}
+		}
+	}
 	for _, ss := range s.GetSubsets() {
 		out.Subsets = append(out.Subsets, model.Subset{
 			Name:          ss.GetName(),
@@ -185,6 +191,9 @@ func validateDestinationRule(fe *fieldErrs, d *networkingv1.DestinationRule) {
 		validateTrafficPolicy(fe, f+".trafficPolicy", ss.TrafficPolicy)
 	}
 	validateExportTo(fe, "spec.exportTo", d.Namespace, s.ExportTo)
+	if ws := s.GetWorkloadSelector(); ws != nil {
+		validateLabels(fe, "spec.workloadSelector.matchLabels", ws.GetMatchLabels())
+	}
 }
 
 func validateTrafficPolicy(fe *fieldErrs, f string, t *networking.TrafficPolicy) {

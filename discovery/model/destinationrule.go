@@ -9,6 +9,9 @@ type DestinationRule struct {
 	TrafficPolicy *TrafficPolicy `json:"trafficPolicy,omitempty"`
 	Subsets       []Subset       `json:"subsets,omitempty"`
 	ExportTo      []string       `json:"exportTo,omitempty"`
+	// WorkloadSelector limits the rule to the proxies of its namespace whose
+	// labels match (nil: every proxy that sees the rule).
+	WorkloadSelector map[string]string `json:"workloadSelector,omitempty"`
 }
 
 // Subset is a named group of a service's endpoints.

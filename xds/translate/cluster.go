@@ -37,7 +37,7 @@ const defaultConnectTimeout = 10 * time.Second
 // port, else to the listener port; a missing service still yields a name.
 func (b *builder) destinationCluster(d model.Destination, vsNamespace string, listenPort uint32) string {
 	host := resolveShortName(d.Host, vsNamespace, b.ix.opts.DomainSuffix)
-	svc := b.ix.services[host]
+	svc := b.ix.service(host, b.proxy.Namespace)
 	port := d.Port
 	if port == 0 {
 		if svc != nil && len(svc.Ports) == 1 {
@@ -55,8 +55,13 @@ func (b *builder) destinationCluster(d model.Destination, vsNamespace string, li
 func (b *builder) buildClusters() {
 	for _, name := range model.SortedKeys(b.clusterRefs) {
 		ref := b.clusterRefs[name]
-		svc := b.ix.services[ref.Host]
+		svc := b.ix.service(ref.Host, b.proxy.Namespace)
 		if svc == nil {
+			if hidden := b.ix.services[ref.Host]; hidden != nil {
+				b.warnf("cluster %s: ServiceEntry %s/%s (host %s) is not exported to namespace %s; routes to it fail",
+					name, hidden.Entry.Namespace, hidden.Entry.Name, ref.Host, b.proxy.Namespace)
+				continue
+			}
 			b.warnf("cluster %s: no service %s in the registry; routes to it fail until it exists", name, ref.Host)
 			continue
 		}
@@ -65,7 +70,7 @@ func (b *builder) buildClusters() {
 			b.warnf("cluster %s: service %s has no port %d", name, ref.Host, ref.Port)
 			continue
 		}
-		dr := b.ix.destinationRule(ref.Host, b.proxy.Namespace, svc.Namespace)
+		dr := b.ix.destinationRule(ref.Host, b.proxy.Namespace, svc.Namespace, b.proxy.Labels)
 		var subset *model.Subset
 		if ref.Subset != "" {
 			subset = findSubset(dr, ref.Subset)

@@ -22,7 +22,7 @@ func EndpointsFor(mesh *model.MeshState, proxy Proxy, opts Options, clusters []s
 		if !ok {
 			continue
 		}
-		svc := ix.services[n.Host]
+		svc := ix.service(n.Host, p.Namespace)
 		if svc == nil || svc.Entry != nil && !edsResolution(svc.Entry.Resolution) {
 			continue
 		}
@@ -30,7 +30,7 @@ func EndpointsFor(mesh *model.MeshState, proxy Proxy, opts Options, clusters []s
 		if !found {
 			continue
 		}
-		dr := ix.destinationRule(n.Host, p.Namespace, svc.Namespace)
+		dr := ix.destinationRule(n.Host, p.Namespace, svc.Namespace, p.Labels)
 		var subset *model.Subset
 		if n.Subset != "" {
 			if subset = findSubset(dr, n.Subset); subset == nil {
