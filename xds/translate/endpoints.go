@@ -3,6 +3,7 @@ package translate
 import (
 	"cmp"
 	"slices"
+	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -189,7 +190,7 @@ func levelTLSMode(tp *model.TrafficPolicy, port uint32) *model.ClientTLSMode {
 
 func lbEndpoint(e epEntry) *endpointv3.LbEndpoint {
 	lb := &endpointv3.LbEndpoint{
-		HostIdentifier:      &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: socketAddress(e.addr, e.port)}},
+		HostIdentifier:      &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: endpointAddress(e.addr, e.port)}},
 		HealthStatus:        corev3.HealthStatus_HEALTHY,
 		LoadBalancingWeight: wrapperspb.UInt32(e.weight),
 	}
@@ -202,6 +203,15 @@ func lbEndpoint(e epEntry) *endpointv3.LbEndpoint {
 		}}
 	}
 	return lb
+}
+
+// endpointAddress is a socket address, or for a ServiceEntry endpoint
+// "unix://<path>" a unix domain socket (Envoy's pipe), which has no port.
+func endpointAddress(addr string, port uint32) *corev3.Address {
+	if path, ok := strings.CutPrefix(addr, "unix://"); ok {
+		return &corev3.Address{Address: &corev3.Address_Pipe{Pipe: &corev3.Pipe{Path: path}}}
+	}
+	return socketAddress(addr, port)
 }
 
 func compareGateways(a, b model.NetworkGateway) int {

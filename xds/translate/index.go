@@ -134,10 +134,46 @@ func (ix *Index) indexServices() {
 			for _, p := range se.Ports {
 				e.Ports = append(e.Ports, model.ServicePort{Name: p.Name, Port: p.Number, TargetPort: p.TargetPort, Protocol: "TCP", AppProtocol: string(p.Protocol)})
 			}
+			if se.WorkloadSelector != nil {
+				e.Instances = ix.selectedWorkloads(se)
+			}
 			ix.services[h] = e
 		}
 	}
 	ix.hostnames = model.SortedKeys(ix.services)
+}
+
+// selectedWorkloads are the endpoints of a ServiceEntry with a
+// workloadSelector, as istiod's ServiceEntry controller finds them: the Pods of
+// the entry's namespace, in every cluster, whose labels match. meshgate's model
+// knows the Pods that back a Service (through its EndpointSlices); each such
+// Pod counts once, on the entry's port (its targetPort, else its number).
+// Pods behind no Service and WorkloadEntry objects are not in the model.
+func (ix *Index) selectedWorkloads(se *model.ServiceEntry) []instance {
+	var out []instance
+	for _, c := range ix.mesh.Clusters {
+		seen := map[string]bool{}
+		sel := &model.Service{Meta: model.Meta{Name: se.Name, Namespace: se.Namespace}}
+		for i := range c.Services {
+			s := &c.Services[i]
+			if s.Namespace != se.Namespace {
+				continue
+			}
+			for _, ep := range s.Endpoints {
+				if seen[ep.Address] || !model.LabelsMatch(se.WorkloadSelector, ep.Labels) {
+					continue
+				}
+				seen[ep.Address] = true
+				ep.Ports = nil // the entry's ports apply
+				sel.Endpoints = append(sel.Endpoints, ep)
+			}
+		}
+		if len(sel.Endpoints) > 0 {
+			slices.SortFunc(sel.Endpoints, func(a, b model.Endpoint) int { return cmp.Compare(a.Address, b.Address) })
+			out = append(out, instance{Cluster: c, Svc: sel})
+		}
+	}
+	return out
 }
 
 func boolRank(b bool) int {
