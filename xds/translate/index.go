@@ -190,8 +190,18 @@ func (ix *Index) indexConfig() {
 		ix.gateways[g.NamespacedName()] = g
 	}
 	ix.indexDestinationRules()
+	delegates := map[string]*model.VirtualService{}
+	for i := range l.VirtualServices {
+		if vs := &l.VirtualServices[i]; len(vs.Hosts) == 0 {
+			delegates[vs.NamespacedName()] = vs
+		}
+	}
 	for i := range l.VirtualServices {
 		vs := &l.VirtualServices[i]
+		if len(vs.Hosts) == 0 {
+			continue // a delegate: merged into the roots that name it
+		}
+		vs = ix.mergeDelegates(vs, delegates)
 		r := &virtualService{VirtualService: vs, Key: vs.NamespacedName()}
 		for _, h := range vs.Hosts {
 			r.hosts = append(r.hosts, resolveShortName(h, vs.Namespace, ix.opts.DomainSuffix))
