@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"fmt"
 	"strings"
 
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -68,6 +69,19 @@ func loadBalancer(lb *networking.LoadBalancerSettings) *model.LoadBalancer {
 		return nil
 	}
 	out := &model.LoadBalancer{}
+	if l := lb.GetLocalityLbSetting(); l != nil {
+		out.Locality = &model.LocalityLB{}
+		if e := l.GetEnabled(); e != nil {
+			v := e.GetValue()
+			out.Locality.Enabled = &v
+		}
+		for _, d := range l.GetDistribute() {
+			out.Locality.Distribute = append(out.Locality.Distribute, model.LocalityDistribute{From: d.GetFrom(), To: cloneMap(d.GetTo())})
+		}
+		for _, f := range l.GetFailover() {
+			out.Locality.Failover = append(out.Locality.Failover, model.LocalityFailover{From: f.GetFrom(), To: f.GetTo()})
+		}
+	}
 	switch p := lb.GetLbPolicy().(type) {
 	case *networking.LoadBalancerSettings_Simple:
 		out.Simple = p.Simple.String()
@@ -241,7 +255,7 @@ func validatePolicyParts(fe *fieldErrs, f string, lb *networking.LoadBalancerSet
 		set   bool
 		field string
 	}{
-		{lb.GetLocalityLbSetting() != nil, "loadBalancer.localityLbSetting"},
+		{len(lb.GetLocalityLbSetting().GetFailoverPriority()) > 0, "loadBalancer.localityLbSetting.failoverPriority"},
 		{lb.GetZoneAwareLbSetting() != nil, "loadBalancer.zoneAwareLbSetting"},
 		{lb.GetWarmup() != nil, "loadBalancer.warmup"},
 		{lb.GetWarmupDurationSecs() != nil, "loadBalancer.warmupDurationSecs"},
@@ -254,6 +268,7 @@ func validatePolicyParts(fe *fieldErrs, f string, lb *networking.LoadBalancerSet
 			fe.add(f+"."+u.field, "%s is not supported by meshgate", u.field[strings.LastIndex(u.field, ".")+1:])
 		}
 	}
+	validateLocalityLB(fe, f+".loadBalancer.localityLbSetting", lb.GetLocalityLbSetting())
 	if ch := lb.GetConsistentHash(); ch != nil {
 		if c := ch.GetHttpCookie(); c != nil && c.Name == "" {
 			fe.add(f+".loadBalancer.consistentHash.httpCookie.name", "a cookie name is required")
@@ -361,4 +376,57 @@ func maglevTableSize(n uint64) bool {
 		}
 	}
 	return true
+}
+
+// validateLocalityLB is Istio's ValidateLocalityLbSetting.
+func validateLocalityLB(fe *fieldErrs, f string, l *networking.LocalityLoadBalancerSetting) {
+	if l == nil {
+		return
+	}
+	if len(l.Distribute) > 0 && len(l.Failover) > 0 {
+		fe.add(f, "distribute and failover cannot both be set")
+		return
+	}
+	for i, d := range l.Distribute {
+		df := idx(f+".distribute", i)
+		var total uint32
+		for loc, w := range d.To {
+			if w < 1 || w > 100 {
+				fe.add(df+".to["+loc+"]", "locality weight %d is not in range 1..100", w)
+				return
+			}
+			total += w
+			fe.addErr(df+".to["+loc+"]", validateLocality(loc))
+		}
+		if total != 100 {
+			fe.add(df+".to", "locality weights sum to %d, not 100", total)
+		}
+		fe.addErr(df+".from", validateLocality(d.From))
+	}
+	for i, fo := range l.Failover {
+		ff := idx(f+".failover", i)
+		switch {
+		case fo.From == fo.To:
+			fe.add(ff, "failover must name two different regions")
+		case strings.Contains(fo.From, "/") || strings.Contains(fo.To, "/"):
+			fe.add(ff, "failover names regions only (no zone)")
+		case strings.Contains(fo.From, "*") || strings.Contains(fo.To, "*"):
+			fe.add(ff, "failover regions cannot contain the wildcard *")
+		}
+	}
+}
+
+// validateLocality is Istio's validateLocalities for one "region/zone/subzone"
+// pattern: "*" only as a whole last part.
+func validateLocality(l string) error {
+	parts := strings.Split(l, "/")
+	if len(parts) > 3 {
+		return fmt.Errorf("locality %q has more than region/zone/subzone", l)
+	}
+	for i, p := range parts {
+		if p == "" || strings.Contains(p, "*") && (p != "*" || i != len(parts)-1) {
+			return fmt.Errorf("locality %q: %q is not a name or a final *", l, p)
+		}
+	}
+	return nil
 }

@@ -43,6 +43,28 @@ type PortTrafficPolicy struct {
 type LoadBalancer struct {
 	Simple         string          `json:"simple,omitempty"` // ROUND_ROBIN, LEAST_REQUEST, RANDOM, PASSTHROUGH, UNSPECIFIED
 	ConsistentHash *ConsistentHash `json:"consistentHash,omitempty"`
+	Locality       *LocalityLB     `json:"localityLbSetting,omitempty"`
+}
+
+// LocalityLB is a localityLbSetting: traffic kept in or spread over
+// localities ("region/zone/subzone" patterns, "*" for any part).
+type LocalityLB struct {
+	Enabled    *bool                `json:"enabled,omitempty"` // nil: enabled
+	Distribute []LocalityDistribute `json:"distribute,omitempty"`
+	Failover   []LocalityFailover   `json:"failover,omitempty"`
+}
+
+// LocalityDistribute gives the traffic of proxies in From to the localities
+// of To, by weight (summing to 100).
+type LocalityDistribute struct {
+	From string            `json:"from"`
+	To   map[string]uint32 `json:"to"`
+}
+
+// LocalityFailover names the region that takes over from region From.
+type LocalityFailover struct {
+	From string `json:"from"`
+	To   string `json:"to"`
 }
 
 // ConsistentHash hashes requests onto endpoints.

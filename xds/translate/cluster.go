@@ -83,7 +83,7 @@ func (b *builder) buildClusters() {
 		c := b.cluster(name, svc, sp, ref, policy)
 		b.out.Clusters = append(b.out.Clusters, c)
 		if c.GetType() == clusterv3.Cluster_EDS {
-			b.out.Endpoints = append(b.out.Endpoints, b.loadAssignment(name, svc, sp, subset, endpointTLSMode(dr, ref.Subset, ref.Port), ref.SNIDNAT))
+			b.out.Endpoints = append(b.out.Endpoints, b.loadAssignment(name, svc, sp, subset, endpointTLSMode(dr, ref.Subset, ref.Port), policy, ref.SNIDNAT))
 		}
 	}
 }
@@ -166,6 +166,7 @@ func (b *builder) cluster(name string, svc *service, sp model.ServicePort, ref c
 	}
 	b.setDiscovery(c, svc, sp)
 	b.applyPolicy(c, pol)
+	b.applyLocalityCluster(c, pol)
 	hpo := &httpv3.HttpProtocolOptions{}
 	if isH2(sp) {
 		// istiod's setUpstreamProtocol, before the traffic policy: HTTP/2 (and

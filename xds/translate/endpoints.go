@@ -40,7 +40,8 @@ type localityGroup struct {
 // drTLS is the DestinationRule's TLS mode for the cluster (endpointTLSMode):
 // when set, it alone decides which endpoints take mesh mTLS (istiod's
 // mtlsChecker), else the endpoint's tlsMode label does.
-func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort, subset *model.Subset, drTLS *model.ClientTLSMode, sniDNAT bool) *endpointv3.ClusterLoadAssignment {
+// pol is the cluster's traffic policy, for locality load balancing.
+func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort, subset *model.Subset, drTLS *model.ClientTLSMode, pol policy, sniDNAT bool) *endpointv3.ClusterLoadAssignment {
 	groups := map[model.Locality]*localityGroup{}
 	group := func(l model.Locality) *localityGroup {
 		g := groups[l]
@@ -149,6 +150,7 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 		lle.LoadBalancingWeight = wrapperspb.UInt32(total)
 		la.Endpoints = append(la.Endpoints, lle)
 	}
+	b.applyLocalityLB(la, pol)
 	return la
 }
 

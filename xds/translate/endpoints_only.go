@@ -37,7 +37,7 @@ func EndpointsFor(mesh *model.MeshState, proxy Proxy, opts Options, clusters []s
 				continue
 			}
 		}
-		out = append(out, b.loadAssignment(name, svc, sp, subset, endpointTLSMode(dr, n.Subset, n.Port), sniDNAT))
+		out = append(out, b.loadAssignment(name, svc, sp, subset, endpointTLSMode(dr, n.Subset, n.Port), effectivePolicy(dr, subset, n.Port), sniDNAT))
 	}
 	b.out.Endpoints = out
 	b.sortOutput()

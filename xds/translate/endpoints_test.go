@@ -123,7 +123,7 @@ func TestSplitHorizonEDS(t *testing.T) {
 			ix := BuildIndex(mesh, DefaultOptions())
 			b := &builder{ix: ix, proxy: &Proxy{Network: "n1", ClusterID: "c1"}, out: &Result{}}
 			svc := ix.services["reviews.default.svc.cluster.local"]
-			la := b.loadAssignment("outbound|9080||reviews.default.svc.cluster.local", svc, svc.Ports[0], nil, nil, false)
+			la := b.loadAssignment("outbound|9080||reviews.default.svc.cluster.local", svc, svc.Ports[0], nil, nil, policy{}, false)
 			if got := cla(la); !slices.Equal(got, c.want) {
 				t.Errorf("got  %q\nwant %q", got, c.want)
 			}
@@ -143,7 +143,7 @@ func TestSNIDNATEndpointsAreLocalMTLSPods(t *testing.T) {
 	ix := BuildIndex(mesh, DefaultOptions())
 	b := &builder{ix: ix, proxy: &Proxy{Network: "n1", ClusterID: "c1"}, out: &Result{}}
 	svc := ix.services["reviews.default.svc.cluster.local"]
-	la := b.loadAssignment("outbound_.9080_._.reviews.default.svc.cluster.local", svc, svc.Ports[0], nil, nil, true)
+	la := b.loadAssignment("outbound_.9080_._.reviews.default.svc.cluster.local", svc, svc.Ports[0], nil, nil, policy{}, true)
 	if got, want := cla(la), []string{"r1/z1: 10.1.0.1:9080=1 (1)"}; !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
 	}
