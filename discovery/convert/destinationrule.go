@@ -1,6 +1,11 @@
 package convert
 
 import (
+	"fmt"
+	"strings"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+
 	networking "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 
@@ -20,6 +25,12 @@ func DestinationRule(d *networkingv1.DestinationRule) (model.DestinationRule, []
 		Host:          s.GetHost(),
 		TrafficPolicy: trafficPolicy(s.GetTrafficPolicy()),
 		ExportTo:      cloneSlice(s.GetExportTo()),
+	}
+	if ws := s.GetWorkloadSelector(); ws != nil {
+		out.WorkloadSelector = cloneMap(ws.GetMatchLabels())
+		if out.WorkloadSelector == nil {
+			out.WorkloadSelector = map[string]string{}
+		}
 	}
 	for _, ss := range s.GetSubsets() {
 		out.Subsets = append(out.Subsets, model.Subset{
@@ -58,6 +69,19 @@ func loadBalancer(lb *networking.LoadBalancerSettings) *model.LoadBalancer {
 		return nil
 	}
 	out := &model.LoadBalancer{}
+	if l := lb.GetLocalityLbSetting(); l != nil {
+		out.Locality = &model.LocalityLB{}
+		if e := l.GetEnabled(); e != nil {
+			v := e.GetValue()
+			out.Locality.Enabled = &v
+		}
+		for _, d := range l.GetDistribute() {
+			out.Locality.Distribute = append(out.Locality.Distribute, model.LocalityDistribute{From: d.GetFrom(), To: cloneMap(d.GetTo())})
+		}
+		for _, f := range l.GetFailover() {
+			out.Locality.Failover = append(out.Locality.Failover, model.LocalityFailover{From: f.GetFrom(), To: f.GetTo()})
+		}
+	}
 	switch p := lb.GetLbPolicy().(type) {
 	case *networking.LoadBalancerSettings_Simple:
 		out.Simple = p.Simple.String()
@@ -78,7 +102,12 @@ func loadBalancer(lb *networking.LoadBalancerSettings) *model.LoadBalancer {
 			out.ConsistentHash.HTTPCookieTTL = duration(c.GetTtl())
 		}
 		if rh := ch.GetRingHash(); rh != nil {
+			out.ConsistentHash.Algorithm = model.HashRing
 			out.ConsistentHash.MinimumRingSize = rh.GetMinimumRingSize()
+		}
+		if m := ch.GetMaglev(); m != nil {
+			out.ConsistentHash.Algorithm = model.HashMaglev
+			out.ConsistentHash.MaglevTableSize = m.GetTableSize()
 		}
 	}
 	return out
@@ -90,7 +119,13 @@ func connectionPool(c *networking.ConnectionPoolSettings) *model.ConnectionPool 
 	}
 	out := &model.ConnectionPool{}
 	if t := c.GetTcp(); t != nil {
-		out.TCP = &model.TCPPool{MaxConnections: t.GetMaxConnections(), ConnectTimeout: duration(t.GetConnectTimeout())}
+		out.TCP = &model.TCPPool{
+			MaxConnections: t.GetMaxConnections(), ConnectTimeout: duration(t.GetConnectTimeout()),
+			MaxConnectionDuration: duration(t.GetMaxConnectionDuration()), IdleTimeout: duration(t.GetIdleTimeout()),
+		}
+		if k := t.GetTcpKeepalive(); k != nil {
+			out.TCP.TCPKeepalive = &model.TCPKeepalive{Probes: k.GetProbes(), Time: duration(k.GetTime()), Interval: duration(k.GetInterval())}
+		}
 	}
 	if h := c.GetHttp(); h != nil {
 		out.HTTP = &model.HTTPPool{
@@ -99,6 +134,11 @@ func connectionPool(c *networking.ConnectionPoolSettings) *model.ConnectionPool 
 			MaxRequestsPerConnection: h.GetMaxRequestsPerConnection(),
 			MaxRetries:               h.GetMaxRetries(),
 			IdleTimeout:              duration(h.GetIdleTimeout()),
+			UseClientProtocol:        h.GetUseClientProtocol(),
+			MaxConcurrentStreams:     h.GetMaxConcurrentStreams(),
+		}
+		if k := h.GetHttp2KeepAlive(); k != nil {
+			out.HTTP.HTTP2KeepAlive = &model.HTTP2Keepalive{Interval: duration(k.GetInterval()), Timeout: duration(k.GetTimeout())}
 		}
 		if h.GetH2UpgradePolicy() != networking.ConnectionPoolSettings_HTTPSettings_DEFAULT {
 			out.HTTP.H2UpgradePolicy = h.GetH2UpgradePolicy().String()
@@ -165,6 +205,9 @@ func validateDestinationRule(fe *fieldErrs, d *networkingv1.DestinationRule) {
 		validateTrafficPolicy(fe, f+".trafficPolicy", ss.TrafficPolicy)
 	}
 	validateExportTo(fe, "spec.exportTo", d.Namespace, s.ExportTo)
+	if ws := s.GetWorkloadSelector(); ws != nil {
+		validateLabels(fe, "spec.workloadSelector.matchLabels", ws.GetMatchLabels())
+	}
 }
 
 func validateTrafficPolicy(fe *fieldErrs, f string, t *networking.TrafficPolicy) {
@@ -177,6 +220,15 @@ func validateTrafficPolicy(fe *fieldErrs, f string, t *networking.TrafficPolicy)
 		return
 	}
 	validatePolicyParts(fe, f, t.LoadBalancer, t.ConnectionPool, t.OutlierDetection, t.Tls)
+	// not translated by meshgate: refused rather than dropped
+	for _, u := range []struct {
+		set   bool
+		field string
+	}{{t.Tunnel != nil, "tunnel"}, {t.ProxyProtocol != nil, "proxyProtocol"}, {t.RetryBudget != nil, "retryBudget"}} {
+		if u.set {
+			fe.add(f+"."+u.field, "%s is not supported by meshgate", u.field)
+		}
+	}
 	for i, p := range t.PortLevelSettings {
 		pf := idx(f+".portLevelSettings", i)
 		if p == nil {
@@ -199,6 +251,24 @@ func validateTrafficPolicy(fe *fieldErrs, f string, t *networking.TrafficPolicy)
 func validatePolicyParts(fe *fieldErrs, f string, lb *networking.LoadBalancerSettings, cp *networking.ConnectionPoolSettings,
 	od *networking.OutlierDetection, tls *networking.ClientTLSSettings,
 ) {
+	for _, u := range []struct {
+		set   bool
+		field string
+	}{
+		{len(lb.GetLocalityLbSetting().GetFailoverPriority()) > 0, "loadBalancer.localityLbSetting.failoverPriority"},
+		{lb.GetZoneAwareLbSetting() != nil, "loadBalancer.zoneAwareLbSetting"},
+		{lb.GetWarmup() != nil, "loadBalancer.warmup"},
+		{lb.GetWarmupDurationSecs() != nil, "loadBalancer.warmupDurationSecs"},
+		{od.GetSplitExternalLocalOriginErrors(), "outlierDetection.splitExternalLocalOriginErrors"},
+		{od.GetConsecutiveLocalOriginFailures() != nil, "outlierDetection.consecutiveLocalOriginFailures"},
+		{tls.GetCaCrl() != "", "tls.caCrl"},
+		{tls.GetCaCertCredentialName() != "", "tls.caCertCredentialName"},
+	} {
+		if u.set {
+			fe.add(f+"."+u.field, "%s is not supported by meshgate", u.field[strings.LastIndex(u.field, ".")+1:])
+		}
+	}
+	validateLocalityLB(fe, f+".loadBalancer.localityLbSetting", lb.GetLocalityLbSetting())
 	if ch := lb.GetConsistentHash(); ch != nil {
 		if c := ch.GetHttpCookie(); c != nil && c.Name == "" {
 			fe.add(f+".loadBalancer.consistentHash.httpCookie.name", "a cookie name is required")
@@ -207,6 +277,9 @@ func validatePolicyParts(fe *fieldErrs, f string, lb *networking.LoadBalancerSet
 		//nolint:staticcheck // deprecated field still accepted by Istio
 		if ch.MinimumRingSize != 0 && ch.GetHashAlgorithm() != nil {
 			fe.add(f+".loadBalancer.consistentHash", "only one of minimumRingSize and maglev/ringHash may be set")
+		}
+		if m := ch.GetMaglev(); m != nil && !maglevTableSize(m.TableSize) {
+			fe.add(f+".loadBalancer.consistentHash.maglev.tableSize", "tableSize %d must be a prime number below 5000011", m.TableSize)
 		}
 	}
 	if cp != nil {
@@ -222,6 +295,7 @@ func validatePolicyParts(fe *fieldErrs, f string, lb *networking.LoadBalancerSet
 			{cp.GetHttp().GetMaxRequestsPerConnection(), "http.maxRequestsPerConnection"},
 			{cp.GetHttp().GetMaxRetries(), "http.maxRetries"},
 			{cp.GetTcp().GetMaxConnections(), "tcp.maxConnections"},
+			{cp.GetHttp().GetMaxConcurrentStreams(), "http.maxConcurrentStreams"},
 		} {
 			if c.v < 0 {
 				fe.add(f+".connectionPool."+c.field, "must not be negative")
@@ -229,6 +303,27 @@ func validatePolicyParts(fe *fieldErrs, f string, lb *networking.LoadBalancerSet
 		}
 		fe.addErr(f+".connectionPool.http.idleTimeout", validateDuration(cp.GetHttp().GetIdleTimeout()))
 		fe.addErr(f+".connectionPool.tcp.connectTimeout", validateDuration(cp.GetTcp().GetConnectTimeout()))
+		fe.addErr(f+".connectionPool.tcp.maxConnectionDuration", validateDuration(cp.GetTcp().GetMaxConnectionDuration()))
+		if d := cp.GetTcp().GetIdleTimeout(); d.AsDuration() != 0 { // 0s disables the timeout
+			fe.addErr(f+".connectionPool.tcp.idleTimeout", validateDuration(d))
+		}
+		if h := cp.GetHttp(); h.GetUseClientProtocol() && h.GetH2UpgradePolicy() == networking.ConnectionPoolSettings_HTTPSettings_UPGRADE {
+			fe.add(f+".connectionPool.http.useClientProtocol", "useClientProtocol must not be true when h2UpgradePolicy is UPGRADE")
+		}
+		if k := cp.GetHttp().GetHttp2KeepAlive(); k != nil {
+			for _, d := range []struct {
+				v    *durationpb.Duration
+				name string
+			}{{k.Interval, "interval"}, {k.Timeout, "timeout"}} {
+				if d.v == nil {
+					fe.add(f+".connectionPool.http.http2KeepAlive."+d.name, "%s is required", d.name)
+				} else {
+					fe.addErr(f+".connectionPool.http.http2KeepAlive."+d.name, validateDuration(d.v))
+				}
+			}
+		}
+		fe.addErr(f+".connectionPool.tcp.tcpKeepalive.time", validateDuration(cp.GetTcp().GetTcpKeepalive().GetTime()))
+		fe.addErr(f+".connectionPool.tcp.tcpKeepalive.interval", validateDuration(cp.GetTcp().GetTcpKeepalive().GetInterval()))
 	}
 	if od != nil {
 		fe.addErr(f+".outlierDetection.interval", validateDuration(od.Interval))
@@ -267,4 +362,71 @@ func validateClientTLS(fe *fieldErrs, f string, t *networking.ClientTLSSettings)
 			fe.add(f+".privateKey", "MUTUAL TLS requires clientCertificate and privateKey, or credentialName")
 		}
 	}
+}
+
+// maglevTableSize is Istio's rule for maglev.tableSize: a prime below 5000011
+// (Envoy's limit).
+func maglevTableSize(n uint64) bool {
+	if n < 2 || n >= 5000011 {
+		return false
+	}
+	for d := uint64(2); d*d <= n; d++ {
+		if n%d == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// validateLocalityLB is Istio's ValidateLocalityLbSetting.
+func validateLocalityLB(fe *fieldErrs, f string, l *networking.LocalityLoadBalancerSetting) {
+	if l == nil {
+		return
+	}
+	if len(l.Distribute) > 0 && len(l.Failover) > 0 {
+		fe.add(f, "distribute and failover cannot both be set")
+		return
+	}
+	for i, d := range l.Distribute {
+		df := idx(f+".distribute", i)
+		var total uint32
+		for loc, w := range d.To {
+			if w < 1 || w > 100 {
+				fe.add(df+".to["+loc+"]", "locality weight %d is not in range 1..100", w)
+				return
+			}
+			total += w
+			fe.addErr(df+".to["+loc+"]", validateLocality(loc))
+		}
+		if total != 100 {
+			fe.add(df+".to", "locality weights sum to %d, not 100", total)
+		}
+		fe.addErr(df+".from", validateLocality(d.From))
+	}
+	for i, fo := range l.Failover {
+		ff := idx(f+".failover", i)
+		switch {
+		case fo.From == fo.To:
+			fe.add(ff, "failover must name two different regions")
+		case strings.Contains(fo.From, "/") || strings.Contains(fo.To, "/"):
+			fe.add(ff, "failover names regions only (no zone)")
+		case strings.Contains(fo.From, "*") || strings.Contains(fo.To, "*"):
+			fe.add(ff, "failover regions cannot contain the wildcard *")
+		}
+	}
+}
+
+// validateLocality is Istio's validateLocalities for one "region/zone/subzone"
+// pattern: "*" only as a whole last part.
+func validateLocality(l string) error {
+	parts := strings.Split(l, "/")
+	if len(parts) > 3 {
+		return fmt.Errorf("locality %q has more than region/zone/subzone", l)
+	}
+	for i, p := range parts {
+		if p == "" || strings.Contains(p, "*") && (p != "*" || i != len(parts)-1) {
+			return fmt.Errorf("locality %q: %q is not a name or a final *", l, p)
+		}
+	}
+	return nil
 }

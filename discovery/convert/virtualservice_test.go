@@ -179,8 +179,10 @@ func TestVirtualServiceValidation(t *testing.T) {
 		spec  string
 		field string
 	}{
-		{"no hosts", `gateways: [gw]
-http: [{` + route + `}]`, "spec.hosts"},
+		{"delegate (no hosts) with gateways", `gateways: [gw]
+http: [{` + route + `}]`, "spec.gateways"},
+		{"delegate (no hosts) with tcp", `tcp: [{route: [{destination: {host: a}}]}]`, "spec.tcp"},
+		{"delegate (no hosts) delegating again", `http: [{delegate: {name: other}}]`, "spec.http[0].delegate"},
 		{"invalid host bookinfo.*", `hosts: ["bookinfo.*"]
 gateways: [bookinfo-gateway]
 http: [{` + route + `}]`, "spec.hosts[0]"},

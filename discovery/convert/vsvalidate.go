@@ -17,8 +17,23 @@ import (
 
 func validateVirtualService(fe *fieldErrs, v *networkingv1.VirtualService) {
 	s := &v.Spec
-	if len(s.Hosts) == 0 {
-		fe.add("spec.hosts", "at least one host is required (delegate VirtualServices without hosts are not supported)")
+	delegate := len(s.Hosts) == 0
+	if delegate {
+		// a delegate VirtualService: its http routes are merged into the
+		// routes of root VirtualServices that name it
+		for _, c := range []struct {
+			set   bool
+			field string
+		}{{len(s.Gateways) > 0, "gateways"}, {len(s.Tls) > 0, "tls"}, {len(s.Tcp) > 0, "tcp"}} {
+			if c.set {
+				fe.add("spec."+c.field, "a delegate VirtualService (no hosts) must not specify %s", c.field)
+			}
+		}
+		for i, r := range s.Http {
+			if r.GetDelegate() != nil {
+				fe.add(idx("spec.http", i)+".delegate", "a delegate VirtualService's route cannot delegate again")
+			}
+		}
 	}
 	for i, g := range s.Gateways {
 		fe.addErr(idx("spec.gateways", i), validateGatewayName(g))

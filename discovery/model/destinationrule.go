@@ -9,6 +9,9 @@ type DestinationRule struct {
 	TrafficPolicy *TrafficPolicy `json:"trafficPolicy,omitempty"`
 	Subsets       []Subset       `json:"subsets,omitempty"`
 	ExportTo      []string       `json:"exportTo,omitempty"`
+	// WorkloadSelector limits the rule to the proxies of its namespace whose
+	// labels match (nil: every proxy that sees the rule).
+	WorkloadSelector map[string]string `json:"workloadSelector,omitempty"`
 }
 
 // Subset is a named group of a service's endpoints.
@@ -40,6 +43,28 @@ type PortTrafficPolicy struct {
 type LoadBalancer struct {
 	Simple         string          `json:"simple,omitempty"` // ROUND_ROBIN, LEAST_REQUEST, RANDOM, PASSTHROUGH, UNSPECIFIED
 	ConsistentHash *ConsistentHash `json:"consistentHash,omitempty"`
+	Locality       *LocalityLB     `json:"localityLbSetting,omitempty"`
+}
+
+// LocalityLB is a localityLbSetting: traffic kept in or spread over
+// localities ("region/zone/subzone" patterns, "*" for any part).
+type LocalityLB struct {
+	Enabled    *bool                `json:"enabled,omitempty"` // nil: enabled
+	Distribute []LocalityDistribute `json:"distribute,omitempty"`
+	Failover   []LocalityFailover   `json:"failover,omitempty"`
+}
+
+// LocalityDistribute gives the traffic of proxies in From to the localities
+// of To, by weight (summing to 100).
+type LocalityDistribute struct {
+	From string            `json:"from"`
+	To   map[string]uint32 `json:"to"`
+}
+
+// LocalityFailover names the region that takes over from region From.
+type LocalityFailover struct {
+	From string `json:"from"`
+	To   string `json:"to"`
 }
 
 // ConsistentHash hashes requests onto endpoints.
@@ -50,8 +75,25 @@ type ConsistentHash struct {
 	HTTPCookieTTL          *time.Duration `json:"httpCookieTtl,omitempty"`
 	UseSourceIP            bool           `json:"useSourceIp,omitempty"`
 	HTTPQueryParameterName string         `json:"httpQueryParameterName,omitempty"`
-	MinimumRingSize        uint64         `json:"minimumRingSize,omitempty"`
+	// Algorithm is HashRing (ringHash, or the deprecated top-level
+	// minimumRingSize) or HashMaglev.
+	Algorithm       HashAlgorithm `json:"algorithm,omitempty"`
+	MinimumRingSize uint64        `json:"minimumRingSize,omitempty"`
+	// MaglevTableSize is maglev.tableSize (0: Envoy's default).
+	MaglevTableSize uint64 `json:"maglevTableSize,omitempty"`
 }
+
+// HashAlgorithm is a consistent-hash algorithm.
+type HashAlgorithm string
+
+// Consistent-hash algorithms. HashRingDefault is a consistentHash without
+// ringHash or maglev: a ring whose minimum size defaults to 1024 (istiod);
+// HashRing is an explicit ringHash, whose unset minimum size stays Envoy's.
+const (
+	HashRingDefault HashAlgorithm = ""
+	HashRing        HashAlgorithm = "ringHash"
+	HashMaglev      HashAlgorithm = "maglev"
+)
 
 // ConnectionPool limits connections and requests.
 type ConnectionPool struct {
@@ -61,18 +103,38 @@ type ConnectionPool struct {
 
 // TCPPool is the TCP part of a connection pool.
 type TCPPool struct {
-	MaxConnections int32          `json:"maxConnections,omitempty"`
-	ConnectTimeout *time.Duration `json:"connectTimeout,omitempty"`
+	MaxConnections        int32          `json:"maxConnections,omitempty"`
+	ConnectTimeout        *time.Duration `json:"connectTimeout,omitempty"`
+	TCPKeepalive          *TCPKeepalive  `json:"tcpKeepalive,omitempty"`
+	MaxConnectionDuration *time.Duration `json:"maxConnectionDuration,omitempty"`
+	IdleTimeout           *time.Duration `json:"idleTimeout,omitempty"`
+}
+
+// TCPKeepalive sets SO_KEEPALIVE on upstream connections; unset fields keep
+// the operating system's defaults.
+type TCPKeepalive struct {
+	Probes   uint32         `json:"probes,omitempty"`
+	Time     *time.Duration `json:"time,omitempty"`
+	Interval *time.Duration `json:"interval,omitempty"`
+}
+
+// HTTP2Keepalive is the HTTP/2 PING keepalive of upstream connections.
+type HTTP2Keepalive struct {
+	Interval *time.Duration `json:"interval,omitempty"`
+	Timeout  *time.Duration `json:"timeout,omitempty"`
 }
 
 // HTTPPool is the HTTP part of a connection pool.
 type HTTPPool struct {
-	HTTP1MaxPendingRequests  int32          `json:"http1MaxPendingRequests,omitempty"`
-	HTTP2MaxRequests         int32          `json:"http2MaxRequests,omitempty"`
-	MaxRequestsPerConnection int32          `json:"maxRequestsPerConnection,omitempty"`
-	MaxRetries               int32          `json:"maxRetries,omitempty"`
-	IdleTimeout              *time.Duration `json:"idleTimeout,omitempty"`
-	H2UpgradePolicy          string         `json:"h2UpgradePolicy,omitempty"`
+	HTTP1MaxPendingRequests  int32           `json:"http1MaxPendingRequests,omitempty"`
+	HTTP2MaxRequests         int32           `json:"http2MaxRequests,omitempty"`
+	MaxRequestsPerConnection int32           `json:"maxRequestsPerConnection,omitempty"`
+	MaxRetries               int32           `json:"maxRetries,omitempty"`
+	IdleTimeout              *time.Duration  `json:"idleTimeout,omitempty"`
+	H2UpgradePolicy          string          `json:"h2UpgradePolicy,omitempty"`
+	UseClientProtocol        bool            `json:"useClientProtocol,omitempty"`
+	MaxConcurrentStreams     int32           `json:"maxConcurrentStreams,omitempty"`
+	HTTP2KeepAlive           *HTTP2Keepalive `json:"http2KeepAlive,omitempty"`
 }
 
 // OutlierDetection ejects failing endpoints.

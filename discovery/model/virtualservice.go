@@ -37,7 +37,8 @@ type HTTPRoute struct {
 	Delegate       *Delegate              `json:"delegate,omitempty"`
 }
 
-// Delegate points at another VirtualService (not supported by the gateway translator yet).
+// Delegate points at a delegate VirtualService (one without hosts), whose
+// http routes replace the route that names it.
 type Delegate struct {
 	Name      string `json:"name"`
 	Namespace string `json:"namespace,omitempty"`

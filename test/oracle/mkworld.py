@@ -13,7 +13,9 @@ two custom-selector gateways of seed 001) are a Service + Pod + EndpointSlice in
 Which apps, secrets and gateway (plus extra gateway Service ports) a case gets is listed in
 CASES_DIR/_world/manifest.txt, one line per case:
 
-    <case-dir> | gw=<gateway>[+name:port[:targetPort][/UDP]...] | apps=a,b | secrets=s1,s2
+    <case-dir> | gw=<gateway>[+name:port[:targetPort][/UDP]...] | apps=a,b | secrets=s1,s2 [| locality=r/z/s]
+
+locality is the gateway proxy's locality (istiod derives it from the gateway pod's Node).
 
 The rendered building blocks are also written to CASES_DIR/_world/{apps,gateways,secrets}/ so a
 reader can see the whole world. Every case directory is self-contained afterwards: the oracle and
@@ -112,6 +114,8 @@ SECRETS = {
     "httpbin-cred": ("httpbin-cred", "kubernetes.io/tls", ["tls.crt", "tls.key"]),
     # seed 002: kubectl create -n istio-system secret tls istio-ingress-certs
     "istio-ingress-certs": ("istio-ingress-certs", "kubernetes.io/tls", ["tls.crt", "tls.key"]),
+    # Istio docs "Egress Gateways with TLS Origination" (mutual TLS origination): client-credential with ca.crt
+    "client-credential": ("client-credential", "Opaque", ["tls.crt", "tls.key", "ca.crt"]),
 }
 
 BASE_PORTS = [("status-port", 15021, 15021, "TCP"), ("http2", 80, 8080, "TCP"), ("https", 443, 8443, "TCP")]
@@ -261,12 +265,14 @@ def render_gateway(key, extra):
     return docs
 
 
-def render_proxies(key):
+def render_proxies(key, locality=""):
     g = GATEWAYS[key]
     s = "- name: %s\n  type: router\n  namespace: istio-system\n  ip: %s\n  labels: %s\n" % (
         g["proxy"], g["podip"], flow(g["labels"]))
     if g.get("metadata"):
         s += "  metadata: %s\n" % flow(g["metadata"])
+    if locality:
+        s += "  locality: %s\n" % locality
     return s
 
 
@@ -300,11 +306,11 @@ def parse_manifest(path):
             if not line:
                 continue
             fields = [x.strip() for x in line.split("|")]
-            c = {"case": fields[0], "gw": "ingress", "apps": [], "secrets": []}
+            c = {"case": fields[0], "gw": "ingress", "apps": [], "secrets": [], "locality": ""}
             for fld in fields[1:]:
                 k, _, v = fld.partition("=")
-                if k == "gw":
-                    c["gw"] = v
+                if k in ("gw", "locality"):
+                    c[k] = v
                 elif k in ("apps", "secrets"):
                     c[k] = [x for x in v.split(",") if x]
                 else:
@@ -344,7 +350,7 @@ def main():
         write(os.path.join(d, "k8s.yaml"), docs)
         write(os.path.join(d, "gateway-svc.yaml"), render_gateway(gw, extra))
         with open(os.path.join(d, "proxies.yaml"), "w") as f:
-            f.write(HEADER + render_proxies(gw))
+            f.write(HEADER + render_proxies(gw, c["locality"]))
         n += 1
     print("mkworld: %d cases" % n)
 

@@ -8,6 +8,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
+	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/xds/node"
 	"github.com/meshgate/meshgate/xds/translate"
 )
@@ -57,7 +58,8 @@ func ParseNode(n *corev3.Node, defaultCluster string) (Node, error) {
 		Proxy: translate.Proxy{
 			ID: n.GetId(), Type: nd.ID.Type, IP: nd.ID.IP, Namespace: nd.Namespace(), Labels: md.Labels,
 			Network: md.Network, ClusterID: md.ClusterID, RouterMode: md.RouterMode,
-			Flavor: flavorOf(md),
+			Flavor:   flavorOf(md),
+			Locality: model.Locality{Region: n.GetLocality().GetRegion(), Zone: n.GetLocality().GetZone(), Subzone: n.GetLocality().GetSubZone()},
 		},
 		Generator: md.Generator, ServiceAccount: md.ServiceAccount,
 	}
@@ -87,7 +89,8 @@ func flavorOf(md node.Metadata) translate.Flavor {
 // gateway's configuration.
 func (n Node) groupKey() string {
 	var b strings.Builder
-	for _, s := range []string{n.Generator, n.Type, n.Namespace, n.ClusterID, n.Network, n.RouterMode, n.ServiceAccount, string(n.Flavor)} {
+	for _, s := range []string{n.Generator, n.Type, n.Namespace, n.ClusterID, n.Network, n.RouterMode, n.ServiceAccount, string(n.Flavor),
+		n.Locality.Region, n.Locality.Zone, n.Locality.Subzone} {
 		b.WriteString(s)
 		b.WriteByte('|')
 	}

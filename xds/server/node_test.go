@@ -109,6 +109,15 @@ func TestGroupKey(t *testing.T) {
 	if n.groupKey() == a.groupKey() {
 		t.Error("Istio's proxy shares the group key of an upstream Envoy (flavours differ)")
 	}
+	e := gatewayNode("gw-5")
+	e.Locality = &corev3.Locality{Region: "region1", Zone: "zone1", SubZone: "sub1"}
+	n, _ = ParseNode(e, "Kubernetes")
+	if n.Locality.Region != "region1" || n.Locality.Zone != "zone1" || n.Locality.Subzone != "sub1" {
+		t.Errorf("locality %+v, want the node's region1/zone1/sub1", n.Locality)
+	}
+	if n.groupKey() == a.groupKey() {
+		t.Error("a gateway in another locality shares the group key (locality load balancing differs)")
+	}
 }
 
 func cluster(name string) types.Resource { return &clusterv3.Cluster{Name: name} }

@@ -29,6 +29,9 @@ type Proxy struct {
 	RouterMode string
 	// Flavor is the Envoy build the proxy runs ("" means FlavorIstio).
 	Flavor Flavor
+	// Locality is where the proxy runs (the xDS node's locality); locality
+	// load balancing orders or weights endpoints relative to it.
+	Locality model.Locality
 }
 
 // Flavor is the Envoy build a configuration is for: Istio's proxy has

@@ -37,7 +37,7 @@ const defaultConnectTimeout = 10 * time.Second
 // port, else to the listener port; a missing service still yields a name.
 func (b *builder) destinationCluster(d model.Destination, vsNamespace string, listenPort uint32) string {
 	host := resolveShortName(d.Host, vsNamespace, b.ix.opts.DomainSuffix)
-	svc := b.ix.services[host]
+	svc := b.ix.service(host, b.proxy.Namespace)
 	port := d.Port
 	if port == 0 {
 		if svc != nil && len(svc.Ports) == 1 {
@@ -55,8 +55,13 @@ func (b *builder) destinationCluster(d model.Destination, vsNamespace string, li
 func (b *builder) buildClusters() {
 	for _, name := range model.SortedKeys(b.clusterRefs) {
 		ref := b.clusterRefs[name]
-		svc := b.ix.services[ref.Host]
+		svc := b.ix.service(ref.Host, b.proxy.Namespace)
 		if svc == nil {
+			if hidden := b.ix.services[ref.Host]; hidden != nil {
+				b.warnf("cluster %s: ServiceEntry %s/%s (host %s) is not exported to namespace %s; routes to it fail",
+					name, hidden.Entry.Namespace, hidden.Entry.Name, ref.Host, b.proxy.Namespace)
+				continue
+			}
 			b.warnf("cluster %s: no service %s in the registry; routes to it fail until it exists", name, ref.Host)
 			continue
 		}
@@ -65,7 +70,7 @@ func (b *builder) buildClusters() {
 			b.warnf("cluster %s: service %s has no port %d", name, ref.Host, ref.Port)
 			continue
 		}
-		dr := b.ix.destinationRule(ref.Host, b.proxy.Namespace, svc.Namespace)
+		dr := b.ix.destinationRule(ref.Host, b.proxy.Namespace, svc.Namespace, b.proxy.Labels)
 		var subset *model.Subset
 		if ref.Subset != "" {
 			subset = findSubset(dr, ref.Subset)
@@ -78,7 +83,7 @@ func (b *builder) buildClusters() {
 		c := b.cluster(name, svc, sp, ref, policy)
 		b.out.Clusters = append(b.out.Clusters, c)
 		if c.GetType() == clusterv3.Cluster_EDS {
-			b.out.Endpoints = append(b.out.Endpoints, b.loadAssignment(name, svc, sp, subset, ref.SNIDNAT))
+			b.out.Endpoints = append(b.out.Endpoints, b.loadAssignment(name, svc, sp, subset, endpointTLSMode(dr, ref.Subset, ref.Port), policy, ref.SNIDNAT))
 		}
 	}
 }
@@ -161,23 +166,23 @@ func (b *builder) cluster(name string, svc *service, sp model.ServicePort, ref c
 	}
 	b.setDiscovery(c, svc, sp)
 	b.applyPolicy(c, pol)
-	hpo := poolProtocolOptions(pol.Pool)
-	if isH2(sp) || pol.Pool != nil && pol.Pool.HTTP != nil && pol.Pool.HTTP.H2UpgradePolicy == "UPGRADE" {
-		// istiod's setUpstreamProtocol: HTTP/2 (and gRPC) ports, and h2UpgradePolicy
-		// UPGRADE, speak HTTP/2 upstream.
-		hpo.UpstreamProtocolOptions = &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{
-			ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
-				ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{}},
-			},
-		}
+	b.applyLocalityCluster(c, pol)
+	hpo := &httpv3.HttpProtocolOptions{}
+	if isH2(sp) {
+		// istiod's setUpstreamProtocol, before the traffic policy: HTTP/2 (and
+		// gRPC) ports speak HTTP/2 upstream.
+		hpo.UpstreamProtocolOptions = explicitH2()
 	}
+	applyPoolProtocolOptions(hpo, pol.Pool)
+	// istiod's isHttp2Cluster: the TLS ALPN follows the final HTTP version.
+	h2 := hpo.GetExplicitHttpConfig().GetHttp2ProtocolOptions() != nil
 	if ref.SNIDNAT {
 		setProtocolOptions(c, hpo)
 		return c // passthrough: the client's mTLS goes through untouched
 	}
 	switch {
 	case pol.TLS != nil && pol.TLS.Mode != "" && pol.TLS.Mode != model.ClientTLSDisable:
-		if ctx := b.upstreamTLS(pol.TLS, svc, sp, ref); ctx != nil {
+		if ctx := b.upstreamTLS(pol.TLS, svc, sp, ref, h2); ctx != nil {
 			c.TransportSocket = transportSocket(ctx)
 		}
 		if m := pol.TLS.Mode; m == model.ClientTLSSimple || m == model.ClientTLSMutual {
@@ -191,7 +196,7 @@ func (b *builder) cluster(name string, svc *service, sp model.ServicePort, ref c
 		}
 	case pol.TLS != nil && pol.TLS.Mode == model.ClientTLSDisable:
 	case !svc.external():
-		c.TransportSocketMatches = b.autoMTLSMatches(svc, sp, ref)
+		c.TransportSocketMatches = b.autoMTLSMatches(svc, sp, ref, h2)
 	}
 	setProtocolOptions(c, hpo)
 	return c
@@ -215,36 +220,88 @@ func setProtocolOptions(c *clusterv3.Cluster, hpo *httpv3.HttpProtocolOptions) {
 	c.TypedExtensionProtocolOptions = map[string]*anypb.Any{httpProtocolOptionsName: mustAny(hpo)}
 }
 
-// poolProtocolOptions are the HTTP protocol options a connection pool sets
-// (istiod's applyConnectionPool): idle timeout and requests per connection.
-func poolProtocolOptions(pool *model.ConnectionPool) *httpv3.HttpProtocolOptions {
-	hpo := &httpv3.HttpProtocolOptions{}
-	if pool == nil || pool.HTTP == nil {
-		return hpo
+func explicitH2() *httpv3.HttpProtocolOptions_ExplicitHttpConfig_ {
+	return &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{
+		ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
+			ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{}},
+		},
 	}
-	h := pool.HTTP
-	if h.IdleTimeout == nil && h.MaxRequestsPerConnection <= 0 {
-		return hpo
+}
+
+// applyPoolProtocolOptions sets the HTTP protocol options of a connection
+// pool over the port's (HTTP/2 for http2/grpc ports), in istiod's order:
+// applyH2Upgrade (h2UpgradePolicy UPGRADE without
+// useClientProtocol makes the upstream HTTP/2), then applyConnectionPool (idle
+// timeout, HTTP's or else TCP's; requests per connection; connection
+// duration; concurrent streams and HTTP/2 keepalive on an HTTP/2 cluster;
+// useClientProtocol last, replacing the HTTP version, even an http2 port's).
+func applyPoolProtocolOptions(hpo *httpv3.HttpProtocolOptions, pool *model.ConnectionPool) {
+	if pool == nil {
+		return
 	}
-	hpo.CommonHttpProtocolOptions = &corev3.HttpProtocolOptions{}
-	if h.IdleTimeout != nil {
-		hpo.CommonHttpProtocolOptions.IdleTimeout = durationpb.New(*h.IdleTimeout)
+	h, t := pool.HTTP, pool.TCP
+	if h == nil {
+		h = &model.HTTPPool{}
 	}
-	if h.MaxRequestsPerConnection > 0 {
-		hpo.CommonHttpProtocolOptions.MaxRequestsPerConnection = wrapperspb.UInt32(uint32(h.MaxRequestsPerConnection))
+	if t == nil {
+		t = &model.TCPPool{}
 	}
-	return hpo
+	if h.H2UpgradePolicy == "UPGRADE" && !h.UseClientProtocol && hpo.UpstreamProtocolOptions == nil {
+		hpo.UpstreamProtocolOptions = explicitH2()
+	}
+	idle := h.IdleTimeout
+	if idle == nil {
+		idle = t.IdleTimeout
+	}
+	if idle != nil || h.MaxRequestsPerConnection > 0 || t.MaxConnectionDuration != nil || h.MaxConcurrentStreams > 0 || h.HTTP2KeepAlive != nil {
+		common := &corev3.HttpProtocolOptions{}
+		hpo.CommonHttpProtocolOptions = common
+		if idle != nil {
+			common.IdleTimeout = durationpb.New(*idle)
+		}
+		if h.MaxRequestsPerConnection > 0 {
+			common.MaxRequestsPerConnection = wrapperspb.UInt32(uint32(h.MaxRequestsPerConnection))
+		}
+		if t.MaxConnectionDuration != nil {
+			common.MaxConnectionDuration = durationpb.New(*t.MaxConnectionDuration)
+		}
+		if h2 := hpo.GetExplicitHttpConfig().GetHttp2ProtocolOptions(); h2 != nil {
+			if h.MaxConcurrentStreams > 0 {
+				h2.MaxConcurrentStreams = wrapperspb.UInt32(uint32(h.MaxConcurrentStreams))
+			}
+			if k := h.HTTP2KeepAlive; k != nil {
+				h2.ConnectionKeepalive = &corev3.KeepaliveSettings{Interval: optDuration(k.Interval), Timeout: optDuration(k.Timeout)}
+			}
+		}
+	}
+	if h.UseClientProtocol {
+		h1 := &corev3.Http1ProtocolOptions{}
+		hpo.UpstreamProtocolOptions = &httpv3.HttpProtocolOptions_UseDownstreamProtocolConfig{
+			UseDownstreamProtocolConfig: &httpv3.HttpProtocolOptions_UseDownstreamHttpConfig{
+				HttpProtocolOptions: h1, Http2ProtocolOptions: &corev3.Http2ProtocolOptions{},
+			},
+		}
+	}
+}
+
+// optDuration is nil for nil.
+func optDuration(d *time.Duration) *durationpb.Duration {
+	if d == nil {
+		return nil
+	}
+	return durationpb.New(*d)
 }
 
 // autoSNI is istiod's setAutoSniAndAutoSanValidation for SIMPLE and MUTUAL
 // origination: without a configured SNI, Envoy sends the request's host as
 // SNI (auto_sni) and, without configured SANs, checks the certificate against
-// it (auto_san_validation).
+// it (auto_san_validation), unless insecureSkipVerify turns verification off.
 func autoSNI(hpo *httpv3.HttpProtocolOptions, t *model.ClientTLS) {
 	if t.SNI != "" {
 		return
 	}
-	hpo.UpstreamHttpProtocolOptions = &corev3.UpstreamHttpProtocolOptions{AutoSni: true, AutoSanValidation: len(t.SubjectAltNames) == 0}
+	hpo.UpstreamHttpProtocolOptions = &corev3.UpstreamHttpProtocolOptions{AutoSni: true,
+		AutoSanValidation: len(t.SubjectAltNames) == 0 && !t.InsecureSkipVerify}
 }
 
 // rawBufferSocket is plaintext; shared by every cluster (never mutated).
@@ -253,8 +310,8 @@ var rawBufferSocket = &corev3.TransportSocket{Name: wellknown.TransportSocketRaw
 
 // autoMTLSMatches is Istio's auto mTLS: endpoints labelled tlsMode=istio get
 // mesh mTLS with the SNI of the cluster, others plaintext.
-func (b *builder) autoMTLSMatches(svc *service, sp model.ServicePort, ref clusterRef) []*clusterv3.Cluster_TransportSocketMatch {
-	ctx := b.istioMutualTLS(nil, svc, sp, ref)
+func (b *builder) autoMTLSMatches(svc *service, sp model.ServicePort, ref clusterRef, h2 bool) []*clusterv3.Cluster_TransportSocketMatch {
+	ctx := b.istioMutualTLS(nil, svc, sp, ref, h2)
 	return []*clusterv3.Cluster_TransportSocketMatch{
 		{
 			Name:            "tlsMode-istio",
@@ -266,14 +323,15 @@ func (b *builder) autoMTLSMatches(svc *service, sp model.ServicePort, ref cluste
 }
 
 // istioMutualTLS originates mesh mTLS: SVID "default", roots "ROOTCA", SNI
-// outbound_.<port>_.<subset>_.<host>, SANs of the service's identities.
-func (b *builder) istioMutualTLS(t *model.ClientTLS, svc *service, sp model.ServicePort, ref clusterRef) *tlsv3.UpstreamTlsContext {
+// outbound_.<port>_.<subset>_.<host>, SANs of the service's identities; ALPN
+// h2 too when the cluster speaks HTTP/2.
+func (b *builder) istioMutualTLS(t *model.ClientTLS, svc *service, sp model.ServicePort, ref clusterRef, h2 bool) *tlsv3.UpstreamTlsContext {
 	alpn := upstreamMTLSALPNs
-	if isH2(sp) {
+	if h2 {
 		alpn = append(append([]string{}, upstreamMTLSALPNs...), "h2")
 	}
 	if !b.proxy.istioFilters() && !b.tcpClusters[clusterName(ref.Port, ref.Subset, ref.Host)] {
-		alpn = meshALPN(isH2(sp))
+		alpn = meshALPN(h2)
 	}
 	sni := sniName(ref.Port, ref.Subset, ref.Host)
 	var sans []string

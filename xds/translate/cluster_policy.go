@@ -133,13 +133,8 @@ func (b *builder) applyPolicy(c *clusterv3.Cluster, p policy) {
 		case "LEAST_REQUEST", "LEAST_CONN":
 			c.LbPolicy = clusterv3.Cluster_LEAST_REQUEST
 		}
-		if lb.ConsistentHash != nil {
-			c.LbPolicy = clusterv3.Cluster_RING_HASH
-			n := lb.ConsistentHash.MinimumRingSize
-			if n == 0 {
-				n = 1024 // istiod's default minimum ring size
-			}
-			c.LbConfig = &clusterv3.Cluster_RingHashLbConfig_{RingHashLbConfig: &clusterv3.Cluster_RingHashLbConfig{MinimumRingSize: wrapperspb.UInt64(n)}}
+		if ch := lb.ConsistentHash; ch != nil {
+			applyConsistentHash(c, ch)
 		}
 	}
 	if pool := p.Pool; pool != nil {
@@ -150,6 +145,9 @@ func (b *builder) applyPolicy(c *clusterv3.Cluster, p policy) {
 			}
 			if t.ConnectTimeout != nil {
 				c.ConnectTimeout = durationpb.New(*t.ConnectTimeout)
+			}
+			if k := t.TCPKeepalive; k != nil {
+				c.UpstreamConnectionOptions = &clusterv3.UpstreamConnectionOptions{TcpKeepalive: tcpKeepalive(k)}
 			}
 		}
 		if h := pool.HTTP; h != nil {
@@ -190,15 +188,60 @@ func (b *builder) applyPolicy(c *clusterv3.Cluster, p policy) {
 	}
 }
 
+// applyConsistentHash is istiod's ApplyRingHashLoadBalancer: maglev (table
+// size if set), an explicit ringHash (minimum ring size if set), or the
+// default ring with minimum size 1024 unless the deprecated minimumRingSize says otherwise.
+func applyConsistentHash(c *clusterv3.Cluster, ch *model.ConsistentHash) {
+	switch ch.Algorithm {
+	case model.HashMaglev:
+		c.LbPolicy = clusterv3.Cluster_MAGLEV
+		if ch.MaglevTableSize != 0 {
+			c.LbConfig = &clusterv3.Cluster_MaglevLbConfig_{MaglevLbConfig: &clusterv3.Cluster_MaglevLbConfig{TableSize: wrapperspb.UInt64(ch.MaglevTableSize)}}
+		}
+	case model.HashRing:
+		c.LbPolicy = clusterv3.Cluster_RING_HASH
+		if ch.MinimumRingSize != 0 {
+			c.LbConfig = &clusterv3.Cluster_RingHashLbConfig_{RingHashLbConfig: &clusterv3.Cluster_RingHashLbConfig{MinimumRingSize: wrapperspb.UInt64(ch.MinimumRingSize)}}
+		}
+	default:
+		c.LbPolicy = clusterv3.Cluster_RING_HASH
+		n := ch.MinimumRingSize
+		if n == 0 {
+			n = 1024 // istiod's default minimum ring size
+		}
+		c.LbConfig = &clusterv3.Cluster_RingHashLbConfig_{RingHashLbConfig: &clusterv3.Cluster_RingHashLbConfig{MinimumRingSize: wrapperspb.UInt64(n)}}
+	}
+}
+
+// tcpKeepalive is istiod's setKeepAliveSettings: SO_KEEPALIVE with the set
+// fields (whole seconds), the operating system's defaults for the rest.
+func tcpKeepalive(k *model.TCPKeepalive) *corev3.TcpKeepalive {
+	out := &corev3.TcpKeepalive{}
+	if k.Probes > 0 {
+		out.KeepaliveProbes = wrapperspb.UInt32(k.Probes)
+	}
+	if k.Time != nil {
+		out.KeepaliveTime = wrapperspb.UInt32(uint32(*k.Time / time.Second))
+	}
+	if k.Interval != nil {
+		out.KeepaliveInterval = wrapperspb.UInt32(uint32(*k.Interval / time.Second))
+	}
+	return out
+}
+
 // upstreamTLS builds TLS origination for a DestinationRule tls setting.
-func (b *builder) upstreamTLS(t *model.ClientTLS, svc *service, sp model.ServicePort, ref clusterRef) *tlsv3.UpstreamTlsContext {
+// An HTTP/2 cluster offers ALPN h2 only (istiod's buildUpstreamTLSContext).
+func (b *builder) upstreamTLS(t *model.ClientTLS, svc *service, sp model.ServicePort, ref clusterRef, h2 bool) *tlsv3.UpstreamTlsContext {
 	if t.Mode == model.ClientTLSIstioMutual {
-		return b.istioMutualTLS(t, svc, sp, ref)
+		return b.istioMutualTLS(t, svc, sp, ref, h2)
 	}
 	ctx := &tlsv3.UpstreamTlsContext{Sni: t.SNI, CommonTlsContext: &tlsv3.CommonTlsContext{
 		TlsParams: &tlsv3.TlsParameters{TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_2, TlsMaximumProtocolVersion: tlsv3.TlsParameters_TLSv1_3},
 	}}
 	common := ctx.CommonTlsContext
+	if h2 {
+		common.AlpnProtocols = []string{"h2"}
+	}
 	vc := &tlsv3.CertificateValidationContext{}
 	b.setSANs(vc, exactMatchers(t.SubjectAltNames))
 	switch {

@@ -17,7 +17,7 @@ func (b *builder) autoPassthroughChains(s *gwServer) []*chainOpts {
 		if svc.Entry != nil || !hostWithin(h, s.SNIHosts) {
 			continue
 		}
-		dr := b.ix.destinationRule(h, b.proxy.Namespace, svc.Namespace)
+		dr := b.ix.destinationRule(h, b.proxy.Namespace, svc.Namespace, b.proxy.Labels)
 		for _, p := range svc.Ports {
 			if p.Protocol == "UDP" {
 				continue

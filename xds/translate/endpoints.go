@@ -3,6 +3,7 @@ package translate
 import (
 	"cmp"
 	"slices"
+	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -36,7 +37,11 @@ type localityGroup struct {
 // across its gateways, within the locality of the endpoints they replace);
 // endpoints that cannot do mesh mTLS are dropped, never sent to a gateway.
 // For SNI-DNAT clusters (east-west), only local-network mTLS endpoints count.
-func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort, subset *model.Subset, sniDNAT bool) *endpointv3.ClusterLoadAssignment {
+// drTLS is the DestinationRule's TLS mode for the cluster (endpointTLSMode):
+// when set, it alone decides which endpoints take mesh mTLS (istiod's
+// mtlsChecker), else the endpoint's tlsMode label does.
+// pol is the cluster's traffic policy, for locality load balancing.
+func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort, subset *model.Subset, drTLS *model.ClientTLSMode, pol policy, sniDNAT bool) *endpointv3.ClusterLoadAssignment {
 	groups := map[model.Locality]*localityGroup{}
 	group := func(l model.Locality) *localityGroup {
 		g := groups[l]
@@ -68,10 +73,14 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 			mtls := ep.TLSMode == model.TLSModeIstio
 			local := sameNetwork(network, b.proxy.Network)
 			if sniDNAT {
+				// the client's own mTLS passes through: the label decides
 				if local && mtls {
 					group(ep.Locality).eps = append(group(ep.Locality).eps, epEntry{addr: ep.Address, port: port, weight: 1, mtls: true})
 				}
 				continue
+			}
+			if drTLS != nil {
+				mtls = *drTLS == model.ClientTLSIstioMutual
 			}
 			if local {
 				group(ep.Locality).eps = append(group(ep.Locality).eps, epEntry{addr: ep.Address, port: port, weight: scale, mtls: mtls})
@@ -100,8 +109,12 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 			}
 			l := localityOf(we.Locality)
 			loc := model.Locality{Region: l.Region, Zone: l.Zone, Subzone: l.SubZone}
+			mtls := we.Labels[model.LabelTLSMode] == model.TLSModeIstio
+			if drTLS != nil {
+				mtls = *drTLS == model.ClientTLSIstioMutual
+			}
 			group(loc).eps = append(group(loc).eps, epEntry{addr: we.Address, port: port, weight: max(we.Weight, 1) * scale,
-				mtls: we.Labels[model.LabelTLSMode] == model.TLSModeIstio, unknownHealth: true})
+				mtls: mtls, unknownHealth: true})
 		}
 	}
 	la := &endpointv3.ClusterLoadAssignment{ClusterName: name}
@@ -137,12 +150,49 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 		lle.LoadBalancingWeight = wrapperspb.UInt32(total)
 		la.Endpoints = append(la.Endpoints, lle)
 	}
+	b.applyLocalityLB(la, pol)
 	return la
+}
+
+// endpointTLSMode is istiod's tlsModeForDestinationRule: the TLS mode the
+// DestinationRule sets for a cluster's endpoints, nil when it sets none. At
+// each level (subset, then top) a matching port-level tls replaces the level's
+// own; a subset without one falls back to the top level.
+func endpointTLSMode(dr *model.DestinationRule, subset string, port uint32) *model.ClientTLSMode {
+	if dr == nil {
+		return nil
+	}
+	if subset != "" {
+		s := findSubset(dr, subset)
+		if s == nil {
+			return nil
+		}
+		if m := levelTLSMode(s.TrafficPolicy, port); m != nil {
+			return m
+		}
+	}
+	return levelTLSMode(dr.TrafficPolicy, port)
+}
+
+func levelTLSMode(tp *model.TrafficPolicy, port uint32) *model.ClientTLSMode {
+	if tp == nil {
+		return nil
+	}
+	var m *model.ClientTLSMode
+	if tp.TLS != nil {
+		m = &tp.TLS.Mode
+	}
+	for i := range tp.PortLevelSettings {
+		if pl := &tp.PortLevelSettings[i]; pl.Port == port && pl.TLS != nil {
+			return &pl.TLS.Mode
+		}
+	}
+	return m
 }
 
 func lbEndpoint(e epEntry) *endpointv3.LbEndpoint {
 	lb := &endpointv3.LbEndpoint{
-		HostIdentifier:      &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: socketAddress(e.addr, e.port)}},
+		HostIdentifier:      &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: endpointAddress(e.addr, e.port)}},
 		HealthStatus:        corev3.HealthStatus_HEALTHY,
 		LoadBalancingWeight: wrapperspb.UInt32(e.weight),
 	}
@@ -155,6 +205,15 @@ func lbEndpoint(e epEntry) *endpointv3.LbEndpoint {
 		}}
 	}
 	return lb
+}
+
+// endpointAddress is a socket address, or for a ServiceEntry endpoint
+// "unix://<path>" a unix domain socket (Envoy's pipe), which has no port.
+func endpointAddress(addr string, port uint32) *corev3.Address {
+	if path, ok := strings.CutPrefix(addr, "unix://"); ok {
+		return &corev3.Address{Address: &corev3.Address_Pipe{Pipe: &corev3.Pipe{Path: path}}}
+	}
+	return socketAddress(addr, port)
 }
 
 func compareGateways(a, b model.NetworkGateway) int {

@@ -22,7 +22,7 @@ func EndpointsFor(mesh *model.MeshState, proxy Proxy, opts Options, clusters []s
 		if !ok {
 			continue
 		}
-		svc := ix.services[n.Host]
+		svc := ix.service(n.Host, p.Namespace)
 		if svc == nil || svc.Entry != nil && !edsResolution(svc.Entry.Resolution) {
 			continue
 		}
@@ -30,13 +30,14 @@ func EndpointsFor(mesh *model.MeshState, proxy Proxy, opts Options, clusters []s
 		if !found {
 			continue
 		}
+		dr := ix.destinationRule(n.Host, p.Namespace, svc.Namespace, p.Labels)
 		var subset *model.Subset
 		if n.Subset != "" {
-			if subset = findSubset(ix.destinationRule(n.Host, p.Namespace, svc.Namespace), n.Subset); subset == nil {
+			if subset = findSubset(dr, n.Subset); subset == nil {
 				continue
 			}
 		}
-		out = append(out, b.loadAssignment(name, svc, sp, subset, sniDNAT))
+		out = append(out, b.loadAssignment(name, svc, sp, subset, endpointTLSMode(dr, n.Subset, n.Port), effectivePolicy(dr, subset, n.Port), sniDNAT))
 	}
 	b.out.Endpoints = out
 	b.sortOutput()

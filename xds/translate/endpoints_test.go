@@ -123,7 +123,7 @@ func TestSplitHorizonEDS(t *testing.T) {
 			ix := BuildIndex(mesh, DefaultOptions())
 			b := &builder{ix: ix, proxy: &Proxy{Network: "n1", ClusterID: "c1"}, out: &Result{}}
 			svc := ix.services["reviews.default.svc.cluster.local"]
-			la := b.loadAssignment("outbound|9080||reviews.default.svc.cluster.local", svc, svc.Ports[0], nil, false)
+			la := b.loadAssignment("outbound|9080||reviews.default.svc.cluster.local", svc, svc.Ports[0], nil, nil, policy{}, false)
 			if got := cla(la); !slices.Equal(got, c.want) {
 				t.Errorf("got  %q\nwant %q", got, c.want)
 			}
@@ -143,7 +143,7 @@ func TestSNIDNATEndpointsAreLocalMTLSPods(t *testing.T) {
 	ix := BuildIndex(mesh, DefaultOptions())
 	b := &builder{ix: ix, proxy: &Proxy{Network: "n1", ClusterID: "c1"}, out: &Result{}}
 	svc := ix.services["reviews.default.svc.cluster.local"]
-	la := b.loadAssignment("outbound_.9080_._.reviews.default.svc.cluster.local", svc, svc.Ports[0], nil, true)
+	la := b.loadAssignment("outbound_.9080_._.reviews.default.svc.cluster.local", svc, svc.Ports[0], nil, nil, policy{}, true)
 	if got, want := cla(la), []string{"r1/z1: 10.1.0.1:9080=1 (1)"}; !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
 	}
@@ -185,5 +185,42 @@ func TestEndpointsForMatchesTranslate(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("no endpoints compared")
+	}
+}
+
+// TestEndpointTLSMode checks istiod's precedence for the endpoints' mTLS
+// decision: subset port-level, subset, then top-level port-level, top level.
+func TestEndpointTLSMode(t *testing.T) {
+	tls := func(m model.ClientTLSMode) *model.ClientTLS { return &model.ClientTLS{Mode: m} }
+	dr := &model.DestinationRule{
+		TrafficPolicy: &model.TrafficPolicy{TLS: tls(model.ClientTLSSimple),
+			PortLevelSettings: []model.PortTrafficPolicy{{Port: 9000, TLS: tls(model.ClientTLSDisable)}, {Port: 9001, LoadBalancer: &model.LoadBalancer{Simple: "RANDOM"}}}},
+		Subsets: []model.Subset{
+			{Name: "mesh", TrafficPolicy: &model.TrafficPolicy{TLS: tls(model.ClientTLSIstioMutual)}},
+			{Name: "port", TrafficPolicy: &model.TrafficPolicy{PortLevelSettings: []model.PortTrafficPolicy{{Port: 80, TLS: tls(model.ClientTLSMutual)}}}},
+			{Name: "none"},
+		},
+	}
+	for _, tt := range []struct {
+		subset string
+		port   uint32
+		want   model.ClientTLSMode // "" = nil
+	}{
+		{"", 80, model.ClientTLSSimple},
+		{"", 9000, model.ClientTLSDisable},
+		{"", 9001, model.ClientTLSSimple}, // a port-level setting without tls keeps the level's
+		{"mesh", 9000, model.ClientTLSIstioMutual},
+		{"port", 80, model.ClientTLSMutual},
+		{"port", 9000, model.ClientTLSDisable}, // falls back to the top level's port-level
+		{"none", 80, model.ClientTLSSimple},
+		{"missing", 80, ""},
+	} {
+		got := endpointTLSMode(dr, tt.subset, tt.port)
+		if (got == nil) != (tt.want == "") || got != nil && *got != tt.want {
+			t.Errorf("subset %q port %d: got %v, want %q", tt.subset, tt.port, got, tt.want)
+		}
+	}
+	if endpointTLSMode(nil, "", 80) != nil || endpointTLSMode(&model.DestinationRule{}, "", 80) != nil {
+		t.Error("no DestinationRule or no tls: want nil")
 	}
 }

@@ -131,10 +131,10 @@ func (b *builder) hcm(rds, statPrefix string, p model.Protocol) *hcmv3.HttpConne
 		PathWithEscapedSlashesAction: hcmv3.HttpConnectionManager_KEEP_UNCHANGED,
 		UpgradeConfigs:               []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: "websocket"}},
 	}
-	if p == model.ProtocolHTTP2 || p == model.ProtocolGRPC {
-		h.CodecType = hcmv3.HttpConnectionManager_HTTP2
-		h.Http2ProtocolOptions = &corev3.Http2ProtocolOptions{}
-	}
+	// HTTP2 and GRPC servers keep codec AUTO like every other HTTP server
+	// (istiod's buildHTTPConnectionManager): Envoy then serves h2c with prior
+	// knowledge and HTTP/1.1 on the same port, where codec HTTP2 would refuse
+	// HTTP/1.1 clients.
 	return h
 }
 

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshgate/meshgate/discovery/file"
+	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/xds/node"
 )
 
@@ -29,6 +30,8 @@ type caseProxy struct {
 	IP        string            `json:"ip"`
 	Labels    map[string]string `json:"labels"`
 	Metadata  map[string]any    `json:"metadata"`
+	// Locality is "region/zone/subzone" (the oracle's proxy locality).
+	Locality string `json:"locality"`
 	// flavor is the proxy build translated for (not in proxies.yaml: the
 	// oracle's proxies are Istio's).
 	flavor Flavor
@@ -139,6 +142,10 @@ func caseResult(t testing.TB, dir string, p caseProxy, opts Options) (res *Resul
 		t.Fatalf("%s: load: %v", dir, err)
 	}
 	proxy := Proxy{Type: p.Type, IP: p.IP, Namespace: p.Namespace, Labels: p.Labels, ClusterID: mesh.LocalCluster, Flavor: p.flavor}
+	if p.Locality != "" {
+		l := localityOf(p.Locality)
+		proxy.Locality = model.Locality{Region: l.Region, Zone: l.Zone, Subzone: l.SubZone}
+	}
 	if nw, ok := p.Metadata["NETWORK"].(string); ok {
 		proxy.Network = nw
 	}

@@ -67,7 +67,7 @@ func GRPC(mesh *model.MeshState, proxy Proxy, opts Options) (*Result, error) {
 	}
 	g := &grpcBuilder{proxy: proxy, out: &Result{}, ix: BuildIndex(mesh, opts), clusters: map[string]bool{}}
 	for _, host := range g.ix.hostnames {
-		svc := g.ix.services[host]
+		svc := g.ix.service(host, g.proxy.Namespace)
 		if !grpcService(svc) {
 			continue
 		}
@@ -124,7 +124,7 @@ func (g *grpcBuilder) virtualService(host string) *virtualService {
 
 // subset is the named subset of the DestinationRule the client uses for host.
 func (g *grpcBuilder) subset(host, svcNamespace, name string) *model.Subset {
-	return findSubset(g.ix.destinationRule(host, g.proxy.Namespace, svcNamespace), name)
+	return findSubset(g.ix.destinationRule(host, g.proxy.Namespace, svcNamespace, g.proxy.Labels), name)
 }
 
 // servicePort emits the listener, route config, clusters and endpoints of one
@@ -198,7 +198,7 @@ func (g *grpcBuilder) cluster(name string) {
 		return
 	}
 	port, subset, host, ok := parseGRPCClusterName(name)
-	svc := g.ix.services[host]
+	svc := g.ix.service(host, g.proxy.Namespace)
 	if !ok || !grpcService(svc) {
 		return // a route to an unknown service: the cluster is simply absent, as in Istio
 	}
@@ -427,7 +427,7 @@ func (g *grpcBuilder) routeAction(vs *model.VirtualService, dests []model.HTTPRo
 // and its subset, which a DestinationRule must define.
 func (g *grpcBuilder) destination(vs *model.VirtualService, d model.Destination, port model.ServicePort) (string, error) {
 	host := resolveShortName(d.Host, vs.Namespace, g.ix.opts.DomainSuffix)
-	svc := g.ix.services[host]
+	svc := g.ix.service(host, g.proxy.Namespace)
 	p := d.Port
 	if p == 0 {
 		if svc != nil && len(svc.Ports) == 1 {
@@ -520,7 +520,7 @@ const (
 // SPIFFE identities (or the rule's subjectAltNames), and the SNI names the
 // cluster. gRPC-Go checks only the deprecated SAN matchers, which are the ones set.
 func (g *grpcBuilder) upstreamTLS(svc *service, port uint32, subset string) *tlsv3.UpstreamTlsContext {
-	dr := g.ix.destinationRule(svc.Hostname, g.proxy.Namespace, svc.Namespace)
+	dr := g.ix.destinationRule(svc.Hostname, g.proxy.Namespace, svc.Namespace, g.proxy.Labels)
 	pol := effectivePolicy(dr, findSubset(dr, subset), port)
 	if pol.TLS == nil || pol.TLS.Mode != model.ClientTLSIstioMutual {
 		return nil

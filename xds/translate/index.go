@@ -3,7 +3,6 @@ package translate
 import (
 	"cmp"
 	"slices"
-	"sort"
 	"sync"
 
 	"github.com/meshgate/meshgate/discovery/model"
@@ -20,10 +19,9 @@ type Index struct {
 
 	services  map[string]*service // by hostname
 	hostnames []string            // sorted keys of services
-	// drs holds DestinationRules by namespace, then resolved host; wildcard
-	// hosts in drWildcards, most specific first.
-	drs         map[string]map[string]*model.DestinationRule
-	drWildcards map[string][]*model.DestinationRule
+	// drIndex holds the DestinationRules as istiod consolidates them
+	// (destinationrules.go).
+	drIndex     *drIndex
 	vss         []*virtualService
 	vsByGateway map[string][]*virtualService // "ns/name" (or "mesh") → bound VirtualServices, in order
 	gateways    map[string]*model.Gateway    // "ns/name" → gateway (local cluster)
@@ -50,6 +48,17 @@ type service struct {
 type instance struct {
 	Cluster *model.ClusterState
 	Svc     *model.Service
+}
+
+// service returns the service of hostname as a proxy in namespace ns sees it:
+// nil when there is none or it is not exported to ns (a ServiceEntry's
+// exportTo; istiod then leaves the cluster out, as for a missing service).
+func (ix *Index) service(hostname, ns string) *service {
+	s := ix.services[hostname]
+	if s == nil || s.Entry != nil && !exportedTo(s.Entry.ExportTo, s.Entry.Namespace, ns) {
+		return nil
+	}
+	return s
 }
 
 func (s *service) port(number uint32) (model.ServicePort, bool) {
@@ -88,8 +97,6 @@ func BuildIndex(mesh *model.MeshState, opts Options) *Index {
 		opts:        opts,
 		local:       mesh.Local(),
 		services:    map[string]*service{},
-		drs:         map[string]map[string]*model.DestinationRule{},
-		drWildcards: map[string][]*model.DestinationRule{},
 		gateways:    map[string]*model.Gateway{},
 		vsByGateway: map[string][]*virtualService{},
 	}
@@ -127,10 +134,46 @@ func (ix *Index) indexServices() {
 			for _, p := range se.Ports {
 				e.Ports = append(e.Ports, model.ServicePort{Name: p.Name, Port: p.Number, TargetPort: p.TargetPort, Protocol: "TCP", AppProtocol: string(p.Protocol)})
 			}
+			if se.WorkloadSelector != nil {
+				e.Instances = ix.selectedWorkloads(se)
+			}
 			ix.services[h] = e
 		}
 	}
 	ix.hostnames = model.SortedKeys(ix.services)
+}
+
+// selectedWorkloads are the endpoints of a ServiceEntry with a
+// workloadSelector, as istiod's ServiceEntry controller finds them: the Pods of
+// the entry's namespace, in every cluster, whose labels match. meshgate's model
+// knows the Pods that back a Service (through its EndpointSlices); each such
+// Pod counts once, on the entry's port (its targetPort, else its number).
+// Pods behind no Service and WorkloadEntry objects are not in the model.
+func (ix *Index) selectedWorkloads(se *model.ServiceEntry) []instance {
+	var out []instance
+	for _, c := range ix.mesh.Clusters {
+		seen := map[string]bool{}
+		sel := &model.Service{Meta: model.Meta{Name: se.Name, Namespace: se.Namespace}}
+		for i := range c.Services {
+			s := &c.Services[i]
+			if s.Namespace != se.Namespace {
+				continue
+			}
+			for _, ep := range s.Endpoints {
+				if seen[ep.Address] || !model.LabelsMatch(se.WorkloadSelector, ep.Labels) {
+					continue
+				}
+				seen[ep.Address] = true
+				ep.Ports = nil // the entry's ports apply
+				sel.Endpoints = append(sel.Endpoints, ep)
+			}
+		}
+		if len(sel.Endpoints) > 0 {
+			slices.SortFunc(sel.Endpoints, func(a, b model.Endpoint) int { return cmp.Compare(a.Address, b.Address) })
+			out = append(out, instance{Cluster: c, Svc: sel})
+		}
+	}
+	return out
 }
 
 func boolRank(b bool) int {
@@ -146,30 +189,19 @@ func (ix *Index) indexConfig() {
 		g := &l.Gateways[i]
 		ix.gateways[g.NamespacedName()] = g
 	}
-	for i := range l.DestinationRules {
-		dr := &l.DestinationRules[i]
-		h := resolveShortName(dr.Host, dr.Namespace, ix.opts.DomainSuffix)
-		if isWildcard(h) {
-			ix.drWildcards[dr.Namespace] = append(ix.drWildcards[dr.Namespace], dr)
-			continue
+	ix.indexDestinationRules()
+	delegates := map[string]*model.VirtualService{}
+	for i := range l.VirtualServices {
+		if vs := &l.VirtualServices[i]; len(vs.Hosts) == 0 {
+			delegates[vs.NamespacedName()] = vs
 		}
-		byHost := ix.drs[dr.Namespace]
-		if byHost == nil {
-			byHost = map[string]*model.DestinationRule{}
-			ix.drs[dr.Namespace] = byHost
-		}
-		if prev, ok := byHost[h]; ok {
-			ix.errs = append(ix.errs, model.Errorf(model.RefOf(model.KindDestinationRule, dr.Meta), "spec.host",
-				"host %q already has DestinationRule %s in this namespace; this one is ignored", h, prev.NamespacedName()))
-			continue
-		}
-		byHost[h] = dr
-	}
-	for _, w := range ix.drWildcards {
-		sort.SliceStable(w, func(i, j int) bool { return len(w[i].Host) > len(w[j].Host) })
 	}
 	for i := range l.VirtualServices {
 		vs := &l.VirtualServices[i]
+		if len(vs.Hosts) == 0 {
+			continue // a delegate: merged into the roots that name it
+		}
+		vs = ix.mergeDelegates(vs, delegates)
 		r := &virtualService{VirtualService: vs, Key: vs.NamespacedName()}
 		for _, h := range vs.Hosts {
 			r.hosts = append(r.hosts, resolveShortName(h, vs.Namespace, ix.opts.DomainSuffix))
@@ -195,24 +227,6 @@ func (ix *Index) indexConfig() {
 
 // RootNamespace is the mesh's root config namespace (Istio's default).
 const RootNamespace = model.IstioSystemNamespace
-
-// destinationRule returns the DestinationRule a proxy in proxyNS uses for
-// hostname (a service in svcNS), as istiod resolves it: from the proxy's
-// namespace, then the service's, then the root namespace; an exact host before
-// a wildcard within each; the rule must be exported to the proxy's namespace.
-func (ix *Index) destinationRule(hostname, proxyNS, svcNS string) *model.DestinationRule {
-	for _, ns := range []string{proxyNS, svcNS, RootNamespace} {
-		if dr := ix.drs[ns][hostname]; dr != nil && exportedTo(dr.ExportTo, dr.Namespace, proxyNS) {
-			return dr
-		}
-		for _, dr := range ix.drWildcards[ns] {
-			if hostSubsetOf(hostname, resolveShortName(dr.Host, dr.Namespace, ix.opts.DomainSuffix)) && exportedTo(dr.ExportTo, dr.Namespace, proxyNS) {
-				return dr
-			}
-		}
-	}
-	return nil
-}
 
 // virtualServicesForGateway returns the VirtualServices bound to gateway
 // ("ns/name") and visible from namespace, in index order.

@@ -177,11 +177,6 @@ func (b *builder) httpRoutes(vs *virtualService, port uint32, gateway string, is
 	catchAll := false
 	for ri := range vs.HTTP {
 		hr := &vs.HTTP[ri]
-		if hr.Delegate != nil {
-			b.errorf(model.RefOf(model.KindVirtualService, vs.Meta), fieldIndex("spec.http", ri)+".delegate",
-				"delegate VirtualServices are not supported by meshgate; rule skipped")
-			continue
-		}
 		if len(hr.Match) == 0 {
 			if r := b.httpRoute(vs, ri, nil, port, gateway, isTLS); r != nil {
 				out = append(out, r)

@@ -186,11 +186,11 @@ func (b *builder) routeAction(vs *virtualService, hr *model.HTTPRoute, port uint
 // that applies to a cluster (istiod's consistentHashToHashPolicy), or nil.
 func (b *builder) hashPolicy(cluster string) *routev3.RouteAction_HashPolicy {
 	ref, ok := b.clusterRefs[cluster]
-	svc := b.ix.services[ref.Host]
+	svc := b.ix.service(ref.Host, b.proxy.Namespace)
 	if !ok || svc == nil {
 		return nil
 	}
-	dr := b.ix.destinationRule(ref.Host, b.proxy.Namespace, svc.Namespace)
+	dr := b.ix.destinationRule(ref.Host, b.proxy.Namespace, svc.Namespace, b.proxy.Labels)
 	lb := effectivePolicy(dr, findSubset(dr, ref.Subset), ref.Port).LB
 	if lb == nil || lb.ConsistentHash == nil {
 		return nil
