@@ -65,6 +65,7 @@ With --grpc, print the xDS bootstrap of a proxyless gRPC-Go client instead
 	cliflag.String(f, &o.Namespace, cliflag.Namespace, "", "NAMESPACE metadata (default: the node id's namespace)")
 	cliflag.String(f, &o.Network, cliflag.Network, "", "NETWORK metadata")
 	cliflag.String(f, &o.ClusterID, cliflag.ClusterID, model.DefaultClusterID, "CLUSTER_ID metadata")
+	cliflag.Var(f, localityFlag{&o.Locality}, cliflag.Locality, "the gateway's locality, region[/zone[/subzone]] (node.locality: locality load balancing is relative to it)")
 	cliflag.String(f, &o.AdminAddress, cliflag.AdminAddress, "127.0.0.1:15000", "Envoy's admin listener, host:port")
 	cliflag.OutputFlag(f, &output, "json", "yaml")
 	f.BoolVar(&grpc, "grpc", false, "print a gRPC-Go xDS bootstrap (proxyless client) instead")
@@ -75,3 +76,15 @@ With --grpc, print the xDS bootstrap of a proxyless gRPC-Go client instead
 	_ = cmd.MarkFlagRequired(string(cliflag.NodeID))
 	return cmd
 }
+
+// localityFlag is a region[/zone[/subzone]] flag value.
+type localityFlag struct{ l *model.Locality }
+
+func (f localityFlag) String() string {
+	if f.l == nil {
+		return ""
+	}
+	return f.l.String()
+}
+func (f localityFlag) Set(s string) (err error) { *f.l, err = model.ParseLocality(s); return err }
+func (f localityFlag) Type() string             { return "string" }

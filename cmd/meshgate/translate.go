@@ -56,7 +56,7 @@ rejected objects are logged on stderr (--log-format text or json).
 
 Exit status: 0 when everything translated (warnings included); 2 when some objects were
 rejected (errors on stderr, the rest printed) or a flag value is invalid (--proxy-ip,
---proxy-locality, --cluster-id, -o); 1 when the input could not be read.`,
+--locality, --cluster-id, -o); 1 when the input could not be read.`,
 		Example: `  # the quickstart's ingress gateway
   meshgate translate -f deploy/examples/quickstart
   # its L4 gateway, as YAML
@@ -79,7 +79,7 @@ rejected (errors on stderr, the rest printed) or a flag value is invalid (--prox
 	fl.StringVar(&f.ip, "proxy-ip", "", "IP of the gateway pod (default: the address of a pod in --namespace with the --label labels)")
 	cliflag.String(fl, &f.network, cliflag.Network, "", "network of the gateway proxy (default: its cluster's network)")
 	cliflag.Alias(fl, "proxy-network", cliflag.Network)
-	fl.StringVar(&f.locality, "proxy-locality", "", "locality of the gateway proxy, region[/zone[/subzone]] (locality load balancing is relative to it)")
+	cliflag.String(fl, &f.locality, cliflag.Locality, "", "locality of the gateway proxy, region[/zone[/subzone]] (locality load balancing is relative to it)")
 	cliflag.String(fl, &f.clusterID, cliflag.ClusterID, "", "cluster of the gateway proxy and of single-cluster input (default "+model.DefaultClusterID+"); with a multi-cluster input, one of its clusters")
 	cliflag.OutputFlag(fl, &f.output, "json", "yaml")
 	cliflag.String(fl, &f.domainSuffix, cliflag.DomainSuffix, model.DefaultDomainSuffix, "cluster DNS domain")
@@ -111,10 +111,8 @@ func runTranslate(stdin io.Reader, stdout, stderr io.Writer, f *translateFlags) 
 	}
 	var locality model.Locality
 	if f.locality != "" {
-		parts := strings.SplitN(f.locality+"//", "/", 3)
-		locality = model.Locality{Region: parts[0], Zone: parts[1], Subzone: strings.TrimRight(parts[2], "/")}
-		if locality.Region == "" || strings.Contains(locality.Subzone, "/") {
-			return rejected(fmt.Errorf("--proxy-locality %q: not region[/zone[/subzone]]", f.locality))
+		if locality, err = model.ParseLocality(f.locality); err != nil {
+			return rejected(fmt.Errorf("--%s: %w", cliflag.Locality, err))
 		}
 	}
 	paths, cleanup, err := stdinPaths(f.paths, stdin)

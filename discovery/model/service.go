@@ -1,5 +1,11 @@
 package model
 
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
 // Service is a Kubernetes Service (or, in a remote ClusterState, the part of one
 // that federation carries) with the endpoints that back it.
 type Service struct {
@@ -95,6 +101,16 @@ func (l Locality) String() string {
 
 // IsZero reports an unknown locality.
 func (l Locality) IsZero() bool { return l == Locality{} }
+
+// ParseLocality reads "region[/zone[/subzone]]", the inverse of String.
+func ParseLocality(s string) (Locality, error) {
+	parts := strings.Split(s, "/")
+	if len(parts) > 3 || parts[0] == "" || slices.Contains(parts[1:], "") {
+		return Locality{}, fmt.Errorf("locality %q: want region[/zone[/subzone]], no part empty", s)
+	}
+	parts = append(parts, "", "")
+	return Locality{Region: parts[0], Zone: parts[1], Subzone: parts[2]}, nil
+}
 
 // Namespace is a Kubernetes Namespace.
 type Namespace struct {

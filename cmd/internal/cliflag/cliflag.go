@@ -25,6 +25,7 @@ const (
 	Namespace     Name = "namespace"       // a Kubernetes namespace
 	ClusterID     Name = "cluster-id"      // a cluster's id in the mesh
 	NodeID        Name = "node-id"         // an Istio xDS node id
+	Locality      Name = "locality"        // a proxy's locality, region[/zone[/subzone]]
 	CADir         Name = "ca-dir"          // a meshgate CA directory (created when empty)
 	CACerts       Name = "cacerts"         // an Istio-style cacerts directory
 	CARoot        Name = "ca-root"         // a PEM file of the mesh root
@@ -62,7 +63,7 @@ func Names() []Name {
 
 // shorthands are the one-letter forms; every Name has an entry ("" for none).
 var shorthands = map[Name]string{
-	XDSAddress: "", XDSServerName: "", Label: "", Network: "", Namespace: "", ClusterID: "", NodeID: "",
+	XDSAddress: "", XDSServerName: "", Label: "", Network: "", Namespace: "", ClusterID: "", NodeID: "", Locality: "",
 	CADir: "", CACerts: "", CARoot: "", TokenFile: "", SVIDTTL: "", AdminAddress: "", TrustDomain: "",
 	DomainSuffix: "", LogLevel: "", LogFormat: "", Output: "o", File: "f", Kubeconfig: "", Context: "",
 }

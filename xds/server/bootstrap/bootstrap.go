@@ -59,6 +59,9 @@ type Options struct {
 	Namespace string
 	Network   string
 	ClusterID string
+	// Locality is node.locality (Envoy bootstraps): where the gateway runs,
+	// what locality load balancing (failover, distribute) is relative to.
+	Locality model.Locality
 	// ServiceCluster is node.cluster (default "<namespace>.meshgate-gateway").
 	ServiceCluster string
 	// AdminAddress is Envoy's admin listener (default 127.0.0.1:15000).
@@ -182,7 +185,7 @@ func Envoy(o Options) (*bootstrapv3.Bootstrap, error) {
 		discovery = clusterv3.Cluster_STATIC
 	}
 	b := &bootstrapv3.Bootstrap{
-		Node:  &corev3.Node{Id: o.NodeID, Cluster: o.ServiceCluster, Metadata: md},
+		Node:  &corev3.Node{Id: o.NodeID, Cluster: o.ServiceCluster, Metadata: md, Locality: locality(o.Locality)},
 		Admin: &bootstrapv3.Admin{Address: socket(adminHost, adminPort)},
 		StaticResources: &bootstrapv3.Bootstrap_StaticResources{Clusters: []*clusterv3.Cluster{{
 			Name:                 XDSCluster,
@@ -342,4 +345,12 @@ func GRPC(o Options) ([]byte, error) {
 		return nil, err
 	}
 	return append(out, '\n'), nil
+}
+
+// locality is l as Envoy's node locality (nil when unknown).
+func locality(l model.Locality) *corev3.Locality {
+	if l.IsZero() {
+		return nil
+	}
+	return &corev3.Locality{Region: l.Region, Zone: l.Zone, SubZone: l.Subzone}
 }
