@@ -36,14 +36,17 @@ const (
 	DefaultLongLivedWait = 30 * time.Second
 )
 
-// ReaderRules are what a remote cluster's reader may do: read services,
-// endpointslices, pods, namespaces and the Istio networking configuration.
-// No Secrets: a remote secret never gives access to the remote cluster's
-// Secrets.
+// ReaderRules are what a remote cluster's reader may do: read what the
+// remote-cluster watches of meshgate (services, endpointslices, pods,
+// namespaces; get of the meshgate-gossip Service) and of istiod's service
+// registry (the same, and nodes: locality and NodePort gateways) ask for,
+// so that the secret works for both. Nothing else: no Secrets, no
+// ConfigMaps, no Istio configuration (remote clusters contribute services
+// and endpoints only), no writes. deploy/rbac_test.go checks these grants
+// against meshgate's requests, test/istiocompat against istiod's.
 var ReaderRules = []rbacv1.PolicyRule{
-	{APIGroups: []string{""}, Resources: []string{"namespaces", "pods", "services"}, Verbs: []string{"get", "list", "watch"}},
+	{APIGroups: []string{""}, Resources: []string{"namespaces", "nodes", "pods", "services"}, Verbs: []string{"get", "list", "watch"}},
 	{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
-	{APIGroups: []string{"networking.istio.io"}, Resources: []string{"destinationrules", "gateways", "serviceentries", "virtualservices"}, Verbs: []string{"get", "list", "watch"}},
 }
 
 // CreateOptions are create-remote-secret's settings.
