@@ -29,8 +29,9 @@ func newCreateRemoteSecretCmd() *cobra.Command {
 		Short: "Create a reader identity in this cluster and print its Istio-compatible remote secret",
 		Long: `Run against cluster CLUSTER (--kubeconfig/--context; --cluster-id is its id in the mesh). It creates, idempotently,
 the ServiceAccount meshgate-reader in --namespace and a ClusterRole/Binding that
-may get, list and watch services, endpointslices, pods, namespaces and nodes
-(what meshgate's and istiod's remote-cluster watches read; never Secrets,
+may get, list and watch services, endpointslices, pods, namespaces, nodes, CRDs
+and Gateway API Gateways (what meshgate's and istiod's remote-cluster watches
+read; never Secrets,
 ConfigMaps or Istio configuration, never writes), mints a token for it and prints the
 remote secret on stdout:
 
