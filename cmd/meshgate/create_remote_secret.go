@@ -31,9 +31,8 @@ func newCreateRemoteSecretCmd() *cobra.Command {
 the ServiceAccount meshgate-reader in --namespace and a ClusterRole/Binding that
 may get, list and watch services, endpointslices, pods, namespaces, nodes, CRDs
 and Gateway API Gateways (what meshgate's and istiod's remote-cluster watches
-read; never Secrets,
-ConfigMaps or Istio configuration, never writes), mints a token for it and prints the
-remote secret on stdout:
+read; never Secrets, ConfigMaps or Istio configuration, never writes), mints a
+token for it and prints the remote secret on stdout:
 
   a v1 Secret istio-remote-secret-CLUSTER, label istio/multiCluster: "true",
   annotation networking.istio.io/cluster: CLUSTER, one key CLUSTER holding a

@@ -182,7 +182,7 @@ func TestIstioReadsMeshgateRemoteSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	secret := run(t, ctx, meshgateBin, "create-remote-secret", "--kubeconfig", B.KubeconfigPath(), "--name", "cluster-b", "--token-ttl", "1h")
+	secret := run(t, ctx, meshgateBin, "create-remote-secret", "--kubeconfig", B.KubeconfigPath(), "--cluster-id", "cluster-b", "--token-ttl", "1h")
 	dir := t.TempDir()
 	join := func(yaml []byte) {
 		t.Helper()
