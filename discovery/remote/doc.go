@@ -18,8 +18,11 @@
 // "true", annotation networking.istio.io/cluster: <cluster>, and one key,
 // <cluster>, whose value is a kubeconfig with the server, its CA data and a
 // bearer token of the reader ServiceAccount (meshgate-reader). The reader
-// may get, list and watch services, endpointslices, pods, namespaces and
-// the Istio networking configuration, and nothing else: no Secrets.
+// may get, list and watch services, endpointslices, pods, namespaces, nodes,
+// CustomResourceDefinitions and Gateway API Gateways (ReaderRules: what
+// meshgate's and istiod's remote-cluster watches read, so the secret works
+// for an istiod too), and nothing else: no Secrets, no ConfigMaps, no Istio
+// configuration, no writes.
 //
 // A remote secret's kubeconfig is refused, with an error naming the secret,
 // the key and the field, and counted by reason in

@@ -45,6 +45,9 @@ type Options struct {
 	// ReadyTimeout bounds each wait for etcd, kube-apiserver /readyz and the
 	// CRDs. Default 2 minutes.
 	ReadyTimeout time.Duration
+	// Audit logs every request's metadata (no bodies) for
+	// Cluster.AuditEvents: which user asked for what, and the answer.
+	Audit bool
 }
 
 // serviceAccountIssuer is the issuer of the tokens every test cluster mints.
@@ -191,6 +194,14 @@ func (c *Cluster) bootOnce(ctx context.Context, opts Options, bins Binaries) err
 		return err
 	}
 	c.securePort, c.etcdPort, c.etcdPeerPort = ports[0], ports[1], ports[2]
+	extra := opts.ExtraAPIServerArgs
+	if opts.Audit {
+		audit, err := c.auditArgs()
+		if err != nil {
+			return err
+		}
+		extra = append(audit, extra...)
+	}
 	c.etcd = &process{
 		Name:    "etcd",
 		Argv:    c.etcdArgv(opts.ExecPrefix, bins.Etcd),
@@ -198,7 +209,7 @@ func (c *Cluster) bootOnce(ctx context.Context, opts Options, bins Binaries) err
 	}
 	c.apiserver = &process{
 		Name:    "kube-apiserver",
-		Argv:    c.apiserverArgv(opts.ExecPrefix, bins.APIServer, opts.ExtraAPIServerArgs),
+		Argv:    c.apiserverArgv(opts.ExecPrefix, bins.APIServer, extra),
 		LogPath: filepath.Join(c.dir, "kube-apiserver.log"),
 	}
 	if err := c.StartEtcd(ctx); err != nil {

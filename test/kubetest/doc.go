@@ -29,5 +29,8 @@
 // them for tests and register cleanup. For chaos tests a cluster's
 // components can be stopped (SIGTERM), killed (SIGKILL) and started again on
 // the same port with the same certificates and data. Options.BindAddress and
-// Options.ExecPrefix run a cluster inside a network namespace.
+// Options.ExecPrefix run a cluster inside a network namespace. Options.Audit
+// keeps the API server's audit log (metadata only, never bodies):
+// Cluster.AuditEvents says which user asked for what and the answer, the
+// proof of an RBAC test.
 package kubetest
