@@ -7,9 +7,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -26,9 +24,8 @@ import (
 // route to the egress gateway does in Istio's egress tasks): plain HTTP, or
 // mesh mTLS with its SVID (ISTIO_MUTUAL).
 type egressClient struct {
-	gw     netip.Addr // the egress gateway's pod address
-	plain  *http.Client
-	mutual *http.Client // client SVID; the gateway must prove its own
+	*ingressClient              // to the egress gateway's pod address, plain HTTP
+	mutual         *http.Client // client SVID; the gateway must prove its own
 }
 
 func newEgressClient(t *testing.T, m *meshlab.Mesh, c *meshlab.Cluster) *egressClient {
@@ -44,7 +41,7 @@ func newEgressClient(t *testing.T, m *meshlab.Mesh, c *meshlab.Cluster) *egressC
 	d := netlab.Dialer{Net: c.Net, Src: ip}
 	cfg := tlsconfig.MTLSClientConfig(id.SVID, id.Bundle, tlsconfig.AuthorizeID(m.PKI.WorkloadID(meshlab.SystemNS, meshlab.EgressGatewaySA)))
 	cfg.ServerName, cfg.NextProtos = meshlab.ExternalHost, []string{"http/1.1"}
-	return &egressClient{gw: c.EgressIP, plain: podHTTPClient(d, nil), mutual: podHTTPClient(d, cfg)}
+	return &egressClient{ingressClient: &ingressClient{base: c.EgressIP, plain: podHTTPClient(d, nil)}, mutual: podHTTPClient(d, cfg)}
 }
 
 // podHTTPClient is an HTTP client whose sockets are opened by d (inside a
@@ -69,25 +66,14 @@ func (ec *egressClient) do(ctx context.Context, mutual bool, port int, host, seq
 	if mutual {
 		hc, scheme = ec.mutual, "https"
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s://%s/", scheme, netip.AddrPortFrom(ec.gw, uint16(port))), nil)
+	h, err := ec.ingressClient.do(ctx, hc, scheme, port, host, "/", map[string]string{"x-echo-seq": seq})
 	if err != nil {
 		return externalAnswer{}, err
 	}
-	req.Host = host
-	req.Header.Set("x-echo-seq", seq)
-	resp, err := hc.Do(req)
-	if err != nil {
-		return externalAnswer{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return externalAnswer{}, err
-	}
-	a := externalAnswer{Status: resp.StatusCode, Body: string(b)}
-	if resp.Header.Get(workload.HeaderExternal) != "" {
-		if err := json.Unmarshal(b, &a.Reply); err != nil {
-			return a, fmt.Errorf("external body %q: %w", b, err)
+	a := externalAnswer{Status: h.Status, Body: h.Body}
+	if h.Header.Get(workload.HeaderExternal) != "" {
+		if err := json.Unmarshal([]byte(h.Body), &a.Reply); err != nil {
+			return a, fmt.Errorf("external body %q: %w", h.Body, err)
 		}
 	}
 	return a, nil
@@ -241,7 +227,7 @@ func TestEnvoyEgress(t *testing.T) {
 		noCert := ec.mutual.Transport.(*http.Transport).TLSClientConfig.Clone()
 		noCert.GetClientCertificate = nil
 		noCert.Certificates = nil
-		anon := &egressClient{gw: ec.gw, mutual: podHTTPClient(netlab.Dialer{Net: c1.Net}, noCert)}
+		anon := &egressClient{ingressClient: ec.ingressClient, mutual: podHTTPClient(netlab.Dialer{Net: c1.Net}, noCert)}
 		if a, err := anon.do(context.Background(), true, meshlab.EgressMutualPort, meshlab.ExternalHost, "anonymous"); err == nil {
 			t.Errorf("no client SVID: status %d, want a TLS failure", a.Status)
 		}

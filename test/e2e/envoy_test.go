@@ -158,7 +158,8 @@ func newEnvoyMesh(t *testing.T, w envoyWorld) *meshlab.Mesh {
 }
 
 // ingressClient sends HTTP(S) requests to the Envoy ingress from the test
-// process (outside every network, like a user).
+// process (outside every network, like a user); the egress tests use it
+// with a pod's client towards the egress gateway (egressClient).
 type ingressClient struct {
 	base  netip.Addr // the ingress address
 	plain *http.Client
