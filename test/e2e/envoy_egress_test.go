@@ -143,21 +143,36 @@ func TestEnvoyEgress(t *testing.T) {
 	took := waitEgress(t, ec, false, meshlab.EgressHTTPPort)
 	t.Logf("Envoy egress gateway routes to %s %s after the mesh was ready", meshlab.ExternalHost, took.Round(time.Millisecond))
 
+	// upstream counts the 200s of the egress gateway's cluster of the
+	// external port: the requests crossed that Envoy.
+	upstream := func(t *testing.T, port int) int64 {
+		return envoyStat(t, c1.EnvoyEgress, fmt.Sprintf("cluster.outbound|%d||%s.upstream_rq_200", port, meshlab.ExternalHost))
+	}
+	requireUpstream := func(t *testing.T, port int, before int64, st workload.Stats) {
+		t.Helper()
+		if n := upstream(t, port) - before; n < int64(st.OK) {
+			t.Errorf("the egress gateway's cluster of port %d counted %d answers for %d successful requests", port, n, st.OK)
+		}
+	}
 	t.Run("PlainHTTP", func(t *testing.T) {
+		before := upstream(t, meshlab.ExternalHTTPPort)
 		st := runLoad(ec.load("egress http", false, meshlab.EgressHTTPPort, false), 200)
 		if st.Failed > 0 || st.OK == 0 {
 			t.Errorf("%s: want every request to reach the external server; errors: %v", st, st.Errors)
 		}
 		requireExternalSaw(t, m, st)
+		requireUpstream(t, meshlab.ExternalHTTPPort, before, st)
 		figure(t, "%s", st)
 	})
 	t.Run("TLSOrigination", func(t *testing.T) {
 		waitEgress(t, ec, false, meshlab.EgressOriginatePort)
+		before := upstream(t, meshlab.ExternalHTTPSPort)
 		st := runLoad(ec.load("egress tls origination", false, meshlab.EgressOriginatePort, true), 200)
 		if st.Failed > 0 || st.OK == 0 {
 			t.Errorf("%s: want every request to reach the external server over TLS with SNI %s; errors: %v", st, meshlab.ExternalHost, st.Errors)
 		}
 		requireExternalSaw(t, m, st)
+		requireUpstream(t, meshlab.ExternalHTTPSPort, before, st)
 		versions := map[string]int{}
 		for _, r := range m.External.Requests() {
 			if r.TLS {
@@ -215,13 +230,44 @@ func TestEnvoyEgress(t *testing.T) {
 		figure(t, "20/20 refused: 503 %q; %s +%d; external server handshake errors +%d (e.g. %q)",
 			firstLine(a.Body), stat, fails, len(tlsErrs), firstOf(tlsErrs))
 	})
+	t.Run("TLSOriginationCASecretUpdated", func(t *testing.T) {
+		// The wrong-CA Secret now holds the external CA: Envoy gets the new
+		// validation context over SDS and the same route succeeds.
+		if err := c1.Store.Set(meshlab.CASecret(meshlab.ExternalWrongCACred, m.ExternalPKI)); err != nil {
+			t.Fatal(err)
+		}
+		written := time.Now()
+		if err := c1.Store.Sync(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, "the egress gateway trusts the updated CA Secret", nil, func() (bool, string) {
+			a, err := ec.do(context.Background(), false, meshlab.EgressOriginatePort, meshlab.ExternalWrongCAHost, "ca-updated")
+			if err != nil {
+				return false, err.Error()
+			}
+			return a.Status == http.StatusOK && a.Reply.Server != "", fmt.Sprintf("status %d: %.200s", a.Status, a.Body)
+		})
+		took := time.Since(written)
+		for i := range 20 {
+			a, err := ec.do(context.Background(), false, meshlab.EgressOriginatePort, meshlab.ExternalWrongCAHost, fmt.Sprintf("ca-updated-%d", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := a.Reply; a.Status != http.StatusOK || !r.TLS || r.SNI != meshlab.ExternalHost || r.Host != meshlab.ExternalWrongCAHost {
+				t.Fatalf("request %d: status %d, the external server saw %+v; want 200 over TLS with SNI %s", i, a.Status, r, meshlab.ExternalHost)
+			}
+		}
+		figure(t, "20/20 succeed once the Secret holds the right CA, %s after it was written (API server → daemon → SDS → Envoy)", took.Round(time.Millisecond))
+	})
 	t.Run("IstioMutualToGateway", func(t *testing.T) {
 		waitEgress(t, ec, true, meshlab.EgressMutualPort)
+		before := upstream(t, meshlab.ExternalHTTPSPort)
 		st := runLoad(ec.load("egress istio mutual", true, meshlab.EgressMutualPort, true), 200)
 		if st.Failed > 0 || st.OK == 0 {
 			t.Errorf("%s: want every request over mesh mTLS to the gateway, then TLS to the external server; errors: %v", st, st.Errors)
 		}
 		requireExternalSaw(t, m, st)
+		requireUpstream(t, meshlab.ExternalHTTPSPort, before, st)
 		// Without an SVID the gateway refuses the handshake (ISTIO_MUTUAL
 		// requires a client certificate of the mesh).
 		noCert := ec.mutual.Transport.(*http.Transport).TLSClientConfig.Clone()

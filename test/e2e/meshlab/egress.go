@@ -40,7 +40,9 @@ const (
 	EgressOriginatePort = 8081
 	EgressMutualPort    = 443
 	externalCACred      = "external-ca"
-	wrongCACred         = "external-wrong-ca"
+	// ExternalWrongCACred is the credentialName Secret of
+	// ExternalWrongCAHost's DestinationRule (CASecret rewrites it).
+	ExternalWrongCACred = "external-wrong-ca"
 )
 
 // setupEgress starts the external service and writes the egress objects
@@ -86,9 +88,6 @@ func (m *Mesh) setupEgress(ctx context.Context) error {
 }
 
 func egressObjects(egress, external netip.Addr, ca, wrong *IngressPKI) string {
-	pem := func(p *IngressPKI) string {
-		return base64.StdEncoding.EncodeToString(identity.EncodeCertificatesPEM(p.CA.Bundle().X509Authorities()))
-	}
 	return fmt.Sprintf(`apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: external, namespace: %[1]s}
@@ -170,17 +169,20 @@ spec:
   trafficPolicy:
     tls: {mode: SIMPLE, sni: %[2]s, credentialName: %[12]s}
 ---
-apiVersion: v1
-kind: Secret
-metadata: {name: %[11]s, namespace: %[1]s}
-type: Opaque
-data: {ca.crt: %[13]s}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: %[12]s, namespace: %[1]s}
-type: Opaque
-data: {ca.crt: %[14]s}
 `, SystemNS, ExternalHost, ExternalWrongCAHost, ExternalHTTPPort, ExternalHTTPSPort, external, egress,
-		EgressHTTPPort, EgressOriginatePort, EgressMutualPort, externalCACred, wrongCACred, pem(ca), pem(wrong))
+		EgressHTTPPort, EgressOriginatePort, EgressMutualPort, externalCACred, ExternalWrongCACred) +
+		CASecret(externalCACred, ca) + "---\n" + CASecret(ExternalWrongCACred, wrong)
+}
+
+// CASecret is a credentialName Secret of the gateways' namespace holding
+// only the CA certificates (ca.crt) of p: what a DestinationRule's SIMPLE
+// TLS origination verifies the server with.
+func CASecret(name string, p *IngressPKI) string {
+	pem := base64.StdEncoding.EncodeToString(identity.EncodeCertificatesPEM(p.CA.Bundle().X509Authorities()))
+	return fmt.Sprintf(`apiVersion: v1
+kind: Secret
+metadata: {name: %s, namespace: %s}
+type: Opaque
+data: {ca.crt: %s}
+`, name, SystemNS, pem)
 }
