@@ -656,6 +656,6 @@ func logXDSState(t *testing.T, c *meshlab.Cluster, g *meshlab.EnvoyGateway) {
 	if d, err := g.Admin().ConfigDump(ctx); err != nil {
 		t.Logf("%s config_dump: %v", g.Name, err)
 	} else {
-		t.Logf("%s runs listeners %v routes %v clusters %d", g.Name, d.Listeners, d.Routes, len(d.Clusters))
+		t.Logf("%s runs listeners %v routes %v clusters %v endpoints %v", g.Name, d.Listeners, d.Routes, d.Clusters, d.Endpoints)
 	}
 }
