@@ -20,10 +20,14 @@ const recoveryStreak = 20
 // chaosRun is a load running through a fault: a baseline, the fault, the
 // heal, and the recovery, with the figures each chaos test prints.
 type chaosRun struct {
-	t        *testing.T
-	load     *workload.Load
-	cl       *workload.Client
-	tgt      workload.Target
+	t    *testing.T
+	load *workload.Load
+	// eps lists the endpoint addresses (sorted) the load's caller holds;
+	// changed, when set, signals that they may have changed (else they
+	// are polled).
+	eps      func() []string
+	changed  func() <-chan struct{}
+	what     string   // whose endpoints (for messages)
 	baseline []string // endpoint addresses before the fault
 	faultAt  time.Time
 	healAt   time.Time
@@ -33,7 +37,14 @@ type chaosRun struct {
 // waits until it is steady (recoveryStreak successes in a row).
 func startChaos(t *testing.T, name string, cl *workload.Client, tgt workload.Target) *chaosRun {
 	t.Helper()
-	r := &chaosRun{t: t, load: callLoad(name, cl, tgt, 50), cl: cl, tgt: tgt}
+	return startChaosLoad(t, callLoad(name, cl, tgt, 50), tgt.String(), func() []string { return clientEndpoints(cl, tgt) }, cl.XDS.Changed)
+}
+
+// startChaosLoad is startChaos for any load whose caller's endpoints eps
+// lists (what names them; changed may be nil).
+func startChaosLoad(t *testing.T, load *workload.Load, what string, eps func() []string, changed func() <-chan struct{}) *chaosRun {
+	t.Helper()
+	r := &chaosRun{t: t, load: load, eps: eps, changed: changed, what: what}
 	r.load.Start()
 	t.Cleanup(func() { r.load.Stop() })
 	start := time.Now()
@@ -53,8 +64,12 @@ func (r *chaosRun) waitLoad(since time.Time, what string, cond func(workload.Sta
 	return st
 }
 
-func (r *chaosRun) endpoints() []string {
-	eps, err := r.cl.Endpoints(r.tgt)
+func (r *chaosRun) endpoints() []string { return r.eps() }
+
+// clientEndpoints lists the addresses (sorted) of the client's endpoints
+// of tgt.
+func clientEndpoints(cl *workload.Client, tgt workload.Target) []string {
+	eps, err := cl.Endpoints(tgt)
 	if err != nil {
 		return nil
 	}
@@ -95,7 +110,11 @@ func (r *chaosRun) recover() (conv time.Duration, faultStats workload.Stats) {
 	})
 	first, _ := st.FirstOKStreak(recoveryStreak)
 	conv = max(first.Sub(r.healAt), 0)
-	eps := waitUntilEndpoints(r.t, r.cl, r.tgt, r.baseline)
+	var eps []string
+	waitUntil(r.t, fmt.Sprintf("endpoints of %s back to %v", r.what, r.baseline), r.changed, func() (bool, string) {
+		eps = r.eps()
+		return slices.Equal(eps, r.baseline), strings.Join(eps, ",")
+	})
 	lost := 0
 	for _, b := range r.baseline {
 		if !slices.Contains(eps, b) {
@@ -109,23 +128,6 @@ func (r *chaosRun) recover() (conv time.Duration, faultStats workload.Stats) {
 		r.t.Errorf("endpoints lost after heal: %d (baseline %v, now %v)", lost, r.baseline, eps)
 	}
 	return conv, faultStats
-}
-
-// waitUntilEndpoints waits until the client's endpoints of tgt are want
-// (sorted addresses) and returns them.
-func waitUntilEndpoints(t *testing.T, cl *workload.Client, tgt workload.Target, want []string) []string {
-	t.Helper()
-	var got []string
-	waitUntil(t, fmt.Sprintf("endpoints of %s back to %v", tgt, want), cl.XDS.Changed, func() (bool, string) {
-		eps, _ := cl.Endpoints(tgt)
-		got = got[:0]
-		for _, e := range eps {
-			got = append(got, e.Addr)
-		}
-		slices.Sort(got)
-		return slices.Equal(got, want), strings.Join(got, ",")
-	})
-	return got
 }
 
 // addrs formats endpoint addresses.

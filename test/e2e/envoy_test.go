@@ -79,6 +79,20 @@ spec:
 // cluster1's east-west gateway).
 func envoyMesh(t *testing.T, builtinEastWest ...string) *meshlab.Mesh {
 	t.Helper()
+	return newEnvoyMesh(t, envoyWorld{builtinEastWest: builtinEastWest})
+}
+
+// envoyWorld are the variations of the Envoy world.
+type envoyWorld struct {
+	builtinEastWest []string
+	// egress adds an Envoy egress gateway in cluster1 and the external
+	// service on cluster2's node address (meshlab.Mesh.External).
+	egress bool
+}
+
+func newEnvoyMesh(t *testing.T, w envoyWorld) *meshlab.Mesh {
+	t.Helper()
+	builtinEastWest := w.builtinEastWest
 	requireLab(t)
 	envoy := envoytest.Path(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -99,14 +113,18 @@ func envoyMesh(t *testing.T, builtinEastWest ...string) *meshlab.Mesh {
 	if miss := caps.Missing("run", "gateway", "cert", "identity", "gossip"); len(miss) > 0 {
 		t.Fatal(missingErr(miss))
 	}
-	m, err := meshlab.New(ctx, slot, meshlab.Options{
+	opts := meshlab.Options{
 		Clusters: 2, Dir: filepath.Join(dir, "mesh"), Bin: bin, Caps: caps, Envoy: envoy,
 		Services:        map[string][]string{"cluster1": {"echo", "only-a"}, "cluster2": {"echo", "only-b"}},
 		ClientRoutes:    []meshlab.ClientRoute{{Service: "echo"}, {Service: "echo", Subset: "v1"}, {Service: "only-a"}, {Service: "only-b"}},
 		IngressCluster:  "cluster1",
 		BuiltinEastWest: builtinEastWest,
 		Logf:            t.Logf,
-	})
+	}
+	if w.egress {
+		opts.EgressCluster, opts.ExternalCluster = "cluster1", "cluster2"
+	}
+	m, err := meshlab.New(ctx, slot, opts)
 	t.Cleanup(func() {
 		if m != nil {
 			_ = m.Close()
@@ -140,7 +158,8 @@ func envoyMesh(t *testing.T, builtinEastWest ...string) *meshlab.Mesh {
 }
 
 // ingressClient sends HTTP(S) requests to the Envoy ingress from the test
-// process (outside every network, like a user).
+// process (outside every network, like a user); the egress tests use it
+// with a pod's client towards the egress gateway (egressClient).
 type ingressClient struct {
 	base  netip.Addr // the ingress address
 	plain *http.Client
@@ -596,20 +615,29 @@ func tlsClient(m *meshlab.Mesh, serverName string, cert *tls.Certificate) *http.
 // envoyStat reads one counter or gauge from an Envoy's /stats.
 func envoyStat(t *testing.T, g *meshlab.EnvoyGateway, name string) int64 {
 	t.Helper()
+	n, err := readEnvoyStat(g, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// readEnvoyStat is envoyStat for conditions: a stat Envoy does not have
+// (yet) is an error.
+func readEnvoyStat(g *meshlab.EnvoyGateway, name string) (int64, error) {
 	b, err := g.Admin().Admin(context.Background(), "/stats?filter="+url.QueryEscape("^"+regexp.QuoteMeta(name)+"$"))
 	if err != nil {
-		t.Fatalf("%s: %v", g.Name, err)
+		return 0, fmt.Errorf("%s: %w", g.Name, err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if k, v, ok := strings.Cut(line, ": "); ok && k == name {
 			var n int64
 			if _, err := fmt.Sscan(v, &n); err == nil {
-				return n
+				return n, nil
 			}
 		}
 	}
-	t.Fatalf("%s: no stat %s in %q", g.Name, name, b)
-	return 0
+	return 0, fmt.Errorf("%s: no stat %s in %q", g.Name, name, b)
 }
 
 // logXDSState logs, for a failed test, what the daemon thinks its proxies
@@ -628,6 +656,6 @@ func logXDSState(t *testing.T, c *meshlab.Cluster, g *meshlab.EnvoyGateway) {
 	if d, err := g.Admin().ConfigDump(ctx); err != nil {
 		t.Logf("%s config_dump: %v", g.Name, err)
 	} else {
-		t.Logf("%s runs listeners %v routes %v clusters %d", g.Name, d.Listeners, d.Routes, len(d.Clusters))
+		t.Logf("%s runs listeners %v routes %v clusters %v endpoints %v", g.Name, d.Listeners, d.Routes, d.Clusters, d.Endpoints)
 	}
 }

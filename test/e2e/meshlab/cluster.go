@@ -46,6 +46,10 @@ type Cluster struct {
 	// EnvoyEastWest and EnvoyIngress are the real Envoy gateways
 	// (Options.Envoy); EastWest is then nil.
 	EnvoyEastWest, EnvoyIngress *EnvoyGateway
+	// EnvoyEgress is the Envoy egress gateway (Options.EgressCluster), on
+	// the pod address EgressIP.
+	EnvoyEgress *EnvoyGateway
+	EgressIP    netip.Addr
 
 	mu    sync.Mutex
 	pods  []*Pod

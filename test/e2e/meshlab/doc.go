@@ -8,7 +8,10 @@
 // east-west gateway of every cluster is an Envoy instead of the built-in
 // one, and the ingress cluster runs an Envoy ingress beside the built-in
 // ingress, bootstrapped like `meshgate bootstrap` (xds/server/bootstrap,
-// node metadata of xds/node), inside the cluster's namespace.
+// node metadata of xds/node), inside the cluster's namespace. With
+// Options.EgressCluster an Envoy egress gateway runs there too, on a pod
+// address, towards an external service (workload.External: HTTP and HTTPS
+// with a CA of its own) on the node address of Options.ExternalCluster.
 //
 //	Options ─▶ New ─▶ netlab.New (namespaces) ─▶ PKI (root + cacerts per cluster)
 //	             │        ─▶ kubetest.Start (per network, kube source) ─▶ Store.Sync (objects)

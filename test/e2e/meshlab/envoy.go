@@ -133,15 +133,17 @@ func (g *EnvoyGateway) Start(ctx context.Context) error {
 	return WaitHTTP(ctx, g.AdminURL+"/ready", g.Proc)
 }
 
-// IngressPKI is the CA of the Envoy ingress's north-south certificates (not
-// the mesh's): the server certificate of EnvoySecureHost and
-// EnvoyMutualHost, and the client certificates MUTUAL requires.
+// IngressPKI is a CA outside the mesh: the Envoy ingress's north-south
+// certificates (the server certificate of EnvoySecureHost and
+// EnvoyMutualHost, and the client certificates MUTUAL requires), and the
+// external service's of the egress gateway (Mesh.ExternalPKI).
 type IngressPKI struct {
 	CA *identity.CA
 }
 
-func newIngressPKI() (*IngressPKI, error) {
-	td := spiffeid.RequireTrustDomainFromString("ingress.example")
+// newOutsidePKI makes a self-signed CA whose names are in trustDomain.
+func newOutsidePKI(trustDomain string) (*IngressPKI, error) {
+	td := spiffeid.RequireTrustDomainFromString(trustDomain)
 	ca, err := identity.NewSelfSignedCA(identity.CAConfig{TrustDomain: td, TTL: 24 * time.Hour}, identity.CAOptions{})
 	if err != nil {
 		return nil, err

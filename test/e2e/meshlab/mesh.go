@@ -65,6 +65,10 @@ type Options struct {
 	// real Envoy processes instead of built-in ones, and the ingress
 	// cluster also runs an Envoy ingress gateway (see EnvoyGateway).
 	Envoy string
+	// EgressCluster, with Envoy, runs an Envoy egress gateway there (see
+	// setupEgress), towards an external service on the node address of
+	// ExternalCluster.
+	EgressCluster, ExternalCluster string
 	// BuiltinEastWest lists clusters that keep the built-in east-west
 	// gateway with Envoy set (both kinds in one run, to compare them).
 	BuiltinEastWest []string
@@ -81,6 +85,10 @@ type Mesh struct {
 	// IngressPKI signs the Envoy ingress's north-south certificates (with
 	// Options.Envoy and an ingress cluster).
 	IngressPKI *IngressPKI
+	// ExternalPKI signs the external service's certificate and External is
+	// that service (with Options.EgressCluster).
+	ExternalPKI *IngressPKI
+	External    *workload.External
 }
 
 // New builds the mesh in slot: networks, PKI, clusters (API servers with the
@@ -156,6 +164,11 @@ func New(ctx context.Context, slot *netlab.Slot, opts Options) (m *Mesh, err err
 	}
 	if opts.IngressCluster != "" {
 		if err := m.setupIngress(ctx); err != nil {
+			return m, err
+		}
+	}
+	if opts.EgressCluster != "" {
+		if err := m.setupEgress(ctx); err != nil {
 			return m, err
 		}
 	}
@@ -358,6 +371,15 @@ func (m *Mesh) startEnvoyGateways(ctx context.Context) error {
 			c.EnvoyIngress = in
 			gws = append(gws, in)
 		}
+		if c.ID == m.Opts.EgressCluster {
+			eg, err := c.envoyGateway(ctx, "istio-egressgateway", EgressGatewaySA, c.EgressIP,
+				map[string]string{"istio": "egressgateway"}, "")
+			if err != nil {
+				return err
+			}
+			c.EnvoyEgress = eg
+			gws = append(gws, eg)
+		}
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(gws))
@@ -385,7 +407,7 @@ func (m *Mesh) setupIngress(ctx context.Context) error {
 	objs := []string{ingressObjects()}
 	if m.Opts.Envoy != "" {
 		var err error
-		if m.IngressPKI, err = newIngressPKI(); err != nil {
+		if m.IngressPKI, err = newOutsidePKI("ingress.example"); err != nil {
 			return err
 		}
 		y, err := envoyIngressObjects(c, m.IngressPKI)
@@ -405,7 +427,7 @@ func (m *Mesh) Close() error {
 	var errs []error
 	for _, c := range m.Clusters {
 		procs := []*Proc{c.Ingress, c.EastWest, c.Daemon}
-		for _, g := range []*EnvoyGateway{c.EnvoyIngress, c.EnvoyEastWest} {
+		for _, g := range []*EnvoyGateway{c.EnvoyIngress, c.EnvoyEastWest, c.EnvoyEgress} {
 			if g != nil {
 				procs = append(procs, g.Proc)
 			}
@@ -421,6 +443,9 @@ func (m *Mesh) Close() error {
 		if c.Kube != nil {
 			errs = append(errs, c.Kube.Close())
 		}
+	}
+	if m.External != nil {
+		errs = append(errs, m.External.Close())
 	}
 	if m.Lab != nil {
 		errs = append(errs, m.Lab.Close())

@@ -32,6 +32,7 @@ var gvrs = map[string]schema.GroupVersionResource{
 	"Gateway":            {Group: "networking.istio.io", Version: "v1", Resource: "gateways"},
 	"VirtualService":     {Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"},
 	"DestinationRule":    {Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"},
+	"ServiceEntry":       {Group: "networking.istio.io", Version: "v1", Resource: "serviceentries"},
 }
 
 // withStatus are the kinds whose status the suite sets (there is no

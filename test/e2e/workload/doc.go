@@ -20,5 +20,10 @@
 // x-echo-fail (first attempts of a key get 500: retries) and x-echo-delay
 // (timeouts) steer the answer.
 //
+// External is a service outside the mesh (the egress gateway's
+// destination): plain HTTP and HTTPS with a certificate of a CA of its
+// own, no SVIDs; it records every request (TLS, SNI, Host) and every
+// failed TLS handshake.
+//
 // Sockets are opened inside the caller's network namespace (netlab.Dialer).
 package workload
