@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/meshgate/meshgate/discovery"
+	"github.com/meshgate/meshgate/discovery/lastgood"
 	"github.com/meshgate/meshgate/discovery/model"
 )
 
@@ -30,15 +31,23 @@ type Config struct {
 	DomainSuffix string
 	// cache carries converted documents from one of Watch's loads to the next.
 	cache *jsonCache
+	// keepers, when set (Watch), keep the last good version of every object
+	// per cluster id across loads (see discovery/lastgood).
+	keepers map[string]*lastgood.Keeper
 }
 
 // Result is everything one load produced.
 type Result struct {
 	Mesh *model.MeshState
 	// ObjErrs are problems with single documents (*DocumentError) or objects
-	// (*ObjectError, wrapping a *model.FieldError); those were skipped.
+	// (*ObjectError, wrapping a *model.FieldError); those were skipped. In
+	// Watch's loads each is a *discovery.Rejection wrapping those (and
+	// unknown kinds are among them): a rejected object that was good
+	// before is served in its last good version.
 	ObjErrs []error
-	// Ignored are the documents of kinds meshgate does not use.
+	// Ignored are the documents of kinds meshgate does not use, and those
+	// of kinds no known API serves (Unknown: most often a misspelled kind
+	// or group, to be warned about).
 	Ignored []Ignored
 	// roots are the paths the input was read from (for Watch).
 	roots []string
@@ -53,6 +62,9 @@ type Ignored struct {
 	Namespace  string
 	Name       string
 	Reason     string
+	// Unknown: no Kubernetes or Istio API serves this apiVersion and kind;
+	// Reason says so in kubectl's words ("no matches for kind ...").
+	Unknown bool
 }
 
 func (i Ignored) String() string {

@@ -17,6 +17,7 @@ import (
 	strictjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshgate/meshgate/discovery"
 	"github.com/meshgate/meshgate/discovery/convert"
 	"github.com/meshgate/meshgate/discovery/model"
 )
@@ -48,6 +49,9 @@ type decoder struct {
 	seen    map[objKey]location
 	errs    []error
 	ignored []Ignored
+	// problems are errs (and unknown kinds) as the last-good keeper takes
+	// them: what was rejected, where, why.
+	problems []*discovery.Rejection
 }
 
 func newDecoder(c *jsonCache) *decoder { return &decoder{cache: c, seen: map[objKey]location{}} }
@@ -66,7 +70,7 @@ func (d *decoder) file(display, source string, data []byte) {
 			// failure of the strict parser): the lenient parser tells which.
 			lenient, err2 := yaml.YAMLToJSON(doc.data)
 			if err2 != nil {
-				d.errs = append(d.errs, &DocumentError{File: display, Document: doc.index, Line: doc.line, Err: err2})
+				d.docErr(loc, doc.line, err2)
 			} else {
 				d.duplicateKeys(loc, doc.line, bytes.TrimSpace(lenient), err)
 			}
@@ -91,14 +95,14 @@ func (d *decoder) duplicateKeys(loc location, line int, js []byte, err error) {
 	})
 	env, envErr := readEnvelope(js)
 	if envErr != nil || env.Kind == "" {
-		d.errs = append(d.errs, &DocumentError{File: loc.file, Document: loc.document, Line: line, Err: fmt.Errorf("duplicate key: %s", msg)})
+		d.docErr(loc, line, fmt.Errorf("duplicate key: %s", msg))
 		return
 	}
 	ns := env.Metadata.Namespace
 	if ns == "" && env.Kind != "Namespace" {
 		ns = convert.DefaultNamespace
 	}
-	d.objErr(loc, model.Errorf(model.Ref{Kind: model.Kind(env.Kind), Namespace: ns, Name: env.Metadata.Name}, "", "duplicate key: %s", msg))
+	d.objErr(loc, discovery.ReasonSchema, model.Errorf(model.Ref{Kind: model.Kind(env.Kind), Namespace: ns, Name: env.Metadata.Name}, "", "duplicate key: %s", msg))
 }
 
 // value dispatches one decoded document (or List item).
@@ -171,12 +175,12 @@ func (d *decoder) object(loc location, env envelope, js []byte) {
 		}
 	case group == istioGroup && isIstioKind(env.Kind):
 		if !istioVersions[version] {
-			d.objErr(loc, model.Errorf(ref, "apiVersion", "unsupported version %q of %s (served: v1, v1beta1, v1alpha3)", env.APIVersion, env.Kind))
+			d.objErr(loc, discovery.ReasonSchema, model.Errorf(ref, "apiVersion", "unsupported version %q of %s (served: v1, v1beta1, v1alpha3)", env.APIVersion, env.Kind))
 			return
 		}
 		d.istio(loc, ref, env.Kind, js)
 	default:
-		d.ignore(loc, env.APIVersion, env.Kind, ref.Namespace, ref.Name, "kind not used by meshgate")
+		d.otherKind(loc, env)
 	}
 }
 
@@ -185,11 +189,13 @@ func (d *decoder) object(loc location, env envelope, js []byte) {
 type envelope struct {
 	APIVersion string
 	Kind       string
-	Metadata   struct {
-		Name      string `json:"name"`
-		Namespace string `json:"namespace"`
-	}
-	Items []json.RawMessage
+	Metadata   meta
+	Items      []json.RawMessage
+}
+
+type meta struct {
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
 }
 
 func readEnvelope(js []byte) (envelope, error) {
@@ -254,7 +260,7 @@ func (d *decoder) core(loc location, ref model.Ref, kind string, js []byte) {
 			d.add(loc, ref, &o.ObjectMeta, func() { d.in.Endpoints = append(d.in.Endpoints, &o) })
 		}
 	default:
-		d.ignore(loc, "v1", kind, ref.Namespace, ref.Name, "kind not used by meshgate")
+		d.otherKind(loc, envelope{APIVersion: "v1", Kind: kind, Metadata: meta{Name: ref.Name, Namespace: ref.Namespace}})
 	}
 }
 
@@ -298,7 +304,7 @@ func (d *decoder) istio(loc location, ref model.Ref, kind string, js []byte) {
 		}
 	}
 	for _, e := range errs {
-		d.objErr(loc, e)
+		d.objErr(loc, discovery.ReasonSchema, e)
 	}
 }
 
@@ -313,14 +319,14 @@ var (
 func (d *decoder) decodeK8s(loc location, ref model.Ref, js []byte, into any) bool {
 	strictErrs, err := strictjson.UnmarshalStrict(js, into)
 	if err != nil {
-		d.objErr(loc, k8sDecodeError(ref, err))
+		d.objErr(loc, discovery.ReasonSchema, k8sDecodeError(ref, err))
 		return false
 	}
 	for _, e := range strictErrs {
 		if m := strictFieldRe.FindStringSubmatch(e.Error()); m != nil {
-			d.objErr(loc, model.Errorf(ref, m[2], "%s field", m[1]))
+			d.objErr(loc, discovery.ReasonSchema, model.Errorf(ref, m[2], "%s field", m[1]))
 		} else {
-			d.objErr(loc, model.Errorf(ref, "", "%v", e))
+			d.objErr(loc, discovery.ReasonSchema, model.Errorf(ref, "", "%v", e))
 		}
 	}
 	return len(strictErrs) == 0
@@ -344,12 +350,12 @@ func (d *decoder) add(loc location, ref model.Ref, om *metav1.ObjectMeta, keep f
 		om.Namespace = convert.DefaultNamespace
 	}
 	if om.Name == "" {
-		d.objErr(loc, model.Errorf(ref, "metadata.name", "a name is required"))
+		d.objErr(loc, discovery.ReasonSchema, model.Errorf(ref, "metadata.name", "a name is required"))
 		return
 	}
 	k := objKey{ref.Kind, ref.Namespace, ref.Name}
 	if prev, dup := d.seen[k]; dup {
-		d.objErr(loc, model.Errorf(ref, "metadata.name", "duplicate object: already defined in %s (document %d); this definition is ignored", prev.file, prev.document))
+		d.objErr(loc, discovery.ReasonDuplicate, model.Errorf(ref, "metadata.name", "duplicate object: already defined in %s (document %d); this definition is ignored", prev.file, prev.document))
 		return
 	}
 	d.seen[k] = loc
@@ -357,11 +363,16 @@ func (d *decoder) add(loc location, ref model.Ref, om *metav1.ObjectMeta, keep f
 }
 
 func (d *decoder) docErr(loc location, line int, err error) {
-	d.errs = append(d.errs, &DocumentError{File: loc.file, Document: loc.document, Line: line, Err: err})
+	e := &DocumentError{File: loc.file, Document: loc.document, Line: line, Err: err}
+	d.errs = append(d.errs, e)
+	d.problems = append(d.problems, &discovery.Rejection{Origin: loc.file, Document: loc.document, Reason: discovery.ReasonSyntax, Err: e})
 }
 
-func (d *decoder) objErr(loc location, fe *model.FieldError) {
-	d.errs = append(d.errs, &ObjectError{File: loc.file, Document: loc.document, Err: fe})
+func (d *decoder) objErr(loc location, reason string, fe *model.FieldError) {
+	e := &ObjectError{File: loc.file, Document: loc.document, Err: fe}
+	d.errs = append(d.errs, e)
+	d.problems = append(d.problems, &discovery.Rejection{Object: fe.Object, Origin: loc.file, Document: loc.document,
+		Field: fe.Field, Reason: reason, Err: e})
 }
 
 func (d *decoder) ignore(loc location, apiVersion, kind, ns, name, reason string) {
@@ -379,6 +390,12 @@ func (d *decoder) locate(err error) error {
 		return &ObjectError{File: loc.file, Document: loc.document, Err: fe}
 	}
 	return err
+}
+
+// originOf is lastgood.Input.Origin for the objects of this decoder.
+func (d *decoder) originOf(ref model.Ref) (string, int) {
+	loc := d.seen[objKey{ref.Kind, ref.Namespace, ref.Name}]
+	return loc.file, loc.document
 }
 
 // sourceOf is convert.Options.Source for the objects of this decoder.

@@ -31,7 +31,7 @@ func FuzzLoad(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d := newDecoder(nil)
 		d.file("fuzz.yaml", "fuzz.yaml", data)
-		c := d.convert("fuzz", "net", "")
+		c := d.convert("fuzz", "net", "", nil)
 		for _, e := range d.errs {
 			var de *DocumentError
 			var oe *ObjectError

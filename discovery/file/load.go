@@ -8,8 +8,10 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/meshgate/meshgate/discovery/convert"
+	"github.com/meshgate/meshgate/discovery/lastgood"
 	"github.com/meshgate/meshgate/discovery/model"
 )
 
@@ -67,7 +69,7 @@ func loadSingle(opts Config) (*Result, error) {
 	if id == "" {
 		id = model.DefaultClusterID
 	}
-	cs := d.convert(id, opts.Network, opts.DomainSuffix)
+	cs := d.convert(id, opts.Network, opts.DomainSuffix, opts.keepers)
 	res.Mesh = &model.MeshState{MeshID: opts.MeshID, LocalCluster: id, Clusters: []*model.ClusterState{cs}}
 	res.ObjErrs, res.Ignored = d.errs, d.ignored
 	return res, nil
@@ -91,7 +93,7 @@ func loadMulti(meshFile string, opts Config) (*Result, error) {
 		if err := d.readRoot(root, filepath.ToSlash(c.Path)); err != nil {
 			return res, fmt.Errorf("cluster %s: %w", c.ID, err)
 		}
-		res.Mesh = res.Mesh.WithCluster(d.convert(c.ID, c.Network, opts.DomainSuffix))
+		res.Mesh = res.Mesh.WithCluster(d.convert(c.ID, c.Network, opts.DomainSuffix, opts.keepers))
 		res.ObjErrs = append(res.ObjErrs, d.errs...)
 		res.Ignored = append(res.Ignored, d.ignored...)
 	}
@@ -99,11 +101,21 @@ func loadMulti(meshFile string, opts Config) (*Result, error) {
 }
 
 // convert runs the converter over everything decoded and adds its errors,
-// located in their files, to d.errs.
-func (d *decoder) convert(clusterID, network, domainSuffix string) *model.ClusterState {
-	cs, errs := convert.Cluster(d.in, convert.Options{
-		ClusterID: clusterID, Network: network, DomainSuffix: domainSuffix, Source: d.sourceOf,
-	})
+// located in their files, to d.errs. With keepers (Watch), the cluster's
+// keeper converts instead and d.errs become its rejections.
+func (d *decoder) convert(clusterID, network, domainSuffix string, keepers map[string]*lastgood.Keeper) *model.ClusterState {
+	copts := convert.Options{ClusterID: clusterID, Network: network, DomainSuffix: domainSuffix, Source: d.sourceOf}
+	if keepers != nil {
+		k := keepers[clusterID]
+		if k == nil {
+			k = lastgood.New(clusterID)
+			keepers[clusterID] = k
+		}
+		cs, errs := k.Cluster(lastgood.Input{Objects: d.in, Problems: d.problems, Origin: d.originOf, Locate: d.locate}, copts, time.Now())
+		d.errs = errs
+		return cs
+	}
+	cs, errs := convert.Cluster(d.in, copts)
 	for _, e := range errs {
 		d.errs = append(d.errs, d.locate(e))
 	}

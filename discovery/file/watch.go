@@ -16,6 +16,8 @@ import (
 
 	"github.com/meshgate/meshgate/discovery"
 	"github.com/meshgate/meshgate/discovery/debounce"
+	"github.com/meshgate/meshgate/discovery/lastgood"
+	"github.com/meshgate/meshgate/discovery/model"
 )
 
 // Debounce of file events: a burst ends after watchHoldoff of quiet, and
@@ -35,6 +37,9 @@ type watcher struct {
 	roots   []string        // absolute input roots (files or directories)
 	watched map[string]bool // directories currently watched
 	cache   *jsonCache      // converted documents, kept between reloads
+	// keepers hold every cluster's last good objects (reload's goroutine)
+	keepers map[string]*lastgood.Keeper
+	last    *model.MeshState // the last state published (reload's goroutine)
 }
 
 func watch(ctx context.Context, cfg Config, opts Options, publish discovery.Publish) error {
@@ -47,7 +52,7 @@ func watch(ctx context.Context, cfg Config, opts Options, publish discovery.Publ
 	if log == nil {
 		log = slog.Default()
 	}
-	w := &watcher{fs: fw, log: log, watched: map[string]bool{}}
+	w := &watcher{fs: fw, log: log, watched: map[string]bool{}, keepers: map[string]*lastgood.Keeper{}}
 	w.setRoots(cfg.Paths)
 
 	reload := func() { w.reload(cfg, publish) }
@@ -91,7 +96,7 @@ func (w *watcher) reload(opts Config, publish discovery.Publish) {
 	if w.cache == nil {
 		w.cache = newJSONCache()
 	}
-	opts.cache = w.cache
+	opts.cache, opts.keepers = w.cache, w.keepers
 	res, err := Load(opts)
 	w.cache.rotate()
 	if res != nil && len(res.roots) > 0 {
@@ -104,13 +109,49 @@ func (w *watcher) reload(opts Config, publish discovery.Publish) {
 		return
 	}
 	for _, ig := range res.Ignored {
-		w.log.Debug("file source: ignored document", "file", ig.File, "document", ig.Document,
-			"apiVersion", ig.APIVersion, "kind", ig.Kind, "namespace", ig.Namespace, "name", ig.Name, "reason", ig.Reason)
+		if !ig.Unknown { // unknown kinds are rejections: the consumer reports them
+			w.log.Debug("file source: ignored document", "file", ig.File, "document", ig.Document,
+				"apiVersion", ig.APIVersion, "kind", ig.Kind, "namespace", ig.Namespace, "name", ig.Name, "reason", ig.Reason)
+		}
 	}
-	for _, e := range res.ObjErrs {
-		w.log.Warn("file source: skipped invalid input", "err", e)
-	}
+	w.logReload(res)
+	w.last = res.Mesh
 	publish(res.Mesh, res.ObjErrs, nil)
+}
+
+// logReload says what a reload changed, per cluster and kind, and how much
+// input is rejected (each rejection is reported by the consumer of the
+// published state: once, with its file and field).
+func (w *watcher) logReload(res *Result) {
+	rejected, stale := 0, 0
+	for _, e := range res.ObjErrs {
+		var r *discovery.Rejection
+		if errors.As(e, &r) && r.Kept {
+			stale++
+		} else {
+			rejected++
+		}
+	}
+	ignored := 0
+	for _, ig := range res.Ignored {
+		if !ig.Unknown {
+			ignored++
+		}
+	}
+	for _, cs := range res.Mesh.Clusters {
+		var prev *model.ClusterState
+		if w.last != nil {
+			prev = w.last.Cluster(cs.ID)
+		}
+		ch := model.CompareClusters(prev, cs)
+		msg := "file source: reloaded"
+		if w.last == nil {
+			msg = "file source: loaded"
+		} else if !ch.Changed() {
+			msg = "file source: reloaded, nothing changed"
+		}
+		w.log.Info(msg, "cluster", cs.ID, "objects", ch.String(), "stale", stale, "rejected", rejected, "ignored", ignored)
+	}
 }
 
 func (w *watcher) setRoots(paths []string) {
