@@ -70,7 +70,7 @@ func (d *decoder) file(display, source string, data []byte) {
 			// failure of the strict parser): the lenient parser tells which.
 			lenient, err2 := yaml.YAMLToJSON(doc.data)
 			if err2 != nil {
-				d.docErr(loc, doc.line, err2)
+				d.docErr(loc, doc.line, fileLines(err2, doc.line))
 			} else {
 				d.duplicateKeys(loc, doc.line, bytes.TrimSpace(lenient), err)
 			}
@@ -85,14 +85,21 @@ func (d *decoder) file(display, source string, data []byte) {
 
 var yamlLineRe = regexp.MustCompile(`line (\d+):`)
 
+// fileLines rewrites the parser's "line N:" (in the document) to the line
+// in the file, for a document starting at line start.
+func fileLines(err error, start int) error {
+	msg := yamlLineRe.ReplaceAllStringFunc(err.Error(), func(m string) string {
+		n, _ := strconv.Atoi(yamlLineRe.FindStringSubmatch(m)[1])
+		return fmt.Sprintf("line %d:", start+n-1)
+	})
+	return errors.New(msg)
+}
+
 // duplicateKeys reports a document that is YAML but repeats a key in a
 // mapping (which lenient parsers would silently resolve to the last value).
 func (d *decoder) duplicateKeys(loc location, line int, js []byte, err error) {
 	msg := strings.Join(strings.Fields(strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:")), " ")
-	msg = yamlLineRe.ReplaceAllStringFunc(msg, func(m string) string { // document line -> file line
-		n, _ := strconv.Atoi(yamlLineRe.FindStringSubmatch(m)[1])
-		return fmt.Sprintf("line %d:", line+n-1)
-	})
+	msg = fileLines(errors.New(msg), line).Error()
 	env, envErr := readEnvelope(js)
 	if envErr != nil || env.Kind == "" {
 		d.docErr(loc, line, fmt.Errorf("duplicate key: %s", msg))

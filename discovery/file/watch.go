@@ -123,13 +123,16 @@ func (w *watcher) reload(opts Config, publish discovery.Publish) {
 // input is rejected (each rejection is reported by the consumer of the
 // published state: once, with its file and field).
 func (w *watcher) logReload(res *Result) {
-	rejected, stale := 0, 0
+	rejected, stale := map[string]int{}, map[string]int{} // by cluster
 	for _, e := range res.ObjErrs {
 		var r *discovery.Rejection
-		if errors.As(e, &r) && r.Kept {
-			stale++
-		} else {
-			rejected++
+		switch {
+		case !errors.As(e, &r):
+			rejected[""]++
+		case r.Kept:
+			stale[r.Cluster]++
+		default:
+			rejected[r.Cluster]++
 		}
 	}
 	ignored := 0
@@ -150,7 +153,7 @@ func (w *watcher) logReload(res *Result) {
 		} else if !ch.Changed() {
 			msg = "file source: reloaded, nothing changed"
 		}
-		w.log.Info(msg, "cluster", cs.ID, "objects", ch.String(), "stale", stale, "rejected", rejected, "ignored", ignored)
+		w.log.Info(msg, "cluster", cs.ID, "objects", ch.String(), "stale", stale[cs.ID], "rejected", rejected[cs.ID]+rejected[""], "ignored", ignored)
 	}
 }
 

@@ -23,6 +23,7 @@ type Keeper struct {
 type good struct {
 	obj    any
 	origin string
+	source string // its model.Meta.Source then
 }
 
 // New returns an empty Keeper for the inputs of cluster.
@@ -72,6 +73,12 @@ func (k *Keeper) Cluster(in Input, opts convert.Options, now time.Time) (*model.
 		return in.Origin(ref)
 	}
 	cs, cerrs := convert.Cluster(in.Objects, opts)
+	srcOf := func(ref model.Ref) string {
+		if opts.Source == nil {
+			return ""
+		}
+		return opts.Source(ref.Kind, ref.Namespace, ref.Name)
+	}
 
 	var out, other []error
 	rejected := map[model.Ref]*discovery.Rejection{}
@@ -151,7 +158,15 @@ func (k *Keeper) Cluster(in Input, opts convert.Options, now time.Time) (*model.
 	if len(keep) > 0 {
 		// The kept versions were good: conversion errors now are those of
 		// the rejected objects without a last good version (reported above).
-		cs, _ = convert.Cluster(inputs(its), opts)
+		// A kept object keeps its source too (its file then).
+		kopts := opts
+		kopts.Source = func(kind model.Kind, ns, name string) string {
+			if g, ok := keep[model.Ref{Kind: kind, Namespace: ns, Name: name}]; ok {
+				return g.source
+			}
+			return srcOf(model.Ref{Kind: kind, Namespace: ns, Name: name})
+		}
+		cs, _ = convert.Cluster(inputs(its), kopts)
 	}
 
 	next := make(map[model.Ref]good, len(its))
@@ -162,7 +177,7 @@ func (k *Keeper) Cluster(in Input, opts convert.Options, now time.Time) (*model.
 		}
 		if rejected[it.ref] == nil {
 			o, _ := origin(it.ref)
-			next[it.ref] = good{obj: it.obj, origin: o}
+			next[it.ref] = good{obj: it.obj, origin: o, source: srcOf(it.ref)}
 		}
 	}
 	k.good = next

@@ -46,6 +46,7 @@ type Daemon struct {
 	monLis     net.Listener // monitoring: /metrics, /healthz, /readyz
 	admin      *adminAPI    // the privileged admin API
 	m          sourceMetrics
+	sources    *sourceReport // the source's rejected input: logs, metrics, /debug/sources
 	id         *sds.Provider
 	mesh       *mesher
 	fed        *federation.Node      // nil without gossip
@@ -69,6 +70,9 @@ func New(cfg Config, log *slog.Logger, src discovery.Source) (*Daemon, error) {
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var err error
 	if d.m, err = newSourceMetrics(d.reg); err != nil {
+		return nil, err
+	}
+	if d.sources, err = newSourceReport(log.With("component", "source"), d.reg); err != nil {
 		return nil, err
 	}
 	if d.id, err = sds.New(context.Background(), sds.Config{TrustDomain: cfg.TrustDomain, CACerts: cfg.CACerts,
@@ -251,6 +255,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.xds.Register(gs)
 	mon := &http.Server{Handler: d.xds.MonitoringMux(d.reg), ReadHeaderTimeout: 10 * time.Second}
 	mux := d.xds.AdminMux()
+	mux.Handle("/debug/sources", d.sources)
 	if h, ok := d.source.(adminHandlers); ok {
 		for pattern, handler := range h.AdminHandlers() {
 			mux.Handle(pattern, handler)
@@ -392,16 +397,20 @@ type federatedSecrets interface {
 }
 
 // publish takes a source's state: a load that failed keeps the last good
-// state; object errors are counted. The sources log each skipped object
-// themselves, with its file or cluster (the file source, discovery/kube), so
-// the daemon does not log them a second time. It runs on the source's
-// goroutine (never concurrently) and only records the state for the mesher.
+// state; rejected input (objErrs; the sources keep the last good version of
+// a rejected object) is logged here, once while it persists, with its file
+// or cluster and field (the sources log only their reload summaries),
+// counted and listed on /debug/sources (sources.go). It runs on the
+// source's goroutine (never concurrently) and only records the state for
+// the mesher.
 func (d *Daemon) publish(mesh *model.MeshState, objErrs []error, err error) {
 	if err != nil {
 		d.log.Error("configuration load failed; keeping the last good configuration", "err", err)
 		d.m.loadFailures.Inc()
+		d.sources.failed(err)
 		return
 	}
+	d.sources.loaded(objErrs)
 	d.m.objectErrors.Set(float64(len(objErrs)))
 	if mesh == nil {
 		return
@@ -462,7 +471,7 @@ func newSourceMetrics(r prometheus.Registerer) (sourceMetrics, error) {
 		loadFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "meshgate_source_load_failures_total",
 			Help: "Source loads that failed entirely; the last good configuration was kept."}),
 		objectErrors: prometheus.NewGauge(prometheus.GaugeOpts{Name: "meshgate_source_object_errors",
-			Help: "Objects the source skipped in its last load (each logged with object and field)."}),
+			Help: "Objects and documents the source rejected in its last load (each logged with object, file and field; see meshgate_config_rejected_objects)."}),
 	}
 	return m, errors.Join(r.Register(m.loads), r.Register(m.loadFailures), r.Register(m.objectErrors))
 }
