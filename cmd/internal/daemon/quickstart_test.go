@@ -106,13 +106,17 @@ func TestQuickstartBrokenInputKeepsTheGateway(t *testing.T) {
 		changes map[string]string
 	}{{
 		name: "unclosed YAML", file: "gateway.yaml",
-		broken: func(s string) string { return replaceOnce(t, s, "  http:\n  - match:", "  http: [unclosed\n  - match:") },
-		fixed:  func(s string) string { return replaceOnce(t, s, "prefix: /headers", "prefix: /anything") },
-		kind:   "VirtualService", object: "default/httpbin", reason: "syntax",
+		broken: func(s string) string {
+			return replaceOnce(t, s, "  http:\n  - match:", "  http: [unclosed\n  - match:")
+		},
+		fixed: func(s string) string { return replaceOnce(t, s, "prefix: /headers", "prefix: /anything") },
+		kind:  "VirtualService", object: "default/httpbin", reason: "syntax",
 		changes: map[string]string{resource.RouteType: `"/anything"`},
 	}, {
 		name: "misspelled field", file: "gateway.yaml",
-		broken: func(s string) string { return replaceOnce(t, s, "  selector:\n    istio: ingressgateway", "  selectorr:\n    istio: ingressgateway") },
+		broken: func(s string) string {
+			return replaceOnce(t, s, "  selector:\n    istio: ingressgateway", "  selectorr:\n    istio: ingressgateway")
+		},
 		fixed: func(s string) string {
 			return replaceOnce(t, s, `hosts: ["httpbin.example.com"]`+"\n    tls:", `hosts: ["httpbin.example.com", "www.httpbin.example.com"]`+"\n    tls:")
 		},
@@ -120,7 +124,9 @@ func TestQuickstartBrokenInputKeepsTheGateway(t *testing.T) {
 		changes: map[string]string{resource.ListenerType: `"www.httpbin.example.com"`, resource.RouteType: `"www.httpbin.example.com"`},
 	}, {
 		name: "bad value", file: "services.yaml",
-		broken: func(s string) string { return replaceOnce(t, s, "port: 8080, targetPort: 18080", "port: 808080, targetPort: 18080") },
+		broken: func(s string) string {
+			return replaceOnce(t, s, "port: 8080, targetPort: 18080", "port: 808080, targetPort: 18080")
+		},
 		fixed: func(s string) string {
 			return replaceOnce(t, s, "port: 8080, targetPort: 18080", "port: 8080, targetPort: 18080, appProtocol: http2")
 		},
