@@ -17,6 +17,7 @@ import (
 	"github.com/meshgate/meshgate/discovery"
 	"github.com/meshgate/meshgate/discovery/convert"
 	"github.com/meshgate/meshgate/discovery/debounce"
+	"github.com/meshgate/meshgate/discovery/lastgood"
 	"github.com/meshgate/meshgate/discovery/model"
 )
 
@@ -35,6 +36,7 @@ type Source struct {
 	probe   func(context.Context) error
 	secrets *secretWatches // nil when ServicesOnly
 	deb     *debounce.Debouncer
+	keeper  *lastgood.Keeper // rebuild's goroutine only
 	created time.Time
 
 	mu             sync.Mutex
@@ -69,6 +71,7 @@ func New(cfg Config, opts Options) (*Source, error) {
 		log:     opts.Logger.With("cluster", cfg.ClusterID),
 		health:  newHealth(),
 		deb:     debounce.New(cfg.Holdoff, cfg.MaxDelay),
+		keeper:  lastgood.New(cfg.ClusterID),
 		created: time.Now(),
 	}
 	s.health.onFail = func() { opts.Metrics.apiError(cfg.ClusterID) }
@@ -247,12 +250,15 @@ func (s *Source) rebuild(ctx context.Context, publish discovery.Publish) {
 		waitSynced(ctx, s.secrets.reconcile(want), secretSyncWait)
 		in.Secrets = s.secrets.list()
 	}
-	cs, errs := convert.Cluster(in, convert.Options{
+	// An object whose new version fails conversion keeps its last good
+	// version (the API server accepted it; meshgate's validation did not).
+	origin := "kube:" + s.cfg.ClusterID
+	cs, errs := s.keeper.Cluster(lastgood.Input{Objects: in, DefaultOrigin: origin}, convert.Options{
 		ClusterID:    s.cfg.ClusterID,
 		Network:      s.network(in),
 		DomainSuffix: s.cfg.DomainSuffix,
-		Source:       func(model.Kind, string, string) string { return "kube:" + s.cfg.ClusterID },
-	})
+		Source:       func(model.Kind, string, string) string { return origin },
+	}, time.Now())
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	hash, errKey := cs.Hash(), errorsKey(errs)
 
@@ -265,7 +271,7 @@ func (s *Source) rebuild(ctx context.Context, publish discovery.Publish) {
 	// the state also sees the status).
 	s.synced = true
 	changed := hash != s.lastHash || errKey != s.lastErrs
-	errsChanged := errKey != s.lastErrs
+	prev := s.published
 	if changed {
 		s.lastHash, s.lastErrs = hash, errKey
 		s.services, s.invalid = len(cs.Services), len(errs)
@@ -275,13 +281,30 @@ func (s *Source) rebuild(ctx context.Context, publish discovery.Publish) {
 	if !changed {
 		return
 	}
-	if errsChanged {
-		for _, e := range errs {
-			s.log.Warn("kube source: skipped invalid object", "err", e)
-		}
-	}
+	s.logChanges(prev, cs, errs)
+	// Each rejected object is logged by the consumer (once while it stays
+	// rejected, with the object and field).
 	publish(&model.MeshState{MeshID: s.cfg.MeshID, LocalCluster: s.cfg.ClusterID, Clusters: []*model.ClusterState{cs}}, errs, nil)
 	s.opts.Metrics.published(s.cfg.ClusterID)
+}
+
+// logChanges says what a rebuild changed, per kind: at info when routing
+// configuration changed (Gateways, VirtualServices, DestinationRules,
+// ServiceEntries, Secrets), else (endpoints, services) at debug.
+func (s *Source) logChanges(prev, cs *model.ClusterState, errs []error) {
+	ch := model.CompareClusters(prev, cs)
+	stale := 0
+	for _, e := range errs {
+		var r *discovery.Rejection
+		if errors.As(e, &r) && r.Kept {
+			stale++
+		}
+	}
+	level := slog.LevelDebug
+	if prev == nil || ch.Only(model.KindGateway, model.KindVirtualService, model.KindDestinationRule, model.KindServiceEntry, model.KindSecret).Changed() {
+		level = slog.LevelInfo
+	}
+	s.log.Log(context.Background(), level, "kube source: state changed", "objects", ch.String(), "stale", stale, "rejected", len(errs)-stale)
 }
 
 // network is Config.Network, else the topology.istio.io/network label of

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/meshgate/meshgate/discovery"
 	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/test/metrictest"
 )
@@ -269,4 +271,63 @@ func applyYAML(t testing.TB, a *applier, y string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// An object whose new version the API server accepts but meshgate rejects
+// keeps its last good version, reported as a kept *discovery.Rejection
+// naming the object and field; the fix brings the new version in.
+func TestInvalidUpdateKeepsTheLastGood(t *testing.T) {
+	c := sharedCluster(t)
+	kc := clientset(t, c.RESTConfig())
+	a := newApplier(t, c.RESTConfig())
+	ensureNamespace(t, kc, "lkg", nil)
+	vs := func(host string) string {
+		return `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: keep, namespace: lkg}
+spec:
+  hosts: ["` + host + `"]
+  http:
+  - route:
+    - destination: {host: reviews}
+`
+	}
+	hostsOf := func(cs *model.ClusterState) string {
+		for _, v := range cs.VirtualServices {
+			if v.NamespacedName() == "lkg/keep" {
+				return strings.Join(v.Hosts, ",")
+			}
+		}
+		return ""
+	}
+	_, rec := runSource(t, Config{ClusterID: "c-lkg"}, Options{REST: c.RESTConfig()})
+	applyYAML(t, a, vs("bookinfo.com"))
+	rec.waitFor(t, "the good version", func(cs *model.ClusterState, errs []error) string {
+		if h := hostsOf(cs); h != "bookinfo.com" || len(errs) != 0 {
+			return fmt.Sprint("hosts ", h, " errors ", errs)
+		}
+		return ""
+	})
+
+	applyYAML(t, a, vs("bookinfo.*"))
+	rec.waitFor(t, "the broken version rejected, the last good one served", func(cs *model.ClusterState, errs []error) string {
+		var r *discovery.Rejection
+		if h := hostsOf(cs); h != "bookinfo.com" || len(errs) != 1 || !errors.As(errs[0], &r) {
+			return fmt.Sprint("hosts ", h, " errors ", errs)
+		}
+		if !r.Kept || r.Object.String() != "VirtualService lkg/keep" || r.Field != "spec.hosts[0]" || r.Origin != "kube:c-lkg" ||
+			r.Cluster != "c-lkg" || r.Reason != discovery.ReasonInvalid || r.Since.IsZero() {
+			return fmt.Sprintf("rejection %+v", r)
+		}
+		return ""
+	})
+
+	applyYAML(t, a, vs("bookinfo.net"))
+	rec.waitFor(t, "the fix served", func(cs *model.ClusterState, errs []error) string {
+		if h := hostsOf(cs); h != "bookinfo.net" || len(errs) != 0 {
+			return fmt.Sprint("hosts ", h, " errors ", errs)
+		}
+		return ""
+	})
 }
