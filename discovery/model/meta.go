@@ -87,3 +87,34 @@ func LabelsMatch(selector, labels map[string]string) bool {
 func SortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
 }
+
+// MetaOf returns the metadata of the object ref names in c (Services,
+// Gateways, VirtualServices, DestinationRules, ServiceEntries, Secrets,
+// Namespaces), or nil.
+func (c *ClusterState) MetaOf(ref Ref) *Meta {
+	find := func(n int, meta func(int) *Meta) *Meta {
+		for i := range n {
+			if m := meta(i); m.Namespace == ref.Namespace && m.Name == ref.Name {
+				return m
+			}
+		}
+		return nil
+	}
+	switch ref.Kind {
+	case KindService:
+		return find(len(c.Services), func(i int) *Meta { return &c.Services[i].Meta })
+	case KindGateway:
+		return find(len(c.Gateways), func(i int) *Meta { return &c.Gateways[i].Meta })
+	case KindVirtualService:
+		return find(len(c.VirtualServices), func(i int) *Meta { return &c.VirtualServices[i].Meta })
+	case KindDestinationRule:
+		return find(len(c.DestinationRules), func(i int) *Meta { return &c.DestinationRules[i].Meta })
+	case KindServiceEntry:
+		return find(len(c.ServiceEntries), func(i int) *Meta { return &c.ServiceEntries[i].Meta })
+	case KindSecret:
+		return find(len(c.Secrets), func(i int) *Meta { return &c.Secrets[i].Meta })
+	case KindNamespace:
+		return find(len(c.Namespaces), func(i int) *Meta { return &c.Namespaces[i].Meta })
+	}
+	return nil
+}

@@ -82,8 +82,7 @@ func New(cfg Config, log *slog.Logger, src discovery.Source) (*Daemon, error) {
 	d.mesh = newMesher()
 	d.xds, err = server.New(server.Config{
 		ClusterID: cfg.ClusterID,
-		Translate: translate.Options{DomainSuffix: cfg.DomainSuffix, TrustDomain: cfg.TrustDomain,
-			EnableMySQLFilter: cfg.EnableMySQLFilter, EnableRedisFilter: cfg.EnableRedisFilter, EnableQUICListeners: cfg.EnableQUICListeners},
+		Translate: d.translateOptions(),
 		Holdoff:  cfg.DebounceHoldoff.D(),
 		MaxDelay: cfg.DebounceMaxDelay.D(),
 	}, server.Options{
@@ -119,6 +118,13 @@ func New(cfg Config, log *slog.Logger, src discovery.Source) (*Daemon, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// translateOptions are the translator's options cfg sets.
+func (d *Daemon) translateOptions() translate.Options {
+	c := d.cfg
+	return translate.Options{DomainSuffix: c.DomainSuffix, TrustDomain: c.TrustDomain,
+		EnableMySQLFilter: c.EnableMySQLFilter, EnableRedisFilter: c.EnableRedisFilter, EnableQUICListeners: c.EnableQUICListeners}
 }
 
 // newSource builds the source cfg names when New was given none.
@@ -427,6 +433,7 @@ func (d *Daemon) publish(mesh *model.MeshState, objErrs []error, err error) {
 // serve hands a composed mesh (source + federation) to the xDS server; ROOTCA
 // follows the trust bundles of every cluster in it. The mesher calls it.
 func (d *Daemon) serve(m *model.MeshState) {
+	d.sources.checkReferences(m, d.translateOptions())
 	if d.id.SetBundles(m.Clusters) {
 		d.xds.SecretsChanged()
 	}

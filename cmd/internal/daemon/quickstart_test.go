@@ -97,6 +97,10 @@ func TestQuickstartBrokenInputKeepsTheGateway(t *testing.T) {
 		t.Fatalf("the quickstart never reached the gateway: %v", err)
 	}
 
+	if sd := debugSources(t, d); len(sd.Rejected) != 0 || len(sd.References) != 0 {
+		t.Errorf("the quickstart as shipped: /debug/sources %+v, want nothing", sd)
+	}
+
 	steps := []struct {
 		name, file    string
 		broken, fixed func(string) string
@@ -198,6 +202,35 @@ func TestQuickstartBrokenInputKeepsTheGateway(t *testing.T) {
 				t.Errorf("%s: %s changed", step.name, typ)
 			}
 		}
+	}
+
+	// References to what does not exist are reported at load time, with
+	// the file: a Gateway and a Service nobody defined.
+	writeAtomic(t, dir, "typo.yaml", `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: typo, namespace: default}
+spec:
+  hosts: [typo.example.com]
+  gateways: [istio-system/quickstart-gatewya]
+  http:
+  - route:
+    - destination: {host: httpbni}
+`)
+	var refs []sourceEntry
+	poll(ctx, t, "the dangling references on /debug/sources", func() bool {
+		refs = debugSources(t, d).References
+		return len(refs) == 2
+	})
+	for i, want := range []struct{ field, err string }{
+		{"spec.gateways[0]", `gateway "istio-system/quickstart-gatewya" not found`},
+		{"spec.http[0].route[0].destination.host", "no Service or ServiceEntry httpbni.default.svc.cluster.local"},
+	} {
+		if r := refs[i]; r.File != "typo.yaml" || r.object() != "default/typo" || r.Field != want.field || !strings.Contains(r.Error, want.err) {
+			t.Errorf("reference %d: %+v, want field %s, %q", i, r, want.field, want.err)
+		}
+	}
+	if v, _ := metrictest.Get(t, d.reg, "meshgate_config_dangling_references", nil); v != 2 {
+		t.Errorf("meshgate_config_dangling_references = %v", v)
 	}
 }
 

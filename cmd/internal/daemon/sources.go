@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meshgate/meshgate/discovery"
+	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/xds/translate"
 )
 
 // Serving values of a /debug/sources entry.
@@ -31,8 +33,11 @@ type sourceReport struct {
 	log      *slog.Logger
 	current  *prometheus.GaugeVec
 	total    *prometheus.CounterVec
+	dangling prometheus.Gauge
+	refHash  string // the configuration last checked (checkReferences' goroutine)
 	mu       sync.Mutex
 	entries  map[string]sourceEntry // by discovery.Rejection.Key
+	refs     map[string]sourceEntry // dangling references, by error
 	loads    int
 	lastLoad time.Time
 	loadErr  string
@@ -48,13 +53,15 @@ type sourceEntry struct {
 	Document  int       `json:"document,omitempty"`
 	Field     string    `json:"field,omitempty"`
 	Reason    string    `json:"reason"`
-	Serving   string    `json:"serving"`
+	Serving   string    `json:"serving,omitempty"`
 	Error     string    `json:"error"`
 	Since     time.Time `json:"since,omitzero"`
 }
 
 func newSourceReport(log *slog.Logger, r prometheus.Registerer) (*sourceReport, error) {
-	s := &sourceReport{log: log, entries: map[string]sourceEntry{},
+	s := &sourceReport{log: log, entries: map[string]sourceEntry{}, refs: map[string]sourceEntry{},
+		dangling: prometheus.NewGauge(prometheus.GaugeOpts{Name: "meshgate_config_dangling_references",
+			Help: "References between configuration objects that point at nothing now: a VirtualService's missing Gateway or route destination, two DestinationRules for one host (see /debug/sources)."}),
 		current: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "meshgate_config_rejected_objects",
 			Help: "Input objects (or documents) the source rejects now, by kind and reason: serving their last good version, or nothing when they never were good (see /debug/sources)."},
 			[]string{"kind", "reason"}),
@@ -62,7 +69,7 @@ func newSourceReport(log *slog.Logger, r prometheus.Registerer) (*sourceReport, 
 			Help: "Rejections of input objects (or documents) by kind and reason, counted when first seen (and again after a fix)."},
 			[]string{"kind", "reason"}),
 	}
-	return s, errors.Join(r.Register(s.current), r.Register(s.total))
+	return s, errors.Join(r.Register(s.current), r.Register(s.total), r.Register(s.dangling))
 }
 
 // entryOf describes an objErr of a source: a *discovery.Rejection, or any
@@ -125,6 +132,40 @@ func (s *sourceReport) loaded(objErrs []error) {
 	}
 }
 
+// checkReferences reports the references of mesh's configuration that point
+// at nothing (translate.CheckReferences), each logged once while it stays,
+// with the object's file (its Meta.Source). It skips a mesh whose
+// configuration was checked last time (endpoint changes). The mesher's
+// goroutine calls it with the composed mesh (source and federation).
+func (s *sourceReport) checkReferences(mesh *model.MeshState, opts translate.Options) {
+	h := mesh.ConfigHash()
+	if h == s.refHash {
+		return
+	}
+	s.refHash = h
+	local := mesh.Local()
+	next := map[string]sourceEntry{}
+	for _, fe := range translate.CheckReferences(mesh, opts) {
+		en := sourceEntry{Kind: string(fe.Object.Kind), Namespace: fe.Object.Namespace, Name: fe.Object.Name, Cluster: local.ID,
+			Field: fe.Field, Reason: "dangling-reference", Error: fe.Error()}
+		if m := local.MetaOf(fe.Object); m != nil {
+			en.File = m.Source
+		}
+		next[en.Error] = en
+	}
+	s.dangling.Set(float64(len(next)))
+	s.mu.Lock()
+	prev := s.refs
+	s.refs = next
+	s.mu.Unlock()
+	for _, k := range slices.Sorted(maps.Keys(next)) {
+		if _, seen := prev[k]; !seen {
+			en := next[k]
+			s.log.Warn("configuration reference points at nothing", "kind", en.Kind, "object", en.object(), "file", en.File, "field", en.Field, "err", en.Error)
+		}
+	}
+}
+
 // failed records a load that failed entirely (the last good state stays).
 func (s *sourceReport) failed(err error) {
 	s.mu.Lock()
@@ -159,19 +200,28 @@ type sourcesDebug struct {
 	LastLoad      time.Time     `json:"lastLoad,omitzero"`
 	LastLoadError string        `json:"lastLoadError,omitempty"`
 	Rejected      []sourceEntry `json:"rejected"`
+	// References are references between objects that point at nothing
+	// (the objects are served; what they name is missing).
+	References []sourceEntry `json:"references"`
 }
 
 func (s *sourceReport) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	s.mu.Lock()
-	out := sourcesDebug{Loads: s.loads, LastLoad: s.lastLoad, LastLoadError: s.loadErr, Rejected: make([]sourceEntry, 0, len(s.entries))}
-	for _, en := range s.entries {
-		out.Rejected = append(out.Rejected, en)
-	}
+	out := sourcesDebug{Loads: s.loads, LastLoad: s.lastLoad, LastLoadError: s.loadErr,
+		Rejected: slices.Collect(maps.Values(s.entries)), References: slices.Collect(maps.Values(s.refs))}
 	s.mu.Unlock()
-	slices.SortFunc(out.Rejected, func(a, b sourceEntry) int {
-		return cmp.Or(cmp.Compare(a.Cluster, b.Cluster), cmp.Compare(a.File, b.File), cmp.Compare(a.Document, b.Document),
-			cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
-	})
+	for _, l := range [][]sourceEntry{out.Rejected, out.References} {
+		slices.SortFunc(l, func(a, b sourceEntry) int {
+			return cmp.Or(cmp.Compare(a.Cluster, b.Cluster), cmp.Compare(a.File, b.File), cmp.Compare(a.Document, b.Document),
+				cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name), cmp.Compare(a.Error, b.Error))
+		})
+	}
+	if out.Rejected == nil {
+		out.Rejected = []sourceEntry{}
+	}
+	if out.References == nil {
+		out.References = []sourceEntry{}
+	}
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
