@@ -83,8 +83,8 @@ func New(cfg Config, log *slog.Logger, src discovery.Source) (*Daemon, error) {
 	d.xds, err = server.New(server.Config{
 		ClusterID: cfg.ClusterID,
 		Translate: d.translateOptions(),
-		Holdoff:  cfg.DebounceHoldoff.D(),
-		MaxDelay: cfg.DebounceMaxDelay.D(),
+		Holdoff:   cfg.DebounceHoldoff.D(),
+		MaxDelay:  cfg.DebounceMaxDelay.D(),
 	}, server.Options{
 		Secrets:        d.id,
 		EnvoyEndpoints: server.EnvoyEndpoints,
