@@ -10,7 +10,7 @@ import (
 func TestCheckReferences(t *testing.T) {
 	dest := func(host string) model.Destination { return model.Destination{Host: host} }
 	local := &model.ClusterState{ID: "c1",
-		Services: []model.Service{{Meta: model.Meta{Name: "echo", Namespace: "default"}, Hostname: "echo.default.svc.cluster.local"}},
+		Services:       []model.Service{{Meta: model.Meta{Name: "echo", Namespace: "default"}, Hostname: "echo.default.svc.cluster.local"}},
 		ServiceEntries: []model.ServiceEntry{{Meta: model.Meta{Name: "ext", Namespace: "default"}, Hosts: []string{"api.example.com"}}},
 		Gateways:       []model.Gateway{{Meta: model.Meta{Name: "gw", Namespace: "istio-system"}}},
 		VirtualServices: []model.VirtualService{{
