@@ -9,9 +9,15 @@
 //	               ──▶ per-name Secret watches (credentialName, <name>-cacert)
 //	                        │ any event
 //	                        ▼
-//	                 debounce ─▶ convert.Cluster ─▶ publish(MeshState, objErrs)
+//	                 debounce ─▶ lastgood ─▶ convert.Cluster ─▶ publish(MeshState, objErrs)
 //	                                                 (only when changed, never
 //	                                                  before the initial sync)
+//
+// An object the API server accepted but meshgate rejects (conversion,
+// validation) keeps its last good version (discovery/lastgood) and is
+// published as a kept *discovery.Rejection (origin kube:<cluster>); one
+// broken from the start is left out. Each rebuild logs its changes per kind
+// (info when routing configuration changed, debug for endpoints).
 //
 // Secrets: only those named by a Gateway's credentialName/credentialNames, a
 // DestinationRule's credentialName or an Ingress's TLS secretName (and

@@ -14,6 +14,10 @@
 // byte-identical output. Problems with individual objects are collected in
 // Result.Errors (each naming the object and field) and the offending object is
 // skipped; the rest still translates. Every emitted resource passes ValidateAll.
+// CheckReferences reports, for no proxy in particular, the references between
+// objects that point at nothing (a missing Gateway or route destination), so
+// that they are said when the configuration loads, not only once a proxy
+// connects.
 //
 // Never imports: k8s.io/client-go/..., github.com/hashicorp/memberlist/...
 // and google.golang.org/grpc/....

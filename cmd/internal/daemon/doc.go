@@ -18,7 +18,7 @@
 //	xds/server ─▶ ADS on xds-address (plaintext; loopback unless insecure-xds)
 //	           └▶ secure port (secure-xds-address, secure.go): TLS + xds/server/authn + ADS + caservice
 //	monitoring HTTP (monitoring-address): /healthz /readyz /metrics, read-only
-//	admin API (admin-address, admin.go): /debug/ (+ /debug/clusters), /federation/ (503 without gossip);
+//	admin API (admin-address, admin.go): /debug/ (+ /debug/clusters, /debug/sources), /federation/ (503 without gossip);
 //	           loopback or unix:PATH as is; off loopback only with admin-allow: TLS + xds/server/authn
 //	           (SVID or token, audience meshgate-admin) + allow-list, 401/403 counted, changes logged with the caller
 //
@@ -36,6 +36,14 @@
 // (every live peer's cluster learned, or --gossip-sync-timeout): a restarted
 // daemon does not hand its gateways a mesh without the remote clusters.
 // The local cluster is published to federation from the first load on.
+//
+// Rejected input (sources.go): the sources keep the last good version of
+// a rejected object (discovery/lastgood) and hand each rejection to publish
+// as a *discovery.Rejection; the daemon logs each once (and its fix),
+// counts meshgate_config_rejected_objects{kind,reason} and lists them on
+// /debug/sources. Each new composed configuration is checked for
+// references to nothing (translate.CheckReferences), listed there too.
+// /readyz stays about readiness: stale objects do not make it fail.
 //
 // Locks: none is held across a call into another package. The source's
 // publish and federation's notifier only record state in the mesher, whose
