@@ -115,7 +115,7 @@ func (d *decoder) otherKind(loc location, env envelope) {
 		Kind: env.Kind, Namespace: env.Metadata.Namespace, Name: env.Metadata.Name, Reason: reason, Unknown: true})
 	ref := model.Ref{Kind: model.Kind(env.Kind), Namespace: env.Metadata.Namespace, Name: env.Metadata.Name}
 	d.problems = append(d.problems, &discovery.Rejection{
-		Object: model.Ref{Namespace: env.Metadata.Namespace, Name: env.Metadata.Name},
+		Object: ref,
 		Origin: loc.file, Document: loc.document, Field: "kind", Reason: discovery.ReasonUnknownKind,
 		Err: &ObjectError{File: loc.file, Document: loc.document, Err: model.Errorf(ref, "kind", "%s", reason)},
 	})

@@ -136,6 +136,26 @@ func TestWatchKeepsTheLastGood(t *testing.T) {
 		}
 	}
 
+	// b's kind misspelled: b stays, reported as an unknown kind.
+	writeFile(t, a, service("a", 80, 81)+"---\n"+strings.Replace(service("b", 80, 81), "kind: Service", "kind: service", 1))
+	p = waitFor(t, ch, "b's misspelled kind", func(p published) bool {
+		for _, r := range rejectionsOf(t, p) {
+			if r.Reason == discovery.ReasonUnknownKind {
+				return true
+			}
+		}
+		return false
+	})
+	for _, r := range rejectionsOf(t, p) {
+		if r.Reason == discovery.ReasonUnknownKind && (!r.Kept || r.Object.String() != "Service default/b" || r.Document != 2 ||
+			!strings.Contains(r.Error(), `no matches for kind "service" in version "v1": did you mean kind "Service"?`)) {
+			t.Errorf("b: %+v: %v", r, r)
+		}
+	}
+	if !hasService("b", 2)(p) {
+		t.Error("b, its kind misspelled, is not served")
+	}
+
 	// Fixed: the new versions, nothing rejected.
 	writeFile(t, a, service("a", 80, 81, 82)+"---\n"+service("b", 80, 81))
 	writeFile(t, filepath.Join(dir, "c.yaml"), service("c", 80))

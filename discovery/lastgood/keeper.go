@@ -36,10 +36,11 @@ type Input struct {
 	// Objects are the objects the source could read.
 	Objects convert.Inputs
 	// Problems are the inputs it could not read (decoding): an object
-	// (Object.Kind set), an object of unknown kind (Object.Kind empty,
-	// Object.Name set: it may be an object of Origin with that name whose
-	// kind was misspelled), or a document whose objects are unknown (Object
-	// zero: any object of Origin may have been in it). Origin must be set.
+	// (Object.Kind set), an object of unknown kind (Reason
+	// discovery.ReasonUnknownKind, Object the kind as written and the name:
+	// it may be an object of Origin with that name whose kind or group was
+	// misspelled), or a document whose objects are unknown (Object zero: any
+	// object of Origin may have been in it). Origin must be set.
 	// The Keeper fills Cluster, Kept and Since.
 	Problems []*discovery.Rejection
 	// Origin says where an object of Objects was read (a file as shown to
@@ -93,7 +94,7 @@ func (k *Keeper) Cluster(in Input, opts convert.Options, now time.Time) (*model.
 	for _, p := range in.Problems {
 		p.Cluster = k.cluster
 		switch {
-		case p.Object.Kind == "":
+		case p.Object.Kind == "" || p.Reason == discovery.ReasonUnknownKind:
 			docs = append(docs, p)
 		case p.Reason == discovery.ReasonDuplicate: // the first definition is served
 			out = append(out, p)
