@@ -170,8 +170,9 @@ func TestDaemonServesAndStops(t *testing.T) {
 	}
 
 	src.ch <- func(p discovery.Publish) { p(nil, nil, errors.New("open /cfg/broken.yaml: permission denied")) }
-	src.ch <- func(p discovery.Publish) {
-		p(echo(a), []error{&model.FieldError{Object: model.Ref{Kind: model.KindGateway, Namespace: "ns", Name: "gw"}, Field: "spec.servers[0].port", Msg: "missing"}}, nil)
+	objErr := &model.FieldError{Object: model.Ref{Kind: model.KindGateway, Namespace: "ns", Name: "gw"}, Field: "spec.servers[0].port", Msg: "missing"}
+	for range 2 { // the same object error in two loads
+		src.ch <- func(p discovery.Publish) { p(echo(a), []error{objErr}, nil) }
 	}
 	poll(ctx, t, "source errors in metrics", func() bool {
 		_, m := httpGet(t, mon+"/metrics")
@@ -182,10 +183,11 @@ func TestDaemonServesAndStops(t *testing.T) {
 			t.Errorf("logs lack %q", want)
 		}
 	}
-	// A skipped object is logged by its source (with its file or cluster),
-	// not a second time by the daemon, which counts it.
-	if strings.Contains(logs.String(), "Gateway ns/gw: spec.servers[0].port: missing") {
-		t.Errorf("the daemon logged a source's object error again:\n%s", logs.String())
+	// A rejected object is logged once while it stays rejected, by the
+	// daemon (the sources log only their reload summaries).
+	poll(ctx, t, "the second load", func() bool { return debugSources(t, d).Loads == 3 })
+	if n := strings.Count(logs.String(), "Gateway ns/gw: spec.servers[0].port: missing"); n != 1 {
+		t.Errorf("the object error is logged %d times, want once:\n%s", n, logs.String())
 	}
 	reaches(ctx, t, hc, a)
 
