@@ -6,11 +6,11 @@ import (
 
 // CheckReferences reports the references between objects of mesh that
 // point at nothing, for no proxy in particular, so that a source's load can
-// say so before any proxy connects: a VirtualService bound to a Gateway
-// that does not exist (also a translation error, see Index), two
-// DestinationRules for one host in a namespace, and route destinations
-// (http, tcp, tls, mirrors) whose host is no Service or ServiceEntry of
-// the mesh. Each is a *model.FieldError naming the object and field; the
+// say so before any proxy connects: the cross-object errors of BuildIndex
+// (a VirtualService bound to a Gateway that does not exist, a missing or
+// unexported delegate, DestinationRules that do not merge), and route
+// destinations (http, tcp, tls, mirrors) whose host is no Service or
+// ServiceEntry of the mesh. Each is a *model.FieldError naming the object and field; the
 // object's file (or cluster) is its Meta.Source. It is pure, like
 // Translate.
 func CheckReferences(mesh *model.MeshState, opts Options) []*model.FieldError {

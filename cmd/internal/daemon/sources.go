@@ -61,7 +61,7 @@ type sourceEntry struct {
 func newSourceReport(log *slog.Logger, r prometheus.Registerer) (*sourceReport, error) {
 	s := &sourceReport{log: log, entries: map[string]sourceEntry{}, refs: map[string]sourceEntry{},
 		dangling: prometheus.NewGauge(prometheus.GaugeOpts{Name: "meshgate_config_dangling_references",
-			Help: "References between configuration objects that point at nothing now: a VirtualService's missing Gateway or route destination, two DestinationRules for one host (see /debug/sources)."}),
+			Help: "References between configuration objects that point at nothing now: a VirtualService's missing Gateway, delegate or route destination, DestinationRules that do not merge (see /debug/sources)."}),
 		current: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "meshgate_config_rejected_objects",
 			Help: "Input objects (or documents) the source rejects now, by kind and reason: serving their last good version, or nothing when they never were good (see /debug/sources)."},
 			[]string{"kind", "reason"}),
