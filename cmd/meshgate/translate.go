@@ -52,7 +52,8 @@ gateway proxy as a single JSON (or YAML) object of Envoy v3 resources. Secrets a
 
 The proxy is the pod with --label in --namespace (default istio=ingressgateway in istio-system).
 Warnings (no Gateway selects the proxy, an empty output, a route to a missing service) and
-rejected objects are logged on stderr (--log-format text or json).
+rejected objects (including documents of a kind no API serves, named as kubectl names them)
+are logged on stderr (--log-format text or json).
 
 Exit status: 0 when everything translated (warnings included); 2 when some objects were
 rejected (errors on stderr, the rest printed) or a flag value is invalid (--proxy-ip,
@@ -120,9 +121,15 @@ func runTranslate(stdin io.Reader, stdout, stderr io.Writer, f *translateFlags) 
 		return failed(err)
 	}
 	defer cleanup()
-	mesh, objErrs, err := file.LoadMesh(file.Config{Paths: paths, ClusterID: f.clusterID, Network: f.network, DomainSuffix: f.domainSuffix})
+	loaded, err := file.Load(file.Config{Paths: paths, ClusterID: f.clusterID, Network: f.network, DomainSuffix: f.domainSuffix})
 	if err != nil {
 		return failed(stdinNamed(err, paths))
+	}
+	mesh, objErrs := loaded.Mesh, loaded.ObjErrs
+	for _, ig := range loaded.Ignored {
+		if ig.Unknown { // a kind no API serves, most often misspelled: rejected, as kubectl would
+			objErrs = append(objErrs, errors.New(ig.String()))
+		}
 	}
 	clusterID := mesh.LocalCluster
 	if f.clusterID != "" {

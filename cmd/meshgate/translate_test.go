@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,5 +30,32 @@ func TestTranslateProxyLocality(t *testing.T) {
 	_, errOut, code = runCLI(t, "", append(args, "--locality", "a/b/c/d")...)
 	if code != 2 || !strings.Contains(errOut, "--locality") {
 		t.Errorf("malformed locality: exit %d, stderr %q; want 2 and a --locality error", code, errOut)
+	}
+}
+
+// A document of a kind no API serves (a misspelled kind, an unknown group)
+// is rejected input, named as kubectl names it, with its file: exit 2.
+func TestTranslateUnknownKind(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte(`apiVersion: networking.istio.io/v1
+kind: virtualservice
+metadata: {name: x, namespace: default}
+spec: {hosts: [a.example.com]}
+---
+apiVersion: example.com/v1
+kind: Frobnicator
+metadata: {name: y}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := runCLI(t, "", "translate", "-f", dir)
+	if code != 2 {
+		t.Errorf("exit %d, want 2 (rejected input)", code)
+	}
+	for _, want := range []string{`bad.yaml (document 1)`, `no matches for kind \"virtualservice\"`, `did you mean kind \"VirtualService\"`,
+		`bad.yaml (document 2)`, `no matches for kind \"Frobnicator\"`} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
 	}
 }
