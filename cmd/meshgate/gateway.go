@@ -94,6 +94,7 @@ TLS with it. Without them it speaks plaintext, for a daemon on loopback (the qui
 	f.DurationVar(&fl.cfg.DrainTimeout, "drain-timeout", fl.cfg.DrainTimeout, "how long connections of removed or changed listeners may live on")
 	f.DurationVar(&fl.cfg.ShutdownTimeout, "shutdown-timeout", 0, "on SIGTERM, how long to wait for open connections before closing them")
 	f.IntVar(&fl.cfg.ConnectAttempts, "connect-attempts", fl.cfg.ConnectAttempts, "upstream connect attempts when a tcp_proxy sets no max_connect_attempts")
+	f.IntVar(&fl.cfg.MaxMessageBytes, "max-xds-message-bytes", fl.cfg.MaxMessageBytes, "largest xDS response accepted (the default has room for 100k routes)")
 	f.StringVar(&fl.xdsCA, "xds-ca", "", "PEM CA of the ADS server's certificate (enables TLS to the control plane)")
 	f.StringVar(&fl.xdsCert, "xds-cert", "", "PEM client certificate for mTLS to the control plane")
 	f.StringVar(&fl.xdsKey, "xds-key", "", "PEM client key for mTLS to the control plane")

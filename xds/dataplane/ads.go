@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -92,7 +93,8 @@ func (g *Gateway) runADS(ctx context.Context) error {
 		}
 		creds = credentials.NewTLS(g.ca.TLSConfig())
 	}
-	conn, err := grpc.NewClient(g.cfg.XDSAddress, grpc.WithTransportCredentials(creds))
+	conn, err := grpc.NewClient(g.cfg.XDSAddress, grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(g.cfg.MaxMessageBytes)))
 	if err != nil {
 		return fmt.Errorf("xds client for %s: %w", g.cfg.XDSAddress, err)
 	}
@@ -112,9 +114,22 @@ func (g *Gateway) runADS(ctx context.Context) error {
 		if got {
 			backoff = g.cfg.ReconnectBase
 		}
+		if permanent(err) {
+			// The control plane refused this gateway (its node, its
+			// identity): asking again at once cannot succeed.
+			if !g.hasConfig() {
+				return fmt.Errorf("the control plane at %s refused this gateway: %w", g.cfg.XDSAddress, err)
+			}
+			backoff = g.cfg.ReconnectMax // keep serving; ask again, slowly, in case it is fixed there
+		}
 		wait := backoff/2 + rand.N(backoff/2+1)
-		g.log.Warn("ADS stream ended; serving the last config and reconnecting",
-			"address", g.cfg.XDSAddress, "err", err, "retry_in", wait)
+		if g.hasConfig() {
+			g.log.Warn("ADS stream ended; serving the last config and reconnecting",
+				"address", g.cfg.XDSAddress, "err", err, "retry_in", wait)
+		} else {
+			g.log.Warn("ADS stream ended before any config arrived; reconnecting",
+				"address", g.cfg.XDSAddress, "err", err, "retry_in", wait)
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -386,4 +401,23 @@ func typeOf(a *anypb.Any) string {
 		return "(none)"
 	}
 	return a.GetTypeUrl()
+}
+
+// permanent reports a stream error that asking again cannot cure: the
+// control plane refused the node or the caller's identity (InvalidArgument,
+// PermissionDenied). Unavailable, Unauthenticated (a token may be renewed),
+// ResourceExhausted and the rest are retried.
+func permanent(err error) bool {
+	switch status.Code(err) {
+	case codes.InvalidArgument, codes.PermissionDenied:
+		return true
+	}
+	return false
+}
+
+// hasConfig reports whether a listener or cluster configuration was applied.
+func (g *Gateway) hasConfig() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.gotLDS || g.gotCDS
 }

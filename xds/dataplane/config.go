@@ -68,6 +68,10 @@ type Config struct {
 	// daemon's new configuration arrives within seconds.
 	ReconnectBase time.Duration
 	ReconnectMax  time.Duration
+	// MaxMessageBytes bounds one xDS response the gateway accepts (gRPC's
+	// own default, 4 MiB, refuses the routes of a few thousand services):
+	// default 256 MiB, room for 100k routes.
+	MaxMessageBytes int
 	// NACKBase and NACKMax bound the delay before repeating a NACK of the
 	// same version (a control plane that re-sends a rejected version at once
 	// would otherwise loop). The first NACK of a version is sent at once.
@@ -92,6 +96,7 @@ func DefaultConfig() Config {
 		ConnectAttempts:  3,
 		ReconnectBase:    500 * time.Millisecond,
 		ReconnectMax:     5 * time.Second,
+		MaxMessageBytes:  256 << 20,
 		NACKBase:         time.Second,
 		NACKMax:          10 * time.Second,
 		HandshakeTimeout: 15 * time.Second,
@@ -149,6 +154,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ConnectAttempts <= 0 {
 		c.ConnectAttempts = def.ConnectAttempts
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = def.MaxMessageBytes
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

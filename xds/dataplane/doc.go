@@ -60,7 +60,12 @@
 // listeners, lets connections finish for up to Config.ShutdownTimeout and
 // returns once every goroutine it started has returned. Started is closed
 // when the admin address is bound (AdminAddr), Ready when the first
-// listeners and clusters are applied.
+// listeners and clusters are applied. A refusal by the control plane
+// (InvalidArgument: the node; PermissionDenied: the identity) is not
+// retried at once: without any configuration Run returns it (the process
+// exits with the reason); with one the gateway keeps serving it and asks
+// again every ReconnectMax. Responses up to Config.MaxMessageBytes (256 MiB)
+// are accepted.
 //
 // The admin server serves /metrics (Prometheus, meshgate_gateway_*),
 // /healthz, /ready and /config_dump (Envoy's ConfigDump in protojson, with
