@@ -47,6 +47,12 @@ type Config struct {
 	// the start, instead of under the bundle of the first record seen
 	// (trust on first use). See Node.Pin.
 	TrustPins map[string][]byte
+	// TrustPinsFile persists the pinned trust bundles (JSON, rewritten
+	// atomically at every pin change, read by New), so that a restart keeps
+	// them instead of pinning again at first contact. Empty: pins live in
+	// memory only. A TrustPins entry replaces the persisted pin unless the
+	// latter descends from it (the cluster rotated its CA since).
+	TrustPinsFile string
 	// FailStaticWindow is how long a dead or departed peer's cluster state
 	// stays in the remote set before it is withdrawn. Default 5m.
 	FailStaticWindow time.Duration

@@ -48,8 +48,17 @@
 // names that cluster, and the signature covers the record. The pin is the
 // bundle of the first record accepted from the cluster (trust on first
 // use, verified against itself), unless the operator set one
-// (Config.TrustPins, Node.Pin: e.g. learned through the remote-secret
-// join). A record carrying a different bundle must verify under the pinned
+// (Config.TrustPins, the daemon's --trust-pin; Node.Pin, which the daemon
+// calls with the bundle a remote secret carries in its
+// meshgate.io/trust-bundle annotation when the cluster joins). Pins are
+// persisted in Config.TrustPinsFile (pins.go: JSON, rewritten atomically
+// at each change, loaded by New), so a restart does not reopen the first
+// contact window: a record whose bundle differs from a persisted pin must
+// verify under it like any other. Each pin remembers the operator pin it
+// descends from (its origin): setting that same operator bundle again (the
+// same flag or remote secret after a restart) keeps a bundle the cluster
+// has rotated to since; a different operator bundle replaces the pin. A
+// record carrying a different bundle must verify under the pinned
 // bundle AND under its own; then its bundle becomes the pin. So a CA
 // rotation is: publish a bundle holding the old and the new root while
 // still signing under the old CA; then sign with a key of the new CA
@@ -68,7 +77,8 @@
 // generation does). What it can: read what gossip carries (including the
 // read-only remote-secret tokens), introduce clusters nobody has pinned
 // yet, and be the first contact of a node that has not pinned a cluster
-// (operator pins close that). Clusters whose CAs share a root trust each
+// (on its first start, or after losing its pins file; operator pins close
+// that). Clusters whose CAs share a root trust each
 // other's CAs to name them: pin per-cluster roots for isolation. Records
 // are unsigned only in insecure mode (Config.Insecure without an Auth).
 //

@@ -10,8 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/meshgate/meshgate/identity"
 )
 
 // KeySize is the gossip key length: AES-256.
@@ -89,23 +90,7 @@ func writeKeyringFile(path string, keys [][]byte) error {
 		buf.WriteString(base64.StdEncoding.EncodeToString(k))
 		buf.WriteByte('\n')
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".keyring-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return identity.ReplaceFile(path, buf.Bytes(), 0o600)
 }
 
 // KeyInfo describes one installed key by fingerprint.

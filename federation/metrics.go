@@ -20,23 +20,24 @@ const (
 )
 
 type metrics struct {
-	members     *prometheus.GaugeVec
-	msgs        *prometheus.CounterVec
-	bytes       *prometheus.CounterVec
-	rejected    *prometheus.CounterVec
-	stale       *prometheus.CounterVec
-	generation  *prometheus.GaugeVec
-	withdrawals *prometheus.CounterVec
-	restores    *prometheus.CounterVec
-	remote      prometheus.Gauge
-	propagation prometheus.Histogram
-	fetches     *prometheus.CounterVec
-	stateBytes  *prometheus.GaugeVec
-	joins       *prometheus.CounterVec
-	keyOps      *prometheus.CounterVec
-	dupOwner    prometheus.Counter
-	pins        *prometheus.CounterVec
-	syncSeconds prometheus.Gauge
+	members       *prometheus.GaugeVec
+	msgs          *prometheus.CounterVec
+	bytes         *prometheus.CounterVec
+	rejected      *prometheus.CounterVec
+	stale         *prometheus.CounterVec
+	generation    *prometheus.GaugeVec
+	withdrawals   *prometheus.CounterVec
+	restores      *prometheus.CounterVec
+	remote        prometheus.Gauge
+	propagation   prometheus.Histogram
+	fetches       *prometheus.CounterVec
+	stateBytes    *prometheus.GaugeVec
+	joins         *prometheus.CounterVec
+	keyOps        *prometheus.CounterVec
+	dupOwner      prometheus.Counter
+	pins          *prometheus.CounterVec
+	pinSaveErrors prometheus.Counter
+	syncSeconds   prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -77,12 +78,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Trust bundles pinned for remote clusters, by how (first_contact, rotation, operator)."}, []string{"cluster", "how"}),
 		syncSeconds: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "initial_sync_seconds",
 			Help: "Time from start until this node held every live member's cluster, or gave up after the sync timeout (0: not yet)."}),
+		pinSaveErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "trust_pins_file_errors_total",
+			Help: "Failed writes of the trust pins file (the pins stay in memory; logged)."}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.members, m.msgs, m.bytes, m.rejected, m.stale, m.generation, m.withdrawals,
-		m.restores, m.remote, m.propagation, m.fetches, m.stateBytes, m.joins, m.keyOps, m.dupOwner, m.pins, m.syncSeconds} {
+		m.restores, m.remote, m.propagation, m.fetches, m.stateBytes, m.joins, m.keyOps, m.dupOwner, m.pins, m.syncSeconds, m.pinSaveErrors} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("federation: registering metrics: %w", err)
 		}

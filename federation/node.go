@@ -115,9 +115,6 @@ func New(cfg Config, opts Options) (*Node, error) {
 		respond: make(chan struct{}, 16), startedCh: make(chan struct{}), syncedCh: make(chan struct{})}
 	n.rejects.last, n.rejects.supp = map[string]time.Time{}, map[string]int{}
 	n.auth, n.pins = opts.Auth, map[string]*trustPin{}
-	for c, b := range cfg.TrustPins {
-		n.pins[c] = &trustPin{pem: slices.Clone(b), operator: true}
-	}
 	if n.log == nil {
 		n.log = slog.Default()
 	}
@@ -132,6 +129,9 @@ func New(cfg Config, opts Options) (*Node, error) {
 		}
 	}
 	n.log = n.log.With("node", n.name, "cluster", cfg.ClusterID)
+	if err := n.loadPins(); err != nil {
+		return nil, err
+	}
 	if n.meta, err = wire.EncodeMeta(wire.Meta{Mesh: cfg.MeshID, Cluster: cfg.ClusterID}); err != nil {
 		return nil, err
 	}

@@ -31,14 +31,18 @@ const (
 
 // trustPin is the trust bundle a cluster's records must verify under.
 type trustPin struct {
-	pem      []byte
-	operator bool // set by Config.TrustPins or Pin: TOFU never replaces it
+	pem    []byte
+	how    string // how it was pinned or last replaced (pinFirstContact, pinRotation, pinOperator)
+	origin string // bundleSum of the operator pin it descends from; "" if taken at first contact
 }
 
 // Pin sets the trust bundle (PEM) cluster's records must verify under, as
 // an operator decision (e.g. learned through the remote-secret join): it
 // replaces a bundle pinned at first contact. A record signed under it may
-// still rotate it (see the package doc). Safe for concurrent use.
+// still rotate it (see the package doc); pinning the same bundle again
+// (the same remote secret seen after a restart) keeps the bundle it was
+// rotated to. The pin is persisted (Config.TrustPinsFile). Safe for
+// concurrent use.
 func (n *Node) Pin(cluster string, bundle []byte) error {
 	if err := wire.CheckName(cluster); err != nil {
 		return fmt.Errorf("federation: pin: cluster %q: %w", cluster, err)
@@ -46,8 +50,15 @@ func (n *Node) Pin(cluster string, bundle []byte) error {
 	if _, err := identity.ParseCertificatesPEM(bundle); err != nil {
 		return fmt.Errorf("federation: pin: cluster %s: trust bundle: %w", cluster, err)
 	}
+	sum := bundleSum(bundle)
 	n.pinMu.Lock()
-	n.pins[cluster] = &trustPin{pem: bytes.Clone(bundle), operator: true}
+	if p := n.pins[cluster]; p != nil && p.origin == sum {
+		n.pinMu.Unlock()
+		n.log.Debug("trust bundle already pinned by the operator (or rotated from it)", "remoteCluster", cluster)
+		return nil
+	}
+	n.pins[cluster] = &trustPin{pem: bytes.Clone(bundle), how: pinOperator, origin: sum}
+	n.savePinsLocked()
 	n.pinMu.Unlock()
 	n.met.pins.WithLabelValues(cluster, pinOperator).Inc()
 	n.log.Info("trust bundle pinned by the operator", "remoteCluster", cluster)
@@ -101,7 +112,12 @@ func (n *Node) setPinLocked(cluster string, bundle []byte, how string) {
 	if bundle == nil {
 		return
 	}
-	n.pins[cluster] = &trustPin{pem: bytes.Clone(bundle)}
+	p := &trustPin{pem: bytes.Clone(bundle), how: how}
+	if old := n.pins[cluster]; old != nil && how == pinRotation {
+		p.origin = old.origin // verified under the old pin: still the operator's choice
+	}
+	n.pins[cluster] = p
+	n.savePinsLocked()
 	n.met.pins.WithLabelValues(cluster, how).Inc()
 	n.log.Info("trust bundle of a remote cluster pinned", "remoteCluster", cluster, "how", how)
 }

@@ -56,6 +56,13 @@ func WriteSVIDFiles(dir string, svid *x509svid.SVID, set *x509bundle.Set) error 
 	return nil
 }
 
+// ReplaceFile replaces path atomically with data (mode): it writes a synced
+// temporary file next to it and renames it into place, so a reader (or a
+// crash) never sees a partial file.
+func ReplaceFile(path string, data []byte, mode os.FileMode) error {
+	return replaceFile(filepath.Dir(path), filepath.Base(path), data, mode)
+}
+
 func replaceFile(dir, name string, data []byte, mode os.FileMode) error {
 	tmp, err := writeTemp(dir, name, data, mode)
 	if err != nil {
