@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,6 +21,7 @@ type createRemoteSecretFlags struct {
 	longLived                    bool
 	longLivedWait                time.Duration
 	kubeconfig, context          string
+	trustBundle                  string
 }
 
 func newCreateRemoteSecretCmd() *cobra.Command {
@@ -45,7 +47,13 @@ The token comes from the TokenRequest API and expires after --token-ttl; with
 --long-lived-token it is read from a kubernetes.io/service-account-token Secret
 (meshgate-reader-token) filled by the cluster's token controller, and never
 expires. --server sets the API server address other clusters use; a loopback
-address draws a warning.`,
+address draws a warning.
+
+The secret also carries the cluster's mesh trust bundle (annotation
+meshgate.io/trust-bundle: --trust-bundle, or root-cert.pem of the Secret
+cacerts in --namespace): a daemon that admits the secret pins it as the
+cluster's federation trust anchor, so the cluster's gossiped records must be
+signed under it from the first one on.`,
 		Example: `  # in cluster B's context: B's remote secret, applied in cluster A
   meshgate create-remote-secret --context kind-b --cluster-id cluster-b --server https://172.18.0.3:6443 \
     | meshgate join --context kind-a --remote-secret -`,
@@ -65,6 +73,7 @@ address draws a warning.`,
 	fl.DurationVar(&f.tokenTTL, "token-ttl", remote.DefaultTokenTTL, "lifetime of the token (TokenRequest API)")
 	fl.BoolVar(&f.longLived, "long-lived-token", false, "use a non-expiring token from a service-account-token Secret instead")
 	fl.DurationVar(&f.longLivedWait, "long-lived-wait", remote.DefaultLongLivedWait, "how long to wait for the token controller to fill that Secret")
+	fl.StringVar(&f.trustBundle, "trust-bundle", "", "PEM file of the cluster's mesh trust bundle (default: root-cert.pem of the Secret cacerts in --namespace)")
 	cliflag.KubeconfigFlags(fl, &f.kubeconfig, &f.context)
 	_ = cmd.MarkFlagRequired(string(cliflag.ClusterID))
 	cmd.MarkFlagsMutuallyExclusive("token-ttl", "long-lived-token")
@@ -88,7 +97,14 @@ func runCreateRemoteSecret(cmd *cobra.Command, f createRemoteSecretFlags) error 
 	if err != nil {
 		return err
 	}
+	var bundle []byte
+	if f.trustBundle != "" {
+		if bundle, err = os.ReadFile(f.trustBundle); err != nil {
+			return fmt.Errorf("trust-bundle: %w", err)
+		}
+	}
 	res, err := remote.CreateRemoteSecret(cmd.Context(), cfg, remote.CreateOptions{
+		TrustBundle:    bundle,
 		ClusterName:    f.clusterID,
 		Namespace:      f.namespace,
 		Server:         f.server,

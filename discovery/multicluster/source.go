@@ -78,6 +78,8 @@ type Options struct {
 	// Registerer, when set, receives the local and remote sources' metrics
 	// and the remote controller's.
 	Registerer prometheus.Registerer
+	// Pin receives the trust bundles remote secrets carry (remote.Options.Pin).
+	Pin func(clusterID string, bundle []byte)
 }
 
 // Source watches the local cluster and the remote clusters of its remote
@@ -154,6 +156,7 @@ func New(cfg Config, opts Options) (*Source, error) {
 		KubeMetrics: m,
 		Publish:     s.onRemote,
 		Remove:      s.onRemove,
+		Pin:         opts.Pin,
 	})
 	if err != nil {
 		return nil, err

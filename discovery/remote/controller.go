@@ -90,6 +90,12 @@ type Options struct {
 	// itself, nor after Run returns.
 	Publish func(cs *model.ClusterState, objErrs []error)
 	Remove  func(clusterID string)
+	// Pin, if set, receives the trust bundle a remote secret from
+	// Kubernetes carries for its cluster (AnnotationTrustBundle), each time
+	// the secret is set: the daemon makes it that cluster's federation
+	// trust pin. Gossiped secrets never pin. It is called from SetSecret,
+	// with no lock held, and must not block.
+	Pin func(clusterID string, bundle []byte)
 }
 
 // withDefaults fills the zero fields of cfg and opts.
@@ -241,6 +247,9 @@ func (c *Controller) SetSecret(source SecretSource, s *corev1.Secret) error {
 		c.metrics.rejected(source, reason)
 	}
 	for _, cl := range clusters {
+		if source == SourceKubernetes && c.opts.Pin != nil && len(cl.TrustBundle) > 0 && cl.ID != c.cfg.LocalClusterID {
+			c.opts.Pin(cl.ID, cl.TrustBundle)
+		}
 		if len(cl.Insecure) > 0 {
 			c.log.Warn("remote: admitting an insecure remote secret key (allow-insecure-remote is set)",
 				"source", source, "secret", cl.Secret, "cluster", cl.ID, "server", cl.Server, "fields", cl.Insecure)

@@ -21,6 +21,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshgate/meshgate/identity"
 )
 
 // The reader identity create-remote-secret sets up in the remote cluster.
@@ -73,6 +75,11 @@ type CreateOptions struct {
 	// LongLivedWait bounds the wait for that Secret's token
 	// (default DefaultLongLivedWait).
 	LongLivedWait time.Duration
+	// TrustBundle is the cluster's mesh trust bundle (PEM roots), written
+	// to AnnotationTrustBundle so that the joining daemons pin it. Empty:
+	// root-cert.pem of the Istio-style Secret cacerts in Namespace, if
+	// there is one (else a warning: peers pin at first contact).
+	TrustBundle []byte
 }
 
 // CreateResult is the remote secret and the warnings to show the user.
@@ -128,8 +135,38 @@ func CreateRemoteSecret(ctx context.Context, cfg *rest.Config, opts CreateOption
 	if err != nil {
 		return nil, err
 	}
-	res.Secret, err = BuildRemoteSecret(opts.ClusterName, opts.Namespace, server, ca, token)
-	return res, err
+	if res.Secret, err = BuildRemoteSecret(opts.ClusterName, opts.Namespace, server, ca, token); err != nil {
+		return nil, err
+	}
+	bundle := opts.TrustBundle
+	if len(bundle) == 0 {
+		if bundle, err = cacertsRoots(ctx, client, opts.Namespace); err != nil {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("no trust bundle in the remote secret (%v): the daemons that join pin "+
+				"this cluster's CA at first contact; pass --trust-bundle", err))
+			return res, nil
+		}
+	}
+	if _, err := identity.ParseCertificatesPEM(bundle); err != nil {
+		return nil, fmt.Errorf("trust bundle: %w", err)
+	}
+	res.Secret.Annotations[AnnotationTrustBundle] = string(bundle)
+	return res, nil
+}
+
+// CACertsSecret is Istio's plug-in CA Secret; its root-cert.pem is the
+// cluster's mesh trust bundle.
+const CACertsSecret = "cacerts"
+
+// cacertsRoots reads root-cert.pem of the Secret cacerts in ns.
+func cacertsRoots(ctx context.Context, client kubernetes.Interface, ns string) ([]byte, error) {
+	s, err := client.CoreV1().Secrets(ns).Get(ctx, CACertsSecret, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("Secret %s/%s: %w", ns, CACertsSecret, err)
+	}
+	if b := s.Data[identity.FileRootCert]; len(b) > 0 {
+		return b, nil
+	}
+	return nil, fmt.Errorf("Secret %s/%s has no %s", ns, CACertsSecret, identity.FileRootCert)
 }
 
 func caData(cfg *rest.Config) ([]byte, error) {

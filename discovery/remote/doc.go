@@ -23,6 +23,11 @@
 // meshgate's and istiod's remote-cluster watches read, so the secret works
 // for an istiod too), and nothing else: no Secrets, no ConfigMaps, no Istio
 // configuration, no writes.
+// meshgate adds the annotation meshgate.io/trust-bundle, the cluster's
+// mesh trust bundle (--trust-bundle, or root-cert.pem of its Secret
+// cacerts), which istiod ignores and the Controller hands to Options.Pin
+// (the daemon's federation pin of that cluster) for secrets from
+// Kubernetes, never gossiped ones.
 //
 // A remote secret's kubeconfig is refused, with an error naming the secret,
 // the key and the field, and counted by reason in

@@ -15,6 +15,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/meshgate/meshgate/identity"
 )
 
 // The remote secret format, as `istioctl create-remote-secret` writes it and
@@ -26,6 +28,12 @@ const (
 	AnnotationCluster = "networking.istio.io/cluster"
 	// SecretNamePrefix + the cluster id is the remote secret's name.
 	SecretNamePrefix = "istio-remote-secret-"
+	// AnnotationTrustBundle (meshgate's, ignored by istiod) holds the
+	// mesh trust bundle (PEM roots) of the cluster the annotation
+	// networking.istio.io/cluster names: the daemon that admits the secret
+	// pins it as that cluster's federation trust anchor (an operator pin),
+	// instead of trusting the first gossiped record of that cluster.
+	AnnotationTrustBundle = "meshgate.io/trust-bundle"
 )
 
 // Cluster is a remote cluster's connection, taken from one key of a remote
@@ -44,6 +52,10 @@ type Cluster struct {
 	// (e.g. clusters[b].cluster.server for an http:// server); empty for a
 	// safe kubeconfig.
 	Insecure []string
+	// TrustBundle is the cluster's mesh trust bundle (PEM) from the
+	// secret's AnnotationTrustBundle, when the annotation's cluster is this
+	// key's; nil otherwise. Not secret.
+	TrustBundle []byte
 }
 
 // KubeconfigError is a remote secret key that was rejected. Its message
@@ -147,6 +159,14 @@ func (p Policy) ClustersFromSecret(s *corev1.Secret) ([]Cluster, []error) {
 			continue
 		}
 		c.ID, c.Secret = id, secretRef(s)
+		if pem, ok := s.Annotations[AnnotationTrustBundle]; ok && s.Annotations[AnnotationCluster] == id {
+			if _, err := identity.ParseCertificatesPEM([]byte(pem)); err != nil {
+				errs = append(errs, &KubeconfigError{Secret: secretRef(s), Key: id, Field: "metadata.annotations[" + AnnotationTrustBundle + "]",
+					Msg: fmt.Sprintf("not a PEM trust bundle: %v", err)})
+				continue
+			}
+			c.TrustBundle = []byte(pem)
+		}
 		out = append(out, c)
 	}
 	return out, errs

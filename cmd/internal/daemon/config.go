@@ -138,6 +138,14 @@ type GossipConfig struct {
 	// SyncTimeout bounds how long a starting daemon waits to learn the mesh
 	// (every live peer's cluster) before it serves its gateways without it.
 	SyncTimeout Duration `json:"gossip-sync-timeout,omitempty"`
+	// TrustPins are operator pins, CLUSTER=PATH (a PEM trust bundle): that
+	// cluster's gossiped records must be signed under it, from the first
+	// one on (remote secrets carrying meshgate.io/trust-bundle pin too).
+	TrustPins []string `json:"trust-pin,omitempty"`
+	// TrustPinsFile persists the pinned trust bundles of the remote
+	// clusters, so that a restart keeps them instead of pinning again at
+	// first contact. Empty: pins live in memory (a warning at start).
+	TrustPinsFile string `json:"trust-pins-file,omitempty"`
 }
 
 // DefaultConfig returns the defaults.
@@ -297,6 +305,19 @@ func (c Config) Validate() error {
 		if g.SyncTimeout < 0 {
 			bad("gossip-sync-timeout", "must not be negative")
 		}
+		seen := map[string]bool{}
+		for i, p := range g.TrustPins {
+			cluster, path, ok := strings.Cut(p, "=")
+			switch {
+			case !ok || cluster == "" || path == "":
+				bad("trust-pin", "entry %d %q: want CLUSTER=PATH (a PEM trust bundle)", i, p)
+			case seen[cluster]:
+				bad("trust-pin", "entry %d: cluster %s is pinned twice", i, cluster)
+			case cluster == c.ClusterID:
+				bad("trust-pin", "entry %d: %s is the local cluster", i, cluster)
+			}
+			seen[cluster] = true
+		}
 	}
 	if c.RemoteSecretServer != "" {
 		if c.Kubeconfig == "" && !c.InCluster {
@@ -404,6 +425,8 @@ func BindFlags(fs *pflag.FlagSet, c *Config) {
 	fs.StringVar(&c.GossipConfig.MeshID, "mesh-id", c.GossipConfig.MeshID, "mesh id; daemons of other meshes are refused")
 	fs.Var(&c.GossipConfig.FailStaticWindow, "fail-static-window", "how long a dead peer's endpoints stay before they are withdrawn")
 	fs.Var(&c.GossipConfig.SyncTimeout, "gossip-sync-timeout", "how long a starting daemon waits to learn every live peer's cluster before it serves its gateways without it")
+	fs.StringArrayVar(&c.GossipConfig.TrustPins, "trust-pin", c.GossipConfig.TrustPins, "CLUSTER=PATH: that cluster's gossiped records must be signed under the PEM trust bundle in PATH (operator pin; repeatable)")
+	fs.StringVar(&c.GossipConfig.TrustPinsFile, "trust-pins-file", c.GossipConfig.TrustPinsFile, "file persisting the remote clusters' pinned trust bundles across restarts (default: in memory only)")
 	fs.StringVar(&c.RemoteSecretServer, "remote-secret-server", c.RemoteSecretServer, "this cluster's API server URL as other clusters reach it: publish (and renew) its remote secret over gossip")
 	fs.Var(&c.RemoteSecretTTL, "remote-secret-ttl", "lifetime of the gossiped remote secret's token (renewed at half)")
 	fs.BoolVar(&c.EnableMySQLFilter, "enable-mysql-filter", c.EnableMySQLFilter, "mysql_proxy before tcp_proxy on MYSQL servers")

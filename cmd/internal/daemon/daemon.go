@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -148,7 +149,7 @@ func (d *Daemon) newSource() error {
 			AllowInsecureRemote:  cfg.AllowInsecureRemote,
 			Holdoff:              cfg.DebounceHoldoff.D(),
 			MaxDelay:             cfg.DebounceMaxDelay.D(),
-		}, multicluster.Options{REST: d.rest, Logger: d.log, Registerer: d.reg})
+		}, multicluster.Options{REST: d.rest, Logger: d.log, Registerer: d.reg, Pin: d.pinRemote})
 		return err
 	default:
 		d.source = file.Source{Config: file.Config{Paths: []string{cfg.ConfigDir}, ClusterID: cfg.ClusterID,
@@ -192,6 +193,22 @@ func (d *Daemon) newFederation() error {
 	if g.SyncTimeout > 0 {
 		fc.SyncTimeout = g.SyncTimeout.D()
 	}
+	fc.TrustPinsFile = g.TrustPinsFile
+	if len(g.TrustPins) > 0 {
+		fc.TrustPins = map[string][]byte{}
+		for _, p := range g.TrustPins {
+			cluster, path, _ := strings.Cut(p, "=") // Validate checked the form
+			pem, err := os.ReadFile(path)
+			if err != nil {
+				return fmt.Errorf("trust-pin %s: %w", p, err)
+			}
+			fc.TrustPins[cluster] = pem
+		}
+	}
+	if g.TrustPinsFile == "" {
+		log.Warn("federation: trust pins are kept in memory only: after a restart, remote clusters without an operator pin " +
+			"(trust-pin, a remote secret's trust bundle) are pinned again at first contact; set trust-pins-file")
+	}
 	auth, err := federation.NewX509Auth(d.id.CA(), d.cfg.ClusterID, federation.DefaultSigningTTL)
 	if err != nil {
 		return fmt.Errorf("federation: %w", err)
@@ -218,6 +235,18 @@ func (d *Daemon) newFederation() error {
 			remote.RenewerOptions{REST: d.rest, Logger: log, Changed: d.mesh.localChanged})
 	}
 	return err
+}
+
+// pinRemote makes the trust bundle a remote secret carries its cluster's
+// federation pin (an operator pin: the operator applied the secret). The
+// remote controller calls it from its secret watch, once Run runs.
+func (d *Daemon) pinRemote(cluster string, bundle []byte) {
+	if d.fed == nil {
+		return
+	}
+	if err := d.fed.Pin(cluster, bundle); err != nil {
+		d.log.Error("federation: cannot pin the trust bundle of a remote secret", "remoteCluster", cluster, "err", err)
+	}
 }
 
 // XDSAddr and MonitoringAddr are the bound addresses; AdminAddr is

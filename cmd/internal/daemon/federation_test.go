@@ -2,12 +2,16 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/meshgate/meshgate/test/logtest"
 
@@ -16,6 +20,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/meshgate/meshgate/federation"
+	"github.com/meshgate/meshgate/identity"
 )
 
 // edsAddresses follows one cluster's endpoints over a real ADS stream as the
@@ -124,5 +129,48 @@ func copyDir(t *testing.T, from, to string) {
 		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// --trust-pin CLUSTER=PATH becomes an operator pin of federation, written to
+// --trust-pins-file at start; an unreadable PEM file stops New naming the flag.
+func TestTrustPinFlags(t *testing.T) {
+	ca, err := identity.NewSelfSignedCA(identity.CAConfig{TrustDomain: spiffeid.RequireTrustDomainFromString("cluster.local")}, identity.CAOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	pem := identity.EncodeCertificatesPEM(ca.Roots())
+	pemFile, pinsFile := filepath.Join(dir, "cluster2.pem"), filepath.Join(dir, "trust-pins.json")
+	if err := os.WriteFile(pemFile, pem, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	cfg.GossipConfig = GossipConfig{BindAddress: "127.0.0.1:0", Insecure: true, MeshID: "mesh1",
+		TrustPins: []string{"cluster2=" + pemFile}, TrustPinsFile: pinsFile}
+	d, err := New(cfg, NewLogger(cfg, &logtest.Buffer{}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.xdsLis.Close()
+	d.monLis.Close()
+	d.admin.lis.Close()
+	var saved struct {
+		Pins map[string]struct{ How, Bundle string }
+	}
+	raw, err := os.ReadFile(pinsFile)
+	if err == nil {
+		err = json.Unmarshal(raw, &saved)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := saved.Pins["cluster2"]; p.How != "operator" || p.Bundle != string(pem) {
+		t.Fatalf("pins file: %s", raw)
+	}
+
+	cfg.TrustPins = []string{"cluster2=" + filepath.Join(dir, "missing.pem")}
+	if _, err := New(cfg, NewLogger(cfg, &logtest.Buffer{}), nil); err == nil || !strings.Contains(err.Error(), "trust-pin cluster2=") {
+		t.Fatalf("a missing trust-pin file: %v", err)
 	}
 }
