@@ -74,7 +74,9 @@
 // another cluster) cannot do: change a cluster's endpoints, gateways,
 // bundle or remote secret (no proof); replay an old record (its generation
 // is stale); revive a withdrawn cluster (see below: only a newer signed
-// generation does). What it can: read what gossip carries (including the
+// generation does). What it can, once it joins as a member (a node that
+// has not joined gets no answer to a state request: refused, reason
+// unknown_requester): read what gossip carries (including the
 // read-only remote-secret tokens), introduce clusters nobody has pinned
 // yet, and be the first contact of a node that has not pinned a cluster
 // (on its first start, or after losing its pins file; operator pins close

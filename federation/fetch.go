@@ -3,6 +3,7 @@ package federation
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -163,6 +164,16 @@ func (n *Node) memberMap() map[string]*memberlist.Node {
 	return out
 }
 
+// aliveMember is the live member named name, or nil.
+func (n *Node) aliveMember(name string) *memberlist.Node {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if p := n.peers[name]; p != nil && p.state == memberlist.StateAlive {
+		return &memberlist.Node{Name: p.name, Addr: p.ip, Port: p.port}
+	}
+	return nil
+}
+
 func (n *Node) sendRequest(j fetchJob, to *memberlist.Node) {
 	msg, err := wire.EncodeRequest(wire.Request{Mesh: n.cfg.MeshID, Requester: n.name, Cluster: j.cluster, Have: j.have, Revive: j.revive})
 	if err == nil {
@@ -202,6 +213,15 @@ func (n *Node) fetchFailed(j fetchJob) {
 // bounded set of goroutines; beyond that requests are dropped (the requester
 // retries after FetchTimeout).
 func (n *Node) serveRequest(q wire.Request) {
+	to := n.aliveMember(q.Requester)
+	if to == nil {
+		// Only members get states: a node holding the gossip key that has
+		// not joined reads nothing by asking (one that joins does: see the
+		// package doc).
+		n.reject(ReasonUnknownRequester, wire.TypeRequest,
+			fmt.Errorf("state request for cluster %s from %q, which is not a live member", q.Cluster, q.Requester), "from", q.Requester)
+		return
+	}
 	n.seen(q.Requester)
 	if q.Cluster == n.cfg.ClusterID && q.Have > n.localGeneration() {
 		n.ownGenerationSeen(q.Have, "", wire.Hash{}) // the requester holds a previous incarnation's
@@ -246,10 +266,6 @@ func (n *Node) serveRequest(q wire.Request) {
 	}
 	go func() {
 		defer func() { <-n.respond }()
-		to := n.memberMap()[q.Requester]
-		if to == nil {
-			return
-		}
 		if err := n.ml.SendReliable(to, msg); err != nil {
 			n.log.Debug("answering a state request failed", "to", q.Requester, "err", err)
 			return

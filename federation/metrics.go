@@ -17,6 +17,9 @@ const (
 	ReasonUnknownType = "unknown_type"
 	ReasonDecrypt     = "decrypt"
 	ReasonOverload    = "overload"
+	// ReasonUnknownRequester: a state request from a node that is not a
+	// live member (it holds the gossip key but has not joined).
+	ReasonUnknownRequester = "unknown_requester"
 )
 
 type metrics struct {

@@ -348,3 +348,24 @@ func TestAuthRequired(t *testing.T) {
 		t.Fatal("a trust pin that is not PEM was accepted")
 	}
 }
+
+// A node holding the gossip key that has not joined gets no state (and so
+// no remote secret) by asking: its request is refused and counted.
+func TestRequestFromNonMemberRefused(t *testing.T) {
+	m := newTestMesh(t, time.Minute)
+	a, b := m.start("a", 0, nil), m.start("b", 0, nil)
+	b.setLocal(t, 1, 2)
+	eventually(t, "a has b", func() bool { return revOf(a.remote("b")) == 1 })
+	q, err := wire.EncodeRequest(wire.Request{Mesh: "mesh1", Requester: "raw", Cluster: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := metrictest.Sum(t, a.reg, "meshgate_federation_messages_total", map[string]string{"direction": "out", "type": wire.TypeState.String()})
+	if err := rawSender(t, m).SendReliable(mlNode(t, a), q); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a refuses the request", func() bool { return rejected(t, a, ReasonUnknownRequester) == 1 })
+	if n := metrictest.Sum(t, a.reg, "meshgate_federation_messages_total", map[string]string{"direction": "out", "type": wire.TypeState.String()}); n != sent {
+		t.Errorf("a sent %v states after the request", n-sent)
+	}
+}
