@@ -6,12 +6,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,14 +32,17 @@ import (
 // attacker with no credentials tries the daemons' admin surface and their
 // gossip; a second one, holding the mesh's gossip key but no cluster's
 // signing key, forges cluster2's record (new gateway address, new trust
-// bundle, new remote secret), sends it unsigned, and replays an old
-// generation. Meanwhile cluster1's client calls only-b in cluster2. Every
+// bundle, new remote secret), sends it unsigned, replays an old
+// generation, asks for cluster2's state (its remote secret) without
+// joining, and tries to revive cluster3 once it is withdrawn (step 4).
+// Meanwhile cluster1's client calls only-b in cluster2. Every
 // attempt fails and is counted on the daemons' monitoring port; cluster1's
 // client keeps cluster2's genuine gateway and no request fails.
 //
-// What the key holder can read: it is admitted to gossip, so it receives
-// what gossip carries, including the read-only remote-secret tokens
-// (README, trust model); it cannot speak for a cluster.
+// What the key holder can read: once it joins, it receives what gossip
+// carries, including the read-only remote-secret tokens (README, trust
+// model; step 4 uses that to take cluster3's record); it cannot speak for
+// a cluster.
 func TestAttackWithoutCredentials(t *testing.T) {
 	m := mesh(t)
 	c1, c2, c3 := m.Cluster("cluster1"), m.Cluster("cluster2"), m.Cluster("cluster3")
@@ -181,6 +187,35 @@ func TestAttackWithoutCredentials(t *testing.T) {
 		})
 	}
 
+	// 3. Reading remote secrets with the gossip key, without joining: every
+	// daemon refuses the state request (counted) and sends nothing back.
+	reqBefore := sumMetric(t, victims, "meshgate_federation_rejected_messages_total", `reason="unknown_requester"`)
+	reader := newSpy(t, m, "reader", keys[0], "")
+	for _, c := range victims {
+		if err := reader.ml.SendReliable(daemonNode(ctx, t, c), encodeRequest(t, "reader", c2.ID)); err != nil {
+			t.Fatalf("state request to %s: %v", c.ID, err)
+		}
+	}
+	waitUntil(t, "the daemons refuse a non-member's state request", nil, func() (bool, string) {
+		n := sumMetric(t, victims, "meshgate_federation_rejected_messages_total", `reason="unknown_requester"`)
+		counts[`reason="unknown_requester"`] = n - reqBefore
+		return n >= reqBefore+float64(len(victims)), strconv.FormatFloat(n-reqBefore, 'f', 0, 64)
+	})
+	if got := reader.states(); len(got) != 0 {
+		t.Errorf("a non-member got %d states (records with remote secrets) by asking", len(got))
+	}
+
+	// 4. Reviving a withdrawn cluster. A key holder that joins (the trust
+	// model lets it read what gossip carries) takes cluster3's current
+	// record; cluster3's daemon stops, and cluster1 and cluster2 withdraw
+	// cluster3 after the fail-static window. The key holder then joins as a
+	// live "owner" of cluster3, confirms the withdrawn generation by digest,
+	// replays the record, and sends a newer one signed by its own CA:
+	// cluster3 stays withdrawn (stale, stale, bad_signature) until its
+	// genuine daemon returns.
+	revived := reviveWithdrawn(t, m, evilCA, keys[0])
+	counts["revive stale"], counts["revive bad_signature"] = revived[0], revived[1]
+
 	// Nothing reached a gateway: traffic flowed throughout, and cluster1's
 	// client still has cluster2's genuine east-west gateway only.
 	during := r.during(250)
@@ -193,8 +228,185 @@ func TestAttackWithoutCredentials(t *testing.T) {
 	r.heal()
 	r.recover()
 	figure(t, "admin port refused on %d daemons, %d admin requests on the monitoring port answered 404/405; "+
-		"rejected on cluster1+cluster3: bad_signature +%.0f, unsigned +%.0f, stale replay +%.0f; requests during the attack: %s",
-		refused, notFound, counts[`reason="bad_signature"`], counts[`reason="unsigned"`], counts[`cluster="cluster2"`], during)
+		"rejected on cluster1+cluster3: bad_signature +%.0f, unsigned +%.0f, stale replay +%.0f, non-member state requests +%.0f; "+
+		"revival of withdrawn cluster3 on cluster1+cluster2: stale (digest, replay) +%.0f, bad_signature +%.0f; requests during the attack: %s",
+		refused, notFound, counts[`reason="bad_signature"`], counts[`reason="unsigned"`], counts[`cluster="cluster2"`],
+		counts[`reason="unknown_requester"`], counts["revive stale"], counts["revive bad_signature"], during)
+}
+
+// reviveWithdrawn is the revival attack (see TestAttackWithoutCredentials,
+// step 4) against cluster1 and cluster2 by a holder of key; it restarts
+// cluster3's daemon at the end and waits until cluster3 is back. It returns
+// the stale and bad_signature counts the attempts added.
+func reviveWithdrawn(t *testing.T, m *meshlab.Mesh, evilCA *identity.CA, key []byte) [2]float64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), neverConverged)
+	defer cancel()
+	c1, c2, c3 := m.Cluster("cluster1"), m.Cluster("cluster2"), m.Cluster("cluster3")
+	victims := []*meshlab.Cluster{c1, c2}
+	t.Cleanup(func() { restartDaemon(t, m, c3) })
+
+	spy := newSpy(t, m, "spy", key, "spy")
+	if _, err := spy.ml.Join([]string{c1.GossipAddr()}); err != nil {
+		t.Fatalf("a gossip key holder cannot join: %v", err)
+	}
+	if err := spy.ml.SendReliable(daemonNode(ctx, t, c1), encodeRequest(t, "spy", c3.ID)); err != nil {
+		t.Fatal(err)
+	}
+	var held wire.Record
+	waitUntil(t, "the joined key holder receives cluster3's record", nil, func() (bool, string) {
+		for _, st := range spy.states() {
+			if st.Record.Cluster == c3.ID {
+				held = st.Record
+				return true, ""
+			}
+		}
+		return false, "no state of cluster3"
+	})
+	_ = spy.ml.Leave(5 * time.Second)
+	_ = spy.ml.Shutdown()
+
+	withdrawn := sumMetric(t, victims, "meshgate_federation_withdrawals_total", `cluster="cluster3"`)
+	if err := c3.Daemon.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "cluster1 and cluster2 withdraw cluster3", nil, func() (bool, string) {
+		n := sumMetric(t, victims, "meshgate_federation_withdrawals_total", `cluster="cluster3"`)
+		return n >= withdrawn+float64(len(victims)), strconv.FormatFloat(n-withdrawn, 'f', 0, 64)
+	})
+	restores := sumMetric(t, victims, "meshgate_federation_restores_total", `cluster="cluster3"`)
+	stale := sumMetric(t, victims, "meshgate_federation_stale_states_total", `cluster="cluster3"`)
+	bad := sumMetric(t, victims, "meshgate_federation_rejected_messages_total", `reason="bad_signature"`)
+
+	imp := newSpy(t, m, "cluster3-impostor", key, c3.ID)
+	if _, err := imp.ml.Join([]string{c1.GossipAddr(), c2.GossipAddr()}); err != nil {
+		t.Fatalf("the impostor cannot join: %v", err)
+	}
+	evil, err := federation.NewX509Auth(evilCA, c3.ID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer := &model.ClusterState{ID: c3.ID, Network: c3.Net.Name, TrustDomain: m.PKI.TrustDomain.Name(),
+		TrustBundle:     identity.EncodeCertificatesPEM(evilCA.Roots()),
+		NetworkGateways: []model.NetworkGateway{{Network: c3.Net.Name, Cluster: c3.ID, Address: "203.0.113.67", Port: meshlab.EastWestPort}}}
+	digest, err := wire.EncodeDigest(held.Digest("e2e", imp.ml.LocalNode().Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	replay, err := wire.EncodeState(wire.State{Mesh: "e2e", Holder: imp.ml.LocalNode().Name, Record: held})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range victims {
+		for _, msg := range [][]byte{digest, replay, encodeState(t, forgeRecord(t, newer, uint64(time.Now().Add(time.Hour).UnixNano()), evil))} {
+			if err := imp.ml.SendReliable(daemonNode(ctx, t, c), msg); err != nil {
+				t.Fatalf("send to %s: %v", c.ID, err)
+			}
+		}
+	}
+	var added [2]float64
+	waitUntil(t, "cluster1 and cluster2 refuse every revival", nil, func() (bool, string) {
+		added[0] = sumMetric(t, victims, "meshgate_federation_stale_states_total", `cluster="cluster3"`) - stale
+		added[1] = sumMetric(t, victims, "meshgate_federation_rejected_messages_total", `reason="bad_signature"`) - bad
+		return added[0] >= 2*float64(len(victims)) && added[1] >= float64(len(victims)), fmt.Sprintf("stale +%.0f, bad_signature +%.0f", added[0], added[1])
+	})
+	for _, c := range victims {
+		if n := gauge(t, c, "meshgate_federation_remote_clusters"); n != 1 {
+			t.Errorf("%s shows %v remote clusters after the revival attempts, want 1 (cluster3 withdrawn)", c.ID, n)
+		}
+	}
+	if n := sumMetric(t, victims, "meshgate_federation_restores_total", `cluster="cluster3"`); n != restores {
+		t.Errorf("cluster3 restored %v times by the impostor", n-restores)
+	}
+	_ = imp.ml.Leave(5 * time.Second)
+	_ = imp.ml.Shutdown()
+
+	// cluster3's genuine daemon brings it back
+	restartDaemon(t, m, c3)
+	waitUntil(t, "cluster3 restored by its daemon", nil, func() (bool, string) {
+		n := sumMetric(t, victims, "meshgate_federation_restores_total", `cluster="cluster3"`)
+		return n >= restores+float64(len(victims)), strconv.FormatFloat(n-restores, 'f', 0, 64)
+	})
+	return added
+}
+
+// spy is a bare memberlist holding the gossip key, with node meta naming
+// mesh e2e and cluster (none when cluster is empty), that keeps the
+// states it receives. It advertises the test process's address on the
+// lab's management link, which the daemons can reach.
+type spy struct {
+	ml   *memberlist.Memberlist
+	mu   sync.Mutex
+	got  []wire.State
+	meta []byte // advertised
+}
+
+func newSpy(t *testing.T, m *meshlab.Mesh, name string, key []byte, cluster string) *spy {
+	t.Helper()
+	s := &spy{}
+	if cluster != "" {
+		var err error
+		if s.meta, err = wire.EncodeMeta(wire.Meta{Mesh: "e2e", Cluster: cluster}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := memberlist.DefaultLANConfig()
+	c.Name, c.BindAddr, c.BindPort, c.AdvertiseAddr = name, "0.0.0.0", 0, m.Lab.HostIP.String()
+	c.SecretKey = key
+	c.LogOutput = io.Discard
+	c.Delegate = s
+	c.DelegateProtocolVersion, c.DelegateProtocolMin, c.DelegateProtocolMax = wire.Version, wire.Version, wire.Version // as the daemons
+	ml, err := memberlist.Create(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ml = ml
+	t.Cleanup(func() { _ = ml.Shutdown() })
+	return s
+}
+
+func (s *spy) states() []wire.State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.got)
+}
+
+func (s *spy) NodeMeta(int) []byte { return s.meta }
+func (s *spy) NotifyMsg(b []byte) {
+	if st, err := wire.DecodeState(b, wire.DefaultLimits); err == nil {
+		s.mu.Lock()
+		s.got = append(s.got, st)
+		s.mu.Unlock()
+	}
+}
+func (s *spy) GetBroadcasts(int, int) [][]byte { return nil }
+func (s *spy) LocalState(bool) []byte          { return nil }
+func (s *spy) MergeRemoteState([]byte, bool)   {}
+
+func encodeRequest(t *testing.T, requester, cluster string) []byte {
+	t.Helper()
+	msg, err := wire.EncodeRequest(wire.Request{Mesh: "e2e", Requester: requester, Cluster: cluster})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg
+}
+
+// gauge is the value of an unlabelled metric on c's monitoring port.
+func gauge(t *testing.T, c *meshlab.Cluster, name string) float64 {
+	t.Helper()
+	_, body := request(t, http.MethodGet, c.AdminURL()+"/metrics", "")
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %q: %v", c.ID, line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("%s: no metric %s", c.ID, name)
+	return 0
 }
 
 // attackerNode is a bare memberlist in the test process holding key (and
