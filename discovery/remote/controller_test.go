@@ -45,8 +45,12 @@ func TestRemoteClusters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "loopback") {
-		t.Errorf("warnings = %q, want the loopback warning", res.Warnings)
+	// B has no Istio-style cacerts Secret: no trust bundle, and a warning
+	if len(res.Warnings) != 2 || !strings.Contains(res.Warnings[0], "loopback") || !strings.Contains(res.Warnings[1], "no trust bundle") {
+		t.Errorf("warnings = %q, want the loopback and the trust bundle warnings", res.Warnings)
+	}
+	if _, ok := res.Secret.Annotations[AnnotationTrustBundle]; ok {
+		t.Error("a trust bundle annotation without a trust bundle")
 	}
 	if ttl := time.Until(res.Expires); ttl < 23*time.Hour || ttl > 25*time.Hour {
 		t.Errorf("token expires in %v, want 24h", ttl)
@@ -62,12 +66,21 @@ func TestRemoteClusters(t *testing.T) {
 	if _, err := adminB.RbacV1().ClusterRoles().Update(ctx, role, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// with B's cacerts, the secret carries its root-cert.pem
+	root := decodeB64(t, testCAB64)
+	if _, err := adminB.CoreV1().Secrets("istio-system").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: CACertsSecret},
+		Data: map[string][]byte{"root-cert.pem": root}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	res, err = CreateRemoteSecret(ctx, B.RESTConfig(), CreateOptions{ClusterName: "cluster-b"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if role, _ = adminB.RbacV1().ClusterRoles().Get(ctx, ReaderClusterRole, metav1.GetOptions{}); len(role.Rules) != len(ReaderRules) {
 		t.Errorf("second run left rules %v", role.Rules)
+	}
+	if got := res.Secret.Annotations[AnnotationTrustBundle]; got != string(root) || len(res.Warnings) != 1 {
+		t.Errorf("with cacerts: trust bundle %q, warnings %q", got, res.Warnings)
 	}
 	checkReader(t, ctx, res.Secret)
 
