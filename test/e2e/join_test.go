@@ -145,6 +145,15 @@ func TestJoinWithRemoteSecrets(t *testing.T) {
 		t.Errorf("servers: cluster1 watches cluster2 at %s (want %s), cluster2 watches cluster1 at %s (want %s)",
 			fromSecret.Server, c2.Kube.URL(), fromGossip.Server, c1.Kube.URL())
 	}
+	// The joined secret carried cluster2's trust bundle: cluster1 pinned it
+	// as the operator's, before any gossiped record of cluster2.
+	c1only := []*meshlab.Cluster{c1}
+	if n := sumMetric(t, c1only, "meshgate_federation_trust_pins_total", `cluster="cluster2",how="operator"`); n < 1 {
+		t.Errorf("cluster1 did not pin cluster2's trust bundle from the joined remote secret")
+	}
+	if n := sumMetric(t, c1only, "meshgate_federation_trust_pins_total", `cluster="cluster2",how="first_contact"`); n != 0 {
+		t.Errorf("cluster1 pinned cluster2 at first contact %v times despite the joined remote secret's bundle", n)
+	}
 	figure(t, "create-remote-secret + join took %s; cluster1's client had cluster2's only-b %s after the join began, cluster2's client cluster1's only-a %s after that",
 		joined.Round(time.Millisecond), (joined + toB).Round(time.Millisecond), toA.Round(time.Millisecond))
 

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/meshgate/meshgate/discovery/remote"
+	"github.com/meshgate/meshgate/identity"
 )
 
 // Joining clusters as a user does (Options.JoinByRemoteSecret):
@@ -45,10 +46,12 @@ spec:
 }
 
 // CreateRemoteSecret runs `meshgate create-remote-secret` with the
-// cluster's admin kubeconfig and returns the secret it prints.
+// cluster's admin kubeconfig and its mesh trust bundle (the root of its
+// cacerts) and returns the secret it prints.
 func (c *Cluster) CreateRemoteSecret(ctx context.Context) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, c.Mesh.Bin, "create-remote-secret", "--cluster-id", c.ID,
-		"--server", c.Kube.URL(), "--kubeconfig", c.Kube.KubeconfigPath())
+		"--server", c.Kube.URL(), "--kubeconfig", c.Kube.KubeconfigPath(),
+		"--trust-bundle", filepath.Join(c.CACerts, identity.FileRootCert))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
