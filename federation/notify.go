@@ -119,7 +119,13 @@ func (n *Node) notifyLoop(ctx context.Context) {
 		now := n.now()
 		n.mu.Lock()
 		set, next := n.remoteSetLocked(now)
-		synced, missing := n.syncStateLocked(now)
+		var synced bool
+		var missing []string
+		select {
+		case <-n.syncedCh: // synced once and for all: nothing to compute
+		default:
+			synced, missing = n.syncStateLocked(now)
+		}
 		key := setKey(set)
 		var calls []func()
 		for _, s := range n.subs {
