@@ -47,9 +47,43 @@ func (c *AdminClient) do(ctx context.Context, method, path string, body, out any
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.url(path), rd)
+	data, status, err := c.roundTrip(ctx, method, path, rd, 16<<20)
 	if err != nil {
 		return err
+	}
+	if status != http.StatusOK {
+		var e errorResponse
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return fmt.Errorf("%s %s: %s", method, path, e.Error)
+		}
+		if status == http.StatusNotFound {
+			// A daemon that predates the explicit answer.
+			return fmt.Errorf("%s %s: HTTP 404: federation is not enabled on this daemon (or %s is not its admin API)", method, path, c.Addr)
+		}
+		return statusError(method, path, status, data)
+	}
+	return json.Unmarshal(data, out)
+}
+
+// Get returns the body of GET path (with its query) when the answer is
+// 200, reading at most max bytes; any other status is an error carrying
+// the daemon's message. For the admin API's other endpoints, such as
+// /debug/config_dump.
+func (c *AdminClient) Get(ctx context.Context, path string, max int64) ([]byte, error) {
+	data, status, err := c.roundTrip(ctx, http.MethodGet, path, nil, max)
+	if err != nil {
+		return nil, err
+	}
+	if status != http.StatusOK {
+		return nil, statusError(http.MethodGet, path, status, data)
+	}
+	return data, nil
+}
+
+func (c *AdminClient) roundTrip(ctx context.Context, method, path string, body io.Reader, max int64) ([]byte, int, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.url(path), body)
+	if err != nil {
+		return nil, 0, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -59,29 +93,27 @@ func (c *AdminClient) do(ctx context.Context, method, path string, body, out any
 	}
 	resp, err := c.client().Do(req)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
-	if resp.StatusCode != http.StatusOK {
-		var e errorResponse
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return fmt.Errorf("%s %s: %s", method, path, e.Error)
-		}
-		msg := strings.TrimSpace(string(data))
-		switch {
-		case resp.StatusCode == http.StatusNotFound:
-			// A daemon that predates the explicit answer.
-			return fmt.Errorf("%s %s: HTTP 404: federation is not enabled on this daemon (or %s is not its admin API)", method, path, c.Addr)
-		case msg != "" && len(msg) < 512 && !strings.Contains(msg, "<"):
-			return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, msg)
-		}
-		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
+	if int64(len(data)) > max {
+		return nil, 0, fmt.Errorf("%s %s: the answer is larger than %d bytes", method, path, max)
 	}
-	return json.Unmarshal(data, out)
+	return data, resp.StatusCode, nil
+}
+
+// statusError words a non-200 answer: the daemon's one-line message when it
+// sent one (never an HTML page).
+func statusError(method, path string, status int, data []byte) error {
+	msg := strings.TrimSpace(string(data))
+	if msg != "" && len(msg) < 512 && !strings.Contains(msg, "<") {
+		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, status, msg)
+	}
+	return fmt.Errorf("%s %s: HTTP %d", method, path, status)
 }
 
 func (c *AdminClient) client() *http.Client {

@@ -189,40 +189,16 @@ func runTranslate(stdin io.Reader, stdout, stderr io.Writer, f *translateFlags) 
 // listeners) and when the output is empty: both exit 0, as istiod would
 // serve them, but are rarely what was meant.
 func warnUnselected(log *slog.Logger, mesh *model.MeshState, p translate.Proxy, res *translate.Result) {
-	var selectors []string
-	selected := false
-	if local := mesh.Local(); local != nil {
-		for _, g := range local.Gateways {
-			if model.LabelsMatch(g.Selector, p.Labels) {
-				selected = true
-				break
-			}
-			selectors = append(selectors, g.Namespace+"/"+g.Name+" selects "+labelString(g.Selector))
-		}
-	}
-	if !selected {
+	if selectors, unselected := translate.Unselected(mesh, p); unselected {
 		if len(selectors) == 0 {
-			log.Warn("no Gateway selects the proxy: the input has no valid Gateway", "labels", labelString(p.Labels))
+			log.Warn("no Gateway selects the proxy: the input has no valid Gateway", "labels", translate.LabelString(p.Labels))
 		} else {
-			slices.Sort(selectors)
-			log.Warn("no Gateway selects the proxy: it gets no listeners; pick one with --label", "labels", labelString(p.Labels), "gateways", strings.Join(selectors, "; "))
+			log.Warn("no Gateway selects the proxy: it gets no listeners; pick one with --label", "labels", translate.LabelString(p.Labels), "gateways", strings.Join(selectors, "; "))
 		}
 	}
 	if len(res.Listeners)+len(res.Routes)+len(res.Clusters)+len(res.Endpoints)+len(res.Secrets) == 0 {
 		log.Warn("the output is empty: no listeners, routes, clusters, endpoints or secrets")
 	}
-}
-
-func labelString(m map[string]string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for i, k := range keys {
-		keys[i] = k + "=" + m[k]
-	}
-	return strings.Join(keys, ",")
 }
 
 // stdinName stands for standard input in messages.

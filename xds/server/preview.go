@@ -132,6 +132,13 @@ func (s *Server) PreviewConfigDump(pq PreviewQuery) (*ConfigDump, error) {
 	for _, e := range res.Errors {
 		d.ObjectErrors = append(d.ObjectErrors, e.Error())
 	}
+	if selectors, unselected := translate.Unselected(mesh, n.Proxy); unselected {
+		w := "no Gateway selects labels " + translate.LabelString(n.Labels) + ": no listeners"
+		if len(selectors) > 0 {
+			w += " (" + strings.Join(selectors, "; ") + ")"
+		}
+		d.Warnings = append(d.Warnings, w)
+	}
 	for _, w := range res.Warnings {
 		d.Warnings = append(d.Warnings, w.Error())
 	}
