@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -132,7 +133,7 @@ func runCertIssue(ctx context.Context, cmd *cobra.Command, f certIssueFlags) err
 		var created bool
 		ca, created, err = identity.LoadOrCreateCA(ctx, store, identity.CAConfig{TrustDomain: id.TrustDomain()}, identity.CAOptions{})
 		if created {
-			fmt.Fprintf(cmd.ErrOrStderr(), "created a new self-signed CA for trust domain %q in %s\n", id.TrustDomain(), caDir)
+			slog.Info("created a new self-signed CA", "trustDomain", id.TrustDomain().String(), "dir", caDir)
 		}
 	} else {
 		ca, err = identity.LoadCA(ctx, store, id.TrustDomain(), nil)

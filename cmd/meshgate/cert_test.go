@@ -25,6 +25,7 @@ func runCert(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	var out, errOut bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
+	logToBuffer(&errOut)
 	cmd.SetArgs(append([]string{"issue"}, args...))
 	err = cmd.ExecuteContext(context.Background())
 	return out.String(), errOut.String(), err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -116,10 +117,10 @@ func runCreateRemoteSecret(cmd *cobra.Command, f createRemoteSecretFlags) error 
 		return err
 	}
 	for _, w := range res.Warnings {
-		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+		slog.Warn(w)
 	}
 	if !res.Expires.IsZero() {
-		fmt.Fprintf(cmd.ErrOrStderr(), "the token expires at %s: create and apply a new remote secret before then\n", res.Expires.UTC().Format(time.RFC3339))
+		slog.Info("the token expires: create and apply a new remote secret before then", "expires", res.Expires.UTC().Format(time.RFC3339))
 	}
 	out, err := remote.MarshalSecret(res.Secret)
 	if err != nil {

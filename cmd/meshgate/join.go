@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -84,7 +85,7 @@ func runJoin(cmd *cobra.Command, f joinFlags) error {
 		return failed(fmt.Errorf("join: %w", err))
 	}
 	for _, field := range res.Insecure {
-		fmt.Fprintf(cmd.ErrOrStderr(), "warning: remote secret %s: %s is insecure, admitted by --allow-insecure-remote (the daemon needs allow-insecure-remote too)\n", res.Secret, field)
+		slog.Warn("an insecure field of the remote secret is admitted by --allow-insecure-remote (the daemon needs allow-insecure-remote too)", "secret", res.Secret, "field", field)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "remote secret %s for cluster %s (%s): %s\n", res.Secret, res.Cluster, res.Server, res.Action)
 	return nil

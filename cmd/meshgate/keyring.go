@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -132,7 +133,7 @@ func keyringCall(cmd *cobra.Command, admin *adminFlags, call func(context.Contex
 		fmt.Fprintf(out, "%s%s\n", k.Fingerprint, primary)
 	}
 	if resp.Warning != "" {
-		fmt.Fprintln(cmd.ErrOrStderr(), "warning: "+resp.Warning)
+		slog.Warn(resp.Warning)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/meshgate/meshgate/cmd/internal/cliflag"
 	"github.com/meshgate/meshgate/federation"
 	"github.com/meshgate/meshgate/identity"
 )
@@ -23,10 +25,18 @@ func runCmd(t *testing.T, cmd *cobra.Command, stdin string, args ...string) (str
 	var out, errOut bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
+	logToBuffer(&errOut)
 	cmd.SetIn(strings.NewReader(stdin))
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(context.Background())
 	return out.String(), errOut.String(), err
+}
+
+// logToBuffer makes w the process's logger, as the root command does with
+// the command's stderr (the helpers here run a subcommand without it).
+func logToBuffer(w io.Writer) {
+	l, _ := cliflag.Logger("info", "text", w)
+	useLogger(l)
 }
 
 // startNode starts a real federation node on 127.0.0.1 with its admin

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"slices"
@@ -172,10 +173,10 @@ func runProxyConfig(cmd *cobra.Command, f *proxyConfigFlags, k pcKind, args []st
 		return failed(fmt.Errorf("%s: %w", src, err))
 	}
 	if d.preview {
-		fmt.Fprintf(cmd.ErrOrStderr(), "%s is not connected: this is a preview of what it would receive now\n", src)
+		slog.Info("the node is not connected: this is a preview of what it would receive now", "source", src)
 	}
 	for _, w := range d.warnings {
-		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
+		slog.Warn(w, "source", src)
 	}
 	d.filter(f)
 	out := cmd.OutOrStdout()

@@ -188,13 +188,13 @@ func TestProxyConfigFromDaemon(t *testing.T) {
 		if code != 0 || got != want {
 			t.Errorf("pc %s from the daemon: exit %d (%s)\n%s\nwant (from translate):\n%s", kind, code, errOut, got, want)
 		}
-		if !strings.Contains(errOut, "is not connected: this is a preview") {
+		if !strings.Contains(errOut, "level=INFO msg=\"the node is not connected: this is a preview") {
 			t.Errorf("pc %s: stderr %q does not say it is a preview", kind, errOut)
 		}
 	}
 	// Preview metadata from the flags: labels no Gateway selects.
 	out, errOut, code := runCLI(t, "", "pc", "listeners", quickstartNode, "--admin-address", d.AdminAddr(), "--label", "app=nothing")
-	if code != 0 || len(rowsOf(t, out, "NAME ADDRESSES PORT MATCH DESTINATION")) != 0 || !strings.Contains(errOut, "warning:") {
+	if code != 0 || len(rowsOf(t, out, "NAME ADDRESSES PORT MATCH DESTINATION")) != 0 || !strings.Contains(errOut, "level=WARN msg=\"no Gateway selects labels app=nothing") {
 		t.Errorf("--label app=nothing: exit %d, stderr %q, stdout:\n%s", code, errOut, out)
 	}
 	// A malformed node id is the caller's error.
