@@ -175,7 +175,10 @@ func runTranslate(stdin io.Reader, stdout, stderr io.Writer, f *translateFlags) 
 	for _, w := range res.Warnings {
 		log.Warn(w.Error())
 	}
-	rejectedObjs := append(objErrs, res.Errors...)
+	rejectedObjs := objErrs
+	for _, e := range res.Errors {
+		rejectedObjs = append(rejectedObjs, mesh.Locate(e))
+	}
 	for _, e := range rejectedObjs {
 		log.Error("object rejected", "err", stdinNamed(e, paths))
 	}

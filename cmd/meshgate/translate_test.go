@@ -59,3 +59,26 @@ metadata: {name: y}
 		}
 	}
 }
+
+// An object the translator rejects (not the loader: a VirtualService bound
+// to a Gateway that does not exist) is named with its file.
+func TestTranslateRejectionNamesFile(t *testing.T) {
+	dir := t.TempDir()
+	vs := `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: nogw, namespace: istio-system}
+spec:
+  hosts: ["y.example.com"]
+  gateways: [missing-gateway]
+  http:
+  - route:
+    - destination: {host: httpbin.default.svc.cluster.local, port: {number: 8000}}
+`
+	if err := os.WriteFile(filepath.Join(dir, "routes.yaml"), []byte(vs), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := runCLI(t, "", "translate", "-f", "../../deploy/examples/quickstart", "-f", dir)
+	if code != 2 || !strings.Contains(errOut, `routes.yaml: VirtualService istio-system/nogw: spec.gateways[0]: gateway \"istio-system/missing-gateway\" not found`) {
+		t.Errorf("exit %d, stderr:\n%s", code, errOut)
+	}
+}

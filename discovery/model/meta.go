@@ -1,6 +1,7 @@
 package model
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -65,6 +66,32 @@ func (e *FieldError) Error() string {
 		return fmt.Sprintf("%s: %s", e.Object, e.Msg)
 	}
 	return fmt.Sprintf("%s: %s: %s", e.Object, e.Field, e.Msg)
+}
+
+// SourcedError is a FieldError with where its object came from (the
+// object's Meta.Source: a file, "kube:<cluster>").
+type SourcedError struct {
+	*FieldError
+	Source string
+}
+
+func (e *SourcedError) Error() string { return e.Source + ": " + e.FieldError.Error() }
+func (e *SourcedError) Unwrap() error { return e.FieldError }
+
+// Locate returns err naming the source of the object it is about, when err
+// is a *FieldError (not already located) about an object of the local
+// cluster whose Meta.Source is known; otherwise err unchanged. The
+// translator's errors name objects only; this adds the file for people.
+func (m *MeshState) Locate(err error) error {
+	var fe *FieldError
+	var se *SourcedError
+	if !errors.As(err, &fe) || errors.As(err, &se) {
+		return err
+	}
+	if meta := m.Local().MetaOf(fe.Object); meta != nil && meta.Source != "" {
+		return &SourcedError{FieldError: fe, Source: meta.Source}
+	}
+	return err
 }
 
 // Errorf builds a FieldError.

@@ -130,7 +130,7 @@ func (s *Server) PreviewConfigDump(pq PreviewQuery) (*ConfigDump, error) {
 		d.Versions[shortType(kindTypeURL[k])] = b.kinds[k].version
 	}
 	for _, e := range res.Errors {
-		d.ObjectErrors = append(d.ObjectErrors, e.Error())
+		d.ObjectErrors = append(d.ObjectErrors, mesh.Locate(e).Error())
 	}
 	if selectors, unselected := translate.Unselected(mesh, n.Proxy); unselected {
 		w := "no Gateway selects labels " + translate.LabelString(n.Labels) + ": no listeners"

@@ -10,6 +10,7 @@ import (
 
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
+	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/xds/translate"
 )
 
@@ -97,5 +98,26 @@ func TestConfigDumpPreview(t *testing.T) {
 		if code, _, body := dump(query); code != 400 || !strings.Contains(body, want) {
 			t.Errorf("%s: %d %q, want 400 with %q", query, code, body, want)
 		}
+	}
+}
+
+// An object the translator rejects is reported with the file it came from
+// (its Meta.Source), in a preview as for a connected proxy.
+func TestObjectErrorsNameTheFile(t *testing.T) {
+	h := newHarness(t, Options{Envoy: translate.Translate})
+	cs := baseCluster()
+	cs.VirtualServices = append(cs.VirtualServices, model.VirtualService{
+		Meta:     model.Meta{Name: "nogw", Namespace: "istio-system", Source: "routes.yaml"},
+		Hosts:    []string{"y.example.com"},
+		Gateways: []string{"missing-gateway"},
+	})
+	h.srv.Update(mesh(cs))
+	d, err := h.srv.PreviewConfigDump(PreviewQuery{ID: gwID, Labels: ingressLabels})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `routes.yaml: VirtualService istio-system/nogw: spec.gateways[0]: gateway "istio-system/missing-gateway" not found`
+	if !slices.Contains(d.ObjectErrors, want) {
+		t.Errorf("object errors %q, want %q", d.ObjectErrors, want)
 	}
 }

@@ -317,8 +317,9 @@ func (s *Server) buildGroup(g *group, mesh *model.MeshState, changedAt time.Time
 	}
 	objErrs := make([]string, 0, len(res.Errors))
 	for _, e := range res.Errors {
-		errs[e.Error()]++
-		objErrs = append(objErrs, e.Error())
+		msg := mesh.Locate(e).Error()
+		errs[msg]++
+		objErrs = append(objErrs, msg)
 	}
 	if len(b.kinds[kListener].items) == 0 && g.node.Generator == "" {
 		if g.warnedEmpty.CompareAndSwap(false, true) {
