@@ -58,6 +58,18 @@ integration_packages() {
   comm -13 <(go list -f "$fmt" ./... | sort) <(go list -tags integration -f "$fmt" ./... | sort) | cut -d' ' -f1
 }
 
+# install_packages installs Debian packages (root and apt-get needed); the
+# tests that need them fail, never skip, when that is not possible.
+install_packages() {
+  if [ "$#" -eq 0 ]; then return; fi
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    echo "installing $*"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  else
+    echo "missing $* (not root or no apt-get): the tests that need them will fail with the reason"
+  fi
+}
+
 tier_integration() {
   echo "== integration: testbed (kube-apiserver + etcd, cached; ~12 min on a cold machine)"
   KUBEBUILDER_ASSETS="$(test/testbed/build.sh | tail -n 1)"
@@ -67,6 +79,10 @@ tier_integration() {
   # without it; they find it through MESHGATE_ENVOY.
   MESHGATE_ENVOY="$(test/tools/envoy.sh | tail -n 1)"
   export MESHGATE_ENVOY
+  echo "== integration: chromium (Debian's package: the /ui page's test drives it headless)"
+  command -v chromium >/dev/null || install_packages chromium
+  MESHGATE_CHROMIUM="$(command -v chromium || true)"
+  export MESHGATE_CHROMIUM
   mapfile -t pkgs < <(integration_packages)
   if [ "${#pkgs[@]}" -eq 0 ]; then echo "no package has integration tests: the build tags are broken"; exit 1; fi
   echo "== integration: go test -tags integration ${pkgs[*]}"
@@ -90,14 +106,7 @@ tier_e2e() {
   command -v iptables >/dev/null || missing+=(iptables)
   command -v shellcheck >/dev/null || missing+=(shellcheck)
   command -v haproxy >/dev/null || missing+=(haproxy) # the passthrough comparison
-  if [ "${#missing[@]}" -gt 0 ]; then
-    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-      echo "installing ${missing[*]}"
-      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-    else
-      echo "missing ${missing[*]} (not root or no apt-get): the e2e tier will fail with the reason"
-    fi
-  fi
+  install_packages "${missing[@]}"
   # The clusters of the suite run the testbed's kube-apiserver and etcd.
   KUBEBUILDER_ASSETS="$(test/testbed/build.sh | tail -n 1)"
   export KUBEBUILDER_ASSETS

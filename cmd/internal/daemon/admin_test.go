@@ -69,7 +69,7 @@ func TestTwoSurfaces(t *testing.T) {
 			t.Errorf("monitoring %s = %d", p, code)
 		}
 	}
-	for _, p := range []string{"/debug/proxies", "/debug/config_dump?proxy=x", "/federation/members", "/federation/keyring"} {
+	for _, p := range []string{"/debug/proxies", "/debug/config_dump?proxy=x", "/federation/members", "/federation/keyring", "/ui", "/ui/state"} {
 		if code, _ := httpGet(t, mon+p); code != 404 {
 			t.Errorf("monitoring %s = %d, want 404 (admin only)", p, code)
 		}
@@ -82,8 +82,10 @@ func TestTwoSurfaces(t *testing.T) {
 			t.Errorf("admin %s = %d, want 404 (monitoring only)", p, code)
 		}
 	}
-	if code, _ := httpGet(t, admin+"/debug/proxies"); code != 200 {
-		t.Errorf("admin /debug/proxies = %d", code)
+	for _, p := range []string{"/debug/proxies", "/ui", "/ui/state"} {
+		if code, _ := httpGet(t, admin+p); code != 200 {
+			t.Errorf("admin %s = %d", p, code)
+		}
 	}
 	code, body := httpGet(t, admin+"/federation/members")
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "federation is not enabled on this daemon") {
@@ -157,6 +159,9 @@ func TestAdminExposedNeedsAuthentication(t *testing.T) {
 	if code, _ := do(t, client(""), http.MethodGet, url+"/debug/proxies"); code != http.StatusUnauthorized {
 		t.Errorf("no credentials: %d, want 401", code)
 	}
+	if code, _ := do(t, client(""), http.MethodGet, url+"/ui/state"); code != http.StatusUnauthorized {
+		t.Errorf("no credentials, the topology page's state: %d, want 401", code)
+	}
 	if code, _ := do(t, client(""), http.MethodPost, url+"/federation/keyring"); code != http.StatusUnauthorized {
 		t.Errorf("no credentials, install a key: %d, want 401", code)
 	}
@@ -169,7 +174,7 @@ func TestAdminExposedNeedsAuthentication(t *testing.T) {
 	if code, body := do(t, client("/ns/ops/sa/admin"), http.MethodDelete, url+"/federation/keyring"); code != http.StatusServiceUnavailable || !strings.Contains(body, "federation is not enabled") {
 		t.Errorf("allowed SVID, remove a key without gossip: %d %q", code, body)
 	}
-	for result, want := range map[string]float64{"unauthenticated": 2, "forbidden": 1, "allowed": 2, "local": 0} {
+	for result, want := range map[string]float64{"unauthenticated": 3, "forbidden": 1, "allowed": 2, "local": 0} {
 		if got := metrictest.Sum(t, d.reg, "meshgate_admin_requests_total", map[string]string{"result": result}); got != want {
 			t.Errorf("meshgate_admin_requests_total{result=%q} = %v, want %v", result, got, want)
 		}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/meshgate/meshgate/cmd/internal/cliflag"
+	"github.com/meshgate/meshgate/cmd/internal/ui"
 	"github.com/meshgate/meshgate/discovery"
 	"github.com/meshgate/meshgate/discovery/file"
 	"github.com/meshgate/meshgate/discovery/model"
@@ -50,11 +52,13 @@ type Daemon struct {
 	sources    *sourceReport // the source's rejected input: logs, metrics, /debug/sources
 	id         *sds.Provider
 	mesh       *mesher
-	fed        *federation.Node      // nil without gossip
-	fedAuth    *federation.X509Auth  // signs the local cluster's records
-	fedStarted chan struct{}         // closed once Run has started (or skipped, or failed to start) federation
-	own        *remote.SecretRenewer // the gossiped remote secret of this cluster, or nil
-	secure     *securePort           // the secure xDS port, or nil
+	fed        *federation.Node                // nil without gossip
+	fedAuth    *federation.X509Auth            // signs the local cluster's records
+	fedStarted chan struct{}                   // closed once Run has started (or skipped, or failed to start) federation
+	own        *remote.SecretRenewer           // the gossiped remote secret of this cluster, or nil
+	secure     *securePort                     // the secure xDS port, or nil
+	served     atomic.Pointer[model.MeshState] // the mesh last handed to the xDS server (the /ui page)
+	startedAt  time.Time
 }
 
 // New validates cfg, builds the daemon and binds its listeners. src nil means
@@ -291,6 +295,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	mon := &http.Server{Handler: d.xds.MonitoringMux(d.reg), ReadHeaderTimeout: 10 * time.Second}
 	mux := d.xds.AdminMux()
 	mux.Handle("/debug/sources", d.sources)
+	d.startedAt = time.Now()
+	page := ui.Handler(d.uiState)
+	mux.Handle("/ui", page)
+	mux.Handle("/ui/", page)
 	if h, ok := d.source.(adminHandlers); ok {
 		for pattern, handler := range h.AdminHandlers() {
 			mux.Handle(pattern, handler)
@@ -467,6 +475,7 @@ func (d *Daemon) serve(m *model.MeshState) {
 		d.xds.SecretsChanged()
 	}
 	d.xds.Update(m)
+	d.served.Store(m)
 }
 
 // publishLocal hands the local cluster of the source's state, and its remote

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,35 +56,9 @@ func edsAddresses(ctx context.Context, t testing.TB, xdsAddr, cluster string) <-
 func TestFederatedDaemonsSplitHorizon(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	key, err := federation.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(t.TempDir(), "gossip.key")
-	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	example := filepath.Join("..", "..", "..", "deploy", "examples", "multicluster")
-	start := func(cluster, network string, join []string) (*Daemon, string) {
-		cfg := testConfig(t)
-		cfg.ConfigDir = t.TempDir()
-		copyDir(t, filepath.Join(example, cluster), cfg.ConfigDir)
-		cfg.ClusterID, cfg.Network = cluster, network
-		cfg.GossipConfig = GossipConfig{BindAddress: "127.0.0.1:0", Join: join, KeyringFile: keyFile, MeshID: "mesh1",
-			FailStaticWindow: Duration(time.Second)}
-		d, err := New(cfg, NewLogger(cfg, &logtest.Buffer{}), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dctx, dcancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- d.Run(dctx) }()
-		t.Cleanup(func() { dcancel(); <-done })
-		<-d.fedStarted
-		return d, cfg.ConfigDir
-	}
-	b, bDir := start("cluster2", "network2", nil)
-	a, _ := start("cluster1", "network1", []string{b.GossipAddr()})
+	start := federatedStarter(ctx, t)
+	b, bDir, _ := start("cluster2", "network2", nil)
+	a, _, _ := start("cluster1", "network1", []string{b.GossipAddr()})
 
 	updates := edsAddresses(ctx, t, a.XDSAddr(), "outbound|9080|v2|reviews.default.svc.cluster.local")
 	waitFor := func(want []string) {
@@ -113,6 +88,43 @@ func TestFederatedDaemonsSplitHorizon(t *testing.T) {
 	began = time.Now()
 	waitFor(nil)
 	t.Logf("withdrawal reached cluster1 in %v", time.Since(began))
+}
+
+// federatedStarter returns a function that starts a daemon of the
+// deploy/examples/multicluster cluster (its files copied to a temporary
+// directory, returned) in network, federated over gossip with one shared
+// key and a fail-static window of 1 s, joining join; stop ends it (the
+// test's cleanup does too).
+func federatedStarter(ctx context.Context, t *testing.T) func(cluster, network string, join []string) (d *Daemon, dir string, stop func()) {
+	key, err := federation.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "gossip.key")
+	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	example := filepath.Join("..", "..", "..", "deploy", "examples", "multicluster")
+	return func(cluster, network string, join []string) (*Daemon, string, func()) {
+		cfg := testConfig(t)
+		cfg.ConfigDir = t.TempDir()
+		copyDir(t, filepath.Join(example, cluster), cfg.ConfigDir)
+		cfg.ClusterID, cfg.Network = cluster, network
+		cfg.GossipConfig = GossipConfig{BindAddress: "127.0.0.1:0", Join: join, KeyringFile: keyFile, MeshID: "mesh1",
+			FailStaticWindow: Duration(time.Second)}
+		d, err := New(cfg, NewLogger(cfg, &logtest.Buffer{}), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dctx, dcancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- d.Run(dctx) }()
+		var once sync.Once
+		stop := func() { once.Do(func() { dcancel(); <-done }) }
+		t.Cleanup(stop)
+		<-d.fedStarted
+		return d, cfg.ConfigDir, stop
+	}
 }
 
 func copyDir(t *testing.T, from, to string) {
