@@ -133,6 +133,8 @@ async function poll() {
     if (!resp.ok) throw new Error("HTTP " + resp.status);
     draw(await resp.json());
     document.body.dataset.updated = String(Date.now());
+    // ms from navigation to the first full draw (the browser test reads it).
+    if (!document.body.dataset.firstRender) document.body.dataset.firstRender = String(Math.round(performance.now()));
   } catch (e) {
     status.textContent = "daemon unreachable: " + e.message;
     status.className = "pill bad";
