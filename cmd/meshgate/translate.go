@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshgate/meshgate/cmd/internal/cliflag"
@@ -72,23 +73,8 @@ rejected (errors on stderr, the rest printed) or a flag value is invalid (--prox
 		},
 	}
 	fl := cmd.Flags()
-	cliflag.StringArray(fl, &f.paths, cliflag.File, "YAML/JSON file or directory, - for standard input (repeatable)")
-	cliflag.Labels(fl, &f.labels, map[string]string{"istio": "ingressgateway"}, "label of the gateway proxy's pod, k=v (repeatable)")
-	cliflag.Alias(fl, "proxy-labels", cliflag.Label)
-	cliflag.String(fl, &f.namespace, cliflag.Namespace, model.IstioSystemNamespace, "namespace of the gateway proxy")
-	cliflag.Alias(fl, "proxy-namespace", cliflag.Namespace)
-	fl.StringVar(&f.ip, "proxy-ip", "", "IP of the gateway pod (default: the address of a pod in --namespace with the --label labels)")
-	cliflag.String(fl, &f.network, cliflag.Network, "", "network of the gateway proxy (default: its cluster's network)")
-	cliflag.Alias(fl, "proxy-network", cliflag.Network)
-	cliflag.String(fl, &f.locality, cliflag.Locality, "", "locality of the gateway proxy, region[/zone[/subzone]] (locality load balancing is relative to it)")
-	cliflag.String(fl, &f.clusterID, cliflag.ClusterID, "", "cluster of the gateway proxy and of single-cluster input (default "+model.DefaultClusterID+"); with a multi-cluster input, one of its clusters")
+	f.bindInput(fl)
 	cliflag.OutputFlag(fl, &f.output, "json", "yaml")
-	cliflag.String(fl, &f.domainSuffix, cliflag.DomainSuffix, model.DefaultDomainSuffix, "cluster DNS domain")
-	cliflag.String(fl, &f.trustDomain, cliflag.TrustDomain, model.DefaultTrustDomain, "SPIFFE trust domain")
-	fl.BoolVar(&f.mysql, "enable-mysql-filter", false, "put Envoy's mysql_proxy before tcp_proxy on MYSQL servers (Istio: PILOT_ENABLE_MYSQL_FILTER)")
-	fl.BoolVar(&f.redis, "enable-redis-filter", false, "use Envoy's redis_proxy for REDIS servers (Istio: PILOT_ENABLE_REDIS_FILTER)")
-	fl.BoolVar(&f.quic, "enable-quic-listeners", false, "add HTTP/3 (QUIC) listeners for HTTPS servers with a UDP gateway port (Istio: PILOT_ENABLE_QUIC_LISTENERS)")
-	fl.StringVar(&f.flavor, "proxy-flavor", string(translate.FlavorIstio), "proxy build: istio (Istio's proxy: what istiod would give, Istio's own filters included) or envoy (upstream Envoy: its own extensions only)")
 	cliflag.Log(fl, &f.logLevel, &f.logFormat)
 	_ = cmd.MarkFlagRequired(string(cliflag.File))
 	return cmd
@@ -103,56 +89,12 @@ func runTranslate(stdin io.Reader, stdout, stderr io.Writer, f *translateFlags) 
 	if err := cliflag.CheckOutput(f.output, "json", "yaml"); err != nil {
 		return rejected(err)
 	}
-	flavor, err := translate.ParseFlavor(f.flavor)
-	if err != nil {
-		return rejected(fmt.Errorf("--proxy-flavor: %w", err))
-	}
-	if f.ip != "" && net.ParseIP(f.ip) == nil {
-		return rejected(fmt.Errorf("--proxy-ip %q: not an IP address", f.ip))
-	}
-	var locality model.Locality
-	if f.locality != "" {
-		if locality, err = model.ParseLocality(f.locality); err != nil {
-			return rejected(fmt.Errorf("--%s: %w", cliflag.Locality, err))
-		}
-	}
-	paths, cleanup, err := stdinPaths(f.paths, stdin)
-	if err != nil {
-		return failed(err)
-	}
+	in, cleanup, err := prepareTranslate(stdin, f)
 	defer cleanup()
-	loaded, err := file.Load(file.Config{Paths: paths, ClusterID: f.clusterID, Network: f.network, DomainSuffix: f.domainSuffix})
 	if err != nil {
-		return failed(stdinNamed(err, paths))
+		return err
 	}
-	mesh, objErrs := loaded.Mesh, loaded.ObjErrs
-	for _, ig := range loaded.Ignored {
-		if ig.Unknown { // a kind no API serves, most often misspelled: rejected, as kubectl would
-			objErrs = append(objErrs, errors.New(ig.String()))
-		}
-	}
-	clusterID := mesh.LocalCluster
-	if f.clusterID != "" {
-		if mesh.Cluster(f.clusterID) == nil {
-			ids := make([]string, len(mesh.Clusters))
-			for i, c := range mesh.Clusters {
-				ids[i] = c.ID
-			}
-			return rejected(fmt.Errorf("--cluster-id %q: not a cluster of the input (its clusters: %s)", f.clusterID, strings.Join(ids, ", ")))
-		}
-		clusterID = f.clusterID
-	}
-	proxy := translate.Proxy{
-		Type: node.TypeRouter, Namespace: f.namespace, Labels: f.labels,
-		Network: f.network, ClusterID: clusterID, IP: f.ip, Flavor: flavor,
-	}
-	proxy.Locality = locality
-	if proxy.IP == "" {
-		proxy.IP = translate.InferProxyIP(mesh, f.namespace, f.labels)
-	}
-	opts := translate.DefaultOptions()
-	opts.DomainSuffix, opts.TrustDomain = f.domainSuffix, f.trustDomain
-	opts.EnableMySQLFilter, opts.EnableRedisFilter, opts.EnableQUICListeners = f.mysql, f.redis, f.quic
+	mesh, proxy, opts, objErrs, paths := in.mesh, in.proxy, in.opts, in.objErrs, in.paths
 	res, err := translate.Translate(mesh, proxy, opts)
 	if err != nil {
 		return failed(err)
@@ -186,6 +128,94 @@ func runTranslate(stdin io.Reader, stdout, stderr io.Writer, f *translateFlags) 
 		return rejected(fmt.Errorf("%d object(s) rejected", len(rejectedObjs)))
 	}
 	return nil
+}
+
+// bindInput defines the flags of the input and of the proxy (translate's,
+// and explain's offline mode).
+func (f *translateFlags) bindInput(fl *pflag.FlagSet) {
+	cliflag.StringArray(fl, &f.paths, cliflag.File, "YAML/JSON file or directory, - for standard input (repeatable)")
+	cliflag.Labels(fl, &f.labels, map[string]string{"istio": "ingressgateway"}, "label of the gateway proxy's pod, k=v (repeatable)")
+	cliflag.Alias(fl, "proxy-labels", cliflag.Label)
+	cliflag.String(fl, &f.namespace, cliflag.Namespace, model.IstioSystemNamespace, "namespace of the gateway proxy")
+	cliflag.Alias(fl, "proxy-namespace", cliflag.Namespace)
+	fl.StringVar(&f.ip, "proxy-ip", "", "IP of the gateway pod (default: the address of a pod in --namespace with the --label labels)")
+	cliflag.String(fl, &f.network, cliflag.Network, "", "network of the gateway proxy (default: its cluster's network)")
+	cliflag.Alias(fl, "proxy-network", cliflag.Network)
+	cliflag.String(fl, &f.locality, cliflag.Locality, "", "locality of the gateway proxy, region[/zone[/subzone]] (locality load balancing is relative to it)")
+	cliflag.String(fl, &f.clusterID, cliflag.ClusterID, "", "cluster of the gateway proxy and of single-cluster input (default "+model.DefaultClusterID+"); with a multi-cluster input, one of its clusters")
+	cliflag.String(fl, &f.domainSuffix, cliflag.DomainSuffix, model.DefaultDomainSuffix, "cluster DNS domain")
+	cliflag.String(fl, &f.trustDomain, cliflag.TrustDomain, model.DefaultTrustDomain, "SPIFFE trust domain")
+	fl.BoolVar(&f.mysql, "enable-mysql-filter", false, "put Envoy's mysql_proxy before tcp_proxy on MYSQL servers (Istio: PILOT_ENABLE_MYSQL_FILTER)")
+	fl.BoolVar(&f.redis, "enable-redis-filter", false, "use Envoy's redis_proxy for REDIS servers (Istio: PILOT_ENABLE_REDIS_FILTER)")
+	fl.BoolVar(&f.quic, "enable-quic-listeners", false, "add HTTP/3 (QUIC) listeners for HTTPS servers with a UDP gateway port (Istio: PILOT_ENABLE_QUIC_LISTENERS)")
+	fl.StringVar(&f.flavor, "proxy-flavor", string(translate.FlavorIstio), "proxy build: istio (Istio's proxy: what istiod would give, Istio's own filters included) or envoy (upstream Envoy: its own extensions only)")
+}
+
+// translateInput is what translate (and explain, offline) work on: the
+// loaded mesh, the proxy the flags describe, the options, and the objects
+// rejected while loading.
+type translateInput struct {
+	mesh    *model.MeshState
+	proxy   translate.Proxy
+	opts    translate.Options
+	objErrs []error
+	paths   []string
+}
+
+// prepareTranslate checks the flags, loads the input (-f, - for standard
+// input) and builds the proxy. cleanup removes the copy of standard input;
+// call it even on error.
+func prepareTranslate(stdin io.Reader, f *translateFlags) (_ *translateInput, cleanup func(), _ error) {
+	flavor, err := translate.ParseFlavor(f.flavor)
+	if err != nil {
+		return nil, func() {}, rejected(fmt.Errorf("--proxy-flavor: %w", err))
+	}
+	if f.ip != "" && net.ParseIP(f.ip) == nil {
+		return nil, func() {}, rejected(fmt.Errorf("--proxy-ip %q: not an IP address", f.ip))
+	}
+	var locality model.Locality
+	if f.locality != "" {
+		if locality, err = model.ParseLocality(f.locality); err != nil {
+			return nil, func() {}, rejected(fmt.Errorf("--%s: %w", cliflag.Locality, err))
+		}
+	}
+	paths, cleanup, err := stdinPaths(f.paths, stdin)
+	if err != nil {
+		return nil, func() {}, failed(err)
+	}
+	loaded, err := file.Load(file.Config{Paths: paths, ClusterID: f.clusterID, Network: f.network, DomainSuffix: f.domainSuffix})
+	if err != nil {
+		return nil, cleanup, failed(stdinNamed(err, paths))
+	}
+	mesh, objErrs := loaded.Mesh, loaded.ObjErrs
+	for _, ig := range loaded.Ignored {
+		if ig.Unknown { // a kind no API serves, most often misspelled: rejected, as kubectl would
+			objErrs = append(objErrs, errors.New(ig.String()))
+		}
+	}
+	clusterID := mesh.LocalCluster
+	if f.clusterID != "" {
+		if mesh.Cluster(f.clusterID) == nil {
+			ids := make([]string, len(mesh.Clusters))
+			for i, c := range mesh.Clusters {
+				ids[i] = c.ID
+			}
+			return nil, cleanup, rejected(fmt.Errorf("--cluster-id %q: not a cluster of the input (its clusters: %s)", f.clusterID, strings.Join(ids, ", ")))
+		}
+		clusterID = f.clusterID
+	}
+	proxy := translate.Proxy{
+		Type: node.TypeRouter, Namespace: f.namespace, Labels: f.labels,
+		Network: f.network, ClusterID: clusterID, IP: f.ip, Flavor: flavor,
+	}
+	proxy.Locality = locality
+	if proxy.IP == "" {
+		proxy.IP = translate.InferProxyIP(mesh, f.namespace, f.labels)
+	}
+	opts := translate.DefaultOptions()
+	opts.DomainSuffix, opts.TrustDomain = f.domainSuffix, f.trustDomain
+	opts.EnableMySQLFilter, opts.EnableRedisFilter, opts.EnableQUICListeners = f.mysql, f.redis, f.quic
+	return &translateInput{mesh: mesh, proxy: proxy, opts: opts, objErrs: objErrs, paths: paths}, cleanup, nil
 }
 
 // warnUnselected says when no Gateway selects the proxy (so it gets no

@@ -44,6 +44,8 @@ func (s *Server) MonitoringMux(g prometheus.Gatherer) *http.ServeMux {
 //	/debug/config_dump?proxy=<id>    a proxy's resources (protojson, private keys redacted); for a node
 //	                                 not connected, what it would receive (PreviewConfigDump; query
 //	                                 label=k=v, namespace, network, cluster-id, generator, flavor)
+//	/debug/explain?proxy=<id>&host=H why the proxy has or lacks a host, cluster=NAME, endpoint=IP:PORT or
+//	                                 sni=SNI (translate.Explain); the preview's parameters for a node not connected
 //
 // Callers may add handlers to the returned mux.
 func (s *Server) AdminMux() *http.ServeMux {
@@ -52,6 +54,7 @@ func (s *Server) AdminMux() *http.ServeMux {
 		writeJSON(w, s.Proxies())
 	})
 	mux.HandleFunc("GET /debug/config_dump", s.serveConfigDump)
+	mux.HandleFunc("GET /debug/explain", s.serveExplain)
 	return mux
 }
 

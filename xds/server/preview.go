@@ -9,6 +9,7 @@ import (
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 
+	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/xds/node"
 	"github.com/meshgate/meshgate/xds/translate"
 )
@@ -65,36 +66,13 @@ func PreviewQueryOf(q url.Values) (PreviewQuery, error) {
 // none of them. Errors: a *NodeError for a bad id or metadata,
 // ErrNoConfiguration before the first Update, or the translator's error.
 func (s *Server) PreviewConfigDump(pq PreviewQuery) (*ConfigDump, error) {
-	id, err := node.ParseID(pq.ID)
-	if err != nil {
-		return nil, &NodeError{Reason: "malformed_node_id", Err: err}
-	}
-	md := node.Metadata{Labels: pq.Labels, Namespace: pq.Namespace, Network: pq.Network, ClusterID: pq.ClusterID, Generator: pq.Generator}
-	switch pq.Flavor {
-	case "", string(translate.FlavorEnvoy):
-	case string(translate.FlavorIstio):
-		md.IstioVersion = "preview"
-	default:
-		return nil, nodeErr("bad_flavor", "flavor %q: want istio or envoy", pq.Flavor)
-	}
 	s.mu.Lock()
 	mesh := s.mesh
 	s.mu.Unlock()
 	if mesh == nil {
 		return nil, ErrNoConfiguration
 	}
-	if md.Labels == nil {
-		clusterID := pq.ClusterID
-		if clusterID == "" {
-			clusterID = s.cfg.ClusterID
-		}
-		md.Labels = translate.InferProxyLabels(mesh, clusterID, node.Node{ID: id, Metadata: md}.Namespace(), id.IP)
-	}
-	en, err := node.Node{ID: id, Metadata: md}.Envoy()
-	if err != nil {
-		return nil, &NodeError{Reason: "malformed_metadata", Err: err}
-	}
-	n, err := ParseNode(en, s.cfg.ClusterID)
+	n, err := s.previewNode(pq, mesh)
 	if err != nil {
 		return nil, err
 	}
@@ -143,4 +121,33 @@ func (s *Server) PreviewConfigDump(pq PreviewQuery) (*ConfigDump, error) {
 		d.Warnings = append(d.Warnings, w.Error())
 	}
 	return d, nil
+}
+
+// previewNode is the node pq describes, as if it had connected with that
+// metadata (labels inferred from its pod in mesh when not given).
+func (s *Server) previewNode(pq PreviewQuery, mesh *model.MeshState) (Node, error) {
+	id, err := node.ParseID(pq.ID)
+	if err != nil {
+		return Node{}, &NodeError{Reason: "malformed_node_id", Err: err}
+	}
+	md := node.Metadata{Labels: pq.Labels, Namespace: pq.Namespace, Network: pq.Network, ClusterID: pq.ClusterID, Generator: pq.Generator}
+	switch pq.Flavor {
+	case "", string(translate.FlavorEnvoy):
+	case string(translate.FlavorIstio):
+		md.IstioVersion = "preview"
+	default:
+		return Node{}, nodeErr("bad_flavor", "flavor %q: want istio or envoy", pq.Flavor)
+	}
+	if md.Labels == nil {
+		clusterID := pq.ClusterID
+		if clusterID == "" {
+			clusterID = s.cfg.ClusterID
+		}
+		md.Labels = translate.InferProxyLabels(mesh, clusterID, node.Node{ID: id, Metadata: md}.Namespace(), id.IP)
+	}
+	en, err := node.Node{ID: id, Metadata: md}.Envoy()
+	if err != nil {
+		return Node{}, &NodeError{Reason: "malformed_metadata", Err: err}
+	}
+	return ParseNode(en, s.cfg.ClusterID)
 }

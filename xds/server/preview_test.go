@@ -121,3 +121,31 @@ func TestObjectErrorsNameTheFile(t *testing.T) {
 		t.Errorf("object errors %q, want %q", d.ObjectErrors, want)
 	}
 }
+
+// /debug/explain answers for a connected node with the metadata it
+// connected with (not a preview's): its labels select the gateway even when
+// the query names others.
+func TestExplainConnectedNode(t *testing.T) {
+	h := newHarness(t, Options{Envoy: translate.Translate})
+	cs := baseCluster()
+	cs.Gateways = append(cs.Gateways, gateway("gw", ingressLabels, 80))
+	h.srv.Update(mesh(cs))
+	admin := httptest.NewServer(h.srv.AdminMux())
+	t.Cleanup(admin.Close)
+	q := "/debug/explain?proxy=" + url.QueryEscape(gwID) + "&label=app=nothing&host=anything.example.com"
+	code, body := get(t, admin.URL, q)
+	if code != 200 || !strings.Contains(body, "no Gateway selects the proxy (labels app=nothing)") {
+		t.Fatalf("preview: %d %s", code, body)
+	}
+	h.dial(gatewayNode("gw-1"), false)
+	h.waitUntil("connected", func() bool { _, ok := h.srv.Proxy(gwID); return ok })
+	code, body = get(t, admin.URL, q)
+	var x translate.Explanation
+	if code != 200 || json.Unmarshal([]byte(body), &x) != nil || slices.ContainsFunc(x.Missing, func(m string) bool { return strings.Contains(m, "no Gateway selects") }) ||
+		!slices.ContainsFunc(x.Because, func(o translate.Origin) bool { return o.Kind == "Gateway" && o.Object == "istio-system/gw" }) {
+		t.Errorf("connected: %d %s", code, body)
+	}
+	if code, body := get(t, admin.URL, "/debug/explain?proxy="+url.QueryEscape(gwID)); code != 400 || !strings.Contains(body, "exactly one") {
+		t.Errorf("no question: %d %s", code, body)
+	}
+}

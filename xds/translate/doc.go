@@ -14,6 +14,9 @@
 // byte-identical output. Problems with individual objects are collected in
 // Result.Errors (each naming the object and field) and the offending object is
 // skipped; the rest still translates. Every emitted resource passes ValidateAll.
+// Explain answers why a proxy has or lacks a host, cluster, endpoint or SNI
+// route, with the objects (and their files) that produced it or the reason it
+// is missing, using the same lookups as Translate (explain.go).
 // CheckReferences reports, for no proxy in particular, the references between
 // objects that point at nothing (a missing Gateway or route destination), so
 // that they are said when the configuration loads, not only once a proxy

@@ -1,0 +1,160 @@
+package translate
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/meshgate/meshgate/discovery/file"
+	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/xds/node"
+)
+
+func loadExample(t *testing.T, name, cluster, network string) *model.MeshState {
+	t.Helper()
+	mesh, objErrs, err := file.LoadMesh(file.Config{Paths: []string{filepath.Join("..", "..", "deploy", "examples", name)}, ClusterID: cluster, Network: network})
+	if err != nil || len(objErrs) > 0 {
+		t.Fatalf("load %s: %v %v", name, err, objErrs)
+	}
+	return mesh
+}
+
+func explain(t *testing.T, mesh *model.MeshState, p Proxy, q Query) *Explanation {
+	t.Helper()
+	x, err := Explain(mesh, p, DefaultOptions(), q)
+	if err != nil {
+		t.Fatalf("explain %s: %v", q, err)
+	}
+	return x
+}
+
+// has reports whether x names an origin of kind/object read from source.
+func has(x *Explanation, kind, object, source string) bool {
+	for _, o := range x.Because {
+		if o.Kind == kind && o.Object == object && o.Source == source {
+			return true
+		}
+	}
+	return false
+}
+
+func missingHas(x *Explanation, sub string) bool {
+	for _, m := range x.Missing {
+		if strings.Contains(m, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestExplainQuickstart(t *testing.T) {
+	mesh := loadExample(t, "quickstart", "", "")
+	ingress := Proxy{Type: node.TypeRouter, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}
+
+	x := explain(t, mesh, ingress, Query{Host: "httpbin.example.com"})
+	if !x.Present || !has(x, "Gateway", "istio-system/quickstart-gateway", "gateway.yaml") || !has(x, "VirtualService", "default/httpbin", "gateway.yaml") {
+		t.Errorf("host httpbin.example.com:\n%s", x.Text())
+	}
+	// A proxy no Gateway selects.
+	x = explain(t, mesh, Proxy{Type: node.TypeRouter, Namespace: "istio-system", Labels: map[string]string{"app": "nothing"}}, Query{Host: "httpbin.example.com"})
+	if x.Present || !missingHas(x, "no Gateway selects the proxy (labels app=nothing)") || !missingHas(x, "istio-system/quickstart-gateway selects istio=ingressgateway") {
+		t.Errorf("unselected proxy:\n%s", x.Text())
+	}
+	// The L4 gateway: no server admits an HTTP host it does not list.
+	x = explain(t, mesh, Proxy{Type: node.TypeRouter, Namespace: "istio-system", Labels: map[string]string{"app": "l4-gateway"}}, Query{Host: "httpbin.example.com"})
+	if x.Present || !missingHas(x, "no server of the Gateways that select the proxy admits host httpbin.example.com") {
+		t.Errorf("host on the L4 gateway:\n%s", x.Text())
+	}
+
+	x = explain(t, mesh, ingress, Query{Cluster: "outbound|8000|v1|httpbin.default.svc.cluster.local"})
+	if !x.Present || !has(x, "Service", "default/httpbin", "services.yaml") || !has(x, "DestinationRule", "default/httpbin", "gateway.yaml") || len(x.Missing) != 0 {
+		t.Errorf("cluster v1:\n%s", x.Text())
+	}
+	x = explain(t, mesh, ingress, Query{Cluster: "outbound|8000|v9|httpbin.default.svc.cluster.local"})
+	if x.Present || !missingHas(x, "subset v9 is not defined") {
+		t.Errorf("cluster v9:\n%s", x.Text())
+	}
+	x = explain(t, mesh, ingress, Query{Cluster: "outbound|80||nope.default.svc.cluster.local"})
+	if x.Present || !missingHas(x, "no Service or ServiceEntry has host nope.default.svc.cluster.local") {
+		t.Errorf("unknown host:\n%s", x.Text())
+	}
+	x = explain(t, mesh, ingress, Query{Cluster: "outbound|9999||httpbin.default.svc.cluster.local"})
+	if x.Present || !missingHas(x, "has no port 9999 (ports 8000)") {
+		t.Errorf("unknown port:\n%s", x.Text())
+	}
+	x = explain(t, mesh, ingress, Query{Endpoint: "127.0.0.2:18000"})
+	if !x.Present || !has(x, "Service", "default/httpbin", "services.yaml") {
+		t.Errorf("endpoint:\n%s", x.Text())
+	}
+	x = explain(t, mesh, ingress, Query{Endpoint: "10.9.9.9:80"})
+	if x.Present || !missingHas(x, "no Service endpoint and no east-west gateway of the mesh has address 10.9.9.9") {
+		t.Errorf("unknown endpoint:\n%s", x.Text())
+	}
+	for _, bad := range []Query{{}, {Host: "a", SNI: "b"}, {Cluster: "not|a"}, {Endpoint: "nope"}, {SNI: "x"}} {
+		if _, err := Explain(mesh, ingress, DefaultOptions(), bad); err == nil {
+			t.Errorf("Explain(%+v): no error", bad)
+		}
+	}
+}
+
+// Multi-network: cluster1's ingress reaches cluster2's reviews v2 through
+// network2's east-west gateway, and an endpoint of network2 itself is not
+// given to it (split horizon).
+func TestExplainMultiNetwork(t *testing.T) {
+	mesh := loadExample(t, "multicluster", "", "")
+	ingress := Proxy{Type: node.TypeRouter, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}, Network: "network1", ClusterID: "cluster1"}
+	x := explain(t, mesh, ingress, Query{Endpoint: "198.51.100.2:15443"})
+	if !x.Present || !has(x, "NetworkGateway", "198.51.100.2:15443", "") || !strings.Contains(x.Text(), "east-west gateway of network network2") {
+		t.Errorf("east-west gateway endpoint:\n%s", x.Text())
+	}
+	var remote string
+	for _, s := range mesh.Cluster("cluster2").Services {
+		if s.Name == "reviews" {
+			remote = s.Endpoints[0].Address
+		}
+	}
+	if remote == "" {
+		t.Fatal("no reviews endpoint in cluster2")
+	}
+	x = explain(t, mesh, ingress, Query{Endpoint: remote + ":9080"})
+	if x.Present || !missingHas(x, "is in network network2: this proxy (network network1) reaches it through 198.51.100.2:15443") {
+		t.Errorf("remote pod endpoint:\n%s", x.Text())
+	}
+	ew := Proxy{Type: node.TypeRouter, Namespace: "istio-system", Labels: map[string]string{"istio": "eastwestgateway"}, Network: "network1", ClusterID: "cluster1"}
+	x = explain(t, mesh, ew, Query{SNI: "outbound_.9080_.v2_.reviews.default.svc.cluster.local"})
+	if !x.Present || !has(x, "Gateway", "istio-system/cross-network-gateway", "cluster1/eastwest.yaml") {
+		t.Errorf("SNI on the east-west gateway:\n%s", x.Text())
+	}
+	x = explain(t, mesh, ingress, Query{SNI: "outbound_.9080_.v2_.reviews.default.svc.cluster.local"})
+	if x.Present || !missingHas(x, "no Gateway that selects the proxy has an AUTO_PASSTHROUGH server") {
+		t.Errorf("SNI on the ingress gateway:\n%s", x.Text())
+	}
+}
+
+// A VirtualService hidden from the gateway's namespace by exportTo, and a
+// host no VirtualService has.
+func TestExplainUnroutedHost(t *testing.T) {
+	mesh := loadExample(t, "quickstart", "", "")
+	local := mesh.Local()
+	var kept []model.VirtualService
+	for _, vs := range local.VirtualServices {
+		switch vs.Name {
+		case "echo": // the catch-all: without it, hosts need their own VirtualService
+		case "httpbin":
+			vs.ExportTo = []string{"."}
+			kept = append(kept, vs)
+		default:
+			kept = append(kept, vs)
+		}
+	}
+	local.VirtualServices = kept
+	ingress := Proxy{Type: node.TypeRouter, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}
+	x := explain(t, mesh, ingress, Query{Host: "httpbin.example.com"})
+	if x.Present || !missingHas(x, "default/httpbin not exported to namespace istio-system (exportTo .)") {
+		t.Errorf("hidden VirtualService:\n%s", x.Text())
+	}
+	x = explain(t, mesh, ingress, Query{Host: "other.example.com"})
+	if x.Present {
+		t.Errorf("other.example.com is routed:\n%s", x.Text())
+	}
+}
