@@ -63,7 +63,8 @@ func TestUIPageInBrowser(t *testing.T) {
 		t.Helper()
 		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
 		if err != nil {
-			t.Fatalf("screenshot: %v", err)
+			t.Errorf("screenshot %s: %v", name, err)
+			return
 		}
 		p := filepath.Join(shots, name+".png")
 		if err := os.WriteFile(p, png, 0o644); err != nil {
@@ -76,6 +77,7 @@ func TestUIPageInBrowser(t *testing.T) {
 	waitText := func(what, sel string, ok func(string) bool) string {
 		t.Helper()
 		var got string
+		deadline := time.After(60 * time.Second)
 		for {
 			s, err := chromedp.Run(bctx, chromedp.Evaluate[string](fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e ? e.textContent : ""; })()`, sel)))
 			if err != nil {
@@ -85,7 +87,7 @@ func TestUIPageInBrowser(t *testing.T) {
 				return got
 			}
 			select {
-			case <-ctx.Done():
+			case <-deadline:
 				shot("timeout")
 				t.Fatalf("%s: the page never showed it; %s holds %q", what, sel, got)
 			case <-time.After(100 * time.Millisecond): // poll interval of the DOM check
@@ -118,6 +120,27 @@ func TestUIPageInBrowser(t *testing.T) {
 	waitText("the connected gateway", "#gateways", func(s string) bool { return strings.Contains(s, "network1") && strings.Contains(s, "cluster") })
 	waitText("both daemons alive", "#members", func(s string) bool { return strings.Count(s, "alive") == 2 })
 	shot("1-federated")
+
+	// Explain, one click away: pick the gateway, ask about a host its
+	// Gateway does not serve.
+	// (Events dispatched in the page: chromedp's element actions wait for
+	// a node to settle, and the page's tables are live.)
+	clicked, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`(() => {
+		const td = document.querySelector("#gateways td.mono");
+		if (!td) return false;
+		td.click();
+		document.getElementById("ex-value").value = "bookinfo.example.com";
+		document.getElementById("explain").requestSubmit();
+		return document.getElementById("ex-node").value === td.textContent;
+	})()`))
+	if err != nil || !clicked {
+		t.Fatalf("explain from the gateways table: clicked %v, %v", clicked, err)
+	}
+	waitText("the explain answer", "#ex-answer", func(s string) bool {
+		return strings.Contains(s, "does NOT have host bookinfo.example.com") &&
+			strings.Contains(s, "no server of the Gateways that select the proxy admits host bookinfo.example.com: istio-system/public servers[0] port 80 hosts reviews.example.com")
+	})
+	shot("1b-explain")
 
 	// An endpoint added in cluster2 shows up in cluster2's counts.
 	before := waitText("cluster2's counts", `[data-cluster="cluster2"]`, func(s string) bool { return strings.Contains(s, "endpoints") })

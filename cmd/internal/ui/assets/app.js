@@ -19,7 +19,14 @@ function ago(now, t) {
   return (s / 3600).toFixed(1) + " h ago";
 }
 
+const drawn = {};
+
+// fill replaces a table's rows, only when they changed (a redraw must not
+// take away the row a user is about to click).
 function fill(tableId, rows) {
+  const key = JSON.stringify(rows);
+  if (drawn[tableId] === key) return;
+  drawn[tableId] = key;
   const tbody = document.querySelector("#" + tableId + " tbody");
   tbody.replaceChildren(...rows.map(cells => {
     const tr = el("tr");
@@ -125,6 +132,33 @@ function draw(st) {
   drawConvergence(st);
   fill("rejections", (st.rejections || []).map(r => [{ text: r.object, cls: "mono" }, r.file || "-", r.field || "-", r.error]));
 }
+
+// Explain: /debug/explain on the same admin API (same credentials).
+document.addEventListener("DOMContentLoaded", () => {
+  document.getElementById("explain").addEventListener("submit", async ev => {
+    ev.preventDefault();
+    const out = document.getElementById("ex-answer");
+    const q = new URLSearchParams({ proxy: document.getElementById("ex-node").value.trim() });
+    q.set(document.getElementById("ex-kind").value, document.getElementById("ex-value").value.trim());
+    out.textContent = "…";
+    try {
+      const resp = await fetch("/debug/explain?" + q.toString(), { cache: "no-store", credentials: "same-origin" });
+      const text = await resp.text();
+      if (!resp.ok) { out.textContent = "error: " + text; return; }
+      const x = JSON.parse(text);
+      const lines = [`The proxy ${x.present ? "has" : "does NOT have"} ${Object.entries(x.query).map(([k, v]) => k + " " + v).join("")}.`];
+      for (const o of x.because || []) lines.push(`  from ${o.kind} ${o.object}${o.source ? " (" + o.source + ")" : ""}${o.cluster ? " [cluster " + o.cluster + "]" : ""}: ${o.detail}`);
+      for (const m of x.missing || []) lines.push(`  why not: ${m}`);
+      out.textContent = lines.join("\n");
+    } catch (e) {
+      out.textContent = "error: " + e.message;
+    }
+  });
+  document.getElementById("gateways").addEventListener("click", ev => {
+    const td = ev.target.closest("td.mono");
+    if (td) document.getElementById("ex-node").value = td.textContent;
+  });
+});
 
 async function poll() {
   const status = document.getElementById("status");
