@@ -68,7 +68,8 @@ type localityGroup struct {
 // east-west gateways (weights scaled so each network's weight splits evenly
 // across its gateways, within the locality of the endpoints they replace);
 // endpoints that cannot do mesh mTLS are dropped, never sent to a gateway.
-// For SNI-DNAT clusters (east-west), only local-network mTLS endpoints count.
+// For SNI-DNAT clusters (east-west), only local-network mTLS endpoints count
+// (weights scaled all the same, as istiod does).
 // drTLS is the DestinationRule's TLS mode for the cluster (endpointTLSMode):
 // when set, it alone decides which endpoints take mesh mTLS (istiod's
 // mtlsChecker), else the endpoint's tlsMode label does.
@@ -107,7 +108,7 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 			if sniDNAT {
 				// the client's own mTLS passes through: the label decides
 				if local && mtls {
-					group(ep.Locality).eps = append(group(ep.Locality).eps, epEntry{addr: ep.Address, port: port, weight: 1, mtls: true, topo: topo(ep, network, in.Cluster.ID)})
+					group(ep.Locality).eps = append(group(ep.Locality).eps, epEntry{addr: ep.Address, port: port, weight: scale, mtls: true, topo: topo(ep, network, in.Cluster.ID)})
 				}
 				continue
 			}
@@ -176,7 +177,8 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 		slices.SortFunc(gwKeys, compareGateways)
 		for _, k := range gwKeys {
 			w := max(g.gateway[k], 1)
-			lle.LbEndpoints = append(lle.LbEndpoints, lbEndpoint(epEntry{addr: k.Address, port: k.Port, weight: w, mtls: true}))
+			// istiod gives a gateway endpoint no health status
+			lle.LbEndpoints = append(lle.LbEndpoints, lbEndpoint(epEntry{addr: k.Address, port: k.Port, weight: w, mtls: true, unknownHealth: true}))
 			// istiod's gateway endpoints carry their cluster and network only
 			topo = append(topo, epTopology{cluster: k.Cluster, network: k.Network})
 			total += w

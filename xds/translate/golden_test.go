@@ -294,10 +294,16 @@ func deviationKey(kind, resource, path string, meshgate json.RawMessage) string 
 	return kind + "[" + resource + "]" + path + " meshgate=" + v
 }
 
-// readDeviations reads a case's deviations.txt: comment lines (#) giving the
-// reason, then one deviationKey per line. A file without a reason is an error.
-func readDeviations(t *testing.T, caseDir string) map[string]bool {
-	b, err := os.ReadFile(filepath.Join(caseDir, "deviations.txt"))
+// readDeviations reads the deviations of one proxy of a case:
+// deviations.<proxy>.txt when the case has one (cases with several proxies),
+// else deviations.txt: comment lines (#) giving the reason, then one
+// deviationKey per line. A file without a reason is an error.
+func readDeviations(t *testing.T, caseDir, proxy string) map[string]bool {
+	name := "deviations." + proxy + ".txt"
+	if _, err := os.Stat(filepath.Join(caseDir, name)); err != nil {
+		name = "deviations.txt"
+	}
+	b, err := os.ReadFile(filepath.Join(caseDir, name))
 	if os.IsNotExist(err) {
 		return nil
 	}
@@ -316,7 +322,7 @@ func readDeviations(t *testing.T, caseDir string) map[string]bool {
 		}
 	}
 	if !reason || len(out) == 0 {
-		t.Fatalf("%s/deviations.txt: needs a reason (# lines) and at least one difference", caseDir)
+		t.Fatalf("%s/%s: needs a reason (# lines) and at least one difference", caseDir, name)
 	}
 	return out
 }
@@ -325,7 +331,7 @@ func readDeviations(t *testing.T, caseDir string) map[string]bool {
 // istiod's output for the same input (stored by test/oracle/refresh.sh under
 // istio*/<proxy>/) using test/tools/xdsdiff.py, the full-field comparison
 // (python3 required). Any difference fails unless the case's deviations.txt
-// lists it with a reason; a listed difference that no longer occurs fails too.
+// (or deviations.<proxy>.txt) lists it with a reason; a listed difference that no longer occurs fails too.
 // An error or crash of the tool fails, and so does a comparison that compared
 // nothing while either side has resources.
 func TestOracleAgreement(t *testing.T) {
@@ -372,7 +378,7 @@ func TestOracleAgreement(t *testing.T) {
 			if rep.Info.Listeners+rep.Info.Routes+rep.Info.Clusters+rep.Info.Endpoints == 0 {
 				requireEmpty(t, istioDir, golden)
 			}
-			allowed := readDeviations(t, caseDir)
+			allowed := readDeviations(t, caseDir, proxy)
 			seen := map[string]bool{}
 			for _, d := range rep.Diffs {
 				key := deviationKey(d.Kind, d.Resource, d.Path, d.Meshgate)
