@@ -39,7 +39,8 @@ type caseProxy struct {
 
 const casesDir = "testdata/cases"
 
-// caseInputs are the YAML files of a case: every *.yaml at its top level but proxies.yaml.
+// caseInputs are the YAML files of a case: every *.yaml at its top level but
+// proxies.yaml and mesh.yaml (the oracle's MeshConfig, see caseMeshConfig).
 func caseInputs(t testing.TB, dir string) []string {
 	matches, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil {
@@ -47,7 +48,7 @@ func caseInputs(t testing.TB, dir string) []string {
 	}
 	var out []string
 	for _, m := range matches {
-		if filepath.Base(m) != "proxies.yaml" {
+		if b := filepath.Base(m); b != "proxies.yaml" && b != "mesh.yaml" {
 			out = append(out, m)
 		}
 	}
@@ -73,7 +74,8 @@ func caseProxies(t testing.TB, dir string) []caseProxy {
 // caseVariants are the option sets a case is translated with: the defaults,
 // and, when the case has a flags.env (Istio feature flags), the flagged options.
 func caseVariants(t testing.TB, dir string) map[string]Options {
-	out := map[string]Options{"": DefaultOptions()}
+	base := caseMeshConfig(t, dir)
+	out := map[string]Options{"": base}
 	b, err := os.ReadFile(filepath.Join(dir, "flags.env"))
 	if os.IsNotExist(err) {
 		return out
@@ -81,7 +83,7 @@ func caseVariants(t testing.TB, dir string) map[string]Options {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := DefaultOptions()
+	o := base
 	for _, line := range strings.Split(string(b), "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -100,6 +102,28 @@ func caseVariants(t testing.TB, dir string) map[string]Options {
 	}
 	out["flags"] = o
 	return out
+}
+
+// caseMeshConfig is DefaultOptions with a case's mesh.yaml (the MeshConfig
+// overrides the oracle applies) over it; the settings meshgate has are the
+// only ones accepted.
+func caseMeshConfig(t testing.TB, dir string) Options {
+	o := DefaultOptions()
+	b, err := os.ReadFile(filepath.Join(dir, "mesh.yaml"))
+	if os.IsNotExist(err) {
+		return o
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mc struct {
+		DefaultServiceExportTo []string `json:"defaultServiceExportTo"`
+	}
+	if err := yaml.UnmarshalStrict(b, &mc); err != nil {
+		t.Fatalf("%s/mesh.yaml: %v", dir, err)
+	}
+	o.DefaultServiceExportTo = mc.DefaultServiceExportTo
+	return o
 }
 
 // goldenName is golden/<proxy>[.<variant>].<ext>.
@@ -221,7 +245,7 @@ func TestExpectedErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, p := range caseProxies(t, dir) {
-				_, report := translateCase(t, dir, p, DefaultOptions())
+				_, report := translateCase(t, dir, p, caseMeshConfig(t, dir))
 				for _, line := range strings.Split(string(b), "\n") {
 					line = strings.TrimSpace(line)
 					if line == "" || strings.HasPrefix(line, "#") {
