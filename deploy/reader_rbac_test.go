@@ -38,12 +38,12 @@ import (
 const readerUser = "system:serviceaccount:istio-system:" + remote.ReaderServiceAccount
 
 // istiodOnly are the reader's grants that meshgate's own remote watches do
-// not use: istiod's remote-cluster code watches Nodes (locality, NodePort
-// gateways), CustomResourceDefinitions (it starts informers of optional
-// APIs once their CRD exists, and never syncs without them) and Gateway API
-// Gateways. test/istiocompat runs Istio's own code with the reader, checks
-// that it syncs and that it reads each of these.
-var istiodOnly = []string{"/nodes", "apiextensions.k8s.io/customresourcedefinitions", "gateway.networking.k8s.io/gateways"}
+// not use: istiod's remote-cluster code watches CustomResourceDefinitions
+// (it starts informers of optional APIs once their CRD exists, and never
+// syncs without them) and Gateway API Gateways. test/istiocompat runs
+// Istio's own code with the reader, checks that it syncs and that it reads
+// each of these. (Nodes, which istiod reads too, meshgate reads itself.)
+var istiodOnly = []string{"apiextensions.k8s.io/customresourcedefinitions", "gateway.networking.k8s.io/gateways"}
 
 // The reader of deploy/meshgate/15-remote-reader.yaml (the identity
 // create-remote-secret sets up) against a real API server: with a token of

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshgate/meshgate/cmd/internal/cliflag"
+	"github.com/meshgate/meshgate/discovery/convert"
 	"github.com/meshgate/meshgate/discovery/file"
 	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/xds/node"
@@ -34,6 +35,7 @@ type translateFlags struct {
 	trustDomain         string
 	mysql, redis        bool
 	quic                bool
+	exportTo            []string
 	flavor              string
 	logLevel, logFormat string
 	locality            string
@@ -58,7 +60,7 @@ are logged on stderr (--log-format text or json).
 
 Exit status: 0 when everything translated (warnings included); 2 when some objects were
 rejected (errors on stderr, the rest printed) or a flag value is invalid (--proxy-ip,
---locality, --cluster-id, -o); 1 when the input could not be read.`,
+--locality, --cluster-id, --default-service-export-to, -o); 1 when the input could not be read.`,
 		Example: `  # the quickstart's ingress gateway
   meshgate translate -f deploy/examples/quickstart
   # its L4 gateway, as YAML
@@ -148,6 +150,7 @@ func (f *translateFlags) bindInput(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.mysql, "enable-mysql-filter", false, "put Envoy's mysql_proxy before tcp_proxy on MYSQL servers (Istio: PILOT_ENABLE_MYSQL_FILTER)")
 	fl.BoolVar(&f.redis, "enable-redis-filter", false, "use Envoy's redis_proxy for REDIS servers (Istio: PILOT_ENABLE_REDIS_FILTER)")
 	fl.BoolVar(&f.quic, "enable-quic-listeners", false, "add HTTP/3 (QUIC) listeners for HTTPS servers with a UDP gateway port (Istio: PILOT_ENABLE_QUIC_LISTENERS)")
+	fl.StringSliceVar(&f.exportTo, "default-service-export-to", nil, "namespaces where Services and ServiceEntries without exportTo are visible: *, ., ~ or names (Istio: meshConfig.defaultServiceExportTo; default *)")
 	fl.StringVar(&f.flavor, "proxy-flavor", string(translate.FlavorIstio), "proxy build: istio (Istio's proxy: what istiod would give, Istio's own filters included) or envoy (upstream Envoy: its own extensions only)")
 }
 
@@ -178,6 +181,9 @@ func prepareTranslate(stdin io.Reader, f *translateFlags) (_ *translateInput, cl
 		if locality, err = model.ParseLocality(f.locality); err != nil {
 			return nil, func() {}, rejected(fmt.Errorf("--%s: %w", cliflag.Locality, err))
 		}
+	}
+	if err := convert.ValidateDefaultExportTo(f.exportTo); err != nil {
+		return nil, func() {}, rejected(fmt.Errorf("--default-service-export-to: %w", err))
 	}
 	paths, cleanup, err := stdinPaths(f.paths, stdin)
 	if err != nil {
@@ -215,6 +221,7 @@ func prepareTranslate(stdin io.Reader, f *translateFlags) (_ *translateInput, cl
 	opts := translate.DefaultOptions()
 	opts.DomainSuffix, opts.TrustDomain = f.domainSuffix, f.trustDomain
 	opts.EnableMySQLFilter, opts.EnableRedisFilter, opts.EnableQUICListeners = f.mysql, f.redis, f.quic
+	opts.DefaultServiceExportTo = f.exportTo
 	return &translateInput{mesh: mesh, proxy: proxy, opts: opts, objErrs: objErrs, paths: paths}, cleanup, nil
 }
 

@@ -26,6 +26,10 @@ type Inputs struct {
 	Endpoints      []*corev1.Endpoints
 	EndpointSlices []*discoveryv1.EndpointSlice
 	Secrets        []*corev1.Secret
+	// Nodes are the Nodes, slimmed to name and locality: where the pods on
+	// them run, for pods without a locality label. Empty when the source
+	// reads no Nodes.
+	Nodes []*Node
 
 	Gateways         []*networkingv1.Gateway
 	VirtualServices  []*networkingv1.VirtualService

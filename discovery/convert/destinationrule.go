@@ -81,6 +81,7 @@ func loadBalancer(lb *networking.LoadBalancerSettings) *model.LoadBalancer {
 		for _, f := range l.GetFailover() {
 			out.Locality.Failover = append(out.Locality.Failover, model.LocalityFailover{From: f.GetFrom(), To: f.GetTo()})
 		}
+		out.Locality.FailoverPriority = cloneSlice(l.GetFailoverPriority())
 	}
 	switch p := lb.GetLbPolicy().(type) {
 	case *networking.LoadBalancerSettings_Simple:
@@ -255,7 +256,6 @@ func validatePolicyParts(fe *fieldErrs, f string, lb *networking.LoadBalancerSet
 		set   bool
 		field string
 	}{
-		{len(lb.GetLocalityLbSetting().GetFailoverPriority()) > 0, "loadBalancer.localityLbSetting.failoverPriority"},
 		{lb.GetZoneAwareLbSetting() != nil, "loadBalancer.zoneAwareLbSetting"},
 		{lb.GetWarmup() != nil, "loadBalancer.warmup"},
 		{lb.GetWarmupDurationSecs() != nil, "loadBalancer.warmupDurationSecs"},
@@ -386,6 +386,15 @@ func validateLocalityLB(fe *fieldErrs, f string, l *networking.LocalityLoadBalan
 	if len(l.Distribute) > 0 && len(l.Failover) > 0 {
 		fe.add(f, "distribute and failover cannot both be set")
 		return
+	}
+	if len(l.Failover) > 0 {
+		for i, p := range l.FailoverPriority {
+			switch p {
+			case LabelRegion, LabelZone, LabelSubzone:
+				fe.add(idx(f+".failoverPriority", i), "topology label %q cannot be used with failover (failover already orders regions)", p)
+				return
+			}
+		}
 	}
 	for i, d := range l.Distribute {
 		df := idx(f+".distribute", i)

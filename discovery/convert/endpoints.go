@@ -17,9 +17,15 @@ const (
 	// LabelLocality is Istio's pod label "region.zone.subzone" (dots, since
 	// label values cannot hold slashes).
 	LabelLocality = "istio-locality"
-	LabelRegion   = "topology.kubernetes.io/region"
-	LabelZone     = "topology.kubernetes.io/zone"
-	LabelSubzone  = "topology.istio.io/subzone"
+	// LabelTopologyLocality is its newer name, read first.
+	LabelTopologyLocality = "topology.istio.io/locality"
+	// The Node labels of region and zone before Kubernetes 1.17, read when
+	// the topology.kubernetes.io ones are missing.
+	LabelRegionBeta = "failure-domain.beta.kubernetes.io/region"
+	LabelZoneBeta   = "failure-domain.beta.kubernetes.io/zone"
+	LabelRegion     = model.LabelRegion
+	LabelZone       = model.LabelZone
+	LabelSubzone    = model.LabelSubzone
 )
 
 // endpointIndex joins EndpointSlices (or v1 Endpoints) with Pods and
@@ -27,6 +33,7 @@ const (
 type endpointIndex struct {
 	network         string
 	namespaceLabels map[string]map[string]string
+	nodes           map[string]model.Locality
 	pods            map[string]*corev1.Pod   // namespace/name
 	podsByIP        map[string][]*corev1.Pod // running pods only
 	slices          map[string][]*discoveryv1.EndpointSlice
@@ -44,6 +51,7 @@ func newEndpointIndex(in Inputs, network string, nsLabels map[string]map[string]
 	x := &endpointIndex{
 		network:         network,
 		namespaceLabels: nsLabels,
+		nodes:           map[string]model.Locality{},
 		pods:            map[string]*corev1.Pod{},
 		podsByIP:        map[string][]*corev1.Pod{},
 		slices:          map[string][]*discoveryv1.EndpointSlice{},
@@ -66,6 +74,11 @@ func newEndpointIndex(in Inputs, network string, nsLabels map[string]map[string]
 			if ip != "" {
 				x.podsByIP[ip] = append(x.podsByIP[ip], p)
 			}
+		}
+	}
+	for _, n := range in.Nodes {
+		if n != nil {
+			x.nodes[n.Name] = n.Locality
 		}
 	}
 	for _, s := range in.EndpointSlices {
@@ -184,7 +197,11 @@ func (b *endpointBuilder) add(addr string, ports []model.EndpointPort, ready boo
 	if labels[model.LabelTLSMode] == model.TLSModeIstio {
 		ep.TLSMode = model.TLSModeIstio
 	}
-	ep.Locality = locality(labels, zone)
+	onNode := ep.NodeName
+	if pod != nil && pod.Spec.NodeName != "" {
+		onNode = pod.Spec.NodeName // istiod reads the pod's node
+	}
+	ep.Locality = b.x.locality(labels, zone, onNode)
 	ep.Network = b.x.networkOf(labels, podNS)
 	b.byAddr[addr] = len(b.out)
 	b.out = append(b.out, ep)
@@ -230,12 +247,23 @@ func (x *endpointIndex) networkOf(podLabels map[string]string, namespace string)
 	return x.network
 }
 
-// locality reads the istio-locality label ("region.zone.subzone"), else the
-// topology labels, with the EndpointSlice zone taking precedence over the
-// pod's zone label.
-func locality(labels map[string]string, sliceZone string) model.Locality {
-	if v := labels[LabelLocality]; v != "" {
-		parts := strings.SplitN(v, ".", 3)
+// locality is where a pod on node runs, as istiod's getPodLocality says: its
+// locality label (topology.istio.io/locality, else istio-locality:
+// "region.zone.subzone", or with slashes), else its Node's topology labels
+// (NodeLocality). Only when the source has no such Node (one that reads no
+// Nodes, or a pod not scheduled yet), the pod's own topology labels, with
+// the EndpointSlice zone before the pod's zone label.
+func (x *endpointIndex) locality(labels map[string]string, sliceZone, node string) model.Locality {
+	v := labels[LabelTopologyLocality]
+	if v == "" {
+		v = labels[LabelLocality]
+	}
+	if v != "" {
+		sep := "."
+		if strings.Contains(v, "/") {
+			sep = "/"
+		}
+		parts := strings.SplitN(v, sep, 3)
 		var l model.Locality
 		l.Region = parts[0]
 		if len(parts) > 1 {
@@ -246,11 +274,36 @@ func locality(labels map[string]string, sliceZone string) model.Locality {
 		}
 		return l
 	}
+	if l, ok := x.nodes[node]; ok && node != "" {
+		return l
+	}
 	l := model.Locality{Region: labels[LabelRegion], Zone: sliceZone, Subzone: labels[LabelSubzone]}
 	if l.Zone == "" {
 		l.Zone = labels[LabelZone]
 	}
 	return l
+}
+
+// Node is what meshgate keeps of a Kubernetes Node: its name and locality.
+type Node struct {
+	Name     string
+	Locality model.Locality // zero when its labels name none
+}
+
+// SlimNode keeps a Node's name and locality.
+func SlimNode(n *corev1.Node) *Node {
+	return &Node{Name: n.Name, Locality: NodeLocality(n.Labels)}
+}
+
+// NodeLocality is the locality of a Node's labels, as istiod reads them:
+// topology.kubernetes.io/region and zone (else their failure-domain.beta
+// predecessors) and topology.istio.io/subzone.
+func NodeLocality(labels map[string]string) model.Locality {
+	return model.Locality{
+		Region:  cmp.Or(labels[LabelRegion], labels[LabelRegionBeta]),
+		Zone:    cmp.Or(labels[LabelZone], labels[LabelZoneBeta]),
+		Subzone: labels[LabelSubzone],
+	}
 }
 
 func deref[T any](p *T) T {

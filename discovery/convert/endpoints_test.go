@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -177,5 +178,60 @@ func TestClusterSkipsInvalidKeepsRest(t *testing.T) {
 	}
 	if !reflect.DeepEqual(sources, []string{"Service a/good"}) {
 		t.Errorf("Source asked for %v", sources)
+	}
+}
+
+// TestEndpointLocalityFromNodes: a pod's locality is its locality label, else
+// its Node's topology labels (GA before beta, subzone label), as istiod's
+// getPodLocality; the pod's own labels and the slice zone only count when
+// the Node is not known to the source.
+func TestEndpointLocalityFromNodes(t *testing.T) {
+	node := func(name string, labels map[string]string) *Node {
+		return SlimNode(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}})
+	}
+	web := svc("web", "shop", corev1.ServicePort{Name: "http", Port: 80})
+	onNode := func(name, ip, node string, labels map[string]string) *corev1.Pod {
+		p := pod(name, "shop", ip, labels, "")
+		p.Spec.NodeName = node
+		return p
+	}
+	podLabels := map[string]string{"app": "web", LabelRegion: "pod-region", LabelZone: "pod-zone"}
+	in := Inputs{
+		Services: []*corev1.Service{web},
+		Pods: []*corev1.Pod{
+			onNode("ga", "10.0.0.1", "n-ga", podLabels),
+			onNode("beta", "10.0.0.2", "n-beta", nil),
+			onNode("label", "10.0.0.3", "n-ga", map[string]string{LabelLocality: "r9.z9.s9"}),
+			onNode("slashes", "10.0.0.4", "n-ga", map[string]string{LabelTopologyLocality: "r8/z8", LabelLocality: "r9.z9.s9"}),
+			onNode("bare", "10.0.0.5", "n-bare", podLabels),
+			onNode("unknown", "10.0.0.6", "n-missing", podLabels),
+		},
+		Nodes: []*Node{
+			node("n-ga", map[string]string{LabelRegion: "r1", LabelZone: "z1", LabelSubzone: "s1", LabelRegionBeta: "old", LabelZoneBeta: "old"}),
+			node("n-beta", map[string]string{LabelRegionBeta: "r2", LabelZoneBeta: "z2"}),
+			node("n-bare", map[string]string{"kubernetes.io/os": "linux"}),
+		},
+	}
+	var eps []discoveryv1.Endpoint
+	for i, name := range []string{"ga", "beta", "label", "slashes", "bare", "unknown"} {
+		eps = append(eps, discoveryv1.Endpoint{Addresses: []string{fmt.Sprintf("10.0.0.%d", i+1)}, TargetRef: podRef(name, "shop"), Zone: ptr("slice-zone")})
+	}
+	in.EndpointSlices = []*discoveryv1.EndpointSlice{slice("web-1", "shop", "web", httpSlicePort, eps...)}
+	want := map[string]model.Locality{
+		"ga":      {Region: "r1", Zone: "z1", Subzone: "s1"},
+		"beta":    {Region: "r2", Zone: "z2"},
+		"label":   {Region: "r9", Zone: "z9", Subzone: "s9"},
+		"slashes": {Region: "r8", Zone: "z8"},
+		"bare":    {},
+		"unknown": {Region: "pod-region", Zone: "slice-zone"},
+	}
+	for _, ep := range endpointsOf(t, in, Options{ClusterID: "c1"}, "shop", "web") {
+		if ep.Locality != want[ep.PodName] {
+			t.Errorf("pod %s: locality %+v, want %+v", ep.PodName, ep.Locality, want[ep.PodName])
+		}
+		delete(want, ep.PodName)
+	}
+	if len(want) != 0 {
+		t.Errorf("endpoints missing: %v", want)
 	}
 }

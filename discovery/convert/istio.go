@@ -239,6 +239,21 @@ func validatePortName(name string) error {
 	return nil
 }
 
+// ValidateDefaultExportTo checks a mesh default exportTo
+// (MeshConfig.defaultServiceExportTo) as an object's exportTo is checked.
+func ValidateDefaultExportTo(exportTo []string) error {
+	fe := &fieldErrs{}
+	validateExportTo(fe, "defaultServiceExportTo", "", exportTo)
+	var errs []error
+	for _, e := range fe.list {
+		if f := (*model.FieldError)(nil); errors.As(e, &f) {
+			e = fmt.Errorf("%s: %s", f.Field, f.Msg) // no object to name
+		}
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
+}
+
 // validateExportTo checks exportTo entries: ".", "*", "~" or a namespace, no
 // duplicates.
 func validateExportTo(fe *fieldErrs, field string, namespace string, exportTo []string) {

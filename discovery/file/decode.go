@@ -266,6 +266,12 @@ func (d *decoder) core(loc location, ref model.Ref, kind string, js []byte) {
 		if d.decodeK8s(loc, ref, js, &o) {
 			d.add(loc, ref, &o.ObjectMeta, func() { d.in.Endpoints = append(d.in.Endpoints, &o) })
 		}
+	case "Node": // kept as name and locality only
+		var o corev1.Node
+		ref.Namespace = ""
+		if d.decodeK8s(loc, ref, js, &o) {
+			d.add(loc, ref, &o.ObjectMeta, func() { d.in.Nodes = append(d.in.Nodes, convert.SlimNode(&o)) })
+		}
 	default:
 		d.otherKind(loc, envelope{APIVersion: "v1", Kind: kind, Metadata: meta{Name: ref.Name, Namespace: ref.Namespace}})
 	}

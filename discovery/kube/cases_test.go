@@ -34,7 +34,7 @@ var caseInputs = []string{"config.yaml", "k8s.yaml", "gateway-svc.yaml"}
 var readKinds = map[string]bool{
 	"Namespace": true, "Service": true, "Pod": true, "EndpointSlice": true, "Secret": true,
 	"Gateway": true, "VirtualService": true, "DestinationRule": true, "ServiceEntry": true,
-	"Ingress": true, "IngressClass": true,
+	"Ingress": true, "IngressClass": true, "Node": true,
 }
 
 const (
@@ -109,7 +109,7 @@ func caseObjects(t *testing.T, dir string) (paths []string, objs []*unstructured
 		}
 		for _, u := range docs {
 			if readKinds[u.GetKind()] || u.GetKind() == "Endpoints" {
-				if u.GetNamespace() == "" && u.GetKind() != "Namespace" {
+				if u.GetNamespace() == "" && u.GetKind() != "Namespace" && u.GetKind() != "Node" {
 					u.SetNamespace("default")
 				}
 				objs = append(objs, u)
@@ -386,6 +386,7 @@ var dumpGVRs = []schema.GroupVersionResource{
 	{Version: "v1", Resource: "namespaces"},
 	{Version: "v1", Resource: "services"},
 	{Version: "v1", Resource: "pods"},
+	{Version: "v1", Resource: "nodes"},
 	{Group: "discovery.k8s.io", Version: "v1", Resource: "endpointslices"},
 	{Version: "v1", Resource: "secrets"},
 	{Group: "networking.istio.io", Version: "v1", Resource: "gateways"},

@@ -4,7 +4,7 @@
 // ClusterState.
 //
 //	kube-apiserver ──▶ informers (Services, EndpointSlices, Pods, Namespaces,
-//	                   Ingresses, IngressClasses; Gateway, VirtualService,
+//	                   Nodes, Ingresses, IngressClasses; Gateway, VirtualService,
 //	                   DestinationRule, ServiceEntry)
 //	               ──▶ per-name Secret watches (credentialName, <name>-cacert)
 //	                        │ any event
@@ -25,9 +25,13 @@
 // its own field-selected watch (metadata.name=<name>) in the configured
 // credential namespaces. The source never lists or watches all Secrets.
 //
+// Nodes are kept as name and topology labels (the locality of the pods on
+// them, for pods without a locality label, as istiod reads it); a Node
+// update that leaves its locality alone (status, heartbeats) is no event.
+//
 // Remote clusters (discovery/remote) run a Source with ServicesOnly:
-// Services, EndpointSlices, Pods and Namespaces, no Istio configuration,
-// as istiod does in a multi-primary mesh.
+// Services, EndpointSlices, Pods, Namespaces and Nodes, no Istio
+// configuration, as istiod does in a multi-primary mesh.
 //
 // Health: every request's outcome is recorded through a wrapped transport;
 // Status says syncing, synced, timeout (initial sync slower than

@@ -61,6 +61,7 @@ type informerSet struct {
 	services   corelisters.ServiceLister
 	pods       corelisters.PodLister
 	slices     discoverylisters.EndpointSliceLister
+	nodes      corelisters.NodeLister
 
 	gateways         istiolisters.GatewayLister
 	virtualServices  istiolisters.VirtualServiceLister
@@ -97,6 +98,24 @@ func newInformerSet(kc kubernetes.Interface, ic istioclient.Interface, servicesO
 			return nil, err
 		}
 	}
+	// Nodes give pods their locality. Their status changes all the time and
+	// is dropped (slimNode): only a change of locality is an event.
+	nodeInf := core.Nodes()
+	s.nodes = nodeInf.Lister()
+	if _, err := nodeInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { onEvent() },
+		UpdateFunc: func(prev, cur any) {
+			p, ok1 := prev.(*corev1.Node)
+			c, ok2 := cur.(*corev1.Node)
+			if !ok1 || !ok2 || convert.NodeLocality(p.Labels) != convert.NodeLocality(c.Labels) {
+				onEvent()
+			}
+		},
+		DeleteFunc: func(any) { onEvent() },
+	}); err != nil {
+		return nil, fmt.Errorf("kube source: add event handler: %w", err)
+	}
+	s.synced = append(s.synced, nodeInf.Informer().HasSynced)
 	if servicesOnly {
 		return s, nil
 	}
@@ -143,6 +162,10 @@ func (s *informerSet) inputs() convert.Inputs {
 	in.Services, _ = s.services.List(all)
 	in.Pods, _ = s.pods.List(all)
 	in.EndpointSlices, _ = s.slices.List(all)
+	nodes, _ := s.nodes.List(all)
+	for _, n := range nodes {
+		in.Nodes = append(in.Nodes, convert.SlimNode(n))
+	}
 	if s.istio != nil {
 		in.Gateways, _ = s.gateways.List(all)
 		in.VirtualServices, _ = s.virtualServices.List(all)
@@ -160,12 +183,16 @@ const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 
 // slim is the informers' transform: it drops what the model never reads
 // before objects enter the caches (managed fields, kubectl's last-applied
-// copy, and everything of a Pod but its name, labels, service account,
-// node, phase and IPs). It saves memory in large clusters and keeps Secret
-// data out of annotations.
+// copy, everything of a Pod but its name, labels, service account, node,
+// phase and IPs, and everything of a Node but its name and topology labels).
+// It saves memory in large clusters and keeps Secret data out of
+// annotations.
 func slim(obj any) (any, error) {
 	if p, ok := obj.(*corev1.Pod); ok {
 		return slimPod(p), nil
+	}
+	if n, ok := obj.(*corev1.Node); ok {
+		return slimNode(n), nil
 	}
 	if m, ok := obj.(metav1.Object); ok {
 		m.SetManagedFields(nil)
@@ -182,6 +209,25 @@ func slim(obj any) (any, error) {
 		}
 	}
 	return obj, nil
+}
+
+// slimNode keeps a Node's name and the labels convert.NodeLocality reads.
+func slimNode(n *corev1.Node) *corev1.Node {
+	var labels map[string]string
+	for _, k := range []string{convert.LabelRegion, convert.LabelZone, convert.LabelSubzone, convert.LabelRegionBeta, convert.LabelZoneBeta} {
+		if v, ok := n.Labels[k]; ok {
+			if labels == nil {
+				labels = map[string]string{}
+			}
+			labels[k] = v
+		}
+	}
+	return &corev1.Node{
+		TypeMeta: n.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name: n.Name, UID: n.UID, ResourceVersion: n.ResourceVersion, Labels: labels, DeletionTimestamp: n.DeletionTimestamp,
+		},
+	}
 }
 
 func slimPod(p *corev1.Pod) *corev1.Pod {

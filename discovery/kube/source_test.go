@@ -331,3 +331,79 @@ spec:
 		return ""
 	})
 }
+
+// TestNodeLocality: a pod without a locality label runs where its Node's
+// topology labels say (not its own labels); a change of them moves its
+// endpoint, and without its Node the pod's own labels are all there is.
+func TestNodeLocality(t *testing.T) {
+	c := sharedCluster(t)
+	kc := clientset(t, c.RESTConfig())
+	a := newApplier(t, c.RESTConfig())
+	ctx := ctxT(t)
+	ensureNamespace(t, kc, "nloc", nil)
+	_, rec := runSource(t, Config{ClusterID: "c1"}, Options{REST: c.RESTConfig()})
+	applyYAML(t, a, `
+apiVersion: v1
+kind: Node
+metadata: {name: nloc-node, labels: {topology.kubernetes.io/region: r1, topology.kubernetes.io/zone: z1, topology.istio.io/subzone: s1}}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: default, namespace: nloc}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: nloc}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-1, namespace: nloc, labels: {app: web, topology.kubernetes.io/region: pod-region}}
+spec:
+  nodeName: nloc-node
+  containers: [{name: app, image: web}]
+status:
+  phase: Running
+  podIP: 10.7.0.1
+  podIPs: [{ip: 10.7.0.1}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-1, namespace: nloc, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+endpoints:
+- addresses: [10.7.0.1]
+  targetRef: {kind: Pod, name: web-1, namespace: nloc}
+ports: [{name: http, port: 80}]
+`)
+	host := "web.nloc.svc.cluster.local"
+	locality := func(want model.Locality) func(*model.ClusterState, []error) string {
+		return func(cs *model.ClusterState, _ []error) string {
+			s := cs.Service(host)
+			if s == nil || len(s.Endpoints) != 1 || s.Endpoints[0].Locality != want {
+				return "service " + mustJSON(s)
+			}
+			return ""
+		}
+	}
+	rec.waitFor(t, "the node's locality", locality(model.Locality{Region: "r1", Zone: "z1", Subzone: "s1"}))
+
+	n := must[*corev1.Node](t)(kc.CoreV1().Nodes().Get(ctx, "nloc-node", metav1.GetOptions{}))
+	n.Labels = map[string]string{"failure-domain.beta.kubernetes.io/region": "r2", "failure-domain.beta.kubernetes.io/zone": "z2"}
+	must[any](t)(kc.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{}))
+	rec.waitFor(t, "the node's new locality", locality(model.Locality{Region: "r2", Zone: "z2"}))
+
+	if err := kc.CoreV1().Nodes().Delete(ctx, "nloc-node", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// the pod's labels as stored: the API server's PodTopologyLabels
+	// admission may have copied the node's region and zone onto it
+	pod := must[*corev1.Pod](t)(kc.CoreV1().Pods("nloc").Get(ctx, "web-1", metav1.GetOptions{}))
+	own := model.Locality{Region: pod.Labels[model.LabelRegion], Zone: pod.Labels[model.LabelZone]}
+	if own.Region == "" || own == (model.Locality{Region: "r2", Zone: "z2"}) {
+		t.Fatalf("pod labels %v: want a region label that is not the node's current locality", pod.Labels)
+	}
+	rec.waitFor(t, "the pod's own labels without its node", locality(own))
+}

@@ -18,6 +18,7 @@ const (
 	KindEndpoints     model.Kind = "Endpoints"
 	KindEndpointSlice model.Kind = "EndpointSlice"
 	KindIngressClass  model.Kind = "IngressClass"
+	KindNode          model.Kind = "Node"
 )
 
 // item is one input object with its key.
@@ -31,7 +32,7 @@ type item struct {
 func refOf(kind model.Kind, om *metav1.ObjectMeta) model.Ref {
 	r := model.Ref{Kind: kind, Namespace: om.Namespace, Name: om.Name}
 	switch {
-	case kind == model.KindNamespace || kind == KindIngressClass:
+	case kind == model.KindNamespace || kind == KindIngressClass || kind == KindNode:
 		r.Namespace = ""
 	case r.Namespace == "":
 		r.Namespace = convert.DefaultNamespace
@@ -105,6 +106,11 @@ func items(in *convert.Inputs) []item {
 			add(KindIngressClass, &o.ObjectMeta, o)
 		}
 	}
+	for _, o := range in.Nodes {
+		if o != nil {
+			add(KindNode, &metav1.ObjectMeta{Name: o.Name}, o)
+		}
+	}
 	return out
 }
 
@@ -137,6 +143,8 @@ func inputs(its []item) convert.Inputs {
 			in.Ingresses = append(in.Ingresses, o)
 		case *knetworkingv1.IngressClass:
 			in.IngressClasses = append(in.IngressClasses, o)
+		case *convert.Node:
+			in.Nodes = append(in.Nodes, o)
 		}
 	}
 	return in

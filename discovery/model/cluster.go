@@ -12,7 +12,13 @@ import (
 
 // Well-known labels and annotations (Istio's names, for interop).
 const (
-	LabelNetwork     = "topology.istio.io/network"
+	LabelNetwork = "topology.istio.io/network"
+	// Topology labels: where a Node (or, Istio's way, a workload) runs.
+	LabelRegion      = "topology.kubernetes.io/region"
+	LabelZone        = "topology.kubernetes.io/zone"
+	LabelSubzone     = "topology.istio.io/subzone"
+	LabelCluster     = "topology.istio.io/cluster"
+	LabelHostname    = "kubernetes.io/hostname"
 	LabelGatewayPort = "networking.istio.io/gatewayPort"
 	LabelTLSMode     = "security.istio.io/tlsMode"
 	TLSModeIstio     = "istio"

@@ -52,6 +52,11 @@ type LocalityLB struct {
 	Enabled    *bool                `json:"enabled,omitempty"` // nil: enabled
 	Distribute []LocalityDistribute `json:"distribute,omitempty"`
 	Failover   []LocalityFailover   `json:"failover,omitempty"`
+	// FailoverPriority lists labels ("label" or "label=value"): endpoints
+	// agreeing with the proxy on more of them, in order, get a higher
+	// priority. The proxy's and the endpoints' labels include the topology
+	// labels istiod adds (network, region, zone, subzone, cluster).
+	FailoverPriority []string `json:"failoverPriority,omitempty"`
 }
 
 // LocalityDistribute gives the traffic of proxies in From to the localities

@@ -40,10 +40,10 @@ const (
 
 // ReaderRules are what a remote cluster's reader may do: read what the
 // remote-cluster watches of meshgate (services, endpointslices, pods,
-// namespaces; get of the meshgate-gossip Service) and of istiod ask for, so
-// that the secret works for both. istiod's remote-cluster code (Istio's
-// pkg/kube/multicluster and service registry) also watches nodes (locality,
-// NodePort gateways), CustomResourceDefinitions (its remote clients start
+// namespaces, nodes for the pods' locality; get of the meshgate-gossip
+// Service) and of istiod ask for, so that the secret works for both.
+// istiod's remote-cluster code (Istio's pkg/kube/multicluster and service
+// registry) also watches CustomResourceDefinitions (its remote clients start
 // informers for optional APIs once their CRD exists; without this the
 // cluster never syncs) and the Kubernetes Gateway API's Gateways. Nothing
 // else: no Secrets, no ConfigMaps, no Istio configuration (remote clusters

@@ -267,8 +267,20 @@ def render_gateway(key, extra):
 
 def render_proxies(key, locality=""):
     g = GATEWAYS[key]
+    labels = dict(g["labels"])
+    if locality:
+        # the topology labels istiod adds to a connected proxy's labels (setTopologyLabels: region, zone,
+        # subzone from its locality, its cluster, its network); the oracle's SetupProxy does not add them,
+        # and failoverPriority compares endpoints with them
+        for k, v in zip(("topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone"),
+                        locality.split("/")):
+            if v:
+                labels[k] = v
+        labels["topology.istio.io/cluster"] = "Kubernetes"
+        if g.get("metadata", {}).get("NETWORK"):
+            labels.setdefault("topology.istio.io/network", g["metadata"]["NETWORK"])
     s = "- name: %s\n  type: router\n  namespace: istio-system\n  ip: %s\n  labels: %s\n" % (
-        g["proxy"], g["podip"], flow(g["labels"]))
+        g["proxy"], g["podip"], flow(labels))
     if g.get("metadata"):
         s += "  metadata: %s\n" % flow(g["metadata"])
     if locality:

@@ -74,6 +74,10 @@ type Options struct {
 	EnableMySQLFilter   bool
 	EnableRedisFilter   bool
 	EnableQUICListeners bool
+	// DefaultServiceExportTo is MeshConfig.defaultServiceExportTo: where
+	// Services and ServiceEntries without exportTo are visible (nil: every
+	// namespace, "*").
+	DefaultServiceExportTo []string
 }
 
 // DefaultOptions returns the defaults: cluster.local everywhere.

@@ -58,8 +58,12 @@ func (b *builder) buildClusters() {
 		svc := b.ix.service(ref.Host, b.proxy.Namespace)
 		if svc == nil {
 			if hidden := b.ix.services[ref.Host]; hidden != nil {
-				b.warnf("cluster %s: ServiceEntry %s/%s (host %s) is not exported to namespace %s; routes to it fail",
-					name, hidden.Entry.Namespace, hidden.Entry.Name, ref.Host, b.proxy.Namespace)
+				kind := model.KindService
+				if hidden.Entry != nil {
+					kind = model.KindServiceEntry
+				}
+				b.warnf("cluster %s: %s %s/%s (host %s) is not exported to namespace %s; routes to it fail",
+					name, kind, hidden.Namespace, hidden.Name, ref.Host, b.proxy.Namespace)
 				continue
 			}
 			b.warnf("cluster %s: no service %s in the registry; routes to it fail until it exists", name, ref.Host)

@@ -14,7 +14,7 @@ func (b *builder) autoPassthroughChains(s *gwServer) []*chainOpts {
 	var out []*chainOpts
 	for _, h := range b.ix.hostnames {
 		svc := b.ix.services[h]
-		if svc.Entry != nil || !hostWithin(h, s.SNIHosts) {
+		if svc.Entry != nil || !hostWithin(h, s.SNIHosts) || !b.ix.visible(svc, b.proxy.Namespace) {
 			continue
 		}
 		dr := b.ix.destinationRule(h, b.proxy.Namespace, svc.Namespace, b.proxy.Labels)

@@ -23,6 +23,38 @@ type epEntry struct {
 	// unknownHealth: a ServiceEntry endpoint, which has no readiness; istiod
 	// sends it without a health status.
 	unknownHealth bool
+	// topo is what failoverPriority matches the endpoint on.
+	topo epTopology
+}
+
+// epTopology is where an endpoint runs, from which its labels with istiod's
+// topology labels are made when a failoverPriority needs them (labels).
+type epTopology struct {
+	labels   map[string]string
+	cluster  string
+	locality model.Locality
+	node     string
+	network  string
+}
+
+// labels is istiod's AugmentLabels: the workload's labels plus region, zone,
+// subzone (from its locality), cluster, hostname (its node) and network (a
+// network label of the workload's own wins).
+func (t epTopology) labelSet() map[string]string {
+	out := make(map[string]string, len(t.labels)+6)
+	for k, v := range t.labels {
+		out[k] = v
+	}
+	for k, v := range map[string]string{model.LabelRegion: t.locality.Region, model.LabelZone: t.locality.Zone,
+		model.LabelSubzone: t.locality.Subzone, model.LabelCluster: t.cluster, model.LabelHostname: t.node} {
+		if v != "" {
+			out[k] = v
+		}
+	}
+	if t.network != "" && out[model.LabelNetwork] == "" {
+		out[model.LabelNetwork] = t.network
+	}
+	return out
 }
 
 type localityGroup struct {
@@ -36,7 +68,8 @@ type localityGroup struct {
 // east-west gateways (weights scaled so each network's weight splits evenly
 // across its gateways, within the locality of the endpoints they replace);
 // endpoints that cannot do mesh mTLS are dropped, never sent to a gateway.
-// For SNI-DNAT clusters (east-west), only local-network mTLS endpoints count.
+// For SNI-DNAT clusters (east-west), only local-network mTLS endpoints count
+// (weights scaled all the same, as istiod does).
 // drTLS is the DestinationRule's TLS mode for the cluster (endpointTLSMode):
 // when set, it alone decides which endpoints take mesh mTLS (istiod's
 // mtlsChecker), else the endpoint's tlsMode label does.
@@ -75,7 +108,7 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 			if sniDNAT {
 				// the client's own mTLS passes through: the label decides
 				if local && mtls {
-					group(ep.Locality).eps = append(group(ep.Locality).eps, epEntry{addr: ep.Address, port: port, weight: 1, mtls: true})
+					group(ep.Locality).eps = append(group(ep.Locality).eps, epEntry{addr: ep.Address, port: port, weight: scale, mtls: true, topo: topo(ep, network, in.Cluster.ID)})
 				}
 				continue
 			}
@@ -83,7 +116,7 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 				mtls = *drTLS == model.ClientTLSIstioMutual
 			}
 			if local {
-				group(ep.Locality).eps = append(group(ep.Locality).eps, epEntry{addr: ep.Address, port: port, weight: scale, mtls: mtls})
+				group(ep.Locality).eps = append(group(ep.Locality).eps, epEntry{addr: ep.Address, port: port, weight: scale, mtls: mtls, topo: topo(ep, network, in.Cluster.ID)})
 				continue
 			}
 			gws := gw.forEndpoint(network, in.Cluster.ID)
@@ -114,10 +147,11 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 				mtls = *drTLS == model.ClientTLSIstioMutual
 			}
 			group(loc).eps = append(group(loc).eps, epEntry{addr: we.Address, port: port, weight: max(we.Weight, 1) * scale,
-				mtls: mtls, unknownHealth: true})
+				mtls: mtls, unknownHealth: true, topo: epTopology{labels: we.Labels, cluster: b.ix.local.ID, locality: loc, network: we.Network}})
 		}
 	}
 	la := &endpointv3.ClusterLoadAssignment{ClusterName: name}
+	var topos [][]epTopology // per locality group and endpoint of la, for failoverPriority
 	locs := make([]model.Locality, 0, len(groups))
 	for l := range groups {
 		locs = append(locs, l)
@@ -130,8 +164,10 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 		lle := &endpointv3.LocalityLbEndpoints{Locality: &corev3.Locality{Region: l.Region, Zone: l.Zone, SubZone: l.Subzone}}
 		total := uint32(0)
 		slices.SortFunc(g.eps, func(a, b epEntry) int { return cmp.Or(cmp.Compare(a.addr, b.addr), cmp.Compare(a.port, b.port)) })
+		var topo []epTopology
 		for _, e := range g.eps {
 			lle.LbEndpoints = append(lle.LbEndpoints, lbEndpoint(e))
+			topo = append(topo, e.topo)
 			total += e.weight
 		}
 		gwKeys := make([]model.NetworkGateway, 0, len(g.gateway))
@@ -141,7 +177,10 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 		slices.SortFunc(gwKeys, compareGateways)
 		for _, k := range gwKeys {
 			w := max(g.gateway[k], 1)
-			lle.LbEndpoints = append(lle.LbEndpoints, lbEndpoint(epEntry{addr: k.Address, port: k.Port, weight: w, mtls: true}))
+			// istiod gives a gateway endpoint no health status
+			lle.LbEndpoints = append(lle.LbEndpoints, lbEndpoint(epEntry{addr: k.Address, port: k.Port, weight: w, mtls: true, unknownHealth: true}))
+			// istiod's gateway endpoints carry their cluster and network only
+			topo = append(topo, epTopology{cluster: k.Cluster, network: k.Network})
 			total += w
 		}
 		if len(lle.LbEndpoints) == 0 {
@@ -149,9 +188,15 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 		}
 		lle.LoadBalancingWeight = wrapperspb.UInt32(total)
 		la.Endpoints = append(la.Endpoints, lle)
+		topos = append(topos, topo)
 	}
-	b.applyLocalityLB(la, pol)
+	b.applyLocalityLB(la, pol, topos)
 	return la
+}
+
+// topo is the topology of a Service endpoint in cluster, on network.
+func topo(ep *model.Endpoint, network, cluster string) epTopology {
+	return epTopology{labels: ep.Labels, cluster: cluster, locality: ep.Locality, node: ep.NodeName, network: network}
 }
 
 // endpointTLSMode is istiod's tlsModeForDestinationRule: the TLS mode the

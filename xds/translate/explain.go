@@ -209,8 +209,15 @@ func (e *explainer) cluster(name string, n sni.Name) {
 	svc := e.ix.service(n.Host, e.p.Namespace)
 	switch {
 	case svc == nil && e.ix.services[n.Host] != nil:
-		se := e.ix.services[n.Host].Entry
-		e.missing("ServiceEntry %s/%s (host %s) is not exported to namespace %s (exportTo %s)", se.Namespace, se.Name, n.Host, e.p.Namespace, strings.Join(se.ExportTo, ","))
+		hidden := e.ix.services[n.Host]
+		kind, exportTo := model.KindService, "annotation "+AnnotationExportTo+" "+strings.Join(hidden.exportTo, ",")
+		if hidden.Entry != nil {
+			kind, exportTo = model.KindServiceEntry, "exportTo "+strings.Join(hidden.exportTo, ",")
+		}
+		if len(hidden.exportTo) == 0 {
+			exportTo = "mesh default exportTo " + strings.Join(e.ix.opts.DefaultServiceExportTo, ",")
+		}
+		e.missing("%s %s/%s (host %s) is not exported to namespace %s (%s)", kind, hidden.Namespace, hidden.Name, n.Host, e.p.Namespace, exportTo)
 		return
 	case svc == nil:
 		e.missing("no Service or ServiceEntry has host %s in any cluster of the mesh", n.Host)

@@ -158,3 +158,30 @@ func TestExplainUnroutedHost(t *testing.T) {
 		t.Errorf("other.example.com is routed:\n%s", x.Text())
 	}
 }
+
+// A Service hidden from the gateway's namespace by its exportTo annotation,
+// and by the mesh default.
+func TestExplainHiddenService(t *testing.T) {
+	mesh := loadExample(t, "quickstart", "", "")
+	local := mesh.Local()
+	for i := range local.Services {
+		if s := &local.Services[i]; s.Name == "httpbin" {
+			s.Annotations = map[string]string{AnnotationExportTo: "default"}
+		}
+	}
+	ingress := Proxy{Type: node.TypeRouter, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}
+	q := Query{Cluster: "outbound|8000||httpbin.default.svc.cluster.local"}
+	x := explain(t, mesh, ingress, q)
+	if x.Present || !missingHas(x, "Service default/httpbin (host httpbin.default.svc.cluster.local) is not exported to namespace istio-system (annotation networking.istio.io/exportTo default)") {
+		t.Errorf("hidden Service:\n%s", x.Text())
+	}
+	opts := DefaultOptions()
+	opts.DefaultServiceExportTo = []string{"."}
+	x, err := Explain(mesh, ingress, opts, Query{Cluster: "outbound|8000||echo.default.svc.cluster.local"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.Present || !missingHas(x, "Service default/echo (host echo.default.svc.cluster.local) is not exported to namespace istio-system (mesh default exportTo .)") {
+		t.Errorf("Service hidden by the mesh default:\n%s", x.Text())
+	}
+}

@@ -39,7 +39,8 @@ type caseProxy struct {
 
 const casesDir = "testdata/cases"
 
-// caseInputs are the YAML files of a case: every *.yaml at its top level but proxies.yaml.
+// caseInputs are the YAML files of a case: every *.yaml at its top level but
+// proxies.yaml and mesh.yaml (the oracle's MeshConfig, see caseMeshConfig).
 func caseInputs(t testing.TB, dir string) []string {
 	matches, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil {
@@ -47,7 +48,7 @@ func caseInputs(t testing.TB, dir string) []string {
 	}
 	var out []string
 	for _, m := range matches {
-		if filepath.Base(m) != "proxies.yaml" {
+		if b := filepath.Base(m); b != "proxies.yaml" && b != "mesh.yaml" {
 			out = append(out, m)
 		}
 	}
@@ -73,7 +74,8 @@ func caseProxies(t testing.TB, dir string) []caseProxy {
 // caseVariants are the option sets a case is translated with: the defaults,
 // and, when the case has a flags.env (Istio feature flags), the flagged options.
 func caseVariants(t testing.TB, dir string) map[string]Options {
-	out := map[string]Options{"": DefaultOptions()}
+	base := caseMeshConfig(t, dir)
+	out := map[string]Options{"": base}
 	b, err := os.ReadFile(filepath.Join(dir, "flags.env"))
 	if os.IsNotExist(err) {
 		return out
@@ -81,7 +83,7 @@ func caseVariants(t testing.TB, dir string) map[string]Options {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := DefaultOptions()
+	o := base
 	for _, line := range strings.Split(string(b), "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -100,6 +102,28 @@ func caseVariants(t testing.TB, dir string) map[string]Options {
 	}
 	out["flags"] = o
 	return out
+}
+
+// caseMeshConfig is DefaultOptions with a case's mesh.yaml (the MeshConfig
+// overrides the oracle applies) over it; the settings meshgate has are the
+// only ones accepted.
+func caseMeshConfig(t testing.TB, dir string) Options {
+	o := DefaultOptions()
+	b, err := os.ReadFile(filepath.Join(dir, "mesh.yaml"))
+	if os.IsNotExist(err) {
+		return o
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mc struct {
+		DefaultServiceExportTo []string `json:"defaultServiceExportTo"`
+	}
+	if err := yaml.UnmarshalStrict(b, &mc); err != nil {
+		t.Fatalf("%s/mesh.yaml: %v", dir, err)
+	}
+	o.DefaultServiceExportTo = mc.DefaultServiceExportTo
+	return o
 }
 
 // goldenName is golden/<proxy>[.<variant>].<ext>.
@@ -221,7 +245,7 @@ func TestExpectedErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, p := range caseProxies(t, dir) {
-				_, report := translateCase(t, dir, p, DefaultOptions())
+				_, report := translateCase(t, dir, p, caseMeshConfig(t, dir))
 				for _, line := range strings.Split(string(b), "\n") {
 					line = strings.TrimSpace(line)
 					if line == "" || strings.HasPrefix(line, "#") {
@@ -294,10 +318,16 @@ func deviationKey(kind, resource, path string, meshgate json.RawMessage) string 
 	return kind + "[" + resource + "]" + path + " meshgate=" + v
 }
 
-// readDeviations reads a case's deviations.txt: comment lines (#) giving the
-// reason, then one deviationKey per line. A file without a reason is an error.
-func readDeviations(t *testing.T, caseDir string) map[string]bool {
-	b, err := os.ReadFile(filepath.Join(caseDir, "deviations.txt"))
+// readDeviations reads the deviations of one proxy of a case:
+// deviations.<proxy>.txt when the case has one (cases with several proxies),
+// else deviations.txt: comment lines (#) giving the reason, then one
+// deviationKey per line. A file without a reason is an error.
+func readDeviations(t *testing.T, caseDir, proxy string) map[string]bool {
+	name := "deviations." + proxy + ".txt"
+	if _, err := os.Stat(filepath.Join(caseDir, name)); err != nil {
+		name = "deviations.txt"
+	}
+	b, err := os.ReadFile(filepath.Join(caseDir, name))
 	if os.IsNotExist(err) {
 		return nil
 	}
@@ -316,7 +346,7 @@ func readDeviations(t *testing.T, caseDir string) map[string]bool {
 		}
 	}
 	if !reason || len(out) == 0 {
-		t.Fatalf("%s/deviations.txt: needs a reason (# lines) and at least one difference", caseDir)
+		t.Fatalf("%s/%s: needs a reason (# lines) and at least one difference", caseDir, name)
 	}
 	return out
 }
@@ -325,7 +355,7 @@ func readDeviations(t *testing.T, caseDir string) map[string]bool {
 // istiod's output for the same input (stored by test/oracle/refresh.sh under
 // istio*/<proxy>/) using test/tools/xdsdiff.py, the full-field comparison
 // (python3 required). Any difference fails unless the case's deviations.txt
-// lists it with a reason; a listed difference that no longer occurs fails too.
+// (or deviations.<proxy>.txt) lists it with a reason; a listed difference that no longer occurs fails too.
 // An error or crash of the tool fails, and so does a comparison that compared
 // nothing while either side has resources.
 func TestOracleAgreement(t *testing.T) {
@@ -372,7 +402,7 @@ func TestOracleAgreement(t *testing.T) {
 			if rep.Info.Listeners+rep.Info.Routes+rep.Info.Clusters+rep.Info.Endpoints == 0 {
 				requireEmpty(t, istioDir, golden)
 			}
-			allowed := readDeviations(t, caseDir)
+			allowed := readDeviations(t, caseDir, proxy)
 			seen := map[string]bool{}
 			for _, d := range rep.Diffs {
 				key := deviationKey(d.Kind, d.Resource, d.Path, d.Meshgate)

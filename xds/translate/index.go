@@ -3,6 +3,7 @@ package translate
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/meshgate/meshgate/discovery/model"
@@ -43,6 +44,27 @@ type service struct {
 	Instances []instance
 	// Entry is set for ServiceEntry hosts.
 	Entry *model.ServiceEntry
+	// exportTo is the ServiceEntry's exportTo, or the Service's
+	// networking.istio.io/exportTo annotation (of the local cluster's Service,
+	// else the first cluster's); empty: the mesh default.
+	exportTo []string
+}
+
+// AnnotationExportTo is istiod's Service annotation naming the namespaces a
+// Service is visible in (comma-separated, as a ServiceEntry's exportTo).
+const AnnotationExportTo = "networking.istio.io/exportTo"
+
+// serviceExportTo reads a Service's exportTo annotation.
+func serviceExportTo(s *model.Service) []string {
+	v := s.Annotations[AnnotationExportTo]
+	if v == "" {
+		return nil
+	}
+	var out []string
+	for _, ns := range strings.Split(v, ",") {
+		out = append(out, strings.TrimSpace(ns))
+	}
+	return out
 }
 
 type instance struct {
@@ -52,13 +74,24 @@ type instance struct {
 
 // service returns the service of hostname as a proxy in namespace ns sees it:
 // nil when there is none or it is not exported to ns (a ServiceEntry's
-// exportTo; istiod then leaves the cluster out, as for a missing service).
+// exportTo, a Service's exportTo annotation, else the mesh default
+// Options.DefaultServiceExportTo; istiod then leaves the cluster out, as for
+// a missing service).
 func (ix *Index) service(hostname, ns string) *service {
 	s := ix.services[hostname]
-	if s == nil || s.Entry != nil && !exportedTo(s.Entry.ExportTo, s.Entry.Namespace, ns) {
+	if s == nil || !ix.visible(s, ns) {
 		return nil
 	}
 	return s
+}
+
+// visible applies a service's exportTo, or the mesh default, for namespace ns.
+func (ix *Index) visible(s *service, ns string) bool {
+	exportTo := s.exportTo
+	if len(exportTo) == 0 {
+		exportTo = ix.opts.DefaultServiceExportTo
+	}
+	return exportedTo(exportTo, s.Namespace, ns)
 }
 
 func (s *service) port(number uint32) (model.ServicePort, bool) {
@@ -116,7 +149,7 @@ func (ix *Index) indexServices() {
 			s := &c.Services[i]
 			e := ix.services[s.Hostname]
 			if e == nil {
-				e = &service{Hostname: s.Hostname, Name: s.Name, Namespace: s.Namespace, Ports: s.Ports}
+				e = &service{Hostname: s.Hostname, Name: s.Name, Namespace: s.Namespace, Ports: s.Ports, exportTo: serviceExportTo(s)}
 				ix.services[s.Hostname] = e
 			}
 			e.Instances = append(e.Instances, instance{Cluster: c, Svc: s})
@@ -130,7 +163,7 @@ func (ix *Index) indexServices() {
 			if _, exists := ix.services[h]; exists {
 				continue // a Kubernetes Service of the same name wins
 			}
-			e := &service{Hostname: h, Name: se.Name, Namespace: se.Namespace, Entry: se}
+			e := &service{Hostname: h, Name: se.Name, Namespace: se.Namespace, Entry: se, exportTo: se.ExportTo}
 			for _, p := range se.Ports {
 				e.Ports = append(e.Ports, model.ServicePort{Name: p.Name, Port: p.Number, TargetPort: p.TargetPort, Protocol: "TCP", AppProtocol: string(p.Protocol)})
 			}

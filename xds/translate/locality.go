@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -22,7 +23,10 @@ import (
 // detection (without it Envoy never fails over), each group gets a priority
 // by how much of the proxy's locality it shares (region, zone, subzone), a
 // region other than the one `failover` names for the proxy's region last.
-// (`failoverPriority` is refused at conversion.)
+// `failoverPriority` (also with outlier detection only) first splits each
+// locality group by how many of the listed labels, in order, an endpoint
+// shares with the proxy (applyFailoverPriorities); `failover` rules, when
+// also given, then order regions within each of those priorities.
 
 // localityLB returns the locality setting in force for a cluster, nil when
 // disabled.
@@ -46,18 +50,22 @@ func (b *builder) applyLocalityCluster(c *clusterv3.Cluster, pol policy) {
 	if l == nil {
 		return
 	}
-	if c.OutlierDetection != nil && len(l.Failover) > 0 || len(l.Distribute) > 0 {
+	if c.OutlierDetection != nil && (len(l.Failover) > 0 || len(l.FailoverPriority) > 0) || len(l.Distribute) > 0 {
 		c.CommonLbConfig.LocalityConfigSpecifier = &clusterv3.Cluster_CommonLbConfig_LocalityWeightedLbConfig_{
 			LocalityWeightedLbConfig: &clusterv3.Cluster_CommonLbConfig_LocalityWeightedLbConfig{},
 		}
 	}
 	if c.LoadAssignment != nil {
-		b.applyLocalityLB(c.LoadAssignment, pol)
+		// istiod pairs a DNS cluster's endpoints with its first locality
+		// only; failoverPriority is not applied to DNS clusters here
+		b.applyLocalityLB(c.LoadAssignment, pol, nil)
 	}
 }
 
-// applyLocalityLB is istiod's ApplyLocalityLoadBalancer on a load assignment.
-func (b *builder) applyLocalityLB(la *endpointv3.ClusterLoadAssignment, pol policy) {
+// applyLocalityLB is istiod's ApplyLocalityLoadBalancer on a load assignment;
+// topos are the topologies of la's endpoints (per locality group, in order),
+// for failoverPriority.
+func (b *builder) applyLocalityLB(la *endpointv3.ClusterLoadAssignment, pol policy, topos [][]epTopology) {
 	l := localityLB(pol)
 	if l == nil {
 		return
@@ -66,9 +74,95 @@ func (b *builder) applyLocalityLB(la *endpointv3.ClusterLoadAssignment, pol poli
 	switch {
 	case len(l.Distribute) > 0:
 		applyLocalityWeights(proxy, la, l.Distribute)
+	case pol.Outlier != nil && len(l.FailoverPriority) > 0:
+		applyFailoverPriorities(la, topos, b.proxyTopologyLabels(), l.FailoverPriority)
+		if len(l.Failover) > 0 {
+			applyLocalityFailover(proxy, la, l.Failover)
+		}
 	case pol.Outlier != nil:
 		applyLocalityFailover(proxy, la, l.Failover)
 	}
+}
+
+// proxyTopologyLabels are the proxy's labels with the topology labels istiod
+// adds to them (setTopologyLabels): region, zone, subzone, cluster, and the
+// network unless a label names one.
+func (b *builder) proxyTopologyLabels() map[string]string {
+	return epTopology{labels: b.proxy.Labels, cluster: b.proxy.ClusterID, locality: b.proxy.Locality, network: b.proxy.Network}.labelSet()
+}
+
+// applyFailoverPriorities is istiod's applyFailoverPriorities: each locality
+// group is split by endpoint priority (applyFailoverPriorityPerLocality), in
+// place of the group, and priorities are renumbered from 0 without gaps.
+func applyFailoverPriorities(la *endpointv3.ClusterLoadAssignment, topos [][]epTopology, proxyLabels map[string]string, priorities []string) {
+	if len(proxyLabels) == 0 || len(topos) == 0 {
+		return
+	}
+	var out []*endpointv3.LocalityLbEndpoints
+	for i, lle := range la.Endpoints {
+		out = append(out, failoverPriorityPerLocality(lle, topos[i], proxyLabels, priorities)...)
+	}
+	byPriority := map[uint32][]int{}
+	for i, lle := range out {
+		byPriority[lle.Priority] = append(byPriority[lle.Priority], i)
+	}
+	for n, p := range slices.Sorted(maps.Keys(byPriority)) {
+		for _, i := range byPriority[p] {
+			out[i].Priority = uint32(n)
+		}
+	}
+	la.Endpoints = out
+}
+
+// failoverPriorityPerLocality splits one locality group: an endpoint that
+// differs from the proxy first at label j of the list gets priority len-j,
+// one that agrees on all 0. A leading network label is istiod's exception:
+// a different network does not stop the comparison but adds len to the
+// priority. "label=value" compares with value instead of the proxy's label.
+func failoverPriorityPerLocality(lle *endpointv3.LocalityLbEndpoints, topo []epTopology, proxyLabels map[string]string, priorities []string) []*endpointv3.LocalityLbEndpoints {
+	lowest := len(priorities)
+	includesNetwork := priorities[0] == model.LabelNetwork
+	names := make([]string, len(priorities))
+	override := map[string]string{}
+	for i, p := range priorities {
+		parts := strings.Split(p, "=")
+		names[i] = parts[0]
+		if len(parts) == 2 {
+			override[parts[0]] = parts[1]
+		}
+	}
+	byPriority := map[int][]int{}
+	for i := range lle.LbEndpoints {
+		labels := topo[i].labelSet()
+		priority, adjust := 0, 0
+		for j, name := range names {
+			want, ok := override[name]
+			if !ok {
+				want = proxyLabels[name]
+			}
+			if want != labels[name] {
+				if j == 0 && includesNetwork {
+					adjust = lowest
+					continue
+				}
+				priority = lowest - j
+				break
+			}
+		}
+		byPriority[priority+adjust] = append(byPriority[priority+adjust], i)
+	}
+	var out []*endpointv3.LocalityLbEndpoints
+	for _, p := range slices.Sorted(maps.Keys(byPriority)) {
+		part := &endpointv3.LocalityLbEndpoints{Locality: lle.Locality, Priority: uint32(p)}
+		var weight uint32
+		for _, i := range byPriority[p] {
+			part.LbEndpoints = append(part.LbEndpoints, lle.LbEndpoints[i])
+			weight += lle.LbEndpoints[i].GetLoadBalancingWeight().GetValue()
+		}
+		part.LoadBalancingWeight = wrapperspb.UInt32(weight)
+		out = append(out, part)
+	}
+	return out
 }
 
 // localityMatch is istiod's LocalityMatch: a "region/zone/subzone" pattern,

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/meshgate/meshgate/cmd/internal/cliflag"
+	"github.com/meshgate/meshgate/discovery/convert"
 	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/identity"
 )
@@ -113,6 +114,9 @@ type Config struct {
 	EnableMySQLFilter   bool `json:"enable-mysql-filter,omitempty"`
 	EnableRedisFilter   bool `json:"enable-redis-filter,omitempty"`
 	EnableQUICListeners bool `json:"enable-quic-listeners,omitempty"`
+	// DefaultServiceExportTo is MeshConfig.defaultServiceExportTo: where
+	// Services and ServiceEntries without exportTo are visible (default *).
+	DefaultServiceExportTo []string `json:"default-service-export-to,omitempty"`
 
 	// Gossip configures federation with the other clusters' daemons; off
 	// while gossip-address is empty.
@@ -333,6 +337,9 @@ func (c Config) Validate() error {
 	if c.IdentityCADir != "" && c.CACerts != "" {
 		bad("cacerts", "set either cacerts or ca-dir, not both")
 	}
+	if err := convert.ValidateDefaultExportTo(c.DefaultServiceExportTo); err != nil {
+		bad("default-service-export-to", "%v", err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -432,4 +439,5 @@ func BindFlags(fs *pflag.FlagSet, c *Config) {
 	fs.BoolVar(&c.EnableMySQLFilter, "enable-mysql-filter", c.EnableMySQLFilter, "mysql_proxy before tcp_proxy on MYSQL servers")
 	fs.BoolVar(&c.EnableRedisFilter, "enable-redis-filter", c.EnableRedisFilter, "redis_proxy for REDIS servers")
 	fs.BoolVar(&c.EnableQUICListeners, "enable-quic-listeners", c.EnableQUICListeners, "HTTP/3 listeners for HTTPS servers with a UDP gateway port")
+	fs.StringSliceVar(&c.DefaultServiceExportTo, "default-service-export-to", c.DefaultServiceExportTo, "namespaces where Services and ServiceEntries without exportTo are visible: *, ., ~ or names (Istio: meshConfig.defaultServiceExportTo; default *)")
 }

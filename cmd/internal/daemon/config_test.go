@@ -54,6 +54,8 @@ func TestValidate(t *testing.T) {
 		{"xds-dns-names", func(c *Config) { c.XDSDNSNames = []string{"bad name!"} }},
 		{"xds-dns-names", func(c *Config) { c.XDSDNSNames = []string{"meshgate..svc"} }},
 		{"token-audiences", func(c *Config) { c.TokenAudiences = []string{""} }},
+		{"default-service-export-to", func(c *Config) { c.DefaultServiceExportTo = []string{"*", "ns1"} }},
+		{"default-service-export-to", func(c *Config) { c.DefaultServiceExportTo = []string{"Not_A_Namespace"} }},
 		{"trust-pin", func(c *Config) { c.BindAddress, c.Insecure, c.TrustPins = "127.0.0.1:0", true, []string{"cluster2"} }},
 		{"trust-pin", func(c *Config) { c.BindAddress, c.Insecure, c.TrustPins = "127.0.0.1:0", true, []string{"=b.pem"} }},
 		{"trust-pin", func(c *Config) {

@@ -129,7 +129,8 @@ func New(cfg Config, log *slog.Logger, src discovery.Source) (*Daemon, error) {
 func (d *Daemon) translateOptions() translate.Options {
 	c := d.cfg
 	return translate.Options{DomainSuffix: c.DomainSuffix, TrustDomain: c.TrustDomain,
-		EnableMySQLFilter: c.EnableMySQLFilter, EnableRedisFilter: c.EnableRedisFilter, EnableQUICListeners: c.EnableQUICListeners}
+		EnableMySQLFilter: c.EnableMySQLFilter, EnableRedisFilter: c.EnableRedisFilter, EnableQUICListeners: c.EnableQUICListeners,
+		DefaultServiceExportTo: c.DefaultServiceExportTo}
 }
 
 // newSource builds the source cfg names when New was given none.
