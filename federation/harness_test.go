@@ -375,6 +375,21 @@ func (m *testMesh) allHave(nodes []*tnode, cluster string, rev int) bool {
 	return true
 }
 
+// waitSecrets waits until every node holds every other node's remote
+// secret ("kubeconfig-of-<cluster>", setLocal's), each sealed for it.
+func (m *testMesh) waitSecrets(t testing.TB, nodes []*tnode) {
+	t.Helper()
+	for _, n := range nodes {
+		for _, o := range nodes {
+			if o.cluster != n.cluster {
+				eventually(t, n.cluster+" holds the remote secret of "+o.cluster, func() bool {
+					return string(n.RemoteSecrets()[o.cluster]) == "kubeconfig-of-"+o.cluster
+				})
+			}
+		}
+	}
+}
+
 // historySince returns the notifications at or after t.
 func (tn *tnode) historySince(t time.Time) []snapshot {
 	tn.mu.Lock()
