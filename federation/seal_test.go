@@ -263,9 +263,9 @@ func TestSealedSecretsUnreadableByAJoinedKeyHolder(t *testing.T) {
 		return rejected(t, nodes[0], ReasonBadSignature) > before[0] && rejected(t, nodes[2], ReasonBadSignature) > before[1]
 	})
 	for _, n := range []*tnode{nodes[0], nodes[2]} {
-		n.mu.Lock()
+		n.Node.mu.Lock()
 		got := n.local.sealedFor["b"]
-		n.mu.Unlock()
+		n.Node.mu.Unlock()
 		if want := hex.EncodeToString(nodes[1].sealer.id); got != want {
 			t.Errorf("%s seals for b's key %s, want b's genuine %s", n.cluster, got, want)
 		}
@@ -316,14 +316,7 @@ func TestSealedSecretReplayAndTamperRefused(t *testing.T) {
 		return envs
 	}
 	held := func() string { return string(a.RemoteSecrets()["x"]) }
-	heldGen := func() uint64 {
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		if r := a.records["x"]; r != nil {
-			return r.rec.Generation
-		}
-		return 0
-	}
+	heldGen := func() uint64 { return a.heldGeneration("x") }
 
 	first := seal(base+1, "kubeconfig-of-x", self...)
 	sendRecord(t, m, record(base+1, base+1, first), a)
@@ -386,8 +379,8 @@ func TestResealOnJoinRestartAndWithdrawal(t *testing.T) {
 	b.setLocal(t, 1, 2)
 	m.waitSecrets(t, []*tnode{a, b})
 	sealedFor := func(n *tnode) map[string]string {
-		n.mu.Lock()
-		defer n.mu.Unlock()
+		n.Node.mu.Lock()
+		defer n.Node.mu.Unlock()
 		return n.local.sealedFor
 	}
 	c := m.start("c", 0, nil)
@@ -439,9 +432,9 @@ func TestOlderDaemonWithoutSealingKey(t *testing.T) {
 	if n := secretResults(t, a, "old", secretPlaintext); n != 1 {
 		t.Errorf("remote_secrets_total{old,plaintext} = %v", n)
 	}
-	a.mu.Lock()
+	a.Node.mu.Lock()
 	rec := a.local.rec
-	a.mu.Unlock()
+	a.Node.mu.Unlock()
 	_, part, err := wire.DecodeBody(&rec, wire.DefaultLimits)
 	if err != nil {
 		t.Fatal(err)
