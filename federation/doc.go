@@ -102,7 +102,10 @@
 // fail-static window), with HPKE info = mesh, sender cluster, recipient
 // cluster and the generation it seals at (Body.SealedAt, at most the
 // record's generation), so an envelope opens only with the recipient's key
-// and only where it was put. A recipient opens only the envelope named for
+// and only where it was put. The secret is sealed again only when it or
+// the recipients change: a record published for another reason (new
+// endpoints, a renewed signing key, a revival) carries the envelopes of
+// the last sealing, under the owner's signature. A recipient opens only the envelope named for
 // its cluster and its current key: one for a previous key (sealed before it
 // restarted) or none keeps what it held (fail static) until the owner
 // re-seals; one that does not open is rejected (reason bad_seal) and

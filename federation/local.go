@@ -2,8 +2,6 @@ package federation
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -39,16 +37,7 @@ func (n *Node) SetLocal(state *model.ClusterState, remoteSecret []byte) error {
 		return fmt.Errorf("federation: SetLocal: %w", err)
 	}
 	body := wire.BodyFromState(c, nil) // the secret travels sealed, never in clear
-	raw, err := json.Marshal(&body)
-	if err != nil {
-		return fmt.Errorf("federation: SetLocal: %w", err)
-	}
-	h := sha256.New()
-	h.Write(raw)
-	h.Write([]byte{0})
-	h.Write(remoteSecret)
 	own := &localContent{body: &body, secret: bytes.Clone(remoteSecret), bundle: bytes.Clone(c.TrustBundle)}
-	h.Sum(own.key[:0])
 	n.mu.Lock()
 	secretChanged := n.local == nil || !bytes.Equal(n.local.secret, remoteSecret)
 	n.mu.Unlock()
@@ -67,21 +56,24 @@ type localContent struct {
 	body   *wire.Body // without the remote secret
 	secret []byte
 	bundle []byte
-	key    [32]byte // SHA-256 of the body's JSON and the secret
 }
 
-// publishLocal seals own's secret (nil: the current local content's) for
-// the recipients of now, encodes the body with the envelopes and publishes
-// it at a new generation; it does nothing (and returns 0) when neither the
-// content nor the recipients changed. n.pubMu serialises it (lock order:
-// pubMu, then mu); sealing and encoding run outside n.mu.
+// publishLocal publishes own (nil: the current local content again) at a
+// new generation, its remote secret sealed for the recipients of now; it
+// does nothing (and returns 0) when neither the content nor the recipients
+// changed. The secret is sealed again only when it or the recipients
+// changed: otherwise the new record carries the previous envelopes (and
+// their SealedAt, below its generation), so a change of endpoints costs no
+// sealing. n.pubMu serialises it (lock order: pubMu, then mu); sealing and
+// encoding run outside n.mu.
 func (n *Node) publishLocal(own *localContent) (uint64, error) {
 	n.pubMu.Lock()
 	defer n.pubMu.Unlock()
 	now := n.now()
 	n.mu.Lock()
-	if own == nil && n.local != nil {
-		own = n.local.own
+	prev := n.local
+	if own == nil && prev != nil {
+		own = prev.own
 	}
 	if own == nil {
 		n.mu.Unlock()
@@ -92,8 +84,14 @@ func (n *Node) publishLocal(own *localContent) (uint64, error) {
 		to, noKey = nil, nil // nothing to seal: the recipients do not matter
 	}
 	sealed := sealedSet(to)
-	unchanged := n.local != nil && n.local.own != nil && n.local.own.key == own.key && maps.Equal(n.local.sealedFor, sealed)
-	sealedAt := max(n.localGen+1, uint64(now.UnixNano()), n.seenOwnGen+1)
+	reuse := prev != nil && prev.own != nil && bytes.Equal(prev.own.secret, own.secret) && maps.Equal(prev.sealedFor, sealed)
+	var sealedAt uint64
+	var envs []wire.SealedSecret
+	if reuse {
+		sealedAt, envs = prev.sealedAt, prev.sealed
+	} else if len(to) > 0 {
+		sealedAt = max(n.localGen+1, uint64(now.UnixNano()), n.seenOwnGen+1)
+	}
 	n.mu.Unlock()
 	n.met.sealedFor.WithLabelValues("sealed").Set(float64(len(to)))
 	n.met.sealedFor.WithLabelValues("no_sealing_key").Set(float64(len(noKey)))
@@ -101,20 +99,23 @@ func (n *Node) publishLocal(own *localContent) (uint64, error) {
 		n.warnOnce("nokey/"+c, "a remote cluster's daemon publishes no sealing key (it predates sealed remote secrets): "+
 			"this cluster's remote secret is not sent to it until it is upgraded", "remoteCluster", c)
 	}
-	if unchanged {
-		return 0, nil
+	if reuse && prev.own == own {
+		return 0, nil // the sealer: same content, same recipients
 	}
-	b := *own.body
-	b.SealingKey, b.SealedAt = n.sealer.pub, sealedAt
-	if len(to) > 0 {
+	if !reuse && len(to) > 0 {
 		var err error
-		if b.SealedSecrets, err = sealSecret(n.cfg.MeshID, n.cfg.ClusterID, sealedAt, own.secret, to); err != nil {
+		if envs, err = sealSecret(n.cfg.MeshID, n.cfg.ClusterID, sealedAt, own.secret, to); err != nil {
 			return 0, fmt.Errorf("federation: publishing the local cluster: %w", err)
 		}
 	}
+	b := *own.body
+	b.SealingKey, b.SealedAt, b.SealedSecrets = n.sealer.pub, sealedAt, envs
 	z, h, err := wire.EncodeBody(&b)
 	if err != nil {
 		return 0, fmt.Errorf("federation: publishing the local cluster: %w", err)
+	}
+	if reuse && h == prev.rec.Hash {
+		return 0, nil // same content, same envelopes
 	}
 	if len(z) > n.cfg.MaxFrameBytes-1024 {
 		return 0, fmt.Errorf("federation: publishing the local cluster: cluster %s state is %d bytes compressed (remote secret sealed for %d clusters), over maxFrameBytes %d",
@@ -122,7 +123,7 @@ func (n *Node) publishLocal(own *localContent) (uint64, error) {
 	}
 	n.mu.Lock()
 	n.local = &record{rec: wire.Record{Cluster: n.cfg.ClusterID, Origin: n.name, Hash: h, Body: z}, secret: own.secret,
-		bundle: own.bundle, own: own, sealedFor: sealed, sealedAt: sealedAt}
+		bundle: own.bundle, own: own, sealedFor: sealed, sealedAt: sealedAt, sealed: envs}
 	gen := n.republishLocked()
 	signErr := n.signErr
 	n.mu.Unlock()
@@ -131,7 +132,8 @@ func (n *Node) publishLocal(own *localContent) (uint64, error) {
 	}
 	n.met.generation.WithLabelValues(n.cfg.ClusterID).Set(float64(gen))
 	n.met.stateBytes.WithLabelValues(n.cfg.ClusterID).Set(float64(len(z)))
-	n.log.Debug("local record sealed", "generation", gen, "hash", h.Short(), "bytes", len(z), "sealedFor", slices.Sorted(maps.Keys(sealed)))
+	n.log.Debug("local record published", "generation", gen, "hash", h.Short(), "bytes", len(z),
+		"sealedFor", slices.Sorted(maps.Keys(sealed)), "resealed", !reuse && len(to) > 0)
 	return gen, nil
 }
 

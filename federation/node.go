@@ -99,6 +99,7 @@ type record struct {
 	own       *localContent
 	sealedFor map[string]string // cluster → key id (hex)
 	sealedAt  uint64
+	sealed    []wire.SealedSecret // the envelopes, reused while the secret and recipients stay
 }
 
 // peer is what this node knows of a member.

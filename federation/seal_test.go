@@ -566,3 +566,30 @@ func BenchmarkOpenSecret(b *testing.B) {
 		}
 	}
 }
+
+// A change of the local state alone (new endpoints) publishes the envelopes
+// of the last sealing again, at the new generation: no sealing, and the
+// recipients still open them.
+func TestStateChangeKeepsEnvelopes(t *testing.T) {
+	m := newTestMesh(t, time.Minute)
+	a, b := m.start("a", 0, nil), m.start("b", 0, nil)
+	a.setLocal(t, 1, 2)
+	b.setLocal(t, 1, 2)
+	m.waitSecrets(t, []*tnode{a, b})
+	sealedAt := func() (uint64, uint64) {
+		a.Node.mu.Lock()
+		defer a.Node.mu.Unlock()
+		return a.local.sealedAt, a.local.rec.Generation
+	}
+	before, gen1 := sealedAt()
+	opened := secretResults(t, b, "a", secretOpened)
+	a.setLocal(t, 2, 3)
+	eventually(t, "b has a's rev 2", func() bool { return revOf(b.remote("a")) == 2 })
+	after, gen2 := sealedAt()
+	if after != before || gen2 <= gen1 {
+		t.Errorf("sealed at %d, then %d (generations %d, %d): re-sealed for a state change", before, after, gen1, gen2)
+	}
+	if n := secretResults(t, b, "a", secretOpened); n <= opened || string(b.RemoteSecrets()["a"]) != "kubeconfig-of-a" {
+		t.Errorf("b opened a's envelope %v more times, holds %q", n-opened, b.RemoteSecrets()["a"])
+	}
+}
