@@ -14,9 +14,12 @@
 // produced it (origin), a generation, a SHA-256 of the content and the
 // compressed content: exported services (no Istio routing objects, no
 // selectors, no annotations but exportTo) with their endpoints, network
-// gateways, network, trust domain, trust bundle, and the cluster's remote
-// secret. The remote secret exists only in memory and inside encrypted gossip:
-// it is never logged and never on an admin route. Every record also carries
+// gateways, network, trust domain, trust bundle, the owner's sealing key and
+// the cluster's remote secret sealed for each recipient cluster (see Remote
+// secrets). The remote secret exists in clear only in the memory of its
+// owner and of the recipients that opened it: it is never logged and never
+// on an admin route (members shows at most which clusters the local one is
+// sealed for). Every record also carries
 // its owner's proof: a signature over the mesh id, cluster id, origin,
 // generation and content hash (wire.Record.SignedBytes; the hash binds the
 // body), with the certificate chain of the signing key (about 550 bytes
@@ -76,13 +79,48 @@
 // is stale); revive a withdrawn cluster (see below: only a newer signed
 // generation does). What it can, once it joins as a member (a node that
 // has not joined gets no answer to a state request: refused, reason
-// unknown_requester): read what gossip carries (including the
-// read-only remote-secret tokens), introduce clusters nobody has pinned
-// yet, and be the first contact of a node that has not pinned a cluster
-// (on its first start, or after losing its pins file; operator pins close
-// that). Clusters whose CAs share a root trust each
+// unknown_requester): read what gossip carries (endpoints, gateways,
+// bundles; not the remote secrets, which are sealed for their recipient
+// clusters), introduce clusters nobody has pinned yet (the daemons then
+// seal their remote secrets for such a cluster too: no allow-list of
+// clusters exists yet), and be the first contact of a node that has not
+// pinned a cluster (on its first start, or after losing its pins file;
+// operator pins close that). Clusters whose CAs share a root trust each
 // other's CAs to name them: pin per-cluster roots for isolation. Records
 // are unsigned only in insecure mode (Config.Insecure without an Auth).
+//
+// # Remote secrets
+//
+// Each daemon's remote secret (a read-only kubeconfig for its API server)
+// travels sealed per recipient cluster (seal.go): HPKE (RFC 9180, base
+// mode, crypto/hpke) with DHKEM(X25519, HKDF-SHA256), HKDF-SHA256 and
+// AES-256-GCM. Each Node makes a sealing key pair at New (a restart
+// rotates it) and publishes the public key in its record, whose signature
+// binds it to the cluster. The owner seals its secret (compressed) once for
+// each cluster of its remote set whose record carries a sealing key (the
+// record verified under that cluster's pin, its owner alive or within the
+// fail-static window), with HPKE info = mesh, sender cluster, recipient
+// cluster and the generation it seals at (Body.SealedAt, at most the
+// record's generation), so an envelope opens only with the recipient's key
+// and only where it was put. The secret is sealed again only when it or
+// the recipients change: a record published for another reason (new
+// endpoints, a renewed signing key, a revival) carries the envelopes of
+// the last sealing, under the owner's signature. A recipient opens only the envelope named for
+// its cluster and its current key: one for a previous key (sealed before it
+// restarted) or none keeps what it held (fail static) until the owner
+// re-seals; one that does not open is rejected (reason bad_seal) and
+// changes nothing (meshgate_federation_remote_secrets_total counts the
+// other results). The owner re-seals, at a new generation, when a cluster
+// enters or leaves its remote set or publishes a new sealing key (the
+// sealer goroutine; bursts coalesce over FetchInterval): each re-seal is a
+// new record that every peer fetches once. An envelope costs about the
+// compressed secret plus 70 bytes (some 1.6 KB per recipient for a 3 KB
+// remote secret). Mixed versions: a daemon that predates sealing publishes
+// no sealing key and gets nothing (fail closed; logged once,
+// meshgate_federation_sealed_recipients{state="no_sealing_key"}); its own
+// secret, in clear in its body, is still read (result plaintext, logged
+// once) until it is upgraded. The wire version is unchanged: the new fields
+// are Body JSON fields that older decoders ignore.
 //
 // # Dissemination
 //
@@ -156,10 +194,12 @@
 // it cannot), closes Started, serves until ctx is done (or Leave), then stops
 // every goroutine and memberlist and returns nil. memberlist calls the
 // delegates (delegate.go, events.go) from its own goroutines; they never
-// block on the network. While Run runs, the Node has three goroutines: the
+// block on the network. While Run runs, the Node has four goroutines: the
 // notifier (calls Subscribe and OnRemoteSecretsChange
 // callbacks, one at a time, may be blocked by them, and withdraws clusters
-// when windows end), the fetcher (sends state requests) and the re-joiner.
+// when windows end), the fetcher (sends state requests), the re-joiner and
+// the sealer (re-seals the local remote secret when the recipients change;
+// it and SetLocal publish one at a time, never under the Node's lock).
 //
 // # Encryption and keys
 //

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -373,6 +374,48 @@ func (m *testMesh) allHave(nodes []*tnode, cluster string, rev int) bool {
 		}
 	}
 	return true
+}
+
+// waitSecrets waits until every node holds every other node's remote
+// secret ("kubeconfig-of-<cluster>", setLocal's), each sealed for it, and
+// the sealing has settled: each node's record is sealed for all the others
+// and they all hold its current generation.
+func (m *testMesh) waitSecrets(t testing.TB, nodes []*tnode) {
+	t.Helper()
+	for _, n := range nodes {
+		var others []string
+		for _, o := range nodes {
+			if o.cluster != n.cluster {
+				others = append(others, o.cluster)
+				eventually(t, n.cluster+" holds the remote secret of "+o.cluster, func() bool {
+					return string(n.RemoteSecrets()[o.cluster]) == "kubeconfig-of-"+o.cluster
+				})
+			}
+		}
+		slices.Sort(others)
+		eventually(t, n.cluster+"'s current record, sealed for every other cluster, everywhere", func() bool {
+			if !slices.Equal(n.SealedFor(), others) {
+				return false
+			}
+			gen := n.LocalGeneration()
+			for _, o := range nodes {
+				if o != n && o.heldGeneration(n.cluster) != gen {
+					return false
+				}
+			}
+			return true
+		})
+	}
+}
+
+// heldGeneration is the generation of cluster's record tn holds (0: none).
+func (tn *tnode) heldGeneration(cluster string) uint64 {
+	tn.Node.mu.Lock()
+	defer tn.Node.mu.Unlock()
+	if r := tn.records[cluster]; r != nil {
+		return r.rec.Generation
+	}
+	return 0
 }
 
 // historySince returns the notifications at or after t.

@@ -52,6 +52,7 @@ func TestDeadPeerWithdrawnAfterWindowAndRestored(t *testing.T) {
 	for _, n := range nodes {
 		eventually(t, n.cluster+" everywhere", func() bool { return m.allHave(nodes, n.cluster, 1) })
 	}
+	m.waitSecrets(t, nodes)
 	killed := time.Now()
 	a.Close()
 	for _, n := range []*tnode{b, c} {

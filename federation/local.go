@@ -4,17 +4,20 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/federation/wire"
 )
 
 // SetLocal publishes the local cluster's state and remote secret (a
-// kubeconfig Secret, opaque here; it travels only inside encrypted gossip
-// and is never logged). The node keeps what travels (exported services with
-// their endpoints, network gateways, network, trust domain and bundle) and
-// drops the routing configuration; state.Generation is ignored. A new
-// generation is assigned, and announced, only when that content changed:
+// kubeconfig Secret, opaque here; it travels only sealed for each remote
+// cluster, see seal.go, and is never logged). The node keeps what travels
+// (exported services with their endpoints, network gateways, network, trust
+// domain and bundle) and drops the routing configuration; state.Generation
+// is ignored. A new generation is assigned, and announced, only when that
+// content changed (or the clusters the secret is sealed for did):
 // generation = max(previous+1, now in unix nanoseconds, a previous
 // incarnation's generation seen in the mesh + 1). SetLocal does not block on
 // the network; state is not modified or retained.
@@ -33,40 +36,114 @@ func (n *Node) SetLocal(state *model.ClusterState, remoteSecret []byte) error {
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("federation: SetLocal: %w", err)
 	}
-	body := wire.BodyFromState(c, remoteSecret)
-	z, h, err := wire.EncodeBody(&body)
+	body := wire.BodyFromState(c, nil) // the secret travels sealed, never in clear
+	own := &localContent{body: &body, secret: bytes.Clone(remoteSecret), bundle: bytes.Clone(c.TrustBundle)}
+	n.mu.Lock()
+	secretChanged := n.local == nil || !bytes.Equal(n.local.secret, remoteSecret)
+	n.mu.Unlock()
+	gen, err := n.publishLocal(own)
+	if err != nil || gen == 0 {
+		return err
+	}
+	n.log.Debug("local cluster state published", "generation", gen,
+		"services", len(body.Services), "remoteSecretChanged", secretChanged)
+	return nil
+}
+
+// localContent is what SetLocal was given, kept to seal it again when the
+// recipients change.
+type localContent struct {
+	body   *wire.Body // without the remote secret
+	secret []byte
+	bundle []byte
+}
+
+// publishLocal publishes own (nil: the current local content again) at a
+// new generation, its remote secret sealed for the recipients of now; it
+// does nothing (and returns 0) when neither the content nor the recipients
+// changed. The secret is sealed again only when it or the recipients
+// changed: otherwise the new record carries the previous envelopes (and
+// their SealedAt, below its generation), so a change of endpoints costs no
+// sealing. n.pubMu serialises it (lock order: pubMu, then mu); sealing and
+// encoding run outside n.mu.
+func (n *Node) publishLocal(own *localContent) (uint64, error) {
+	n.pubMu.Lock()
+	defer n.pubMu.Unlock()
+	now := n.now()
+	n.mu.Lock()
+	prev := n.local
+	if own == nil && prev != nil {
+		own = prev.own
+	}
+	if own == nil {
+		n.mu.Unlock()
+		return 0, nil
+	}
+	to, noKey := n.recipientsLocked(now)
+	if len(own.secret) == 0 {
+		to, noKey = nil, nil // nothing to seal: the recipients do not matter
+	}
+	sealed := sealedSet(to)
+	reuse := prev != nil && prev.own != nil && bytes.Equal(prev.own.secret, own.secret) && maps.Equal(prev.sealedFor, sealed)
+	var sealedAt uint64
+	var envs []wire.SealedSecret
+	if reuse {
+		sealedAt, envs = prev.sealedAt, prev.sealed
+	} else if len(to) > 0 {
+		sealedAt = max(n.localGen+1, uint64(now.UnixNano()), n.seenOwnGen+1)
+	}
+	n.mu.Unlock()
+	n.met.sealedFor.WithLabelValues("sealed").Set(float64(len(to)))
+	n.met.sealedFor.WithLabelValues("no_sealing_key").Set(float64(len(noKey)))
+	for _, c := range noKey {
+		n.warnOnce("nokey/"+c, "a remote cluster's daemon publishes no sealing key (it predates sealed remote secrets): "+
+			"this cluster's remote secret is not sent to it until it is upgraded", "remoteCluster", c)
+	}
+	if reuse && prev.own == own {
+		return 0, nil // the sealer: same content, same recipients
+	}
+	if !reuse && len(to) > 0 {
+		var err error
+		if envs, err = sealSecret(n.cfg.MeshID, n.cfg.ClusterID, sealedAt, own.secret, to); err != nil {
+			return 0, fmt.Errorf("federation: publishing the local cluster: %w", err)
+		}
+	}
+	b := *own.body
+	b.SealingKey, b.SealedAt, b.SealedSecrets = n.sealer.pub, sealedAt, envs
+	z, h, err := wire.EncodeBody(&b)
 	if err != nil {
-		return fmt.Errorf("federation: SetLocal: %w", err)
+		return 0, fmt.Errorf("federation: publishing the local cluster: %w", err)
+	}
+	if reuse && h == prev.rec.Hash {
+		return 0, nil // same content, same envelopes
 	}
 	if len(z) > n.cfg.MaxFrameBytes-1024 {
-		return fmt.Errorf("federation: SetLocal: cluster %s state is %d bytes compressed, over maxFrameBytes %d", c.ID, len(z), n.cfg.MaxFrameBytes)
+		return 0, fmt.Errorf("federation: publishing the local cluster: cluster %s state is %d bytes compressed (remote secret sealed for %d clusters), over maxFrameBytes %d",
+			n.cfg.ClusterID, len(z), len(to), n.cfg.MaxFrameBytes)
 	}
 	n.mu.Lock()
-	if n.local != nil && n.local.rec.Hash == h {
-		n.mu.Unlock()
-		return nil
-	}
-	secretChanged := n.local == nil || !bytes.Equal(n.local.secret, remoteSecret)
-	n.local = &record{rec: wire.Record{Cluster: c.ID, Origin: n.name, Hash: h, Body: z}, secret: bytes.Clone(remoteSecret),
-		bundle: bytes.Clone(c.TrustBundle)}
+	n.local = &record{rec: wire.Record{Cluster: n.cfg.ClusterID, Origin: n.name, Hash: h, Body: z}, secret: own.secret,
+		bundle: own.bundle, own: own, sealedFor: sealed, sealedAt: sealedAt, sealed: envs}
 	gen := n.republishLocked()
 	signErr := n.signErr
 	n.mu.Unlock()
 	if signErr != nil {
-		return fmt.Errorf("federation: SetLocal: published generation %d, but peers will reject it: %w", gen, signErr)
+		return gen, fmt.Errorf("federation: published generation %d of the local cluster, but peers will reject it: %w", gen, signErr)
 	}
-	n.met.generation.WithLabelValues(c.ID).Set(float64(gen))
-	n.met.stateBytes.WithLabelValues(c.ID).Set(float64(len(z)))
-	n.log.Debug("local cluster state published", "generation", gen, "hash", h.Short(),
-		"services", len(body.Services), "bytes", len(z), "remoteSecretChanged", secretChanged)
-	return nil
+	n.met.generation.WithLabelValues(n.cfg.ClusterID).Set(float64(gen))
+	n.met.stateBytes.WithLabelValues(n.cfg.ClusterID).Set(float64(len(z)))
+	n.log.Debug("local record published", "generation", gen, "hash", h.Short(), "bytes", len(z),
+		"sealedFor", slices.Sorted(maps.Keys(sealed)), "resealed", !reuse && len(to) > 0)
+	return gen, nil
 }
 
 // republishLocked replaces the local record by a copy at the next generation
 // (records handed out are never modified) and queues its digest; it returns
 // the generation.
 func (n *Node) republishLocked() uint64 {
-	gen := max(n.localGen+1, uint64(n.now().UnixNano()), n.seenOwnGen+1)
+	// Never below the generation the remote secret was sealed at: the
+	// envelopes name it, and receivers require it to be at most the record's.
+	gen := max(n.localGen+1, uint64(n.now().UnixNano()), n.seenOwnGen+1, n.local.sealedAt)
 	n.localGen = gen
 	cp := *n.local
 	n.local = &cp

@@ -2,6 +2,7 @@ package federation
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"time"
 )
@@ -22,6 +23,9 @@ type Member struct {
 	// (always false for the local node).
 	Visible bool `json:"visible"`
 	Local   bool `json:"local,omitempty"`
+	// SealedFor lists, for the local member, the remote clusters its
+	// remote secret is sealed for (names only; the secret is never shown).
+	SealedFor []string `json:"sealedFor,omitempty"`
 }
 
 // Members lists the members this node knows (dead and departed ones too,
@@ -36,6 +40,9 @@ func (n *Node) Members() []Member {
 			StateSince: p.since, LastSeen: p.lastSeen, Local: p.name == n.name}
 		if m.Local {
 			m.Generation = n.localGen
+			if n.local != nil {
+				m.SealedFor = slices.Sorted(maps.Keys(n.local.sealedFor))
+			}
 		} else if r := n.records[p.cluster]; r != nil {
 			m.Generation = r.rec.Generation
 			m.Visible, _ = n.visibleLocked(r, now)

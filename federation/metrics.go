@@ -41,6 +41,8 @@ type metrics struct {
 	pins          *prometheus.CounterVec
 	pinSaveErrors prometheus.Counter
 	syncSeconds   prometheus.Gauge
+	sealedFor     *prometheus.GaugeVec
+	secrets       *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -81,6 +83,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Trust bundles pinned for remote clusters, by how (first_contact, rotation, operator)."}, []string{"cluster", "how"}),
 		syncSeconds: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "initial_sync_seconds",
 			Help: "Time from start until this node held every live member's cluster, or gave up after the sync timeout (0: not yet)."}),
+		sealedFor: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "sealed_recipients",
+			Help: "Remote clusters in the remote set the local remote secret is sealed for (state sealed), or not sent to because their daemon publishes no sealing key (state no_sealing_key: an older daemon)."}, []string{"state"}),
+		secrets: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "remote_secrets_total",
+			Help: "Remote secrets of accepted records, by cluster and result: opened (sealed for this cluster), plaintext (an older daemon's), not_for_us, old_key (sealed for this cluster's previous key), none; one that does not open is a rejection (reason bad_seal)."}, []string{"cluster", "result"}),
 		pinSaveErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "trust_pins_file_errors_total",
 			Help: "Failed writes of the trust pins file (the pins stay in memory; logged)."}),
 	}
@@ -88,7 +94,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.members, m.msgs, m.bytes, m.rejected, m.stale, m.generation, m.withdrawals,
-		m.restores, m.remote, m.propagation, m.fetches, m.stateBytes, m.joins, m.keyOps, m.dupOwner, m.pins, m.syncSeconds, m.pinSaveErrors} {
+		m.restores, m.remote, m.propagation, m.fetches, m.stateBytes, m.joins, m.keyOps, m.dupOwner, m.pins, m.syncSeconds, m.pinSaveErrors, m.sealedFor, m.secrets} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("federation: registering metrics: %w", err)
 		}

@@ -37,6 +37,11 @@ type Node struct {
 	keyMu   sync.Mutex // serialises keyring operations and keyring file writes
 	rejects rejectLog
 	auth    RecordAuth // nil: records unsigned (insecure mode only)
+	sealer  *sealer    // this node's sealing key pair (seal.go)
+
+	// pubMu serialises the publication of the local record (SetLocal and
+	// re-sealing). Lock order: pubMu before pinMu before mu.
+	pubMu sync.Mutex
 
 	// pinMu guards pins and serialises the verification of a record with
 	// its acceptance. Lock order: pinMu before mu.
@@ -58,6 +63,7 @@ type Node struct {
 	kickNotify chan struct{}
 	kickFetch  chan struct{}
 	kickRejoin chan struct{}
+	kickSeal   chan struct{}
 
 	mu         sync.Mutex
 	started    bool
@@ -75,6 +81,7 @@ type Node struct {
 	secretsVer uint64
 	signErr    error // the last signing failure of the local record
 	seedsKnown seedsKnown
+	warned     map[string]bool // warnOnce's keys
 }
 
 // record is one cluster's state at one generation.
@@ -85,6 +92,14 @@ type record struct {
 	acceptedAt time.Time
 	withdrawn  bool   // hidden after the fail-static window until the owner confirms
 	bundle     []byte // the local record's trust bundle (what receivers pin)
+	sealKey    []byte // a remote record's sealing key (nil: an older daemon)
+
+	// The local record only: what SetLocal gave, and whom and when its
+	// remote secret was sealed for.
+	own       *localContent
+	sealedFor map[string]string // cluster → key id (hex)
+	sealedAt  uint64
+	sealed    []wire.SealedSecret // the envelopes, reused while the secret and recipients stay
 }
 
 // peer is what this node knows of a member.
@@ -112,9 +127,12 @@ func New(cfg Config, opts Options) (*Node, error) {
 		records: map[string]*record{}, rivals: map[string]uint64{}, peers: map[string]*peer{}, fetches: map[string]*fetchState{},
 		subs: map[int]*subscriber{}, secretSubs: map[int]*secretSubscriber{}, seeds: slices.Clone(cfg.Seeds),
 		kickNotify: make(chan struct{}, 1), kickFetch: make(chan struct{}, 1), kickRejoin: make(chan struct{}, 1),
-		respond: make(chan struct{}, 16), startedCh: make(chan struct{}), syncedCh: make(chan struct{})}
+		kickSeal: make(chan struct{}, 1), warned: map[string]bool{}, respond: make(chan struct{}, 16), startedCh: make(chan struct{}), syncedCh: make(chan struct{})}
 	n.rejects.last, n.rejects.supp = map[string]time.Time{}, map[string]int{}
 	n.auth, n.pins = opts.Auth, map[string]*trustPin{}
+	if n.sealer, err = newSealer(); err != nil {
+		return nil, err
+	}
 	if n.log == nil {
 		n.log = slog.Default()
 	}
@@ -198,7 +216,7 @@ func (n *Node) start(ctx context.Context) error {
 	n.ml = ml
 	n.syncStart = n.now()
 	n.ctx, n.cancel = context.WithCancel(ctx)
-	for _, loop := range []func(context.Context){n.notifyLoop, n.fetchLoop, n.rejoinLoop} {
+	for _, loop := range []func(context.Context){n.notifyLoop, n.fetchLoop, n.rejoinLoop, n.sealLoop} {
 		n.wg.Add(1)
 		go func() { defer n.wg.Done(); loop(n.ctx) }()
 	}

@@ -145,6 +145,7 @@ func (n *Node) notifyLoop(ctx context.Context) {
 			}
 		}
 		n.mu.Unlock()
+		kick(n.kickSeal) // the remote set may have changed: are the recipients the same?
 		n.met.remote.Set(float64(len(set)))
 		for _, call := range calls {
 			call()

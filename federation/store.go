@@ -28,7 +28,12 @@ func (n *Node) offerRecord(r wire.Record, holder string) {
 	}
 	n.mu.Unlock()
 
-	state, secret, err := wire.DecodeBody(&r, n.limits) // outside the lock: CPU-bound
+	state, part, err := wire.DecodeBody(&r, n.limits) // outside the lock: CPU-bound
+	if err == nil && len(part.SealingKey) > 0 {
+		if _, kerr := parseSealingKey(part.SealingKey); kerr != nil {
+			err = fmt.Errorf("%w: cluster %s: body: sealingKey: %v", wire.ErrCorrupt, r.Cluster, kerr)
+		}
+	}
 	if err != nil {
 		n.reject(reasonOf(err), wire.TypeState, err, "from", holder, "cluster", r.Cluster, "generation", r.Generation)
 		return
@@ -44,6 +49,7 @@ func (n *Node) offerRecord(r wire.Record, holder string) {
 			return
 		}
 	}
+	secret, keep := n.openSecret(&r, part) // verified: the envelopes are the owner's
 	now := n.now()
 	n.mu.Lock()
 	held = n.records[r.Cluster]
@@ -52,7 +58,10 @@ func (n *Node) offerRecord(r wire.Record, holder string) {
 		n.met.stale.WithLabelValues(r.Cluster).Inc()
 		return
 	}
-	nr := &record{rec: r, state: state, secret: secret, acceptedAt: now}
+	if keep && held != nil {
+		secret = held.secret
+	}
+	nr := &record{rec: r, state: state, secret: secret, acceptedAt: now, sealKey: part.SealingKey}
 	n.records[r.Cluster] = nr
 	if held == nil || !equalBytes(held.secret, secret) {
 		n.secretsVer++

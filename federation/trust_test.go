@@ -88,8 +88,11 @@ func TestForgedRecordRejected(t *testing.T) {
 	m := newTestMesh(t, time.Minute)
 	a, b, c := m.start("a", 0, nil), m.start("b", 0, nil), m.start("c", 0, nil)
 	nodes := []*tnode{a, b, c}
-	b.setLocal(t, 1, 2)
+	for _, n := range nodes { // a and c publish too: b seals its remote secret for them
+		n.setLocal(t, 1, 2)
+	}
 	eventually(t, "b rev 1 everywhere", func() bool { return m.allHave(nodes, "b", 1) })
+	m.waitSecrets(t, nodes)
 	genuine := a.remote("b")
 
 	evilCA := newCA(t)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -62,6 +63,11 @@ func printMembers(cmd *cobra.Command, resp federation.MembersResponse, now time.
 			ago(now, m.StateSince), ago(now, m.LastSeen))
 	}
 	w.Flush()
+	for _, m := range resp.Members {
+		if m.Local && len(m.SealedFor) > 0 { // names only: the secret itself is never shown
+			fmt.Fprintf(cmd.OutOrStdout(), "\nthis cluster's remote secret is sealed for: %s\n", strings.Join(m.SealedFor, ", "))
+		}
+	}
 }
 
 func ago(now, t time.Time) string {

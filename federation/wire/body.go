@@ -20,7 +20,8 @@ const AnnotationExportTo = "networking.istio.io/exportTo"
 
 // Body is what a Record carries about one cluster: its exported services
 // without routing configuration, its network gateways, network, trust domain
-// and bundle, and its remote secret (opaque; only ever sent encrypted).
+// and bundle, and its remote secret sealed for each recipient cluster (see
+// Secret).
 type Body struct {
 	Cluster         string           `json:"cluster"`
 	Network         string           `json:"network,omitempty"`
@@ -28,8 +29,47 @@ type Body struct {
 	TrustBundle     []byte           `json:"trustBundle,omitempty"`
 	Services        []Service        `json:"services,omitempty"`
 	NetworkGateways []NetworkGateway `json:"networkGateways,omitempty"`
-	RemoteSecret    []byte           `json:"remoteSecret,omitempty"`
+	// RemoteSecret is the remote secret in clear, as daemons wrote it
+	// before sealing: read (from older daemons), never written by a Node.
+	RemoteSecret []byte `json:"remoteSecret,omitempty"`
+	// SealingKey is the owner's HPKE public key (DHKEM X25519): peers seal
+	// their remote secrets to it. The record's signature binds it to the
+	// cluster.
+	SealingKey []byte `json:"sealingKey,omitempty"`
+	// SealedAt is the generation the remote secret was sealed at (bound
+	// into every envelope; at most the record's generation).
+	SealedAt uint64 `json:"sealedAt,omitempty"`
+	// SealedSecrets holds the remote secret sealed for each recipient
+	// cluster, by recipient.
+	SealedSecrets []SealedSecret `json:"sealedSecrets,omitempty"`
 }
+
+// SealedSecret is the owner's remote secret sealed for one recipient
+// cluster (package federation, seal.go).
+type SealedSecret struct {
+	Recipient string `json:"recipient"`
+	// KeyID names the recipient's sealing key it was sealed to (the first
+	// bytes of its SHA-256), so that a recipient tells an envelope for its
+	// previous key from a bad one.
+	KeyID []byte `json:"keyID"`
+	// Sealed is the HPKE encapsulated key followed by the ciphertext.
+	Sealed []byte `json:"sealed"`
+}
+
+// Secret is the remote-secret part of a Body, as DecodeBody returns it.
+type Secret struct {
+	Plain      []byte // an older daemon's remote secret in clear
+	SealingKey []byte
+	SealedAt   uint64
+	Sealed     []SealedSecret
+}
+
+// Bounds of a Body's remote-secret part.
+const (
+	MaxSealingKey = 256      // bytes of SealingKey
+	MaxKeyID      = 32       // bytes of SealedSecret.KeyID
+	MaxSealed     = 64 << 10 // bytes of one SealedSecret.Sealed
+)
 
 // Service is the exported part of a model.Service.
 type Service struct {
@@ -139,32 +179,68 @@ func EncodeBody(b *Body) ([]byte, Hash, error) {
 
 // DecodeBody decompresses and checks r's body: size within lim.MaxBody, hash
 // equal to r.Hash, cluster equal to r.Cluster, and a valid state. It returns
-// the remote ClusterState (Generation set to r's) and the remote secret.
-func DecodeBody(r *Record, lim Limits) (*model.ClusterState, []byte, error) {
+// the remote ClusterState (Generation set to r's) and the remote-secret part
+// (checked for form; opening it is package federation's).
+func DecodeBody(r *Record, lim Limits) (*model.ClusterState, Secret, error) {
 	zr := flate.NewReader(bytes.NewReader(r.Body))
 	raw, err := io.ReadAll(io.LimitReader(zr, int64(lim.MaxBody)+1))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: cluster %s: body: decompress: %v", ErrCorrupt, r.Cluster, err)
+		return nil, Secret{}, fmt.Errorf("%w: cluster %s: body: decompress: %v", ErrCorrupt, r.Cluster, err)
 	}
 	if len(raw) > lim.MaxBody {
-		return nil, nil, fmt.Errorf("%w: cluster %s: body: decompressed size exceeds the limit %d", ErrOversized, r.Cluster, lim.MaxBody)
+		return nil, Secret{}, fmt.Errorf("%w: cluster %s: body: decompressed size exceeds the limit %d", ErrOversized, r.Cluster, lim.MaxBody)
 	}
 	if sha256.Sum256(raw) != r.Hash {
-		return nil, nil, fmt.Errorf("%w: cluster %s: body: hash mismatch (record says %s)", ErrCorrupt, r.Cluster, r.Hash.Short())
+		return nil, Secret{}, fmt.Errorf("%w: cluster %s: body: hash mismatch (record says %s)", ErrCorrupt, r.Cluster, r.Hash.Short())
 	}
 	var b Body
 	if err := json.Unmarshal(raw, &b); err != nil {
-		return nil, nil, fmt.Errorf("%w: cluster %s: body: %v", ErrCorrupt, r.Cluster, err)
+		return nil, Secret{}, fmt.Errorf("%w: cluster %s: body: %v", ErrCorrupt, r.Cluster, err)
 	}
 	if b.Cluster != r.Cluster {
-		return nil, nil, fmt.Errorf("%w: cluster %s: body.cluster is %q", ErrCorrupt, r.Cluster, b.Cluster)
+		return nil, Secret{}, fmt.Errorf("%w: cluster %s: body.cluster is %q", ErrCorrupt, r.Cluster, b.Cluster)
 	}
 	c, err := b.toState()
+	if err == nil {
+		err = b.checkSecret(r.Generation)
+	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: cluster %s: %v", ErrCorrupt, r.Cluster, err)
+		return nil, Secret{}, fmt.Errorf("%w: cluster %s: %v", ErrCorrupt, r.Cluster, err)
 	}
 	c.Generation = r.Generation
-	return c, b.RemoteSecret, nil
+	return c, Secret{Plain: b.RemoteSecret, SealingKey: b.SealingKey, SealedAt: b.SealedAt, Sealed: b.SealedSecrets}, nil
+}
+
+// checkSecret checks the form of the remote-secret part: bounded sizes, one
+// envelope per valid recipient name, sealed at most at generation gen.
+func (b *Body) checkSecret(gen uint64) error {
+	var errs []error
+	if len(b.SealingKey) > MaxSealingKey {
+		errs = append(errs, fmt.Errorf("sealingKey: %d bytes, at most %d", len(b.SealingKey), MaxSealingKey))
+	}
+	if len(b.SealedSecrets) > MaxRecords {
+		errs = append(errs, fmt.Errorf("sealedSecrets: %d envelopes, at most %d", len(b.SealedSecrets), MaxRecords))
+	}
+	if len(b.SealedSecrets) > 0 && (b.SealedAt == 0 || b.SealedAt > gen) {
+		errs = append(errs, fmt.Errorf("sealedAt: %d, want 1..%d (the record's generation)", b.SealedAt, gen))
+	}
+	seen := map[string]bool{}
+	for i, s := range b.SealedSecrets {
+		field := fmt.Sprintf("sealedSecrets[%d]", i)
+		if err := CheckName(s.Recipient); err != nil {
+			errs = append(errs, fmt.Errorf("%s.recipient: %v", field, err))
+		} else if seen[s.Recipient] {
+			errs = append(errs, fmt.Errorf("%s.recipient: %s appears twice", field, s.Recipient))
+		}
+		seen[s.Recipient] = true
+		if len(s.KeyID) == 0 || len(s.KeyID) > MaxKeyID {
+			errs = append(errs, fmt.Errorf("%s.keyID: %d bytes, want 1..%d", field, len(s.KeyID), MaxKeyID))
+		}
+		if len(s.Sealed) == 0 || len(s.Sealed) > MaxSealed {
+			errs = append(errs, fmt.Errorf("%s.sealed: %d bytes, want 1..%d", field, len(s.Sealed), MaxSealed))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func validPort(p uint32) bool { return p > 0 && p <= 65535 }

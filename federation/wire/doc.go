@@ -29,7 +29,11 @@
 //
 // A Record's body is the DEFLATE-compressed canonical JSON of a Body (the
 // cluster's exported services, network gateways, network, trust domain, trust
-// bundle and remote secret); hash is the SHA-256 of the uncompressed JSON.
+// bundle, the owner's sealing key and its remote secret sealed per recipient
+// cluster; remoteSecret in clear is what daemons wrote before sealing, read
+// and never written now); hash is the SHA-256 of the uncompressed JSON. New
+// Body fields need no new Version: older decoders ignore them, and the hash
+// covers the bytes as sent.
 // The owner computes it once; relaying nodes forward the record unchanged and
 // every receiver checks it after decompression and checks the Proof over
 // the hash, so a record is an immutable, self-checking (cluster,

@@ -131,8 +131,8 @@ func TestBodyRoundTripStripsConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(gotSecret) != "kubeconfig" || out.Generation != 5 || out.ID != "east" || out.Network != "net-east" {
-		t.Fatalf("got %+v secret %q", out, gotSecret)
+	if string(gotSecret.Plain) != "kubeconfig" || out.Generation != 5 || out.ID != "east" || out.Network != "net-east" {
+		t.Fatalf("got %+v secret %q", out, gotSecret.Plain)
 	}
 	if len(out.Services) != 1 || out.Services[0].Hostname != "reviews.default.svc.cluster.local" {
 		t.Fatalf("exported services: %+v", out.Services)
@@ -184,9 +184,15 @@ func TestDecodeBodyErrors(t *testing.T) {
 		{"duplicate", rec(`{"cluster":"east","services":[{"name":"a","hostname":"h"},{"name":"b","hostname":"h"}]}`), ErrCorrupt, "duplicated"},
 		{"gateway", rec(`{"cluster":"east","networkGateways":[{"network":"n","address":"1.2.3.4"}]}`), ErrCorrupt, "networkGateways[0]"},
 		{"bundle", rec(`{"cluster":"east","trustBundle":"bm90IHBlbQ=="}`), ErrCorrupt, "trustBundle"},
+		{"sealed after the generation", rec(`{"cluster":"east","sealedAt":9,"sealedSecrets":[{"recipient":"west","keyID":"AQ==","sealed":"AQ=="}]}`), ErrCorrupt, "sealedAt: 9, want 1..5"},
+		{"sealed recipient", rec(`{"cluster":"east","sealedAt":5,"sealedSecrets":[{"recipient":"","keyID":"AQ==","sealed":"AQ=="}]}`), ErrCorrupt, "sealedSecrets[0].recipient: empty"},
+		{"sealed twice", rec(`{"cluster":"east","sealedAt":5,"sealedSecrets":[{"recipient":"w","keyID":"AQ==","sealed":"AQ=="},{"recipient":"w","keyID":"AQ==","sealed":"AQ=="}]}`), ErrCorrupt, "sealedSecrets[1].recipient: w appears twice"},
+		{"sealed empty", rec(`{"cluster":"east","sealedAt":5,"sealedSecrets":[{"recipient":"w","keyID":"AQ=="}]}`), ErrCorrupt, "sealedSecrets[0].sealed: 0 bytes"},
+		{"sealing key", rec(`{"cluster":"east","sealingKey":"` + strings.Repeat("A", 400) + `"}`), ErrCorrupt, "sealingKey: 300 bytes"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			tc.r.Generation = 5
 			_, _, err := DecodeBody(tc.r, Limits{MaxFrame: 1 << 20, MaxBody: 4096})
 			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.msg) {
 				t.Fatalf("got %v, want %v containing %q", err, tc.want, tc.msg)

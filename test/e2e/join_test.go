@@ -17,6 +17,7 @@ import (
 
 	"github.com/meshgate/meshgate/discovery/kube"
 	"github.com/meshgate/meshgate/discovery/remote"
+	"github.com/meshgate/meshgate/federation"
 	"github.com/meshgate/meshgate/test/e2e/meshlab"
 	"github.com/meshgate/meshgate/test/e2e/workload"
 )
@@ -145,6 +146,14 @@ func TestJoinWithRemoteSecrets(t *testing.T) {
 		t.Errorf("servers: cluster1 watches cluster2 at %s (want %s), cluster2 watches cluster1 at %s (want %s)",
 			fromSecret.Server, c2.Kube.URL(), fromGossip.Server, c1.Kube.URL())
 	}
+	// cluster2 opened cluster1's remote secret, sealed for it; a holder of
+	// the gossip key that joins as a member reads none (issue 13).
+	keys, err := federation.LoadKeyringFile(c1.GossipKeyFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	envelopes := readSecretsAsMember(t, m, keys[0], c1, []string{"cluster1", "cluster2"})
+	figure(t, "a joined gossip-key holder held both clusters' records with %d sealed remote secrets (none for it), read none", envelopes)
 	// The joined secret carried cluster2's trust bundle: cluster1 pinned it
 	// as the operator's, before any gossiped record of cluster2.
 	c1only := []*meshlab.Cluster{c1}
