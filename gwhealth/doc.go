@@ -1,0 +1,50 @@
+// Package gwhealth probes the east-west gateways of the other networks and
+// takes the endpoints behind the unreachable ones out of what a daemon
+// serves, within seconds, while memberlist may need a minute to call a
+// peer daemon dead (and a dead daemon says nothing about its data plane).
+//
+//	daemon.serve(composed mesh) ─Targets─▶ Prober.SetTargets ─▶ one loop per gateway (every Interval ± Jitter)
+//	                                                                 │ TCP connect + TLS ClientHello (ProbeSNI, ProbeALPN)
+//	                                       Prober.Down ◀─state──────┘ up / down (DownAfter failures) / unknown
+//	           ─Prune(mesh, network, Down)─▶ xds/translate          └─ OnChange ─▶ daemon: serve again
+//
+// # The probe
+//
+// A gateway answers a probe when, after the TCP connect, the TLS handshake
+// ends in any way but a timeout. The SNI names nothing a gateway routes
+// (the reserved .invalid TLD), so an AUTO_PASSTHROUGH listener (Envoy's and
+// the built-in gateway's tls_inspector) closes the connection after reading
+// the ClientHello and forwards nothing; a gateway that terminates TLS
+// completes or refuses the handshake. Either way its listener and its
+// worker are alive and the path both ways works. A refused or timed-out
+// connect, or silence until Timeout, is a failure. Cost: one connection of
+// ~1 KB every Interval (500 ms) per gateway per daemon; the gateway counts
+// each in downstream_cx_no_filter_chain_match.
+//
+// # States and hysteresis
+//
+// A new gateway is unknown (treated as up) until its first verdict. DownAfter
+// (3) failures in a row make it down: ~2.5 s for a silent gateway, ~1.5 s
+// for a refusing one. UpAfter (2) answers in a row make it up again (~1 s
+// after the heal), unless it is flapping: a gateway down again within
+// FlapWindow (30 s) of coming back must then answer without a failure for a
+// hold that doubles with each flap (FlapHold 2 s up to MaxHold 30 s), so a
+// flapping link changes the endpoints a bounded number of times.
+//
+// # Prune
+//
+// Prune is pure: the daemon applies it to each composed mesh before the
+// translator. A down gateway whose cluster keeps an up one in the network
+// is dropped (its weight moves to the others). When every gateway that a
+// cluster's endpoints in a network would be sent to is down, the endpoints
+// are cut from each service that keeps a ready endpoint reachable from here;
+// a service with nothing else left keeps them all (fail-static). Cuts are
+// what /debug/gateways and the log show.
+//
+// Metrics: meshgate_gateway_probe_up, meshgate_gateway_probes_total{result},
+// meshgate_gateway_probe_transitions_total, meshgate_gateway_probe_rtt_seconds,
+// all by gateway (address:port).
+//
+// Imports only: the standard library, ./discovery/model, ./identity and
+// github.com/prometheus/client_golang/....
+package gwhealth
