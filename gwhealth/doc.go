@@ -6,7 +6,7 @@
 //	daemon.serve(composed mesh) ─Targets─▶ Prober.SetTargets ─▶ one loop per gateway (every Interval ± Jitter)
 //	                                                                 │ TCP connect + TLS ClientHello (ProbeSNI, ProbeALPN)
 //	                                       Prober.Down ◀─state──────┘ up / down (DownAfter failures) / unknown
-//	           ─Prune(mesh, network, Down)─▶ xds/translate          └─ OnChange ─▶ daemon: serve again
+//	           ─Mark(mesh, network, Down)─▶ MeshState.Unreachable ─▶ xds/translate   └─ OnChange ─▶ daemon: serve again
 //
 // # The probe
 //
@@ -31,15 +31,17 @@
 // hold that doubles with each flap (FlapHold 2 s up to MaxHold 30 s), so a
 // flapping link changes the endpoints a bounded number of times.
 //
-// # Prune
+// # Mark
 //
-// Prune is pure: the daemon applies it to each composed mesh before the
-// translator. A down gateway whose cluster keeps an up one in the network
-// is dropped (its weight moves to the others). When every gateway that a
-// cluster's endpoints in a network would be sent to is down, the endpoints
-// are cut from each service that keeps a ready endpoint reachable from here;
-// a service with nothing else left keeps them all (fail-static). Cuts are
-// what /debug/gateways and the log show.
+// Mark is pure: the daemon applies it to each composed mesh before the
+// translator, setting model.MeshState.Unreachable to the down gateways. The
+// translator (xds/translate, endpoints.go) splits a remote endpoint's weight
+// over the gateways of its cluster that answer, and leaves the unreachable
+// ones out of every load assignment that has anything else (an endpoint of
+// the proxy's network, a gateway that answers); a load assignment with
+// nothing else keeps them (fail-static: no endpoint at all helps no caller,
+// and a probe may be wrong). So the granularity is the Envoy cluster: a
+// subset that only runs behind a down gateway keeps it.
 //
 // Metrics: meshgate_gateway_probe_up, meshgate_gateway_probes_total{result},
 // meshgate_gateway_probe_transitions_total, meshgate_gateway_probe_rtt_seconds,

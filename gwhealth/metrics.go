@@ -1,9 +1,7 @@
 package gwhealth
 
 import (
-	"encoding/json"
 	"errors"
-	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -48,21 +46,4 @@ func (m *metrics) forget(gw string) {
 	m.probes.DeletePartialMatch(l)
 	m.transitions.DeletePartialMatch(l)
 	m.rtt.DeletePartialMatch(l)
-}
-
-// Handler serves Statuses as JSON (the daemon's /debug/gateways).
-func (p *Prober) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(struct {
-			Gateways []Status `json:"gateways"`
-		}{p.Statuses()})
-	})
 }
