@@ -81,7 +81,11 @@ func (h *gatewayHealth) apply(m *model.MeshState, network string) *model.MeshSta
 	h.mu.Unlock()
 	if changed {
 		h.unreachable.Set(float64(len(down)))
-		h.log.Info("serving without the unreachable east-west gateways (kept where nothing else is left)", "unreachable", down)
+		if len(down) == 0 {
+			h.log.Info("every probed east-west gateway answers: serving all of them again")
+		} else {
+			h.log.Info("serving without the unreachable east-west gateways (kept where nothing else is left)", "unreachable", down)
+		}
 	}
 	return out
 }
