@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net"
@@ -13,9 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+
 	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/federation"
 	"github.com/meshgate/meshgate/gwhealth"
+	"github.com/meshgate/meshgate/identity"
 	"github.com/meshgate/meshgate/test/logtest"
 )
 
@@ -186,3 +191,41 @@ endpoints:
 - {addresses: [10.2.0.21], conditions: {ready: true}, targetRef: {kind: Pod, name: reviews-v1, namespace: default}}
 ports: [{name: http, port: 9080, protocol: TCP}]
 `
+
+// The probes' client certificate is the daemon's mesh identity under its
+// CA, issued once and reused until half its life.
+func TestProbeCertificateIsTheDaemonsIdentity(t *testing.T) {
+	td := spiffeid.RequireTrustDomainFromString("cluster.local")
+	ca, err := identity.NewSelfSignedCA(identity.CAConfig{TrustDomain: td}, identity.CAOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := &probeCert{ca: ca, id: spiffeid.RequireFromPath(td, "/ns/istio-system/sa/meshgate")}
+	c1, err := pc.get(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, _ := pc.get(nil)
+	if c1 != c2 {
+		t.Error("a second probe got a new certificate before half its life")
+	}
+	svid, err := x509svid.ParseRaw(c1.Certificate[0], mustMarshalKey(t, c1.PrivateKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := x509svid.Verify(append([]*x509.Certificate{c1.Leaf}, svid.Certificates[1:]...), ca.Bundle()); err != nil {
+		t.Fatalf("the probe certificate does not verify under the mesh CA: %v", err)
+	}
+	if svid.ID != pc.id {
+		t.Errorf("probe identity %s, want %s", svid.ID, pc.id)
+	}
+}
+
+func mustMarshalKey(t *testing.T, k any) []byte {
+	t.Helper()
+	b, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
