@@ -478,10 +478,11 @@ func (d *Daemon) publish(mesh *model.MeshState, objErrs []error, err error) {
 	d.mesh.setSource(mesh)
 }
 
-// serve hands a composed mesh (source + federation) to the xDS server,
-// without the endpoints only unreachable gateways lead to (gateways.go);
-// ROOTCA follows the trust bundles of every cluster in it. The mesher calls
-// it.
+// serve hands a composed mesh (source + federation) to the xDS server, with
+// the other networks' east-west gateways that do not answer marked
+// unreachable (gateways.go: translate leaves them out wherever anything else
+// is left); ROOTCA follows the trust bundles of every cluster in it. The
+// mesher calls it.
 func (d *Daemon) serve(m *model.MeshState) {
 	d.sources.checkReferences(m, d.translateOptions())
 	if d.id.SetBundles(m.Clusters) {
