@@ -27,6 +27,17 @@ const (
 	restoreWithin  = 5 * time.Second // … and returns after it answers again
 )
 
+// startFailover is startChaos (50 requests per second) with room for
+// every request a fault can hold: at 50/s with 5 s timeouts up to 250 hang
+// on a partitioned gateway, and a request the load generator refuses for
+// its in-flight cap (default 64) would count against the mesh.
+func startFailover(t *testing.T, name string, cl *workload.Client, tgt workload.Target) *chaosRun {
+	t.Helper()
+	l := callLoad(name, cl, tgt, 50)
+	l.MaxInFlight = 300
+	return startChaosLoad(t, l, tgt.String(), func() []string { return clientEndpoints(cl, tgt) }, cl.XDS.Changed)
+}
+
 // edsTrack records every change of a client's endpoints of one target, with
 // its time, from the client's xDS updates.
 type edsTrack struct {
@@ -163,7 +174,7 @@ func TestFailoverPartition(t *testing.T) {
 	tgt := target(m, tgtEcho, "echo")
 	waitEndpoints(t, cl, tgt, podAddr(podOf(t, c1, "echo", "v1")), gw(c2), gw(c3))
 	eds := trackEndpoints(t, cl, tgt)
-	r := startChaos(t, "failover-partition", cl, tgt)
+	r := startFailover(t, "failover-partition", cl, tgt)
 	rate := probeRate(t, c1, gw(c2), 5*time.Second)
 
 	f, err := m.Lab.Partition(c1.Net, c2.Net)
@@ -202,7 +213,7 @@ func TestFailoverGatewayKilled(t *testing.T) {
 	tgt := target(m, tgtEcho, "echo")
 	waitEndpoints(t, cl, tgt, podAddr(podOf(t, c1, "echo", "v1")), gw(c2), gw(c3))
 	eds := trackEndpoints(t, cl, tgt)
-	r := startChaos(t, "failover-gateway", cl, tgt)
+	r := startFailover(t, "failover-gateway", cl, tgt)
 
 	if err := c2.EastWest.Kill(); err != nil {
 		t.Fatal(err)
@@ -239,7 +250,7 @@ func TestFailoverDaemonKilledGatewayServes(t *testing.T) {
 	tgt := target(m, tgtEchoV2, "echo")
 	waitEndpoints(t, cl, tgt, gw(c2), gw(c3))
 	eds := trackEndpoints(t, cl, tgt)
-	r := startChaos(t, "failover-daemon", cl, tgt)
+	r := startFailover(t, "failover-daemon", cl, tgt)
 
 	if err := c3.Daemon.Kill(); err != nil {
 		t.Fatal(err)
@@ -279,7 +290,7 @@ func TestFailoverPacketLoss(t *testing.T) {
 	tgt := target(m, tgtEcho, "echo")
 	waitEndpoints(t, cl, tgt, podAddr(podOf(t, c1, "echo", "v1")), gw(c2), gw(c3))
 	eds := trackEndpoints(t, cl, tgt)
-	r := startChaos(t, "failover-loss", cl, tgt)
+	r := startFailover(t, "failover-loss", cl, tgt)
 	gwLabel := fmt.Sprintf("gateway=%q", gw(c2).String())
 	probes := func(result string) float64 {
 		l := gwLabel
@@ -325,7 +336,7 @@ func TestFailoverFlapping(t *testing.T) {
 	tgt := target(m, tgtEcho, "echo")
 	waitEndpoints(t, cl, tgt, podAddr(podOf(t, c1, "echo", "v1")), gw(c2), gw(c3))
 	eds := trackEndpoints(t, cl, tgt)
-	r := startChaos(t, "failover-flap", cl, tgt)
+	r := startFailover(t, "failover-flap", cl, tgt)
 
 	r.fault()
 	for range 5 {
