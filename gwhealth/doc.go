@@ -19,7 +19,13 @@
 // worker are alive and the path both ways works. A refused or timed-out
 // connect, or silence until Timeout, is a failure. Cost: one connection of
 // ~1 KB every Interval (500 ms) per gateway per daemon; the gateway counts
-// each in downstream_cx_no_filter_chain_match.
+// each in downstream_cx_no_filter_chain_match. Istio's readiness port
+// (15021 /healthz/ready) is not used: it says the gateway pod is ready, not
+// that the path from here to 15443 works, and it is often not exposed.
+//
+// Verdicts are local and not gossiped: what this daemon's gateways are sent
+// depends on what is reachable from this network; a peer's view of the same
+// gateway says nothing about this path.
 //
 // # States and hysteresis
 //
