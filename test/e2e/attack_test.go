@@ -207,8 +207,9 @@ func TestAttackWithoutCredentials(t *testing.T) {
 
 	// 4. Reviving a withdrawn cluster. A key holder that joins (the trust
 	// model lets it read what gossip carries) takes cluster3's current
-	// record; cluster3's daemon stops, and cluster1 and cluster2 withdraw
-	// cluster3 after the fail-static window. The key holder then joins as a
+	// record; cluster3's daemon and east-west gateway stop (a dead daemon
+	// whose gateway still answers is kept), and cluster1 and cluster2
+	// withdraw cluster3 after the fail-static window. The key holder then joins as a
 	// live "owner" of cluster3, confirms the withdrawn generation by digest,
 	// replays the record, and sends a newer one signed by its own CA:
 	// cluster3 stays withdrawn (stale, stale, bad_signature) until its
@@ -244,7 +245,10 @@ func reviveWithdrawn(t *testing.T, m *meshlab.Mesh, evilCA *identity.CA, key []b
 	defer cancel()
 	c1, c2, c3 := m.Cluster("cluster1"), m.Cluster("cluster2"), m.Cluster("cluster3")
 	victims := []*meshlab.Cluster{c1, c2}
-	t.Cleanup(func() { restartDaemon(t, m, c3) })
+	t.Cleanup(func() {
+		restartDaemon(t, m, c3)
+		restartGateway(t, m, c3, c3.EastWest, meshlab.EastWestAdmin)
+	})
 
 	spy := newSpy(t, m, "spy", key, "spy")
 	if _, err := spy.ml.Join([]string{c1.GossipAddr()}); err != nil {
@@ -267,8 +271,12 @@ func reviveWithdrawn(t *testing.T, m *meshlab.Mesh, evilCA *identity.CA, key []b
 	_ = spy.ml.Shutdown()
 
 	withdrawn := sumMetric(t, victims, "meshgate_federation_withdrawals_total", `cluster="cluster3"`)
-	if err := c3.Daemon.Kill(); err != nil {
-		t.Fatal(err)
+	// The whole cluster goes: with its gateway still answering, the
+	// others would keep it past the window (issue 19, fail-static).
+	for _, p := range []*meshlab.Proc{c3.Daemon, c3.EastWest} {
+		if err := p.Kill(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	waitUntil(t, "cluster1 and cluster2 withdraw cluster3", nil, func() (bool, string) {
 		n := sumMetric(t, victims, "meshgate_federation_withdrawals_total", `cluster="cluster3"`)
@@ -323,6 +331,7 @@ func reviveWithdrawn(t *testing.T, m *meshlab.Mesh, evilCA *identity.CA, key []b
 
 	// cluster3's genuine daemon brings it back
 	restartDaemon(t, m, c3)
+	restartGateway(t, m, c3, c3.EastWest, meshlab.EastWestAdmin)
 	waitUntil(t, "cluster3 restored by its daemon", nil, func() (bool, string) {
 		n := sumMetric(t, victims, "meshgate_federation_restores_total", `cluster="cluster3"`)
 		return n >= restores+float64(len(victims)), strconv.FormatFloat(n-restores, 'f', 0, 64)
