@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/memberlist"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/federation/wire"
 	"github.com/meshgate/meshgate/identity"
 )
@@ -219,6 +220,13 @@ type Options struct {
 	SeedSource func(ctx context.Context) ([]string, error)
 	// Now is the clock for generations and the fail-static window; nil means time.Now.
 	Now func() time.Time
+	// DataPlaneServing, when set, is asked when a cluster's fail-static
+	// window ends: true (its gateways still answer from here) keeps the
+	// cluster visible, asked again every DataPlaneRecheck, until it says
+	// false or the owner returns. It is called with the Node's lock held
+	// (from the notifier, delegates and admin routes): it must be fast, never
+	// block and never call the Node.
+	DataPlaneServing func(*model.ClusterState) bool
 	// Auth signs the local cluster's records and verifies the others'
 	// (X509Auth). Required unless Config.Insecure; with Insecure and no
 	// Auth, records are neither signed nor verified (development only).

@@ -149,7 +149,9 @@
 // A cluster is in the remote set while a daemon owning it is alive, and for
 // FailStaticWindow after the last one was declared dead (or left); then it is
 // withdrawn (the Node keeps the record, hidden, to keep its generation and
-// remote secret). A withdrawn cluster returns only through its owner: when a
+// remote secret) — unless Options.DataPlaneServing says its data plane
+// still serves (the daemon's probes of its east-west gateways answer): then
+// it stays, asked again every DataPlaneRecheck (dataplane.go). A withdrawn cluster returns only through its owner: when a
 // daemon of that cluster is alive again the Node asks it, with the held
 // generation and the revive flag; the owner answers with a freshly signed,
 // newer generation (at most one per FetchInterval), and the Node shows the

@@ -239,6 +239,9 @@ func (n *Node) visibleLocked(r *record, now time.Time) (bool, time.Time) {
 		if now.Before(end) {
 			return true, end
 		}
+		if n.holdForDataPlaneLocked(r.state) {
+			return true, now.Add(DataPlaneRecheck)
+		}
 		r.withdrawn = true
 		n.met.withdrawals.WithLabelValues(r.rec.Cluster).Inc()
 		n.log.Info("withdrew a remote cluster after the fail-static window", "remoteCluster", r.rec.Cluster,

@@ -34,6 +34,11 @@ type MeshState struct {
 	MeshID       string          `json:"meshID,omitempty"`
 	LocalCluster string          `json:"localCluster"`
 	Clusters     []*ClusterState `json:"clusters"` // sorted by ID
+	// Unreachable are the east-west gateways of other networks that do not
+	// answer from here (the daemon's probes, package gwhealth): the
+	// translator leaves them out of every load assignment that has anything
+	// else to offer (fail-static otherwise). Local knowledge: never gossiped.
+	Unreachable []NetworkGateway `json:"unreachable,omitempty"`
 }
 
 // Cluster returns the ClusterState with the given id, or nil.
@@ -249,6 +254,9 @@ func (m *MeshState) Hash() string {
 		cc := *c
 		cc.Generation = 0
 		_ = enc.Encode(&cc)
+	}
+	if len(m.Unreachable) > 0 { // endpoints only: ConfigHash leaves it out
+		_ = enc.Encode(m.Unreachable)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -214,8 +214,10 @@ func TestAttackWithoutCredentials(t *testing.T) {
 
 	// 4. Reviving a withdrawn cluster. A key holder that joins (the trust
 	// model lets it read the records gossip carries, not the remote secrets
-	// in them) takes cluster3's current record; cluster3's daemon stops, and cluster1 and cluster2 withdraw
-	// cluster3 after the fail-static window. The key holder then joins as a
+	// in them) takes cluster3's current record; cluster3's daemon and
+	// east-west gateway stop (a dead daemon whose gateway still answers is
+	// kept), and cluster1 and cluster2 withdraw cluster3 after the
+	// fail-static window. The key holder then joins as a
 	// live "owner" of cluster3, confirms the withdrawn generation by digest,
 	// replays the record, and sends a newer one signed by its own CA:
 	// cluster3 stays withdrawn (stale, stale, bad_signature) until its
@@ -251,7 +253,10 @@ func reviveWithdrawn(t *testing.T, m *meshlab.Mesh, evilCA *identity.CA, key []b
 	defer cancel()
 	c1, c2, c3 := m.Cluster("cluster1"), m.Cluster("cluster2"), m.Cluster("cluster3")
 	victims := []*meshlab.Cluster{c1, c2}
-	t.Cleanup(func() { restartDaemon(t, m, c3) })
+	t.Cleanup(func() {
+		restartDaemon(t, m, c3)
+		restartGateway(t, m, c3, c3.EastWest, meshlab.EastWestAdmin)
+	})
 
 	spy := newSpy(t, m, "spy", key, "spy")
 	if _, err := spy.ml.Join([]string{c1.GossipAddr()}); err != nil {
@@ -277,8 +282,12 @@ func reviveWithdrawn(t *testing.T, m *meshlab.Mesh, evilCA *identity.CA, key []b
 	_ = spy.ml.Shutdown()
 
 	withdrawn := sumMetric(t, victims, "meshgate_federation_withdrawals_total", `cluster="cluster3"`)
-	if err := c3.Daemon.Kill(); err != nil {
-		t.Fatal(err)
+	// The whole cluster goes: with its gateway still answering, the
+	// others would keep it past the window (issue 19, fail-static).
+	for _, p := range []*meshlab.Proc{c3.Daemon, c3.EastWest} {
+		if err := p.Kill(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	waitUntil(t, "cluster1 and cluster2 withdraw cluster3", nil, func() (bool, string) {
 		n := sumMetric(t, victims, "meshgate_federation_withdrawals_total", `cluster="cluster3"`)
@@ -333,6 +342,7 @@ func reviveWithdrawn(t *testing.T, m *meshlab.Mesh, evilCA *identity.CA, key []b
 
 	// cluster3's genuine daemon brings it back
 	restartDaemon(t, m, c3)
+	restartGateway(t, m, c3, c3.EastWest, meshlab.EastWestAdmin)
 	waitUntil(t, "cluster3 restored by its daemon", nil, func() (bool, string) {
 		n := sumMetric(t, victims, "meshgate_federation_restores_total", `cluster="cluster3"`)
 		return n >= restores+float64(len(victims)), strconv.FormatFloat(n-restores, 'f', 0, 64)

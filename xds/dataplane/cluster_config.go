@@ -188,8 +188,12 @@ func lbConfig(c *clusterv3.Cluster) (lb.Config, error) {
 // failure is a local-origin error: with split_external_local_origin_errors
 // it counts toward consecutive_local_origin_failure, otherwise (Envoy maps it
 // to a 503) toward consecutive_5xx and consecutive_gateway_failure.
-// The success-rate and failure-percentage algorithms are not implemented;
-// their fields are accepted and ignored.
+// The success-rate and failure-percentage algorithms (success_rate_*,
+// failure_percentage_*) run every interval over the connects of that
+// interval; connect failures being local-origin errors, with
+// split_external_local_origin_errors their local-origin enforcing fields
+// apply (enforcing_local_origin_success_rate,
+// enforcing_failure_percentage_local_origin).
 func outlierConfig(od *clusterv3.OutlierDetection) (lb.OutlierConfig, error) {
 	oc := lb.DefaultOutlierConfig()
 	if od == nil {
@@ -248,6 +252,24 @@ func outlierConfig(od *clusterv3.OutlierDetection) (lb.OutlierConfig, error) {
 	}
 	oc.MaxEjectionPercent = u32(od.GetMaxEjectionPercent(), oc.MaxEjectionPercent)
 	oc.AlwaysEjectOne = od.GetAlwaysEjectOneHost().GetValue()
+	sr, fp := &oc.SuccessRate, &oc.FailurePercent
+	sr.MinimumHosts = u32(od.GetSuccessRateMinimumHosts(), sr.MinimumHosts)
+	sr.RequestVolume = u32(od.GetSuccessRateRequestVolume(), sr.RequestVolume)
+	sr.StdevFactor = u32(od.GetSuccessRateStdevFactor(), sr.StdevFactor)
+	fp.Threshold = u32(od.GetFailurePercentageThreshold(), fp.Threshold)
+	fp.MinimumHosts = u32(od.GetFailurePercentageMinimumHosts(), fp.MinimumHosts)
+	fp.RequestVolume = u32(od.GetFailurePercentageRequestVolume(), fp.RequestVolume)
+	if od.GetSplitExternalLocalOriginErrors() {
+		sr.Enforcing = u32(od.GetEnforcingLocalOriginSuccessRate(), sr.Enforcing)
+		fp.Enforcing = u32(od.GetEnforcingFailurePercentageLocalOrigin(), fp.Enforcing)
+	} else {
+		sr.Enforcing = u32(od.GetEnforcingSuccessRate(), sr.Enforcing)
+		fp.Enforcing = u32(od.GetEnforcingFailurePercentage(), fp.Enforcing)
+	}
+	sr.Enforcing, fp.Enforcing = min(sr.Enforcing, 100), min(fp.Enforcing, 100)
+	if fp.Threshold > 100 {
+		return oc, at("failure_percentage_threshold", fmt.Errorf("%d is above 100", fp.Threshold))
+	}
 	return oc, nil
 }
 

@@ -16,7 +16,8 @@
 // filter (cluster or weighted_clusters, idle_timeout, max_connect_attempts,
 // max_downstream_connection_duration); EDS, STATIC and DNS clusters with
 // ROUND_ROBIN, LEAST_REQUEST and RANDOM, locality and endpoint weights,
-// priorities, consecutive-failure outlier detection, max_connections;
+// priorities, outlier detection (consecutive failures, success rate,
+// failure percentage, over connects), max_connections;
 // UpstreamTlsContext (also through transport_socket_matches on endpoint
 // metadata) and DownstreamTlsContext with certificates and validation
 // contexts inline or from SDS over the same ADS stream. Anything else is
@@ -30,9 +31,10 @@
 //
 // Deliberate differences from Envoy: upstream connects are retried
 // (Config.ConnectAttempts, default 3) when tcp_proxy sets no
-// max_connect_attempts; outlier detection (consecutive connect failures)
-// is on with Envoy's defaults even without outlier_detection, and its
-// success-rate and failure-percentage algorithms are not implemented;
+// max_connect_attempts; outlier detection is on with Envoy's defaults even
+// without outlier_detection, counts connects (the gateway is L4), and runs
+// the success-rate and failure-percentage algorithms at the first connect
+// after each interval instead of on a timer;
 // locality weights apply whenever EDS sets them; LEAST_REQUEST scans all
 // endpoints instead of sampling two; unhealthy endpoints are never used
 // (no panic mode for them, only for ejected ones); clusters do not warm

@@ -124,7 +124,10 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 				b.droppedRemote++
 				continue
 			}
-			per := scale / uint32(len(gws))
+			if up := gw.reachable(gws); len(up) > 0 {
+				gws = up // the weight moves to the gateways that answer
+			}
+			per := max(scale/uint32(len(gws)), 1)
 			g := group(ep.Locality)
 			for _, x := range gws {
 				g.gateway[x] += per
@@ -150,6 +153,7 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 				mtls: mtls, unknownHealth: true, topo: epTopology{labels: we.Labels, cluster: b.ix.local.ID, locality: loc, network: we.Network}})
 		}
 	}
+	gw.dropUnreachable(groups)
 	la := &endpointv3.ClusterLoadAssignment{ClusterName: name}
 	var topos [][]epTopology // per locality group and endpoint of la, for failoverPriority
 	locs := make([]model.Locality, 0, len(groups))
@@ -269,6 +273,7 @@ func compareGateways(a, b model.NetworkGateway) int {
 type gatewayIndex struct {
 	byNetwork        map[string][]model.NetworkGateway
 	byNetworkCluster map[[2]string][]model.NetworkGateway
+	down             map[model.NetworkGateway]bool // MeshState.Unreachable
 	// scale is the least common multiple of the gateway counts per network and
 	// per network+cluster, so every endpoint weight divides evenly among gateways.
 	scale uint32
@@ -285,7 +290,11 @@ func (g *gatewayIndex) forEndpoint(network, cluster string) []model.NetworkGatew
 
 func (ix *Index) networkGateways() *gatewayIndex {
 	ix.gwOnce.Do(func() {
-		g := &gatewayIndex{byNetwork: map[string][]model.NetworkGateway{}, byNetworkCluster: map[[2]string][]model.NetworkGateway{}}
+		g := &gatewayIndex{byNetwork: map[string][]model.NetworkGateway{}, byNetworkCluster: map[[2]string][]model.NetworkGateway{},
+			down: map[model.NetworkGateway]bool{}}
+		for _, x := range ix.mesh.Unreachable {
+			g.down[x] = true
+		}
 		for _, c := range ix.mesh.Clusters {
 			for _, x := range c.NetworkGateways {
 				g.byNetwork[x.Network] = append(g.byNetwork[x.Network], x)
@@ -306,6 +315,51 @@ func (ix *Index) networkGateways() *gatewayIndex {
 		ix.gw = g
 	})
 	return ix.gw
+}
+
+// reachable is gws without the unreachable ones (nil when none is left).
+func (g *gatewayIndex) reachable(gws []model.NetworkGateway) []model.NetworkGateway {
+	if len(g.down) == 0 {
+		return gws
+	}
+	var up []model.NetworkGateway
+	for _, x := range gws {
+		if !g.down[x] {
+			up = append(up, x)
+		}
+	}
+	return up
+}
+
+// dropUnreachable takes the unreachable gateways out of a load assignment's
+// groups when anything else is left in it (an endpoint of this network or
+// a gateway that answers); otherwise it keeps them: fail-static, since no
+// endpoint at all helps no caller and the probes may be wrong.
+func (g *gatewayIndex) dropUnreachable(groups map[model.Locality]*localityGroup) {
+	if len(g.down) == 0 {
+		return
+	}
+	other := false
+	for _, lg := range groups {
+		if len(lg.eps) > 0 {
+			other = true
+		}
+		for x := range lg.gateway {
+			if !g.down[x] {
+				other = true
+			}
+		}
+	}
+	if !other {
+		return
+	}
+	for _, lg := range groups {
+		for x := range lg.gateway {
+			if g.down[x] {
+				delete(lg.gateway, x)
+			}
+		}
+	}
 }
 
 func lcm(a, b int) int {

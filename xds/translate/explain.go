@@ -331,6 +331,11 @@ func (e *explainer) endpoint(ip string, port uint32) {
 				e.out.Because = append(e.out.Because, Origin{Kind: "NetworkGateway", Object: net.JoinHostPort(ip, strconv.Itoa(int(port))),
 					Cluster: c.ID, Generation: c.Generation,
 					Detail: fmt.Sprintf("east-west gateway of network %s: stands for the endpoints of that network for proxies in network %s (split horizon)", g.Network, e.p.Network)})
+				if gwi.down[g] {
+					e.out.Because = append(e.out.Because, Origin{Kind: "NetworkGateway", Object: net.JoinHostPort(ip, strconv.Itoa(int(port))),
+						Cluster: c.ID, Detail: "does not answer the daemon's probes (MeshState.Unreachable): left out of every load assignment " +
+							"that has another endpoint or gateway, kept only where it is all there is (fail-static)"})
+				}
 			}
 		}
 		for si := range c.Services {

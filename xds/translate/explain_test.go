@@ -107,6 +107,14 @@ func TestExplainMultiNetwork(t *testing.T) {
 	if !x.Present || !has(x, "NetworkGateway", "198.51.100.2:15443", "") || !strings.Contains(x.Text(), "east-west gateway of network network2") {
 		t.Errorf("east-west gateway endpoint:\n%s", x.Text())
 	}
+	// Unreachable from the daemon: still held by reviews v2 (nothing else
+	// runs it), and the explanation says why.
+	down := *mesh
+	down.Unreachable = []model.NetworkGateway{mesh.Cluster("cluster2").NetworkGateways[0]}
+	x = explain(t, &down, ingress, Query{Endpoint: "198.51.100.2:15443"})
+	if !x.Present || !strings.Contains(x.Text(), "does not answer the daemon's probes") || !strings.Contains(x.Text(), "outbound|9080|v2|reviews") {
+		t.Errorf("an unreachable east-west gateway kept by fail-static:\n%s", x.Text())
+	}
 	var remote string
 	for _, s := range mesh.Cluster("cluster2").Services {
 		if s.Name == "reviews" {

@@ -16,6 +16,7 @@ import (
 	"github.com/meshgate/meshgate/cmd/internal/cliflag"
 	"github.com/meshgate/meshgate/discovery/convert"
 	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/gwhealth"
 	"github.com/meshgate/meshgate/identity"
 )
 
@@ -109,6 +110,13 @@ type Config struct {
 	CACerts       string   `json:"cacerts,omitempty"`
 	SVIDTTL       Duration `json:"svid-ttl,omitempty"`
 
+	// GatewayProbeInterval is how often each east-west gateway of another
+	// network is probed (package gwhealth): endpoints behind a gateway that
+	// stops answering are withdrawn from here within seconds (unless nothing
+	// else is left), and a dead peer whose gateway still answers keeps its
+	// endpoints past the fail-static window. 0 turns probing off.
+	GatewayProbeInterval Duration `json:"gateway-probe-interval,omitempty"`
+
 	// Istio's protocol feature flags (PILOT_ENABLE_MYSQL_FILTER,
 	// PILOT_ENABLE_REDIS_FILTER, PILOT_ENABLE_QUIC_LISTENERS).
 	EnableMySQLFilter   bool `json:"enable-mysql-filter,omitempty"`
@@ -155,22 +163,23 @@ type GossipConfig struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		XDSAddress:        "127.0.0.1:15010", // Istio's plaintext xDS port
-		MonitoringAddress: "127.0.0.1:15014", // Istio's control-plane monitoring port
-		AdminAddress:      "127.0.0.1:9901",  // what `meshgate members|keyring --admin` default to
-		ClusterID:         model.DefaultClusterID,
-		TrustDomain:       model.DefaultTrustDomain,
-		DomainSuffix:      model.DefaultDomainSuffix,
-		LogLevel:          "info",
-		LogFormat:         "text",
-		DebounceHoldoff:   Duration(100 * time.Millisecond), // Istio's PILOT_DEBOUNCE_AFTER
-		DebounceMaxDelay:  Duration(time.Second),            // shorter than Istio's 10s: gateways only
-		ShutdownTimeout:   Duration(10 * time.Second),
-		Namespace:         model.IstioSystemNamespace,
-		RemoteSyncTimeout: Duration(30 * time.Second), // Istio's PILOT_REMOTE_CLUSTER_TIMEOUT
-		RemoteSecretTTL:   Duration(24 * time.Hour),
-		SVIDTTL:           Duration(24 * time.Hour),
-		GossipConfig:      GossipConfig{MeshID: "mesh1", FailStaticWindow: Duration(5 * time.Minute), SyncTimeout: Duration(15 * time.Second)},
+		XDSAddress:           "127.0.0.1:15010", // Istio's plaintext xDS port
+		MonitoringAddress:    "127.0.0.1:15014", // Istio's control-plane monitoring port
+		AdminAddress:         "127.0.0.1:9901",  // what `meshgate members|keyring --admin` default to
+		ClusterID:            model.DefaultClusterID,
+		TrustDomain:          model.DefaultTrustDomain,
+		DomainSuffix:         model.DefaultDomainSuffix,
+		LogLevel:             "info",
+		LogFormat:            "text",
+		DebounceHoldoff:      Duration(100 * time.Millisecond), // Istio's PILOT_DEBOUNCE_AFTER
+		DebounceMaxDelay:     Duration(time.Second),            // shorter than Istio's 10s: gateways only
+		ShutdownTimeout:      Duration(10 * time.Second),
+		Namespace:            model.IstioSystemNamespace,
+		RemoteSyncTimeout:    Duration(30 * time.Second), // Istio's PILOT_REMOTE_CLUSTER_TIMEOUT
+		RemoteSecretTTL:      Duration(24 * time.Hour),
+		SVIDTTL:              Duration(24 * time.Hour),
+		GatewayProbeInterval: Duration(gwhealth.DefaultConfig().Interval),
+		GossipConfig:         GossipConfig{MeshID: "mesh1", FailStaticWindow: Duration(5 * time.Minute), SyncTimeout: Duration(15 * time.Second)},
 	}
 }
 
@@ -289,6 +298,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown-timeout", "must be positive")
+	}
+	if c.GatewayProbeInterval < 0 {
+		bad("gateway-probe-interval", "must not be negative (0 turns probing off)")
 	}
 	if c.SVIDTTL < Duration(2*time.Minute) {
 		bad("svid-ttl", "%v is too short (at least 2m)", c.SVIDTTL)
@@ -431,6 +443,7 @@ func BindFlags(fs *pflag.FlagSet, c *Config) {
 	fs.BoolVar(&c.GossipConfig.Insecure, "insecure-gossip", c.GossipConfig.Insecure, "allow unencrypted gossip (development only)")
 	fs.StringVar(&c.GossipConfig.MeshID, "mesh-id", c.GossipConfig.MeshID, "mesh id; daemons of other meshes are refused")
 	fs.Var(&c.GossipConfig.FailStaticWindow, "fail-static-window", "how long a dead peer's endpoints stay before they are withdrawn")
+	fs.Var(&c.GatewayProbeInterval, "gateway-probe-interval", "how often each east-west gateway of another network is probed; endpoints behind one that stops answering are withdrawn within seconds unless nothing else is left (0: off)")
 	fs.Var(&c.GossipConfig.SyncTimeout, "gossip-sync-timeout", "how long a starting daemon waits to learn every live peer's cluster before it serves its gateways without it")
 	fs.StringArrayVar(&c.GossipConfig.TrustPins, "trust-pin", c.GossipConfig.TrustPins, "CLUSTER=PATH: that cluster's gossiped records must be signed under the PEM trust bundle in PATH (operator pin; repeatable)")
 	fs.StringVar(&c.GossipConfig.TrustPinsFile, "trust-pins-file", c.GossipConfig.TrustPinsFile, "file persisting the remote clusters' pinned trust bundles across restarts (default: in memory only)")

@@ -52,6 +52,7 @@ type Daemon struct {
 	sources    *sourceReport // the source's rejected input: logs, metrics, /debug/sources
 	id         *sds.Provider
 	mesh       *mesher
+	gw         *gatewayHealth                  // probes of other networks' gateways; nil when off
 	fed        *federation.Node                // nil without gossip
 	fedAuth    *federation.X509Auth            // signs the local cluster's records
 	fedStarted chan struct{}                   // closed once Run has started (or skipped, or failed to start) federation
@@ -85,6 +86,9 @@ func New(cfg Config, log *slog.Logger, src discovery.Source) (*Daemon, error) {
 		return nil, err
 	}
 	d.mesh = newMesher()
+	if d.gw, err = newGatewayHealth(cfg, d.id.CA(), d.mesh.again, log.With("component", "gateway-health"), d.reg); err != nil {
+		return nil, err
+	}
 	d.xds, err = server.New(server.Config{
 		ClusterID: cfg.ClusterID,
 		Translate: d.translateOptions(),
@@ -219,6 +223,9 @@ func (d *Daemon) newFederation() error {
 		return fmt.Errorf("federation: %w", err)
 	}
 	opts := federation.Options{Logger: log, Registerer: d.reg, Auth: auth}
+	if d.gw != nil { // a dead peer whose gateways still answer keeps its endpoints
+		opts.DataPlaneServing = func(c *model.ClusterState) bool { return d.gw.serving(c.NetworkGateways) }
+	}
 	ms, kube := d.source.(*multicluster.Source)
 	if kube {
 		opts.SeedSource = ms.Controller().PeerSeeds // join through remote secrets
@@ -300,6 +307,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	page := ui.Handler(d.uiState)
 	mux.Handle("/ui", page)
 	mux.Handle("/ui/", page)
+	mux.Handle("/debug/gateways", d.gw.handler())
 	if h, ok := d.source.(adminHandlers); ok {
 		for pattern, handler := range h.AdminHandlers() {
 			mux.Handle(pattern, handler)
@@ -340,6 +348,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	// The mesher hands states on to the xDS server and federation.
 	g.Go(func() error { return stopped(gctx, "mesher", d.mesh.run(gctx, d.serve, d.publishLocal)) })
+	if d.gw != nil {
+		g.Go(func() error { return stopped(gctx, "gateway probes", d.gw.probe.Run(gctx)) })
+	}
 	if d.own != nil {
 		g.Go(func() error { return stopped(gctx, "remote secret", d.own.Run(gctx)) })
 	}
@@ -468,15 +479,19 @@ func (d *Daemon) publish(mesh *model.MeshState, objErrs []error, err error) {
 	d.mesh.setSource(mesh)
 }
 
-// serve hands a composed mesh (source + federation) to the xDS server; ROOTCA
-// follows the trust bundles of every cluster in it. The mesher calls it.
+// serve hands a composed mesh (source + federation) to the xDS server, with
+// the other networks' east-west gateways that do not answer marked
+// unreachable (gateways.go: translate leaves them out wherever anything else
+// is left); ROOTCA follows the trust bundles of every cluster in it. The
+// mesher calls it.
 func (d *Daemon) serve(m *model.MeshState) {
 	d.sources.checkReferences(m, d.translateOptions())
 	if d.id.SetBundles(m.Clusters) {
 		d.xds.SecretsChanged()
 	}
-	d.xds.Update(m)
-	d.served.Store(m)
+	served := d.gw.apply(m, d.cfg.Network) // without unreachable gateways where anything else is left
+	d.xds.Update(served)
+	d.served.Store(served)
 }
 
 // publishLocal hands the local cluster of the source's state, and its remote

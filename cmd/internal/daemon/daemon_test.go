@@ -50,6 +50,9 @@ func testConfig(t *testing.T) Config {
 	c.ConfigDir = t.TempDir()
 	c.XDSAddress, c.MonitoringAddress, c.AdminAddress = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	c.DebounceHoldoff, c.DebounceMaxDelay = Duration(5*time.Millisecond), Duration(50*time.Millisecond)
+	// The examples' gateways are documentation addresses (198.51.100.x):
+	// never probed from a test; tests that probe turn it on with loopback.
+	c.GatewayProbeInterval = 0
 	return c
 }
 

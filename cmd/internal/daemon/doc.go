@@ -19,7 +19,9 @@
 //	xds/server ─▶ ADS on xds-address (plaintext; loopback unless insecure-xds)
 //	           └▶ secure port (secure-xds-address, secure.go): TLS + xds/server/authn + ADS + caservice
 //	monitoring HTTP (monitoring-address): /healthz /readyz /metrics, read-only
-//	admin API (admin-address, admin.go): /debug/ (+ /debug/clusters, /debug/sources), /federation/ (503 without gossip),
+//	gateway probes (gateways.go, package gwhealth): serve marks other networks' unreachable east-west gateways
+//	           (MeshState.Unreachable, left out by translate); a verdict change serves again; federation keeps a dead peer whose gateway answers
+//	admin API (admin-address, admin.go): /debug/ (+ /debug/clusters, /debug/sources, /debug/gateways), /federation/ (503 without gossip),
 //	           /ui (cmd/internal/ui: the topology page; its state from ui.go: the mesh last served, members, proxies, rejections);
 //	           loopback or unix:PATH as is; off loopback only with admin-allow: TLS + xds/server/authn
 //	           (SVID or token, audience meshgate-admin) + allow-list, 401/403 counted, changes logged with the caller

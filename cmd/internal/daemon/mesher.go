@@ -48,6 +48,10 @@ func (m *mesher) setRemote(r []*model.ClusterState) {
 	m.update(func() { m.remote, m.meshDirty = r, true })
 }
 
+// again serves the current state again (the gateway probes changed what
+// is reachable). It never blocks.
+func (m *mesher) again() { m.update(func() { m.meshDirty = true }) }
+
 // localChanged says the local cluster must be published again (a new
 // remote secret).
 func (m *mesher) localChanged() { m.update(func() { m.localDirty = true }) }

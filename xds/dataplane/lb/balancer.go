@@ -105,6 +105,7 @@ func weight(w uint32) int64 {
 func (b *Balancer) Pick(exclude []string) (l *Lease, ok bool) {
 	now := b.cfg.Now()
 	b.hosts.mu.Lock()
+	b.sweepLocked(now)
 	avail := b.availability(now)
 	b.hosts.mu.Unlock()
 
@@ -274,6 +275,7 @@ func (b *Balancer) smoothWRR(cands []int) int {
 func (l *Lease) Success() {
 	l.b.hosts.mu.Lock()
 	l.h.consecutive = 0
+	l.h.ok++
 	l.b.hosts.mu.Unlock()
 }
 
@@ -300,22 +302,11 @@ func (l *Lease) Failure() (ejected bool) {
 	}
 	h, oc := l.h, &b.cfg.Outlier
 	h.consecutive++
+	h.failed++
 	if oc.Consecutive == 0 || h.consecutive < oc.Consecutive || h.isEjected(now, b.cfg.Observer) {
 		return false
 	}
-	if oc.EnforcingPercent < 100 && uint32(rand.IntN(100)) >= oc.EnforcingPercent {
-		return false
-	}
-	if !b.mayEject(now) {
-		return false
-	}
-	d := oc.ejectionTime(h, now, rand.Int64N)
-	h.ejectedUntil = now.Add(d)
-	h.consecutive = 0
-	if b.cfg.Observer != nil {
-		b.cfg.Observer.OnEject(h.addr, d)
-	}
-	return true
+	return b.ejectLocked(h, now, oc.EnforcingPercent)
 }
 
 // mayEject applies MaxEjectionPercent to this balancer's endpoints. Called

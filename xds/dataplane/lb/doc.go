@@ -1,6 +1,8 @@
 // Package lb chooses the upstream endpoint of each new connection of the
 // built-in gateway, and ejects endpoints whose connects keep failing (Envoy's
-// outlier detection for consecutive failures).
+// outlier detection: consecutive failures, and, once per interval, success
+// rate and failure percentage over the interval's connects, evaluated at
+// the first pick after it ends).
 //
 //	cluster (CDS) + endpoints (EDS) ─▶ lb.New ─▶ Balancer ─▶ Pick ─▶ Lease ─▶ Success / Failure / Release
 //	                                      ▲                                      │

@@ -1,0 +1,169 @@
+package daemon
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/gwhealth"
+	"github.com/meshgate/meshgate/identity"
+)
+
+// gatewayHealth probes the east-west gateways of the other networks
+// (gwhealth.Prober) and marks the unreachable ones in each composed mesh
+// before it is served (the translator leaves them out of every load
+// assignment that has anything else); the Prober's verdicts make the mesher
+// serve again.
+//
+//	serve(mesh) ─apply─▶ SetTargets(Targets(mesh)) ; Mark(mesh, Down) ─▶ xds Update ─▶ translate
+//	Prober: a gateway up⇄down ─OnChange─▶ mesher.again ─▶ serve(the same mesh) ─▶ apply
+type gatewayHealth struct {
+	probe       *gwhealth.Prober
+	log         *slog.Logger
+	unreachable prometheus.Gauge
+
+	mu   sync.Mutex // guards last (apply runs on the mesher's goroutine, handler on admin's)
+	last []model.NetworkGateway
+}
+
+// newGatewayHealth builds the prober (nil when cfg turns probing off). Its
+// probes offer a certificate of the daemon's own mesh identity
+// (spiffe://<trust domain>/ns/<namespace>/sa/meshgate) when a gateway asks
+// for one; an AUTO_PASSTHROUGH gateway closes after the ClientHello.
+func newGatewayHealth(cfg Config, ca *identity.CA, again func(), log *slog.Logger, reg prometheus.Registerer) (*gatewayHealth, error) {
+	if cfg.GatewayProbeInterval == 0 {
+		return nil, nil
+	}
+	pc := gwhealth.DefaultConfig()
+	pc.Interval = cfg.GatewayProbeInterval.D()
+	pc.Timeout = max(pc.Timeout, 2*pc.Interval)
+	id, err := spiffeid.FromSegments(ca.TrustDomain(), "ns", cfg.Namespace, "sa", "meshgate")
+	if err != nil {
+		return nil, err
+	}
+	cert := &probeCert{ca: ca, id: id}
+	p, err := gwhealth.New(pc, gwhealth.Options{Logger: log, Registerer: reg, OnChange: again,
+		TLS: func() *tls.Config {
+			return &tls.Config{MinVersion: tls.VersionTLS12, GetClientCertificate: cert.get}
+		}})
+	if err != nil {
+		return nil, err
+	}
+	h := &gatewayHealth{probe: p, log: log, unreachable: prometheus.NewGauge(prometheus.GaugeOpts{Name: "meshgate_gateway_unreachable",
+		Help: "East-west gateways of other networks left out of the served endpoints because they do not answer from here " +
+			"(kept where nothing else would be left)."})}
+	return h, reg.Register(h.unreachable)
+}
+
+// apply probes the gateways of m's other networks and returns m with the
+// down ones marked unreachable. It runs on the mesher's goroutine.
+func (h *gatewayHealth) apply(m *model.MeshState, network string) *model.MeshState {
+	if h == nil || m == nil {
+		return m
+	}
+	if l := m.Cluster(m.LocalCluster); l != nil && l.Network != "" {
+		network = l.Network
+	}
+	h.probe.SetTargets(gwhealth.Targets(m, network))
+	out, down := gwhealth.Mark(m, network, func(g model.NetworkGateway) bool { return h.probe.Down(gwhealth.Key(g)) })
+	h.mu.Lock()
+	changed := !slices.Equal(down, h.last)
+	h.last = down
+	h.mu.Unlock()
+	if changed {
+		h.unreachable.Set(float64(len(down)))
+		if len(down) == 0 {
+			h.log.Info("every probed east-west gateway answers: serving all of them again")
+		} else {
+			h.log.Info("serving without the unreachable east-west gateways (kept where nothing else is left)", "unreachable", down)
+		}
+	}
+	return out
+}
+
+// serving reports whether a cluster's data plane still answers from here:
+// one of its gateways is probed and up. False when none is probed (nothing
+// to say) or none answers. federation asks it before it withdraws a
+// cluster whose daemon is gone.
+func (h *gatewayHealth) serving(gws []model.NetworkGateway) bool {
+	if h == nil {
+		return false
+	}
+	st := map[string]gwhealth.State{}
+	for _, s := range h.probe.Statuses() {
+		st[s.Gateway] = s.State
+	}
+	for _, g := range gws {
+		if st[gwhealth.Key(g)] == gwhealth.Up {
+			return true
+		}
+	}
+	return false
+}
+
+// handler is /debug/gateways: each probed gateway (state, last change,
+// RTT, counts) and those the last served configuration left out.
+func (h *gatewayHealth) handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h == nil {
+			http.Error(w, "gateway probes are off (gateway-probe-interval 0)", http.StatusServiceUnavailable)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		h.mu.Lock()
+		unreachable := h.last
+		h.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(struct {
+			Gateways []gwhealth.Status `json:"gateways"`
+			// Unreachable: what the last served configuration left out.
+			Unreachable []model.NetworkGateway `json:"unreachable"`
+		}{h.probe.Statuses(), unreachable})
+	})
+}
+
+// probeCert issues the probes' client certificate and renews it at half
+// life.
+type probeCert struct {
+	ca *identity.CA
+	id spiffeid.ID
+
+	mu      sync.Mutex
+	cert    *tls.Certificate
+	renewAt time.Time
+}
+
+const probeCertTTL = time.Hour
+
+func (p *probeCert) get(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cert != nil && time.Now().Before(p.renewAt) {
+		return p.cert, nil
+	}
+	svid, err := p.ca.IssueX509SVID(p.id, identity.SVIDOptions{TTL: probeCertTTL})
+	if err != nil {
+		return nil, errors.Join(errors.New("gateway probe certificate"), err)
+	}
+	c := &tls.Certificate{PrivateKey: svid.PrivateKey, Leaf: svid.Certificates[0]}
+	for _, x := range svid.Certificates { // the leaf and the CA's chain
+		c.Certificate = append(c.Certificate, x.Raw)
+	}
+	p.cert, p.renewAt = c, time.Now().Add(probeCertTTL/2)
+	return c, nil
+}
