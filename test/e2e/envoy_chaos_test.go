@@ -260,3 +260,41 @@ func answeredBy(st workload.Stats, cluster string) bool {
 	}
 	return false
 }
+
+// The built-in chaos scenarios in the Envoy world (envoyMesh: Envoy
+// east-west gateways in both clusters, an Envoy ingress in cluster1), one
+// mesh each, with the same scenario bodies and assertions; each says what
+// differs in the world.
+
+// TestEnvoyChaosPacketLoss: chaosPacketLoss with cluster2's east-west
+// gateway an Envoy, and a second load through cluster1's Envoy ingress
+// (its pooled upstream connections cross the loss too).
+func TestEnvoyChaosPacketLoss(t *testing.T) { chaosPacketLoss(t, envoyMesh(t)) }
+
+// TestEnvoyChaosLatency: chaosLatency with the Toxiproxy in front of
+// cluster2's Envoy east-west gateway.
+func TestEnvoyChaosLatency(t *testing.T) { chaosLatency(t, envoyMesh(t)) }
+
+// TestEnvoyChaosCARotation: chaosCARotation with cluster1 the only peer,
+// calls through cluster1's Envoy ingress and cluster2's Envoy east-west
+// gateway; the Envoy ingress must take cluster2's new root over SDS.
+func TestEnvoyChaosCARotation(t *testing.T) { chaosCARotation(t, envoyMesh(t)) }
+
+// TestEnvoyChaosClusterRemoved: chaosClusterRemoved in the two-cluster
+// Envoy world: cluster2 (its daemon and its Envoy east-west gateway) is
+// removed while cluster1 calls echo (its own v1 pod and cluster2's
+// gateway); cluster1's Envoy ingress follows the same endpoints.
+func TestEnvoyChaosClusterRemoved(t *testing.T) {
+	m := envoyMesh(t)
+	c1 := m.Cluster("cluster1")
+	chaosClusterRemoved(t, m, m.Cluster("cluster2"), target(m, tgtEcho, "echo"), podAddr(podOf(t, c1, "echo", "v1")))
+}
+
+// TestEnvoyChaosAPIServerDown: chaosAPIServerDown with cluster2's Envoy
+// east-west gateway serving from a daemon whose API server is down; the
+// local client in cluster2 calls echo (cluster2's pods are v2, cluster1's
+// v1 behind cluster1's Envoy east-west gateway).
+func TestEnvoyChaosAPIServerDown(t *testing.T) {
+	m := envoyMesh(t)
+	chaosAPIServerDown(t, m, target(m, tgtEcho, "echo"), "v2")
+}
