@@ -97,6 +97,27 @@ func envoyHostStats(t *testing.T, g *meshlab.EnvoyGateway, cluster, addr string)
 	return nil
 }
 
+// routeThroughIngress writes a VirtualService (name) of c's Envoy ingress
+// sending host to every endpoint of svc (the ingress's cluster of svc
+// without subset exists only while a route names it).
+func routeThroughIngress(t *testing.T, c *meshlab.Cluster, name, host, svc string) {
+	t.Helper()
+	if err := c.Store.Set(fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: %s, namespace: %s}
+spec:
+  hosts: [%s]
+  gateways: [%s/envoy-ingress]
+  http:
+  - route: [{destination: {host: %s, port: {number: %d}}}]
+`, name, meshlab.Namespace, host, meshlab.SystemNS, meshlab.Host(svc), meshlab.EchoPort)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Store.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestEnvoyChaosPartition: cut net1 from net2 in the router (iptables DROP,
 // both directions) while HTTP requests flow through cluster1's Envoy ingress
 // to echo, whose endpoints are a local pod (v1) and cluster2's pod (v2)
@@ -112,20 +133,7 @@ func TestEnvoyChaosPartition(t *testing.T) {
 	m := envoyMesh(t)
 	c1, c2 := m.Cluster("cluster1"), m.Cluster("cluster2")
 	const host = "both.example.com"
-	if err := c1.Store.Set(fmt.Sprintf(`apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: both, namespace: %s}
-spec:
-  hosts: [%s]
-  gateways: [%s/envoy-ingress]
-  http:
-  - route: [{destination: {host: %s, port: {number: %d}}}]
-`, meshlab.Namespace, host, meshlab.SystemNS, meshlab.Host("echo"), meshlab.EchoPort)); err != nil {
-		t.Fatal(err)
-	}
-	if err := c1.Store.Sync(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	routeThroughIngress(t, c1, "both", host, "echo")
 	ic := newIngressClient(c1)
 	g := c1.EnvoyIngress
 	t.Cleanup(func() {
@@ -283,10 +291,12 @@ func TestEnvoyChaosCARotation(t *testing.T) { chaosCARotation(t, envoyMesh(t)) }
 // TestEnvoyChaosClusterRemoved: chaosClusterRemoved in the two-cluster
 // Envoy world: cluster2 (its daemon and its Envoy east-west gateway) is
 // removed while cluster1 calls echo (its own v1 pod and cluster2's
-// gateway); cluster1's Envoy ingress follows the same endpoints.
+// gateway); cluster1's Envoy ingress (a route to echo makes it hold
+// echo's cluster) follows the same endpoints.
 func TestEnvoyChaosClusterRemoved(t *testing.T) {
 	m := envoyMesh(t)
 	c1 := m.Cluster("cluster1")
+	routeThroughIngress(t, c1, "both", "both.example.com", "echo")
 	chaosClusterRemoved(t, m, m.Cluster("cluster2"), target(m, tgtEcho, "echo"), podAddr(podOf(t, c1, "echo", "v1")))
 }
 
