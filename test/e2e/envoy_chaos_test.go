@@ -102,15 +102,8 @@ func envoyHostStats(t *testing.T, g *meshlab.EnvoyGateway, cluster, addr string)
 // without subset exists only while a route names it).
 func routeThroughIngress(t *testing.T, c *meshlab.Cluster, name, host, svc string) {
 	t.Helper()
-	if err := c.Store.Set(fmt.Sprintf(`apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: %s, namespace: %s}
-spec:
-  hosts: [%s]
-  gateways: [%s/envoy-ingress]
-  http:
-  - route: [{destination: {host: %s, port: {number: %d}}}]
-`, name, meshlab.Namespace, host, meshlab.SystemNS, meshlab.Host(svc), meshlab.EchoPort)); err != nil {
+	route := fmt.Sprintf("  - route: [{destination: {host: %s, port: {number: %d}}}]\n", meshlab.Host(svc), meshlab.EchoPort)
+	if err := c.Store.Set(ingressVirtualService(name, host, route)); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Store.Sync(context.Background()); err != nil {
