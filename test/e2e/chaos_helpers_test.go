@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshgate/meshgate/test/e2e/meshlab"
 	"github.com/meshgate/meshgate/test/e2e/workload"
 )
 
@@ -138,4 +139,77 @@ func addrs(a ...netip.AddrPort) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// chaosRuns are loads crossing the same fault at once (each path has its
+// own baseline, figures and recovery).
+type chaosRuns []*chaosRun
+
+func (rs chaosRuns) fault() {
+	for _, r := range rs {
+		r.fault()
+	}
+}
+
+func (rs chaosRuns) heal() {
+	for _, r := range rs {
+		r.heal()
+	}
+}
+
+// during is chaosRun.during for each load (they run concurrently: the
+// first wait paces the fault, the others have mostly caught up by then).
+func (rs chaosRuns) during(n int) []workload.Stats {
+	var out []workload.Stats
+	for _, r := range rs {
+		out = append(out, r.during(n))
+	}
+	return out
+}
+
+// recover is chaosRun.recover for each load; it returns the fault window's
+// figures of each.
+func (rs chaosRuns) recover() []workload.Stats {
+	var out []workload.Stats
+	for _, r := range rs {
+		_, st := r.recover()
+		out = append(out, st)
+	}
+	return out
+}
+
+// onlyBRuns starts the chaos loads from cluster1 to only-b, which runs only
+// in cluster2, so through cluster2's east-west gateway (built-in or Envoy,
+// whichever the mesh runs): first a mesh client's calls (one connection
+// each); then, with viaIngress in the Envoy world, HTTP requests from
+// outside through cluster1's Envoy ingress (ISTIO_MUTUAL upstream, pooled
+// connections) to the same gateway.
+func onlyBRuns(t *testing.T, m *meshlab.Mesh, name string, viaIngress bool) chaosRuns {
+	t.Helper()
+	c1, c2 := m.Cluster("cluster1"), m.Cluster("cluster2")
+	cl := newClient(t, c1, "client-"+name)
+	tgt := target(m, tgtOnlyB, "only-b")
+	waitEndpoints(t, cl, tgt, gw(c2))
+	runs := chaosRuns{startChaos(t, name, cl, tgt)}
+	if viaIngress && c1.EnvoyIngress != nil {
+		runs = append(runs, startIngressChaos(t, c1, name+" via Envoy ingress", "remote.example.com", "only-b"))
+	}
+	return runs
+}
+
+// startIngressChaos starts a chaos load of HTTP requests to host through
+// c's Envoy ingress, whose route sends them to svc; the endpoints it
+// watches are the ingress's hosts of svc's cluster.
+func startIngressChaos(t *testing.T, c *meshlab.Cluster, name, host, svc string) *chaosRun {
+	t.Helper()
+	ic := newIngressClient(c)
+	waitHost(t, ic, host)
+	g, cluster := c.EnvoyIngress, fmt.Sprintf("outbound|%d||%s", meshlab.EchoPort, meshlab.Host(svc))
+	t.Cleanup(func() {
+		if t.Failed() {
+			logXDSState(t, c, g)
+		}
+	})
+	return startChaosLoad(t, ic.load(name, nil, "http", meshlab.EnvoyHTTPPort, host, nil), "Envoy ingress "+cluster,
+		func() []string { return envoyEndpoints(g, cluster) }, nil)
 }

@@ -97,6 +97,20 @@ func envoyHostStats(t *testing.T, g *meshlab.EnvoyGateway, cluster, addr string)
 	return nil
 }
 
+// routeThroughIngress writes a VirtualService (name) of c's Envoy ingress
+// sending host to every endpoint of svc (the ingress's cluster of svc
+// without subset exists only while a route names it).
+func routeThroughIngress(t *testing.T, c *meshlab.Cluster, name, host, svc string) {
+	t.Helper()
+	route := fmt.Sprintf("  - route: [{destination: {host: %s, port: {number: %d}}}]\n", meshlab.Host(svc), meshlab.EchoPort)
+	if err := c.Store.Set(ingressVirtualService(name, host, route)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Store.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestEnvoyChaosPartition: cut net1 from net2 in the router (iptables DROP,
 // both directions) while HTTP requests flow through cluster1's Envoy ingress
 // to echo, whose endpoints are a local pod (v1) and cluster2's pod (v2)
@@ -112,20 +126,7 @@ func TestEnvoyChaosPartition(t *testing.T) {
 	m := envoyMesh(t)
 	c1, c2 := m.Cluster("cluster1"), m.Cluster("cluster2")
 	const host = "both.example.com"
-	if err := c1.Store.Set(fmt.Sprintf(`apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: both, namespace: %s}
-spec:
-  hosts: [%s]
-  gateways: [%s/envoy-ingress]
-  http:
-  - route: [{destination: {host: %s, port: {number: %d}}}]
-`, meshlab.Namespace, host, meshlab.SystemNS, meshlab.Host("echo"), meshlab.EchoPort)); err != nil {
-		t.Fatal(err)
-	}
-	if err := c1.Store.Sync(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	routeThroughIngress(t, c1, "both", host, "echo")
 	ic := newIngressClient(c1)
 	g := c1.EnvoyIngress
 	t.Cleanup(func() {
@@ -259,4 +260,44 @@ func answeredBy(st workload.Stats, cluster string) bool {
 		}
 	}
 	return false
+}
+
+// The built-in chaos scenarios in the Envoy world (envoyMesh: Envoy
+// east-west gateways in both clusters, an Envoy ingress in cluster1), one
+// mesh each, with the same scenario bodies and assertions; each says what
+// differs in the world.
+
+// TestEnvoyChaosPacketLoss: chaosPacketLoss with cluster2's east-west
+// gateway an Envoy, and a second load through cluster1's Envoy ingress
+// (its pooled upstream connections cross the loss too).
+func TestEnvoyChaosPacketLoss(t *testing.T) { chaosPacketLoss(t, envoyMesh(t)) }
+
+// TestEnvoyChaosLatency: chaosLatency with the Toxiproxy in front of
+// cluster2's Envoy east-west gateway.
+func TestEnvoyChaosLatency(t *testing.T) { chaosLatency(t, envoyMesh(t)) }
+
+// TestEnvoyChaosCARotation: chaosCARotation with cluster1 the only peer,
+// calls through cluster1's Envoy ingress and cluster2's Envoy east-west
+// gateway; the Envoy ingress must take cluster2's new root over SDS.
+func TestEnvoyChaosCARotation(t *testing.T) { chaosCARotation(t, envoyMesh(t)) }
+
+// TestEnvoyChaosClusterRemoved: chaosClusterRemoved in the two-cluster
+// Envoy world: cluster2 (its daemon and its Envoy east-west gateway) is
+// removed while cluster1 calls echo (its own v1 pod and cluster2's
+// gateway); cluster1's Envoy ingress (a route to echo makes it hold
+// echo's cluster) follows the same endpoints.
+func TestEnvoyChaosClusterRemoved(t *testing.T) {
+	m := envoyMesh(t)
+	c1 := m.Cluster("cluster1")
+	routeThroughIngress(t, c1, "both", "both.example.com", "echo")
+	chaosClusterRemoved(t, m, m.Cluster("cluster2"), target(m, tgtEcho, "echo"), podAddr(podOf(t, c1, "echo", "v1")))
+}
+
+// TestEnvoyChaosAPIServerDown: chaosAPIServerDown with cluster2's Envoy
+// east-west gateway serving from a daemon whose API server is down; the
+// local client in cluster2 calls echo (cluster2's pods are v2, cluster1's
+// v1 behind cluster1's Envoy east-west gateway).
+func TestEnvoyChaosAPIServerDown(t *testing.T) {
+	m := envoyMesh(t)
+	chaosAPIServerDown(t, m, target(m, tgtEcho, "echo"), "v2")
 }

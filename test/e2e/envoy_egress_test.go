@@ -292,3 +292,172 @@ func firstOf(s []string) string {
 	}
 	return s[0]
 }
+
+// egressMeshPort is the egress gateway's HTTP port towards services of the
+// mesh (TestEnvoyEgressToMesh).
+const egressMeshPort = 8082
+
+// TestEnvoyEgressToMesh: the Envoy egress gateway in cluster1 originates
+// ISTIO_MUTUAL (its SVID from its daemon over SDS, DestinationRule tls
+// ISTIO_MUTUAL) towards services of the mesh in cluster2, through
+// cluster2's Envoy east-west gateway (AUTO_PASSTHROUGH by SNI). A pod of
+// cluster1 sends plain HTTP to the gateway (port egressMeshPort, Host the
+// service's name). mesh-up's pod accepts the egress gateway's identity:
+// every request succeeds, and the pod saw the gateway's SPIFFE ID and the
+// service's SNI. only-b's pod accepts only the clients and the ingress
+// gateway: the same route to it is refused at the handshake (the pod counts
+// each refusal), so Envoy answers 503 and no request reaches the pod. The
+// other way round, the gateway refuses mesh-up's pod where a
+// DestinationRule subset names another server identity (subjectAltNames).
+func TestEnvoyEgressToMesh(t *testing.T) {
+	m := newEnvoyMesh(t, envoyWorld{egress: true})
+	c1, c2 := m.Cluster("cluster1"), m.Cluster("cluster2")
+	egressID := m.PKI.WorkloadID(meshlab.SystemNS, meshlab.EgressGatewaySA)
+	ctx := context.Background()
+	if _, err := c2.AddEchoPodAllowing(ctx, "mesh-up", "v1", egressID); err != nil {
+		t.Fatal(err)
+	}
+	up, onlyB := meshlab.Host("mesh-up"), meshlab.Host("only-b")
+	// wrongSAN is routed to mesh-up's pod (subset wrong-san, whose SNI is
+	// mesh-up's: cluster2's gateway knows no such subset) by a
+	// DestinationRule that expects another identity from the server.
+	const wrongSAN = "wrong-san.example.com"
+	route := func(name, host string) string {
+		subsets := ""
+		if host == up {
+			subsets = fmt.Sprintf(`
+  subsets:
+  - name: wrong-san
+    labels: {version: v1}
+    trafficPolicy:
+      tls: {mode: ISTIO_MUTUAL, sni: %s, subjectAltNames: [%s]}`,
+				workload.Target{Host: up, Port: meshlab.EchoPort}.Name().SNI(), m.PKI.WorkloadID(meshlab.Namespace, "someone-else"))
+		}
+		return fmt.Sprintf(`---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: %[1]s, namespace: %[2]s}
+spec:
+  hosts: [%[3]s]
+  gateways: [egress-to-mesh]
+  http:
+  - route: [{destination: {host: %[3]s, port: {number: %[4]d}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: %[1]s, namespace: %[2]s}
+spec:
+  host: %[3]s
+  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}%[5]s
+`, name, meshlab.SystemNS, host, meshlab.EchoPort, subsets)
+	}
+	if err := c1.Store.Set(fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: egress-to-mesh, namespace: %[1]s}
+spec:
+  selector: {istio: egressgateway}
+  servers:
+  - port: {number: %[2]d, name: http-mesh, protocol: HTTP}
+    bind: %[3]s
+    hosts: [%[4]s, %[5]s, %[6]s]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: egress-wrong-san, namespace: %[1]s}
+spec:
+  hosts: [%[6]s]
+  gateways: [egress-to-mesh]
+  http:
+  - route: [{destination: {host: %[4]s, port: {number: %[7]d}, subset: wrong-san}}]
+`, meshlab.SystemNS, egressMeshPort, c1.EgressIP, up, onlyB, wrongSAN, meshlab.EchoPort) + route("egress-to-mesh-up", up) + route("egress-to-only-b", onlyB)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c1.Store.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ec := newEgressClient(t, m, c1)
+	t.Cleanup(func() {
+		if t.Failed() {
+			logXDSState(t, c1, c1.EnvoyEgress)
+		}
+	})
+	get := func(host, seq string) (httpAnswer, error) {
+		return ec.ingressClient.do(ctx, nil, "http", egressMeshPort, host, "/", map[string]string{"x-echo-seq": seq})
+	}
+	took := waitUntil(t, "the egress gateway routes "+up, nil, func() (bool, string) {
+		a, err := get(up, "wait")
+		if err != nil {
+			return false, err.Error()
+		}
+		return a.Status == http.StatusOK && a.Reply.Pod != "", fmt.Sprintf("status %d: %.200s", a.Status, a.Body)
+	})
+
+	stat := fmt.Sprintf("cluster.outbound|%d||%s.upstream_rq_200", meshlab.EchoPort, up)
+	before := envoyStat(t, c1.EnvoyEgress, stat)
+	st := runLoad(ec.ingressClient.load("egress to mesh-up", nil, "http", egressMeshPort, up, nil), 200)
+	requireAllOK(t, st, egressID.String(), "cluster2/mesh-up-")
+	sni := workload.Target{Host: up, Port: meshlab.EchoPort}.Name().SNI()
+	for _, s := range st.Samples {
+		if s.OK() && s.Result.SNI != sni {
+			t.Fatalf("mesh-up saw SNI %q, want %q (ISTIO_MUTUAL through cluster2's east-west gateway)", s.Result.SNI, sni)
+		}
+	}
+	if n := envoyStat(t, c1.EnvoyEgress, stat) - before; n < int64(st.OK) {
+		t.Errorf("%s grew by %d for %d successful requests", stat, n, st.OK)
+	}
+	figure(t, "egress → mesh-up over ISTIO_MUTUAL: %s; routed %s after the mesh was ready", st, took.Round(time.Millisecond))
+
+	// A pod that does not accept the gateway's identity refuses it.
+	pod := podOf(t, c2, "only-b", "v1")
+	rejected := pod.Echo.Rejected()
+	waitUntil(t, "only-b refuses the egress gateway", nil, func() (bool, string) {
+		a, err := get(onlyB, "wait-refused")
+		if err != nil {
+			return false, err.Error()
+		}
+		return a.Status == http.StatusServiceUnavailable && pod.Echo.Rejected() > rejected,
+			fmt.Sprintf("status %d: %.200s; only-b refused %d", a.Status, a.Body, pod.Echo.Rejected()-rejected)
+	})
+	rejected = pod.Echo.Rejected()
+	for i := range 20 {
+		a, err := get(onlyB, fmt.Sprintf("refused-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Status != http.StatusServiceUnavailable || a.Reply.Pod != "" {
+			t.Fatalf("request %d to only-b through the egress gateway: status %d (pod %q), want Envoy's 503 and no pod: %.200s", i, a.Status, a.Reply.Pod, a.Body)
+		}
+	}
+	if n := pod.Echo.Rejected() - rejected; n < 20 {
+		t.Errorf("only-b refused %d handshakes for 20 requests, want ≥ 20 (the egress gateway's identity is not among its callers)", n)
+	}
+	figure(t, "egress → only-b (gateway identity not accepted): 20/20 refused, only-b counted %d refused handshakes", pod.Echo.Rejected()-rejected)
+
+	// The other way round: the gateway refuses a server whose identity is
+	// not the one its DestinationRule names (mesh-up's pod, expected to be
+	// someone-else): Envoy's 503, counted as a SAN mismatch, no pod reached.
+	sanStat := fmt.Sprintf("cluster.outbound|%d|wrong-san|%s.ssl.fail_verify_san", meshlab.EchoPort, up)
+	waitUntil(t, "the egress gateway refuses mesh-up's identity for "+wrongSAN, nil, func() (bool, string) {
+		a, err := get(wrongSAN, "wait-wrong-san")
+		if err != nil {
+			return false, err.Error()
+		}
+		n, err := readEnvoyStat(c1.EnvoyEgress, sanStat)
+		return a.Status == http.StatusServiceUnavailable && err == nil && n > 0,
+			fmt.Sprintf("status %d: %.200s; %s=%d (%v)", a.Status, a.Body, sanStat, n, err)
+	})
+	sanBefore := envoyStat(t, c1.EnvoyEgress, sanStat)
+	for i := range 20 {
+		a, err := get(wrongSAN, fmt.Sprintf("wrong-san-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Status != http.StatusServiceUnavailable || a.Reply.Pod != "" {
+			t.Fatalf("request %d to %s: status %d (pod %q), want Envoy's 503 and no pod: %.200s", i, wrongSAN, a.Status, a.Reply.Pod, a.Body)
+		}
+	}
+	if n := envoyStat(t, c1.EnvoyEgress, sanStat) - sanBefore; n < 20 {
+		t.Errorf("%s grew by %d for 20 requests, want ≥ 20", sanStat, n)
+	}
+	figure(t, "egress → mesh-up expecting another identity: 20/20 refused, %s +%d", sanStat, envoyStat(t, c1.EnvoyEgress, sanStat)-sanBefore)
+}

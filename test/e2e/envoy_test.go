@@ -40,17 +40,7 @@ import (
 // envoyRoutes are the Envoy ingress's VirtualServices (one per host).
 func envoyRoutes() string {
 	echo, onlyB := meshlab.Host("echo"), meshlab.Host("only-b")
-	vs := func(name, host, http string) string {
-		return fmt.Sprintf(`---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: %s, namespace: %s}
-spec:
-  hosts: [%s]
-  gateways: [%s/envoy-ingress]
-  http:
-%s`, name, meshlab.Namespace, host, meshlab.SystemNS, http)
-	}
+	vs := ingressVirtualService
 	dst := func(host, subset string) string {
 		s := fmt.Sprintf("{host: %s, port: {number: %d}", host, meshlab.EchoPort)
 		if subset != "" {
@@ -71,6 +61,20 @@ spec:
 		vs("secure", meshlab.EnvoySecureHost, "  - route: [{destination: "+dst(echo, "v1")+"}]\n"),
 		vs("mutual", meshlab.EnvoyMutualHost, "  - route: [{destination: "+dst(echo, "v1")+"}]\n"),
 	}, "")
+}
+
+// ingressVirtualService is a VirtualService (name) of the Envoy ingress for
+// host with the given http routes (YAML, indented as items of http).
+func ingressVirtualService(name, host, http string) string {
+	return fmt.Sprintf(`---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: %s, namespace: %s}
+spec:
+  hosts: [%s]
+  gateways: [%s/envoy-ingress]
+  http:
+%s`, name, meshlab.Namespace, host, meshlab.SystemNS, http)
 }
 
 // envoyMesh builds the Envoy world for one test; it is closed when the test

@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"net/netip"
 	"os/exec"
 	"slices"
 	"strings"
@@ -83,57 +85,104 @@ func TestChaosGossipKeyRotation(t *testing.T) {
 		len(m.Clusters), rotation.Round(time.Millisecond), gone.Round(time.Millisecond), back.Round(time.Millisecond))
 }
 
-// TestChaosClusterRemoved removes cluster3 from the mesh (its daemon and
-// east-west gateway are killed and stay down) while cluster1 calls echo
-// v2, which runs in cluster2 and cluster3. cluster1's daemon stops hearing
-// cluster3's gateway (its probes are refused) and withdraws it from the
-// client's endpoints within 10 s, long before memberlist calls the daemon
-// dead; from then on every request succeeds through cluster2. When
-// cluster3 comes back (its owner republishes), its gateway returns to the
-// client's endpoints.
+// TestChaosClusterRemoved runs chaosClusterRemoved in the shared mesh
+// (built-in gateways): cluster3 is removed while cluster1 calls echo v2,
+// which runs in cluster2 and cluster3.
 func TestChaosClusterRemoved(t *testing.T) {
 	m := mesh(t)
-	c1, c2, c3 := m.Cluster("cluster1"), m.Cluster("cluster2"), m.Cluster("cluster3")
-	cl := newClient(t, c1, "client-removed")
-	tgt := target(m, tgtEchoV2, "echo")
-	waitEndpoints(t, cl, tgt, gw(c2), gw(c3))
-	r := startChaos(t, "removed", cl, tgt)
+	chaosClusterRemoved(t, m, m.Cluster("cluster3"), target(m, tgtEchoV2, "echo"), gw(m.Cluster("cluster2")))
+}
 
-	for _, p := range []*meshlab.Proc{c3.Daemon, c3.EastWest} {
+// chaosClusterRemoved removes cluster removed from the mesh (its daemon and
+// east-west gateway, built-in or Envoy, are killed and stay down) while a
+// client in cluster1 calls tgt, whose endpoints are keep and removed's
+// gateway. cluster1's daemon stops hearing removed's gateway (its probes
+// are refused) and withdraws it from the client's endpoints within 10 s,
+// long before memberlist calls the daemon dead; from then on every request
+// succeeds through keep. When removed comes back (its owner republishes), its
+// gateway returns to the client's endpoints. In the Envoy world, cluster1's
+// Envoy ingress holds the same endpoints of tgt at each step.
+func chaosClusterRemoved(t *testing.T, m *meshlab.Mesh, removed *meshlab.Cluster, tgt workload.Target, keep ...netip.AddrPort) {
+	c1 := m.Cluster("cluster1")
+	all := append(slices.Clone(keep), gw(removed))
+	cl := newClient(t, c1, "client-removed")
+	waitEndpoints(t, cl, tgt, all...)
+	r := startChaos(t, "removed", cl, tgt)
+	// envoyEndpointsAre waits until cluster1's Envoy ingress holds exactly
+	// want as the endpoints of tgt (no-op in the built-in world).
+	envoyEndpointsAre := func(want ...netip.AddrPort) {
+		if g := c1.EnvoyIngress; g != nil {
+			cluster := fmt.Sprintf("outbound|%d|%s|%s", tgt.Port, tgt.Subset, tgt.Host)
+			waitUntil(t, fmt.Sprintf("%s's endpoints of %s = %v", g.Name, cluster, want), nil, func() (bool, string) {
+				eps := envoyEndpoints(g, cluster)
+				return slices.Equal(eps, addrs(want...)), fmt.Sprint(eps)
+			})
+		}
+	}
+	envoyEndpointsAre(all...)
+
+	for _, p := range []*meshlab.Proc{removed.Daemon, eastWestProc(removed)} {
 		if err := p.Kill(); err != nil {
 			t.Fatal(err)
 		}
 	}
 	t.Cleanup(func() {
-		restartDaemon(t, m, c3)
-		restartGateway(t, m, c3, c3.EastWest, meshlab.EastWestAdmin)
+		restartDaemon(t, m, removed)
+		restartEastWest(t, m, removed)
 	})
 	r.fault()
-	waitEndpoints(t, cl, tgt, gw(c2))
+	waitEndpoints(t, cl, tgt, keep...)
 	removedFor := time.Since(r.faultAt)
 	if removedFor > 10*time.Second {
-		t.Errorf("cluster3's endpoints withdrawn %s after its removal, want < 10s (its gateway stopped answering)",
-			removedFor.Round(time.Millisecond))
+		t.Errorf("%s's endpoints withdrawn %s after its removal, want < 10s (its gateway stopped answering)",
+			removed.ID, removedFor.Round(time.Millisecond))
 	}
-	dead := waitUntil(t, "cluster1's daemon sees cluster3's daemon dead", nil, func() (bool, string) {
+	envoyEndpointsAre(keep...)
+	dead := waitUntil(t, "cluster1's daemon sees "+removed.ID+"'s daemon dead", nil, func() (bool, string) {
 		st := memberStates(t, m, c1)
-		return st[c3.ID] != "alive", strings.Join(mapLines(st), ", ")
+		return st[removed.ID] != "alive", strings.Join(mapLines(st), ", ")
 	}) + removedFor
 	after := time.Now()
 	st := r.waitLoad(after, "requests after the withdrawal", func(s workload.Stats) bool { return s.Sent >= 100 })
 	if st.Failed > 0 {
-		t.Errorf("requests failed after cluster3's endpoints were withdrawn: %s %v", st, st.Errors)
+		t.Errorf("requests failed after %s's endpoints were withdrawn: %s %v", removed.ID, st, st.Errors)
 	}
-	removed := r.load.Window(r.faultAt, r.faultAt.Add(removedFor))
-	figure(t, "cluster3's endpoints withdrawn after %s (its daemon seen dead after %s; fail-static window %s); until then %s; after: %s",
-		removedFor.Round(time.Millisecond), dead.Round(time.Millisecond), m.Opts.FailStaticWindow, removed, st)
+	window := r.load.Window(r.faultAt, r.faultAt.Add(removedFor))
+	figure(t, "%s's endpoints withdrawn after %s (its daemon seen dead after %s; fail-static window %s); until then %s; after: %s",
+		removed.ID, removedFor.Round(time.Millisecond), dead.Round(time.Millisecond), m.Opts.FailStaticWindow, window, st)
 
 	r.heal()
-	restartDaemon(t, m, c3)
-	restartGateway(t, m, c3, c3.EastWest, meshlab.EastWestAdmin)
-	back := waitEndpoints(t, cl, tgt, gw(c2), gw(c3))
+	restartDaemon(t, m, removed)
+	restartEastWest(t, m, removed)
+	back := waitEndpoints(t, cl, tgt, all...)
+	envoyEndpointsAre(all...)
 	r.recover()
-	figure(t, "cluster3 back in the client's endpoints %s after its daemon and gateway restarted", back.Round(time.Millisecond))
+	figure(t, "%s back in the client's endpoints %s after its daemon and gateway restarted", removed.ID, back.Round(time.Millisecond))
+}
+
+// eastWestProc is c's east-west gateway process, built-in or Envoy.
+func eastWestProc(c *meshlab.Cluster) *meshlab.Proc {
+	if c.EnvoyEastWest != nil {
+		return c.EnvoyEastWest.Proc
+	}
+	return c.EastWest
+}
+
+// restartEastWest starts c's stopped east-west gateway (built-in or Envoy)
+// again and waits until it is ready.
+func restartEastWest(t *testing.T, m *meshlab.Mesh, c *meshlab.Cluster) {
+	t.Helper()
+	g := c.EnvoyEastWest
+	if g == nil {
+		restartGateway(t, m, c, c.EastWest, meshlab.EastWestAdmin)
+		return
+	}
+	if g.Running() {
+		return
+	}
+	if err := g.Start(context.Background()); err != nil {
+		t.Fatalf("restart %s: %v", g.Name, err)
+	}
 }
 
 func mustRun(t *testing.T, bin string, args ...string) string {

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/meshgate/meshgate/test/e2e/meshlab"
+	"github.com/meshgate/meshgate/test/e2e/workload"
 	"github.com/meshgate/meshgate/test/kubetest"
 )
 
@@ -103,14 +104,23 @@ spec:
 	}
 }
 
-// TestChaosAPIServerDown stops cluster2's API server for
-// $MESHGATE_E2E_APISERVER_OUTAGE (default 2m) while cluster1 calls only-b
-// (in cluster2) and a client in cluster2 calls its local echo pods. The
-// daemon keeps its last state (informer caches; fail-static), so every
-// request succeeds. After the API server is back, a new pod written to it
-// reaches the client: the figures give the time.
+// TestChaosAPIServerDown runs chaosAPIServerDown in the shared mesh
+// (built-in gateways), with cluster2's local client calling echo v1 (its
+// own pod and cluster1's gateway).
 func TestChaosAPIServerDown(t *testing.T) {
 	m := mesh(t)
+	chaosAPIServerDown(t, m, target(m, tgtEchoV1, "echo"), "v1")
+}
+
+// chaosAPIServerDown stops cluster2's API server for
+// $MESHGATE_E2E_APISERVER_OUTAGE (default 2m) while cluster1 calls only-b
+// (in cluster2; onlyBRuns: a mesh client, and in the Envoy world also HTTP
+// through the Envoy ingress) and a client in cluster2 calls local, echo
+// pods of version in cluster2 and cluster1's gateway. The daemon keeps its
+// last state (informer caches; fail-static), so every request succeeds.
+// After the API server is back, a new pod (version) written to it reaches
+// the local client: the figures give the time.
+func chaosAPIServerDown(t *testing.T, m *meshlab.Mesh, local workload.Target, version string) {
 	if m.Opts.Source != meshlab.SourceKube {
 		pending(t, "kubeconfig")
 	}
@@ -123,43 +133,41 @@ func TestChaosAPIServerDown(t *testing.T) {
 		}
 		outage = d
 	}
-	cl := newClient(t, c1, "client-apiserver")
-	tgt := target(m, tgtOnlyB, "only-b")
-	waitEndpoints(t, cl, tgt, gw(c2))
-	r := startChaos(t, "apiserver-down", cl, tgt)
-	local := newClient(t, c2, "client-apiserver-local")
-	v1 := target(m, tgtEchoV1, "echo")
-	waitEndpoints(t, local, v1, podAddr(podOf(t, c2, "echo", "v1")), gw(m.Cluster("cluster1")))
+	runs := onlyBRuns(t, m, "apiserver-down", true)
+	lc := newClient(t, c2, "client-apiserver-local")
+	waitEndpoints(t, lc, local, podAddr(podOf(t, c2, "echo", version)), gw(c1))
 
 	if err := c2.Kube.StopAPIServer(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c2.Kube.StartAPIServer(context.Background()) })
-	r.fault()
+	runs.fault()
 	// The load paces the outage: outage × 50 requests at 50 per second.
-	during := r.during(int(outage.Seconds() * 50))
-	if during.Failed != 0 {
-		t.Errorf("requests failed while cluster2's API server was down: %s %v", during, during.Errors)
+	during := runs.during(int(outage.Seconds() * 50))
+	for i, st := range during {
+		if st.Failed != 0 {
+			t.Errorf("%s: requests failed while cluster2's API server was down: %s %v", runs[i].load.Name, st, st.Errors)
+		}
 	}
-	r.heal()
+	runs.heal()
 	if err := c2.Kube.StartAPIServer(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	r.recover()
+	runs.recover()
 	start := time.Now()
-	p, err := c2.AddEchoPod(context.Background(), "echo", "v1")
+	p, err := c2.AddEchoPod(context.Background(), "echo", version)
 	if err != nil {
 		t.Fatal(err)
 	}
-	took := waitEndpoints(t, local, v1, podAddr(podOf(t, c2, "echo", "v1")), podAddr(p), gw(m.Cluster("cluster1")))
+	took := waitEndpoints(t, lc, local, podAddr(podOf(t, c2, "echo", version)), podAddr(p), gw(c1))
 	figure(t, "API server down %s: %s; a pod written after it returned reached the client in %s (%s after the write began)",
 		outage, during, took.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
-	// The mesh is shared by the tests that follow: give the pod back and
-	// wait until it is withdrawn, so they see the topology they expect.
+	// The mesh may be shared by the tests that follow: give the pod back
+	// and wait until it is withdrawn, so they see the topology they expect.
 	if err := c2.RemovePod(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
-	gone := waitEndpoints(t, local, v1, podAddr(podOf(t, c2, "echo", "v1")), gw(m.Cluster("cluster1")))
+	gone := waitEndpoints(t, lc, local, podAddr(podOf(t, c2, "echo", version)), gw(c1))
 	figure(t, "API server down: the added pod's removal reached the client in %s", gone.Round(time.Millisecond))
 }
 

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"k8s.io/client-go/dynamic"
 
@@ -106,8 +107,15 @@ func (c *Cluster) Identity(ctx context.Context, ns, sa string) (*workload.Identi
 }
 
 // AddEchoPod starts an echo pod of svc (version label, service account
-// svc) and publishes it: Pod, Service and EndpointSlice are written.
+// svc) and publishes it: Pod, Service and EndpointSlice are written. It
+// accepts the callers of Mesh.AllowedCallers.
 func (c *Cluster) AddEchoPod(ctx context.Context, svc, version string) (*Pod, error) {
+	return c.AddEchoPodAllowing(ctx, svc, version, c.Mesh.AllowedCallers()...)
+}
+
+// AddEchoPodAllowing is AddEchoPod for a pod that accepts only the callers
+// allow (SPIFFE IDs).
+func (c *Cluster) AddEchoPodAllowing(ctx context.Context, svc, version string, allow ...spiffeid.ID) (*Pod, error) {
 	id, err := c.Identity(ctx, Namespace, svc)
 	if err != nil {
 		return nil, err
@@ -121,7 +129,7 @@ func (c *Cluster) AddEchoPod(ctx context.Context, svc, version string) (*Pod, er
 	c.mu.Unlock()
 	p.Echo, err = workload.StartEcho(workload.EchoConfig{Net: c.Net, Addr: netip.AddrPortFrom(ip, EchoPort),
 		Cluster: c.ID, Pod: p.Name, Service: Host(svc), Version: version, ID: id,
-		Allow: tlsconfig.AuthorizeOneOf(c.Mesh.AllowedCallers()...)})
+		Allow: tlsconfig.AuthorizeOneOf(allow...)})
 	if err != nil {
 		return nil, err
 	}

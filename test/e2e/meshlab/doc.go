@@ -19,6 +19,7 @@
 //	             └────────▶ meshgate gateway (east-west, ingress) ─▶ /ready
 //	                         or envoy -c <bootstrap> (Options.Envoy) ─▶ admin address file ─▶ /ready
 //	Cluster.AddEchoPod / RemovePod ─▶ pod address + SVID (meshgate cert issue) + Pod/EndpointSlice
+//	                                  (AddEchoPodAllowing: callers other than Mesh.AllowedCallers)
 //	Cluster.NewClient ─▶ workload.Client with an ADS client to the cluster's daemon
 //
 // Gateways and clients reach their daemon only on its secure xDS port
