@@ -138,18 +138,18 @@ func chaosClusterRemoved(t *testing.T, m *meshlab.Mesh, removed *meshlab.Cluster
 			removed.ID, removedFor.Round(time.Millisecond))
 	}
 	envoyEndpointsAre(keep...)
-	dead := waitUntil(t, "cluster1's daemon sees "+removed.ID+"'s daemon dead", nil, func() (bool, string) {
-		st := memberStates(t, m, c1)
-		return st[removed.ID] != "alive", strings.Join(mapLines(st), ", ")
-	}) + removedFor
+	// Not waited for: memberlist's verdict on the daemon (after several
+	// restarts in the shared mesh it can take minutes; the probes made it
+	// irrelevant to the endpoints). Its state at the withdrawal is a figure.
+	memberState := memberStates(t, m, c1)[removed.ID]
 	after := time.Now()
 	st := r.waitLoad(after, "requests after the withdrawal", func(s workload.Stats) bool { return s.Sent >= 100 })
 	if st.Failed > 0 {
 		t.Errorf("requests failed after %s's endpoints were withdrawn: %s %v", removed.ID, st, st.Errors)
 	}
 	window := r.load.Window(r.faultAt, r.faultAt.Add(removedFor))
-	figure(t, "%s's endpoints withdrawn after %s (its daemon seen dead after %s; fail-static window %s); until then %s; after: %s",
-		removed.ID, removedFor.Round(time.Millisecond), dead.Round(time.Millisecond), m.Opts.FailStaticWindow, window, st)
+	figure(t, "%s's endpoints withdrawn after %s (its daemon then %q to memberlist; fail-static window %s); until then %s; after: %s",
+		removed.ID, removedFor.Round(time.Millisecond), memberState, m.Opts.FailStaticWindow, window, st)
 
 	r.heal()
 	restartDaemon(t, m, removed)
