@@ -120,17 +120,21 @@ func runTranslate(stdin io.Reader, stdout, stderr io.Writer, f *translateFlags) 
 	if err != nil {
 		return failed(err)
 	}
-	out, err := doc.MarshalIndent()
-	if err == nil && f.output == "yaml" {
-		out, err = yaml.JSONToYAML(out)
-	}
-	if err != nil {
+	if f.output == "yaml" {
+		out, err := doc.MarshalIndent()
+		if err == nil {
+			out, err = yaml.JSONToYAML(out)
+		}
+		if err == nil {
+			_, err = stdout.Write(out)
+		}
+		if err != nil {
+			return failed(err)
+		}
+	} else if err := doc.WriteIndent(stdout); err != nil {
 		return failed(err)
 	}
-	if _, err := stdout.Write(out); err != nil {
-		return failed(err)
-	}
-	ph.done("wrote the output", "bytes", len(out))
+	ph.done("wrote the output")
 	warnUnselected(log, mesh, proxy, res)
 	for _, w := range res.Warnings {
 		log.Warn(w.Error())

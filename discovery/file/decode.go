@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unique"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -285,7 +286,8 @@ func (d *docDecoder) core(loc location, ref model.Ref, kind string, js []byte) {
 	case "Pod":
 		var o corev1.Pod
 		if d.decodeK8s(loc, ref, js, &o) {
-			d.add(loc, ref, &o.ObjectMeta, func(in *convert.Inputs) { in.Pods = append(in.Pods, &o) })
+			p := internPod(convert.SlimPod(&o)) // the whole Pod is validated, the slim part kept
+			d.add(loc, ref, &p.ObjectMeta, func(in *convert.Inputs) { in.Pods = append(in.Pods, p) })
 		}
 	case "Namespace":
 		var o corev1.Namespace
@@ -461,3 +463,21 @@ func (d *decoder) originOf(ref model.Ref) (string, int) {
 func (d *decoder) sourceOf(kind model.Kind, namespace, name string) string {
 	return d.seen[objKey{kind, namespace, name}].source
 }
+
+// internPod shares the strings that pods repeat (namespace, label keys and
+// values, service account, node) across a load's thousands of pods.
+func internPod(p *corev1.Pod) *corev1.Pod {
+	p.Namespace = intern(p.Namespace)
+	if len(p.Labels) > 0 {
+		labels := make(map[string]string, len(p.Labels))
+		for k, v := range p.Labels {
+			labels[intern(k)] = intern(v)
+		}
+		p.Labels = labels
+	}
+	p.Spec.ServiceAccountName = intern(p.Spec.ServiceAccountName)
+	p.Spec.NodeName = intern(p.Spec.NodeName)
+	return p
+}
+
+func intern(s string) string { return unique.Make(s).Value() }

@@ -77,13 +77,13 @@ const (
 	ySeq
 )
 
+// ynode is a parsed node. Its bytes point into the document.
 type ynode struct {
 	kind   uint8
-	str    bool   // a scalar that is a string (s holds it)
-	s      string // scalar: the string value
-	js     []byte // scalar: its JSON
-	keys   []string
-	values []*ynode
+	str    bool   // a scalar that is a string
+	raw    []byte // scalar: the string (str), else its JSON
+	keys   [][]byte
+	values []ynode
 }
 
 type yparser struct {
@@ -92,13 +92,13 @@ type yparser struct {
 	bad   bool
 }
 
-func (p *yparser) fail() *ynode {
+func (p *yparser) fail() ynode {
 	p.bad = true
-	return &ynode{kind: yScalar, js: []byte("null")}
+	return ynode{kind: yScalar, raw: jsNull}
 }
 
 // block parses the block node starting at line p.i, at indentation indent.
-func (p *yparser) block(indent int) *ynode {
+func (p *yparser) block(indent int) ynode {
 	if p.i >= len(p.lines) || p.lines[p.i].indent != indent {
 		return p.fail()
 	}
@@ -110,8 +110,8 @@ func (p *yparser) block(indent int) *ynode {
 
 func isSeqEntry(t []byte) bool { return t[0] == '-' && (len(t) == 1 || t[1] == ' ') }
 
-func (p *yparser) mapping(indent int) *ynode {
-	n := &ynode{kind: yMap}
+func (p *yparser) mapping(indent int) ynode {
+	n := ynode{kind: yMap}
 	for !p.bad && p.i < len(p.lines) {
 		l := p.lines[p.i]
 		if l.indent < indent {
@@ -131,8 +131,8 @@ func (p *yparser) mapping(indent int) *ynode {
 	return n
 }
 
-func (p *yparser) sequence(indent int) *ynode {
-	n := &ynode{kind: ySeq}
+func (p *yparser) sequence(indent int) ynode {
+	n := ynode{kind: ySeq}
 	for !p.bad && p.i < len(p.lines) {
 		l := p.lines[p.i]
 		if l.indent < indent {
@@ -160,7 +160,7 @@ func (p *yparser) sequence(indent int) *ynode {
 
 // value parses what follows "key:" or "-" (rest, possibly empty) on a line
 // of the given indentation, and any block node below it.
-func (p *yparser) value(indent int, rest []byte, inMap bool) *ynode {
+func (p *yparser) value(indent int, rest []byte, inMap bool) ynode {
 	if len(rest) == 0 || rest[0] == '#' {
 		if p.i < len(p.lines) {
 			next := p.lines[p.i]
@@ -171,7 +171,7 @@ func (p *yparser) value(indent int, rest []byte, inMap bool) *ynode {
 				return p.sequence(indent) // "key:\n- a": a sequence may sit at its key's indentation
 			}
 		}
-		return &ynode{kind: yScalar, js: []byte("null")}
+		return ynode{kind: yScalar, raw: jsNull}
 	}
 	if p.i < len(p.lines) && p.lines[p.i].indent > indent {
 		return p.fail() // a multi-line scalar, or an error: the full parser decides
@@ -195,14 +195,14 @@ func isMapEntry(t []byte) bool {
 }
 
 // splitKey splits "key: rest" (or "key:") into the key and rest.
-func splitKey(t []byte) (key string, rest []byte, ok bool) {
-	var k *ynode
+func splitKey(t []byte) (key []byte, rest []byte, ok bool) {
+	var k ynode
 	var tail []byte
 	switch t[0] {
 	case '"', '\'':
 		k, tail, ok = quoted(t)
 		if !ok {
-			return "", nil, false
+			return nil, nil, false
 		}
 		tail = bytes.TrimLeft(tail, " ")
 	default:
@@ -213,27 +213,27 @@ func splitKey(t []byte) (key string, rest []byte, ok bool) {
 				break
 			}
 			if t[i] == '#' && i > 0 && t[i-1] == ' ' {
-				return "", nil, false
+				return nil, nil, false
 			}
 		}
 		if end <= 0 {
-			return "", nil, false
+			return nil, nil, false
 		}
-		k = plain(bytes.TrimRight(t[:end], " "))
+		k, ok = plain(bytes.TrimRight(t[:end], " "))
 		tail = t[end:]
 	}
-	if k == nil || !k.str || len(tail) == 0 || tail[0] != ':' || (len(tail) > 1 && tail[1] != ' ') {
-		return "", nil, false
+	if !ok || !k.str || len(tail) == 0 || tail[0] != ':' || (len(tail) > 1 && tail[1] != ' ') {
+		return nil, nil, false
 	}
-	return k.s, bytes.TrimLeft(tail[1:], " "), true
+	return k.raw, bytes.TrimLeft(tail[1:], " "), true
 }
 
 // flowValue parses one value at the start of t: a flow mapping or sequence,
 // a quoted scalar, or a plain scalar (ending at ", ", "]" or "}" when
 // inFlow). It returns the rest of t.
-func flowValue(t []byte, inFlow bool) (*ynode, []byte, bool) {
+func flowValue(t []byte, inFlow bool) (ynode, []byte, bool) {
 	if len(t) == 0 {
-		return nil, nil, false
+		return ynode{}, nil, false
 	}
 	switch t[0] {
 	case '{':
@@ -255,52 +255,52 @@ func flowValue(t []byte, inFlow bool) (*ynode, []byte, bool) {
 			break
 		}
 		if c == ':' && (i+1 == len(t) || t[i+1] == ' ') {
-			return nil, nil, false // "a: b" as a value: a nested mapping on one line is an error
+			return ynode{}, nil, false // "a: b" as a value: a nested mapping on one line is an error
 		}
 	}
 	s := bytes.TrimRight(t[:end], " ")
 	if len(s) == 0 {
-		return nil, nil, false
+		return ynode{}, nil, false
 	}
-	n := plain(s)
-	return n, t[end:], n != nil
+	n, ok := plain(s)
+	return n, t[end:], ok
 }
 
-func flowMapping(t []byte) (*ynode, []byte, bool) {
-	n := &ynode{kind: yMap}
+func flowMapping(t []byte) (ynode, []byte, bool) {
+	n := ynode{kind: yMap}
 	t = bytes.TrimLeft(t[1:], " ")
 	if len(t) > 0 && t[0] == '}' {
 		return n, t[1:], true
 	}
 	for {
-		var k *ynode
+		var k ynode
 		var ok bool
 		if len(t) > 0 && (t[0] == '"' || t[0] == '\'') {
 			k, t, ok = quoted(t)
 		} else {
 			end := bytes.IndexByte(t, ':')
 			if end <= 0 {
-				return nil, nil, false
+				return ynode{}, nil, false
 			}
 			raw := bytes.TrimRight(t[:end], " ")
 			if bytes.ContainsAny(raw, ",[]{}#") {
-				return nil, nil, false
+				return ynode{}, nil, false
 			}
-			k, ok = plain(raw), true
+			k, ok = plain(raw)
 			t = t[end:]
 		}
-		if !ok || k == nil || !k.str || len(t) < 2 || t[0] != ':' || t[1] != ' ' {
-			return nil, nil, false
+		if !ok || !k.str || len(t) < 2 || t[0] != ':' || t[1] != ' ' {
+			return ynode{}, nil, false
 		}
 		v, rest, ok := flowValue(bytes.TrimLeft(t[1:], " "), true)
 		if !ok {
-			return nil, nil, false
+			return ynode{}, nil, false
 		}
-		n.keys = append(n.keys, k.s)
+		n.keys = append(n.keys, k.raw)
 		n.values = append(n.values, v)
 		t = bytes.TrimLeft(rest, " ")
 		if len(t) == 0 {
-			return nil, nil, false
+			return ynode{}, nil, false
 		}
 		switch t[0] {
 		case '}':
@@ -308,16 +308,16 @@ func flowMapping(t []byte) (*ynode, []byte, bool) {
 		case ',':
 			t = bytes.TrimLeft(t[1:], " ")
 			if len(t) == 0 || t[0] == '}' || t[0] == ',' {
-				return nil, nil, false
+				return ynode{}, nil, false
 			}
 		default:
-			return nil, nil, false
+			return ynode{}, nil, false
 		}
 	}
 }
 
-func flowSequence(t []byte) (*ynode, []byte, bool) {
-	n := &ynode{kind: ySeq}
+func flowSequence(t []byte) (ynode, []byte, bool) {
+	n := ynode{kind: ySeq}
 	t = bytes.TrimLeft(t[1:], " ")
 	if len(t) > 0 && t[0] == ']' {
 		return n, t[1:], true
@@ -325,12 +325,12 @@ func flowSequence(t []byte) (*ynode, []byte, bool) {
 	for {
 		v, rest, ok := flowValue(t, true)
 		if !ok {
-			return nil, nil, false
+			return ynode{}, nil, false
 		}
 		n.values = append(n.values, v)
 		t = bytes.TrimLeft(rest, " ")
 		if len(t) == 0 {
-			return nil, nil, false
+			return ynode{}, nil, false
 		}
 		switch t[0] {
 		case ']':
@@ -338,24 +338,24 @@ func flowSequence(t []byte) (*ynode, []byte, bool) {
 		case ',':
 			t = bytes.TrimLeft(t[1:], " ")
 			if len(t) == 0 || t[0] == ']' || t[0] == ',' {
-				return nil, nil, false
+				return ynode{}, nil, false
 			}
 		default:
-			return nil, nil, false // "[a: b]" and the like
+			return ynode{}, nil, false // "[a: b]" and the like
 		}
 	}
 }
 
 // quoted parses a quoted scalar closed on its line; a double-quoted one
 // without escapes.
-func quoted(t []byte) (*ynode, []byte, bool) {
+func quoted(t []byte) (ynode, []byte, bool) {
 	q := t[0]
 	if q == '"' {
 		end := bytes.IndexByte(t[1:], '"')
 		if end < 0 || bytes.IndexByte(t[1:1+end], '\\') >= 0 {
-			return nil, nil, false
+			return ynode{}, nil, false
 		}
-		return strNode(string(t[1 : 1+end])), t[2+end:], true
+		return strNode(t[1 : 1+end]), t[2+end:], true
 	}
 	for i := 1; i < len(t); i++ {
 		if t[i] != '\'' {
@@ -364,27 +364,27 @@ func quoted(t []byte) (*ynode, []byte, bool) {
 		if i+1 < len(t) && t[i+1] == '\'' { // '' is a quote
 			return quotedSlow(t)
 		}
-		return strNode(string(t[1:i])), t[i+1:], true
+		return strNode(t[1:i]), t[i+1:], true
 	}
-	return nil, nil, false
+	return ynode{}, nil, false
 }
 
 // quotedSlow is a single-quoted scalar with ” inside.
-func quotedSlow(t []byte) (*ynode, []byte, bool) {
-	var sb strings.Builder
+func quotedSlow(t []byte) (ynode, []byte, bool) {
+	var sb []byte
 	for i := 1; i < len(t); i++ {
 		if t[i] != '\'' {
-			sb.WriteByte(t[i])
+			sb = append(sb, t[i])
 			continue
 		}
 		if i+1 < len(t) && t[i+1] == '\'' {
-			sb.WriteByte('\'')
+			sb = append(sb, '\'')
 			i++
 			continue
 		}
-		return strNode(sb.String()), t[i+1:], true
+		return strNode(sb), t[i+1:], true
 	}
-	return nil, nil, false
+	return ynode{}, nil, false
 }
 
 var (
@@ -393,61 +393,64 @@ var (
 	jsFalse = []byte("false")
 )
 
-// plain resolves a plain scalar as go-yaml v2 would, or returns nil where
-// that needs the full parser.
-func plain(s []byte) *ynode {
+// plain resolves a plain scalar as go-yaml v2 would; ok is false where that
+// needs the full parser.
+func plain(s []byte) (ynode, bool) {
 	switch string(s) {
 	case "~", "null", "Null", "NULL":
-		return &ynode{kind: yScalar, js: jsNull}
+		return ynode{kind: yScalar, raw: jsNull}, true
 	case "true", "True", "TRUE":
-		return &ynode{kind: yScalar, js: jsTrue}
+		return ynode{kind: yScalar, raw: jsTrue}, true
 	case "false", "False", "FALSE":
-		return &ynode{kind: yScalar, js: jsFalse}
+		return ynode{kind: yScalar, raw: jsFalse}, true
 	case "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF":
-		return nil
+		return ynode{}, false
 	}
 	c := s[0]
 	switch {
 	case c >= '0' && c <= '9' || c == '-' || c == '+':
 		return numberOrString(s)
 	case strings.IndexByte(".?:,[]{}#&*!|>'\"%@`<=", c) >= 0:
-		return nil
+		return ynode{}, false
 	}
-	return strNode(string(s))
+	return strNode(s), true
 }
 
 // numberOrString resolves a plain scalar starting with a digit or a sign
 // as go-yaml v2's resolve does: an integer (any base Go's strconv reads),
 // or a string when it is no number or timestamp. Floats, binary numbers
 // and timestamps are left to the full parser.
-func numberOrString(s []byte) *ynode {
+func numberOrString(s []byte) (ynode, bool) {
 	digits := 0
 	for digits < len(s) && s[digits] >= '0' && s[digits] <= '9' {
 		digits++
 	}
 	if digits == 4 && len(s) > 4 && s[4] == '-' {
-		return nil // maybe a timestamp
+		return ynode{}, false // maybe a timestamp
 	}
 	if s[0] == '-' && (len(s) == 1 || s[1] == ' ') || len(s) == 1 && s[0] == '+' {
-		return nil // "- x": a block sequence entry where none may start
+		return ynode{}, false // "- x": a block sequence entry where none may start
+	}
+	if digits == len(s) && (digits == 1 || s[0] != '0') && digits < 16 {
+		return ynode{kind: yScalar, raw: s}, true // decimal: as written
 	}
 	plain := strings.ReplaceAll(string(s), "_", "")
 	if v, err := strconv.ParseInt(plain, 0, 64); err == nil {
-		return &ynode{kind: yScalar, js: strconv.AppendInt(nil, v, 10)}
+		return ynode{kind: yScalar, raw: strconv.AppendInt(nil, v, 10)}, true
 	}
 	if v, err := strconv.ParseUint(plain, 0, 64); err == nil {
-		return &ynode{kind: yScalar, js: strconv.AppendUint(nil, v, 10)}
+		return ynode{kind: yScalar, raw: strconv.AppendUint(nil, v, 10)}, true
 	}
 	if yamlStyleFloat.MatchString(plain) || strings.HasPrefix(plain, "0b") || strings.HasPrefix(plain, "-0b") {
-		return nil
+		return ynode{}, false
 	}
-	return strNode(string(s))
+	return strNode(s), true
 }
 
 // yamlStyleFloat is go-yaml v2's.
 var yamlStyleFloat = regexp.MustCompile(`^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`)
 
-func strNode(s string) *ynode { return &ynode{kind: yScalar, str: true, s: s} }
+func strNode(s []byte) ynode { return ynode{kind: yScalar, str: true, raw: s} }
 
 // appendJSON writes n as encoding/json writes the value yaml.YAMLToJSON
 // builds (map keys sorted). ok is false on a duplicate key.
@@ -455,9 +458,9 @@ func (n *ynode) appendJSON(out []byte) ([]byte, bool) {
 	switch n.kind {
 	case yScalar:
 		if n.str {
-			return appendJSONString(out, n.s), true
+			return appendJSONString(out, n.raw), true
 		}
-		return append(out, n.js...), true
+		return append(out, n.raw...), true
 	case ySeq:
 		out = append(out, '[')
 		for i, v := range n.values {
@@ -475,13 +478,13 @@ func (n *ynode) appendJSON(out []byte) ([]byte, bool) {
 	for i := range order {
 		order[i] = i
 	}
-	if !slices.IsSortedFunc(order, func(a, b int) int { return strings.Compare(n.keys[a], n.keys[b]) }) {
-		slices.SortFunc(order, func(a, b int) int { return strings.Compare(n.keys[a], n.keys[b]) })
+	if !slices.IsSortedFunc(order, func(a, b int) int { return bytes.Compare(n.keys[a], n.keys[b]) }) {
+		slices.SortFunc(order, func(a, b int) int { return bytes.Compare(n.keys[a], n.keys[b]) })
 	}
 	out = append(out, '{')
 	for j, i := range order {
 		if j > 0 {
-			if n.keys[i] == n.keys[order[j-1]] {
+			if bytes.Equal(n.keys[i], n.keys[order[j-1]]) {
 				return nil, false // duplicate key: the strict parser reports it
 			}
 			out = append(out, ',')
@@ -497,10 +500,10 @@ func (n *ynode) appendJSON(out []byte) ([]byte, bool) {
 }
 
 // appendJSONString quotes s as encoding/json does (HTML characters escaped).
-func appendJSONString(out []byte, s string) []byte {
+func appendJSONString(out []byte, s []byte) []byte {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= 0x80 {
-			b, _ := json.Marshal(s)
+			b, _ := json.Marshal(string(s))
 			return append(out, b...)
 		}
 	}
@@ -511,8 +514,8 @@ func appendJSONString(out []byte, s string) []byte {
 
 func (n *ynode) get(key string) *ynode {
 	for i, k := range n.keys {
-		if k == key {
-			return n.values[i]
+		if string(k) == key {
+			return &n.values[i]
 		}
 	}
 	return nil
@@ -525,7 +528,7 @@ func (n *ynode) envelope() *envelope {
 		if v == nil {
 			return "", true
 		}
-		return v.s, v.str
+		return string(v.raw), v.str
 	}
 	var env envelope
 	var ok1, ok2 bool
