@@ -20,10 +20,12 @@ func newJSONCache() *jsonCache {
 	return &jsonCache{prev: map[[sha256.Size]byte]cached{}, next: map[[sha256.Size]byte]cached{}}
 }
 
-// cached is a document's JSON, and its envelope when the fast path read it.
+// cached is a document's JSON, or its tree and envelope when the fast YAML
+// path read it.
 type cached struct {
-	js  []byte
-	env *envelope
+	js   []byte
+	tree *ynode
+	env  *envelope
 }
 
 // get returns the cached JSON of doc, if any; without a cache, nothing (and

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -80,22 +81,30 @@ func (d *decoder) apply(ops []func(*decoder)) {
 type docDecoder struct {
 	cache *jsonCache
 	ops   []func(*decoder)
+	// tree is the document being decoded, when the fast YAML path read it:
+	// Kubernetes objects are decoded from it directly (decodeTree), and its
+	// JSON is written only when needed.
+	tree *ynode
 }
 
 // documents decodes docs, the documents of one file.
 func (d *docDecoder) documents(display, source string, docs []document) {
 	for _, doc := range docs {
 		loc := location{file: display, source: source, document: doc.index}
+		d.tree = nil
 		c, k, ok := d.cache.get(doc.data)
 		if ok {
+			d.tree = c.tree
 			d.value(loc, doc.line, c.js, c.env)
 			continue
 		}
-		// Most documents are plain block YAML: converted without the full
+		// Most documents are plain block YAML: parsed without the full
 		// parser (fastyaml.go), which takes everything else.
-		if js, env, ok := fastYAMLToJSON(doc.data); ok {
-			d.cache.put(k, cached{js, env})
-			d.value(loc, doc.line, js, env)
+		if tree, ok := fastYAML(doc.data); ok {
+			env := tree.envelope()
+			d.cache.put(k, cached{tree: tree, env: env})
+			d.tree = tree
+			d.value(loc, doc.line, nil, env)
 			continue
 		}
 		js, err := yaml.YAMLToJSONStrict(doc.data)
@@ -145,9 +154,24 @@ func (d *docDecoder) duplicateKeys(loc location, line int, js []byte, err error)
 	d.objErr(loc, discovery.ReasonSchema, model.Errorf(model.Ref{Kind: model.Kind(env.Kind), Namespace: ns, Name: env.Metadata.Name}, "", "duplicate key: %s", msg))
 }
 
+// json is js, or the JSON of the tree when the fast path left js unwritten.
+func (d *docDecoder) json(js []byte) []byte {
+	if js != nil || d.tree == nil {
+		return js
+	}
+	js, _ = d.tree.appendJSON(nil) // no duplicate keys: fastYAML refused them
+	return js
+}
+
 // value dispatches one decoded document (or List item); env is its envelope
 // if known.
 func (d *docDecoder) value(loc location, line int, js []byte, env *envelope) {
+	if d.tree != nil && env != nil && env.Kind != "" && env.APIVersion != "" {
+		d.object(loc, *env, nil)
+		return
+	}
+	js = d.json(js)
+	d.tree = nil
 	switch {
 	case len(js) == 0 || string(js) == "null":
 		return // empty document (comments only)
@@ -362,6 +386,13 @@ var (
 // decodeK8s decodes js strictly into a Kubernetes type: unknown and duplicate
 // fields, and values of the wrong type, are FieldErrors naming the field.
 func (d *docDecoder) decodeK8s(loc location, ref model.Ref, js []byte, into any) bool {
+	if d.tree != nil {
+		if decodeTree(d.tree, into) {
+			return true
+		}
+		reflect.ValueOf(into).Elem().SetZero() // the JSON decoder says what is wrong
+		js = d.json(js)
+	}
 	strictErrs, err := strictjson.UnmarshalStrict(js, into)
 	if err != nil {
 		d.objErr(loc, discovery.ReasonSchema, k8sDecodeError(ref, err))

@@ -25,25 +25,31 @@ import (
 // says what is wrong and where. So the fast path never changes a result,
 // it only skips work.
 func fastYAMLToJSON(doc []byte) (js []byte, env *envelope, ok bool) {
+	root, ok := fastYAML(doc)
+	if !ok {
+		return nil, nil, false
+	}
+	js, ok = root.appendJSON(make([]byte, 0, len(doc)))
+	return js, root.envelope(), ok
+}
+
+// fastYAML parses doc (see fastYAMLToJSON) into a tree whose bytes point
+// into doc.
+func fastYAML(doc []byte) (*ynode, bool) {
 	for i, c := range doc { // tabs, control characters, lone CRs and non-ASCII: the full parser
 		if (c < 0x20 && c != '\n' && c != '\r') || c >= 0x7f || (c == '\r' && (i+1 == len(doc) || doc[i+1] != '\n')) {
-			return nil, nil, false
+			return nil, false
 		}
 	}
 	p := yparser{lines: splitLines(doc)}
 	if len(p.lines) == 0 || p.lines[0].indent != 0 {
-		return nil, nil, false
+		return nil, false
 	}
 	root := p.block(0)
 	if p.bad || p.i != len(p.lines) || root.kind != yMap {
-		return nil, nil, false
+		return nil, false
 	}
-	out := make([]byte, 0, len(doc))
-	out, ok = root.appendJSON(out)
-	if !ok {
-		return nil, nil, false
-	}
-	return out, root.envelope(), true
+	return &root, true
 }
 
 type yline struct {
@@ -127,6 +133,9 @@ func (p *yparser) mapping(indent int) ynode {
 		p.i++
 		n.keys = append(n.keys, key)
 		n.values = append(n.values, p.value(indent, rest, true))
+	}
+	if hasDuplicateKeys(&n) {
+		return p.fail() // the strict parser reports it
 	}
 	return n
 }
@@ -304,6 +313,9 @@ func flowMapping(t []byte) (ynode, []byte, bool) {
 		}
 		switch t[0] {
 		case '}':
+			if hasDuplicateKeys(&n) {
+				return ynode{}, nil, false
+			}
 			return n, t[1:], true
 		case ',':
 			t = bytes.TrimLeft(t[1:], " ")

@@ -2,12 +2,19 @@ package file
 
 import (
 	"bytes"
+	"encoding/json"
+	"reflect"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	knetworkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	strictjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshgate/meshgate/test/bench/world"
@@ -35,8 +42,45 @@ func checkFastYAML(t *testing.T, name string, doc []byte) bool {
 		if err != nil || wantEnv.APIVersion != env.APIVersion || wantEnv.Kind != env.Kind || wantEnv.Metadata != env.Metadata {
 			t.Errorf("%s: envelope %+v, want %+v (%v)", name, *env, wantEnv, err)
 		}
+		checkDecodeTree(t, name, doc, env.Kind, want)
 	}
 	return true
+}
+
+// checkDecodeTree fails when decodeTree takes a document but sets another
+// object than the strict JSON decoder does.
+func checkDecodeTree(t *testing.T, name string, doc []byte, kind string, js []byte) {
+	t.Helper()
+	newObj := map[string]func() any{
+		"Service": func() any { return &corev1.Service{} }, "Pod": func() any { return &corev1.Pod{} },
+		"Namespace": func() any { return &corev1.Namespace{} }, "Secret": func() any { return &corev1.Secret{} },
+		"Endpoints": func() any { return &corev1.Endpoints{} }, "EndpointSlice": func() any { return &discoveryv1.EndpointSlice{} },
+		"Ingress": func() any { return &knetworkingv1.Ingress{} },
+		"Gateway": func() any { return &istioEnvelope{} }, "VirtualService": func() any { return &istioEnvelope{} },
+	}[kind]
+	if newObj == nil {
+		return
+	}
+	tree, _ := fastYAML(doc)
+	got, want := newObj(), newObj()
+	if !decodeTree(tree, got) {
+		return
+	}
+	if strictErrs, err := strictjson.UnmarshalStrict(js, want); err != nil || len(strictErrs) > 0 {
+		t.Errorf("%s: decodeTree took a document the JSON decoder refuses (%v %v)", name, err, strictErrs)
+		return
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s: decodeTree gives\n%+v\nwant\n%+v", name, got, want)
+	}
+}
+
+// istioEnvelope is how decode.go's istio reads the envelope of an Istio object.
+type istioEnvelope struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              json.RawMessage `json:"spec"`
+	Status            json.RawMessage `json:"status"`
 }
 
 // TestFastYAMLAgrees runs the fast path and the full parser over every
