@@ -3,10 +3,10 @@ package file
 import (
 	"bytes"
 	"encoding/json"
-	"reflect"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
