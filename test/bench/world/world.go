@@ -6,10 +6,12 @@
 // of the oracle and of the loading benchmarks.
 //
 //	world.Write(dir, world.Shape{Services: 5000, Gateway: world.Ingress})
-//	  dir/ns/ns-NN.yaml      Namespaces
-//	  dir/apps/apps-NNNN.yaml 100 services per file: Service, Pods, EndpointSlice, VirtualService
+//	  dir/ns-NN.yaml         Namespaces
+//	  dir/apps-NNNN.yaml     100 services per file: Service, Pods, EndpointSlice, VirtualService
 //	  dir/gateway.yaml       the gateway's Service, Pod, EndpointSlice and Gateway
 //	  dir/proxies.yaml       the gateway proxy, for the oracle (meshgate ignores a YAML sequence)
+//
+// Every file is at the top of dir: the oracle reads no subdirectory.
 //
 // Imports only: the standard library.
 package world
@@ -64,13 +66,11 @@ func Write(dir string, s Shape) (objects int, err error) {
 	if s.Gateway == "" {
 		s.Gateway = Ingress
 	}
-	for _, sub := range []string{"ns", "apps"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
-			return 0, err
-		}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, err
 	}
 	for i := range Namespaces {
-		err := writeFile(filepath.Join(dir, "ns", fmt.Sprintf("ns-%02d.yaml", i)), func(w *bufio.Writer) {
+		err := writeFile(filepath.Join(dir, fmt.Sprintf("ns-%02d.yaml", i)), func(w *bufio.Writer) {
 			fmt.Fprintf(w, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ns-%d\n  labels:\n    istio-injection: enabled\n", i)
 			objects++
 		})
@@ -79,7 +79,7 @@ func Write(dir string, s Shape) (objects int, err error) {
 		}
 	}
 	for f := 0; f*perFile < s.Services; f++ {
-		err := writeFile(filepath.Join(dir, "apps", fmt.Sprintf("apps-%04d.yaml", f)), func(w *bufio.Writer) {
+		err := writeFile(filepath.Join(dir, fmt.Sprintf("apps-%04d.yaml", f)), func(w *bufio.Writer) {
 			for i := f * perFile; i < min(s.Services, (f+1)*perFile); i++ {
 				objects += writeApp(w, i, s.PodsPerService, s.Gateway)
 			}
