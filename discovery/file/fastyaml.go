@@ -117,7 +117,8 @@ func (p *yparser) block(indent int) ynode {
 func isSeqEntry(t []byte) bool { return t[0] == '-' && (len(t) == 1 || t[1] == ' ') }
 
 func (p *yparser) mapping(indent int) ynode {
-	n := ynode{kind: yMap}
+	c := p.entries(indent, false)
+	n := ynode{kind: yMap, keys: make([][]byte, 0, c), values: make([]ynode, 0, c)}
 	for !p.bad && p.i < len(p.lines) {
 		l := p.lines[p.i]
 		if l.indent < indent {
@@ -141,7 +142,7 @@ func (p *yparser) mapping(indent int) ynode {
 }
 
 func (p *yparser) sequence(indent int) ynode {
-	n := ynode{kind: ySeq}
+	n := ynode{kind: ySeq, values: make([]ynode, 0, p.entries(indent, true))}
 	for !p.bad && p.i < len(p.lines) {
 		l := p.lines[p.i]
 		if l.indent < indent {
@@ -163,6 +164,24 @@ func (p *yparser) sequence(indent int) ynode {
 		}
 		p.i++
 		n.values = append(n.values, p.value(indent, rest, false))
+	}
+	return n
+}
+
+// entries counts the lines at indent from p.i on that start a mapping entry
+// (seq: a sequence entry) of the node there: the capacity it needs.
+func (p *yparser) entries(indent int, seq bool) int {
+	n := 0
+	for _, l := range p.lines[p.i:] {
+		if l.indent < indent {
+			break
+		}
+		if l.indent == indent {
+			if isSeqEntry(l.text) != seq {
+				break
+			}
+			n++
+		}
 	}
 	return n
 }

@@ -24,7 +24,10 @@ func decodeTree(n *ynode, into any) bool {
 	return setValue(n, v.Elem())
 }
 
-var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+var (
+	unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+	stringMapType   = reflect.TypeFor[map[string]string]()
+)
 
 func isNull(n *ynode) bool { return n.kind == yScalar && !n.str && bytes.Equal(n.raw, jsNull) }
 
@@ -118,6 +121,22 @@ func setValue(n *ynode, v reflect.Value) bool {
 		}
 		if n.kind != yMap || v.Type().Key().Kind() != reflect.String || hasDuplicateKeys(n) {
 			return false
+		}
+		if v.Type() == stringMapType && v.IsNil() { // labels, selectors, annotations: no reflection per entry
+			m := make(map[string]string, len(n.keys))
+			for i, k := range n.keys {
+				e := &n.values[i]
+				switch {
+				case e.kind == yScalar && e.str:
+					m[string(k)] = string(e.raw)
+				case isNull(e):
+					m[string(k)] = ""
+				default:
+					return false
+				}
+			}
+			v.Set(reflect.ValueOf(m))
+			return true
 		}
 		if v.IsNil() {
 			v.Set(reflect.MakeMapWithSize(v.Type(), len(n.keys)))
