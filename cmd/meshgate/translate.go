@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -91,30 +93,50 @@ func runTranslate(stdin io.Reader, stdout, stderr io.Writer, f *translateFlags) 
 	if err := cliflag.CheckOutput(f.output, "json", "yaml"); err != nil {
 		return rejected(err)
 	}
+	// Long work shows progress: the file source logs a long load's progress
+	// itself; once the load took that long, each later phase gets an info line
+	// too. Every phase's duration is a debug line (test/bench/perf.sh reads them).
+	ph := phases{log: log, start: time.Now()}
 	in, cleanup, err := prepareTranslate(stdin, f)
 	defer cleanup()
 	if err != nil {
 		return err
 	}
 	mesh, proxy, opts, objErrs, paths := in.mesh, in.proxy, in.opts, in.objErrs, in.paths
+	services, endpoints := 0, 0
+	for _, c := range mesh.Clusters {
+		services += len(c.Services)
+		for _, svc := range c.Services {
+			endpoints += len(svc.Endpoints)
+		}
+	}
+	ph.done("loaded the input", "services", services, "endpoints", endpoints)
+	ph.begin("translating")
 	res, err := translate.Translate(mesh, proxy, opts)
 	if err != nil {
 		return failed(err)
 	}
+	ph.done("translated", "listeners", len(res.Listeners), "routes", len(res.Routes), "clusters", len(res.Clusters), "endpoints", len(res.Endpoints))
+	ph.begin("writing the output")
 	doc, err := translate.NewDocument(res)
 	if err != nil {
 		return failed(err)
 	}
-	out, err := doc.MarshalIndent()
-	if err == nil && f.output == "yaml" {
-		out, err = yaml.JSONToYAML(out)
-	}
-	if err != nil {
+	if f.output == "yaml" {
+		out, err := doc.MarshalIndent()
+		if err == nil {
+			out, err = yaml.JSONToYAML(out)
+		}
+		if err == nil {
+			_, err = stdout.Write(out)
+		}
+		if err != nil {
+			return failed(err)
+		}
+	} else if err := doc.WriteIndent(stdout); err != nil {
 		return failed(err)
 	}
-	if _, err := stdout.Write(out); err != nil {
-		return failed(err)
-	}
+	ph.done("wrote the output")
 	warnUnselected(log, mesh, proxy, res)
 	for _, w := range res.Warnings {
 		log.Warn(w.Error())
@@ -189,7 +211,8 @@ func prepareTranslate(stdin io.Reader, f *translateFlags) (_ *translateInput, cl
 	if err != nil {
 		return nil, func() {}, failed(err)
 	}
-	loaded, err := file.Load(file.Config{Paths: paths, ClusterID: f.clusterID, Network: f.network, DomainSuffix: f.domainSuffix})
+	// through the process's logger: a long load logs its progress
+	loaded, err := file.LoadWith(file.Config{Paths: paths, ClusterID: f.clusterID, Network: f.network, DomainSuffix: f.domainSuffix}, file.Options{Logger: slog.Default()})
 	if err != nil {
 		return nil, cleanup, failed(stdinNamed(err, paths))
 	}
@@ -223,6 +246,37 @@ func prepareTranslate(stdin io.Reader, f *translateFlags) (_ *translateInput, cl
 	opts.EnableMySQLFilter, opts.EnableRedisFilter, opts.EnableQUICListeners = f.mysql, f.redis, f.quic
 	opts.DefaultServiceExportTo = f.exportTo
 	return &translateInput{mesh: mesh, proxy: proxy, opts: opts, objErrs: objErrs, paths: paths}, cleanup, nil
+}
+
+// phases logs the duration of each phase of translate at debug, and when
+// the run is long (its load took file.ProgressAfter or more), an info line
+// when each phase begins and ends, so a large input never looks hung.
+type phases struct {
+	log         *slog.Logger
+	start, last time.Time
+	long        bool
+}
+
+func (p *phases) begin(what string) {
+	if p.long {
+		p.log.Info(what + "...")
+	}
+}
+
+// done ends the phase that began last (the first: at start).
+func (p *phases) done(what string, args ...any) {
+	now := time.Now()
+	if p.last.IsZero() {
+		p.last = p.start
+		p.long = now.Sub(p.start) >= file.ProgressAfter
+	}
+	args = append(args, "seconds", now.Sub(p.last).Seconds())
+	p.last = now
+	level := slog.LevelDebug
+	if p.long {
+		level = slog.LevelInfo
+	}
+	p.log.Log(context.Background(), level, what, args...)
 }
 
 // warnUnselected says when no Gateway selects the proxy (so it gets no

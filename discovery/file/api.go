@@ -34,6 +34,8 @@ type Config struct {
 	// keepers, when set (Watch), keep the last good version of every object
 	// per cluster id across loads (see discovery/lastgood).
 	keepers map[string]*lastgood.Keeper
+	// progress logs a long load's progress (LoadWith).
+	progress *progress
 }
 
 // Result is everything one load produced.
@@ -129,10 +131,12 @@ func Watch(ctx context.Context, cfg Config, opts Options, publish discovery.Publ
 	return watch(ctx, cfg, opts, publish)
 }
 
-// Options are Watch's collaborators. The zero value is usable.
+// Options are the collaborators of Watch and LoadWith. The zero value is usable.
 type Options struct {
-	// Logger receives Watch's log lines (default slog.Default()). Object
-	// contents, and so Secret data, are never logged.
+	// Logger receives Watch's log lines (default slog.Default()), and the
+	// progress lines of loads that take longer than ProgressAfter (LoadWith:
+	// none without a Logger). Object contents, and so Secret data, are never
+	// logged.
 	Logger *slog.Logger
 }
 

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/meshgate/meshgate/discovery/lastgood"
+	"github.com/meshgate/meshgate/test/bench/world"
 )
 
 // writeServices writes n services, each with a Pod and an EndpointSlice, 100
@@ -115,6 +117,40 @@ func BenchmarkReload(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkLoadWorld reads the worlds of the performance table (issue 16,
+// test/bench/world: per service a Service, 5 Pods, an EndpointSlice and a
+// VirtualService) and reports objects read per second and the heap the
+// result keeps (live-MB, after a GC).
+func BenchmarkLoadWorld(b *testing.B) {
+	for _, n := range []int{1000, 5000, 10000} {
+		b.Run(fmt.Sprintf("ingress-%dk", n/1000), func(b *testing.B) {
+			dir := b.TempDir()
+			objs, err := world.Write(dir, world.Shape{Services: n})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			var res *Result
+			for b.Loop() {
+				res, err = Load(Config{Paths: []string{dir}})
+				if err != nil || len(res.ObjErrs) > 0 {
+					b.Fatal(err, res.ObjErrs)
+				}
+			}
+			if got := len(res.Mesh.Local().Services); got != n+1 {
+				b.Fatalf("%d services, want %d", got, n+1)
+			}
+			b.ReportMetric(float64(objs)*float64(b.N)/b.Elapsed().Seconds(), "objects/s")
+			b.StopTimer()
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			b.ReportMetric(float64(ms.HeapAlloc)/1e6, "live-MB")
+			runtime.KeepAlive(res)
 		})
 	}
 }

@@ -13,19 +13,28 @@ import (
 // (and re-reported) every time.
 type jsonCache struct {
 	mu         sync.Mutex
-	prev, next map[[sha256.Size]byte][]byte
+	prev, next map[[sha256.Size]byte]cached
 }
 
 func newJSONCache() *jsonCache {
-	return &jsonCache{prev: map[[sha256.Size]byte][]byte{}, next: map[[sha256.Size]byte][]byte{}}
+	return &jsonCache{prev: map[[sha256.Size]byte]cached{}, next: map[[sha256.Size]byte]cached{}}
 }
 
-// get returns the cached JSON of doc, if any.
-func (c *jsonCache) get(doc []byte) ([]byte, [sha256.Size]byte, bool) {
-	k := sha256.Sum256(doc)
+// cached is a document's JSON, or its tree and envelope when the fast YAML
+// path read it.
+type cached struct {
+	js   []byte
+	tree *ynode
+	env  *envelope
+}
+
+// get returns the cached JSON of doc, if any; without a cache, nothing (and
+// no key: it would not be used).
+func (c *jsonCache) get(doc []byte) (cached, [sha256.Size]byte, bool) {
 	if c == nil {
-		return nil, k, false
+		return cached{}, [sha256.Size]byte{}, false
 	}
+	k := sha256.Sum256(doc)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if js, ok := c.next[k]; ok {
@@ -35,10 +44,10 @@ func (c *jsonCache) get(doc []byte) ([]byte, [sha256.Size]byte, bool) {
 		c.next[k] = js
 		return js, k, true
 	}
-	return nil, k, false
+	return cached{}, k, false
 }
 
-func (c *jsonCache) put(k [sha256.Size]byte, js []byte) {
+func (c *jsonCache) put(k [sha256.Size]byte, js cached) {
 	if c == nil {
 		return
 	}
@@ -53,6 +62,6 @@ func (c *jsonCache) rotate() {
 		return
 	}
 	c.mu.Lock()
-	c.prev, c.next = c.next, map[[sha256.Size]byte][]byte{}
+	c.prev, c.next = c.next, map[[sha256.Size]byte]cached{}
 	c.mu.Unlock()
 }

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
+	"unique"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -42,7 +44,10 @@ type location struct {
 	document int    // 1-based index among the file's non-empty documents
 }
 
-// decoder accumulates one cluster's objects from any number of files.
+// decoder accumulates one cluster's objects from any number of files. The
+// documents are decoded by docDecoders (in parallel, see load.go); what they
+// find is applied to the decoder in document order, by one goroutine, so the
+// first definition of an object wins and problems come in file order.
 type decoder struct {
 	cache   *jsonCache // nil: no caching
 	in      convert.Inputs
@@ -58,10 +63,48 @@ func newDecoder(c *jsonCache) *decoder { return &decoder{cache: c, seen: map[obj
 
 // file decodes every document of one file.
 func (d *decoder) file(display, source string, data []byte) {
-	for _, doc := range splitDocuments(data) {
+	w := docDecoder{cache: d.cache}
+	w.documents(display, source, splitDocuments(data))
+	d.apply(w.ops)
+}
+
+// apply runs what a docDecoder recorded.
+func (d *decoder) apply(ops []func(*decoder)) {
+	for _, op := range ops {
+		op(d)
+	}
+}
+
+// docDecoder decodes documents into Kubernetes and Istio objects. It may run
+// on any goroutine: it only reads the (locked) cache and records what the
+// cluster's decoder must do with each object or problem (ops).
+type docDecoder struct {
+	cache *jsonCache
+	ops   []func(*decoder)
+	// tree is the document being decoded, when the fast YAML path read it:
+	// Kubernetes objects are decoded from it directly (decodeTree), and its
+	// JSON is written only when needed.
+	tree *ynode
+}
+
+// documents decodes docs, the documents of one file.
+func (d *docDecoder) documents(display, source string, docs []document) {
+	for _, doc := range docs {
 		loc := location{file: display, source: source, document: doc.index}
-		if js, _, ok := d.cache.get(doc.data); ok {
-			d.value(loc, doc.line, js)
+		d.tree = nil
+		c, k, ok := d.cache.get(doc.data)
+		if ok {
+			d.tree = c.tree
+			d.value(loc, doc.line, c.js, c.env)
+			continue
+		}
+		// Most documents are plain block YAML: parsed without the full
+		// parser (fastyaml.go), which takes everything else.
+		if tree, ok := fastYAML(doc.data); ok {
+			env := tree.envelope()
+			d.cache.put(k, cached{tree: tree, env: env})
+			d.tree = tree
+			d.value(loc, doc.line, nil, env)
 			continue
 		}
 		js, err := yaml.YAMLToJSONStrict(doc.data)
@@ -77,9 +120,8 @@ func (d *decoder) file(display, source string, data []byte) {
 			continue
 		}
 		js = bytes.TrimSpace(js)
-		_, k, _ := d.cache.get(doc.data)
-		d.cache.put(k, js)
-		d.value(loc, doc.line, js)
+		d.cache.put(k, cached{js: js})
+		d.value(loc, doc.line, js, nil)
 	}
 }
 
@@ -97,7 +139,7 @@ func fileLines(err error, start int) error {
 
 // duplicateKeys reports a document that is YAML but repeats a key in a
 // mapping (which lenient parsers would silently resolve to the last value).
-func (d *decoder) duplicateKeys(loc location, line int, js []byte, err error) {
+func (d *docDecoder) duplicateKeys(loc location, line int, js []byte, err error) {
 	msg := strings.Join(strings.Fields(strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:")), " ")
 	msg = fileLines(errors.New(msg), line).Error()
 	env, envErr := readEnvelope(js)
@@ -112,8 +154,24 @@ func (d *decoder) duplicateKeys(loc location, line int, js []byte, err error) {
 	d.objErr(loc, discovery.ReasonSchema, model.Errorf(model.Ref{Kind: model.Kind(env.Kind), Namespace: ns, Name: env.Metadata.Name}, "", "duplicate key: %s", msg))
 }
 
-// value dispatches one decoded document (or List item).
-func (d *decoder) value(loc location, line int, js []byte) {
+// json is js, or the JSON of the tree when the fast path left js unwritten.
+func (d *docDecoder) json(js []byte) []byte {
+	if js != nil || d.tree == nil {
+		return js
+	}
+	js, _ = d.tree.appendJSON(nil) // no duplicate keys: fastYAML refused them
+	return js
+}
+
+// value dispatches one decoded document (or List item); env is its envelope
+// if known.
+func (d *docDecoder) value(loc location, line int, js []byte, env *envelope) {
+	if d.tree != nil && env != nil && env.Kind != "" && env.APIVersion != "" {
+		d.object(loc, *env, nil)
+		return
+	}
+	js = d.json(js)
+	d.tree = nil
 	switch {
 	case len(js) == 0 || string(js) == "null":
 		return // empty document (comments only)
@@ -125,10 +183,13 @@ func (d *decoder) value(loc location, line int, js []byte) {
 		d.docErr(loc, line, errors.New("not a Kubernetes object: a plain value, not a mapping"))
 		return
 	}
-	env, err := readEnvelope(js)
-	if err != nil {
-		d.docErr(loc, line, fmt.Errorf("not a Kubernetes object: %v", err))
-		return
+	if env == nil {
+		e, err := readEnvelope(js)
+		if err != nil {
+			d.docErr(loc, line, fmt.Errorf("not a Kubernetes object: %v", err))
+			return
+		}
+		env = &e
 	}
 	switch {
 	case env.Kind == "" || env.APIVersion == "":
@@ -140,15 +201,15 @@ func (d *decoder) value(loc location, line int, js []byte) {
 		return
 	case env.APIVersion == "v1" && env.Kind == "List":
 		for _, item := range env.Items {
-			d.value(loc, line, bytes.TrimSpace(item))
+			d.value(loc, line, bytes.TrimSpace(item), nil)
 		}
 		return
 	}
-	d.object(loc, env, js)
+	d.object(loc, *env, js)
 }
 
 // object dispatches a Kubernetes object by apiVersion and kind.
-func (d *decoder) object(loc location, env envelope, js []byte) {
+func (d *docDecoder) object(loc location, env envelope, js []byte) {
 	ns := env.Metadata.Namespace
 	if ns == "" {
 		ns = convert.DefaultNamespace
@@ -167,18 +228,18 @@ func (d *decoder) object(loc location, env envelope, js []byte) {
 	case group == "discovery.k8s.io" && version == "v1" && env.Kind == "EndpointSlice":
 		var s discoveryv1.EndpointSlice
 		if d.decodeK8s(loc, ref, js, &s) {
-			d.add(loc, ref, &s.ObjectMeta, func() { d.in.EndpointSlices = append(d.in.EndpointSlices, &s) })
+			d.add(loc, ref, &s.ObjectMeta, func(in *convert.Inputs) { in.EndpointSlices = append(in.EndpointSlices, &s) })
 		}
 	case group == "networking.k8s.io" && version == "v1" && env.Kind == "Ingress":
 		var o knetworkingv1.Ingress
 		if d.decodeK8s(loc, ref, js, &o) {
-			d.add(loc, ref, &o.ObjectMeta, func() { d.in.Ingresses = append(d.in.Ingresses, &o) })
+			d.add(loc, ref, &o.ObjectMeta, func(in *convert.Inputs) { in.Ingresses = append(in.Ingresses, &o) })
 		}
 	case group == "networking.k8s.io" && version == "v1" && env.Kind == "IngressClass":
 		var o knetworkingv1.IngressClass
 		ref.Namespace = ""
 		if d.decodeK8s(loc, ref, js, &o) {
-			d.add(loc, ref, &o.ObjectMeta, func() { d.in.IngressClasses = append(d.in.IngressClasses, &o) })
+			d.add(loc, ref, &o.ObjectMeta, func(in *convert.Inputs) { in.IngressClasses = append(in.IngressClasses, &o) })
 		}
 	case group == istioGroup && isIstioKind(env.Kind):
 		if !istioVersions[version] {
@@ -239,38 +300,40 @@ func isIstioKind(kind string) bool {
 }
 
 // core decodes the core/v1 kinds meshgate uses.
-func (d *decoder) core(loc location, ref model.Ref, kind string, js []byte) {
+func (d *docDecoder) core(loc location, ref model.Ref, kind string, js []byte) {
 	switch kind {
 	case "Service":
 		var o corev1.Service
 		if d.decodeK8s(loc, ref, js, &o) {
-			d.add(loc, ref, &o.ObjectMeta, func() { d.in.Services = append(d.in.Services, &o) })
+			d.add(loc, ref, &o.ObjectMeta, func(in *convert.Inputs) { in.Services = append(in.Services, &o) })
 		}
 	case "Pod":
 		var o corev1.Pod
 		if d.decodeK8s(loc, ref, js, &o) {
-			d.add(loc, ref, &o.ObjectMeta, func() { d.in.Pods = append(d.in.Pods, &o) })
+			p := internPod(convert.SlimPod(&o)) // the whole Pod is validated, the slim part kept
+			d.add(loc, ref, &p.ObjectMeta, func(in *convert.Inputs) { in.Pods = append(in.Pods, p) })
 		}
 	case "Namespace":
 		var o corev1.Namespace
 		if d.decodeK8s(loc, ref, js, &o) {
-			d.add(loc, ref, &o.ObjectMeta, func() { d.in.Namespaces = append(d.in.Namespaces, &o) })
+			d.add(loc, ref, &o.ObjectMeta, func(in *convert.Inputs) { in.Namespaces = append(in.Namespaces, &o) })
 		}
 	case "Secret":
 		var o corev1.Secret
 		if d.decodeK8s(loc, ref, js, &o) {
-			d.add(loc, ref, &o.ObjectMeta, func() { d.in.Secrets = append(d.in.Secrets, &o) })
+			d.add(loc, ref, &o.ObjectMeta, func(in *convert.Inputs) { in.Secrets = append(in.Secrets, &o) })
 		}
 	case "Endpoints":
 		var o corev1.Endpoints
 		if d.decodeK8s(loc, ref, js, &o) {
-			d.add(loc, ref, &o.ObjectMeta, func() { d.in.Endpoints = append(d.in.Endpoints, &o) })
+			d.add(loc, ref, &o.ObjectMeta, func(in *convert.Inputs) { in.Endpoints = append(in.Endpoints, &o) })
 		}
 	case "Node": // kept as name and locality only
 		var o corev1.Node
 		ref.Namespace = ""
 		if d.decodeK8s(loc, ref, js, &o) {
-			d.add(loc, ref, &o.ObjectMeta, func() { d.in.Nodes = append(d.in.Nodes, convert.SlimNode(&o)) })
+			n := convert.SlimNode(&o)
+			d.add(loc, ref, &o.ObjectMeta, func(in *convert.Inputs) { in.Nodes = append(in.Nodes, n) })
 		}
 	default:
 		d.otherKind(loc, envelope{APIVersion: "v1", Kind: kind, Metadata: meta{Name: ref.Name, Namespace: ref.Namespace}})
@@ -279,7 +342,7 @@ func (d *decoder) core(loc location, ref model.Ref, kind string, js []byte) {
 
 // istio decodes an Istio networking object: metadata strictly as Kubernetes
 // metadata, spec with protojson against the istio.io/api types.
-func (d *decoder) istio(loc location, ref model.Ref, kind string, js []byte) {
+func (d *docDecoder) istio(loc location, ref model.Ref, kind string, js []byte) {
 	var env struct {
 		metav1.TypeMeta   `json:",inline"`
 		metav1.ObjectMeta `json:"metadata"`
@@ -298,22 +361,22 @@ func (d *decoder) istio(loc location, ref model.Ref, kind string, js []byte) {
 	case model.KindGateway:
 		o := &networkingv1.Gateway{ObjectMeta: env.ObjectMeta}
 		if errs = decodeSpec(ref, spec, &o.Spec); len(errs) == 0 {
-			d.add(loc, ref, &o.ObjectMeta, func() { d.in.Gateways = append(d.in.Gateways, o) })
+			d.add(loc, ref, &o.ObjectMeta, func(in *convert.Inputs) { in.Gateways = append(in.Gateways, o) })
 		}
 	case model.KindVirtualService:
 		o := &networkingv1.VirtualService{ObjectMeta: env.ObjectMeta}
 		if errs = decodeSpec(ref, spec, &o.Spec); len(errs) == 0 {
-			d.add(loc, ref, &o.ObjectMeta, func() { d.in.VirtualServices = append(d.in.VirtualServices, o) })
+			d.add(loc, ref, &o.ObjectMeta, func(in *convert.Inputs) { in.VirtualServices = append(in.VirtualServices, o) })
 		}
 	case model.KindDestinationRule:
 		o := &networkingv1.DestinationRule{ObjectMeta: env.ObjectMeta}
 		if errs = decodeSpec(ref, spec, &o.Spec); len(errs) == 0 {
-			d.add(loc, ref, &o.ObjectMeta, func() { d.in.DestinationRules = append(d.in.DestinationRules, o) })
+			d.add(loc, ref, &o.ObjectMeta, func(in *convert.Inputs) { in.DestinationRules = append(in.DestinationRules, o) })
 		}
 	case model.KindServiceEntry:
 		o := &networkingv1.ServiceEntry{ObjectMeta: env.ObjectMeta}
 		if errs = decodeSpec(ref, spec, &o.Spec); len(errs) == 0 {
-			d.add(loc, ref, &o.ObjectMeta, func() { d.in.ServiceEntries = append(d.in.ServiceEntries, o) })
+			d.add(loc, ref, &o.ObjectMeta, func(in *convert.Inputs) { in.ServiceEntries = append(in.ServiceEntries, o) })
 		}
 	}
 	for _, e := range errs {
@@ -329,7 +392,14 @@ var (
 
 // decodeK8s decodes js strictly into a Kubernetes type: unknown and duplicate
 // fields, and values of the wrong type, are FieldErrors naming the field.
-func (d *decoder) decodeK8s(loc location, ref model.Ref, js []byte, into any) bool {
+func (d *docDecoder) decodeK8s(loc location, ref model.Ref, js []byte, into any) bool {
+	if d.tree != nil {
+		if decodeTree(d.tree, into) {
+			return true
+		}
+		reflect.ValueOf(into).Elem().SetZero() // the JSON decoder says what is wrong
+		js = d.json(js)
+	}
 	strictErrs, err := strictjson.UnmarshalStrict(js, into)
 	if err != nil {
 		d.objErr(loc, discovery.ReasonSchema, k8sDecodeError(ref, err))
@@ -358,11 +428,15 @@ func k8sDecodeError(ref model.Ref, err error) *model.FieldError {
 
 // add records a decoded object unless an object of the same kind and name was
 // read before: the first definition wins, the later one is reported.
-func (d *decoder) add(loc location, ref model.Ref, om *metav1.ObjectMeta, keep func()) {
+func (d *docDecoder) add(loc location, ref model.Ref, om *metav1.ObjectMeta, keep func(*convert.Inputs)) {
 	if ref.Kind != "Namespace" && om.Namespace == "" {
 		om.Namespace = convert.DefaultNamespace
 	}
-	if om.Name == "" {
+	d.ops = append(d.ops, func(c *decoder) { c.add(loc, ref, om.Name, keep) })
+}
+
+func (d *decoder) add(loc location, ref model.Ref, name string, keep func(*convert.Inputs)) {
+	if name == "" {
 		d.objErr(loc, discovery.ReasonSchema, model.Errorf(ref, "metadata.name", "a name is required"))
 		return
 	}
@@ -372,7 +446,19 @@ func (d *decoder) add(loc location, ref model.Ref, om *metav1.ObjectMeta, keep f
 		return
 	}
 	d.seen[k] = loc
-	keep()
+	keep(&d.in)
+}
+
+func (d *docDecoder) docErr(loc location, line int, err error) {
+	d.ops = append(d.ops, func(c *decoder) { c.docErr(loc, line, err) })
+}
+
+func (d *docDecoder) objErr(loc location, reason string, fe *model.FieldError) {
+	d.ops = append(d.ops, func(c *decoder) { c.objErr(loc, reason, fe) })
+}
+
+func (d *docDecoder) ignore(loc location, apiVersion, kind, ns, name, reason string) {
+	d.ops = append(d.ops, func(c *decoder) { c.ignore(loc, apiVersion, kind, ns, name, reason) })
 }
 
 func (d *decoder) docErr(loc location, line int, err error) {
@@ -415,3 +501,21 @@ func (d *decoder) originOf(ref model.Ref) (string, int) {
 func (d *decoder) sourceOf(kind model.Kind, namespace, name string) string {
 	return d.seen[objKey{kind, namespace, name}].source
 }
+
+// internPod shares the strings that pods repeat (namespace, label keys and
+// values, service account, node) across a load's thousands of pods.
+func internPod(p *corev1.Pod) *corev1.Pod {
+	p.Namespace = intern(p.Namespace)
+	if len(p.Labels) > 0 {
+		labels := make(map[string]string, len(p.Labels))
+		for k, v := range p.Labels {
+			labels[intern(k)] = intern(v)
+		}
+		p.Labels = labels
+	}
+	p.Spec.ServiceAccountName = intern(p.Spec.ServiceAccountName)
+	p.Spec.NodeName = intern(p.Spec.NodeName)
+	return p
+}
+
+func intern(s string) string { return unique.Make(s).Value() }

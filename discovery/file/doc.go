@@ -4,10 +4,21 @@
 // of `meshgate translate`.
 //
 //	*.yaml/*.yml/*.json ─▶ split documents ─▶ strict decode ─▶ discovery/convert ─▶ model.MeshState
-//	  (mesh.yaml: one        (k8s.io/api types,        (validate, join
-//	   dir per cluster)       istio.io/api + protojson)  endpoints)
+//	  (mesh.yaml: one        (batches of 64,    (k8s.io/api types,        (validate, join
+//	   dir per cluster)       on every CPU)      istio.io/api + protojson)  endpoints)
 //	                  ▲
 //	  fsnotify ─▶ debounce ─▶ reload everything ─▶ publish      (Watch)
+//
+// Decoding is most of a load. Documents are decoded in parallel and applied
+// in file and document order (the first definition of an object wins,
+// problems come in file order). A document in the common subset of YAML
+// (block and one-line flow collections, plain and simple quoted scalars:
+// fastyaml.go) is parsed without the full YAML parser and its Kubernetes
+// object set straight from the parsed tree (treedecode.go); anything else,
+// and anything wrong, takes the full path (YAML → JSON → strict decode),
+// so results and error messages are the same either way. Pods are kept
+// slim (convert.SlimPod) with their repeated strings interned. A load that
+// takes longer than ProgressAfter logs its progress (LoadWith, Watch).
 //
 // A directory holds one cluster, unless it holds a mesh.yaml naming one path
 // per cluster (see MeshFile). Problems with single documents or objects are

@@ -105,12 +105,16 @@ func (ix kindIndex) noMatch(apiVersion, kind string) string {
 // kind's document may be an object meshgate used whose kind or group was
 // misspelled: the keeper keeps the last good version of the object of that
 // file with the document's name.
-func (d *decoder) otherKind(loc location, env envelope) {
+func (d *docDecoder) otherKind(loc location, env envelope) {
 	reason := knownKinds().noMatch(env.APIVersion, env.Kind)
 	if reason == "" {
 		d.ignore(loc, env.APIVersion, env.Kind, env.Metadata.Namespace, env.Metadata.Name, "kind not used by meshgate")
 		return
 	}
+	d.ops = append(d.ops, func(c *decoder) { c.unknownKind(loc, env, reason) })
+}
+
+func (d *decoder) unknownKind(loc location, env envelope, reason string) {
 	d.ignored = append(d.ignored, Ignored{File: loc.file, Document: loc.document, APIVersion: env.APIVersion,
 		Kind: env.Kind, Namespace: env.Metadata.Namespace, Name: env.Metadata.Name, Reason: reason, Unknown: true})
 	ref := model.Ref{Kind: model.Kind(env.Kind), Namespace: env.Metadata.Namespace, Name: env.Metadata.Name}

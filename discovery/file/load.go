@@ -7,7 +7,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/meshgate/meshgate/discovery/convert"
@@ -18,7 +20,13 @@ import (
 // Load reads the input described by opts. err is set when the input cannot be
 // read at all (a missing path, an unreadable file, an invalid mesh.yaml);
 // problems with single documents and objects are in Result.ObjErrs.
-func Load(opts Config) (*Result, error) {
+func Load(opts Config) (*Result, error) { return LoadWith(opts, Options{}) }
+
+// LoadWith is Load with collaborators: with o.Logger set, a load that takes
+// longer than ProgressAfter logs its progress (files, documents, megabytes
+// and their rate) every ProgressEvery, and a last line when done.
+func LoadWith(opts Config, o Options) (*Result, error) {
+	opts.progress = newProgress(o.Logger)
 	if len(opts.Paths) == 0 {
 		return nil, errors.New("file source: no paths given")
 	}
@@ -59,12 +67,19 @@ func findMeshFile(paths []string) (string, error) {
 func loadSingle(opts Config) (*Result, error) {
 	d := newDecoder(opts.cache)
 	res := &Result{}
+	var files []inputFile
 	for _, p := range opts.Paths {
-		if err := d.readRoot(p, ""); err != nil {
+		f, err := listRoot(p, "")
+		if err != nil {
 			return nil, err
 		}
+		files = append(files, f...)
 		res.roots = append(res.roots, p)
 	}
+	if err := d.readFiles(files, opts.progress); err != nil {
+		return nil, err
+	}
+	opts.progress.done()
 	id := opts.ClusterID
 	if id == "" {
 		id = model.DefaultClusterID
@@ -90,13 +105,18 @@ func loadMulti(meshFile string, opts Config) (*Result, error) {
 		}
 		res.roots = append(res.roots, root)
 		d := newDecoder(opts.cache)
-		if err := d.readRoot(root, filepath.ToSlash(c.Path)); err != nil {
+		files, err := listRoot(root, filepath.ToSlash(c.Path))
+		if err == nil {
+			err = d.readFiles(files, opts.progress)
+		}
+		if err != nil {
 			return res, fmt.Errorf("cluster %s: %w", c.ID, err)
 		}
 		res.Mesh = res.Mesh.WithCluster(d.convert(c.ID, c.Network, opts.DomainSuffix, opts.keepers))
 		res.ObjErrs = append(res.ObjErrs, d.errs...)
 		res.Ignored = append(res.Ignored, d.ignored...)
 	}
+	opts.progress.done()
 	return res, nil
 }
 
@@ -122,18 +142,22 @@ func (d *decoder) convert(clusterID, network, domainSuffix string, keepers map[s
 	return cs
 }
 
-// readRoot decodes a file, or every *.yaml, *.yml and *.json file under a
+// inputFile is a file to read: its path, and its name as a source.
+type inputFile struct{ path, source string }
+
+// listRoot lists a file, or every *.yaml, *.yml and *.json file under a
 // directory (recursively, in lexical order; names starting with "." skipped).
 // Sources are prefix + the path relative to root (a file root: its base name).
-func (d *decoder) readRoot(root, prefix string) error {
+func listRoot(root, prefix string) ([]inputFile, error) {
 	fi, err := os.Stat(root)
 	if err != nil {
-		return fmt.Errorf("file source: %w", err)
+		return nil, fmt.Errorf("file source: %w", err)
 	}
 	if !fi.IsDir() {
-		return d.readFile(root, path.Join(prefix, filepath.Base(root)))
+		return []inputFile{{root, path.Join(prefix, filepath.Base(root))}}, nil
 	}
-	return filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+	var files []inputFile
+	err = filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) && p != root {
 				return nil // removed while we walked: the watcher will reload again
@@ -160,20 +184,84 @@ func (d *decoder) readRoot(root, prefix string) error {
 		if err != nil {
 			return err
 		}
-		return d.readFile(p, path.Join(prefix, filepath.ToSlash(rel)))
+		files = append(files, inputFile{p, path.Join(prefix, filepath.ToSlash(rel))})
+		return nil
 	})
+	return files, err
 }
 
-func (d *decoder) readFile(p, source string) error {
-	data, err := os.ReadFile(p)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil // removed while we walked: the watcher will reload again
+// batchDocs is how many documents one decoding job holds: enough to make
+// the hand-over cheap, few enough to spread a single large file over
+// every CPU.
+const batchDocs = 64
+
+// job is a batch of documents of one file, decoded by a worker.
+type job struct {
+	file, source string
+	docs         []document
+	first        bool // the file's first batch
+	bytes        int  // the file's size, on its first batch
+	ops          []func(*decoder)
+	done         chan struct{}
+}
+
+// readFiles reads files and decodes their documents on every CPU (YAML
+// decoding is most of a load); what the documents hold is applied to d in
+// file and document order, as if read one by one.
+func (d *decoder) readFiles(files []inputFile, prog *progress) error {
+	workers := runtime.GOMAXPROCS(0)
+	work := make(chan *job, 4*workers)
+	ordered := make(chan *job, 64*workers)
+	var readErr error
+	go func() { // reader: files → batches, in order
+		defer close(work)
+		defer close(ordered)
+		for _, f := range files {
+			data, err := os.ReadFile(f.path)
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					continue // removed while we walked: the watcher will reload again
+				}
+				readErr = fmt.Errorf("file source: %w", err)
+				return
+			}
+			docs := splitDocuments(data)
+			first := true
+			for len(docs) > 0 || first {
+				n := min(len(docs), batchDocs)
+				j := &job{file: f.path, source: f.source, docs: docs[:n], done: make(chan struct{})}
+				if first {
+					j.first, j.bytes, first = true, len(data), false
+				}
+				docs = docs[n:]
+				work <- j
+				ordered <- j
+			}
 		}
-		return fmt.Errorf("file source: %w", err)
+	}()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range work {
+				w := docDecoder{cache: d.cache}
+				w.documents(j.file, j.source, j.docs)
+				j.ops = w.ops
+				close(j.done)
+			}
+		}()
 	}
-	d.file(p, source, data)
-	return nil
+	for j := range ordered {
+		<-j.done
+		d.apply(j.ops)
+		if j.first {
+			prog.add(1, 0, 0)
+		}
+		prog.add(0, len(j.docs), j.bytes)
+	}
+	wg.Wait()
+	return readErr // read by this goroutine after ordered is closed: no race
 }
 
 func hasInputExt(p string) bool {

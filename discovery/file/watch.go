@@ -97,7 +97,7 @@ func (w *watcher) reload(opts Config, publish discovery.Publish) {
 		w.cache = newJSONCache()
 	}
 	opts.cache, opts.keepers = w.cache, w.keepers
-	res, err := Load(opts)
+	res, err := LoadWith(opts, Options{Logger: w.log})
 	w.cache.rotate()
 	if res != nil && len(res.roots) > 0 {
 		w.setRoots(res.roots)

@@ -189,7 +189,7 @@ const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 // annotations.
 func slim(obj any) (any, error) {
 	if p, ok := obj.(*corev1.Pod); ok {
-		return slimPod(p), nil
+		return convert.SlimPod(p), nil
 	}
 	if n, ok := obj.(*corev1.Node); ok {
 		return slimNode(n), nil
@@ -226,26 +226,6 @@ func slimNode(n *corev1.Node) *corev1.Node {
 		TypeMeta: n.TypeMeta,
 		ObjectMeta: metav1.ObjectMeta{
 			Name: n.Name, UID: n.UID, ResourceVersion: n.ResourceVersion, Labels: labels, DeletionTimestamp: n.DeletionTimestamp,
-		},
-	}
-}
-
-func slimPod(p *corev1.Pod) *corev1.Pod {
-	return &corev1.Pod{
-		TypeMeta: p.TypeMeta,
-		ObjectMeta: metav1.ObjectMeta{
-			Name:              p.Name,
-			Namespace:         p.Namespace,
-			UID:               p.UID,
-			ResourceVersion:   p.ResourceVersion,
-			Labels:            p.Labels,
-			DeletionTimestamp: p.DeletionTimestamp,
-		},
-		Spec: corev1.PodSpec{ServiceAccountName: p.Spec.ServiceAccountName, NodeName: p.Spec.NodeName},
-		Status: corev1.PodStatus{
-			Phase:  p.Status.Phase,
-			PodIP:  p.Status.PodIP,
-			PodIPs: p.Status.PodIPs,
 		},
 	}
 }

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -15,18 +16,23 @@ import (
 // svc-i.example.com with a prefix match and a 90/10 split, and one Gateway per
 // 10 services with an HTTP server and a credentialName HTTPS server, all
 // selecting the same ingress proxy: the worst case for one gateway.
-func benchMesh(n int) *model.MeshState {
+func benchMesh(n int) *model.MeshState { return benchMeshEndpoints(n, 2) }
+
+// benchMeshEndpoints is benchMesh with eps endpoints per service (versions
+// v1 and v2 alternating).
+func benchMeshEndpoints(n, eps int) *model.MeshState {
 	c := &model.ClusterState{ID: "Kubernetes", Network: "n1"}
 	for i := range n {
 		name := fmt.Sprintf("svc-%d", i)
 		ns := fmt.Sprintf("ns-%d", i%20)
 		s := model.Service{Meta: model.Meta{Name: name, Namespace: ns}, Hostname: name + "." + ns + ".svc.cluster.local",
 			Ports: []model.ServicePort{{Name: "http", Port: 8080}}}
-		for j := range 2 {
+		for j := range eps {
+			k := i*eps + j
 			s.Endpoints = append(s.Endpoints, model.Endpoint{
-				Address: fmt.Sprintf("10.%d.%d.%d", i/65536, (i/256)%256, i%256+j), Ready: true, TLSMode: "istio",
+				Address: fmt.Sprintf("10.%d.%d.%d", k>>16, (k>>8)&255, k&255), Ready: true, TLSMode: "istio",
 				Ports: []model.EndpointPort{{Name: "http", Port: 8080}}, ServiceAccount: name,
-				Labels: map[string]string{"version": fmt.Sprintf("v%d", j+1)},
+				Labels: map[string]string{"version": fmt.Sprintf("v%d", j%2+1)},
 			})
 		}
 		c.Services = append(c.Services, s)
@@ -87,6 +93,27 @@ func BenchmarkTranslate(b *testing.B) {
 			reportSize(b, r)
 		})
 	}
+}
+
+// BenchmarkFullSnapshot is issue 16's full snapshot: 30k services with 10
+// endpoints each (300k endpoints), everything of one ingress gateway built
+// from the mesh state (index included), with the cost per service.
+func BenchmarkFullSnapshot(b *testing.B) {
+	const n, eps = 30000, 10
+	mesh := benchMeshEndpoints(n, eps)
+	b.ReportAllocs()
+	var r *Result
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	for b.Loop() {
+		r, _ = Translate(mesh, benchProxy, DefaultOptions())
+	}
+	runtime.ReadMemStats(&ms1)
+	reportSize(b, r)
+	ops := float64(b.N) * n
+	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/ops, "allocs/service")
+	b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/ops, "B/service")
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/ops, "µs/service")
 }
 
 func reportSize(b *testing.B, r *Result) {
