@@ -127,7 +127,7 @@ func (g *group) clustersSentLocked(p *proxy, version string) {
 	p.waitEDS = map[string]bool{}
 	for _, it := range p.published.kinds[kCluster].items {
 		name := edsName(it.res)
-		if _, ok := g.edsHashes[name]; ok && name != "" && !p.subscribed[resource.EndpointType][name] {
+		if _, ok := g.edsRes[name]; ok && name != "" && !p.subscribed[resource.EndpointType][name] {
 			p.waitEDS[name] = true
 		}
 	}
