@@ -25,6 +25,7 @@ type Mirror struct {
 	cancel context.CancelFunc
 	names  map[string][]string
 	done   chan struct{}
+	sendMu sync.Mutex // the first requests and the ACKs are sent from two goroutines
 
 	mu       sync.Mutex
 	versions map[string]string
@@ -56,6 +57,9 @@ func DialMirror(ctx context.Context, cc grpc.ClientConnInterface, node *corev3.N
 	}
 	m := &Mirror{stream: stream, cancel: cancel, names: names, done: make(chan struct{}),
 		versions: map[string]string{}, counts: map[string]int{}, changed: make(chan struct{})}
+	// Receive from the start: a large response must not wait for the
+	// last first request, nor that request for the response (flow control).
+	go m.recvLoop()
 	first := true
 	// Envoy's order: clusters, listeners, then what they name.
 	for _, t := range []string{resource.ClusterType, resource.ListenerType, resource.RouteType, resource.EndpointType, resource.SecretType} {
@@ -67,13 +71,18 @@ func DialMirror(ctx context.Context, cc grpc.ClientConnInterface, node *corev3.N
 		if first {
 			req.Node, first = node, false
 		}
-		if err := stream.Send(req); err != nil {
-			cancel()
+		if err := m.send(req); err != nil {
+			m.Close()
 			return nil, err
 		}
 	}
-	go m.recvLoop()
 	return m, nil
+}
+
+func (m *Mirror) send(req *discoveryv3.DiscoveryRequest) error {
+	m.sendMu.Lock()
+	defer m.sendMu.Unlock()
+	return m.stream.Send(req)
 }
 
 func (m *Mirror) recvLoop() {
@@ -82,7 +91,7 @@ func (m *Mirror) recvLoop() {
 		r, err := m.stream.Recv()
 		if err == nil {
 			t := r.GetTypeUrl()
-			err = m.stream.Send(&discoveryv3.DiscoveryRequest{TypeUrl: t, ResourceNames: m.names[t], VersionInfo: r.GetVersionInfo(), ResponseNonce: r.GetNonce()})
+			err = m.send(&discoveryv3.DiscoveryRequest{TypeUrl: t, ResourceNames: m.names[t], VersionInfo: r.GetVersionInfo(), ResponseNonce: r.GetNonce()})
 			m.mu.Lock()
 			m.versions[t] = r.GetVersionInfo()
 			m.counts[t]++
