@@ -52,6 +52,7 @@ type item struct {
 	res  types.Resource
 	raw  types.Resource // res marshalled (see marshalled)
 	hash string
+	name string // set for endpoints: the name every request's copy is replaced with (intern)
 }
 
 // typed is the resources of one kind and their version: a hash of every

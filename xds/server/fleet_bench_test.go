@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"testing"
 	"time"
@@ -30,7 +31,8 @@ import (
 //   - heap-KB/gateway: heap in use after GC with the fleet connected minus
 //     before, per gateway (the mirrors live in this process: their share,
 //     about one gRPC client connection each, is included, so this bounds
-//     the server's from above);
+//     the server's from above); MESHGATE_BENCH_HEAPPROFILE=FILE writes the
+//     heap profile at that point;
 //   - eds-fanout-ms, eds-fanout-allocs: one endpoint change until every
 //     gateway has received (and ACKed) it, and the process's allocations
 //     meanwhile (server and mirrors);
@@ -110,6 +112,9 @@ func benchGatewayFleet(b *testing.B, services, n int) {
 		waitFleet(t, make([]int, n))
 	}
 	heapKB := float64(heapInuse()-heapBefore) / 1024 / float64(n)
+	if path := os.Getenv("MESHGATE_BENCH_HEAPPROFILE"); path != "" {
+		writeHeapProfile(b, path) // what the connected fleet holds
+	}
 	edsAcks := func() float64 {
 		return metrictest.Sum(b, h.reg, "meshgate_xds_config_ack_latency_seconds", map[string]string{"type": "endpoint"})
 	}
@@ -159,4 +164,15 @@ func heapInuse() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.HeapInuse
+}
+
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		b.Fatal(err)
+	}
 }

@@ -160,6 +160,21 @@ func (g *group) endpointNames(hosts map[string]bool, all bool) (names []string, 
 	return slices.Compact(names), true
 }
 
+// intern replaces the endpoint names a request asks for by the group's own
+// copies: each stream's request decodes its own strings, and go-control-
+// plane keeps them (subscription, versions, watches) for every stream; so a
+// thousand gateways asking for the same five thousand endpoints share one
+// copy of the names instead of a thousand.
+func (g *group) intern(names []string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i, n := range names {
+		if it, ok := g.edsRes[n]; ok {
+			names[i] = it.name
+		}
+	}
+}
+
 // edsByHost indexes the endpoint resources of b's EDS clusters by the
 // service host their name carries (sni names and cluster names).
 func edsByHost(b *build) map[string][]string {
@@ -199,7 +214,7 @@ func (g *group) setEndpointsLocked(clas []*endpointv3.ClusterLoadAssignment, nam
 				update = make(map[string]types.Resource, len(clas))
 			}
 			update[name] = raw
-			g.edsRes[name] = item{raw: raw, hash: h}
+			g.edsRes[name] = item{raw: raw, hash: h, name: name}
 		}
 	}
 	gone := func(name string) {
