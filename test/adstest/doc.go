@@ -12,4 +12,8 @@
 // not reconnect (a test asserts how its stream ends); test/e2e/workload wraps
 // it to reconnect. The built-in gateway (xds/dataplane) has its own client
 // in the product: see its ads.go for why the two are not one.
+//
+// Mirror is the light variant for benchmarks with fleets of thousands of
+// streams: it asks at once for the names a Client learned (State.
+// Subscriptions), ACKs without decoding and keeps only versions and counts.
 package adstest

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -99,35 +100,56 @@ func BenchmarkFullRebuild(b *testing.B) {
 	}
 }
 
-// BenchmarkEndpointRebuild: the server-side cost of an endpoint-only change
-// (one endpoint of one of 1000 services moves) with 100 gateways attached:
-// endpoint translation, diff, LinearCache update.
-func BenchmarkEndpointRebuild(b *testing.B) {
+// BenchmarkEndpointChange: the server-side cost of an endpoint-only change
+// (one endpoint of one of 1000 services moves), from Update to the group's
+// endpoint cache holding the new resource, with 1, 100 and 1000 gateways of
+// one shape attached (no streams: BenchmarkEndpointChangeFleet and
+// BenchmarkFanout add them). shared: each state shares what did not change
+// with the one before (a source that copies only what it changes); fresh:
+// every state is a deep copy (the file source today), so the server compares
+// by value. real-fast-path is translate's endpoint translator, fake-full the
+// test translator without a fast path (every endpoint resource again).
+func BenchmarkEndpointChange(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		opts Options
 	}{
-		{"fake-full-translation", Options{Envoy: fakeTranslate}},
 		{"real-fast-path", Options{Envoy: translate.Translate, EnvoyEndpoints: EnvoyEndpoints}},
+		{"fake-full", Options{Envoy: fakeTranslate}},
 	} {
-		b.Run(tc.name, func(b *testing.B) { benchEndpointRebuild(b, tc.opts) })
+		for _, states := range []string{"shared", "fresh"} {
+			for _, gws := range []int{1, 100, 1000} {
+				if tc.name == "fake-full" && (states == "fresh" || gws != 100) {
+					continue
+				}
+				b.Run(fmt.Sprintf("%s/%s/gateways=%d", tc.name, states, gws), func(b *testing.B) {
+					benchEndpointChange(b, tc.opts, gws, states == "shared")
+				})
+			}
+		}
 	}
 }
 
-func benchEndpointRebuild(b *testing.B, o Options) {
+func benchEndpointChange(b *testing.B, o Options, gateways int, shared bool) {
 	o.Logger = discardLogger()
 	s, err := New(Config{}, o)
 	if err != nil {
 		b.Fatal(err)
 	}
-	attachGateways(b, s, 100)
+	attachGateways(b, s, gateways)
 	c := benchCluster(1000)
-	s.Update(mesh(c))
+	base := mesh(c)
+	s.Update(base)
 	s.rebuild()
 	meshes := make([]*model.MeshState, 16)
 	for i := range meshes {
-		c.Services[0].Endpoints[0].Address = fmt.Sprintf("10.200.0.%d", i+1)
-		meshes[i] = mesh(c)
+		addr := fmt.Sprintf("10.200.0.%d", i+1)
+		if !shared {
+			c.Services[0].Endpoints[0].Address = addr
+			meshes[i] = mesh(c)
+			continue
+		}
+		meshes[i] = withEndpointAddress(base, 0, 0, addr)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -137,6 +159,18 @@ func benchEndpointRebuild(b *testing.B, o Options) {
 		s.rebuild()
 		i++
 	}
+}
+
+// withEndpointAddress is m with the address of endpoint e of service svc of
+// the local cluster changed, sharing everything else with m (copy on write,
+// as an incremental source publishes).
+func withEndpointAddress(m *model.MeshState, svc, e int, addr string) *model.MeshState {
+	c := *m.Local()
+	c.Services = slices.Clone(c.Services)
+	eps := slices.Clone(c.Services[svc].Endpoints)
+	eps[e].Address = addr
+	c.Services[svc].Endpoints = eps
+	return m.WithCluster(&c)
 }
 
 // fleet is n ADS clients (state of the world) of one gateway group over

@@ -11,6 +11,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/emptypb"
 )
 
 // kind indexes the resource types a build holds (everything but endpoints,
@@ -46,10 +47,12 @@ func shortType(typeURL string) string {
 	return "other"
 }
 
-// item is one resource with its content hash.
+// item is one resource with its content hash and its encoding, made once.
 type item struct {
 	res  types.Resource
+	raw  types.Resource // res marshalled (see marshalled)
 	hash string
+	name string // set for endpoints: the name every request's copy is replaced with (intern)
 }
 
 // typed is the resources of one kind and their version: a hash of every
@@ -68,13 +71,36 @@ type build struct {
 	snap      *cache.Snapshot
 }
 
-// hashResource is the hex SHA-256 of the deterministic encoding.
-func hashResource(r types.Resource) (string, error) {
+// marshal encodes r once (deterministically, as go-control-plane does)
+// and returns the encoding as a resource of its own and its content hash.
+func marshal(r types.Resource) (raw types.Resource, hash string, err error) {
 	b, err := cache.MarshalResource(r)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
-	return cache.HashResource(b), nil
+	return marshalled(b), cache.HashResource(b), nil
+}
+
+// marshalled is a message whose encoding is exactly b: an empty message
+// holding b as unknown fields. go-control-plane marshals every resource of
+// every response again (per stream, per push); handed this instead of the
+// resource, it copies b and does no proto work. What the proxy receives is
+// the same bytes, because a response's type URL comes from the request, not
+// from the resource. Nothing may modify b afterwards.
+func marshalled(b []byte) types.Resource {
+	m := &emptypb.Empty{}
+	m.ProtoReflect().SetUnknown(b)
+	return m
+}
+
+// unmarshalled decodes what marshalled holds into a new message of into's
+// type (for debug output); nil when it does not decode.
+func unmarshalled[T proto.Message](raw types.Resource, into T) T {
+	if err := proto.Unmarshal(raw.ProtoReflect().GetUnknown(), into); err != nil {
+		var zero T
+		return zero
+	}
+	return into
 }
 
 func newTyped(rs []types.Resource) (typed, error) {
@@ -84,11 +110,11 @@ func newTyped(rs []types.Resource) (typed, error) {
 		if _, dup := t.items[name]; dup {
 			return typed{}, fmt.Errorf("duplicate resource name %q", name)
 		}
-		h, err := hashResource(r)
+		raw, h, err := marshal(r)
 		if err != nil {
 			return typed{}, fmt.Errorf("%s: %w", name, err)
 		}
-		t.items[name] = item{res: r, hash: h}
+		t.items[name] = item{res: r, raw: raw, hash: h}
 	}
 	t.version = versionOf(t.items)
 	return t, nil
@@ -125,8 +151,10 @@ func newBuild(byKind [numKinds][]types.Resource, changedAt time.Time) (*build, e
 	return b, nil
 }
 
-// snapshot fills a go-control-plane Snapshot, including the per-resource
-// version map delta xDS needs (so the cache does not marshal everything again).
+// snapshot fills a go-control-plane Snapshot with the marshalled resources
+// (shared by every proxy that gets this build: each response copies their
+// bytes instead of marshalling again), including the per-resource version
+// map delta xDS needs.
 func (b *build) snapshot() *cache.Snapshot {
 	s := &cache.Snapshot{VersionMap: map[string]map[string]string{}}
 	for k := range numKinds {
@@ -134,7 +162,7 @@ func (b *build) snapshot() *cache.Snapshot {
 		items := make(map[string]types.ResourceWithTTL, len(t.items))
 		vm := make(map[string]string, len(t.items))
 		for n, it := range t.items {
-			items[n] = types.ResourceWithTTL{Resource: it.res}
+			items[n] = types.ResourceWithTTL{Resource: it.raw}
 			vm[n] = it.hash
 		}
 		s.Resources[kindCacheType[k]] = cache.Resources{Version: t.version, Items: items}

@@ -181,6 +181,9 @@ func (c callbacks) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) 
 		}
 	}
 	if t := req.GetTypeUrl(); t == resource.EndpointType || t == resource.ClusterType {
+		if t == resource.EndpointType {
+			st.proxy.group.intern(req.GetResourceNames())
+		}
 		st.proxy.group.requested(st.proxy, t, req.GetResourceNames(), nil, nil, false)
 	}
 	nack := req.GetErrorDetail() != nil
@@ -223,6 +226,9 @@ func (c callbacks) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscover
 		}
 	}
 	if t := req.GetTypeUrl(); t == resource.EndpointType || t == resource.ClusterType {
+		if t == resource.EndpointType {
+			st.proxy.group.intern(req.GetResourceNamesSubscribe())
+		}
 		st.proxy.group.requested(st.proxy, t, nil, req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe(), true)
 	}
 	// Delta needs no guard: the cache diffs against what it has sent, so a

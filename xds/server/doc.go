@@ -27,8 +27,17 @@
 //   - nothing is published before the first complete mesh state (Update); then
 //     every change is rebuilt level-triggered after a debounce;
 //   - versions are content hashes, so an unchanged result is never pushed;
-//   - when only endpoints changed (MeshState.ConfigHash unchanged), only the
-//     endpoint caches are updated: no listener, route or cluster is rebuilt or resent;
+//   - when only endpoints changed (diff.go: what a new mesh state shares
+//     with the last one is recognised by identity, the rest compared by
+//     ConfigHash per cluster and endpoints by value), only the endpoint
+//     resources of the hosts whose endpoints changed are translated again
+//     (translate.EndpointsFor indexes only those hosts), marshalled once and
+//     put in the group's endpoint cache: no listener, route or cluster is
+//     rebuilt or resent, and no other endpoint resource;
+//   - every resource is marshalled once per build (build.go, marshalled):
+//     the snapshot and endpoint caches hold the encoding, shared by every
+//     proxy of the group, so a push to a thousand streams copies bytes
+//     instead of marshalling a thousand times;
 //   - make-before-break: an Envoy whose listeners or routes change first gets
 //     the new clusters (with the old listeners), and the new listeners and
 //     routes only after those clusters have been sent to it;

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,8 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+
+	"github.com/meshgate/meshgate/sni"
 )
 
 // group is the set of connected nodes that share one configuration (same
@@ -34,12 +37,17 @@ type group struct {
 	mu      sync.Mutex
 	members map[string]*proxy
 	target  *build // latest good build, nil until the first succeeds
-	// eds serves this group's ClusterLoadAssignments; edsHashes are the
-	// content hashes of what it holds; edsDelete are names to remove once no
-	// member still uses the listeners that need them.
+	// eds serves this group's ClusterLoadAssignments, marshalled once and
+	// shared by every member's stream; edsRes is what it holds (encoding and
+	// content hash, by name); edsDelete are names to remove once no member
+	// still uses the listeners that need them; edsByHost are the endpoint
+	// resources of target's EDS clusters by service hostname (names whose
+	// host cannot be read under ""), what an endpoint change of a host
+	// recomputes.
 	eds       *cache.LinearCache
-	edsHashes map[string]string
+	edsRes    map[string]item
 	edsDelete map[string]struct{}
+	edsByHost map[string][]string
 	// parked are endpoint watches opened before the first build.
 	parked map[*parkedWatch]struct{}
 	// steps caches make-before-break steps by (published, target).
@@ -56,7 +64,7 @@ func newGroup(s *Server, key string, n Node) *group {
 		s:         s,
 		members:   map[string]*proxy{},
 		eds:       cache.NewLinearCache(resource.EndpointType, cache.WithLogger(s.cpLog)),
-		edsHashes: map[string]string{},
+		edsRes:    map[string]item{},
 		edsDelete: map[string]struct{}{},
 		parked:    map[*parkedWatch]struct{}{},
 	}
@@ -88,18 +96,22 @@ func (g *group) built() bool {
 }
 
 // install makes b (and clas) the group's configuration and publishes it to
-// every member. clas nil means "endpoints unchanged".
+// every member. clas nil means "endpoints unchanged"; otherwise clas is the
+// complete set.
 func (g *group) install(b *build, clas []*endpointv3.ClusterLoadAssignment, changedAt time.Time) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	first := g.target == nil
 	// Endpoints first: a new cluster's endpoints must be there when the
 	// proxy asks for them right after receiving the cluster.
-	if err := g.setEndpointsLocked(clas, changedAt); err != nil {
-		return err
+	if clas != nil {
+		if err := g.setEndpointsLocked(clas, nil, changedAt); err != nil {
+			return err
+		}
 	}
 	if b != nil {
 		g.target = b
+		g.edsByHost = edsByHost(b)
 		clear(g.steps)
 	}
 	if first {
@@ -112,30 +124,113 @@ func (g *group) install(b *build, clas []*endpointv3.ClusterLoadAssignment, chan
 	return nil
 }
 
-// setEndpointsLocked updates the endpoint cache with the CLAs whose content
-// changed; removals wait for applyDeletesLocked.
-func (g *group) setEndpointsLocked(clas []*endpointv3.ClusterLoadAssignment, changedAt time.Time) error {
-	if clas == nil {
-		return nil
+// installEndpoints replaces the endpoint resources named (and only those:
+// what the translator did not return for them is removed).
+func (g *group) installEndpoints(clas []*endpointv3.ClusterLoadAssignment, names []string, changedAt time.Time) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err := g.setEndpointsLocked(clas, names, changedAt); err != nil {
+		return err
 	}
+	g.applyDeletesLocked()
+	return nil
+}
+
+// endpointNames are the endpoint resources of the group's latest good build
+// that depend on the endpoints of hosts (all of them when all), sorted; ok
+// is false before the first build.
+func (g *group) endpointNames(hosts map[string]bool, all bool) (names []string, ok bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.target == nil {
+		return nil, false
+	}
+	if all {
+		for _, ns := range g.edsByHost {
+			names = append(names, ns...)
+		}
+		slices.Sort(names)
+		return names, true
+	}
+	for h := range hosts {
+		names = append(names, g.edsByHost[h]...)
+	}
+	names = append(names, g.edsByHost[""]...)
+	slices.Sort(names)
+	return slices.Compact(names), true
+}
+
+// intern replaces the endpoint names a request asks for by the group's own
+// copies: each stream's request decodes its own strings, and go-control-
+// plane keeps them (subscription, versions, watches) for every stream; so a
+// thousand gateways asking for the same five thousand endpoints share one
+// copy of the names instead of a thousand.
+func (g *group) intern(names []string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i, n := range names {
+		if it, ok := g.edsRes[n]; ok {
+			names[i] = it.name
+		}
+	}
+}
+
+// edsByHost indexes the endpoint resources of b's EDS clusters by the
+// service host their name carries (sni names and cluster names).
+func edsByHost(b *build) map[string][]string {
+	out := map[string][]string{}
+	for _, it := range b.kinds[kCluster].items {
+		name := edsName(it.res)
+		if name == "" {
+			continue
+		}
+		n, _, err := sni.ParseAny(name)
+		host := n.Host
+		if err != nil {
+			host = "" // unknown dependency: recomputed on every endpoint change
+		}
+		out[host] = append(out[host], name)
+	}
+	return out
+}
+
+// setEndpointsLocked updates the endpoint cache with the CLAs whose content
+// changed. names nil says clas is the complete set, and the rest is removed;
+// otherwise only names are replaced, and those not in clas removed. Removals
+// wait for applyDeletesLocked.
+func (g *group) setEndpointsLocked(clas []*endpointv3.ClusterLoadAssignment, names []string, changedAt time.Time) error {
 	next := make(map[string]struct{}, len(clas))
-	update := map[string]types.Resource{}
+	var update map[string]types.Resource
 	for _, c := range clas {
 		name := c.GetClusterName()
-		h, err := hashResource(c)
-		if err != nil {
-			return err
-		}
 		next[name] = struct{}{}
 		delete(g.edsDelete, name)
-		if old, ok := g.edsHashes[name]; !ok || old != h {
-			update[name] = c
-			g.edsHashes[name] = h
+		raw, h, err := marshal(c)
+		if err != nil {
+			return fmt.Errorf("endpoints %s: %w", name, err)
+		}
+		if old, ok := g.edsRes[name]; !ok || old.hash != h {
+			if update == nil {
+				update = make(map[string]types.Resource, len(clas))
+			}
+			update[name] = raw
+			g.edsRes[name] = item{raw: raw, hash: h, name: name}
 		}
 	}
-	for name := range g.edsHashes {
+	gone := func(name string) {
 		if _, ok := next[name]; !ok {
-			g.edsDelete[name] = struct{}{}
+			if _, held := g.edsRes[name]; held {
+				g.edsDelete[name] = struct{}{}
+			}
+		}
+	}
+	if names == nil {
+		for name := range g.edsRes {
+			gone(name)
+		}
+	} else {
+		for _, name := range names {
+			gone(name)
 		}
 	}
 	if len(update) == 0 {
@@ -161,7 +256,7 @@ func (g *group) applyDeletesLocked() {
 	names := make([]string, 0, len(g.edsDelete))
 	for n := range g.edsDelete {
 		names = append(names, n)
-		delete(g.edsHashes, n)
+		delete(g.edsRes, n)
 	}
 	clear(g.edsDelete)
 	if err := g.eds.UpdateResources(nil, names); err != nil {
@@ -185,7 +280,15 @@ func (g *group) setLocked(p *proxy, b *build) {
 
 // endpoints returns the CLAs the group serves (for debug output).
 func (g *group) endpoints() map[string]types.Resource {
-	return g.eds.GetResources()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make(map[string]types.Resource, len(g.edsRes))
+	for n, it := range g.edsRes {
+		if cla := unmarshalled(it.raw, &endpointv3.ClusterLoadAssignment{}); cla != nil {
+			out[n] = cla
+		}
+	}
+	return out
 }
 
 // parkedWatch is an endpoint watch opened before the group's first build;

@@ -30,10 +30,14 @@ type proxy struct {
 	phase     phase
 	stage1CDS string // cluster version whose sending ends step 1
 	sentCDS   string // cluster version last sent
-	// subscribed are the names the node asks for, by type URL (clusters and
-	// endpoints); waitEDS are endpoints step 1 waits for, advanceOnEDS says
-	// the next endpoint response ends it; waitGone are clusters step 3 waits
-	// for a gRPC client to stop asking for.
+	// The names the node asks for, by type URL (clusters and endpoints):
+	// sotwNames is the last state-of-the-world request's list (shared with
+	// the request, which go-control-plane keeps anyway), subscribed the set
+	// a delta stream built up (see subscribedLocked). waitEDS are endpoints
+	// step 1 waits for, advanceOnEDS says the next endpoint response ends
+	// it; waitGone are clusters step 3 waits for a gRPC client to stop
+	// asking for.
+	sotwNames    map[string][]string
 	subscribed   map[string]map[string]bool
 	waitEDS      map[string]bool
 	advanceOnEDS bool

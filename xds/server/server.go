@@ -142,9 +142,11 @@ type Server struct {
 	secretsDirty bool
 	pendingSince time.Time // arrival of the oldest change not yet built
 
-	// Owned by the rebuild goroutine.
-	lastConfigHash string
-	lastErrs       map[string]bool
+	// Owned by the rebuild goroutine: the mesh state last built (what the
+	// next one is compared with) and the object errors being reported.
+	built    *model.MeshState
+	differ   differ
+	lastErrs map[string]bool
 }
 
 // New returns a Server; call Register to serve it on a gRPC server and Run
@@ -233,12 +235,12 @@ func (s *Server) rebuild() {
 	if mesh == nil {
 		return // no complete load yet: nothing may be published
 	}
-	endpointsOnly := false
+	var diff meshDiff
 	if meshDirty {
-		h := mesh.ConfigHash()
-		endpointsOnly = h == s.lastConfigHash && !secretsDirty
-		s.lastConfigHash = h
+		diff = s.differ.diff(s.built, mesh)
+		s.built = mesh
 	}
+	endpointsOnly := meshDirty && !diff.config && !secretsDirty
 	changedAt := time.Time{} // zero: a first build for a new proxy, not a change
 	if meshDirty || secretsDirty {
 		changedAt = since
@@ -255,9 +257,12 @@ func (s *Server) rebuild() {
 		case !g.built():
 			full++
 			install = s.buildGroup(g, mesh, changedAt, errs)
-		case meshDirty && endpointsOnly:
+		case endpointsOnly:
+			if len(diff.hosts) == 0 {
+				continue // nothing this server serves changed (a generation)
+			}
 			eps++
-			install = s.buildEndpoints(g, mesh, changedAt)
+			install = s.buildEndpoints(g, mesh, diff, changedAt)
 		case meshDirty || secretsDirty:
 			full++
 			install = s.buildGroup(g, mesh, changedAt, errs)
@@ -360,45 +365,55 @@ func (s *Server) newGroupBuild(g *group, res *translate.Result, changedAt time.T
 	return newBuild(byKind, changedAt)
 }
 
-// endpoints runs the endpoint fast path of n's generator, or its full
-// translator.
-func (s *Server) endpoints(g *group, mesh *model.MeshState) ([]*endpointv3.ClusterLoadAssignment, error) {
+// endpoints recomputes the endpoint resources of g that depend on the
+// endpoints that changed (d), with the fast path of g's generator (names are those
+// resources; nil means every endpoint resource: the full translator ran).
+func (s *Server) endpoints(g *group, mesh *model.MeshState, d meshDiff) (eps []*endpointv3.ClusterLoadAssignment, names []string, err error) {
 	n := g.node
 	fast := s.opts.EnvoyEndpoints
 	if n.Generator == node.GeneratorGRPC {
 		fast = s.opts.GRPCEndpoints
 	}
-	if clusters, ok := g.edsClusters(); fast != nil && ok {
-		eps, err := fast(mesh, n.Proxy, s.cfg.Translate, clusters)
-		if err == nil && eps == nil {
-			eps = []*endpointv3.ClusterLoadAssignment{}
+	if names, ok := g.endpointNames(d.hosts, d.allHosts); fast != nil && ok {
+		if len(names) == 0 {
+			return nil, names, nil
 		}
-		return eps, err
+		eps, err := fast(mesh, n.Proxy, s.cfg.Translate, names)
+		return eps, names, err
 	}
 	res, err := s.translator(n)(mesh, n.Proxy, s.cfg.Translate)
 	if err == nil && res == nil {
 		err = errors.New("translator returned no result")
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if res.Endpoints == nil {
-		return []*endpointv3.ClusterLoadAssignment{}, nil
+		return []*endpointv3.ClusterLoadAssignment{}, nil, nil
 	}
-	return res.Endpoints, nil
+	return res.Endpoints, nil, nil
 }
 
-// buildEndpoints computes only a group's endpoints and returns what
-// installs them.
-func (s *Server) buildEndpoints(g *group, mesh *model.MeshState, changedAt time.Time) func() {
-	eps, err := s.endpoints(g, mesh)
+// buildEndpoints computes a group's endpoints that depend on d and
+// returns what installs them.
+func (s *Server) buildEndpoints(g *group, mesh *model.MeshState, d meshDiff, changedAt time.Time) func() {
+	eps, names, err := s.endpoints(g, mesh, d)
 	if err != nil {
 		s.log.Error("endpoint translation failed; proxies keep their last good endpoints", "group", g.key, "err", err)
 		s.m.translateFailures.Inc()
 		return nil
 	}
+	if names != nil && len(names) == 0 {
+		return nil // none of the group's clusters uses these hosts
+	}
 	return func() {
-		if err := g.install(nil, eps, changedAt); err != nil {
+		var err error
+		if names == nil {
+			err = g.install(nil, eps, changedAt)
+		} else {
+			err = g.installEndpoints(eps, names, changedAt)
+		}
+		if err != nil {
 			s.log.Error("installing endpoints", "group", g.key, "err", err)
 		}
 	}

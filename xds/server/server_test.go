@@ -471,6 +471,7 @@ func TestSecretProvider(t *testing.T) {
 // translator.
 func TestEndpointFastPath(t *testing.T) {
 	var full, fast atomic.Int32
+	var asked atomic.Pointer[[]string]
 	h := newHarness(t, Options{
 		Envoy: func(m *model.MeshState, p translate.Proxy, o translate.Options) (*translate.Result, error) {
 			full.Add(1)
@@ -481,11 +482,18 @@ func TestEndpointFastPath(t *testing.T) {
 			if len(clusters) == 0 {
 				t.Error("the fast path got no clusters from the last build")
 			}
+			asked.Store(&clusters)
 			r, err := fakeTranslate(m, p, o)
 			if err != nil {
 				return nil, err
 			}
-			return r.Endpoints, nil
+			var out []*endpointv3.ClusterLoadAssignment
+			for _, cla := range r.Endpoints {
+				if slices.Contains(clusters, cla.GetClusterName()) {
+					out = append(out, cla)
+				}
+			}
+			return out, nil
 		},
 	})
 	cs := baseCluster()
@@ -499,6 +507,12 @@ func TestEndpointFastPath(t *testing.T) {
 	h.waitConfig(c, expected(res))
 	if full.Load() != 1 || fast.Load() != 1 {
 		t.Errorf("full translations %d, endpoint translations %d; want 1 and 1", full.Load(), fast.Load())
+	}
+	// Only the endpoints of the service that changed are translated again
+	// (the others stay what the gateway holds: waitConfig saw all of them).
+	want := fmt.Sprintf("outbound|%d||%s", cs.Services[1].Ports[0].Port, cs.Services[1].Hostname)
+	if got := asked.Load(); got == nil || !slices.Equal(*got, []string{want}) {
+		t.Errorf("the fast path was asked for %v, want only %s", got, want)
 	}
 }
 

@@ -94,9 +94,10 @@ func (g *group) switchLocked(p *proxy, t *build) {
 	}
 	g.setLocked(p, s2)
 	if g.node.Generator == node.GeneratorGRPC {
+		subscribed := p.subscribedLocked(resource.ClusterType)
 		gone := map[string]bool{}
 		for name := range s2.kinds[kCluster].items {
-			if _, kept := t.kinds[kCluster].items[name]; !kept && p.subscribed[resource.ClusterType][name] {
+			if _, kept := t.kinds[kCluster].items[name]; !kept && subscribed[name] {
 				gone[name] = true
 			}
 		}
@@ -125,9 +126,10 @@ func (g *group) clustersSentLocked(p *proxy, version string) {
 	// Endpoints the new clusters need that the proxy does not ask for yet:
 	// it asks right after applying these clusters.
 	p.waitEDS = map[string]bool{}
+	subscribed := p.subscribedLocked(resource.EndpointType)
 	for _, it := range p.published.kinds[kCluster].items {
 		name := edsName(it.res)
-		if _, ok := g.edsHashes[name]; ok && name != "" && !p.subscribed[resource.EndpointType][name] {
+		if _, ok := g.edsRes[name]; ok && name != "" && !subscribed[name] {
 			p.waitEDS[name] = true
 		}
 	}
@@ -156,23 +158,32 @@ func (g *group) clustersHeld(p *proxy, version string) {
 func (g *group) requested(p *proxy, typeURL string, sotwNames, subscribe, unsubscribe []string, delta bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if p.subscribed == nil {
-		p.subscribed = map[string]map[string]bool{}
+	if !delta {
+		// Kept as the request's list: a set is made only when a step asks.
+		if p.sotwNames == nil {
+			p.sotwNames = map[string][]string{}
+		}
+		p.sotwNames[typeURL] = sotwNames
+	} else {
+		if p.subscribed == nil {
+			p.subscribed = map[string]map[string]bool{}
+		}
+		set := p.subscribed[typeURL]
+		if set == nil {
+			set = map[string]bool{}
+			p.subscribed[typeURL] = set
+		}
+		for _, n := range subscribe {
+			set[n] = true
+		}
+		for _, n := range unsubscribe {
+			delete(set, n)
+		}
 	}
-	set := p.subscribed[typeURL]
-	if !delta || set == nil {
-		set = map[string]bool{}
-		p.subscribed[typeURL] = set
+	if p.phase != phaseBeforeRemove && p.waitEDS == nil {
+		return // no step waits on what the node asks for
 	}
-	for _, n := range sotwNames {
-		set[n] = true
-	}
-	for _, n := range subscribe {
-		set[n] = true
-	}
-	for _, n := range unsubscribe {
-		delete(set, n)
-	}
+	set := p.subscribedLocked(typeURL)
 	if typeURL == resource.ClusterType && p.phase == phaseBeforeRemove {
 		for n := range p.waitGone {
 			if set[n] {
@@ -215,6 +226,19 @@ func (g *group) advanceLocked(p *proxy) {
 		g.setLocked(p, t)
 	}
 	g.applyDeletesLocked()
+}
+
+// subscribedLocked is the set of names p asks for of typeURL.
+func (p *proxy) subscribedLocked(typeURL string) map[string]bool {
+	if set, ok := p.subscribed[typeURL]; ok {
+		return set
+	}
+	names := p.sotwNames[typeURL]
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		set[n] = true
+	}
+	return set
 }
 
 // edsName is the endpoint resource an EDS cluster asks for ("" otherwise).

@@ -1,6 +1,8 @@
 package translate
 
 import (
+	"slices"
+
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 
 	"github.com/meshgate/meshgate/discovery/model"
@@ -12,8 +14,10 @@ import (
 // path for endpoint-only changes, when the clusters are known from the last
 // full translation. It gives exactly what Translate would for those clusters,
 // without building listeners, routes or clusters. Unknown names are skipped.
+// Its cost follows the clusters asked for, not the mesh: it indexes only
+// their services (see narrowed).
 func EndpointsFor(mesh *model.MeshState, proxy Proxy, opts Options, clusters []string) []*endpointv3.ClusterLoadAssignment {
-	ix := BuildIndex(mesh, opts)
+	ix := BuildIndex(narrowed(mesh, clusters), opts)
 	p := ix.completeProxy(proxy)
 	b := &builder{ix: ix, proxy: &p, out: &Result{}}
 	var out []*endpointv3.ClusterLoadAssignment
@@ -45,11 +49,45 @@ func EndpointsFor(mesh *model.MeshState, proxy Proxy, opts Options, clusters []s
 }
 
 func parseClusterRef(name string) (sni.Name, bool, bool) {
-	if n, err := sni.Parse(name); err == nil {
-		return n, true, true
+	n, form, err := sni.ParseAny(name)
+	if err != nil {
+		return sni.Name{}, false, false
 	}
-	if n, err := sni.ParseClusterName(name); err == nil {
-		return n, false, true
+	return n, form == sni.FormSNI, true
+}
+
+// narrowed is what EndpointsFor needs of mesh to build the endpoints of
+// clusters: the Services of their hosts (in every cluster, by binary search),
+// every DestinationRule, ServiceEntry and network gateway, and no Gateway or
+// VirtualService (routing does not shape endpoints). Every Service stays when
+// a ServiceEntry selects workloads (its endpoints come from any Service of
+// its namespace), or when a name cannot be read.
+func narrowed(mesh *model.MeshState, clusters []string) *model.MeshState {
+	hosts := make([]string, 0, len(clusters))
+	for _, name := range clusters {
+		n, _, ok := parseClusterRef(name)
+		if !ok {
+			return mesh
+		}
+		hosts = append(hosts, n.Host)
 	}
-	return sni.Name{}, false, false
+	for _, se := range mesh.Local().ServiceEntries {
+		if se.WorkloadSelector != nil {
+			return mesh
+		}
+	}
+	slices.Sort(hosts) // the Services stay sorted by hostname
+	hosts = slices.Compact(hosts)
+	out := &model.MeshState{MeshID: mesh.MeshID, LocalCluster: mesh.LocalCluster, Clusters: make([]*model.ClusterState, len(mesh.Clusters))}
+	for i, c := range mesh.Clusters {
+		nc := *c
+		nc.Services, nc.Gateways, nc.VirtualServices = nil, nil, nil
+		for _, h := range hosts {
+			if s := c.Service(h); s != nil {
+				nc.Services = append(nc.Services, *s)
+			}
+		}
+		out.Clusters[i] = &nc
+	}
+	return out
 }

@@ -181,6 +181,17 @@ func TestEndpointsForMatchesTranslate(t *testing.T) {
 				}
 				n++
 			}
+			// Asked for one cluster, it indexes only that cluster's host
+			// (the server's incremental path) and still gives the same.
+			for _, want := range full.Endpoints {
+				one := EndpointsFor(mesh, proxy, DefaultOptions(), []string{want.GetClusterName()})
+				if len(one) != 1 {
+					t.Fatalf("%s: %s alone: %d CLAs, want 1", dir, want.GetClusterName(), len(one))
+				}
+				if d := cmp.Diff(want, one[0], protocmp.Transform()); d != "" {
+					t.Errorf("%s: %s alone differs from Translate's (-Translate +EndpointsFor):\n%s", dir, want.GetClusterName(), d)
+				}
+			}
 		}
 	}
 	if n == 0 {

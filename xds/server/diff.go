@@ -1,0 +1,136 @@
+package server
+
+import (
+	"bytes"
+	"reflect"
+	"unsafe"
+
+	"github.com/meshgate/meshgate/discovery/model"
+)
+
+// meshDiff is what changed from one mesh state to the next, as the rebuild
+// needs it: whether anything but endpoints changed (then every group is
+// translated again), else the hostnames whose endpoints changed (then only
+// the endpoint resources of those hosts are).
+type meshDiff struct {
+	config bool
+	hosts  map[string]bool
+	// allHosts: the endpoints of other hosts may depend on those that
+	// changed (a ServiceEntry with a workloadSelector takes its endpoints
+	// from the pods of Services), so every endpoint resource is recomputed.
+	allHosts bool
+}
+
+// differ compares each mesh state with the one before it. It remembers
+// the configuration hashes it computed (by cluster state), so a cluster
+// that is not shared with the previous state is hashed once, not twice.
+// Owned by the rebuild goroutine.
+type differ struct {
+	hashes map[*model.ClusterState]string
+}
+
+// diff compares two mesh states. Cluster generations are ignored, as
+// model.MeshState.ConfigHash ignores them. It is cheap when the new state
+// shares what did not change with the old one (a source that copies only
+// what it changes: same cluster pointers, slices, maps and strings are
+// recognised by identity, a few nanoseconds per service). A cluster whose
+// configuration is not shared is compared by its configuration hash
+// (model.MeshState.ConfigHash of that cluster alone), and then the
+// endpoints of each service by value.
+func (df *differ) diff(old, new *model.MeshState) meshDiff {
+	var hashes map[*model.ClusterState]string // of new's clusters, made when one is hashed
+	keep := func(c *model.ClusterState, h string) {
+		if hashes == nil {
+			hashes = map[*model.ClusterState]string{}
+		}
+		hashes[c] = h
+	}
+	defer func() { df.hashes = hashes }()
+	if old == nil || old.MeshID != new.MeshID || old.LocalCluster != new.LocalCluster || len(old.Clusters) != len(new.Clusters) {
+		return meshDiff{config: true}
+	}
+	d := meshDiff{}
+	for i, a := range old.Clusters {
+		b := new.Clusters[i]
+		if a == b {
+			if h, ok := df.hashes[a]; ok {
+				keep(b, h)
+			}
+			continue
+		}
+		if a.ID != b.ID || len(a.Services) != len(b.Services) {
+			return meshDiff{config: true}
+		}
+		shared := sameClusterConfig(a, b)
+		if !sameSlice(a.Services, b.Services) {
+			for j := range a.Services {
+				sa, sb := &a.Services[j], &b.Services[j]
+				if shared && !sameServiceConfig(sa, sb) {
+					shared = false
+				}
+				if !sameSlice(sa.Endpoints, sb.Endpoints) && !reflect.DeepEqual(sa.Endpoints, sb.Endpoints) {
+					if d.hosts == nil {
+						d.hosts = map[string]bool{}
+					}
+					d.hosts[sb.Hostname] = true
+				}
+			}
+		}
+		if !shared {
+			ha, ok := df.hashes[a]
+			if !ok {
+				ha = configHash(a)
+			}
+			hb := configHash(b)
+			keep(b, hb)
+			if ha != hb {
+				return meshDiff{config: true}
+			}
+		}
+	}
+	if len(d.hosts) > 0 {
+		for _, se := range new.Local().ServiceEntries {
+			if se.WorkloadSelector != nil {
+				d.allHosts = true
+			}
+		}
+	}
+	return d
+}
+
+// configHash is the configuration hash of one cluster.
+func configHash(c *model.ClusterState) string {
+	return (&model.MeshState{Clusters: []*model.ClusterState{c}}).ConfigHash()
+}
+
+// sameClusterConfig reports whether everything of two states of a cluster
+// but services, endpoints and generation is shared (false says "look
+// closer", not "different").
+func sameClusterConfig(a, b *model.ClusterState) bool {
+	return a.Network == b.Network && a.TrustDomain == b.TrustDomain && bytes.Equal(a.TrustBundle, b.TrustBundle) &&
+		sameSlice(a.Namespaces, b.Namespaces) && sameSlice(a.Gateways, b.Gateways) &&
+		sameSlice(a.VirtualServices, b.VirtualServices) && sameSlice(a.DestinationRules, b.DestinationRules) &&
+		sameSlice(a.ServiceEntries, b.ServiceEntries) && sameSlice(a.Secrets, b.Secrets) &&
+		sameSlice(a.NetworkGateways, b.NetworkGateways)
+}
+
+// sameServiceConfig reports whether everything of a service but its
+// endpoints is shared (false says "look closer").
+func sameServiceConfig(a, b *model.Service) bool {
+	return a.Name == b.Name && a.Namespace == b.Namespace && a.Source == b.Source && a.Hostname == b.Hostname &&
+		a.ClusterIP == b.ClusterIP && a.Type == b.Type && a.ExternalName == b.ExternalName &&
+		sameMap(a.Labels, b.Labels) && sameMap(a.Annotations, b.Annotations) && sameMap(a.Selector, b.Selector) &&
+		sameSlice(a.Ports, b.Ports) && sameSlice(a.ExternalIPs, b.ExternalIPs) && sameSlice(a.LoadBalancerIPs, b.LoadBalancerIPs)
+}
+
+// sameSlice reports whether a and b are the same slice (same array and
+// length): then they are equal without looking.
+func sameSlice[T any](a, b []T) bool {
+	return len(a) == len(b) && unsafe.SliceData(a) == unsafe.SliceData(b)
+}
+
+// sameMap reports whether a and b are the same map (or both empty). A map
+// value is a pointer to the map's header.
+func sameMap[K comparable, V any](a, b map[K]V) bool {
+	return len(a) == len(b) && (len(a) == 0 || *(*unsafe.Pointer)(unsafe.Pointer(&a)) == *(*unsafe.Pointer)(unsafe.Pointer(&b)))
+}

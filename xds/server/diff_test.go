@@ -1,0 +1,109 @@
+package server
+
+import (
+	"maps"
+	"slices"
+	"testing"
+
+	"github.com/meshgate/meshgate/discovery/model"
+)
+
+func TestDiffMesh(t *testing.T) {
+	echo, web := "echo.default.svc.cluster.local", "web.default.svc.cluster.local"
+	base := mesh(baseCluster())
+	// shared copies base's local cluster and lets edit change it: what the
+	// copy does not replace stays shared with base.
+	shared := func(edit func(c *model.ClusterState)) *model.MeshState {
+		c := *base.Local()
+		c.Services = slices.Clone(c.Services)
+		edit(&c)
+		return base.WithCluster(&c)
+	}
+	fresh := func(edit func(c *model.ClusterState)) *model.MeshState {
+		c := base.Local().Clone()
+		edit(c)
+		return base.WithCluster(c)
+	}
+	moveEcho := func(c *model.ClusterState) {
+		c.Services[0].Endpoints = slices.Clone(c.Services[0].Endpoints)
+		c.Services[0].Endpoints[1].Address = "10.0.0.3"
+	}
+	for _, tc := range []struct {
+		name     string
+		old, new *model.MeshState
+		config   bool
+		hosts    []string
+		allHosts bool
+	}{
+		{name: "first state", old: nil, new: base, config: true},
+		{name: "same state", old: base, new: base},
+		{name: "shared, generation only", old: base, new: shared(func(c *model.ClusterState) { c.Generation++ })},
+		{name: "shared, one endpoint", old: base, new: shared(moveEcho), hosts: []string{echo}},
+		{name: "fresh, equal", old: base, new: fresh(func(*model.ClusterState) {})},
+		{name: "fresh, one endpoint", old: base, new: fresh(moveEcho), hosts: []string{echo}},
+		{name: "fresh, endpoints of two services", old: base, new: fresh(func(c *model.ClusterState) {
+			moveEcho(c)
+			c.Services[1].Endpoints = nil
+		}), hosts: []string{echo, web}},
+		{name: "shared, a gateway port", old: base, new: shared(func(c *model.ClusterState) {
+			c.Gateways = slices.Clone(c.Gateways)
+			c.Gateways[0].Servers = slices.Clone(c.Gateways[0].Servers)
+			c.Gateways[0].Servers[0].Port.Number = 81
+		}), config: true},
+		{name: "fresh, a service port and an endpoint", old: base, new: fresh(func(c *model.ClusterState) {
+			moveEcho(c)
+			c.Services[1].Ports[0].Port = 81
+		}), config: true},
+		{name: "shared, service labels replaced by equal ones", old: base, new: shared(func(c *model.ClusterState) {
+			c.Services[1].Labels = map[string]string{}
+		})},
+		{name: "a service added", old: base, new: shared(func(c *model.ClusterState) {
+			c.Services = append(c.Services, service("zz", "default", 80))
+		}), config: true},
+		{name: "a cluster added", old: base, new: base.WithCluster(&model.ClusterState{ID: "remote"}), config: true},
+		{name: "a workloadSelector entry takes endpoints from services", old: mesh(withSelectorEntry(baseCluster())),
+			new: func() *model.MeshState {
+				c := withSelectorEntry(baseCluster())
+				c.Services[0].Endpoints[1].Address = "10.0.0.3"
+				return mesh(c)
+			}(), hosts: []string{echo}, allHosts: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var df differ
+			d := df.diff(tc.old, tc.new)
+			if d.config != tc.config || d.allHosts != tc.allHosts {
+				t.Errorf("config %v allHosts %v, want %v %v", d.config, d.allHosts, tc.config, tc.allHosts)
+			}
+			if got := slices.Sorted(maps.Keys(d.hosts)); !slices.Equal(got, tc.hosts) {
+				t.Errorf("hosts %v, want %v", got, tc.hosts)
+			}
+		})
+	}
+}
+
+// The differ hashes a cluster whose configuration is not shared once per
+// state: the next comparison takes the previous state's hash.
+func TestDiffMeshRemembersHashes(t *testing.T) {
+	var df differ
+	a := mesh(baseCluster())
+	b := mesh(baseCluster())
+	df.diff(a, b)
+	if len(df.hashes) != 1 || df.hashes[b.Local()] == "" {
+		t.Fatalf("hashes after a fresh state: %v, want the new cluster's", df.hashes)
+	}
+	c := mesh(baseCluster())
+	if d := df.diff(b, c); d.config || len(d.hosts) > 0 {
+		t.Errorf("equal states differ: %+v", d)
+	}
+	if _, ok := df.hashes[b.Local()]; ok || df.hashes[c.Local()] == "" {
+		t.Errorf("hashes kept: %v, want only the newest state's", df.hashes)
+	}
+}
+
+func withSelectorEntry(c model.ClusterState) model.ClusterState {
+	c.ServiceEntries = append(c.ServiceEntries, model.ServiceEntry{
+		Meta: model.Meta{Name: "vms", Namespace: "default"}, Hosts: []string{"vm.example.com"},
+		WorkloadSelector: map[string]string{"app": "echo"},
+	})
+	return c
+}
