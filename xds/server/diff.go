@@ -49,6 +49,11 @@ func (df *differ) diff(old, new *model.MeshState) meshDiff {
 	if old == nil || old.MeshID != new.MeshID || old.LocalCluster != new.LocalCluster || len(old.Clusters) != len(new.Clusters) {
 		return meshDiff{config: true}
 	}
+	// The gateways the daemon's probes find down (gwhealth) change the
+	// endpoints of every host behind them: rare, so everything is rebuilt.
+	if !sameSlice(old.Unreachable, new.Unreachable) && !reflect.DeepEqual(old.Unreachable, new.Unreachable) {
+		return meshDiff{config: true}
+	}
 	d := meshDiff{}
 	for i, a := range old.Clusters {
 		b := new.Clusters[i]

@@ -60,6 +60,11 @@ func TestDiffMesh(t *testing.T) {
 		{name: "a service added", old: base, new: shared(func(c *model.ClusterState) {
 			c.Services = append(c.Services, service("zz", "default", 80))
 		}), config: true},
+		{name: "a gateway found unreachable by the probes", old: base, new: func() *model.MeshState {
+			m := *base
+			m.Unreachable = []model.NetworkGateway{{Network: "n2", Cluster: "c2", Address: "192.0.2.9", Port: 15443}}
+			return &m
+		}(), config: true},
 		{name: "a cluster added", old: base, new: base.WithCluster(&model.ClusterState{ID: "remote"}), config: true},
 		{name: "a workloadSelector entry takes endpoints from services", old: mesh(withSelectorEntry(baseCluster())),
 			new: func() *model.MeshState {
