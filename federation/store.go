@@ -49,6 +49,12 @@ func (n *Node) offerRecord(r wire.Record, holder string) {
 			return
 		}
 	}
+	if n.auth != nil {
+		// Pinned (and persisted) before the record is visible: whoever sees
+		// the state can rely on the pin being taken. pinMu is held since the
+		// verification, so no other record of the cluster got in between.
+		n.setPinLocked(r.Cluster, newPin, how)
+	}
 	secret, keep := n.openSecret(&r, part) // verified: the envelopes are the owner's
 	now := n.now()
 	n.mu.Lock()
@@ -78,9 +84,6 @@ func (n *Node) offerRecord(r wire.Record, holder string) {
 	}
 	n.queueDigest(&nr.rec) // relay: this node now holds it
 	n.mu.Unlock()
-	if n.auth != nil {
-		n.setPinLocked(r.Cluster, newPin, how)
-	}
 
 	n.met.generation.WithLabelValues(r.Cluster).Set(float64(r.Generation))
 	n.met.stateBytes.WithLabelValues(r.Cluster).Set(float64(len(r.Body)))
