@@ -71,6 +71,7 @@ func startMesh(t *testing.T, m *testMesh, n int, mod func(*Config, *Options)) []
 	states := time.Now()
 	m.waitSecrets(t, nodes)
 	fmt.Printf("FIGURE sealing nodes=%d remote secrets sealed everywhere %v after the states converged\n", n, time.Since(states).Round(time.Millisecond))
+	m.waitJoined(t, nodes)
 	return nodes
 }
 

@@ -452,6 +452,22 @@ func (tn *tnode) memberState(name string) (Member, bool) {
 	return Member{}, false
 }
 
+// waitJoined waits until every node sees every other alive. Records reach
+// everyone through any node that holds them, so "every node has every
+// state" can hold while two nodes only know each other through the seed;
+// a test that then kills the seed leaves them apart for good (their only
+// seed is gone), which is the set-up's fault, not the protocol's.
+func (m *testMesh) waitJoined(t testing.TB, nodes []*tnode) {
+	t.Helper()
+	for _, n := range nodes {
+		for _, o := range nodes {
+			if o != n {
+				eventually(t, n.name+" sees "+o.name+" alive", func() bool { return n.sees(o.name, "alive") })
+			}
+		}
+	}
+}
+
 func (tn *tnode) sees(name, state string) bool {
 	m, ok := tn.memberState(name)
 	return ok && m.State == state

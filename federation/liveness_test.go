@@ -18,6 +18,7 @@ func TestRestartWithLowerGenerationStillWins(t *testing.T) {
 	nodes := []*tnode{a, b, c}
 	a.setLocal(t, 1, 2)
 	eventually(t, "a rev 1 everywhere", func() bool { return m.allHave(nodes, "a", 1) })
+	m.waitJoined(t, nodes)
 	oldGen := a.LocalGeneration()
 	a.Close()
 
@@ -53,6 +54,7 @@ func TestDeadPeerWithdrawnAfterWindowAndRestored(t *testing.T) {
 		eventually(t, n.cluster+" everywhere", func() bool { return m.allHave(nodes, n.cluster, 1) })
 	}
 	m.waitSecrets(t, nodes)
+	m.waitJoined(t, nodes)
 	killed := time.Now()
 	a.Close()
 	for _, n := range []*tnode{b, c} {
