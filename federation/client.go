@@ -106,14 +106,28 @@ func (c *AdminClient) roundTrip(ctx context.Context, method, path string, body i
 	return data, resp.StatusCode, nil
 }
 
+// StatusError is a non-200 answer of the admin API.
+type StatusError struct {
+	Method, Path string
+	Status       int
+	Message      string // the daemon's one-line message, if it sent one
+}
+
+func (e *StatusError) Error() string {
+	if e.Message != "" {
+		return fmt.Sprintf("%s %s: HTTP %d: %s", e.Method, e.Path, e.Status, e.Message)
+	}
+	return fmt.Sprintf("%s %s: HTTP %d", e.Method, e.Path, e.Status)
+}
+
 // statusError words a non-200 answer: the daemon's one-line message when it
 // sent one (never an HTML page).
 func statusError(method, path string, status int, data []byte) error {
-	msg := strings.TrimSpace(string(data))
-	if msg != "" && len(msg) < 512 && !strings.Contains(msg, "<") {
-		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, status, msg)
+	e := &StatusError{Method: method, Path: path, Status: status}
+	if msg := strings.TrimSpace(string(data)); msg != "" && len(msg) < 512 && !strings.Contains(msg, "<") {
+		e.Message = msg
 	}
-	return fmt.Errorf("%s %s: HTTP %d", method, path, status)
+	return e
 }
 
 func (c *AdminClient) client() *http.Client {

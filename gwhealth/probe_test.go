@@ -40,7 +40,9 @@ func startGateway(t *testing.T, addr, mode string, cfg *tls.Config) *gateway {
 	}
 	var lis net.Listener
 	var err error
-	for range 50 { // re-binding a port just closed may race with its TIME_WAIT peers
+	// Re-binding a port just closed may race with its TIME_WAIT peers; there
+	// is no event to wait for, so retry a few times.
+	for range 50 {
 		if lis, err = net.Listen("tcp", addr); err == nil {
 			break
 		}

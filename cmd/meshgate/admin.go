@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -34,6 +36,25 @@ func (f *adminFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&f.certFile, "cert", "", "PEM client certificate chain (an SVID of the mesh CA) for an https admin API")
 	fs.StringVar(&f.keyFile, "key", "", "PEM private key of --cert")
 	fs.StringVar(&f.serverName, "server-name", "", "name the https admin API's certificate must carry (default: the host of --admin-address; the daemon's is meshgate.<namespace>.svc)")
+}
+
+// get fetches path from the daemon's admin API (at most max bytes, within a
+// minute): a request the daemon refuses as bad (HTTP 400) is the caller's
+// error (exit 2), anything else a failure.
+func (f *adminFlags) get(ctx context.Context, path string, max int64) ([]byte, error) {
+	c, err := f.client()
+	if err != nil {
+		return nil, rejected(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	b, err := c.Get(ctx, path, max)
+	if se := (*federation.StatusError)(nil); errors.As(err, &se) && se.Status == http.StatusBadRequest {
+		return nil, rejected(err)
+	} else if err != nil {
+		return nil, failed(err)
+	}
+	return b, nil
 }
 
 func (f *adminFlags) client() (*federation.AdminClient, error) {

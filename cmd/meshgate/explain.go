@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -125,10 +123,6 @@ func runExplain(cmd *cobra.Command, f *explainFlags) error {
 }
 
 func explainRemote(ctx context.Context, f *explainFlags) (*translate.Explanation, error) {
-	c, err := f.admin.client()
-	if err != nil {
-		return nil, rejected(err)
-	}
 	v := url.Values{"proxy": {f.nodeID}}
 	for k, val := range map[string]string{"host": f.q.Host, "cluster": f.q.Cluster, "endpoint": f.q.Endpoint, "sni": f.q.SNI} {
 		if val != "" {
@@ -147,14 +141,9 @@ func explainRemote(ctx context.Context, f *explainFlags) (*translate.Explanation
 	if f.in.clusterID != "" {
 		v.Set("cluster-id", f.in.clusterID)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	b, err := c.Get(ctx, "/debug/explain?"+v.Encode(), 16<<20)
+	b, err := f.admin.get(ctx, "/debug/explain?"+v.Encode(), 16<<20)
 	if err != nil {
-		if strings.Contains(err.Error(), "HTTP 400") {
-			return nil, rejected(err)
-		}
-		return nil, failed(err)
+		return nil, err
 	}
 	var x translate.Explanation
 	if err := json.Unmarshal(b, &x); err != nil {

@@ -43,4 +43,8 @@ func TestExplainCommand(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.args, code, errOut, c.msg)
 		}
 	}
+	// A daemon that cannot be reached is a failure (1), not a usage error.
+	if _, errOut, code := runCLI(t, "", "explain", "--node-id", quickstartNode, "--admin-address", "127.0.0.1:1", "--host", "a"); code != 1 {
+		t.Errorf("unreachable daemon: exit %d, stderr %q; want 1", code, errOut)
+	}
 }

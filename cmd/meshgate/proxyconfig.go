@@ -187,10 +187,6 @@ func runProxyConfig(cmd *cobra.Command, f *proxyConfigFlags, k pcKind, args []st
 }
 
 func fetchConfigDump(ctx context.Context, f *proxyConfigFlags, id string) ([]byte, error) {
-	c, err := f.admin.client()
-	if err != nil {
-		return nil, rejected(err)
-	}
 	q := url.Values{"proxy": {id}}
 	for _, k := range sortedKeys(f.labels) {
 		q.Add("label", k+"="+f.labels[k])
@@ -200,16 +196,7 @@ func fetchConfigDump(ctx context.Context, f *proxyConfigFlags, id string) ([]byt
 			q.Set(k, v)
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	b, err := c.Get(ctx, "/debug/config_dump?"+q.Encode(), maxConfigDump)
-	if err != nil {
-		if strings.Contains(err.Error(), "HTTP 400") {
-			return nil, rejected(err)
-		}
-		return nil, failed(err)
-	}
-	return b, nil
+	return f.admin.get(ctx, "/debug/config_dump?"+q.Encode(), maxConfigDump)
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -56,7 +56,7 @@ func edsAddresses(ctx context.Context, t testing.TB, xdsAddr, cluster string) <-
 func TestFederatedDaemonsSplitHorizon(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	start := federatedStarter(ctx, t)
+	start := federatedStarter(ctx, t, nil)
 	b, bDir, _ := start("cluster2", "network2", nil)
 	a, _, _ := start("cluster1", "network1", []string{b.GossipAddr()})
 
@@ -95,7 +95,7 @@ func TestFederatedDaemonsSplitHorizon(t *testing.T) {
 // directory, returned) in network, federated over gossip with one shared
 // key and a fail-static window of 1 s, joining join; stop ends it (the
 // test's cleanup does too).
-func federatedStarter(ctx context.Context, t *testing.T) func(cluster, network string, join []string) (d *Daemon, dir string, stop func()) {
+func federatedStarter(ctx context.Context, t *testing.T, edit func(cluster string, cfg *Config)) func(cluster, network string, join []string) (d *Daemon, dir string, stop func()) {
 	key, err := federation.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -112,6 +112,9 @@ func federatedStarter(ctx context.Context, t *testing.T) func(cluster, network s
 		cfg.ClusterID, cfg.Network = cluster, network
 		cfg.GossipConfig = GossipConfig{BindAddress: "127.0.0.1:0", Join: join, KeyringFile: keyFile, MeshID: "mesh1",
 			FailStaticWindow: Duration(time.Second)}
+		if edit != nil {
+			edit(cluster, &cfg)
+		}
 		d, err := New(cfg, NewLogger(cfg, &logtest.Buffer{}), nil)
 		if err != nil {
 			t.Fatal(err)

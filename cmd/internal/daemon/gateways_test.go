@@ -18,10 +18,8 @@ import (
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
 	"github.com/meshgate/meshgate/discovery/model"
-	"github.com/meshgate/meshgate/federation"
 	"github.com/meshgate/meshgate/gwhealth"
 	"github.com/meshgate/meshgate/identity"
-	"github.com/meshgate/meshgate/test/logtest"
 )
 
 // eastWest is a real listener standing in for an east-west gateway: it
@@ -31,7 +29,9 @@ func eastWest(t *testing.T, addr string) net.Listener {
 	t.Helper()
 	var lis net.Listener
 	var err error
-	for range 50 { // re-binding the port just closed
+	// Re-binding the port just closed can fail for a moment; there is no
+	// event to wait for, so retry a few times.
+	for range 50 {
 		if lis, err = net.Listen("tcp", addr); err == nil {
 			break
 		}
@@ -66,54 +66,33 @@ func eastWest(t *testing.T, addr string) net.Listener {
 func TestGatewayProbesPruneAndRestore(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	key, err := federation.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(t.TempDir(), "gossip.key")
-	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	gw := eastWest(t, "127.0.0.1:0")
 	gwAddr := gw.Addr().String()
 	_, port, _ := net.SplitHostPort(gwAddr)
-	example := filepath.Join("..", "..", "..", "deploy", "examples", "multicluster")
-	start := func(cluster, network string, join []string) *Daemon {
-		cfg := testConfig(t)
+	start := federatedStarter(ctx, t, func(cluster string, cfg *Config) {
 		cfg.GatewayProbeInterval = Duration(100 * time.Millisecond)
-		copyDir(t, filepath.Join(example, cluster), cfg.ConfigDir)
-		if cluster == "cluster2" { // its east-west gateway is the loopback listener
-			p := filepath.Join(cfg.ConfigDir, "eastwest.yaml")
-			b, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := strings.Replace(string(b), "ip: 198.51.100.2", "ip: 127.0.0.1", 1)
-			s = strings.Replace(s, "topology.istio.io/network: network2}", `topology.istio.io/network: network2, networking.istio.io/gatewayPort: "`+port+`"}`, 1)
-			if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			// and it runs reviews v1 too (v2 only runs there)
-			if err := os.WriteFile(filepath.Join(cfg.ConfigDir, "reviews-v1.yaml"), []byte(reviewsV1InCluster2), 0o644); err != nil {
-				t.Fatal(err)
-			}
+		cfg.GossipConfig.FailStaticWindow = Duration(time.Minute)
+		if cluster != "cluster2" {
+			return
 		}
-		cfg.ClusterID, cfg.Network = cluster, network
-		cfg.GossipConfig = GossipConfig{BindAddress: "127.0.0.1:0", Join: join, KeyringFile: keyFile, MeshID: "mesh1",
-			FailStaticWindow: Duration(time.Minute)}
-		d, err := New(cfg, NewLogger(cfg, &logtest.Buffer{}), nil)
+		// cluster2's east-west gateway is the loopback listener
+		p := filepath.Join(cfg.ConfigDir, "eastwest.yaml")
+		b, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		dctx, dcancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- d.Run(dctx) }()
-		t.Cleanup(func() { dcancel(); <-done })
-		<-d.fedStarted
-		return d
-	}
-	b := start("cluster2", "network2", nil)
-	a := start("cluster1", "network1", []string{b.GossipAddr()})
+		s := strings.Replace(string(b), "ip: 198.51.100.2", "ip: 127.0.0.1", 1)
+		s = strings.Replace(s, "topology.istio.io/network: network2}", `topology.istio.io/network: network2, networking.istio.io/gatewayPort: "`+port+`"}`, 1)
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// and it runs reviews v1 too (v2 only runs there)
+		if err := os.WriteFile(filepath.Join(cfg.ConfigDir, "reviews-v1.yaml"), []byte(reviewsV1InCluster2), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+	b, _, _ := start("cluster2", "network2", nil)
+	a, _, _ := start("cluster1", "network1", []string{b.GossipAddr()})
 
 	all := edsAddresses(ctx, t, a.XDSAddr(), "outbound|9080|v1|reviews.default.svc.cluster.local")
 	v2 := edsAddresses(ctx, t, a.XDSAddr(), "outbound|9080|v2|reviews.default.svc.cluster.local")

@@ -40,7 +40,7 @@ func TestUIPageInBrowser(t *testing.T) {
 	browser := chromium(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	start := federatedStarter(ctx, t)
+	start := federatedStarter(ctx, t, nil)
 	b, bDir, stopB := start("cluster2", "network2", nil)
 	a, _, _ := start("cluster1", "network1", []string{b.GossipAddr()})
 	// A gateway connected to cluster1's daemon.
