@@ -49,6 +49,9 @@ type MembersResponse struct {
 	Self    string   `json:"self"`
 	Mesh    string   `json:"mesh"`
 	Members []Member `json:"members"`
+	// Refused are the remote clusters whose gossip this node refuses (not
+	// admitted by the operator).
+	Refused []RefusedCluster `json:"refused,omitempty"`
 }
 
 type errorResponse struct {
@@ -65,7 +68,7 @@ func (n *Node) AdminHandler() http.Handler {
 	mux.HandleFunc("POST "+PathKeyringUse, func(w http.ResponseWriter, r *http.Request) { n.serveKeyOp(w, r, "use") })
 	mux.HandleFunc("DELETE "+PathKeyring, func(w http.ResponseWriter, r *http.Request) { n.serveKeyOp(w, r, "remove") })
 	mux.HandleFunc("GET "+PathMembers, func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, MembersResponse{Self: n.name, Mesh: n.cfg.MeshID, Members: n.Members()})
+		writeJSON(w, http.StatusOK, MembersResponse{Self: n.name, Mesh: n.cfg.MeshID, Members: n.Members(), Refused: n.Refused()})
 	})
 	return mux
 }

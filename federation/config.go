@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 
@@ -54,6 +55,18 @@ type Config struct {
 	// memory only. A TrustPins entry replaces the persisted pin unless the
 	// latter descends from it (the cluster rotated its CA since).
 	TrustPinsFile string
+	// AdmitClusters are remote cluster ids whose records this node
+	// accepts, pinned at first contact unless TrustPins or Node.Pin pin
+	// them. A cluster is admitted when it is listed here or the operator
+	// pinned its trust bundle (TrustPins, Node.Pin: the remote-secret
+	// join); the records of any other cluster are refused (reason
+	// not_admitted), so it never enters the remote set and no remote
+	// secret is sealed for it. See the package doc, "Admission".
+	AdmitClusters []string
+	// AdmitAnyCluster admits every cluster (trust on first use): a holder
+	// of the gossip key can then add a cluster under a CA of its own and
+	// receive every cluster's remote secret. Labs only; logged at start.
+	AdmitAnyCluster bool
 	// FailStaticWindow is how long a dead or departed peer's cluster state
 	// stays in the remote set before it is withdrawn. Default 5m.
 	FailStaticWindow time.Duration
@@ -154,6 +167,17 @@ func (c *Config) Validate() error {
 			bad("trustPins", "cluster %q: %v", id, err)
 		} else if _, err := identity.ParseCertificatesPEM(c.TrustPins[id]); err != nil {
 			bad("trustPins["+id+"]", "%v", err)
+		}
+	}
+	for i, id := range c.AdmitClusters {
+		field := fmt.Sprintf("admitClusters[%d]", i)
+		switch err := wire.CheckName(id); {
+		case err != nil:
+			bad(field, "%q: %v", id, err)
+		case id == c.ClusterID:
+			bad(field, "%s is the local cluster", id)
+		case slices.Contains(c.AdmitClusters[:i], id):
+			bad(field, "%s is listed twice", id)
 		}
 	}
 	if c.KeyringFile == "" && !c.Insecure {

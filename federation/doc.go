@@ -73,21 +73,43 @@
 // nothing; meshgate_federation_trust_pins_total counts the pins by how.
 // Relays need no key: the proof travels with the record unchanged.
 //
+// # Admission
+//
+// Only clusters the operator admitted enter the remote set. A cluster is
+// admitted when its id is in Config.AdmitClusters (the daemon's
+// --admit-cluster; its bundle is then pinned at first contact) or the
+// operator pinned its trust bundle (Config.TrustPins, Node.Pin: the
+// remote-secret join; a pin rotated from one by verified records still
+// counts; a pin taken at first contact does not). Every digest and record
+// of any other cluster is refused before anything else is done with it
+// (admit.go): it is not fetched, decoded, pinned, stored, relayed or shown,
+// so the cluster never enters the remote set, no endpoint of it reaches a
+// gateway and no remote secret is sealed for it. Each refused message is
+// counted (meshgate_federation_rejected_messages_total, reason
+// not_admitted), each refused cluster is logged once, counted in
+// meshgate_federation_refused_clusters and listed by Node.Refused (and the
+// members route; Member.Refused marks its daemons), at most 64 of them (an
+// attacker can invent ids without end: the rest are only counted). Synced
+// does not wait for a refused cluster. A Pin that admits a refused cluster
+// fetches the generation it announced at once. Config.AdmitAnyCluster
+// admits every cluster at first contact (trust on first use, as before
+// admission existed): for labs only, warned at start.
+//
 // What a holder of the gossip key alone (or a compromised daemon of
 // another cluster) cannot do: change a cluster's endpoints, gateways,
 // bundle or remote secret (no proof); replay an old record (its generation
 // is stale); revive a withdrawn cluster (see below: only a newer signed
-// generation does). What it can, once it joins as a member (a node that
-// has not joined gets no answer to a state request: refused, reason
-// unknown_requester): read what gossip carries (endpoints, gateways,
-// bundles; not the remote secrets, which are sealed for their recipient
-// clusters), introduce clusters nobody has pinned yet (the daemons then
-// seal their remote secrets for such a cluster too: no allow-list of
-// clusters exists yet), and be the first contact of a node that has not
-// pinned a cluster (on its first start, or after losing its pins file;
-// operator pins close that). Clusters whose CAs share a root trust each
-// other's CAs to name them: pin per-cluster roots for isolation. Records
-// are unsigned only in insecure mode (Config.Insecure without an Auth).
+// generation does); add a cluster of its own (a new id under a CA of its
+// own is not admitted: refused, and sealed for by nobody). What it can,
+// once it joins as a member (a node that has not joined gets no answer to
+// a state request: refused, reason unknown_requester): read what gossip
+// carries (endpoints, gateways, bundles; not the remote secrets, which are
+// sealed for their recipient clusters), and be the first contact of a node
+// that admitted a cluster by id but has not pinned it (on its first start,
+// or after losing its pins file; operator pins close that). Clusters whose
+// CAs share a root trust each other's CAs to name them: pin per-cluster
+// roots for isolation. Records are unsigned only in insecure mode
+// (Config.Insecure without an Auth); admission applies there too.
 //
 // # Remote secrets
 //
@@ -98,8 +120,8 @@
 // rotates it) and publishes the public key in its record, whose signature
 // binds it to the cluster. The owner seals its secret (compressed) once for
 // each cluster of its remote set whose record carries a sealing key (the
-// record verified under that cluster's pin, its owner alive or within the
-// fail-static window), with HPKE info = mesh, sender cluster, recipient
+// cluster admitted, its record verified under that cluster's pin, its
+// owner alive or within the fail-static window), with HPKE info = mesh, sender cluster, recipient
 // cluster and the generation it seals at (Body.SealedAt, at most the
 // record's generation), so an envelope opens only with the recipient's key
 // and only where it was put. The secret is sealed again only when it or

@@ -211,7 +211,20 @@ func (m *testMesh) testConfig(cluster string) Config {
 	c.FetchInterval, c.FetchTimeout = 10*time.Millisecond, 2*time.Second
 	c.RejoinMin, c.RejoinMax = 50*time.Millisecond, 500*time.Millisecond
 	c.ReconnectInterval = 200 * time.Millisecond
+	c.AdmitClusters = admittedTestClusters(cluster)
 	return c
+}
+
+// admittedTestClusters is what the operator of every test node admits:
+// every cluster id the tests start nodes of (a–f, i, p, x, old,
+// cluster-a, cluster-b, c00–c99), but the node's own. Impostors use other
+// ids.
+func admittedTestClusters(self string) []string {
+	ids := []string{"a", "b", "c", "d", "e", "f", "i", "p", "x", "old", "cluster-a", "cluster-b"}
+	for i := range 100 {
+		ids = append(ids, fmt.Sprintf("c%02d", i))
+	}
+	return slices.DeleteFunc(ids, func(id string) bool { return id == self })
 }
 
 // start starts a node of cluster in group (for partitions), joining the

@@ -23,6 +23,9 @@ type Member struct {
 	// (always false for the local node).
 	Visible bool `json:"visible"`
 	Local   bool `json:"local,omitempty"`
+	// Refused reports that the member's cluster is not admitted: its
+	// records are refused (see Node.Refused).
+	Refused bool `json:"refused,omitempty"`
 	// SealedFor lists, for the local member, the remote clusters its
 	// remote secret is sealed for (names only; the secret is never shown).
 	SealedFor []string `json:"sealedFor,omitempty"`
@@ -43,6 +46,8 @@ func (n *Node) Members() []Member {
 			if n.local != nil {
 				m.SealedFor = slices.Sorted(maps.Keys(n.local.sealedFor))
 			}
+		} else if n.refused[p.cluster] != nil {
+			m.Refused = true
 		} else if r := n.records[p.cluster]; r != nil {
 			m.Generation = r.rec.Generation
 			m.Visible, _ = n.visibleLocked(r, now)

@@ -43,6 +43,7 @@ type metrics struct {
 	syncSeconds   prometheus.Gauge
 	sealedFor     *prometheus.GaugeVec
 	secrets       *prometheus.CounterVec
+	refused       prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -87,6 +88,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Remote clusters in the remote set the local remote secret is sealed for (state sealed), or not sent to because their daemon publishes no sealing key (state no_sealing_key: an older daemon)."}, []string{"state"}),
 		secrets: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "remote_secrets_total",
 			Help: "Remote secrets of accepted records, by cluster and result: opened (sealed for this cluster), plaintext (an older daemon's), not_for_us, old_key (sealed for this cluster's previous key), none; one that does not open is a rejection (reason bad_seal)."}, []string{"cluster", "result"}),
+		refused: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "refused_clusters",
+			Help: "Remote clusters whose gossip this node refuses because the operator has not admitted them (each refused message is counted in rejected_messages_total, reason not_admitted)."}),
 		pinSaveErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "trust_pins_file_errors_total",
 			Help: "Failed writes of the trust pins file (the pins stay in memory; logged)."}),
 	}
@@ -94,7 +97,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.members, m.msgs, m.bytes, m.rejected, m.stale, m.generation, m.withdrawals,
-		m.restores, m.remote, m.propagation, m.fetches, m.stateBytes, m.joins, m.keyOps, m.dupOwner, m.pins, m.syncSeconds, m.pinSaveErrors, m.sealedFor, m.secrets} {
+		m.restores, m.remote, m.propagation, m.fetches, m.stateBytes, m.joins, m.keyOps, m.dupOwner, m.pins, m.syncSeconds, m.pinSaveErrors, m.sealedFor, m.secrets, m.refused} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("federation: registering metrics: %w", err)
 		}

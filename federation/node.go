@@ -81,7 +81,8 @@ type Node struct {
 	secretsVer uint64
 	signErr    error // the last signing failure of the local record
 	seedsKnown seedsKnown
-	warned     map[string]bool // warnOnce's keys
+	warned     map[string]bool            // warnOnce's keys
+	refused    map[string]*RefusedCluster // clusters not admitted (admit.go)
 }
 
 // record is one cluster's state at one generation.
@@ -127,7 +128,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 		records: map[string]*record{}, rivals: map[string]uint64{}, peers: map[string]*peer{}, fetches: map[string]*fetchState{},
 		subs: map[int]*subscriber{}, secretSubs: map[int]*secretSubscriber{}, seeds: slices.Clone(cfg.Seeds),
 		kickNotify: make(chan struct{}, 1), kickFetch: make(chan struct{}, 1), kickRejoin: make(chan struct{}, 1),
-		kickSeal: make(chan struct{}, 1), warned: map[string]bool{}, respond: make(chan struct{}, 16), startedCh: make(chan struct{}), syncedCh: make(chan struct{})}
+		kickSeal: make(chan struct{}, 1), warned: map[string]bool{}, refused: map[string]*RefusedCluster{}, respond: make(chan struct{}, 16), startedCh: make(chan struct{}), syncedCh: make(chan struct{})}
 	n.rejects.last, n.rejects.supp = map[string]time.Time{}, map[string]int{}
 	n.auth, n.pins = opts.Auth, map[string]*trustPin{}
 	if n.sealer, err = newSealer(); err != nil {
@@ -226,6 +227,7 @@ func (n *Node) start(ctx context.Context) error {
 	if n.keyring == nil {
 		n.log.Warn("gossip encryption is OFF (insecure mode): development only")
 	}
+	n.logAdmission()
 	close(n.startedCh)
 	return nil
 }

@@ -210,10 +210,17 @@ func TestConfigValidate(t *testing.T) {
 	c.BindAddr, c.MeshID, c.ClusterID, c.Insecure = "nohost", "m", "bad id", true
 	c.Seeds = []string{"x"}
 	c.FailStaticWindow = 0
+	c.AdmitClusters = []string{"b", "bad id", "b"}
 	err := c.Validate()
-	for _, want := range []string{"bindAddr", "seeds[0]", "clusterID: byte 3", "failStaticWindow: must be positive"} {
+	for _, want := range []string{"bindAddr", "seeds[0]", "clusterID: byte 3", "failStaticWindow: must be positive",
+		`admitClusters[1]: "bad id"`, "admitClusters[2]: b is listed twice"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want %q", err, want)
 		}
+	}
+	c = DefaultConfig()
+	c.MeshID, c.ClusterID, c.Insecure, c.AdmitClusters = "m", "a", true, []string{"a"}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "admitClusters[0]: a is the local cluster") {
+		t.Errorf("Validate() = %v, want the local cluster refused", err)
 	}
 }

@@ -10,12 +10,16 @@ import (
 )
 
 // offerRecord considers a cluster's record received from holder: it is
-// accepted only when its generation is newer than the one held. Records of
+// accepted only when its cluster is admitted (admit.go) and its generation
+// is newer than the one held. Records of
 // this node's own cluster are never accepted (this node is authoritative);
 // they only push its generation counter past a previous incarnation's.
 func (n *Node) offerRecord(r wire.Record, holder string) {
 	if r.Cluster == n.cfg.ClusterID {
 		n.ownGenerationSeen(r.Generation, r.Origin, r.Hash)
+		return
+	}
+	if n.refuseUnadmitted(r.Cluster, holder, r.Generation, wire.TypeState) {
 		return
 	}
 	n.mu.Lock()
@@ -129,6 +133,9 @@ func (n *Node) offerDigest(d wire.Digest) {
 	n.seen(d.Holder)
 	if d.Cluster == n.cfg.ClusterID {
 		n.ownGenerationSeen(d.Generation, d.Origin, d.Hash)
+		return
+	}
+	if n.refuseUnadmitted(d.Cluster, d.Holder, d.Generation, wire.TypeDigest) {
 		return
 	}
 	n.mu.Lock()

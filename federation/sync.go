@@ -17,7 +17,8 @@ import (
 // no Join, and Options.SeedSource returned none at the first attempt), or
 // when it has joined at least one peer and holds a visible record of the
 // cluster of every live member of another cluster (a member that has not
-// published yet is waited for). Subscribers have been handed that remote
+// published yet is waited for; one whose cluster was refused, not admitted,
+// is not). Subscribers have been handed that remote
 // set when Synced closes. After Config.SyncTimeout without that, the node
 // gives up waiting (logged with the clusters still missing) and closes
 // Synced anyway: the local cluster must not wait forever for an unreachable
@@ -57,7 +58,7 @@ func (n *Node) syncStateLocked(now time.Time) (synced bool, missing []string) {
 			continue
 		}
 		joined = true
-		if p.cluster == n.cfg.ClusterID || slices.Contains(missing, p.cluster) {
+		if p.cluster == n.cfg.ClusterID || n.refused[p.cluster] != nil || slices.Contains(missing, p.cluster) {
 			continue
 		}
 		if r := n.records[p.cluster]; r == nil {

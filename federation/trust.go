@@ -38,7 +38,8 @@ type trustPin struct {
 
 // Pin sets the trust bundle (PEM) cluster's records must verify under, as
 // an operator decision (e.g. learned through the remote-secret join): it
-// replaces a bundle pinned at first contact. A record signed under it may
+// admits the cluster (admit.go) and replaces a bundle pinned at first
+// contact. A record signed under it may
 // still rotate it (see the package doc); pinning the same bundle again
 // (the same remote secret seen after a restart) keeps the bundle it was
 // rotated to. The pin is persisted (Config.TrustPinsFile). Safe for
@@ -59,6 +60,7 @@ func (n *Node) Pin(cluster string, bundle []byte) error {
 	}
 	n.pins[cluster] = &trustPin{pem: bytes.Clone(bundle), how: pinOperator, origin: sum}
 	n.savePinsLocked()
+	n.admitRefusedLocked(cluster)
 	n.pinMu.Unlock()
 	n.met.pins.WithLabelValues(cluster, pinOperator).Inc()
 	n.log.Info("trust bundle pinned by the operator", "remoteCluster", cluster)
