@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -41,10 +42,12 @@ func logToBuffer(w io.Writer) {
 
 // startNode starts a real federation node on 127.0.0.1 with its admin
 // handler on an httptest server; it returns the node and the admin address.
+// It admits the clusters east and west (not rogue).
 func startNode(t *testing.T, cluster, keyFile string, seeds ...string) (*federation.Node, string) {
 	t.Helper()
 	c := federation.DefaultConfig()
 	c.BindAddr, c.MeshID, c.ClusterID, c.KeyringFile, c.Seeds = "127.0.0.1:0", "mesh1", cluster, keyFile, seeds
+	c.AdmitClusters = slices.DeleteFunc([]string{"east", "west"}, func(id string) bool { return id == cluster })
 	ca, err := identity.NewSelfSignedCA(identity.CAConfig{TrustDomain: spiffeid.RequireTrustDomainFromString("cluster.local")}, identity.CAOptions{})
 	if err != nil {
 		t.Fatal(err)

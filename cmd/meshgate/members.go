@@ -21,7 +21,9 @@ func newMembersCmd() *cobra.Command {
 		Short: "List the mesh's daemons as one daemon sees them",
 		Long: `List the gossip members known to the daemon at --admin-address: name, address,
 cluster, state (alive or dead), the generation of the cluster state it holds,
-whether that cluster is in its remote set, and when it last heard of it.
+whether that cluster is in its remote set ("refused": the operator has not
+admitted it, see meshgate run --admit-cluster), and when it last heard of it.
+Then the clusters whose gossip the daemon refuses, with how many messages.
 
 The admin API listens on loopback (default ` + defaultAdmin + `) or a Unix socket:
 in Kubernetes, run it in the daemon's pod:
@@ -56,8 +58,11 @@ func printMembers(cmd *cobra.Command, resp federation.MembersResponse, now time.
 	fmt.Fprintf(w, "NAME\tADDRESS\tCLUSTER\tSTATE\tGENERATION\tIN REMOTE SET\tSTATE SINCE\tLAST SEEN\n")
 	for _, m := range resp.Members {
 		name, inSet := m.Name, fmt.Sprint(m.Visible)
-		if m.Local {
+		switch {
+		case m.Local:
 			name, inSet = name+" (self)", "-"
+		case m.Refused:
+			inSet = "refused"
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", name, m.Address, m.Cluster, m.State, m.Generation, inSet,
 			ago(now, m.StateSince), ago(now, m.LastSeen))
@@ -68,6 +73,16 @@ func printMembers(cmd *cobra.Command, resp federation.MembersResponse, now time.
 			fmt.Fprintf(cmd.OutOrStdout(), "\nthis cluster's remote secret is sealed for: %s\n", strings.Join(m.SealedFor, ", "))
 		}
 	}
+	if len(resp.Refused) == 0 {
+		return
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "\nrefused clusters (not admitted: admit with --admit-cluster, --trust-pin or a joined remote secret):\n")
+	w = tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "CLUSTER\tMESSAGES\tLAST FROM\tGENERATION\tFIRST SEEN\tLAST SEEN\n")
+	for _, r := range resp.Refused {
+		fmt.Fprintf(w, "%s\t%d\t%s\t%d\t%s\t%s\n", r.Cluster, r.Messages, r.From, r.Generation, ago(now, r.FirstSeen), ago(now, r.LastSeen))
+	}
+	w.Flush()
 }
 
 func ago(now, t time.Time) string {

@@ -41,6 +41,33 @@ func TestMembersCommand(t *testing.T) {
 		!strings.Contains(lines[2], b.Name()) || !strings.Contains(lines[2], "alive") || !strings.Contains(lines[2], "true") {
 		t.Fatalf("members output:\n%s", out)
 	}
+	// A member of a cluster east does not admit: refused, listed as such.
+	r, _ := startNode(t, "rogue", keyFile, a.Addr())
+	if err := r.SetLocal(&model.ClusterState{ID: "rogue"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for range 2000 { // poll until a has refused rogue's state; bounded
+		var err error
+		if out, _, err = runCmd(t, newMembersCmd(), "", "--admin-address", admin); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(out, "refused clusters") {
+			break
+		}
+		time.Sleep(5 * time.Millisecond) // poll interval
+	}
+	var rogueLine, refusedLine string
+	for _, l := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(l, r.Name()):
+			rogueLine = l
+		case strings.HasPrefix(l, "rogue "):
+			refusedLine = l
+		}
+	}
+	if !strings.Contains(rogueLine, "refused") || !strings.Contains(refusedLine, r.Name()) || strings.Contains(out, "west "+"refused") {
+		t.Fatalf("members output with a refused cluster:\n%s", out)
+	}
 	if _, _, err := runCmd(t, newMembersCmd(), "", "--admin-address", "127.0.0.1:1"); err == nil {
 		t.Fatal("no error for an unreachable admin server")
 	}

@@ -53,6 +53,14 @@ install_meshgate() {
     --dry-run=client -o yaml | k "$i" apply -f -
   mesh_root "$i"
   [ "$i" = 1 ] || join="        - --join=$(node_ip 1):7946"
+  # Cluster 1 admits the others through their remote secrets (below); the
+  # others admit every other cluster by id.
+  local admit="" o
+  if [ "$i" != 1 ]; then
+    for o in $(clusters); do
+      [ "$o" = "$i" ] || admit="$admit${admit:+,}$(cluster_id "$o")"
+    done
+  fi
   local f
   for f in "$MESHGATE_MANIFESTS"/*.yaml; do
     sed -e "s|ghcr.io/meshgate/meshgate:latest|$MESHGATE_IMAGE|" \
@@ -61,6 +69,7 @@ install_meshgate() {
       -e "s|CLUSTER_ID: cluster1|CLUSTER_ID: $(cluster_id "$i")|" \
       -e "s|NETWORK: network1|NETWORK: $(network "$i")|" \
       -e "s|MESH_ID: mesh1|MESH_ID: e2e|" \
+      -e "s|ADMIT_CLUSTERS: \"\"|ADMIT_CLUSTERS: \"$admit\"|" \
       -e "s|--gossip-advertise=\$(POD_IP):7946|--gossip-advertise=$ip:7946|" \
       "$f"
     printf '%s\n' "---"

@@ -78,7 +78,7 @@ type CreateOptions struct {
 	// TrustBundle is the cluster's mesh trust bundle (PEM roots), written
 	// to AnnotationTrustBundle so that the joining daemons pin it. Empty:
 	// root-cert.pem of the Istio-style Secret cacerts in Namespace, if
-	// there is one (else a warning: peers pin at first contact).
+	// there is one (else a warning: the daemons that join it admit the cluster only by --admit-cluster).
 	TrustBundle []byte
 }
 
@@ -141,8 +141,8 @@ func CreateRemoteSecret(ctx context.Context, cfg *rest.Config, opts CreateOption
 	bundle := opts.TrustBundle
 	if len(bundle) == 0 {
 		if bundle, err = cacertsRoots(ctx, client, opts.Namespace); err != nil {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("no trust bundle in the remote secret (%v): the daemons that join pin "+
-				"this cluster's CA at first contact; pass --trust-bundle", err))
+			res.Warnings = append(res.Warnings, fmt.Sprintf("no trust bundle in the remote secret (%v): the daemons that join it do not admit "+
+				"this cluster's gossip unless they list it in --admit-cluster (then pinned at first contact); pass --trust-bundle", err))
 			return res, nil
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -158,6 +159,15 @@ type GossipConfig struct {
 	// clusters, so that a restart keeps them instead of pinning again at
 	// first contact. Empty: pins live in memory (a warning at start).
 	TrustPinsFile string `json:"trust-pins-file,omitempty"`
+	// AdmitClusters are remote cluster ids whose gossip this daemon
+	// accepts besides the clusters the operator pinned (trust-pin, a
+	// remote secret's meshgate.io/trust-bundle); any other cluster's
+	// records are refused and nothing is sealed for it.
+	AdmitClusters []string `json:"admit-cluster,omitempty"`
+	// AdmitAnyCluster admits every cluster at first contact (labs only:
+	// a holder of the gossip key can then add a cluster and read every
+	// cluster's remote secret).
+	AdmitAnyCluster bool `json:"admit-any-cluster,omitempty"`
 }
 
 // DefaultConfig returns the defaults.
@@ -334,6 +344,16 @@ func (c Config) Validate() error {
 			}
 			seen[cluster] = true
 		}
+		for i, id := range g.AdmitClusters {
+			switch {
+			case id == "":
+				bad("admit-cluster", "entry %d is empty", i)
+			case id == c.ClusterID:
+				bad("admit-cluster", "entry %d: %s is the local cluster", i, id)
+			case slices.Contains(g.AdmitClusters[:i], id):
+				bad("admit-cluster", "entry %d: %s is listed twice", i, id)
+			}
+		}
 	}
 	if c.RemoteSecretServer != "" {
 		if c.Kubeconfig == "" && !c.InCluster {
@@ -446,6 +466,8 @@ func BindFlags(fs *pflag.FlagSet, c *Config) {
 	fs.Var(&c.GatewayProbeInterval, "gateway-probe-interval", "how often each east-west gateway of another network is probed; endpoints behind one that stops answering are withdrawn within seconds unless nothing else is left (0: off)")
 	fs.Var(&c.GossipConfig.SyncTimeout, "gossip-sync-timeout", "how long a starting daemon waits to learn every live peer's cluster before it serves its gateways without it")
 	fs.StringArrayVar(&c.GossipConfig.TrustPins, "trust-pin", c.GossipConfig.TrustPins, "CLUSTER=PATH: that cluster's gossiped records must be signed under the PEM trust bundle in PATH (operator pin; repeatable)")
+	fs.StringSliceVar(&c.GossipConfig.AdmitClusters, "admit-cluster", c.GossipConfig.AdmitClusters, "remote cluster ids whose gossip is accepted (comma-separated, repeatable); clusters pinned by --trust-pin or a joined remote secret are admitted too, any other is refused and gets no remote secret")
+	fs.BoolVar(&c.GossipConfig.AdmitAnyCluster, "admit-any-cluster", c.GossipConfig.AdmitAnyCluster, "admit every remote cluster at first contact (labs only: a holder of the gossip key can add a cluster and read every cluster's remote secret)")
 	fs.StringVar(&c.GossipConfig.TrustPinsFile, "trust-pins-file", c.GossipConfig.TrustPinsFile, "file persisting the remote clusters' pinned trust bundles across restarts (default: in memory only)")
 	fs.StringVar(&c.RemoteSecretServer, "remote-secret-server", c.RemoteSecretServer, "this cluster's API server URL as other clusters reach it: publish (and renew) its remote secret over gossip")
 	fs.Var(&c.RemoteSecretTTL, "remote-secret-ttl", "lifetime of the gossiped remote secret's token (renewed at half)")

@@ -64,6 +64,13 @@ func TestValidate(t *testing.T) {
 		{"trust-pin", func(c *Config) {
 			c.BindAddress, c.Insecure, c.TrustPins = "127.0.0.1:0", true, []string{c.ClusterID + "=a.pem"}
 		}},
+		{"admit-cluster", func(c *Config) { c.BindAddress, c.Insecure, c.AdmitClusters = "127.0.0.1:0", true, []string{""} }},
+		{"admit-cluster", func(c *Config) {
+			c.BindAddress, c.Insecure, c.AdmitClusters = "127.0.0.1:0", true, []string{c.ClusterID}
+		}},
+		{"admit-cluster", func(c *Config) {
+			c.BindAddress, c.Insecure, c.AdmitClusters = "127.0.0.1:0", true, []string{"cluster2", "cluster2"}
+		}},
 	}
 	for _, tc := range cases {
 		c := ok

@@ -203,6 +203,7 @@ func (d *Daemon) newFederation() error {
 		fc.SyncTimeout = g.SyncTimeout.D()
 	}
 	fc.TrustPinsFile = g.TrustPinsFile
+	fc.AdmitClusters, fc.AdmitAnyCluster = g.AdmitClusters, g.AdmitAnyCluster
 	if len(g.TrustPins) > 0 {
 		fc.TrustPins = map[string][]byte{}
 		for _, p := range g.TrustPins {
@@ -215,8 +216,8 @@ func (d *Daemon) newFederation() error {
 		}
 	}
 	if g.TrustPinsFile == "" {
-		log.Warn("federation: trust pins are kept in memory only: after a restart, remote clusters without an operator pin " +
-			"(trust-pin, a remote secret's trust bundle) are pinned again at first contact; set trust-pins-file")
+		log.Warn("federation: trust pins are kept in memory only: after a restart, remote clusters admitted by id only " +
+			"(admit-cluster, without trust-pin or a remote secret's trust bundle) are pinned again at first contact; set trust-pins-file")
 	}
 	auth, err := federation.NewX509Auth(d.id.CA(), d.cfg.ClusterID, federation.DefaultSigningTTL)
 	if err != nil {

@@ -15,7 +15,8 @@
 //	     + remote secrets' clusters)                      └──────────────────────────────────────┘
 //	remote.SecretRenewer (remote-secret-server) ─▶ mesher (publish the local cluster again)
 //	federation remote secrets ─▶ multicluster.Source.SetFederatedSecrets; remote.Controller.PeerSeeds ─▶ federation re-join
-//	remote secrets' meshgate.io/trust-bundle ─▶ federation.Node.Pin; --trust-pin ─▶ Config.TrustPins; --trust-pins-file persists pins
+//	remote secrets' meshgate.io/trust-bundle ─▶ federation.Node.Pin; --trust-pin ─▶ Config.TrustPins; --trust-pins-file persists pins;
+//	--admit-cluster / --admit-any-cluster ─▶ Config.AdmitClusters / AdmitAnyCluster (who enters the remote set)
 //	xds/server ─▶ ADS on xds-address (plaintext; loopback unless insecure-xds)
 //	           └▶ secure port (secure-xds-address, secure.go): TLS + xds/server/authn + ADS + caservice
 //	monitoring HTTP (monitoring-address): /healthz /readyz /metrics, read-only

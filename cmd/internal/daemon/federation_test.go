@@ -111,7 +111,7 @@ func federatedStarter(ctx context.Context, t *testing.T, edit func(cluster strin
 		copyDir(t, filepath.Join(example, cluster), cfg.ConfigDir)
 		cfg.ClusterID, cfg.Network = cluster, network
 		cfg.GossipConfig = GossipConfig{BindAddress: "127.0.0.1:0", Join: join, KeyringFile: keyFile, MeshID: "mesh1",
-			FailStaticWindow: Duration(time.Second)}
+			FailStaticWindow: Duration(time.Second), AdmitClusters: others(cluster, "cluster1", "cluster2")}
 		if edit != nil {
 			edit(cluster, &cfg)
 		}
@@ -188,4 +188,10 @@ func TestTrustPinFlags(t *testing.T) {
 	if _, err := New(cfg, NewLogger(cfg, &logtest.Buffer{}), nil); err == nil || !strings.Contains(err.Error(), "trust-pin cluster2=") {
 		t.Fatalf("a missing trust-pin file: %v", err)
 	}
+}
+
+// others is what a test daemon of cluster self admits (--admit-cluster):
+// the other clusters of its mesh.
+func others(self string, clusters ...string) []string {
+	return slices.DeleteFunc(clusters, func(c string) bool { return c == self })
 }

@@ -57,7 +57,7 @@ func TestGossipedRemoteSecret(t *testing.T) {
 		cfg := testConfig(t)
 		cfg.ConfigDir, cfg.Kubeconfig, cfg.ClusterID, cfg.Namespace = "", c.KubeconfigPath(), id, "istio-system"
 		cfg.GossipConfig = GossipConfig{BindAddress: "127.0.0.1:0", Join: join, KeyringFile: keyFile, MeshID: "mesh1",
-			FailStaticWindow: Duration(time.Minute)}
+			FailStaticWindow: Duration(time.Minute), AdmitClusters: others(id, "cluster-a", "cluster-b")}
 		if publish {
 			cfg.RemoteSecretServer, cfg.RemoteSecretTTL = c.URL(), Duration(10*time.Minute)
 		}
@@ -130,7 +130,8 @@ func TestJoinGossipThroughRemoteSecret(t *testing.T) {
 	start := func(c *kubetest.Cluster, id string) *Daemon {
 		cfg := testConfig(t)
 		cfg.ConfigDir, cfg.Kubeconfig, cfg.ClusterID, cfg.Namespace = "", c.KubeconfigPath(), id, "istio-system"
-		cfg.GossipConfig = GossipConfig{BindAddress: ip + ":0", KeyringFile: keyFile, MeshID: "mesh1", FailStaticWindow: Duration(time.Minute)}
+		cfg.GossipConfig = GossipConfig{BindAddress: ip + ":0", KeyringFile: keyFile, MeshID: "mesh1", FailStaticWindow: Duration(time.Minute),
+			AdmitClusters: others(id, "cluster-a", "cluster-b")}
 		d, err := New(cfg, NewLogger(cfg, &logtest.Buffer{}), nil)
 		if err != nil {
 			t.Fatal(err)
