@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"compress/flate"
 	"context"
+	"crypto/ecdh"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -194,6 +196,17 @@ func TestAttackWithoutCredentials(t *testing.T) {
 		})
 	}
 
+	// 2b. A brand-new cluster under the key holder's own CA: cluster9, a
+	// member with a signed record that claims only-b on cluster2's network
+	// behind a gateway of its own and publishes a sealing key. No daemon
+	// admitted cluster9: each refuses it (counted, listed by members) and
+	// it never enters a remote set (the client's endpoints are checked at
+	// the end).
+	newcomer, notAdmitted := admitNewcomer(t, m, evilCA, keys[0])
+	_ = newcomer.ml.Leave(5 * time.Second)
+	_ = newcomer.ml.Shutdown()
+	counts[`reason="not_admitted"`] = notAdmitted
+
 	// 3. Reading remote secrets with the gossip key, without joining: every
 	// daemon refuses the state request (counted) and sends nothing back.
 	reqBefore := sumMetric(t, victims, "meshgate_federation_rejected_messages_total", `reason="unknown_requester"`)
@@ -237,10 +250,107 @@ func TestAttackWithoutCredentials(t *testing.T) {
 	r.heal()
 	r.recover()
 	figure(t, "admin port refused on %d daemons, %d admin requests on the monitoring port answered 404/405; "+
-		"rejected on cluster1+cluster3: bad_signature +%.0f, unsigned +%.0f, stale replay +%.0f, non-member state requests +%.0f; "+
+		"rejected on cluster1+cluster3: bad_signature +%.0f, unsigned +%.0f, stale replay +%.0f, new cluster not admitted +%.0f, non-member state requests +%.0f; "+
 		"revival of withdrawn cluster3 on cluster1+cluster2: stale (digest, replay) +%.0f, bad_signature +%.0f; requests during the attack: %s",
 		refused, notFound, counts[`reason="bad_signature"`], counts[`reason="unsigned"`], counts[`cluster="cluster2"`],
-		counts[`reason="unknown_requester"`], counts["revive stale"], counts["revive bad_signature"], during)
+		counts[`reason="not_admitted"`], counts[`reason="unknown_requester"`], counts["revive stale"], counts["revive bad_signature"], during)
+}
+
+// admitNewcomer is the new-cluster attack (see TestAttackWithoutCredentials,
+// step 2b) against cluster1 and cluster3 by a holder of key: it joins as a
+// daemon of cluster9 and sends cluster9's record, signed under evilCA and
+// carrying a sealing key. It waits until both refuse it (reason
+// not_admitted, listed as refused by members, not in the remote set),
+// checks that their current records give cluster9 no remote secret (this
+// mesh's daemons publish none: that nobody seals one for a refused cluster
+// is shown with real sealing in the federation tier,
+// TestImpostorClusterRefused), and returns the spy (still a member) and
+// the refusals counted.
+func admitNewcomer(t *testing.T, m *meshlab.Mesh, evilCA *identity.CA, key []byte) (*spy, float64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), neverConverged)
+	defer cancel()
+	const id = "cluster9"
+	c1, c2, c3 := m.Cluster("cluster1"), m.Cluster("cluster2"), m.Cluster("cluster3")
+	victims := []*meshlab.Cluster{c1, c3}
+	before := sumMetric(t, victims, "meshgate_federation_rejected_messages_total", `reason="not_admitted"`)
+	sp := newSpy(t, m, id+"-daemon", key, id)
+	if _, err := sp.ml.Join([]string{c1.GossipAddr(), c3.GossipAddr()}); err != nil {
+		t.Fatalf("a gossip key holder cannot join: %v", err)
+	}
+	auth, err := federation.NewX509Auth(evilCA, id, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealing, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := &model.ClusterState{ID: id, Network: c2.Net.Name, TrustDomain: m.PKI.TrustDomain.Name(),
+		TrustBundle:     identity.EncodeCertificatesPEM(evilCA.Roots()),
+		NetworkGateways: []model.NetworkGateway{{Network: c2.Net.Name, Cluster: id, Address: "203.0.113.69", Port: meshlab.EastWestPort}},
+		Services: []model.Service{{Meta: model.Meta{Name: "only-b", Namespace: meshlab.Namespace}, Hostname: meshlab.Host("only-b"),
+			Ports: []model.ServicePort{{Name: "tcp-echo", Port: meshlab.EchoPort, Protocol: "TCP"}},
+			Endpoints: []model.Endpoint{{Address: "10.99.0.9", Ready: true, TLSMode: "istio", ServiceAccount: "only-b",
+				Ports: []model.EndpointPort{{Name: "tcp-echo", Port: meshlab.EchoPort}}}}}}}
+	state.Normalize()
+	body := wire.BodyFromState(state, nil)
+	body.SealingKey = sealing.PublicKey().Bytes()
+	z, h, err := wire.EncodeBody(&body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := wire.Record{Cluster: id, Origin: sp.ml.LocalNode().Name, Generation: uint64(time.Now().UnixNano()), Hash: h, Body: z}
+	if rec.Proof, err = auth.Sign(rec.SignedBytes("e2e")); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := wire.EncodeState(wire.State{Mesh: "e2e", Holder: sp.ml.LocalNode().Name, Record: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range victims {
+		if err := sp.ml.SendReliable(daemonNode(ctx, t, c), msg); err != nil {
+			t.Fatalf("send to %s: %v", c.ID, err)
+		}
+	}
+	var added float64
+	waitUntil(t, "cluster1 and cluster3 refuse cluster9 (not admitted)", nil, func() (bool, string) {
+		added = sumMetric(t, victims, "meshgate_federation_rejected_messages_total", `reason="not_admitted"`) - before
+		return added >= float64(len(victims)), strconv.FormatFloat(added, 'f', 0, 64)
+	})
+	for _, c := range victims {
+		resp, err := (&federation.AdminClient{Addr: c.AdminAddr()}).Members(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed := slices.ContainsFunc(resp.Refused, func(r federation.RefusedCluster) bool { return r.Cluster == id })
+		for _, mb := range resp.Members {
+			if mb.Cluster == id && (!mb.Refused || mb.Visible) {
+				t.Errorf("%s: members shows cluster9's daemon as %+v, want refused", c.ID, mb)
+			}
+		}
+		if !listed || gauge(t, c, "meshgate_federation_refused_clusters") != 1 {
+			t.Errorf("%s: cluster9 not listed as refused (%+v)", c.ID, resp.Refused)
+		}
+		if n := gauge(t, c, "meshgate_federation_remote_clusters"); n != 2 {
+			t.Errorf("%s shows %v remote clusters, want 2 (cluster9 refused)", c.ID, n)
+		}
+		// Its current record, sealed for nobody new: asked by the member.
+		if err := sp.ml.SendReliable(daemonNode(ctx, t, c), encodeRequest(t, sp.ml.LocalNode().Name, c.ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "the newcomer receives cluster1's and cluster3's records, no envelope for it", nil, func() (bool, string) {
+		got := map[string]bool{}
+		for _, st := range sp.states() {
+			if h := heldSecrets(t, st.Record, id); h.mine || h.plain {
+				t.Fatalf("%s's record gives cluster9 its remote secret: %+v", st.Record.Cluster, h)
+			}
+			got[st.Record.Cluster] = true
+		}
+		return got[c1.ID] && got[c3.ID], fmt.Sprint(got)
+	})
+	return sp, added
 }
 
 // reviveWithdrawn is the revival attack (see TestAttackWithoutCredentials,

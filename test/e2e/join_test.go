@@ -42,9 +42,12 @@ func joinMesh(t *testing.T, base *meshlab.Mesh) *meshlab.Mesh {
 	m, err := meshlab.New(ctx, slot, meshlab.Options{
 		Clusters: 2, Dir: dir, Bin: base.Bin, Caps: base.Opts.Caps, Source: meshlab.SourceKube,
 		JoinByRemoteSecret: true,
-		Services:           map[string][]string{"cluster1": {"only-a"}, "cluster2": {"only-b", "late-b"}},
-		ClientRoutes:       []meshlab.ClientRoute{{Service: "only-a"}, {Service: "only-b"}, {Service: "late-b"}},
-		Logf:               t.Logf,
+		// cluster1 admits cluster2 through the remote secret it joins (its
+		// trust bundle); cluster2, which joins nothing, admits cluster1 by id.
+		Admit:        map[string][]string{"cluster1": nil, "cluster2": {"cluster1"}},
+		Services:     map[string][]string{"cluster1": {"only-a"}, "cluster2": {"only-b", "late-b"}},
+		ClientRoutes: []meshlab.ClientRoute{{Service: "only-a"}, {Service: "only-b"}, {Service: "late-b"}},
+		Logf:         t.Logf,
 	})
 	if m != nil {
 		t.Cleanup(func() { _ = m.Close() })

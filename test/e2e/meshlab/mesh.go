@@ -61,6 +61,11 @@ type Options struct {
 	// until `meshgate create-remote-secret` and `meshgate join` are run
 	// (Cluster.CreateRemoteSecret, Cluster.Join). Needs SourceKube.
 	JoinByRemoteSecret bool
+	// Admit lists, by cluster id, the clusters that cluster's daemon
+	// admits by id (--admit-cluster); a cluster not in the map admits
+	// every other cluster of the mesh. A cluster admitted through a joined
+	// remote secret (its trust bundle) needs no entry.
+	Admit map[string][]string
 	// Envoy, when set, is the envoy executable: the east-west gateways are
 	// real Envoy processes instead of built-in ones, and the ingress
 	// cluster also runs an Envoy ingress gateway (see EnvoyGateway).
@@ -216,7 +221,7 @@ func (m *Mesh) Cluster(id string) *Cluster {
 // daemonProc builds the command line of a cluster's daemon: its source,
 // identity (the cluster's cacerts) and federation (gossip on the node
 // address, joined to every other daemon, encrypted with the cluster's copy
-// of the mesh keyring).
+// of the mesh keyring, admitting the clusters of Options.Admit).
 func (m *Mesh) daemonProc(c *Cluster) *Proc {
 	argv := append(c.Net.Exec(), m.Bin, "run",
 		"--cluster-id", c.ID, "--network", c.Net.Name, "--trust-domain", m.PKI.TrustDomain.Name(),
@@ -240,6 +245,17 @@ func (m *Mesh) daemonProc(c *Cluster) *Proc {
 			}
 		}
 		argv = append(argv, "--join", strings.Join(join, ","))
+	}
+	admit, ok := m.Opts.Admit[c.ID]
+	if !ok {
+		for _, o := range m.Clusters {
+			if o != c {
+				admit = append(admit, o.ID)
+			}
+		}
+	}
+	if len(admit) > 0 {
+		argv = append(argv, "--admit-cluster", strings.Join(admit, ","))
 	}
 	if m.Opts.Caps.IdentityCA {
 		// Gateways' SVIDs come from the cluster's intermediate under the
