@@ -190,6 +190,14 @@
 // addresses with exponential backoff, and while it has peers it tries one
 // failed member every ReconnectInterval, which heals partitions.
 //
+// A node's memberlist name is ClusterID-SUFFIX. With Config.NodeNameFile
+// the suffix survives a restart (one file per replica: names stay unique
+// when a cluster runs several daemons), so a restarted daemon on the same
+// address is the same member: a peer's push/pull tells it the incarnation
+// the mesh holds for its name, it refutes it with a higher one, and every
+// peer updates the member at once. A new random name instead left the old
+// one to be suspected and called dead (minutes after repeated restarts).
+//
 // # Goroutines and callbacks
 //
 // Run(ctx) is the Node's lifecycle: it binds the gossip ports (an error if

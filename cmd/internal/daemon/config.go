@@ -158,6 +158,10 @@ type GossipConfig struct {
 	// clusters, so that a restart keeps them instead of pinning again at
 	// first contact. Empty: pins live in memory (a warning at start).
 	TrustPinsFile string `json:"trust-pins-file,omitempty"`
+	// NameFile keeps the daemon's gossip node name (CLUSTER-SUFFIX) across
+	// restarts, so a restarted daemon replaces its old self in the mesh at
+	// once; one file per replica. Empty: a new name at every start.
+	NameFile string `json:"gossip-name-file,omitempty"`
 }
 
 // DefaultConfig returns the defaults.
@@ -447,6 +451,7 @@ func BindFlags(fs *pflag.FlagSet, c *Config) {
 	fs.Var(&c.GossipConfig.SyncTimeout, "gossip-sync-timeout", "how long a starting daemon waits to learn every live peer's cluster before it serves its gateways without it")
 	fs.StringArrayVar(&c.GossipConfig.TrustPins, "trust-pin", c.GossipConfig.TrustPins, "CLUSTER=PATH: that cluster's gossiped records must be signed under the PEM trust bundle in PATH (operator pin; repeatable)")
 	fs.StringVar(&c.GossipConfig.TrustPinsFile, "trust-pins-file", c.GossipConfig.TrustPinsFile, "file persisting the remote clusters' pinned trust bundles across restarts (default: in memory only)")
+	fs.StringVar(&c.GossipConfig.NameFile, "gossip-name-file", c.GossipConfig.NameFile, "file keeping this daemon's gossip node name across restarts, one per replica, so that a restart replaces its old self at once (default: a new name at every start)")
 	fs.StringVar(&c.RemoteSecretServer, "remote-secret-server", c.RemoteSecretServer, "this cluster's API server URL as other clusters reach it: publish (and renew) its remote secret over gossip")
 	fs.Var(&c.RemoteSecretTTL, "remote-secret-ttl", "lifetime of the gossiped remote secret's token (renewed at half)")
 	fs.BoolVar(&c.EnableMySQLFilter, "enable-mysql-filter", c.EnableMySQLFilter, "mysql_proxy before tcp_proxy on MYSQL servers")

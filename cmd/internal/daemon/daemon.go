@@ -202,7 +202,7 @@ func (d *Daemon) newFederation() error {
 	if g.SyncTimeout > 0 {
 		fc.SyncTimeout = g.SyncTimeout.D()
 	}
-	fc.TrustPinsFile = g.TrustPinsFile
+	fc.TrustPinsFile, fc.NodeNameFile = g.TrustPinsFile, g.NameFile
 	if len(g.TrustPins) > 0 {
 		fc.TrustPins = map[string][]byte{}
 		for _, p := range g.TrustPins {
