@@ -4,7 +4,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
@@ -162,6 +164,42 @@ func afterWithdrawal(t *testing.T, r *chaosRun, n int) workload.Stats {
 	return st
 }
 
+// gatewaysView is a daemon's /debug/gateways.
+type gatewaysView struct {
+	Gateways []struct {
+		Gateway string `json:"gateway"`
+		State   string `json:"state"`
+	} `json:"gateways"`
+	ReportedDownBy map[string][]string `json:"reportedDownBy"`
+}
+
+func (v gatewaysView) state(g netip.AddrPort) string {
+	for _, s := range v.Gateways {
+		if s.Gateway == g.String() {
+			return s.State
+		}
+	}
+	return ""
+}
+
+// debugGateways reads c's daemon's /debug/gateways.
+func debugGateways(t *testing.T, c *meshlab.Cluster) gatewaysView {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://admin/debug/gateways", nil)
+	resp, err := c.AdminClient().Do(req)
+	if err != nil {
+		t.Fatalf("%s /debug/gateways: %v", c.ID, err)
+	}
+	defer resp.Body.Close()
+	var v gatewaysView
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatalf("%s /debug/gateways: %v", c.ID, err)
+	}
+	return v
+}
+
 // overTheFault requires ≥ 99% of the requests sent during the fault to
 // succeed (a healthy endpoint exists throughout: a call whose connect fails
 // is retried on another endpoint, see workload.Client) and returns how many
@@ -208,6 +246,16 @@ func TestFailoverPartition(t *testing.T) {
 		t.Errorf("cluster2's unreachable gateway withdrawn %s after the partition, want < %s", withdraw.Round(time.Millisecond), withdrawWithin)
 	}
 	after := afterWithdrawal(t, r, 200)
+	// cluster1's verdict travels in its record: cluster3's daemon shows it,
+	// and keeps the gateway, which answers from net3 (corroboration only).
+	var view gatewaysView
+	reported := waitUntil(t, "cluster3's /debug/gateways shows cluster1 reporting cluster2's gateway down", nil, func() (bool, string) {
+		view = debugGateways(t, c3)
+		return slices.Contains(view.ReportedDownBy[gw(c2).String()], c1.ID), fmt.Sprintf("%+v", view)
+	})
+	if st := view.state(gw(c2)); st != "up" {
+		t.Errorf("cluster3's own verdict on cluster2's gateway is %q, want up (it answers from net3): %+v", st, view)
+	}
 	r.heal()
 	if err := f.Heal(); err != nil {
 		t.Fatal(err)
@@ -218,9 +266,9 @@ func TestFailoverPartition(t *testing.T) {
 	}
 	_, during := r.recover()
 	retried := overTheFault(t, "partition", during)
-	figure(t, "partition: during %s (p50=%s p99=%s), %d retried on another endpoint; withdrawn after %s; after withdrawal %s; restored %s after heal; probes %.1f/s per gateway",
+	figure(t, "partition: during %s (p50=%s p99=%s), %d retried on another endpoint; withdrawn after %s; after withdrawal %s; restored %s after heal; probes %.1f/s per gateway; cluster1's report seen by cluster3 (checked %s after the withdrawal's requests)",
 		during, during.P50.Round(10*time.Microsecond), during.P99.Round(10*time.Microsecond), retried, withdraw.Round(time.Millisecond),
-		after, restore.Round(time.Millisecond), rate)
+		after, restore.Round(time.Millisecond), rate, reported.Round(time.Millisecond))
 }
 
 // TestFailoverGatewayKilled: kill -9 cluster2's east-west gateway (its
