@@ -36,8 +36,15 @@ type Config struct {
 	// ClusterID is the cluster this daemon is authoritative for.
 	ClusterID string
 	// NodeName is this daemon's memberlist name, unique in the mesh. Empty
-	// means ClusterID plus a random suffix, new at every start.
+	// means ClusterID plus a suffix: random at every start, or kept in
+	// NodeNameFile.
 	NodeName string
+	// NodeNameFile keeps the node name's suffix across restarts (written
+	// with a new random one when missing), so that a restarted daemon
+	// replaces its old self in memberlist at once instead of leaving it to
+	// be called dead (nodename.go). One file per replica. Empty: a new
+	// random suffix at every start.
+	NodeNameFile string
 	// KeyringFile holds base64 AES-256 gossip keys, one a line, the primary
 	// first (`meshgate keyring generate` prints one). Key rotation rewrites it.
 	KeyringFile string

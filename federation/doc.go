@@ -14,9 +14,11 @@
 // produced it (origin), a generation, a SHA-256 of the content and the
 // compressed content: exported services (no Istio routing objects, no
 // selectors, no annotations but exportTo) with their endpoints, network
-// gateways, network, trust domain, trust bundle, the owner's sealing key and
+// gateways, network, trust domain, trust bundle, the owner's sealing key,
 // the cluster's remote secret sealed for each recipient cluster (see Remote
-// secrets). The remote secret exists in clear only in the memory of its
+// secrets), and the other networks' east-west gateways the owner's probes
+// find down (ClusterState.UnreachableGateways: shown by the others, never
+// used by them to prune; a change of it alone is a new generation). The remote secret exists in clear only in the memory of its
 // owner and of the recipients that opened it: it is never logged and never
 // on an admin route (members shows at most which clusters the local one is
 // sealed for). Every record also carries
@@ -211,6 +213,14 @@
 // peers' gossip Services through remote secrets) and failed members'
 // addresses with exponential backoff, and while it has peers it tries one
 // failed member every ReconnectInterval, which heals partitions.
+//
+// A node's memberlist name is ClusterID-SUFFIX. With Config.NodeNameFile
+// the suffix survives a restart (one file per replica: names stay unique
+// when a cluster runs several daemons), so a restarted daemon on the same
+// address is the same member: a peer's push/pull tells it the incarnation
+// the mesh holds for its name, it refutes it with a higher one, and every
+// peer updates the member at once. A new random name instead left the old
+// one to be suspected and called dead (minutes after repeated restarts).
 //
 // # Goroutines and callbacks
 //

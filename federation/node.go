@@ -2,8 +2,6 @@ package federation
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -140,14 +138,14 @@ func New(cfg Config, opts Options) (*Node, error) {
 	if n.now == nil {
 		n.now = time.Now
 	}
-	n.name = cfg.NodeName
-	if n.name == "" {
-		n.name = cfg.ClusterID + "-" + randomSuffix()
-		if len(n.name) > wire.MaxNameLen {
-			n.name = n.name[len(n.name)-wire.MaxNameLen:]
-		}
+	fresh := false
+	if n.name, fresh, err = nodeName(&cfg); err != nil {
+		return nil, err
 	}
 	n.log = n.log.With("node", n.name, "cluster", cfg.ClusterID)
+	if cfg.NodeNameFile != "" && !fresh {
+		n.log.Info("federation: gossip under the node name kept from the last start (a restart replaces its old self)", "file", cfg.NodeNameFile)
+	}
 	if err := n.loadPins(); err != nil {
 		return nil, err
 	}
@@ -167,12 +165,6 @@ func New(cfg Config, opts Options) (*Node, error) {
 		return nil, errors.New("federation: Options.Auth is required: records are signed and verified outside insecure mode")
 	}
 	return n, nil
-}
-
-func randomSuffix() string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b) // crypto/rand does not fail on supported platforms
-	return hex.EncodeToString(b)
 }
 
 // Name is this node's memberlist name.

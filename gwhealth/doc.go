@@ -23,9 +23,15 @@
 // (15021 /healthz/ready) is not used: it says the gateway pod is ready, not
 // that the path from here to 15443 works, and it is often not exposed.
 //
-// Verdicts are local and not gossiped: what this daemon's gateways are sent
-// depends on what is reachable from this network; a peer's view of the same
-// gateway says nothing about this path.
+// Verdicts decide locally: what this daemon's gateways are sent depends on
+// what is reachable from this network; a peer's view of the same gateway
+// says nothing about this path (partitions are per path: net2 may reach a
+// gateway net1 cannot, and the reverse). The daemon gossips its down
+// gateways in its cluster's record (model.ClusterState.UnreachableGateways)
+// and shows the others' reports in /debug/gateways (reportedDownBy) next to
+// its own verdicts: corroborating evidence for an operator (is the gateway
+// down, or only the path from here?), never a reason to prune a gateway
+// that answers from here, nor to keep one that does not.
 //
 // # States and hysteresis
 //

@@ -111,6 +111,12 @@ type ClusterState struct {
 	// NetworkGateways are the east-west gateway addresses of this cluster's
 	// network(s), by which other networks reach its endpoints.
 	NetworkGateways []NetworkGateway `json:"networkGateways,omitempty"`
+	// UnreachableGateways are the east-west gateways of other networks that
+	// this cluster's daemon finds down (its probes, package gwhealth),
+	// gossiped in its record. For the other daemons it is corroborating
+	// evidence only: each prunes by its own probes, never by this.
+	// ConfigHash leaves it out (nothing is translated from it).
+	UnreachableGateways []NetworkGateway `json:"unreachableGateways,omitempty"`
 }
 
 // NetworkGateway is an address at which a network's east-west gateway accepts
@@ -202,6 +208,7 @@ func (c *ClusterState) Normalize() {
 	slices.SortFunc(c.ServiceEntries, byMeta(func(s *ServiceEntry) *Meta { return &s.Meta }))
 	slices.SortFunc(c.Secrets, byMeta(func(s *Secret) *Meta { return &s.Meta }))
 	sortGateways(c.NetworkGateways)
+	sortGateways(c.UnreachableGateways)
 }
 
 // Validate checks the structural invariants of a ClusterState: an ID, unique
@@ -235,6 +242,7 @@ func (m *MeshState) ConfigHash() string {
 	for _, c := range m.Clusters {
 		cc := *c
 		cc.Generation = 0
+		cc.UnreachableGateways = nil
 		cc.Services = make([]Service, len(c.Services))
 		for i, s := range c.Services {
 			s.Endpoints = nil

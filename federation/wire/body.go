@@ -42,7 +42,25 @@ type Body struct {
 	// SealedSecrets holds the remote secret sealed for each recipient
 	// cluster, by recipient.
 	SealedSecrets []SealedSecret `json:"sealedSecrets,omitempty"`
+	// UnreachableGateways are the east-west gateways of other clusters'
+	// networks that the owner's probes find down (model.ClusterState's
+	// UnreachableGateways): what the owner sees, for the others to show
+	// next to their own verdicts (corroboration, never a reason to prune).
+	// Older decoders ignore it.
+	UnreachableGateways []ProbedGateway `json:"unreachableGateways,omitempty"`
 }
+
+// ProbedGateway is another cluster's network gateway, as a probe report
+// names it.
+type ProbedGateway struct {
+	Network string `json:"network,omitempty"`
+	Cluster string `json:"cluster"`
+	Address string `json:"address"`
+	Port    uint32 `json:"port"`
+}
+
+// MaxUnreachable bounds Body.UnreachableGateways.
+const MaxUnreachable = 1024
 
 // SealedSecret is the owner's remote secret sealed for one recipient
 // cluster (package federation, seal.go).
@@ -158,6 +176,9 @@ func BodyFromState(c *model.ClusterState, remoteSecret []byte) Body {
 	for _, g := range c.NetworkGateways {
 		b.NetworkGateways = append(b.NetworkGateways, NetworkGateway{Network: g.Network, Address: g.Address, Port: g.Port})
 	}
+	for _, g := range c.UnreachableGateways {
+		b.UnreachableGateways = append(b.UnreachableGateways, ProbedGateway(g))
+	}
 	return b
 }
 
@@ -265,6 +286,18 @@ func (b *Body) toState() (*model.ClusterState, error) {
 			errs = append(errs, fmt.Errorf("networkGateways[%d]: address %q port %d: need an address and a port in 1..65535", i, g.Address, g.Port))
 		}
 		c.NetworkGateways = append(c.NetworkGateways, model.NetworkGateway{Network: g.Network, Cluster: b.Cluster, Address: g.Address, Port: g.Port})
+	}
+	if len(b.UnreachableGateways) > MaxUnreachable {
+		errs = append(errs, fmt.Errorf("unreachableGateways: %d gateways, at most %d", len(b.UnreachableGateways), MaxUnreachable))
+	}
+	for i, g := range b.UnreachableGateways {
+		if err := CheckName(g.Cluster); err != nil {
+			errs = append(errs, fmt.Errorf("unreachableGateways[%d].cluster: %v", i, err))
+		}
+		if g.Address == "" || !validPort(g.Port) {
+			errs = append(errs, fmt.Errorf("unreachableGateways[%d]: address %q port %d: need an address and a port in 1..65535", i, g.Address, g.Port))
+		}
+		c.UnreachableGateways = append(c.UnreachableGateways, model.NetworkGateway(g))
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)

@@ -31,7 +31,8 @@
 // cluster's exported services, network gateways, network, trust domain, trust
 // bundle, the owner's sealing key and its remote secret sealed per recipient
 // cluster; remoteSecret in clear is what daemons wrote before sealing, read
-// and never written now); hash is the SHA-256 of the uncompressed JSON. New
+// and never written now; unreachableGateways, the other clusters' network
+// gateways the owner's probes find down, at most MaxUnreachable); hash is the SHA-256 of the uncompressed JSON. New
 // Body fields need no new Version: older decoders ignore them, and the hash
 // covers the bytes as sent.
 // The owner computes it once; relaying nodes forward the record unchanged and

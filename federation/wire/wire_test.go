@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
@@ -121,6 +122,7 @@ func decDigest(b []byte) error { _, err := DecodeDigest(b); return err }
 
 func TestBodyRoundTripStripsConfig(t *testing.T) {
 	in := sampleState()
+	in.UnreachableGateways = []model.NetworkGateway{{Network: "net-west", Cluster: "west", Address: "192.0.2.7", Port: 15443}}
 	secret := []byte("kubeconfig")
 	body := BodyFromState(in, secret)
 	z, h, err := EncodeBody(&body)
@@ -149,9 +151,21 @@ func TestBodyRoundTripStripsConfig(t *testing.T) {
 	if out.Gateways != nil || out.Secrets != nil || !reflect.DeepEqual(out.NetworkGateways, in.NetworkGateways) {
 		t.Fatalf("config objects travelled or gateways lost: %+v", out)
 	}
+	if !reflect.DeepEqual(out.UnreachableGateways, in.UnreachableGateways) {
+		t.Fatalf("the owner's probe report: %+v, want %+v", out.UnreachableGateways, in.UnreachableGateways)
+	}
 	body2 := BodyFromState(in, secret)
 	if _, h2, _ := EncodeBody(&body2); h2 != h {
 		t.Fatal("equal bodies gave different hashes")
+	}
+	// An older decoder (a Body without the report) reads the same bytes.
+	var old struct {
+		Cluster         string           `json:"cluster"`
+		NetworkGateways []NetworkGateway `json:"networkGateways"`
+	}
+	raw, _ := json.Marshal(&body)
+	if err := json.Unmarshal(raw, &old); err != nil || old.Cluster != "east" || len(old.NetworkGateways) != len(in.NetworkGateways) {
+		t.Fatalf("an older decoder: %+v %v", old, err)
 	}
 }
 
@@ -188,6 +202,8 @@ func TestDecodeBodyErrors(t *testing.T) {
 		{"sealed recipient", rec(`{"cluster":"east","sealedAt":5,"sealedSecrets":[{"recipient":"","keyID":"AQ==","sealed":"AQ=="}]}`), ErrCorrupt, "sealedSecrets[0].recipient: empty"},
 		{"sealed twice", rec(`{"cluster":"east","sealedAt":5,"sealedSecrets":[{"recipient":"w","keyID":"AQ==","sealed":"AQ=="},{"recipient":"w","keyID":"AQ==","sealed":"AQ=="}]}`), ErrCorrupt, "sealedSecrets[1].recipient: w appears twice"},
 		{"sealed empty", rec(`{"cluster":"east","sealedAt":5,"sealedSecrets":[{"recipient":"w","keyID":"AQ=="}]}`), ErrCorrupt, "sealedSecrets[0].sealed: 0 bytes"},
+		{"report address", rec(`{"cluster":"east","unreachableGateways":[{"cluster":"west","address":"","port":15443}]}`), ErrCorrupt, "unreachableGateways[0]: address"},
+		{"report cluster", rec(`{"cluster":"east","unreachableGateways":[{"cluster":"","address":"1.2.3.4","port":15443}]}`), ErrCorrupt, "unreachableGateways[0].cluster: empty"},
 		{"sealing key", rec(`{"cluster":"east","sealingKey":"` + strings.Repeat("A", 400) + `"}`), ErrCorrupt, "sealingKey: 300 bytes"},
 	}
 	for _, tc := range tests {

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -54,9 +55,25 @@ func TestChaosKillDaemons(t *testing.T) {
 	reconnect := waitUntil(t, "client reconnects to its restarted daemon", cl.XDS.Changed, func() (bool, string) {
 		return cl.XDS.Connected() && cl.XDS.Streams() > streams, "not reconnected"
 	})
+	reconnectAt := time.Now()
 	r.recover()
-	figure(t, "client reconnected %s after the daemon restart began (%s after readiness)",
-		time.Since(restartAt).Round(time.Millisecond), reconnect.Round(time.Millisecond))
+	// The restarted daemons gossip under their old names (--gossip-name-file)
+	// and replace their old selves: cluster3's daemon, which stayed up,
+	// lists one member per cluster, all alive, with nothing left over to
+	// be suspected and called dead.
+	c3 := m.Cluster("cluster3")
+	var rows []memberRow
+	waitUntil(t, "cluster3's daemon lists one member per cluster, all alive", nil, func() (bool, string) {
+		rows = memberRows(t, m, c3)
+		ok := len(rows) == len(m.Clusters)
+		for _, r := range rows {
+			ok = ok && r.state == "alive"
+		}
+		return ok, fmt.Sprint(rows)
+	})
+	replaced := time.Since(restartAt) // an upper bound: checked after the recovery
+	figure(t, "client reconnected %s after the daemon restart began (%s after readiness); cluster3's daemon lists the restarted members as themselves, alive, within %s of it: %v",
+		reconnectAt.Sub(restartAt).Round(time.Millisecond), reconnect.Round(time.Millisecond), replaced.Round(time.Millisecond), rows)
 }
 
 // restartDaemon starts a stopped daemon again and waits for it to be ready.

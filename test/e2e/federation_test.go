@@ -213,6 +213,21 @@ func keyFingerprints(t *testing.T, m *meshlab.Mesh, c *meshlab.Cluster) []string
 func memberStates(t *testing.T, m *meshlab.Mesh, c *meshlab.Cluster) map[string]string {
 	t.Helper()
 	out := map[string]string{}
+	for _, r := range memberRows(t, m, c) {
+		out[r.cluster] = r.state
+	}
+	return out
+}
+
+// memberRow is one line of `meshgate members`.
+type memberRow struct{ name, cluster, state string }
+
+func (r memberRow) String() string { return r.name + "(" + r.cluster + ")=" + r.state }
+
+// memberRows lists the gossip members c's daemon knows, itself included.
+func memberRows(t *testing.T, m *meshlab.Mesh, c *meshlab.Cluster) []memberRow {
+	t.Helper()
+	var out []memberRow
 	lines := strings.Split(mustRun(t, m.Bin, "members", "--admin-address", c.AdminAddr()), "\n")
 	for _, line := range lines[1:] {
 		f := strings.Fields(line)
@@ -222,7 +237,7 @@ func memberStates(t *testing.T, m *meshlab.Mesh, c *meshlab.Cluster) map[string]
 		if f[1] == "(self)" { // NAME (self) ADDRESS CLUSTER STATE ...
 			f = append(f[:1], f[2:]...)
 		}
-		out[f[2]] = f[3]
+		out = append(out, memberRow{name: f[0], cluster: f[2], state: f[3]})
 	}
 	return out
 }

@@ -147,6 +147,22 @@ func (cc *clusterConfig) discovery(c *clusterv3.Cluster) error {
 	return nil
 }
 
+// ConnectPolicy is how the gateway connects to the endpoints of cluster c:
+// the lb.Config of its lb_policy, healthy panic threshold, locality
+// weighting and outlier detection (Envoy's defaults when c sets none), and
+// the timeout of each connect attempt (connect_timeout, Envoy's 5 s when
+// unset). A client that stands for a proxy (the end-to-end tests' mesh
+// client) uses it to pick, retry and eject endpoints as the gateway's
+// tcp_proxy does (see Gateway.connectUpstream).
+func ConnectPolicy(c *clusterv3.Cluster) (lb.Config, time.Duration, error) {
+	timeout, err := duration(c.GetConnectTimeout(), defaultConnectTimeout)
+	if err != nil {
+		return lb.Config{}, 0, at("connect_timeout", err)
+	}
+	cfg, err := lbConfig(c)
+	return cfg, timeout, err
+}
+
 // lbConfig maps lb_policy, common_lb_config and outlier_detection.
 func lbConfig(c *clusterv3.Cluster) (lb.Config, error) {
 	cfg := lb.Config{PanicThreshold: 50}

@@ -168,6 +168,10 @@ type GossipConfig struct {
 	// a holder of the gossip key can then add a cluster and read every
 	// cluster's remote secret).
 	AdmitAnyCluster bool `json:"admit-any-cluster,omitempty"`
+	// NameFile keeps the daemon's gossip node name (CLUSTER-SUFFIX) across
+	// restarts, so a restarted daemon replaces its old self in the mesh at
+	// once; one file per replica. Empty: a new name at every start.
+	NameFile string `json:"gossip-name-file,omitempty"`
 }
 
 // DefaultConfig returns the defaults.
@@ -469,6 +473,7 @@ func BindFlags(fs *pflag.FlagSet, c *Config) {
 	fs.StringSliceVar(&c.GossipConfig.AdmitClusters, "admit-cluster", c.GossipConfig.AdmitClusters, "remote cluster ids whose gossip is accepted (comma-separated, repeatable); clusters pinned by --trust-pin or a joined remote secret are admitted too, any other is refused and gets no remote secret")
 	fs.BoolVar(&c.GossipConfig.AdmitAnyCluster, "admit-any-cluster", c.GossipConfig.AdmitAnyCluster, "admit every remote cluster at first contact (labs only: a holder of the gossip key can add a cluster and read every cluster's remote secret)")
 	fs.StringVar(&c.GossipConfig.TrustPinsFile, "trust-pins-file", c.GossipConfig.TrustPinsFile, "file persisting the remote clusters' pinned trust bundles across restarts (default: in memory only)")
+	fs.StringVar(&c.GossipConfig.NameFile, "gossip-name-file", c.GossipConfig.NameFile, "file keeping this daemon's gossip node name across restarts, one per replica, so that a restart replaces its old self at once (default: a new name at every start)")
 	fs.StringVar(&c.RemoteSecretServer, "remote-secret-server", c.RemoteSecretServer, "this cluster's API server URL as other clusters reach it: publish (and renew) its remote secret over gossip")
 	fs.Var(&c.RemoteSecretTTL, "remote-secret-ttl", "lifetime of the gossiped remote secret's token (renewed at half)")
 	fs.BoolVar(&c.EnableMySQLFilter, "enable-mysql-filter", c.EnableMySQLFilter, "mysql_proxy before tcp_proxy on MYSQL servers")

@@ -86,7 +86,7 @@ func New(cfg Config, log *slog.Logger, src discovery.Source) (*Daemon, error) {
 		return nil, err
 	}
 	d.mesh = newMesher()
-	if d.gw, err = newGatewayHealth(cfg, d.id.CA(), d.mesh.again, log.With("component", "gateway-health"), d.reg); err != nil {
+	if d.gw, err = newGatewayHealth(cfg, d.id.CA(), d.mesh.again, d.mesh.localChanged, log.With("component", "gateway-health"), d.reg); err != nil {
 		return nil, err
 	}
 	d.xds, err = server.New(server.Config{
@@ -202,7 +202,7 @@ func (d *Daemon) newFederation() error {
 	if g.SyncTimeout > 0 {
 		fc.SyncTimeout = g.SyncTimeout.D()
 	}
-	fc.TrustPinsFile = g.TrustPinsFile
+	fc.TrustPinsFile, fc.NodeNameFile = g.TrustPinsFile, g.NameFile
 	fc.AdmitClusters, fc.AdmitAnyCluster = g.AdmitClusters, g.AdmitAnyCluster
 	if len(g.TrustPins) > 0 {
 		fc.TrustPins = map[string][]byte{}
@@ -495,13 +495,19 @@ func (d *Daemon) serve(m *model.MeshState) {
 	d.served.Store(served)
 }
 
-// publishLocal hands the local cluster of the source's state, and its remote
-// secret when the daemon mints one, to federation. The mesher calls it.
+// publishLocal hands the local cluster of the source's state, with the
+// gateways this daemon's probes find down, and its remote secret when the
+// daemon mints one, to federation. The mesher calls it.
 func (d *Daemon) publishLocal(mesh *model.MeshState) {
 	if d.fed == nil {
 		return
 	}
 	if local := mesh.Cluster(mesh.LocalCluster); local != nil {
+		if report := d.gw.report(); len(report) > 0 {
+			cp := *local // what the probes find down travels in the record
+			cp.UnreachableGateways = report
+			local = &cp
+		}
 		if err := d.fed.SetLocal(local, d.own.Secret()); err != nil {
 			d.log.Error("federation: cannot publish the local cluster", "err", err)
 		}

@@ -26,20 +26,33 @@ import (
 //
 //	serve(mesh) ─apply─▶ SetTargets(Targets(mesh)) ; Mark(mesh, Down) ─▶ xds Update ─▶ translate
 //	Prober: a gateway up⇄down ─OnChange─▶ mesher.again ─▶ serve(the same mesh) ─▶ apply
+//	apply: the down set changed ─reported─▶ mesher.localChanged ─▶ publishLocal: local + report() ─▶ federation
+//
+// What this daemon finds down travels in its cluster's record
+// (model.ClusterState.UnreachableGateways); what the others report is
+// shown in /debug/gateways next to this daemon's own verdicts, as
+// corroboration only: a gateway is left out here only when the probes
+// from here fail (another network's path to it says nothing about this
+// one's), and never kept because others reach it.
 type gatewayHealth struct {
 	probe       *gwhealth.Prober
 	log         *slog.Logger
 	unreachable prometheus.Gauge
+	// reported is called (on the mesher's goroutine, must not block) when
+	// the set of gateways found down changes: the local cluster's record
+	// must carry the new report.
+	reported func()
 
-	mu   sync.Mutex // guards last (apply runs on the mesher's goroutine, handler on admin's)
-	last []model.NetworkGateway
+	mu    sync.Mutex // guards last and peers (apply runs on the mesher's goroutine, handler on admin's)
+	last  []model.NetworkGateway
+	peers map[string][]string // gateway (address:port) → clusters whose daemons report it down
 }
 
 // newGatewayHealth builds the prober (nil when cfg turns probing off). Its
 // probes offer a certificate of the daemon's own mesh identity
 // (spiffe://<trust domain>/ns/<namespace>/sa/meshgate) when a gateway asks
 // for one; an AUTO_PASSTHROUGH gateway closes after the ClientHello.
-func newGatewayHealth(cfg Config, ca *identity.CA, again func(), log *slog.Logger, reg prometheus.Registerer) (*gatewayHealth, error) {
+func newGatewayHealth(cfg Config, ca *identity.CA, again, reported func(), log *slog.Logger, reg prometheus.Registerer) (*gatewayHealth, error) {
 	if cfg.GatewayProbeInterval == 0 {
 		return nil, nil
 	}
@@ -58,7 +71,7 @@ func newGatewayHealth(cfg Config, ca *identity.CA, again func(), log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	h := &gatewayHealth{probe: p, log: log, unreachable: prometheus.NewGauge(prometheus.GaugeOpts{Name: "meshgate_gateway_unreachable",
+	h := &gatewayHealth{probe: p, log: log, reported: reported, unreachable: prometheus.NewGauge(prometheus.GaugeOpts{Name: "meshgate_gateway_unreachable",
 		Help: "East-west gateways of other networks left out of the served endpoints because they do not answer from here " +
 			"(kept where nothing else would be left)."})}
 	return h, reg.Register(h.unreachable)
@@ -75,16 +88,49 @@ func (h *gatewayHealth) apply(m *model.MeshState, network string) *model.MeshSta
 	}
 	h.probe.SetTargets(gwhealth.Targets(m, network))
 	out, down := gwhealth.Mark(m, network, func(g model.NetworkGateway) bool { return h.probe.Down(gwhealth.Key(g)) })
+	peers := peerReports(m)
 	h.mu.Lock()
 	changed := !slices.Equal(down, h.last)
-	h.last = down
+	h.last, h.peers = down, peers
 	h.mu.Unlock()
 	if changed {
+		if h.reported != nil {
+			h.reported()
+		}
 		h.unreachable.Set(float64(len(down)))
 		if len(down) == 0 {
 			h.log.Info("every probed east-west gateway answers: serving all of them again")
 		} else {
 			h.log.Info("serving without the unreachable east-west gateways (kept where nothing else is left)", "unreachable", down)
+		}
+	}
+	return out
+}
+
+// report is what this daemon's probes find down, for its cluster's record
+// (nil without probes).
+func (h *gatewayHealth) report() []model.NetworkGateway {
+	if h == nil {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.last)
+}
+
+// peerReports collects the other clusters' gossiped reports: each gateway
+// (address:port) with the clusters whose daemons find it down.
+func peerReports(m *model.MeshState) map[string][]string {
+	var out map[string][]string
+	for _, c := range m.Clusters {
+		if c.ID == m.LocalCluster {
+			continue
+		}
+		for _, g := range c.UnreachableGateways {
+			if out == nil {
+				out = map[string][]string{}
+			}
+			out[gwhealth.Key(g)] = append(out[gwhealth.Key(g)], c.ID) // clusters are sorted
 		}
 	}
 	return out
@@ -124,7 +170,7 @@ func (h *gatewayHealth) handler() http.Handler {
 			return
 		}
 		h.mu.Lock()
-		unreachable := h.last
+		unreachable, peers := h.last, h.peers
 		h.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
@@ -133,7 +179,11 @@ func (h *gatewayHealth) handler() http.Handler {
 			Gateways []gwhealth.Status `json:"gateways"`
 			// Unreachable: what the last served configuration left out.
 			Unreachable []model.NetworkGateway `json:"unreachable"`
-		}{h.probe.Statuses(), unreachable})
+			// ReportedDownBy: the gateways other clusters' daemons gossip as
+			// down from where they are, with those clusters (corroboration
+			// only: nothing is left out here for it).
+			ReportedDownBy map[string][]string `json:"reportedDownBy"`
+		}{h.probe.Statuses(), unreachable, peers})
 	})
 }
 

@@ -61,8 +61,9 @@ func eastWest(t *testing.T, addr string) net.Listener {
 // is a real listener on loopback. When it stops answering, cluster1's
 // gateways lose it from reviews v1 (cluster1 runs v1 too) within
 // seconds but keep it for reviews v2, which only cluster2 runs
-// (fail-static); /debug/gateways says so. When it answers again it is
-// back.
+// (fail-static); /debug/gateways says so, and cluster1's verdict, gossiped
+// in its record, shows in cluster2's /debug/gateways. When it answers again
+// it is back, and the report is withdrawn.
 func TestGatewayProbesPruneAndRestore(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -119,15 +120,27 @@ func TestGatewayProbesPruneAndRestore(t *testing.T) {
 	if took > 5*time.Second {
 		t.Errorf("withdrawn %v after the gateway stopped, want < 5s", took)
 	}
-	var dbg struct {
-		Gateways    []gwhealth.Status
-		Unreachable []model.NetworkGateway
+	type debugGateways struct {
+		Gateways       []gwhealth.Status
+		Unreachable    []model.NetworkGateway
+		ReportedDownBy map[string][]string
 	}
+	var dbg debugGateways
 	getJSON(t, "http://"+a.AdminAddr()+"/debug/gateways", &dbg)
 	if len(dbg.Gateways) != 1 || dbg.Gateways[0].Gateway != gwAddr || dbg.Gateways[0].State != gwhealth.Down ||
 		len(dbg.Unreachable) != 1 || dbg.Unreachable[0].Cluster != "cluster2" {
 		t.Errorf("/debug/gateways: %+v", dbg)
 	}
+	// cluster1's verdict travels in its record: cluster2's daemon shows it
+	// (and nothing else follows from it there).
+	reportedBy := func(d *Daemon, want []string) func() bool {
+		return func() bool {
+			var dbg debugGateways
+			getJSON(t, "http://"+d.AdminAddr()+"/debug/gateways", &dbg)
+			return slices.Equal(dbg.ReportedDownBy[gwAddr], want)
+		}
+	}
+	poll(ctx, t, "cluster2's /debug/gateways shows cluster1 reporting its gateway down", reportedBy(b, []string{"cluster1"}))
 
 	eastWest(t, gwAddr)
 	took = waitFor("cluster2's gateway restored", []string{local, gwAddr}, []string{gwAddr})
@@ -135,6 +148,7 @@ func TestGatewayProbesPruneAndRestore(t *testing.T) {
 	if took > 5*time.Second {
 		t.Errorf("restored %v after the gateway came back, want < 5s", took)
 	}
+	poll(ctx, t, "cluster1's report withdrawn from cluster2's /debug/gateways", reportedBy(b, nil))
 }
 
 func getJSON(t *testing.T, url string, v any) {

@@ -232,6 +232,9 @@ func (m *Mesh) daemonProc(c *Cluster) *Proc {
 		"--admin-address", c.AdminAddr(),
 		"--debounce-holdoff", "50ms", "--debounce-max-delay", "500ms",
 		"--gossip-address", c.GossipAddr(), "--gossip-key-file", c.GossipKeyFile(),
+		// a restarted daemon gossips under its old name: it replaces its
+		// old self at once instead of leaving it to be called dead
+		"--gossip-name-file", filepath.Join(c.Dir, "gossip-name"),
 		"--mesh-id", "e2e", "--fail-static-window", m.Opts.FailStaticWindow.String())
 	if m.Opts.JoinByRemoteSecret {
 		// No seeds: the daemon finds its peers through the remote secrets it

@@ -48,7 +48,10 @@ func (r ClientRoute) SNIHost() string {
 // baseObjects are the objects every cluster has: namespaces, its east-west
 // gateway (Service with the network label and load-balancer address, and
 // the AUTO_PASSTHROUGH Gateway), the clients' egress Gateway and routes, and
-// the echo DestinationRule with subsets v1 and v2.
+// the echo DestinationRule with subsets v1 and v2 and a 2 s connect timeout
+// (istiod's default is 10 s: a connect to a gateway behind a partition
+// that drops packets would outlast a call's 5 s deadline, and no proxy
+// could retry it on another endpoint in time).
 func baseObjects(c *Cluster, routes []ClientRoute) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `apiVersion: v1
@@ -90,6 +93,7 @@ kind: DestinationRule
 metadata: {name: echo, namespace: %[2]s}
 spec:
   host: %[6]s
+  trafficPolicy: {connectionPool: {tcp: {connectTimeout: 2s}}}
   subsets:
   - {name: v1, labels: {version: v1}}
   - {name: v2, labels: {version: v2}}

@@ -7,10 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"strconv"
 	"sync"
+	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -20,6 +20,8 @@ import (
 
 	"github.com/meshgate/meshgate/sni"
 	"github.com/meshgate/meshgate/test/e2e/netlab"
+	"github.com/meshgate/meshgate/xds/dataplane"
+	"github.com/meshgate/meshgate/xds/dataplane/lb"
 )
 
 // Target is a service port (and subset) to call, and the SPIFFE ID its pods
@@ -37,25 +39,50 @@ func (t Target) Name() sni.Name { return sni.Name{Port: t.Port, Subset: t.Subset
 func (t Target) String() string { return t.Name().ClusterName() }
 
 // Client is a mesh client pod: endpoints from its daemon's EDS, mesh mTLS
-// with its own SVID, sockets in its network.
+// with its own SVID, sockets in its network. It connects like the
+// built-in gateway's tcp_proxy (the client is a gateway with TLS
+// passthrough routes, see meshlab.ClientRoute): endpoints are picked by the
+// cluster's load balancer (package lb with dataplane.ConnectPolicy: policy,
+// weights, priorities, outlier detection), each connect attempt (TCP and
+// the mTLS handshake) is bounded by the cluster's connect_timeout, and a
+// failed connect is retried on an endpoint not tried yet, up to
+// ConnectAttempts. Once the request is sent nothing is retried.
 type Client struct {
 	Dialer netlab.Dialer
 	ID     *Identity
 	XDS    *XDSClient
+	// ConnectAttempts is the number of connect attempts per call; 0 means
+	// 3, the built-in gateway's default for a tcp_proxy without
+	// max_connect_attempts (and the 1 + 2 retries of istiod's default HTTP
+	// retry policy, whose retry_on includes connect-failure). 1 turns
+	// retries off.
+	ConnectAttempts int
 
-	mu  sync.Mutex
-	rnd *rand.Rand
+	mu   sync.Mutex
+	bals map[string]*clientBalancer // by cluster name
+}
+
+// clientBalancer is the balancer of one cluster, built from the cluster and
+// endpoints it was made of (rebuilt when the client holds other ones);
+// hosts keeps outlier state across rebuilds.
+type clientBalancer struct {
+	cl      *clusterv3.Cluster
+	cla     *endpointv3.ClusterLoadAssignment
+	bal     *lb.Balancer
+	timeout time.Duration
+	hosts   *lb.Hosts
 }
 
 // NewClient makes a client; its XDSClient must already run.
 func NewClient(d netlab.Dialer, id *Identity, x *XDSClient) *Client {
-	return &Client{Dialer: d, ID: id, XDS: x, rnd: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
+	return &Client{Dialer: d, ID: id, XDS: x, bals: map[string]*clientBalancer{}}
 }
 
 // Result is one successful call.
 type Result struct {
 	Reply
-	Endpoint string // address dialled (a pod, or a remote network's gateway)
+	Endpoint string // address dialled last (a pod, or a remote network's gateway)
+	Attempts int    // connect attempts made (> 1: retried on another endpoint)
 }
 
 // Endpoint is one load-balancing endpoint of a cluster, as the client uses it.
@@ -155,43 +182,108 @@ func meshSNI(cl *clusterv3.Cluster) (string, error) {
 	return "", errors.New("neither a transport socket nor a tlsMode=istio transport socket match")
 }
 
-func (c *Client) pick(eps []Endpoint) Endpoint {
-	var total uint64
-	for _, e := range eps {
-		total += uint64(e.Weight)
+// balancer returns the load balancer of t's cluster for its current
+// cluster and endpoints, and the connect timeout.
+func (c *Client) balancer(t Target) (*lb.Balancer, time.Duration, error) {
+	name := t.Name().ClusterName()
+	cl, cla := c.XDS.Cluster(name)
+	if cl == nil || cla == nil {
+		return nil, 0, fmt.Errorf("%s: no endpoints from the control plane", t)
 	}
 	c.mu.Lock()
-	r := c.rnd.Uint64N(max(total, 1))
-	c.mu.Unlock()
-	for _, e := range eps {
-		if r < uint64(e.Weight) {
-			return e
-		}
-		r -= uint64(e.Weight)
+	defer c.mu.Unlock()
+	b := c.bals[name]
+	if b != nil && b.cl == cl && b.cla == cla {
+		return b.bal, b.timeout, nil
 	}
-	return eps[len(eps)-1]
+	cfg, timeout, err := dataplane.ConnectPolicy(cl)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", t, err)
+	}
+	// usableEndpoints has already chosen the priority and folded the
+	// locality weight into each endpoint's.
+	cfg.LocalityWeighted = false
+	var eps []lb.Endpoint
+	for _, e := range usableEndpoints(cla) {
+		eps = append(eps, lb.Endpoint{Address: e.Addr, Weight: e.Weight, Data: e.MTLS})
+	}
+	hosts := lb.NewHosts()
+	if b != nil {
+		hosts = b.hosts
+	}
+	b = &clientBalancer{cl: cl, cla: cla, bal: lb.New(cfg, eps, hosts), timeout: timeout, hosts: hosts}
+	c.bals[name] = b
+	return b.bal, b.timeout, nil
 }
 
-// Call makes one request to t: one new connection to an endpoint picked by
-// weight, a mesh mTLS handshake with t's SNI, one request line, one Reply.
+// Call makes one request to t: a new connection to an endpoint picked by
+// the cluster's balancer, a mesh mTLS handshake with t's SNI (connect and
+// handshake within connect_timeout; on failure the next attempt takes an
+// endpoint not tried yet, from the endpoints held then), one request line,
+// one Reply.
 func (c *Client) Call(ctx context.Context, t Target, seq string) (Result, error) {
-	eps, err := c.Endpoints(t)
+	attempts := c.ConnectAttempts
+	if attempts <= 0 {
+		attempts = 3
+	}
+	var tried []string
+	var lastErr error
+	res := Result{}
+	for res.Attempts < attempts {
+		bal, timeout, err := c.balancer(t)
+		if err != nil {
+			return res, err
+		}
+		lease, ok := bal.Pick(tried)
+		if !ok && len(tried) > 0 {
+			lease, ok = bal.Pick(nil) // every endpoint tried: from the top again
+		}
+		if !ok {
+			if lastErr == nil {
+				lastErr = fmt.Errorf("%s: no usable endpoints", t)
+			}
+			break
+		}
+		res.Attempts++
+		res.Endpoint = lease.Endpoint.Address
+		tried = append(tried, res.Endpoint)
+		if mtls, _ := lease.Endpoint.Data.(bool); !mtls {
+			lease.Release()
+			return res, fmt.Errorf("%s: endpoint %s is not a mesh mTLS endpoint", t, res.Endpoint)
+		}
+		conn, err := c.connect(ctx, t, res.Endpoint, timeout)
+		if err != nil {
+			lease.Failure()
+			lastErr = fmt.Errorf("attempt %d (%s): %w", res.Attempts, res.Endpoint, err)
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		lease.Success()
+		res.Reply, err = exchange(ctx, conn, seq)
+		lease.Release()
+		return res, err
+	}
+	return res, lastErr
+}
+
+// connect opens a connection to addr and completes the mesh mTLS handshake
+// within timeout (Envoy counts a TLS upstream connected once its handshake
+// is done).
+func (c *Client) connect(ctx context.Context, t Target, addr string, timeout time.Duration) (net.Conn, error) {
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	raw, err := c.Dialer.DialContext(cctx, "tcp", addr)
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
-	if len(eps) == 0 {
-		return Result{}, fmt.Errorf("%s: no usable endpoints", t)
+	tc := tls.Client(raw, c.ID.ClientTLS(t.Name().SNI(), t.ServerID))
+	if err := tc.HandshakeContext(cctx); err != nil {
+		_ = raw.Close()
+		return nil, err
 	}
-	ep := c.pick(eps)
-	if !ep.MTLS {
-		return Result{}, fmt.Errorf("%s: endpoint %s is not a mesh mTLS endpoint", t, ep.Addr)
-	}
-	raw, err := c.Dialer.DialContext(ctx, "tcp", ep.Addr)
-	if err != nil {
-		return Result{Endpoint: ep.Addr}, err
-	}
-	r, err := exchange(ctx, tls.Client(raw, c.ID.ClientTLS(t.Name().SNI(), t.ServerID)), seq)
-	return Result{Reply: r, Endpoint: ep.Addr}, err
+	return tc, nil
 }
 
 // exchange sends one request line on c and reads the Reply.

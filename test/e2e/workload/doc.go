@@ -7,7 +7,8 @@
 // generator that records every request and prints figures.
 //
 //	meshgate run ──ADS (CDS, EDS)──▶ XDSClient ──▶ Client.Call(target)
-//	                                                 │ pick endpoint (lb weights)
+//	                                                 │ pick endpoint (the cluster's balancer, package lb),
+//	                                                 │ retry a failed connect on another one
 //	                                                 │ TLS: SNI outbound_.<port>_.<subset>_.<host>,
 //	                                                 │      ALPN istio, client SVID
 //	                                                 ▼

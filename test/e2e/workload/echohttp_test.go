@@ -26,22 +26,30 @@ func testIdentity(t *testing.T, ca *identity.CA, td spiffeid.TrustDomain, path s
 	return &Identity{SVID: svid, Bundle: ca.Bundle()}
 }
 
-// TestEchoHTTP: the echo answers HTTP/1.1 (keep-alive) on the same mTLS
-// port as its line protocol; x-echo-fail fails the first attempts of a key
-// with 500, x-echo-delay delays the answer.
-func TestEchoHTTP(t *testing.T) {
+// startTestEcho starts echo pod "echo-1" of cluster c1 on loopback (closed
+// at the test's end) and returns its identity and a client's.
+func startTestEcho(t *testing.T) (server, client *Identity, e *Echo) {
+	t.Helper()
 	td := spiffeid.RequireTrustDomainFromString("cluster.local")
 	ca, err := identity.NewSelfSignedCA(identity.CAConfig{TrustDomain: td, TTL: time.Hour}, identity.CAOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	server, client := testIdentity(t, ca, td, "/ns/e2e/sa/echo"), testIdentity(t, ca, td, "/ns/e2e/sa/client")
-	e, err := StartEcho(EchoConfig{Addr: netip.MustParseAddrPort("127.0.0.1:0"), Cluster: "c1", Pod: "echo-1",
+	server, client = testIdentity(t, ca, td, "/ns/e2e/sa/echo"), testIdentity(t, ca, td, "/ns/e2e/sa/client")
+	e, err = StartEcho(EchoConfig{Addr: netip.MustParseAddrPort("127.0.0.1:0"), Cluster: "c1", Pod: "echo-1",
 		Service: "echo.e2e.svc.cluster.local", Version: "v1", ID: server})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
+	t.Cleanup(func() { _ = e.Close() })
+	return server, client, e
+}
+
+// TestEchoHTTP: the echo answers HTTP/1.1 (keep-alive) on the same mTLS
+// port as its line protocol; x-echo-fail fails the first attempts of a key
+// with 500, x-echo-delay delays the answer.
+func TestEchoHTTP(t *testing.T) {
+	server, client, e := startTestEcho(t)
 	addr := e.l.Addr().String()
 	tlsCfg := client.ClientTLS("echo", server.ID())
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg, ForceAttemptHTTP2: false,
