@@ -227,6 +227,11 @@ type Options struct {
 	// (from the notifier, delegates and admin routes): it must be fast, never
 	// block and never call the Node.
 	DataPlaneServing func(*model.ClusterState) bool
+	// Convergence, when set, tells Members the last convergence measured
+	// for a cluster (from a change observed there to a gateway's ACK here:
+	// the daemon asks its xDS server). Called with the Node's lock held:
+	// fast, never blocking, never calling the Node.
+	Convergence func(cluster string) (d time.Duration, at time.Time, ok bool)
 	// Auth signs the local cluster's records and verifies the others'
 	// (X509Auth). Required unless Config.Insecure; with Insecure and no
 	// Auth, records are neither signed nor verified (development only).
