@@ -156,6 +156,17 @@ func TestFederatedConvergence(t *testing.T) {
 		}
 	}
 
+	// The /ui page draws the end-to-end histograms next to the ACK latencies.
+	var drawn []string
+	for _, h := range a.uiState().Convergence {
+		drawn = append(drawn, fmt.Sprintf("%s=%d", h.Label, h.Count))
+	}
+	for _, origin := range []string{"cluster2", "cluster3"} {
+		if w := fmt.Sprintf("end to end from %s=%d", origin, int(count(origin))); !slices.Contains(drawn, w) {
+			t.Errorf("/ui convergence %v: no %q", drawn, w)
+		}
+	}
+
 	mean := func(name string, labels map[string]string) string {
 		var sum, n float64
 		for _, h := range metrictest.Find(t, a.reg, name, labels) {
