@@ -218,7 +218,9 @@ type Options struct {
 	// remote secrets). It is called from the rejoin goroutine and may block
 	// until ctx is done.
 	SeedSource func(ctx context.Context) ([]string, error)
-	// Now is the clock for generations and the fail-static window; nil means time.Now.
+	// Now is the clock for generations, the fail-static window, observation
+	// times (SetLocal's state.ObservedAt) and the timed exchanges that
+	// estimate peers' clock offsets; nil means time.Now. (Tests skew it.)
 	Now func() time.Time
 	// DataPlaneServing, when set, is asked when a cluster's fail-static
 	// window ends: true (its gateways still answer from here) keeps the
