@@ -249,7 +249,9 @@ type Options struct {
 	// remote secrets). It is called from the rejoin goroutine and may block
 	// until ctx is done.
 	SeedSource func(ctx context.Context) ([]string, error)
-	// Now is the clock for generations and the fail-static window; nil means time.Now.
+	// Now is the clock for generations, the fail-static window, observation
+	// times (SetLocal's state.ObservedAt) and the timed exchanges that
+	// estimate peers' clock offsets; nil means time.Now. (Tests skew it.)
 	Now func() time.Time
 	// DataPlaneServing, when set, is asked when a cluster's fail-static
 	// window ends: true (its gateways still answer from here) keeps the
@@ -258,6 +260,11 @@ type Options struct {
 	// (from the notifier, delegates and admin routes): it must be fast, never
 	// block and never call the Node.
 	DataPlaneServing func(*model.ClusterState) bool
+	// Convergence, when set, tells Members the last convergence measured
+	// for a cluster (from a change observed there to a gateway's ACK here:
+	// the daemon asks its xDS server). Called with the Node's lock held:
+	// fast, never blocking, never calling the Node.
+	Convergence func(cluster string) (d time.Duration, at time.Time, ok bool)
 	// Auth signs the local cluster's records and verifies the others'
 	// (X509Auth). Required unless Config.Insecure; with Insecure and no
 	// Auth, records are neither signed nor verified (development only).

@@ -29,6 +29,7 @@ func (d *delegate) NodeMeta(limit int) []byte {
 // blocking; a state is decoded here, which for TCP costs only that stream.
 func (d *delegate) NotifyMsg(b []byte) {
 	n := d.n
+	arrived := n.now() // before decoding: the end of a timed exchange (clock.go)
 	_, t, err := wire.Header(b)
 	if err != nil {
 		n.reject(reasonOf(err), t, err)
@@ -62,6 +63,9 @@ func (d *delegate) NotifyMsg(b []byte) {
 		}
 		if n.checkMesh(m.Mesh, t, m.Holder) {
 			n.seen(m.Holder)
+			if m.Timing != nil {
+				n.clockSample(m.Holder, m.Timing, arrived) // before the record: its times use the new estimate
+			}
 			n.offerRecord(m.Record, m.Holder)
 		}
 	default:

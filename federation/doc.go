@@ -16,9 +16,11 @@
 // selectors, no annotations but exportTo) with their endpoints, network
 // gateways, network, trust domain, trust bundle, the owner's sealing key,
 // the cluster's remote secret sealed for each recipient cluster (see Remote
-// secrets), and the other networks' east-west gateways the owner's probes
-// find down (ClusterState.UnreachableGateways: shown by the others, never
-// used by them to prune; a change of it alone is a new generation). The remote secret exists in clear only in the memory of its
+// secrets), the other networks' east-west gateways the owner's probes find
+// down (ClusterState.UnreachableGateways: shown by the others, never used by
+// them to prune; a change of it alone is a new generation), and observedAt:
+// when the owner's source saw the change the record carries (see Clock
+// offsets). The remote secret exists in clear only in the memory of its
 // owner and of the recipients that opened it: it is never logged and never
 // on an admin route (members shows at most which clusters the local one is
 // sealed for). Every record also carries
@@ -234,6 +236,25 @@
 // when windows end), the fetcher (sends state requests), the re-joiner and
 // the sealer (re-seals the local remote secret when the recipients change;
 // it and SetLocal publish one at a time, never under the Node's lock).
+//
+// # Clock offsets and convergence
+//
+// A record's observedAt and generation are times on its owner's clock. Each
+// Node estimates the clock offset of every peer it fetches from (clock.go):
+// a state request to a peer whose own record carries observedAt (a daemon
+// of this version) is timed (its send time), the State answering it
+// carries the peer's receive and send times, and the arrival completes an
+// NTP exchange: offset = ((t2−t1)+(t3−t4))/2, error at most half the
+// round-trip delay; of the last 8 exchanges with a peer the one of least
+// delay is the estimate (meshgate_federation_clock_offset_seconds{peer} and
+// _error_seconds; Members). An accepted record's observedAt is moved onto
+// this node's clock by its owner's offset (none known yet: unmoved) and
+// handed on as model.ClusterState.ObservedAt, where the xDS server measures
+// convergence from it. meshgate_federation_gossip_seconds{origin_cluster}
+// is the gossip stage: the owner's publication (its generation, moved the
+// same way) to acceptance here. Timed frames go only to daemons that read
+// them (package wire); timings are taken as sent: a member holding the
+// gossip key can skew the figures (only the figures: nothing acts on them).
 //
 // # Encryption and keys
 //

@@ -175,7 +175,14 @@ func (n *Node) aliveMember(name string) *memberlist.Node {
 }
 
 func (n *Node) sendRequest(j fetchJob, to *memberlist.Node) {
-	msg, err := wire.EncodeRequest(wire.Request{Mesh: n.cfg.MeshID, Requester: n.name, Cluster: j.cluster, Have: j.have, Revive: j.revive})
+	q := wire.Request{Mesh: n.cfg.MeshID, Requester: n.name, Cluster: j.cluster, Have: j.have, Revive: j.revive}
+	n.mu.Lock()
+	timed := n.timedLocked(to.Name)
+	n.mu.Unlock()
+	if timed {
+		q.SentAt = n.now().UnixNano() // the answer's Timing gives the holder's clock offset (clock.go)
+	}
+	msg, err := wire.EncodeRequest(q)
 	if err == nil {
 		err = n.ml.SendReliable(to, msg)
 	}
@@ -213,6 +220,7 @@ func (n *Node) fetchFailed(j fetchJob) {
 // bounded set of goroutines; beyond that requests are dropped (the requester
 // retries after FetchTimeout).
 func (n *Node) serveRequest(q wire.Request) {
+	received := n.now()
 	to := n.aliveMember(q.Requester)
 	if to == nil {
 		// Only members get states: a node holding the gossip key that has
@@ -249,7 +257,11 @@ func (n *Node) serveRequest(q wire.Request) {
 	var err error
 	typ := wire.TypeState
 	if rec.Generation > q.Have {
-		msg, err = wire.EncodeState(wire.State{Mesh: n.cfg.MeshID, Holder: n.name, Record: *rec})
+		st := wire.State{Mesh: n.cfg.MeshID, Holder: n.name, Record: *rec}
+		if q.SentAt != 0 { // a timed request: only then may the answer carry the Timing
+			st.Timing = &wire.Timing{Echo: q.SentAt, Received: received.UnixNano(), Sent: n.now().UnixNano()}
+		}
+		msg, err = wire.EncodeState(st)
 	} else {
 		typ = wire.TypeDigest
 		msg, err = wire.EncodeDigest(rec.Digest(n.cfg.MeshID, n.name))

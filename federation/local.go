@@ -19,7 +19,10 @@ import (
 // is ignored. A new generation is assigned, and announced, only when that
 // content changed (or the clusters the secret is sealed for did):
 // generation = max(previous+1, now in unix nanoseconds, a previous
-// incarnation's generation seen in the mesh + 1). SetLocal does not block on
+// incarnation's generation seen in the mesh + 1). state.ObservedAt (on the
+// clock of Options.Now; zero: now) travels as the record's observedAt, the
+// start of the convergence peers measure; a new time with the same content
+// publishes nothing. SetLocal does not block on
 // the network; state is not modified or retained.
 func (n *Node) SetLocal(state *model.ClusterState, remoteSecret []byte) error {
 	if state == nil {
@@ -37,6 +40,9 @@ func (n *Node) SetLocal(state *model.ClusterState, remoteSecret []byte) error {
 		return fmt.Errorf("federation: SetLocal: %w", err)
 	}
 	body := wire.BodyFromState(c, nil) // the secret travels sealed, never in clear
+	if body.ObservedAt == 0 {
+		body.ObservedAt = n.now().UnixNano() // the source gave no time: now is the closest known
+	}
 	own := &localContent{body: &body, secret: bytes.Clone(remoteSecret), bundle: bytes.Clone(c.TrustBundle)}
 	n.mu.Lock()
 	secretChanged := n.local == nil || !bytes.Equal(n.local.secret, remoteSecret)
@@ -110,6 +116,16 @@ func (n *Node) publishLocal(own *localContent) (uint64, error) {
 	}
 	b := *own.body
 	b.SealingKey, b.SealedAt, b.SealedSecrets = n.sealer.pub, sealedAt, envs
+	if reuse && prev.own != nil && prev.own.body.ObservedAt != b.ObservedAt {
+		// A new observation time alone is no change: same content as
+		// published (under the time it was first observed) is not
+		// published again.
+		same := b
+		same.ObservedAt = prev.own.body.ObservedAt
+		if _, h, err := wire.EncodeBody(&same); err == nil && h == prev.rec.Hash {
+			return 0, nil
+		}
+	}
 	z, h, err := wire.EncodeBody(&b)
 	if err != nil {
 		return 0, fmt.Errorf("federation: publishing the local cluster: %w", err)

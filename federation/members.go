@@ -29,6 +29,25 @@ type Member struct {
 	// SealedFor lists, for the local member, the remote clusters its
 	// remote secret is sealed for (names only; the secret is never shown).
 	SealedFor []string `json:"sealedFor,omitempty"`
+	// ClockOffsetSeconds is the member's estimated clock offset (its clock
+	// minus this node's; 0 for the local node) and ClockErrorSeconds the
+	// bound of its error; both absent before a timed exchange with it
+	// (clock.go).
+	ClockOffsetSeconds *float64 `json:"clockOffsetSeconds,omitempty"`
+	ClockErrorSeconds  *float64 `json:"clockErrorSeconds,omitempty"`
+	// GenerationAgeSeconds is how old the held generation is: now minus
+	// its time at the owner, moved by the owner's clock offset.
+	GenerationAgeSeconds *float64 `json:"generationAgeSeconds,omitempty"`
+	// LastConvergence is the member's cluster's last change measured from
+	// its observation there to a gateway's ACK here (Options.Convergence).
+	LastConvergence *Convergence `json:"lastConvergence,omitempty"`
+}
+
+// Convergence is one measured convergence: how long, and when the ACK
+// that ended it came (this node's clock).
+type Convergence struct {
+	Seconds float64   `json:"seconds"`
+	At      time.Time `json:"at"`
 }
 
 // Members lists the members this node knows (dead and departed ones too,
@@ -51,6 +70,20 @@ func (n *Node) Members() []Member {
 		} else if r := n.records[p.cluster]; r != nil {
 			m.Generation = r.rec.Generation
 			m.Visible, _ = n.visibleLocked(r, now)
+		}
+		if off, ok := n.clockOffsetLocked(p.name); ok {
+			o, e := off.Offset.Seconds(), off.Error.Seconds()
+			m.ClockOffsetSeconds, m.ClockErrorSeconds = &o, &e
+		}
+		if m.Generation > 0 {
+			off, _ := n.clockOffsetLocked(p.name)
+			age := now.Sub(time.Unix(0, int64(m.Generation)).Add(-off.Offset)).Seconds()
+			m.GenerationAgeSeconds = &age
+		}
+		if n.opts.Convergence != nil {
+			if d, at, ok := n.opts.Convergence(p.cluster); ok {
+				m.LastConvergence = &Convergence{Seconds: d.Seconds(), At: at}
+			}
 		}
 		out = append(out, m)
 	}

@@ -44,6 +44,9 @@ type metrics struct {
 	sealedFor     *prometheus.GaugeVec
 	secrets       *prometheus.CounterVec
 	refused       prometheus.Gauge
+	clockOffset   *prometheus.GaugeVec
+	clockError    *prometheus.GaugeVec
+	gossip        *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -90,6 +93,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Remote secrets of accepted records, by cluster and result: opened (sealed for this cluster), plaintext (an older daemon's), not_for_us, old_key (sealed for this cluster's previous key), none; one that does not open is a rejection (reason bad_seal)."}, []string{"cluster", "result"}),
 		refused: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "refused_clusters",
 			Help: "Remote clusters whose gossip this node refuses because the operator has not admitted them (each refused message is counted in rejected_messages_total, reason not_admitted)."}),
+		clockOffset: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "clock_offset_seconds",
+			Help: "Estimated clock offset of a peer daemon (its clock minus this node's), from timed state requests (NTP-style, the exchange of least delay among the last 8)."}, []string{"peer"}),
+		clockError: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "clock_offset_error_seconds",
+			Help: "Bound of the error of meshgate_federation_clock_offset_seconds: half the round-trip delay of the exchange it comes from."}, []string{"peer"}),
+		gossip: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "gossip_seconds",
+			Help:    "Time from a cluster state's publication by its owner (its generation, moved by the owner's estimated clock offset) to its acceptance here, by origin cluster.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"origin_cluster"}),
 		pinSaveErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "trust_pins_file_errors_total",
 			Help: "Failed writes of the trust pins file (the pins stay in memory; logged)."}),
 	}
@@ -97,7 +107,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.members, m.msgs, m.bytes, m.rejected, m.stale, m.generation, m.withdrawals,
-		m.restores, m.remote, m.propagation, m.fetches, m.stateBytes, m.joins, m.keyOps, m.dupOwner, m.pins, m.syncSeconds, m.pinSaveErrors, m.sealedFor, m.secrets, m.refused} {
+		m.restores, m.remote, m.propagation, m.fetches, m.stateBytes, m.joins, m.keyOps, m.dupOwner, m.pins, m.syncSeconds, m.pinSaveErrors, m.sealedFor, m.secrets, m.refused,
+		m.clockOffset, m.clockError, m.gossip} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("federation: registering metrics: %w", err)
 		}

@@ -81,6 +81,7 @@ type Node struct {
 	seedsKnown seedsKnown
 	warned     map[string]bool            // warnOnce's keys
 	refused    map[string]*RefusedCluster // clusters not admitted (admit.go)
+	clocks     map[string]*peerClock      // peers' clock offsets by node name (clock.go)
 }
 
 // record is one cluster's state at one generation.
@@ -92,6 +93,9 @@ type record struct {
 	withdrawn  bool   // hidden after the fail-static window until the owner confirms
 	bundle     []byte // the local record's trust bundle (what receivers pin)
 	sealKey    []byte // a remote record's sealing key (nil: an older daemon)
+	// observedAt is the record's observedAt on its owner's clock (zero: an
+	// older daemon's record); state.ObservedAt is it on this node's clock.
+	observedAt time.Time
 
 	// The local record only: what SetLocal gave, and whom and when its
 	// remote secret was sealed for.

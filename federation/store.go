@@ -71,7 +71,14 @@ func (n *Node) offerRecord(r wire.Record, holder string) {
 	if keep && held != nil {
 		secret = held.secret
 	}
-	nr := &record{rec: r, state: state, secret: secret, acceptedAt: now, sealKey: part.SealingKey}
+	// The owner's times on this node's clock (0 offset while none is
+	// estimated: no timed exchange with the owner yet).
+	off, _ := n.clockOffsetLocked(r.Origin)
+	observedAt := state.ObservedAt
+	if !observedAt.IsZero() {
+		state.ObservedAt = observedAt.Add(-off.Offset)
+	}
+	nr := &record{rec: r, state: state, secret: secret, acceptedAt: now, sealKey: part.SealingKey, observedAt: observedAt}
 	n.records[r.Cluster] = nr
 	if held == nil || !equalBytes(held.secret, secret) {
 		n.secretsVer++
@@ -93,6 +100,9 @@ func (n *Node) offerRecord(r wire.Record, holder string) {
 	n.met.stateBytes.WithLabelValues(r.Cluster).Set(float64(len(r.Body)))
 	if lag := now.Sub(time.Unix(0, int64(r.Generation))); lag >= 0 && lag < time.Hour {
 		n.met.propagation.Observe(lag.Seconds())
+	}
+	if lag := now.Sub(time.Unix(0, int64(r.Generation)).Add(-off.Offset)); lag >= 0 && lag < time.Hour {
+		n.met.gossip.WithLabelValues(r.Cluster).Observe(lag.Seconds())
 	}
 	if restored {
 		n.met.restores.WithLabelValues(r.Cluster).Inc()

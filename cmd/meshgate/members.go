@@ -20,10 +20,15 @@ func newMembersCmd() *cobra.Command {
 		Use:   "members [--admin-address ADDR]",
 		Short: "List the mesh's daemons as one daemon sees them",
 		Long: `List the gossip members known to the daemon at --admin-address: name, address,
-cluster, state (alive or dead), the generation of the cluster state it holds,
-whether that cluster is in its remote set ("refused": the operator has not
-admitted it, see meshgate run --admit-cluster), and when it last heard of it.
-Then the clusters whose gossip the daemon refuses, with how many messages.
+cluster, state (alive or dead), the generation of the cluster state it holds
+and its age (the owner's clock moved by the estimated offset), whether that
+cluster is in its remote set ("refused": the operator has not admitted it, see
+meshgate run --admit-cluster), the member's clock offset from this daemon
+(its clock minus ours, ± the bound of the estimate's error; "-" until a timed
+state request has been answered), the last convergence of a change of that
+cluster (observed there until a gateway of this daemon ACKed it) and when,
+and when it last heard of it. Then the clusters whose gossip the daemon
+refuses, with how many messages.
 
 The admin API listens on loopback (default ` + defaultAdmin + `) or a Unix socket:
 in Kubernetes, run it in the daemon's pod:
@@ -55,7 +60,7 @@ in Kubernetes, run it in the daemon's pod:
 
 func printMembers(cmd *cobra.Command, resp federation.MembersResponse, now time.Time) {
 	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "NAME\tADDRESS\tCLUSTER\tSTATE\tGENERATION\tIN REMOTE SET\tSTATE SINCE\tLAST SEEN\n")
+	fmt.Fprintf(w, "NAME\tADDRESS\tCLUSTER\tSTATE\tGENERATION\tGEN AGE\tIN REMOTE SET\tCLOCK OFFSET\tLAST CONVERGENCE\tSTATE SINCE\tLAST SEEN\n")
 	for _, m := range resp.Members {
 		name, inSet := m.Name, fmt.Sprint(m.Visible)
 		switch {
@@ -64,7 +69,8 @@ func printMembers(cmd *cobra.Command, resp federation.MembersResponse, now time.
 		case m.Refused:
 			inSet = "refused"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", name, m.Address, m.Cluster, m.State, m.Generation, inSet,
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", name, m.Address, m.Cluster, m.State, m.Generation,
+			seconds(m.GenerationAgeSeconds), inSet, clockOffset(m), convergence(now, m.LastConvergence),
 			ago(now, m.StateSince), ago(now, m.LastSeen))
 	}
 	w.Flush()
@@ -83,6 +89,45 @@ func printMembers(cmd *cobra.Command, resp federation.MembersResponse, now time.
 		fmt.Fprintf(w, "%s\t%d\t%s\t%d\t%s\t%s\n", r.Cluster, r.Messages, r.From, r.Generation, ago(now, r.FirstSeen), ago(now, r.LastSeen))
 	}
 	w.Flush()
+}
+
+// seconds prints an optional number of seconds as a rounded duration.
+func seconds(s *float64) string {
+	if s == nil {
+		return "-"
+	}
+	return roundDuration(time.Duration(*s * float64(time.Second))).String()
+}
+
+// roundDuration keeps three significant digits' worth: ms under a second.
+func roundDuration(d time.Duration) time.Duration {
+	if d.Abs() < time.Second {
+		return d.Round(100 * time.Microsecond)
+	}
+	return d.Round(time.Millisecond)
+}
+
+// clockOffset prints a member's clock offset and its error bound ("-"
+// before any timed exchange with it).
+func clockOffset(m federation.Member) string {
+	if m.ClockOffsetSeconds == nil {
+		return "-"
+	}
+	s := seconds(m.ClockOffsetSeconds)
+	if *m.ClockOffsetSeconds >= 0 {
+		s = "+" + s
+	}
+	if m.ClockErrorSeconds != nil && !m.Local {
+		s += "±" + seconds(m.ClockErrorSeconds)
+	}
+	return s
+}
+
+func convergence(now time.Time, c *federation.Convergence) string {
+	if c == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%s (%s)", seconds(&c.Seconds), ago(now, c.At))
 }
 
 func ago(now, t time.Time) string {

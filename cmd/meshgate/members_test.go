@@ -41,6 +41,25 @@ func TestMembersCommand(t *testing.T) {
 		!strings.Contains(lines[2], b.Name()) || !strings.Contains(lines[2], "alive") || !strings.Contains(lines[2], "true") {
 		t.Fatalf("members output:\n%s", out)
 	}
+	// west changes: east fetches it with a timed request, and shows west's
+	// clock offset with its error bound.
+	if err := b.SetLocal(&model.ClusterState{ID: "west", Network: "net-west"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for range 2000 { // bounded poll, as above
+		var err error
+		if out, _, err = runCmd(t, newMembersCmd(), "", "--admin-address", admin); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(out, "±") {
+			break
+		}
+		time.Sleep(5 * time.Millisecond) // poll interval
+	}
+	lines = strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[0], "CLOCK OFFSET") || !strings.Contains(lines[2], "±") {
+		t.Fatalf("members output without west's clock offset:\n%s", out)
+	}
 	// A member of a cluster east does not admit: refused, listed as such.
 	r, _ := startNode(t, "rogue", keyFile, a.Addr())
 	if err := r.SetLocal(&model.ClusterState{ID: "rogue"}, nil); err != nil {
@@ -109,5 +128,35 @@ func TestMembersFederationOff(t *testing.T) {
 	}
 	if _, _, err := runCmd(t, newMembersCmd(), "", "--admin-address", "10.0.0.1:9901", "--token-file", tok); err == nil || !strings.Contains(err.Error(), "only sent over https") {
 		t.Errorf("token over plain HTTP: %v", err)
+	}
+}
+
+// TestPrintMembersColumns: generation age, clock offset ± error and the
+// last convergence, "-" where nothing is known.
+func TestPrintMembersColumns(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	f := func(v float64) *float64 { return &v }
+	resp := federation.MembersResponse{Members: []federation.Member{
+		{Name: "a", Cluster: "east", State: "alive", Local: true, ClockOffsetSeconds: f(0), ClockErrorSeconds: f(0), GenerationAgeSeconds: f(12)},
+		{Name: "b", Cluster: "west", State: "alive", Visible: true, ClockOffsetSeconds: f(-0.0021), ClockErrorSeconds: f(0.0004),
+			GenerationAgeSeconds: f(4.2), LastConvergence: &federation.Convergence{Seconds: 0.3971, At: now.Add(-4 * time.Second)}},
+		{Name: "c", Cluster: "south", State: "dead"},
+	}}
+	cmd := newMembersCmd()
+	var buf strings.Builder
+	cmd.SetOut(&buf)
+	printMembers(cmd, resp, now)
+	rows := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	for i, want := range [][]string{
+		{"a (self)", "12s", "+0s", "-"},
+		{"b", "4.2s", "-2.1ms±400µs", "397.1ms (4s ago)"},
+		{"c", "-", "-", "-"},
+	} {
+		fields := strings.Join(strings.Fields(rows[i+1]), " ")
+		for _, w := range want {
+			if !strings.Contains(fields, w) {
+				t.Errorf("row %d %q: no %q", i, fields, w)
+			}
+		}
 	}
 }

@@ -9,6 +9,10 @@
 //	                  ▲
 //	  fsnotify ─▶ debounce ─▶ reload everything ─▶ publish      (Watch)
 //
+// Watch stamps each published cluster with ObservedAt: the start of the
+// reload that changed it (an unchanged cluster keeps its previous time),
+// where end-to-end convergence starts (package xds/server).
+//
 // Decoding is most of a load. Documents are decoded in parallel and applied
 // in file and document order (the first definition of an object wins,
 // problems come in file order). A document in the common subset of YAML

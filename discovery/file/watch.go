@@ -93,6 +93,7 @@ func watch(ctx context.Context, cfg Config, opts Options, publish discovery.Publ
 
 // reload loads the input, re-syncs the watches and publishes the result.
 func (w *watcher) reload(opts Config, publish discovery.Publish) {
+	start := time.Now() // the observation time of what this reload changes
 	if w.cache == nil {
 		w.cache = newJSONCache()
 	}
@@ -115,6 +116,7 @@ func (w *watcher) reload(opts Config, publish discovery.Publish) {
 		}
 	}
 	w.logReload(res)
+	res.Mesh = observed(w.last, res.Mesh, start)
 	w.last = res.Mesh
 	publish(res.Mesh, res.ObjErrs, nil)
 }
@@ -256,4 +258,27 @@ func (w *watcher) addTree(dir string) {
 		}
 		return nil
 	})
+}
+
+// observed returns next with each cluster's ObservedAt: at for a cluster
+// whose content changed since prev (or is new), prev's time otherwise (a
+// reload that changes nothing in a cluster is no change of it). Changed
+// clusters are shallow copies: next's states are not modified.
+func observed(prev, next *model.MeshState, at time.Time) *model.MeshState {
+	if next == nil {
+		return nil
+	}
+	out := *next
+	out.Clusters = make([]*model.ClusterState, len(next.Clusters))
+	for i, c := range next.Clusters {
+		cc := *c
+		cc.ObservedAt = at
+		if prev != nil {
+			if old := prev.Cluster(c.ID); old != nil && old.Hash() == c.Hash() {
+				cc.ObservedAt = old.ObservedAt
+			}
+		}
+		out.Clusters[i] = &cc
+	}
+	return &out
 }

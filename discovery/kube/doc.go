@@ -19,6 +19,12 @@
 // broken from the start is left out. Each rebuild logs its changes per kind
 // (info when routing configuration changed, debug for endpoints).
 //
+// The published state's ObservedAt is when the informers delivered the
+// first event of the burst it holds (a rebuild with no event behind it:
+// its start), where end-to-end convergence starts (package xds/server);
+// meshgate_discovery_debounce_seconds{cluster} is that event to the
+// publication.
+//
 // Secrets: only those named by a Gateway's credentialName/credentialNames, a
 // DestinationRule's credentialName or an Ingress's TLS secretName (and
 // <name>-cacert) are read, each with

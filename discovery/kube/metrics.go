@@ -2,6 +2,7 @@ package kube
 
 import (
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -15,6 +16,7 @@ import (
 //	meshgate_discovery_cluster_services{cluster}           services in the last published state
 //	meshgate_discovery_invalid_objects{cluster}            objects skipped by the last rebuild
 //	meshgate_discovery_publishes_total{cluster}            states published
+//	meshgate_discovery_debounce_seconds{cluster}           first informer event of a change → its state published
 //	meshgate_discovery_api_errors_total{cluster}           failed API requests
 //	meshgate_discovery_reconnects_total{cluster}           watches replaced after an outage
 type Metrics struct {
@@ -24,6 +26,7 @@ type Metrics struct {
 	publishes  *prometheus.CounterVec
 	apiErrors  *prometheus.CounterVec
 	reconnects *prometheus.CounterVec
+	debounce   *prometheus.HistogramVec
 
 	stateDesc, lastSyncDesc, servicesDesc, invalidDesc *prometheus.Desc
 }
@@ -48,6 +51,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "meshgate_discovery_reconnects_total",
 			Help: "Times a source replaced its watches after an API-server outage, once the server answered again.",
 		}, []string{"cluster"}),
+		debounce: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "meshgate_discovery_debounce_seconds",
+			Help:    "Stage source: time from the informer delivering the first event of a change to the publication of the state holding it (holdoff, max delay, conversion).",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+		}, []string{"cluster"}),
 		stateDesc: prometheus.NewDesc("meshgate_discovery_cluster_state",
 			"State of a watched cluster: 1 for its current state (syncing, synced, timeout, error), else 0.",
 			[]string{"cluster", "state"}, nil),
@@ -60,7 +68,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			"Objects skipped by the cluster's last rebuild because they are invalid (see the log for each).",
 			[]string{"cluster"}, nil),
 	}
-	for _, c := range []prometheus.Collector{m.publishes, m.apiErrors, m.reconnects, m} {
+	for _, c := range []prometheus.Collector{m.publishes, m.apiErrors, m.reconnects, m.debounce, m} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -87,13 +95,15 @@ func (m *Metrics) register(cluster string, status func() Status) (unregister fun
 			m.publishes.DeleteLabelValues(cluster)
 			m.apiErrors.DeleteLabelValues(cluster)
 			m.reconnects.DeleteLabelValues(cluster)
+			m.debounce.DeleteLabelValues(cluster)
 		}
 	}
 }
 
-func (m *Metrics) published(cluster string) {
+func (m *Metrics) published(cluster string, observedAt time.Time) {
 	if m != nil {
 		m.publishes.WithLabelValues(cluster).Inc()
+		m.debounce.WithLabelValues(cluster).Observe(time.Since(observedAt).Seconds())
 	}
 }
 

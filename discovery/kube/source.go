@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
@@ -36,8 +37,11 @@ type Source struct {
 	probe   func(context.Context) error
 	secrets *secretWatches // nil when ServicesOnly
 	deb     *debounce.Debouncer
-	keeper  *lastgood.Keeper // rebuild's goroutine only
-	created time.Time
+	// firstEvent is when the informers delivered the oldest change not yet
+	// rebuilt (unix nanoseconds, 0: none): the published state's ObservedAt.
+	firstEvent atomic.Int64
+	keeper     *lastgood.Keeper // rebuild's goroutine only
+	created    time.Time
 
 	mu             sync.Mutex
 	inf            *informerSet // replaced by reconnect
@@ -86,12 +90,12 @@ func New(cfg Config, opts Options) (*Source, error) {
 		if s.ic, err = istioclient.NewForConfig(rc); err != nil {
 			return nil, fmt.Errorf("kube source %s: %w", cfg.ClusterID, err)
 		}
-		s.secrets = newSecretWatches(kc, s.health, s.deb.Trigger)
+		s.secrets = newSecretWatches(kc, s.health, s.changed)
 	}
 	if s.probe, err = newProbe(opts.REST); err != nil {
 		return nil, fmt.Errorf("kube source %s: %w", cfg.ClusterID, err)
 	}
-	if s.inf, err = newInformerSet(kc, s.ic, cfg.ServicesOnly, s.deb.Trigger); err != nil {
+	if s.inf, err = newInformerSet(kc, s.ic, cfg.ServicesOnly, s.changed); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -229,9 +233,20 @@ func (s *Source) healthChanged(ok bool) {
 	s.log.Warn("kube source: API server request failed; keeping the last good state", "err", lastErr)
 }
 
+// changed is the informers' event handler: it notes when the oldest
+// change of a burst arrived and schedules a rebuild.
+func (s *Source) changed() {
+	s.firstEvent.CompareAndSwap(0, time.Now().UnixNano())
+	s.deb.Trigger()
+}
+
 // rebuild converts everything cached and publishes the result if it
 // differs from the last published state or error list.
 func (s *Source) rebuild(ctx context.Context, publish discovery.Publish) {
+	observedAt := time.Now() // a rebuild with no event behind it (recovery, reconnect)
+	if first := s.firstEvent.Swap(0); first != 0 {
+		observedAt = time.Unix(0, first)
+	}
 	s.mu.Lock()
 	inf, restartSecrets := s.inf, s.restartSecrets
 	s.restartSecrets = false
@@ -260,6 +275,7 @@ func (s *Source) rebuild(ctx context.Context, publish discovery.Publish) {
 		Source:       func(model.Kind, string, string) string { return origin },
 	}, time.Now())
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	cs.ObservedAt = observedAt // not content: Hash leaves it out
 	hash, errKey := cs.Hash(), errorsKey(errs)
 
 	s.mu.Lock()
@@ -285,7 +301,7 @@ func (s *Source) rebuild(ctx context.Context, publish discovery.Publish) {
 	// Each rejected object is logged by the consumer (once while it stays
 	// rejected, with the object and field).
 	publish(&model.MeshState{MeshID: s.cfg.MeshID, LocalCluster: s.cfg.ClusterID, Clusters: []*model.ClusterState{cs}}, errs, nil)
-	s.opts.Metrics.published(s.cfg.ClusterID)
+	s.opts.Metrics.published(s.cfg.ClusterID, observedAt)
 }
 
 // logChanges says what a rebuild changed, per kind: at info when routing

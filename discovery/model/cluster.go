@@ -8,6 +8,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"time"
 )
 
 // Well-known labels and annotations (Istio's names, for interop).
@@ -117,6 +118,14 @@ type ClusterState struct {
 	// evidence only: each prunes by its own probes, never by this.
 	// ConfigHash leaves it out (nothing is translated from it).
 	UnreachableGateways []NetworkGateway `json:"unreachableGateways,omitempty"`
+
+	// ObservedAt is when the change this state carries was observed in its
+	// own cluster (the source's event: the informer's delivery of the
+	// oldest change not yet published, a file reload), on THIS daemon's
+	// clock: federation moves a peer's time by the estimated clock offset
+	// of its daemon. Zero when unknown. Not content: Hash, ConfigHash and
+	// JSON leave it out (a new time alone is no change); Clone keeps it.
+	ObservedAt time.Time `json:"-"`
 }
 
 // NetworkGateway is an address at which a network's east-west gateway accepts
@@ -279,6 +288,7 @@ func (c *ClusterState) Clone() *ClusterState {
 	if err := json.Unmarshal(b, out); err != nil {
 		panic("model: unmarshal ClusterState: " + err.Error())
 	}
+	out.ObservedAt = c.ObservedAt
 	return out
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"time"
 
 	"github.com/meshgate/meshgate/discovery/model"
 )
@@ -48,6 +49,12 @@ type Body struct {
 	// next to their own verdicts (corroboration, never a reason to prune).
 	// Older decoders ignore it.
 	UnreachableGateways []ProbedGateway `json:"unreachableGateways,omitempty"`
+	// ObservedAt is when the owner's source observed the change this
+	// record carries (unix nanoseconds, the owner's clock; model
+	// ClusterState.ObservedAt). Covered by the hash, hence by the
+	// signature. A daemon that writes it also answers timed requests
+	// (Request.SentAt): receivers take its presence as that capability.
+	ObservedAt int64 `json:"observedAt,omitempty"`
 }
 
 // ProbedGateway is another cluster's network gateway, as a probe report
@@ -179,6 +186,9 @@ func BodyFromState(c *model.ClusterState, remoteSecret []byte) Body {
 	for _, g := range c.UnreachableGateways {
 		b.UnreachableGateways = append(b.UnreachableGateways, ProbedGateway(g))
 	}
+	if !c.ObservedAt.IsZero() {
+		b.ObservedAt = c.ObservedAt.UnixNano()
+	}
 	return b
 }
 
@@ -225,10 +235,16 @@ func DecodeBody(r *Record, lim Limits) (*model.ClusterState, Secret, error) {
 	if err == nil {
 		err = b.checkSecret(r.Generation)
 	}
+	if err == nil && b.ObservedAt < 0 {
+		err = fmt.Errorf("observedAt: %d is not a time", b.ObservedAt)
+	}
 	if err != nil {
 		return nil, Secret{}, fmt.Errorf("%w: cluster %s: %v", ErrCorrupt, r.Cluster, err)
 	}
 	c.Generation = r.Generation
+	if b.ObservedAt > 0 {
+		c.ObservedAt = time.Unix(0, b.ObservedAt) // the owner's clock: package federation corrects it
+	}
 	return c, Secret{Plain: b.RemoteSecret, SealingKey: b.SealingKey, SealedAt: b.SealedAt, Sealed: b.SealedSecrets}, nil
 }
 

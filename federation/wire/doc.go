@@ -9,9 +9,10 @@
 //	Digest    (UDP broadcast, ≤ MaxPacketFrame bytes)
 //	  str mesh | str cluster | str origin | str holder | u64 generation | [32]hash
 //	Request   (reliable, ≤ MaxPacketFrame bytes)
-//	  str mesh | str requester | str cluster | u64 have | u8 flags (1 = revive)
+//	  str mesh | str requester | str cluster | u64 have | u8 flags (1 = revive, 2 = timed)
+//	  [| u64 sentAt]                                  (flag 2)
 //	State     (reliable; Limits.MaxFrame)
-//	  str mesh | str holder | Record
+//	  str mesh | str holder | Record [| u8 1 | u64 echo | u64 received | u64 sent]
 //	PushPull  (memberlist TCP push/pull; Limits.MaxFrame)
 //	  str mesh | str holder | uvarint n | n × Record | uvarint m | m × DigestEntry
 //	Meta      (memberlist node meta, ≤ 512 bytes)

@@ -83,12 +83,22 @@ func EncodeRequest(m Request) ([]byte, error) {
 	if m.Revive {
 		flags |= flagRevive
 	}
+	if m.SentAt != 0 {
+		flags |= flagTimed
+	}
 	e.b = append(e.b, flags)
+	if m.SentAt != 0 {
+		e.u64(uint64(m.SentAt))
+	}
 	return e.b, nil
 }
 
-// flagRevive is Request.Revive in the request's flags byte.
-const flagRevive byte = 1
+// Request flags: flagRevive is Request.Revive; flagTimed says SentAt
+// follows the flags.
+const (
+	flagRevive byte = 1
+	flagTimed  byte = 2
+)
 
 // DecodeRequest decodes a Request frame.
 func DecodeRequest(b []byte) (Request, error) {
@@ -101,10 +111,15 @@ func DecodeRequest(b []byte) (Request, error) {
 	if d.need("flags", 1) {
 		flags := d.b[d.off]
 		d.off++
-		if flags&^flagRevive != 0 {
+		if flags&^(flagRevive|flagTimed) != 0 {
 			d.fail("flags", ErrCorrupt, "unknown flags %#x", flags)
 		}
 		m.Revive = flags&flagRevive != 0
+		if flags&flagTimed != 0 {
+			if m.SentAt = int64(d.u64("sentAt")); m.SentAt <= 0 && d.err == nil {
+				d.fail("sentAt", ErrCorrupt, "%d is not a time", m.SentAt)
+			}
+		}
 	}
 	return m, d.end()
 }
@@ -163,8 +178,17 @@ func EncodeState(m State) ([]byte, error) {
 	if err := encodeRecord(e, &m.Record); err != nil {
 		return nil, fmt.Errorf("encode state: %w", err)
 	}
+	if t := m.Timing; t != nil {
+		e.b = append(e.b, timingTag)
+		e.u64(uint64(t.Echo))
+		e.u64(uint64(t.Received))
+		e.u64(uint64(t.Sent))
+	}
 	return e.b, nil
 }
+
+// timingTag starts the optional Timing after a State's record.
+const timingTag byte = 1
 
 // DecodeState decodes a State frame. The record's body is not decompressed:
 // see DecodeBody.
@@ -175,6 +199,18 @@ func DecodeState(b []byte, lim Limits) (State, error) {
 	}
 	m := State{Mesh: d.str("mesh"), Holder: d.str("holder")}
 	m.Record = decodeRecord(d, lim)
+	if d.err == nil && d.off < len(d.b) && d.need("timing", 1) {
+		if tag := d.b[d.off]; tag != timingTag {
+			d.fail("timing", ErrCorrupt, "unknown tag %d", tag)
+		} else {
+			d.off++
+			t := &Timing{Echo: int64(d.u64("timing.echo")), Received: int64(d.u64("timing.received")), Sent: int64(d.u64("timing.sent"))}
+			if d.err == nil && (t.Echo <= 0 || t.Received <= 0 || t.Sent < t.Received) {
+				d.fail("timing", ErrCorrupt, "echo %d, received %d, sent %d: not times in order", t.Echo, t.Received, t.Sent)
+			}
+			m.Timing = t
+		}
+	}
 	return m, d.end()
 }
 

@@ -23,7 +23,9 @@ func FuzzDecode(f *testing.F) {
 	body := BodyFromState(sampleState(), []byte("secret"))
 	z, bh, _ := EncodeBody(&body)
 	full, _ := EncodeState(State{Mesh: "m", Holder: "east-1", Record: Record{Cluster: "east", Origin: "east-1", Generation: 4, Hash: bh, Body: z}})
-	for _, s := range [][]byte{dg, rq, st, sst, pp, mt, full, {}, {Version}, {Version, 9}} {
+	trq, _ := EncodeRequest(Request{Mesh: "m", Requester: "west-1", Cluster: "east", Have: 1, SentAt: 1e18})
+	tst, _ := EncodeState(State{Mesh: "m", Holder: "east-1", Record: rec, Timing: &Timing{Echo: 1e18, Received: 2e18, Sent: 2e18 + 5}})
+	for _, s := range [][]byte{dg, rq, st, sst, pp, mt, full, trq, tst, {}, {Version}, {Version, 9}} {
 		f.Add(s)
 	}
 	lim := Limits{MaxFrame: 1 << 16, MaxBody: 1 << 16}

@@ -101,6 +101,21 @@ type Request struct {
 	Cluster   string
 	Have      uint64
 	Revive    bool
+	// SentAt, when not zero, is the requester's clock (unix nanoseconds)
+	// as it sent the request: the holder answers a State with Timing, from
+	// which the requester estimates the clock offset between them (see
+	// Timing). Only a holder whose records carry observedAt may be sent it:
+	// older decoders refuse the flag.
+	SentAt int64
+}
+
+// Timing closes a timed exchange (NTP-style): the requester's SentAt
+// echoed, and the holder's clock as the request arrived and as the answer
+// left (unix nanoseconds). With the requester's receive time t4:
+// offset = ((Received-Echo) + (Sent-t4)) / 2, delay = (t4-Echo) - (Sent-Received),
+// and the offset is off by at most delay/2.
+type Timing struct {
+	Echo, Received, Sent int64
 }
 
 // Record is one cluster's state at one generation, as produced by its owner.
@@ -164,6 +179,9 @@ type State struct {
 	Mesh   string
 	Holder string
 	Record Record
+	// Timing answers a timed Request (nil otherwise; only a requester that
+	// sent SentAt may be sent it: older decoders refuse the extra bytes).
+	Timing *Timing
 }
 
 // PushPull is a node's push/pull state: full records and/or digests (with

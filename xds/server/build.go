@@ -66,8 +66,10 @@ type typed struct {
 // shared by every proxy of a group; snapshot is built once.
 type build struct {
 	kinds [numKinds]typed
-	// changedAt is when the input change that produced this build arrived.
+	// changedAt is when the input change that produced this build arrived;
+	// origins are the clusters whose change it carries (convergence.go).
 	changedAt time.Time
+	origins   origins
 	snap      *cache.Snapshot
 }
 
@@ -138,8 +140,8 @@ func versionOf(items map[string]item) string {
 }
 
 // newBuild hashes the resources of each kind and makes the snapshot.
-func newBuild(byKind [numKinds][]types.Resource, changedAt time.Time) (*build, error) {
-	b := &build{changedAt: changedAt}
+func newBuild(byKind [numKinds][]types.Resource, ch change) (*build, error) {
+	b := &build{changedAt: ch.at, origins: ch.origins}
 	for k := range numKinds {
 		t, err := newTyped(byKind[k])
 		if err != nil {
@@ -195,7 +197,7 @@ func stage1(published, target *build) *build { return merged(published, target, 
 func stage2(published, target *build) *build { return merged(published, target, target) }
 
 func merged(published, target, users *build) *build {
-	s := &build{changedAt: target.changedAt}
+	s := &build{changedAt: target.changedAt, origins: target.origins}
 	for k := range numKinds {
 		switch kind(k) {
 		case kListener, kRoute:

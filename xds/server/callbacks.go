@@ -29,6 +29,8 @@ type sentResponse struct {
 	nonce     string
 	version   string
 	changedAt time.Time
+	origins   origins
+	sentAt    time.Time
 	answered  bool // acked or nacked already
 	nacked    bool
 }
@@ -136,6 +138,10 @@ func (c callbacks) request(st *stream, typeURL, nonce string, errDetail string, 
 	p.mu.Unlock()
 	if observe {
 		c.s.m.ackLatency.WithLabelValues(shortType(typeURL)).Observe(now.Sub(ls.changedAt).Seconds())
+		c.s.m.ack.WithLabelValues(shortType(typeURL)).Observe(now.Sub(ls.sentAt).Seconds())
+	}
+	if len(ls.origins) > 0 && ls.changedAt.After(p.connectedAt) {
+		c.s.converged(p, ls.origins, now)
 	}
 	return ""
 }
@@ -146,7 +152,12 @@ func (c callbacks) response(st *stream, typeURL, nonce, version string) {
 	if p == nil {
 		return
 	}
-	st.lastSent[typeURL] = &sentResponse{nonce: nonce, version: version, changedAt: p.changedAt(typeURL)}
+	changedAt, origins := p.changedAt(typeURL)
+	now := time.Now()
+	st.lastSent[typeURL] = &sentResponse{nonce: nonce, version: version, changedAt: changedAt, origins: origins, sentAt: now}
+	if !changedAt.IsZero() && changedAt.After(p.connectedAt) {
+		c.s.m.push.WithLabelValues(shortType(typeURL)).Observe(now.Sub(changedAt).Seconds())
+	}
 	p.mu.Lock()
 	ts := p.typeStatus(typeURL)
 	ts.Sent = version

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -31,6 +30,8 @@ type group struct {
 	// edsChangedAt is when the endpoints last changed (unix nanoseconds);
 	// read without the lock when responses are sent.
 	edsChangedAt atomic.Int64
+	// edsOrigins are the origins of the last endpoint update (convergence.go).
+	edsOrigins atomic.Pointer[origins]
 	// warnedEmpty is set once an empty configuration has been logged.
 	warnedEmpty atomic.Bool
 
@@ -98,7 +99,7 @@ func (g *group) built() bool {
 // install makes b (and clas) the group's configuration and publishes it to
 // every member. clas nil means "endpoints unchanged"; otherwise clas is the
 // complete set.
-func (g *group) install(b *build, clas []*endpointv3.ClusterLoadAssignment, changedAt time.Time) error {
+func (g *group) install(b *build, clas []*endpointv3.ClusterLoadAssignment, changedAt change) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	first := g.target == nil
@@ -126,7 +127,7 @@ func (g *group) install(b *build, clas []*endpointv3.ClusterLoadAssignment, chan
 
 // installEndpoints replaces the endpoint resources named (and only those:
 // what the translator did not return for them is removed).
-func (g *group) installEndpoints(clas []*endpointv3.ClusterLoadAssignment, names []string, changedAt time.Time) error {
+func (g *group) installEndpoints(clas []*endpointv3.ClusterLoadAssignment, names []string, changedAt change) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if err := g.setEndpointsLocked(clas, names, changedAt); err != nil {
@@ -198,7 +199,7 @@ func edsByHost(b *build) map[string][]string {
 // changed. names nil says clas is the complete set, and the rest is removed;
 // otherwise only names are replaced, and those not in clas removed. Removals
 // wait for applyDeletesLocked.
-func (g *group) setEndpointsLocked(clas []*endpointv3.ClusterLoadAssignment, names []string, changedAt time.Time) error {
+func (g *group) setEndpointsLocked(clas []*endpointv3.ClusterLoadAssignment, names []string, changedAt change) error {
 	next := make(map[string]struct{}, len(clas))
 	var update map[string]types.Resource
 	for _, c := range clas {
@@ -236,9 +237,10 @@ func (g *group) setEndpointsLocked(clas []*endpointv3.ClusterLoadAssignment, nam
 	if len(update) == 0 {
 		return nil
 	}
-	if !changedAt.IsZero() {
-		g.edsChangedAt.Store(changedAt.UnixNano())
+	if !changedAt.at.IsZero() {
+		g.edsChangedAt.Store(changedAt.at.UnixNano())
 	}
+	g.edsOrigins.Store(&changedAt.origins) // nil: this update carries no cluster's change
 	return g.eds.UpdateResources(update, nil)
 }
 
@@ -269,6 +271,7 @@ func (g *group) setLocked(p *proxy, b *build) {
 	for k := range numKinds {
 		if p.published == nil || p.published.kinds[k].version != b.kinds[k].version {
 			p.pubChangedAt[k] = b.changedAt
+			p.pubOrigins[k] = b.origins
 		}
 	}
 	p.mu.Unlock()

@@ -18,6 +18,9 @@ type metrics struct {
 	objectErrorsCurrent prometheus.Gauge
 	translateFailures   prometheus.Counter
 	ackLatency          *prometheus.HistogramVec
+	push                *prometheus.HistogramVec
+	ack                 *prometheus.HistogramVec
+	convergence         *prometheus.HistogramVec
 }
 
 func newMetrics(r prometheus.Registerer) (*metrics, error) {
@@ -64,10 +67,25 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 			Help:    "Time from a configuration change reaching the server to a proxy acknowledging the resulting resources, by type.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		}, []string{"type"}),
+		push: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "meshgate_xds_push_seconds",
+			Help:    "Stage push: time from a configuration change reaching the server to the response carrying it being sent to a proxy, by type.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}, []string{"type"}),
+		ack: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "meshgate_xds_ack_seconds",
+			Help:    "Stage ack: time from a response being sent to the proxy acknowledging it, by type.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"type"}),
+		convergence: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "meshgate_mesh_convergence_seconds",
+			Help:    "End to end: time from a change observed in its own cluster (the source event there, moved onto this daemon's clock by the estimated clock offset) to a gateway of this daemon acknowledging a version that carries it; once per gateway and change, by origin cluster.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}, []string{"origin_cluster"}),
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.connected, m.pushes, m.nacks, m.rejected, m.rebuilds, m.rebuildDuration,
-		m.objectErrors, m.objectErrorsCurrent, m.translateFailures, m.ackLatency} {
+		m.objectErrors, m.objectErrorsCurrent, m.translateFailures, m.ackLatency, m.push, m.ack, m.convergence} {
 		errs = append(errs, r.Register(c))
 	}
 	return m, errors.Join(errs...)

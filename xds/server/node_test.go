@@ -4,7 +4,6 @@ import (
 	"errors"
 	"maps"
 	"testing"
-	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -130,7 +129,7 @@ func mustBuild(t *testing.T, clusters []types.Resource, listeners ...types.Resou
 	t.Helper()
 	var k [numKinds][]types.Resource
 	k[kCluster], k[kListener] = clusters, listeners
-	b, err := newBuild(k, time.Time{})
+	b, err := newBuild(k, change{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +149,7 @@ func TestBuildVersions(t *testing.T) {
 	}
 	var k [numKinds][]types.Resource
 	k[kCluster] = []types.Resource{cluster("a"), cluster("a")}
-	if _, err := newBuild(k, time.Time{}); err == nil {
+	if _, err := newBuild(k, change{}); err == nil {
 		t.Error("duplicate names accepted")
 	}
 	if a.snap.GetVersion(kindTypeURL[kCluster]) != a.kinds[kCluster].version || len(a.snap.VersionMap[kindTypeURL[kCluster]]) != 2 {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 
@@ -89,7 +88,7 @@ func (s *Server) PreviewConfigDump(pq PreviewQuery) (*ConfigDump, error) {
 	byKind[kListener] = asResources(res.Listeners)
 	byKind[kRoute] = asResources(res.Routes)
 	byKind[kSecret] = asResources(res.Secrets)
-	b, err := newBuild(byKind, time.Time{})
+	b, err := newBuild(byKind, change{})
 	if err != nil {
 		return nil, err
 	}

@@ -45,7 +45,11 @@ type proxy struct {
 
 	mu           sync.Mutex
 	pubChangedAt [numKinds]time.Time
-	types        map[string]*typeStatus // by type URL
+	pubOrigins   [numKinds]origins
+	// converged is, by origin cluster, the newest origin change counted in
+	// meshgate_mesh_convergence_seconds for this proxy (convergence.go).
+	converged map[string]time.Time
+	types     map[string]*typeStatus // by type URL
 }
 
 // typeStatus is what one proxy has been sent and has acknowledged of a type.
@@ -78,22 +82,27 @@ func (p *proxy) typeStatus(typeURL string) *typeStatus {
 }
 
 // changedAt is when the change behind the content of typeURL now published
-// to the proxy arrived (zero when unknown).
-func (p *proxy) changedAt(typeURL string) time.Time {
+// to the proxy arrived (zero when unknown), and the clusters whose changes
+// that content carries (convergence.go).
+func (p *proxy) changedAt(typeURL string) (time.Time, origins) {
 	if typeURL == resource.EndpointType {
-		if n := p.group.edsChangedAt.Load(); n != 0 {
-			return time.Unix(0, n)
+		var o origins
+		if po := p.group.edsOrigins.Load(); po != nil {
+			o = *po
 		}
-		return time.Time{}
+		if n := p.group.edsChangedAt.Load(); n != 0 {
+			return time.Unix(0, n), o
+		}
+		return time.Time{}, o
 	}
 	for k := range numKinds {
 		if kindTypeURL[k] == typeURL {
 			p.mu.Lock()
 			defer p.mu.Unlock()
-			return p.pubChangedAt[k]
+			return p.pubChangedAt[k], p.pubOrigins[k]
 		}
 	}
-	return time.Time{}
+	return time.Time{}, nil
 }
 
 // attach registers a stream's node: a new proxy (and group) or one more

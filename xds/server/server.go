@@ -142,6 +142,11 @@ type Server struct {
 	secretsDirty bool
 	pendingSince time.Time // arrival of the oldest change not yet built
 
+	// convMu guards lastConv (convergence.go); taken after proxy.mu is
+	// released, never with another lock.
+	convMu   sync.Mutex
+	lastConv map[string]lastConvergence
+
 	// Owned by the rebuild goroutine: the mesh state last built (what the
 	// next one is compared with) and the object errors being reported.
 	built    *model.MeshState
@@ -236,15 +241,17 @@ func (s *Server) rebuild() {
 		return // no complete load yet: nothing may be published
 	}
 	var diff meshDiff
+	prevBuilt := s.built
 	if meshDirty {
 		diff = s.differ.diff(s.built, mesh)
 		s.built = mesh
 	}
 	endpointsOnly := meshDirty && !diff.config && !secretsDirty
-	changedAt := time.Time{} // zero: a first build for a new proxy, not a change
+	var changedAt change // zero: a first build for a new proxy, not a change
 	if meshDirty || secretsDirty {
-		changedAt = since
+		changedAt.at = since
 	}
+	changedAt.origins = originsOf(prevBuilt, mesh)
 	start := time.Now()
 	errs := map[string]int{}
 	var full, eps int
@@ -300,7 +307,7 @@ func (s *Server) translator(n Node) TranslateFunc {
 
 // buildGroup translates the whole configuration of a group and returns what
 // installs it (nil after a system error: the group keeps its last good build).
-func (s *Server) buildGroup(g *group, mesh *model.MeshState, changedAt time.Time, errs map[string]int) func() {
+func (s *Server) buildGroup(g *group, mesh *model.MeshState, changedAt change, errs map[string]int) func() {
 	res, err := s.translator(g.node)(mesh, g.node.Proxy, s.cfg.Translate)
 	if err == nil && res == nil {
 		err = errors.New("translator returned no result")
@@ -348,7 +355,7 @@ func (s *Server) buildGroup(g *group, mesh *model.MeshState, changedAt time.Time
 	}
 }
 
-func (s *Server) newGroupBuild(g *group, res *translate.Result, changedAt time.Time) (*build, error) {
+func (s *Server) newGroupBuild(g *group, res *translate.Result, changedAt change) (*build, error) {
 	secrets := asResources(res.Secrets)
 	if s.opts.Secrets != nil {
 		ids, err := s.opts.Secrets.IdentitySecrets(g.node)
@@ -396,7 +403,7 @@ func (s *Server) endpoints(g *group, mesh *model.MeshState, d meshDiff) (eps []*
 
 // buildEndpoints computes a group's endpoints that depend on d and
 // returns what installs them.
-func (s *Server) buildEndpoints(g *group, mesh *model.MeshState, d meshDiff, changedAt time.Time) func() {
+func (s *Server) buildEndpoints(g *group, mesh *model.MeshState, d meshDiff, changedAt change) func() {
 	eps, names, err := s.endpoints(g, mesh, d)
 	if err != nil {
 		s.log.Error("endpoint translation failed; proxies keep their last good endpoints", "group", g.key, "err", err)

@@ -223,7 +223,8 @@ func (d *Daemon) newFederation() error {
 	if err != nil {
 		return fmt.Errorf("federation: %w", err)
 	}
-	opts := federation.Options{Logger: log, Registerer: d.reg, Auth: auth}
+	// members shows each cluster's last convergence as the xDS server measured it
+	opts := federation.Options{Logger: log, Registerer: d.reg, Auth: auth, Convergence: d.xds.LastConvergence}
 	if d.gw != nil { // a dead peer whose gateways still answer keeps its endpoints
 		opts.DataPlaneServing = func(c *model.ClusterState) bool { return d.gw.serving(c.NetworkGateways) }
 	}

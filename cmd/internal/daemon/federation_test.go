@@ -96,6 +96,12 @@ func TestFederatedDaemonsSplitHorizon(t *testing.T) {
 // key and a fail-static window of 1 s, joining join; stop ends it (the
 // test's cleanup does too).
 func federatedStarter(ctx context.Context, t *testing.T, edit func(cluster string, cfg *Config)) func(cluster, network string, join []string) (d *Daemon, dir string, stop func()) {
+	return federatedStarterFrom(ctx, t, filepath.Join("..", "..", "..", "deploy", "examples", "multicluster"), edit)
+}
+
+// federatedStarterFrom is federatedStarter with the clusters' files taken
+// from example/<cluster>.
+func federatedStarterFrom(ctx context.Context, t *testing.T, example string, edit func(cluster string, cfg *Config)) func(cluster, network string, join []string) (d *Daemon, dir string, stop func()) {
 	key, err := federation.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +110,6 @@ func federatedStarter(ctx context.Context, t *testing.T, edit func(cluster strin
 	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	example := filepath.Join("..", "..", "..", "deploy", "examples", "multicluster")
 	return func(cluster, network string, join []string) (*Daemon, string, func()) {
 		cfg := testConfig(t)
 		cfg.ConfigDir = t.TempDir()

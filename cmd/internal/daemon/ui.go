@@ -17,7 +17,7 @@ import (
 )
 
 // uiState is what the /ui page draws (package ui): the mesh last served,
-// the gossip members, the connected gateways, the change-to-ACK
+// the gossip members, the connected gateways, the change-to-ACK (and end-to-end convergence)
 // histograms and the rejected input. Nothing secret: no trust bundles,
 // keys, tokens or secrets are copied into it.
 func (d *Daemon) uiState() ui.State {
@@ -152,14 +152,22 @@ func (d *Daemon) ackHistograms() []ui.Histogram {
 	}
 	var out []ui.Histogram
 	for _, mf := range mfs {
-		if mf.GetName() != "meshgate_xds_config_ack_latency_seconds" || mf.GetType() != dto.MetricType_HISTOGRAM {
+		// By type: the change at this daemon to the ACK; by origin cluster:
+		// end to end, from the change observed in its cluster.
+		label, prefix := "type", ""
+		switch {
+		case mf.GetType() != dto.MetricType_HISTOGRAM:
+			continue
+		case mf.GetName() == "meshgate_mesh_convergence_seconds":
+			label, prefix = "origin_cluster", "end to end from "
+		case mf.GetName() != "meshgate_xds_config_ack_latency_seconds":
 			continue
 		}
 		for _, m := range mf.GetMetric() {
 			h := ui.Histogram{Name: mf.GetName(), Count: m.GetHistogram().GetSampleCount(), Sum: m.GetHistogram().GetSampleSum()}
 			for _, lp := range m.GetLabel() {
-				if lp.GetName() == "type" {
-					h.Label = lp.GetValue()
+				if lp.GetName() == label {
+					h.Label = prefix + lp.GetValue()
 				}
 			}
 			for _, b := range m.GetHistogram().GetBucket() {
@@ -169,7 +177,7 @@ func (d *Daemon) ackHistograms() []ui.Histogram {
 			out = append(out, h)
 		}
 	}
-	slices.SortFunc(out, func(a, b ui.Histogram) int { return cmp.Compare(a.Label, b.Label) })
+	slices.SortFunc(out, func(a, b ui.Histogram) int { return cmp.Or(cmp.Compare(b.Name, a.Name), cmp.Compare(a.Label, b.Label)) })
 	return out
 }
 

@@ -8,7 +8,8 @@
 // clusters in each, the east-west gateways that connect networks, the
 // daemons (gossip members) with their state, generation and its age, the
 // gateways connected to this daemon with their ACK/NACK state per xDS type,
-// the change-to-ACK latency histograms, and the rejected input. It shows
+// the change-to-ACK latency and end-to-end convergence histograms, and the
+// rejected input. It shows
 // nothing secret: the daemon's State carries no keys, tokens or
 // certificates. It is served behind the admin API's own authentication,
 // like /debug/ (the page's requests are same-origin and carry the caller's
