@@ -116,7 +116,7 @@ func federatedStarterFrom(ctx context.Context, t *testing.T, example string, edi
 		copyDir(t, filepath.Join(example, cluster), cfg.ConfigDir)
 		cfg.ClusterID, cfg.Network = cluster, network
 		cfg.GossipConfig = GossipConfig{BindAddress: "127.0.0.1:0", Join: join, KeyringFile: keyFile, MeshID: "mesh1",
-			FailStaticWindow: Duration(time.Second), AdmitClusters: others(cluster, "cluster1", "cluster2")}
+			FailStaticWindow: Duration(time.Second), AdmitClusters: others(cluster, "cluster1", "cluster2", "cluster3")}
 		if edit != nil {
 			edit(cluster, &cfg)
 		}
