@@ -310,7 +310,8 @@ func (d *docDecoder) core(loc location, ref model.Ref, kind string, js []byte) {
 	case "Pod":
 		var o corev1.Pod
 		if d.decodeK8s(loc, ref, js, &o) {
-			p := internPod(convert.SlimPod(&o)) // the whole Pod is validated, the slim part kept
+			o = *convert.SlimPod(&o) // the whole Pod is validated, the slim part kept (in place: no second Pod allocated)
+			p := internPod(&o)
 			d.add(loc, ref, &p.ObjectMeta, func(in *convert.Inputs) { in.Pods = append(in.Pods, p) })
 		}
 	case "Namespace":

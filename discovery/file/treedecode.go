@@ -31,8 +31,21 @@ var (
 
 func isNull(n *ynode) bool { return n.kind == yScalar && !n.str && bytes.Equal(n.raw, jsNull) }
 
+// unmarshalers caches, per type, whether its pointer implements
+// json.Unmarshaler (reflect's Implements is slow, and asked per value).
+var unmarshalers sync.Map // reflect.Type → bool
+
+func isUnmarshaler(t reflect.Type) bool {
+	if u, ok := unmarshalers.Load(t); ok {
+		return u.(bool)
+	}
+	u := reflect.PointerTo(t).Implements(unmarshalerType)
+	unmarshalers.Store(t, u)
+	return u
+}
+
 func setValue(n *ynode, v reflect.Value) bool {
-	if v.CanAddr() && v.Addr().Type().Implements(unmarshalerType) {
+	if v.CanAddr() && isUnmarshaler(v.Type()) {
 		if isNull(n) && v.Kind() == reflect.Pointer {
 			v.SetZero()
 			return true
@@ -123,9 +136,9 @@ func setValue(n *ynode, v reflect.Value) bool {
 			return false
 		}
 		if v.Type() == stringMapType && v.IsNil() { // labels, selectors, annotations: no reflection per entry
-			m := make(map[string]string, len(n.keys))
-			for i, k := range n.keys {
-				e := &n.values[i]
+			m := make(map[string]string, len(n.values))
+			for i := range n.values {
+				e, k := &n.values[i], n.values[i].key
 				switch {
 				case e.kind == yScalar && e.str:
 					m[string(k)] = string(e.raw)
@@ -139,10 +152,11 @@ func setValue(n *ynode, v reflect.Value) bool {
 			return true
 		}
 		if v.IsNil() {
-			v.Set(reflect.MakeMapWithSize(v.Type(), len(n.keys)))
+			v.Set(reflect.MakeMapWithSize(v.Type(), len(n.values)))
 		}
 		et := v.Type().Elem()
-		for i, k := range n.keys {
+		for i := range n.values {
+			k := n.values[i].key
 			e := reflect.New(et).Elem()
 			if !setValue(&n.values[i], e) {
 				return false
@@ -158,8 +172,8 @@ func setValue(n *ynode, v reflect.Value) bool {
 			return false
 		}
 		fields := fieldsOf(v.Type())
-		for i, k := range n.keys {
-			path, ok := fields[string(k)]
+		for i := range n.values {
+			path, ok := fields[string(n.values[i].key)]
 			if !ok {
 				return false // unknown (or case-mismatched) field
 			}
@@ -174,9 +188,9 @@ func setValue(n *ynode, v reflect.Value) bool {
 }
 
 func hasDuplicateKeys(n *ynode) bool {
-	for i := range n.keys {
-		for j := i + 1; j < len(n.keys); j++ {
-			if bytes.Equal(n.keys[i], n.keys[j]) {
+	for i := range n.values {
+		for j := i + 1; j < len(n.values); j++ {
+			if bytes.Equal(n.values[i].key, n.values[j].key) {
 				return true
 			}
 		}
