@@ -63,7 +63,7 @@ func newDecoder(c *jsonCache) *decoder { return &decoder{cache: c, seen: map[obj
 
 // file decodes every document of one file.
 func (d *decoder) file(display, source string, data []byte) {
-	w := docDecoder{cache: d.cache}
+	w := docDecoder{cache: d.cache, strs: newStrCache()}
 	w.documents(display, source, splitDocuments(data))
 	d.apply(w.ops)
 }
@@ -80,6 +80,7 @@ func (d *decoder) apply(ops []func(*decoder)) {
 // cluster's decoder must do with each object or problem (ops).
 type docDecoder struct {
 	cache *jsonCache
+	strs  *strCache // shares repeated strings (nil: no sharing)
 	ops   []func(*decoder)
 	// tree is the document being decoded, when the fast YAML path read it:
 	// Kubernetes objects are decoded from it directly (decodeTree), and its
@@ -101,7 +102,7 @@ func (d *docDecoder) documents(display, source string, docs []document) {
 		// Most documents are plain block YAML: parsed without the full
 		// parser (fastyaml.go), which takes everything else.
 		if tree, ok := fastYAML(doc.data); ok {
-			env := tree.envelope()
+			env := tree.envelope(d.strs)
 			d.cache.put(k, cached{tree: tree, env: env})
 			d.tree = tree
 			d.value(loc, doc.line, nil, env)
@@ -395,7 +396,7 @@ var (
 // fields, and values of the wrong type, are FieldErrors naming the field.
 func (d *docDecoder) decodeK8s(loc location, ref model.Ref, js []byte, into any) bool {
 	if d.tree != nil {
-		if decodeTree(d.tree, into) {
+		if decodeTree(d.tree, into, d.strs) {
 			return true
 		}
 		reflect.ValueOf(into).Elem().SetZero() // the JSON decoder says what is wrong

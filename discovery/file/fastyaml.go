@@ -30,7 +30,7 @@ func fastYAMLToJSON(doc []byte) (js []byte, env *envelope, ok bool) {
 		return nil, nil, false
 	}
 	js, ok = root.appendJSON(make([]byte, 0, len(doc)))
-	return js, root.envelope(), ok
+	return js, root.envelope(nil), ok
 }
 
 // fastYAML parses doc (see fastYAMLToJSON) into a tree whose bytes point
@@ -598,13 +598,14 @@ func (n *ynode) get(key string) *ynode {
 }
 
 // envelope is the document's envelope when its fields are plain strings
-// (nil otherwise, or for a List: readEnvelope then reads the JSON).
-func (n *ynode) envelope() *envelope {
+// (nil otherwise, or for a List: readEnvelope then reads the JSON), its
+// strings from strs.
+func (n *ynode) envelope(strs *strCache) *envelope {
 	str := func(v *ynode) (string, bool) {
 		if v == nil {
 			return "", true
 		}
-		return string(v.raw), v.str
+		return strs.str(v.raw), v.str
 	}
 	var env envelope
 	var ok1, ok2 bool

@@ -63,7 +63,7 @@ func checkDecodeTree(t *testing.T, name string, doc []byte, kind string, js []by
 	}
 	tree, _ := fastYAML(doc)
 	got, want := newObj(), newObj()
-	if !decodeTree(tree, got) {
+	if !decodeTree(tree, got, newStrCache()) {
 		return
 	}
 	if strictErrs, err := strictjson.UnmarshalStrict(js, want); err != nil || len(strictErrs) > 0 {

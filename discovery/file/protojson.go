@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -66,7 +67,13 @@ func (w *specWalker) message(md protoreflect.MessageDescriptor, v any, path stri
 		return v // protojson reports the type mismatch
 	}
 	fields := md.Fields()
-	for _, k := range model.SortedKeys(obj) {
+	var buf [16]string // the keys, sorted (reports come in a stable order): on the stack
+	keys := buf[:0]
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
 		fd := fields.ByJSONName(k)
 		if fd == nil {
 			fd = fields.ByTextName(k)

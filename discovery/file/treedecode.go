@@ -2,6 +2,7 @@ package file
 
 import (
 	"bytes"
+	"hash/maphash"
 	"encoding/json"
 	"reflect"
 	"strconv"
@@ -16,12 +17,37 @@ import (
 // as the JSON decoder would (an unknown or duplicate field, a value of
 // another type, a float, base64 bytes, an interface): the caller then
 // decodes the JSON, which also reports what is wrong.
-func decodeTree(n *ynode, into any) bool {
+// Its strings come from strs (nil: each its own copy).
+func decodeTree(n *ynode, into any, strs *strCache) bool {
 	v := reflect.ValueOf(into)
 	if v.Kind() != reflect.Pointer || v.IsNil() {
 		return false
 	}
-	return setValue(n, v.Elem())
+	return strs.setValue(n, v.Elem())
+}
+
+// strCache shares the strings that a load repeats thousands of times
+// (namespaces, label keys and values, images, "TCP", "True"): a fixed
+// table indexed by a hash of the bytes, an entry replaced when another
+// string lands on it. A repeated string is allocated once per worker (and
+// kept once), a unique one (a name, an address) passes through.
+type strCache struct {
+	seed  maphash.Seed
+	slots [2048]string
+}
+
+func newStrCache() *strCache { return &strCache{seed: maphash.MakeSeed()} }
+
+// str is string(b), from the cache when it holds it.
+func (c *strCache) str(b []byte) string {
+	if c == nil || len(b) > 96 {
+		return string(b)
+	}
+	s := &c.slots[maphash.Bytes(c.seed, b)%uint64(len(c.slots))]
+	if *s != string(b) {
+		*s = string(b)
+	}
+	return *s
 }
 
 var (
@@ -44,7 +70,7 @@ func isUnmarshaler(t reflect.Type) bool {
 	return u
 }
 
-func setValue(n *ynode, v reflect.Value) bool {
+func (c *strCache) setValue(n *ynode, v reflect.Value) bool {
 	if v.CanAddr() && isUnmarshaler(v.Type()) {
 		if isNull(n) && v.Kind() == reflect.Pointer {
 			v.SetZero()
@@ -62,7 +88,7 @@ func setValue(n *ynode, v reflect.Value) bool {
 		if v.IsNil() {
 			v.Set(reflect.New(v.Type().Elem()))
 		}
-		return setValue(n, v.Elem())
+		return c.setValue(n, v.Elem())
 	case reflect.String:
 		if isNull(n) {
 			return true // JSON null leaves a value as it is
@@ -70,7 +96,7 @@ func setValue(n *ynode, v reflect.Value) bool {
 		if n.kind != yScalar || !n.str {
 			return false
 		}
-		v.SetString(string(n.raw))
+		v.SetString(c.str(n.raw))
 		return true
 	case reflect.Bool:
 		if n.kind != yScalar || n.str {
@@ -121,7 +147,7 @@ func setValue(n *ynode, v reflect.Value) bool {
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.values), len(n.values))
 		for i := range n.values {
-			if !setValue(&n.values[i], s.Index(i)) {
+			if !c.setValue(&n.values[i], s.Index(i)) {
 				return false
 			}
 		}
@@ -141,9 +167,9 @@ func setValue(n *ynode, v reflect.Value) bool {
 				e, k := &n.values[i], n.values[i].key
 				switch {
 				case e.kind == yScalar && e.str:
-					m[string(k)] = string(e.raw)
+					m[c.str(k)] = c.str(e.raw)
 				case isNull(e):
-					m[string(k)] = ""
+					m[c.str(k)] = ""
 				default:
 					return false
 				}
@@ -158,7 +184,7 @@ func setValue(n *ynode, v reflect.Value) bool {
 		for i := range n.values {
 			k := n.values[i].key
 			e := reflect.New(et).Elem()
-			if !setValue(&n.values[i], e) {
+			if !c.setValue(&n.values[i], e) {
 				return false
 			}
 			v.SetMapIndex(reflect.ValueOf(string(k)).Convert(v.Type().Key()), e)
@@ -178,7 +204,7 @@ func setValue(n *ynode, v reflect.Value) bool {
 				return false // unknown (or case-mismatched) field
 			}
 			f, ok := fieldByPath(v, path)
-			if !ok || !setValue(&n.values[i], f) {
+			if !ok || !c.setValue(&n.values[i], f) {
 				return false
 			}
 		}
