@@ -2,8 +2,8 @@ package file
 
 import (
 	"bytes"
-	"hash/maphash"
 	"encoding/json"
+	"hash/maphash"
 	"reflect"
 	"strconv"
 	"strings"

@@ -154,7 +154,9 @@ func writeResult(w io.Writer, r *Result, chunk int) error {
 		{"listeners", func() error { return writeItems(bw, r.Listeners, chunk, true, encodeFn[*listenerv3.Listener]) }},
 		{"routes", func() error { return writeItems(bw, r.Routes, chunk, true, encodeFn[*routev3.RouteConfiguration]) }},
 		{"clusters", func() error { return writeItems(bw, r.Clusters, chunk, true, encodeFn[*clusterv3.Cluster]) }},
-		{"endpoints", func() error { return writeItems(bw, r.Endpoints, chunk, true, encodeFn[*endpointv3.ClusterLoadAssignment]) }},
+		{"endpoints", func() error {
+			return writeItems(bw, r.Endpoints, chunk, true, encodeFn[*endpointv3.ClusterLoadAssignment])
+		}},
 		{"secrets", func() error {
 			return writeItems(bw, r.Secrets, chunk, true, func(m *tlsv3.Secret) (json.RawMessage, error) { return ResourceJSON(identity.RedactSecret(m)) })
 		}},
