@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"unique"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -101,7 +100,14 @@ func (d *docDecoder) documents(display, source string, docs []document) {
 		}
 		// Most documents are plain block YAML: parsed without the full
 		// parser (fastyaml.go), which takes everything else.
-		if tree, ok := fastYAML(doc.data); ok {
+		data := doc.data
+		if d.cache != nil {
+			// a cached tree points into its bytes: a copy of the document's,
+			// not a slice of its file (that would keep a copy of the whole
+			// file alive per edited document)
+			data = bytes.Clone(data)
+		}
+		if tree, ok := fastYAML(data); ok {
 			env := tree.envelope(d.strs)
 			d.cache.put(k, cached{tree: tree, env: env})
 			d.tree = tree
@@ -311,9 +317,10 @@ func (d *docDecoder) core(loc location, ref model.Ref, kind string, js []byte) {
 	case "Pod":
 		var o corev1.Pod
 		if d.decodeK8s(loc, ref, js, &o) {
-			o = *convert.SlimPod(&o) // the whole Pod is validated, the slim part kept (in place: no second Pod allocated)
-			p := internPod(&o)
-			d.add(loc, ref, &p.ObjectMeta, func(in *convert.Inputs) { in.Pods = append(in.Pods, p) })
+			// the whole Pod is validated, the slim part kept (in place: no
+			// second Pod allocated); its strings come from d.strs
+			o = *convert.SlimPod(&o)
+			d.add(loc, ref, &o.ObjectMeta, func(in *convert.Inputs) { in.Pods = append(in.Pods, &o) })
 		}
 	case "Namespace":
 		var o corev1.Namespace
@@ -503,21 +510,3 @@ func (d *decoder) originOf(ref model.Ref) (string, int) {
 func (d *decoder) sourceOf(kind model.Kind, namespace, name string) string {
 	return d.seen[objKey{kind, namespace, name}].source
 }
-
-// internPod shares the strings that pods repeat (namespace, label keys and
-// values, service account, node) across a load's thousands of pods.
-func internPod(p *corev1.Pod) *corev1.Pod {
-	p.Namespace = intern(p.Namespace)
-	if len(p.Labels) > 0 {
-		labels := make(map[string]string, len(p.Labels))
-		for k, v := range p.Labels {
-			labels[intern(k)] = intern(v)
-		}
-		p.Labels = labels
-	}
-	p.Spec.ServiceAccountName = intern(p.Spec.ServiceAccountName)
-	p.Spec.NodeName = intern(p.Spec.NodeName)
-	return p
-}
-
-func intern(s string) string { return unique.Make(s).Value() }
