@@ -158,7 +158,7 @@ func writeResult(w io.Writer, r *Result, chunk int) error {
 			return writeItems(bw, r.Endpoints, chunk, true, encodeFn[*endpointv3.ClusterLoadAssignment])
 		}},
 		{"secrets", func() error {
-			return writeItems(bw, r.Secrets, chunk, true, func(m *tlsv3.Secret) (json.RawMessage, error) { return ResourceJSON(identity.RedactSecret(m)) })
+			return writeItems(bw, r.Secrets, chunk, true, func(m *tlsv3.Secret) (json.RawMessage, error) { return encodeFn(identity.RedactSecret(m)) })
 		}},
 	}
 	for i, l := range lists {
@@ -175,11 +175,16 @@ func writeResult(w io.Writer, r *Result, chunk int) error {
 	return bw.Flush()
 }
 
-func encodeFn[T proto.Message](m T) (json.RawMessage, error) { return ResourceJSON(m) }
+// encodeFn is protojson of a resource, its whitespace left as protojson
+// varies it: writeItems's json.Indent drops it (as ResourceJSON's Compact).
+func encodeFn[T proto.Message](m T) (json.RawMessage, error) { return protojson.Marshal(m) }
 
 // writeChunk is how many resources are encoded before they are written:
 // enough to keep every CPU busy, few enough to hold little.
 const writeChunk = 256
+
+// escBuffers hold a resource's HTML-escaped JSON before it is indented.
+var escBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // writeItems writes a list of the document: items encoded by encode,
 // HTML-escaped and indented as json.MarshalIndent(d, "", "  ") would
@@ -192,7 +197,7 @@ func writeItems[T any](bw *bufio.Writer, items []T, chunk int, drop bool, encode
 	}
 	bw.WriteString("[\n")
 	n := min(len(items), chunk)
-	indented, errs := make([][]byte, n), make([]error, n)
+	indented, errs := make([]bytes.Buffer, n), make([]error, n) // reused by every chunk
 	for start := 0; start < len(items); start += n {
 		part := items[start:min(start+n, len(items))]
 		parallel(len(part), func(j int) {
@@ -205,22 +210,23 @@ func writeItems[T any](bw *bufio.Writer, items []T, chunk int, drop bool, encode
 				errs[j] = err
 				return
 			}
-			var esc, buf bytes.Buffer
-			json.HTMLEscape(&esc, js)
-			errs[j] = json.Indent(&buf, esc.Bytes(), "    ", "  ")
-			indented[j] = buf.Bytes()
+			esc := escBuffers.Get().(*bytes.Buffer)
+			esc.Reset()
+			json.HTMLEscape(esc, js)
+			indented[j].Reset()
+			errs[j] = json.Indent(&indented[j], esc.Bytes(), "    ", "  ")
+			escBuffers.Put(esc)
 		})
 		if err := errors.Join(errs[:len(part)]...); err != nil {
 			return err
 		}
-		for j, b := range indented[:len(part)] {
+		for j := range part {
 			bw.WriteString("    ")
-			bw.Write(b)
+			bw.Write(indented[j].Bytes())
 			if start+j < len(items)-1 {
 				bw.WriteByte(',')
 			}
 			bw.WriteByte('\n')
-			indented[j] = nil
 		}
 	}
 	bw.WriteString("  ]")
