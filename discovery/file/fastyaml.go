@@ -241,6 +241,10 @@ func isMapEntry(t []byte) bool {
 	return ok
 }
 
+// maxKeyLen is the longest key taken (with its quotes): YAML refuses an
+// implicit key longer than 1024 characters; the full parser says so.
+const maxKeyLen = 1000
+
 // splitKey splits "key: rest" (or "key:") into the key and rest.
 func splitKey(t []byte) (key []byte, rest []byte, ok bool) {
 	var k ynode
@@ -269,7 +273,7 @@ func splitKey(t []byte) (key []byte, rest []byte, ok bool) {
 		k, ok = plain(bytes.TrimRight(t[:end], " "))
 		tail = t[end:]
 	}
-	if !ok || !k.str || len(tail) == 0 || tail[0] != ':' || (len(tail) > 1 && tail[1] != ' ') {
+	if !ok || !k.str || len(tail) == 0 || tail[0] != ':' || (len(tail) > 1 && tail[1] != ' ') || len(t)-len(tail) > maxKeyLen {
 		return nil, nil, false
 	}
 	return k.raw, bytes.TrimLeft(tail[1:], " "), true
@@ -338,7 +342,7 @@ func flowMapping(t []byte) (ynode, []byte, bool) {
 			k, ok = plain(raw)
 			t = t[end:]
 		}
-		if !ok || !k.str || len(t) < 2 || t[0] != ':' || t[1] != ' ' {
+		if !ok || !k.str || len(t) < 2 || t[0] != ':' || t[1] != ' ' || len(k.raw) > maxKeyLen {
 			return ynode{}, nil, false
 		}
 		v, rest, ok := flowValue(bytes.TrimLeft(t[1:], " "), true)
