@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"google.golang.org/protobuf/proto"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -358,12 +359,23 @@ func (d *docDecoder) istio(loc location, ref model.Ref, kind string, js []byte) 
 		Spec              json.RawMessage `json:"spec"`
 		Status            json.RawMessage `json:"status"`
 	}
+	tree := d.tree
 	if !d.decodeK8s(loc, ref, js, &env) {
 		return
 	}
 	spec := env.Spec
 	if len(spec) == 0 || string(spec) == "null" {
 		spec = []byte("{}")
+	}
+	decodeSpec := decodeSpec
+	if tree != nil { // the spec's value straight from the tree, not from its JSON
+		var value any = map[string]any{}
+		if n := tree.get("spec"); n != nil && !isNull(n) {
+			value = n.anyValue()
+		}
+		decodeSpec = func(ref model.Ref, _ []byte, msg proto.Message) []*model.FieldError {
+			return decodeSpecValue(ref, value, msg)
+		}
 	}
 	var errs []*model.FieldError
 	switch model.Kind(kind) {

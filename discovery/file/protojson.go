@@ -31,6 +31,12 @@ func decodeSpec(ref model.Ref, spec []byte, msg proto.Message) []*model.FieldErr
 	if err := dec.Decode(&tree); err != nil {
 		return []*model.FieldError{model.Errorf(ref, "spec", "%v", err)}
 	}
+	return decodeSpecValue(ref, tree, msg)
+}
+
+// decodeSpecValue is decodeSpec of the spec decoded as encoding/json
+// decodes it into an any (with UseNumber).
+func decodeSpecValue(ref model.Ref, tree any, msg proto.Message) []*model.FieldError {
 	if _, ok := tree.(map[string]any); !ok {
 		return []*model.FieldError{model.Errorf(ref, "spec", "must be an object")}
 	}

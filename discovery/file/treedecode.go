@@ -285,3 +285,33 @@ func fieldsOf(t reflect.Type) map[string][]int {
 	fieldCache.Store(t, m)
 	return m
 }
+
+// anyValue is what encoding/json (with UseNumber) decodes the JSON of n
+// into: maps, slices, strings, json.Numbers, bools and nil.
+func (n *ynode) anyValue() any {
+	switch n.kind {
+	case yMap:
+		m := make(map[string]any, len(n.values))
+		for i := range n.values {
+			m[string(n.values[i].key)] = n.values[i].anyValue()
+		}
+		return m
+	case ySeq:
+		l := make([]any, len(n.values))
+		for i := range n.values {
+			l[i] = n.values[i].anyValue()
+		}
+		return l
+	}
+	switch {
+	case n.str:
+		return string(n.raw)
+	case bytes.Equal(n.raw, jsNull):
+		return nil
+	case bytes.Equal(n.raw, jsTrue):
+		return true
+	case bytes.Equal(n.raw, jsFalse):
+		return false
+	}
+	return json.Number(n.raw)
+}
