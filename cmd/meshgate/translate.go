@@ -117,12 +117,20 @@ func runTranslate(stdin io.Reader, stdout, stderr io.Writer, f *translateFlags) 
 		return failed(err)
 	}
 	ph.done("translated", "listeners", len(res.Listeners), "routes", len(res.Routes), "clusters", len(res.Clusters), "endpoints", len(res.Endpoints))
-	ph.begin("writing the output")
-	doc, err := translate.NewDocument(res)
-	if err != nil {
-		return failed(err)
+	// What the warnings and errors need is taken now: nothing below uses the
+	// mesh, which the GC takes while the output is written (a large output's
+	// peak memory is then the result, not the mesh as well).
+	warnings := unselectedWarnings(mesh, proxy, res)
+	rejectedObjs := objErrs
+	for _, e := range res.Errors {
+		rejectedObjs = append(rejectedObjs, mesh.Locate(e))
 	}
+	ph.begin("writing the output")
 	if f.output == "yaml" {
+		doc, err := translate.NewDocument(res)
+		if err != nil {
+			return failed(err)
+		}
 		out, err := doc.MarshalIndent()
 		if err == nil {
 			out, err = yaml.JSONToYAML(out)
@@ -133,17 +141,15 @@ func runTranslate(stdin io.Reader, stdout, stderr io.Writer, f *translateFlags) 
 		if err != nil {
 			return failed(err)
 		}
-	} else if err := doc.WriteIndent(stdout); err != nil {
+	} else if err := translate.WriteResult(stdout, res); err != nil { // streamed, resources freed as written
 		return failed(err)
 	}
 	ph.done("wrote the output")
-	warnUnselected(log, mesh, proxy, res)
+	for _, w := range warnings {
+		log.Warn(w.msg, w.args...)
+	}
 	for _, w := range res.Warnings {
 		log.Warn(w.Error())
-	}
-	rejectedObjs := objErrs
-	for _, e := range res.Errors {
-		rejectedObjs = append(rejectedObjs, mesh.Locate(e))
 	}
 	for _, e := range rejectedObjs {
 		log.Error("object rejected", "err", stdinNamed(e, paths))
@@ -279,20 +285,28 @@ func (p *phases) done(what string, args ...any) {
 	p.log.Log(context.Background(), level, what, args...)
 }
 
-// warnUnselected says when no Gateway selects the proxy (so it gets no
+// warning is a log line to write later.
+type warning struct {
+	msg  string
+	args []any
+}
+
+// unselectedWarnings says when no Gateway selects the proxy (so it gets no
 // listeners) and when the output is empty: both exit 0, as istiod would
 // serve them, but are rarely what was meant.
-func warnUnselected(log *slog.Logger, mesh *model.MeshState, p translate.Proxy, res *translate.Result) {
+func unselectedWarnings(mesh *model.MeshState, p translate.Proxy, res *translate.Result) []warning {
+	var out []warning
 	if selectors, unselected := translate.Unselected(mesh, p); unselected {
 		if len(selectors) == 0 {
-			log.Warn("no Gateway selects the proxy: the input has no valid Gateway", "labels", translate.LabelString(p.Labels))
+			out = append(out, warning{"no Gateway selects the proxy: the input has no valid Gateway", []any{"labels", translate.LabelString(p.Labels)}})
 		} else {
-			log.Warn("no Gateway selects the proxy: it gets no listeners; pick one with --label", "labels", translate.LabelString(p.Labels), "gateways", strings.Join(selectors, "; "))
+			out = append(out, warning{"no Gateway selects the proxy: it gets no listeners; pick one with --label", []any{"labels", translate.LabelString(p.Labels), "gateways", strings.Join(selectors, "; ")}})
 		}
 	}
 	if len(res.Listeners)+len(res.Routes)+len(res.Clusters)+len(res.Endpoints)+len(res.Secrets) == 0 {
-		log.Warn("the output is empty: no listeners, routes, clusters, endpoints or secrets")
+		out = append(out, warning{"the output is empty: no listeners, routes, clusters, endpoints or secrets", nil})
 	}
+	return out
 }
 
 // stdinName stands for standard input in messages.

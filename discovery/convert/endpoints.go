@@ -2,7 +2,6 @@ package convert
 
 import (
 	"cmp"
-	"maps"
 	"slices"
 	"strings"
 
@@ -185,7 +184,9 @@ func (b *endpointBuilder) add(addr string, ports []model.EndpointPort, ready boo
 		podNS = pod.Namespace
 		ep.PodName = pod.Name
 		if len(labels) > 0 {
-			ep.Labels = maps.Clone(labels)
+			// shared with the pod: sources replace pods, never modify
+			// them, and a large mesh has tens of thousands of endpoints
+			ep.Labels = labels
 		}
 		ep.ServiceAccount = pod.Spec.ServiceAccountName
 		if ep.ServiceAccount == "" {

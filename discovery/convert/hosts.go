@@ -34,7 +34,7 @@ func checkDomainLength(name string) error {
 // is allowed) and rejects an all-numeric top-level domain, as Istio does.
 func validateDNSLabels(host, domain string) error {
 	parts := strings.Split(domain, ".")
-	if tld := parts[len(parts)-1]; tld != "" {
+	if tld := parts[len(parts)-1]; tld != "" && strings.TrimLeft(strings.TrimLeft(tld, "+-"), "0123456789") == "" { // else Atoi fails, allocating its error
 		if _, err := strconv.Atoi(tld); err == nil {
 			return fmt.Errorf("invalid host %q: top-level domain %q cannot be all-numeric", host, tld)
 		}

@@ -9,8 +9,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"unique"
 
+	"google.golang.org/protobuf/proto"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -63,7 +63,7 @@ func newDecoder(c *jsonCache) *decoder { return &decoder{cache: c, seen: map[obj
 
 // file decodes every document of one file.
 func (d *decoder) file(display, source string, data []byte) {
-	w := docDecoder{cache: d.cache}
+	w := docDecoder{cache: d.cache, strs: newStrCache()}
 	w.documents(display, source, splitDocuments(data))
 	d.apply(w.ops)
 }
@@ -80,6 +80,7 @@ func (d *decoder) apply(ops []func(*decoder)) {
 // cluster's decoder must do with each object or problem (ops).
 type docDecoder struct {
 	cache *jsonCache
+	strs  *strCache // shares repeated strings (nil: no sharing)
 	ops   []func(*decoder)
 	// tree is the document being decoded, when the fast YAML path read it:
 	// Kubernetes objects are decoded from it directly (decodeTree), and its
@@ -100,8 +101,15 @@ func (d *docDecoder) documents(display, source string, docs []document) {
 		}
 		// Most documents are plain block YAML: parsed without the full
 		// parser (fastyaml.go), which takes everything else.
-		if tree, ok := fastYAML(doc.data); ok {
-			env := tree.envelope()
+		data := doc.data
+		if d.cache != nil {
+			// a cached tree points into its bytes: a copy of the document's,
+			// not a slice of its file (that would keep a copy of the whole
+			// file alive per edited document)
+			data = bytes.Clone(data)
+		}
+		if tree, ok := fastYAML(data); ok {
+			env := tree.envelope(d.strs)
 			d.cache.put(k, cached{tree: tree, env: env})
 			d.tree = tree
 			d.value(loc, doc.line, nil, env)
@@ -310,8 +318,10 @@ func (d *docDecoder) core(loc location, ref model.Ref, kind string, js []byte) {
 	case "Pod":
 		var o corev1.Pod
 		if d.decodeK8s(loc, ref, js, &o) {
-			p := internPod(convert.SlimPod(&o)) // the whole Pod is validated, the slim part kept
-			d.add(loc, ref, &p.ObjectMeta, func(in *convert.Inputs) { in.Pods = append(in.Pods, p) })
+			// the whole Pod is validated, the slim part kept (in place: no
+			// second Pod allocated); its strings come from d.strs
+			o = *convert.SlimPod(&o)
+			d.add(loc, ref, &o.ObjectMeta, func(in *convert.Inputs) { in.Pods = append(in.Pods, &o) })
 		}
 	case "Namespace":
 		var o corev1.Namespace
@@ -349,12 +359,23 @@ func (d *docDecoder) istio(loc location, ref model.Ref, kind string, js []byte) 
 		Spec              json.RawMessage `json:"spec"`
 		Status            json.RawMessage `json:"status"`
 	}
+	tree := d.tree
 	if !d.decodeK8s(loc, ref, js, &env) {
 		return
 	}
 	spec := env.Spec
 	if len(spec) == 0 || string(spec) == "null" {
 		spec = []byte("{}")
+	}
+	decodeSpec := decodeSpec
+	if tree != nil { // the spec's value straight from the tree, not from its JSON
+		var value any = map[string]any{}
+		if n := tree.get("spec"); n != nil && !isNull(n) {
+			value = n.anyValue()
+		}
+		decodeSpec = func(ref model.Ref, _ []byte, msg proto.Message) []*model.FieldError {
+			return decodeSpecValue(ref, value, msg)
+		}
 	}
 	var errs []*model.FieldError
 	switch model.Kind(kind) {
@@ -394,7 +415,7 @@ var (
 // fields, and values of the wrong type, are FieldErrors naming the field.
 func (d *docDecoder) decodeK8s(loc location, ref model.Ref, js []byte, into any) bool {
 	if d.tree != nil {
-		if decodeTree(d.tree, into) {
+		if decodeTree(d.tree, into, d.strs) {
 			return true
 		}
 		reflect.ValueOf(into).Elem().SetZero() // the JSON decoder says what is wrong
@@ -501,21 +522,3 @@ func (d *decoder) originOf(ref model.Ref) (string, int) {
 func (d *decoder) sourceOf(kind model.Kind, namespace, name string) string {
 	return d.seen[objKey{kind, namespace, name}].source
 }
-
-// internPod shares the strings that pods repeat (namespace, label keys and
-// values, service account, node) across a load's thousands of pods.
-func internPod(p *corev1.Pod) *corev1.Pod {
-	p.Namespace = intern(p.Namespace)
-	if len(p.Labels) > 0 {
-		labels := make(map[string]string, len(p.Labels))
-		for k, v := range p.Labels {
-			labels[intern(k)] = intern(v)
-		}
-		p.Labels = labels
-	}
-	p.Spec.ServiceAccountName = intern(p.Spec.ServiceAccountName)
-	p.Spec.NodeName = intern(p.Spec.NodeName)
-	return p
-}
-
-func intern(s string) string { return unique.Make(s).Value() }

@@ -20,8 +20,10 @@
 // fastyaml.go) is parsed without the full YAML parser and its Kubernetes
 // object set straight from the parsed tree (treedecode.go); anything else,
 // and anything wrong, takes the full path (YAML → JSON → strict decode),
-// so results and error messages are the same either way. Pods are kept
-// slim (convert.SlimPod) with their repeated strings interned. A load that
+// so results and error messages are the same either way. Documents are
+// slices of their file's bytes; the strings a load repeats (namespaces,
+// labels, kinds) are shared by each decoding worker's string cache. Pods
+// are kept slim (convert.SlimPod). A load that
 // takes longer than ProgressAfter logs its progress (LoadWith, Watch).
 //
 // A directory holds one cluster, unless it holds a mesh.yaml naming one path

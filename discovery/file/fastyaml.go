@@ -30,7 +30,7 @@ func fastYAMLToJSON(doc []byte) (js []byte, env *envelope, ok bool) {
 		return nil, nil, false
 	}
 	js, ok = root.appendJSON(make([]byte, 0, len(doc)))
-	return js, root.envelope(), ok
+	return js, root.envelope(nil), ok
 }
 
 // fastYAML parses doc (see fastYAMLToJSON) into a tree whose bytes point
@@ -45,6 +45,9 @@ func fastYAML(doc []byte) (*ynode, bool) {
 	if len(p.lines) == 0 || p.lines[0].indent != 0 {
 		return nil, false
 	}
+	// a block node per line at most (a "- key: v" line may start two):
+	// the block collections' values are carved from one allocation
+	p.slab = make([]ynode, len(p.lines)+len(p.lines)/4)
 	root := p.block(0)
 	if p.bad || p.i != len(p.lines) || root.kind != yMap {
 		return nil, false
@@ -87,8 +90,8 @@ const (
 type ynode struct {
 	kind   uint8
 	str    bool   // a scalar that is a string
+	key    []byte // the key of a mapping's value
 	raw    []byte // scalar: the string (str), else its JSON
-	keys   [][]byte
 	values []ynode
 }
 
@@ -96,6 +99,18 @@ type yparser struct {
 	lines []yline
 	i     int
 	bad   bool
+	slab  []ynode // room for the values of block collections
+}
+
+// alloc returns an empty slice with room for c nodes, from the slab while
+// it lasts.
+func (p *yparser) alloc(c int) []ynode {
+	if c > len(p.slab) {
+		return make([]ynode, 0, c)
+	}
+	s := p.slab[:0:c]
+	p.slab = p.slab[c:]
+	return s
 }
 
 func (p *yparser) fail() ynode {
@@ -118,7 +133,7 @@ func isSeqEntry(t []byte) bool { return t[0] == '-' && (len(t) == 1 || t[1] == '
 
 func (p *yparser) mapping(indent int) ynode {
 	c := p.entries(indent, false)
-	n := ynode{kind: yMap, keys: make([][]byte, 0, c), values: make([]ynode, 0, c)}
+	n := ynode{kind: yMap, values: p.alloc(c)}
 	for !p.bad && p.i < len(p.lines) {
 		l := p.lines[p.i]
 		if l.indent < indent {
@@ -132,8 +147,9 @@ func (p *yparser) mapping(indent int) ynode {
 			return p.fail()
 		}
 		p.i++
-		n.keys = append(n.keys, key)
-		n.values = append(n.values, p.value(indent, rest, true))
+		v := p.value(indent, rest, true)
+		v.key = key
+		n.values = append(n.values, v)
 	}
 	if hasDuplicateKeys(&n) {
 		return p.fail() // the strict parser reports it
@@ -142,7 +158,7 @@ func (p *yparser) mapping(indent int) ynode {
 }
 
 func (p *yparser) sequence(indent int) ynode {
-	n := ynode{kind: ySeq, values: make([]ynode, 0, p.entries(indent, true))}
+	n := ynode{kind: ySeq, values: p.alloc(p.entries(indent, true))}
 	for !p.bad && p.i < len(p.lines) {
 		l := p.lines[p.i]
 		if l.indent < indent {
@@ -178,6 +194,9 @@ func (p *yparser) entries(indent int, seq bool) int {
 		}
 		if l.indent == indent {
 			if isSeqEntry(l.text) != seq {
+				if !seq {
+					continue // "key:\n- a": a sequence at its key's indentation
+				}
 				break
 			}
 			n++
@@ -222,6 +241,10 @@ func isMapEntry(t []byte) bool {
 	return ok
 }
 
+// maxKeyLen is the longest key taken (with its quotes): YAML refuses an
+// implicit key longer than 1024 characters; the full parser says so.
+const maxKeyLen = 1000
+
 // splitKey splits "key: rest" (or "key:") into the key and rest.
 func splitKey(t []byte) (key []byte, rest []byte, ok bool) {
 	var k ynode
@@ -250,7 +273,7 @@ func splitKey(t []byte) (key []byte, rest []byte, ok bool) {
 		k, ok = plain(bytes.TrimRight(t[:end], " "))
 		tail = t[end:]
 	}
-	if !ok || !k.str || len(tail) == 0 || tail[0] != ':' || (len(tail) > 1 && tail[1] != ' ') {
+	if !ok || !k.str || len(tail) == 0 || tail[0] != ':' || (len(tail) > 1 && tail[1] != ' ') || len(t)-len(tail) > maxKeyLen {
 		return nil, nil, false
 	}
 	return k.raw, bytes.TrimLeft(tail[1:], " "), true
@@ -300,6 +323,8 @@ func flowMapping(t []byte) (ynode, []byte, bool) {
 	if len(t) > 0 && t[0] == '}' {
 		return n, t[1:], true
 	}
+	var buf [8]ynode // the values, copied out once counted
+	vals := buf[:0]
 	for {
 		var k ynode
 		var ok bool
@@ -317,21 +342,22 @@ func flowMapping(t []byte) (ynode, []byte, bool) {
 			k, ok = plain(raw)
 			t = t[end:]
 		}
-		if !ok || !k.str || len(t) < 2 || t[0] != ':' || t[1] != ' ' {
+		if !ok || !k.str || len(t) < 2 || t[0] != ':' || t[1] != ' ' || len(k.raw) > maxKeyLen {
 			return ynode{}, nil, false
 		}
 		v, rest, ok := flowValue(bytes.TrimLeft(t[1:], " "), true)
 		if !ok {
 			return ynode{}, nil, false
 		}
-		n.keys = append(n.keys, k.raw)
-		n.values = append(n.values, v)
+		v.key = k.raw
+		vals = append(vals, v)
 		t = bytes.TrimLeft(rest, " ")
 		if len(t) == 0 {
 			return ynode{}, nil, false
 		}
 		switch t[0] {
 		case '}':
+			n.values = slices.Clone(vals)
 			if hasDuplicateKeys(&n) {
 				return ynode{}, nil, false
 			}
@@ -353,18 +379,21 @@ func flowSequence(t []byte) (ynode, []byte, bool) {
 	if len(t) > 0 && t[0] == ']' {
 		return n, t[1:], true
 	}
+	var buf [8]ynode // the values, copied out once counted
+	vals := buf[:0]
 	for {
 		v, rest, ok := flowValue(t, true)
 		if !ok {
 			return ynode{}, nil, false
 		}
-		n.values = append(n.values, v)
+		vals = append(vals, v)
 		t = bytes.TrimLeft(rest, " ")
 		if len(t) == 0 {
 			return ynode{}, nil, false
 		}
 		switch t[0] {
 		case ']':
+			n.values = slices.Clone(vals)
 			return n, t[1:], true
 		case ',':
 			t = bytes.TrimLeft(t[1:], " ")
@@ -465,17 +494,37 @@ func numberOrString(s []byte) (ynode, bool) {
 	if digits == len(s) && (digits == 1 || s[0] != '0') && digits < 16 {
 		return ynode{kind: yScalar, raw: s}, true // decimal: as written
 	}
-	plain := strings.ReplaceAll(string(s), "_", "")
-	if v, err := strconv.ParseInt(plain, 0, 64); err == nil {
-		return ynode{kind: yScalar, raw: strconv.AppendInt(nil, v, 10)}, true
+	plain := s
+	if bytes.IndexByte(s, '_') >= 0 {
+		plain = bytes.ReplaceAll(s, []byte("_"), nil)
 	}
-	if v, err := strconv.ParseUint(plain, 0, 64); err == nil {
-		return ynode{kind: yScalar, raw: strconv.AppendUint(nil, v, 10)}, true
+	if maybeInt(plain) { // else strconv would fail, allocating its error
+		if v, err := strconv.ParseInt(string(plain), 0, 64); err == nil {
+			return ynode{kind: yScalar, raw: strconv.AppendInt(nil, v, 10)}, true
+		}
+		if v, err := strconv.ParseUint(string(plain), 0, 64); err == nil {
+			return ynode{kind: yScalar, raw: strconv.AppendUint(nil, v, 10)}, true
+		}
 	}
-	if yamlStyleFloat.MatchString(plain) || strings.HasPrefix(plain, "0b") || strings.HasPrefix(plain, "-0b") {
+	if yamlStyleFloat.Match(plain) || bytes.HasPrefix(plain, []byte("0b")) || bytes.HasPrefix(plain, []byte("-0b")) {
 		return ynode{}, false
 	}
 	return strNode(s), true
+}
+
+// maybeInt reports whether s has only characters strconv.ParseInt (base 0)
+// may accept: a sign, digits, hex digits and base prefixes. An address
+// such as 10.0.0.1 has not.
+func maybeInt(s []byte) bool {
+	for _, c := range s {
+		switch {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f', c >= 'A' && c <= 'F',
+			c == 'x', c == 'X', c == 'o', c == 'O', c == '+', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // yamlStyleFloat is go-yaml v2's.
@@ -505,22 +554,22 @@ func (n *ynode) appendJSON(out []byte) ([]byte, bool) {
 		}
 		return append(out, ']'), true
 	}
-	order := make([]int, len(n.keys))
+	order := make([]int, len(n.values))
 	for i := range order {
 		order[i] = i
 	}
-	if !slices.IsSortedFunc(order, func(a, b int) int { return bytes.Compare(n.keys[a], n.keys[b]) }) {
-		slices.SortFunc(order, func(a, b int) int { return bytes.Compare(n.keys[a], n.keys[b]) })
+	if !slices.IsSortedFunc(order, func(a, b int) int { return bytes.Compare(n.values[a].key, n.values[b].key) }) {
+		slices.SortFunc(order, func(a, b int) int { return bytes.Compare(n.values[a].key, n.values[b].key) })
 	}
 	out = append(out, '{')
 	for j, i := range order {
 		if j > 0 {
-			if bytes.Equal(n.keys[i], n.keys[order[j-1]]) {
+			if bytes.Equal(n.values[i].key, n.values[order[j-1]].key) {
 				return nil, false // duplicate key: the strict parser reports it
 			}
 			out = append(out, ',')
 		}
-		out = appendJSONString(out, n.keys[i])
+		out = appendJSONString(out, n.values[i].key)
 		out = append(out, ':')
 		var ok bool
 		if out, ok = n.values[i].appendJSON(out); !ok {
@@ -544,8 +593,8 @@ func appendJSONString(out []byte, s []byte) []byte {
 }
 
 func (n *ynode) get(key string) *ynode {
-	for i, k := range n.keys {
-		if string(k) == key {
+	for i := range n.values {
+		if string(n.values[i].key) == key {
 			return &n.values[i]
 		}
 	}
@@ -553,13 +602,14 @@ func (n *ynode) get(key string) *ynode {
 }
 
 // envelope is the document's envelope when its fields are plain strings
-// (nil otherwise, or for a List: readEnvelope then reads the JSON).
-func (n *ynode) envelope() *envelope {
+// (nil otherwise, or for a List: readEnvelope then reads the JSON), its
+// strings from strs.
+func (n *ynode) envelope(strs *strCache) *envelope {
 	str := func(v *ynode) (string, bool) {
 		if v == nil {
 			return "", true
 		}
-		return string(v.raw), v.str
+		return strs.str(v.raw), v.str
 	}
 	var env envelope
 	var ok1, ok2 bool

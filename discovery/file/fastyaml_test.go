@@ -44,7 +44,24 @@ func checkFastYAML(t *testing.T, name string, doc []byte) bool {
 		}
 		checkDecodeTree(t, name, doc, env.Kind, want)
 	}
+	checkAnyValue(t, name, doc, want)
 	return true
+}
+
+// checkAnyValue fails when a tree's anyValue (istio specs are read with it)
+// differs from what encoding/json decodes its JSON into.
+func checkAnyValue(t *testing.T, name string, doc, js []byte) {
+	t.Helper()
+	tree, _ := fastYAML(doc)
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.UseNumber()
+	var want any
+	if err := dec.Decode(&want); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if got := tree.anyValue(); !reflect.DeepEqual(got, want) {
+		t.Errorf("%s: anyValue gives\n%#v\nwant\n%#v", name, got, want)
+	}
 }
 
 // checkDecodeTree fails when decodeTree takes a document but sets another
@@ -63,7 +80,7 @@ func checkDecodeTree(t *testing.T, name string, doc []byte, kind string, js []by
 	}
 	tree, _ := fastYAML(doc)
 	got, want := newObj(), newObj()
-	if !decodeTree(tree, got) {
+	if !decodeTree(tree, got, newStrCache()) {
 		return
 	}
 	if strictErrs, err := strictjson.UnmarshalStrict(js, want); err != nil || len(strictErrs) > 0 {

@@ -244,8 +244,9 @@ func (d *decoder) readFiles(files []inputFile, prog *progress) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			strs := newStrCache() // one per worker: no locking
 			for j := range work {
-				w := docDecoder{cache: d.cache}
+				w := docDecoder{cache: d.cache, strs: strs}
 				w.documents(j.file, j.source, j.docs)
 				j.ops = w.ops
 				close(j.done)

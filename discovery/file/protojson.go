@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,12 @@ func decodeSpec(ref model.Ref, spec []byte, msg proto.Message) []*model.FieldErr
 	if err := dec.Decode(&tree); err != nil {
 		return []*model.FieldError{model.Errorf(ref, "spec", "%v", err)}
 	}
+	return decodeSpecValue(ref, tree, msg)
+}
+
+// decodeSpecValue is decodeSpec of the spec decoded as encoding/json
+// decodes it into an any (with UseNumber).
+func decodeSpecValue(ref model.Ref, tree any, msg proto.Message) []*model.FieldError {
 	if _, ok := tree.(map[string]any); !ok {
 		return []*model.FieldError{model.Errorf(ref, "spec", "must be an object")}
 	}
@@ -66,7 +73,13 @@ func (w *specWalker) message(md protoreflect.MessageDescriptor, v any, path stri
 		return v // protojson reports the type mismatch
 	}
 	fields := md.Fields()
-	for _, k := range model.SortedKeys(obj) {
+	var buf [16]string // the keys, sorted (reports come in a stable order): on the stack
+	keys := buf[:0]
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
 		fd := fields.ByJSONName(k)
 		if fd == nil {
 			fd = fields.ByTextName(k)

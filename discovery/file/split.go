@@ -14,47 +14,54 @@ type document struct {
 // splitDocuments splits a multi-document YAML stream at "---" lines. Text
 // after "---" on the same line belongs to the new document; a "..." line ends
 // a document. Documents holding only blank lines and comments are dropped and
-// not counted.
+// not counted. A document's data is a slice of data (capacity clipped), a
+// copy only when it starts with text after "---".
 func splitDocuments(data []byte) []document {
-	var out []document
+	out := make([]document, 0, bytes.Count(data, []byte("\n---"))+1)
 	var cur []byte
-	start, lineNo := 1, 0
+	copied := false // cur is a copy, not a slice of data
+	start, lineNo, off := 1, 0, 0
 	flush := func() {
 		if hasContent(cur) {
 			out = append(out, document{index: len(out) + 1, line: start, data: cur})
 		}
-		cur = nil
+		cur, copied = nil, false
 	}
-	for len(data) > 0 {
+	for off < len(data) {
 		lineNo++
-		line := data
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i+1], data[i+1:]
-		} else {
-			data = nil
+		end := len(data)
+		if i := bytes.IndexByte(data[off:], '\n'); i >= 0 {
+			end = off + i + 1
 		}
+		line := data[off:end]
 		trimmed := bytes.TrimRight(line, "\r\n")
 		switch {
 		case isMarker(trimmed, "---"):
 			flush()
 			start = lineNo
 			if rest := bytes.TrimSpace(trimmed[3:]); len(rest) > 0 {
-				cur = append(cur, rest...)
-				cur = append(cur, '\n')
+				cur = append(append(make([]byte, 0, len(rest)+1), rest...), '\n')
+				copied = true
 			} else {
 				start = lineNo + 1
 			}
 		case isMarker(trimmed, "..."):
 			flush()
 			start = lineNo + 1
-		default:
-			if cur == nil {
-				start = lineNo
-			}
+		case cur == nil:
+			start = lineNo
+			cur = line[:len(line):len(line)]
+		case copied:
 			cur = append(cur, line...)
+		default: // the next line of a slice of data: the longer slice
+			cur = data[end-len(cur)-len(line) : end : end]
 		}
+		off = end
 	}
 	flush()
+	if len(out) == 0 {
+		return nil
+	}
 	return out
 }
 

@@ -3,6 +3,7 @@ package file
 import (
 	"bytes"
 	"encoding/json"
+	"hash/maphash"
 	"reflect"
 	"strconv"
 	"strings"
@@ -16,12 +17,37 @@ import (
 // as the JSON decoder would (an unknown or duplicate field, a value of
 // another type, a float, base64 bytes, an interface): the caller then
 // decodes the JSON, which also reports what is wrong.
-func decodeTree(n *ynode, into any) bool {
+// Its strings come from strs (nil: each its own copy).
+func decodeTree(n *ynode, into any, strs *strCache) bool {
 	v := reflect.ValueOf(into)
 	if v.Kind() != reflect.Pointer || v.IsNil() {
 		return false
 	}
-	return setValue(n, v.Elem())
+	return strs.setValue(n, v.Elem())
+}
+
+// strCache shares the strings that a load repeats thousands of times
+// (namespaces, label keys and values, images, "TCP", "True"): a fixed
+// table indexed by a hash of the bytes, an entry replaced when another
+// string lands on it. A repeated string is allocated once per worker (and
+// kept once), a unique one (a name, an address) passes through.
+type strCache struct {
+	seed  maphash.Seed
+	slots [2048]string
+}
+
+func newStrCache() *strCache { return &strCache{seed: maphash.MakeSeed()} }
+
+// str is string(b), from the cache when it holds it.
+func (c *strCache) str(b []byte) string {
+	if c == nil || len(b) > 96 {
+		return string(b)
+	}
+	s := &c.slots[maphash.Bytes(c.seed, b)%uint64(len(c.slots))]
+	if *s != string(b) {
+		*s = string(b)
+	}
+	return *s
 }
 
 var (
@@ -31,8 +57,21 @@ var (
 
 func isNull(n *ynode) bool { return n.kind == yScalar && !n.str && bytes.Equal(n.raw, jsNull) }
 
-func setValue(n *ynode, v reflect.Value) bool {
-	if v.CanAddr() && v.Addr().Type().Implements(unmarshalerType) {
+// unmarshalers caches, per type, whether its pointer implements
+// json.Unmarshaler (reflect's Implements is slow, and asked per value).
+var unmarshalers sync.Map // reflect.Type → bool
+
+func isUnmarshaler(t reflect.Type) bool {
+	if u, ok := unmarshalers.Load(t); ok {
+		return u.(bool)
+	}
+	u := reflect.PointerTo(t).Implements(unmarshalerType)
+	unmarshalers.Store(t, u)
+	return u
+}
+
+func (c *strCache) setValue(n *ynode, v reflect.Value) bool {
+	if v.CanAddr() && isUnmarshaler(v.Type()) {
 		if isNull(n) && v.Kind() == reflect.Pointer {
 			v.SetZero()
 			return true
@@ -49,7 +88,7 @@ func setValue(n *ynode, v reflect.Value) bool {
 		if v.IsNil() {
 			v.Set(reflect.New(v.Type().Elem()))
 		}
-		return setValue(n, v.Elem())
+		return c.setValue(n, v.Elem())
 	case reflect.String:
 		if isNull(n) {
 			return true // JSON null leaves a value as it is
@@ -57,7 +96,7 @@ func setValue(n *ynode, v reflect.Value) bool {
 		if n.kind != yScalar || !n.str {
 			return false
 		}
-		v.SetString(string(n.raw))
+		v.SetString(c.str(n.raw))
 		return true
 	case reflect.Bool:
 		if n.kind != yScalar || n.str {
@@ -108,7 +147,7 @@ func setValue(n *ynode, v reflect.Value) bool {
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.values), len(n.values))
 		for i := range n.values {
-			if !setValue(&n.values[i], s.Index(i)) {
+			if !c.setValue(&n.values[i], s.Index(i)) {
 				return false
 			}
 		}
@@ -123,14 +162,14 @@ func setValue(n *ynode, v reflect.Value) bool {
 			return false
 		}
 		if v.Type() == stringMapType && v.IsNil() { // labels, selectors, annotations: no reflection per entry
-			m := make(map[string]string, len(n.keys))
-			for i, k := range n.keys {
-				e := &n.values[i]
+			m := make(map[string]string, len(n.values))
+			for i := range n.values {
+				e, k := &n.values[i], n.values[i].key
 				switch {
 				case e.kind == yScalar && e.str:
-					m[string(k)] = string(e.raw)
+					m[c.str(k)] = c.str(e.raw)
 				case isNull(e):
-					m[string(k)] = ""
+					m[c.str(k)] = ""
 				default:
 					return false
 				}
@@ -139,12 +178,13 @@ func setValue(n *ynode, v reflect.Value) bool {
 			return true
 		}
 		if v.IsNil() {
-			v.Set(reflect.MakeMapWithSize(v.Type(), len(n.keys)))
+			v.Set(reflect.MakeMapWithSize(v.Type(), len(n.values)))
 		}
 		et := v.Type().Elem()
-		for i, k := range n.keys {
+		for i := range n.values {
+			k := n.values[i].key
 			e := reflect.New(et).Elem()
-			if !setValue(&n.values[i], e) {
+			if !c.setValue(&n.values[i], e) {
 				return false
 			}
 			v.SetMapIndex(reflect.ValueOf(string(k)).Convert(v.Type().Key()), e)
@@ -158,13 +198,13 @@ func setValue(n *ynode, v reflect.Value) bool {
 			return false
 		}
 		fields := fieldsOf(v.Type())
-		for i, k := range n.keys {
-			path, ok := fields[string(k)]
+		for i := range n.values {
+			path, ok := fields[string(n.values[i].key)]
 			if !ok {
 				return false // unknown (or case-mismatched) field
 			}
 			f, ok := fieldByPath(v, path)
-			if !ok || !setValue(&n.values[i], f) {
+			if !ok || !c.setValue(&n.values[i], f) {
 				return false
 			}
 		}
@@ -174,9 +214,9 @@ func setValue(n *ynode, v reflect.Value) bool {
 }
 
 func hasDuplicateKeys(n *ynode) bool {
-	for i := range n.keys {
-		for j := i + 1; j < len(n.keys); j++ {
-			if bytes.Equal(n.keys[i], n.keys[j]) {
+	for i := range n.values {
+		for j := i + 1; j < len(n.values); j++ {
+			if bytes.Equal(n.values[i].key, n.values[j].key) {
 				return true
 			}
 		}
@@ -244,4 +284,34 @@ func fieldsOf(t reflect.Type) map[string][]int {
 	walk(t, nil)
 	fieldCache.Store(t, m)
 	return m
+}
+
+// anyValue is what encoding/json (with UseNumber) decodes the JSON of n
+// into: maps, slices, strings, json.Numbers, bools and nil.
+func (n *ynode) anyValue() any {
+	switch n.kind {
+	case yMap:
+		m := make(map[string]any, len(n.values))
+		for i := range n.values {
+			m[string(n.values[i].key)] = n.values[i].anyValue()
+		}
+		return m
+	case ySeq:
+		l := make([]any, len(n.values))
+		for i := range n.values {
+			l[i] = n.values[i].anyValue()
+		}
+		return l
+	}
+	switch {
+	case n.str:
+		return string(n.raw)
+	case bytes.Equal(n.raw, jsNull):
+		return nil
+	case bytes.Equal(n.raw, jsTrue):
+		return true
+	case bytes.Equal(n.raw, jsFalse):
+		return false
+	}
+	return json.Number(n.raw)
 }

@@ -145,6 +145,18 @@ func translateCase(t testing.TB, dir string, p caseProxy, opts Options) (doc, re
 	if err != nil {
 		t.Fatal(err)
 	}
+	// translate -o json streams the document: the same bytes, whatever the
+	// chunk size (it consumes the resources of the result it writes)
+	for _, chunk := range []int{1, 2, writeChunk} {
+		streamed, _ := caseResult(t, dir, p, opts)
+		var b bytes.Buffer
+		if err := writeResult(&b, streamed, chunk); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(b.Bytes(), doc) {
+			t.Fatalf("%s: WriteResult (chunks of %d) differs from NewDocument's MarshalIndent", dir, chunk)
+		}
+	}
 	var r bytes.Buffer
 	for _, e := range objErrs {
 		fmt.Fprintf(&r, "load error: %v\n", e)

@@ -121,27 +121,9 @@ func (d *Document) WriteIndent(w io.Writer) error {
 		case len(l.items) == 0:
 			bw.WriteString("[]")
 		default:
-			indented := make([][]byte, len(l.items))
-			errs := make([]error, len(l.items))
-			parallel(len(l.items), func(j int) {
-				var esc, buf bytes.Buffer
-				json.HTMLEscape(&esc, l.items[j])
-				errs[j] = json.Indent(&buf, esc.Bytes(), "    ", "  ")
-				indented[j] = buf.Bytes()
-			})
-			if err := errors.Join(errs...); err != nil {
+			if err := writeItems(bw, l.items, writeChunk, false, func(js json.RawMessage) (json.RawMessage, error) { return js, nil }); err != nil {
 				return err
 			}
-			bw.WriteString("[\n")
-			for j, b := range indented {
-				bw.WriteString("    ")
-				bw.Write(b)
-				if j < len(indented)-1 {
-					bw.WriteByte(',')
-				}
-				bw.WriteByte('\n')
-			}
-			bw.WriteString("  ]")
 		}
 		if i < len(lists)-1 {
 			bw.WriteByte(',')
@@ -150,4 +132,103 @@ func (d *Document) WriteIndent(w io.Writer) error {
 	}
 	bw.WriteString("}\n")
 	return bw.Flush()
+}
+
+// WriteResult writes the document of r, byte for byte what
+// NewDocument(r).WriteIndent(w) writes, without holding the encoded
+// document: the resources are encoded and indented on every CPU a chunk
+// at a time, and each is dropped from r once encoded (the lists keep their
+// lengths, their items become nil), so a large result is freed while it is
+// written. r's resources are gone afterwards. Unlike NewDocument, an
+// encoding error comes after part of the document was written.
+func WriteResult(w io.Writer, r *Result) error { return writeResult(w, r, writeChunk) }
+
+// writeResult is WriteResult, chunk resources at a time.
+func writeResult(w io.Writer, r *Result, chunk int) error {
+	bw := bufio.NewWriterSize(w, 1<<16)
+	bw.WriteString("{\n")
+	lists := []struct {
+		name  string
+		write func() error
+	}{
+		{"listeners", func() error { return writeItems(bw, r.Listeners, chunk, true, encodeFn[*listenerv3.Listener]) }},
+		{"routes", func() error { return writeItems(bw, r.Routes, chunk, true, encodeFn[*routev3.RouteConfiguration]) }},
+		{"clusters", func() error { return writeItems(bw, r.Clusters, chunk, true, encodeFn[*clusterv3.Cluster]) }},
+		{"endpoints", func() error {
+			return writeItems(bw, r.Endpoints, chunk, true, encodeFn[*endpointv3.ClusterLoadAssignment])
+		}},
+		{"secrets", func() error {
+			return writeItems(bw, r.Secrets, chunk, true, func(m *tlsv3.Secret) (json.RawMessage, error) { return encodeFn(identity.RedactSecret(m)) })
+		}},
+	}
+	for i, l := range lists {
+		bw.WriteString(`  "` + l.name + `": `)
+		if err := l.write(); err != nil {
+			return err
+		}
+		if i < len(lists)-1 {
+			bw.WriteByte(',')
+		}
+		bw.WriteByte('\n')
+	}
+	bw.WriteString("}\n")
+	return bw.Flush()
+}
+
+// encodeFn is protojson of a resource, its whitespace left as protojson
+// varies it: writeItems's json.Indent drops it (as ResourceJSON's Compact).
+func encodeFn[T proto.Message](m T) (json.RawMessage, error) { return protojson.Marshal(m) }
+
+// writeChunk is how many resources are encoded before they are written:
+// enough to keep every CPU busy, few enough to hold little.
+const writeChunk = 256
+
+// escBuffers hold a resource's HTML-escaped JSON before it is indented.
+var escBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// writeItems writes a list of the document: items encoded by encode,
+// HTML-escaped and indented as json.MarshalIndent(d, "", "  ") would
+// indent them, chunk items at a time on every CPU. With drop, each item is
+// zeroed once encoded (its memory may go before the list is written).
+func writeItems[T any](bw *bufio.Writer, items []T, chunk int, drop bool, encode func(T) (json.RawMessage, error)) error {
+	if len(items) == 0 {
+		bw.WriteString("[]")
+		return nil
+	}
+	bw.WriteString("[\n")
+	n := min(len(items), chunk)
+	indented, errs := make([]bytes.Buffer, n), make([]error, n) // reused by every chunk
+	for start := 0; start < len(items); start += n {
+		part := items[start:min(start+n, len(items))]
+		parallel(len(part), func(j int) {
+			js, err := encode(part[j])
+			if drop {
+				var zero T
+				part[j] = zero
+			}
+			if err != nil {
+				errs[j] = err
+				return
+			}
+			esc := escBuffers.Get().(*bytes.Buffer)
+			esc.Reset()
+			json.HTMLEscape(esc, js)
+			indented[j].Reset()
+			errs[j] = json.Indent(&indented[j], esc.Bytes(), "    ", "  ")
+			escBuffers.Put(esc)
+		})
+		if err := errors.Join(errs[:len(part)]...); err != nil {
+			return err
+		}
+		for j := range part {
+			bw.WriteString("    ")
+			bw.Write(indented[j].Bytes())
+			if start+j < len(items)-1 {
+				bw.WriteByte(',')
+			}
+			bw.WriteByte('\n')
+		}
+	}
+	bw.WriteString("  ]")
+	return nil
 }
