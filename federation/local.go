@@ -36,7 +36,7 @@ func (n *Node) SetLocal(state *model.ClusterState, remoteSecret []byte) error {
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("federation: SetLocal: %w", err)
 	}
-	body := wire.BodyFromState(c, nil) // the secret travels sealed, never in clear
+	body := wire.BuildBody(c, nil, wire.BodyOptions{ExportMode: n.cfg.ExportMode}) // the secret travels sealed, never in clear
 	own := &localContent{body: &body, secret: bytes.Clone(remoteSecret), bundle: bytes.Clone(c.TrustBundle)}
 	n.mu.Lock()
 	secretChanged := n.local == nil || !bytes.Equal(n.local.secret, remoteSecret)

@@ -111,6 +111,10 @@ type ClusterState struct {
 	// NetworkGateways are the east-west gateway addresses of this cluster's
 	// network(s), by which other networks reach its endpoints.
 	NetworkGateways []NetworkGateway `json:"networkGateways,omitempty"`
+	// ServiceExports are the cluster's Multi-Cluster Services API
+	// ServiceExports (clusterset.go): which of its Services it exports to
+	// the clusterset.
+	ServiceExports []ServiceExport `json:"serviceExports,omitempty"`
 }
 
 // NetworkGateway is an address at which a network's east-west gateway accepts
@@ -202,6 +206,7 @@ func (c *ClusterState) Normalize() {
 	slices.SortFunc(c.ServiceEntries, byMeta(func(s *ServiceEntry) *Meta { return &s.Meta }))
 	slices.SortFunc(c.Secrets, byMeta(func(s *Secret) *Meta { return &s.Meta }))
 	sortGateways(c.NetworkGateways)
+	slices.SortFunc(c.ServiceExports, byMeta(func(e *ServiceExport) *Meta { return &e.Meta }))
 }
 
 // Validate checks the structural invariants of a ClusterState: an ID, unique
