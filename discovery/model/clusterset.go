@@ -203,3 +203,33 @@ func protocolOf(p ServicePort) string {
 	}
 	return p.Protocol
 }
+
+// WithGossipedExports returns m in which every cluster but the local one
+// that carries no ServiceExports takes those of the state of the same
+// cluster in gossiped: a remote cluster watched through its API server
+// (remote secrets, without ServiceExports: the reader role does not read
+// them) keeps its services from the watch and its exports from its own
+// daemon's gossip. m is not modified; it is returned itself when nothing
+// is adopted.
+func WithGossipedExports(m *MeshState, gossiped []*ClusterState) *MeshState {
+	if m == nil {
+		return nil
+	}
+	out := m
+	for _, g := range gossiped {
+		if g == nil || len(g.ServiceExports) == 0 || g.ID == m.LocalCluster {
+			continue
+		}
+		c := out.Cluster(g.ID)
+		if c == nil || len(c.ServiceExports) > 0 || c == g {
+			continue
+		}
+		cc := *c
+		cc.ServiceExports = g.ServiceExports
+		out = out.WithCluster(&cc)
+	}
+	if out != m {
+		out.Unreachable = m.Unreachable
+	}
+	return out
+}

@@ -59,3 +59,35 @@ func TestClusterSet(t *testing.T) {
 		t.Errorf("ghost export: valid %v reason %s", ok, reason)
 	}
 }
+
+// TestWithGossipedExports: a remote cluster from its API-server watch takes
+// the ServiceExports of its gossiped state; the local cluster, a cluster
+// that has exports of its own, and a gossiped-only cluster are left as
+// they are.
+func TestWithGossipedExports(t *testing.T) {
+	watched := &ClusterState{ID: "b", Services: []Service{svc("web", "10.0.0.1")}}
+	own := &ClusterState{ID: "c", ServiceExports: []ServiceExport{export("db", "x")}}
+	m := &MeshState{LocalCluster: "a", Clusters: []*ClusterState{{ID: "a"}, watched, own}}
+	gossiped := []*ClusterState{
+		{ID: "a", ServiceExports: []ServiceExport{export("web", "")}},
+		{ID: "b", ServiceExports: []ServiceExport{export("web", "t")}},
+		{ID: "c", ServiceExports: []ServiceExport{export("web", "")}},
+	}
+	got := WithGossipedExports(m, gossiped)
+	if len(got.Cluster("a").ServiceExports) != 0 || got.Cluster("c").ServiceExports[0].Name != "db" {
+		t.Errorf("local or own exports replaced: %+v %+v", got.Cluster("a"), got.Cluster("c"))
+	}
+	b := got.Cluster("b")
+	if len(b.ServiceExports) != 1 || b.ServiceExports[0].Created != "t" || len(b.Services) != 1 {
+		t.Errorf("cluster b: %+v", b)
+	}
+	if len(watched.ServiceExports) != 0 {
+		t.Error("the input state was modified")
+	}
+	if cs := ClusterSet(got); len(cs) != 1 || cs[0].Clusters[0] != "b" {
+		t.Errorf("clusterset: %+v", cs)
+	}
+	if WithGossipedExports(m, nil) != m {
+		t.Error("nothing adopted: want m itself")
+	}
+}
