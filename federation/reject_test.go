@@ -210,8 +210,9 @@ func TestConfigValidate(t *testing.T) {
 	c.BindAddr, c.MeshID, c.ClusterID, c.Insecure = "nohost", "m", "bad id", true
 	c.Seeds = []string{"x"}
 	c.FailStaticWindow = 0
+	c.ExportMode = "some"
 	err := c.Validate()
-	for _, want := range []string{"bindAddr", "seeds[0]", "clusterID: byte 3", "failStaticWindow: must be positive"} {
+	for _, want := range []string{"bindAddr", "seeds[0]", "clusterID: byte 3", "failStaticWindow: must be positive", `exportMode: "some"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want %q", err, want)
 		}
