@@ -108,7 +108,13 @@ func resourceOf(req *http.Request) string {
 // rule of the ClusterRole (cluster-wide) and the Role (its namespace).
 func granted(t *testing.T) map[string]bool {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(manifestDir, "10-rbac.yaml"))
+	return grantsOf(t, filepath.Join(manifestDir, "10-rbac.yaml"))
+}
+
+// grantsOf reads the RBAC manifest path as granted reads 10-rbac.yaml.
+func grantsOf(t *testing.T, path string) map[string]bool {
+	t.Helper()
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}

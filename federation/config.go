@@ -74,6 +74,13 @@ type Config struct {
 	// of the gossip key can then add a cluster under a CA of its own and
 	// receive every cluster's remote secret. Labs only; logged at start.
 	AdmitAnyCluster bool
+	// ExportMode says which local Services travel to other clusters:
+	// wire.ExportAll (default: every Service not of type ExternalName and
+	// not annotated networking.istio.io/exportTo "~"), or
+	// wire.ExportServiceExport (of those, only the ones a Multi-Cluster
+	// Services API ServiceExport names). Valid ServiceExports travel in
+	// both modes.
+	ExportMode string
 	// FailStaticWindow is how long a dead or departed peer's cluster state
 	// stays in the remote set before it is withdrawn. Default 5m.
 	FailStaticWindow time.Duration
@@ -148,6 +155,11 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := splitHostPort(c.BindAddr); err != nil {
 		bad("bindAddr", "%v", err)
+	}
+	switch c.ExportMode {
+	case "", wire.ExportAll, wire.ExportServiceExport:
+	default:
+		bad("exportMode", "%q: want %s or %s", c.ExportMode, wire.ExportAll, wire.ExportServiceExport)
 	}
 	if c.AdvertiseAddr != "" {
 		if _, _, err := splitHostPort(c.AdvertiseAddr); err != nil {

@@ -13,7 +13,9 @@
 // For each cluster, one record (package wire): the cluster id, the node that
 // produced it (origin), a generation, a SHA-256 of the content and the
 // compressed content: exported services (no Istio routing objects, no
-// selectors, no annotations but exportTo) with their endpoints, network
+// selectors, no annotations but exportTo; Config.ExportMode serviceexport:
+// only those a Multi-Cluster Services ServiceExport names) with their
+// endpoints, the valid ServiceExports (name, namespace, creation time), network
 // gateways, network, trust domain, trust bundle, the owner's sealing key,
 // the cluster's remote secret sealed for each recipient cluster (see Remote
 // secrets), the other networks' east-west gateways the owner's probes find

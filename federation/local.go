@@ -39,7 +39,7 @@ func (n *Node) SetLocal(state *model.ClusterState, remoteSecret []byte) error {
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("federation: SetLocal: %w", err)
 	}
-	body := wire.BodyFromState(c, nil) // the secret travels sealed, never in clear
+	body := wire.BuildBody(c, nil, wire.BodyOptions{ExportMode: n.cfg.ExportMode}) // the secret travels sealed, never in clear
 	if body.ObservedAt == 0 {
 		body.ObservedAt = n.now().UnixNano() // the source gave no time: now is the closest known
 	}

@@ -211,9 +211,10 @@ func TestConfigValidate(t *testing.T) {
 	c.Seeds = []string{"x"}
 	c.FailStaticWindow = 0
 	c.AdmitClusters = []string{"b", "bad id", "b"}
+	c.ExportMode = "some"
 	err := c.Validate()
 	for _, want := range []string{"bindAddr", "seeds[0]", "clusterID: byte 3", "failStaticWindow: must be positive",
-		`admitClusters[1]: "bad id"`, "admitClusters[2]: b is listed twice"} {
+		`admitClusters[1]: "bad id"`, "admitClusters[2]: b is listed twice", `exportMode: "some"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want %q", err, want)
 		}

@@ -51,7 +51,8 @@ func newTranslateCmd() *cobra.Command {
 		Use:   "translate -f PATH [-f PATH ...] [--label k=v ...] [--namespace NS] [-o json|yaml]",
 		Short: "Print the Envoy configuration istiod would give a gateway, from YAML files (offline)",
 		Long: `translate reads Kubernetes and Istio objects (Service, Pod, Namespace, Secret, Endpoints,
-EndpointSlice, Gateway, VirtualService, DestinationRule, ServiceEntry) from files or directories
+EndpointSlice, Gateway, VirtualService, DestinationRule, ServiceEntry, and the Multi-Cluster
+Services API's ServiceExport: <svc>.<ns>.svc.clusterset.local hosts) from files or directories
 (-f -: standard input) and prints the listeners, routes, clusters, endpoints and secrets of one
 gateway proxy as a single JSON (or YAML) object of Envoy v3 resources. Secrets are redacted.
 

@@ -9,6 +9,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	knetworkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	mcsv1alpha1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	"github.com/meshgate/meshgate/discovery/model"
 )
@@ -39,6 +40,10 @@ type Inputs struct {
 	// Kubernetes Ingress (networking.k8s.io/v1) of class istio.
 	Ingresses      []*knetworkingv1.Ingress
 	IngressClasses []*knetworkingv1.IngressClass
+
+	// ServiceExports are the Multi-Cluster Services API's exports
+	// (multicluster.x-k8s.io; v1alpha1 and v1beta1 share the shape).
+	ServiceExports []*mcsv1alpha1.ServiceExport
 }
 
 // Options label and shape the converted state.
@@ -117,6 +122,8 @@ func Cluster(in Inputs, opts Options) (*model.ClusterState, []error) {
 		func(d *model.DestinationRule) *model.Meta { return &d.Meta })
 	c.ServiceEntries = convertAll(in.ServiceEntries, ServiceEntry, model.KindServiceEntry, opts, &errs,
 		func(e *model.ServiceEntry) *model.Meta { return &e.Meta })
+	c.ServiceExports = convertAll(in.ServiceExports, ServiceExport, model.KindServiceExport, opts, &errs,
+		func(e *model.ServiceExport) *model.Meta { return &e.Meta })
 	c.Normalize()
 	return c, errs
 }

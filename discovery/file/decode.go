@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -17,6 +18,7 @@ import (
 	knetworkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	strictjson "sigs.k8s.io/json"
+	mcsv1alpha1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshgate/meshgate/discovery"
@@ -29,6 +31,12 @@ const istioGroup = "networking.istio.io"
 
 // istioVersions are the served versions of istioGroup; they share Go types.
 var istioVersions = map[string]bool{"v1": true, "v1beta1": true, "v1alpha3": true}
+
+// mcsGroup is the Multi-Cluster Services API's group; mcsVersions its
+// served versions, of one shape.
+const mcsGroup = "multicluster.x-k8s.io"
+
+var mcsVersions = []string{"v1alpha1", "v1beta1"}
 
 // objKey identifies an object for duplicate detection and error locations.
 type objKey struct {
@@ -248,6 +256,11 @@ func (d *docDecoder) object(loc location, env envelope, js []byte) {
 		ref.Namespace = ""
 		if d.decodeK8s(loc, ref, js, &o) {
 			d.add(loc, ref, &o.ObjectMeta, func(in *convert.Inputs) { in.IngressClasses = append(in.IngressClasses, &o) })
+		}
+	case group == mcsGroup && slices.Contains(mcsVersions, version) && env.Kind == "ServiceExport":
+		var o mcsv1alpha1.ServiceExport
+		if d.decodeK8s(loc, ref, js, &o) {
+			d.add(loc, ref, &o.ObjectMeta, func(in *convert.Inputs) { in.ServiceExports = append(in.ServiceExports, &o) })
 		}
 	case group == istioGroup && isIstioKind(env.Kind):
 		if !istioVersions[version] {

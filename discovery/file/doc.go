@@ -30,7 +30,9 @@
 // per cluster (see MeshFile). Problems with single documents or objects are
 // reported (DocumentError, ObjectError wrapping a *model.FieldError) and
 // those objects skipped; the rest loads. Kinds meshgate does not use
-// (Deployment, ConfigMap, EnvoyFilter, ...) are listed in Result.Ignored;
+// (Deployment, ConfigMap, EnvoyFilter, ServiceImport, ...) are listed in
+// Result.Ignored; Multi-Cluster Services ServiceExports
+// (multicluster.x-k8s.io v1alpha1 and v1beta1) are read;
 // so are kinds that no Kubernetes or Istio API serves (Ignored.Unknown,
 // "no matches for kind", with a suggestion for a misspelled kind or group).
 //

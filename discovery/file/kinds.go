@@ -44,6 +44,13 @@ var knownKinds = sync.OnceValue(func() kindIndex {
 	// Custom resource definitions themselves (apiextensions-apiserver's
 	// types are not in client-go's scheme).
 	add(schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"})
+	// The Multi-Cluster Services API (ServiceImports are meshgate's output:
+	// known, and ignored in input).
+	for _, v := range mcsVersions {
+		for _, k := range []string{"ServiceExport", "ServiceImport"} {
+			add(schema.GroupVersionKind{Group: mcsGroup, Version: v, Kind: k})
+		}
+	}
 	for _, l := range ix.byLower {
 		slices.SortFunc(l, func(a, b schema.GroupVersionKind) int { return strings.Compare(a.String(), b.String()) })
 	}

@@ -5,7 +5,8 @@
 //
 //	kube-apiserver ──▶ informers (Services, EndpointSlices, Pods, Namespaces,
 //	                   Nodes, Ingresses, IngressClasses; Gateway, VirtualService,
-//	                   DestinationRule, ServiceEntry)
+//	                   DestinationRule, ServiceEntry; with Config.ServiceExports
+//	                   the Multi-Cluster Services ServiceExports)
 //	               ──▶ per-name Secret watches (credentialName, <name>-cacert)
 //	                        │ any event
 //	                        ▼

@@ -17,6 +17,9 @@ import (
 	networkinglisters "k8s.io/client-go/listers/networking/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	mcsclient "sigs.k8s.io/mcs-api/pkg/client/clientset/versioned"
+	mcsinformers "sigs.k8s.io/mcs-api/pkg/client/informers/externalversions"
+	mcslisters "sigs.k8s.io/mcs-api/pkg/client/listers/apis/v1alpha1"
 
 	"github.com/meshgate/meshgate/discovery/convert"
 )
@@ -56,6 +59,7 @@ func clientConfig(cfg *rest.Config, h *health) *rest.Config {
 type informerSet struct {
 	core  informers.SharedInformerFactory
 	istio istioinformers.SharedInformerFactory // nil when ServicesOnly
+	mcs   mcsinformers.SharedInformerFactory   // nil without a ServiceExports client
 
 	namespaces corelisters.NamespaceLister
 	services   corelisters.ServiceLister
@@ -69,13 +73,15 @@ type informerSet struct {
 	serviceEntries   istiolisters.ServiceEntryLister
 	ingresses        networkinglisters.IngressLister
 	ingressClasses   networkinglisters.IngressClassLister
+	serviceExports   mcslisters.ServiceExportLister
 
 	synced []cache.InformerSynced
 }
 
 // newInformerSet creates (but does not start) the informers; onEvent is
 // called on every add, update and delete.
-func newInformerSet(kc kubernetes.Interface, ic istioclient.Interface, servicesOnly bool, onEvent func()) (*informerSet, error) {
+// mc, when not nil, adds the ServiceExports informer.
+func newInformerSet(kc kubernetes.Interface, ic istioclient.Interface, mc mcsclient.Interface, servicesOnly bool, onEvent func()) (*informerSet, error) {
 	s := &informerSet{core: informers.NewSharedInformerFactoryWithOptions(kc, 0, informers.WithTransform(slim))}
 	handler := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { onEvent() },
@@ -116,6 +122,14 @@ func newInformerSet(kc kubernetes.Interface, ic istioclient.Interface, servicesO
 		return nil, fmt.Errorf("kube source: add event handler: %w", err)
 	}
 	s.synced = append(s.synced, nodeInf.Informer().HasSynced)
+	if mc != nil {
+		s.mcs = mcsinformers.NewSharedInformerFactoryWithOptions(mc, 0, mcsinformers.WithTransform(slim))
+		se := s.mcs.Multicluster().V1alpha1().ServiceExports()
+		s.serviceExports = se.Lister()
+		if err := add(se.Informer()); err != nil {
+			return nil, err
+		}
+	}
 	if servicesOnly {
 		return s, nil
 	}
@@ -143,6 +157,9 @@ func (s *informerSet) start(stop <-chan struct{}) {
 	if s.istio != nil {
 		s.istio.Start(stop)
 	}
+	if s.mcs != nil {
+		s.mcs.Start(stop)
+	}
 }
 
 // shutdown waits for the informers' goroutines after stop was closed.
@@ -150,6 +167,9 @@ func (s *informerSet) shutdown() {
 	s.core.Shutdown()
 	if s.istio != nil {
 		s.istio.Shutdown()
+	}
+	if s.mcs != nil {
+		s.mcs.Shutdown()
 	}
 }
 
@@ -165,6 +185,9 @@ func (s *informerSet) inputs() convert.Inputs {
 	nodes, _ := s.nodes.List(all)
 	for _, n := range nodes {
 		in.Nodes = append(in.Nodes, convert.SlimNode(n))
+	}
+	if s.mcs != nil {
+		in.ServiceExports, _ = s.serviceExports.List(all)
 	}
 	if s.istio != nil {
 		in.Gateways, _ = s.gateways.List(all)

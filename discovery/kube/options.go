@@ -55,6 +55,10 @@ type Config struct {
 	// only: no Istio configuration and no Secrets. Remote clusters use it,
 	// as istiod does in a multi-primary mesh.
 	ServicesOnly bool
+	// ServiceExports also watches the Multi-Cluster Services API's
+	// ServiceExports (multicluster.x-k8s.io/v1alpha1; the CRD must be
+	// installed, or the initial sync never completes).
+	ServiceExports bool
 	// Holdoff and MaxDelay debounce rebuilds (defaults DefaultHoldoff,
 	// DefaultMaxDelay).
 	Holdoff, MaxDelay time.Duration

@@ -14,6 +14,7 @@ import (
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+	mcsclient "sigs.k8s.io/mcs-api/pkg/client/clientset/versioned"
 
 	"github.com/meshgate/meshgate/discovery"
 	"github.com/meshgate/meshgate/discovery/convert"
@@ -34,6 +35,7 @@ type Source struct {
 	health  *health
 	kc      kubernetes.Interface
 	ic      istioclient.Interface // nil when ServicesOnly
+	mc      mcsclient.Interface   // nil unless ServiceExports
 	probe   func(context.Context) error
 	secrets *secretWatches // nil when ServicesOnly
 	deb     *debounce.Debouncer
@@ -92,10 +94,15 @@ func New(cfg Config, opts Options) (*Source, error) {
 		}
 		s.secrets = newSecretWatches(kc, s.health, s.changed)
 	}
+	if cfg.ServiceExports {
+		if s.mc, err = mcsclient.NewForConfig(rc); err != nil {
+			return nil, fmt.Errorf("kube source %s: %w", cfg.ClusterID, err)
+		}
+	}
 	if s.probe, err = newProbe(opts.REST); err != nil {
 		return nil, fmt.Errorf("kube source %s: %w", cfg.ClusterID, err)
 	}
-	if s.inf, err = newInformerSet(kc, s.ic, cfg.ServicesOnly, s.changed); err != nil {
+	if s.inf, err = newInformerSet(kc, s.ic, s.mc, cfg.ServicesOnly, s.changed); err != nil {
 		return nil, err
 	}
 	return s, nil

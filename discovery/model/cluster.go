@@ -126,6 +126,10 @@ type ClusterState struct {
 	// of its daemon. Zero when unknown. Not content: Hash, ConfigHash and
 	// JSON leave it out (a new time alone is no change); Clone keeps it.
 	ObservedAt time.Time `json:"-"`
+	// ServiceExports are the cluster's Multi-Cluster Services API
+	// ServiceExports (clusterset.go): which of its Services it exports to
+	// the clusterset.
+	ServiceExports []ServiceExport `json:"serviceExports,omitempty"`
 }
 
 // NetworkGateway is an address at which a network's east-west gateway accepts
@@ -218,6 +222,7 @@ func (c *ClusterState) Normalize() {
 	slices.SortFunc(c.Secrets, byMeta(func(s *Secret) *Meta { return &s.Meta }))
 	sortGateways(c.NetworkGateways)
 	sortGateways(c.UnreachableGateways)
+	slices.SortFunc(c.ServiceExports, byMeta(func(e *ServiceExport) *Meta { return &e.Meta }))
 }
 
 // Validate checks the structural invariants of a ClusterState: an ID, unique

@@ -6,7 +6,9 @@
 //
 // Sources (discovery/file, discovery/kube) convert Kubernetes and Istio objects
 // into these plain Go values; federation carries ClusterStates between daemons;
-// the translator reads a MeshState and nothing else.
+// the translator reads a MeshState and nothing else. clusterset.go derives
+// the Multi-Cluster Services API's clusterset (ServiceExports of every
+// cluster, the oldest-export rule) for the translator and discovery/mcs.
 //
 // Rules of the package:
 //   - no client-go, Istio, Envoy or memberlist imports (the rule below);

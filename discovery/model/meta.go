@@ -20,6 +20,7 @@ const (
 	KindDestinationRule Kind = "DestinationRule"
 	KindServiceEntry    Kind = "ServiceEntry"
 	KindIngress         Kind = "Ingress"
+	KindServiceExport   Kind = "ServiceExport"
 )
 
 // Meta identifies an object: its kind-independent name, namespace and labels.

@@ -39,6 +39,10 @@ type Config struct {
 	// CredentialNamespaces are where credentialName Secrets are read.
 	// Default: Namespace.
 	CredentialNamespaces []string
+	// ServiceExports watches the local cluster's Multi-Cluster Services
+	// API ServiceExports (kube.Config.ServiceExports). Remote clusters'
+	// exports arrive by federation only.
+	ServiceExports bool
 	// RemoteSyncTimeout bounds how long readiness waits for a remote
 	// cluster's initial sync. Default remote.DefaultSyncTimeout.
 	RemoteSyncTimeout time.Duration
@@ -135,6 +139,7 @@ func New(cfg Config, opts Options) (*Source, error) {
 		MeshID:               cfg.MeshID,
 		DomainSuffix:         cfg.DomainSuffix,
 		CredentialNamespaces: cfg.CredentialNamespaces,
+		ServiceExports:       cfg.ServiceExports,
 		Holdoff:              cfg.Holdoff,
 		MaxDelay:             cfg.MaxDelay,
 	}, kube.Options{REST: opts.REST, Logger: log.With("component", "kube"), Metrics: m})

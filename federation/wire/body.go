@@ -30,6 +30,12 @@ type Body struct {
 	TrustBundle     []byte           `json:"trustBundle,omitempty"`
 	Services        []Service        `json:"services,omitempty"`
 	NetworkGateways []NetworkGateway `json:"networkGateways,omitempty"`
+	// ServiceExports are the cluster's valid Multi-Cluster Services API
+	// exports (of Services the Body carries): what the clusterset's
+	// <svc>.<ns>.svc.clusterset.local hosts, ServiceImports and conflict
+	// resolution are derived from (model.ClusterSet). Older daemons ignore
+	// the field.
+	ServiceExports []ServiceExport `json:"serviceExports,omitempty"`
 	// RemoteSecret is the remote secret in clear, as daemons wrote it
 	// before sealing: read (from older daemons), never written by a Node.
 	RemoteSecret []byte `json:"remoteSecret,omitempty"`
@@ -141,6 +147,13 @@ type EndpointPort struct {
 	Port uint32 `json:"port"`
 }
 
+// ServiceExport is a model.ServiceExport.
+type ServiceExport struct {
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+	Created   string `json:"created,omitempty"`
+}
+
 // NetworkGateway is a model.NetworkGateway.
 type NetworkGateway struct {
 	Network string `json:"network"`
@@ -154,14 +167,42 @@ func Exported(s *model.Service) bool {
 	return s.Type != "ExternalName" && s.Annotations[AnnotationExportTo] != "~"
 }
 
+// Export modes (BodyOptions.ExportMode): which Services travel.
+const (
+	// ExportAll: every Service that Exported allows (the default).
+	ExportAll = "all"
+	// ExportServiceExport: only Services that Exported allows and that a
+	// valid ServiceExport of their cluster names (the MCS API's opt-in).
+	ExportServiceExport = "serviceexport"
+)
+
+// BodyOptions shape what BuildBody puts in a Body.
+type BodyOptions struct {
+	// ExportMode is ExportAll ("" too) or ExportServiceExport.
+	ExportMode string
+}
+
 // BodyFromState builds the Body of a local cluster state: exported services
 // only, without selectors, external addresses, annotations (exportTo apart)
 // or any Istio routing object.
 func BodyFromState(c *model.ClusterState, remoteSecret []byte) Body {
+	return BuildBody(c, remoteSecret, BodyOptions{})
+}
+
+// BuildBody is BodyFromState with options: in ExportServiceExport mode only
+// the Services with a valid ServiceExport travel. In every mode the valid
+// ServiceExports of the Services that travel travel too.
+func BuildBody(c *model.ClusterState, remoteSecret []byte, o BodyOptions) Body {
 	b := Body{Cluster: c.ID, Network: c.Network, TrustDomain: c.TrustDomain, TrustBundle: c.TrustBundle, RemoteSecret: remoteSecret}
+	for i := range c.ServiceExports {
+		e := &c.ServiceExports[i]
+		if ok, _, _ := model.ExportValidity(c, e); ok {
+			b.ServiceExports = append(b.ServiceExports, ServiceExport{Name: e.Name, Namespace: e.Namespace, Created: e.Created})
+		}
+	}
 	for i := range c.Services {
 		s := &c.Services[i]
-		if !Exported(s) {
+		if !Exported(s) || (o.ExportMode == ExportServiceExport && c.ServiceExport(s.Namespace, s.Name) == nil) {
 			continue
 		}
 		ws := Service{Name: s.Name, Namespace: s.Namespace, Hostname: s.Hostname, Labels: s.Labels,
@@ -296,6 +337,17 @@ func (b *Body) toState() (*model.ClusterState, error) {
 		if s.Hostname == "" {
 			errs = append(errs, fmt.Errorf("services[%d].hostname: empty", i))
 		}
+	}
+	seenExports := map[ServiceExport]bool{}
+	for i, e := range b.ServiceExports {
+		k := ServiceExport{Name: e.Name, Namespace: e.Namespace}
+		if e.Name == "" || e.Namespace == "" || seenExports[k] {
+			errs = append(errs, fmt.Errorf("serviceExports[%d]: name %q namespace %q: both required, once", i, e.Name, e.Namespace))
+			continue
+		}
+		seenExports[k] = true
+		c.ServiceExports = append(c.ServiceExports, model.ServiceExport{
+			Meta: model.Meta{Name: e.Name, Namespace: e.Namespace, Source: "federation:" + b.Cluster}, Created: e.Created})
 	}
 	for i, g := range b.NetworkGateways {
 		if g.Address == "" || !validPort(g.Port) {

@@ -78,6 +78,10 @@ func (df *differ) diff(old, new *model.MeshState) meshDiff {
 						d.hosts = map[string]bool{}
 					}
 					d.hosts[sb.Hostname] = true
+					if b.ServiceExport(sb.Namespace, sb.Name) != nil {
+						// the clusterset host takes its endpoints from this Service too
+						d.hosts[model.ClusterSetHostname(sb.Name, sb.Namespace)] = true
+					}
 				}
 			}
 		}
@@ -116,7 +120,7 @@ func sameClusterConfig(a, b *model.ClusterState) bool {
 		sameSlice(a.Namespaces, b.Namespaces) && sameSlice(a.Gateways, b.Gateways) &&
 		sameSlice(a.VirtualServices, b.VirtualServices) && sameSlice(a.DestinationRules, b.DestinationRules) &&
 		sameSlice(a.ServiceEntries, b.ServiceEntries) && sameSlice(a.Secrets, b.Secrets) &&
-		sameSlice(a.NetworkGateways, b.NetworkGateways)
+		sameSlice(a.NetworkGateways, b.NetworkGateways) && sameSlice(a.ServiceExports, b.ServiceExports)
 }
 
 // sameServiceConfig reports whether everything of a service but its

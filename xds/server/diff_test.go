@@ -65,6 +65,14 @@ func TestDiffMesh(t *testing.T) {
 			m.Unreachable = []model.NetworkGateway{{Network: "n2", Cluster: "c2", Address: "192.0.2.9", Port: 15443}}
 			return &m
 		}(), config: true},
+		{name: "shared, a ServiceExport added", old: base, new: shared(func(c *model.ClusterState) {
+			c.ServiceExports = []model.ServiceExport{{Meta: model.Meta{Name: "echo", Namespace: "default"}}}
+		}), config: true},
+		{name: "exported, one endpoint: the clusterset host too", old: mesh(exported(baseCluster())), new: func() *model.MeshState {
+			c := exported(baseCluster())
+			c.Services[0].Endpoints[1].Address = "10.0.0.3"
+			return mesh(c)
+		}(), hosts: []string{echo, "echo.default.svc.clusterset.local"}},
 		{name: "a cluster added", old: base, new: base.WithCluster(&model.ClusterState{ID: "remote"}), config: true},
 		{name: "a workloadSelector entry takes endpoints from services", old: mesh(withSelectorEntry(baseCluster())),
 			new: func() *model.MeshState {
@@ -110,5 +118,11 @@ func withSelectorEntry(c model.ClusterState) model.ClusterState {
 		Meta: model.Meta{Name: "vms", Namespace: "default"}, Hosts: []string{"vm.example.com"},
 		WorkloadSelector: map[string]string{"app": "echo"},
 	})
+	return c
+}
+
+// exported gives c a ServiceExport of echo.
+func exported(c model.ClusterState) model.ClusterState {
+	c.ServiceExports = []model.ServiceExport{{Meta: model.Meta{Name: "echo", Namespace: "default"}}}
 	return c
 }

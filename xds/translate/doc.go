@@ -14,6 +14,13 @@
 // byte-identical output. Problems with individual objects are collected in
 // Result.Errors (each naming the object and field) and the offending object is
 // skipped; the rest still translates. Every emitted resource passes ValidateAll.
+// Hosts are the Services of every cluster (<svc>.<ns>.svc.<domain suffix>,
+// merged by namespace sameness), the local ServiceEntries, and the
+// Multi-Cluster Services hosts <svc>.<ns>.svc.clusterset.local of every
+// service some cluster exports with a ServiceExport (model.ClusterSet:
+// endpoints of the exporting clusters only, ports of the oldest export,
+// visibility from that export's Service exportTo annotation, else
+// Options.DefaultServiceExportTo).
 // Explain answers why a proxy has or lacks a host, cluster, endpoint or SNI
 // route, with the objects (and their files) that produced it or the reason it
 // is missing, using the same lookups as Translate (explain.go).

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"slices"
+	"strings"
 
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 
@@ -57,7 +58,8 @@ func parseClusterRef(name string) (sni.Name, bool, bool) {
 }
 
 // narrowed is what EndpointsFor needs of mesh to build the endpoints of
-// clusters: the Services of their hosts (in every cluster, by binary search),
+// clusters: the Services of their hosts (in every cluster, by binary search;
+// for a clusterset host, the Service of its namespace and name),
 // every DestinationRule, ServiceEntry and network gateway, and no Gateway or
 // VirtualService (routing does not shape endpoints). Every Service stays when
 // a ServiceEntry selects workloads (its endpoints come from any Service of
@@ -82,12 +84,33 @@ func narrowed(mesh *model.MeshState, clusters []string) *model.MeshState {
 	for i, c := range mesh.Clusters {
 		nc := *c
 		nc.Services, nc.Gateways, nc.VirtualServices = nil, nil, nil
+		clusterSet := false
 		for _, h := range hosts {
 			if s := c.Service(h); s != nil {
 				nc.Services = append(nc.Services, *s)
+			} else if name, ns, ok := clusterSetService(h); ok {
+				// a clusterset host: the exported Service of each cluster
+				if s := c.ServiceByName(ns, name); s != nil {
+					nc.Services = append(nc.Services, *s)
+					clusterSet = true
+				}
 			}
+		}
+		if clusterSet {
+			slices.SortFunc(nc.Services, func(a, b model.Service) int { return strings.Compare(a.Hostname, b.Hostname) })
+			nc.Services = slices.CompactFunc(nc.Services, func(a, b model.Service) bool { return a.Hostname == b.Hostname })
 		}
 		out.Clusters[i] = &nc
 	}
 	return out
+}
+
+// clusterSetService reads "<name>.<namespace>.svc.clusterset.local".
+func clusterSetService(host string) (name, namespace string, ok bool) {
+	rest, ok := strings.CutSuffix(host, ".svc."+model.ClusterSetDomain)
+	if !ok {
+		return "", "", false
+	}
+	name, namespace, ok = strings.Cut(rest, ".")
+	return name, namespace, ok && name != "" && namespace != "" && !strings.Contains(namespace, ".")
 }

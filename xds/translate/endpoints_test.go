@@ -11,7 +11,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/testing/protocmp"
 
-	"github.com/meshgate/meshgate/discovery/file"
 	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/xds/node"
 )
@@ -156,10 +155,7 @@ func TestEndpointsForMatchesTranslate(t *testing.T) {
 	n := 0
 	for _, dir := range dirs {
 		for _, p := range caseProxies(t, dir) {
-			mesh, _, err := file.LoadMesh(file.Config{Paths: caseInputs(t, dir)})
-			if err != nil {
-				t.Fatal(err)
-			}
+			mesh, _ := caseMesh(t, dir)
 			proxy := Proxy{Type: node.TypeRouter, Namespace: p.Namespace, Labels: p.Labels, ClusterID: mesh.LocalCluster}
 			if nw, ok := p.Metadata["NETWORK"].(string); ok {
 				proxy.Network = nw

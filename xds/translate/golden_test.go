@@ -170,13 +170,31 @@ func translateCase(t testing.TB, dir string, p caseProxy, opts Options) (doc, re
 	return doc, r.Bytes()
 }
 
-// caseResult translates one proxy of a case; objErrs are the objects the
-// loader rejected.
-func caseResult(t testing.TB, dir string, p caseProxy, opts Options) (res *Result, objErrs []error) {
+// caseMesh loads a case: its top-level YAML is the local cluster, and each
+// remote/<cluster>/ directory (only where a case has one) another cluster
+// of the mesh, as federation would add it.
+func caseMesh(t testing.TB, dir string) (*model.MeshState, []error) {
 	mesh, objErrs, err := file.LoadMesh(file.Config{Paths: caseInputs(t, dir)})
 	if err != nil {
 		t.Fatalf("%s: load: %v", dir, err)
 	}
+	remotes, _ := filepath.Glob(filepath.Join(dir, "remote", "*"))
+	var extra []*model.ClusterState
+	for _, r := range remotes {
+		m, errs, err := file.LoadMesh(file.Config{Paths: []string{r}, ClusterID: filepath.Base(r)})
+		if err != nil {
+			t.Fatalf("%s: load: %v", r, err)
+		}
+		objErrs = append(objErrs, errs...)
+		extra = append(extra, m.Local())
+	}
+	return model.Compose(mesh, extra), objErrs
+}
+
+// caseResult translates one proxy of a case; objErrs are the objects the
+// loader rejected.
+func caseResult(t testing.TB, dir string, p caseProxy, opts Options) (res *Result, objErrs []error) {
+	mesh, objErrs := caseMesh(t, dir)
 	proxy := Proxy{Type: p.Type, IP: p.IP, Namespace: p.Namespace, Labels: p.Labels, ClusterID: mesh.LocalCluster, Flavor: p.flavor}
 	if p.Locality != "" {
 		l := localityOf(p.Locality)
@@ -188,7 +206,7 @@ func caseResult(t testing.TB, dir string, p caseProxy, opts Options) (res *Resul
 	if proxy.Type == "" {
 		proxy.Type = node.TypeRouter
 	}
-	res, err = Translate(mesh, proxy, opts)
+	res, err := Translate(mesh, proxy, opts)
 	if err != nil {
 		t.Fatalf("%s: translate: %v", dir, err)
 	}

@@ -155,6 +155,7 @@ func (ix *Index) indexServices() {
 			e.Instances = append(e.Instances, instance{Cluster: c, Svc: s})
 		}
 	}
+	ix.indexClusterSet()
 	// ServiceEntries of the local cluster (config is local).
 	for i := range ix.local.ServiceEntries {
 		se := &ix.local.ServiceEntries[i]
@@ -207,6 +208,25 @@ func (ix *Index) selectedWorkloads(se *model.ServiceEntry) []instance {
 		}
 	}
 	return out
+}
+
+// indexClusterSet adds the Multi-Cluster Services hosts
+// <name>.<namespace>.svc.clusterset.local of the services some cluster
+// exports (model.ClusterSet): their ports are the clusterset's (the oldest
+// export's where exports conflict), their endpoints those of the exporting
+// clusters only, and their visibility the exportTo annotation of the oldest
+// export's Service (else the mesh default), as for any Service.
+func (ix *Index) indexClusterSet() {
+	for _, cs := range model.ClusterSet(ix.mesh) {
+		if _, exists := ix.services[cs.Hostname]; exists {
+			continue // a Service whose cluster domain is clusterset.local
+		}
+		e := &service{Hostname: cs.Hostname, Name: cs.Name, Namespace: cs.Namespace, Ports: cs.Ports, exportTo: serviceExportTo(cs.Exports[0])}
+		for i, id := range cs.Clusters {
+			e.Instances = append(e.Instances, instance{Cluster: ix.mesh.Cluster(id), Svc: cs.Exports[i]})
+		}
+		ix.services[cs.Hostname] = e
+	}
 }
 
 func boolRank(b bool) int {

@@ -17,6 +17,7 @@ import (
 	"github.com/meshgate/meshgate/cmd/internal/cliflag"
 	"github.com/meshgate/meshgate/discovery/convert"
 	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/federation/wire"
 	"github.com/meshgate/meshgate/gwhealth"
 	"github.com/meshgate/meshgate/identity"
 )
@@ -126,6 +127,15 @@ type Config struct {
 	// DefaultServiceExportTo is MeshConfig.defaultServiceExportTo: where
 	// Services and ServiceEntries without exportTo are visible (default *).
 	DefaultServiceExportTo []string `json:"default-service-export-to,omitempty"`
+	// ExportMode says which Services federation carries to other clusters:
+	// "all" (every Service not of type ExternalName and not annotated
+	// networking.istio.io/exportTo "~"), or "serviceexport" (of those, only
+	// the ones a Multi-Cluster Services API ServiceExport names). Default all.
+	ExportMode string `json:"export-mode,omitempty"`
+	// MulticlusterServices (Kubernetes mode) reads the local cluster's
+	// ServiceExports and writes ServiceImports and ServiceExport conditions
+	// (package discovery/mcs; needs deploy/mcs: the CRDs and RBAC).
+	MulticlusterServices bool `json:"multicluster-services,omitempty"`
 
 	// Gossip configures federation with the other clusters' daemons; off
 	// while gossip-address is empty.
@@ -193,6 +203,7 @@ func DefaultConfig() Config {
 		RemoteSecretTTL:      Duration(24 * time.Hour),
 		SVIDTTL:              Duration(24 * time.Hour),
 		GatewayProbeInterval: Duration(gwhealth.DefaultConfig().Interval),
+		ExportMode:           wire.ExportAll,
 		GossipConfig:         GossipConfig{MeshID: "mesh1", FailStaticWindow: Duration(5 * time.Minute), SyncTimeout: Duration(15 * time.Second)},
 	}
 }
@@ -376,6 +387,19 @@ func (c Config) Validate() error {
 	if err := convert.ValidateDefaultExportTo(c.DefaultServiceExportTo); err != nil {
 		bad("default-service-export-to", "%v", err)
 	}
+	kubeMode := c.Kubeconfig != "" || c.InCluster
+	switch c.ExportMode {
+	case "", wire.ExportAll:
+	case wire.ExportServiceExport:
+		if kubeMode && !c.MulticlusterServices {
+			bad("export-mode", "serviceexport needs multicluster-services (the ServiceExports are read with it)")
+		}
+	default:
+		bad("export-mode", "%q: want %s or %s", c.ExportMode, wire.ExportAll, wire.ExportServiceExport)
+	}
+	if c.MulticlusterServices && !kubeMode {
+		bad("multicluster-services", "needs the Kubernetes source (kubeconfig or in-cluster); the file source reads ServiceExports always")
+	}
 	return errors.Join(errs...)
 }
 
@@ -479,5 +503,7 @@ func BindFlags(fs *pflag.FlagSet, c *Config) {
 	fs.BoolVar(&c.EnableMySQLFilter, "enable-mysql-filter", c.EnableMySQLFilter, "mysql_proxy before tcp_proxy on MYSQL servers")
 	fs.BoolVar(&c.EnableRedisFilter, "enable-redis-filter", c.EnableRedisFilter, "redis_proxy for REDIS servers")
 	fs.BoolVar(&c.EnableQUICListeners, "enable-quic-listeners", c.EnableQUICListeners, "HTTP/3 listeners for HTTPS servers with a UDP gateway port")
+	fs.StringVar(&c.ExportMode, "export-mode", c.ExportMode, "which Services travel to other clusters: all (not ExternalName, not exportTo ~) or serviceexport (of those, only the ones a multicluster.x-k8s.io ServiceExport names)")
+	fs.BoolVar(&c.MulticlusterServices, "multicluster-services", c.MulticlusterServices, "Kubernetes mode: read ServiceExports, write ServiceImports and ServiceExport conditions (install deploy/mcs: CRDs and RBAC)")
 	fs.StringSliceVar(&c.DefaultServiceExportTo, "default-service-export-to", c.DefaultServiceExportTo, "namespaces where Services and ServiceEntries without exportTo are visible: *, ., ~ or names (Istio: meshConfig.defaultServiceExportTo; default *)")
 }

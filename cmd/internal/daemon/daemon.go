@@ -27,6 +27,7 @@ import (
 	"github.com/meshgate/meshgate/cmd/internal/ui"
 	"github.com/meshgate/meshgate/discovery"
 	"github.com/meshgate/meshgate/discovery/file"
+	"github.com/meshgate/meshgate/discovery/mcs"
 	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/discovery/multicluster"
 	"github.com/meshgate/meshgate/discovery/remote"
@@ -57,6 +58,7 @@ type Daemon struct {
 	fedAuth    *federation.X509Auth            // signs the local cluster's records
 	fedStarted chan struct{}                   // closed once Run has started (or skipped, or failed to start) federation
 	own        *remote.SecretRenewer           // the gossiped remote secret of this cluster, or nil
+	mcs        *mcs.Writer                     // ServiceImports and ServiceExport conditions, or nil
 	secure     *securePort                     // the secure xDS port, or nil
 	served     atomic.Pointer[model.MeshState] // the mesh last handed to the xDS server (the /ui page)
 	startedAt  time.Time
@@ -156,9 +158,15 @@ func (d *Daemon) newSource() error {
 			CredentialNamespaces: cfg.CredentialNamespaces,
 			RemoteSyncTimeout:    cfg.RemoteSyncTimeout.D(),
 			AllowInsecureRemote:  cfg.AllowInsecureRemote,
+			ServiceExports:       cfg.MulticlusterServices,
 			Holdoff:              cfg.DebounceHoldoff.D(),
 			MaxDelay:             cfg.DebounceMaxDelay.D(),
 		}, multicluster.Options{REST: d.rest, Logger: d.log, Registerer: d.reg, Pin: d.pinRemote})
+		if err != nil || !cfg.MulticlusterServices {
+			return err
+		}
+		d.mcs, err = mcs.New(mcs.Config{ClusterID: cfg.ClusterID},
+			mcs.Options{REST: d.rest, Logger: d.log.With("component", "mcs"), Registerer: d.reg})
 		return err
 	default:
 		d.source = file.Source{Config: file.Config{Paths: []string{cfg.ConfigDir}, ClusterID: cfg.ClusterID,
@@ -195,6 +203,7 @@ func (d *Daemon) newFederation() error {
 	fc := federation.DefaultConfig()
 	fc.BindAddr, fc.AdvertiseAddr, fc.Seeds = g.BindAddress, g.AdvertiseAddress, g.Join
 	fc.MeshID, fc.ClusterID = g.MeshID, d.cfg.ClusterID
+	fc.ExportMode = d.cfg.ExportMode
 	fc.KeyringFile, fc.Insecure = g.KeyringFile, g.Insecure
 	if g.FailStaticWindow > 0 {
 		fc.FailStaticWindow = g.FailStaticWindow.D()
@@ -356,6 +365,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.own != nil {
 		g.Go(func() error { return stopped(gctx, "remote secret", d.own.Run(gctx)) })
 	}
+	if d.mcs != nil {
+		g.Go(func() error { return stopped(gctx, "mcs writer", d.mcs.Run(gctx)) })
+	}
 	xdsDone := make(chan struct{})
 	g.Go(func() error { defer close(xdsDone); return stopped(gctx, "xds server", d.xds.Run(gctx)) })
 	g.Go(func() error { return stopped(gctx, "identity", d.id.Run(gctx, d.xds.SecretsChanged)) })
@@ -490,6 +502,9 @@ func (d *Daemon) serve(m *model.MeshState) {
 	d.sources.checkReferences(m, d.translateOptions())
 	if d.id.SetBundles(m.Clusters) {
 		d.xds.SecretsChanged()
+	}
+	if d.mcs != nil {
+		d.mcs.Update(m) // ServiceImports and ServiceExport conditions follow the whole mesh
 	}
 	served := d.gw.apply(m, d.cfg.Network) // without unreachable gateways where anything else is left
 	d.xds.Update(served)

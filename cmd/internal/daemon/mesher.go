@@ -9,7 +9,8 @@ import (
 
 // mesher composes what the xDS server serves: the source's state plus the
 // remote clusters federation learned by gossip (model.Compose: a cluster the
-// source has is never replaced by a gossiped one); and it hands the source's
+// source has is never replaced by a gossiped one, but takes the
+// ServiceExports of its gossiped state: model.WithGossipedExports); and it hands the source's
 // local cluster, with its remote secret, to federation.
 //
 //	source ─publish─▶ setSource ────┐
@@ -93,7 +94,9 @@ func (m *mesher) run(ctx context.Context, serve, publishLocal func(*model.MeshSt
 			continue // nothing before the first complete load
 		}
 		if meshDirty {
-			serve(model.Compose(source, remote))
+			// a remote cluster watched through its API server keeps the
+			// ServiceExports its daemon gossips (the watch reads none)
+			serve(model.WithGossipedExports(model.Compose(source, remote), remote))
 		}
 		if localDirty {
 			publishLocal(source)

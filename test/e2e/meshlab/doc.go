@@ -12,6 +12,8 @@
 // Options.EgressCluster an Envoy egress gateway runs there too, on a pod
 // address, towards an external service (workload.External: HTTP and HTTPS
 // with a CA of its own) on the node address of Options.ExternalCluster.
+// With Options.MulticlusterServices every API server gets the Multi-Cluster
+// Services CRDs (deploy/mcs) and every daemon --multicluster-services.
 //
 //	Options ─▶ New ─▶ netlab.New (namespaces) ─▶ PKI (root + cacerts per cluster)
 //	             │        ─▶ kubetest.Start (per network, kube source) ─▶ Store.Sync (objects)

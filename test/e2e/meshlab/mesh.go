@@ -77,7 +77,11 @@ type Options struct {
 	// BuiltinEastWest lists clusters that keep the built-in east-west
 	// gateway with Envoy set (both kinds in one run, to compare them).
 	BuiltinEastWest []string
-	Logf            func(format string, args ...any)
+	// MulticlusterServices installs the Multi-Cluster Services CRDs
+	// (deploy/mcs) in every API server and runs the daemons with
+	// --multicluster-services. Needs SourceKube.
+	MulticlusterServices bool
+	Logf                 func(format string, args ...any)
 }
 
 // Mesh is the running world.
@@ -118,6 +122,9 @@ func New(ctx context.Context, slot *netlab.Slot, opts Options) (m *Mesh, err err
 	if opts.JoinByRemoteSecret && opts.Source != SourceKube {
 		return nil, errors.New("joining by remote secret needs the Kubernetes source")
 	}
+	if opts.MulticlusterServices && opts.Source != SourceKube {
+		return nil, errors.New("the Multi-Cluster Services API needs the Kubernetes source")
+	}
 	m = &Mesh{Opts: opts, Bin: opts.Bin}
 	defer func() {
 		if err != nil {
@@ -146,6 +153,11 @@ func New(ctx context.Context, slot *netlab.Slot, opts Options) (m *Mesh, err err
 	// mirrors them into YAML).
 	if err := m.startAPIServers(ctx); err != nil {
 		return m, err
+	}
+	if opts.MulticlusterServices {
+		if err := m.installMCSCRDs(ctx); err != nil {
+			return m, err
+		}
 	}
 	if err := m.writeGossipKeys(); err != nil {
 		return m, err
@@ -200,6 +212,24 @@ func (m *Mesh) startAPIServers(ctx context.Context) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// installMCSCRDs installs deploy/mcs/00-crds.yaml in every API server.
+func (m *Mesh) installMCSCRDs(ctx context.Context) error {
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	crds, err := os.ReadFile(filepath.Join(root, "deploy", "mcs", "00-crds.yaml"))
+	if err != nil {
+		return err
+	}
+	for _, c := range m.Clusters {
+		if _, err := kubetest.InstallCRDs(ctx, c.Kube.RESTConfig(), crds, time.Minute); err != nil {
+			return fmt.Errorf("%s: MCS CRDs: %w", c.ID, err)
+		}
+	}
+	return nil
 }
 
 // AllowedCallers are the SPIFFE IDs echo pods accept: the clients and the
@@ -264,6 +294,9 @@ func (m *Mesh) daemonProc(c *Cluster) *Proc {
 		// Gateways' SVIDs come from the cluster's intermediate under the
 		// mesh's shared root.
 		argv = append(argv, "--cacerts", c.CACerts)
+	}
+	if m.Opts.MulticlusterServices {
+		argv = append(argv, "--multicluster-services")
 	}
 	switch m.Opts.Source {
 	case SourceFile:

@@ -30,19 +30,38 @@ const (
 // Host is the FQDN of a service of the e2e namespace.
 func Host(svc string) string { return svc + "." + Namespace + "." + DomainSuffix }
 
+// ClusterSetHost is the Multi-Cluster Services host of a service of the
+// e2e namespace.
+func ClusterSetHost(svc string) string { return svc + "." + Namespace + ".svc.clusterset.local" }
+
 // ClientRoute is one route of the clients' egress configuration: the
 // daemon sends the client the cluster of each route (CDS) and its
 // endpoints (EDS).
 type ClientRoute struct {
 	Service, Subset string
+	// ClusterSet routes to the service's clusterset host (ClusterSetHost)
+	// instead of its cluster.local one.
+	ClusterSet bool
 }
 
 // SNIHost is the route's match key (not a DNS name anyone resolves).
 func (r ClientRoute) SNIHost() string {
-	if r.Subset == "" {
-		return r.Service + "." + ClientSNIZone
+	h := r.Service + "." + ClientSNIZone
+	if r.ClusterSet {
+		h = "clusterset." + h
 	}
-	return r.Subset + "." + r.Service + "." + ClientSNIZone
+	if r.Subset == "" {
+		return h
+	}
+	return r.Subset + "." + h
+}
+
+// Host is the route's destination host.
+func (r ClientRoute) Host() string {
+	if r.ClusterSet {
+		return ClusterSetHost(r.Service)
+	}
+	return Host(r.Service)
 }
 
 // baseObjects are the objects every cluster has: namespaces, its east-west
@@ -129,7 +148,7 @@ spec:
 			subset = ", subset: " + r.Subset
 		}
 		fmt.Fprintf(&b, "  - match: [{port: %d, sniHosts: [%s]}]\n    route: [{destination: {host: %s, port: {number: %d}%s}}]\n",
-			ClientGWPort, r.SNIHost(), Host(r.Service), EchoPort, subset)
+			ClientGWPort, r.SNIHost(), r.Host(), EchoPort, subset)
 	}
 	return b.String()
 }
