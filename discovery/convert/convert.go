@@ -39,6 +39,9 @@ type Inputs struct {
 	// Kubernetes Ingress (networking.k8s.io/v1) of class istio.
 	Ingresses      []*knetworkingv1.Ingress
 	IngressClasses []*knetworkingv1.IngressClass
+
+	// GatewayAPI are the Gateway API objects (gatewayapi.go).
+	GatewayAPI GatewayAPIInputs
 }
 
 // Options label and shape the converted state.
@@ -113,6 +116,10 @@ func Cluster(in Inputs, opts Options) (*model.ClusterState, []error) {
 	c.Gateways = append(c.Gateways, igws...)
 	c.VirtualServices = append(c.VirtualServices, ivss...)
 	add(ierrs)
+	ggws, gvss, gerrs := GatewayAPI(in.GatewayAPI, in.Services, in.Secrets, in.Namespaces, opts.domainSuffix())
+	c.Gateways = append(c.Gateways, ggws...)
+	c.VirtualServices = append(c.VirtualServices, gvss...)
+	add(gerrs)
 	c.DestinationRules = convertAll(in.DestinationRules, DestinationRule, model.KindDestinationRule, opts, &errs,
 		func(d *model.DestinationRule) *model.Meta { return &d.Meta })
 	c.ServiceEntries = convertAll(in.ServiceEntries, ServiceEntry, model.KindServiceEntry, opts, &errs,
