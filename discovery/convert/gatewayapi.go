@@ -166,11 +166,11 @@ func (c *gwapi) gateway(gw *gwv1.Gateway) []model.Gateway {
 }
 
 // gatewaySelector finds the pods that serve gw: those of the Service its
-// addresses name (manual deployment), of "<gw>-istio", or labelled with the
-// Gateway's name.
+// Hostname addresses name (manual deployment), else (a managed Gateway)
+// those of "<gw>-istio", or labelled with the Gateway's name.
 func (c *gwapi) gatewaySelector(gw *gwv1.Gateway) (map[string]string, bool) {
 	ns := cmp.Or(gw.Namespace, DefaultNamespace)
-	if len(gw.Spec.Addresses) == 0 {
+	if managedGateway(gw) {
 		if s := c.services[nsName(ns, gw.Name+"-istio")]; s != nil && len(s.Spec.Selector) > 0 {
 			return cloneMap(s.Spec.Selector), true
 		}
@@ -178,7 +178,7 @@ func (c *gwapi) gatewaySelector(gw *gwv1.Gateway) (map[string]string, bool) {
 	}
 	for i, a := range gw.Spec.Addresses {
 		field := idx("spec.addresses", i)
-		if a.Type != nil && *a.Type != gwv1.HostnameAddressType {
+		if a.Type == nil || *a.Type != gwv1.HostnameAddressType {
 			c.errorf(KindK8sGateway, &gw.ObjectMeta, field+".type", "only Hostname addresses are supported, ignoring %q", a.Value)
 			continue
 		}
@@ -204,6 +204,19 @@ func (c *gwapi) gatewaySelector(gw *gwv1.Gateway) (map[string]string, bool) {
 		return cloneMap(s.Spec.Selector), true
 	}
 	return nil, false
+}
+
+// managedGateway is istiod's IsManaged: a Gateway that names no address, or
+// one IP address (an address without a type is an IPAddress, the API's
+// default), is deployed by its controller, not an existing Service.
+func managedGateway(gw *gwv1.Gateway) bool {
+	switch a := gw.Spec.Addresses; len(a) {
+	case 0:
+		return true
+	case 1:
+		return a[0].Type == nil || *a[0].Type == gwv1.IPAddressType
+	}
+	return false
 }
 
 // listener converts one listener into a server; false (with an error) when
