@@ -342,6 +342,12 @@ func (c *gwapi) listenerTLS(gw *gwv1.Gateway, t *gwv1.ListenerTLSConfig, field s
 		if ref.Namespace != nil {
 			credNS = string(*ref.Namespace)
 		}
+		// The grant first (istiod looks for the Secret first): a Secret
+		// that no grant allows is not even read (see kube's gatewayAPISecrets).
+		if credNS != ns && !ReferenceGranted(c.in.Grants, KindK8sGateway, ns, "", "Secret", credNS, string(ref.Name)) {
+			c.errorf(KindK8sGateway, &gw.ObjectMeta, f, "certificateRef %s/%s not accessible to a Gateway in namespace %q (missing a ReferenceGrant?)", ref.Name, credNS, ns)
+			continue
+		}
 		s := c.secrets[nsName(credNS, string(ref.Name))]
 		if s == nil {
 			c.errorf(KindK8sGateway, &gw.ObjectMeta, f, "invalid certificate reference %s/%s: Secret not found", credNS, ref.Name)
@@ -351,15 +357,13 @@ func (c *gwapi) listenerTLS(gw *gwv1.Gateway, t *gwv1.ListenerTLSConfig, field s
 			c.errorf(KindK8sGateway, &gw.ObjectMeta, f, "invalid certificate reference %s/%s: the certificate is malformed: %v", credNS, ref.Name, err)
 			continue
 		}
-		if credNS != ns && !c.granted(KindK8sGateway, ns, "", "Secret", credNS, string(ref.Name)) {
-			c.errorf(KindK8sGateway, &gw.ObjectMeta, f, "certificateRef %s/%s not accessible to a Gateway in namespace %q (missing a ReferenceGrant?)", ref.Name, credNS, ns)
-			continue
-		}
 		creds = append(creds, model.GatewayCredential(credNS, string(ref.Name)))
 	}
 	switch len(creds) {
 	case 0:
-		c.errorf(KindK8sGateway, &gw.ObjectMeta, field+".certificateRefs", "no usable certificate; listener skipped")
+		if len(t.CertificateRefs) == 0 {
+			c.errorf(KindK8sGateway, &gw.ObjectMeta, field+".certificateRefs", "TLS Terminate needs a certificateRef; listener skipped")
+		} // else each refused ref said why; the listener is skipped
 		return nil, false
 	case 1:
 		out.CredentialName = creds[0]
@@ -380,14 +384,14 @@ func refString(group *gwv1.Group, kind *gwv1.Kind, name gwv1.ObjectName) string 
 	return fmt.Sprintf("%s/%s/%s", g, k, name)
 }
 
-// granted reports whether a ReferenceGrant in toNS lets objects of kind
-// fromKind in fromNS refer to the object (group, kind, name) in toNS.
-func (c *gwapi) granted(fromKind model.Kind, fromNS, toGroup, toKind, toNS, toName string) bool {
+// ReferenceGranted reports whether one of grants (in toNS) lets objects of
+// kind fromKind in fromNS refer to the object (group, kind, name) in toNS.
+func ReferenceGranted(grants []*gwv1.ReferenceGrant, fromKind model.Kind, fromNS, toGroup, toKind, toNS, toName string) bool {
 	fk := string(fromKind)
 	if fromKind == KindK8sGateway {
 		fk = "Gateway"
 	}
-	for _, g := range c.in.Grants {
+	for _, g := range grants {
 		if g == nil || cmp.Or(g.Namespace, DefaultNamespace) != toNS {
 			continue
 		}

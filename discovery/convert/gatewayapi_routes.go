@@ -251,10 +251,12 @@ func (c *gwapi) httpRules(r *gwv1.HTTPRoute) ([]model.HTTPRoute, bool) {
 		field := idx("spec.rules", n)
 		matches := rule.Matches
 		if len(matches) == 0 {
-			matches = []gwv1.HTTPRouteMatch{{}}
+			// the API server's default (the CRD's): one PathPrefix "/" match;
+			// the file source gives the same as the Kubernetes one
+			matches = []gwv1.HTTPRouteMatch{{Path: &gwv1.HTTPPathMatch{Type: ptrTo(gwv1.PathMatchPathPrefix), Value: ptrTo("/")}}}
 		}
 		for mi, m := range matches {
-			hr, good := c.httpRule(r, rule, n, m, len(rule.Matches) > 0, field, mi)
+			hr, good := c.httpRule(r, rule, n, m, field, mi)
 			if !good {
 				ok = false
 				continue
@@ -265,7 +267,7 @@ func (c *gwapi) httpRules(r *gwv1.HTTPRoute) ([]model.HTTPRoute, bool) {
 	return out, ok
 }
 
-func (c *gwapi) httpRule(r *gwv1.HTTPRoute, rule gwv1.HTTPRouteRule, n int, m gwv1.HTTPRouteMatch, hasMatch bool, field string, mi int) (model.HTTPRoute, bool) {
+func (c *gwapi) httpRule(r *gwv1.HTTPRoute, rule gwv1.HTTPRouteRule, n int, m gwv1.HTTPRouteMatch, field string, mi int) (model.HTTPRoute, bool) {
 	bad := func(f, format string, args ...any) (model.HTTPRoute, bool) {
 		c.errorf(KindHTTPRoute, &r.ObjectMeta, f, format, args...)
 		return model.HTTPRoute{}, false
@@ -275,7 +277,7 @@ func (c *gwapi) httpRule(r *gwv1.HTTPRoute, rule gwv1.HTTPRouteRule, n int, m gw
 	if rule.Name != nil {
 		out.Name = string(*rule.Name)
 	}
-	if hasMatch {
+	{
 		mf := idx(field+".matches", mi)
 		hm := model.HTTPMatch{}
 		path := gwv1.HTTPPathMatch{}
@@ -453,6 +455,8 @@ func (c *gwapi) httpRule(r *gwv1.HTTPRoute, rule gwv1.HTTPRouteRule, n int, m gw
 	return out, true
 }
 
+func ptrTo[T any](v T) *T { return &v }
+
 func ptrOr[T any](p *T, def T) T {
 	if p == nil {
 		return def
@@ -582,7 +586,7 @@ func (c *gwapi) backend(kind model.Kind, ns string, ref gwv1.BackendObjectRefere
 	to := ns
 	if ref.Namespace != nil && string(*ref.Namespace) != ns {
 		to = string(*ref.Namespace)
-		if !c.granted(kind, ns, "", "Service", to, string(ref.Name)) {
+		if !ReferenceGranted(c.in.Grants, kind, ns, "", "Service", to, string(ref.Name)) {
 			return model.Destination{}, fmt.Sprintf("backendRef %s/%s not accessible to a %s in namespace %q (missing a ReferenceGrant?)", ref.Name, to, kind, ns)
 		}
 	}

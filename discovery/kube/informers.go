@@ -18,6 +18,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
+	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
+
 	"github.com/meshgate/meshgate/discovery/convert"
 )
 
@@ -69,13 +71,14 @@ type informerSet struct {
 	serviceEntries   istiolisters.ServiceEntryLister
 	ingresses        networkinglisters.IngressLister
 	ingressClasses   networkinglisters.IngressClassLister
+	gatewayAPI       *gatewayAPISet // nil: the cluster serves no Gateway API
 
 	synced []cache.InformerSynced
 }
 
 // newInformerSet creates (but does not start) the informers; onEvent is
 // called on every add, update and delete.
-func newInformerSet(kc kubernetes.Interface, ic istioclient.Interface, servicesOnly bool, onEvent func()) (*informerSet, error) {
+func newInformerSet(kc kubernetes.Interface, ic istioclient.Interface, gc gwclient.Interface, servicesOnly bool, onEvent func()) (*informerSet, error) {
 	s := &informerSet{core: informers.NewSharedInformerFactoryWithOptions(kc, 0, informers.WithTransform(slim))}
 	handler := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { onEvent() },
@@ -135,6 +138,10 @@ func newInformerSet(kc kubernetes.Interface, ic istioclient.Interface, servicesO
 			return nil, err
 		}
 	}
+	var err error
+	if s.gatewayAPI, err = newGatewayAPISet(kc.Discovery(), gc, add); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -143,6 +150,7 @@ func (s *informerSet) start(stop <-chan struct{}) {
 	if s.istio != nil {
 		s.istio.Start(stop)
 	}
+	s.gatewayAPI.start(stop)
 }
 
 // shutdown waits for the informers' goroutines after stop was closed.
@@ -151,6 +159,7 @@ func (s *informerSet) shutdown() {
 	if s.istio != nil {
 		s.istio.Shutdown()
 	}
+	s.gatewayAPI.shutdown()
 }
 
 // inputs lists every cached object (Secrets excepted). The objects are the
@@ -173,6 +182,7 @@ func (s *informerSet) inputs() convert.Inputs {
 		in.ServiceEntries, _ = s.serviceEntries.List(all)
 		in.Ingresses, _ = s.ingresses.List(all)
 		in.IngressClasses, _ = s.ingressClasses.List(all)
+		in.GatewayAPI = s.gatewayAPI.inputs()
 	}
 	return in
 }

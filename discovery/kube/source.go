@@ -13,6 +13,7 @@ import (
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/meshgate/meshgate/discovery"
 	"github.com/meshgate/meshgate/discovery/convert"
@@ -33,6 +34,7 @@ type Source struct {
 	health  *health
 	kc      kubernetes.Interface
 	ic      istioclient.Interface // nil when ServicesOnly
+	gc      gwclient.Interface    // nil when ServicesOnly
 	probe   func(context.Context) error
 	secrets *secretWatches // nil when ServicesOnly
 	deb     *debounce.Debouncer
@@ -86,12 +88,15 @@ func New(cfg Config, opts Options) (*Source, error) {
 		if s.ic, err = istioclient.NewForConfig(rc); err != nil {
 			return nil, fmt.Errorf("kube source %s: %w", cfg.ClusterID, err)
 		}
+		if s.gc, err = gwclient.NewForConfig(rc); err != nil {
+			return nil, fmt.Errorf("kube source %s: %w", cfg.ClusterID, err)
+		}
 		s.secrets = newSecretWatches(kc, s.health, s.deb.Trigger)
 	}
 	if s.probe, err = newProbe(opts.REST); err != nil {
 		return nil, fmt.Errorf("kube source %s: %w", cfg.ClusterID, err)
 	}
-	if s.inf, err = newInformerSet(kc, s.ic, cfg.ServicesOnly, s.deb.Trigger); err != nil {
+	if s.inf, err = newInformerSet(kc, s.ic, s.gc, cfg.ServicesOnly, s.deb.Trigger); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -246,6 +251,9 @@ func (s *Source) rebuild(ctx context.Context, publish discovery.Publish) {
 			for _, ns := range s.cfg.CredentialNamespaces {
 				want[secretRef{ns, name}] = true
 			}
+		}
+		for _, r := range gatewayAPISecrets(in.GatewayAPI.Gateways, in.GatewayAPI.Grants) {
+			want[r] = true
 		}
 		waitSynced(ctx, s.secrets.reconcile(want), secretSyncWait)
 		in.Secrets = s.secrets.list()
