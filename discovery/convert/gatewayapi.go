@@ -58,6 +58,7 @@ type GatewayAPIInputs struct {
 	Classes    []*gwv1.GatewayClass
 	Gateways   []*gwv1.Gateway
 	HTTPRoutes []*gwv1.HTTPRoute
+	GRPCRoutes []*gwv1.GRPCRoute
 	TLSRoutes  []*gwv1.TLSRoute
 	TCPRoutes  []*gwv1.TCPRoute
 	Grants     []*gwv1.ReferenceGrant

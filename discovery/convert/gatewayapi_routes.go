@@ -127,25 +127,45 @@ func olderFirst(a, b *metav1.ObjectMeta) int {
 	return cmp.Or(a.CreationTimestamp.Compare(b.CreationTimestamp.Time), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 }
 
-// httpRoutes converts the HTTPRoutes bound to istio Gateways.
+// httpLike is an HTTPRoute or a GRPCRoute, converted: istiod merges both
+// into the same VirtualServices.
+type httpLike struct {
+	om        *metav1.ObjectMeta
+	kind      model.Kind
+	refs      []gwv1.ParentReference
+	hostnames []gwv1.Hostname
+	rules     func() ([]model.HTTPRoute, bool)
+}
+
+// httpRoutes converts the HTTPRoutes and GRPCRoutes bound to istio Gateways.
 func (c *gwapi) httpRoutes() []model.VirtualService {
-	routes := slices.DeleteFunc(slices.Clone(c.in.HTTPRoutes), func(r *gwv1.HTTPRoute) bool { return r == nil })
-	slices.SortFunc(routes, func(a, b *gwv1.HTTPRoute) int { return olderFirst(&a.ObjectMeta, &b.ObjectMeta) })
+	var routes []httpLike
+	for _, r := range c.in.HTTPRoutes {
+		if r != nil {
+			routes = append(routes, httpLike{&r.ObjectMeta, KindHTTPRoute, r.Spec.ParentRefs, r.Spec.Hostnames, func() ([]model.HTTPRoute, bool) { return c.httpRules(r) }})
+		}
+	}
+	for _, r := range c.in.GRPCRoutes {
+		if r != nil {
+			routes = append(routes, httpLike{&r.ObjectMeta, KindGRPCRoute, r.Spec.ParentRefs, r.Spec.Hostnames, func() ([]model.HTTPRoute, bool) { return c.grpcRules(r) }})
+		}
+	}
+	slices.SortStableFunc(routes, func(a, b httpLike) int { return olderFirst(a.om, b.om) })
 	merged := map[string]*model.VirtualService{}
 	var keys []string
 	for _, r := range routes {
-		parents := c.bindings(KindHTTPRoute, &r.ObjectMeta, r.Spec.ParentRefs, r.Spec.Hostnames)
+		parents := c.bindings(r.kind, r.om, r.refs, r.hostnames)
 		if len(parents) == 0 {
 			continue
 		}
-		rules, ok := c.httpRules(r)
+		rules, ok := r.rules()
 		if !ok || len(rules) == 0 {
 			continue
 		}
 		hosts := []string{"*"}
-		if len(r.Spec.Hostnames) > 0 {
+		if len(r.hostnames) > 0 {
 			hosts = nil
-			for _, h := range r.Spec.Hostnames {
+			for _, h := range r.hostnames {
 				hosts = append(hosts, string(h))
 			}
 		}
@@ -158,7 +178,7 @@ func (c *gwapi) httpRoutes() []model.VirtualService {
 				vs := merged[key]
 				if vs == nil {
 					vs = &model.VirtualService{
-						Meta:           model.Meta{Name: strings.ReplaceAll(key, "/", "~"), Namespace: cmp.Or(r.Namespace, DefaultNamespace)},
+						Meta:           model.Meta{Name: strings.ReplaceAll(key, "/", "~"), Namespace: cmp.Or(r.om.Namespace, DefaultNamespace)},
 						Hosts:          []string{h},
 						Gateways:       []string{p.internal},
 						RouteSemantics: model.RouteSemanticsGateway,

@@ -11,8 +11,8 @@ import (
 
 // gatewayAPI decodes a Gateway API object (gateway.networking.k8s.io) of any
 // served version into the v1 type: the older versions of every kind meshgate
-// reads have the same fields. Kinds meshgate does not convert (GRPCRoute,
-// UDPRoute, ListenerSet, BackendTLSPolicy) are ignored, with the reason.
+// reads have the same fields. Kinds meshgate does not convert (UDPRoute,
+// ListenerSet, BackendTLSPolicy) are ignored, with the reason.
 func (d *docDecoder) gatewayAPI(loc location, ref model.Ref, env envelope, version string, js []byte) {
 	gvk := schema.GroupVersionKind{Group: convert.GatewayAPIGroup, Version: version, Kind: env.Kind}
 	if !gwscheme.Scheme.Recognizes(gvk) {
@@ -36,6 +36,11 @@ func (d *docDecoder) gatewayAPI(loc location, ref model.Ref, env envelope, versi
 		var o gwv1.HTTPRoute
 		if d.decodeK8s(loc, ref, js, &o) {
 			d.add(loc, ref, &o.ObjectMeta, func(in *convert.Inputs) { in.GatewayAPI.HTTPRoutes = append(in.GatewayAPI.HTTPRoutes, &o) })
+		}
+	case "GRPCRoute":
+		var o gwv1.GRPCRoute
+		if d.decodeK8s(loc, ref, js, &o) {
+			d.add(loc, ref, &o.ObjectMeta, func(in *convert.Inputs) { in.GatewayAPI.GRPCRoutes = append(in.GatewayAPI.GRPCRoutes, &o) })
 		}
 	case "TLSRoute":
 		var o gwv1.TLSRoute

@@ -35,9 +35,9 @@ spec:
   rules: [{backendRefs: [{name: echo, port: 9000}]}]
 ---
 apiVersion: gateway.networking.k8s.io/v1
-kind: GRPCRoute
-metadata: {name: grpc}
-spec: {}
+kind: UDPRoute
+metadata: {name: udp}
+spec: {rules: []}
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HttpRoute
@@ -63,7 +63,7 @@ metadata: {name: typo}
 	}
 	got := strings.Join(ignored, "\n")
 	for _, want := range []string{
-		"GRPCRoute: Gateway API kind not converted by meshgate",
+		"UDPRoute: Gateway API kind not converted by meshgate",
 		`HttpRoute: no matches for kind "HttpRoute" in version "gateway.networking.k8s.io/v1": did you mean kind "HTTPRoute"?`,
 	} {
 		if !strings.Contains(got, want) {

@@ -35,7 +35,7 @@ var readKinds = map[string]bool{
 	"Namespace": true, "Service": true, "Pod": true, "EndpointSlice": true, "Secret": true,
 	"Gateway": true, "VirtualService": true, "DestinationRule": true, "ServiceEntry": true,
 	"Ingress": true, "IngressClass": true, "Node": true,
-	"GatewayClass": true, "HTTPRoute": true, "TLSRoute": true, "TCPRoute": true, "ReferenceGrant": true,
+	"GatewayClass": true, "HTTPRoute": true, "GRPCRoute": true, "TLSRoute": true, "TCPRoute": true, "ReferenceGrant": true,
 }
 
 const (

@@ -2,9 +2,7 @@ package kube
 
 import (
 	"cmp"
-	"fmt"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/tools/cache"
@@ -36,11 +34,13 @@ func newGatewayAPISet(dc discovery.DiscoveryInterface, gc gwclient.Interface, ad
 		return nil, nil
 	}
 	res, err := dc.ServerResourcesForGroupVersion(gatewayAPIVersion)
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
 	if err != nil {
-		return nil, fmt.Errorf("kube source: discover %s: %w", gatewayAPIVersion, err)
+		// Not served (NotFound), or the API server cannot be asked now: no
+		// Gateway API informers in this set. An unreachable server makes
+		// the source reconnect once it answers, with a new set that asks
+		// again (reconnect.go); informers for kinds the server may not
+		// serve would block the initial sync instead.
+		return nil, nil
 	}
 	served := map[string]bool{}
 	for _, r := range res.APIResources {
@@ -58,6 +58,7 @@ func newGatewayAPISet(dc discovery.DiscoveryInterface, gc gwclient.Interface, ad
 		{"gatewayclasses", v1.GatewayClasses().Informer(), func(in *convert.GatewayAPIInputs) { in.Classes, _ = v1.GatewayClasses().Lister().List(all) }},
 		{"gateways", v1.Gateways().Informer(), func(in *convert.GatewayAPIInputs) { in.Gateways, _ = v1.Gateways().Lister().List(all) }},
 		{"httproutes", v1.HTTPRoutes().Informer(), func(in *convert.GatewayAPIInputs) { in.HTTPRoutes, _ = v1.HTTPRoutes().Lister().List(all) }},
+		{"grpcroutes", v1.GRPCRoutes().Informer(), func(in *convert.GatewayAPIInputs) { in.GRPCRoutes, _ = v1.GRPCRoutes().Lister().List(all) }},
 		{"tlsroutes", v1.TLSRoutes().Informer(), func(in *convert.GatewayAPIInputs) { in.TLSRoutes, _ = v1.TLSRoutes().Lister().List(all) }},
 		{"tcproutes", v1.TCPRoutes().Informer(), func(in *convert.GatewayAPIInputs) { in.TCPRoutes, _ = v1.TCPRoutes().Lister().List(all) }},
 		{"referencegrants", v1.ReferenceGrants().Informer(), func(in *convert.GatewayAPIInputs) { in.Grants, _ = v1.ReferenceGrants().Lister().List(all) }},

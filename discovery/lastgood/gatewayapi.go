@@ -25,6 +25,11 @@ func gatewayAPIItems(g *convert.GatewayAPIInputs, add func(model.Kind, *metav1.O
 			add(convert.KindHTTPRoute, &o.ObjectMeta, o)
 		}
 	}
+	for _, o := range g.GRPCRoutes {
+		if o != nil {
+			add(convert.KindGRPCRoute, &o.ObjectMeta, o)
+		}
+	}
 	for _, o := range g.TLSRoutes {
 		if o != nil {
 			add(convert.KindTLSRoute, &o.ObjectMeta, o)
@@ -53,6 +58,8 @@ func addGatewayAPI(in *convert.Inputs, o any) bool {
 		g.Gateways = append(g.Gateways, o)
 	case *gwv1.HTTPRoute:
 		g.HTTPRoutes = append(g.HTTPRoutes, o)
+	case *gwv1.GRPCRoute:
+		g.GRPCRoutes = append(g.GRPCRoutes, o)
 	case *gwv1.TLSRoute:
 		g.TLSRoutes = append(g.TLSRoutes, o)
 	case *gwv1.TCPRoute:
