@@ -5,6 +5,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
@@ -27,13 +28,33 @@ type gatewayAPISet struct {
 	list    []func(*convert.GatewayAPIInputs)
 }
 
+// gatewayAPIClient reads the Gateway API: gc through the source's health
+// tracker, dc outside it (a group the API server does not serve is no
+// failure of the API server).
+type gatewayAPIClient struct {
+	gc gwclient.Interface
+	dc discovery.DiscoveryInterface
+}
+
+func newGatewayAPIClient(tracked, untracked *rest.Config) (*gatewayAPIClient, error) {
+	gc, err := gwclient.NewForConfig(tracked)
+	if err != nil {
+		return nil, err
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(untracked)
+	if err != nil {
+		return nil, err
+	}
+	return &gatewayAPIClient{gc: gc, dc: dc}, nil
+}
+
 // newGatewayAPISet creates the informers of the kinds served; add registers
 // each informer with the set's event handler and sync list.
-func newGatewayAPISet(dc discovery.DiscoveryInterface, gc gwclient.Interface, add func(cache.SharedIndexInformer) error) (*gatewayAPISet, error) {
-	if gc == nil {
+func newGatewayAPISet(c *gatewayAPIClient, add func(cache.SharedIndexInformer) error) (*gatewayAPISet, error) {
+	if c == nil {
 		return nil, nil
 	}
-	res, err := dc.ServerResourcesForGroupVersion(gatewayAPIVersion)
+	res, err := c.dc.ServerResourcesForGroupVersion(gatewayAPIVersion)
 	if err != nil {
 		// Not served (NotFound), or the API server cannot be asked now: no
 		// Gateway API informers in this set. An unreachable server makes
@@ -46,7 +67,7 @@ func newGatewayAPISet(dc discovery.DiscoveryInterface, gc gwclient.Interface, ad
 	for _, r := range res.APIResources {
 		served[r.Name] = true
 	}
-	s := &gatewayAPISet{factory: gwinformers.NewSharedInformerFactoryWithOptions(gc, 0, gwinformers.WithTransform(slim))}
+	s := &gatewayAPISet{factory: gwinformers.NewSharedInformerFactoryWithOptions(c.gc, 0, gwinformers.WithTransform(slim))}
 	v1 := s.factory.Gateway().V1()
 	all := labels.Everything()
 	type kind struct {

@@ -18,8 +18,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
-	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
-
 	"github.com/meshgate/meshgate/discovery/convert"
 )
 
@@ -78,7 +76,7 @@ type informerSet struct {
 
 // newInformerSet creates (but does not start) the informers; onEvent is
 // called on every add, update and delete.
-func newInformerSet(kc kubernetes.Interface, ic istioclient.Interface, gc gwclient.Interface, servicesOnly bool, onEvent func()) (*informerSet, error) {
+func newInformerSet(kc kubernetes.Interface, ic istioclient.Interface, gc *gatewayAPIClient, servicesOnly bool, onEvent func()) (*informerSet, error) {
 	s := &informerSet{core: informers.NewSharedInformerFactoryWithOptions(kc, 0, informers.WithTransform(slim))}
 	handler := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { onEvent() },
@@ -139,7 +137,7 @@ func newInformerSet(kc kubernetes.Interface, ic istioclient.Interface, gc gwclie
 		}
 	}
 	var err error
-	if s.gatewayAPI, err = newGatewayAPISet(kc.Discovery(), gc, add); err != nil {
+	if s.gatewayAPI, err = newGatewayAPISet(gc, add); err != nil {
 		return nil, err
 	}
 	return s, nil

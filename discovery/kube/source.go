@@ -13,7 +13,6 @@ import (
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
-	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/meshgate/meshgate/discovery"
 	"github.com/meshgate/meshgate/discovery/convert"
@@ -34,7 +33,7 @@ type Source struct {
 	health  *health
 	kc      kubernetes.Interface
 	ic      istioclient.Interface // nil when ServicesOnly
-	gc      gwclient.Interface    // nil when ServicesOnly
+	gc      *gatewayAPIClient     // nil when ServicesOnly
 	probe   func(context.Context) error
 	secrets *secretWatches // nil when ServicesOnly
 	deb     *debounce.Debouncer
@@ -88,7 +87,7 @@ func New(cfg Config, opts Options) (*Source, error) {
 		if s.ic, err = istioclient.NewForConfig(rc); err != nil {
 			return nil, fmt.Errorf("kube source %s: %w", cfg.ClusterID, err)
 		}
-		if s.gc, err = gwclient.NewForConfig(rc); err != nil {
+		if s.gc, err = newGatewayAPIClient(rc, opts.REST); err != nil {
 			return nil, fmt.Errorf("kube source %s: %w", cfg.ClusterID, err)
 		}
 		s.secrets = newSecretWatches(kc, s.health, s.deb.Trigger)
