@@ -74,7 +74,7 @@ func resourceOf(req *http.Request) string {
 	switch {
 	case len(parts) >= 2 && parts[0] == "api":
 		parts = parts[2:]
-	case len(parts) >= 3 && parts[0] == "apis":
+	case len(parts) >= 4 && parts[0] == "apis": // /apis/<group>/<version> alone is discovery
 		group, parts = parts[1], parts[3:]
 	default:
 		return "discovery " + req.URL.Path
@@ -185,6 +185,11 @@ func TestDaemonRBAC(t *testing.T) {
 		}
 	}
 	if err := a.ApplyYAML(ctx, []byte(world)); err != nil {
+		t.Fatal(err)
+	}
+	// the Gateway API's kinds are watched (and their grants used) only
+	// where the API server serves them
+	if err := kubetest.InstallGatewayAPICRDs(ctx, c.RESTConfig(), 2*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	// a remote secret for "cluster-b" (this same API server, through its

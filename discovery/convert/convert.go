@@ -44,6 +44,8 @@ type Inputs struct {
 	// ServiceExports are the Multi-Cluster Services API's exports
 	// (multicluster.x-k8s.io; v1alpha1 and v1beta1 share the shape).
 	ServiceExports []*mcsv1alpha1.ServiceExport
+	// GatewayAPI are the Gateway API objects (gatewayapi.go).
+	GatewayAPI GatewayAPIInputs
 }
 
 // Options label and shape the converted state.
@@ -118,6 +120,10 @@ func Cluster(in Inputs, opts Options) (*model.ClusterState, []error) {
 	c.Gateways = append(c.Gateways, igws...)
 	c.VirtualServices = append(c.VirtualServices, ivss...)
 	add(ierrs)
+	ggws, gvss, gerrs := GatewayAPI(in.GatewayAPI, in.Services, in.Secrets, in.Namespaces, opts.domainSuffix())
+	c.Gateways = append(c.Gateways, ggws...)
+	c.VirtualServices = append(c.VirtualServices, gvss...)
+	add(gerrs)
 	c.DestinationRules = convertAll(in.DestinationRules, DestinationRule, model.KindDestinationRule, opts, &errs,
 		func(d *model.DestinationRule) *model.Meta { return &d.Meta })
 	c.ServiceEntries = convertAll(in.ServiceEntries, ServiceEntry, model.KindServiceEntry, opts, &errs,

@@ -4,7 +4,8 @@
 //
 //	k8s.io/api objects ───┐
 //	(Service, Pod, ...)   ├─▶ convert.Cluster ─▶ *model.ClusterState + []error
-//	istio.io/api objects ─┘    (validate, convert, join endpoints with pods)
+//	istio.io/api objects ─┤    (validate, convert, join endpoints with pods)
+//	Gateway API objects ──┘    (gatewayapi.go: into Gateways and VirtualServices, as istiod)
 //
 // Every problem with an input object is a *model.FieldError naming the object
 // (kind namespace/name) and the field path, e.g. "spec.servers[1].tls.mode".

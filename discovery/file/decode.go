@@ -262,6 +262,8 @@ func (d *docDecoder) object(loc location, env envelope, js []byte) {
 		if d.decodeK8s(loc, ref, js, &o) {
 			d.add(loc, ref, &o.ObjectMeta, func(in *convert.Inputs) { in.ServiceExports = append(in.ServiceExports, &o) })
 		}
+	case group == convert.GatewayAPIGroup:
+		d.gatewayAPI(loc, ref, env, version, js)
 	case group == istioGroup && isIstioKind(env.Kind):
 		if !istioVersions[version] {
 			d.objErr(loc, discovery.ReasonSchema, model.Errorf(ref, "apiVersion", "unsupported version %q of %s (served: v1, v1beta1, v1alpha3)", env.APIVersion, env.Kind))

@@ -1,4 +1,6 @@
-// Package file is the file source: Kubernetes and Istio objects read from
+// Package file is the file source: Kubernetes, Istio and Gateway API objects
+// (every served version of gateway.networking.k8s.io, decoded into the v1
+// types: gatewayapi.go) read from
 // multi-document YAML (or JSON) files and directories, converted into the
 // neutral model. It is the embedded default of `meshgate run` and the input
 // of `meshgate translate`.

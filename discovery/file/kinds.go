@@ -9,13 +9,14 @@ import (
 	istioscheme "istio.io/client-go/pkg/clientset/versioned/scheme"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	kubescheme "k8s.io/client-go/kubernetes/scheme"
+	gwscheme "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned/scheme"
 
 	"github.com/meshgate/meshgate/discovery"
 	"github.com/meshgate/meshgate/discovery/model"
 )
 
 // knownKinds indexes the kinds of the Kubernetes API (client-go's scheme)
-// and of every Istio API (istio.io/client-go's): a document of one of them
+// and of every Istio and Gateway API: a document of one of them
 // that meshgate does not use is ignored; any other kind is unknown, as
 // kubectl would say ("no matches for kind"), most often a misspelling.
 var knownKinds = sync.OnceValue(func() kindIndex {
@@ -39,6 +40,9 @@ var knownKinds = sync.OnceValue(func() kindIndex {
 		add(gvk)
 	}
 	for gvk := range istioscheme.Scheme.AllKnownTypes() {
+		add(gvk)
+	}
+	for gvk := range gwscheme.Scheme.AllKnownTypes() {
 		add(gvk)
 	}
 	// Custom resource definitions themselves (apiextensions-apiserver's

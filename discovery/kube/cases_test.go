@@ -35,6 +35,7 @@ var readKinds = map[string]bool{
 	"Namespace": true, "Service": true, "Pod": true, "EndpointSlice": true, "Secret": true,
 	"Gateway": true, "VirtualService": true, "DestinationRule": true, "ServiceEntry": true,
 	"Ingress": true, "IngressClass": true, "Node": true,
+	"GatewayClass": true, "HTTPRoute": true, "GRPCRoute": true, "TLSRoute": true, "TCPRoute": true, "ReferenceGrant": true,
 }
 
 const (
@@ -65,6 +66,7 @@ func TestCasesMatchFileSource(t *testing.T) {
 		t.Fatalf("no cases under %s (%v)", casesDir, err)
 	}
 	c := kubetest.New(t, kubetest.Options{Name: "cases"})
+	installGatewayAPICRDs(t, c.RESTConfig())
 	a := newApplier(t, c.RESTConfig())
 	_, rec := runSource(t, Config{ClusterID: casesCluster, Network: casesNetwork}, Options{REST: c.RESTConfig()})
 	rec.waitFor(t, "initial state", func(*model.ClusterState, []error) string { return "" })
@@ -224,6 +226,10 @@ func prune(t *testing.T, a *applier, cur, prev []*unstructured.Unstructured) []*
 func keepNamedSecrets(c *model.ClusterState) {
 	named := map[string]bool{}
 	add := func(n string) {
+		if ns, name, ok := model.ParseGatewayCredential(n); ok {
+			named[ns+"/"+name] = true // a Gateway API certificateRef: this Secret only
+			return
+		}
 		if n != "" {
 			named[n], named[n+"-cacert"] = true, true
 		}
@@ -257,7 +263,7 @@ func keepNamedSecrets(c *model.ClusterState) {
 			policy(ss.TrafficPolicy)
 		}
 	}
-	c.Secrets = slices.DeleteFunc(c.Secrets, func(s model.Secret) bool { return !named[s.Name] })
+	c.Secrets = slices.DeleteFunc(c.Secrets, func(s model.Secret) bool { return !named[s.Name] && !named[s.Namespace+"/"+s.Name] })
 	if len(c.Secrets) == 0 {
 		c.Secrets = nil
 	}
@@ -402,7 +408,7 @@ var dumpGVRs = []schema.GroupVersionResource{
 func dumpCluster(t *testing.T, a *applier) string {
 	t.Helper()
 	var b strings.Builder
-	for _, gvr := range dumpGVRs {
+	for _, gvr := range append(slices.Clone(dumpGVRs), gatewayAPIGVRs()...) {
 		items, err := a.list(ctxT(t), gvr)
 		if err != nil {
 			t.Fatal(err)

@@ -5,8 +5,10 @@
 //
 //	kube-apiserver ──▶ informers (Services, EndpointSlices, Pods, Namespaces,
 //	                   Nodes, Ingresses, IngressClasses; Gateway, VirtualService,
-//	                   DestinationRule, ServiceEntry; with Config.ServiceExports
-//	                   the Multi-Cluster Services ServiceExports)
+//	                   DestinationRule, ServiceEntry; the Gateway API kinds
+//	                   served at gateway.networking.k8s.io/v1, see gatewayapi.go;
+//	                   with Config.ServiceExports the Multi-Cluster Services
+//	                   ServiceExports)
 //	               ──▶ per-name Secret watches (credentialName, <name>-cacert)
 //	                        │ any event
 //	                        ▼
@@ -28,7 +30,8 @@
 //
 // Secrets: only those named by a Gateway's credentialName/credentialNames, a
 // DestinationRule's credentialName or an Ingress's TLS secretName (and
-// <name>-cacert) are read, each with
+// <name>-cacert) are read, and a Gateway API listener's certificateRefs (in
+// the Gateway's namespace, or one a ReferenceGrant opens to it), each with
 // its own field-selected watch (metadata.name=<name>) in the configured
 // credential namespaces. The source never lists or watches all Secrets.
 //

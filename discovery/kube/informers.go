@@ -74,6 +74,7 @@ type informerSet struct {
 	ingresses        networkinglisters.IngressLister
 	ingressClasses   networkinglisters.IngressClassLister
 	serviceExports   mcslisters.ServiceExportLister
+	gatewayAPI       *gatewayAPISet // nil: the cluster serves no Gateway API
 
 	synced []cache.InformerSynced
 }
@@ -81,7 +82,7 @@ type informerSet struct {
 // newInformerSet creates (but does not start) the informers; onEvent is
 // called on every add, update and delete.
 // mc, when not nil, adds the ServiceExports informer.
-func newInformerSet(kc kubernetes.Interface, ic istioclient.Interface, mc mcsclient.Interface, servicesOnly bool, onEvent func()) (*informerSet, error) {
+func newInformerSet(kc kubernetes.Interface, ic istioclient.Interface, gc *gatewayAPIClient, mc mcsclient.Interface, servicesOnly bool, onEvent func()) (*informerSet, error) {
 	s := &informerSet{core: informers.NewSharedInformerFactoryWithOptions(kc, 0, informers.WithTransform(slim))}
 	handler := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { onEvent() },
@@ -149,6 +150,10 @@ func newInformerSet(kc kubernetes.Interface, ic istioclient.Interface, mc mcscli
 			return nil, err
 		}
 	}
+	var err error
+	if s.gatewayAPI, err = newGatewayAPISet(gc, add); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -160,6 +165,7 @@ func (s *informerSet) start(stop <-chan struct{}) {
 	if s.mcs != nil {
 		s.mcs.Start(stop)
 	}
+	s.gatewayAPI.start(stop)
 }
 
 // shutdown waits for the informers' goroutines after stop was closed.
@@ -171,6 +177,7 @@ func (s *informerSet) shutdown() {
 	if s.mcs != nil {
 		s.mcs.Shutdown()
 	}
+	s.gatewayAPI.shutdown()
 }
 
 // inputs lists every cached object (Secrets excepted). The objects are the
@@ -196,6 +203,7 @@ func (s *informerSet) inputs() convert.Inputs {
 		in.ServiceEntries, _ = s.serviceEntries.List(all)
 		in.Ingresses, _ = s.ingresses.List(all)
 		in.IngressClasses, _ = s.ingressClasses.List(all)
+		in.GatewayAPI = s.gatewayAPI.inputs()
 	}
 	return in
 }

@@ -84,7 +84,7 @@ func (s *Source) reconnectLoop(ctx context.Context) {
 // synced (within SyncTimeout); the old one keeps serving meanwhile.
 func (s *Source) reconnect(ctx context.Context) {
 	start := time.Now()
-	set, err := newInformerSet(s.kc, s.ic, s.mc, s.cfg.ServicesOnly, s.changed)
+	set, err := newInformerSet(s.kc, s.ic, s.gc, s.mc, s.cfg.ServicesOnly, s.changed)
 	if err != nil {
 		s.log.Error("kube source: cannot create informers to reconnect", "err", err)
 		return

@@ -36,6 +36,7 @@ type Source struct {
 	kc      kubernetes.Interface
 	ic      istioclient.Interface // nil when ServicesOnly
 	mc      mcsclient.Interface   // nil unless ServiceExports
+	gc      *gatewayAPIClient     // nil when ServicesOnly
 	probe   func(context.Context) error
 	secrets *secretWatches // nil when ServicesOnly
 	deb     *debounce.Debouncer
@@ -92,6 +93,9 @@ func New(cfg Config, opts Options) (*Source, error) {
 		if s.ic, err = istioclient.NewForConfig(rc); err != nil {
 			return nil, fmt.Errorf("kube source %s: %w", cfg.ClusterID, err)
 		}
+		if s.gc, err = newGatewayAPIClient(rc, opts.REST); err != nil {
+			return nil, fmt.Errorf("kube source %s: %w", cfg.ClusterID, err)
+		}
 		s.secrets = newSecretWatches(kc, s.health, s.changed)
 	}
 	if cfg.ServiceExports {
@@ -102,7 +106,7 @@ func New(cfg Config, opts Options) (*Source, error) {
 	if s.probe, err = newProbe(opts.REST); err != nil {
 		return nil, fmt.Errorf("kube source %s: %w", cfg.ClusterID, err)
 	}
-	if s.inf, err = newInformerSet(kc, s.ic, s.mc, cfg.ServicesOnly, s.changed); err != nil {
+	if s.inf, err = newInformerSet(kc, s.ic, s.gc, s.mc, cfg.ServicesOnly, s.changed); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -268,6 +272,9 @@ func (s *Source) rebuild(ctx context.Context, publish discovery.Publish) {
 			for _, ns := range s.cfg.CredentialNamespaces {
 				want[secretRef{ns, name}] = true
 			}
+		}
+		for _, r := range gatewayAPISecrets(in.GatewayAPI.Gateways, in.GatewayAPI.Grants) {
+			want[r] = true
 		}
 		waitSynced(ctx, s.secrets.reconcile(want), secretSyncWait)
 		in.Secrets = s.secrets.list()

@@ -32,7 +32,7 @@ type item struct {
 func refOf(kind model.Kind, om *metav1.ObjectMeta) model.Ref {
 	r := model.Ref{Kind: kind, Namespace: om.Namespace, Name: om.Name}
 	switch {
-	case kind == model.KindNamespace || kind == KindIngressClass || kind == KindNode:
+	case kind == model.KindNamespace || kind == KindIngressClass || kind == KindNode || kind == convert.KindGatewayClass:
 		r.Namespace = ""
 	case r.Namespace == "":
 		r.Namespace = convert.DefaultNamespace
@@ -111,6 +111,7 @@ func items(in *convert.Inputs) []item {
 			add(KindNode, &metav1.ObjectMeta{Name: o.Name}, o)
 		}
 	}
+	gatewayAPIItems(&in.GatewayAPI, add)
 	return out
 }
 
@@ -145,6 +146,8 @@ func inputs(its []item) convert.Inputs {
 			in.IngressClasses = append(in.IngressClasses, o)
 		case *convert.Node:
 			in.Nodes = append(in.Nodes, o)
+		default:
+			addGatewayAPI(&in, o)
 		}
 	}
 	return in

@@ -1,5 +1,7 @@
 package model
 
+import "strings"
+
 // Gateway is an Istio networking Gateway.
 type Gateway struct {
 	Meta
@@ -109,4 +111,26 @@ func (t *ServerTLS) Terminates() bool {
 		return true
 	}
 	return false
+}
+
+// GatewayCredentialPrefix starts the credentialName of a Gateway API
+// certificateRef, "kubernetes-gateway://<namespace>/<name>" (istiod's name,
+// also its SDS resource name): unlike a plain credentialName, it names the
+// Secret's namespace, which the conversion allowed (ReferenceGrant).
+const GatewayCredentialPrefix = "kubernetes-gateway://"
+
+// GatewayCredential is the credentialName of Secret namespace/name.
+func GatewayCredential(namespace, name string) string {
+	return GatewayCredentialPrefix + namespace + "/" + name
+}
+
+// ParseGatewayCredential splits a GatewayCredential; ok is false for any
+// other credentialName.
+func ParseGatewayCredential(credentialName string) (namespace, name string, ok bool) {
+	rest, ok := strings.CutPrefix(credentialName, GatewayCredentialPrefix)
+	if !ok {
+		return "", "", false
+	}
+	namespace, name, ok = strings.Cut(rest, "/")
+	return namespace, name, ok && namespace != "" && name != ""
 }

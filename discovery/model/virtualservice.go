@@ -13,12 +13,18 @@ type VirtualService struct {
 	ExportTo []string    `json:"exportTo,omitempty"`
 	// RouteSemantics is "ingress" for VirtualServices generated from a
 	// Kubernetes Ingress: a prefix match then matches whole path segments
-	// (/foo matches /foo and /foo/bar, not /foobar), as the Ingress API says.
+	// (/foo matches /foo and /foo/bar, not /foobar), as the Ingress API says;
+	// "gateway" for those generated from Gateway API routes.
 	RouteSemantics string `json:"routeSemantics,omitempty"`
 }
 
 // RouteSemanticsIngress marks VirtualServices generated from Ingress objects.
 const RouteSemanticsIngress = "ingress"
+
+// RouteSemanticsGateway marks VirtualServices generated from Gateway API
+// routes: prefix matches are by path segment as with Ingress, a missing
+// backend answers 500, and a prefix rewrite to "/" strips the prefix.
+const RouteSemanticsGateway = "gateway"
 
 // HTTPRoute is one http rule.
 type HTTPRoute struct {

@@ -217,7 +217,7 @@ func (b *builder) httpRoute(vs *virtualService, ri int, m *model.HTTPMatch, port
 	if m != nil && m.Name != "" {
 		name += "." + m.Name
 	}
-	r := &routev3.Route{Name: name, Match: routeMatch(m, vs.RouteSemantics == model.RouteSemanticsIngress)}
+	r := &routev3.Route{Name: name, Match: routeMatch(m, vs.RouteSemantics == model.RouteSemanticsIngress || vs.RouteSemantics == model.RouteSemanticsGateway)}
 	authority := ""
 	if hr.Headers != nil {
 		ops := headerOps(hr.Headers)

@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -106,6 +107,10 @@ func routeMatch(m *model.HTTPMatch, ingress bool) *routev3.RouteMatch {
 // routeAction is istiod's applyHTTPRouteDestination.
 func (b *builder) routeAction(vs *virtualService, hr *model.HTTPRoute, port uint32, authority string, r *routev3.Route) *routev3.RouteAction {
 	a := &routev3.RouteAction{Timeout: durationpb.New(0), MaxGrpcTimeout: durationpb.New(0)}
+	if vs.RouteSemantics == model.RouteSemanticsGateway {
+		// the Gateway API answers 500 for a backend that does not exist
+		a.ClusterNotFoundResponseCode = routev3.RouteAction_INTERNAL_SERVER_ERROR
+	}
 	if hr.Timeout != nil {
 		a.Timeout = durationpb.New(*hr.Timeout)
 		a.MaxGrpcTimeout = a.Timeout
@@ -114,6 +119,13 @@ func (b *builder) routeAction(vs *virtualService, hr *model.HTTPRoute, port uint
 		switch {
 		case rw.URIRegex != "":
 			a.RegexRewrite = &matcherv3.RegexMatchAndSubstitute{Pattern: &matcherv3.RegexMatcher{Regex: rw.URIRegex}, Substitution: rw.URIRegexRewrite}
+		case rw.URI == "/" && vs.RouteSemantics == model.RouteSemanticsGateway:
+			// Gateway API ReplacePrefixMatch "/": the prefix is removed,
+			// keeping the "/" when the whole path goes (istiod's regex).
+			a.RegexRewrite = &matcherv3.RegexMatchAndSubstitute{
+				Pattern:      &matcherv3.RegexMatcher{Regex: `^` + regexp.QuoteMeta(r.Match.GetPathSeparatedPrefix()) + `(/?)(.*)`},
+				Substitution: `/\2`,
+			}
 		case rw.URI != "":
 			a.PrefixRewrite = rw.URI
 		}

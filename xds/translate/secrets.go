@@ -27,6 +27,11 @@ func (b *builder) useClientCredential(name string, ca bool) string {
 
 func (b *builder) recordCredential(name string, ca bool, owner model.Ref, field string) string {
 	sds := credentialPrefix + name
+	if _, _, ok := model.ParseGatewayCredential(name); ok {
+		// a Gateway API certificateRef names its Secret's namespace (the
+		// conversion checked the ReferenceGrant); istiod serves it by that name
+		sds = name
+	}
 	if ca {
 		sds += caSuffix
 	}
@@ -42,7 +47,11 @@ func (b *builder) recordCredential(name string, ca bool, owner model.Ref, field 
 func (b *builder) buildSecrets() {
 	for _, sds := range model.SortedKeys(b.credentials) {
 		c := b.credentials[sds]
-		sec := b.ix.local.Secret(b.proxy.Namespace, c.name)
+		ns, name := b.proxy.Namespace, c.name
+		if gns, gname, ok := model.ParseGatewayCredential(c.name); ok {
+			ns, name = gns, gname
+		}
+		sec := b.ix.local.Secret(ns, name)
 		if c.ca {
 			ca := firstKey(sec, "ca.crt", "cacert")
 			if ca == nil {
@@ -61,7 +70,7 @@ func (b *builder) buildSecrets() {
 		}
 		crt, key := firstKey(sec, "tls.crt", "cert"), firstKey(sec, "tls.key", "key")
 		if crt == nil || key == nil {
-			b.warnf("%s: %s: Secret %s/%s not found or without tls.crt/tls.key", c.owner, c.field, b.proxy.Namespace, c.name)
+			b.warnf("%s: %s: Secret %s/%s not found or without tls.crt/tls.key", c.owner, c.field, ns, name)
 			continue
 		}
 		b.out.Secrets = append(b.out.Secrets, &tlsv3.Secret{Name: sds, Type: &tlsv3.Secret_TlsCertificate{

@@ -1,0 +1,152 @@
+package kube
+
+import (
+	"cmp"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
+	gwinformers "sigs.k8s.io/gateway-api/pkg/client/informers/externalversions"
+
+	"github.com/meshgate/meshgate/discovery/convert"
+)
+
+// gatewayAPIVersion is the version of gateway.networking.k8s.io the source
+// watches (served by every kind it reads since Gateway API v1.5).
+const gatewayAPIVersion = convert.GatewayAPIGroup + "/v1"
+
+// gatewayAPISet is the Gateway API part of an informer set: one informer
+// per kind the API server serves at v1 when the set is made. Clusters
+// without the Gateway API CRDs get none (and no failing watches); CRDs
+// installed later are watched from the next informer set on (a reconnect
+// or a restart of the daemon).
+type gatewayAPISet struct {
+	factory gwinformers.SharedInformerFactory
+	list    []func(*convert.GatewayAPIInputs)
+}
+
+// gatewayAPIClient reads the Gateway API: gc through the source's health
+// tracker, dc outside it (a group the API server does not serve is no
+// failure of the API server).
+type gatewayAPIClient struct {
+	gc gwclient.Interface
+	dc discovery.DiscoveryInterface
+}
+
+func newGatewayAPIClient(tracked, untracked *rest.Config) (*gatewayAPIClient, error) {
+	gc, err := gwclient.NewForConfig(tracked)
+	if err != nil {
+		return nil, err
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(untracked)
+	if err != nil {
+		return nil, err
+	}
+	return &gatewayAPIClient{gc: gc, dc: dc}, nil
+}
+
+// newGatewayAPISet creates the informers of the kinds served; add registers
+// each informer with the set's event handler and sync list.
+func newGatewayAPISet(c *gatewayAPIClient, add func(cache.SharedIndexInformer) error) (*gatewayAPISet, error) {
+	if c == nil {
+		return nil, nil
+	}
+	res, err := c.dc.ServerResourcesForGroupVersion(gatewayAPIVersion)
+	if err != nil {
+		// Not served (NotFound), or the API server cannot be asked now: no
+		// Gateway API informers in this set. An unreachable server makes
+		// the source reconnect once it answers, with a new set that asks
+		// again (reconnect.go); informers for kinds the server may not
+		// serve would block the initial sync instead.
+		return nil, nil
+	}
+	served := map[string]bool{}
+	for _, r := range res.APIResources {
+		served[r.Name] = true
+	}
+	s := &gatewayAPISet{factory: gwinformers.NewSharedInformerFactoryWithOptions(c.gc, 0, gwinformers.WithTransform(slim))}
+	v1 := s.factory.Gateway().V1()
+	all := labels.Everything()
+	type kind struct {
+		resource string
+		inf      cache.SharedIndexInformer
+		list     func(*convert.GatewayAPIInputs)
+	}
+	kinds := []kind{
+		{"gatewayclasses", v1.GatewayClasses().Informer(), func(in *convert.GatewayAPIInputs) { in.Classes, _ = v1.GatewayClasses().Lister().List(all) }},
+		{"gateways", v1.Gateways().Informer(), func(in *convert.GatewayAPIInputs) { in.Gateways, _ = v1.Gateways().Lister().List(all) }},
+		{"httproutes", v1.HTTPRoutes().Informer(), func(in *convert.GatewayAPIInputs) { in.HTTPRoutes, _ = v1.HTTPRoutes().Lister().List(all) }},
+		{"grpcroutes", v1.GRPCRoutes().Informer(), func(in *convert.GatewayAPIInputs) { in.GRPCRoutes, _ = v1.GRPCRoutes().Lister().List(all) }},
+		{"tlsroutes", v1.TLSRoutes().Informer(), func(in *convert.GatewayAPIInputs) { in.TLSRoutes, _ = v1.TLSRoutes().Lister().List(all) }},
+		{"tcproutes", v1.TCPRoutes().Informer(), func(in *convert.GatewayAPIInputs) { in.TCPRoutes, _ = v1.TCPRoutes().Lister().List(all) }},
+		{"referencegrants", v1.ReferenceGrants().Informer(), func(in *convert.GatewayAPIInputs) { in.Grants, _ = v1.ReferenceGrants().Lister().List(all) }},
+	}
+	for _, k := range kinds {
+		if !served[k.resource] {
+			continue
+		}
+		if err := add(k.inf); err != nil {
+			return nil, err
+		}
+		s.list = append(s.list, k.list)
+	}
+	return s, nil
+}
+
+func (s *gatewayAPISet) start(stop <-chan struct{}) {
+	if s != nil {
+		s.factory.Start(stop)
+	}
+}
+
+func (s *gatewayAPISet) shutdown() {
+	if s != nil {
+		s.factory.Shutdown()
+	}
+}
+
+// inputs lists the cached objects.
+func (s *gatewayAPISet) inputs() convert.GatewayAPIInputs {
+	var in convert.GatewayAPIInputs
+	if s != nil {
+		for _, l := range s.list {
+			l(&in)
+		}
+	}
+	return in
+}
+
+// gatewayAPISecrets are the Secrets the Gateways' listeners name in
+// certificateRefs, in their own namespace or in another one that a
+// ReferenceGrant opens to them: only those are watched, each by name.
+func gatewayAPISecrets(gws []*gwv1.Gateway, grants []*gwv1.ReferenceGrant) []secretRef {
+	var out []secretRef
+	for _, g := range gws {
+		if g == nil {
+			continue
+		}
+		for _, l := range g.Spec.Listeners {
+			if l.TLS == nil {
+				continue
+			}
+			for _, r := range l.TLS.CertificateRefs {
+				if (r.Group != nil && *r.Group != "") || (r.Kind != nil && *r.Kind != "Secret") {
+					continue
+				}
+				ns := cmp.Or(g.Namespace, convert.DefaultNamespace)
+				if r.Namespace != nil {
+					ns = string(*r.Namespace)
+				}
+				if ns != cmp.Or(g.Namespace, convert.DefaultNamespace) &&
+					!convert.ReferenceGranted(grants, convert.KindK8sGateway, cmp.Or(g.Namespace, convert.DefaultNamespace), "", "Secret", ns, string(r.Name)) {
+					continue
+				}
+				out = append(out, secretRef{ns, string(r.Name)})
+			}
+		}
+	}
+	return out
+}
