@@ -53,14 +53,18 @@ in Kubernetes, run it in the daemon's pod:
 
 func printMembers(cmd *cobra.Command, resp federation.MembersResponse, now time.Time) {
 	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "NAME\tADDRESS\tCLUSTER\tSTATE\tGENERATION\tIN REMOTE SET\tSTATE SINCE\tLAST SEEN\n")
+	fmt.Fprintf(w, "NAME\tADDRESS\tCLUSTER\tSTATE\tGENERATION\tIN REMOTE SET\tLEADS\tSTATE SINCE\tLAST SEEN\n")
 	for _, m := range resp.Members {
 		name, inSet := m.Name, fmt.Sprint(m.Visible)
 		if m.Local {
 			name, inSet = name+" (self)", "-"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", name, m.Address, m.Cluster, m.State, m.Generation, inSet,
-			ago(now, m.StateSince), ago(now, m.LastSeen))
+		leads := "-" // no lease: one daemon per cluster, or a replica that does not lead
+		if m.Leader && m.Lease != nil {
+			leads = fmt.Sprintf("%s (%s, term %d)", m.Cluster, m.Lease.Holder, m.Lease.Transitions)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", name, m.Address, m.Cluster, m.State, m.Generation, inSet,
+			leads, ago(now, m.StateSince), ago(now, m.LastSeen))
 	}
 	w.Flush()
 	for _, m := range resp.Members {
