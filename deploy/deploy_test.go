@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,9 +74,10 @@ func TestManifestsApply(t *testing.T) {
 	}
 	// the daemon's and the remote reader's identities (ServiceAccount, ClusterRole,
 	// binding each); the daemon's token-review ClusterRole (the secure xDS
-	// port); the daemon's Secret and token-minting Roles.
-	want := map[string]int{"Namespace": 1, "ServiceAccount": 2, "ClusterRole": 3, "ClusterRoleBinding": 3, "Role": 2,
-		"RoleBinding": 2, "ConfigMap": 1, "Deployment": 1, "Service": 3, "Gateway": 1}
+	// port); the daemon's Secret, token-minting and leader-election Roles;
+	// the replicas' PodDisruptionBudget.
+	want := map[string]int{"Namespace": 1, "ServiceAccount": 2, "ClusterRole": 3, "ClusterRoleBinding": 3, "Role": 3,
+		"RoleBinding": 3, "ConfigMap": 1, "Deployment": 1, "PodDisruptionBudget": 1, "Service": 3, "Gateway": 1}
 	for k, n := range want {
 		if kinds[k] != n {
 			t.Errorf("%d %s objects, want %d (all: %v)", kinds[k], k, n, kinds)
@@ -95,6 +97,25 @@ func TestManifestsApply(t *testing.T) {
 	}
 	if strings.Join(names, ",") != "meshgate,agent,envoy" || d.Spec.Template.Spec.ServiceAccountName != "meshgate" {
 		t.Errorf("deployment containers %v, service account %q", names, d.Spec.Template.Spec.ServiceAccountName)
+	}
+	// replicas: two, never on one node, at most one down at a time, electing
+	// the publisher
+	aff := d.Spec.Template.Spec.Affinity
+	if d.Spec.Replicas == nil || *d.Spec.Replicas != 2 || aff == nil || aff.PodAntiAffinity == nil ||
+		len(aff.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) != 1 ||
+		aff.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution[0].TopologyKey != "kubernetes.io/hostname" ||
+		aff.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution[0].LabelSelector.MatchLabels["app"] != "istio-eastwestgateway" {
+		t.Errorf("deployment replicas %v, affinity %+v: want 2 replicas, required anti-affinity by hostname", d.Spec.Replicas, aff)
+	}
+	if !slices.Contains(d.Spec.Template.Spec.Containers[0].Args, "--leader-elect") {
+		t.Errorf("the daemon's args %v lack --leader-elect", d.Spec.Template.Spec.Containers[0].Args)
+	}
+	pdb, err := kc.PolicyV1().PodDisruptionBudgets("istio-system").Get(context.Background(), "istio-eastwestgateway", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != 1 || pdb.Spec.Selector.MatchLabels["app"] != "istio-eastwestgateway" {
+		t.Errorf("PodDisruptionBudget spec %+v: want minAvailable 1 of app=istio-eastwestgateway", pdb.Spec)
 	}
 	ew, err := kc.CoreV1().Services("istio-system").Get(context.Background(), "istio-eastwestgateway", metav1.GetOptions{})
 	if err != nil {

@@ -12,12 +12,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -31,6 +33,7 @@ import (
 	"github.com/meshgate/meshgate/discovery/kube"
 	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/discovery/remote"
+	"github.com/meshgate/meshgate/election"
 	"github.com/meshgate/meshgate/test/kubeapply"
 	"github.com/meshgate/meshgate/test/kubetest"
 	"github.com/meshgate/meshgate/xds/server/authn"
@@ -98,6 +101,8 @@ func resourceOf(req *http.Request) string {
 	case http.MethodGet:
 	case http.MethodPost:
 		verb = "create"
+	case http.MethodPut:
+		verb = "update"
 	default:
 		verb = strings.ToLower(req.Method)
 	}
@@ -236,6 +241,14 @@ func TestDaemonRBAC(t *testing.T) {
 			_, err := daemon.CoreV1().Secrets("istio-system").Get(ctx, "gw-cert", metav1.GetOptions{})
 			return err
 		},
+		"get another Lease": func() error {
+			_, err := daemon.CoordinationV1().Leases("istio-system").Get(ctx, "kube-scheduler", metav1.GetOptions{})
+			return err
+		},
+		"create a Lease in namespace app": func() error {
+			_, err := daemon.CoordinationV1().Leases("app").Create(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "meshgate-leader"}}, metav1.CreateOptions{})
+			return err
+		},
 		"list ConfigMaps": func() error { _, err := daemon.CoreV1().ConfigMaps("").List(ctx, metav1.ListOptions{}); return err },
 		"create a Service": func() error {
 			_, err := daemon.CoreV1().Services("app").Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "x"},
@@ -298,6 +311,23 @@ func runWithToken(t *testing.T, token *rest.Config) map[string]bool {
 	if _, found, err := (authn.KubePods{Client: authnClient}).PodUID(ctx, "app", "gateway-0"); err != nil || found {
 		t.Errorf("the daemon cannot look up a token's pod: found %v, %v", found, err)
 	}
+
+	// replicas: the election of the publisher through the Lease
+	// meshgate-leader, until it took the lease and renewed it once
+	el, err := election.New(election.Config{Namespace: "istio-system", Name: "meshgate-leader", Identity: "replica-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		LeaseDuration: 3 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 200 * time.Millisecond}, daemonCfg, func(*election.Lease) {}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Go(func() { _ = el.Run(ctx) })
+	poll(ctx, t, "the election", func() string {
+		reqs.mu.Lock()
+		defer reqs.mu.Unlock()
+		if el.Leading() == nil || !reqs.seen["coordination.k8s.io/leases update istio-system"] {
+			return "no lease taken and renewed"
+		}
+		return ""
+	})
 
 	poll(ctx, t, "the local state and the remote cluster", func() string {
 		mu.Lock()

@@ -51,6 +51,12 @@ type Config struct {
 	// Insecure turns gossip encryption off (development only). Without it a
 	// Node refuses to start with no key.
 	Insecure bool
+	// Elected says that the cluster runs several daemons (replicas) that
+	// elect one publisher: this node publishes the cluster's record only
+	// while it holds the lease (Node.SetLeading), and its records carry
+	// the lease for fencing. Default false: the node always publishes (one
+	// daemon per cluster).
+	Elected bool
 	// TrustPins are operator-supplied trust bundles (PEM) of remote
 	// clusters, by cluster id: their records must verify under these from
 	// the start, instead of under the bundle of the first record seen

@@ -140,7 +140,7 @@ func (n *Node) shareable() []*record {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var out []*record
-	if n.local != nil {
+	if n.local != nil && n.publishingLocked() {
 		out = append(out, n.local)
 	}
 	for _, id := range sortedKeys(n.records) {

@@ -203,9 +203,38 @@
 // gateways only from then on, so a gateway reconnecting to a restarted
 // daemon is never handed a mesh without the clusters it was using.
 //
-// One daemon per cluster is assumed. If two live daemons publish the same
-// cluster the newest generation wins at every peer, they do not out-bid each
-// other, and meshgate_federation_duplicate_owner_total counts it.
+// # Replicas
+//
+// A cluster may run several daemons (replicas) with Config.Elected: they
+// elect one publisher through a lease outside this package (the daemon
+// uses a Kubernetes Lease, package election) and tell their Node with
+// SetLeading. Every replica joins the gossip, consumes the remote
+// clusters and keeps its local state ready (SetLocal); only the leader
+// sends its cluster's record anywhere (digests, push/pull, answers), and
+// the record's Body carries the lease (wire.Lease: holder identity and
+// transition count, under the owner's signature). A new leader publishes
+// above every generation of its cluster it has seen. Fencing: every node
+// keeps, per cluster, the newest lease of a verified record, and refuses a
+// record under an older one (a lower transition count, or the same count
+// held by another holder): a deposed holder that has not noticed (a paused
+// process, a partition from its API server) is refused everywhere, relayed
+// or not (reason fenced). Replicas read each other's records (fetched on
+// their digests, checked under the cluster's own CA): a leader that sees a
+// newer lease stops publishing; one that sees an older lease at or above
+// its generation (a record some peer may have accepted before it knew
+// better) out-bids it. A replica that does not lead answers requests for
+// its cluster only from other replicas. A cluster stays in the remote set
+// while any of its replicas is alive. Members names the leader of each
+// cluster (Member.Leader, Member.Lease) and meshgate_federation_leading
+// says whether this node publishes. The remote secret is sealed for the
+// leader's sealing key (each replica makes its own): only the leader opens
+// the remote secrets of other clusters; a new leader publishes its key and
+// gets them at the next re-sealing.
+//
+// Without Config.Elected one daemon per cluster is assumed. If two live
+// daemons publish the same cluster the newest generation wins at every
+// peer, they do not out-bid each other, and
+// meshgate_federation_duplicate_owner_total counts it.
 //
 // # Membership
 //

@@ -77,6 +77,8 @@ func (n *Node) dueFetchesLocked(now time.Time) ([]fetchJob, time.Time) {
 		var held uint64
 		if r := n.records[id]; r != nil {
 			held = r.rec.Generation
+		} else if id == n.cfg.ClusterID {
+			held = n.ownRecGen // an elected replica reads the others' records
 		}
 		if f.want <= held {
 			f.want, f.from = 0, ""
@@ -113,7 +115,7 @@ func (n *Node) dueFetchesLocked(now time.Time) ([]fetchJob, time.Time) {
 
 func (n *Node) aliveOwnerLocked(cluster string) string {
 	for _, p := range n.peers {
-		if p.cluster == cluster && p.state == memberlist.StateAlive {
+		if p.cluster == cluster && p.state == memberlist.StateAlive && p.name != n.name {
 			return p.name
 		}
 	}
@@ -232,11 +234,15 @@ func (n *Node) serveRequest(q wire.Request) {
 	}
 	n.seen(q.Requester)
 	if q.Cluster == n.cfg.ClusterID && q.Have > n.localGeneration() {
-		n.ownGenerationSeen(q.Have, "", wire.Hash{}) // the requester holds a previous incarnation's
+		n.ownGenerationSeen(q.Have, "", wire.Hash{}, nil) // the requester holds a previous incarnation's
 	}
 	var rec *wire.Record
 	n.mu.Lock()
-	if q.Revive && q.Cluster == n.cfg.ClusterID && n.local != nil && n.auth != nil && q.Have == n.localGen &&
+	// A replica that does not lead answers nothing of its cluster, but to
+	// another replica of it: that one reads the lease its record carries
+	// (a deposed holder's record tells the leader to out-bid it).
+	publishing := n.publishingLocked() || (n.peers[q.Requester] != nil && n.peers[q.Requester].cluster == n.cfg.ClusterID)
+	if q.Revive && q.Cluster == n.cfg.ClusterID && publishing && n.local != nil && n.auth != nil && q.Have == n.localGen &&
 		n.now().Sub(n.local.acceptedAt) >= n.cfg.FetchInterval {
 		// The requester withdrew this cluster and holds our current
 		// generation: answer with a freshly signed one, the only thing that
@@ -244,7 +250,7 @@ func (n *Node) serveRequest(q wire.Request) {
 		gen := n.republishLocked()
 		n.met.generation.WithLabelValues(n.cfg.ClusterID).Set(float64(gen))
 	}
-	if q.Cluster == n.cfg.ClusterID && n.local != nil {
+	if q.Cluster == n.cfg.ClusterID && n.local != nil && publishing {
 		rec = &n.local.rec // records are replaced, never modified: safe to read unlocked
 	} else if r := n.records[q.Cluster]; r != nil && !r.withdrawn {
 		rec = &r.rec

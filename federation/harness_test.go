@@ -53,6 +53,13 @@ func (f *netFilter) partition(cut bool) {
 	f.mu.Unlock()
 }
 
+// move puts the node at addr ("127.0.0.1:port") in another group.
+func (f *netFilter) move(addr string, group int) {
+	f.mu.Lock()
+	f.groupOf[addr] = group
+	f.mu.Unlock()
+}
+
 func (f *netFilter) total() int64 { return f.packetBytes.Load() + f.streamBytes.Load() }
 
 type filteredTransport struct {

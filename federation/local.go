@@ -78,6 +78,11 @@ func (n *Node) publishLocal(own *localContent) (uint64, error) {
 	now := n.now()
 	n.mu.Lock()
 	prev := n.local
+	var lease *wire.Lease
+	if n.lease != nil {
+		cp := *n.lease
+		lease = &cp
+	}
 	if own == nil && prev != nil {
 		own = prev.own
 	}
@@ -105,8 +110,8 @@ func (n *Node) publishLocal(own *localContent) (uint64, error) {
 		n.warnOnce("nokey/"+c, "a remote cluster's daemon publishes no sealing key (it predates sealed remote secrets): "+
 			"this cluster's remote secret is not sent to it until it is upgraded", "remoteCluster", c)
 	}
-	if reuse && prev.own == own {
-		return 0, nil // the sealer: same content, same recipients
+	if reuse && prev.own == own && equalLease(prev.lease, lease) {
+		return 0, nil // the sealer: same content, same recipients, same lease
 	}
 	if !reuse && len(to) > 0 {
 		var err error
@@ -115,7 +120,7 @@ func (n *Node) publishLocal(own *localContent) (uint64, error) {
 		}
 	}
 	b := *own.body
-	b.SealingKey, b.SealedAt, b.SealedSecrets = n.sealer.pub, sealedAt, envs
+	b.SealingKey, b.SealedAt, b.SealedSecrets, b.Lease = n.sealer.pub, sealedAt, envs, lease
 	if reuse && prev.own != nil && prev.own.body.ObservedAt != b.ObservedAt {
 		// A new observation time alone is no change: same content as
 		// published (under the time it was first observed) is not
@@ -139,7 +144,7 @@ func (n *Node) publishLocal(own *localContent) (uint64, error) {
 	}
 	n.mu.Lock()
 	n.local = &record{rec: wire.Record{Cluster: n.cfg.ClusterID, Origin: n.name, Hash: h, Body: z}, secret: own.secret,
-		bundle: own.bundle, own: own, sealedFor: sealed, sealedAt: sealedAt, sealed: envs}
+		bundle: own.bundle, own: own, sealedFor: sealed, sealedAt: sealedAt, sealed: envs, lease: lease}
 	gen := n.republishLocked()
 	signErr := n.signErr
 	n.mu.Unlock()
@@ -169,8 +174,14 @@ func (n *Node) republishLocked() uint64 {
 	if n.auth != nil {
 		n.signLocked()
 	}
-	n.queueDigest(&n.local.rec)
+	if n.publishingLocked() { // an elected replica that does not lead keeps it ready, unsent
+		n.queueDigest(&n.local.rec)
+	}
 	return gen
+}
+
+func equalLease(a, b *wire.Lease) bool {
+	return (a == nil) == (b == nil) && (a == nil || *a == *b)
 }
 
 // localGeneration is the generation of the local state (0 before SetLocal).

@@ -41,6 +41,11 @@ type Member struct {
 	// LastConvergence is the member's cluster's last change measured from
 	// its observation there to a gateway's ACK here (Options.Convergence).
 	LastConvergence *Convergence `json:"lastConvergence,omitempty"`
+	// Leader reports whether the member publishes its cluster under a
+	// publishing lease (replicas elect one; see "Replicas" in the package
+	// doc), as this node last learned it; Lease is that lease.
+	Leader bool   `json:"leader,omitempty"`
+	Lease  *Lease `json:"lease,omitempty"`
 }
 
 // Convergence is one measured convergence: how long, and when the ACK
@@ -60,16 +65,27 @@ func (n *Node) Members() []Member {
 	for _, p := range n.peers {
 		m := Member{Name: p.name, Address: p.addr, Cluster: p.cluster, State: stateName(p.state),
 			StateSince: p.since, LastSeen: p.lastSeen, Local: p.name == n.name}
-		if m.Local {
+		switch r := n.records[p.cluster]; {
+		case m.Local:
 			m.Generation = n.localGen
 			if n.local != nil {
 				m.SealedFor = slices.Sorted(maps.Keys(n.local.sealedFor))
 			}
-		} else if n.refused[p.cluster] != nil {
+			if n.lease != nil {
+				m.Leader, m.Lease = true, new(*n.lease)
+			}
+		case p.cluster == n.cfg.ClusterID: // another replica of this cluster
+			if f, ok := n.fences[p.cluster]; ok && n.lease == nil && n.ownLeader == p.name {
+				m.Leader, m.Lease = true, new(f)
+			}
+		case n.refused[p.cluster] != nil:
 			m.Refused = true
-		} else if r := n.records[p.cluster]; r != nil {
+		case r != nil:
 			m.Generation = r.rec.Generation
 			m.Visible, _ = n.visibleLocked(r, now)
+			if r.lease != nil && r.rec.Origin == p.name {
+				m.Leader, m.Lease = true, new(*r.lease)
+			}
 		}
 		if off, ok := n.clockOffsetLocked(p.name); ok {
 			o, e := off.Offset.Seconds(), off.Error.Seconds()

@@ -20,6 +20,9 @@ const (
 	// ReasonUnknownRequester: a state request from a node that is not a
 	// live member (it holds the gossip key but has not joined).
 	ReasonUnknownRequester = "unknown_requester"
+	// ReasonFenced: a record published under a publishing lease older than
+	// one already seen for its cluster (a deposed replica's), relayed or not.
+	ReasonFenced = "fenced"
 )
 
 type metrics struct {
@@ -38,6 +41,7 @@ type metrics struct {
 	joins         *prometheus.CounterVec
 	keyOps        *prometheus.CounterVec
 	dupOwner      prometheus.Counter
+	leading       prometheus.Gauge
 	pins          *prometheus.CounterVec
 	pinSaveErrors prometheus.Counter
 	syncSeconds   prometheus.Gauge
@@ -81,6 +85,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Join attempts, by result (ok, error)."}, []string{"result"}),
 		keyOps: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "keyring_operations_total",
 			Help: "Keyring operations applied (install, use, remove)."}, []string{"op"}),
+		leading: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "leading",
+			Help: "1 while this daemon publishes its cluster (always without leader election; while it holds the lease with it), else 0."}),
 		dupOwner: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "duplicate_owner_total",
 			Help: "States of this node's own cluster seen from another live daemon (several daemons for one cluster)."}),
 		pins: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "trust_pins_total",
@@ -107,7 +113,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.members, m.msgs, m.bytes, m.rejected, m.stale, m.generation, m.withdrawals,
-		m.restores, m.remote, m.propagation, m.fetches, m.stateBytes, m.joins, m.keyOps, m.dupOwner, m.pins, m.syncSeconds, m.pinSaveErrors, m.sealedFor, m.secrets, m.refused,
+		m.restores, m.remote, m.propagation, m.fetches, m.stateBytes, m.joins, m.keyOps, m.dupOwner, m.leading, m.pins, m.syncSeconds, m.pinSaveErrors, m.sealedFor, m.secrets, m.refused,
 		m.clockOffset, m.clockError, m.gossip} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("federation: registering metrics: %w", err)

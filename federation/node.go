@@ -67,10 +67,14 @@ type Node struct {
 	started    bool
 	local      *record // the local cluster's record, nil before SetLocal
 	localGen   uint64
-	seenOwnGen uint64             // highest generation of our cluster seen from a previous incarnation
-	rivals     map[string]uint64  // live members that published our cluster: their highest generation
-	records    map[string]*record // remote clusters by id
-	peers      map[string]*peer   // members by node name
+	seenOwnGen uint64                // highest generation of our cluster seen from a previous incarnation
+	rivals     map[string]uint64     // live members that published our cluster: their highest generation
+	lease      *wire.Lease           // Config.Elected: the publishing lease this node holds (nil: not leading)
+	fences     map[string]wire.Lease // per cluster (ours too): the newest publishing lease seen in a verified record
+	ownLeader  string                // Config.Elected: the node that last published our cluster under the newest lease
+	ownRecGen  uint64                // Config.Elected: the newest record of our cluster read from another replica
+	records    map[string]*record    // remote clusters by id
+	peers      map[string]*peer      // members by node name
 	fetches    map[string]*fetchState
 	seeds      []string
 	subs       map[int]*subscriber
@@ -90,9 +94,10 @@ type record struct {
 	state      *model.ClusterState
 	secret     []byte
 	acceptedAt time.Time
-	withdrawn  bool   // hidden after the fail-static window until the owner confirms
-	bundle     []byte // the local record's trust bundle (what receivers pin)
-	sealKey    []byte // a remote record's sealing key (nil: an older daemon)
+	withdrawn  bool        // hidden after the fail-static window until the owner confirms
+	bundle     []byte      // the local record's trust bundle (what receivers pin)
+	sealKey    []byte      // a remote record's sealing key (nil: an older daemon)
+	lease      *wire.Lease // the publishing lease the record carries (nil: none, one daemon per cluster)
 	// observedAt is the record's observedAt on its owner's clock (zero: an
 	// older daemon's record); state.ObservedAt is it on this node's clock.
 	observedAt time.Time
@@ -127,7 +132,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, opts: opts, log: opts.Logger, met: met, now: opts.Now, limits: cfg.limits(),
-		records: map[string]*record{}, rivals: map[string]uint64{}, peers: map[string]*peer{}, fetches: map[string]*fetchState{},
+		records: map[string]*record{}, rivals: map[string]uint64{}, fences: map[string]wire.Lease{}, peers: map[string]*peer{}, fetches: map[string]*fetchState{},
 		subs: map[int]*subscriber{}, secretSubs: map[int]*secretSubscriber{}, seeds: slices.Clone(cfg.Seeds),
 		kickNotify: make(chan struct{}, 1), kickFetch: make(chan struct{}, 1), kickRejoin: make(chan struct{}, 1),
 		kickSeal: make(chan struct{}, 1), warned: map[string]bool{}, refused: map[string]*RefusedCluster{}, respond: make(chan struct{}, 16), startedCh: make(chan struct{}), syncedCh: make(chan struct{})}
@@ -164,6 +169,9 @@ func New(cfg Config, opts Options) (*Node, error) {
 		if n.keyring, err = memberlist.NewKeyring(keys[1:], keys[0]); err != nil {
 			return nil, fmt.Errorf("federation: keyring: %w", err)
 		}
+	}
+	if !cfg.Elected {
+		n.met.leading.Set(1)
 	}
 	if n.auth == nil && !cfg.Insecure {
 		return nil, errors.New("federation: Options.Auth is required: records are signed and verified outside insecure mode")

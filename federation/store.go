@@ -16,7 +16,7 @@ import (
 // they only push its generation counter past a previous incarnation's.
 func (n *Node) offerRecord(r wire.Record, holder string) {
 	if r.Cluster == n.cfg.ClusterID {
-		n.ownGenerationSeen(r.Generation, r.Origin, r.Hash)
+		n.ownRecordSeen(r, holder)
 		return
 	}
 	if n.refuseUnadmitted(r.Cluster, holder, r.Generation, wire.TypeState) {
@@ -68,6 +68,12 @@ func (n *Node) offerRecord(r wire.Record, holder string) {
 		n.met.stale.WithLabelValues(r.Cluster).Inc()
 		return
 	}
+	if fenced, newest := n.fencedLocked(r.Cluster, part.Lease); fenced {
+		n.mu.Unlock()
+		n.rejectRecord(&r, holder, ReasonFenced, fmt.Errorf("published under the lease of %s at %d transitions, deposed by %s at %d",
+			part.Lease.Holder, part.Lease.Transitions, newest.Holder, newest.Transitions))
+		return
+	}
 	if keep && held != nil {
 		secret = held.secret
 	}
@@ -78,7 +84,7 @@ func (n *Node) offerRecord(r wire.Record, holder string) {
 	if !observedAt.IsZero() {
 		state.ObservedAt = observedAt.Add(-off.Offset)
 	}
-	nr := &record{rec: r, state: state, secret: secret, acceptedAt: now, sealKey: part.SealingKey, observedAt: observedAt}
+	nr := &record{rec: r, state: state, secret: secret, acceptedAt: now, sealKey: part.SealingKey, observedAt: observedAt, lease: part.Lease}
 	n.records[r.Cluster] = nr
 	if held == nil || !equalBytes(held.secret, secret) {
 		n.secretsVer++
@@ -142,7 +148,25 @@ func (n *Node) olderOrEqualLocked(held *record, gen uint64, hash wire.Hash, orig
 func (n *Node) offerDigest(d wire.Digest) {
 	n.seen(d.Holder)
 	if d.Cluster == n.cfg.ClusterID {
-		n.ownGenerationSeen(d.Generation, d.Origin, d.Hash)
+		if n.cfg.Elected && d.Origin != n.name {
+			// Another replica's record: fetch it and decide on its lease
+			// (who leads, whether this node was deposed, whether to
+			// out-bid it), never on the digest alone: two leaders that
+			// out-bid each other's digests would do so until one heard of
+			// the other's lease.
+			n.mu.Lock()
+			n.seenOwnGen = max(n.seenOwnGen, d.Generation)
+			if d.Generation > n.ownRecGen && d.Holder != n.name {
+				f := n.fetchLocked(d.Cluster)
+				if d.Generation > f.want {
+					f.want, f.from = d.Generation, d.Holder
+				}
+				kick(n.kickFetch)
+			}
+			n.mu.Unlock()
+			return
+		}
+		n.ownGenerationSeen(d.Generation, d.Origin, d.Hash, nil)
 		return
 	}
 	if n.refuseUnadmitted(d.Cluster, d.Holder, d.Generation, wire.TypeDigest) {
@@ -164,14 +188,25 @@ func (n *Node) offerDigest(d wire.Digest) {
 }
 
 // ownGenerationSeen handles a state of this node's own cluster seen from
-// the mesh. If it is at least as new as ours and not ours, it comes from a
-// previous incarnation of this daemon (restarted with a lost or lower
-// counter, or a clock that went back): this node re-publishes its own state
-// above it, so a restarted daemon always wins. If another live member owns
-// the same cluster it is counted and logged, not fought over.
-func (n *Node) ownGenerationSeen(gen uint64, origin string, hash wire.Hash) {
+// the mesh, with the publishing lease it carries when known (nil: a digest,
+// a request, or no lease). An elected node's replicas are expected:
+// electedOwnSeenLocked decides. Otherwise, if it is at least as new as ours
+// and not ours, it comes from a previous incarnation of this daemon
+// (restarted with a lost or lower counter, or a clock that went back): this
+// node re-publishes its own state above it, so a restarted daemon always
+// wins. If another live member owns the same cluster it is counted and
+// logged, not fought over.
+func (n *Node) ownGenerationSeen(gen uint64, origin string, hash wire.Hash, lease *wire.Lease) {
 	n.mu.Lock()
-	if gen < n.localGen || (origin == n.name && gen == n.localGen) {
+	if origin == n.name && gen <= n.localGen {
+		n.mu.Unlock()
+		return
+	}
+	if n.cfg.Elected {
+		n.electedOwnSeenLocked(gen, origin, hash, lease)
+		return
+	}
+	if gen < n.localGen {
 		n.mu.Unlock()
 		return
 	}
@@ -183,7 +218,7 @@ func (n *Node) ownGenerationSeen(gen uint64, origin string, hash wire.Hash) {
 		n.rivals[origin] = max(n.rivals[origin], gen)
 		n.mu.Unlock()
 		n.met.dupOwner.Inc()
-		n.log.Warn("another live daemon publishes this cluster (one daemon per cluster is supported)",
+		n.log.Warn("another live daemon publishes this cluster (several daemons per cluster need leader election)",
 			"other", origin, "generation", gen)
 		return
 	}

@@ -60,7 +60,7 @@ in Kubernetes, run it in the daemon's pod:
 
 func printMembers(cmd *cobra.Command, resp federation.MembersResponse, now time.Time) {
 	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "NAME\tADDRESS\tCLUSTER\tSTATE\tGENERATION\tGEN AGE\tIN REMOTE SET\tCLOCK OFFSET\tLAST CONVERGENCE\tSTATE SINCE\tLAST SEEN\n")
+	fmt.Fprintf(w, "NAME\tADDRESS\tCLUSTER\tSTATE\tGENERATION\tGEN AGE\tIN REMOTE SET\tLEADS\tCLOCK OFFSET\tLAST CONVERGENCE\tSTATE SINCE\tLAST SEEN\n")
 	for _, m := range resp.Members {
 		name, inSet := m.Name, fmt.Sprint(m.Visible)
 		switch {
@@ -69,8 +69,12 @@ func printMembers(cmd *cobra.Command, resp federation.MembersResponse, now time.
 		case m.Refused:
 			inSet = "refused"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", name, m.Address, m.Cluster, m.State, m.Generation,
-			seconds(m.GenerationAgeSeconds), inSet, clockOffset(m), convergence(now, m.LastConvergence),
+		leads := "-" // no lease: one daemon per cluster, or a replica that does not lead
+		if m.Leader && m.Lease != nil {
+			leads = fmt.Sprintf("%s (%s, term %d)", m.Cluster, m.Lease.Holder, m.Lease.Transitions)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, m.Address, m.Cluster, m.State, m.Generation,
+			seconds(m.GenerationAgeSeconds), inSet, leads, clockOffset(m), convergence(now, m.LastConvergence),
 			ago(now, m.StateSince), ago(now, m.LastSeen))
 	}
 	w.Flush()

@@ -160,3 +160,23 @@ func TestPrintMembersColumns(t *testing.T) {
 		}
 	}
 }
+
+// With replicas, the LEADS column names the cluster a member publishes, with
+// its lease's holder and term; the other replica leads nothing.
+func TestMembersShowsLeaders(t *testing.T) {
+	now := time.Now()
+	resp := federation.MembersResponse{Self: "east-1", Mesh: "m", Members: []federation.Member{
+		{Name: "east-1", Cluster: "east", State: "alive", Local: true, Leader: true,
+			Lease: &federation.Lease{Holder: "meshgate-0_ab12", Transitions: 3}, StateSince: now, LastSeen: now},
+		{Name: "east-2", Cluster: "east", State: "alive", StateSince: now, LastSeen: now},
+	}}
+	cmd := newMembersCmd()
+	var buf strings.Builder
+	cmd.SetOut(&buf)
+	printMembers(cmd, resp, now)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[0], "LEADS") ||
+		!strings.Contains(lines[1], "east (meshgate-0_ab12, term 3)") || strings.Contains(lines[2], "term") {
+		t.Fatalf("members output:\n%s", buf.String())
+	}
+}

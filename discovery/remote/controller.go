@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -124,6 +125,8 @@ type Controller struct {
 	log     *slog.Logger
 	metrics *metrics
 	kubeM   *kube.Metrics
+
+	publishers atomic.Pointer[func() []Publisher] // SetPublishers: who publishes each cluster, for /debug/clusters
 
 	mu       sync.Mutex
 	secrets  map[SecretSource]map[string]*secretEntry // by namespace/name

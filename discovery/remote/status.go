@@ -150,7 +150,28 @@ type Debug struct {
 	Local        *kube.Status    `json:"local,omitempty"`
 	Remote       []ClusterStatus `json:"remote"`
 	SecretErrors []SecretError   `json:"secretErrors,omitempty"`
+	// Publishers names, per cluster, the daemon (replica) that publishes
+	// it to gossip under a lease, when the daemon set SetPublishers.
+	Publishers []Publisher `json:"publishers,omitempty"`
 }
+
+// Publisher is the replica that leads (publishes) a cluster, as the
+// local daemon's federation last learned it.
+type Publisher struct {
+	Cluster string `json:"cluster"`
+	// Member is the publishing daemon's gossip member name.
+	Member string `json:"member"`
+	// Holder and Transitions are its lease's holder identity and
+	// transition count.
+	Holder      string `json:"holder"`
+	Transitions uint64 `json:"transitions"`
+	// Local is true when it is this daemon.
+	Local bool `json:"local,omitempty"`
+}
+
+// SetPublishers sets what /debug/clusters lists as each cluster's
+// publisher (the daemon's federation knows it). Safe to call at any time.
+func (c *Controller) SetPublishers(f func() []Publisher) { c.publishers.Store(&f) }
 
 // Handler serves /debug/clusters: the local cluster's status (when local
 // is not nil), every remote cluster's, and the rejected secret keys, as
@@ -158,6 +179,9 @@ type Debug struct {
 func (c *Controller) Handler(local func() kube.Status) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d := Debug{Remote: c.Statuses(), SecretErrors: c.SecretErrors()}
+		if f := c.publishers.Load(); f != nil {
+			d.Publishers = (*f)()
+		}
 		if local != nil {
 			st := local()
 			d.Local = &st

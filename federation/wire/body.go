@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/meshgate/meshgate/discovery/model"
@@ -61,6 +62,29 @@ type Body struct {
 	// signature. A daemon that writes it also answers timed requests
 	// (Request.SentAt): receivers take its presence as that capability.
 	ObservedAt int64 `json:"observedAt,omitempty"`
+	// Lease names the replica that published the record and the term of
+	// its publishing lease, when the cluster's daemons elect one publisher
+	// (package federation, "Replicas"); absent otherwise. Receivers refuse
+	// a record whose lease is older than one they have seen for the
+	// cluster (a deposed holder's). Older decoders ignore the field.
+	Lease *Lease `json:"lease,omitempty"`
+}
+
+// Lease is a cluster's publishing lease as a record carries it: the holder
+// identity and the lease's transition count (its term), which grows each
+// time another holder takes the lease.
+type Lease struct {
+	Holder      string `json:"holder"`
+	Transitions uint64 `json:"transitions"`
+}
+
+// MaxLeaseHolder bounds Lease.Holder (a Kubernetes Lease's holderIdentity).
+const MaxLeaseHolder = 253
+
+// Older reports whether l is a deposed holder's lease next to seen: a lower
+// term, or the same term held by another holder (never two holders per term).
+func (l Lease) Older(seen Lease) bool {
+	return l.Transitions < seen.Transitions || (l.Transitions == seen.Transitions && l.Holder != seen.Holder)
 }
 
 // ProbedGateway is another cluster's network gateway, as a probe report
@@ -93,6 +117,9 @@ type Secret struct {
 	SealingKey []byte
 	SealedAt   uint64
 	Sealed     []SealedSecret
+	// Lease is the body's publishing lease (nil: none), returned here with
+	// the other parts of a body that are not cluster state.
+	Lease *Lease
 }
 
 // Bounds of a Body's remote-secret part.
@@ -286,7 +313,7 @@ func DecodeBody(r *Record, lim Limits) (*model.ClusterState, Secret, error) {
 	if b.ObservedAt > 0 {
 		c.ObservedAt = time.Unix(0, b.ObservedAt) // the owner's clock: package federation corrects it
 	}
-	return c, Secret{Plain: b.RemoteSecret, SealingKey: b.SealingKey, SealedAt: b.SealedAt, Sealed: b.SealedSecrets}, nil
+	return c, Secret{Plain: b.RemoteSecret, SealingKey: b.SealingKey, SealedAt: b.SealedAt, Sealed: b.SealedSecrets, Lease: b.Lease}, nil
 }
 
 // checkSecret checks the form of the remote-secret part: bounded sizes, one
@@ -301,6 +328,11 @@ func (b *Body) checkSecret(gen uint64) error {
 	}
 	if len(b.SealedSecrets) > 0 && (b.SealedAt == 0 || b.SealedAt > gen) {
 		errs = append(errs, fmt.Errorf("sealedAt: %d, want 1..%d (the record's generation)", b.SealedAt, gen))
+	}
+	if b.Lease != nil {
+		if h := b.Lease.Holder; h == "" || len(h) > MaxLeaseHolder || strings.ContainsFunc(h, func(r rune) bool { return r <= ' ' || r > '~' }) {
+			errs = append(errs, fmt.Errorf("lease.holder: %q: want 1..%d printable ASCII characters without spaces", h, MaxLeaseHolder))
+		}
 	}
 	seen := map[string]bool{}
 	for i, s := range b.SealedSecrets {

@@ -35,7 +35,9 @@
 // and never written now; unreachableGateways, the other clusters' network
 // gateways the owner's probes find down, at most MaxUnreachable); hash is the SHA-256 of the uncompressed JSON. New
 // Body fields need no new Version: older decoders ignore them, and the hash
-// covers the bytes as sent.
+// covers the bytes as sent. The publishing lease (Body.Lease, when a
+// cluster's replicas elect one publisher) is such a field; a body without
+// one encodes exactly as before it existed.
 // The owner computes it once; relaying nodes forward the record unchanged and
 // every receiver checks it after decompression and checks the Proof over
 // the hash, so a record is an immutable, self-checking (cluster,

@@ -182,6 +182,18 @@ type GossipConfig struct {
 	// restarts, so a restarted daemon replaces its old self in the mesh at
 	// once; one file per replica. Empty: a new name at every start.
 	NameFile string `json:"gossip-name-file,omitempty"`
+	// LeaderElect runs this daemon as one of several replicas of its
+	// cluster: they elect, through the Lease LeaseName in the daemon's
+	// namespace, the one that publishes the cluster to gossip and renews
+	// its remote secret (every replica serves xDS and consumes the mesh).
+	// Needs the Kubernetes source.
+	LeaderElect bool `json:"leader-elect,omitempty"`
+	// LeaseName names the Lease (default "meshgate-leader").
+	LeaseName string `json:"leader-elect-lease,omitempty"`
+	// LeaseDuration is the longest a killed leader stays unreplaced
+	// (default 15s; it renews every LeaseDuration/7.5 and gives up after
+	// 2/3 of it).
+	LeaseDuration Duration `json:"leader-elect-lease-duration,omitempty"`
 }
 
 // DefaultConfig returns the defaults.
@@ -204,7 +216,8 @@ func DefaultConfig() Config {
 		SVIDTTL:              Duration(24 * time.Hour),
 		GatewayProbeInterval: Duration(gwhealth.DefaultConfig().Interval),
 		ExportMode:           wire.ExportAll,
-		GossipConfig:         GossipConfig{MeshID: "mesh1", FailStaticWindow: Duration(5 * time.Minute), SyncTimeout: Duration(15 * time.Second)},
+		GossipConfig: GossipConfig{MeshID: "mesh1", FailStaticWindow: Duration(5 * time.Minute), SyncTimeout: Duration(15 * time.Second),
+			LeaseName: "meshgate-leader", LeaseDuration: Duration(15 * time.Second)},
 	}
 }
 
@@ -345,6 +358,15 @@ func (c Config) Validate() error {
 		}
 		if g.SyncTimeout < 0 {
 			bad("gossip-sync-timeout", "must not be negative")
+		}
+		if g.LeaderElect && c.Kubeconfig == "" && !c.InCluster {
+			bad("leader-elect", "needs the Kubernetes source (kubeconfig or in-cluster): the lease is a Kubernetes Lease")
+		}
+		if g.LeaderElect && c.CACerts == "" && c.IdentityCADir == "" {
+			bad("leader-elect", "needs the CA every replica shares (cacerts, the cacerts Secret; or ca-dir): with a CA per replica, peers that pinned one refuse the others' records")
+		}
+		if g.LeaseDuration != 0 && g.LeaseDuration < Duration(3*time.Second) {
+			bad("leader-elect-lease-duration", "%v: want at least 3s", g.LeaseDuration)
 		}
 		seen := map[string]bool{}
 		for i, p := range g.TrustPins {
@@ -498,6 +520,9 @@ func BindFlags(fs *pflag.FlagSet, c *Config) {
 	fs.BoolVar(&c.GossipConfig.AdmitAnyCluster, "admit-any-cluster", c.GossipConfig.AdmitAnyCluster, "admit every remote cluster at first contact (labs only: a holder of the gossip key can add a cluster and read every cluster's remote secret)")
 	fs.StringVar(&c.GossipConfig.TrustPinsFile, "trust-pins-file", c.GossipConfig.TrustPinsFile, "file persisting the remote clusters' pinned trust bundles across restarts (default: in memory only)")
 	fs.StringVar(&c.GossipConfig.NameFile, "gossip-name-file", c.GossipConfig.NameFile, "file keeping this daemon's gossip node name across restarts, one per replica, so that a restart replaces its old self at once (default: a new name at every start)")
+	fs.BoolVar(&c.GossipConfig.LeaderElect, "leader-elect", c.GossipConfig.LeaderElect, "run as one of several replicas of the cluster: a Kubernetes Lease elects the one that publishes the cluster to gossip and renews its remote secret")
+	fs.StringVar(&c.GossipConfig.LeaseName, "leader-elect-lease", c.GossipConfig.LeaseName, "name of the Lease (in --namespace) the replicas elect the publisher with")
+	fs.Var(&c.GossipConfig.LeaseDuration, "leader-elect-lease-duration", "longest time a killed leader stays unreplaced")
 	fs.StringVar(&c.RemoteSecretServer, "remote-secret-server", c.RemoteSecretServer, "this cluster's API server URL as other clusters reach it: publish (and renew) its remote secret over gossip")
 	fs.Var(&c.RemoteSecretTTL, "remote-secret-ttl", "lifetime of the gossiped remote secret's token (renewed at half)")
 	fs.BoolVar(&c.EnableMySQLFilter, "enable-mysql-filter", c.EnableMySQLFilter, "mysql_proxy before tcp_proxy on MYSQL servers")

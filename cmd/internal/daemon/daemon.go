@@ -59,6 +59,7 @@ type Daemon struct {
 	fedStarted chan struct{}                   // closed once Run has started (or skipped, or failed to start) federation
 	own        *remote.SecretRenewer           // the gossiped remote secret of this cluster, or nil
 	mcs        *mcs.Writer                     // ServiceImports and ServiceExport conditions, or nil
+	lead       *leadership                     // leader-elect: this replica's side of the election, or nil
 	secure     *securePort                     // the secure xDS port, or nil
 	served     atomic.Pointer[model.MeshState] // the mesh last handed to the xDS server (the /ui page)
 	startedAt  time.Time
@@ -213,6 +214,7 @@ func (d *Daemon) newFederation() error {
 	}
 	fc.TrustPinsFile, fc.NodeNameFile = g.TrustPinsFile, g.NameFile
 	fc.AdmitClusters, fc.AdmitAnyCluster = g.AdmitClusters, g.AdmitAnyCluster
+	fc.Elected = g.LeaderElect
 	if len(g.TrustPins) > 0 {
 		fc.TrustPins = map[string][]byte{}
 		for _, p := range g.TrustPins {
@@ -240,6 +242,7 @@ func (d *Daemon) newFederation() error {
 	ms, kube := d.source.(*multicluster.Source)
 	if kube {
 		opts.SeedSource = ms.Controller().PeerSeeds // join through remote secrets
+		ms.Controller().SetPublishers(d.publishers) // /debug/clusters names each cluster's leader
 	}
 	n, err := federation.New(fc, opts)
 	if err != nil {
@@ -252,6 +255,11 @@ func (d *Daemon) newFederation() error {
 	n.Subscribe(d.mesh.setRemote)
 	d.mesh.ready = n.Synced() // serve gateways once the mesh is learned (or the sync timeout passed)
 	d.fed, d.fedAuth = n, auth
+	if g.LeaderElect {
+		if err := d.newElection(log); err != nil {
+			return err
+		}
+	}
 	if kube && d.cfg.RemoteSecretServer != "" {
 		d.own, err = remote.NewSecretRenewer(remote.RenewerConfig{Cluster: d.cfg.ClusterID, Namespace: d.cfg.Namespace,
 			Server: d.cfg.RemoteSecretServer, TTL: d.cfg.RemoteSecretTTL.D()},
@@ -362,7 +370,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.gw != nil {
 		g.Go(func() error { return stopped(gctx, "gateway probes", d.gw.probe.Run(gctx)) })
 	}
-	if d.own != nil {
+	if d.lead != nil { // replicas: only the leader publishes and renews the remote secret
+		g.Go(func() error { return stopped(gctx, "leader election", d.lead.el.Run(gctx)) })
+	}
+	switch {
+	case d.own != nil && d.lead != nil:
+		g.Go(func() error { return stopped(gctx, "remote secret", d.lead.whileLeading(gctx, d.own.Run)) })
+	case d.own != nil:
 		g.Go(func() error { return stopped(gctx, "remote secret", d.own.Run(gctx)) })
 	}
 	if d.mcs != nil {

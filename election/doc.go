@@ -1,0 +1,23 @@
+// Package election elects, among the replicas of one cluster's daemon, the
+// one that publishes the cluster to gossip and renews its remote secret:
+// a Kubernetes Lease (coordination.k8s.io/v1) through client-go's
+// tools/leaderelection.
+//
+//	Elector.Run ──leaderelection (Lease <namespace>/<name>)──▶ OnLead(Lease{holder, transitions}) ─▶ federation.Node.SetLeading
+//	                                                        └─▶ OnLead(nil) when the lease is lost or Run ends
+//
+// The lease's transition count (spec.leaseTransitions), which grows each
+// time another holder takes it, is the term a published record carries for
+// fencing (package federation, "Replicas"): a deposed holder that has not
+// noticed is refused by every peer. Timing: a holder renews every
+// RetryPeriod and gives up leading when it could not renew for
+// RenewDeadline; another replica takes an expired lease LeaseDuration after
+// its last renewal, so a killed leader is replaced within LeaseDuration
+// (plus RetryPeriod). The daemon needs get, create and update on that one
+// Lease (deploy/meshgate/10-rbac.yaml).
+//
+// Goroutines: Run runs the election loop until ctx is done; OnLead is called
+// from it, one call at a time, and must not block for long.
+//
+// Never imports: this repository.
+package election
