@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -61,6 +62,9 @@ func (e *fedEnv) node(cluster string, elected bool) (*federation.Node, context.C
 	c.SuspicionMult, c.PushPullInterval, c.TCPTimeout = 2, 500*time.Millisecond, 2*time.Second
 	c.DeadNodeReclaimTime, c.FetchInterval, c.FetchTimeout = 100*time.Millisecond, 10*time.Millisecond, 2*time.Second
 	c.RejoinMin, c.RejoinMax, c.ReconnectInterval = 50*time.Millisecond, 500*time.Millisecond, 200*time.Millisecond
+	// The test mesh's two clusters admit each other (by id: the operator's
+	// --admit-cluster).
+	c.AdmitClusters = slices.DeleteFunc([]string{"a", "p"}, func(id string) bool { return id == cluster })
 	if e.seed != "" {
 		c.Seeds = []string{e.seed}
 	}
