@@ -19,6 +19,7 @@ import (
 
 	"github.com/meshgate/meshgate/federation/wire"
 	"github.com/meshgate/meshgate/identity"
+	"github.com/meshgate/meshgate/test/logtest"
 	"github.com/meshgate/meshgate/test/metrictest"
 )
 
@@ -112,28 +113,7 @@ func (e *eavesdropper) everything(t *testing.T) []byte {
 		if err := json.Unmarshal(raw, &v); err != nil {
 			t.Fatal(err)
 		}
-		all = appendStrings(all, v)
-	}
-	return all
-}
-
-// appendStrings appends every string in v, and its base64 decoding when it
-// has one.
-func appendStrings(all []byte, v any) []byte {
-	switch v := v.(type) {
-	case string:
-		all = append(all, v...)
-		if b, err := base64.StdEncoding.DecodeString(v); err == nil {
-			all = append(all, b...)
-		}
-	case []any:
-		for _, x := range v {
-			all = appendStrings(all, x)
-		}
-	case map[string]any:
-		for _, x := range v {
-			all = appendStrings(all, x)
-		}
+		all = logtest.JSONStrings(all, v)
 	}
 	return all
 }
@@ -246,7 +226,7 @@ func TestSealedSecretsUnreadableByAJoinedKeyHolder(t *testing.T) {
 	if err := json.Unmarshal(inflate(t, z), &v); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Contains(appendStrings(nil, v), []byte("kubeconfig-of-a")) {
+	if !bytes.Contains(logtest.JSONStrings(nil, v), []byte("kubeconfig-of-a")) {
 		t.Fatal("the search misses a secret in clear")
 	}
 

@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/ecdh"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -30,6 +29,7 @@ import (
 	"github.com/meshgate/meshgate/federation/wire"
 	"github.com/meshgate/meshgate/identity"
 	"github.com/meshgate/meshgate/test/e2e/meshlab"
+	"github.com/meshgate/meshgate/test/logtest"
 )
 
 // TestAttackWithoutCredentials is issue 13's attack. From the test process
@@ -547,29 +547,8 @@ func heldSecrets(t *testing.T, r wire.Record, self string) held {
 	if err := json.Unmarshal(raw, &v); err != nil {
 		t.Fatal(err)
 	}
-	h.token = bytes.Contains(raw, []byte("eyJ")) || bytes.Contains(jsonStrings(nil, v), []byte("eyJ"))
+	h.token = bytes.Contains(raw, []byte("eyJ")) || bytes.Contains(logtest.JSONStrings(nil, v), []byte("eyJ"))
 	return h
-}
-
-// jsonStrings appends every string in v, and its base64 decoding when it
-// has one (byte fields travel as base64).
-func jsonStrings(all []byte, v any) []byte {
-	switch v := v.(type) {
-	case string:
-		all = append(all, v...)
-		if b, err := base64.StdEncoding.DecodeString(v); err == nil {
-			all = append(all, b...)
-		}
-	case []any:
-		for _, x := range v {
-			all = jsonStrings(all, x)
-		}
-	case map[string]any:
-		for _, x := range v {
-			all = jsonStrings(all, x)
-		}
-	}
-	return all
 }
 
 // spy is a bare memberlist holding the gossip key, with node meta naming
