@@ -43,6 +43,22 @@
 // the hash, so a record is an immutable, self-checking (cluster,
 // generation) value no matter who relays it.
 //
+// # Compatibility
+//
+// Daemons of release N and N−1 interoperate (README, "Compatibility"). In
+// this format that means: a record's body is extended only by new JSON
+// fields, which N−1 ignores on decoding and relays untouched (it forwards
+// the compressed bytes it received, never a re-encoding of what it
+// decoded, so the owner's hash and signature still verify at the far end);
+// a frame gains bytes only behind a capability the peer announced (the
+// Timing of a State answers only a Request that carried SentAt); Version
+// changes only in a release that still reads and, towards older peers,
+// writes the previous one. Records are the only messages relayed: digests
+// are made anew by each holder from the record it holds. testdata/v2 holds
+// every frame type and a body as release N−1 wrote them (never rewritten:
+// TestGoldenFramesV2, TestGoldenBodyV2), and a body from a newer release
+// (TestBodyUnknownFieldsIgnored); they seed FuzzDecode.
+//
 // Decoders never panic: oversized input fails with ErrOversized, anything
 // else malformed with ErrCorrupt (both wrapped with the field that failed),
 // an unknown version with ErrVersion. FuzzDecode exercises them.

@@ -1,7 +1,11 @@
 package wire
 
 import (
+	"encoding/hex"
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -27,6 +31,25 @@ func FuzzDecode(f *testing.F) {
 	tst, _ := EncodeState(State{Mesh: "m", Holder: "east-1", Record: rec, Timing: &Timing{Echo: 1e18, Received: 2e18, Sent: 2e18 + 5}})
 	for _, s := range [][]byte{dg, rq, st, sst, pp, mt, full, trq, tst, {}, {Version}, {Version, 9}} {
 		f.Add(s)
+	}
+	// Release N−1's golden frames (testdata/v2), and a state whose body a
+	// newer release wrote (unknown fields at every level).
+	files, _ := filepath.Glob(filepath.Join(goldenDir, "*.hex"))
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if b, err = hex.DecodeString(strings.Join(strings.Fields(string(b)), "")); err != nil {
+			f.Fatalf("%s: %v", p, err)
+		}
+		f.Add(b)
+	}
+	if newer, err := os.ReadFile(filepath.Join(goldenDir, "body-newer.json")); err == nil {
+		nst, _ := EncodeState(State{Mesh: "m", Holder: "east-1", Record: recordOf(f, newer)})
+		f.Add(nst)
+	} else {
+		f.Fatal(err)
 	}
 	lim := Limits{MaxFrame: 1 << 16, MaxBody: 1 << 16}
 	f.Fuzz(func(t *testing.T, b []byte) {
