@@ -5,7 +5,7 @@ import (
 	"compress/flate"
 	"crypto/sha256"
 	"encoding/json"
-		"testing"
+	"testing"
 	"time"
 
 	"github.com/meshgate/meshgate/federation/wire"
