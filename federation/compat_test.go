@@ -5,8 +5,11 @@ import (
 	"compress/flate"
 	"crypto/sha256"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meshgate/meshgate/federation/wire"
 	"github.com/meshgate/meshgate/test/metrictest"
@@ -152,4 +155,54 @@ func (tn *tnode) localRecord() wire.Record {
 	tn.Node.mu.Lock()
 	defer tn.Node.mu.Unlock()
 	return tn.local.rec
+}
+
+// TestNewerMetaRelayed: a member whose node meta a newer release extended
+// (bytes after the mesh and cluster) joins a mesh of this release: it is
+// admitted (an old decoder that refused the meta would refuse the member
+// and cancel every push/pull merge with a node that knows it), its
+// records are accepted, and memberlist relays its meta byte for byte to a
+// node that cannot talk to it.
+func TestNewerMetaRelayed(t *testing.T) {
+	m := newTestMesh(t, time.Minute)
+	b := m.start("b", 1, nil)
+	c := m.start("c", 3, nil)
+	m.net.separate(2, 3)
+	cfg := m.testConfig("a")
+	cfg.Seeds = []string{b.Addr()}
+	reg := prometheus.NewRegistry()
+	n, err := New(cfg, Options{Logger: testLogger(), Registerer: reg, WrapTransport: m.net.wrap(2), Auth: m.auth("a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.meta = append(n.meta, "\x01\x05zone9"...) // read by memberlist from Run on
+	newer := slices.Clone(n.meta)
+	a := &tnode{Node: n, cluster: "a", reg: reg, maxGen: map[string]uint64{}, arrival: map[string]time.Time{}}
+	n.Subscribe(a.observe)
+	a.stop = runNode(t, n)
+	m.nodes = append(m.nodes, a)
+	for _, tn := range []*tnode{a, b, c} {
+		tn.setLocal(t, 1, 2)
+	}
+	for _, tn := range []*tnode{a, b, c} {
+		eventually(t, tn.cluster+" everywhere", func() bool { return m.allHave([]*tnode{a, b, c}, tn.cluster, 1) })
+	}
+	for _, tn := range []*tnode{b, c} {
+		eventually(t, tn.name+" sees a alive", func() bool { return tn.sees(a.name, "alive") })
+		var got []byte
+		for _, mem := range tn.ml.Members() {
+			if mem.Name == a.name {
+				got = mem.Meta
+			}
+		}
+		if !bytes.Equal(got, newer) {
+			t.Errorf("%s holds a's meta as %x, want %x as a sent it", tn.name, got, newer)
+		}
+		if got := metrictest.Sum(t, tn.reg, "meshgate_federation_rejected_messages_total", map[string]string{"reason": ReasonCorrupt}); got != 0 {
+			t.Errorf("%s refused %v messages as corrupt", tn.name, got)
+		}
+	}
+	if !m.net.blocked(c.Addr(), a.Addr()) {
+		t.Error("c could talk to a directly: the test did not force a relay")
+	}
 }

@@ -231,3 +231,29 @@ func TestBodyUnknownFieldsIgnored(t *testing.T) {
 		}
 	}
 }
+
+// TestMetaExtensionKept: a newer release's node meta (meta-newer.hex: the
+// fields of this one, then bytes of its own) decodes to the mesh and
+// cluster, keeps the rest, and encodes back to the same bytes, as
+// memberlist relays it.
+func TestMetaExtensionKept(t *testing.T) {
+	want := Meta{Mesh: "mesh1", Cluster: "east", Ext: "\x01\x05zone9"}
+	enc, err := EncodeMeta(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := golden(t, "meta-newer.hex", enc, true)
+	got, err := DecodeMeta(b)
+	if err != nil {
+		t.Fatalf("a newer release's meta is refused: %v", err)
+	}
+	if got != want {
+		t.Errorf("decoded %+v, want %+v", got, want)
+	}
+	if again, err := EncodeMeta(got); err != nil || !bytes.Equal(again, b) {
+		t.Errorf("meta does not encode back to what was received: %x, %v", again, err)
+	}
+	if _, err := EncodeMeta(Meta{Mesh: "mesh1", Cluster: "east", Ext: strings.Repeat("x", MaxMetaFrame)}); err == nil {
+		t.Error("an oversized meta was encoded")
+	}
+}

@@ -163,8 +163,9 @@ func TestUpgradeRolling(t *testing.T) {
 		}
 	}
 	upgraded := time.Since(upgradeAt)
-	for _, r := range runs {
-		r.during(250) // 10 s more of calls on the upgraded mesh at 25/s
+	afterAt := time.Now()
+	for _, r := range runs { // 10 s more of calls on the upgraded mesh (25/s)
+		r.waitLoad(afterAt, "calls after the upgrade", func(s workload.Stats) bool { return s.Sent >= scaled(250) })
 	}
 	for _, r := range runs {
 		r.heal()
