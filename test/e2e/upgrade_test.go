@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +21,9 @@ import (
 
 // recordReasons are the reasons a daemon refuses a record for (package
 // federation's rejected_messages_total); an upgrade must cause none.
+// keyListed matches a key line of `meshgate keyring list` (fingerprint first).
+var keyListed = regexp.MustCompile(`(?m)^[0-9a-f]{8}\s`)
+
 var recordReasons = []string{"corrupt", "oversized", "version", "generation_conflict", "unknown_type",
 	"unsigned", "bad_signature", "bad_seal", "fenced", "not_admitted"}
 
@@ -290,6 +294,7 @@ func checkFederation(t *testing.T, m *meshlab.Mesh, what string, bins ...string)
 				t.Errorf("%s: %s refused %v messages (%s)", what, c.ID, n, reason)
 			}
 		}
+		keys := map[string]string{} // keyring list output, by binary
 		for _, bin := range slices.Compact(slices.Clone(bins)) {
 			var rows []memberRow
 			waitUntil(t, fmt.Sprintf("%s: %s members --admin-address %s lists every daemon alive", what, bin, c.ID), nil, func() (bool, string) {
@@ -300,10 +305,13 @@ func checkFederation(t *testing.T, m *meshlab.Mesh, what string, bins ...string)
 				}
 				return ok, fmt.Sprint(rows)
 			})
-			out := mustRun(t, bin, "keyring", "list", "--admin-address", c.AdminAddr())
-			if !strings.Contains(strings.ToUpper(out), "FINGERPRINT") {
-				t.Errorf("%s: %s keyring list against %s: %q", what, bin, c.ID, out)
+			keys[bin] = mustRun(t, bin, "keyring", "list", "--admin-address", c.AdminAddr())
+			if !keyListed.MatchString(keys[bin]) {
+				t.Errorf("%s: %s keyring list against %s lists no key: %q", what, bin, c.ID, keys[bin])
 			}
+		}
+		if len(keys) > 1 && keys[bins[0]] != keys[bins[len(bins)-1]] {
+			t.Errorf("%s: keyring list of %s's daemon differs between the releases' CLIs: %q", what, c.ID, keys)
 		}
 	}
 	t.Logf("%s: every daemon holds every cluster, refused no record, and answers members/keyring list of %d release(s)", what, len(slices.Compact(slices.Clone(bins))))

@@ -3,8 +3,10 @@
 package meshlab
 
 import (
+	"context"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -34,5 +36,15 @@ func TestPreviousReleaseNamed(t *testing.T) {
 	}
 	if !regexp.MustCompile(`^[0-9a-f]{40}$`).MatchString(c) {
 		t.Errorf("%s names %q, want a full commit hash", PreviousReleaseFile, c)
+	}
+}
+
+// TestBuildReleaseWithoutHistory: a commit the checkout does not have is an
+// error that says so (and how to go on), never a skip.
+func TestBuildReleaseWithoutHistory(t *testing.T) {
+	t.Setenv(EnvPreviousBinary, "")
+	_, err := BuildRelease(context.Background(), "0123456789abcdef0123456789abcdef01234567")
+	if err == nil || !strings.Contains(err.Error(), "not in this checkout's git history") || !strings.Contains(err.Error(), EnvPreviousBinary) {
+		t.Fatalf("BuildRelease of an unknown commit: %v", err)
 	}
 }
