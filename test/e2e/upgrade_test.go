@@ -38,7 +38,12 @@ var recordReasons = []string{"corrupt", "oversized", "version", "generation_conf
 // gateways stay at N−1 (N daemons serve N−1 gateways). In each mixed state
 // (N next to N−1) records are accepted both ways, no daemon refuses a
 // record, and each release's `meshgate members` and `keyring list` read
-// the other release's daemon. No call fails; every client's endpoints stay
+// the other release's daemon. A daemon of a newer release still (cluster4,
+// newerCluster: a gossip member in the test process) hands cluster1 alone
+// a record whose body has fields neither release knows; every daemon holds
+// it byte for byte (signature verified), relayed by N−1 daemons before the
+// upgrade, and again by N−1 and N after each step (a restarted daemon
+// takes it from its peers). No call fails; every client's endpoints stay
 // exactly the baseline throughout (none lost, even for a moment, none
 // resurrected: an echo pod of cluster2 removed before the upgrade never
 // comes back) and every daemon holds every other cluster at the end.
@@ -92,7 +97,10 @@ func TestUpgradeRolling(t *testing.T) {
 		Clusters: 3, Dir: dir, Bin: old, Caps: oldCaps,
 		Services:     map[string][]string{"cluster1": {"echo"}, "cluster2": {"echo", "only-b"}, "cluster3": {"echo"}},
 		ClientRoutes: []meshlab.ClientRoute{{Service: "echo"}, {Service: "only-b"}},
-		Logf:         t.Logf,
+		// cluster4 is the newer release's cluster (newerCluster)
+		Admit: map[string][]string{"cluster1": {"cluster2", "cluster3", "cluster4"}, "cluster2": {"cluster1", "cluster3", "cluster4"},
+			"cluster3": {"cluster1", "cluster2", "cluster4"}},
+		Logf: t.Logf,
 	})
 	if m != nil {
 		t.Cleanup(func() { _ = m.Close() })
@@ -110,6 +118,14 @@ func TestUpgradeRolling(t *testing.T) {
 		}
 	}
 	t.Logf("N−1 mesh: 3 clusters, source %s, ready in %s (work dir %s)", m.Opts.Source, time.Since(start).Round(time.Millisecond), dir)
+
+	// A daemon of a newer release publishes, through cluster1 only, a
+	// record with fields neither release knows: relayed intact by N−1
+	// (now) and by N (after the upgrade, the restarted daemons get it from
+	// their peers again).
+	newer := startNewerCluster(t, m, "cluster4")
+	newer.publish(t, c1)
+	newer.checkHeldIntact(t, m, "N−1 mesh")
 
 	// A pod removed under N−1: its endpoint must never come back.
 	gone, err := c2.AddEchoPod(ctx, "echo", "v1")
@@ -143,7 +159,7 @@ func TestUpgradeRolling(t *testing.T) {
 			func() []string { return weightedEndpoints(k.cl, k.tgt) }, k.cl.XDS.Changed))
 		tracks = append(tracks, trackEndpoints(t, k.cl, k.tgt))
 	}
-	checkFederation(t, m, "N−1 mesh", old, old)
+	checkFederation(t, m, "N−1 mesh", 1, old, old)
 
 	upgradeAt := time.Now()
 	for _, r := range runs {
@@ -163,7 +179,9 @@ func TestUpgradeRolling(t *testing.T) {
 		figure(t, "%s N−1 → N: ready %s after the restart began, synced (peers hold its new record, it holds theirs) %s after, its client reconnected %s after readiness",
 			c.ID, ready.Round(time.Millisecond), synced.Round(time.Millisecond), reconnected.Round(time.Millisecond))
 		if i < len(m.Clusters)-1 {
-			checkFederation(t, m, fmt.Sprintf("mixed: %d of 3 daemons at N", i+1), cur, old)
+			what := fmt.Sprintf("mixed: %d of 3 daemons at N", i+1)
+			checkFederation(t, m, what, 1, cur, old)
+			newer.checkHeldIntact(t, m, what)
 		}
 	}
 	upgraded := time.Since(upgradeAt)
@@ -175,7 +193,8 @@ func TestUpgradeRolling(t *testing.T) {
 		r.heal()
 	}
 	doneAt := time.Now()
-	checkFederation(t, m, "N mesh", cur, cur)
+	checkFederation(t, m, "N mesh", 1, cur, cur)
+	newer.checkHeldIntact(t, m, "N mesh")
 
 	var calls, failures int
 	for i, r := range runs {
@@ -278,16 +297,17 @@ func waitSynced(t *testing.T, m *meshlab.Mesh, c *meshlab.Cluster) time.Duration
 }
 
 // checkFederation checks a state of the mesh (what names it): every daemon
-// holds every other cluster's current record, refused none, and lists
-// every daemon alive; the admin API of the daemons is read with both
+// holds every other cluster's current record (and extra further
+// clusters'), refused none, and lists every daemon alive (and extra more
+// members); the admin API of the daemons is read with both
 // binaries (each release's CLI against whatever release each daemon runs:
 // the admin API is part of the compatibility promise).
-func checkFederation(t *testing.T, m *meshlab.Mesh, what string, bins ...string) {
+func checkFederation(t *testing.T, m *meshlab.Mesh, what string, extra int, bins ...string) {
 	t.Helper()
 	for _, c := range m.Clusters {
 		waitSynced(t, m, c)
-		if n, _ := daemonMetric(t, c, "meshgate_federation_remote_clusters"); n != float64(len(m.Clusters)-1) {
-			t.Errorf("%s: %s shows %v remote clusters, want %d", what, c.ID, n, len(m.Clusters)-1)
+		if n, _ := daemonMetric(t, c, "meshgate_federation_remote_clusters"); n != float64(len(m.Clusters)-1+extra) {
+			t.Errorf("%s: %s shows %v remote clusters, want %d", what, c.ID, n, len(m.Clusters)-1+extra)
 		}
 		for _, reason := range recordReasons {
 			if n, _ := daemonMetric(t, c, "meshgate_federation_rejected_messages_total", `reason="`+reason+`"`); n != 0 {
@@ -299,7 +319,7 @@ func checkFederation(t *testing.T, m *meshlab.Mesh, what string, bins ...string)
 			var rows []memberRow
 			waitUntil(t, fmt.Sprintf("%s: %s members --admin-address %s lists every daemon alive", what, bin, c.ID), nil, func() (bool, string) {
 				rows = memberRowsWith(t, bin, c)
-				ok := len(rows) == len(m.Clusters)
+				ok := len(rows) == len(m.Clusters)+extra
 				for _, r := range rows {
 					ok = ok && r.state == "alive"
 				}
