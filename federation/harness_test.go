@@ -31,17 +31,23 @@ type netFilter struct {
 	groupOf map[string]int // "127.0.0.1:port" → group
 	cut     bool           // groups cannot talk to each other
 	down    map[string]bool
+	apart   map[[2]int]bool // pairs of groups that cannot talk to each other (separate)
 
 	packetBytes atomic.Int64
 	streamBytes atomic.Int64
 }
 
-func newNetFilter() *netFilter { return &netFilter{groupOf: map[string]int{}, down: map[string]bool{}} }
+func newNetFilter() *netFilter {
+	return &netFilter{groupOf: map[string]int{}, down: map[string]bool{}, apart: map[[2]int]bool{}}
+}
 
 func (f *netFilter) blocked(from, to string) bool {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if f.down[from] || f.down[to] {
+		return true
+	}
+	if f.apart[[2]int{f.groupOf[from], f.groupOf[to]}] {
 		return true
 	}
 	return f.cut && f.groupOf[from] != f.groupOf[to]
@@ -50,6 +56,15 @@ func (f *netFilter) blocked(from, to string) bool {
 func (f *netFilter) partition(cut bool) {
 	f.mu.Lock()
 	f.cut = cut
+	f.mu.Unlock()
+}
+
+// separate cuts groups g and h from each other only (both directions):
+// each still talks to every other group, so messages between them go
+// through a third node (a relay) or not at all.
+func (f *netFilter) separate(g, h int) {
+	f.mu.Lock()
+	f.apart[[2]int{g, h}], f.apart[[2]int{h, g}] = true, true
 	f.mu.Unlock()
 }
 

@@ -16,7 +16,7 @@
 //	PushPull  (memberlist TCP push/pull; Limits.MaxFrame)
 //	  str mesh | str holder | uvarint n | n × Record | uvarint m | m × DigestEntry
 //	Meta      (memberlist node meta, ≤ 512 bytes)
-//	  str mesh | str cluster
+//	  str mesh | str cluster [| ext: a newer release's bytes, kept and ignored]
 //
 //	Record      = str cluster | str origin | u64 generation | [32]hash | uvarint len | len × body | Proof
 //	Proof       = uvarint n (≤ MaxProofCerts) | n × (uvarint len | len × DER certificate, leaf first)
@@ -42,6 +42,26 @@
 // every receiver checks it after decompression and checks the Proof over
 // the hash, so a record is an immutable, self-checking (cluster,
 // generation) value no matter who relays it.
+//
+// # Compatibility
+//
+// Daemons of release N and N−1 interoperate (README, "Compatibility"). In
+// this format that means: a record's body is extended only by new JSON
+// fields, which N−1 ignores on decoding and relays untouched (it forwards
+// the compressed bytes it received, never a re-encoding of what it
+// decoded, so the owner's hash and signature still verify at the far end);
+// node meta, which memberlist relays to every member, may be extended by
+// appending bytes, which this release keeps (Meta.Ext) instead of refusing
+// the member; any other frame gains bytes only behind a capability the
+// peer announced (the Timing of a State answers only a Request that
+// carried SentAt); Version changes only in a release that still reads
+// and, towards older peers, writes the previous one. Records and node meta
+// are the only messages relayed: digests are made anew by each holder
+// from the record it holds, requests and states go to one node.
+// testdata/v2 holds every frame type and a body as release N−1 wrote them
+// (never rewritten: TestGoldenFramesV2, TestGoldenBodyV2), a body and a
+// meta from a newer release (TestBodyUnknownFieldsIgnored,
+// TestMetaExtensionKept); they seed FuzzDecode.
 //
 // Decoders never panic: oversized input fails with ErrOversized, anything
 // else malformed with ErrCorrupt (both wrapped with the field that failed),

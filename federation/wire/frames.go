@@ -280,15 +280,25 @@ func EncodeMeta(m Meta) ([]byte, error) {
 	if err := e.str("cluster", m.Cluster); err != nil {
 		return nil, fmt.Errorf("encode meta: %w", err)
 	}
+	e.b = append(e.b, m.Ext...)
+	if len(e.b) > MaxMetaFrame {
+		return nil, fmt.Errorf("encode meta: %d bytes, at most %d", len(e.b), MaxMetaFrame)
+	}
 	return e.b, nil
 }
 
-// DecodeMeta decodes node metadata.
+// DecodeMeta decodes node metadata. Bytes after the cluster are a newer
+// release's extensions: kept in Ext (the meta encodes back to b), never
+// refused.
 func DecodeMeta(b []byte) (Meta, error) {
 	d, err := open(b, TypeMeta, MaxMetaFrame)
 	if err != nil {
 		return Meta{}, err
 	}
 	m := Meta{Mesh: d.str("mesh"), Cluster: d.str("cluster")}
+	if d.err == nil && d.off < len(d.b) {
+		m.Ext = string(d.b[d.off:])
+		d.off = len(d.b)
+	}
 	return m, d.end()
 }

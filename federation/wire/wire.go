@@ -197,6 +197,12 @@ type PushPull struct {
 type Meta struct {
 	Mesh    string
 	Cluster string
+	// Ext is what a newer release wrote after the fields this one knows
+	// (its extensions), kept as is and otherwise ignored: memberlist
+	// relays every node's meta to every member, and an older member must
+	// neither refuse a newer one for it (a refused meta cancels whole
+	// push/pull merges) nor change it. Empty from this release.
+	Ext string
 }
 
 // CheckName reports whether s is a valid mesh id, cluster id or node name:

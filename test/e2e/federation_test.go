@@ -227,19 +227,7 @@ func (r memberRow) String() string { return r.name + "(" + r.cluster + ")=" + r.
 // memberRows lists the gossip members c's daemon knows, itself included.
 func memberRows(t *testing.T, m *meshlab.Mesh, c *meshlab.Cluster) []memberRow {
 	t.Helper()
-	var out []memberRow
-	lines := strings.Split(mustRun(t, m.Bin, "members", "--admin-address", c.AdminAddr()), "\n")
-	for _, line := range lines[1:] {
-		f := strings.Fields(line)
-		if len(f) < 4 {
-			continue
-		}
-		if f[1] == "(self)" { // NAME (self) ADDRESS CLUSTER STATE ...
-			f = append(f[:1], f[2:]...)
-		}
-		out = append(out, memberRow{name: f[0], cluster: f[2], state: f[3]})
-	}
-	return out
+	return memberRowsWith(t, m.Bin, c)
 }
 
 func mapLines(m map[string]string) []string {

@@ -14,6 +14,10 @@
 // with a CA of its own) on the node address of Options.ExternalCluster.
 // With Options.MulticlusterServices every API server gets the Multi-Cluster
 // Services CRDs (deploy/mcs) and every daemon --multicluster-services.
+// Releases (release.go): a mesh started with Options.Bin of release N−1
+// (BuildRelease of PreviousRelease, cached by commit) has its daemons
+// replaced one by one (Mesh.RestartDaemon) by another binary, whose help
+// must offer every flag of the daemons' command line.
 //
 //	Options ─▶ New ─▶ netlab.New (namespaces) ─▶ PKI (root + cacerts per cluster)
 //	             │        ─▶ kubetest.Start (per network, kube source) ─▶ Store.Sync (objects)
