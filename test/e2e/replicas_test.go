@@ -82,10 +82,12 @@ func newReplicaMesh(t *testing.T) *meshlab.Mesh {
 // only-b in cluster2, three faults of cluster2's replicas, one after the
 // other, each healed (the replica restarted) before the next:
 //
-//   - KillLeader: kill -9 of the replica that publishes cluster2. The other
-//     takes the lease and publishes; every live replica of both clusters
-//     names it, and only it, as cluster2's publisher; the client's
-//     endpoints never change (nothing lost or resurrected); no call fails.
+//   - KillLeader: kill -9 of the replica that publishes cluster2, left
+//     dead for 60 s (past memberlist's death verdict and the fail-static
+//     window). The other takes the lease and publishes; every live replica
+//     of both clusters names it, and only it, as cluster2's publisher; the
+//     client's endpoints never change (nothing lost or resurrected); no
+//     call fails.
 //   - KillGatewaysReplica: kill -9 of the replica cluster2's gateway gets
 //     its config from (the publisher too, when it is: then as KillLeader).
 //     The gateway moves to the other replica and holds the same listener
@@ -119,7 +121,9 @@ func TestReplicasFailover(t *testing.T) {
 		figure(t, "leader failover (kill -9 of %s): %s until every live replica names %s (lease %s, transitions %d→%d)",
 			old.Name(), took.Round(time.Millisecond), lead.Name(), replicaLease, pub.Transitions, newPub.Transitions)
 		watch := watchPublishers(t, m)
-		st := run.during(150)
+		// down for 60 s: past memberlist's death verdict (~28 s in the lab)
+		// and the fail-static window (20 s) after it
+		st := run.during(3000)
 		bad := watch()
 		run.heal()
 		restartReplica(t, m, old)
@@ -207,7 +211,7 @@ func TestReplicasFailover(t *testing.T) {
 		figure(t, "partition of %s from its API server: it stopped publishing after %s; %s publishes, named by every live replica after %s (lease %s, transitions %d→%d)",
 			old.Name(), lost.Round(time.Millisecond), lead.Name(), took.Round(time.Millisecond), replicaLease, pub.Transitions, newPub.Transitions)
 		watch := watchPublishers(t, m)
-		st := run.during(150)
+		st := run.during(500)
 		bad := watch()
 		run.heal()
 		if err := f.Heal(); err != nil {
