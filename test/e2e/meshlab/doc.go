@@ -14,6 +14,10 @@
 // with a CA of its own) on the node address of Options.ExternalCluster.
 // With Options.MulticlusterServices every API server gets the Multi-Cluster
 // Services CRDs (deploy/mcs) and every daemon --multicluster-services.
+// With Options.Replicas ≥ 2 every cluster runs that many daemons with
+// --leader-elect (replicas.go: Replica, Mesh.Leader,
+// Mesh.PartitionFromAPIServer), and the gateways get every replica's xDS
+// address.
 //
 //	Options ─▶ New ─▶ netlab.New (namespaces) ─▶ PKI (root + cacerts per cluster)
 //	             │        ─▶ kubetest.Start (per network, kube source) ─▶ Store.Sync (objects)
