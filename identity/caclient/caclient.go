@@ -65,6 +65,8 @@ type Config struct {
 
 // createCertificate asks the CA at addr.
 func (c *Client) createCertificate(ctx context.Context, addr string, req *pb.IstioCertificateRequest) (*pb.IstioCertificateResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+	defer cancel()
 	conn, err := grpc.NewClient(addr, c.dial...)
 	if err != nil {
 		return nil, fmt.Errorf("CreateCertificate at %s: %w", addr, err)
@@ -230,15 +232,13 @@ func (c *Client) fetch(ctx context.Context) (*x509svid.SVID, error) {
 	if c.cfg.TTL > 0 {
 		req.ValidityDuration = int64(math.Ceil(c.cfg.TTL.Seconds()))
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
-	defer cancel()
 	if c.cfg.TokenFile == "" && c.cfg.ClusterID != "" {
 		ctx = metadata.AppendToOutgoingContext(ctx, "ClusterID", c.cfg.ClusterID)
 	}
 	// A connection per call (one every half life): the TLS handshake then
 	// presents the SVID held now, so renewals prove themselves with it.
-	// Several addresses (replicas of the daemon): each in turn until one
-	// answers.
+	// Several addresses (replicas of the daemon): each in turn, within
+	// CallTimeout each, until one answers.
 	var resp *pb.IstioCertificateResponse
 	var errs []error
 	for _, addr := range strings.Split(c.cfg.Address, ",") {
