@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/meshgate/meshgate/test/e2e/meshlab"
 	"github.com/meshgate/meshgate/test/e2e/workload"
+	"github.com/meshgate/meshgate/test/envoytest"
+	"github.com/meshgate/meshgate/xds/server/bootstrap"
 )
 
 // Replicas (issue 20, Failover): a two-cluster mesh of its own with two
@@ -30,7 +33,9 @@ import (
 
 const replicaLease = meshlab.DefaultLeaseDuration
 
-func newReplicaMesh(t *testing.T) *meshlab.Mesh {
+// newReplicaMesh builds it; with envoy set the east-west gateways are
+// Envoy, bootstrapped with both replicas' addresses.
+func newReplicaMesh(t *testing.T, envoy string) *meshlab.Mesh {
 	t.Helper()
 	requireLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
@@ -60,7 +65,7 @@ func newReplicaMesh(t *testing.T) *meshlab.Mesh {
 	start := time.Now()
 	m, err := meshlab.New(ctx, slot, meshlab.Options{
 		Clusters: 2, Dir: dir, Bin: bin, Caps: caps, Source: meshlab.SourceKube,
-		Replicas: 2, LeaseDuration: replicaLease,
+		Replicas: 2, LeaseDuration: replicaLease, Envoy: envoy,
 		Services:     map[string][]string{"cluster1": {"echo"}, "cluster2": {"echo", "only-b"}},
 		ClientRoutes: []meshlab.ClientRoute{{Service: "only-b"}},
 		Logf:         t.Logf,
@@ -100,7 +105,7 @@ func newReplicaMesh(t *testing.T) *meshlab.Mesh {
 // FIGURE lines: leader failover time, gateway reconnect-to-config time,
 // calls lost per fault.
 func TestReplicasFailover(t *testing.T) {
-	m := newReplicaMesh(t)
+	m := newReplicaMesh(t, "")
 	c1, c2 := m.Cluster("cluster1"), m.Cluster("cluster2")
 	cl := newClient(t, c1, "client-replicas")
 	tgt := target(m, tgtOnlyB, "only-b")
@@ -411,4 +416,83 @@ func gatewayMetrics(t *testing.T, c *meshlab.Cluster) metricsText {
 		}
 	}
 	return out
+}
+
+// TestReplicasEnvoyGatewayMoves: the replicas world with Envoy east-west
+// gateways (`meshgate bootstrap --xds-address A,B`: both replicas are
+// endpoints of xds-grpc). Under a load from cluster1 to only-b through
+// cluster2's Envoy, kill -9 of the replica that Envoy's ADS stream is
+// connected to: Envoy reconnects to the other replica, holds the same
+// listener and cluster versions, which are not sent again (its CDS and LDS
+// update counts do not move), and no call fails.
+func TestReplicasEnvoyGatewayMoves(t *testing.T) {
+	m := newReplicaMesh(t, envoytest.Path(t))
+	c1, c2 := m.Cluster("cluster1"), m.Cluster("cluster2")
+	cl := newClient(t, c1, "client-replicas-envoy")
+	tgt := target(m, tgtOnlyB, "only-b")
+	waitEndpoints(t, cl, tgt, gw(c2))
+	g := c2.EnvoyEastWest
+	var from *meshlab.Replica
+	waitUntil(t, "Envoy's ADS stream on one replica", nil, func() (bool, string) {
+		from = envoyXDSReplica(t, c2, g)
+		return from != nil, "no xds-grpc connection"
+	})
+	before, err := g.Admin().ConfigDump(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cds, lds := envoyStat(t, g, "cluster_manager.cds.update_success"), envoyStat(t, g, "listener_manager.lds.update_success")
+	run := startFailover(t, "replicas-envoy-kill-xds-replica", cl, tgt)
+	track := trackEndpoints(t, cl, tgt)
+	run.fault()
+	if err := from.Proc.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	var to *meshlab.Replica
+	took := waitUntil(t, "Envoy connected to the other replica", nil, func() (bool, string) {
+		to = envoyXDSReplica(t, c2, g)
+		n, err := readEnvoyStat(g, "control_plane.connected_state")
+		return to != nil && to != from && err == nil && n == 1, fmt.Sprintf("replica %v, connected %d %v", to, n, err)
+	})
+	figure(t, "Envoy reconnect (kill -9 of %s, its xDS server): %s until its ADS stream is up on %s", from.Name(), took.Round(time.Millisecond), to.Name())
+	st := run.during(150)
+	after, err := g.Admin().ConfigDump(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(after.Listeners, before.Listeners) || !maps.Equal(after.Clusters, before.Clusters) {
+		t.Errorf("Envoy's listeners or clusters changed across the move:\nbefore %v %v\nafter  %v %v", before.Listeners, before.Clusters, after.Listeners, after.Clusters)
+	}
+	if c, l := envoyStat(t, g, "cluster_manager.cds.update_success"), envoyStat(t, g, "listener_manager.lds.update_success"); c != cds || l != lds {
+		t.Errorf("Envoy's CDS updates %d→%d, LDS updates %d→%d across the move: the other replica sent the versions Envoy holds again", cds, c, lds, l)
+	}
+	run.heal()
+	restartReplica(t, m, from)
+	run.recover()
+	finishFault(t, run, track, st, nil, c2, "kill -9 of Envoy's replica")
+}
+
+// envoyXDSReplica is the replica of c that Envoy g's xds-grpc cluster has
+// an active connection to (its /clusters), or nil.
+func envoyXDSReplica(t *testing.T, c *meshlab.Cluster, g *meshlab.EnvoyGateway) *meshlab.Replica {
+	t.Helper()
+	b, err := g.Admin().Admin(context.Background(), "/clusters")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		rest, ok := strings.CutPrefix(line, bootstrap.XDSCluster+"::")
+		if !ok {
+			continue
+		}
+		addr, stat, _ := strings.Cut(rest, "::")
+		if stat == "cx_active::1" {
+			for _, r := range c.Replicas {
+				if r.XDSAddr() == addr {
+					return r
+				}
+			}
+		}
+	}
+	return nil
 }
