@@ -60,7 +60,7 @@ With --grpc, print the xDS bootstrap of a proxyless gRPC-Go client instead
 	}
 	f := cmd.Flags()
 	cliflag.String(f, &o.NodeID, cliflag.NodeID, "", "Istio node id, router~<ip>~<pod>.<ns>~<ns>.svc.cluster.local (required)")
-	cliflag.String(f, &o.XDSAddress, cliflag.XDSAddress, "127.0.0.1:15010", "the daemon's xDS address, host:port")
+	cliflag.String(f, &o.XDSAddress, cliflag.XDSAddress, "127.0.0.1:15010", "the daemon's xDS address, host:port; for Envoy several, comma-separated (replicas without a Service in front: endpoints of xds-grpc)")
 	cliflag.Labels(f, &o.Labels, nil, "gateway pod label k=v (repeatable), sent as LABELS; Gateways select on these")
 	cliflag.String(f, &o.Namespace, cliflag.Namespace, "", "NAMESPACE metadata (default: the node id's namespace)")
 	cliflag.String(f, &o.Network, cliflag.Network, "", "NETWORK metadata")

@@ -78,7 +78,7 @@ TLS with it. Without them it speaks plaintext, for a daemon on loopback (the qui
 		},
 	}
 	f := cmd.Flags()
-	cliflag.String(f, &fl.cfg.XDSAddress, cliflag.XDSAddress, "", "host:port of the ADS server: the daemon's secure port (with --token-file) or its loopback plaintext port")
+	cliflag.String(f, &fl.cfg.XDSAddress, cliflag.XDSAddress, "", "host:port of the ADS server: the daemon's secure port (with --token-file) or its loopback plaintext port; several, comma-separated, for replicas without a Service in front: one is used at a time, a lost stream moves at once to the next")
 	cliflag.Alias(f, "xds", cliflag.XDSAddress)
 	cliflag.String(f, &fl.tokenFile, cliflag.TokenFile, "", "projected service-account token (audience istio-ca), re-read at each use: get an SVID from the daemon's CA and connect over TLS")
 	cliflag.String(f, &fl.caRoot, cliflag.CARoot, "", "PEM mesh root that signs the daemon's serving certificate (with --token-file)")

@@ -32,7 +32,8 @@ import (
 
 // Config says where the CA is and how to prove who we are.
 type Config struct {
-	// Address is the daemon's secure port, host:port.
+	// Address is the daemon's secure port, host:port, or several,
+	// comma-separated (replicas of the daemon): each is tried in turn.
 	Address string
 	// ServerName is the name verified in the daemon's serving certificate
 	// (default: Address's host), e.g. meshgate.istio-system.svc.
@@ -62,6 +63,22 @@ type Config struct {
 	Registerer prometheus.Registerer
 }
 
+// createCertificate asks the CA at addr.
+func (c *Client) createCertificate(ctx context.Context, addr string, req *pb.IstioCertificateRequest) (*pb.IstioCertificateResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+	defer cancel()
+	conn, err := grpc.NewClient(addr, c.dial...)
+	if err != nil {
+		return nil, fmt.Errorf("CreateCertificate at %s: %w", addr, err)
+	}
+	defer conn.Close()
+	resp, err := pb.NewIstioCertificateServiceClient(conn).CreateCertificate(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("CreateCertificate at %s: %w", addr, err)
+	}
+	return resp, nil
+}
+
 func (c *Config) complete() error {
 	var errs []error
 	if c.Address == "" {
@@ -74,9 +91,11 @@ func (c *Config) complete() error {
 		errs = append(errs, fmt.Errorf("caclient: TTL %v: must not be negative", c.TTL))
 	}
 	if c.ServerName == "" {
-		c.ServerName = c.Address
-		if i := strings.LastIndexByte(c.Address, ':'); i >= 0 {
-			c.ServerName = strings.Trim(c.Address[:i], "[]")
+		// the first address's host: replicas carry the same name
+		first, _, _ := strings.Cut(c.Address, ",")
+		c.ServerName = first
+		if i := strings.LastIndexByte(first, ':'); i >= 0 {
+			c.ServerName = strings.Trim(first[:i], "[]")
 		}
 	}
 	if c.CallTimeout <= 0 {
@@ -213,21 +232,23 @@ func (c *Client) fetch(ctx context.Context) (*x509svid.SVID, error) {
 	if c.cfg.TTL > 0 {
 		req.ValidityDuration = int64(math.Ceil(c.cfg.TTL.Seconds()))
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
-	defer cancel()
 	if c.cfg.TokenFile == "" && c.cfg.ClusterID != "" {
 		ctx = metadata.AppendToOutgoingContext(ctx, "ClusterID", c.cfg.ClusterID)
 	}
 	// A connection per call (one every half life): the TLS handshake then
 	// presents the SVID held now, so renewals prove themselves with it.
-	conn, err := grpc.NewClient(c.cfg.Address, c.dial...)
-	if err != nil {
-		return nil, fmt.Errorf("CreateCertificate at %s: %w", c.cfg.Address, err)
+	// Several addresses (replicas of the daemon): each in turn, within
+	// CallTimeout each, until one answers.
+	var resp *pb.IstioCertificateResponse
+	var errs []error
+	for _, addr := range strings.Split(c.cfg.Address, ",") {
+		if resp, err = c.createCertificate(ctx, addr, req); err == nil {
+			break
+		}
+		errs = append(errs, err)
 	}
-	defer conn.Close()
-	resp, err := pb.NewIstioCertificateServiceClient(conn).CreateCertificate(ctx, req)
-	if err != nil {
-		return nil, fmt.Errorf("CreateCertificate at %s: %w", c.cfg.Address, err)
+	if resp == nil {
+		return nil, errors.Join(errs...)
 	}
 	var certs []*x509.Certificate
 	for i, p := range resp.GetCertChain() {

@@ -15,7 +15,8 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestServerNameDefault(t *testing.T) {
-	for addr, want := range map[string]string{"meshgate.istio-system.svc:15012": "meshgate.istio-system.svc", "[::1]:15012": "::1"} {
+	for addr, want := range map[string]string{"meshgate.istio-system.svc:15012": "meshgate.istio-system.svc", "[::1]:15012": "::1",
+		"meshgate-0.meshgate.istio-system.svc:15012,meshgate-1.meshgate.istio-system.svc:15012": "meshgate-0.meshgate.istio-system.svc"} {
 		c := Config{Address: addr}
 		_ = c.complete()
 		if c.ServerName != want {

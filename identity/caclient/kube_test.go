@@ -172,6 +172,32 @@ func TestTokenThenRenewalWithSVID(t *testing.T) {
 	}
 }
 
+// Several addresses (replicas of the daemon): the first refuses
+// connections (a killed replica), the SVID comes from the second.
+func TestNextAddressWhenOneIsDown(t *testing.T) {
+	w := newWorld(t, caservice.Config{DefaultTTL: time.Hour, MaxTTL: time.Hour})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	me := spiffeid.RequireFromPath(td, "/ns/gw-ns/sa/ingress")
+	c, err := caclient.New(caclient.Config{Address: dead + "," + w.addr, ServerName: caHost, Roots: w.ca.Roots(),
+		TokenFile: w.tokenFile(filepath.Join(t.TempDir(), "token"), "gw-ns", "ingress"), Expect: me, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	svid, err := c.Fetch(w.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svid.ID != me {
+		t.Fatalf("SVID %s, want %s", svid.ID, me)
+	}
+}
+
 // The token file is re-read at every call (kubelet rotates it); a token of
 // another identity than Expect is refused by the client; no token and no
 // SVID is refused by the daemon.

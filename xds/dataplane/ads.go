@@ -93,42 +93,65 @@ func (g *Gateway) runADS(ctx context.Context) error {
 		}
 		creds = credentials.NewTLS(g.ca.TLSConfig())
 	}
-	conn, err := grpc.NewClient(g.cfg.XDSAddress, grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(g.cfg.MaxMessageBytes)))
-	if err != nil {
-		return fmt.Errorf("xds client for %s: %w", g.cfg.XDSAddress, err)
+	// One connection per address: replicas of the daemon (behind a Service
+	// in a cluster, listed one by one where there is none). A stream that
+	// ends moves to the next address at once; only when every address
+	// failed in a row does the gateway back off.
+	addrs := g.cfg.XDSAddresses()
+	clients := make([]discoveryv3.AggregatedDiscoveryServiceClient, len(addrs))
+	for i, a := range addrs {
+		conn, err := grpc.NewClient(a, grpc.WithTransportCredentials(creds),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(g.cfg.MaxMessageBytes)))
+		if err != nil {
+			return fmt.Errorf("xds client for %s: %w", a, err)
+		}
+		defer conn.Close()
+		clients[i] = discoveryv3.NewAggregatedDiscoveryServiceClient(conn)
 	}
-	defer conn.Close()
-	client := discoveryv3.NewAggregatedDiscoveryServiceClient(conn)
 	subs := map[string]*subscription{}
 	for _, t := range []string{resourcev3.ClusterType, resourcev3.ListenerType, resourcev3.EndpointType, resourcev3.SecretType} {
 		subs[t] = &subscription{typeURL: t, wildcard: t == resourcev3.ClusterType || t == resourcev3.ListenerType}
 	}
 	backoff := g.cfg.ReconnectBase
+	cur, failed := 0, 0 // the address in use; addresses failed in a row
 	for {
-		got, err := g.runStream(ctx, client, subs)
+		g.setXDSServer(addrs[cur])
+		got, err := g.runStream(ctx, clients[cur], subs, addrs[cur])
 		g.m.xdsConnected.Set(0)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if got {
 			backoff = g.cfg.ReconnectBase
+			failed = 0
 		}
+		failed++
 		if permanent(err) {
 			// The control plane refused this gateway (its node, its
 			// identity): asking again at once cannot succeed.
 			if !g.hasConfig() {
-				return fmt.Errorf("the control plane at %s refused this gateway: %w", g.cfg.XDSAddress, err)
+				return fmt.Errorf("the control plane at %s refused this gateway: %w", addrs[cur], err)
 			}
 			backoff = g.cfg.ReconnectMax // keep serving; ask again, slowly, in case it is fixed there
+			failed = len(addrs)
 		}
+		prev := addrs[cur]
+		cur = (cur + 1) % len(addrs)
+		if failed < len(addrs) {
+			// Another replica not tried since the last good stream: at once.
+			g.m.xdsFailovers.Inc()
+			g.log.Warn("ADS stream ended; serving the last config and moving to the next xDS address",
+				"address", prev, "next", addrs[cur], "err", err)
+			continue
+		}
+		failed = 0
 		wait := backoff/2 + rand.N(backoff/2+1)
 		if g.hasConfig() {
 			g.log.Warn("ADS stream ended; serving the last config and reconnecting",
-				"address", g.cfg.XDSAddress, "err", err, "retry_in", wait)
+				"address", prev, "next", addrs[cur], "err", err, "retry_in", wait)
 		} else {
 			g.log.Warn("ADS stream ended before any config arrived; reconnecting",
-				"address", g.cfg.XDSAddress, "err", err, "retry_in", wait)
+				"address", prev, "next", addrs[cur], "err", err, "retry_in", wait)
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -141,13 +164,24 @@ func (g *Gateway) runADS(ctx context.Context) error {
 	}
 }
 
+// setXDSServer marks addr as the xDS address in use (metric xds_server).
+func (g *Gateway) setXDSServer(addr string) {
+	for _, a := range g.cfg.XDSAddresses() {
+		v := 0.0
+		if a == addr {
+			v = 1
+		}
+		g.m.xdsServer.WithLabelValues(a).Set(v)
+	}
+}
+
 type recvResult struct {
 	resp *discoveryv3.DiscoveryResponse
 	err  error
 }
 
 // runStream runs one stream; got reports whether a response arrived.
-func (g *Gateway) runStream(ctx context.Context, client discoveryv3.AggregatedDiscoveryServiceClient, subs map[string]*subscription) (got bool, err error) {
+func (g *Gateway) runStream(ctx context.Context, client discoveryv3.AggregatedDiscoveryServiceClient, subs map[string]*subscription, addr string) (got bool, err error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := client.StreamAggregatedResources(sctx)
@@ -185,7 +219,7 @@ func (g *Gateway) runStream(ctx context.Context, client discoveryv3.AggregatedDi
 		case <-silent.C:
 			if !got {
 				g.log.Warn("no xDS response yet; does the control plane know this node?",
-					"node_id", g.cfg.NodeID, "address", g.cfg.XDSAddress, "waited", initialFetchWarning)
+					"node_id", g.cfg.NodeID, "address", addr, "waited", initialFetchWarning)
 			}
 		case r := <-recv:
 			if r.err != nil {

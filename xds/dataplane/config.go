@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -21,7 +22,10 @@ import (
 
 // Config configures a Gateway. Start from DefaultConfig.
 type Config struct {
-	// XDSAddress is the host:port of the control plane's ADS gRPC server.
+	// XDSAddress is the host:port of the control plane's ADS gRPC server,
+	// or several, comma-separated (replicas of the daemon where no Service
+	// is in front of them): the gateway uses one at a time, and a stream
+	// that ends moves at once to the next (XDSAddresses).
 	XDSAddress string
 	// XDSTLS, when set, secures the ADS connection; nil means plaintext
 	// (a control plane on the same host or pod network).
@@ -89,6 +93,9 @@ type Config struct {
 	Now func() time.Time
 }
 
+// XDSAddresses lists the addresses of XDSAddress, in order.
+func (c *Config) XDSAddresses() []string { return strings.Split(c.XDSAddress, ",") }
+
 // DefaultConfig returns the defaults; XDSAddress and NodeID must still be set.
 func DefaultConfig() Config {
 	return Config{
@@ -108,8 +115,16 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.XDSAddress == "" {
 		errs = append(errs, errors.New("xds address is empty"))
-	} else if _, _, err := net.SplitHostPort(c.XDSAddress); err != nil {
-		errs = append(errs, fmt.Errorf("xds address %q: %v", c.XDSAddress, err))
+	} else {
+		seen := map[string]bool{}
+		for _, a := range strings.Split(c.XDSAddress, ",") {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				errs = append(errs, fmt.Errorf("xds address %q: %v", a, err))
+			} else if seen[a] {
+				errs = append(errs, fmt.Errorf("xds address %q: listed twice", a))
+			}
+			seen[a] = true
+		}
 	}
 	if c.Identity != nil {
 		if c.Identity.Address == "" {

@@ -55,6 +55,14 @@
 // presents the current one). Without it ADS is plaintext (a daemon on
 // loopback) or uses Config.XDSTLS.
 //
+// Replicas: Config.XDSAddress may list several addresses (replicas of the
+// daemon where no Service is in front of them). One is used at a time; a
+// stream that ends moves at once to the next, which is asked for the
+// versions the gateway holds (a daemon whose translation gives the same
+// versions sends no listener or cluster again); only when every address
+// failed in a row does the gateway back off. Metrics xds_server{address}
+// (1: in use) and xds_failovers_total.
+//
 // Lifecycle: New validates the Config; Run(ctx) is the whole life of the
 // gateway. It binds the admin server, runs the ADS client (one goroutine,
 // reconnecting with backoff) and the listeners it is given (an accept loop

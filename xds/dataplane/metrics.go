@@ -26,6 +26,8 @@ type metrics struct {
 	xdsVersion                   *prometheus.GaugeVec
 	xdsConnected                 prometheus.Gauge
 	xdsStreams                   prometheus.Counter
+	xdsServer                    *prometheus.GaugeVec
+	xdsFailovers                 prometheus.Counter
 	listenersDraining            prometheus.Gauge
 }
 
@@ -67,9 +69,11 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		xdsVersion:        gv("xds_config_version_info", "Version of the applied config per type (value 1).", "type", "version"),
 		xdsConnected:      g("xds_connected", "1 while the ADS stream is up."),
 		xdsStreams:        prometheus.NewCounter(prometheus.CounterOpts{Namespace: "meshgate", Subsystem: "gateway", Name: "xds_streams_total", Help: "ADS streams opened."}),
+		xdsServer:         gv("xds_server", "1 for the xDS address in use, 0 for the other addresses given (replicas of the daemon).", "address"),
+		xdsFailovers:      prometheus.NewCounter(prometheus.CounterOpts{Namespace: "meshgate", Subsystem: "gateway", Name: "xds_failovers_total", Help: "ADS streams that ended and moved at once to the next xDS address."}),
 		listenersDraining: g("listeners_draining", "Removed or replaced listeners whose connections are still draining."),
 	}
-	reg.MustRegister(m.xdsStreams)
+	reg.MustRegister(m.xdsStreams, m.xdsFailovers)
 	_ = reg.Register(collectors.NewGoCollector())
 	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

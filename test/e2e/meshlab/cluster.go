@@ -44,6 +44,9 @@ type Cluster struct {
 	Dir     string
 
 	Daemon, EastWest, Ingress *Proc
+	// Replicas are the cluster's daemons with Options.Replicas ≥ 2
+	// (Replicas[0].Proc is Daemon).
+	Replicas []*Replica
 	// EnvoyEastWest and EnvoyIngress are the real Envoy gateways
 	// (Options.Envoy); EastWest is then nil.
 	EnvoyEastWest, EnvoyIngress *EnvoyGateway
@@ -226,7 +229,7 @@ func (c *Cluster) gatewayProc(ctx context.Context, name, ip, labels string, admi
 		return nil, err
 	}
 	argv := append(c.Net.Exec(), c.Mesh.Bin, "gateway",
-		"--xds-address", c.XDSAddr(), "--xds-server-name", XDSServerName,
+		"--xds-address", c.gatewayXDSAddr(), "--xds-server-name", XDSServerName,
 		"--xds-ca", filepath.Join(svid, identity.SVIDFileRoots),
 		"--xds-cert", filepath.Join(svid, identity.SVIDFileCertChain), "--xds-key", filepath.Join(svid, identity.SVIDFileKey),
 		"--node-id", node.ID{Type: node.TypeRouter, IP: ip, Pod: name + "-0", Namespace: SystemNS, DomainSuffix: model.DefaultDomainSuffix}.String(),

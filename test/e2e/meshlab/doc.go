@@ -18,6 +18,10 @@
 // (BuildRelease of PreviousRelease, cached by commit) has its daemons
 // replaced one by one (Mesh.RestartDaemon) by another binary, whose help
 // must offer every flag of the daemons' command line.
+// With Options.Replicas ≥ 2 every cluster runs that many daemons with
+// --leader-elect (replicas.go: Replica, Mesh.Leader,
+// Mesh.PartitionFromAPIServer), and the gateways get every replica's xDS
+// address.
 //
 //	Options ─▶ New ─▶ netlab.New (namespaces) ─▶ PKI (root + cacerts per cluster)
 //	             │        ─▶ kubetest.Start (per network, kube source) ─▶ Store.Sync (objects)

@@ -70,7 +70,7 @@ func (c *Cluster) envoyGateway(ctx context.Context, name, sa string, ip netip.Ad
 	if err != nil {
 		return nil, err
 	}
-	b, err := bootstrap.Envoy(bootstrap.Options{NodeID: id.String(), XDSAddress: c.XDSAddr(), Labels: labels,
+	b, err := bootstrap.Envoy(bootstrap.Options{NodeID: id.String(), XDSAddress: c.gatewayXDSAddr(), Labels: labels,
 		XDSCertDir: svid, XDSServerName: XDSServerName,
 		Namespace: SystemNS, Network: c.Net.Name, ClusterID: c.ID,
 		AdminAddress: netip.AddrPortFrom(c.Net.NodeIP, 1).String()})

@@ -81,7 +81,13 @@ type Options struct {
 	// (deploy/mcs) in every API server and runs the daemons with
 	// --multicluster-services. Needs SourceKube.
 	MulticlusterServices bool
-	Logf                 func(format string, args ...any)
+	// Replicas, when 2 or more, runs that many daemons per cluster, with
+	// --leader-elect (see replicas.go); needs SourceKube and the identity
+	// CA (cacerts). LeaseDuration is their lease (default
+	// DefaultLeaseDuration).
+	Replicas      int
+	LeaseDuration time.Duration
+	Logf          func(format string, args ...any)
 }
 
 // Mesh is the running world.
@@ -124,6 +130,14 @@ func New(ctx context.Context, slot *netlab.Slot, opts Options) (m *Mesh, err err
 	}
 	if opts.MulticlusterServices && opts.Source != SourceKube {
 		return nil, errors.New("the Multi-Cluster Services API needs the Kubernetes source")
+	}
+	if opts.Replicas > 1 {
+		if opts.Source != SourceKube || !opts.Caps.IdentityCA {
+			return nil, errors.New("replicas need the Kubernetes source (their Lease) and --cacerts (their shared CA)")
+		}
+		if opts.LeaseDuration <= 0 {
+			opts.LeaseDuration = DefaultLeaseDuration
+		}
 	}
 	m = &Mesh{Opts: opts, Bin: opts.Bin}
 	defer func() {
@@ -189,7 +203,12 @@ func New(ctx context.Context, slot *netlab.Slot, opts Options) (m *Mesh, err err
 			return m, err
 		}
 	}
-	if err := m.startDaemons(ctx); err != nil {
+	if opts.Replicas > 1 {
+		err = m.startReplicaDaemons(ctx)
+	} else {
+		err = m.startDaemons(ctx)
+	}
+	if err != nil {
 		return m, err
 	}
 	return m, m.startGateways(ctx)
@@ -479,6 +498,11 @@ func (m *Mesh) Close() error {
 	var errs []error
 	for _, c := range m.Clusters {
 		procs := []*Proc{c.Ingress, c.EastWest, c.Daemon}
+		for _, r := range c.Replicas {
+			if r.Proc != c.Daemon {
+				procs = append(procs, r.Proc)
+			}
+		}
 		for _, g := range []*EnvoyGateway{c.EnvoyIngress, c.EnvoyEastWest, c.EnvoyEgress} {
 			if g != nil {
 				procs = append(procs, g.Proc)

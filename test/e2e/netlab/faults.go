@@ -62,6 +62,17 @@ func (l *Lab) Redirect(n *Network, dst, to netip.AddrPort) (*Fault, error) {
 	return l.install(fmt.Sprintf("redirect %s: %s -> %s", n.Name, dst, to), n.NS, specs)
 }
 
+// DropConnectionsTo drops, inside network n, every packet of the TCP
+// connections opened to dst (their original destination, before any DNAT:
+// requests and answers, established connections included), in n's OUTPUT
+// chain: a process of n loses its way to dst while others keep theirs to
+// the same server by another address.
+func (l *Lab) DropConnectionsTo(n *Network, dst netip.AddrPort) (*Fault, error) {
+	specs := [][]string{{"OUTPUT", "-p", "tcp", "-m", "conntrack", "--ctorigdst", dst.Addr().String(),
+		"--ctorigdstport", strconv.Itoa(int(dst.Port())), "-j", "DROP"}}
+	return l.install(fmt.Sprintf("drop %s: connections to %s", n.Name, dst), n.NS, specs)
+}
+
 func (l *Lab) install(name, ns string, specs [][]string) (*Fault, error) {
 	var done [][]string
 	for _, s := range specs {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
@@ -50,7 +51,11 @@ type Options struct {
 	// NodeID is an Istio node id (package xds/node):
 	// router~<ip>~<pod>.<ns>~<ns>.svc.cluster.local.
 	NodeID string
-	// XDSAddress is the daemon's xDS address, host:port (default 127.0.0.1:15010).
+	// XDSAddress is the daemon's xDS address, host:port (default
+	// 127.0.0.1:15010). For Envoy, several comma-separated (replicas of the
+	// daemon where no Service is in front of them; all IP addresses or all
+	// names) become the endpoints of xds-grpc: Envoy's ADS stream goes to
+	// one, and a lost stream reconnects through the cluster's balancer.
 	XDSAddress string
 	// Labels become node metadata LABELS: the daemon selects Gateways with them.
 	Labels map[string]string
@@ -109,7 +114,8 @@ func (o *Options) complete() (node.ID, error) {
 		o.AdminAddress = "127.0.0.1:15000"
 	}
 	if (o.SDSSocket != "" || o.XDSCertDir != "") && o.XDSServerName == "" {
-		if h, _, err := net.SplitHostPort(o.XDSAddress); err == nil {
+		first, _, _ := strings.Cut(o.XDSAddress, ",")
+		if h, _, err := net.SplitHostPort(first); err == nil {
 			o.XDSServerName = h
 		}
 	}
@@ -161,9 +167,21 @@ func Envoy(o Options) (*bootstrapv3.Bootstrap, error) {
 	if _, err := o.complete(); err != nil {
 		return nil, err
 	}
-	xdsHost, xdsPort, err := hostPort(o.XDSAddress, "xds address")
-	if err != nil {
-		return nil, err
+	var xdsEndpoints []*endpointv3.LbEndpoint
+	ips := 0
+	for _, a := range strings.Split(o.XDSAddress, ",") {
+		host, port, err := hostPort(a, "xds address")
+		if err != nil {
+			return nil, err
+		}
+		if net.ParseIP(host) != nil {
+			ips++
+		}
+		xdsEndpoints = append(xdsEndpoints, &endpointv3.LbEndpoint{
+			HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: socket(host, port)}}})
+	}
+	if ips != 0 && ips != len(xdsEndpoints) {
+		return nil, fmt.Errorf("xds address %q: all IP addresses or all names", o.XDSAddress)
 	}
 	adminHost, adminPort, err := hostPort(o.AdminAddress, "admin address")
 	if err != nil {
@@ -181,7 +199,7 @@ func Envoy(o Options) (*bootstrapv3.Bootstrap, error) {
 		return nil, err
 	}
 	discovery := clusterv3.Cluster_STRICT_DNS
-	if net.ParseIP(xdsHost) != nil {
+	if ips > 0 {
 		discovery = clusterv3.Cluster_STATIC
 	}
 	b := &bootstrapv3.Bootstrap{
@@ -196,9 +214,7 @@ func Envoy(o Options) (*bootstrapv3.Bootstrap, error) {
 			},
 			LoadAssignment: &endpointv3.ClusterLoadAssignment{
 				ClusterName: XDSCluster,
-				Endpoints: []*endpointv3.LocalityLbEndpoints{{LbEndpoints: []*endpointv3.LbEndpoint{{
-					HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: socket(xdsHost, xdsPort)}},
-				}}}},
+				Endpoints:   []*endpointv3.LocalityLbEndpoints{{LbEndpoints: xdsEndpoints}},
 			},
 		}}},
 		DynamicResources: &bootstrapv3.Bootstrap_DynamicResources{

@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -76,6 +77,8 @@ func TestBootstrapErrors(t *testing.T) {
 		{NodeID: "gateway-1"},
 		{NodeID: gwID, XDSAddress: "no-port"},
 		{NodeID: gwID, AdminAddress: "127.0.0.1:0"},
+		{NodeID: gwID, XDSAddress: "10.0.0.2:15012,meshgate.istio-system.svc:15012"},
+		{NodeID: gwID, XDSAddress: "10.0.0.2:15012,"},
 	} {
 		if _, err := Envoy(o); err == nil {
 			t.Errorf("%+v: no error", o)
@@ -83,6 +86,28 @@ func TestBootstrapErrors(t *testing.T) {
 	}
 	if _, err := Marshal(&bootstrapv3.Bootstrap{}, "toml"); err == nil {
 		t.Error("unknown format accepted")
+	}
+}
+
+// Several xDS addresses (replicas of the daemon without a Service in
+// front): each an endpoint of xds-grpc, which Envoy's ADS reconnects
+// through.
+func TestEnvoyBootstrapReplicas(t *testing.T) {
+	b, err := Envoy(Options{NodeID: gwID, XDSAddress: "10.0.0.2:15012,10.0.0.2:15112"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := b.GetStaticResources().GetClusters()[0]
+	if c.GetType() != clusterv3.Cluster_STATIC {
+		t.Errorf("IP addresses must give a STATIC cluster, got %v", c.GetType())
+	}
+	var got []string
+	for _, e := range c.GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints() {
+		sa := e.GetEndpoint().GetAddress().GetSocketAddress()
+		got = append(got, fmt.Sprintf("%s:%d", sa.GetAddress(), sa.GetPortValue()))
+	}
+	if strings.Join(got, ",") != "10.0.0.2:15012,10.0.0.2:15112" {
+		t.Errorf("xds-grpc endpoints %v", got)
 	}
 }
 
