@@ -276,6 +276,9 @@ func (n *Node) memberlistConfig() (*memberlist.Config, error) {
 // once Started is closed.
 func (n *Node) Addr() string {
 	ln := n.ml.LocalNode()
+	if ln == nil { // memberlist refused this node's own meta: it is not in its own member list
+		return ""
+	}
 	return net.JoinHostPort(ln.Addr.String(), strconv.Itoa(int(ln.Port)))
 }
 
