@@ -192,16 +192,24 @@ func (c *gwapi) gateway(gw *gwv1.Gateway) []model.Gateway {
 	st.services, st.err = gatewayServices(gw, c.domain)
 	c.gwStates = append(c.gwStates, st)
 	selector, served := c.gatewaySelector(gw)
+	// istiod's short circuit: no usable address at all, no listener status
+	noListenerStatus := len(st.services) == 0 && st.err != nil
 	var out []model.Gateway
 	for i, l := range gw.Spec.Listeners {
 		field := idx("spec.listeners", i)
 		ls := newListenerState(l)
-		st.listeners = append(st.listeners, ls)
+		if !noListenerStatus {
+			st.listeners = append(st.listeners, ls)
+		}
+		if l.TLS != nil || (l.Protocol != gwv1.HTTPSProtocolType && l.Protocol != gwv1.TLSProtocolType) {
+			// istiod builds a server for it (even with a TLS or protocol
+			// error): its port counts for Programmed
+			st.ports = append(st.ports, uint32(l.Port))
+		}
 		srv, ok := c.listener(gw, l, field, ls)
 		if !ok {
 			continue
 		}
-		st.ports = append(st.ports, srv.Port.Number)
 		name := internalGatewayName(gw.Name, string(l.Name))
 		if served {
 			out = append(out, model.Gateway{

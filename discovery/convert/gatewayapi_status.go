@@ -421,7 +421,9 @@ func routeStatus(kind model.Kind, om routeMeta, results []parentResult, routeErr
 			a.success++
 		}
 	}
+	// the order istiod writes new parents in: by parentRef, descending
 	slices.Sort(order)
+	slices.Reverse(order)
 	out := &model.RouteStatus{Kind: kind, Namespace: om.namespace, Name: om.name, Generation: om.generation}
 	for _, key := range order {
 		a := by[key]

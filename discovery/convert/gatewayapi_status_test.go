@@ -182,6 +182,16 @@ spec:
 	if got, want := condOf(t, st.Gateways[0].Conditions, "Accepted"), "Accepted=False/UnsupportedAddress: only Hostname is supported, ignoring [10.1.1.1]"; got != want {
 		t.Errorf("IP address:\n got %s\nwant %s", got, want)
 	}
+	// no usable address at all: istiod reports no listener
+	ipgw.Spec.Addresses[1] = gwv1.GatewaySpecAddress{Type: ptrTo(gwv1.IPAddressType), Value: "10.1.1.2"}
+	st = statusOf(t, GatewayAPIInputs{Gateways: []*gwv1.Gateway{ipgw}}, nil, gwService("istio-system", "gw-svc", 80, "203.0.113.7"))
+	g := st.Gateways[0]
+	if got, want := condOf(t, g.Conditions, "Accepted"), "Accepted=False/UnsupportedAddress: only Hostname is supported, ignoring [10.1.1.1 10.1.1.2]"; got != want || len(g.Listeners) != 0 {
+		t.Errorf("IP addresses only:\n got %s, listeners %+v\nwant %s, no listeners", got, g.Listeners, want)
+	}
+	if got, want := condOf(t, g.Conditions, "Programmed"), "Programmed=False/UnsupportedAddress: Failed to assign to any requested addresses"; got != want {
+		t.Errorf("IP addresses only:\n got %s\nwant %s", got, want)
+	}
 }
 
 // Listener conditions: an unsupported protocol, TLS references that do
@@ -288,8 +298,8 @@ func TestRouteStatusReasons(t *testing.T) {
 		// listener http: no hostname; listener same: namespace (ranked first)
 		"best": {`Accepted=False/NotAllowedByListeners: hostnames matched parent hostname "", but namespace "apps" is not allowed by the parent`, ok},
 		"two": {
-			"Accepted=False/NotAllowedByListeners: kind gateway.networking.k8s.io/v1/HTTPRoute is not allowed; kind gateway.networking.k8s.io/v1/HTTPRoute is not allowed", ok,
 			"Accepted=True/Accepted: Route was valid", ok,
+			"Accepted=False/NotAllowedByListeners: kind gateway.networking.k8s.io/v1/HTTPRoute is not allowed; kind gateway.networking.k8s.io/v1/HTTPRoute is not allowed", ok,
 		},
 		"missing":      {"Accepted=True/Accepted: Route was valid", "ResolvedRefs=False/BackendNotFound: backend(nosuch.apps.svc.cluster.local) not found"},
 		"notpermitted": {"Accepted=True/Accepted: Route was valid", `ResolvedRefs=False/RefNotPermitted: backendRef db/data not accessible to a HTTPRoute in namespace "apps" (missing a ReferenceGrant?)`},
@@ -299,9 +309,9 @@ func TestRouteStatusReasons(t *testing.T) {
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("route conditions (-want +got):\n%s", d)
 	}
-	// "two": parents in istiod's order (by parentRef string)
+	// "two": parents in the order istiod writes them (by parentRef string, descending)
 	for _, r := range st.Routes {
-		if r.Name == "two" && (r.Parents[0].ParentRef.Name != "l4" || r.Parents[1].ParentRef.Name != "web") {
+		if r.Name == "two" && (r.Parents[0].ParentRef.Name != "web" || r.Parents[1].ParentRef.Name != "l4") {
 			t.Errorf("two: parents %+v", r.Parents)
 		}
 	}
