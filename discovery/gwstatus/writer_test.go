@@ -96,7 +96,7 @@ spec:
 // BackendNotFound. Another controller's parent entry on a route stays as
 // it was. Objects whose status did not change are not written again.
 func TestWriter(t *testing.T) {
-	c := kubetest.New(t, kubetest.Options{Name: "gwstatus", SkipIstioCRDs: true})
+	c := kubetest.New(t, kubetest.Options{Name: "gwstatus"})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if err := kubetest.InstallGatewayAPICRDs(ctx, c.RESTConfig(), 2*time.Minute); err != nil {
@@ -225,8 +225,10 @@ spec:
 	if got := testutil.ToFloat64(w.writes.WithLabelValues("Gateway", "ok")); got != writes {
 		t.Errorf("Gateway writes %v → %v with its status unchanged", writes, got)
 	}
-	t.Logf("FIGURE gatewayapi status writes: %v Gateway, %v HTTPRoute", testutil.ToFloat64(w.writes.WithLabelValues("Gateway", "ok")),
-		testutil.ToFloat64(w.writes.WithLabelValues("HTTPRoute", "ok")))
+	t.Logf("FIGURE gatewayapi status writes: Gateway %v ok %v stale, HTTPRoute %v ok %v stale, GatewayClass %v ok",
+		testutil.ToFloat64(w.writes.WithLabelValues("Gateway", "ok")), testutil.ToFloat64(w.writes.WithLabelValues("Gateway", "stale")),
+		testutil.ToFloat64(w.writes.WithLabelValues("HTTPRoute", "ok")), testutil.ToFloat64(w.writes.WithLabelValues("HTTPRoute", "stale")),
+		testutil.ToFloat64(w.writes.WithLabelValues("GatewayClass", "ok")))
 }
 
 func condString(cs []metav1.Condition, typ string) string {
