@@ -222,6 +222,8 @@ spec:
 		}
 		return ""
 	})
+	cancel()
+	wg.Wait() // the writer has counted its last write (a watcher may see a write before the writer counts it)
 	if got := testutil.ToFloat64(w.writes.WithLabelValues("Gateway", "ok")); got != writes {
 		t.Errorf("Gateway writes %v → %v with its status unchanged", writes, got)
 	}
