@@ -94,7 +94,8 @@ spec:
 // per listener; a route to an existing backend is Accepted with
 // ResolvedRefs True, one to a missing Service ResolvedRefs False
 // BackendNotFound. Another controller's parent entry on a route stays as
-// it was. Objects whose status did not change are not written again.
+// it was. A second Run (a new leadership term) writes a new route's status
+// and does not write again the objects whose status did not change.
 func TestWriter(t *testing.T) {
 	c := kubetest.New(t, kubetest.Options{Name: "gwstatus"})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -136,11 +137,15 @@ func TestWriter(t *testing.T) {
 	defer wg.Wait()
 	defer cancel()
 	wg.Go(func() { _ = src.Run(ctx, func(m *model.MeshState, _ []error, _ error) { w.Update(m) }) })
-	wg.Go(func() {
-		if err := w.Run(ctx); err != nil {
+	// the first term: a Run of its own
+	term, endTerm := context.WithCancel(ctx)
+	termDone := make(chan struct{})
+	go func() {
+		defer close(termDone)
+		if err := w.Run(term); err != nil {
 			t.Errorf("writer: %v", err)
 		}
-	})
+	}()
 
 	wait := watcher(t, ctx, gc)
 	var rv map[string]string
@@ -195,7 +200,16 @@ func TestWriter(t *testing.T) {
 		rv = o.versions()
 		return ""
 	})
+	// A new term (the daemon runs Run again each time the replica leads):
+	// new informers, the newest state written.
+	endTerm()
+	<-termDone
 	writes := testutil.ToFloat64(w.writes.WithLabelValues("Gateway", "ok"))
+	wg.Go(func() {
+		if err := w.Run(ctx); err != nil {
+			t.Errorf("writer, second term: %v", err)
+		}
+	})
 
 	// A new route: written, and (the same reconcile pass) nothing else.
 	if err := a.ApplyYAML(ctx, []byte(`

@@ -386,7 +386,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	case d.own != nil:
 		g.Go(func() error { return stopped(gctx, "remote secret", d.own.Run(gctx)) })
 	}
-	if d.mcs != nil {
+	switch { // replicas: only the leader writes ServiceImports and ServiceExport conditions
+	case d.mcs != nil && d.lead != nil:
+		g.Go(func() error { return stopped(gctx, "mcs writer", d.lead.whileLeading(gctx, d.mcs.Run)) })
+	case d.mcs != nil:
 		g.Go(func() error { return stopped(gctx, "mcs writer", d.mcs.Run(gctx)) })
 	}
 	switch { // replicas: only the leader writes the Gateway API status
