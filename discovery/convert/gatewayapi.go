@@ -195,8 +195,17 @@ func (c *gwapi) gateway(gw *gwv1.Gateway) []model.Gateway {
 	// istiod's short circuit: no usable address at all, no listener status
 	noListenerStatus := len(st.services) == 0 && st.err != nil
 	var out []model.Gateway
+	var accepted []gwv1.Listener // istiod's merge: a listener that conflicts with an earlier one is skipped
 	for i, l := range gw.Spec.Listeners {
 		field := idx("spec.listeners", i)
+		if prior, reason, conflict := firstConflict(l, accepted); conflict {
+			c.errorf(KindK8sGateway, &gw.ObjectMeta, field, "listener %s conflicts with listener %s (%s); listener skipped", l.Name, prior, reason)
+			if !noListenerStatus {
+				st.listeners = append(st.listeners, conflictedListenerState(l, reason))
+			}
+			continue
+		}
+		accepted = append(accepted, l)
 		ls := newListenerState(l)
 		if !noListenerStatus {
 			st.listeners = append(st.listeners, ls)

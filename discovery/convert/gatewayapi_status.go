@@ -109,6 +109,62 @@ func newListenerState(l gwv1.Listener) *listenerState {
 	return s
 }
 
+// conflictedListenerState is istiod's ReportListenerConflict.
+func conflictedListenerState(l gwv1.Listener, reason gwv1.ListenerConditionReason) *listenerState {
+	const msg = "Listener has a conflict with another listener attached to the same Gateway"
+	kinds, kindsValid := supportedKinds(l)
+	s := &listenerState{name: l.Name, kinds: kinds, conds: map[string]*cond{
+		string(gwv1.ListenerConditionAccepted):   {err: &cfgErr{string(reason), msg}},
+		string(gwv1.ListenerConditionProgrammed): {err: &cfgErr{string(reason), msg}},
+		string(gwv1.ListenerConditionConflicted): {reason: string(reason), message: msg, status: model.ConditionTrue},
+	}}
+	if !kindsValid {
+		s.conds[string(gwv1.ListenerConditionResolvedRefs)] = &cond{reason: string(gwv1.ListenerReasonInvalidRouteKinds),
+			message: "Invalid route kinds", status: model.ConditionFalse}
+	}
+	return s
+}
+
+// firstConflict is istiod's ComputeGatewayListenerConflicts for one
+// listener (no ListenerSets): the first of the accepted listeners it
+// cannot coexist with (same port, and both L4, or an L4 and an HTTP-like
+// one, or both HTTP-like with the same hostname), and the reason.
+func firstConflict(l gwv1.Listener, accepted []gwv1.Listener) (gwv1.SectionName, gwv1.ListenerConditionReason, bool) {
+	l4 := func(p gwv1.ProtocolType) bool { return p == gwv1.TCPProtocolType || p == gwv1.UDPProtocolType }
+	httpLike := func(p gwv1.ProtocolType) bool {
+		return p == gwv1.HTTPProtocolType || p == gwv1.HTTPSProtocolType || p == gwv1.TLSProtocolType
+	}
+	host := func(l gwv1.Listener) string {
+		if l.Hostname == nil || *l.Hostname == "" {
+			return "*"
+		}
+		return string(*l.Hostname)
+	}
+	for _, p := range accepted {
+		if p.Port != l.Port {
+			continue
+		}
+		var distinct bool
+		switch {
+		case l4(l.Protocol) && httpLike(p.Protocol), httpLike(l.Protocol) && l4(p.Protocol), l4(l.Protocol) && l4(p.Protocol):
+			distinct = false
+		case httpLike(l.Protocol) && httpLike(p.Protocol):
+			distinct = host(l) != host(p)
+		default:
+			distinct = l.Protocol != p.Protocol
+		}
+		if distinct {
+			continue
+		}
+		reason := gwv1.ListenerReasonHostnameConflict
+		if (l4(l.Protocol) && l4(p.Protocol)) || l.Protocol != p.Protocol {
+			reason = gwv1.ListenerReasonProtocolConflict
+		}
+		return p.Name, reason, true
+	}
+	return "", "", false
+}
+
 // tlsError is istiod's buildListener on a buildTLS error.
 func (s *listenerState) tlsError(e *cfgErr) {
 	s.valid = false

@@ -326,3 +326,44 @@ func TestRouteStatusReasons(t *testing.T) {
 		t.Errorf("parentRef string %s", ParentRefString(st.Routes[0].Parents[0].ParentRef, "apps"))
 	}
 }
+
+// Listeners that cannot coexist (istiod's merge rules): the later one is
+// Conflicted (ProtocolConflict or HostnameConflict), not Accepted, not
+// Programmed and not served; the Gateway is Accepted with ListenersNotValid.
+func TestGatewayStatusListenerConflicts(t *testing.T) {
+	gw := gwObj[gwv1.Gateway](t, `
+metadata: {name: c, namespace: istio-system}
+spec:
+  gatewayClassName: istio
+  addresses: [{type: Hostname, value: gw-svc}]
+  listeners:
+  - {name: a, port: 80, protocol: HTTP, hostname: a.example.com}
+  - {name: b, port: 80, protocol: HTTP, hostname: b.example.com}
+  - {name: a-again, port: 80, protocol: HTTP, hostname: a.example.com}
+  - {name: tcp, port: 80, protocol: TCP}
+`)
+	svcs := []*corev1.Service{gatewaySvc("istio-system", "gw-svc", map[string]string{"istio": "ingressgateway"})}
+	gws, _, st, errs := GatewayAPIWithStatus(GatewayAPIInputs{Gateways: []*gwv1.Gateway{gw}}, svcs, nil, nil,
+		[]model.Service{gwService("istio-system", "gw-svc", 80, "")}, "cluster.local")
+	if len(gws) != 2 || len(errs) != 2 {
+		t.Errorf("gateways %d (want the 2 listeners that do not conflict), errors %v", len(gws), errs)
+	}
+	ls := st.Gateways[0].Listeners
+	const msg = "Listener has a conflict with another listener attached to the same Gateway"
+	for _, c := range []struct {
+		listener int
+		want     []string
+	}{
+		{1, []string{"Accepted=True/Accepted: No errors found", "Conflicted=False/NoConflicts: No errors found",
+			"Programmed=True/Programmed: No errors found", "ResolvedRefs=True/ResolvedRefs: No errors found"}},
+		{2, []string{"Accepted=False/HostnameConflict: " + msg, "Conflicted=True/HostnameConflict: " + msg, "Programmed=False/HostnameConflict: " + msg}},
+		{3, []string{"Accepted=False/ProtocolConflict: " + msg, "Conflicted=True/ProtocolConflict: " + msg, "Programmed=False/ProtocolConflict: " + msg}},
+	} {
+		if d := cmp.Diff(c.want, condsOf(ls[c.listener].Conditions)); d != "" {
+			t.Errorf("listener %s (-want +got):\n%s", ls[c.listener].Name, d)
+		}
+	}
+	if got := condOf(t, st.Gateways[0].Conditions, "Accepted"); got != "Accepted=True/ListenersNotValid: One or more of the Gateway's listeners are invalid" {
+		t.Errorf("gateway: %s", got)
+	}
+}
