@@ -125,17 +125,31 @@ type listers struct {
 
 // Run runs informers on the Gateway API kinds the API server serves and
 // the reconcile loop until ctx ends; it returns nil then, or an error when
-// the caches never sync. Each Run makes its own informers, so a Writer may
+// the caches never sync. Kinds the API server does not serve when Run
+// starts are not written before the next Run. Each Run makes its own informers, so a Writer may
 // run again after a Run ended (a new leadership term).
 func (w *Writer) Run(ctx context.Context) error {
-	res, err := w.dc.ServerResourcesForGroupVersion(convert.GatewayAPIGroup + "/v1")
-	if err != nil {
+	var res *metav1.APIResourceList
+	for {
+		var err error
+		res, err = w.dc.ServerResourcesForGroupVersion(convert.GatewayAPIGroup + "/v1")
+		if err == nil {
+			break
+		}
 		if apierrors.IsNotFound(err) {
+			// as the source: CRDs installed later are written from the
+			// next Run on (a restart, a new term)
 			w.log.Info("gateway api status: the API server does not serve gateway.networking.k8s.io/v1; nothing to write")
 			<-ctx.Done()
 			return nil
 		}
-		return fmt.Errorf("gateway api status: discovery: %w", err)
+		// an API server that does not answer now is no reason to stop the daemon
+		w.log.Warn("gateway api status: cannot ask the API server what it serves; retrying", "err", err, "in", w.cfg.RetryInterval)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(w.cfg.RetryInterval):
+		}
 	}
 	served := map[string]bool{}
 	for _, r := range res.APIResources {
