@@ -266,7 +266,9 @@ func (s *gatewayState) status(services map[string]*model.Service) model.GatewayS
 		a := conds[string(gwv1.GatewayConditionAccepted)]
 		a.reason, a.message = string(gwv1.GatewayReasonListenersNotValid), "One or more of the Gateway's listeners are invalid"
 	}
-	internal, internalIP, external, pending, warnings, allUsable := s.resolve(services, ns)
+	// the class istio reports Hostname addresses (istiod's
+	// ClassInfo.AddressType), so the cluster IPs resolve finds are unused
+	internal, _, external, pending, warnings, allUsable := s.resolve(services, ns)
 	programmed := conds[string(gwv1.GatewayConditionProgrammed)]
 	if len(internal) > 0 {
 		programmed.message = "Resource programmed, assigned to service(s) " + humanJoin(internal)
@@ -286,11 +288,9 @@ func (s *gatewayState) status(services map[string]*model.Service) model.GatewayS
 		programmed.err = &cfgErr{string(reason), msg}
 	}
 	out := model.GatewayStatus{Namespace: ns, Name: gw.Name, Generation: gw.Generation, Conditions: conditions(conds, gw.Generation)}
-	// The class istio reports Hostname addresses when there is no external
-	// one (istiod's ClassInfo.AddressType).
+	// no external address: the Service hostnames, once they have endpoints
 	addrs := external
 	if len(addrs) == 0 {
-		_ = internalIP
 		for _, hp := range internal {
 			h, _, _ := strings.Cut(hp, ":")
 			if !slices.Contains(pending, h) && !slices.Contains(addrs, h) {
