@@ -29,7 +29,10 @@ import (
 	clientfeaturestesting "k8s.io/client-go/features/testing"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
+	"github.com/meshgate/meshgate/discovery/gwstatus"
 	"github.com/meshgate/meshgate/discovery/kube"
 	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/discovery/remote"
@@ -197,6 +200,9 @@ func TestDaemonRBAC(t *testing.T) {
 	if err := kubetest.InstallGatewayAPICRDs(ctx, c.RESTConfig(), 2*time.Minute); err != nil {
 		t.Fatal(err)
 	}
+	if err := a.ApplyYAML(ctx, []byte(gatewayAPIWorld)); err != nil {
+		t.Fatal(err)
+	}
 	// a remote secret for "cluster-b" (this same API server, through its
 	// own reader identity made by create-remote-secret)
 	rs, err := remote.CreateRemoteSecret(ctx, c.RESTConfig(), remote.CreateOptions{ClusterName: "cluster-b"})
@@ -220,7 +226,7 @@ func TestDaemonRBAC(t *testing.T) {
 	for _, watchList := range []bool{true, false} {
 		t.Run(fmt.Sprintf("WatchListClient=%v", watchList), func(t *testing.T) {
 			clientfeaturestesting.SetFeatureDuringTest(t, clientfeatures.WatchListClient, watchList)
-			for r := range runWithToken(t, c.TokenConfig(tr.Status.Token)) {
+			for r := range runWithToken(t, c.TokenConfig(tr.Status.Token), c.RESTConfig()) {
 				used[r] = true
 			}
 		})
@@ -265,7 +271,7 @@ func TestDaemonRBAC(t *testing.T) {
 // runWithToken runs the local source and the remote-cluster controller with
 // token until both have what the world holds, checks their status, and
 // returns the requests they made (each checked against the grants).
-func runWithToken(t *testing.T, token *rest.Config) map[string]bool {
+func runWithToken(t *testing.T, token, admin *rest.Config) map[string]bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	reqs := &requests{seen: map[string]bool{}, secrets: map[string]bool{}}
@@ -291,9 +297,20 @@ func runWithToken(t *testing.T, token *rest.Config) map[string]bool {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
+	// the Gateway API status writer, fed by the source as the daemon feeds it
+	statusWriter, err := gwstatus.New(gwstatus.Config{ClusterID: "cluster-a"}, gwstatus.Options{REST: daemonCfg, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
 	wg.Go(func() {
-		_ = src.Run(ctx, func(m *model.MeshState, _ []error, _ error) { mu.Lock(); local = m.Clusters[0]; mu.Unlock() })
+		_ = src.Run(ctx, func(m *model.MeshState, _ []error, _ error) {
+			mu.Lock()
+			local = m.Clusters[0]
+			mu.Unlock()
+			statusWriter.Update(m)
+		})
 	})
+	wg.Go(func() { _ = statusWriter.Run(ctx) })
 	wg.Go(func() { _ = ctl.Run(ctx) })
 	wg.Go(func() { _ = ctl.WatchSecrets(ctx, daemonCfg) })
 	// the daemon's own remote secret, minted with its token for gossip
@@ -344,6 +361,9 @@ func runWithToken(t *testing.T, token *rest.Config) map[string]bool {
 		}
 		return ""
 	})
+	// every kind's status written (by this run or the one before)
+	gc := gwclient.NewForConfigOrDie(admin)
+	poll(ctx, t, "the Gateway API status", func() string { return gatewayAPIStatusWritten(ctx, gc) })
 	if st := src.Status(); st.State != kube.StateSynced || len(st.Failing) > 0 {
 		t.Errorf("local status with the deployed RBAC: %+v", st)
 	}
@@ -540,4 +560,83 @@ stringData: {tls.crt: crt, tls.key: key}
 			t.Errorf("%s: %v, want Forbidden", what, err)
 		}
 	}
+}
+
+// gatewayAPIWorld is a GatewayClass of Istio's controller, a Gateway (its
+// Service absent: nothing to program, a status all the same) and a route
+// of each kind bound to it: the status writer writes each kind's status.
+const gatewayAPIWorld = `
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: istio}
+spec: {controllerName: istio.io/gateway-controller}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: app}
+spec:
+  gatewayClassName: istio
+  addresses: [{type: Hostname, value: no-such-gateway-service}]
+  listeners:
+  - {name: http, port: 80, protocol: HTTP}
+  - {name: tls, port: 443, protocol: TLS, tls: {mode: Passthrough}}
+  - {name: tcp, port: 9000, protocol: TCP}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: app}
+spec:
+  parentRefs: [{name: gw, sectionName: http}]
+  rules: [{backendRefs: [{name: echo, port: 80}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: r, namespace: app}
+spec:
+  parentRefs: [{name: gw, sectionName: http}]
+  rules: [{backendRefs: [{name: echo, port: 80}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: TLSRoute
+metadata: {name: r, namespace: app}
+spec:
+  parentRefs: [{name: gw, sectionName: tls}]
+  hostnames: [echo.example.com]
+  rules: [{backendRefs: [{name: echo, port: 80}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: TCPRoute
+metadata: {name: r, namespace: app}
+spec:
+  parentRefs: [{name: gw, sectionName: tcp}]
+  rules: [{backendRefs: [{name: echo, port: 80}]}]
+`
+
+// gatewayAPIStatusWritten says what of gatewayAPIWorld's status is not
+// written yet ("" when all is).
+func gatewayAPIStatusWritten(ctx context.Context, gc gwclient.Interface) string {
+	v1 := gc.GatewayV1()
+	if c, err := v1.GatewayClasses().Get(ctx, "istio", metav1.GetOptions{}); err != nil || len(c.Status.Conditions) == 0 ||
+		c.Status.Conditions[0].Message != "Handled by Istio controller" {
+		return "GatewayClass"
+	}
+	if g, err := v1.Gateways("app").Get(ctx, "gw", metav1.GetOptions{}); err != nil || len(g.Status.Listeners) != 3 {
+		return "Gateway"
+	}
+	ours := func(ps []gwv1.RouteParentStatus) bool {
+		return len(ps) == 1 && ps[0].ControllerName == "istio.io/gateway-controller"
+	}
+	if r, err := v1.HTTPRoutes("app").Get(ctx, "r", metav1.GetOptions{}); err != nil || !ours(r.Status.Parents) {
+		return "HTTPRoute"
+	}
+	if r, err := v1.GRPCRoutes("app").Get(ctx, "r", metav1.GetOptions{}); err != nil || !ours(r.Status.Parents) {
+		return "GRPCRoute"
+	}
+	if r, err := v1.TLSRoutes("app").Get(ctx, "r", metav1.GetOptions{}); err != nil || !ours(r.Status.Parents) {
+		return "TLSRoute"
+	}
+	if r, err := v1.TCPRoutes("app").Get(ctx, "r", metav1.GetOptions{}); err != nil || !ours(r.Status.Parents) {
+		return "TCPRoute"
+	}
+	return ""
 }

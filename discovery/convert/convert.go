@@ -120,7 +120,8 @@ func Cluster(in Inputs, opts Options) (*model.ClusterState, []error) {
 	c.Gateways = append(c.Gateways, igws...)
 	c.VirtualServices = append(c.VirtualServices, ivss...)
 	add(ierrs)
-	ggws, gvss, gerrs := GatewayAPI(in.GatewayAPI, in.Services, in.Secrets, in.Namespaces, opts.domainSuffix())
+	ggws, gvss, gstatus, gerrs := GatewayAPIWithStatus(in.GatewayAPI, in.Services, in.Secrets, in.Namespaces, c.Services, opts.domainSuffix())
+	c.GatewayAPIStatus = gstatus
 	c.Gateways = append(c.Gateways, ggws...)
 	c.VirtualServices = append(c.VirtualServices, gvss...)
 	add(gerrs)

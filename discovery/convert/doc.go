@@ -5,7 +5,9 @@
 //	k8s.io/api objects ───┐
 //	(Service, Pod, ...)   ├─▶ convert.Cluster ─▶ *model.ClusterState + []error
 //	istio.io/api objects ─┤    (validate, convert, join endpoints with pods)
-//	Gateway API objects ──┘    (gatewayapi.go: into Gateways and VirtualServices, as istiod)
+//	Gateway API objects ──┘    (gatewayapi.go: into Gateways and VirtualServices, as istiod,
+//	                            and in the same pass their status: gatewayapi_status.go,
+//	                            ClusterState.GatewayAPIStatus, istiod's conditions and reasons)
 //
 // Every problem with an input object is a *model.FieldError naming the object
 // (kind namespace/name) and the field path, e.g. "spec.servers[1].tls.mode".

@@ -38,6 +38,7 @@ func (c *gwapi) grpcRules(r *gwv1.GRPCRoute) ([]model.HTTPRoute, bool) {
 func (c *gwapi) grpcRule(r *gwv1.GRPCRoute, ns string, rule gwv1.GRPCRouteRule, n int, m gwv1.GRPCRouteMatch, hasMatch bool, field string, mi int) (model.HTTPRoute, bool) {
 	bad := func(f, format string, args ...any) (model.HTTPRoute, bool) {
 		c.errorf(KindGRPCRoute, &r.ObjectMeta, f, format, args...)
+		c.routeError(ruleErrorReason(f), format, args...)
 		return model.HTTPRoute{}, false
 	}
 	out := model.HTTPRoute{Name: ns + "." + r.Name + "." + strconv.Itoa(n)}
@@ -118,8 +119,9 @@ func (c *gwapi) grpcRule(r *gwv1.GRPCRoute, ns string, rule gwv1.GRPCRouteRule, 
 				continue
 			}
 			d, err := c.backend(KindGRPCRoute, ns, f.RequestMirror.BackendRef)
-			if err != "" {
-				return bad(ff+".requestMirror.backendRef", "%s", err)
+			if dropped(err) { // the route's error stays the backend's
+				c.errorf(KindGRPCRoute, &r.ObjectMeta, ff+".requestMirror.backendRef", "%s", err.message)
+				return model.HTTPRoute{}, false
 			}
 			mir := model.HTTPMirror{Destination: d}
 			if fr := f.RequestMirror.Fraction; fr != nil {
@@ -153,8 +155,8 @@ func (c *gwapi) grpcRule(r *gwv1.GRPCRoute, ns string, rule gwv1.GRPCRouteRule, 
 			return bad(idx(field+".backendRefs", bi)+".filters", "filters on a GRPCRoute backendRef are not supported by meshgate")
 		}
 		d, err := c.backend(KindGRPCRoute, ns, b.BackendObjectReference)
-		if err != "" {
-			c.errorf(KindGRPCRoute, &r.ObjectMeta, idx(field+".backendRefs", bi), "%s; backend dropped", err)
+		if dropped(err) {
+			c.errorf(KindGRPCRoute, &r.ObjectMeta, idx(field+".backendRefs", bi), "%s; backend dropped", err.message)
 			continue
 		}
 		out.Route = append(out.Route, model.HTTPRouteDestination{Destination: d, Weight: weights[bi]})

@@ -27,11 +27,14 @@ type boundParent struct {
 
 // bindings lists the listeners that a route with these parentRefs and
 // hostnames binds to (istiod's extractParentReferenceInfo and
-// referenceAllowed), sorted by internal name; refusals of listeners of an
-// istio Gateway are errors.
-func (c *gwapi) bindings(kind model.Kind, om *metav1.ObjectMeta, refs []gwv1.ParentReference, hostnames []gwv1.Hostname) []boundParent {
+// referenceAllowed), sorted by internal name, and the result of each
+// (parentRef, listener of an istio Gateway) pair for the route's status;
+// refusals are errors too. A listener counts the routes bound to it
+// (attachedRoutes); only the listeners served are returned.
+func (c *gwapi) bindings(kind model.Kind, om *metav1.ObjectMeta, refs []gwv1.ParentReference, hostnames []gwv1.Hostname) ([]boundParent, []parentResult) {
 	ns := cmp.Or(om.Namespace, DefaultNamespace)
 	var out []boundParent
+	var results []parentResult
 	for i, ref := range refs {
 		field := idx("spec.parentRefs", i)
 		if (ref.Group != nil && string(*ref.Group) != GatewayAPIGroup) || (ref.Kind != nil && *ref.Kind != "Gateway") {
@@ -45,39 +48,64 @@ func (c *gwapi) bindings(kind model.Kind, om *metav1.ObjectMeta, refs []gwv1.Par
 		var reasons []string
 		bound := false
 		for _, p := range parents {
-			if reason := allowed(kind, ns, ref, hostnames, p); reason != "" {
-				reasons = append(reasons, fmt.Sprintf("listener %s: %s", p.listener.Name, reason))
+			denied := allowed(kind, ns, ref, hostnames, p)
+			results = append(results, parentResult{ref: ref, denied: denied})
+			if denied != nil {
+				reasons = append(reasons, fmt.Sprintf("listener %s: %s", p.listener.Name, denied.message))
 				continue
 			}
-			if !slices.ContainsFunc(out, func(b boundParent) bool { return b.internal == p.internal }) {
+			bound = true
+			if slices.ContainsFunc(out, func(b boundParent) bool { return b.internal == p.internal }) {
+				continue
+			}
+			p.state.attached++
+			if p.served {
 				out = append(out, boundParent{p})
 			}
-			bound = true
 		}
 		if !bound && len(parents) > 0 {
 			c.errorf(kind, om, field, "not bound to Gateway %s/%s: %s", pns, ref.Name, strings.Join(reasons, "; "))
 		}
 	}
 	slices.SortFunc(out, func(a, b boundParent) int { return cmp.Compare(a.internal, b.internal) })
-	return out
+	// istiod's order: by parentRef string, then listener order
+	slices.SortStableFunc(results, func(a, b parentResult) int {
+		return cmp.Compare(parentRefString(a.ref, ns), parentRefString(b.ref, ns))
+	})
+	return out, results
 }
 
-// allowed says why a route may not bind to listener p ("" if it may).
-func allowed(kind model.Kind, routeNS string, ref gwv1.ParentReference, hostnames []gwv1.Hostname, p *listenerParent) string {
-	if ref.Port != nil && *ref.Port != p.listener.Port {
-		return fmt.Sprintf("port %d not found", *ref.Port)
+// setRouteStatus records a route's status from its parent results and the
+// route's conversion error (c.routeErr, reset).
+func (c *gwapi) setRouteStatus(kind model.Kind, om *metav1.ObjectMeta, results []parentResult) {
+	err := c.routeErr
+	c.routeErr = nil
+	if rs := routeStatus(kind, routeMeta{cmp.Or(om.Namespace, DefaultNamespace), om.Name, om.Generation}, results, err); rs != nil {
+		c.routes = append(c.routes, *rs)
 	}
-	if ref.SectionName != nil && *ref.SectionName != p.listener.Name {
-		return fmt.Sprintf("sectionName %q not found", *ref.SectionName)
+}
+
+// routeError records a conversion error of the route being converted
+// (istiod reports the last one in ResolvedRefs).
+func (c *gwapi) routeError(reason, format string, args ...any) {
+	c.routeErr = &cfgErr{reason, fmt.Sprintf(format, args...)}
+}
+
+// allowed is istiod's referenceAllowed: why a route may not bind to
+// listener p (nil if it may). Port and section first, then hostnames, then
+// the route's kind.
+func allowed(kind model.Kind, routeNS string, ref gwv1.ParentReference, hostnames []gwv1.Hostname, p *listenerParent) *cfgErr {
+	if ref.Port != nil && *ref.Port != 0 && *ref.Port != p.listener.Port {
+		return &cfgErr{string(gwv1.RouteReasonNoMatchingParent), fmt.Sprintf("port %d not found", *ref.Port)}
 	}
-	if !kindAllowed(kind, p.listener) {
-		return fmt.Sprintf("kind %s is not allowed", kind)
+	if ref.SectionName != nil && *ref.SectionName != "" && *ref.SectionName != p.listener.Name {
+		return &cfgErr{string(gwv1.RouteReasonNoMatchingParent), fmt.Sprintf("sectionName %q not found", *ref.SectionName)}
 	}
 	hs := hostnames
 	if len(hs) == 0 {
 		hs = []gwv1.Hostname{"*"}
 	}
-	hostMatched := false
+	matched, hostMatched := false, false
 	for _, rh := range hs {
 		for _, ph := range p.hosts {
 			pns, phost, _ := strings.Cut(ph, "/")
@@ -86,14 +114,21 @@ func allowed(kind model.Kind, routeNS string, ref gwv1.ParentReference, hostname
 			}
 			hostMatched = true
 			if pns == "*" || pns == routeNS {
-				return ""
+				matched = true
 			}
 		}
 	}
-	if hostMatched {
-		return fmt.Sprintf("hostnames matched parent hostname %q, but namespace %q is not allowed by the parent", hostnameOf(p.listener), routeNS)
+	switch {
+	case !matched && hostMatched:
+		return &cfgErr{string(gwv1.RouteReasonNotAllowedByListeners),
+			fmt.Sprintf("hostnames matched parent hostname %q, but namespace %q is not allowed by the parent", hostnameOf(p.listener), routeNS)}
+	case !matched:
+		return &cfgErr{string(gwv1.RouteReasonNoMatchingListenerHostname), fmt.Sprintf("no hostnames matched parent hostname %q", hostnameOf(p.listener))}
 	}
-	return fmt.Sprintf("no hostnames matched parent hostname %q", hostnameOf(p.listener))
+	if !kindAllowed(kind, p.listener) {
+		return &cfgErr{string(gwv1.RouteReasonNotAllowedByListeners), fmt.Sprintf("kind %s is not allowed", routeKindString(kind))}
+	}
+	return nil
 }
 
 func hostnameOf(l gwv1.Listener) string {
@@ -103,23 +138,11 @@ func hostnameOf(l gwv1.Listener) string {
 	return string(*l.Hostname)
 }
 
-// kindAllowed: allowedRoutes.kinds when given, else the kinds the
-// listener's protocol carries.
+// kindAllowed: the listener's supported kinds (istiod's AllowedKinds:
+// the kinds its protocol carries, narrowed to allowedRoutes.kinds).
 func kindAllowed(kind model.Kind, l gwv1.Listener) bool {
-	if l.AllowedRoutes != nil && len(l.AllowedRoutes.Kinds) > 0 {
-		return slices.ContainsFunc(l.AllowedRoutes.Kinds, func(k gwv1.RouteGroupKind) bool {
-			return string(k.Kind) == string(kind) && (k.Group == nil || string(*k.Group) == GatewayAPIGroup)
-		})
-	}
-	switch l.Protocol {
-	case gwv1.HTTPProtocolType, gwv1.HTTPSProtocolType:
-		return kind == KindHTTPRoute || kind == KindGRPCRoute
-	case gwv1.TLSProtocolType:
-		return kind == KindTLSRoute
-	case gwv1.TCPProtocolType:
-		return kind == KindTCPRoute
-	}
-	return false
+	kinds, _ := supportedKinds(l)
+	return slices.Contains(kinds, string(kind))
 }
 
 // olderFirst orders objects by creation time, then namespace and name.
@@ -154,12 +177,13 @@ func (c *gwapi) httpRoutes() []model.VirtualService {
 	merged := map[string]*model.VirtualService{}
 	var keys []string
 	for _, r := range routes {
-		parents := c.bindings(r.kind, r.om, r.refs, r.hostnames)
-		if len(parents) == 0 {
+		parents, results := c.bindings(r.kind, r.om, r.refs, r.hostnames)
+		if len(results) == 0 {
 			continue
 		}
 		rules, ok := r.rules()
-		if !ok || len(rules) == 0 {
+		c.setRouteStatus(r.kind, r.om, results)
+		if len(parents) == 0 || !ok || len(rules) == 0 {
 			continue
 		}
 		hosts := []string{"*"}
@@ -290,6 +314,7 @@ func (c *gwapi) httpRules(r *gwv1.HTTPRoute) ([]model.HTTPRoute, bool) {
 func (c *gwapi) httpRule(r *gwv1.HTTPRoute, rule gwv1.HTTPRouteRule, n int, m gwv1.HTTPRouteMatch, field string, mi int) (model.HTTPRoute, bool) {
 	bad := func(f, format string, args ...any) (model.HTTPRoute, bool) {
 		c.errorf(KindHTTPRoute, &r.ObjectMeta, f, format, args...)
+		c.routeError(ruleErrorReason(f), format, args...)
 		return model.HTTPRoute{}, false
 	}
 	ns := cmp.Or(r.Namespace, DefaultNamespace)
@@ -385,8 +410,8 @@ func (c *gwapi) httpRule(r *gwv1.HTTPRoute, rule gwv1.HTTPRouteRule, n int, m gw
 				continue
 			}
 			d, err := c.backend(KindHTTPRoute, ns, f.RequestMirror.BackendRef)
-			if err != "" {
-				c.errorf(KindHTTPRoute, &r.ObjectMeta, ff+".requestMirror.backendRef", "%s; mirror dropped", err)
+			if dropped(err) {
+				c.errorf(KindHTTPRoute, &r.ObjectMeta, ff+".requestMirror.backendRef", "%s; mirror dropped", err.message)
 				continue
 			}
 			mir := model.HTTPMirror{Destination: d}
@@ -436,8 +461,8 @@ func (c *gwapi) httpRule(r *gwv1.HTTPRoute, rule gwv1.HTTPRouteRule, n int, m gw
 	for bi, b := range refs {
 		bf := idx(field+".backendRefs", bi)
 		d, err := c.backend(KindHTTPRoute, ns, b.BackendObjectReference)
-		if err != "" {
-			c.errorf(KindHTTPRoute, &r.ObjectMeta, bf, "%s; backend dropped", err)
+		if dropped(err) {
+			c.errorf(KindHTTPRoute, &r.ObjectMeta, bf, "%s; backend dropped", err.message)
 			continue
 		}
 		rd := model.HTTPRouteDestination{Destination: d, Weight: weights[bi]}
@@ -597,26 +622,45 @@ func rewrite(f *gwv1.HTTPURLRewriteFilter) *model.HTTPRewrite {
 }
 
 // backend is istiod's buildDestination for Service backends: another
-// namespace only through a ReferenceGrant; a missing Service is kept (its
-// cluster is absent, and the gateway answers 500).
-func (c *gwapi) backend(kind model.Kind, ns string, ref gwv1.BackendObjectReference) (model.Destination, string) {
+// namespace only through a ReferenceGrant. An error with reason
+// BackendNotFound (no such Service) keeps the destination (its cluster is
+// absent, and the gateway answers 500, as with istiod); any other drops the
+// backend. Either is recorded as the route's error (its ResolvedRefs).
+func (c *gwapi) backend(kind model.Kind, ns string, ref gwv1.BackendObjectReference) (model.Destination, *cfgErr) {
+	fail := func(reason, format string, args ...any) (model.Destination, *cfgErr) {
+		c.routeError(reason, format, args...)
+		return model.Destination{}, c.routeErr
+	}
 	if (ref.Group != nil && *ref.Group != "") || (ref.Kind != nil && *ref.Kind != "Service") {
-		return model.Destination{}, fmt.Sprintf("referencing unsupported backendRef: group %q kind %q", ptrOr(ref.Group, ""), ptrOr(ref.Kind, ""))
+		return fail(string(gwv1.RouteReasonInvalidKind), "referencing unsupported backendRef: group %q kind %q", ptrOr(ref.Group, ""), ptrOr(ref.Kind, ""))
 	}
 	to := ns
 	if ref.Namespace != nil && string(*ref.Namespace) != ns {
 		to = string(*ref.Namespace)
 		if !ReferenceGranted(c.in.Grants, kind, ns, "", "Service", to, string(ref.Name)) {
-			return model.Destination{}, fmt.Sprintf("backendRef %s/%s not accessible to a %s in namespace %q (missing a ReferenceGrant?)", ref.Name, to, kind, ns)
+			return fail(string(gwv1.RouteReasonRefNotPermitted), "backendRef %s/%s not accessible to a %s in namespace %q (missing a ReferenceGrant?)", ref.Name, to, kind, ns)
 		}
 	}
 	if strings.Contains(string(ref.Name), ".") {
-		return model.Destination{}, "service name invalid; the name of the Service must be used, not the hostname"
+		return fail(reasonInvalidDestination, "service name invalid; the name of the Service must be used, not the hostname.")
+	}
+	host := string(ref.Name) + "." + to + ".svc." + c.domain
+	var notFound *cfgErr
+	if c.services[nsName(to, string(ref.Name))] == nil {
+		notFound = &cfgErr{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("backend(%s) not found", host)}
 	}
 	if ref.Port == nil {
-		return model.Destination{}, "port is required in backendRef"
+		return fail(reasonInvalidDestination, "port is required in backendRef")
 	}
-	return model.Destination{Host: string(ref.Name) + "." + to + ".svc." + c.domain, Port: uint32(*ref.Port)}, ""
+	if notFound != nil {
+		c.routeErr = notFound
+	}
+	return model.Destination{Host: host, Port: uint32(*ref.Port)}, notFound
+}
+
+// dropped: a backend error that drops the backend (not BackendNotFound).
+func dropped(e *cfgErr) bool {
+	return e != nil && e.reason != string(gwv1.RouteReasonBackendNotFound)
 }
 
 // tlsRoutes converts the TLSRoutes bound to istio Gateways (Passthrough
@@ -626,7 +670,10 @@ func (c *gwapi) tlsRoutes() []model.VirtualService {
 	slices.SortFunc(routes, func(a, b *gwv1.TLSRoute) int { return olderFirst(&a.ObjectMeta, &b.ObjectMeta) })
 	var out []model.VirtualService
 	for _, r := range routes {
-		parents := c.bindings(KindTLSRoute, &r.ObjectMeta, r.Spec.ParentRefs, r.Spec.Hostnames)
+		parents, results := c.bindings(KindTLSRoute, &r.ObjectMeta, r.Spec.ParentRefs, r.Spec.Hostnames)
+		if len(results) == 0 {
+			continue
+		}
 		ns := cmp.Or(r.Namespace, DefaultNamespace)
 		var rules []model.TLSRoute
 		for n, rule := range r.Spec.Rules {
@@ -640,6 +687,7 @@ func (c *gwapi) tlsRoutes() []model.VirtualService {
 			}
 			rules = append(rules, model.TLSRoute{Match: []model.TLSMatch{{SNIHosts: sni}}, Route: dests})
 		}
+		c.setRouteStatus(KindTLSRoute, &r.ObjectMeta, results)
 		count := 0
 		for _, p := range parents {
 			hosts := []string{"*"}
@@ -697,12 +745,16 @@ func (c *gwapi) tcpRoutes() []model.VirtualService {
 	slices.SortFunc(routes, func(a, b *gwv1.TCPRoute) int { return olderFirst(&a.ObjectMeta, &b.ObjectMeta) })
 	var out []model.VirtualService
 	for _, r := range routes {
-		parents := c.bindings(KindTCPRoute, &r.ObjectMeta, r.Spec.ParentRefs, nil)
+		parents, results := c.bindings(KindTCPRoute, &r.ObjectMeta, r.Spec.ParentRefs, nil)
+		if len(results) == 0 {
+			continue
+		}
 		ns := cmp.Or(r.Namespace, DefaultNamespace)
 		var rules []model.TCPRoute
 		for n, rule := range r.Spec.Rules {
 			rules = append(rules, model.TCPRoute{Route: c.l4Backends(KindTCPRoute, &r.ObjectMeta, idx("spec.rules", n), rule.BackendRefs)})
 		}
+		c.setRouteStatus(KindTCPRoute, &r.ObjectMeta, results)
 		for i, p := range parents {
 			out = append(out, model.VirtualService{
 				Meta:           model.Meta{Name: fmt.Sprintf("%s~tcp~%d~%s", r.Name, i, gatewayNameSuffix), Namespace: ns},
@@ -736,11 +788,20 @@ func (c *gwapi) l4Backends(kind model.Kind, om *metav1.ObjectMeta, field string,
 	var out []model.RouteDestination
 	for i, b := range kept {
 		d, err := c.backend(kind, ns, b.BackendObjectReference)
-		if err != "" {
-			c.errorf(kind, om, idx(field+".backendRefs", i), "%s; backend dropped", err)
+		if dropped(err) {
+			c.errorf(kind, om, idx(field+".backendRefs", i), "%s; backend dropped", err.message)
 			continue
 		}
 		out = append(out, model.RouteDestination{Destination: d, Weight: weights[i]})
 	}
 	return out
+}
+
+// ruleErrorReason is istiod's reason for a rule that cannot be converted:
+// InvalidFilter for its filters, InvalidConfiguration otherwise.
+func ruleErrorReason(field string) string {
+	if strings.Contains(field, ".filters") {
+		return reasonInvalidFilter
+	}
+	return reasonInvalidConfiguration
 }

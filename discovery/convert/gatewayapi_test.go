@@ -140,8 +140,11 @@ spec:
 	}
 	want := []string{
 		`Gateway.gateway.networking.k8s.io istio-system/nosvc: spec.addresses[0].value: Service istio-system/missing not found: no gateway pods to program`,
-		`HTTPRoute default/cross: spec.parentRefs[0]: not bound to Gateway istio-system/l4: listener tls: kind HTTPRoute is not allowed; listener tcp: sectionName "tls" not found`,
-		`HTTPRoute default/web: spec.parentRefs[0]: not bound to Gateway istio-system/l4: listener tls: kind HTTPRoute is not allowed; listener tcp: kind HTTPRoute is not allowed`,
+		`HTTPRoute default/cross: spec.parentRefs[0]: not bound to Gateway istio-system/l4: listener tls: kind gateway.networking.k8s.io/v1/HTTPRoute is not allowed; listener tcp: sectionName "tls" not found`,
+		`HTTPRoute default/web: spec.parentRefs[0]: not bound to Gateway istio-system/l4: listener tls: kind gateway.networking.k8s.io/v1/HTTPRoute is not allowed; listener tcp: kind gateway.networking.k8s.io/v1/HTTPRoute is not allowed`,
+		// the rules of a route with a parent are converted even when it binds
+		// nowhere (istiod does: its ResolvedRefs)
+		`HTTPRoute default/web: spec.rules[0].backendRefs[0]: backendRef web/other not accessible to a HTTPRoute in namespace "default" (missing a ReferenceGrant?); backend dropped`,
 		`TCPRoute default/cross: spec.rules[0].backendRefs[0]: backendRef db/data not accessible to a TCPRoute in namespace "default" (missing a ReferenceGrant?); backend dropped`,
 	}
 	if d := cmp.Diff(want, got); d != "" {
@@ -162,7 +165,7 @@ spec:
   to: [{group: "", kind: Service, name: db}]
 `)}
 	_, vss, errs = GatewayAPI(in, svcs, nil, nil, "cluster.local")
-	if len(errs) != 3 || len(vss) != 1 || vss[0].TCP[0].Route[0].Destination.Host != "db.data.svc.cluster.local" {
+	if len(errs) != 4 || len(vss) != 1 || vss[0].TCP[0].Route[0].Destination.Host != "db.data.svc.cluster.local" {
 		t.Errorf("with a ReferenceGrant: errors %v, virtual services %+v", errs, vss)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshgate/meshgate/discovery/convert"
 	"github.com/meshgate/meshgate/discovery/file"
 	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/test/kubetest"
@@ -349,6 +350,7 @@ func normalizeForCompare(c *model.ClusterState, ref *model.ClusterState) *model.
 	for i := range c.Namespaces {
 		clear(&c.Namespaces[i].Meta)
 	}
+	gatewayAPIStatusWithoutServerFields(c.GatewayAPIStatus)
 	for i := range c.Services {
 		clear(&c.Services[i].Meta)
 	}
@@ -440,4 +442,44 @@ func mustJSON(v any) string {
 // diffJSON returns "" when a == b, else a line diff (-a +b) with context.
 func diffJSON(a, b string) string {
 	return cmp.Diff(strings.Split(a, "\n"), strings.Split(b, "\n"))
+}
+
+// gatewayAPIStatusWithoutServerFields zeroes the generations of st and
+// drops the parentRefs' group and kind where they are the defaults (the API
+// server sets both; files have neither).
+func gatewayAPIStatusWithoutServerFields(st *model.GatewayAPIStatus) {
+	if st == nil {
+		return
+	}
+	zero := func(cs []model.Condition) {
+		for i := range cs {
+			cs[i].ObservedGeneration = 0
+		}
+	}
+	for i := range st.Classes {
+		st.Classes[i].Generation = 0
+		zero(st.Classes[i].Conditions)
+	}
+	for i := range st.Gateways {
+		g := &st.Gateways[i]
+		g.Generation = 0
+		zero(g.Conditions)
+		for j := range g.Listeners {
+			zero(g.Listeners[j].Conditions)
+		}
+	}
+	for i := range st.Routes {
+		r := &st.Routes[i]
+		r.Generation = 0
+		for j := range r.Parents {
+			p := &r.Parents[j]
+			zero(p.Conditions)
+			if p.ParentRef.Group != nil && *p.ParentRef.Group == convert.GatewayAPIGroup {
+				p.ParentRef.Group = nil
+			}
+			if p.ParentRef.Kind != nil && *p.ParentRef.Kind == "Gateway" {
+				p.ParentRef.Kind = nil
+			}
+		}
+	}
 }

@@ -167,7 +167,11 @@ func (k *Keeper) Cluster(in Input, opts convert.Options, now time.Time) (*model.
 			}
 			return srcOf(model.Ref{Kind: kind, Namespace: ns, Name: name})
 		}
+		status := cs.GatewayAPIStatus
 		cs, _ = convert.Cluster(inputs(its), kopts)
+		// The status is that of the objects as they are now (rejections
+		// included), not of the kept versions served in their place.
+		cs.GatewayAPIStatus = status
 	}
 
 	next := make(map[model.Ref]good, len(its))

@@ -24,6 +24,10 @@
 //     subresource, only when a condition's status, reason or message
 //     changed.
 //
+// With replicas (--leader-elect) only the leader runs the Writer (the
+// daemon runs Run for each term it leads), so replicas never race on
+// these writes.
+//
 // Goroutines: Run runs the informers and one reconcile loop; Update never
 // blocks (it records the newest mesh and wakes the loop). A failed write is
 // logged and counted (meshgate_mcs_writes_total) and retried at the next

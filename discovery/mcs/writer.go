@@ -95,18 +95,24 @@ func New(cfg Config, opts Options) (*Writer, error) {
 			return nil, fmt.Errorf("mcs writer: register metrics: %w", err)
 		}
 	}
-	w.factory = mcsinformers.NewSharedInformerFactory(c, 0)
+	return w, nil
+}
+
+// informers makes the informers of one Run (a stopped informer cannot run
+// again: each leadership term gets its own).
+func (w *Writer) informers() error {
+	w.factory = mcsinformers.NewSharedInformerFactory(w.client, 0)
 	se, si := w.factory.Multicluster().V1alpha1().ServiceExports(), w.factory.Multicluster().V1alpha1().ServiceImports()
-	w.exports, w.imports = se.Lister(), si.Lister()
+	w.exports, w.imports, w.synced = se.Lister(), si.Lister(), nil
 	for _, inf := range []cache.SharedIndexInformer{se.Informer(), si.Informer()} {
 		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc: func(any) { w.wake() }, UpdateFunc: func(any, any) { w.wake() }, DeleteFunc: func(any) { w.wake() },
 		}); err != nil {
-			return nil, fmt.Errorf("mcs writer: %w", err)
+			return fmt.Errorf("mcs writer: %w", err)
 		}
 		w.synced = append(w.synced, inf.HasSynced)
 	}
-	return w, nil
+	return nil
 }
 
 // Update hands the writer the newest mesh state (the composed one: local
@@ -126,8 +132,14 @@ func (w *Writer) wake() {
 }
 
 // Run runs the informers and the reconcile loop until ctx ends; it returns
-// nil then, or an error when the caches never sync.
+// nil then, or an error when the caches never sync. Each Run makes its own
+// informers, so a Writer may run again after a Run ended (a new leadership
+// term); two Runs must not overlap.
 func (w *Writer) Run(ctx context.Context) error {
+	if err := w.informers(); err != nil {
+		return err
+	}
+	w.wake() // the newest mesh, written in the previous term or not
 	w.factory.Start(ctx.Done())
 	defer w.factory.Shutdown()
 	if !cache.WaitForCacheSync(ctx.Done(), w.synced...) {

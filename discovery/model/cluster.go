@@ -130,6 +130,11 @@ type ClusterState struct {
 	// ServiceExports (clusterset.go): which of its Services it exports to
 	// the clusterset.
 	ServiceExports []ServiceExport `json:"serviceExports,omitempty"`
+	// GatewayAPIStatus is the status the conversion gives the cluster's
+	// Gateway API objects (gatewayapistatus.go), nil without any. Content
+	// (a status change alone is published, so that it gets written), but
+	// local: federation does not gossip it.
+	GatewayAPIStatus *GatewayAPIStatus `json:"gatewayAPIStatus,omitempty"`
 }
 
 // NetworkGateway is an address at which a network's east-west gateway accepts
@@ -257,6 +262,7 @@ func (m *MeshState) ConfigHash() string {
 		cc := *c
 		cc.Generation = 0
 		cc.UnreachableGateways = nil
+		cc.GatewayAPIStatus = nil // nothing is translated from it; it follows endpoints (Programmed)
 		cc.Services = make([]Service, len(c.Services))
 		for i, s := range c.Services {
 			s.Endpoints = nil

@@ -9,6 +9,9 @@
 // the translator reads a MeshState and nothing else. clusterset.go derives
 // the Multi-Cluster Services API's clusterset (ServiceExports of every
 // cluster, the oldest-export rule) for the translator and discovery/mcs.
+// gatewayapistatus.go holds the Gateway API status the conversion computes
+// for the local daemon's status writer (discovery/gwstatus); nothing is
+// translated from it, and federation does not carry it.
 //
 // Rules of the package:
 //   - no client-go, Istio, Envoy or memberlist imports (the rule below);

@@ -27,6 +27,7 @@ import (
 	"github.com/meshgate/meshgate/cmd/internal/ui"
 	"github.com/meshgate/meshgate/discovery"
 	"github.com/meshgate/meshgate/discovery/file"
+	"github.com/meshgate/meshgate/discovery/gwstatus"
 	"github.com/meshgate/meshgate/discovery/mcs"
 	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/discovery/multicluster"
@@ -59,6 +60,7 @@ type Daemon struct {
 	fedStarted chan struct{}                   // closed once Run has started (or skipped, or failed to start) federation
 	own        *remote.SecretRenewer           // the gossiped remote secret of this cluster, or nil
 	mcs        *mcs.Writer                     // ServiceImports and ServiceExport conditions, or nil
+	gwStatus   *gwstatus.Writer                // Gateway API status (Kubernetes mode), or nil
 	lead       *leadership                     // leader-elect: this replica's side of the election, or nil
 	secure     *securePort                     // the secure xDS port, or nil
 	served     atomic.Pointer[model.MeshState] // the mesh last handed to the xDS server (the /ui page)
@@ -163,6 +165,11 @@ func (d *Daemon) newSource() error {
 			Holdoff:              cfg.DebounceHoldoff.D(),
 			MaxDelay:             cfg.DebounceMaxDelay.D(),
 		}, multicluster.Options{REST: d.rest, Logger: d.log, Registerer: d.reg, Pin: d.pinRemote})
+		if err != nil {
+			return err
+		}
+		d.gwStatus, err = gwstatus.New(gwstatus.Config{ClusterID: cfg.ClusterID},
+			gwstatus.Options{REST: d.rest, Logger: d.log.With("component", "gatewayapi-status"), Registerer: d.reg})
 		if err != nil || !cfg.MulticlusterServices {
 			return err
 		}
@@ -379,8 +386,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 	case d.own != nil:
 		g.Go(func() error { return stopped(gctx, "remote secret", d.own.Run(gctx)) })
 	}
-	if d.mcs != nil {
+	switch { // replicas: only the leader writes ServiceImports and ServiceExport conditions
+	case d.mcs != nil && d.lead != nil:
+		g.Go(func() error { return stopped(gctx, "mcs writer", d.lead.whileLeading(gctx, d.mcs.Run)) })
+	case d.mcs != nil:
 		g.Go(func() error { return stopped(gctx, "mcs writer", d.mcs.Run(gctx)) })
+	}
+	switch { // replicas: only the leader writes the Gateway API status
+	case d.gwStatus != nil && d.lead != nil:
+		g.Go(func() error { return stopped(gctx, "gateway api status", d.lead.whileLeading(gctx, d.gwStatus.Run)) })
+	case d.gwStatus != nil:
+		g.Go(func() error { return stopped(gctx, "gateway api status", d.gwStatus.Run(gctx)) })
 	}
 	xdsDone := make(chan struct{})
 	g.Go(func() error { defer close(xdsDone); return stopped(gctx, "xds server", d.xds.Run(gctx)) })
@@ -519,6 +535,9 @@ func (d *Daemon) serve(m *model.MeshState) {
 	}
 	if d.mcs != nil {
 		d.mcs.Update(m) // ServiceImports and ServiceExport conditions follow the whole mesh
+	}
+	if d.gwStatus != nil {
+		d.gwStatus.Update(m) // the local cluster's Gateway API status
 	}
 	served := d.gw.apply(m, d.cfg.Network) // without unreachable gateways where anything else is left
 	d.xds.Update(served)

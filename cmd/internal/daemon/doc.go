@@ -14,7 +14,9 @@
 //	    (--kubeconfig, --in-cluster: local API server     ▲ Subscribe (remote clusters)          │
 //	     + remote secrets' clusters)                      └──────────────────────────────────────┘
 //	remote.SecretRenewer (remote-secret-server) ─▶ mesher (publish the local cluster again)
-//	election.Elector (leader-elect, leader.go) ─onLead─▶ federation.Node.SetLeading; the SecretRenewer runs only while leading;
+//	mesher.serve ─Update─▶ discovery/gwstatus.Writer (Kubernetes mode): the local Gateway API status, written by the leader only
+//	election.Elector (leader-elect, leader.go) ─onLead─▶ federation.Node.SetLeading; the SecretRenewer, the
+//	           Gateway API status writer and the MCS writer run only while leading;
 //	           federation.Members' leaders ─▶ /debug/clusters (publishers)
 //	federation remote secrets ─▶ multicluster.Source.SetFederatedSecrets; remote.Controller.PeerSeeds ─▶ federation re-join
 //	remote secrets' meshgate.io/trust-bundle ─▶ federation.Node.Pin; --trust-pin ─▶ Config.TrustPins; --trust-pins-file persists pins;
