@@ -170,8 +170,12 @@ func (d *Daemon) newSource() error {
 			mcs.Options{REST: d.rest, Logger: d.log.With("component", "mcs"), Registerer: d.reg})
 		return err
 	default:
+		met, err := file.NewMetrics(d.reg) // the source stage of convergence
+		if err != nil {
+			return err
+		}
 		d.source = file.Source{Config: file.Config{Paths: []string{cfg.ConfigDir}, ClusterID: cfg.ClusterID,
-			Network: cfg.Network, DomainSuffix: cfg.DomainSuffix}, Options: file.Options{Logger: d.log.With("component", "file")}}
+			Network: cfg.Network, DomainSuffix: cfg.DomainSuffix}, Options: file.Options{Logger: d.log.With("component", "file"), Metrics: met}}
 	}
 	return nil
 }
