@@ -257,6 +257,8 @@ func (d *Daemon) newFederation() error {
 			"which peers that pinned the previous one reject until they restart; set ca-dir or cacerts")
 	}
 	n.Subscribe(d.mesh.setRemote)
+	// explain says how each remote cluster was learned, or why it is gone
+	d.xds.SetHistory(n.History)
 	d.mesh.ready = n.Synced() // serve gateways once the mesh is learned (or the sync timeout passed)
 	d.fed, d.fedAuth = n, auth
 	if g.LeaderElect {
