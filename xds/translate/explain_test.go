@@ -240,6 +240,16 @@ func TestExplainWithHistory(t *testing.T) {
 		!missingHas(x, "withdrawn since 2023-11-14T22:18:20.000Z: its last daemon cluster2-a went down") || len(x.Unavailable) != 1 {
 		t.Fatalf("withdrawn cluster2's gateway:\n%s", x.Text())
 	}
+	// cluster2 served at 41 while its newer record was refused (fenced): a
+	// missing endpoint names that record.
+	fenced := learned
+	fenced.Rejected = &model.RecordRejection{Reason: "fenced", At: time.Unix(1700000400, 0), Generation: 43, From: "cluster3-b",
+		Error: "published under the lease of pod-a at 1 transitions, deposed by pod-b at 2"}
+	x, _ = ExplainWithHistory(mesh, ingress, DefaultOptions(), Query{Endpoint: "10.2.0.99:9080"}, []model.ClusterProvenance{fenced})
+	if x.Present || !missingHas(x, "a newer record of cluster cluster2 (generation 43, from cluster3-b at 2023-11-14T22:20:00.000Z) was refused (fenced: published under the lease of pod-a") ||
+		!missingHas(x, "this daemon serves generation 41") {
+		t.Fatalf("fenced newer record:\n%s", x.Text())
+	}
 	// Offline (no history) nothing of the kind is said.
 	x = explain(t, &gone, ingress, Query{Endpoint: "198.51.100.2:15443"})
 	if missingHas(x, "withdrawn") || len(x.Unavailable) != 0 {
