@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+
+	"github.com/meshgate/meshgate/discovery/model"
 )
 
 // Admin routes, served by AdminHandler on the daemon's admin API (loopback,
@@ -20,6 +22,7 @@ import (
 //	POST   /federation/keyring/use          {"key":…} or {"fingerprint":…} make it the primary
 //	DELETE /federation/keyring?fingerprint=F  (or a {"key":…} body)       remove a key
 //	GET    /federation/members              → MembersResponse
+//	GET    /federation/history              → HistoryResponse (Node.History: how each remote cluster was learned, withdrawn or refused)
 //
 // Answers are JSON. Errors are {"error": "..."} with 400 (bad request), 404
 // (no such key), 405 (method), 409 (the operation failed, e.g. removing the
@@ -30,7 +33,14 @@ const (
 	PathKeyring    = "/federation/keyring"
 	PathKeyringUse = "/federation/keyring/use"
 	PathMembers    = "/federation/members"
+	PathHistory    = "/federation/history"
 )
+
+// HistoryResponse answers /federation/history (Node.History).
+type HistoryResponse struct {
+	Self     string                    `json:"self"`
+	Clusters []model.ClusterProvenance `json:"clusters"`
+}
 
 // KeyRequest is the body of install, use and remove.
 type KeyRequest struct {
@@ -69,6 +79,9 @@ func (n *Node) AdminHandler() http.Handler {
 	mux.HandleFunc("DELETE "+PathKeyring, func(w http.ResponseWriter, r *http.Request) { n.serveKeyOp(w, r, "remove") })
 	mux.HandleFunc("GET "+PathMembers, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, MembersResponse{Self: n.name, Mesh: n.cfg.MeshID, Members: n.Members(), Refused: n.Refused()})
+	})
+	mux.HandleFunc("GET "+PathHistory, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, HistoryResponse{Self: n.name, Clusters: n.History()})
 	})
 	return mux
 }

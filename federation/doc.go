@@ -287,6 +287,22 @@
 // them (package wire); timings are taken as sent: a member holding the
 // gossip key can skew the figures (only the figures: nothing acts on them).
 //
+// # History: how each remote cluster was learned
+//
+// For explain, the Node keeps, per remote cluster (history.go, History,
+// /federation/history): the member its held record was received from (the
+// owner, or a relay) and the daemon that published it, the generation,
+// when it was accepted here (and, on this node's clock, published and
+// observed at its owner), whether it is served, held fail-static (the last
+// daemon down since T; kept for its data plane), withdrawn (at T, with the
+// reason: which daemon went down when, and the window that ended) or held
+// hidden, and the newest record of it refused since the held one was
+// accepted (fenced, bad signature, a body that does not decode: reason,
+// generation, sender, error; forgotten once a newer record is accepted).
+// Refused clusters (not admitted) are listed with their counts. The held
+// state is handed over (model.ClusterProvenance.State) so that explain can
+// say what a withdrawn cluster had. Bounded like the refused clusters.
+//
 // # Encryption and keys
 //
 // Gossip is always encrypted unless Config.Insecure is set: memberlist's

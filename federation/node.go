@@ -86,6 +86,9 @@ type Node struct {
 	warned     map[string]bool            // warnOnce's keys
 	refused    map[string]*RefusedCluster // clusters not admitted (admit.go)
 	clocks     map[string]*peerClock      // peers' clock offsets by node name (clock.go)
+	// rejected is, per remote cluster, the newest record refused after the
+	// held one (history.go).
+	rejected map[string]*model.RecordRejection
 }
 
 // record is one cluster's state at one generation.
@@ -101,6 +104,12 @@ type record struct {
 	// observedAt is the record's observedAt on its owner's clock (zero: an
 	// older daemon's record); state.ObservedAt is it on this node's clock.
 	observedAt time.Time
+	// from is the member a remote record was received from (its owner, or
+	// a relay); withdrawnAt and withdrawReason say when and why it was
+	// withdrawn (history.go).
+	from           string
+	withdrawnAt    time.Time
+	withdrawReason string
 
 	// The local record only: what SetLocal gave, and whom and when its
 	// remote secret was sealed for.
@@ -135,7 +144,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 		records: map[string]*record{}, rivals: map[string]uint64{}, fences: map[string]wire.Lease{}, peers: map[string]*peer{}, fetches: map[string]*fetchState{},
 		subs: map[int]*subscriber{}, secretSubs: map[int]*secretSubscriber{}, seeds: slices.Clone(cfg.Seeds),
 		kickNotify: make(chan struct{}, 1), kickFetch: make(chan struct{}, 1), kickRejoin: make(chan struct{}, 1),
-		kickSeal: make(chan struct{}, 1), warned: map[string]bool{}, refused: map[string]*RefusedCluster{}, respond: make(chan struct{}, 16), startedCh: make(chan struct{}), syncedCh: make(chan struct{})}
+		kickSeal: make(chan struct{}, 1), warned: map[string]bool{}, refused: map[string]*RefusedCluster{}, rejected: map[string]*model.RecordRejection{}, respond: make(chan struct{}, 16), startedCh: make(chan struct{}), syncedCh: make(chan struct{})}
 	n.rejects.last, n.rejects.supp = map[string]time.Time{}, map[string]int{}
 	n.auth, n.pins = opts.Auth, map[string]*trustPin{}
 	if n.sealer, err = newSealer(); err != nil {

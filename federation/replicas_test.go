@@ -1,9 +1,11 @@
 package federation
 
 import (
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/federation/wire"
 	"github.com/meshgate/meshgate/test/metrictest"
 )
@@ -149,6 +151,22 @@ func TestDeposedHolderIsFenced(t *testing.T) {
 	}
 	if rec, _ := q.heldRecord("a"); rec.Origin != a2.name {
 		t.Fatalf("q holds a from %s after the relayed deposed record", rec.Origin)
+	}
+	// q's history (what explain says) keeps a2's record as served and names
+	// the refused newer one: fenced, its generation, who sent it.
+	found := false
+	for _, h := range q.History() {
+		if h.Cluster != "a" {
+			continue
+		}
+		found = true
+		if h.Owner != a2.name || h.Status != model.ProvenanceServing || h.Rejected == nil || h.Rejected.Reason != ReasonFenced ||
+			h.Rejected.Generation != deposed.Generation || h.Rejected.From != p.name || !strings.Contains(h.Rejected.Error, "deposed by a2-pod") {
+			t.Fatalf("q's history of a after the fenced record: %+v (rejected %+v)", h, h.Rejected)
+		}
+	}
+	if !found {
+		t.Fatal("q's history has no cluster a")
 	}
 
 	m.net.partition(false) // a1 meets a2

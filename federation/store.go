@@ -39,6 +39,9 @@ func (n *Node) offerRecord(r wire.Record, holder string) {
 		}
 	}
 	if err != nil {
+		n.mu.Lock()
+		n.noteRejectedLocked(r.Cluster, r.Generation, holder, reasonOf(err), err)
+		n.mu.Unlock()
 		n.reject(reasonOf(err), wire.TypeState, err, "from", holder, "cluster", r.Cluster, "generation", r.Generation)
 		return
 	}
@@ -84,7 +87,10 @@ func (n *Node) offerRecord(r wire.Record, holder string) {
 	if !observedAt.IsZero() {
 		state.ObservedAt = observedAt.Add(-off.Offset)
 	}
-	nr := &record{rec: r, state: state, secret: secret, acceptedAt: now, sealKey: part.SealingKey, observedAt: observedAt, lease: part.Lease}
+	nr := &record{rec: r, state: state, secret: secret, acceptedAt: now, sealKey: part.SealingKey, observedAt: observedAt, lease: part.Lease, from: holder}
+	if rj := n.rejected[r.Cluster]; rj != nil && rj.Generation <= r.Generation {
+		delete(n.rejected, r.Cluster) // superseded: the history shows refusals newer than the held record
+	}
 	n.records[r.Cluster] = nr
 	if held == nil || !equalBytes(held.secret, secret) {
 		n.secretsVer++
@@ -94,6 +100,9 @@ func (n *Node) offerRecord(r wire.Record, holder string) {
 		// from elsewhere does not bring a cluster back, its owner does.
 		st, _ := n.ownerLocked(r.Cluster)
 		nr.withdrawn = st != ownerAlive
+		if nr.withdrawn {
+			nr.withdrawnAt, nr.withdrawReason = held.withdrawnAt, held.withdrawReason
+		}
 	}
 	restored := held != nil && held.withdrawn && !nr.withdrawn
 	if f := n.fetches[r.Cluster]; f != nil && f.want <= r.Generation {
@@ -298,6 +307,7 @@ func (n *Node) visibleLocked(r *record, now time.Time) (bool, time.Time) {
 			return true, now.Add(DataPlaneRecheck)
 		}
 		r.withdrawn = true
+		r.withdrawnAt, r.withdrawReason = now, n.withdrawReasonLocked(r.rec.Cluster, since)
 		n.met.withdrawals.WithLabelValues(r.rec.Cluster).Inc()
 		n.log.Info("withdrew a remote cluster after the fail-static window", "remoteCluster", r.rec.Cluster,
 			"generation", r.rec.Generation, "downSince", since, "window", n.cfg.FailStaticWindow)

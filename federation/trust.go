@@ -131,6 +131,7 @@ func (n *Node) rejectRecord(r *wire.Record, holder, reason string, err error) {
 	if f := n.fetches[r.Cluster]; f != nil && f.from == holder && f.want <= r.Generation {
 		f.want, f.from = 0, ""
 	}
+	n.noteRejectedLocked(r.Cluster, r.Generation, holder, reason, err)
 	n.mu.Unlock()
 	n.reject(reason, wire.TypeState, fmt.Errorf("cluster %s generation %d: %w", r.Cluster, r.Generation, err),
 		"from", holder, "remoteCluster", r.Cluster, "origin", r.Origin)

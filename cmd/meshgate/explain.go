@@ -39,6 +39,12 @@ exportTo), no Service or ServiceEntry has the host, the port or subset does not 
 endpoint is not ready, its network has no east-west gateway, or it is reached through its
 network's east-west gateway instead (split horizon).
 
+Against a daemon with gossip, what came from another cluster also says how it was learned:
+through which peer, published by which daemon, at which generation and when; and what is
+missing names the clusters that had it but are not served: withdrawn at a time T after
+their last daemon went down, refused (not admitted), or whose newer record was refused
+(fenced, bad signature). -o json carries the same (learned, unavailableClusters).
+
 The answer comes from the translator's own lookups, on:
   --node-id ID   the daemon at --admin-address (a connected node as it connected; another
                  one previewed: its pod's labels, or --label/--network/--cluster-id);

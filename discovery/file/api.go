@@ -138,6 +138,9 @@ type Options struct {
 	// none without a Logger). Object contents, and so Secret data, are never
 	// logged.
 	Logger *slog.Logger
+	// Metrics, when set, records Watch's source stage (the debounce
+	// histogram, see NewMetrics).
+	Metrics *Metrics
 }
 
 // Source is Watch as a discovery.Source: the file source of `meshgate run`.

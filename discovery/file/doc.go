@@ -11,9 +11,12 @@
 //	                  ▲
 //	  fsnotify ─▶ debounce ─▶ reload everything ─▶ publish      (Watch)
 //
-// Watch stamps each published cluster with ObservedAt: the start of the
-// reload that changed it (an unchanged cluster keeps its previous time),
-// where end-to-end convergence starts (package xds/server).
+// Watch stamps each published cluster with ObservedAt: the first file event
+// of the burst whose reload changed it (the start of the first load; an
+// unchanged cluster keeps its previous time), where end-to-end convergence
+// starts (package xds/server). With Options.Metrics it records the source
+// stage, meshgate_discovery_debounce_seconds{cluster}: that first event to
+// the publication, per changed cluster (the Kubernetes source's metric).
 //
 // Decoding is most of a load. Documents are decoded in parallel and applied
 // in file and document order (the first definition of an object wins,

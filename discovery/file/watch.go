@@ -40,6 +40,11 @@ type watcher struct {
 	// keepers hold every cluster's last good objects (reload's goroutine)
 	keepers map[string]*lastgood.Keeper
 	last    *model.MeshState // the last state published (reload's goroutine)
+	// firstEvent is the time of the first relevant event since the last
+	// reload began (zero: none): where the change a reload publishes was
+	// observed, and where its debounce stage starts.
+	firstEvent time.Time
+	met        *Metrics
 }
 
 func watch(ctx context.Context, cfg Config, opts Options, publish discovery.Publish) error {
@@ -52,7 +57,7 @@ func watch(ctx context.Context, cfg Config, opts Options, publish discovery.Publ
 	if log == nil {
 		log = slog.Default()
 	}
-	w := &watcher{fs: fw, log: log, watched: map[string]bool{}, keepers: map[string]*lastgood.Keeper{}}
+	w := &watcher{fs: fw, log: log, watched: map[string]bool{}, keepers: map[string]*lastgood.Keeper{}, met: opts.Metrics}
 	w.setRoots(cfg.Paths)
 
 	reload := func() { w.reload(cfg, publish) }
@@ -76,6 +81,7 @@ func watch(ctx context.Context, cfg Config, opts Options, publish discovery.Publ
 				return nil
 			}
 			if w.relevant(ev) {
+				w.noteEvent(time.Now())
 				deb.Trigger()
 			}
 		case err, ok := <-fw.Errors:
@@ -85,15 +91,37 @@ func watch(ctx context.Context, cfg Config, opts Options, publish discovery.Publ
 			// An overflow means lost events: reload to catch up.
 			log.Warn("file source: watch error", "err", err)
 			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				w.noteEvent(time.Now())
 				deb.Trigger()
 			}
 		}
 	}
 }
 
+// noteEvent records the time of a relevant event unless an earlier one is
+// still waiting for its reload.
+func (w *watcher) noteEvent(at time.Time) {
+	w.mu.Lock()
+	if w.firstEvent.IsZero() {
+		w.firstEvent = at
+	}
+	w.mu.Unlock()
+}
+
 // reload loads the input, re-syncs the watches and publishes the result.
+// What it changes was observed at the first event of its burst (events
+// after this point belong to the next reload), or at its start when no
+// event led to it (the first load).
 func (w *watcher) reload(opts Config, publish discovery.Publish) {
-	start := time.Now() // the observation time of what this reload changes
+	start := time.Now()
+	w.mu.Lock()
+	first := w.firstEvent
+	w.firstEvent = time.Time{}
+	w.mu.Unlock()
+	observedAt := start
+	if !first.IsZero() {
+		observedAt = first
+	}
 	if w.cache == nil {
 		w.cache = newJSONCache()
 	}
@@ -116,8 +144,15 @@ func (w *watcher) reload(opts Config, publish discovery.Publish) {
 		}
 	}
 	w.logReload(res)
-	res.Mesh = observed(w.last, res.Mesh, start)
+	res.Mesh = observed(w.last, res.Mesh, observedAt)
 	w.last = res.Mesh
+	if !first.IsZero() {
+		for _, c := range res.Mesh.Clusters {
+			if c.ObservedAt.Equal(first) { // changed by this burst
+				w.met.published(c.ID, first)
+			}
+		}
+	}
 	publish(res.Mesh, res.ObjErrs, nil)
 }
 

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/meshgate/meshgate/discovery/model"
 )
 
@@ -233,4 +236,74 @@ func remove(t *testing.T, p string) {
 	if err := os.RemoveAll(p); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// The source stage: a change's debounce (first file event → publication)
+// is counted once for the cluster it changed, and the published state's
+// ObservedAt is that first event, not the reload after the holdoff.
+func TestWatchDebounceStage(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "c1", "a.yaml"), service("a", 80))
+	writeFile(t, filepath.Join(dir, "c2", "b.yaml"), service("b", 80))
+	writeFile(t, filepath.Join(dir, MeshFileName), "clusters:\n- {id: c1, network: n1, path: c1}\n- {id: c2, network: n2, path: c2}\n")
+	reg := prometheus.NewRegistry()
+	met, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan published, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Watch(ctx, Config{Paths: []string{dir}}, Options{Metrics: met}, func(m *model.MeshState, objErrs []error, err error) {
+			ch <- published{m, objErrs, err}
+		})
+	}()
+	defer func() { cancel(); <-done }()
+	initial := waitFor(t, ch, "the initial state", func(p published) bool { return p.mesh != nil })
+	if n := testutil.CollectAndCount(reg, "meshgate_discovery_debounce_seconds"); n != 0 {
+		t.Errorf("the first load (no file event) recorded %d debounce series", n)
+	}
+	c1At := initial.mesh.Cluster("c1").ObservedAt
+
+	before := time.Now()
+	writeFile(t, filepath.Join(dir, "c2", "b.yaml"), service("b", 80, 81))
+	p := waitFor(t, ch, "the edit in c2", func(p published) bool {
+		s := p.mesh != nil && p.mesh.Cluster("c2") != nil && p.mesh.Cluster("c2").Service("b.default.svc.cluster.local") != nil
+		return s && len(p.mesh.Cluster("c2").Service("b.default.svc.cluster.local").Ports) == 2
+	})
+	got := time.Now()
+	at := p.mesh.Cluster("c2").ObservedAt
+	if at.Before(before) || !at.Before(got) {
+		t.Errorf("c2 ObservedAt %v not between the write (%v) and the publication (%v)", at, before, got)
+	}
+	if holdoff := got.Sub(at); holdoff < watchHoldoff {
+		t.Errorf("ObservedAt is %v before the publication, less than the %v holdoff: the reload's time, not the event's", holdoff, watchHoldoff)
+	}
+	if !p.mesh.Cluster("c1").ObservedAt.Equal(c1At) {
+		t.Errorf("unchanged c1's ObservedAt moved: %v → %v", c1At, p.mesh.Cluster("c1").ObservedAt)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]uint64{}
+	var sum float64
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "cluster" {
+					counts[l.GetValue()] = m.GetHistogram().GetSampleCount()
+					sum += m.GetHistogram().GetSampleSum()
+				}
+			}
+		}
+	}
+	if counts["c2"] < 1 || counts["c1"] != 0 {
+		t.Errorf("debounce samples by cluster = %v, want c2 ≥ 1 (one per reload that changed it; the editor may write twice) and none for the unchanged c1", counts)
+	}
+	if sum < watchHoldoff.Seconds()*float64(counts["c2"]) {
+		t.Errorf("debounce sum %.3fs for %d samples: shorter than the %v holdoff each", sum, counts["c2"], watchHoldoff)
+	}
+	t.Logf("FIGURE file source debounce: %d sample(s), mean %.1f ms (holdoff %v)", counts["c2"], 1000*sum/float64(max(counts["c2"], 1)), watchHoldoff)
 }

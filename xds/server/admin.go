@@ -45,7 +45,8 @@ func (s *Server) MonitoringMux(g prometheus.Gatherer) *http.ServeMux {
 //	                                 not connected, what it would receive (PreviewConfigDump; query
 //	                                 label=k=v, namespace, network, cluster-id, generator, flavor)
 //	/debug/explain?proxy=<id>&host=H why the proxy has or lacks a host, cluster=NAME, endpoint=IP:PORT or
-//	                                 sni=SNI (translate.Explain); the preview's parameters for a node not connected
+//	                                 sni=SNI (translate.ExplainWithHistory: with SetHistory, how remote clusters were
+//	                                 learned or why they are gone); the preview's parameters for a node not connected
 //
 // Callers may add handlers to the returned mux.
 func (s *Server) AdminMux() *http.ServeMux {

@@ -4,13 +4,15 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/xds/node"
 	"github.com/meshgate/meshgate/xds/translate"
 )
 
-// Explain answers q (translate.Explain) for the node pq names: a connected
-// node as it connected (its metadata), any other as PreviewConfigDump
-// would see it. Errors as PreviewConfigDump's.
+// Explain answers q (translate.ExplainWithHistory, with the history set by
+// SetHistory) for the node pq names: a connected node as it connected (its
+// metadata), any other as PreviewConfigDump would see it. Errors as
+// PreviewConfigDump's.
 func (s *Server) Explain(pq PreviewQuery, q translate.Query) (*translate.Explanation, error) {
 	s.mu.Lock()
 	mesh := s.mesh
@@ -33,8 +35,19 @@ func (s *Server) Explain(pq PreviewQuery, q translate.Query) (*translate.Explana
 		}
 		proxy = &n.Proxy
 	}
-	return translate.Explain(mesh, *proxy, s.cfg.Translate, q)
+	var hist []model.ClusterProvenance
+	if h := s.history.Load(); h != nil {
+		hist = (*h)()
+	}
+	return translate.ExplainWithHistory(mesh, *proxy, s.cfg.Translate, q, hist)
 }
+
+// SetHistory gives explain the federation history of the remote clusters
+// (federation.Node.History): how each was learned (peer, owner, generation,
+// when), and which are withdrawn, hidden or refused, and why. It may be
+// called at any time; h is called once per explain, without the server's
+// locks held.
+func (s *Server) SetHistory(h func() []model.ClusterProvenance) { s.history.Store(&h) }
 
 // serveExplain is /debug/explain?proxy=<id>&host=H (or cluster, endpoint,
 // sni), with a preview's query parameters for a node not connected.

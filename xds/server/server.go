@@ -133,6 +133,9 @@ type Server struct {
 	deb     *debounce.Debouncer
 	ready   atomic.Bool
 	streams sync.Map // stream id -> *stream
+	// history, when set (SetHistory), is federation's record of the remote
+	// clusters, for explain.
+	history atomic.Pointer[func() []model.ClusterProvenance]
 
 	mu           sync.Mutex
 	proxies      map[string]*proxy

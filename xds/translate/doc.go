@@ -23,7 +23,10 @@
 // Options.DefaultServiceExportTo).
 // Explain answers why a proxy has or lacks a host, cluster, endpoint or SNI
 // route, with the objects (and their files) that produced it or the reason it
-// is missing, using the same lookups as Translate (explain.go).
+// is missing, using the same lookups as Translate (explain.go); with a
+// daemon's federation history (ExplainWithHistory) it also says how each
+// remote cluster was learned (peer, owner, generation, time) and which
+// clusters that had what is missing are withdrawn, hidden or refused, and why.
 // CheckReferences reports, for no proxy in particular, the references between
 // objects that point at nothing (a missing Gateway or route destination), so
 // that they are said when the configuration loads, not only once a proxy

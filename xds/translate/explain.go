@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/sni"
@@ -44,6 +45,13 @@ type Explanation struct {
 	Present bool     `json:"present"`
 	Because []Origin `json:"because,omitempty"`
 	Missing []string `json:"missing,omitempty"`
+	// Notes are what the federation history adds to a present answer
+	// (endpoints of a withdrawn cluster left out, say).
+	Notes []string `json:"notes,omitempty"`
+	// Unavailable are the remote clusters that bear on the answer but are
+	// not served: withdrawn, hidden, refused, or holding a refused newer
+	// record (ExplainWithHistory).
+	Unavailable []model.ClusterProvenance `json:"unavailableClusters,omitempty"`
 }
 
 // Origin is one object a resource came from: its kind, namespace/name,
@@ -57,16 +65,31 @@ type Origin struct {
 	Cluster    string `json:"cluster,omitempty"`
 	Generation uint64 `json:"generation,omitempty"`
 	Detail     string `json:"detail"`
+	// Learned is how the daemon came to hold that cluster's state, when it
+	// came over federation at this generation: the peer it was received
+	// from, the daemon that published it, when (ExplainWithHistory).
+	Learned *model.ClusterProvenance `json:"learned,omitempty"`
 }
 
 // Explain says why proxy has, or does not have, what q names, by the
 // translator's own rules: it translates the proxy and then looks the
 // answer up with the lookups the translation used (gateway selection,
 // server hosts, VirtualService binding, exportTo, DestinationRule
-// precedence, the east-west gateways of each network). Nothing is
-// recorded while translating, so translation costs the same with or
-// without it.
+// precedence, the east-west gateways of each network and split horizon).
+// Nothing is recorded while translating, so translation costs the same
+// with or without it (BenchmarkExplain: one translation plus the lookups).
 func Explain(mesh *model.MeshState, proxy Proxy, opts Options, q Query) (*Explanation, error) {
+	return ExplainWithHistory(mesh, proxy, opts, q, nil)
+}
+
+// ExplainWithHistory is Explain with the daemon's federation history
+// (federation.Node.History): each origin of a remote cluster says through
+// which peer, from which daemon, at which generation and when its state was
+// learned; an answer that is missing says which clusters that had it are
+// not served (withdrawn at T after their last daemon went down, hidden,
+// refused as not admitted, or holding a refused newer record: fenced, bad
+// signature). hist may be nil (offline: no federation).
+func ExplainWithHistory(mesh *model.MeshState, proxy Proxy, opts Options, q Query, hist []model.ClusterProvenance) (*Explanation, error) {
 	n := 0
 	for _, s := range []string{q.Host, q.Cluster, q.Endpoint, q.SNI} {
 		if s != "" {
@@ -103,6 +126,7 @@ func Explain(mesh *model.MeshState, proxy Proxy, opts Options, q Query) (*Explan
 		}
 		e.endpoint(host, uint32(pn))
 	}
+	e.history(hist)
 	return e.out, nil
 }
 
@@ -241,6 +265,7 @@ func (e *explainer) cluster(name string, n sni.Name) {
 			}
 		}
 		e.because(model.KindService, in.Svc.Meta, in.Cluster, "host %s in cluster %s (%s): %d ready of %d endpoints", n.Host, in.Cluster.ID, networkName(in.Cluster.Network), ready, len(in.Svc.Endpoints))
+		e.throughGateways(n.Host, in.Cluster, in.Svc.Endpoints)
 	}
 	dr := e.ix.destinationRule(n.Host, e.p.Namespace, svc.Namespace, e.p.Labels)
 	if dr != nil {
@@ -371,6 +396,191 @@ func (e *explainer) endpoint(ip string, port uint32) {
 	}
 }
 
+// throughGateways says, for the ready endpoints of host in cluster c that
+// are in another network than the proxy, which east-west gateway stands for
+// them (split horizon), or that none does.
+func (e *explainer) throughGateways(host string, c *model.ClusterState, eps []model.Endpoint) {
+	gwi := e.ix.networkGateways()
+	var networks []string
+	for _, ep := range eps {
+		if ep.Ready && !sameNetwork(ep.Network, e.p.Network) && !slices.Contains(networks, ep.Network) {
+			networks = append(networks, ep.Network)
+		}
+	}
+	slices.Sort(networks)
+	for _, nw := range networks {
+		gws := gwi.forEndpoint(nw, c.ID)
+		if len(gws) == 0 {
+			e.missing("the endpoints of %s in cluster %s are in network %s, which has no east-west gateway: proxies in network %s get no address for them", host, c.ID, nw, e.p.Network)
+			continue
+		}
+		for _, g := range gws {
+			gc := e.ix.mesh.Cluster(g.Cluster)
+			o := Origin{Kind: "NetworkGateway", Object: net.JoinHostPort(g.Address, strconv.Itoa(int(g.Port))), Cluster: g.Cluster,
+				Detail: fmt.Sprintf("east-west gateway of network %s: the endpoints of %s in cluster %s are reached through it, since this proxy is in %s (split horizon)",
+					nw, host, c.ID, networkName(e.p.Network))}
+			if gc != nil {
+				o.Generation = gc.Generation
+			}
+			if gwi.down[g] {
+				o.Detail += "; it does not answer the daemon's probes: left out where anything else is left (fail-static)"
+			}
+			if !slices.Contains(e.out.Because, o) {
+				e.out.Because = append(e.out.Because, o)
+			}
+		}
+	}
+}
+
+// history adds what the federation history says: how each remote origin
+// was learned and, for what is missing (or partly missing), the clusters
+// that had it but are not served.
+func (e *explainer) history(hist []model.ClusterProvenance) {
+	if len(hist) == 0 {
+		return
+	}
+	byID := map[string]*model.ClusterProvenance{}
+	for i := range hist {
+		byID[hist[i].Cluster] = &hist[i]
+	}
+	involved := map[string]bool{}
+	for i := range e.out.Because {
+		o := &e.out.Because[i]
+		involved[o.Cluster] = true
+		// Only when the state explained is the one federation delivered
+		// (not the same cluster watched through its API server).
+		if h := byID[o.Cluster]; h != nil && o.Cluster != e.ix.mesh.LocalCluster && h.Generation == o.Generation && h.Status != model.ProvenanceRefused {
+			o.Learned = new(*h)
+		}
+	}
+	seen := map[string]bool{}
+	unavailable := func(h *model.ClusterProvenance) {
+		if !seen[h.Cluster] {
+			seen[h.Cluster] = true
+			e.out.Unavailable = append(e.out.Unavailable, *h)
+		}
+	}
+	for i := range hist {
+		h := &hist[i]
+		served := h.Status == model.ProvenanceServing || h.Status == model.ProvenanceFailStatic
+		if !served && h.State != nil && e.ix.mesh.Cluster(h.Cluster) == nil {
+			if had := e.had(h.State); had != "" {
+				msg := fmt.Sprintf("cluster %s (%s) had %s at generation %d (received from %s, published by %s, at %s), but it is %s",
+					h.Cluster, networkName(h.Network), had, h.Generation, h.Peer, h.Owner, stamp(h.ReceivedAt), statusText(h))
+				if e.out.Present {
+					e.out.Notes = append(e.out.Notes, msg)
+				} else {
+					e.missing("%s", msg)
+				}
+				unavailable(h)
+			}
+		}
+		if e.out.Present {
+			continue
+		}
+		switch {
+		case h.Status == model.ProvenanceRefused:
+			e.missing("cluster %s is refused here: %s; nothing it publishes can reach this proxy", h.Cluster, h.Reason)
+			unavailable(h)
+		case h.Rejected != nil && (served || involved[h.Cluster]):
+			e.missing("a newer record of cluster %s (generation %d, from %s at %s) was refused (%s: %s); this daemon serves generation %d",
+				h.Cluster, h.Rejected.Generation, h.Rejected.From, stamp(h.Rejected.At), h.Rejected.Reason, h.Rejected.Error, h.Generation)
+			unavailable(h)
+		}
+	}
+}
+
+// had says what of the query a cluster's state holds ("" when nothing):
+// the service of a host, cluster or SNI, an endpoint, or an east-west
+// gateway address.
+func (e *explainer) had(c *model.ClusterState) string {
+	q := e.out.Query
+	host := q.Host
+	if q.Cluster != "" || q.SNI != "" {
+		var n sni.Name
+		var err error
+		if q.Cluster != "" {
+			n, err = sni.ParseClusterName(q.Cluster)
+		} else {
+			n, err = sni.Parse(q.SNI)
+		}
+		if err != nil {
+			return ""
+		}
+		host = n.Host
+	}
+	if host != "" {
+		for si := range c.Services {
+			s := &c.Services[si]
+			if hostMatches(host, s.Hostname) {
+				ready := 0
+				for _, ep := range s.Endpoints {
+					if ep.Ready {
+						ready++
+					}
+				}
+				return fmt.Sprintf("Service %s (host %s, %d ready endpoints)", s.Meta.NamespacedName(), s.Hostname, ready)
+			}
+		}
+		return ""
+	}
+	ip, port, err := net.SplitHostPort(q.Endpoint)
+	if err != nil {
+		return ""
+	}
+	for _, g := range c.NetworkGateways {
+		if g.Address == ip && strconv.Itoa(int(g.Port)) == port {
+			return fmt.Sprintf("east-west gateway %s of network %s", q.Endpoint, g.Network)
+		}
+	}
+	for si := range c.Services {
+		for _, ep := range c.Services[si].Endpoints {
+			if ep.Address == ip {
+				return fmt.Sprintf("endpoint %s of Service %s (pod %s)", ip, c.Services[si].Meta.NamespacedName(), ep.PodName)
+			}
+		}
+	}
+	return ""
+}
+
+// statusText says why a cluster is not served.
+func statusText(h *model.ClusterProvenance) string {
+	switch h.Status {
+	case model.ProvenanceWithdrawn:
+		return fmt.Sprintf("withdrawn since %s: %s", stamp(h.Since), h.Reason)
+	case model.ProvenanceRefused:
+		return "refused: " + h.Reason
+	}
+	return fmt.Sprintf("%s: %s", h.Status, h.Reason)
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "an unknown time"
+	}
+	return t.UTC().Format("2006-01-02T15:04:05.000Z")
+}
+
+// learnedText is the Text form of an origin's provenance.
+func learnedText(l *model.ClusterProvenance) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "learned over gossip from %s", l.Peer)
+	if l.PeerCluster != "" && l.PeerCluster != l.Cluster {
+		fmt.Fprintf(&b, " (a daemon of %s, relaying)", l.PeerCluster)
+	}
+	fmt.Fprintf(&b, ", published by %s, received %s", l.Owner, stamp(l.ReceivedAt))
+	if !l.ObservedAt.IsZero() {
+		fmt.Fprintf(&b, " (the change observed there %s)", stamp(l.ObservedAt))
+	}
+	if l.Status != model.ProvenanceServing {
+		fmt.Fprintf(&b, "; %s: %s", l.Status, l.Reason)
+	}
+	if r := l.Rejected; r != nil {
+		fmt.Fprintf(&b, "; a newer record (generation %d from %s at %s) was refused: %s", r.Generation, r.From, stamp(r.At), r.Reason)
+	}
+	return b.String()
+}
+
 func networkName(n string) string {
 	if n == "" {
 		return "the default network"
@@ -397,6 +607,15 @@ func (x *Explanation) Text() string {
 				fmt.Fprintf(&b, " [cluster %s, generation %d]", o.Cluster, o.Generation)
 			}
 			fmt.Fprintf(&b, ": %s\n", o.Detail)
+			if o.Learned != nil {
+				fmt.Fprintf(&b, "      %s\n", learnedText(o.Learned))
+			}
+		}
+	}
+	if len(x.Notes) > 0 {
+		b.WriteString("Note:\n")
+		for _, m := range x.Notes {
+			fmt.Fprintf(&b, "  - %s\n", m)
 		}
 	}
 	if len(x.Missing) > 0 {

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/meshgate/meshgate/discovery/file"
 	"github.com/meshgate/meshgate/discovery/model"
@@ -191,5 +192,67 @@ func TestExplainHiddenService(t *testing.T) {
 	}
 	if x.Present || !missingHas(x, "Service default/echo (host echo.default.svc.cluster.local) is not exported to namespace istio-system (mesh default exportTo .)") {
 		t.Errorf("Service hidden by the mesh default:\n%s", x.Text())
+	}
+}
+
+// With a federation history: a remote origin carries how it was learned
+// (only at the generation explained), the gateway standing for its network
+// is named, and what a withdrawn cluster had is named with when and why.
+func TestExplainWithHistory(t *testing.T) {
+	mesh := loadExample(t, "multicluster", "", "")
+	c2 := mesh.Cluster("cluster2")
+	c2.Generation = 42
+	ingress := Proxy{Type: node.TypeRouter, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}, Network: "network1", ClusterID: "cluster1"}
+	learned := model.ClusterProvenance{Cluster: "cluster2", Network: "network2", Generation: 42, Owner: "cluster2-a", Peer: "cluster3-b", PeerCluster: "cluster3",
+		ReceivedAt: time.Unix(1700000000, 0), Status: model.ProvenanceServing, State: c2}
+	const v2 = "outbound|9080|v2|reviews.default.svc.cluster.local"
+	x, err := ExplainWithHistory(mesh, ingress, DefaultOptions(), Query{Cluster: v2}, []model.ClusterProvenance{learned})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var svc *Origin
+	for i, o := range x.Because {
+		if o.Kind == "Service" && o.Cluster == "cluster2" {
+			svc = &x.Because[i]
+		}
+	}
+	if !x.Present || svc == nil || svc.Learned == nil || svc.Learned.Peer != "cluster3-b" ||
+		!has(x, "NetworkGateway", "198.51.100.2:15443", "") || !strings.Contains(x.Text(), "learned over gossip from cluster3-b (a daemon of cluster3, relaying), published by cluster2-a") {
+		t.Fatalf("learned at generation 42:\n%s", x.Text())
+	}
+	// Another generation (the cluster watched through its API server):
+	// no federation provenance is claimed for it.
+	learned.Generation = 41
+	x, _ = ExplainWithHistory(mesh, ingress, DefaultOptions(), Query{Cluster: v2}, []model.ClusterProvenance{learned})
+	for _, o := range x.Because {
+		if o.Learned != nil {
+			t.Fatalf("provenance of generation 41 given to generation %d: %+v", o.Generation, o)
+		}
+	}
+
+	// cluster2 withdrawn: out of the mesh, its state held in the history.
+	gone := *mesh
+	gone.Clusters = []*model.ClusterState{mesh.Cluster("cluster1")}
+	withdrawn := learned
+	withdrawn.Status, withdrawn.Since, withdrawn.Reason = model.ProvenanceWithdrawn, time.Unix(1700000300, 0).UTC(), "its last daemon cluster2-a went down"
+	x, _ = ExplainWithHistory(&gone, ingress, DefaultOptions(), Query{Endpoint: "198.51.100.2:15443"}, []model.ClusterProvenance{withdrawn})
+	if x.Present || !missingHas(x, "cluster cluster2 (network network2) had east-west gateway 198.51.100.2:15443") ||
+		!missingHas(x, "withdrawn since 2023-11-14T22:18:20.000Z: its last daemon cluster2-a went down") || len(x.Unavailable) != 1 {
+		t.Fatalf("withdrawn cluster2's gateway:\n%s", x.Text())
+	}
+	// cluster2 served at 41 while its newer record was refused (fenced): a
+	// missing endpoint names that record.
+	fenced := learned
+	fenced.Rejected = &model.RecordRejection{Reason: "fenced", At: time.Unix(1700000400, 0), Generation: 43, From: "cluster3-b",
+		Error: "published under the lease of pod-a at 1 transitions, deposed by pod-b at 2"}
+	x, _ = ExplainWithHistory(mesh, ingress, DefaultOptions(), Query{Endpoint: "10.2.0.99:9080"}, []model.ClusterProvenance{fenced})
+	if x.Present || !missingHas(x, "a newer record of cluster cluster2 (generation 43, from cluster3-b at 2023-11-14T22:20:00.000Z) was refused (fenced: published under the lease of pod-a") ||
+		!missingHas(x, "this daemon serves generation 41") {
+		t.Fatalf("fenced newer record:\n%s", x.Text())
+	}
+	// Offline (no history) nothing of the kind is said.
+	x = explain(t, &gone, ingress, Query{Endpoint: "198.51.100.2:15443"})
+	if missingHas(x, "withdrawn") || len(x.Unavailable) != 0 {
+		t.Fatalf("no history:\n%s", x.Text())
 	}
 }

@@ -177,8 +177,12 @@ func (d *Daemon) newSource() error {
 			mcs.Options{REST: d.rest, Logger: d.log.With("component", "mcs"), Registerer: d.reg})
 		return err
 	default:
+		met, err := file.NewMetrics(d.reg) // the source stage of convergence
+		if err != nil {
+			return err
+		}
 		d.source = file.Source{Config: file.Config{Paths: []string{cfg.ConfigDir}, ClusterID: cfg.ClusterID,
-			Network: cfg.Network, DomainSuffix: cfg.DomainSuffix}, Options: file.Options{Logger: d.log.With("component", "file")}}
+			Network: cfg.Network, DomainSuffix: cfg.DomainSuffix}, Options: file.Options{Logger: d.log.With("component", "file"), Metrics: met}}
 	}
 	return nil
 }
@@ -260,6 +264,8 @@ func (d *Daemon) newFederation() error {
 			"which peers that pinned the previous one reject until they restart; set ca-dir or cacerts")
 	}
 	n.Subscribe(d.mesh.setRemote)
+	// explain says how each remote cluster was learned, or why it is gone
+	d.xds.SetHistory(n.History)
 	d.mesh.ready = n.Synced() // serve gateways once the mesh is learned (or the sync timeout passed)
 	d.fed, d.fedAuth = n, auth
 	if g.LeaderElect {

@@ -21,6 +21,8 @@
 //	federation remote secrets ─▶ multicluster.Source.SetFederatedSecrets; remote.Controller.PeerSeeds ─▶ federation re-join
 //	remote secrets' meshgate.io/trust-bundle ─▶ federation.Node.Pin; --trust-pin ─▶ Config.TrustPins; --trust-pins-file persists pins;
 //	--admit-cluster / --admit-any-cluster ─▶ Config.AdmitClusters / AdmitAnyCluster (who enters the remote set)
+//	federation.Node.History ─▶ xds/server.SetHistory: /debug/explain says through which peer, generation and time a remote
+//	           cluster's objects were learned, or when and why the cluster was withdrawn, refused or fenced (/federation/history)
 //	xds/server ─▶ ADS on xds-address (plaintext; loopback unless insecure-xds)
 //	           └▶ secure port (secure-xds-address, secure.go): TLS + xds/server/authn + ADS + caservice
 //	monitoring HTTP (monitoring-address): /healthz /readyz /metrics, read-only

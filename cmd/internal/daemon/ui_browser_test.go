@@ -141,6 +141,20 @@ func TestUIPageInBrowser(t *testing.T) {
 			strings.Contains(s, "no server of the Gateways that select the proxy admits host bookinfo.example.com: istio-system/public servers[0] port 80 hosts reviews.example.com")
 	})
 	shot("1b-explain")
+	// A cluster of cluster2's: the answer says how it was learned.
+	if _, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`(() => {
+		document.getElementById("ex-kind").value = "cluster";
+		document.getElementById("ex-value").value = "outbound|9080|v2|reviews.default.svc.cluster.local";
+		document.getElementById("explain").requestSubmit();
+		return true;
+	})()`)); err != nil {
+		t.Fatal(err)
+	}
+	waitText("the explain answer's federation provenance", "#ex-answer", func(s string) bool {
+		return strings.Contains(s, "[cluster cluster2]") && strings.Contains(s, "learned over gossip from cluster2-") &&
+			strings.Contains(s, "published by cluster2-") && strings.Contains(s, "198.51.100.2:15443")
+	})
+	shot("1c-explain-learned")
 
 	// An endpoint added in cluster2 shows up in cluster2's counts.
 	before := waitText("cluster2's counts", `[data-cluster="cluster2"]`, func(s string) bool { return strings.Contains(s, "endpoints") })

@@ -147,7 +147,13 @@ document.addEventListener("DOMContentLoaded", () => {
       if (!resp.ok) { out.textContent = "error: " + text; return; }
       const x = JSON.parse(text);
       const lines = [`The proxy ${x.present ? "has" : "does NOT have"} ${Object.entries(x.query).map(([k, v]) => k + " " + v).join("")}.`];
-      for (const o of x.because || []) lines.push(`  from ${o.kind} ${o.object}${o.source ? " (" + o.source + ")" : ""}${o.cluster ? " [cluster " + o.cluster + "]" : ""}: ${o.detail}`);
+      for (const o of x.because || []) {
+        lines.push(`  from ${o.kind} ${o.object}${o.source ? " (" + o.source + ")" : ""}${o.cluster ? " [cluster " + o.cluster + "]" : ""}: ${o.detail}`);
+        const l = o.learned;
+        if (l) lines.push(`      learned over gossip from ${l.peer}, published by ${l.owner}, generation ${l.generation}, received ${l.receivedAt}` +
+          (l.status !== "serving" ? `; ${l.status}: ${l.reason || ""}` : ""));
+      }
+      for (const m of x.notes || []) lines.push(`  note: ${m}`);
       for (const m of x.missing || []) lines.push(`  why not: ${m}`);
       out.textContent = lines.join("\n");
     } catch (e) {
