@@ -292,7 +292,26 @@ func overTheFault(t *testing.T, what string, st workload.Stats) (retried int) {
 	if st.SuccessRate() < 0.99 {
 		t.Errorf("%s: fewer than 99%% of the requests sent during the fault succeeded (a healthy endpoint existed throughout): %s %v", what, st, st.Errors)
 	}
+	logFailed(t, what, st)
 	return retried
+}
+
+// logFailed logs the failed requests of st (at most 20): when each was
+// sent, its last endpoint, its connect attempts and its error.
+func logFailed(t *testing.T, what string, st workload.Stats) {
+	t.Helper()
+	n := 0
+	for _, s := range st.Samples {
+		if s.OK() {
+			continue
+		}
+		if n++; n > 20 {
+			t.Logf("%s: … %d failed in all", what, st.Failed)
+			return
+		}
+		t.Logf("%s: failed request sent %s, after %s: endpoint %s, %d attempts: %v", what, s.At.Format("15:04:05.000"),
+			s.Latency.Round(time.Millisecond), s.Result.Endpoint, s.Result.Attempts, s.Err)
+	}
 }
 
 // stayedOut requires that g, withdrawn at out, did not return before the

@@ -97,9 +97,11 @@ func TestChaosClusterRemoved(t *testing.T) {
 // east-west gateway, built-in or Envoy, are killed and stay down) while a
 // client in cluster1 calls tgt, whose endpoints are keep and removed's
 // gateway. cluster1's daemon stops hearing removed's gateway (its probes
-// are refused) and withdraws it from the client's endpoints within 10 s,
-// long before memberlist calls the daemon dead; from then on every request
-// succeeds through keep. When removed comes back (its owner republishes), its
+// are refused) and withdraws it from the client's endpoints within 10 s
+// (as the daemon times it), long before memberlist calls the daemon dead;
+// until then a connect to the removed gateway is refused and retried on
+// another endpoint (≥ 99% succeed until the withdrawal and over the whole
+// fault), from then on every request succeeds through keep. When removed comes back (its owner republishes), its
 // gateway returns to the client's endpoints. In the Envoy world, cluster1's
 // Envoy ingress holds the same endpoints of tgt at each step.
 func chaosClusterRemoved(t *testing.T, m *meshlab.Mesh, removed *meshlab.Cluster, tgt workload.Target, keep ...netip.AddrPort) {
@@ -134,6 +136,7 @@ func chaosClusterRemoved(t *testing.T, m *meshlab.Mesh, removed *meshlab.Cluster
 	r.fault()
 	waitEndpoints(t, cl, tgt, keep...)
 	removedFor := time.Since(r.faultAt)
+	t.Logf("%s removed at %s, withdrawn from the client's endpoints at %s", removed.ID, r.faultAt.Format("15:04:05.000"), r.faultAt.Add(removedFor).Format("15:04:05.000"))
 	withdrawals.require(removed.ID+"'s gateway withdrawn", 1)
 	envoyEndpointsAre(keep...)
 	// Not waited for: memberlist's verdict on the daemon (after several
@@ -144,6 +147,7 @@ func chaosClusterRemoved(t *testing.T, m *meshlab.Mesh, removed *meshlab.Cluster
 	st := r.waitLoad(after, "requests after the withdrawal", func(s workload.Stats) bool { return s.Sent >= 100 })
 	if st.Failed > 0 {
 		t.Errorf("requests failed after %s's endpoints were withdrawn: %s %v", removed.ID, st, st.Errors)
+		logFailed(t, "after the withdrawal", st)
 	}
 	window := r.load.Window(r.faultAt, r.faultAt.Add(removedFor))
 	// Until the withdrawal a connect to the removed gateway is refused and
