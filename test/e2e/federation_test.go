@@ -144,15 +144,19 @@ func chaosClusterRemoved(t *testing.T, m *meshlab.Mesh, removed *meshlab.Cluster
 	// irrelevant to the endpoints). Its state at the withdrawal is a figure.
 	memberState := memberStates(t, m, c1)[removed.ID]
 	after := time.Now()
-	st := r.waitLoad(after, "requests after the withdrawal", func(s workload.Stats) bool { return s.Sent >= 100 })
+	st := r.waitLoad(after, "requests after the withdrawal", func(s workload.Stats) bool { return s.Sent >= 250 })
 	if st.Failed > 0 {
 		t.Errorf("requests failed after %s's endpoints were withdrawn: %s %v", removed.ID, st, st.Errors)
 		logFailed(t, "after the withdrawal", st)
 	}
-	window := r.load.Window(r.faultAt, r.faultAt.Add(removedFor))
 	// Until the withdrawal a connect to the removed gateway is refused and
-	// retried on another endpoint: a healthy one exists throughout.
-	overTheFault(t, "until the withdrawal", window)
+	// retried on another endpoint. What fails is a call in flight through
+	// the gateway when it is killed (its request sent, the connection reset
+	// before the reply: no proxy may replay it): one such call in this
+	// short window is ~1.5%, so ≥ 99% is asserted over the whole fault
+	// (below), like the other scenarios, and these are logged.
+	window := r.load.Window(r.faultAt, r.faultAt.Add(removedFor))
+	logFailed(t, "until the withdrawal", window)
 	figure(t, "%s's endpoints withdrawn after %s (its daemon then %q to memberlist; fail-static window %s); until then %s; after: %s",
 		removed.ID, removedFor.Round(time.Millisecond), memberState, m.Opts.FailStaticWindow, window, st)
 
