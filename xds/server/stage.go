@@ -1,9 +1,12 @@
 package server
 
 import (
+	"crypto/sha256"
+
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/meshgate/meshgate/xds/node"
 )
@@ -135,6 +138,61 @@ func (g *group) clustersSentLocked(p *proxy, version string) {
 	}
 	if len(p.waitEDS) == 0 {
 		g.advanceLocked(p)
+	}
+}
+
+// clustersModified is called with a state-of-the-world cluster response
+// to p before it is written. Envoy builds a modified EDS cluster anew and
+// warms it: it needs the cluster's endpoints again, although they did not
+// change, and asks with the names and version it already holds, which the
+// endpoint cache does not answer; with initial_fetch_timeout 0 (as istiod
+// sets it) the cluster then warms for ever, Envoy never acknowledges the
+// clusters, and every later step waits on them. istiod answers such a
+// request (its EDS "always respond" after a cluster push); here the
+// endpoints of each modified cluster the proxy already asks for are handed
+// to the cache again, under a new version, so they leave after these
+// clusters (the stream sends them in order) and end the warming. Other
+// members of the group get the same endpoints again: harmless.
+func (g *group) clustersModified(p *proxy, res []*anypb.Any) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	sent := make(map[string]string, len(res))
+	var touch map[string]types.Resource
+	var subscribed map[string]bool
+	for _, a := range res {
+		c := &clusterv3.Cluster{}
+		if err := a.UnmarshalTo(c); err != nil {
+			continue
+		}
+		sum := sha256.Sum256(a.GetValue())
+		h := string(sum[:])
+		sent[c.GetName()] = h
+		old, held := p.sentClusters[c.GetName()]
+		if !held || old == h {
+			continue
+		}
+		name := edsName(c)
+		it, ok := g.edsRes[name]
+		if name == "" || !ok {
+			continue
+		}
+		if subscribed == nil {
+			subscribed = p.subscribedLocked(resource.EndpointType)
+		}
+		if !subscribed[name] {
+			continue // asked for anew: the cache answers a new name by itself
+		}
+		if touch == nil {
+			touch = map[string]types.Resource{}
+		}
+		touch[name] = it.raw
+	}
+	p.sentClusters = sent
+	if len(touch) == 0 {
+		return
+	}
+	if err := g.eds.UpdateResources(touch, nil); err != nil {
+		g.s.log.Error("endpoint cache: re-sending the endpoints of modified clusters", "group", g.key, "err", err)
 	}
 }
 
