@@ -186,6 +186,7 @@ func TestEnvoyChaosPartition(t *testing.T) {
 	if during.OK == 0 {
 		t.Errorf("no request succeeded during the partition (cluster1's pod is reachable): %s", during)
 	}
+	logFailed(t, "partition", during)
 	// Every request Envoy sent to the local pod succeeded: its host counts
 	// successes and no error, reset or timeout while the partition lasted.
 	delta := func(k string) int64 { return after[k] - before[k] }
