@@ -153,47 +153,61 @@ func (g *group) clustersSentLocked(p *proxy, version string) {
 // to the cache again, under a new version, so they leave after these
 // clusters (the stream sends them in order) and end the warming. Other
 // members of the group get the same endpoints again: harmless.
-func (g *group) clustersModified(p *proxy, res []*anypb.Any) {
+func (g *group) clustersModified(p *proxy, version string, res []*anypb.Any) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	sent := make(map[string]string, len(res))
+	cur := g.sentClusters[version]
+	if cur == nil {
+		cur = map[string]edsCluster{}
+		for _, a := range res {
+			c := &clusterv3.Cluster{}
+			if err := a.UnmarshalTo(c); err != nil {
+				continue
+			}
+			if name := edsName(c); name != "" {
+				cur[c.GetName()] = edsCluster{eds: name, hash: sha256.Sum256(a.GetValue())}
+			}
+		}
+		if g.sentClusters == nil || len(g.sentClusters) >= 16 {
+			g.sentClusters = map[string]map[string]edsCluster{} // a few versions are in use at once
+		}
+		g.sentClusters[version] = cur
+	}
+	prevVersion := p.sentClusters
+	p.sentClusters = version
+	if prevVersion == "" || prevVersion == version {
+		return
+	}
+	prev, known := g.sentClusters[prevVersion]
 	var touch map[string]types.Resource
-	var subscribed map[string]bool
-	for _, a := range res {
-		c := &clusterv3.Cluster{}
-		if err := a.UnmarshalTo(c); err != nil {
+	subscribed := p.subscribedLocked(resource.EndpointType)
+	for name, c := range cur {
+		old, held := prev[name]
+		if known && (!held || old == c) {
+			continue // new (asked for anew: the cache answers by itself) or unchanged
+		}
+		it, ok := g.edsRes[c.eds]
+		if !ok || !subscribed[c.eds] {
 			continue
-		}
-		sum := sha256.Sum256(a.GetValue())
-		h := string(sum[:])
-		sent[c.GetName()] = h
-		old, held := p.sentClusters[c.GetName()]
-		if !held || old == h {
-			continue
-		}
-		name := edsName(c)
-		it, ok := g.edsRes[name]
-		if name == "" || !ok {
-			continue
-		}
-		if subscribed == nil {
-			subscribed = p.subscribedLocked(resource.EndpointType)
-		}
-		if !subscribed[name] {
-			continue // asked for anew: the cache answers a new name by itself
 		}
 		if touch == nil {
 			touch = map[string]types.Resource{}
 		}
-		touch[name] = it.raw
+		touch[c.eds] = it.raw // unknown previous version: every cluster may have changed
 	}
-	p.sentClusters = sent
 	if len(touch) == 0 {
 		return
 	}
 	if err := g.eds.UpdateResources(touch, nil); err != nil {
 		g.s.log.Error("endpoint cache: re-sending the endpoints of modified clusters", "group", g.key, "err", err)
 	}
+}
+
+// edsCluster is an EDS cluster as sent: its endpoint resource and the
+// hash of its encoding.
+type edsCluster struct {
+	eds  string
+	hash [sha256.Size]byte
 }
 
 // clustersHeld is called when p's first cluster request on a stream (state
