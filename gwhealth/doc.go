@@ -57,7 +57,10 @@
 //
 // Metrics: meshgate_gateway_probe_up, meshgate_gateway_probes_total{result},
 // meshgate_gateway_probe_transitions_total, meshgate_gateway_probe_rtt_seconds,
-// all by gateway (address:port).
+// all by gateway (address:port). Status carries each gateway's last answer
+// and the start of its current streak of answers, from which the daemon
+// times what it serves (meshgate_gateway_withdrawal_seconds and
+// meshgate_gateway_restore_seconds, cmd/internal/daemon/gateways.go).
 //
 // Imports only: the standard library, ./discovery/model, ./identity and
 // github.com/prometheus/client_golang/....

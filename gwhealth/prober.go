@@ -122,6 +122,13 @@ type Status struct {
 	// HoldMillis is how long the gateway must answer without a failure
 	// before it is up again (flap damping; 0 when it is not flapping).
 	HoldMillis float64 `json:"holdMillis"`
+	// LastAnswer is when the last answered probe ended (zero before the
+	// first answer): a gateway found down failed after it.
+	LastAnswer time.Time `json:"lastAnswer"`
+	// AnsweringSince is when the first answer of the current streak of
+	// answers came (zero while the last probe failed): a gateway found up
+	// again was reachable from then on.
+	AnsweringSince time.Time `json:"answeringSince"`
 }
 
 type target struct {
@@ -135,6 +142,7 @@ type target struct {
 	since       time.Time // last change of state (or when probing began)
 	fails, oks  int       // consecutive
 	okSince     time.Time // first answer of the current streak
+	lastOK      time.Time // last answer
 	lastUp      time.Time
 	hold        time.Duration
 	rtt         time.Duration
@@ -279,8 +287,13 @@ func (p *Prober) Statuses() []Status {
 	defer p.mu.Unlock()
 	out := make([]Status, 0, len(p.targets))
 	for _, t := range p.targets {
-		out = append(out, Status{Gateway: t.key, Clusters: t.clusters, Networks: t.networks, State: t.state, LastChange: t.since,
-			RTTMillis: ms(t.rtt), LastError: t.lastErr, Probes: t.probes, Failures: t.failures, Transitions: t.transitions, HoldMillis: ms(t.hold)})
+		st := Status{Gateway: t.key, Clusters: t.clusters, Networks: t.networks, State: t.state, LastChange: t.since,
+			RTTMillis: ms(t.rtt), LastError: t.lastErr, Probes: t.probes, Failures: t.failures, Transitions: t.transitions, HoldMillis: ms(t.hold),
+			LastAnswer: t.lastOK}
+		if t.oks > 0 {
+			st.AnsweringSince = t.okSince
+		}
+		out = append(out, st)
 	}
 	slices.SortFunc(out, func(a, b Status) int { return cmp.Compare(a.Gateway, b.Gateway) })
 	return out
@@ -341,7 +354,7 @@ func (p *Prober) record(t *target, rtt time.Duration, err error) {
 	if err == nil {
 		t.rtt = rtt
 		p.m.rtt.WithLabelValues(t.key).Observe(rtt.Seconds())
-		t.fails, t.lastErr = 0, ""
+		t.fails, t.lastErr, t.lastOK = 0, "", now
 		if t.oks == 0 {
 			t.okSince = now
 		}

@@ -173,6 +173,18 @@ func TestEnvoyChaosPartition(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := envoyHostStats(t, g, cluster, local)
+	clusterStats := func() map[string]int64 {
+		out := map[string]int64{}
+		for _, k := range []string{"upstream_rq_total", "upstream_rq_retry", "upstream_rq_retry_success", "upstream_cx_total", "upstream_cx_connect_timeout",
+			"upstream_cx_connect_fail", "upstream_rq_timeout", "upstream_rq_tx_reset", "upstream_rq_rx_reset", "upstream_cx_destroy_local_with_active_rq",
+			"upstream_rq_pending_total", "upstream_cx_active", "upstream_rq_active"} {
+			if v, err := readEnvoyStat(g, "cluster."+cluster+"."+k); err == nil {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	statsBefore := clusterStats()
 	r.fault()
 	t.Cleanup(func() { _ = f.Heal() })
 	during := r.during(300)
@@ -186,6 +198,7 @@ func TestEnvoyChaosPartition(t *testing.T) {
 	if during.OK == 0 {
 		t.Errorf("no request succeeded during the partition (cluster1's pod is reachable): %s", during)
 	}
+	logFailed(t, "partition", during)
 	// Every request Envoy sent to the local pod succeeded: its host counts
 	// successes and no error, reset or timeout while the partition lasted.
 	delta := func(k string) int64 { return after[k] - before[k] }
@@ -215,6 +228,12 @@ func TestEnvoyChaosPartition(t *testing.T) {
 	from, _ := streak.FirstOKStreak(recoveryStreak)
 	alone := r.waitLoad(from, "requests after the withdrawal", func(s workload.Stats) bool { return s.Sent >= scaled(100) })
 	requireAllOK(t, alone, ingressID, "cluster1/echo-")
+	statsAfter := clusterStats()
+	var moved []string
+	for _, k := range slices.Sorted(maps.Keys(statsAfter)) {
+		moved = append(moved, fmt.Sprintf("%s %+d (now %d)", k, statsAfter[k]-statsBefore[k], statsAfter[k]))
+	}
+	t.Logf("Envoy ingress's %s over the partition: %s", cluster, strings.Join(moved, ", "))
 	r.heal()
 	if err := f.Heal(); err != nil {
 		t.Fatal(err)

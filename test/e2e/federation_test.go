@@ -97,9 +97,11 @@ func TestChaosClusterRemoved(t *testing.T) {
 // east-west gateway, built-in or Envoy, are killed and stay down) while a
 // client in cluster1 calls tgt, whose endpoints are keep and removed's
 // gateway. cluster1's daemon stops hearing removed's gateway (its probes
-// are refused) and withdraws it from the client's endpoints within 10 s,
-// long before memberlist calls the daemon dead; from then on every request
-// succeeds through keep. When removed comes back (its owner republishes), its
+// are refused) and withdraws it from the client's endpoints within 10 s
+// (as the daemon times it), long before memberlist calls the daemon dead;
+// until then a connect to the removed gateway is refused and retried on
+// another endpoint (≥ 99% succeed until the withdrawal and over the whole
+// fault), from then on every request succeeds through keep. When removed comes back (its owner republishes), its
 // gateway returns to the client's endpoints. In the Envoy world, cluster1's
 // Envoy ingress holds the same endpoints of tgt at each step.
 func chaosClusterRemoved(t *testing.T, m *meshlab.Mesh, removed *meshlab.Cluster, tgt workload.Target, keep ...netip.AddrPort) {
@@ -120,6 +122,7 @@ func chaosClusterRemoved(t *testing.T, m *meshlab.Mesh, removed *meshlab.Cluster
 		}
 	}
 	envoyEndpointsAre(all...)
+	withdrawals := timedBy(t, c1, "meshgate_gateway_withdrawal_seconds", gw(removed), removedWithin)
 
 	for _, p := range []*meshlab.Proc{removed.Daemon, eastWestProc(removed)} {
 		if err := p.Kill(); err != nil {
@@ -133,21 +136,27 @@ func chaosClusterRemoved(t *testing.T, m *meshlab.Mesh, removed *meshlab.Cluster
 	r.fault()
 	waitEndpoints(t, cl, tgt, keep...)
 	removedFor := time.Since(r.faultAt)
-	if removedFor > 10*time.Second {
-		t.Errorf("%s's endpoints withdrawn %s after its removal, want < 10s (its gateway stopped answering)",
-			removed.ID, removedFor.Round(time.Millisecond))
-	}
+	t.Logf("%s removed at %s, withdrawn from the client's endpoints at %s", removed.ID, r.faultAt.Format("15:04:05.000"), r.faultAt.Add(removedFor).Format("15:04:05.000"))
+	withdrawals.require(removed.ID+"'s gateway withdrawn", 1)
 	envoyEndpointsAre(keep...)
 	// Not waited for: memberlist's verdict on the daemon (after several
 	// restarts in the shared mesh it can take minutes; the probes made it
 	// irrelevant to the endpoints). Its state at the withdrawal is a figure.
 	memberState := memberStates(t, m, c1)[removed.ID]
 	after := time.Now()
-	st := r.waitLoad(after, "requests after the withdrawal", func(s workload.Stats) bool { return s.Sent >= 100 })
+	st := r.waitLoad(after, "requests after the withdrawal", func(s workload.Stats) bool { return s.Sent >= 250 })
 	if st.Failed > 0 {
 		t.Errorf("requests failed after %s's endpoints were withdrawn: %s %v", removed.ID, st, st.Errors)
+		logFailed(t, "after the withdrawal", st)
 	}
+	// Until the withdrawal a connect to the removed gateway is refused and
+	// retried on another endpoint. What fails is a call in flight through
+	// the gateway when it is killed (its request sent, the connection reset
+	// before the reply: no proxy may replay it): one such call in this
+	// short window is ~1.5%, so ≥ 99% is asserted over the whole fault
+	// (below), like the other scenarios, and these are logged.
 	window := r.load.Window(r.faultAt, r.faultAt.Add(removedFor))
+	logFailed(t, "until the withdrawal", window)
 	figure(t, "%s's endpoints withdrawn after %s (its daemon then %q to memberlist; fail-static window %s); until then %s; after: %s",
 		removed.ID, removedFor.Round(time.Millisecond), memberState, m.Opts.FailStaticWindow, window, st)
 
@@ -156,7 +165,8 @@ func chaosClusterRemoved(t *testing.T, m *meshlab.Mesh, removed *meshlab.Cluster
 	restartEastWest(t, m, removed)
 	back := waitEndpoints(t, cl, tgt, all...)
 	envoyEndpointsAre(all...)
-	r.recover()
+	_, during := r.recover()
+	overTheFault(t, "removal", during)
 	figure(t, "%s back in the client's endpoints %s after its daemon and gateway restarted", removed.ID, back.Round(time.Millisecond))
 }
 

@@ -215,6 +215,9 @@ func (c callbacks) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) 
 
 func (c callbacks) OnStreamResponse(_ context.Context, id int64, req *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
 	if st := c.stream(id, false); st != nil {
+		if st.proxy != nil && req.GetTypeUrl() == resource.ClusterType {
+			st.proxy.group.clustersModified(st.proxy, resp.GetVersionInfo(), resp.GetResources())
+		}
 		c.response(st, req.GetTypeUrl(), resp.GetNonce(), resp.GetVersionInfo())
 	}
 }

@@ -53,6 +53,10 @@ type group struct {
 	parked map[*parkedWatch]struct{}
 	// steps caches make-before-break steps by (published, target).
 	steps map[stepKey]*build
+	// sentClusters: the EDS clusters of each cluster version sent to a
+	// member, by name with their content hash (clustersModified; a few
+	// versions, computed once per version for the whole group).
+	sentClusters map[string]map[string]edsCluster
 	// objErrs and lastErr are the last translation's problems (debug output).
 	objErrs []string
 	lastErr string

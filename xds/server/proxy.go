@@ -30,6 +30,9 @@ type proxy struct {
 	phase     phase
 	stage1CDS string // cluster version whose sending ends step 1
 	sentCDS   string // cluster version last sent
+	// sentClusters is the version of the last state-of-the-world cluster
+	// response whose clusters are known (group.sentClusters).
+	sentClusters string
 	// The names the node asks for, by type URL (clusters and endpoints):
 	// sotwNames is the last state-of-the-world request's list (shared with
 	// the request, which go-control-plane keeps anyway), subscribed the set

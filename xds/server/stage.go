@@ -1,9 +1,12 @@
 package server
 
 import (
+	"crypto/sha256"
+
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/meshgate/meshgate/xds/node"
 )
@@ -136,6 +139,75 @@ func (g *group) clustersSentLocked(p *proxy, version string) {
 	if len(p.waitEDS) == 0 {
 		g.advanceLocked(p)
 	}
+}
+
+// clustersModified is called with a state-of-the-world cluster response
+// to p before it is written. Envoy builds a modified EDS cluster anew and
+// warms it: it needs the cluster's endpoints again, although they did not
+// change, and asks with the names and version it already holds, which the
+// endpoint cache does not answer; with initial_fetch_timeout 0 (as istiod
+// sets it) the cluster then warms for ever, Envoy never acknowledges the
+// clusters, and every later step waits on them. istiod answers such a
+// request (its EDS "always respond" after a cluster push); here the
+// endpoints of each modified cluster the proxy already asks for are handed
+// to the cache again, under a new version, so they leave after these
+// clusters (the stream sends them in order) and end the warming. Other
+// members of the group get the same endpoints again: harmless.
+func (g *group) clustersModified(p *proxy, version string, res []*anypb.Any) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	cur := g.sentClusters[version]
+	if cur == nil {
+		cur = map[string]edsCluster{}
+		for _, a := range res {
+			c := &clusterv3.Cluster{}
+			if err := a.UnmarshalTo(c); err != nil {
+				continue
+			}
+			if name := edsName(c); name != "" {
+				cur[c.GetName()] = edsCluster{eds: name, hash: sha256.Sum256(a.GetValue())}
+			}
+		}
+		if g.sentClusters == nil || len(g.sentClusters) >= 16 {
+			g.sentClusters = map[string]map[string]edsCluster{} // a few versions are in use at once
+		}
+		g.sentClusters[version] = cur
+	}
+	prevVersion := p.sentClusters
+	p.sentClusters = version
+	if prevVersion == "" || prevVersion == version {
+		return
+	}
+	prev, known := g.sentClusters[prevVersion]
+	var touch map[string]types.Resource
+	subscribed := p.subscribedLocked(resource.EndpointType)
+	for name, c := range cur {
+		old, held := prev[name]
+		if known && (!held || old == c) {
+			continue // new (asked for anew: the cache answers by itself) or unchanged
+		}
+		it, ok := g.edsRes[c.eds]
+		if !ok || !subscribed[c.eds] {
+			continue
+		}
+		if touch == nil {
+			touch = map[string]types.Resource{}
+		}
+		touch[c.eds] = it.raw // unknown previous version: every cluster may have changed
+	}
+	if len(touch) == 0 {
+		return
+	}
+	if err := g.eds.UpdateResources(touch, nil); err != nil {
+		g.s.log.Error("endpoint cache: re-sending the endpoints of modified clusters", "group", g.key, "err", err)
+	}
+}
+
+// edsCluster is an EDS cluster as sent: its endpoint resource and the
+// hash of its encoding.
+type edsCluster struct {
+	eds  string
+	hash [sha256.Size]byte
 }
 
 // clustersHeld is called when p's first cluster request on a stream (state

@@ -38,6 +38,8 @@ type gatewayHealth struct {
 	probe       *gwhealth.Prober
 	log         *slog.Logger
 	unreachable prometheus.Gauge
+	// withdrawal and restore time each change of the served set (below).
+	withdrawal, restore *prometheus.HistogramVec
 	// reported is called (on the mesher's goroutine, must not block) when
 	// the set of gateways found down changes: the local cluster's record
 	// must carry the new report.
@@ -71,10 +73,21 @@ func newGatewayHealth(cfg Config, ca *identity.CA, again, reported func(), log *
 	if err != nil {
 		return nil, err
 	}
-	h := &gatewayHealth{probe: p, log: log, reported: reported, unreachable: prometheus.NewGauge(prometheus.GaugeOpts{Name: "meshgate_gateway_unreachable",
-		Help: "East-west gateways of other networks left out of the served endpoints because they do not answer from here " +
-			"(kept where nothing else would be left)."})}
-	return h, reg.Register(h.unreachable)
+	buckets := []float64{.25, .5, 1, 1.5, 2, 2.5, 3, 4, 5, 7.5, 10, 15, 20, 30, 60}
+	h := &gatewayHealth{probe: p, log: log, reported: reported,
+		unreachable: prometheus.NewGauge(prometheus.GaugeOpts{Name: "meshgate_gateway_unreachable",
+			Help: "East-west gateways of other networks left out of the served endpoints because they do not answer from here " +
+				"(kept where nothing else would be left)."}),
+		withdrawal: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "meshgate_gateway_withdrawal_seconds",
+			Help: "Time from an east-west gateway's last answer to probes to the first configuration handed to the xDS server " +
+				"without it (an upper bound of the time from its failure; the push to the proxies is meshgate_xds_push_seconds).",
+			Buckets: buckets}, []string{"gateway"}),
+		restore: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "meshgate_gateway_restore_seconds",
+			Help: "Time from the first of the answers that made an unreachable east-west gateway up again to the first " +
+				"configuration handed to the xDS server with it (flap damping included).",
+			Buckets: buckets}, []string{"gateway"}),
+	}
+	return h, errors.Join(reg.Register(h.unreachable), reg.Register(h.withdrawal), reg.Register(h.restore))
 }
 
 // apply probes the gateways of m's other networks and returns m with the
@@ -91,9 +104,11 @@ func (h *gatewayHealth) apply(m *model.MeshState, network string) *model.MeshSta
 	peers := peerReports(m)
 	h.mu.Lock()
 	changed := !slices.Equal(down, h.last)
+	prev := h.last
 	h.last, h.peers = down, peers
 	h.mu.Unlock()
 	if changed {
+		h.observe(prev, down)
 		if h.reported != nil {
 			h.reported()
 		}
@@ -105,6 +120,37 @@ func (h *gatewayHealth) apply(m *model.MeshState, network string) *model.MeshSta
 		}
 	}
 	return out
+}
+
+// observe times the gateways that this configuration leaves out and that
+// the previous one served (meshgate_gateway_withdrawal_seconds, from the
+// last answer) and those it serves again (meshgate_gateway_restore_seconds,
+// from the first answer of the streak that made them up). A gateway without
+// such an answer (down since the daemon started) is not timed.
+func (h *gatewayHealth) observe(prev, down []model.NetworkGateway) {
+	now := time.Now()
+	st := map[string]gwhealth.Status{}
+	for _, s := range h.probe.Statuses() {
+		st[s.Gateway] = s
+	}
+	keys := func(gws []model.NetworkGateway) map[string]bool {
+		out := map[string]bool{}
+		for _, g := range gws {
+			out[gwhealth.Key(g)] = true
+		}
+		return out
+	}
+	was, is := keys(prev), keys(down)
+	for k := range is {
+		if s, ok := st[k]; ok && !was[k] && !s.LastAnswer.IsZero() {
+			h.withdrawal.WithLabelValues(k).Observe(now.Sub(s.LastAnswer).Seconds())
+		}
+	}
+	for k := range was {
+		if s, ok := st[k]; ok && !is[k] && !s.AnsweringSince.IsZero() {
+			h.restore.WithLabelValues(k).Observe(now.Sub(s.AnsweringSince).Seconds())
+		}
+	}
 }
 
 // report is what this daemon's probes find down, for its cluster's record

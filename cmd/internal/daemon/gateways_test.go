@@ -113,6 +113,11 @@ func TestGatewayProbesPruneAndRestore(t *testing.T) {
 	}
 	local := "10.1.0.11:9080"
 	waitFor("cluster2's gateway in cluster1's EDS", []string{local, gwAddr}, []string{gwAddr})
+	// It has answered (not only unknown, which serves it too): what follows
+	// is timed from its last answer.
+	poll(ctx, t, "cluster1's probes find cluster2's gateway up", func() bool {
+		return slices.ContainsFunc(a.gw.probe.Statuses(), func(s gwhealth.Status) bool { return s.State == gwhealth.Up })
+	})
 
 	gw.Close()
 	took := waitFor("cluster2's unreachable gateway withdrawn where cluster1 serves", []string{local}, []string{gwAddr})
@@ -149,6 +154,14 @@ func TestGatewayProbesPruneAndRestore(t *testing.T) {
 		t.Errorf("restored %v after the gateway came back, want < 5s", took)
 	}
 	poll(ctx, t, "cluster1's report withdrawn from cluster2's /debug/gateways", reportedBy(b, nil))
+	// cluster1 timed the withdrawal (from the last answer) and the
+	// restoration (from the first answer back) once each.
+	_, metrics := httpGet(t, "http://"+a.MonitoringAddr()+"/metrics")
+	for _, m := range []string{"meshgate_gateway_withdrawal_seconds_count", "meshgate_gateway_restore_seconds_count"} {
+		if want := m + `{gateway="` + gwAddr + `"} 1`; !strings.Contains(metrics, want) {
+			t.Errorf("cluster1's metrics lack %s", want)
+		}
+	}
 }
 
 func getJSON(t *testing.T, url string, v any) {
