@@ -27,7 +27,10 @@ import (
 
 // Short timing: a killed leader is replaced within leaseDuration after its
 // last renewal; the follower observes renewals and retries every
-// retryPeriod, so from the kill the bound is leaseDuration + 2×retryPeriod.
+// retryPeriod (jittered by client-go up to 2.2×), so from the kill it is
+// about leaseDuration + 2×retryPeriod on an idle machine: printed as a
+// FIGURE, not asserted (on two loaded cores it took over 2.5 s); the wait
+// below is only a bound on waiting.
 const (
 	leaseDuration = 2 * time.Second
 	renewDeadline = time.Second
@@ -211,7 +214,7 @@ func TestLeaderFailover(t *testing.T) {
 
 	killed := time.Now()
 	leader.kill()
-	eventually(t, leaseDuration+2*retryPeriod, other.id+" takes the lease", func() bool { return other.node.Leading() })
+	eventually(t, 10*leaseDuration, other.id+" takes the lease", func() bool { return other.node.Leading() })
 	failover := time.Since(killed)
 	eventually(t, 5*time.Second, "p names "+other.id+" the leader", func() bool {
 		m, ok := leaderSeenBy(p)
