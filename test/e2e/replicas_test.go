@@ -286,7 +286,7 @@ func waitNewLeader(t *testing.T, m *meshlab.Mesh, c *meshlab.Cluster, old *meshl
 		default:
 			return r, p, time.Since(from)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // polls the replicas' /debug/clusters: no event to wait on across processes
 	}
 	t.Fatalf("no new publisher of %s: %v", c.ID, last)
 	return nil, meshlab.Publisher{}, 0
