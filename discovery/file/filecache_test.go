@@ -1,17 +1,22 @@
 package file
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/meshgate/meshgate/discovery"
 	"github.com/meshgate/meshgate/discovery/lastgood"
+	"github.com/meshgate/meshgate/discovery/model"
 )
 
 // reloader loads an input as Watch's reloads do (document cache, last-good
@@ -207,5 +212,81 @@ func TestReloadFailedLoadKeepsFileCache(t *testing.T) {
 	writeFile(t, filepath.Join(dir, MeshFileName), "clusters:\n- {id: c1, path: c1}\n")
 	if res := r.load(t); res.filesDecoded != 0 || res.Mesh.Cluster("c1").Service("s1.default.svc.cluster.local") == nil {
 		t.Errorf("after a failed load: %d files decoded, want 0 (cached), and s1 served", res.filesDecoded)
+	}
+}
+
+// lockedBuffer is a log sink written by Watch's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// lines returns the lines logged that contain msg.
+func (l *lockedBuffer) lines(msg string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, line := range strings.Split(l.b.String(), "\n") {
+		if strings.Contains(line, msg) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// TestWatchReloadReadsChangedFilesOnly: Watch's reload after an edit of one
+// of three files decodes that file only (its debug line says so), and
+// publishes the edit.
+func TestWatchReloadReadsChangedFilesOnly(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"a", "b", "c"} {
+		writeFile(t, filepath.Join(dir, n+".yaml"), service(n, 80))
+	}
+	var logs lockedBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan published, 100)
+	done := make(chan error, 1)
+	go func() {
+		done <- Watch(ctx, Config{Paths: []string{dir}}, Options{Logger: log}, func(m *model.MeshState, objErrs []error, err error) {
+			ch <- published{m, objErrs, err}
+		})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Watch returned %v", err)
+		}
+	}()
+	const msg = "file source: files read"
+	waitFor(t, ch, "the initial state", hasService("c", 1))
+	before := logs.lines(msg)
+	if len(before) != 1 || !strings.Contains(before[0], "files=3 read=3 decoded=3 ") {
+		t.Fatalf("first load: %q", before)
+	}
+	writeFile(t, filepath.Join(dir, "b.yaml"), service("b", 80, 81))
+	waitFor(t, ch, "b edited", hasService("b", 2))
+	// The reload that published the edit decoded b.yaml only (a burst may
+	// bring other reloads: they decode b.yaml or nothing).
+	after := logs.lines(msg)[len(before):]
+	ones := 0
+	for _, l := range after {
+		switch {
+		case !strings.Contains(l, "files=3 "):
+			t.Errorf("reload: %q, want 3 files", l)
+		case strings.Contains(l, "decoded=1 "):
+			ones++
+		case !strings.Contains(l, "decoded=0 "):
+			t.Errorf("reload after one edit: %q, want b.yaml decoded only", l)
+		}
+	}
+	if ones == 0 {
+		t.Errorf("reloads after one edit: %q, want one that decoded b.yaml", after)
 	}
 }
