@@ -31,6 +31,9 @@ type Config struct {
 	DomainSuffix string
 	// cache carries converted documents from one of Watch's loads to the next.
 	cache *jsonCache
+	// files carries what each file decoded to from one of Watch's loads
+	// to the next: unchanged files are not decoded again (filecache.go).
+	files *fileCache
 	// keepers, when set (Watch), keep the last good version of every object
 	// per cluster id across loads (see discovery/lastgood).
 	keepers map[string]*lastgood.Keeper
@@ -53,6 +56,10 @@ type Result struct {
 	Ignored []Ignored
 	// roots are the paths the input was read from (for Watch).
 	roots []string
+	// files is how many input files were listed, filesRead how many of
+	// them were read, filesDecoded how many decoded (the others were
+	// unchanged, see fileCache).
+	files, filesRead, filesDecoded int
 }
 
 // Ignored is a document that was skipped without error.

@@ -9,7 +9,19 @@
 //	  (mesh.yaml: one        (batches of 64,    (k8s.io/api types,        (validate, join
 //	   dir per cluster)       on every CPU)      istio.io/api + protojson)  endpoints)
 //	                  ▲
-//	  fsnotify ─▶ debounce ─▶ reload everything ─▶ publish      (Watch)
+//	  fsnotify ─▶ debounce ─▶ reload: changed files only ─▶ publish      (Watch)
+//
+// A reload reads and decodes only the files that changed (filecache.go):
+// a file whose stat (size, modification time, mode; on Linux inode and
+// change time) is the one recorded, and was not racy (within 2 s of the
+// load that read it), is not read; one whose content hash is unchanged is
+// not decoded. What an unchanged file's documents decoded to (objects,
+// problems, ignored kinds) is applied again in file order, so the first
+// definition of an object still wins across files and the last-good keeper
+// sees what a full read would give it; the keeper and the conversion still
+// run over the whole cluster. Deleted files are gone from the listing, new
+// ones decoded. Within a changed file, documents that did not change come
+// from a document cache (its parsed YAML).
 //
 // Watch stamps each published cluster with ObservedAt: the first file event
 // of the burst whose reload changed it (the start of the first load; an

@@ -1,6 +1,7 @@
 package file
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -8,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -76,9 +78,11 @@ func loadSingle(opts Config) (*Result, error) {
 		files = append(files, f...)
 		res.roots = append(res.roots, p)
 	}
-	if err := d.readFiles(files, opts.progress); err != nil {
+	read, decoded, err := d.readFiles(files, opts.files, opts.progress)
+	if err != nil {
 		return nil, err
 	}
+	res.files, res.filesRead, res.filesDecoded = len(files), read, decoded
 	opts.progress.done()
 	id := opts.ClusterID
 	if id == "" {
@@ -107,7 +111,9 @@ func loadMulti(meshFile string, opts Config) (*Result, error) {
 		d := newDecoder(opts.cache)
 		files, err := listRoot(root, filepath.ToSlash(c.Path))
 		if err == nil {
-			err = d.readFiles(files, opts.progress)
+			var read, decoded int
+			read, decoded, err = d.readFiles(files, opts.files, opts.progress)
+			res.files, res.filesRead, res.filesDecoded = res.files+len(files), res.filesRead+read, res.filesDecoded+decoded
 		}
 		if err != nil {
 			return res, fmt.Errorf("cluster %s: %w", c.ID, err)
@@ -195,28 +201,60 @@ func listRoot(root, prefix string) ([]inputFile, error) {
 // every CPU.
 const batchDocs = 64
 
-// job is a batch of documents of one file, decoded by a worker.
+// job is a batch of documents of one file, decoded by a worker, or (cached
+// set) a whole file unchanged since the last load, whose recorded ops are
+// replayed without reading it again.
 type job struct {
 	file, source string
 	docs         []document
 	first        bool // the file's first batch
+	last         bool // the file's last batch
 	bytes        int  // the file's size, on its first batch
+	noDocCache   bool // a file new to the file cache: its documents are not cached either
 	ops          []func(*decoder)
 	done         chan struct{}
+	// With a file cache: the entry to replay (cached), or what is
+	// recorded of the file once all its batches are applied (entry).
+	cached *fileEntry
+	entry  *fileEntry
 }
 
 // readFiles reads files and decodes their documents on every CPU (YAML
 // decoding is most of a load); what the documents hold is applied to d in
-// file and document order, as if read one by one.
-func (d *decoder) readFiles(files []inputFile, prog *progress) error {
+// file and document order, as if read one by one. With a file cache
+// (Watch), a file that did not change since the last load is not decoded
+// again (not even read when its stat shows it unchanged): what its
+// documents recorded then is applied in its place.
+func (d *decoder) readFiles(files []inputFile, fc *fileCache, prog *progress) (read, decoded int, err error) {
 	workers := runtime.GOMAXPROCS(0)
 	work := make(chan *job, 4*workers)
 	ordered := make(chan *job, 64*workers)
 	var readErr error
+	start := time.Now()
 	go func() { // reader: files → batches, in order
 		defer close(work)
 		defer close(ordered)
 		for _, f := range files {
+			var entry *fileEntry
+			prev := fc.lookup(f)
+			if fc != nil {
+				fi, err := os.Stat(f.path)
+				if err != nil {
+					if errors.Is(err, fs.ErrNotExist) {
+						continue // removed while we walked: the watcher will reload again
+					}
+					readErr = fmt.Errorf("file source: %w", err)
+					return
+				}
+				st := statOf(fi)
+				if prev != nil && prev.trusted && prev.st == st {
+					j := &job{file: f.path, source: f.source, cached: prev, done: make(chan struct{})}
+					close(j.done)
+					ordered <- j
+					continue
+				}
+				entry = &fileEntry{st: st, trusted: !st.racy(start)}
+			}
 			data, err := os.ReadFile(f.path)
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) {
@@ -225,15 +263,32 @@ func (d *decoder) readFiles(files []inputFile, prog *progress) error {
 				readErr = fmt.Errorf("file source: %w", err)
 				return
 			}
+			read++
+			if entry != nil {
+				entry.sum = sha256.Sum256(data)
+				if prev != nil && prev.sum == entry.sum { // touched, or racy: same content
+					entry.ops, entry.docs = prev.ops, prev.docs
+					j := &job{file: f.path, source: f.source, cached: entry, done: make(chan struct{})}
+					close(j.done)
+					ordered <- j
+					continue
+				}
+			}
 			docs := splitDocuments(data)
+			if entry != nil {
+				entry.docs = len(docs)
+			}
 			first := true
 			for len(docs) > 0 || first {
 				n := min(len(docs), batchDocs)
-				j := &job{file: f.path, source: f.source, docs: docs[:n], done: make(chan struct{})}
+				j := &job{file: f.path, source: f.source, docs: docs[:n], done: make(chan struct{}), noDocCache: fc != nil && prev == nil}
 				if first {
 					j.first, j.bytes, first = true, len(data), false
 				}
 				docs = docs[n:]
+				if len(docs) == 0 {
+					j.last, j.entry = true, entry
+				}
 				work <- j
 				ordered <- j
 			}
@@ -247,22 +302,40 @@ func (d *decoder) readFiles(files []inputFile, prog *progress) error {
 			strs := newStrCache() // one per worker: no locking
 			for j := range work {
 				w := docDecoder{cache: d.cache, strs: strs}
+				if j.noDocCache {
+					w.cache = nil
+				}
 				w.documents(j.file, j.source, j.docs)
 				j.ops = w.ops
 				close(j.done)
 			}
 		}()
 	}
+	var fileOps []func(*decoder) // the ops of the file being applied (with a file cache)
 	for j := range ordered {
 		<-j.done
+		if j.cached != nil {
+			d.apply(j.cached.ops)
+			fc.store(inputFile{j.file, j.source}, j.cached)
+			prog.add(1, j.cached.docs, 0)
+			continue
+		}
 		d.apply(j.ops)
+		if fc != nil {
+			fileOps = append(fileOps, j.ops...)
+			if j.last {
+				j.entry.ops, fileOps = slices.Clip(fileOps), nil
+				fc.store(inputFile{j.file, j.source}, j.entry)
+			}
+		}
 		if j.first {
+			decoded++
 			prog.add(1, 0, 0)
 		}
 		prog.add(0, len(j.docs), j.bytes)
 	}
 	wg.Wait()
-	return readErr // read by this goroutine after ordered is closed: no race
+	return read, decoded, readErr // read by this goroutine after ordered is closed: no race
 }
 
 func hasInputExt(p string) bool {

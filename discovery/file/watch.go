@@ -37,6 +37,7 @@ type watcher struct {
 	roots   []string        // absolute input roots (files or directories)
 	watched map[string]bool // directories currently watched
 	cache   *jsonCache      // converted documents, kept between reloads
+	files   *fileCache      // what each file decoded to, kept between reloads
 	// keepers hold every cluster's last good objects (reload's goroutine)
 	keepers map[string]*lastgood.Keeper
 	last    *model.MeshState // the last state published (reload's goroutine)
@@ -123,11 +124,12 @@ func (w *watcher) reload(opts Config, publish discovery.Publish) {
 		observedAt = first
 	}
 	if w.cache == nil {
-		w.cache = newJSONCache()
+		w.cache, w.files = newJSONCache(), newFileCache()
 	}
-	opts.cache, opts.keepers = w.cache, w.keepers
+	opts.cache, opts.files, opts.keepers = w.cache, w.files, w.keepers
 	res, err := LoadWith(opts, Options{Logger: w.log})
 	w.cache.rotate()
+	w.files.rotate(err == nil)
 	if res != nil && len(res.roots) > 0 {
 		w.setRoots(res.roots)
 	}
@@ -143,6 +145,7 @@ func (w *watcher) reload(opts Config, publish discovery.Publish) {
 				"apiVersion", ig.APIVersion, "kind", ig.Kind, "namespace", ig.Namespace, "name", ig.Name, "reason", ig.Reason)
 		}
 	}
+	w.log.Debug("file source: files read", "files", res.files, "read", res.filesRead, "decoded", res.filesDecoded, "duration", time.Since(start).String())
 	w.logReload(res)
 	res.Mesh = observed(w.last, res.Mesh, observedAt)
 	w.last = res.Mesh
