@@ -207,11 +207,24 @@ func TestReplicasFailover(t *testing.T) {
 		// Re-created by the leader's renewal (it goes on under its term)
 		// or by the other replica (it raises the count above the term).
 		holder := deleteLease(t, c2)
-		lead, cur := waitLeader(t, m, c2)
+		var lead *meshlab.Replica
+		var cur meshlab.Publisher
+		waitUntil(t, "every live replica names the re-created Lease's holder "+holder, nil, func() (bool, string) {
+			r, p, err := m.Leader(context.Background(), c2)
+			if err != nil {
+				return false, err.Error()
+			}
+			lead, cur = r, p
+			return p.Holder == holder, fmt.Sprintf("%s (%s) under %d", r.Name(), p.Holder, p.Transitions)
+		})
 		if cur.Transitions < pub.Transitions {
 			t.Fatalf("after the Lease was re-created %s publishes under transition %d, below %d", lead.Name(), cur.Transitions, pub.Transitions)
 		}
-		t.Logf("the Lease re-created by %s (leader before %s under %d, now %s under %d)", holder, old.Name(), pub.Transitions, lead.Name(), cur.Transitions)
+		if lead == old {
+			t.Logf("the Lease re-created by the leader %s: it goes on under transition %d (the Lease's count restarted)", old.Name(), cur.Transitions)
+		} else {
+			t.Logf("the Lease re-created by %s: it raised the count above %s's %d and publishes under %d", lead.Name(), old.Name(), pub.Transitions, cur.Transitions)
+		}
 		// Kill -9 of the leader: the other replica takes the re-created
 		// Lease at a count at or below the term, and must raise it.
 		killedAt := time.Now()
