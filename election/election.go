@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -38,6 +39,15 @@ type Config struct {
 	RenewDeadline time.Duration
 	// RetryPeriod is the wait between attempts. Default 2s.
 	RetryPeriod time.Duration
+	// KnownTerm, when set, returns the newest lease of this cluster the
+	// caller has seen published (the daemon: federation.Node.OwnTerm, from
+	// gossip or its own records; ok false: none). A leader whose Lease is
+	// older than it (the Lease was deleted and re-created, restarting its
+	// transition count) raises the Lease's leaseTransitions above it before
+	// it reports the lease, so that the term stays monotonic and the Lease
+	// stays its single source. Called from the election's goroutines; it
+	// must not block.
+	KnownTerm func() (Lease, bool)
 }
 
 // DefaultConfig's timing is client-go's and Kubernetes controllers' usual.
@@ -131,7 +141,7 @@ func (e *Elector) Run(ctx context.Context) error {
 			Name: e.cfg.Name,
 			Callbacks: leaderelection.LeaderCallbacks{
 				// Called on its own goroutine; lctx ends before OnStoppedLeading.
-				OnStartedLeading: func(lctx context.Context) { e.took(lctx, lock) },
+				OnStartedLeading: func(lctx context.Context) { e.lead(lctx) },
 				OnStoppedLeading: func() { e.set(context.Background(), nil) },
 				OnNewLeader: func(id string) {
 					if id != e.cfg.Identity {
@@ -149,19 +159,87 @@ func (e *Elector) Run(ctx context.Context) error {
 	return nil
 }
 
-// took reads the lease just taken for its transition count and tells
-// onLead, unless leading already stopped (lctx done).
-func (e *Elector) took(lctx context.Context, lock *resourcelock.LeaseLock) {
-	rec, _, err := lock.Get(lctx)
-	if err != nil {
-		if lctx.Err() == nil {
-			e.log.Error("took the lease but cannot read it back: not publishing", "err", err)
+// lead runs while this replica holds the lease (lctx ends when it stops):
+// it reads the lease just taken, raises its transition count above
+// KnownTerm's if it is older, and tells onLead; then, every RetryPeriod, it
+// does so again when KnownTerm has become newer than the lease it reported
+// (a replica that restarted learns its cluster's term from gossip after it
+// took the lease) or when nothing could be reported yet.
+func (e *Elector) lead(lctx context.Context) {
+	tick := time.NewTicker(e.cfg.RetryPeriod)
+	defer tick.Stop()
+	for {
+		if e.behind() {
+			if err := e.take(lctx); err != nil && lctx.Err() == nil {
+				e.log.Error("holds the lease but cannot read or raise it: not publishing under it yet", "err", err)
+			}
 		}
-		return
+		select {
+		case <-lctx.Done():
+			return
+		case <-tick.C:
+		}
 	}
-	if rec.HolderIdentity == e.cfg.Identity {
-		e.set(lctx, &Lease{Holder: rec.HolderIdentity, Transitions: uint64(max(rec.LeaderTransitions, 0))})
+}
+
+// behind reports whether the lease reported to onLead is missing or older
+// than KnownTerm's.
+func (e *Elector) behind() bool {
+	e.mu.Lock()
+	cur := e.leading
+	e.mu.Unlock()
+	if cur == nil {
+		return true
 	}
+	if e.cfg.KnownTerm == nil {
+		return false
+	}
+	k, ok := e.cfg.KnownTerm()
+	return ok && cur.Older(k)
+}
+
+// take reads the Lease; if this replica holds it, raises its transition
+// count above KnownTerm's when it is older (an update conditional on the
+// Lease's resourceVersion: it fails, to be retried, if anyone changed the
+// Lease meanwhile, so a replica that lost the Lease never raises it), and
+// reports it. The Lease is read through the client, not the election's
+// lock, whose state belongs to the election loop; the loop's next renewal
+// reads the Lease again and keeps the raised count (client-go keeps a
+// leader's leaseTransitions).
+func (e *Elector) take(lctx context.Context) error {
+	leases := e.client.CoordinationV1().Leases(e.cfg.Namespace)
+	l, err := leases.Get(lctx, e.cfg.Name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	cur := fromLease(l)
+	if cur.Holder != e.cfg.Identity {
+		return nil // lost it already: the election loop notices
+	}
+	if e.cfg.KnownTerm != nil {
+		if k, ok := e.cfg.KnownTerm(); ok && cur.Older(k) {
+			if k.Transitions >= math.MaxInt32 {
+				return fmt.Errorf("lease %s/%s: cannot raise leaseTransitions above %d (the term seen in the mesh)", e.cfg.Namespace, e.cfg.Name, k.Transitions)
+			}
+			l.Spec.LeaseTransitions = new(int32(k.Transitions + 1))
+			if l, err = leases.Update(lctx, l, metav1.UpdateOptions{}); err != nil {
+				return fmt.Errorf("raising leaseTransitions of %s/%s from %d above %d (held by %s) seen in the mesh: %w",
+					e.cfg.Namespace, e.cfg.Name, cur.Transitions, k.Transitions, k.Holder, err)
+			}
+			e.log.Warn("the lease's transition count was behind the term seen in the mesh (the Lease was re-created): raised it",
+				"was", cur.Transitions, "seen", k.Transitions, "seenHolder", k.Holder, "transitions", k.Transitions+1)
+			cur = fromLease(l)
+		}
+	}
+	e.set(lctx, &cur)
+	return nil
+}
+
+// Older reports whether l is a deposed holder's lease next to seen: a lower
+// transition count, or the same count held by another holder (the rule of
+// federation's fencing, wire.Lease.Older).
+func (l Lease) Older(seen Lease) bool {
+	return l.Transitions < seen.Transitions || (l.Transitions == seen.Transitions && l.Holder != seen.Holder)
 }
 
 // set records l and tells onLead (under e.mu: calls never reorder). A lease

@@ -222,7 +222,10 @@
 // their digests, checked under the cluster's own CA): a leader that sees a
 // newer lease stops publishing; one that sees an older lease at or above
 // its generation (a record some peer may have accepted before it knew
-// better) out-bids it. A replica that does not lead answers requests for
+// better) out-bids it. OwnTerm is the newest lease of its own cluster a
+// node knows: the elector raises a re-created lease's count above it
+// (package election), so that terms stay monotonic when the lease object
+// is deleted. A replica that does not lead answers requests for
 // its cluster only from other replicas. A cluster stays in the remote set
 // while any of its replicas is alive. Members names the leader of each
 // cluster (Member.Leader, Member.Lease) and meshgate_federation_leading

@@ -58,6 +58,19 @@ func (n *Node) SetLeading(l *Lease) error {
 	return err
 }
 
+// OwnTerm returns the newest publishing lease of this node's cluster it
+// knows: its own while it leads, else the newest in a verified record of
+// another replica (ok false: none). An elector raises a re-created lease's
+// transition count above it (package election, Config.KnownTerm), so that
+// the term stays monotonic when the lease object is deleted. It does not
+// block.
+func (n *Node) OwnTerm() (Lease, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	f, ok := n.fences[n.cfg.ClusterID]
+	return f, ok
+}
+
 // Leading reports whether this node publishes its cluster: always without
 // election, while it holds the lease with it.
 func (n *Node) Leading() bool {

@@ -34,7 +34,8 @@ func (tn *tnode) publishedBy(cluster string, rev int, origin string, term uint64
 // before a replica leads; the leader's records carry its lease; the other
 // replica's changes go nowhere; its members table names the leader; when
 // the leader dies the other replica takes the lease and publishes above the
-// old generation, with no warning about duplicate owners.
+// old generation, with no warning about duplicate owners. OwnTerm names the
+// newest lease of the cluster each replica knows.
 func TestReplicasPublishOnlyUnderTheLease(t *testing.T) {
 	m := newTestMesh(t, time.Minute)
 	p := m.start("p", 0, nil)
@@ -64,6 +65,10 @@ func TestReplicasPublishOnlyUnderTheLease(t *testing.T) {
 			t.Fatalf("%s names a2 a leader too: %+v", n.name, mb)
 		}
 	}
+	eventually(t, "a2 knows its cluster's term from a1's records", func() bool {
+		k, ok := a2.OwnTerm()
+		return ok && k == Lease{Holder: "a1-pod", Transitions: 1}
+	})
 	oldGen := a1.LocalGeneration()
 
 	a1.Close() // the leader dies; the elector gives a2 the lease
@@ -71,6 +76,9 @@ func TestReplicasPublishOnlyUnderTheLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "p holds a2's rev 7 under lease 2", func() bool { return p.publishedBy("a", 7, a2.name, 2) })
+	if k, ok := a2.OwnTerm(); !ok || k != (Lease{Holder: "a2-pod", Transitions: 2}) {
+		t.Fatalf("a2's own term while it leads: %+v %v", k, ok)
+	}
 	if g, _ := p.heldRecord("a"); g.Generation <= oldGen {
 		t.Fatalf("a2 published generation %d, not above a1's %d", g.Generation, oldGen)
 	}

@@ -16,6 +16,10 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/meshgate/meshgate/test/e2e/meshlab"
 	"github.com/meshgate/meshgate/test/e2e/workload"
 	"github.com/meshgate/meshgate/test/envoytest"
@@ -98,6 +102,11 @@ func newReplicaMesh(t *testing.T, envoy string) *meshlab.Mesh {
 //     The gateway moves to the other replica and holds the same listener
 //     and cluster versions (not sent again); its endpoints are the same; no
 //     call fails.
+//   - DeleteLease: cluster2's Lease deleted (a replica re-creates it, its
+//     transition count back at 0), then kill -9 of the leader: the other
+//     replica raises the Lease's count above the term and publishes, named
+//     by every replica of both clusters under a higher term (before the
+//     fix peers refused it); no call fails.
 //   - PartitionFromAPIServer: the publishing replica cut off from its API
 //     server (iptables in the network namespace): it loses the lease and
 //     stops publishing, the other publishes; no call fails.
@@ -190,6 +199,53 @@ func TestReplicasFailover(t *testing.T) {
 		finishFault(t, run, track, st, bad, c2, "kill -9 of the gateway's replica")
 	})
 
+	t.Run("DeleteLease", func(t *testing.T) {
+		old, pub := waitLeader(t, m, c2)
+		run := startFailover(t, "replicas-delete-lease", cl, tgt)
+		track := trackEndpoints(t, cl, tgt)
+		run.fault()
+		// Re-created by the leader's renewal (it goes on under its term)
+		// or by the other replica (it raises the count above the term).
+		holder := deleteLease(t, c2)
+		var lead *meshlab.Replica
+		var cur meshlab.Publisher
+		waitUntil(t, "every live replica names the re-created Lease's holder "+holder, nil, func() (bool, string) {
+			r, p, err := m.Leader(context.Background(), c2)
+			if err != nil {
+				return false, err.Error()
+			}
+			lead, cur = r, p
+			return p.Holder == holder, fmt.Sprintf("%s (%s) under %d", r.Name(), p.Holder, p.Transitions)
+		})
+		if cur.Transitions < pub.Transitions {
+			t.Fatalf("after the Lease was re-created %s publishes under transition %d, below %d", lead.Name(), cur.Transitions, pub.Transitions)
+		}
+		if lead == old {
+			t.Logf("the Lease re-created by the leader %s: it goes on under transition %d (the Lease's count restarted)", old.Name(), cur.Transitions)
+		} else {
+			t.Logf("the Lease re-created by %s: it raised the count above %s's %d and publishes under %d", lead.Name(), old.Name(), pub.Transitions, cur.Transitions)
+		}
+		// Kill -9 of the leader: the other replica takes the re-created
+		// Lease at a count at or below the term, and must raise it.
+		killedAt := time.Now()
+		if err := lead.Proc.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		next, newPub, took := waitNewLeader(t, m, c2, lead, cur, killedAt)
+		figure(t, "leader failover after the Lease was re-created (kill -9 of %s): %s until every live replica names %s (lease %s, transitions %d→%d)",
+			lead.Name(), took.Round(time.Millisecond), next.Name(), replicaLease, cur.Transitions, newPub.Transitions)
+		if got := leaseOf(t, c2); got.Spec.LeaseTransitions == nil || uint64(*got.Spec.LeaseTransitions) != newPub.Transitions {
+			t.Errorf("the Lease's count is %v, the term every replica names %d: want the Lease the source of the term", got.Spec.LeaseTransitions, newPub.Transitions)
+		}
+		watch := watchPublishers(t, m)
+		st := run.during(150)
+		bad := watch()
+		run.heal()
+		restartReplica(t, m, lead)
+		run.recover()
+		finishFault(t, run, track, st, bad, c2, "deletion of the Lease, then kill -9 of the leader")
+	})
+
 	t.Run("PartitionFromAPIServer", func(t *testing.T) {
 		old, pub := waitLeader(t, m, c2)
 		run := startFailover(t, "replicas-partition-apiserver", cl, tgt)
@@ -228,6 +284,51 @@ func TestReplicasFailover(t *testing.T) {
 			t.Errorf("after the heal %s leads again, want %s to keep the lease", r.Name(), lead.Name())
 		}
 	})
+}
+
+// leaseOf reads c's leader-elect Lease (meshgate-leader, in the daemon's
+// namespace).
+func leaseOf(t *testing.T, c *meshlab.Cluster) *coordinationv1.Lease {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(c.Kube.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := cs.CoordinationV1().Leases("").List(context.Background(), metav1.ListOptions{FieldSelector: "metadata.name=meshgate-leader"})
+	if err != nil || len(all.Items) != 1 {
+		t.Fatalf("the leader-elect Lease of %s: %v (%d found)", c.ID, err, len(all.Items))
+	}
+	return &all.Items[0]
+}
+
+// deleteLease deletes c's leader-elect Lease, as an operator would, and
+// waits until a replica has re-created it (its transition count restarts
+// at 0); it returns the holder of the re-created Lease.
+func deleteLease(t *testing.T, c *meshlab.Cluster) string {
+	t.Helper()
+	ctx := context.Background()
+	cs, err := kubernetes.NewForConfig(c.Kube.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := leaseOf(t, c)
+	leases := cs.CoordinationV1().Leases(old.Namespace)
+	if err := leases.Delete(ctx, old.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var holder string
+	waitUntil(t, "a replica re-creates the Lease", nil, func() (bool, string) {
+		l, err := leases.Get(ctx, old.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		if l.UID == old.UID || l.Spec.HolderIdentity == nil {
+			return false, "not yet"
+		}
+		holder = *l.Spec.HolderIdentity
+		return true, ""
+	})
+	return holder
 }
 
 // finishFault checks a fault's load and endpoints: no call failed from the

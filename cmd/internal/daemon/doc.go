@@ -18,6 +18,7 @@
 //	election.Elector (leader-elect, leader.go) ─onLead─▶ federation.Node.SetLeading; the SecretRenewer, the
 //	           Gateway API status writer and the MCS writer run only while leading;
 //	           federation.Members' leaders ─▶ /debug/clusters (publishers)
+//	           federation.Node.OwnTerm ─KnownTerm─▶ the elector (a re-created Lease's count raised above the term)
 //	federation remote secrets ─▶ multicluster.Source.SetFederatedSecrets; remote.Controller.PeerSeeds ─▶ federation re-join
 //	remote secrets' meshgate.io/trust-bundle ─▶ federation.Node.Pin; --trust-pin ─▶ Config.TrustPins; --trust-pins-file persists pins;
 //	--admit-cluster / --admit-any-cluster ─▶ Config.AdmitClusters / AdmitAnyCluster (who enters the remote set)

@@ -33,7 +33,7 @@ func (d *Daemon) newElection(log *slog.Logger) error {
 	ld := g.LeaseDuration.D()
 	l := &leadership{changed: make(chan struct{})}
 	el, err := election.New(election.Config{Namespace: d.cfg.Namespace, Name: g.LeaseName, Identity: replicaIdentity(),
-		LeaseDuration: ld, RenewDeadline: ld * 2 / 3, RetryPeriod: ld * 2 / 15}, d.rest, d.onLead, log)
+		LeaseDuration: ld, RenewDeadline: ld * 2 / 3, RetryPeriod: ld * 2 / 15, KnownTerm: d.knownTerm}, d.rest, d.onLead, log)
 	if err != nil {
 		return fmt.Errorf("leader-elect: %w", err)
 	}
@@ -66,6 +66,13 @@ func (d *Daemon) publishers() []remote.Publisher {
 		}
 	}
 	return out
+}
+
+// knownTerm is the newest lease of this cluster federation has seen
+// published (the elector raises a re-created Lease above it).
+func (d *Daemon) knownTerm() (election.Lease, bool) {
+	l, ok := d.fed.OwnTerm()
+	return election.Lease{Holder: l.Holder, Transitions: l.Transitions}, ok
 }
 
 // onLead is the elector's callback (one call at a time).
