@@ -11,6 +11,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
@@ -53,6 +54,10 @@ type item struct {
 	raw  types.Resource // res marshalled (see marshalled)
 	hash string
 	name string // set for endpoints: the name every request's copy is replaced with (intern)
+	// Set for endpoints: raw wrapped once for every state-of-the-world
+	// response, and the item's share of content versions (edscache.go).
+	any *anypb.Any
+	mix [2]uint64
 }
 
 // typed is the resources of one kind and their version: a hash of every

@@ -215,8 +215,13 @@ func (c callbacks) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) 
 
 func (c callbacks) OnStreamResponse(_ context.Context, id int64, req *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
 	if st := c.stream(id, false); st != nil {
-		if st.proxy != nil && req.GetTypeUrl() == resource.ClusterType {
-			st.proxy.group.clustersModified(st.proxy, resp.GetVersionInfo(), resp.GetResources())
+		if st.proxy != nil {
+			switch req.GetTypeUrl() {
+			case resource.ClusterType:
+				st.proxy.group.clustersModified(st.proxy, resp.GetVersionInfo(), resp.GetResources())
+			case resource.EndpointType:
+				st.proxy.group.endpointsResent(st.proxy, func() []string { return claNames(resp.GetResources()) })
+			}
 		}
 		c.response(st, req.GetTypeUrl(), resp.GetNonce(), resp.GetVersionInfo())
 	}
@@ -258,7 +263,13 @@ func (c callbacks) OnStreamDeltaResponse(id int64, req *discoveryv3.DeltaDiscove
 			case resource.ClusterType:
 				st.proxy.group.deltaClustersModified(st.proxy, resp.GetResources())
 			case resource.EndpointType:
-				st.proxy.group.endpointsResent(st.proxy, resp.GetResources())
+				st.proxy.group.endpointsResent(st.proxy, func() []string {
+					names := make([]string, 0, len(resp.GetResources()))
+					for _, r := range resp.GetResources() {
+						names = append(names, r.GetName())
+					}
+					return names
+				})
 			}
 		}
 		c.response(st, req.GetTypeUrl(), resp.GetNonce(), resp.GetSystemVersionInfo())
@@ -280,6 +291,11 @@ var _ cache.Cache = muxCache{}
 
 func (m muxCache) CreateWatch(req *cache.Request, sub cache.Subscription, ch chan cache.Response) (func(), error) {
 	if req.GetTypeUrl() != resource.EndpointType {
+		if sub.IsWildcard() && req.GetResponseNonce() == "" && req.GetVersionInfo() != "" && len(sub.ReturnedResources()) == 0 {
+			if p := m.s.proxyOf(req.GetNode().GetId()); p != nil {
+				return p.group.resumeWildcard(p, req, sub, ch)
+			}
+		}
 		return m.s.snaps.CreateWatch(req, sub, ch)
 	}
 	g := m.s.groupOf(req.GetNode().GetId())

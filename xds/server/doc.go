@@ -4,7 +4,8 @@
 //	source ─▶ Update(MeshState) ─▶ debounce ─▶ rebuild ─┬▶ translate (per group) ─▶ build (content-hash versions)
 //	                                                     │                              │
 //	                                                     │          SnapshotCache ◀─────┤ listeners, routes, clusters, secrets
-//	                                                     │          LinearCache  ◀──────┘ endpoints (one per group)
+//	                                                     │          sotwEDS, LinearCache ◀┘ endpoints (one each per group:
+//	                                                     │                                  state of the world, delta)
 //	                                                     │                 │
 //	  Envoy / gRPC ◀──── ADS stream ◀── go-control-plane server ◀── muxCache
 //	                         │
@@ -27,6 +28,14 @@
 //   - nothing is published before the first complete mesh state (Update); then
 //     every change is rebuilt level-triggered after a debounce;
 //   - versions are content hashes, so an unchanged result is never pushed;
+//     state-of-the-world endpoints too (edscache.go: go-control-plane's
+//     LinearCache numbers them per cache, so the group's own cache serves
+//     them; it still serves delta, whose versions are per resource): two
+//     replicas fed the same state give a gateway the same versions, and a
+//     gateway that reconnects, to either, holding the current endpoints,
+//     clusters or listeners is not sent them again (its first request of
+//     the type carries their version; routes and secrets, asked for by
+//     name, are sent again where the group was already built);
 //   - when only endpoints changed (diff.go: what a new mesh state shares
 //     with the last one is recognised by identity, the rest compared by
 //     ConfigHash per cluster and endpoints by value), only the endpoint
@@ -47,7 +56,9 @@
 //     cache versions each resource by content, so the stream is made to
 //     count those names as not held until they are sent): Envoy warms the
 //     rebuilt cluster until they come (initial_fetch_timeout 0), and would
-//     otherwise never ACK the clusters;
+//     otherwise never ACK the clusters; a stream that started holding
+//     clusters (a reconnect) counts them, or all of them when they were
+//     never built here, as the ones it was sent;
 //   - a NACK is recorded (per proxy, metric, log) and the rejected version is
 //     not sent again; the proxy keeps its last good configuration;
 //   - a translation that fails as a whole keeps every proxy's last good

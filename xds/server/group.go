@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -38,14 +39,17 @@ type group struct {
 	mu      sync.Mutex
 	members map[string]*proxy
 	target  *build // latest good build, nil until the first succeeds
-	// eds serves this group's ClusterLoadAssignments, marshalled once and
-	// shared by every member's stream; edsRes is what it holds (encoding and
+	// eds serves this group's ClusterLoadAssignments to delta streams and
+	// sotw to state-of-the-world streams (content versions, edscache.go),
+	// marshalled once and shared by every member's stream; edsRes is what
+	// they hold (encoding and
 	// content hash, by name); edsDelete are names to remove once no member
 	// still uses the listeners that need them; edsByHost are the endpoint
 	// resources of target's EDS clusters by service hostname (names whose
 	// host cannot be read under ""), what an endpoint change of a host
 	// recomputes.
 	eds       *cache.LinearCache
+	sotw      *sotwEDS
 	edsRes    map[string]item
 	edsDelete map[string]struct{}
 	edsByHost map[string][]string
@@ -69,6 +73,7 @@ func newGroup(s *Server, key string, n Node) *group {
 		s:         s,
 		members:   map[string]*proxy{},
 		eds:       cache.NewLinearCache(resource.EndpointType, cache.WithLogger(s.cpLog)),
+		sotw:      newSotwEDS(),
 		edsRes:    map[string]item{},
 		edsDelete: map[string]struct{}{},
 		parked:    map[*parkedWatch]struct{}{},
@@ -219,7 +224,9 @@ func (g *group) setEndpointsLocked(clas []*endpointv3.ClusterLoadAssignment, nam
 				update = make(map[string]types.Resource, len(clas))
 			}
 			update[name] = raw
-			g.edsRes[name] = item{raw: raw, hash: h, name: name}
+			it := item{raw: raw, hash: h, name: name, mix: edsMix(name, h)}
+			it.any = edsAny(it)
+			g.edsRes[name] = it
 		}
 	}
 	gone := func(name string) {
@@ -245,7 +252,9 @@ func (g *group) setEndpointsLocked(clas []*endpointv3.ClusterLoadAssignment, nam
 		g.edsChangedAt.Store(changedAt.at.UnixNano())
 	}
 	g.edsOrigins.Store(&changedAt.origins) // nil: this update carries no cluster's change
-	return g.eds.UpdateResources(update, nil)
+	err := g.eds.UpdateResources(update, nil)
+	g.sotwChangedLocked(slices.Collect(maps.Keys(update)))
+	return err
 }
 
 // applyDeletesLocked removes endpoints no build needs any more, once no
@@ -302,7 +311,7 @@ func (g *group) endpoints() map[string]types.Resource {
 }
 
 // parkedWatch is an endpoint watch opened before the group's first build;
-// it is handed to the LinearCache when the build is installed, so nothing is
+// it is handed to the endpoint cache when the build is installed, so nothing is
 // answered before the first complete configuration.
 type parkedWatch struct {
 	req      *cache.Request
@@ -318,7 +327,15 @@ func (g *group) watchEndpoints(w *parkedWatch) (func(), error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.target != nil {
-		return g.openLocked(w)
+		cancel, err := g.openLocked(w)
+		if err != nil || cancel == nil {
+			return cancel, err
+		}
+		return func() {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			cancel()
+		}, nil
 	}
 	g.parked[w] = struct{}{}
 	return func() {
@@ -332,11 +349,13 @@ func (g *group) watchEndpoints(w *parkedWatch) (func(), error) {
 	}, nil
 }
 
+// openLocked hands w to the endpoint cache; the cancel it returns is
+// called with g.mu held.
 func (g *group) openLocked(w *parkedWatch) (func(), error) {
 	if w.deltaReq != nil {
 		return g.eds.CreateDeltaWatch(w.deltaReq, w.sub, w.deltaCh)
 	}
-	return g.eds.CreateWatch(w.req, w.sub, w.ch)
+	return g.sotwWatchLocked(w.req, w.sub, w.ch)
 }
 
 func (g *group) unparkLocked() {

@@ -31,8 +31,11 @@ type proxy struct {
 	stage1CDS string // cluster version whose sending ends step 1
 	sentCDS   string // cluster version last sent
 	// sentClusters is the version of the last state-of-the-world cluster
-	// response whose clusters are known (group.sentClusters).
+	// response whose clusters are known (group.sentClusters); heldCDS the
+	// version a stream's first cluster request said it holds, until a
+	// cluster response is sent (clustersHeld).
 	sentClusters string
+	heldCDS      string
 	// The names the node asks for, by type URL (clusters and endpoints):
 	// sotwNames is the last state-of-the-world request's list (shared with
 	// the request, which go-control-plane keeps anyway), subscribed the set
@@ -45,12 +48,17 @@ type proxy struct {
 	waitEDS      map[string]bool
 	advanceOnEDS bool
 	waitGone     map[string]bool
-	// edsResend are endpoint resources a delta stream must get again
-	// although it holds them (deltaClustersModified): the endpoint cache
-	// does not see them among what the stream holds (resendSub) until they
-	// have been sent. Replaced, never modified, under group.mu; read by the
-	// endpoint cache without it.
+	// edsResend are endpoint resources the proxy's stream must get again
+	// although it holds them (clustersModified, deltaClustersModified): the
+	// endpoint caches do not see them among what the stream holds
+	// (sotwRespondLocked, resendSub) until a response carries them
+	// (endpointsResent). Replaced, never modified, under group.mu; read by
+	// the delta endpoint cache without it.
 	edsResend atomic.Pointer[map[string]struct{}]
+	// sotwResumed is what the first endpoint request of a state-of-the-
+	// world stream proved the proxy holds (name → content hash), until a
+	// response is sent on it (edscache.go).
+	sotwResumed map[string]string
 
 	mu           sync.Mutex
 	pubChangedAt [numKinds]time.Time

@@ -4,7 +4,9 @@ import (
 	"testing"
 
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/test/adstest"
 	"github.com/meshgate/meshgate/xds/translate"
 )
@@ -32,14 +34,14 @@ func TestReconnectThenRouteOnlyChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(again.Close)
-	// The reconnected proxy has its first build once its endpoints (the
-	// only type whose version a new group restarts) are acknowledged.
-	h.waitUntil("the reconnected proxy is served", func() bool {
-		p, ok := h.srv.Proxy(gwID)
-		return ok && p.Types["endpoint"] != nil && p.Types["endpoint"].Acked != ""
-	})
-	if n := again.State().Count(resource.ClusterType); n != 0 {
-		t.Fatalf("the reconnected proxy got %d cluster responses; the test needs it to hold the current version", n)
+	// Every version it holds is current, endpoints included (content
+	// versions, edscache.go): it is served once its group is built and its
+	// endpoint request resumed what it holds.
+	h.waitUntil("the reconnected proxy is served", func() bool { return resumed(h.srv, gwID) })
+	for _, typ := range []string{resource.ClusterType, resource.EndpointType} {
+		if n := again.State().Count(typ); n != 0 {
+			t.Fatalf("the reconnected proxy got %d %s responses; the test needs it to hold the current version", n, typ)
+		}
 	}
 
 	cs.Gateways[0] = withTLS(gateway("gw", ingressLabels, 80, 443, 8081), 1, "web-cert")
@@ -56,5 +58,82 @@ func TestReconnectThenRouteOnlyChange(t *testing.T) {
 	}
 	if p, _ := h.srv.Proxy(gwID); p.Staged {
 		t.Error("proxy still staged after the update arrived")
+	}
+}
+
+// resumed reports whether node id's group is built and its state-of-the-
+// world endpoint request resumed what it holds.
+func resumed(s *Server, id string) bool {
+	p := s.proxyOf(id)
+	if p == nil {
+		return false
+	}
+	p.group.mu.Lock()
+	defer p.group.mu.Unlock()
+	return p.group.target != nil && p.sotwResumed != nil
+}
+
+// TestReplicaMoveResendsNoEndpoints: two servers (replicas of one cluster's
+// daemon) fed the same mesh state give a gateway the same endpoint
+// version_info, although their endpoint caches saw different histories (the
+// second one served another state first); a gateway that moves from one to
+// the other, resuming what it holds, gets no endpoint response, and a later
+// endpoint change reaches it from the new server, only what changed, under
+// the version the other server gives the same state.
+func TestReplicaMoveResendsNoEndpoints(t *testing.T) {
+	a := newHarness(t, Options{Envoy: fakeTranslate})
+	b := newHarness(t, Options{Envoy: fakeTranslate})
+	cs := baseCluster()
+	earlier := baseCluster()
+	earlier.Services[0] = service("echo", "default", 8080, "10.0.0.9:8080")
+	want := func(cs model.ClusterState) map[string]map[string]proto.Message {
+		res, err := fakeTranslate(mesh(cs), gatewayProxy(), translate.DefaultOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return expected(res)
+	}
+
+	// b's group has a history: another gateway of the group saw an earlier
+	// state, then the current one.
+	b.srv.Update(mesh(earlier))
+	other := b.dial(gatewayNode("gw-2"), false)
+	b.waitConfig(other, want(earlier))
+	b.srv.Update(mesh(cs))
+	onB := b.waitConfig(other, want(cs))
+
+	a.srv.Update(mesh(cs))
+	first := a.dial(gatewayNode("gw-1"), false)
+	held := a.waitConfig(first, want(cs))
+	if va, vb := held.Versions[resource.EndpointType], onB.Versions[resource.EndpointType]; va != vb {
+		t.Fatalf("endpoint version_info for the same state: %q from one server, %q from the other", va, vb)
+	}
+	first.Close()
+	a.waitUntil("the first stream is gone", func() bool { _, ok := a.srv.Proxy(gwID); return !ok })
+
+	moved, err := adstest.Dial(b.ctx, b.cc, gatewayNode("gw-1"), false, adstest.Resume(held))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(moved.Close)
+	b.waitUntil("the moved gateway resumed its endpoints", func() bool { return resumed(b.srv, gwID) })
+	if n := moved.State().Count(resource.EndpointType); n != 0 {
+		t.Errorf("the moved gateway got %d endpoint responses; it holds the current version %q", n, held.Versions[resource.EndpointType])
+	}
+
+	next := baseCluster()
+	next.Services[1] = service("web", "default", 80, "10.0.1.1:9090", "10.0.1.2:9090")
+	b.srv.Update(mesh(next))
+	got, err := moved.WaitFor(b.ctx, func(s adstest.State) bool { return diff(s.Resources, want(next)) == "" })
+	if err != nil {
+		t.Fatalf("the moved gateway never got the endpoint change (%v):\n%s", err, diff(got.Resources, want(next)))
+	}
+	if n := got.Count(resource.EndpointType); n != 1 {
+		t.Errorf("the moved gateway got %d endpoint responses for one change, want 1", n)
+	}
+	a.srv.Update(mesh(next))
+	fresh := a.waitConfig(a.dial(gatewayNode("gw-3"), false), want(next))
+	if va, vb := fresh.Versions[resource.EndpointType], got.Versions[resource.EndpointType]; va != vb {
+		t.Errorf("endpoint version_info after the change: %q from one server, %q from the other", va, vb)
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/sha256"
 	"maps"
+	"slices"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -152,10 +153,12 @@ func (g *group) clustersSentLocked(p *proxy, version string) {
 // sets it) the cluster then warms for ever, Envoy never acknowledges the
 // clusters, and every later step waits on them. istiod answers such a
 // request (its EDS "always respond" after a cluster push); here the
-// endpoints of each modified cluster the proxy already asks for are handed
-// to the cache again, under a new version, so they leave after these
-// clusters (the stream sends them in order) and end the warming. Other
-// members of the group get the same endpoints again: harmless.
+// endpoints of each modified cluster the proxy already asks for are marked
+// on p (edsResend): the endpoint cache does not count them as held by p's
+// stream until a response carries them (edscache.go), so they leave after
+// these clusters (the stream sends them in order, on an open watch at once,
+// otherwise in answer to the next request) and end the warming. Their
+// version is unchanged (content versions): Envoy applies them all the same.
 func (g *group) clustersModified(p *proxy, version string, res []*anypb.Any) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -178,32 +181,36 @@ func (g *group) clustersModified(p *proxy, version string, res []*anypb.Any) {
 	}
 	prevVersion := p.sentClusters
 	p.sentClusters = version
+	if prevVersion == "" {
+		// The first cluster response of the stream: a stream that started
+		// holding clusters (clustersHeld) holds them at that version,
+		// clusters not known here if they were never published here (a
+		// group built after the gateway asked): every cluster of this
+		// response may then be a modified one.
+		prevVersion = p.heldCDS
+	}
+	p.heldCDS = ""
 	if prevVersion == "" || prevVersion == version {
 		return
 	}
 	prev, known := g.sentClusters[prevVersion]
-	var touch map[string]types.Resource
+	var touch []string
 	subscribed := p.subscribedLocked(resource.EndpointType)
 	for name, c := range cur {
 		old, held := prev[name]
 		if known && (!held || old == c) {
 			continue // new (asked for anew: the cache answers by itself) or unchanged
 		}
-		it, ok := g.edsRes[c.eds]
-		if !ok || !subscribed[c.eds] {
+		if _, ok := g.edsRes[c.eds]; !ok || !subscribed[c.eds] {
 			continue
 		}
-		if touch == nil {
-			touch = map[string]types.Resource{}
-		}
-		touch[c.eds] = it.raw // unknown previous version: every cluster may have changed
+		touch = append(touch, c.eds) // unknown previous version: every cluster may have changed
 	}
 	if len(touch) == 0 {
 		return
 	}
-	if err := g.eds.UpdateResources(touch, nil); err != nil {
-		g.s.log.Error("endpoint cache: re-sending the endpoints of modified clusters", "group", g.key, "err", err)
-	}
+	p.addResendLocked(touch)
+	g.sotwProxyLocked(p)
 }
 
 // deltaClustersModified is the delta xDS counterpart of clustersModified,
@@ -217,9 +224,8 @@ func (g *group) clustersModified(p *proxy, version string, res []*anypb.Any) {
 // on p (edsResend), its stream's watch does not count them as held
 // (resendSub), and they are handed to the cache again, which sends them to
 // this stream after these clusters (on an open watch at once, otherwise in
-// answer to the next endpoint request). Other members' delta streams hold
-// them and get nothing; state-of-the-world members get them again
-// (harmless).
+// answer to the next endpoint request). Other members' streams hold them
+// and get nothing (state-of-the-world ones are served by sotwEDS).
 func (g *group) deltaClustersModified(p *proxy, res []*discoveryv3.Resource) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -246,32 +252,34 @@ func (g *group) deltaClustersModified(p *proxy, res []*discoveryv3.Resource) {
 	if len(touch) == 0 {
 		return
 	}
-	resend := map[string]struct{}{}
-	if old := p.edsResend.Load(); old != nil {
-		maps.Copy(resend, *old)
-	}
-	for name := range touch {
-		resend[name] = struct{}{}
-	}
-	p.edsResend.Store(&resend)
+	p.addResendLocked(slices.Collect(maps.Keys(touch)))
 	if err := g.eds.UpdateResources(touch, nil); err != nil {
 		g.s.log.Error("endpoint cache: re-sending the endpoints of modified clusters", "group", g.key, "err", err)
 	}
 }
 
-// endpointsResent is called with a delta endpoint response to p before it
-// is written: the names it carries are no longer to be sent again.
-func (g *group) endpointsResent(p *proxy, res []*discoveryv3.Resource) {
+// endpointsResent is called with an endpoint response to p before it is
+// written (names: those it carries): they are no longer to be sent again.
+func (g *group) endpointsResent(p *proxy, names func() []string) {
 	if p.edsResend.Load() == nil {
 		return
 	}
-	names := make([]string, 0, len(res))
-	for _, r := range res {
-		names = append(names, r.GetName())
-	}
+	n := names()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	p.dropResendLocked(names)
+	p.dropResendLocked(n)
+}
+
+// addResendLocked adds names to p.edsResend.
+func (p *proxy) addResendLocked(names []string) {
+	resend := map[string]struct{}{}
+	if old := p.edsResend.Load(); old != nil {
+		maps.Copy(resend, *old)
+	}
+	for _, n := range names {
+		resend[n] = struct{}{}
+	}
+	p.edsResend.Store(&resend)
 }
 
 // dropResendLocked removes names from p.edsResend.
@@ -332,7 +340,64 @@ func (g *group) clustersHeld(p *proxy, version string) {
 	if p.sentCDS == "" {
 		g.clustersSentLocked(p, version)
 	}
+	if p.sentClusters == "" {
+		p.heldCDS = version
+	}
+	// The clusters it holds are known when they are the ones published to
+	// it (a moved gateway: its group was built here): a later cluster
+	// response that modifies one of them is followed by its endpoints
+	// (clustersModified).
+	if b := p.published; p.sentClusters == "" && b != nil && b.kinds[kCluster].version == version {
+		if g.sentClusters[version] == nil {
+			cur := map[string]edsCluster{}
+			for name, it := range b.kinds[kCluster].items {
+				if eds := edsName(it.res); eds != "" {
+					cur[name] = edsCluster{eds: eds, hash: sha256.Sum256(it.raw.ProtoReflect().GetUnknown())}
+				}
+			}
+			if g.sentClusters == nil || len(g.sentClusters) >= 16 {
+				g.sentClusters = map[string]map[string]edsCluster{}
+			}
+			g.sentClusters[version] = cur
+		}
+		p.sentClusters = version
+	}
 }
+
+// resumeWildcard opens the first watch of a wildcard type (clusters,
+// listeners) on a state-of-the-world stream whose request carries a
+// version: go-control-plane's snapshot cache answers a new stream whatever
+// version it holds, but a wildcard response carries every resource of its
+// type, so a client that holds the version p has been published holds
+// them all (a gateway that moved from another replica fed the same state,
+// or reconnected): the watch sees them as returned, and nothing is sent
+// until they change. (Routes and secrets are asked for by name: a version
+// does not prove which names the client got, so they are sent again.)
+func (g *group) resumeWildcard(p *proxy, req *cache.Request, sub cache.Subscription, ch chan cache.Response) (func(), error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if b := p.published; b != nil {
+		for k := range numKinds {
+			if kindTypeURL[k] != req.GetTypeUrl() || b.kinds[k].version != req.GetVersionInfo() {
+				continue
+			}
+			held := make(map[string]string, len(b.kinds[k].items))
+			for n := range b.kinds[k].items {
+				held[n] = b.kinds[k].version
+			}
+			return g.s.snaps.CreateWatch(req, heldSub{sub, held}, ch)
+		}
+	}
+	return g.s.snaps.CreateWatch(req, sub, ch)
+}
+
+// heldSub is a subscription that reports held as returned.
+type heldSub struct {
+	cache.Subscription
+	held map[string]string
+}
+
+func (s heldSub) ReturnedResources() map[string]string { return s.held }
 
 // requested records the names p subscribes to for typeURL (state of the
 // world: the full list; delta: changes).
