@@ -147,7 +147,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 		kickSeal: make(chan struct{}, 1), warned: map[string]bool{}, refused: map[string]*RefusedCluster{}, rejected: map[string]*model.RecordRejection{}, respond: make(chan struct{}, 16), startedCh: make(chan struct{}), syncedCh: make(chan struct{})}
 	n.rejects.last, n.rejects.supp = map[string]time.Time{}, map[string]int{}
 	n.auth, n.pins = opts.Auth, map[string]*trustPin{}
-	if n.sealer, err = newSealer(); err != nil {
+	if n.sealer, err = newSealer(opts.SealingSeed, cfg.MeshID, cfg.ClusterID); err != nil {
 		return nil, err
 	}
 	if n.log == nil {

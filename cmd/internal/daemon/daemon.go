@@ -250,6 +250,13 @@ func (d *Daemon) newFederation() error {
 	if d.gw != nil { // a dead peer whose gateways still answer keeps its endpoints
 		opts.DataPlaneServing = func(c *model.ClusterState) bool { return d.gw.serving(c.NetworkGateways) }
 	}
+	// The sealing key comes from the CA key, which replicas share: every
+	// replica opens the remote secrets sealed for the cluster.
+	if seed, err := d.id.CA().DeriveSecret("federation sealing key"); err != nil {
+		log.Warn("the remote-secret sealing key is made at each start: only the leading replica will open other clusters' remote secrets", "err", err)
+	} else {
+		opts.SealingSeed = seed
+	}
 	ms, kube := d.source.(*multicluster.Source)
 	if kube {
 		opts.SeedSource = ms.Controller().PeerSeeds // join through remote secrets
