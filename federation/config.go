@@ -124,6 +124,10 @@ type Config struct {
 	// a decompressed cluster state. Defaults 16 MiB and 64 MiB.
 	MaxFrameBytes int
 	MaxBodyBytes  int
+
+	// noDeltas (tests) publishes records without the Deltas capability,
+	// as a release before state deltas does.
+	noDeltas bool
 }
 
 // DefaultConfig returns the defaults: memberlist's WAN profile, a 5 minute

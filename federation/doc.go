@@ -174,6 +174,19 @@
 // joining daemon has the mesh at once; the periodic anti-entropy push/pull
 // carries digests only, and each side fetches what it lacks.
 //
+// State deltas (delta.go): a request names the body the requester holds
+// (its hash), and a holder that has that body (its current record of the
+// cluster, or the one before) answers with the new body as a delta against
+// it (zstd, the old body as a raw dictionary) and without the signing
+// chain when it is the old record's; the requester rebuilds the body and
+// checks hash and signature as for a full record. A one-endpoint change of
+// a 10,000-endpoint cluster travels as about 4 KB instead of the 165 KB
+// compressed record (wire BenchmarkDelta10k; about 90 ms to compute, once
+// per change and base: the holder keeps the last delta per cluster). Only
+// peers whose own records say Deltas are asked for deltas (older daemons
+// refuse the flag); anything else is answered in full
+// (meshgate_federation_state_deltas_total).
+//
 // # Liveness, fail-static and withdrawal
 //
 // A cluster is in the remote set while a daemon owning it is alive, and for
