@@ -3,6 +3,7 @@ package federation
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -182,4 +183,56 @@ func (tn *tnode) LocalHash() wire.Hash {
 		return wire.Hash{}
 	}
 	return r.Hash
+}
+
+// TestFiguresLargeClusterChange: one member owns a cluster of 10,000
+// endpoints; one endpoint moves, five times. Per change: the bytes on the
+// wire (all members, memberlist framing included) and the time until every
+// member holds it, with state deltas and without (every daemon as a release
+// before deltas). Printed; the only assertion is that deltas carry fewer
+// bytes.
+func TestFiguresLargeClusterChange(t *testing.T) {
+	const endpoints, changes = 10000, 5
+	for _, size := range scale().sizes {
+		perChange := map[bool]float64{}
+		for _, deltas := range []bool{true, false} {
+			m := newTestMesh(t, time.Hour)
+			mod := func(c *Config, _ *Options) { c.noDeltas = !deltas }
+			nodes := startMesh(t, m, size, mod)
+			owner := nodes[0]
+			if err := owner.SetLocal(clusterState(owner.cluster, 1, endpoints), nil); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the large cluster everywhere", func() bool {
+				for _, n := range nodes[1:] {
+					if c := n.remote(owner.cluster); c == nil || len(c.Services[0].Endpoints) != endpoints {
+						return false
+					}
+				}
+				return true
+			})
+			var took []time.Duration
+			before := m.net.total()
+			for i := range changes {
+				addr := fmt.Sprintf("10.254.0.%d", i+1)
+				start := time.Now()
+				if err := owner.SetLocal(oneEndpointMoved(owner.cluster, endpoints, 10*i, addr), nil); err != nil {
+					t.Fatal(err)
+				}
+				for _, n := range nodes[1:] {
+					eventually(t, n.name+" holds the change", func() bool { return n.holdsAddr(owner.cluster, addr) })
+				}
+				took = append(took, time.Since(start))
+			}
+			perChange[deltas] = float64(m.net.total()-before) / changes
+			fmt.Printf("FIGURE large cluster change nodes=%d endpoints=%d deltas=%v bytes/change=%.0f (%.0f per member) everywhere p50=%v max=%v\n",
+				size, endpoints, deltas, perChange[deltas], perChange[deltas]/float64(size), percentile(took, 0.5).Round(time.Millisecond), slices.Max(took).Round(time.Millisecond))
+			for _, n := range m.nodes {
+				n.Close()
+			}
+		}
+		if perChange[true] >= perChange[false] {
+			t.Errorf("nodes=%d: %.0f bytes per change with deltas, %.0f without", size, perChange[true], perChange[false])
+		}
+	}
 }
