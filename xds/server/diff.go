@@ -14,7 +14,13 @@ import (
 // the endpoint resources of those hosts are).
 type meshDiff struct {
 	config bool
-	hosts  map[string]bool
+	// vs, with config, says the configuration changed only in the
+	// VirtualServices of the local cluster (and no endpoint did): these,
+	// each changed one in its old and new version, one of them only when
+	// it was added or removed. Then a group may rebuild only the route
+	// configurations they touch (server.buildRoutes).
+	vs    []*model.VirtualService
+	hosts map[string]bool
 	// allHosts: the endpoints of other hosts may depend on those that
 	// changed (a ServiceEntry with a workloadSelector takes its endpoints
 	// from the pods of Services), so every endpoint resource is recomputed.
@@ -55,6 +61,7 @@ func (df *differ) diff(old, new *model.MeshState) meshDiff {
 		return meshDiff{config: true}
 	}
 	d := meshDiff{}
+	var touched []*model.VirtualService
 	for i, a := range old.Clusters {
 		b := new.Clusters[i]
 		if a == b {
@@ -66,12 +73,12 @@ func (df *differ) diff(old, new *model.MeshState) meshDiff {
 		if a.ID != b.ID || len(a.Services) != len(b.Services) {
 			return meshDiff{config: true}
 		}
-		shared := sameClusterConfig(a, b)
+		sharedButVS := sameClusterConfigButVS(a, b)
 		if !sameSlice(a.Services, b.Services) {
 			for j := range a.Services {
 				sa, sb := &a.Services[j], &b.Services[j]
-				if shared && !sameServiceConfig(sa, sb) {
-					shared = false
+				if sharedButVS && !sameServiceConfig(sa, sb) {
+					sharedButVS = false
 				}
 				if !sameSlice(sa.Endpoints, sb.Endpoints) && !reflect.DeepEqual(sa.Endpoints, sb.Endpoints) {
 					if d.hosts == nil {
@@ -85,17 +92,39 @@ func (df *differ) diff(old, new *model.MeshState) meshDiff {
 				}
 			}
 		}
-		if !shared {
+		vsOnly := false
+		switch {
+		case sharedButVS && sameSlice(a.VirtualServices, b.VirtualServices):
+		case sharedButVS:
+			vsOnly = true
+		default:
 			ha, ok := df.hashes[a]
 			if !ok {
 				ha = configHash(a)
 			}
 			hb := configHash(b)
 			keep(b, hb)
-			if ha != hb {
+			if ha == hb {
+				break
+			}
+			if configHash(withoutVS(a)) != configHash(withoutVS(b)) {
 				return meshDiff{config: true}
 			}
+			vsOnly = true
 		}
+		if vsOnly {
+			vs, ok := vsChanges(a.VirtualServices, b.VirtualServices)
+			if !ok || (len(vs) > 0 && b.ID != new.LocalCluster) {
+				return meshDiff{config: true} // (remote VirtualServices are not translated: rare)
+			}
+			touched = append(touched, vs...)
+		}
+	}
+	if len(touched) > 0 {
+		if len(d.hosts) > 0 {
+			return meshDiff{config: true} // both at once: rare, rebuilt whole
+		}
+		return meshDiff{config: true, vs: touched}
 	}
 	if len(d.hosts) > 0 {
 		for _, se := range new.Local().ServiceEntries {
@@ -112,13 +141,95 @@ func configHash(c *model.ClusterState) string {
 	return (&model.MeshState{Clusters: []*model.ClusterState{c}}).ConfigHash()
 }
 
-// sameClusterConfig reports whether everything of two states of a cluster
-// but services, endpoints and generation is shared (false says "look
-// closer", not "different").
-func sameClusterConfig(a, b *model.ClusterState) bool {
+// withoutVS is c without its VirtualServices (for hashing the rest).
+func withoutVS(c *model.ClusterState) *model.ClusterState {
+	cc := *c
+	cc.VirtualServices = nil
+	return &cc
+}
+
+// vsChanges compares two lists of VirtualServices by namespace/name: the
+// changed ones in both versions, the added and removed ones, in no
+// particular order. ok is false when the lists cannot be compared that way
+// (a name twice) or the ones in both are not in the same order (the order
+// of VirtualServices bound to one gateway orders its routes).
+func vsChanges(a, b []model.VirtualService) (out []*model.VirtualService, ok bool) {
+	if len(a) == len(b) {
+		same := true
+		for i := range a {
+			if a[i].Name != b[i].Name || a[i].Namespace != b[i].Namespace {
+				same = false
+				break
+			}
+		}
+		if same { // the common case: one edited in place
+			seen := make(map[string]bool, len(a))
+			for i := range a {
+				if k := a[i].NamespacedName(); seen[k] {
+					return nil, false
+				} else {
+					seen[k] = true
+				}
+				if !sameVirtualService(&a[i], &b[i]) && !reflect.DeepEqual(a[i], b[i]) {
+					out = append(out, &a[i], &b[i])
+				}
+			}
+			return out, true
+		}
+	}
+	pos := make(map[string]int, len(a))
+	for i := range a {
+		k := a[i].NamespacedName()
+		if _, dup := pos[k]; dup {
+			return nil, false
+		}
+		pos[k] = i
+	}
+	seen := make(map[string]bool, len(b))
+	last := -1
+	for i := range b {
+		k := b[i].NamespacedName()
+		if seen[k] {
+			return nil, false
+		}
+		seen[k] = true
+		j, found := pos[k]
+		if !found {
+			out = append(out, &b[i])
+			continue
+		}
+		if j < last {
+			return nil, false
+		}
+		last = j
+		if !sameVirtualService(&a[j], &b[i]) && !reflect.DeepEqual(a[j], b[i]) {
+			out = append(out, &a[j], &b[i])
+		}
+	}
+	for i := range a {
+		if !seen[a[i].NamespacedName()] {
+			out = append(out, &a[i])
+		}
+	}
+	return out, true
+}
+
+// sameVirtualService reports whether everything of two VirtualServices is
+// shared (false says "look closer").
+func sameVirtualService(a, b *model.VirtualService) bool {
+	return a.Name == b.Name && a.Namespace == b.Namespace && a.Source == b.Source && a.RouteSemantics == b.RouteSemantics &&
+		sameMap(a.Labels, b.Labels) && sameMap(a.Annotations, b.Annotations) &&
+		sameSlice(a.Hosts, b.Hosts) && sameSlice(a.Gateways, b.Gateways) && sameSlice(a.HTTP, b.HTTP) &&
+		sameSlice(a.TLS, b.TLS) && sameSlice(a.TCP, b.TCP) && sameSlice(a.ExportTo, b.ExportTo)
+}
+
+// sameClusterConfigButVS reports whether everything of two states of a
+// cluster but services, endpoints, VirtualServices and generation is
+// shared (false says "look closer", not "different").
+func sameClusterConfigButVS(a, b *model.ClusterState) bool {
 	return a.Network == b.Network && a.TrustDomain == b.TrustDomain && bytes.Equal(a.TrustBundle, b.TrustBundle) &&
 		sameSlice(a.Namespaces, b.Namespaces) && sameSlice(a.Gateways, b.Gateways) &&
-		sameSlice(a.VirtualServices, b.VirtualServices) && sameSlice(a.DestinationRules, b.DestinationRules) &&
+		sameSlice(a.DestinationRules, b.DestinationRules) &&
 		sameSlice(a.ServiceEntries, b.ServiceEntries) && sameSlice(a.Secrets, b.Secrets) &&
 		sameSlice(a.NetworkGateways, b.NetworkGateways) && sameSlice(a.ServiceExports, b.ServiceExports)
 }

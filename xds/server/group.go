@@ -115,8 +115,10 @@ func (g *group) install(b *build, clas []*endpointv3.ClusterLoadAssignment, chan
 		}
 	}
 	if b != nil {
+		if g.target == nil || g.target.kinds[kCluster].version != b.kinds[kCluster].version {
+			g.edsByHost = edsByHost(b) // (same clusters, same index: a route-only build)
+		}
 		g.target = b
-		g.edsByHost = edsByHost(b)
 		clear(g.steps)
 	}
 	if first {
