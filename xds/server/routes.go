@@ -140,9 +140,9 @@ func symmetricDiff(a, b []string) []string {
 func (s *Server) buildRoutes(g *group, mesh *model.MeshState, d meshDiff, changedAt change, errs map[string]int) (install func(), incremental bool) {
 	fast := s.opts.EnvoyRoutes
 	g.mu.Lock()
-	prev, objErrs := g.target, g.objErrs
+	prev, objErrs, stale := g.target, g.objErrs, g.stale
 	g.mu.Unlock()
-	if fast == nil || g.node.Generator == node.GeneratorGRPC || prev == nil || prev.routeDeps == nil {
+	if fast == nil || g.node.Generator == node.GeneratorGRPC || prev == nil || prev.routeDeps == nil || stale {
 		return s.buildGroup(g, mesh, changedAt, errs), false
 	}
 	up, ok := fast(mesh, g.node.Proxy, s.cfg.Translate, d.vs, slices.Sorted(maps.Keys(prev.routeDeps)))

@@ -340,7 +340,7 @@ func (s *Server) buildGroup(g *group, mesh *model.MeshState, changedAt change, e
 		s.log.Error("translation failed; proxies keep their last good configuration", "group", g.key, "err", err)
 		s.m.translateFailures.Inc()
 		g.mu.Lock()
-		g.lastErr = err.Error()
+		g.lastErr, g.stale = err.Error(), true
 		for _, e := range g.objErrs { // still in the configuration being served
 			errs[e]++
 		}
@@ -363,7 +363,7 @@ func (s *Server) buildGroup(g *group, mesh *model.MeshState, changedAt change, e
 	}
 	return func() {
 		g.mu.Lock()
-		g.objErrs, g.lastErr = objErrs, ""
+		g.objErrs, g.lastErr, g.stale = objErrs, "", false
 		g.mu.Unlock()
 		eps := res.Endpoints
 		if eps == nil {
