@@ -322,13 +322,15 @@ func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Disca
 // VirtualService (its route's timeout flips; the clusters stay) over n
 // services, one gateway: "full" translates everything again (no
 // EnvoyRoutes), "routes" only the route configuration it touches (here the
-// only one: every VirtualService binds to the port-80 server).
+// only one: every VirtualService binds to the port-80 server). shared: the
+// new state shares what did not change with the old one; fresh: it is a
+// deep copy (the file source), so the differ hashes.
 func BenchmarkVirtualServiceChange(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
-		for _, mode := range []string{"full", "routes"} {
+		for _, mode := range []string{"full/shared", "routes/shared", "routes/fresh"} {
 			b.Run(fmt.Sprintf("%s/services=%d", mode, n), func(b *testing.B) {
 				o := Options{Envoy: translate.Translate, EnvoyEndpoints: EnvoyEndpoints, Logger: discardLogger()}
-				if mode == "routes" {
+				if strings.HasPrefix(mode, "routes") {
 					o.EnvoyRoutes = EnvoyRoutes
 				}
 				s, err := New(Config{}, o)
@@ -338,6 +340,9 @@ func BenchmarkVirtualServiceChange(b *testing.B) {
 				attachGateways(b, s, 1)
 				base := mesh(benchCluster(n))
 				meshes := [2]*model.MeshState{base, withTimeout(base, 0, 5*time.Second)}
+				if strings.HasSuffix(mode, "fresh") {
+					meshes[1] = base.WithCluster(meshes[1].Local().Clone())
+				}
 				s.Update(base)
 				s.rebuild()
 				b.ReportAllocs()

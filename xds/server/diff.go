@@ -32,8 +32,14 @@ type meshDiff struct {
 // that is not shared with the previous state is hashed once, not twice.
 // Owned by the rebuild goroutine.
 type differ struct {
-	hashes map[*model.ClusterState]string
+	hashes map[*model.ClusterState]clusterHash
 }
+
+// clusterHash is the configuration hash of a cluster in two parts: its
+// VirtualServices, and the rest (together what model.MeshState.ConfigHash
+// covers), so that a change of VirtualServices only is told apart in one
+// pass.
+type clusterHash struct{ rest, vs string }
 
 // diff compares two mesh states. Cluster generations are ignored, as
 // model.MeshState.ConfigHash ignores them. It is cheap when the new state
@@ -44,10 +50,10 @@ type differ struct {
 // (model.MeshState.ConfigHash of that cluster alone), and then the
 // endpoints of each service by value.
 func (df *differ) diff(old, new *model.MeshState) meshDiff {
-	var hashes map[*model.ClusterState]string // of new's clusters, made when one is hashed
-	keep := func(c *model.ClusterState, h string) {
+	var hashes map[*model.ClusterState]clusterHash // of new's clusters, made when one is hashed
+	keep := func(c *model.ClusterState, h clusterHash) {
 		if hashes == nil {
-			hashes = map[*model.ClusterState]string{}
+			hashes = map[*model.ClusterState]clusterHash{}
 		}
 		hashes[c] = h
 	}
@@ -104,13 +110,10 @@ func (df *differ) diff(old, new *model.MeshState) meshDiff {
 			}
 			hb := configHash(b)
 			keep(b, hb)
-			if ha == hb {
-				break
-			}
-			if configHash(withoutVS(a)) != configHash(withoutVS(b)) {
+			if ha.rest != hb.rest {
 				return meshDiff{config: true}
 			}
-			vsOnly = true
+			vsOnly = ha.vs != hb.vs
 		}
 		if vsOnly {
 			vs, ok := vsChanges(a.VirtualServices, b.VirtualServices)
@@ -136,16 +139,15 @@ func (df *differ) diff(old, new *model.MeshState) meshDiff {
 	return d
 }
 
-// configHash is the configuration hash of one cluster.
-func configHash(c *model.ClusterState) string {
-	return (&model.MeshState{Clusters: []*model.ClusterState{c}}).ConfigHash()
-}
-
-// withoutVS is c without its VirtualServices (for hashing the rest).
-func withoutVS(c *model.ClusterState) *model.ClusterState {
-	cc := *c
-	cc.VirtualServices = nil
-	return &cc
+// configHash is the configuration hash of one cluster, in two parts.
+func configHash(c *model.ClusterState) clusterHash {
+	rest := *c
+	rest.VirtualServices = nil
+	vs := model.ClusterState{VirtualServices: c.VirtualServices}
+	return clusterHash{
+		rest: (&model.MeshState{Clusters: []*model.ClusterState{&rest}}).ConfigHash(),
+		vs:   (&model.MeshState{Clusters: []*model.ClusterState{&vs}}).ConfigHash(),
+	}
 }
 
 // vsChanges compares two lists of VirtualServices by namespace/name: the

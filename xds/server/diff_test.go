@@ -101,14 +101,14 @@ func TestDiffMeshRemembersHashes(t *testing.T) {
 	a := mesh(baseCluster())
 	b := mesh(baseCluster())
 	df.diff(a, b)
-	if len(df.hashes) != 1 || df.hashes[b.Local()] == "" {
+	if len(df.hashes) != 1 || df.hashes[b.Local()] == (clusterHash{}) {
 		t.Fatalf("hashes after a fresh state: %v, want the new cluster's", df.hashes)
 	}
 	c := mesh(baseCluster())
 	if d := df.diff(b, c); d.config || len(d.hosts) > 0 {
 		t.Errorf("equal states differ: %+v", d)
 	}
-	if _, ok := df.hashes[b.Local()]; ok || df.hashes[c.Local()] == "" {
+	if _, ok := df.hashes[b.Local()]; ok || df.hashes[c.Local()] == (clusterHash{}) {
 		t.Errorf("hashes kept: %v, want only the newest state's", df.hashes)
 	}
 }
