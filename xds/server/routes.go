@@ -51,13 +51,13 @@ func locate(mesh *model.MeshState, errs []error) []string {
 // theirs, when that is what a full translation of mesh gives (meshDiff.vs:
 // only VirtualServices changed): the rebuilt configurations report the same
 // errors as before (so the group's errors stay as they are) and every
-// cluster name that appears in or disappears from them is still named by a
-// listener or another route configuration (so the clusters, their
+// cluster name that appears in or disappears from them (taken together) is
+// still named by a listener or another route configuration (so the clusters, their
 // endpoints and the listeners stay as they are). ok false asks for a full
 // rebuild.
 func routesBuild(prev *build, up *translate.RouteUpdate, mesh *model.MeshState, ch change) (b *build, ok bool) {
-	changed := map[string]bool{}
 	deps := maps.Clone(prev.routeDeps)
+	var before, after []string // the clusters the rebuilt configurations name
 	for _, n := range up.Names {
 		old, had := prev.routeDeps[n]
 		nd := up.Deps[n]
@@ -65,16 +65,14 @@ func routesBuild(prev *build, up *translate.RouteUpdate, mesh *model.MeshState, 
 		if !had || !slices.Equal(old.errs, d.errs) {
 			return nil, false
 		}
-		for _, c := range symmetricDiff(old.clusters, d.clusters) {
-			changed[c] = true
-		}
+		before, after = append(before, old.clusters...), append(after, d.clusters...)
 		deps[n] = d
 	}
-	if len(changed) > 0 {
-		for c := range changed {
-			if !namedElsewhere(prev, c, up.Names) {
-				return nil, false
-			}
+	slices.Sort(before)
+	slices.Sort(after)
+	for _, c := range symmetricDiff(slices.Compact(before), slices.Compact(after)) {
+		if !namedElsewhere(prev, c, up.Names) {
+			return nil, false
 		}
 	}
 	routes := prev.kinds[kRoute]
