@@ -48,6 +48,9 @@ func (b *builder) destinationCluster(d model.Destination, vsNamespace string, li
 	}
 	name := clusterName(port, d.Subset, host)
 	b.clusterRefs[name] = clusterRef{Host: host, Port: port, Subset: d.Subset}
+	if b.routeRefs != nil {
+		b.routeRefs = append(b.routeRefs, name)
+	}
 	return name
 }
 

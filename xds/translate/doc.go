@@ -21,6 +21,10 @@
 // endpoints of the exporting clusters only, ports of the oldest export,
 // visibility from that export's Service exportTo annotation, else
 // Options.DefaultServiceExportTo).
+// RoutesFor translates again only the route configurations a change of
+// VirtualServices touches (the xDS server's fast path for such changes);
+// Result.RouteDeps and ListenerClusters say what each route configuration
+// used, so that the caller can tell whether anything else changed.
 // Explain answers why a proxy has or lacks a host, cluster, endpoint or SNI
 // route, with the objects (and their files) that produced it or the reason it
 // is missing, using the same lookups as Translate (explain.go); with a

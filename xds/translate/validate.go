@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 )
@@ -44,7 +45,7 @@ func keepValid[T validator](b *builder, kind string, in []T, name func(T) string
 func (b *builder) validate() {
 	o := b.out
 	o.Listeners = keepValid(b, "listener", o.Listeners, func(r *listenerv3.Listener) string { return r.GetName() })
-	o.Routes = keepValid(b, "route config", o.Routes, routeName)
+	o.Routes = b.keepValidRoutes(o.Routes)
 	o.Clusters = keepValid(b, "cluster", o.Clusters, clusterNameOf)
 	o.Endpoints = keepValid(b, "endpoints", o.Endpoints, claName)
 	o.Secrets = keepValid(b, "secret", o.Secrets, secretName)
@@ -61,4 +62,28 @@ func (b *builder) sortOutput() {
 
 func byName[T any](name func(T) string) func(a, b T) int {
 	return func(a, b T) int { return cmp.Compare(name(a), name(b)) }
+}
+
+// keepValidRoutes is keepValid for route configurations; the error of each
+// one dropped also goes to its RouteDeps.
+func (b *builder) keepValidRoutes(in []*routev3.RouteConfiguration) []*routev3.RouteConfiguration {
+	orig := slices.Clone(in) // keepValid reuses in's array
+	from := len(b.out.Errors)
+	out := keepValid(b, "route config", in, routeName)
+	errs, j := b.out.Errors[from:], 0
+	for _, r := range orig {
+		if j < len(out) && out[j] == r {
+			j++
+			continue
+		}
+		if len(errs) == 0 {
+			break // cannot happen: every dropped one has its error
+		}
+		if d, ok := b.out.RouteDeps[r.GetName()]; ok {
+			d.Errors = append(d.Errors, errs[0])
+			b.out.RouteDeps[r.GetName()] = d
+		}
+		errs = errs[1:]
+	}
+	return out
 }

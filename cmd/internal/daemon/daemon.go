@@ -102,6 +102,7 @@ func New(cfg Config, log *slog.Logger, src discovery.Source) (*Daemon, error) {
 	}, server.Options{
 		Secrets:        d.id,
 		EnvoyEndpoints: server.EnvoyEndpoints,
+		EnvoyRoutes:    server.EnvoyRoutes,
 		Logger:         log.With("component", "xds"),
 		Registerer:     d.reg,
 	})
