@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -188,5 +189,22 @@ spec:
 	gws, _, _ = GatewayAPI(GatewayAPIInputs{Gateways: []*gwv1.Gateway{g}}, svcs, nil, nil, "cluster.local")
 	if len(gws) != 1 || gws[0].Selector["app"] != "web-gw" || !strings.HasPrefix(gws[0].Servers[0].Hosts[0], "apps/") {
 		t.Fatalf("gateways %+v", gws)
+	}
+}
+
+// TestCipherSuitesOption: istiod's reading of the tls-cipher-suites option
+// (security.FilterCipherSuites): trimmed, names Envoy does not know
+// dropped, duplicates once, operator expressions and "ALL" kept.
+func TestCipherSuitesOption(t *testing.T) {
+	for in, want := range map[string][]string{
+		"":          nil,
+		"bogus,bad": {},
+		"ECDHE-RSA-AES128-GCM-SHA256, bogus,ECDHE-ECDSA-AES256-GCM-SHA384, ECDHE-RSA-AES128-GCM-SHA256": {"ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384"},
+		"ALL, -AES128-SHA, [AES128-SHA|AES256-SHA]":                                                     {"ALL", "-AES128-SHA", "[AES128-SHA|AES256-SHA]"},
+	} {
+		got := cipherSuitesOption(gwv1.AnnotationValue(in))
+		if len(got) != len(want) || (len(want) > 0 && !slices.Equal(got, want)) {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
 	}
 }
