@@ -101,6 +101,9 @@ type ClusterSetService struct {
 	// two disagree (number or protocol) the oldest export's wins. Sorted by
 	// port number.
 	Ports []ServicePort
+	// Created is the oldest export's creationTimestamp (orders the
+	// ClusterSetIP allocation: see AllocateClusterSetIPs).
+	Created string
 	// Clusters are the exporting clusters, oldest export first (ties by
 	// cluster ID). Each contributes its endpoints, conflicting or not.
 	Clusters []string
@@ -143,7 +146,7 @@ func ClusterSet(m *MeshState) []ClusterSetService {
 		})
 		first := exps[0].svc
 		cs := ClusterSetService{Name: first.Name, Namespace: first.Namespace, Hostname: ClusterSetHostname(first.Name, first.Namespace),
-			Type: importType(first)}
+			Type: importType(first), Created: exps[0].created}
 		for _, x := range exps {
 			cs.Clusters = append(cs.Clusters, x.cluster)
 			cs.Exports = append(cs.Exports, x.svc)
