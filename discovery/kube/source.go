@@ -52,6 +52,7 @@ type Source struct {
 	restarts       int
 	restartSecrets bool           // the next rebuild restarts the Secret watches
 	retiring       sync.WaitGroup // informer sets replaced by reconnect, winding down
+	replacing      sync.Mutex     // held by reconnect: one replacement at a time
 	running        bool
 	synced         bool
 	lastSync       time.Time
@@ -169,6 +170,9 @@ func (s *Source) Run(ctx context.Context, publish discovery.Publish) error {
 	defer wg.Wait() // before the informers and Secret watches stop
 	if s.cfg.ReconnectProbe > 0 {
 		wg.Go(func() { s.reconnectLoop(ctx) })
+	}
+	if s.gc != nil && s.cfg.GatewayAPIRecheck > 0 {
+		wg.Go(func() { s.gatewayAPILoop(ctx) })
 	}
 	s.deb.Run(ctx, func() { s.rebuild(ctx, publish) })
 	return nil
