@@ -61,6 +61,12 @@ type Config struct {
 	// ServiceExports (multicluster.x-k8s.io/v1alpha1; the CRD must be
 	// installed, or the initial sync never completes).
 	ServiceExports bool
+	// ServiceExportsIfReadable watches ServiceExports when the API server
+	// serves them and the credentials may list them, and none otherwise
+	// (decided once, when Run starts, by listing one): for remote
+	// clusters, whose CRDs and remote-secret grants vary (a secret made
+	// before the reader could list ServiceExports still syncs).
+	ServiceExportsIfReadable bool
 	// Holdoff and MaxDelay debounce rebuilds (defaults DefaultHoldoff,
 	// DefaultMaxDelay).
 	Holdoff, MaxDelay time.Duration

@@ -210,9 +210,9 @@ func protocolOf(p ServicePort) string {
 // WithGossipedExports returns m in which every cluster but the local one
 // that carries no ServiceExports takes those of the state of the same
 // cluster in gossiped: a remote cluster watched through its API server
-// (remote secrets, without ServiceExports: the reader role does not read
-// them) keeps its services from the watch and its exports from its own
-// daemon's gossip. m is not modified; it is returned itself when nothing
+// that gave no ServiceExports (no MCS CRDs there, or a remote secret whose
+// reader may not list them) keeps its services from the watch and its
+// exports from its own daemon's gossip. m is not modified; it is returned itself when nothing
 // is adopted.
 func WithGossipedExports(m *MeshState, gossiped []*ClusterState) *MeshState {
 	if m == nil {
