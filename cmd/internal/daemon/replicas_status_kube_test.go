@@ -5,17 +5,21 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
+	mcsclient "sigs.k8s.io/mcs-api/pkg/client/clientset/versioned"
 
+	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/federation"
 	"github.com/meshgate/meshgate/test/kubetest"
 	"github.com/meshgate/meshgate/test/logtest"
@@ -26,8 +30,12 @@ import (
 // it: after a change of the Gateway that both replicas have seen, the
 // leader's writer has written and the follower's has not
 // (meshgate_gatewayapi_status_writes_total, each replica's own registry).
-// When the leader stops, the follower takes the Lease and writes the next
-// change's status.
+// The same for the MCS writer (--multicluster-services with
+// --clusterset-ip-cidr): the leader writes the ServiceImport of an
+// exported Service, with its ClusterSetIP, the follower nothing
+// (meshgate_mcs_writes_total). When the leader stops, the follower takes
+// the Lease and writes the next change's status, and deletes the
+// ServiceImport of an export that was deleted.
 func TestReplicasOnlyLeaderWritesStatus(t *testing.T) {
 	c := kubetest.New(t, kubetest.Options{Name: "replicas-status"})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -35,9 +43,18 @@ func TestReplicasOnlyLeaderWritesStatus(t *testing.T) {
 	if err := kubetest.InstallGatewayAPICRDs(ctx, c.RESTConfig(), 2*time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if err := mustApplier(t, c).ApplyYAML(ctx, []byte(gatewayAPIStatusYAML)); err != nil {
+	crds, err := os.ReadFile(filepath.Join("..", "..", "..", "deploy", "mcs", "00-crds.yaml"))
+	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := kubetest.InstallCRDs(ctx, c.RESTConfig(), crds, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := mustApplier(t, c).ApplyYAML(ctx, []byte(gatewayAPIStatusYAML+
+		"---\napiVersion: multicluster.x-k8s.io/v1alpha1\nkind: ServiceExport\nmetadata: {name: gw-svc, namespace: istio-system}\n")); err != nil {
+		t.Fatal(err)
+	}
+	const vipCIDR = "10.96.200.0/24"
 	key, err := federation.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +72,7 @@ func TestReplicasOnlyLeaderWritesStatus(t *testing.T) {
 	start := func(name string) *replica {
 		cfg := testConfig(t)
 		cfg.ConfigDir, cfg.Kubeconfig, cfg.ClusterID, cfg.IdentityCADir = "", c.KubeconfigPath(), "cluster1", caDir
+		cfg.MulticlusterServices, cfg.ClusterSetIPCIDR = true, vipCIDR
 		cfg.GossipConfig = GossipConfig{BindAddress: "127.0.0.1:0", KeyringFile: keyFile, MeshID: "mesh1",
 			FailStaticWindow: Duration(time.Second), AdmitClusters: others("cluster1", "cluster1", "cluster2"),
 			LeaderElect: true, LeaseName: "meshgate-leader", LeaseDuration: Duration(3 * time.Second)}
@@ -154,11 +172,30 @@ func TestReplicasOnlyLeaderWritesStatus(t *testing.T) {
 	// a change both replicas see: a second listener on the same port
 	patch(http80 + `,{"name":"other","port":80,"protocol":"HTTP","hostname":"other.example.com"}`)
 	written(2, 2, lead, follow)
-	if w := statusWrites(t, follow.d); w != 0 {
+	vip := model.AllocateClusterSetIPs([]model.ClusterSetService{{Name: "gw-svc", Namespace: "istio-system",
+		Hostname: model.ClusterSetHostname("gw-svc", "istio-system"), Type: model.ImportClusterSetIP}}, netip.MustParsePrefix(vipCIDR))["istio-system/gw-svc"]
+	mc := mcsclient.NewForConfigOrDie(c.RESTConfig())
+	poll("the ServiceImport with its ClusterSetIP", func() string {
+		si, err := mc.MulticlusterV1alpha1().ServiceImports("istio-system").Get(ctx, "gw-svc", metav1.GetOptions{})
+		if err != nil {
+			return err.Error()
+		}
+		if r := meta.FindStatusCondition(si.Status.Conditions, "Ready"); len(si.Spec.IPs) != 1 || si.Spec.IPs[0] != vip.String() || r == nil || r.Status != metav1.ConditionTrue {
+			return fmt.Sprintf("ips %v (want %s), Ready %+v", si.Spec.IPs, vip, r)
+		}
+		return ""
+	})
+	if w := writesOf(t, follow.d, "meshgate_gatewayapi_status_writes_total"); w != 0 {
 		t.Errorf("follower %s wrote status %v times", follow.name, w)
 	}
-	if w := statusWrites(t, lead.d); w < 2 {
+	if w := writesOf(t, lead.d, "meshgate_gatewayapi_status_writes_total"); w < 2 {
 		t.Errorf("leader %s wrote status %v times, want at least 2 (generations 1 and 2)", lead.name, w)
+	}
+	if w := writesOf(t, follow.d, "meshgate_mcs_writes_total"); w != 0 {
+		t.Errorf("follower %s made %v MCS writes", follow.name, w)
+	}
+	if w := writesOf(t, lead.d, "meshgate_mcs_writes_total"); w < 1 {
+		t.Errorf("leader %s made %v MCS writes", lead.name, w)
 	}
 
 	// the leader goes: the follower takes over and writes the next change
@@ -178,8 +215,21 @@ func TestReplicasOnlyLeaderWritesStatus(t *testing.T) {
 	t.Logf("FIGURE replicas: follower %s leads %s after the leader stopped (lease 3s)", follow.name, time.Since(stopped).Round(time.Millisecond))
 	patch(http80)
 	written(3, 1, follow)
-	if w := statusWrites(t, follow.d); w < 1 {
+	if w := writesOf(t, follow.d, "meshgate_gatewayapi_status_writes_total"); w < 1 {
 		t.Errorf("new leader %s wrote status %v times", follow.name, w)
+	}
+	if err := mc.MulticlusterV1alpha1().ServiceExports("istio-system").Delete(ctx, "gw-svc", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll("the ServiceImport deleted by the new leader", func() string {
+		_, err := mc.MulticlusterV1alpha1().ServiceImports("istio-system").Get(ctx, "gw-svc", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return ""
+		}
+		return fmt.Sprintf("still there (%v)", err)
+	})
+	if w := writesOf(t, follow.d, "meshgate_mcs_writes_total"); w < 1 {
+		t.Errorf("new leader %s made %v MCS writes", follow.name, w)
 	}
 }
 
@@ -202,9 +252,8 @@ func computedGeneration(d *Daemon, namespace, name string) int64 {
 	return 0
 }
 
-// statusWrites is d's meshgate_gatewayapi_status_writes_total, every kind
-// and result summed.
-func statusWrites(t *testing.T, d *Daemon) float64 {
+// writesOf is d's counter name, every label summed.
+func writesOf(t *testing.T, d *Daemon, name string) float64 {
 	t.Helper()
 	mfs, err := d.reg.Gather()
 	if err != nil {
@@ -212,7 +261,7 @@ func statusWrites(t *testing.T, d *Daemon) float64 {
 	}
 	sum := 0.0
 	for _, mf := range mfs {
-		if mf.GetName() == "meshgate_gatewayapi_status_writes_total" {
+		if mf.GetName() == name {
 			for _, m := range mf.GetMetric() {
 				sum += m.GetCounter().GetValue()
 			}
