@@ -76,9 +76,12 @@ func (s *Source) reconnectLoop(ctx context.Context) {
 		}
 		last, answering = now, time.Time{}
 		gap = min(2*gap, reconnectMaxGap)
-		s.reconnect(ctx, "after the outage")
+		s.reconnect(ctx, whyOutage)
 	}
 }
+
+// whyOutage is reconnect's reason after an outage.
+const whyOutage = "after the outage"
 
 // reconnect replaces the informer set with a fresh one once that one has
 // synced (within SyncTimeout); the old one keeps serving meanwhile. why is
@@ -108,9 +111,11 @@ func (s *Source) reconnect(ctx context.Context, why string) {
 	s.mu.Lock()
 	old, oldCancel := s.inf, s.infCancel
 	s.inf, s.infCancel = set, cancel
-	s.restarts++
 	s.restartSecrets = s.secrets != nil
-	s.opts.Metrics.reconnected(s.cfg.ClusterID)
+	if why == whyOutage { // Status().Reconnects and the metric count outages only
+		s.restarts++
+		s.opts.Metrics.reconnected(s.cfg.ClusterID)
+	}
 	s.mu.Unlock()
 	s.log.Info("kube source: watches replaced", "why", why, "sync", time.Since(start).Round(time.Millisecond))
 	s.deb.Trigger()
