@@ -14,7 +14,8 @@
 //     (ClusterSetIP, or Headless when the oldest export's Service is
 //     headless), spec.ports (the clusterset's: union by name, the oldest
 //     export's where they conflict), status.clusters (the exporting
-//     clusters) and status.conditions Ready. A managed ServiceImport whose
+//     clusters), status.conditions Ready and status.endpointSliceObjects
+//     Absent. A managed ServiceImport whose
 //     service nobody exports any more is deleted; a ServiceImport meshgate
 //     did not create is left alone (logged).
 //   - With Config.ClusterSetIPPrefix, a ClusterSetIP import's spec.ips (one

@@ -244,6 +244,9 @@ func (w *Writer) desiredImport(cs *model.ClusterSetService, vip netip.Addr) *mcs
 		si.Status.Clusters = append(si.Status.Clusters, mcsv1alpha1.ClusterStatus{Cluster: c})
 	}
 	si.Status.Conditions = []metav1.Condition{w.readyCondition(cs, vip)}
+	// meshgate writes no EndpointSlices for imports (see the package doc):
+	// said so, for consumers that would look for them
+	si.Status.EndpointSliceObjects = mcsv1alpha1.EndpointSliceObjectsAbsent
 	return si
 }
 
@@ -313,9 +316,10 @@ func (w *Writer) reconcileImports(ctx context.Context, local *model.ClusterState
 			cur = updated
 		}
 		conds, condChanged := w.mergeConditions(cur.Status.Conditions, d.Status.Conditions, cur.Generation)
-		if condChanged || !slices.Equal(cur.Status.Clusters, d.Status.Clusters) {
+		if condChanged || !slices.Equal(cur.Status.Clusters, d.Status.Clusters) || cur.Status.EndpointSliceObjects != d.Status.EndpointSliceObjects {
 			u := cur.DeepCopy()
 			u.Status.Clusters, u.Status.Conditions = d.Status.Clusters, conds
+			u.Status.EndpointSliceObjects = d.Status.EndpointSliceObjects
 			_, err := w.client.MulticlusterV1alpha1().ServiceImports(cs.Namespace).UpdateStatus(ctx, u, metav1.UpdateOptions{})
 			if err = w.count("ServiceImport", "status", err); err != nil {
 				errs = appendErr(errs, cs.Namespace, cs.Name, err)

@@ -372,6 +372,8 @@ func checkImport(si *mcsv1alpha1.ServiceImport, ips []string, family corev1.IPFa
 		return fmt.Sprintf("%s: ips %v families %v, want %v %v", si.Name, si.Spec.IPs, si.Spec.IPFamilies, ips, families)
 	case r == nil || r.Reason != ready || (r.Status == metav1.ConditionTrue) != (ready == "Ready"):
 		return fmt.Sprintf("%s: Ready %+v, want reason %s", si.Name, r, ready)
+	case si.Status.EndpointSliceObjects != mcsv1alpha1.EndpointSliceObjectsAbsent:
+		return fmt.Sprintf("%s: endpointSliceObjects %q, want Absent", si.Name, si.Status.EndpointSliceObjects)
 	case r.ObservedGeneration != si.Generation:
 		return fmt.Sprintf("%s: Ready observedGeneration %d, generation %d", si.Name, r.ObservedGeneration, si.Generation)
 	}
