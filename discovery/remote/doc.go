@@ -22,8 +22,8 @@
 // CustomResourceDefinitions and Gateway API Gateways, and list and watch
 // Multi-Cluster Services ServiceExports (ReaderRules: what meshgate's and
 // istiod's remote-cluster watches read, so the secret works for an istiod
-// too; the exports only with Config.ServiceExports), and nothing else: no Secrets, no ConfigMaps, no Istio
-// configuration, no writes.
+// too; the exports only with Config.ServiceExports), and nothing else: no
+// Secrets, no ConfigMaps, no Istio configuration, no writes.
 // meshgate adds the annotation meshgate.io/trust-bundle, the cluster's
 // mesh trust bundle (--trust-bundle, or root-cert.pem of its Secret
 // cacerts), which istiod ignores and the Controller hands to Options.Pin
@@ -51,8 +51,8 @@
 //
 // Remote clusters contribute services and endpoints only (no Istio
 // configuration), as istiod does in a multi-primary mesh, and with
-// Config.ServiceExports their ServiceExports where the reader may list them. Kubeconfigs and
-// tokens are never logged or shown in status output.
+// Config.ServiceExports their ServiceExports where the reader may list
+// them. Kubeconfigs and tokens are never logged or shown in status output.
 //
 // Never imports: ./federation/... and ./xds/... (only cmd/ wires the sources,
 // the federation and the xDS server together).
