@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -174,7 +175,13 @@ func (d *Daemon) newSource() error {
 		if err != nil || !cfg.MulticlusterServices {
 			return err
 		}
-		d.mcs, err = mcs.New(mcs.Config{ClusterID: cfg.ClusterID},
+		var vipPrefix netip.Prefix
+		if cfg.ClusterSetIPCIDR != "" {
+			if vipPrefix, err = netip.ParsePrefix(cfg.ClusterSetIPCIDR); err != nil {
+				return fmt.Errorf("clusterset-ip-cidr: %w", err)
+			}
+		}
+		d.mcs, err = mcs.New(mcs.Config{ClusterID: cfg.ClusterID, ClusterSetIPPrefix: vipPrefix},
 			mcs.Options{REST: d.rest, Logger: d.log.With("component", "mcs"), Registerer: d.reg})
 		return err
 	default:
