@@ -21,7 +21,7 @@ import (
 // left out).
 func TestGatewayAPIAgainstIstioGoldens(t *testing.T) {
 	dir := "testdata/gatewayapi-istio"
-	for _, name := range []string{"grpc", "tcp", "tls"} {
+	for _, name := range []string{"grpc", "tcp", "tls", "mcs"} {
 		t.Run(name, func(t *testing.T) {
 			paths := []string{filepath.Join(dir, name+".yaml"), filepath.Join(dir, "gateway-svc.yaml")}
 			if name == "tls" {
