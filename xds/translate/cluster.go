@@ -2,8 +2,10 @@ package translate
 
 import (
 	"math"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -52,8 +54,50 @@ func (b *builder) destinationCluster(d model.Destination, vsNamespace string, li
 }
 
 // buildClusters builds every referenced cluster whose service and port exist.
+//
+// The clusters are built on every CPU, each worker a contiguous run of the
+// sorted names with a builder of its own (the index, the proxy and the
+// cluster references are only read); the workers' clusters, endpoints,
+// errors, warnings and credentials are then taken in worker order, so the
+// result is the one a single loop over the names gives.
 func (b *builder) buildClusters() {
-	for _, name := range model.SortedKeys(b.clusterRefs) {
+	names := model.SortedKeys(b.clusterRefs)
+	workers := min(runtime.GOMAXPROCS(0), len(names)/minClustersPerWorker)
+	if workers <= 1 {
+		b.buildClusterRange(names)
+		return
+	}
+	parts := make([]*builder, workers)
+	var wg sync.WaitGroup
+	for w := range parts {
+		part := &builder{ix: b.ix, proxy: b.proxy, out: &Result{}, clusterRefs: b.clusterRefs,
+			tcpClusters: b.tcpClusters, tlsHostsByPort: b.tlsHostsByPort, rds: b.rds, credentials: map[string]credential{}}
+		parts[w] = part
+		lo, hi := w*len(names)/workers, (w+1)*len(names)/workers
+		wg.Go(func() { part.buildClusterRange(names[lo:hi]) })
+	}
+	wg.Wait()
+	for _, part := range parts {
+		b.out.Clusters = append(b.out.Clusters, part.out.Clusters...)
+		b.out.Endpoints = append(b.out.Endpoints, part.out.Endpoints...)
+		b.out.Errors = append(b.out.Errors, part.out.Errors...)
+		b.out.Warnings = append(b.out.Warnings, part.out.Warnings...)
+		b.droppedRemote += part.droppedRemote
+		for sds, c := range part.credentials { // the first reference wins, as in recordCredential
+			if _, ok := b.credentials[sds]; !ok {
+				b.credentials[sds] = c
+			}
+		}
+	}
+}
+
+// minClustersPerWorker: below this many clusters per CPU, buildClusters
+// stays on one goroutine.
+var minClustersPerWorker = 256 // a variable for tests
+
+// buildClusterRange builds the clusters (and their endpoints) of names.
+func (b *builder) buildClusterRange(names []string) {
+	for _, name := range names {
 		ref := b.clusterRefs[name]
 		svc := b.ix.service(ref.Host, b.proxy.Namespace)
 		if svc == nil {

@@ -28,10 +28,14 @@ type validator interface{ ValidateAll() error }
 
 // keepValid drops resources that fail Envoy's validation rules (protoc-gen-validate)
 // and reports each as an error naming the resource.
+// The resources are validated on every CPU (ValidateAll only reads them),
+// the errors reported in their order.
 func keepValid[T validator](b *builder, kind string, in []T, name func(T) string) []T {
+	errs := make([]error, len(in))
+	parallel(len(in), func(i int) { errs[i] = in[i].ValidateAll() })
 	out := in[:0]
-	for _, r := range in {
-		if err := r.ValidateAll(); err != nil {
+	for i, r := range in {
+		if err := errs[i]; err != nil {
 			b.out.Errors = append(b.out.Errors, fmt.Errorf("%s %q failed Envoy validation and was dropped: %w", kind, name(r), err))
 			continue
 		}

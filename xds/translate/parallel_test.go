@@ -1,0 +1,73 @@
+package translate
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/meshgate/meshgate/discovery/model"
+)
+
+// TestParallelClustersMatchSequential: buildClusters on several workers gives
+// the result of one loop over the names (clusters, endpoints, warnings and
+// errors in the same order, the same secrets), on a mesh with warnings spread
+// over the names (routes to missing services and subsets).
+func TestParallelClustersMatchSequential(t *testing.T) {
+	mesh := benchMesh(600)
+	c := mesh.Clusters[0]
+	for i := range c.VirtualServices {
+		if i%7 == 0 {
+			c.VirtualServices[i].HTTP[0].Route[1].Destination.Host = fmt.Sprintf("missing-%d.ns.svc.cluster.local", i)
+		}
+		if i%11 == 0 {
+			c.VirtualServices[i].HTTP[0].Route[0].Destination.Subset = "v9"
+		}
+	}
+	for i := range c.DestinationRules {
+		if i%13 == 0 {
+			c.DestinationRules[i].TrafficPolicy = &model.TrafficPolicy{TLS: &model.ClientTLS{Mode: model.ClientTLSSimple, CredentialName: fmt.Sprintf("cred-%d", i%3)}}
+		}
+	}
+	c.Normalize()
+	defer func(v int) { minClustersPerWorker = v }(minClustersPerWorker)
+	minClustersPerWorker = 1 << 30
+	seq, err := Translate(mesh, benchProxy, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	minClustersPerWorker = 1
+	par, err := translateWorkers(mesh, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seq.Warnings) == 0 || len(seq.Clusters) < 1000 || len(seq.Secrets) == 0 {
+		t.Fatalf("the mesh should warn and have clusters and secrets: %d warnings, %d clusters, %d secrets", len(seq.Warnings), len(seq.Clusters), len(seq.Secrets))
+	}
+	equalMsgs(t, "clusters", seq.Clusters, par.Clusters)
+	equalMsgs(t, "endpoints", seq.Endpoints, par.Endpoints)
+	equalMsgs(t, "secrets", seq.Secrets, par.Secrets)
+	equalMsgs(t, "routes", seq.Routes, par.Routes)
+	if fmt.Sprint(seq.Warnings) != fmt.Sprint(par.Warnings) || fmt.Sprint(seq.Errors) != fmt.Sprint(par.Errors) {
+		t.Fatalf("warnings or errors differ:\n%v\n%v\n---\n%v\n%v", seq.Warnings, seq.Errors, par.Warnings, par.Errors)
+	}
+}
+
+func translateWorkers(mesh *model.MeshState, procs int) (*Result, error) {
+	old := runtime.GOMAXPROCS(procs)
+	defer runtime.GOMAXPROCS(old)
+	return Translate(mesh, benchProxy, DefaultOptions())
+}
+
+func equalMsgs[T proto.Message](t *testing.T, what string, a, b []T) {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("%s: %d sequential, %d parallel", what, len(a), len(b))
+	}
+	for i := range a {
+		if !proto.Equal(a[i], b[i]) {
+			t.Fatalf("%s[%d] differs:\n%v\n%v", what, i, a[i], b[i])
+		}
+	}
+}
