@@ -255,7 +255,13 @@ const httpProtocolOptionsName = "envoy.extensions.upstreams.http.v3.HttpProtocol
 // setProtocolOptions sets the cluster's HttpProtocolOptions when anything in
 // them is set; like istiod, options without an HTTP version say HTTP/1.1.
 func setProtocolOptions(c *clusterv3.Cluster, hpo *httpv3.HttpProtocolOptions) {
-	if proto.Equal(hpo, &httpv3.HttpProtocolOptions{}) {
+	size := proto.Size(hpo) // 0: nothing set (proto.Equal to the empty message, without its reflection)
+	if size == 0 {
+		return
+	}
+	if size == explicitH2Size && hpo.GetExplicitHttpConfig().GetHttp2ProtocolOptions() != nil {
+		// the most common options (HTTP/2 ports), marshalled once
+		c.TypedExtensionProtocolOptions = map[string]*anypb.Any{httpProtocolOptionsName: {TypeUrl: explicitH2Any.TypeUrl, Value: explicitH2Any.Value}}
 		return
 	}
 	if hpo.UpstreamProtocolOptions == nil {
@@ -267,6 +273,15 @@ func setProtocolOptions(c *clusterv3.Cluster, hpo *httpv3.HttpProtocolOptions) {
 	}
 	c.TypedExtensionProtocolOptions = map[string]*anypb.Any{httpProtocolOptionsName: mustAny(hpo)}
 }
+
+// explicitH2Any is the marshalled HttpProtocolOptions that set only
+// explicitH2, explicitH2Size its size: options of that size whose explicit
+// HTTP config is HTTP/2 are these options (the HTTP/2 options are then
+// empty and nothing else is set).
+var (
+	explicitH2Any  = mustAny(&httpv3.HttpProtocolOptions{UpstreamProtocolOptions: explicitH2()})
+	explicitH2Size = proto.Size(&httpv3.HttpProtocolOptions{UpstreamProtocolOptions: explicitH2()})
+)
 
 func explicitH2() *httpv3.HttpProtocolOptions_ExplicitHttpConfig_ {
 	return &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{
@@ -361,14 +376,17 @@ var rawBufferSocket = &corev3.TransportSocket{Name: wellknown.TransportSocketRaw
 func (b *builder) autoMTLSMatches(svc *service, sp model.ServicePort, ref clusterRef, h2 bool) []*clusterv3.Cluster_TransportSocketMatch {
 	ctx := b.istioMutualTLS(nil, svc, sp, ref, h2)
 	return []*clusterv3.Cluster_TransportSocketMatch{
-		{
-			Name:            "tlsMode-istio",
-			Match:           &structpb.Struct{Fields: map[string]*structpb.Value{"tlsMode": structpb.NewStringValue(model.TLSModeIstio)}},
-			TransportSocket: transportSocket(ctx),
-		},
-		{Name: "tlsMode-disabled", Match: &structpb.Struct{}, TransportSocket: rawBufferSocket},
+		{Name: "tlsMode-istio", Match: tlsModeIstioMatch, TransportSocket: transportSocket(ctx)},
+		{Name: "tlsMode-disabled", Match: emptyMatch, TransportSocket: rawBufferSocket},
 	}
 }
+
+// tlsModeIstioMatch and emptyMatch are the matches of autoMTLSMatches: one
+// message each shared by every cluster, never modified.
+var (
+	tlsModeIstioMatch = &structpb.Struct{Fields: map[string]*structpb.Value{"tlsMode": structpb.NewStringValue(model.TLSModeIstio)}}
+	emptyMatch        = &structpb.Struct{}
+)
 
 // istioMutualTLS originates mesh mTLS: SVID "default", roots "ROOTCA", SNI
 // outbound_.<port>_.<subset>_.<host>, SANs of the service's identities; ALPN
@@ -398,17 +416,26 @@ func (b *builder) istioMutualTLS(t *model.ClientTLS, svc *service, sp model.Serv
 		Sni: sni,
 		CommonTlsContext: &tlsv3.CommonTlsContext{
 			AlpnProtocols:                  alpn,
-			TlsParams:                      &tlsv3.TlsParameters{TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_2, TlsMaximumProtocolVersion: tlsv3.TlsParameters_TLSv1_3},
-			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{sdsConfig(SecretDefault)},
+			TlsParams:                      meshTLSParams,
+			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{defaultSDS},
 			ValidationContextType: &tlsv3.CommonTlsContext_CombinedValidationContext{
 				CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
 					DefaultValidationContext:         vc,
-					ValidationContextSdsSecretConfig: sdsConfig(SecretRootCA),
+					ValidationContextSdsSecretConfig: rootCASDS,
 				},
 			},
 		},
 	}
 }
+
+// meshTLSParams, defaultSDS and rootCASDS are parts of istioMutualTLS's
+// context shared by every cluster: the context is marshalled into the
+// cluster's transport socket at once (transportSocket) and never modified.
+var (
+	meshTLSParams = &tlsv3.TlsParameters{TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_2, TlsMaximumProtocolVersion: tlsv3.TlsParameters_TLSv1_3}
+	defaultSDS    = sdsConfig(SecretDefault)
+	rootCASDS     = sdsConfig(SecretRootCA)
+)
 
 // meshALPN is what istio.alpn would offer on mesh mTLS for a cluster that only
 // HTTP routes use; the envoy flavour sets it on the cluster since upstream
@@ -424,22 +451,36 @@ func meshALPN(h2 bool) []string {
 // serviceIdentities are the SPIFFE IDs of the service's workloads (and a
 // ServiceEntry's subjectAltNames), sorted.
 func (ix *Index) serviceIdentities(svc *service) []string {
-	seen := map[string]bool{}
+	var seen map[string]bool // made once out is long enough that a scan costs more
 	var out []string
 	for _, in := range svc.Instances {
 		td := in.Cluster.TrustDomain
 		if td == "" {
 			td = ix.opts.TrustDomain
 		}
-		for _, ep := range in.Svc.Endpoints {
-			if ep.ServiceAccount == "" {
+		eps := in.Svc.Endpoints
+		for i := range eps {
+			sa := eps[i].ServiceAccount
+			if sa == "" || (i > 0 && sa == eps[i-1].ServiceAccount) { // most endpoints repeat the one before
 				continue
 			}
-			id := "spiffe://" + td + "/ns/" + in.Svc.Namespace + "/sa/" + ep.ServiceAccount
-			if !seen[id] {
+			id := "spiffe://" + td + "/ns/" + in.Svc.Namespace + "/sa/" + sa
+			switch {
+			case seen != nil:
+				if seen[id] {
+					continue
+				}
 				seen[id] = true
-				out = append(out, id)
+			case slices.Contains(out, id):
+				continue
+			case len(out) == 8:
+				seen = make(map[string]bool, 16)
+				for _, x := range out {
+					seen[x] = true
+				}
+				seen[id] = true
 			}
+			out = append(out, id)
 		}
 	}
 	if svc.Entry != nil {

@@ -76,12 +76,24 @@ type localityGroup struct {
 // pol is the cluster's traffic policy, for locality load balancing.
 func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort, subset *model.Subset, drTLS *model.ClientTLSMode, pol policy, sniDNAT bool) *endpointv3.ClusterLoadAssignment {
 	groups := map[model.Locality]*localityGroup{}
+	total := 0
+	for _, in := range svc.Instances {
+		total += len(in.Svc.Endpoints)
+	}
+	var last *localityGroup // endpoints come in runs of one locality: most lookups are the last group
 	group := func(l model.Locality) *localityGroup {
+		if last != nil && last.loc == l {
+			return last
+		}
 		g := groups[l]
 		if g == nil {
 			g = &localityGroup{loc: l, gateway: map[model.NetworkGateway]uint32{}}
+			if len(groups) == 0 {
+				g.eps = make([]epEntry, 0, total) // the only group of most services
+			}
 			groups[l] = g
 		}
+		last = g
 		return g
 	}
 	gw := b.ix.networkGateways()
@@ -108,7 +120,8 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 			if sniDNAT {
 				// the client's own mTLS passes through: the label decides
 				if local && mtls {
-					group(ep.Locality).eps = append(group(ep.Locality).eps, epEntry{addr: ep.Address, port: port, weight: scale, mtls: true, topo: topo(ep, network, in.Cluster.ID)})
+					g := group(ep.Locality)
+					g.eps = append(g.eps, epEntry{addr: ep.Address, port: port, weight: scale, mtls: true, topo: topo(ep, network, in.Cluster.ID)})
 				}
 				continue
 			}
@@ -116,7 +129,8 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 				mtls = *drTLS == model.ClientTLSIstioMutual
 			}
 			if local {
-				group(ep.Locality).eps = append(group(ep.Locality).eps, epEntry{addr: ep.Address, port: port, weight: scale, mtls: mtls, topo: topo(ep, network, in.Cluster.ID)})
+				g := group(ep.Locality)
+				g.eps = append(g.eps, epEntry{addr: ep.Address, port: port, weight: scale, mtls: mtls, topo: topo(ep, network, in.Cluster.ID)})
 				continue
 			}
 			gws := gw.forEndpoint(network, in.Cluster.ID)

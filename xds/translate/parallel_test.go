@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"testing"
 
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/meshgate/meshgate/discovery/model"
@@ -68,6 +69,28 @@ func equalMsgs[T proto.Message](t *testing.T, what string, a, b []T) {
 	for i := range a {
 		if !proto.Equal(a[i], b[i]) {
 			t.Fatalf("%s[%d] differs:\n%v\n%v", what, i, a[i], b[i])
+		}
+	}
+}
+
+// TestIstioTLSModeMetadataValid: validCLA leaves the shared metadata out of
+// each endpoint's validation because it is valid; and a CLA with an invalid
+// endpoint fails the same way through validCLA as through ValidateAll, its
+// endpoints keeping their metadata.
+func TestIstioTLSModeMetadataValid(t *testing.T) {
+	if err := istioTLSModeMetadata.ValidateAll(); err != nil {
+		t.Fatal(err)
+	}
+	la := appendLbEndpoints(nil, []epEntry{{addr: "10.0.0.1", port: 80, weight: 1, mtls: true}, {addr: "10.0.0.2", port: 70000, weight: 1, mtls: true}})
+	cla := &endpointv3.ClusterLoadAssignment{ClusterName: "c", Endpoints: []*endpointv3.LocalityLbEndpoints{{LbEndpoints: la}}}
+	want := cla.ValidateAll()
+	got := validCLA{cla}.ValidateAll()
+	if want == nil || got == nil || want.Error() != got.Error() {
+		t.Fatalf("ValidateAll %v, validCLA %v", want, got)
+	}
+	for _, lb := range la {
+		if lb.Metadata != istioTLSModeMetadata {
+			t.Fatal("an endpoint lost its metadata")
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
@@ -26,13 +27,48 @@ func rdsName(fc *listenerv3.FilterChain) string {
 
 type validator interface{ ValidateAll() error }
 
+// validCLA validates an endpoint assignment as ValidateAll does, without
+// validating istioTLSModeMetadata once per endpoint (most endpoints share
+// it; it is constant and valid, TestIstioTLSModeMetadataValid): the
+// endpoints that hold it are given none while the rest is validated, then
+// get it back. The assignment is the translation's own, not yet published:
+// no one else reads it meanwhile.
+func validateOne(v validator) error {
+	if la, ok := v.(*endpointv3.ClusterLoadAssignment); ok {
+		return validCLA{la}.ValidateAll()
+	}
+	return v.ValidateAll()
+}
+
+type validCLA struct {
+	*endpointv3.ClusterLoadAssignment
+}
+
+func (v validCLA) ValidateAll() error {
+	var buf [64]*endpointv3.LbEndpoint
+	held := buf[:0]
+	for _, lle := range v.Endpoints {
+		for _, lb := range lle.GetLbEndpoints() {
+			if lb != nil && lb.Metadata == istioTLSModeMetadata {
+				lb.Metadata = nil
+				held = append(held, lb)
+			}
+		}
+	}
+	err := v.ClusterLoadAssignment.ValidateAll()
+	for _, lb := range held {
+		lb.Metadata = istioTLSModeMetadata
+	}
+	return err
+}
+
 // keepValid drops resources that fail Envoy's validation rules (protoc-gen-validate)
 // and reports each as an error naming the resource.
 // The resources are validated on every CPU (ValidateAll only reads them),
 // the errors reported in their order.
 func keepValid[T validator](b *builder, kind string, in []T, name func(T) string) []T {
 	errs := make([]error, len(in))
-	parallel(len(in), func(i int) { errs[i] = in[i].ValidateAll() })
+	parallel(len(in), func(i int) { errs[i] = validateOne(in[i]) })
 	out := in[:0]
 	for i, r := range in {
 		if err := errs[i]; err != nil {
