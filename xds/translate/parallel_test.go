@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/meshgate/meshgate/discovery/model"
@@ -91,6 +92,29 @@ func TestIstioTLSModeMetadataValid(t *testing.T) {
 	for _, lb := range la {
 		if lb.Metadata != istioTLSModeMetadata {
 			t.Fatal("an endpoint lost its metadata")
+		}
+	}
+}
+
+// TestValidateSplitMatchesValidateAll: a route configuration of many virtual
+// hosts validated in parts gives ValidateAll's answer, valid or not, and keeps
+// its virtual hosts.
+func TestValidateSplitMatchesValidateAll(t *testing.T) {
+	for _, bad := range []int{-1, 0, 70, 99} {
+		rc := &routev3.RouteConfiguration{Name: "http.80"}
+		for i := range 100 {
+			vh := &routev3.VirtualHost{Name: fmt.Sprintf("h%d", i), Domains: []string{fmt.Sprintf("h%d.example.com", i)}}
+			if i == bad {
+				vh.Domains = nil // min_items 1
+			}
+			rc.VirtualHosts = append(rc.VirtualHosts, vh)
+		}
+		want, got := rc.ValidateAll(), validateOne(rc)
+		if fmt.Sprint(want) != fmt.Sprint(got) || (bad >= 0) != (got != nil) {
+			t.Fatalf("bad=%d: ValidateAll %v, validateOne %v", bad, want, got)
+		}
+		if len(rc.VirtualHosts) != 100 {
+			t.Fatalf("bad=%d: %d virtual hosts left", bad, len(rc.VirtualHosts))
 		}
 	}
 }

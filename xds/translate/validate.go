@@ -2,11 +2,13 @@ package translate
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 )
@@ -34,11 +36,45 @@ type validator interface{ ValidateAll() error }
 // get it back. The assignment is the translation's own, not yet published:
 // no one else reads it meanwhile.
 func validateOne(v validator) error {
-	if la, ok := v.(*endpointv3.ClusterLoadAssignment); ok {
-		return validCLA{la}.ValidateAll()
+	switch r := v.(type) {
+	case *endpointv3.ClusterLoadAssignment:
+		return validCLA{r}.ValidateAll()
+	case *routev3.RouteConfiguration:
+		return validateSplit(r, &r.VirtualHosts)
+	case *listenerv3.Listener:
+		return validateSplit(r, &r.FilterChains)
 	}
 	return v.ValidateAll()
 }
+
+// validateSplit is whole.ValidateAll() for a resource with many parts (the
+// virtual hosts of a gateway's route configuration, the filter chains of an
+// east-west listener: thousands): the parts are validated on every CPU, then
+// the rest without them. Neither message has a rule on the number of parts;
+// whenever anything fails, the whole is validated again as it is, so the
+// error is exactly ValidateAll's. The resource is the translation's own, not
+// yet published: no one else reads it meanwhile.
+func validateSplit[P validator](whole validator, parts *[]P) error {
+	ps := *parts
+	if len(ps) < minSplitParts {
+		return whole.ValidateAll()
+	}
+	errs := make([]error, len(ps))
+	parallel(len(ps), func(i int) { errs[i] = ps[i].ValidateAll() })
+	if errors.Join(errs...) != nil {
+		return whole.ValidateAll()
+	}
+	*parts = nil
+	err := whole.ValidateAll()
+	*parts = ps
+	if err != nil {
+		return whole.ValidateAll()
+	}
+	return nil
+}
+
+// minSplitParts: below this many parts, validateSplit validates the whole at once.
+const minSplitParts = 64
 
 type validCLA struct {
 	*endpointv3.ClusterLoadAssignment
