@@ -19,7 +19,7 @@
 // the one a single goroutine gives (TestParallelClustersMatchSequential).
 // Messages that never change (the Istio-mTLS metadata and transport socket
 // matches, the workload SDS configs) are shared by every resource that holds
-// them: a Result's resources are read, never modified.
+// them; no caller modifies them.
 // Hosts are the Services of every cluster (<svc>.<ns>.svc.<domain suffix>,
 // merged by namespace sameness), the local ServiceEntries, and the
 // Multi-Cluster Services hosts <svc>.<ns>.svc.clusterset.local of every
