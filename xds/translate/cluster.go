@@ -202,16 +202,20 @@ func effectivePolicy(dr *model.DestinationRule, subset *model.Subset, port uint3
 }
 
 func (b *builder) cluster(name string, svc *service, sp model.ServicePort, ref clusterRef, pol policy) *clusterv3.Cluster {
-	c := &clusterv3.Cluster{
-		Name:           name,
-		ConnectTimeout: durationpb.New(defaultConnectTimeout),
-		LbPolicy:       clusterv3.Cluster_LEAST_REQUEST,
-		CircuitBreakers: &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{{
-			MaxConnections: wrapperspb.UInt32(math.MaxUint32), MaxPendingRequests: wrapperspb.UInt32(math.MaxUint32),
-			MaxRequests: wrapperspb.UInt32(math.MaxUint32), MaxRetries: wrapperspb.UInt32(math.MaxUint32),
-		}}},
-		CommonLbConfig: &clusterv3.Cluster_CommonLbConfig{HealthyPanicThreshold: &typev3.Percent{}},
+	m := &clusterMsgs{} // the messages every cluster has, allocated together
+	c := &m.c
+	c.Name, c.LbPolicy = name, clusterv3.Cluster_LEAST_REQUEST
+	m.timeout.Seconds, m.timeout.Nanos = int64(defaultConnectTimeout/time.Second), int32(defaultConnectTimeout%time.Second)
+	c.ConnectTimeout = &m.timeout
+	for i := range m.max {
+		m.max[i].Value = math.MaxUint32
 	}
+	m.th.MaxConnections, m.th.MaxPendingRequests, m.th.MaxRequests, m.th.MaxRetries = &m.max[0], &m.max[1], &m.max[2], &m.max[3]
+	m.ths[0] = &m.th
+	m.cb.Thresholds = m.ths[:]
+	c.CircuitBreakers = &m.cb
+	m.lb.HealthyPanicThreshold = &m.panic
+	c.CommonLbConfig = &m.lb
 	b.setDiscovery(c, svc, sp)
 	b.applyPolicy(c, pol)
 	b.applyLocalityCluster(c, pol)
@@ -248,6 +252,20 @@ func (b *builder) cluster(name string, svc *service, sp model.ServicePort, ref c
 	}
 	setProtocolOptions(c, hpo)
 	return c
+}
+
+// clusterMsgs are the messages cluster gives every cluster: its connect
+// timeout, circuit breakers (every limit at its maximum) and common load
+// balancing config (panic threshold 0%).
+type clusterMsgs struct {
+	c       clusterv3.Cluster
+	timeout durationpb.Duration
+	cb      clusterv3.CircuitBreakers
+	ths     [1]*clusterv3.CircuitBreakers_Thresholds
+	th      clusterv3.CircuitBreakers_Thresholds
+	max     [4]wrapperspb.UInt32Value
+	lb      clusterv3.Cluster_CommonLbConfig
+	panic   typev3.Percent
 }
 
 const httpProtocolOptionsName = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
