@@ -2,9 +2,11 @@ package translate
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -27,12 +29,85 @@ func rdsName(fc *listenerv3.FilterChain) string {
 
 type validator interface{ ValidateAll() error }
 
+// validCLA validates an endpoint assignment as ValidateAll does, without
+// validating istioTLSModeMetadata once per endpoint (most endpoints share
+// it; it is constant and valid, TestIstioTLSModeMetadataValid): the
+// endpoints that hold it are given none while the rest is validated, then
+// get it back. The assignment is the translation's own, not yet published:
+// no one else reads it meanwhile.
+func validateOne(v validator) error {
+	switch r := v.(type) {
+	case *endpointv3.ClusterLoadAssignment:
+		return validCLA{r}.ValidateAll()
+	case *routev3.RouteConfiguration:
+		return validateSplit(r, &r.VirtualHosts)
+	case *listenerv3.Listener:
+		return validateSplit(r, &r.FilterChains)
+	}
+	return v.ValidateAll()
+}
+
+// validateSplit is whole.ValidateAll() for a resource with many parts (the
+// virtual hosts of a gateway's route configuration, the filter chains of an
+// east-west listener: thousands): the parts are validated on every CPU, then
+// the rest without them. Neither message has a rule on the number of parts;
+// whenever anything fails, the whole is validated again as it is, so the
+// error is exactly ValidateAll's. The resource is the translation's own, not
+// yet published: no one else reads it meanwhile.
+func validateSplit[P validator](whole validator, parts *[]P) error {
+	ps := *parts
+	if len(ps) < minSplitParts {
+		return whole.ValidateAll()
+	}
+	errs := make([]error, len(ps))
+	parallel(len(ps), func(i int) { errs[i] = ps[i].ValidateAll() })
+	if errors.Join(errs...) != nil {
+		return whole.ValidateAll()
+	}
+	*parts = nil
+	err := whole.ValidateAll()
+	*parts = ps
+	if err != nil {
+		return whole.ValidateAll()
+	}
+	return nil
+}
+
+// minSplitParts: below this many parts, validateSplit validates the whole at once.
+const minSplitParts = 64
+
+type validCLA struct {
+	*endpointv3.ClusterLoadAssignment
+}
+
+func (v validCLA) ValidateAll() error {
+	var buf [64]*endpointv3.LbEndpoint
+	held := buf[:0]
+	for _, lle := range v.Endpoints {
+		for _, lb := range lle.GetLbEndpoints() {
+			if lb != nil && lb.Metadata == istioTLSModeMetadata {
+				lb.Metadata = nil
+				held = append(held, lb)
+			}
+		}
+	}
+	err := v.ClusterLoadAssignment.ValidateAll()
+	for _, lb := range held {
+		lb.Metadata = istioTLSModeMetadata
+	}
+	return err
+}
+
 // keepValid drops resources that fail Envoy's validation rules (protoc-gen-validate)
 // and reports each as an error naming the resource.
+// The resources are validated on every CPU (ValidateAll only reads them),
+// the errors reported in their order.
 func keepValid[T validator](b *builder, kind string, in []T, name func(T) string) []T {
+	errs := make([]error, len(in))
+	parallel(len(in), func(i int) { errs[i] = validateOne(in[i]) })
 	out := in[:0]
-	for _, r := range in {
-		if err := r.ValidateAll(); err != nil {
+	for i, r := range in {
+		if err := errs[i]; err != nil {
 			b.out.Errors = append(b.out.Errors, fmt.Errorf("%s %q failed Envoy validation and was dropped: %w", kind, name(r), err))
 			continue
 		}
