@@ -23,6 +23,7 @@ import (
 	gwlisters "sigs.k8s.io/gateway-api/pkg/client/listers/apis/v1"
 
 	"github.com/meshgate/meshgate/discovery/convert"
+	"github.com/meshgate/meshgate/discovery/kube"
 	"github.com/meshgate/meshgate/discovery/model"
 )
 
@@ -196,24 +197,7 @@ var statusResources = []string{"gatewayclasses", "gateways", "httproutes", "grpc
 // served returns the resources of statusResources the API server serves at
 // v1 (none, without error, when it serves no such group version).
 func (w *Writer) served() ([]string, error) {
-	res, err := w.dc.ServerResourcesForGroupVersion(convert.GatewayAPIGroup + "/v1")
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	have := map[string]bool{}
-	for _, r := range res.APIResources {
-		have[r.Name] = true
-	}
-	var out []string
-	for _, r := range statusResources {
-		if have[r] {
-			out = append(out, r)
-		}
-	}
-	return out, nil
+	return kube.ServedResources(w.dc, convert.GatewayAPIGroup+"/v1", statusResources)
 }
 
 // runServed runs informers on the kinds served and the reconcile loop

@@ -38,10 +38,16 @@ type gatewayAPISet struct {
 var gatewayAPIResources = []string{"gatewayclasses", "gateways", "httproutes", "grpcroutes", "tlsroutes", "tcproutes", "referencegrants"}
 
 // servedGatewayAPI returns the resources of gatewayAPIResources the API
-// server serves at v1 (none, without error, when it serves no such group
-// version).
+// server serves at v1.
 func servedGatewayAPI(dc discovery.DiscoveryInterface) ([]string, error) {
-	res, err := dc.ServerResourcesForGroupVersion(gatewayAPIVersion)
+	return ServedResources(dc, gatewayAPIVersion, gatewayAPIResources)
+}
+
+// ServedResources returns those of want (resource names, in want's order)
+// that the API server serves in groupVersion: none, without error, when it
+// serves no such group version (its CRDs are not installed).
+func ServedResources(dc discovery.DiscoveryInterface, groupVersion string, want []string) ([]string, error) {
+	res, err := dc.ServerResourcesForGroupVersion(groupVersion)
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
@@ -53,7 +59,7 @@ func servedGatewayAPI(dc discovery.DiscoveryInterface) ([]string, error) {
 		served[r.Name] = true
 	}
 	var out []string
-	for _, r := range gatewayAPIResources {
+	for _, r := range want {
 		if served[r] {
 			out = append(out, r)
 		}
