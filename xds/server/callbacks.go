@@ -253,6 +253,14 @@ func (c callbacks) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscover
 
 func (c callbacks) OnStreamDeltaResponse(id int64, req *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
 	if st := c.stream(id, true); st != nil {
+		if st.proxy != nil {
+			switch req.GetTypeUrl() {
+			case resource.ClusterType:
+				st.proxy.group.deltaClustersModified(st.proxy, resp.GetResources())
+			case resource.EndpointType:
+				st.proxy.group.endpointsResent(st.proxy, resp.GetResources())
+			}
+		}
 		c.response(st, req.GetTypeUrl(), resp.GetNonce(), resp.GetSystemVersionInfo())
 	}
 }
@@ -285,11 +293,11 @@ func (m muxCache) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscripti
 	if req.GetTypeUrl() != resource.EndpointType {
 		return m.s.snaps.CreateDeltaWatch(req, sub, ch)
 	}
-	g := m.s.groupOf(req.GetNode().GetId())
-	if g == nil {
+	p := m.s.proxyOf(req.GetNode().GetId())
+	if p == nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "node %q is not connected", req.GetNode().GetId())
 	}
-	return g.watchEndpoints(&parkedWatch{deltaReq: req, sub: sub, deltaCh: ch})
+	return p.group.watchEndpoints(&parkedWatch{deltaReq: req, sub: resendSub{sub, p}, deltaCh: ch})
 }
 
 func (m muxCache) Fetch(context.Context, *cache.Request) (cache.Response, error) {

@@ -49,11 +49,13 @@
 //   - make-before-break: an Envoy whose listeners or routes change first gets
 //     the new clusters (with the old listeners), and the new listeners and
 //     routes only after those clusters have been sent to it;
-//   - a state-of-the-world cluster response that modifies an EDS cluster is
-//     followed by that cluster's endpoints again (stage.go,
-//     clustersModified): Envoy warms the rebuilt cluster until they come
-//     (initial_fetch_timeout 0), and would otherwise never ACK the clusters
-//     (delta xDS: not yet handled);
+//   - a cluster response that modifies an EDS cluster is followed by that
+//     cluster's endpoints again (stage.go: clustersModified for the state
+//     of the world; deltaClustersModified for delta, where the endpoint
+//     cache versions each resource by content, so the stream is made to
+//     count those names as not held until they are sent): Envoy warms the
+//     rebuilt cluster until they come (initial_fetch_timeout 0), and would
+//     otherwise never ACK the clusters;
 //   - a NACK is recorded (per proxy, metric, log) and the rejected version is
 //     not sent again; the proxy keeps its last good configuration;
 //   - a translation that fails as a whole keeps every proxy's last good

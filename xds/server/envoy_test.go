@@ -513,12 +513,13 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // must answer that request (istiod pushes endpoints after clusters for the
 // same reason); Envoy ACKs the new clusters and keeps serving.
 //
-// State of the world only: over delta xDS Envoy stalls the same way, and
-// the endpoint cache versions each resource by its content, so handing it
-// the same endpoints again sends nothing (not fixed yet).
+// Over delta xDS the endpoint cache versions each resource by its content,
+// so handing it the same endpoints again sends nothing: the proxy's stream
+// is told it no longer holds them (stage.go, clustersModified), and they are
+// sent again.
 func TestRealEnvoyModifiedClusterWarms(t *testing.T) {
 	envoy := envoytest.Path(t)
-	for _, api := range []corev3.ApiConfigSource_ApiType{corev3.ApiConfigSource_GRPC} {
+	for _, api := range []corev3.ApiConfigSource_ApiType{corev3.ApiConfigSource_GRPC, corev3.ApiConfigSource_DELTA_GRPC} {
 		t.Run(api.String(), func(t *testing.T) {
 			w, mat := newEnvoyEnv(t)
 			srv, addr := startEnvoyServer(t, mat, translate.DefaultOptions(), loopbackTranslate)

@@ -270,6 +270,9 @@ func (g *group) applyDeletesLocked() {
 		delete(g.edsRes, n)
 	}
 	clear(g.edsDelete)
+	for _, p := range g.members {
+		p.dropResendLocked(names) // gone: the cache must see them held to send their removal
+	}
 	if err := g.eds.UpdateResources(nil, names); err != nil {
 		g.s.log.Error("endpoint cache: removing endpoints", "group", g.key, "err", err)
 	}

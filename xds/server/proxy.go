@@ -45,6 +45,12 @@ type proxy struct {
 	waitEDS      map[string]bool
 	advanceOnEDS bool
 	waitGone     map[string]bool
+	// edsResend are endpoint resources a delta stream must get again
+	// although it holds them (deltaClustersModified): the endpoint cache
+	// does not see them among what the stream holds (resendSub) until they
+	// have been sent. Replaced, never modified, under group.mu; read by the
+	// endpoint cache without it.
+	edsResend atomic.Pointer[map[string]struct{}]
 
 	mu           sync.Mutex
 	pubChangedAt [numKinds]time.Time
@@ -166,12 +172,16 @@ func (s *Server) detach(p *proxy) {
 }
 
 func (s *Server) groupOf(nodeID string) *group {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if p := s.proxies[nodeID]; p != nil {
+	if p := s.proxyOf(nodeID); p != nil {
 		return p.group
 	}
 	return nil
+}
+
+func (s *Server) proxyOf(nodeID string) *proxy {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.proxies[nodeID]
 }
 
 // ProxyStatus is the state of one connected proxy (for /debug/proxies).

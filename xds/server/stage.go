@@ -2,9 +2,12 @@ package server
 
 import (
 	"crypto/sha256"
+	"maps"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -203,6 +206,112 @@ func (g *group) clustersModified(p *proxy, version string, res []*anypb.Any) {
 	}
 }
 
+// deltaClustersModified is the delta xDS counterpart of clustersModified,
+// called with a delta cluster response to p before it is written. Such a
+// response carries only clusters that are new or changed, so an EDS cluster
+// in it whose endpoints p already asks for is one Envoy holds and now
+// rebuilds and warms (a new one asks for its endpoints anew and the cache
+// answers by itself). The endpoint cache versions delta resources by their
+// content and sends a stream only what differs from what it holds, so
+// handing it the same endpoints again sends nothing: those names are marked
+// on p (edsResend), its stream's watch does not count them as held
+// (resendSub), and they are handed to the cache again, which sends them to
+// this stream after these clusters (on an open watch at once, otherwise in
+// answer to the next endpoint request). Other members' delta streams hold
+// them and get nothing; state-of-the-world members get them again
+// (harmless).
+func (g *group) deltaClustersModified(p *proxy, res []*discoveryv3.Resource) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	subscribed := p.subscribedLocked(resource.EndpointType)
+	if len(subscribed) == 0 {
+		return // the first clusters: nothing is held yet
+	}
+	var touch map[string]types.Resource
+	for _, r := range res {
+		c := &clusterv3.Cluster{}
+		if err := r.GetResource().UnmarshalTo(c); err != nil {
+			continue
+		}
+		name := edsName(c)
+		it, ok := g.edsRes[name]
+		if name == "" || !ok || !subscribed[name] {
+			continue
+		}
+		if touch == nil {
+			touch = map[string]types.Resource{}
+		}
+		touch[name] = it.raw
+	}
+	if len(touch) == 0 {
+		return
+	}
+	resend := map[string]struct{}{}
+	if old := p.edsResend.Load(); old != nil {
+		maps.Copy(resend, *old)
+	}
+	for name := range touch {
+		resend[name] = struct{}{}
+	}
+	p.edsResend.Store(&resend)
+	if err := g.eds.UpdateResources(touch, nil); err != nil {
+		g.s.log.Error("endpoint cache: re-sending the endpoints of modified clusters", "group", g.key, "err", err)
+	}
+}
+
+// endpointsResent is called with a delta endpoint response to p before it
+// is written: the names it carries are no longer to be sent again.
+func (g *group) endpointsResent(p *proxy, res []*discoveryv3.Resource) {
+	if p.edsResend.Load() == nil {
+		return
+	}
+	names := make([]string, 0, len(res))
+	for _, r := range res {
+		names = append(names, r.GetName())
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p.dropResendLocked(names)
+}
+
+// dropResendLocked removes names from p.edsResend.
+func (p *proxy) dropResendLocked(names []string) {
+	old := p.edsResend.Load()
+	if old == nil {
+		return
+	}
+	resend := maps.Clone(*old)
+	for _, n := range names {
+		delete(resend, n)
+	}
+	if len(resend) == 0 {
+		p.edsResend.Store(nil)
+		return
+	}
+	p.edsResend.Store(&resend)
+}
+
+// resendSub is a delta stream's endpoint subscription as the endpoint cache
+// sees it: the names p must get again (edsResend) are not among those it
+// holds, so the cache sends them.
+type resendSub struct {
+	cache.Subscription
+	p *proxy
+}
+
+func (s resendSub) ReturnedResources() map[string]string {
+	held := s.Subscription.ReturnedResources()
+	resend := s.p.edsResend.Load()
+	if resend == nil {
+		return held
+	}
+	out := maps.Clone(held)
+	for n := range *resend {
+		delete(out, n)
+	}
+	return out
+}
+
 // edsCluster is an EDS cluster as sent: its endpoint resource and the
 // hash of its encoding.
 type edsCluster struct {
@@ -250,6 +359,9 @@ func (g *group) requested(p *proxy, typeURL string, sotwNames, subscribe, unsubs
 		}
 		for _, n := range unsubscribe {
 			delete(set, n)
+		}
+		if typeURL == resource.EndpointType && len(unsubscribe) > 0 {
+			p.dropResendLocked(unsubscribe)
 		}
 	}
 	if p.phase != phaseBeforeRemove && p.waitEDS == nil {
