@@ -48,7 +48,7 @@ var istiodOnly = []string{"apiextensions.k8s.io/customresourcedefinitions", "gat
 // The reader of deploy/meshgate/15-remote-reader.yaml (the identity
 // create-remote-secret sets up) against a real API server: with a token of
 // it, meshgate's remote-cluster controller syncs the cluster (both informer
-// modes), join verifies the secret and the gossip Service is found, and the
+// modes) with its ServiceExports, join verifies the secret and the gossip Service is found, and the
 // API server's audit log shows every one of their requests allowed and
 // within the grants; every granted resource is read by meshgate or by
 // istiod (istiodOnly); every grant is read-only; and the token is refused
@@ -71,6 +71,18 @@ func TestReaderRBAC(t *testing.T) {
 		}
 	}
 	if err := a.ApplyYAML(ctx, []byte(world+readerWorld)); err != nil {
+		t.Fatal(err)
+	}
+	// the MCS CRDs and an export: a daemon with --multicluster-services
+	// reads them with the reader's token
+	crds, err := os.ReadFile(filepath.Join(mcsDir, "00-crds.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kubetest.InstallCRDs(ctx, c.RESTConfig(), crds, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ApplyYAML(ctx, []byte("apiVersion: multicluster.x-k8s.io/v1alpha1\nkind: ServiceExport\nmetadata: {name: echo, namespace: app}\n")); err != nil {
 		t.Fatal(err)
 	}
 	admin, err := kubernetes.NewForConfig(c.RESTConfig())
@@ -197,7 +209,7 @@ func runRemoteController(t *testing.T, secret *corev1.Secret) {
 	defer cancel()
 	var mu sync.Mutex
 	var got *model.ClusterState
-	ctl, err := remote.NewController(remote.Config{LocalClusterID: "cluster-a", SyncTimeout: time.Minute}, remote.Options{
+	ctl, err := remote.NewController(remote.Config{LocalClusterID: "cluster-a", SyncTimeout: time.Minute, ServiceExports: true}, remote.Options{
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Publish: func(cs *model.ClusterState, _ []error) { mu.Lock(); got = cs; mu.Unlock() },
 		Remove:  func(string) {},
@@ -220,6 +232,9 @@ func runRemoteController(t *testing.T, secret *corev1.Secret) {
 		}
 		if svc := got.Service("echo.app.svc.cluster.local"); svc == nil || len(svc.Endpoints) != 1 {
 			return "echo or its endpoint missing"
+		}
+		if got.ServiceExport("app", "echo") == nil {
+			return "the ServiceExport app/echo missing"
 		}
 		return ""
 	})

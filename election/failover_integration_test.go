@@ -167,6 +167,26 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 	}
 }
 
+// waitOneLeader waits until exactly one of the two replicas leads and p
+// holds cluster a from it; it returns the leader and the other.
+func waitOneLeader(t *testing.T, p *federation.Node, reps []*replica) (leader, other *replica) {
+	t.Helper()
+	eventually(t, 3*leaseDuration, "one replica leads and p holds a from it", func() bool {
+		m, ok := leaderSeenBy(p)
+		if !ok {
+			return false
+		}
+		for i, r := range reps {
+			if r.node.Name() == m.Name && r.node.Leading() && !reps[1-i].node.Leading() {
+				leader, other = r, reps[1-i]
+				return true
+			}
+		}
+		return false
+	})
+	return leader, other
+}
+
 // leaderSeenBy returns the member p names the leader of cluster a.
 func leaderSeenBy(p *federation.Node) (federation.Member, bool) {
 	for _, m := range p.Members() {
@@ -211,20 +231,7 @@ func TestLeaderFailover(t *testing.T) {
 	p, _ := e.node("p", false)
 	reps := []*replica{startReplica(t, e, kc, "a-pod-1"), startReplica(t, e, kc, "a-pod-2")}
 
-	var leader, other *replica
-	eventually(t, 3*leaseDuration, "one replica leads and p holds a from it", func() bool {
-		m, ok := leaderSeenBy(p)
-		if !ok {
-			return false
-		}
-		for i, r := range reps {
-			if r.node.Name() == m.Name && r.node.Leading() && !reps[1-i].node.Leading() {
-				leader, other = r, reps[1-i]
-				return true
-			}
-		}
-		return false
-	})
+	leader, other := waitOneLeader(t, p, reps)
 	first, _ := leaderSeenBy(p)
 	t.Logf("%s leads under %+v", leader.id, *first.Lease)
 

@@ -67,20 +67,7 @@ func TestLeaseRecreated(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	p, _ := e.node("p", false, func(_ *federation.Config, o *federation.Options) { o.Registerer = reg })
 	reps := []*replica{startReplica(t, e, kc, "a-pod-1"), startReplica(t, e, kc, "a-pod-2")}
-	var leader, other *replica
-	eventually(t, 3*leaseDuration, "one replica leads and p holds a from it", func() bool {
-		m, ok := leaderSeenBy(p)
-		if !ok {
-			return false
-		}
-		for i, r := range reps {
-			if r.node.Name() == m.Name && r.node.Leading() && !reps[1-i].node.Leading() {
-				leader, other = r, reps[1-i]
-				return true
-			}
-		}
-		return false
-	})
+	leader, other := waitOneLeader(t, p, reps)
 	first, _ := leaderSeenBy(p)
 	term := *first.Lease
 	eventually(t, 10*time.Second, other.id+" knows the leader's term from gossip", func() bool {

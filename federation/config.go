@@ -124,6 +124,10 @@ type Config struct {
 	// a decompressed cluster state. Defaults 16 MiB and 64 MiB.
 	MaxFrameBytes int
 	MaxBodyBytes  int
+
+	// noDeltas (tests) publishes records without the Deltas capability,
+	// as a release before state deltas does.
+	noDeltas bool
 }
 
 // DefaultConfig returns the defaults: memberlist's WAN profile, a 5 minute
@@ -287,4 +291,12 @@ type Options struct {
 	// (X509Auth). Required unless Config.Insecure; with Insecure and no
 	// Auth, records are neither signed nor verified (development only).
 	Auth RecordAuth
+	// SealingSeed, when set (at least 32 secret bytes), derives the sealing
+	// key pair (with the mesh and cluster ids) instead of making a random
+	// one at each start: replicas of a cluster given the same seed (the
+	// daemon derives it from the CA key they share) have the same key, so
+	// every replica opens the remote secrets sealed for the cluster, and a
+	// restart keeps the key (no re-sealing). It must be secret: whoever
+	// knows it opens them.
+	SealingSeed []byte
 }

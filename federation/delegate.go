@@ -66,6 +66,9 @@ func (d *delegate) NotifyMsg(b []byte) {
 			if m.Timing != nil {
 				n.clockSample(m.Holder, m.Timing, arrived) // before the record: its times use the new estimate
 			}
+			if m.DeltaBase != nil && !n.rebuildDelta(&m) {
+				return
+			}
 			n.offerRecord(m.Record, m.Holder)
 		}
 	default:

@@ -1,9 +1,11 @@
 package federation
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -180,6 +182,10 @@ func (n *Node) sendRequest(j fetchJob, to *memberlist.Node) {
 	q := wire.Request{Mesh: n.cfg.MeshID, Requester: n.name, Cluster: j.cluster, Have: j.have, Revive: j.revive}
 	n.mu.Lock()
 	timed := n.timedLocked(to.Name)
+	if r := n.records[j.cluster]; r != nil && j.have > 0 && r.rec.Generation == j.have && j.cluster != n.cfg.ClusterID && !n.cfg.noDeltas && n.deltasLocked(to.Name) {
+		h := r.rec.Hash
+		q.DeltaBase = &h // a delta against the body held will do (delta.go)
+	}
 	n.mu.Unlock()
 	if timed {
 		q.SentAt = n.now().UnixNano() // the answer's Timing gives the holder's clock offset (clock.go)
@@ -250,30 +256,21 @@ func (n *Node) serveRequest(q wire.Request) {
 		gen := n.republishLocked()
 		n.met.generation.WithLabelValues(n.cfg.ClusterID).Set(float64(gen))
 	}
+	var held *record
 	if q.Cluster == n.cfg.ClusterID && n.local != nil && publishing {
-		rec = &n.local.rec // records are replaced, never modified: safe to read unlocked
+		held = n.local
 	} else if r := n.records[q.Cluster]; r != nil && !r.withdrawn {
-		rec = &r.rec
+		held = r
+	}
+	var base *wire.Record // what a delta is taken against (delta.go)
+	if held != nil {
+		rec = &held.rec // records are replaced, never modified: safe to read unlocked
+		if q.DeltaBase != nil && rec.Generation > q.Have {
+			base = baseOf(held, *q.DeltaBase)
+		}
 	}
 	n.mu.Unlock()
 	if rec == nil {
-		return
-	}
-	var msg []byte
-	var err error
-	typ := wire.TypeState
-	if rec.Generation > q.Have {
-		st := wire.State{Mesh: n.cfg.MeshID, Holder: n.name, Record: *rec}
-		if q.SentAt != 0 { // a timed request: only then may the answer carry the Timing
-			st.Timing = &wire.Timing{Echo: q.SentAt, Received: received.UnixNano(), Sent: n.now().UnixNano()}
-		}
-		msg, err = wire.EncodeState(st)
-	} else {
-		typ = wire.TypeDigest
-		msg, err = wire.EncodeDigest(rec.Digest(n.cfg.MeshID, n.name))
-	}
-	if err != nil {
-		n.log.Error("encoding an answer", "remoteCluster", q.Cluster, "err", err)
 		return
 	}
 	select {
@@ -282,14 +279,51 @@ func (n *Node) serveRequest(q wire.Request) {
 		n.reject(ReasonOverload, wire.TypeRequest, errOverload, "from", q.Requester)
 		return
 	}
-	go func() {
+	go func() { // a delta costs milliseconds: not on memberlist's handler
 		defer func() { <-n.respond }()
+		typ, msg, err := n.answer(q, rec, base, received)
+		if err != nil {
+			n.log.Error("encoding an answer", "remoteCluster", q.Cluster, "err", err)
+			return
+		}
 		if err := n.ml.SendReliable(to, msg); err != nil {
 			n.log.Debug("answering a state request failed", "to", q.Requester, "err", err)
 			return
 		}
 		n.met.count("out", typ.String(), len(msg))
 	}()
+}
+
+// answer encodes the answer to q: rec in a State when it is newer than
+// what the requester has (a delta against base when there is one and it is
+// smaller), else rec's digest.
+func (n *Node) answer(q wire.Request, rec, base *wire.Record, received time.Time) (wire.Type, []byte, error) {
+	if rec.Generation <= q.Have {
+		msg, err := wire.EncodeDigest(rec.Digest(n.cfg.MeshID, n.name))
+		return wire.TypeDigest, msg, err
+	}
+	st := wire.State{Mesh: n.cfg.MeshID, Holder: n.name, Record: *rec}
+	if base != nil {
+		if d, err := n.delta(base, rec); err != nil {
+			n.log.Warn("computing a state delta; answering in full", "remoteCluster", q.Cluster, "err", err)
+		} else if len(d) < len(rec.Body) {
+			st.Record.Body, st.DeltaBase = d, &base.Hash
+			if slices.EqualFunc(rec.Proof.Chain, base.Proof.Chain, bytes.Equal) {
+				st.Record.Proof.Chain = nil // the base's: the requester has it (wire.State.DeltaBase)
+			}
+		}
+	}
+	switch {
+	case st.DeltaBase != nil:
+		n.met.deltas.WithLabelValues("sent").Inc()
+	case q.DeltaBase != nil:
+		n.met.deltas.WithLabelValues("full").Inc()
+	}
+	if q.SentAt != 0 { // a timed request: only then may the answer carry the Timing
+		st.Timing = &wire.Timing{Echo: q.SentAt, Received: received.UnixNano(), Sent: n.now().UnixNano()}
+	}
+	msg, err := wire.EncodeState(st)
+	return wire.TypeState, msg, err
 }
 
 var errOverload = errors.New("too many state requests being answered; dropped (the requester retries)")

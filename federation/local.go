@@ -121,6 +121,7 @@ func (n *Node) publishLocal(own *localContent) (uint64, error) {
 	}
 	b := *own.body
 	b.SealingKey, b.SealedAt, b.SealedSecrets, b.Lease = n.sealer.pub, sealedAt, envs, lease
+	b.Deltas = !n.cfg.noDeltas
 	if reuse && prev.own != nil && prev.own.body.ObservedAt != b.ObservedAt {
 		// A new observation time alone is no change: same content as
 		// published (under the time it was first observed) is not
@@ -144,7 +145,7 @@ func (n *Node) publishLocal(own *localContent) (uint64, error) {
 	}
 	n.mu.Lock()
 	n.local = &record{rec: wire.Record{Cluster: n.cfg.ClusterID, Origin: n.name, Hash: h, Body: z}, secret: own.secret,
-		bundle: own.bundle, own: own, sealedFor: sealed, sealedAt: sealedAt, sealed: envs, lease: lease}
+		bundle: own.bundle, own: own, sealedFor: sealed, sealedAt: sealedAt, sealed: envs, lease: lease, prev: previousOf(n.local, h)}
 	gen := n.republishLocked()
 	signErr := n.signErr
 	n.mu.Unlock()

@@ -47,6 +47,7 @@ type metrics struct {
 	syncSeconds   prometheus.Gauge
 	sealedFor     *prometheus.GaugeVec
 	secrets       *prometheus.CounterVec
+	deltas        *prometheus.CounterVec
 	refused       prometheus.Gauge
 	clockOffset   *prometheus.GaugeVec
 	clockError    *prometheus.GaugeVec
@@ -97,6 +98,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Remote clusters in the remote set the local remote secret is sealed for (state sealed), or not sent to because their daemon publishes no sealing key (state no_sealing_key: an older daemon)."}, []string{"state"}),
 		secrets: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "remote_secrets_total",
 			Help: "Remote secrets of accepted records, by cluster and result: opened (sealed for this cluster), plaintext (an older daemon's), not_for_us, old_key (sealed for this cluster's previous key), none; one that does not open is a rejection (reason bad_seal)."}, []string{"cluster", "result"}),
+		deltas: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "state_deltas_total",
+			Help: "State deltas (a record's body sent as a delta against the body the requester holds), by result: sent, full (asked for, answered in full: base no longer held or the delta no smaller), applied, base_gone (the base changed before the answer came: dropped, fetched again); one that does not rebuild the signed body is a rejection."}, []string{"result"}),
 		refused: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "refused_clusters",
 			Help: "Remote clusters whose gossip this node refuses because the operator has not admitted them (each refused message is counted in rejected_messages_total, reason not_admitted)."}),
 		clockOffset: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "clock_offset_seconds",
@@ -114,7 +117,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	for _, c := range []prometheus.Collector{m.members, m.msgs, m.bytes, m.rejected, m.stale, m.generation, m.withdrawals,
 		m.restores, m.remote, m.propagation, m.fetches, m.stateBytes, m.joins, m.keyOps, m.dupOwner, m.leading, m.pins, m.syncSeconds, m.pinSaveErrors, m.sealedFor, m.secrets, m.refused,
-		m.clockOffset, m.clockError, m.gossip} {
+		m.deltas, m.clockOffset, m.clockError, m.gossip} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("federation: registering metrics: %w", err)
 		}

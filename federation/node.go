@@ -23,19 +23,20 @@ import (
 // the local cluster (SetLocal) and maintains the remote clusters' states.
 // All methods are safe for concurrent use.
 type Node struct {
-	cfg     Config
-	opts    Options
-	log     *slog.Logger
-	met     *metrics
-	now     func() time.Time
-	name    string
-	meta    []byte
-	limits  wire.Limits
-	keyring *memberlist.Keyring
-	keyMu   sync.Mutex // serialises keyring operations and keyring file writes
-	rejects rejectLog
-	auth    RecordAuth // nil: records unsigned (insecure mode only)
-	sealer  *sealer    // this node's sealing key pair (seal.go)
+	cfg        Config
+	opts       Options
+	log        *slog.Logger
+	met        *metrics
+	now        func() time.Time
+	name       string
+	meta       []byte
+	limits     wire.Limits
+	keyring    *memberlist.Keyring
+	keyMu      sync.Mutex // serialises keyring operations and keyring file writes
+	rejects    rejectLog
+	auth       RecordAuth // nil: records unsigned (insecure mode only)
+	sealer     *sealer    // this node's sealing key pair (seal.go)
+	deltaCache deltaCache // the last state delta per cluster (delta.go)
 
 	// pubMu serialises the publication of the local record (SetLocal and
 	// re-sealing). Lock order: pubMu before pinMu before mu.
@@ -111,6 +112,12 @@ type record struct {
 	withdrawnAt    time.Time
 	withdrawReason string
 
+	// prev is the record of the cluster held before this one with another
+	// body (zero: none): a requester still holding it gets a delta
+	// (delta.go). deltas: the record's publisher answers delta requests.
+	prev   wire.Record
+	deltas bool
+
 	// The local record only: what SetLocal gave, and whom and when its
 	// remote secret was sealed for.
 	own       *localContent
@@ -147,7 +154,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 		kickSeal: make(chan struct{}, 1), warned: map[string]bool{}, refused: map[string]*RefusedCluster{}, rejected: map[string]*model.RecordRejection{}, respond: make(chan struct{}, 16), startedCh: make(chan struct{}), syncedCh: make(chan struct{})}
 	n.rejects.last, n.rejects.supp = map[string]time.Time{}, map[string]int{}
 	n.auth, n.pins = opts.Auth, map[string]*trustPin{}
-	if n.sealer, err = newSealer(); err != nil {
+	if n.sealer, err = newSealer(opts.SealingSeed, cfg.MeshID, cfg.ClusterID); err != nil {
 		return nil, err
 	}
 	if n.log == nil {

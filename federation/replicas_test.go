@@ -1,6 +1,8 @@
 package federation
 
 import (
+	"bytes"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -199,4 +201,80 @@ func (n *Node) localRecord() wire.Record {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.local.rec
+}
+
+// heldSealKey is the sealing key of cluster's record tn holds.
+func (tn *tnode) heldSealKey(cluster string) []byte {
+	tn.Node.mu.Lock()
+	defer tn.Node.mu.Unlock()
+	if r := tn.records[cluster]; r != nil {
+		return slices.Clone(r.sealKey)
+	}
+	return nil
+}
+
+// TestReplicasShareSealingKey: replicas a1 and a2 of cluster a are given
+// the same sealing seed (the daemon's comes from the CA they share). p seals
+// its remote secret for the key a1, the leader, publishes, and both
+// replicas open it, the one that does not lead too. When a1 dies and a2
+// leads, a2 publishes the same key: p keeps the envelopes it sealed and a2
+// still holds p's secret. A replica a3 of cluster a without the seed (a
+// key of its own) gets nothing (result old_key: not its key). A short seed
+// is refused.
+func TestReplicasShareSealingKey(t *testing.T) {
+	seed := bytes.Repeat([]byte{7}, minSealingSeed)
+	seeded := func(c *Config, o *Options) { c.Elected, o.SealingSeed = true, seed }
+	m := newTestMesh(t, time.Minute)
+	p := m.start("p", 0, nil)
+	a1, a2, a3 := m.start("a", 0, seeded), m.start("a", 0, seeded), m.start("a", 0, elected)
+	m.waitJoined(t, []*tnode{p, a1, a2, a3})
+	for _, n := range []*tnode{p, a1, a2, a3} {
+		n.setLocal(t, 1, 1)
+	}
+	if err := a1.SetLeading(&Lease{Holder: "a1-pod", Transitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "p holds a from a1", func() bool { return p.publishedBy("a", 1, a1.name, 1) })
+	for _, n := range []*tnode{a1, a2} {
+		eventually(t, n.name+" opens p's remote secret", func() bool {
+			return string(n.RemoteSecrets()["p"]) == "kubeconfig-of-p"
+		})
+	}
+	eventually(t, "a3 holds p's current record", func() bool {
+		return a3.heldGeneration("p") == p.LocalGeneration() && secretResults(t, a3, "p", secretOldKey) > 0
+	})
+	if s, ok := a3.RemoteSecrets()["p"]; ok {
+		t.Fatalf("a3, without the seed, opened p's remote secret (%d bytes)", len(s))
+	}
+	if n := secretResults(t, a2, "p", secretOpened); n == 0 {
+		t.Fatal("a2 (not leading) counted no opened remote secret of p")
+	}
+	key := p.heldSealKey("a")
+	if len(key) == 0 || !bytes.Equal(key, a1.sealer.pub) || !bytes.Equal(a2.sealer.pub, a1.sealer.pub) || bytes.Equal(a3.sealer.pub, a1.sealer.pub) {
+		t.Fatalf("sealing keys: p holds %x for a; a1 %x a2 %x a3 %x", key, a1.sealer.pub, a2.sealer.pub, a3.sealer.pub)
+	}
+
+	a1.Close()
+	if err := a2.SetLeading(&Lease{Holder: "a2-pod", Transitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	a2.setLocal(t, 2, 1)
+	eventually(t, "p holds a2's rev 2", func() bool { return p.publishedBy("a", 2, a2.name, 2) })
+	if k := p.heldSealKey("a"); !bytes.Equal(k, key) {
+		t.Fatalf("the new leader published another sealing key: %x, not %x", k, key)
+	}
+	if s := a2.RemoteSecrets()["p"]; string(s) != "kubeconfig-of-p" {
+		t.Fatalf("a2 lost p's remote secret on taking the lead: %q", s)
+	}
+
+	if _, err := newSealer([]byte("short"), "mesh1", "a"); err == nil {
+		t.Fatal("a 5-byte sealing seed was accepted")
+	}
+	other, err := newSealer(seed, "mesh1", "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(other.pub, a1.sealer.pub) {
+		t.Fatal("one seed gives two clusters the same sealing key")
+	}
 }

@@ -20,7 +20,10 @@ import (
 
 // Remote secrets are sealed per recipient cluster with HPKE (RFC 9180, base
 // mode, crypto/hpke): DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM.
-// Each daemon has a sealing key pair, made at New (a restart rotates it),
+// Each daemon has a sealing key pair, made at New: derived from
+// Options.SealingSeed (the daemon derives it from its CA key, so the
+// replicas of a cluster, which share the CA, share the sealing key and each
+// opens what is sealed for the cluster), else random (a restart rotates it),
 // whose public key travels in its cluster's signed record (wire.Body
 // SealingKey), so it is bound to the cluster's signing identity like the
 // rest of the record. See the package doc, "Remote secrets".
@@ -44,8 +47,29 @@ type sealer struct {
 	id   []byte // keyID(pub)
 }
 
-func newSealer() (*sealer, error) {
-	priv, err := sealKEM.GenerateKey()
+// sealSeedPrefix separates sealing keys derived from a seed from any other
+// use of it.
+const sealSeedPrefix = "meshgate sealing key v1 x25519\x00"
+
+// minSealingSeed is the shortest Options.SealingSeed accepted.
+const minSealingSeed = 32
+
+// newSealer makes this node's sealing key pair: derived from seed for mesh
+// and cluster (HPKE DeriveKeyPair), so that the replicas of a cluster that
+// share the seed share the key; a new random one without a seed.
+func newSealer(seed []byte, mesh, cluster string) (*sealer, error) {
+	var priv hpke.PrivateKey
+	var err error
+	switch {
+	case len(seed) == 0:
+		priv, err = sealKEM.GenerateKey()
+	case len(seed) < minSealingSeed:
+		return nil, fmt.Errorf("federation: the sealing seed has %d bytes, fewer than %d", len(seed), minSealingSeed)
+	default:
+		ikm := make([]byte, 0, len(sealSeedPrefix)+len(mesh)+len(cluster)+2+len(seed))
+		ikm = append(append(append(append(append(ikm, sealSeedPrefix...), mesh...), 0), cluster...), 0)
+		priv, err = sealKEM.DeriveKeyPair(append(ikm, seed...))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("federation: sealing key: %w", err)
 	}

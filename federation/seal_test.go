@@ -186,7 +186,7 @@ func TestSealedSecretsUnreadableByAJoinedKeyHolder(t *testing.T) {
 		return done
 	})
 
-	eveKey, err := newSealer()
+	eveKey, err := newSealer(nil, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +331,7 @@ func TestSealedSecretReplayAndTamperRefused(t *testing.T) {
 		}
 	}
 
-	old, err := newSealer() // a's key before a restart
+	old, err := newSealer(nil, "", "") // a's key before a restart
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,7 +469,7 @@ func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 func TestFigureSealedBytes(t *testing.T) {
 	secret := remoteSecretFixture(t)
 	st := clusterState("a", 1, 10)
-	own, err := newSealer()
+	own, err := newSealer(nil, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -477,7 +477,7 @@ func TestFigureSealedBytes(t *testing.T) {
 		body := wire.BodyFromState(st, nil)
 		var to []sealRecipient
 		for i := range k {
-			s, err := newSealer()
+			s, err := newSealer(nil, "", "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -513,7 +513,7 @@ func BenchmarkSealSecret(b *testing.B) {
 		b.Run(strconv.Itoa(k)+"-recipients", func(b *testing.B) {
 			var to []sealRecipient
 			for i := range k {
-				r, err := newSealer()
+				r, err := newSealer(nil, "", "")
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -532,7 +532,7 @@ func BenchmarkSealSecret(b *testing.B) {
 // envelope.
 func BenchmarkOpenSecret(b *testing.B) {
 	secret := remoteSecretFixture(b)
-	r, err := newSealer()
+	r, err := newSealer(nil, "", "")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -87,7 +87,8 @@ func (n *Node) offerRecord(r wire.Record, holder string) {
 	if !observedAt.IsZero() {
 		state.ObservedAt = observedAt.Add(-off.Offset)
 	}
-	nr := &record{rec: r, state: state, secret: secret, acceptedAt: now, sealKey: part.SealingKey, observedAt: observedAt, lease: part.Lease, from: holder}
+	nr := &record{rec: r, state: state, secret: secret, acceptedAt: now, sealKey: part.SealingKey, observedAt: observedAt, lease: part.Lease, from: holder,
+		prev: previousOf(held, r.Hash), deltas: part.Deltas}
 	if rj := n.rejected[r.Cluster]; rj != nil && rj.Generation <= r.Generation {
 		delete(n.rejected, r.Cluster) // superseded: the history shows refusals newer than the held record
 	}

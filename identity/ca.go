@@ -4,7 +4,9 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
@@ -237,6 +239,27 @@ func (ca *CA) WithClock(clk clock.PassiveClock) *CA {
 	c := *ca
 	c.clock = clockOrReal(clk)
 	return &c
+}
+
+// DerivedSecretSize is the length of DeriveSecret's keys.
+const DerivedSecretSize = 32
+
+// DeriveSecret derives a 32-byte key for purpose from the CA's private key
+// (HKDF-SHA256 over its PKCS#8 encoding, info naming the purpose): every
+// daemon that loads the same CA (the replicas of a cluster, which share the
+// cacerts Secret) derives the same key, nothing else does, and a key of one
+// purpose says nothing of the CA key or of another purpose's key. Whoever
+// holds the CA key can derive it, as they can already sign for the cluster.
+// It fails for a signer whose key cannot be exported (a hardware key).
+func (ca *CA) DeriveSecret(purpose string) ([]byte, error) {
+	if purpose == "" {
+		return nil, errors.New("identity: a derived secret needs a purpose")
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(ca.key)
+	if err != nil {
+		return nil, fmt.Errorf("identity: the CA key cannot be exported to derive a secret: %w", err)
+	}
+	return hkdf.Key(sha256.New, der, nil, "meshgate identity derived secret v1\x00"+purpose, DerivedSecretSize)
 }
 
 // Material returns the CA in Istio's cacerts layout: ca-cert.pem (signing

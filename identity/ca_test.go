@@ -176,3 +176,37 @@ func mustBytes(b []byte, err error) []byte {
 	}
 	return b
 }
+
+// TestDeriveSecret: two loads of the same CA material (two replicas of a
+// cluster sharing the cacerts Secret) derive the same key for a purpose;
+// another purpose or another CA gives another key; no purpose is refused.
+func TestDeriveSecret(t *testing.T) {
+	ca := newCA(t, tdA)
+	m, err := ca.Material()
+	if err != nil {
+		t.Fatal(err)
+	}
+	replica, err := ParseCA(m, tdA, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k1, err := ca.DeriveSecret("federation sealing key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := replica.DeriveSecret("federation sealing key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(k1) != DerivedSecretSize || !bytes.Equal(k1, k2) {
+		t.Fatalf("replicas of one CA derive different keys (%d bytes): %x vs %x", len(k1), k1, k2)
+	}
+	other, _ := ca.DeriveSecret("another purpose")
+	otherCA, _ := newCA(t, tdA).DeriveSecret("federation sealing key")
+	if bytes.Equal(other, k1) || bytes.Equal(otherCA, k1) || len(other) != DerivedSecretSize || len(otherCA) != DerivedSecretSize {
+		t.Fatalf("another purpose or CA derives the same key")
+	}
+	if _, err := ca.DeriveSecret(""); err == nil {
+		t.Fatal("a secret derived for no purpose")
+	}
+}

@@ -33,8 +33,9 @@ func newCreateRemoteSecretCmd() *cobra.Command {
 		Long: `Run against cluster CLUSTER (--kubeconfig/--context; --cluster-id is its id in the mesh). It creates, idempotently,
 the ServiceAccount meshgate-reader in --namespace and a ClusterRole/Binding that
 may get, list and watch services, endpointslices, pods, namespaces, nodes, CRDs
-and Gateway API Gateways (what meshgate's and istiod's remote-cluster watches
-read; never Secrets, ConfigMaps or Istio configuration, never writes), mints a
+and Gateway API Gateways, and list and watch MCS ServiceExports (what meshgate's
+and istiod's remote-cluster watches read; never Secrets, ConfigMaps or Istio
+configuration, never writes), mints a
 token for it and prints the remote secret on stdout:
 
   a v1 Secret istio-remote-secret-CLUSTER, label istio/multiCluster: "true",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -324,6 +325,9 @@ func (c *gwapi) listener(gw *gwv1.Gateway, l gwv1.Listener, field string, ls *li
 		if !ok {
 			return model.Server{}, false
 		}
+		if t.Mode != model.TLSIstioMutual && t.CredentialName != model.BuiltinCredential { // istiod returns before the option for ISTIO_MUTUAL and ISTIO_SIMPLE
+			t.CipherSuites = cipherSuitesOption(l.TLS.Options[gatewayTLSCipherSuites])
+		}
 		srv.TLS = t
 	} else if proto == model.ProtocolHTTPS || proto == model.ProtocolTLS {
 		// istiod builds no server either, and reports no error
@@ -402,6 +406,8 @@ func (c *gwapi) listenerTLS(gw *gwv1.Gateway, t *gwv1.ListenerTLSConfig, field s
 		out.Mode = model.TLSOptionalMutual
 	case "ISTIO_MUTUAL":
 		return &model.ServerTLS{Mode: model.TLSIstioMutual}, true
+	case "ISTIO_SIMPLE": // simple TLS with the gateway's own workload certificate
+		return &model.ServerTLS{Mode: model.TLSSimple, CredentialName: model.BuiltinCredential}, true
 	}
 	if len(t.CertificateRefs) > 2 {
 		c.errorf(KindK8sGateway, &gw.ObjectMeta, field+".certificateRefs", "TLS mode can only support up to 2 server certificates")
@@ -464,6 +470,41 @@ func (c *gwapi) listenerTLS(gw *gwv1.Gateway, t *gwv1.ListenerTLSConfig, field s
 		out.CredentialNames = creds
 	}
 	return out, true
+}
+
+// gatewayTLSCipherSuites is the listener TLS option istiod reads the
+// server's cipher suites from ("A, B": comma-separated).
+const gatewayTLSCipherSuites = "gateway.istio.io/tls-cipher-suites"
+
+// validCipherSuites are the cipher suite names istiod keeps
+// (pkg/config/security ValidCipherSuites): Envoy NACKs others.
+var validCipherSuites = map[string]bool{
+	"ECDHE-ECDSA-AES128-GCM-SHA256": true, "ECDHE-RSA-AES128-GCM-SHA256": true,
+	"ECDHE-ECDSA-AES256-GCM-SHA384": true, "ECDHE-RSA-AES256-GCM-SHA384": true,
+	"ECDHE-ECDSA-CHACHA20-POLY1305": true, "ECDHE-RSA-CHACHA20-POLY1305": true,
+	"ECDHE-ECDSA-AES128-SHA": true, "ECDHE-RSA-AES128-SHA": true,
+	"ECDHE-ECDSA-AES256-SHA": true, "ECDHE-RSA-AES256-SHA": true,
+	"AES128-GCM-SHA256": true, "AES256-GCM-SHA384": true, "AES128-SHA": true, "AES256-SHA": true, "DES-CBC3-SHA": true,
+}
+
+// cipherSuitesOption is istiod's reading of the cipher-suites option
+// (security.FilterCipherSuites): the comma-separated names, trimmed, the
+// ones Envoy accepts kept once each in order ("", "ALL" and expressions
+// starting with an operator pass, as istiod lets them); nil when none.
+func cipherSuitesOption(opt gwv1.AnnotationValue) []string {
+	if opt == "" {
+		return nil
+	}
+	var out []string
+	for _, cs := range strings.Split(string(opt), ",") {
+		cs = strings.TrimSpace(cs)
+		valid := cs == "" || cs == "ALL" || validCipherSuites[cs] ||
+			!(unicode.IsNumber(rune(cs[0])) || unicode.IsLetter(rune(cs[0])))
+		if valid && !slices.Contains(out, cs) {
+			out = append(out, cs)
+		}
+	}
+	return out
 }
 
 func refString(group *gwv1.Group, kind *gwv1.Kind, name gwv1.ObjectName) string {

@@ -3,6 +3,7 @@ package convert
 import (
 	"cmp"
 	"fmt"
+	mcsv1alpha1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 	"slices"
 	"strconv"
 	"strings"
@@ -621,8 +622,8 @@ func rewrite(f *gwv1.HTTPURLRewriteFilter) *model.HTTPRewrite {
 	return out
 }
 
-// backend is istiod's buildDestination for Service backends: another
-// namespace only through a ReferenceGrant. An error with reason
+// backend is istiod's buildDestination for Service (and ServiceImport)
+// backends: another namespace only through a ReferenceGrant. An error with reason
 // BackendNotFound (no such Service) keeps the destination (its cluster is
 // absent, and the gateway answers 500, as with istiod); any other drops the
 // backend. Either is recorded as the route's error (its ResolvedRefs).
@@ -631,19 +632,24 @@ func (c *gwapi) backend(kind model.Kind, ns string, ref gwv1.BackendObjectRefere
 		c.routeError(reason, format, args...)
 		return model.Destination{}, c.routeErr
 	}
-	if (ref.Group != nil && *ref.Group != "") || (ref.Kind != nil && *ref.Kind != "Service") {
+	group, refKind := string(ptrOr(ref.Group, "")), string(ptrOr(ref.Kind, "Service"))
+	serviceImport := group == mcsv1alpha1.GroupName && refKind == "ServiceImport"
+	if (group != "" || refKind != "Service") && !serviceImport {
 		return fail(string(gwv1.RouteReasonInvalidKind), "referencing unsupported backendRef: group %q kind %q", ptrOr(ref.Group, ""), ptrOr(ref.Kind, ""))
 	}
 	to := ns
 	if ref.Namespace != nil && string(*ref.Namespace) != ns {
 		to = string(*ref.Namespace)
-		if !ReferenceGranted(c.in.Grants, kind, ns, "", "Service", to, string(ref.Name)) {
+		if !ReferenceGranted(c.in.Grants, kind, ns, group, refKind, to, string(ref.Name)) {
 			return fail(string(gwv1.RouteReasonRefNotPermitted), "backendRef %s/%s not accessible to a %s in namespace %q (missing a ReferenceGrant?)", ref.Name, to, kind, ns)
 		}
 	}
 	if strings.Contains(string(ref.Name), ".") {
 		return fail(reasonInvalidDestination, "service name invalid; the name of the Service must be used, not the hostname.")
 	}
+	// A ServiceImport routes as istiod does without ENABLE_MCS_HOST: to
+	// the Service's own name, which already spans every cluster's
+	// endpoints of it; its existence is the Service's, as istiod checks.
 	host := string(ref.Name) + "." + to + ".svc." + c.domain
 	var notFound *cfgErr
 	if c.services[nsName(to, string(ref.Name))] == nil {

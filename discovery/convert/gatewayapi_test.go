@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -188,5 +189,83 @@ spec:
 	gws, _, _ = GatewayAPI(GatewayAPIInputs{Gateways: []*gwv1.Gateway{g}}, svcs, nil, nil, "cluster.local")
 	if len(gws) != 1 || gws[0].Selector["app"] != "web-gw" || !strings.HasPrefix(gws[0].Servers[0].Hosts[0], "apps/") {
 		t.Fatalf("gateways %+v", gws)
+	}
+}
+
+// TestCipherSuitesOption: istiod's reading of the tls-cipher-suites option
+// (security.FilterCipherSuites): trimmed, names Envoy does not know
+// dropped, duplicates once, operator expressions and "ALL" kept.
+func TestCipherSuitesOption(t *testing.T) {
+	for in, want := range map[string][]string{
+		"":          nil,
+		"bogus,bad": {},
+		"ECDHE-RSA-AES128-GCM-SHA256, bogus,ECDHE-ECDSA-AES256-GCM-SHA384, ECDHE-RSA-AES128-GCM-SHA256": {"ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384"},
+		"ALL, -AES128-SHA, [AES128-SHA|AES256-SHA]":                                                     {"ALL", "-AES128-SHA", "[AES128-SHA|AES256-SHA]"},
+	} {
+		got := cipherSuitesOption(gwv1.AnnotationValue(in))
+		if len(got) != len(want) || (len(want) > 0 && !slices.Equal(got, want)) {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A ServiceImport backendRef (multicluster.x-k8s.io) routes to the
+// Service's name, as istiod does without ENABLE_MCS_HOST; another
+// namespace's only through a ReferenceGrant to ServiceImports, not one to
+// Services; another group's kind stays refused.
+func TestGatewayAPIServiceImportBackend(t *testing.T) {
+	route := func(name, ns, backendNS string) *gwv1.TCPRoute {
+		return gwObj[gwv1.TCPRoute](t, `
+metadata: {name: `+name+`, namespace: `+ns+`}
+spec:
+  parentRefs: [{name: l4, namespace: istio-system, sectionName: tcp}]
+  rules: [{backendRefs: [{group: multicluster.x-k8s.io, kind: ServiceImport, name: echo, namespace: `+backendNS+`, port: 9000}]}]
+`)
+	}
+	grant := func(kind string) *gwv1.ReferenceGrant {
+		return gwObj[gwv1.ReferenceGrant](t, `
+metadata: {name: g, namespace: shared}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: TCPRoute, namespace: apps}]
+  to: [{group: `+map[string]string{"Service": `""`, "ServiceImport": "multicluster.x-k8s.io"}[kind]+`, kind: `+kind+`}]
+`)
+	}
+	svcs := []*corev1.Service{gatewaySvc("istio-system", "gw-svc", map[string]string{"istio": "ingressgateway"}),
+		{ObjectMeta: om("apps", "echo")}, {ObjectMeta: om("shared", "echo")}}
+	for _, tc := range []struct {
+		name    string
+		route   *gwv1.TCPRoute
+		grant   *gwv1.ReferenceGrant
+		want    string // host, "" when refused
+		errPart string
+	}{
+		{"same namespace", route("local", "apps", "apps"), nil, "echo.apps.svc.cluster.local", ""},
+		{"granted", route("cross", "apps", "shared"), grant("ServiceImport"), "echo.shared.svc.cluster.local", ""},
+		{"grant for Services only", route("cross", "apps", "shared"), grant("Service"), "", "not accessible"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := GatewayAPIInputs{Gateways: []*gwv1.Gateway{gwObj[gwv1.Gateway](t, l4Gateway)}, TCPRoutes: []*gwv1.TCPRoute{tc.route}}
+			if tc.grant != nil {
+				in.Grants = []*gwv1.ReferenceGrant{tc.grant}
+			}
+			_, vss, errs := GatewayAPI(in, svcs, nil, nil, "cluster.local")
+			var hosts []string
+			for _, vs := range vss {
+				for _, r := range vs.TCP {
+					for _, d := range r.Route {
+						hosts = append(hosts, d.Destination.Host)
+					}
+				}
+			}
+			if tc.want == "" {
+				if len(hosts) != 0 || len(errs) == 0 || !strings.Contains(errs[0].Error(), tc.errPart) {
+					t.Fatalf("hosts %v, errors %v: want the backend refused (%s)", hosts, errs, tc.errPart)
+				}
+				return
+			}
+			if len(errs) > 0 || !slices.Equal(hosts, []string{tc.want}) {
+				t.Fatalf("hosts %v, errors %v: want %s", hosts, errs, tc.want)
+			}
+		})
 	}
 }

@@ -25,7 +25,7 @@ import (
 // registry the status depends on.
 func TestGatewayAPIStatusAgainstIstioGoldens(t *testing.T) {
 	dir := "testdata/gatewayapi-istio"
-	for _, name := range []string{"grpc", "tcp"} {
+	for _, name := range []string{"grpc", "tcp", "mcs"} {
 		t.Run(name, func(t *testing.T) {
 			got, err := Load(Config{Paths: []string{filepath.Join(dir, name+".yaml"), filepath.Join(dir, "status-world.yaml")},
 				ClusterID: "c1", Network: "n1", DomainSuffix: "domain.suffix"})

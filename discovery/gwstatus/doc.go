@@ -31,10 +31,12 @@
 // failed write is logged, counted (meshgate_gatewayapi_status_writes_total)
 // and retried after RetryInterval.
 //
-// The kinds written are those the API server serves at v1 when Run starts
-// (like the source's informers: CRDs installed later are picked up by the
-// next Run, a restart or a new term); an API server that does not answer
-// then is asked again after RetryInterval, never an error of the daemon.
+// The kinds written are those the API server serves at v1; Run asks again
+// every RecheckInterval and, when they changed (CRDs installed or removed
+// after it started), replaces its informers by a set for the kinds served
+// now (the Kubernetes source does the same: kube.Config.GatewayAPIRecheck).
+// An API server that does not answer is asked again after RetryInterval,
+// never an error of the daemon.
 //
 // With replicas (--leader-elect) only the leader runs a Writer (the daemon
 // runs Run for each term it leads), so replicas never fight over status.

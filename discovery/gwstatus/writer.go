@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	gwlisters "sigs.k8s.io/gateway-api/pkg/client/listers/apis/v1"
 
 	"github.com/meshgate/meshgate/discovery/convert"
+	"github.com/meshgate/meshgate/discovery/kube"
 	"github.com/meshgate/meshgate/discovery/model"
 )
 
@@ -35,7 +37,16 @@ type Config struct {
 	// RetryInterval is how soon a reconcile that failed is tried again
 	// without any new event. Default DefaultRetryInterval.
 	RetryInterval time.Duration
+	// RecheckInterval is how often Run asks the API server which Gateway
+	// API kinds it serves (one discovery request), to write the status of
+	// kinds whose CRDs were installed after it started. Default
+	// DefaultRecheckInterval.
+	RecheckInterval time.Duration
 }
+
+// DefaultRecheckInterval is Config.RecheckInterval's default (that of the
+// Kubernetes source's kube.DefaultGatewayAPIRecheck).
+const DefaultRecheckInterval = 30 * time.Second
 
 // Options are a Writer's collaborators. REST is required.
 type Options struct {
@@ -70,6 +81,9 @@ func New(cfg Config, opts Options) (*Writer, error) {
 	}
 	if cfg.RetryInterval <= 0 {
 		cfg.RetryInterval = DefaultRetryInterval
+	}
+	if cfg.RecheckInterval <= 0 {
+		cfg.RecheckInterval = DefaultRecheckInterval
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -125,35 +139,74 @@ type listers struct {
 
 // Run runs informers on the Gateway API kinds the API server serves and
 // the reconcile loop until ctx ends; it returns nil then, or an error when
-// the caches never sync. Kinds the API server does not serve when Run
-// starts are not written before the next Run. Each Run makes its own informers, so a Writer may
-// run again after a Run ended (a new leadership term).
+// the caches never sync. Every RecheckInterval it asks the API server
+// again which kinds it serves: when they changed (CRDs installed or
+// removed), the informers are replaced by a set for the kinds served now,
+// so CRDs installed after Run started are written without a restart. Each
+// Run makes its own informers, so a Writer may run again after a Run ended
+// (a new leadership term).
 func (w *Writer) Run(ctx context.Context) error {
-	var res *metav1.APIResourceList
+	var last []string
+	logged := false
 	for {
-		var err error
-		res, err = w.dc.ServerResourcesForGroupVersion(convert.GatewayAPIGroup + "/v1")
-		if err == nil {
-			break
+		served, err := w.served()
+		switch {
+		case err != nil:
+			// an API server that does not answer now is no reason to stop the daemon
+			w.log.Warn("gateway api status: cannot ask the API server what it serves; retrying", "err", err, "in", w.cfg.RetryInterval)
+			if !sleep(ctx, w.cfg.RetryInterval) {
+				return nil
+			}
+			continue
+		case len(served) == 0:
+			if !logged {
+				w.log.Info("gateway api status: the API server serves no gateway.networking.k8s.io/v1 kind; asking again", "every", w.cfg.RecheckInterval)
+				logged = true
+			}
+			if !sleep(ctx, w.cfg.RecheckInterval) {
+				return nil
+			}
+			continue
 		}
-		if apierrors.IsNotFound(err) {
-			// as the source: CRDs installed later are written from the
-			// next Run on (a restart, a new term)
-			w.log.Info("gateway api status: the API server does not serve gateway.networking.k8s.io/v1; nothing to write")
-			<-ctx.Done()
-			return nil
+		logged = false
+		if last != nil {
+			w.log.Info("gateway api status: the kinds served changed; new informers", "served", served, "before", last)
 		}
-		// an API server that does not answer now is no reason to stop the daemon
-		w.log.Warn("gateway api status: cannot ask the API server what it serves; retrying", "err", err, "in", w.cfg.RetryInterval)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(w.cfg.RetryInterval):
+		last = served
+		if err := w.runServed(ctx, served); err != nil || ctx.Err() != nil {
+			return err
 		}
 	}
+}
+
+// sleep waits d or until ctx ends; false when ctx ended.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// statusResources are the Gateway API resources whose status is written.
+var statusResources = []string{"gatewayclasses", "gateways", "httproutes", "grpcroutes", "tlsroutes", "tcproutes"}
+
+// served returns the resources of statusResources the API server serves at
+// v1 (none, without error, when it serves no such group version).
+func (w *Writer) served() ([]string, error) {
+	return kube.ServedResources(w.dc, convert.GatewayAPIGroup+"/v1", statusResources)
+}
+
+// runServed runs informers on the kinds served and the reconcile loop
+// until ctx ends (nil) or a recheck finds the kinds served changed (nil,
+// ctx not done).
+func (w *Writer) runServed(ctx context.Context, kinds []string) error {
 	served := map[string]bool{}
-	for _, r := range res.APIResources {
-		served[r.Name] = true
+	for _, r := range kinds {
+		served[r] = true
 	}
 	factory := gwinformers.NewSharedInformerFactory(w.client, 0)
 	defer factory.Shutdown()
@@ -189,7 +242,11 @@ func (w *Writer) Run(ctx context.Context) error {
 			return fmt.Errorf("gateway api status: %w", err)
 		}
 	}
-	factory.Start(ctx.Done())
+	// this set's informers stop when runServed returns (ctx ended, or the
+	// kinds served changed): stop is closed before Shutdown waits for them
+	stop := make(chan struct{})
+	defer close(stop)
+	factory.Start(stop)
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		if ctx.Err() != nil {
 			return nil
@@ -199,10 +256,17 @@ func (w *Writer) Run(ctx context.Context) error {
 	w.wake()
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
+	recheck := time.NewTicker(w.cfg.RecheckInterval)
+	defer recheck.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-recheck.C:
+			if now, err := w.served(); err == nil && !slices.Equal(now, kinds) {
+				return nil // Run makes informers for the kinds served now
+			}
+			continue
 		case <-w.kick:
 		case <-retry.C:
 		}

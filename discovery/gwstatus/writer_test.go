@@ -335,3 +335,83 @@ func poke(c chan struct{}) {
 }
 
 func everything() labels.Selector { return labels.Everything() }
+
+// TestWriterCRDsInstalledLater starts the Kubernetes source and the Writer
+// on an API server without the Gateway API CRDs, then installs them and
+// applies a Gateway and routes: both notice the CRDs at their next recheck
+// (no restart, no new term) and the status is written as in TestWriter.
+func TestWriterCRDsInstalledLater(t *testing.T) {
+	c := kubetest.New(t, kubetest.Options{Name: "gwstatus-later"})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var core, gwapi []string
+	for _, doc := range strings.Split(world, "\n---\n") {
+		if strings.Contains(doc, "gateway.networking.k8s.io/") {
+			gwapi = append(gwapi, doc)
+		} else {
+			core = append(core, doc)
+		}
+	}
+	a, err := kubeapply.New(c.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ApplyYAML(ctx, []byte(strings.Join(core, "\n---\n"))); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	const recheck = 300 * time.Millisecond
+	w, err := New(Config{ClusterID: "cluster-a", RecheckInterval: recheck}, Options{REST: c.RESTConfig(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := kube.New(kube.Config{ClusterID: "cluster-a", GatewayAPIRecheck: recheck}, kube.Options{REST: c.RESTConfig(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	published := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() {
+		_ = src.Run(ctx, func(m *model.MeshState, _ []error, _ error) { w.Update(m); poke(published) })
+	})
+	wg.Go(func() {
+		if err := w.Run(ctx); err != nil {
+			t.Errorf("writer: %v", err)
+		}
+	})
+	select { // both run without the CRDs: the source has published its first state
+	case <-published:
+	case <-ctx.Done():
+		t.Fatal("the source never published")
+	}
+
+	start := time.Now()
+	if err := kubetest.InstallGatewayAPICRDs(ctx, c.RESTConfig(), 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ApplyYAML(ctx, []byte(strings.Join(gwapi, "\n---\n"))); err != nil {
+		t.Fatal(err)
+	}
+	wait := watcher(t, ctx, gwclient.NewForConfigOrDie(c.RESTConfig()))
+	wait("status written after the CRDs appeared", func(o objects) string {
+		cls, gw, missing := o.classes["istio"], o.gateways["istio-system/web"], o.routes["apps/missing"]
+		if cls == nil || gw == nil || missing == nil {
+			return "objects not cached yet"
+		}
+		if got := condString(cls.Status.Conditions, "Accepted"); got != "True/Accepted: Handled by Istio controller" {
+			return "class: " + got
+		}
+		if got := condString(gw.Status.Conditions, "Programmed"); !strings.HasPrefix(got, "True/Programmed:") {
+			return "gateway Programmed: " + got
+		}
+		if len(missing.Status.Parents) != 1 ||
+			condString(missing.Status.Parents[0].Conditions, "ResolvedRefs") != "False/BackendNotFound: backend(nosuch.apps.svc.cluster.local) not found" {
+			return fmt.Sprintf("missing: %+v", missing.Status.Parents)
+		}
+		return ""
+	})
+	t.Logf("FIGURE gatewayapi status after CRD install: %s (recheck every %s; includes installing the CRDs)",
+		time.Since(start).Round(time.Millisecond), recheck)
+}

@@ -6,7 +6,8 @@
 //	kube-apiserver ──▶ informers (Services, EndpointSlices, Pods, Namespaces,
 //	                   Nodes, Ingresses, IngressClasses; Gateway, VirtualService,
 //	                   DestinationRule, ServiceEntry; the Gateway API kinds
-//	                   served at gateway.networking.k8s.io/v1, see gatewayapi.go;
+//	                   served at gateway.networking.k8s.io/v1, asked again every
+//	                   Config.GatewayAPIRecheck, see gatewayapi.go;
 //	                   with Config.ServiceExports the Multi-Cluster Services
 //	                   ServiceExports)
 //	               ──▶ per-name Secret watches (credentialName, <name>-cacert)

@@ -2,7 +2,11 @@ package kube
 
 import (
 	"cmp"
+	"context"
+	"slices"
+	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
@@ -21,11 +25,54 @@ const gatewayAPIVersion = convert.GatewayAPIGroup + "/v1"
 // gatewayAPISet is the Gateway API part of an informer set: one informer
 // per kind the API server serves at v1 when the set is made. Clusters
 // without the Gateway API CRDs get none (and no failing watches); CRDs
-// installed later are watched from the next informer set on (a reconnect
-// or a restart of the daemon).
+// installed (or removed) later are noticed by gatewayAPILoop, which asks
+// the API server every Config.GatewayAPIRecheck and replaces the informer
+// set when the kinds served changed.
 type gatewayAPISet struct {
 	factory gwinformers.SharedInformerFactory
 	list    []func(*convert.GatewayAPIInputs)
+	kinds   []string // the resources watched, in gatewayAPIResources' order
+}
+
+// gatewayAPIResources are the Gateway API resources the source reads.
+var gatewayAPIResources = []string{"gatewayclasses", "gateways", "httproutes", "grpcroutes", "tlsroutes", "tcproutes", "referencegrants"}
+
+// servedGatewayAPI returns the resources of gatewayAPIResources the API
+// server serves at v1.
+func servedGatewayAPI(dc discovery.DiscoveryInterface) ([]string, error) {
+	return ServedResources(dc, gatewayAPIVersion, gatewayAPIResources)
+}
+
+// ServedResources returns those of want (resource names, in want's order)
+// that the API server serves in groupVersion: none, without error, when it
+// serves no such group version (its CRDs are not installed).
+func ServedResources(dc discovery.DiscoveryInterface, groupVersion string, want []string) ([]string, error) {
+	res, err := dc.ServerResourcesForGroupVersion(groupVersion)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	served := map[string]bool{}
+	for _, r := range res.APIResources {
+		served[r.Name] = true
+	}
+	var out []string
+	for _, r := range want {
+		if served[r] {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// watchedKinds are the Gateway API resources s watches (nil s: none).
+func (s *gatewayAPISet) watchedKinds() []string {
+	if s == nil {
+		return nil
+	}
+	return s.kinds
 }
 
 // gatewayAPIClient reads the Gateway API: gc through the source's health
@@ -54,18 +101,19 @@ func newGatewayAPISet(c *gatewayAPIClient, add func(cache.SharedIndexInformer) e
 	if c == nil {
 		return nil, nil
 	}
-	res, err := c.dc.ServerResourcesForGroupVersion(gatewayAPIVersion)
-	if err != nil {
-		// Not served (NotFound), or the API server cannot be asked now: no
-		// Gateway API informers in this set. An unreachable server makes
-		// the source reconnect once it answers, with a new set that asks
-		// again (reconnect.go); informers for kinds the server may not
-		// serve would block the initial sync instead.
+	kinds, err := servedGatewayAPI(c.dc)
+	if err != nil || len(kinds) == 0 {
+		// Not served, or the API server cannot be asked now: no Gateway
+		// API informers in this set. An unreachable server makes the
+		// source reconnect once it answers, with a new set that asks
+		// again (reconnect.go), and gatewayAPILoop asks again too;
+		// informers for kinds the server may not serve would block the
+		// initial sync instead.
 		return nil, nil
 	}
 	served := map[string]bool{}
-	for _, r := range res.APIResources {
-		served[r.Name] = true
+	for _, r := range kinds {
+		served[r] = true
 	}
 	s := &gatewayAPISet{factory: gwinformers.NewSharedInformerFactoryWithOptions(c.gc, 0, gwinformers.WithTransform(slim))}
 	v1 := s.factory.Gateway().V1()
@@ -75,7 +123,7 @@ func newGatewayAPISet(c *gatewayAPIClient, add func(cache.SharedIndexInformer) e
 		inf      cache.SharedIndexInformer
 		list     func(*convert.GatewayAPIInputs)
 	}
-	kinds := []kind{
+	known := []kind{
 		{"gatewayclasses", v1.GatewayClasses().Informer(), func(in *convert.GatewayAPIInputs) { in.Classes, _ = v1.GatewayClasses().Lister().List(all) }},
 		{"gateways", v1.Gateways().Informer(), func(in *convert.GatewayAPIInputs) { in.Gateways, _ = v1.Gateways().Lister().List(all) }},
 		{"httproutes", v1.HTTPRoutes().Informer(), func(in *convert.GatewayAPIInputs) { in.HTTPRoutes, _ = v1.HTTPRoutes().Lister().List(all) }},
@@ -84,7 +132,7 @@ func newGatewayAPISet(c *gatewayAPIClient, add func(cache.SharedIndexInformer) e
 		{"tcproutes", v1.TCPRoutes().Informer(), func(in *convert.GatewayAPIInputs) { in.TCPRoutes, _ = v1.TCPRoutes().Lister().List(all) }},
 		{"referencegrants", v1.ReferenceGrants().Informer(), func(in *convert.GatewayAPIInputs) { in.Grants, _ = v1.ReferenceGrants().Lister().List(all) }},
 	}
-	for _, k := range kinds {
+	for _, k := range known {
 		if !served[k.resource] {
 			continue
 		}
@@ -92,6 +140,7 @@ func newGatewayAPISet(c *gatewayAPIClient, add func(cache.SharedIndexInformer) e
 			return nil, err
 		}
 		s.list = append(s.list, k.list)
+		s.kinds = append(s.kinds, k.resource)
 	}
 	return s, nil
 }
@@ -149,4 +198,33 @@ func gatewayAPISecrets(gws []*gwv1.Gateway, grants []*gwv1.ReferenceGrant) []sec
 		}
 	}
 	return out
+}
+
+// gatewayAPILoop runs beside the debouncer after the initial sync: every
+// GatewayAPIRecheck it asks the API server which Gateway API kinds it
+// serves and, when they differ from those the informer set watches (CRDs
+// installed or removed since), replaces the informer set (make-before-
+// break, as after an outage).
+func (s *Source) gatewayAPILoop(ctx context.Context) {
+	tick := time.NewTicker(s.cfg.GatewayAPIRecheck)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		kinds, err := servedGatewayAPI(s.gc.dc)
+		if err != nil {
+			continue // an outage is reconnectLoop's business
+		}
+		s.mu.Lock()
+		watched := s.inf.gatewayAPI.watchedKinds()
+		s.mu.Unlock()
+		if slices.Equal(kinds, watched) {
+			continue
+		}
+		s.log.Info("kube source: the Gateway API kinds served changed; replacing the watches", "served", kinds, "watched", watched)
+		s.reconnect(ctx, "the Gateway API kinds served changed")
+	}
 }

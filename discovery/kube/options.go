@@ -25,6 +25,8 @@ const (
 	DefaultSyncTimeout = time.Minute
 	// DefaultReconnectProbe: see Config.ReconnectProbe.
 	DefaultReconnectProbe = time.Second
+	// DefaultGatewayAPIRecheck: see Config.GatewayAPIRecheck.
+	DefaultGatewayAPIRecheck = 30 * time.Second
 	// secretSyncWait bounds how long a rebuild waits for the watches of
 	// newly named credential Secrets to sync before it converts anyway.
 	secretSyncWait = 5 * time.Second
@@ -59,6 +61,12 @@ type Config struct {
 	// ServiceExports (multicluster.x-k8s.io/v1alpha1; the CRD must be
 	// installed, or the initial sync never completes).
 	ServiceExports bool
+	// ServiceExportsIfReadable watches ServiceExports when the API server
+	// serves them and the credentials may list them, and none otherwise
+	// (decided once, when Run starts, by listing one): for remote
+	// clusters, whose CRDs and remote-secret grants vary (a secret made
+	// before the reader could list ServiceExports still syncs).
+	ServiceExportsIfReadable bool
 	// Holdoff and MaxDelay debounce rebuilds (defaults DefaultHoldoff,
 	// DefaultMaxDelay).
 	Holdoff, MaxDelay time.Duration
@@ -71,6 +79,11 @@ type Config struct {
 	// long outage), then are replaced by a fresh set. Default
 	// DefaultReconnectProbe; negative disables.
 	ReconnectProbe time.Duration
+	// GatewayAPIRecheck is how often the source asks the API server which
+	// Gateway API kinds it serves (one discovery request); when they
+	// changed (CRDs installed or removed), the informers are replaced.
+	// Default DefaultGatewayAPIRecheck; negative disables.
+	GatewayAPIRecheck time.Duration
 }
 
 // Options are a Source's collaborators (not configuration). REST is required.
@@ -104,6 +117,9 @@ func withDefaults(cfg Config, opts Options) (Config, Options) {
 	}
 	if cfg.ReconnectProbe == 0 {
 		cfg.ReconnectProbe = DefaultReconnectProbe
+	}
+	if cfg.GatewayAPIRecheck == 0 {
+		cfg.GatewayAPIRecheck = DefaultGatewayAPIRecheck
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

@@ -76,13 +76,20 @@ func (s *Source) reconnectLoop(ctx context.Context) {
 		}
 		last, answering = now, time.Time{}
 		gap = min(2*gap, reconnectMaxGap)
-		s.reconnect(ctx)
+		s.reconnect(ctx, whyOutage)
 	}
 }
 
+// whyOutage is reconnect's reason after an outage.
+const whyOutage = "after the outage"
+
 // reconnect replaces the informer set with a fresh one once that one has
-// synced (within SyncTimeout); the old one keeps serving meanwhile.
-func (s *Source) reconnect(ctx context.Context) {
+// synced (within SyncTimeout); the old one keeps serving meanwhile. why is
+// logged. Replacements never overlap (reconnectLoop and gatewayAPILoop
+// both call it).
+func (s *Source) reconnect(ctx context.Context, why string) {
+	s.replacing.Lock()
+	defer s.replacing.Unlock()
 	start := time.Now()
 	set, err := newInformerSet(s.kc, s.ic, s.gc, s.mc, s.cfg.ServicesOnly, s.changed)
 	if err != nil {
@@ -104,11 +111,13 @@ func (s *Source) reconnect(ctx context.Context) {
 	s.mu.Lock()
 	old, oldCancel := s.inf, s.infCancel
 	s.inf, s.infCancel = set, cancel
-	s.restarts++
 	s.restartSecrets = s.secrets != nil
-	s.opts.Metrics.reconnected(s.cfg.ClusterID)
+	if why == whyOutage { // Status().Reconnects and the metric count outages only
+		s.restarts++
+		s.opts.Metrics.reconnected(s.cfg.ClusterID)
+	}
 	s.mu.Unlock()
-	s.log.Info("kube source: watches replaced after the outage", "sync", time.Since(start).Round(time.Millisecond))
+	s.log.Info("kube source: watches replaced", "why", why, "sync", time.Since(start).Round(time.Millisecond))
 	s.deb.Trigger()
 	// The old informers may take a while to wind down (a reflector in the
 	// middle of a request); Run waits for them before it returns.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	mcsclient "sigs.k8s.io/mcs-api/pkg/client/clientset/versioned"
@@ -35,7 +37,9 @@ type Source struct {
 	health  *health
 	kc      kubernetes.Interface
 	ic      istioclient.Interface // nil when ServicesOnly
-	mc      mcsclient.Interface   // nil unless ServiceExports
+	mc      mcsclient.Interface   // nil unless ServiceExports (or readable: ServiceExportsIfReadable)
+	maybeMC mcsclient.Interface   // ServiceExportsIfReadable: the client to try, until Run decides
+	askMC   mcsclient.Interface   // ServiceExportsIfReadable: maybeMC outside the health tracker
 	gc      *gatewayAPIClient     // nil when ServicesOnly
 	probe   func(context.Context) error
 	secrets *secretWatches // nil when ServicesOnly
@@ -52,6 +56,7 @@ type Source struct {
 	restarts       int
 	restartSecrets bool           // the next rebuild restarts the Secret watches
 	retiring       sync.WaitGroup // informer sets replaced by reconnect, winding down
+	replacing      sync.Mutex     // held by reconnect: one replacement at a time
 	running        bool
 	synced         bool
 	lastSync       time.Time
@@ -98,8 +103,19 @@ func New(cfg Config, opts Options) (*Source, error) {
 		}
 		s.secrets = newSecretWatches(kc, s.health, s.changed)
 	}
+	var mc mcsclient.Interface
+	if cfg.ServiceExports || cfg.ServiceExportsIfReadable {
+		if mc, err = mcsclient.NewForConfig(rc); err != nil {
+			return nil, fmt.Errorf("kube source %s: %w", cfg.ClusterID, err)
+		}
+	}
 	if cfg.ServiceExports {
-		if s.mc, err = mcsclient.NewForConfig(rc); err != nil {
+		s.mc = mc
+	} else if cfg.ServiceExportsIfReadable {
+		s.maybeMC = mc // Run decides (serviceExportsReadable)
+		// the question is asked outside the health tracker: a resource
+		// the API server does not serve is no failure of the API server
+		if s.askMC, err = mcsclient.NewForConfig(opts.REST); err != nil {
 			return nil, fmt.Errorf("kube source %s: %w", cfg.ClusterID, err)
 		}
 	}
@@ -142,6 +158,17 @@ func (s *Source) Run(ctx context.Context, publish discovery.Publish) error {
 	unregister := s.opts.Metrics.register(s.cfg.ClusterID, s.Status)
 	defer unregister()
 
+	if s.maybeMC != nil && s.serviceExportsReadable(ctx) {
+		// the set made by New has no ServiceExports informer: replace it
+		// before it starts
+		set, err := newInformerSet(s.kc, s.ic, s.gc, s.maybeMC, s.cfg.ServicesOnly, s.changed)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.inf, s.mc = set, s.maybeMC
+		s.mu.Unlock()
+	}
 	ictx, icancel := context.WithCancel(ctx)
 	s.mu.Lock()
 	inf := s.inf
@@ -169,6 +196,9 @@ func (s *Source) Run(ctx context.Context, publish discovery.Publish) error {
 	defer wg.Wait() // before the informers and Secret watches stop
 	if s.cfg.ReconnectProbe > 0 {
 		wg.Go(func() { s.reconnectLoop(ctx) })
+	}
+	if s.gc != nil && s.cfg.GatewayAPIRecheck > 0 {
+		wg.Go(func() { s.gatewayAPILoop(ctx) })
 	}
 	s.deb.Run(ctx, func() { s.rebuild(ctx, publish) })
 	return nil
@@ -358,4 +388,31 @@ func errorsKey(errs []error) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// serviceExportsReadable lists one ServiceExport (ServiceExportsIfReadable):
+// true when that works, false when the API server does not serve them
+// (NotFound) or the credentials may not list them (Forbidden). Other
+// errors (the API server does not answer) are asked again, every
+// ReconnectProbe or second, until ctx ends (false): the informers could
+// not sync meanwhile either.
+func (s *Source) serviceExportsReadable(ctx context.Context) bool {
+	every := max(s.cfg.ReconnectProbe, time.Second)
+	for {
+		_, err := s.askMC.MulticlusterV1alpha1().ServiceExports("").List(ctx, metav1.ListOptions{Limit: 1})
+		switch {
+		case err == nil:
+			s.log.Info("kube source: ServiceExports are read")
+			return true
+		case apierrors.IsNotFound(err) || apierrors.IsForbidden(err):
+			s.log.Info("kube source: no ServiceExports read (not served, or not allowed to list them)", "reason", apierrors.ReasonForError(err))
+			return false
+		}
+		s.log.Warn("kube source: cannot tell whether ServiceExports can be read; asking again", "err", err, "in", every)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(every):
+		}
+	}
 }

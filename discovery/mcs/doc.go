@@ -13,11 +13,23 @@
 //     clusterset service whose namespace exists locally: spec.type
 //     (ClusterSetIP, or Headless when the oldest export's Service is
 //     headless), spec.ports (the clusterset's: union by name, the oldest
-//     export's where they conflict) and status.clusters (the exporting
-//     clusters). A managed ServiceImport whose service nobody exports any
-//     more is deleted; a ServiceImport meshgate did not create is left
-//     alone (logged). spec.ips stays empty: meshgate allocates no VIP, the
-//     gateways answer the clusterset hostname.
+//     export's where they conflict), status.clusters (the exporting
+//     clusters), status.conditions Ready and status.endpointSliceObjects
+//     Absent. A managed ServiceImport whose
+//     service nobody exports any more is deleted; a ServiceImport meshgate
+//     did not create is left alone (logged).
+//   - With Config.ClusterSetIPPrefix, a ClusterSetIP import's spec.ips (one
+//     address) and spec.ipFamilies: model.AllocateClusterSetIPs, computed
+//     from the clusterset alone (hash of namespace/name, probing on
+//     collision, oldest export first), so every cluster given the same
+//     prefix writes the same VIP without coordination. An address moves
+//     only when an older service it had collided with stops being exported
+//     (logged). Ready is True (reason Ready) when the import is complete,
+//     False Pending when no free address was found. Without a prefix
+//     spec.ips stays empty and Ready says the gateways answer the
+//     clusterset hostname. meshgate routes no VIP itself (the translator
+//     has no VIP listeners) and writes no EndpointSlices for imports: see
+//     the README.
 //   - ServiceExport status.conditions Valid (Valid, NoService,
 //     InvalidServiceType) and Conflict (NoConflict, PortConflict,
 //     TypeConflict: the oldest-export rule), through the status

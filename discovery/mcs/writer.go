@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -38,6 +39,11 @@ const DefaultRetryInterval = 10 * time.Second
 type Config struct {
 	// ClusterID is the local cluster: whose ServiceExports get conditions.
 	ClusterID string
+	// ClusterSetIPPrefix, if valid, is where ClusterSetIP imports get their
+	// VIP (spec.ips): model.AllocateClusterSetIPs, the same address in
+	// every cluster configured with the same prefix. Unset: no VIP (the
+	// gateways answer the clusterset hostname).
+	ClusterSetIPPrefix netip.Prefix
 	// RetryInterval is how soon a reconcile that failed is tried again
 	// without any new event. Default DefaultRetryInterval.
 	RetryInterval time.Duration
@@ -209,11 +215,19 @@ func (w *Writer) count(kind, op string, err error) error {
 // errStale is a write that lost a race with the cache (see count).
 var errStale = errors.New("stale cache")
 
-// desiredImport is the ServiceImport of a clusterset service.
-func desiredImport(cs *model.ClusterSetService) *mcsv1alpha1.ServiceImport {
+// desiredImport is the ServiceImport of a clusterset service; vip is its
+// ClusterSetIP (invalid: none).
+func (w *Writer) desiredImport(cs *model.ClusterSetService, vip netip.Addr) *mcsv1alpha1.ServiceImport {
 	si := &mcsv1alpha1.ServiceImport{
 		ObjectMeta: metav1.ObjectMeta{Name: cs.Name, Namespace: cs.Namespace, Labels: map[string]string{LabelManagedBy: ManagedBy}},
 		Spec:       mcsv1alpha1.ServiceImportSpec{Type: mcsv1alpha1.ServiceImportType(cs.Type)},
+	}
+	if vip.IsValid() {
+		si.Spec.IPs = []string{vip.String()}
+		si.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol}
+		if vip.Is6() {
+			si.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv6Protocol}
+		}
 	}
 	for _, p := range cs.Ports {
 		sp := mcsv1alpha1.ServicePort{Name: p.Name, Port: int32(p.Port), Protocol: corev1.Protocol(p.Protocol)}
@@ -229,7 +243,32 @@ func desiredImport(cs *model.ClusterSetService) *mcsv1alpha1.ServiceImport {
 	for _, c := range slices.Sorted(slices.Values(cs.Clusters)) {
 		si.Status.Clusters = append(si.Status.Clusters, mcsv1alpha1.ClusterStatus{Cluster: c})
 	}
+	si.Status.Conditions = []metav1.Condition{w.readyCondition(cs, vip)}
+	// meshgate writes no EndpointSlices for imports (see the package doc):
+	// said so, for consumers that would look for them
+	si.Status.EndpointSliceObjects = mcsv1alpha1.EndpointSliceObjectsAbsent
 	return si
+}
+
+// readyCondition is the import's Ready condition (the MCS API's reasons):
+// True when every field meshgate writes is there, False Pending when a
+// ClusterSetIP import found no free address in the prefix.
+func (w *Writer) readyCondition(cs *model.ClusterSetService, vip netip.Addr) metav1.Condition {
+	c := metav1.Condition{Type: string(mcsv1alpha1.ServiceImportConditionReady), Status: metav1.ConditionTrue,
+		Reason: string(mcsv1alpha1.ServiceImportReasonReady)}
+	p := w.cfg.ClusterSetIPPrefix
+	switch {
+	case cs.Type == model.ImportHeadless:
+		c.Message = "headless import of " + cs.Hostname
+	case !p.IsValid():
+		c.Message = cs.Hostname + " is answered by the mesh's gateways; no ClusterSetIP is allocated (no clusterset IP prefix configured)"
+	case vip.IsValid():
+		c.Message = "ClusterSetIP " + vip.String() + " allocated from " + p.String()
+	default:
+		c.Status, c.Reason = metav1.ConditionFalse, string(mcsv1alpha1.ServiceImportReasonPending)
+		c.Message = fmt.Sprintf("no free ClusterSetIP in %s for %s after %d probes", p, cs.Hostname, model.MaxClusterSetIPProbes)
+	}
+	return c
 }
 
 func (w *Writer) reconcileImports(ctx context.Context, local *model.ClusterState, set []model.ClusterSetService) []error {
@@ -239,13 +278,14 @@ func (w *Writer) reconcileImports(ctx context.Context, local *model.ClusterState
 		namespaces[n.Name] = true
 	}
 	want := map[string]bool{}
+	vips := model.AllocateClusterSetIPs(set, w.cfg.ClusterSetIPPrefix)
 	for i := range set {
 		cs := &set[i]
 		if !namespaces[cs.Namespace] {
 			continue // namespace sameness: no namespace, no import (the MCS API's rule)
 		}
 		want[cs.Namespace+"/"+cs.Name] = true
-		d := desiredImport(cs)
+		d := w.desiredImport(cs, vips[cs.Namespace+"/"+cs.Name])
 		cur, err := w.imports.ServiceImports(cs.Namespace).Get(cs.Name)
 		switch {
 		case apierrors.IsNotFound(err):
@@ -264,17 +304,22 @@ func (w *Writer) reconcileImports(ctx context.Context, local *model.ClusterState
 			continue
 		case !specEqual(cur.Spec, d.Spec):
 			u := cur.DeepCopy()
-			u.Spec.Type, u.Spec.Ports = d.Spec.Type, d.Spec.Ports
+			u.Spec.Type, u.Spec.Ports, u.Spec.IPs, u.Spec.IPFamilies = d.Spec.Type, d.Spec.Ports, d.Spec.IPs, d.Spec.IPFamilies
 			updated, err := w.client.MulticlusterV1alpha1().ServiceImports(cs.Namespace).Update(ctx, u, metav1.UpdateOptions{})
 			if err = w.count("ServiceImport", "update", err); err != nil {
 				errs = appendErr(errs, cs.Namespace, cs.Name, err)
 				continue
 			}
+			if len(cur.Spec.IPs) > 0 && !slices.Equal(cur.Spec.IPs, d.Spec.IPs) {
+				w.log.Warn("mcs: ServiceImport's ClusterSetIP changed", "namespace", cs.Namespace, "name", cs.Name, "from", cur.Spec.IPs, "to", d.Spec.IPs)
+			}
 			cur = updated
 		}
-		if !slices.Equal(cur.Status.Clusters, d.Status.Clusters) {
+		conds, condChanged := w.mergeConditions(cur.Status.Conditions, d.Status.Conditions, cur.Generation)
+		if condChanged || !slices.Equal(cur.Status.Clusters, d.Status.Clusters) || cur.Status.EndpointSliceObjects != d.Status.EndpointSliceObjects {
 			u := cur.DeepCopy()
-			u.Status.Clusters = d.Status.Clusters
+			u.Status.Clusters, u.Status.Conditions = d.Status.Clusters, conds
+			u.Status.EndpointSliceObjects = d.Status.EndpointSliceObjects
 			_, err := w.client.MulticlusterV1alpha1().ServiceImports(cs.Namespace).UpdateStatus(ctx, u, metav1.UpdateOptions{})
 			if err = w.count("ServiceImport", "status", err); err != nil {
 				errs = appendErr(errs, cs.Namespace, cs.Name, err)
@@ -311,8 +356,27 @@ func appendErr(errs []error, namespace, name string, err error) []error {
 	return append(errs, fmt.Errorf("%s/%s: %w", namespace, name, err))
 }
 
+// mergeConditions sets want into a copy of have (observedGeneration gen),
+// keeping lastTransitionTime where the status did not change, and says
+// whether anything changed.
+func (w *Writer) mergeConditions(have, want []metav1.Condition, gen int64) ([]metav1.Condition, bool) {
+	conds := slices.Clone(have)
+	changed := false
+	for _, c := range want {
+		c.ObservedGeneration = gen
+		if old := meta.FindStatusCondition(conds, c.Type); old != nil && old.Status == c.Status &&
+			old.Reason == c.Reason && old.Message == c.Message && old.ObservedGeneration == c.ObservedGeneration {
+			continue
+		}
+		c.LastTransitionTime = w.now() // kept by SetStatusCondition when the status is unchanged
+		meta.SetStatusCondition(&conds, c)
+		changed = true
+	}
+	return conds, changed
+}
+
 func specEqual(a, b mcsv1alpha1.ServiceImportSpec) bool {
-	return a.Type == b.Type && slices.EqualFunc(a.Ports, b.Ports, func(p, q mcsv1alpha1.ServicePort) bool {
+	return a.Type == b.Type && slices.Equal(a.IPs, b.IPs) && slices.Equal(a.IPFamilies, b.IPFamilies) && slices.EqualFunc(a.Ports, b.Ports, func(p, q mcsv1alpha1.ServicePort) bool {
 		return p.Name == q.Name && p.Port == q.Port && p.Protocol == q.Protocol &&
 			(p.AppProtocol == nil) == (q.AppProtocol == nil) && (p.AppProtocol == nil || *p.AppProtocol == *q.AppProtocol)
 	})
@@ -362,19 +426,8 @@ func (w *Writer) reconcileExports(ctx context.Context, local *model.ClusterState
 		if e == nil {
 			continue // not in the mesh state yet (the source debounces): the next Update brings it
 		}
-		conds := slices.Clone(se.Status.Conditions)
 		want := exportConditions(local, set, e)
-		changed := false
-		for _, c := range want {
-			c.ObservedGeneration = se.Generation
-			if old := meta.FindStatusCondition(conds, c.Type); old != nil && old.Status == c.Status &&
-				old.Reason == c.Reason && old.Message == c.Message && old.ObservedGeneration == c.ObservedGeneration {
-				continue
-			}
-			c.LastTransitionTime = w.now() // kept by SetStatusCondition when the status is unchanged
-			meta.SetStatusCondition(&conds, c)
-			changed = true
-		}
+		conds, changed := w.mergeConditions(se.Status.Conditions, want, se.Generation)
 		if len(want) == 1 && meta.RemoveStatusCondition(&conds, string(mcsv1alpha1.ServiceExportConditionConflict)) {
 			changed = true // invalid: no Conflict condition
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"slices"
 	"sync"
@@ -244,3 +245,137 @@ func notify(ch chan struct{}) {
 }
 
 var everything = labels.Everything()
+
+// TestWriterClusterSetIPs gives ClusterSetIP imports their VIP and the
+// Ready condition on a real API server: with a prefix of two usable
+// addresses and three exported services, the two oldest get an address
+// (the one model.AllocateClusterSetIPs computes, which every cluster
+// computes alike) and Ready True; the youngest gets none and Ready False
+// Pending; a headless import gets no address and Ready True. When the
+// oldest service stops being exported, the youngest gets an address and
+// turns Ready.
+func TestWriterClusterSetIPs(t *testing.T) {
+	c := kubetest.New(t, kubetest.Options{Name: "mcs-vip", SkipIstioCRDs: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	manifest, err := os.ReadFile(crdManifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kubetest.InstallCRDs(ctx, c.RESTConfig(), manifest, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	kc := kubernetes.NewForConfigOrDie(c.RESTConfig())
+	if _, err := kc.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "sample"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	remote := func(names ...string) *model.ClusterState {
+		r := &model.ClusterState{ID: "cluster2"}
+		for i, n := range names {
+			s := model.Service{Meta: model.Meta{Name: n, Namespace: "sample"}, Hostname: n + ".sample.svc.cluster.local",
+				Ports: []model.ServicePort{{Name: "http", Port: 80}}}
+			if n == "stateful" {
+				s.ClusterIP = "None"
+			}
+			r.Services = append(r.Services, s)
+			r.ServiceExports = append(r.ServiceExports, model.ServiceExport{Meta: model.Meta{Name: n, Namespace: "sample"},
+				Created: fmt.Sprintf("2026-0%d-01T00:00:00Z", i+1)})
+		}
+		r.Normalize()
+		return r
+	}
+	local := &model.ClusterState{ID: "cluster-a", Namespaces: []model.Namespace{{Meta: model.Meta{Name: "sample"}}}}
+	prefix := netip.MustParsePrefix("10.96.200.0/30") // .1 and .2
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	w, err := New(Config{ClusterID: "cluster-a", ClusterSetIPPrefix: prefix}, Options{REST: c.RESTConfig(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a clock a second apart at each reading (the API keeps seconds): a
+	// transition shows in lastTransitionTime however fast it comes
+	var tick int64
+	w.now = func() metav1.Time { tick++; return metav1.NewTime(time.Unix(1_800_000_000+tick, 0)) }
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() {
+		if err := w.Run(ctx); err != nil {
+			t.Errorf("writer: %v", err)
+		}
+	})
+	wait := watcher(t, ctx, mcsclient.NewForConfigOrDie(c.RESTConfig()))
+
+	mesh := &model.MeshState{LocalCluster: "cluster-a", Clusters: []*model.ClusterState{local, remote("oldest", "middle", "youngest", "stateful")}}
+	vips := model.AllocateClusterSetIPs(model.ClusterSet(mesh), prefix)
+	if len(vips) != 2 || !vips["sample/oldest"].IsValid() || !vips["sample/middle"].IsValid() {
+		t.Fatalf("allocation %v: want oldest and middle", vips)
+	}
+	w.Update(mesh)
+	var pendingSince metav1.Time
+	wait("two VIPs, one import pending", func(imports map[string]*mcsv1alpha1.ServiceImport, _ map[string]*mcsv1alpha1.ServiceExport) string {
+		for _, n := range []string{"oldest", "middle"} {
+			if msg := checkImport(imports["sample/"+n], []string{vips["sample/"+n].String()}, corev1.IPv4Protocol, "Ready"); msg != "" {
+				return msg
+			}
+		}
+		if msg := checkImport(imports["sample/youngest"], nil, "", "Pending"); msg != "" {
+			return msg
+		}
+		pendingSince = meta.FindStatusCondition(imports["sample/youngest"].Status.Conditions, "Ready").LastTransitionTime
+		st := imports["sample/stateful"]
+		if st == nil || st.Spec.Type != mcsv1alpha1.Headless {
+			return fmt.Sprintf("stateful %+v", st)
+		}
+		return checkImport(st, nil, "", "Ready")
+	})
+
+	// oldest is no longer exported: youngest gets an address. In a prefix
+	// this small middle had collided with oldest and probed; with oldest
+	// gone it takes its home address (the documented price of computing
+	// the VIPs from the clusterset alone), so the check is against what
+	// every cluster computes for the new clusterset.
+	mesh = &model.MeshState{LocalCluster: "cluster-a", Clusters: []*model.ClusterState{local, remote("middle", "youngest", "stateful")}}
+	after := model.AllocateClusterSetIPs(model.ClusterSet(mesh), prefix)
+	if len(after) != 2 || !after["sample/youngest"].IsValid() {
+		t.Fatalf("allocation %v: want middle and youngest", after)
+	}
+	w.Update(mesh)
+	wait("the freed address reused", func(imports map[string]*mcsv1alpha1.ServiceImport, _ map[string]*mcsv1alpha1.ServiceExport) string {
+		if imports["sample/oldest"] != nil {
+			return "oldest still imported"
+		}
+		for _, n := range []string{"middle", "youngest"} {
+			if msg := checkImport(imports["sample/"+n], []string{after["sample/"+n].String()}, corev1.IPv4Protocol, "Ready"); msg != "" {
+				return msg
+			}
+		}
+		if ready := meta.FindStatusCondition(imports["sample/youngest"].Status.Conditions, "Ready"); ready.LastTransitionTime.Equal(&pendingSince) {
+			return "youngest's Ready kept the lastTransitionTime of Pending"
+		}
+		return ""
+	})
+}
+
+// checkImport says how si differs from the wanted ips, family and Ready
+// reason; "" when it matches.
+func checkImport(si *mcsv1alpha1.ServiceImport, ips []string, family corev1.IPFamily, ready string) string {
+	if si == nil {
+		return "import missing"
+	}
+	var families []corev1.IPFamily
+	if family != "" {
+		families = []corev1.IPFamily{family}
+	}
+	r := meta.FindStatusCondition(si.Status.Conditions, "Ready")
+	switch {
+	case !slices.Equal(si.Spec.IPs, ips) || !slices.Equal(si.Spec.IPFamilies, families):
+		return fmt.Sprintf("%s: ips %v families %v, want %v %v", si.Name, si.Spec.IPs, si.Spec.IPFamilies, ips, families)
+	case r == nil || r.Reason != ready || (r.Status == metav1.ConditionTrue) != (ready == "Ready"):
+		return fmt.Sprintf("%s: Ready %+v, want reason %s", si.Name, r, ready)
+	case si.Status.EndpointSliceObjects != mcsv1alpha1.EndpointSliceObjectsAbsent:
+		return fmt.Sprintf("%s: endpointSliceObjects %q, want Absent", si.Name, si.Status.EndpointSliceObjects)
+	case r.ObservedGeneration != si.Generation:
+		return fmt.Sprintf("%s: Ready observedGeneration %d, generation %d", si.Name, r.ObservedGeneration, si.Generation)
+	}
+	return ""
+}

@@ -101,6 +101,9 @@ type ClusterSetService struct {
 	// two disagree (number or protocol) the oldest export's wins. Sorted by
 	// port number.
 	Ports []ServicePort
+	// Created is the oldest export's creationTimestamp (orders the
+	// ClusterSetIP allocation: see AllocateClusterSetIPs).
+	Created string
 	// Clusters are the exporting clusters, oldest export first (ties by
 	// cluster ID). Each contributes its endpoints, conflicting or not.
 	Clusters []string
@@ -143,7 +146,7 @@ func ClusterSet(m *MeshState) []ClusterSetService {
 		})
 		first := exps[0].svc
 		cs := ClusterSetService{Name: first.Name, Namespace: first.Namespace, Hostname: ClusterSetHostname(first.Name, first.Namespace),
-			Type: importType(first)}
+			Type: importType(first), Created: exps[0].created}
 		for _, x := range exps {
 			cs.Clusters = append(cs.Clusters, x.cluster)
 			cs.Exports = append(cs.Exports, x.svc)
@@ -207,9 +210,9 @@ func protocolOf(p ServicePort) string {
 // WithGossipedExports returns m in which every cluster but the local one
 // that carries no ServiceExports takes those of the state of the same
 // cluster in gossiped: a remote cluster watched through its API server
-// (remote secrets, without ServiceExports: the reader role does not read
-// them) keeps its services from the watch and its exports from its own
-// daemon's gossip. m is not modified; it is returned itself when nothing
+// that gave no ServiceExports (no MCS CRDs there, or a remote secret whose
+// reader may not list them) keeps its services from the watch and its
+// exports from its own daemon's gossip. m is not modified; it is returned itself when nothing
 // is adopted.
 func WithGossipedExports(m *MeshState, gossiped []*ClusterState) *MeshState {
 	if m == nil {

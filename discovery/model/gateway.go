@@ -119,6 +119,11 @@ func (t *ServerTLS) Terminates() bool {
 // Secret's namespace, which the conversion allowed (ReferenceGrant).
 const GatewayCredentialPrefix = "kubernetes-gateway://"
 
+// BuiltinCredential is the credentialName of the proxy's own workload
+// certificate (istiod's builtin://): a server or client presents its SPIFFE
+// identity, and validates peers (MUTUAL) with the mesh's roots.
+const BuiltinCredential = "builtin://"
+
 // GatewayCredential is the credentialName of Secret namespace/name.
 func GatewayCredential(namespace, name string) string {
 	return GatewayCredentialPrefix + namespace + "/" + name

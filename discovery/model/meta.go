@@ -3,7 +3,6 @@ package model
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 )
 
@@ -113,7 +112,15 @@ func LabelsMatch(selector, labels map[string]string) bool {
 
 // SortedKeys returns the keys of m in order.
 func SortedKeys[V any](m map[string]V) []string {
-	return slices.Sorted(maps.Keys(m))
+	if len(m) == 0 {
+		return nil // what slices.Sorted gives, without its iterator's allocations (most maps asked are empty)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // MetaOf returns the metadata of the object ref names in c (Services,

@@ -40,8 +40,10 @@ type Config struct {
 	// Default: Namespace.
 	CredentialNamespaces []string
 	// ServiceExports watches the local cluster's Multi-Cluster Services
-	// API ServiceExports (kube.Config.ServiceExports). Remote clusters'
-	// exports arrive by federation only.
+	// API ServiceExports (kube.Config.ServiceExports), and those of the
+	// remote clusters where their reader may list them
+	// (remote.Config.ServiceExports); a remote cluster that gives none
+	// takes the exports its own daemon gossips (model.WithGossipedExports).
 	ServiceExports bool
 	// RemoteSyncTimeout bounds how long readiness waits for a remote
 	// cluster's initial sync. Default remote.DefaultSyncTimeout.
@@ -155,6 +157,7 @@ func New(cfg Config, opts Options) (*Source, error) {
 		AllowInsecure:  cfg.AllowInsecureRemote,
 		Holdoff:        cfg.Holdoff,
 		MaxDelay:       cfg.MaxDelay,
+		ServiceExports: cfg.ServiceExports,
 	}, remote.Options{
 		Logger:      log.With("component", "remote"),
 		Registerer:  opts.Registerer,

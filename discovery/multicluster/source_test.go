@@ -6,6 +6,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -17,7 +19,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	mcsv1alpha1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
+	mcsclient "sigs.k8s.io/mcs-api/pkg/client/clientset/versioned"
 
+	"github.com/meshgate/meshgate/discovery/mcs"
 	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/discovery/remote"
 	"github.com/meshgate/meshgate/test/kubetest"
@@ -148,4 +153,79 @@ func TestSourceComposesLocalAndRemote(t *testing.T) {
 		t.Fatalf("Run after cancel: %v", err)
 	}
 	rec.stopped.Store(true)
+}
+
+// A cluster joined only through its remote secret (no daemon of its own
+// to gossip its exports): with ServiceExports, its ServiceExports are read
+// through the secret's reader (create-remote-secret's role), so the
+// clusterset holds its export and the local cluster's MCS writer imports
+// it: a ServiceImport whose status.clusters names the remote cluster.
+func TestRemoteSecretClusterExports(t *testing.T) {
+	cs := kubetest.NewN(t, 2, kubetest.Options{Name: "mc-exports"})
+	A, B := cs[0], cs[1]
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	crds, err := os.ReadFile(filepath.Join("..", "..", "deploy", "mcs", "00-crds.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		if _, err := kubetest.InstallCRDs(ctx, c.RESTConfig(), crds, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	createService(ctx, t, A.RESTConfig(), "sample", "local-only")
+	createService(ctx, t, B.RESTConfig(), "sample", "helloworld")
+	if _, err := mcsclient.NewForConfigOrDie(B.RESTConfig()).MulticlusterV1alpha1().ServiceExports("sample").Create(ctx,
+		&mcsv1alpha1.ServiceExport{ObjectMeta: metav1.ObjectMeta{Name: "helloworld"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := remote.CreateRemoteSecret(ctx, B.RESTConfig(), remote.CreateOptions{ClusterName: "cluster-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s, err := New(Config{ClusterID: "cluster-a", ServiceExports: true, RemoteSyncTimeout: time.Minute, Holdoff: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond},
+		Options{REST: A.RESTConfig(), Logger: log, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Controller().SetSecret(remote.SourceKubernetes, res.Secret); err != nil {
+		t.Fatal(err)
+	}
+	w, err := mcs.New(mcs.Config{ClusterID: "cluster-a"}, mcs.Options{REST: A.RESTConfig(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{t: t, changed: make(chan struct{}, 1)}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() {
+		if err := s.Run(ctx, func(m *model.MeshState, errs []error, err error) { w.Update(m); rec.publish(m, errs, err) }); err != nil {
+			t.Errorf("source: %v", err)
+		}
+	})
+	wg.Go(func() {
+		if err := w.Run(ctx); err != nil {
+			t.Errorf("mcs writer: %v", err)
+		}
+	})
+	rec.waitFor(ctx, "cluster-b's export in the clusterset", func(m *model.MeshState) bool {
+		set := model.ClusterSet(m)
+		return len(set) == 1 && set[0].Name == "helloworld" && slices.Equal(set[0].Clusters, []string{"cluster-b"})
+	})
+	mc := mcsclient.NewForConfigOrDie(A.RESTConfig())
+	for {
+		si, err := mc.MulticlusterV1alpha1().ServiceImports("sample").Get(ctx, "helloworld", metav1.GetOptions{})
+		if err == nil && slices.Equal(si.Status.Clusters, []mcsv1alpha1.ClusterStatus{{Cluster: "cluster-b"}}) {
+			break
+		}
+		// the writer gives no event to wait on: ask again, bounded by ctx
+		select {
+		case <-ctx.Done():
+			t.Fatalf("cluster-a never imported helloworld from cluster-b: %+v, %v", si, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

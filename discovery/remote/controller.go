@@ -72,6 +72,13 @@ type Config struct {
 	// Holdoff and MaxDelay debounce each remote cluster's rebuilds
 	// (defaults: the kube source's).
 	Holdoff, MaxDelay time.Duration
+	// ServiceExports also reads each remote cluster's Multi-Cluster
+	// Services API ServiceExports where its API server serves them and the
+	// remote secret's reader may list them (kube.Config.
+	// ServiceExportsIfReadable; ReaderRules grant it), so that a cluster
+	// joined only through its remote secret, with no daemon of its own to
+	// gossip them, exports too.
+	ServiceExports bool
 }
 
 // Options are a Controller's collaborators (not configuration). Publish and
@@ -428,6 +435,8 @@ func (c *Controller) startGeneration(ctx context.Context, cl *cluster, cfg Clust
 		Holdoff:      c.cfg.Holdoff,
 		MaxDelay:     c.cfg.MaxDelay,
 		SyncTimeout:  c.cfg.SyncTimeout,
+
+		ServiceExportsIfReadable: c.cfg.ServiceExports,
 	}, kube.Options{REST: cfg.Config, Logger: c.log.With("remote", cl.id), Metrics: c.kubeM})
 	if err != nil {
 		gen.err = fmt.Errorf("remote cluster %s: %w", cl.id, err)

@@ -101,7 +101,8 @@ func TestRemoteClusters(t *testing.T) {
 
 	// A's controller serves B's services
 	reg := prometheus.NewRegistry()
-	ctl, sink := runController(t, Config{LocalClusterID: "cluster-a"}, Options{Registerer: reg}, A.RESTConfig())
+	// (with ServiceExports: B serves no MCS CRDs, and still syncs)
+	ctl, sink := runController(t, Config{LocalClusterID: "cluster-a", ServiceExports: true}, Options{Registerer: reg}, A.RESTConfig())
 	waitFor(t, "B's echo in B's ClusterState", sink.hasService("cluster-b", echoB))
 	if err := ctl.WaitReady(ctx); err != nil {
 		t.Fatal(err)

@@ -45,7 +45,11 @@ const (
 // istiod's remote-cluster code (Istio's pkg/kube/multicluster and service
 // registry) also watches CustomResourceDefinitions (its remote clients start
 // informers for optional APIs once their CRD exists; without this the
-// cluster never syncs) and the Kubernetes Gateway API's Gateways. Nothing
+// cluster never syncs) and the Kubernetes Gateway API's Gateways. The
+// Multi-Cluster Services API's ServiceExports (list, watch) let a daemon
+// with --multicluster-services read the exports of a cluster joined only
+// through its remote secret (a secret made without this grant still works:
+// that cluster's exports then come only from its own daemon). Nothing
 // else: no Secrets, no ConfigMaps, no Istio configuration (remote clusters
 // contribute services and endpoints only), no writes. deploy's
 // TestReaderRBAC checks these grants against meshgate's requests,
@@ -55,6 +59,7 @@ var ReaderRules = []rbacv1.PolicyRule{
 	{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
 	{APIGroups: []string{"apiextensions.k8s.io"}, Resources: []string{"customresourcedefinitions"}, Verbs: []string{"get", "list", "watch"}},
 	{APIGroups: []string{"gateway.networking.k8s.io"}, Resources: []string{"gateways"}, Verbs: []string{"get", "list", "watch"}},
+	{APIGroups: []string{"multicluster.x-k8s.io"}, Resources: []string{"serviceexports"}, Verbs: []string{"list", "watch"}},
 }
 
 // CreateOptions are create-remote-secret's settings.

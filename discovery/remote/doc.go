@@ -19,10 +19,11 @@
 // <cluster>, whose value is a kubeconfig with the server, its CA data and a
 // bearer token of the reader ServiceAccount (meshgate-reader). The reader
 // may get, list and watch services, endpointslices, pods, namespaces, nodes,
-// CustomResourceDefinitions and Gateway API Gateways (ReaderRules: what
-// meshgate's and istiod's remote-cluster watches read, so the secret works
-// for an istiod too), and nothing else: no Secrets, no ConfigMaps, no Istio
-// configuration, no writes.
+// CustomResourceDefinitions and Gateway API Gateways, and list and watch
+// Multi-Cluster Services ServiceExports (ReaderRules: what meshgate's and
+// istiod's remote-cluster watches read, so the secret works for an istiod
+// too; the exports only with Config.ServiceExports), and nothing else: no
+// Secrets, no ConfigMaps, no Istio configuration, no writes.
 // meshgate adds the annotation meshgate.io/trust-bundle, the cluster's
 // mesh trust bundle (--trust-bundle, or root-cert.pem of its Secret
 // cacerts), which istiod ignores and the Controller hands to Options.Pin
@@ -49,8 +50,9 @@
 // the controller next to the local cluster's source.
 //
 // Remote clusters contribute services and endpoints only (no Istio
-// configuration), as istiod does in a multi-primary mesh. Kubeconfigs and
-// tokens are never logged or shown in status output.
+// configuration), as istiod does in a multi-primary mesh, and with
+// Config.ServiceExports their ServiceExports where the reader may list
+// them. Kubeconfigs and tokens are never logged or shown in status output.
 //
 // Never imports: ./federation/... and ./xds/... (only cmd/ wires the sources,
 // the federation and the xDS server together).

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -68,4 +69,47 @@ func hashOf(b *Body) Hash { _, h, _ := EncodeBody(b); return h }
 func rawSize(b *Body) int {
 	raw, _ := json.Marshal(b)
 	return len(raw)
+}
+
+// BenchmarkDelta10k: one endpoint of the 10k-endpoint cluster moves. It
+// reports the delta's bytes against the full compressed body, and times
+// computing the delta (EncodeDelta: once per change and base, shared by
+// every requester); BenchmarkApplyDelta10k times rebuilding it.
+func BenchmarkDelta10k(b *testing.B) {
+	base, raw, _ := deltaPair(b)
+	var d []byte
+	for b.Loop() {
+		var err error
+		if d, err = EncodeDelta(base, raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(d)), "delta-bytes")
+	b.ReportMetric(float64(len(CompressBody(raw))), "full-bytes")
+}
+
+func BenchmarkApplyDelta10k(b *testing.B) {
+	base, raw, h := deltaPair(b)
+	d, err := EncodeDelta(base, raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := ApplyDelta(base, d, h, DefaultLimits); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// deltaPair is bigState's body before and after one endpoint moved (raw
+// JSON), and the hash of the second.
+func deltaPair(b *testing.B) (base, raw []byte, h Hash) {
+	c := bigState()
+	body := BodyFromState(c, nil)
+	base, _ = json.Marshal(&body)
+	c.Services[42].Endpoints[17].Address = "10.200.0.1"
+	c.Normalize()
+	body = BodyFromState(c, nil)
+	raw, _ = json.Marshal(&body)
+	return base, raw, sha256.Sum256(raw)
 }

@@ -1,14 +1,11 @@
 package wire
 
 import (
-	"bytes"
-	"compress/flate"
 	"crypto/sha256"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"strings"
 	"time"
@@ -68,6 +65,11 @@ type Body struct {
 	// a record whose lease is older than one they have seen for the
 	// cluster (a deposed holder's). Older decoders ignore the field.
 	Lease *Lease `json:"lease,omitempty"`
+	// Deltas says the daemon that published the record answers requests
+	// for state deltas (Request.DeltaBase) and reads delta answers:
+	// receivers take it as that capability, as with ObservedAt. Older
+	// decoders ignore the field.
+	Deltas bool `json:"deltas,omitempty"`
 }
 
 // Lease is a cluster's publishing lease as a record carries it: the holder
@@ -120,6 +122,8 @@ type Secret struct {
 	// Lease is the body's publishing lease (nil: none), returned here with
 	// the other parts of a body that are not cluster state.
 	Lease *Lease
+	// Deltas is the body's Deltas: its publisher answers delta requests.
+	Deltas bool
 }
 
 // Bounds of a Body's remote-secret part.
@@ -267,13 +271,7 @@ func EncodeBody(b *Body) ([]byte, Hash, error) {
 	if err != nil {
 		return nil, Hash{}, fmt.Errorf("encode body of cluster %s: %w", b.Cluster, err)
 	}
-	var buf bytes.Buffer
-	zw, _ := flate.NewWriter(&buf, flate.BestSpeed) // level is valid: no error
-	_, _ = zw.Write(raw)                            // bytes.Buffer writes do not fail
-	if err := zw.Close(); err != nil {
-		return nil, Hash{}, fmt.Errorf("compress body of cluster %s: %w", b.Cluster, err)
-	}
-	return buf.Bytes(), sha256.Sum256(raw), nil
+	return CompressBody(raw), sha256.Sum256(raw), nil
 }
 
 // DecodeBody decompresses and checks r's body: size within lim.MaxBody, hash
@@ -281,13 +279,9 @@ func EncodeBody(b *Body) ([]byte, Hash, error) {
 // the remote ClusterState (Generation set to r's) and the remote-secret part
 // (checked for form; opening it is package federation's).
 func DecodeBody(r *Record, lim Limits) (*model.ClusterState, Secret, error) {
-	zr := flate.NewReader(bytes.NewReader(r.Body))
-	raw, err := io.ReadAll(io.LimitReader(zr, int64(lim.MaxBody)+1))
+	raw, err := RawBody(r, lim)
 	if err != nil {
-		return nil, Secret{}, fmt.Errorf("%w: cluster %s: body: decompress: %v", ErrCorrupt, r.Cluster, err)
-	}
-	if len(raw) > lim.MaxBody {
-		return nil, Secret{}, fmt.Errorf("%w: cluster %s: body: decompressed size exceeds the limit %d", ErrOversized, r.Cluster, lim.MaxBody)
+		return nil, Secret{}, err
 	}
 	if sha256.Sum256(raw) != r.Hash {
 		return nil, Secret{}, fmt.Errorf("%w: cluster %s: body: hash mismatch (record says %s)", ErrCorrupt, r.Cluster, r.Hash.Short())
@@ -313,7 +307,7 @@ func DecodeBody(r *Record, lim Limits) (*model.ClusterState, Secret, error) {
 	if b.ObservedAt > 0 {
 		c.ObservedAt = time.Unix(0, b.ObservedAt) // the owner's clock: package federation corrects it
 	}
-	return c, Secret{Plain: b.RemoteSecret, SealingKey: b.SealingKey, SealedAt: b.SealedAt, Sealed: b.SealedSecrets, Lease: b.Lease}, nil
+	return c, Secret{Plain: b.RemoteSecret, SealingKey: b.SealingKey, SealedAt: b.SealedAt, Sealed: b.SealedSecrets, Lease: b.Lease, Deltas: b.Deltas}, nil
 }
 
 // checkSecret checks the form of the remote-secret part: bounded sizes, one

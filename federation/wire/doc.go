@@ -49,12 +49,15 @@
 // this format that means: a record's body is extended only by new JSON
 // fields, which N−1 ignores on decoding and relays untouched (it forwards
 // the compressed bytes it received, never a re-encoding of what it
-// decoded, so the owner's hash and signature still verify at the far end);
+// decoded, so the owner's hash and signature still verify at the far end;
+// a body rebuilt from a delta is the received canonical JSON compressed
+// again, which verifies the same);
 // node meta, which memberlist relays to every member, may be extended by
 // appending bytes, which this release keeps (Meta.Ext) instead of refusing
 // the member; any other frame gains bytes only behind a capability the
 // peer announced (the Timing of a State answers only a Request that
-// carried SentAt); Version changes only in a release that still reads
+// carried SentAt, a delta only a Request that carried DeltaBase, which
+// goes only to a peer whose records say Deltas); Version changes only in a release that still reads
 // and, towards older peers, writes the previous one. Records and node meta
 // are the only messages relayed: digests are made anew by each holder
 // from the record it holds, requests and states go to one node.

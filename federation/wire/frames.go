@@ -86,18 +86,25 @@ func EncodeRequest(m Request) ([]byte, error) {
 	if m.SentAt != 0 {
 		flags |= flagTimed
 	}
+	if m.DeltaBase != nil {
+		flags |= flagDelta
+	}
 	e.b = append(e.b, flags)
 	if m.SentAt != 0 {
 		e.u64(uint64(m.SentAt))
+	}
+	if m.DeltaBase != nil {
+		e.hash(*m.DeltaBase)
 	}
 	return e.b, nil
 }
 
 // Request flags: flagRevive is Request.Revive; flagTimed says SentAt
-// follows the flags.
+// follows the flags; flagDelta says DeltaBase follows (after SentAt).
 const (
 	flagRevive byte = 1
 	flagTimed  byte = 2
+	flagDelta  byte = 4
 )
 
 // DecodeRequest decodes a Request frame.
@@ -111,7 +118,7 @@ func DecodeRequest(b []byte) (Request, error) {
 	if d.need("flags", 1) {
 		flags := d.b[d.off]
 		d.off++
-		if flags&^(flagRevive|flagTimed) != 0 {
+		if flags&^(flagRevive|flagTimed|flagDelta) != 0 {
 			d.fail("flags", ErrCorrupt, "unknown flags %#x", flags)
 		}
 		m.Revive = flags&flagRevive != 0
@@ -119,6 +126,10 @@ func DecodeRequest(b []byte) (Request, error) {
 			if m.SentAt = int64(d.u64("sentAt")); m.SentAt <= 0 && d.err == nil {
 				d.fail("sentAt", ErrCorrupt, "%d is not a time", m.SentAt)
 			}
+		}
+		if flags&flagDelta != 0 {
+			h := d.hash("deltaBase")
+			m.DeltaBase = &h
 		}
 	}
 	return m, d.end()
@@ -184,11 +195,19 @@ func EncodeState(m State) ([]byte, error) {
 		e.u64(uint64(t.Received))
 		e.u64(uint64(t.Sent))
 	}
+	if m.DeltaBase != nil {
+		e.b = append(e.b, deltaTag)
+		e.hash(*m.DeltaBase)
+	}
 	return e.b, nil
 }
 
-// timingTag starts the optional Timing after a State's record.
-const timingTag byte = 1
+// The optional parts after a State's record, each started by its tag, in
+// this order: the Timing, then the DeltaBase.
+const (
+	timingTag byte = 1
+	deltaTag  byte = 2
+)
 
 // DecodeState decodes a State frame. The record's body is not decompressed:
 // see DecodeBody.
@@ -199,16 +218,25 @@ func DecodeState(b []byte, lim Limits) (State, error) {
 	}
 	m := State{Mesh: d.str("mesh"), Holder: d.str("holder")}
 	m.Record = decodeRecord(d, lim)
-	if d.err == nil && d.off < len(d.b) && d.need("timing", 1) {
-		if tag := d.b[d.off]; tag != timingTag {
-			d.fail("timing", ErrCorrupt, "unknown tag %d", tag)
-		} else {
-			d.off++
+	last := byte(0) // tags in increasing order, each at most once
+	for d.err == nil && d.off < len(d.b) && d.need("tag", 1) {
+		tag := d.b[d.off]
+		if tag <= last || tag > deltaTag {
+			d.fail("tag", ErrCorrupt, "unknown or repeated tag %d", tag)
+			break
+		}
+		d.off++
+		last = tag
+		switch tag {
+		case timingTag:
 			t := &Timing{Echo: int64(d.u64("timing.echo")), Received: int64(d.u64("timing.received")), Sent: int64(d.u64("timing.sent"))}
 			if d.err == nil && (t.Echo <= 0 || t.Received <= 0 || t.Sent < t.Received) {
 				d.fail("timing", ErrCorrupt, "echo %d, received %d, sent %d: not times in order", t.Echo, t.Received, t.Sent)
 			}
 			m.Timing = t
+		case deltaTag:
+			h := d.hash("deltaBase")
+			m.DeltaBase = &h
 		}
 	}
 	return m, d.end()

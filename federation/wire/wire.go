@@ -107,6 +107,11 @@ type Request struct {
 	// Timing). Only a holder whose records carry observedAt may be sent it:
 	// older decoders refuse the flag.
 	SentAt int64
+	// DeltaBase, when set, is the hash of the body the requester holds (at
+	// generation Have): the holder may answer with a State whose body is a
+	// delta against it (State.DeltaBase). Only a holder whose records say
+	// Deltas may be sent it: older decoders refuse the flag.
+	DeltaBase *Hash
 }
 
 // Timing closes a timed exchange (NTP-style): the requester's SentAt
@@ -182,6 +187,14 @@ type State struct {
 	// Timing answers a timed Request (nil otherwise; only a requester that
 	// sent SentAt may be sent it: older decoders refuse the extra bytes).
 	Timing *Timing
+	// DeltaBase, when set, says Record.Body is not the compressed body but
+	// a delta (ApplyDelta) against the body whose hash it is: only an
+	// answer to a Request with that DeltaBase carries it (older decoders
+	// refuse the extra bytes). The record's Hash and Proof are the full
+	// record's, but for an empty Proof.Chain, which stands for the base
+	// record's chain: the rebuilt body and the signature are checked
+	// against them as any other.
+	DeltaBase *Hash
 }
 
 // PushPull is a node's push/pull state: full records and/or digests (with

@@ -218,6 +218,26 @@ func TestUpgradeRolling(t *testing.T) {
 		t.Errorf("the echo pod removed under N−1 came back: %v", eps)
 	}
 	figure(t, "rolling upgrade of 3 daemons under load: %s; calls=%d failures=%d", upgraded.Round(time.Millisecond), calls, failures)
+
+	// On the N mesh a changed record travels as a state delta against the
+	// record held (N−1 neither asked for nor was sent one: it refused none).
+	applied := func() float64 {
+		var sum float64
+		for _, c := range m.Clusters {
+			v, _ := daemonMetric(t, c, "meshgate_federation_state_deltas_total", `result="applied"`)
+			sum += v
+		}
+		return sum
+	}
+	before := applied()
+	if _, err := m.Cluster("cluster2").AddEchoPod(ctx, "echo", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	took := waitUntil(t, "a change of cluster2 reaches the other daemons as a state delta", nil, func() (bool, string) {
+		a := applied()
+		return a > before, fmt.Sprintf("deltas applied: %v (before the change %v)", a, before)
+	})
+	figure(t, "N mesh: cluster2's next change applied as a state delta %s after the pod was added", took.Round(time.Millisecond))
 }
 
 // weightedEndpoints lists the client's endpoints of tgt as "addr w=N", sorted.

@@ -57,7 +57,7 @@ func benchServer(b *testing.B, envoy TranslateFunc) *Server {
 }
 
 // attachGateways registers n gateway nodes of one group without streams.
-func attachGateways(b *testing.B, s *Server, n int) {
+func attachGateways(b testing.TB, s *Server, n int) {
 	b.Helper()
 	for i := range n {
 		node, err := ParseNode(gatewayNode(fmt.Sprintf("gw-%d", i)), "Kubernetes")
@@ -317,3 +317,54 @@ func rssMB() float64 {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// BenchmarkVirtualServiceChange: the server-side cost of a change of one
+// VirtualService (its route's timeout flips; the clusters stay) over n
+// services, one gateway: "full" translates everything again (no
+// EnvoyRoutes), "routes" only the route configuration it touches (here the
+// only one: every VirtualService binds to the port-80 server). shared: the
+// new state shares what did not change with the old one; fresh: it is a
+// deep copy (the file source), so the differ hashes.
+func BenchmarkVirtualServiceChange(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		for _, mode := range []string{"full/shared", "routes/shared", "routes/fresh"} {
+			b.Run(fmt.Sprintf("%s/services=%d", mode, n), func(b *testing.B) {
+				o := Options{Envoy: translate.Translate, EnvoyEndpoints: EnvoyEndpoints, Logger: discardLogger()}
+				if strings.HasPrefix(mode, "routes") {
+					o.EnvoyRoutes = EnvoyRoutes
+				}
+				s, err := New(Config{}, o)
+				if err != nil {
+					b.Fatal(err)
+				}
+				attachGateways(b, s, 1)
+				base := mesh(benchCluster(n))
+				meshes := [2]*model.MeshState{base, withTimeout(base, 0, 5*time.Second)}
+				if strings.HasSuffix(mode, "fresh") {
+					meshes[1] = base.WithCluster(meshes[1].Local().Clone())
+				}
+				s.Update(base)
+				s.rebuild()
+				b.ReportAllocs()
+				b.ResetTimer()
+				i := 1
+				for b.Loop() {
+					s.Update(meshes[i%2])
+					s.rebuild()
+					i++
+				}
+			})
+		}
+	}
+}
+
+// withTimeout is m with the timeout of the first route of VirtualService
+// vs of the local cluster set, sharing everything else with m.
+func withTimeout(m *model.MeshState, vs int, d time.Duration) *model.MeshState {
+	c := *m.Local()
+	c.VirtualServices = slices.Clone(c.VirtualServices)
+	v := &c.VirtualServices[vs]
+	v.HTTP = slices.Clone(v.HTTP)
+	v.HTTP[0].Timeout = &d
+	return m.WithCluster(&c)
+}

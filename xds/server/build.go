@@ -65,6 +65,23 @@ type item struct {
 type typed struct {
 	version string
 	items   map[string]item
+	// res and vm are items as a snapshot holds them (sealed): made once
+	// per typed, shared by every snapshot that holds this typed.
+	res cache.Resources
+	vm  map[string]string
+}
+
+// sealed fills t's version and snapshot form from its items.
+func (t typed) sealed() typed {
+	t.version = versionOf(t.items)
+	items := make(map[string]types.ResourceWithTTL, len(t.items))
+	vm := make(map[string]string, len(t.items))
+	for n, it := range t.items {
+		items[n] = types.ResourceWithTTL{Resource: it.raw}
+		vm[n] = it.hash
+	}
+	t.res, t.vm = cache.Resources{Version: t.version, Items: items}, vm
+	return t
 }
 
 // build is an immutable configuration (all kinds but endpoints). Builds are
@@ -76,6 +93,12 @@ type build struct {
 	changedAt time.Time
 	origins   origins
 	snap      *cache.Snapshot
+	// routeDeps (by route configuration name) and listenerClusters are the
+	// translation's translate.Result.RouteDeps (errors located) and
+	// ListenerClusters, for the route-only rebuild (routes.go); nil when
+	// the translator gives none.
+	routeDeps        map[string]routeDeps
+	listenerClusters []string
 }
 
 // marshal encodes r once (deterministically, as go-control-plane does)
@@ -123,8 +146,7 @@ func newTyped(rs []types.Resource) (typed, error) {
 		}
 		t.items[name] = item{res: r, raw: raw, hash: h}
 	}
-	t.version = versionOf(t.items)
-	return t, nil
+	return t.sealed(), nil
 }
 
 // versionOf hashes the sorted (name, hash) pairs; 16 hex digits are plenty.
@@ -166,14 +188,8 @@ func (b *build) snapshot() *cache.Snapshot {
 	s := &cache.Snapshot{VersionMap: map[string]map[string]string{}}
 	for k := range numKinds {
 		t := b.kinds[k]
-		items := make(map[string]types.ResourceWithTTL, len(t.items))
-		vm := make(map[string]string, len(t.items))
-		for n, it := range t.items {
-			items[n] = types.ResourceWithTTL{Resource: it.raw}
-			vm[n] = it.hash
-		}
-		s.Resources[kindCacheType[k]] = cache.Resources{Version: t.version, Items: items}
-		s.VersionMap[kindTypeURL[k]] = vm
+		s.Resources[kindCacheType[k]] = t.res
+		s.VersionMap[kindTypeURL[k]] = t.vm
 	}
 	return s
 }
@@ -238,7 +254,7 @@ func union(published, target typed) typed {
 	for n, it := range target.items {
 		items[n] = it
 	}
-	return typed{version: versionOf(items), items: items}
+	return typed{items: items}.sealed()
 }
 
 // usersChange reports whether going from published to target changes

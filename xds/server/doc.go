@@ -43,6 +43,14 @@
 //     (translate.EndpointsFor indexes only those hosts), marshalled once and
 //     put in the group's endpoint cache: no listener, route or cluster is
 //     rebuilt or resent, and no other endpoint resource;
+//   - when only VirtualServices changed (the differ compares them per
+//     namespace/name, by identity then by value), a group translates again
+//     only the route configurations they bind to in their old or new
+//     version (routes.go, translate.RoutesFor) and keeps every other
+//     resource; it falls back to a full translation when the change may
+//     reach further: tcp/tls routes, delegation, a missing Gateway, a
+//     cluster name that appears or disappears, object errors that change,
+//     anything but VirtualServices changing at the same time, gRPC nodes;
 //   - every resource is marshalled once per build (build.go, marshalled):
 //     the snapshot and endpoint caches hold the encoding, shared by every
 //     proxy of the group, so a push to a thousand streams copies bytes

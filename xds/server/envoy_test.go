@@ -344,17 +344,21 @@ func testRealEnvoyADS(t *testing.T, envoy string, api corev3.ApiConfigSource_Api
 // startEnvoyServer runs an xDS server (real translator with topts,
 // listeners on loopback, identity secrets from mat) on a free 127.0.0.1 port until the
 // test ends; a failed test gets the server's log.
-func startEnvoyServer(t testing.TB, mat *envoytest.Material, topts translate.Options, envoy server.TranslateFunc) (*server.Server, string) {
+func startEnvoyServer(t testing.TB, mat *envoytest.Material, topts translate.Options, envoy server.TranslateFunc, with ...func(*server.Options)) (*server.Server, string) {
 	var logs strings.Builder
 	var logMu sync.Mutex
-	srv, err := server.New(server.Config{
-		Translate: topts,
-		Holdoff:   10 * time.Millisecond, MaxDelay: 100 * time.Millisecond,
-	}, server.Options{
+	opts := server.Options{
 		Envoy: envoy, EnvoyEndpoints: server.EnvoyEndpoints,
 		Secrets: identitySecrets{mat},
 		Logger:  slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &logMu}, &slog.HandlerOptions{Level: slog.LevelInfo})),
-	})
+	}
+	for _, f := range with {
+		f(&opts)
+	}
+	srv, err := server.New(server.Config{
+		Translate: topts,
+		Holdoff:   10 * time.Millisecond, MaxDelay: 100 * time.Millisecond,
+	}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,6 +61,9 @@ type group struct {
 	// member, by name with their content hash (clustersModified; a few
 	// versions, computed once per version for the whole group).
 	sentClusters map[string]map[string]edsCluster
+	// stale: the last full translation failed, so target is not the
+	// configuration of the last mesh state (buildRoutes may not start from it).
+	stale bool
 	// objErrs and lastErr are the last translation's problems (debug output).
 	objErrs []string
 	lastErr string
@@ -120,8 +123,10 @@ func (g *group) install(b *build, clas []*endpointv3.ClusterLoadAssignment, chan
 		}
 	}
 	if b != nil {
+		if g.target == nil || g.target.kinds[kCluster].version != b.kinds[kCluster].version {
+			g.edsByHost = edsByHost(b) // (same clusters, same index: a route-only build)
+		}
 		g.target = b
-		g.edsByHost = edsByHost(b)
 		clear(g.steps)
 	}
 	if first {

@@ -47,7 +47,7 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		}),
 		rebuildDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "meshgate_xds_rebuild_duration_seconds",
-			Help:    "Duration of a rebuild pass: full (translation of every affected group) or endpoints only.",
+			Help:    "Duration of a rebuild pass: full (translation of every affected group), routes (only the route configurations a VirtualService change touches) or endpoints only.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"kind"}),
 		objectErrors: prometheus.NewCounter(prometheus.CounterOpts{

@@ -79,6 +79,13 @@ type Options struct {
 	// full translator and uses only its Endpoints (nothing else is hashed
 	// or published either way).
 	EnvoyEndpoints, GRPCEndpoints EndpointsFunc
+	// EnvoyRoutes, when set, translates again only the route
+	// configurations a VirtualService change touches (EnvoyRoutes, the one
+	// of translate.Translate); the server calls it when only
+	// VirtualServices changed and falls back to Envoy when it declines.
+	// Unset, such a change translates everything again. gRPC nodes always
+	// get a full translation.
+	EnvoyRoutes RoutesFunc
 	// Secrets, when set, adds identity secrets (default, ROOTCA) to every
 	// proxy's SDS resources.
 	Secrets SecretProvider
@@ -257,7 +264,7 @@ func (s *Server) rebuild() {
 	changedAt.origins = originsOf(prevBuilt, mesh)
 	start := time.Now()
 	errs := map[string]int{}
-	var full, eps int
+	var full, eps, routes int
 	var installs []func()
 	// Translate everything first, report object errors, then publish: a
 	// proxy never sees configuration whose problems were not yet reported.
@@ -273,6 +280,14 @@ func (s *Server) rebuild() {
 			}
 			eps++
 			install = s.buildEndpoints(g, mesh, diff, changedAt)
+		case meshDirty && diff.vs != nil && !secretsDirty:
+			var incremental bool
+			install, incremental = s.buildRoutes(g, mesh, diff, changedAt, errs)
+			if incremental {
+				routes++
+			} else {
+				full++
+			}
 		case meshDirty || secretsDirty:
 			full++
 			install = s.buildGroup(g, mesh, changedAt, errs)
@@ -282,7 +297,7 @@ func (s *Server) rebuild() {
 		}
 	}
 	everyGroup := (meshDirty && !endpointsOnly) || secretsDirty
-	if full > 0 || everyGroup {
+	if full > 0 || routes > 0 || everyGroup {
 		s.reportObjectErrors(errs, everyGroup)
 	}
 	// Metrics and readiness first: a proxy that sees the new configuration
@@ -290,6 +305,8 @@ func (s *Server) rebuild() {
 	switch {
 	case full > 0:
 		s.m.rebuildDuration.WithLabelValues("full").Observe(time.Since(start).Seconds())
+	case routes > 0:
+		s.m.rebuildDuration.WithLabelValues("routes").Observe(time.Since(start).Seconds())
 	case eps > 0:
 		s.m.rebuildDuration.WithLabelValues("endpoints").Observe(time.Since(start).Seconds())
 	}
@@ -317,13 +334,13 @@ func (s *Server) buildGroup(g *group, mesh *model.MeshState, changedAt change, e
 	}
 	var b *build
 	if err == nil {
-		b, err = s.newGroupBuild(g, res, changedAt)
+		b, err = s.newGroupBuild(g, mesh, res, changedAt)
 	}
 	if err != nil {
 		s.log.Error("translation failed; proxies keep their last good configuration", "group", g.key, "err", err)
 		s.m.translateFailures.Inc()
 		g.mu.Lock()
-		g.lastErr = err.Error()
+		g.lastErr, g.stale = err.Error(), true
 		for _, e := range g.objErrs { // still in the configuration being served
 			errs[e]++
 		}
@@ -346,7 +363,7 @@ func (s *Server) buildGroup(g *group, mesh *model.MeshState, changedAt change, e
 	}
 	return func() {
 		g.mu.Lock()
-		g.objErrs, g.lastErr = objErrs, ""
+		g.objErrs, g.lastErr, g.stale = objErrs, "", false
 		g.mu.Unlock()
 		eps := res.Endpoints
 		if eps == nil {
@@ -358,7 +375,7 @@ func (s *Server) buildGroup(g *group, mesh *model.MeshState, changedAt change, e
 	}
 }
 
-func (s *Server) newGroupBuild(g *group, res *translate.Result, changedAt change) (*build, error) {
+func (s *Server) newGroupBuild(g *group, mesh *model.MeshState, res *translate.Result, changedAt change) (*build, error) {
 	secrets := asResources(res.Secrets)
 	if s.opts.Secrets != nil {
 		ids, err := s.opts.Secrets.IdentitySecrets(g.node)
@@ -372,7 +389,12 @@ func (s *Server) newGroupBuild(g *group, res *translate.Result, changedAt change
 	byKind[kListener] = asResources(res.Listeners)
 	byKind[kRoute] = asResources(res.Routes)
 	byKind[kSecret] = secrets
-	return newBuild(byKind, changedAt)
+	b, err := newBuild(byKind, changedAt)
+	if err != nil {
+		return nil, err
+	}
+	b.routeDeps, b.listenerClusters = depsOf(mesh, res.RouteDeps), res.ListenerClusters
+	return b, nil
 }
 
 // endpoints recomputes the endpoint resources of g that depend on the

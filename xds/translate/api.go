@@ -98,6 +98,15 @@ type Result struct {
 	// Errors are problems with individual objects (each a *model.FieldError
 	// or wrapping one). The objects were skipped; everything else is here.
 	Errors []error
+	// RouteDeps are, by route configuration name, what each one's
+	// translation used beyond the VirtualServices bound to it: the clusters
+	// its routes name and the object errors it reported (RoutesFor).
+	// ListenerClusters are the clusters the listeners name. Together they
+	// are every cluster reference of the translation, so a route change
+	// that keeps their union keeps Clusters and Endpoints as they are.
+	// Set by Translate (not by GRPC).
+	RouteDeps        map[string]RouteDeps
+	ListenerClusters []string
 	// Warnings are problems that do not reject an object: a route to a service
 	// that does not exist, a credentialName Secret that is missing. istiod emits
 	// the same configuration in these cases; meshgate also says why.

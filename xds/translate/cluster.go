@@ -2,8 +2,10 @@ package translate
 
 import (
 	"math"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -48,12 +50,57 @@ func (b *builder) destinationCluster(d model.Destination, vsNamespace string, li
 	}
 	name := clusterName(port, d.Subset, host)
 	b.clusterRefs[name] = clusterRef{Host: host, Port: port, Subset: d.Subset}
+	if b.routeRefs != nil {
+		b.routeRefs = append(b.routeRefs, name)
+	}
 	return name
 }
 
 // buildClusters builds every referenced cluster whose service and port exist.
+//
+// The clusters are built on every CPU, each worker a contiguous run of the
+// sorted names with a builder of its own (the index, the proxy and the
+// cluster references are only read); the workers' clusters, endpoints,
+// errors, warnings and credentials are then taken in worker order, so the
+// result is the one a single loop over the names gives.
 func (b *builder) buildClusters() {
-	for _, name := range model.SortedKeys(b.clusterRefs) {
+	names := model.SortedKeys(b.clusterRefs)
+	workers := min(runtime.GOMAXPROCS(0), len(names)/minClustersPerWorker)
+	if workers <= 1 {
+		b.buildClusterRange(names)
+		return
+	}
+	parts := make([]*builder, workers)
+	var wg sync.WaitGroup
+	for w := range parts {
+		part := &builder{ix: b.ix, proxy: b.proxy, out: &Result{}, clusterRefs: b.clusterRefs,
+			tcpClusters: b.tcpClusters, tlsHostsByPort: b.tlsHostsByPort, rds: b.rds, credentials: map[string]credential{}}
+		parts[w] = part
+		lo, hi := w*len(names)/workers, (w+1)*len(names)/workers
+		wg.Go(func() { part.buildClusterRange(names[lo:hi]) })
+	}
+	wg.Wait()
+	for _, part := range parts {
+		b.out.Clusters = append(b.out.Clusters, part.out.Clusters...)
+		b.out.Endpoints = append(b.out.Endpoints, part.out.Endpoints...)
+		b.out.Errors = append(b.out.Errors, part.out.Errors...)
+		b.out.Warnings = append(b.out.Warnings, part.out.Warnings...)
+		b.droppedRemote += part.droppedRemote
+		for sds, c := range part.credentials { // the first reference wins, as in recordCredential
+			if _, ok := b.credentials[sds]; !ok {
+				b.credentials[sds] = c
+			}
+		}
+	}
+}
+
+// minClustersPerWorker: below this many clusters per CPU, buildClusters
+// stays on one goroutine.
+var minClustersPerWorker = 256 // a variable for tests
+
+// buildClusterRange builds the clusters (and their endpoints) of names.
+func (b *builder) buildClusterRange(names []string) {
+	for _, name := range names {
 		ref := b.clusterRefs[name]
 		svc := b.ix.service(ref.Host, b.proxy.Namespace)
 		if svc == nil {
@@ -158,16 +205,20 @@ func effectivePolicy(dr *model.DestinationRule, subset *model.Subset, port uint3
 }
 
 func (b *builder) cluster(name string, svc *service, sp model.ServicePort, ref clusterRef, pol policy) *clusterv3.Cluster {
-	c := &clusterv3.Cluster{
-		Name:           name,
-		ConnectTimeout: durationpb.New(defaultConnectTimeout),
-		LbPolicy:       clusterv3.Cluster_LEAST_REQUEST,
-		CircuitBreakers: &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{{
-			MaxConnections: wrapperspb.UInt32(math.MaxUint32), MaxPendingRequests: wrapperspb.UInt32(math.MaxUint32),
-			MaxRequests: wrapperspb.UInt32(math.MaxUint32), MaxRetries: wrapperspb.UInt32(math.MaxUint32),
-		}}},
-		CommonLbConfig: &clusterv3.Cluster_CommonLbConfig{HealthyPanicThreshold: &typev3.Percent{}},
+	m := &clusterMsgs{} // the messages every cluster has, allocated together
+	c := &m.c
+	c.Name, c.LbPolicy = name, clusterv3.Cluster_LEAST_REQUEST
+	m.timeout.Seconds, m.timeout.Nanos = int64(defaultConnectTimeout/time.Second), int32(defaultConnectTimeout%time.Second)
+	c.ConnectTimeout = &m.timeout
+	for i := range m.max {
+		m.max[i].Value = math.MaxUint32
 	}
+	m.th.MaxConnections, m.th.MaxPendingRequests, m.th.MaxRequests, m.th.MaxRetries = &m.max[0], &m.max[1], &m.max[2], &m.max[3]
+	m.ths[0] = &m.th
+	m.cb.Thresholds = m.ths[:]
+	c.CircuitBreakers = &m.cb
+	m.lb.HealthyPanicThreshold = &m.panic
+	c.CommonLbConfig = &m.lb
 	b.setDiscovery(c, svc, sp)
 	b.applyPolicy(c, pol)
 	b.applyLocalityCluster(c, pol)
@@ -206,12 +257,32 @@ func (b *builder) cluster(name string, svc *service, sp model.ServicePort, ref c
 	return c
 }
 
+// clusterMsgs are the messages cluster gives every cluster: its connect
+// timeout, circuit breakers (every limit at its maximum) and common load
+// balancing config (panic threshold 0%).
+type clusterMsgs struct {
+	c       clusterv3.Cluster
+	timeout durationpb.Duration
+	cb      clusterv3.CircuitBreakers
+	ths     [1]*clusterv3.CircuitBreakers_Thresholds
+	th      clusterv3.CircuitBreakers_Thresholds
+	max     [4]wrapperspb.UInt32Value
+	lb      clusterv3.Cluster_CommonLbConfig
+	panic   typev3.Percent
+}
+
 const httpProtocolOptionsName = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 // setProtocolOptions sets the cluster's HttpProtocolOptions when anything in
 // them is set; like istiod, options without an HTTP version say HTTP/1.1.
 func setProtocolOptions(c *clusterv3.Cluster, hpo *httpv3.HttpProtocolOptions) {
-	if proto.Equal(hpo, &httpv3.HttpProtocolOptions{}) {
+	size := proto.Size(hpo) // 0: nothing set (proto.Equal to the empty message, without its reflection)
+	if size == 0 {
+		return
+	}
+	if size == explicitH2Size && hpo.GetExplicitHttpConfig().GetHttp2ProtocolOptions() != nil {
+		// the most common options (HTTP/2 ports), marshalled once
+		c.TypedExtensionProtocolOptions = map[string]*anypb.Any{httpProtocolOptionsName: {TypeUrl: explicitH2Any.TypeUrl, Value: explicitH2Any.Value}}
 		return
 	}
 	if hpo.UpstreamProtocolOptions == nil {
@@ -223,6 +294,15 @@ func setProtocolOptions(c *clusterv3.Cluster, hpo *httpv3.HttpProtocolOptions) {
 	}
 	c.TypedExtensionProtocolOptions = map[string]*anypb.Any{httpProtocolOptionsName: mustAny(hpo)}
 }
+
+// explicitH2Any is the marshalled HttpProtocolOptions that set only
+// explicitH2, explicitH2Size its size: options of that size whose explicit
+// HTTP config is HTTP/2 are these options (the HTTP/2 options are then
+// empty and nothing else is set).
+var (
+	explicitH2Any  = mustAny(&httpv3.HttpProtocolOptions{UpstreamProtocolOptions: explicitH2()})
+	explicitH2Size = proto.Size(&httpv3.HttpProtocolOptions{UpstreamProtocolOptions: explicitH2()})
+)
 
 func explicitH2() *httpv3.HttpProtocolOptions_ExplicitHttpConfig_ {
 	return &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{
@@ -317,14 +397,17 @@ var rawBufferSocket = &corev3.TransportSocket{Name: wellknown.TransportSocketRaw
 func (b *builder) autoMTLSMatches(svc *service, sp model.ServicePort, ref clusterRef, h2 bool) []*clusterv3.Cluster_TransportSocketMatch {
 	ctx := b.istioMutualTLS(nil, svc, sp, ref, h2)
 	return []*clusterv3.Cluster_TransportSocketMatch{
-		{
-			Name:            "tlsMode-istio",
-			Match:           &structpb.Struct{Fields: map[string]*structpb.Value{"tlsMode": structpb.NewStringValue(model.TLSModeIstio)}},
-			TransportSocket: transportSocket(ctx),
-		},
-		{Name: "tlsMode-disabled", Match: &structpb.Struct{}, TransportSocket: rawBufferSocket},
+		{Name: "tlsMode-istio", Match: tlsModeIstioMatch, TransportSocket: transportSocket(ctx)},
+		{Name: "tlsMode-disabled", Match: emptyMatch, TransportSocket: rawBufferSocket},
 	}
 }
+
+// tlsModeIstioMatch and emptyMatch are the matches of autoMTLSMatches: one
+// message each shared by every cluster, never modified.
+var (
+	tlsModeIstioMatch = &structpb.Struct{Fields: map[string]*structpb.Value{"tlsMode": structpb.NewStringValue(model.TLSModeIstio)}}
+	emptyMatch        = &structpb.Struct{}
+)
 
 // istioMutualTLS originates mesh mTLS: SVID "default", roots "ROOTCA", SNI
 // outbound_.<port>_.<subset>_.<host>, SANs of the service's identities; ALPN
@@ -354,17 +437,26 @@ func (b *builder) istioMutualTLS(t *model.ClientTLS, svc *service, sp model.Serv
 		Sni: sni,
 		CommonTlsContext: &tlsv3.CommonTlsContext{
 			AlpnProtocols:                  alpn,
-			TlsParams:                      &tlsv3.TlsParameters{TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_2, TlsMaximumProtocolVersion: tlsv3.TlsParameters_TLSv1_3},
-			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{sdsConfig(SecretDefault)},
+			TlsParams:                      meshTLSParams,
+			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{defaultSDS},
 			ValidationContextType: &tlsv3.CommonTlsContext_CombinedValidationContext{
 				CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
 					DefaultValidationContext:         vc,
-					ValidationContextSdsSecretConfig: sdsConfig(SecretRootCA),
+					ValidationContextSdsSecretConfig: rootCASDS,
 				},
 			},
 		},
 	}
 }
+
+// meshTLSParams, defaultSDS and rootCASDS are parts of istioMutualTLS's
+// context shared by every cluster: the context is marshalled into the
+// cluster's transport socket at once (transportSocket) and never modified.
+var (
+	meshTLSParams = &tlsv3.TlsParameters{TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_2, TlsMaximumProtocolVersion: tlsv3.TlsParameters_TLSv1_3}
+	defaultSDS    = sdsConfig(SecretDefault)
+	rootCASDS     = sdsConfig(SecretRootCA)
+)
 
 // meshALPN is what istio.alpn would offer on mesh mTLS for a cluster that only
 // HTTP routes use; the envoy flavour sets it on the cluster since upstream
@@ -380,22 +472,36 @@ func meshALPN(h2 bool) []string {
 // serviceIdentities are the SPIFFE IDs of the service's workloads (and a
 // ServiceEntry's subjectAltNames), sorted.
 func (ix *Index) serviceIdentities(svc *service) []string {
-	seen := map[string]bool{}
+	var seen map[string]bool // made once out is long enough that a scan costs more
 	var out []string
 	for _, in := range svc.Instances {
 		td := in.Cluster.TrustDomain
 		if td == "" {
 			td = ix.opts.TrustDomain
 		}
-		for _, ep := range in.Svc.Endpoints {
-			if ep.ServiceAccount == "" {
+		eps := in.Svc.Endpoints
+		for i := range eps {
+			sa := eps[i].ServiceAccount
+			if sa == "" || (i > 0 && sa == eps[i-1].ServiceAccount) { // most endpoints repeat the one before
 				continue
 			}
-			id := "spiffe://" + td + "/ns/" + in.Svc.Namespace + "/sa/" + ep.ServiceAccount
-			if !seen[id] {
+			id := "spiffe://" + td + "/ns/" + in.Svc.Namespace + "/sa/" + sa
+			switch {
+			case seen != nil:
+				if seen[id] {
+					continue
+				}
 				seen[id] = true
-				out = append(out, id)
+			case slices.Contains(out, id):
+				continue
+			case len(out) == 8:
+				seen = make(map[string]bool, 16)
+				for _, x := range out {
+					seen[x] = true
+				}
+				seen[id] = true
 			}
+			out = append(out, id)
 		}
 	}
 	if svc.Entry != nil {

@@ -45,9 +45,7 @@ type drSet struct {
 	wildcards []string
 }
 
-func newDRSet() *drSet {
-	return &drSet{specific: map[string][]*consolidatedDR{}, wildcard: map[string][]*consolidatedDR{}}
-}
+func newDRSet() *drSet { return &drSet{} } // its maps are made by the first mergeDR
 
 // drIndex is istiod's destinationRuleIndex.
 type drIndex struct {
@@ -65,7 +63,7 @@ func (ix *Index) indexDestinationRules() {
 		return cmp.Or(cmp.Compare(boolRank(a.WorkloadSelector == nil), boolRank(b.WorkloadSelector == nil)),
 			cmp.Compare(a.Name, b.Name), cmp.Compare(a.Namespace, b.Namespace))
 	})
-	idx := &drIndex{local: map[string]*drSet{}, exported: map[string]*drSet{}, rootLocal: newDRSet()}
+	idx := &drIndex{rootLocal: newDRSet()} // local and exported made by their first rule
 	for _, dr := range rules {
 		host := resolveShortName(dr.Host, dr.Namespace, ix.opts.DomainSuffix)
 		exportTo := slices.Compact(slices.Sorted(slices.Values(dr.ExportTo)))
@@ -74,6 +72,9 @@ func (ix *Index) indexDestinationRules() {
 		}
 		public := len(exportTo) == 0 || slices.Contains(exportTo, "*")
 		if public || slices.Contains(exportTo, ".") || slices.Contains(exportTo, dr.Namespace) {
+			if idx.local == nil {
+				idx.local = map[string]*drSet{}
+			}
 			if idx.local[dr.Namespace] == nil {
 				idx.local[dr.Namespace] = newDRSet()
 			}
@@ -82,6 +83,9 @@ func (ix *Index) indexDestinationRules() {
 		privateOnly := len(exportTo) == 1 && (exportTo[0] == "." || exportTo[0] == dr.Namespace)
 		switch {
 		case !privateOnly:
+			if idx.exported == nil {
+				idx.exported = map[string]*drSet{}
+			}
 			if idx.exported[dr.Namespace] == nil {
 				idx.exported[dr.Namespace] = newDRSet()
 			}
@@ -95,6 +99,9 @@ func (ix *Index) indexDestinationRules() {
 
 // mergeDR is istiod's mergeDestinationRule (with enhanced merging, its default).
 func (ix *Index) mergeDR(set *drSet, host string, dr *model.DestinationRule, exportTo []string) {
+	if set.specific == nil { // made here: most sets (the root namespace's) stay empty
+		set.specific, set.wildcard = map[string][]*consolidatedDR{}, map[string][]*consolidatedDR{}
+	}
 	byHost := set.specific
 	if isWildcard(host) {
 		byHost = set.wildcard

@@ -14,6 +14,12 @@
 // byte-identical output. Problems with individual objects are collected in
 // Result.Errors (each naming the object and field) and the offending object is
 // skipped; the rest still translates. Every emitted resource passes ValidateAll.
+// Clusters are built and resources validated on every CPU, by goroutines that
+// end before Translate returns, their results taken in order: the output is
+// the one a single goroutine gives (TestParallelClustersMatchSequential).
+// Messages that never change (the Istio-mTLS metadata and transport socket
+// matches, the workload SDS configs) are shared by every resource that holds
+// them; no caller modifies them.
 // Hosts are the Services of every cluster (<svc>.<ns>.svc.<domain suffix>,
 // merged by namespace sameness), the local ServiceEntries, and the
 // Multi-Cluster Services hosts <svc>.<ns>.svc.clusterset.local of every
@@ -21,6 +27,10 @@
 // endpoints of the exporting clusters only, ports of the oldest export,
 // visibility from that export's Service exportTo annotation, else
 // Options.DefaultServiceExportTo).
+// RoutesFor translates again only the route configurations a change of
+// VirtualServices touches (the xDS server's fast path for such changes);
+// Result.RouteDeps and ListenerClusters say what each route configuration
+// used, so that the caller can tell whether anything else changed.
 // Explain answers why a proxy has or lacks a host, cluster, endpoint or SNI
 // route, with the objects (and their files) that produced it or the reason it
 // is missing, using the same lookups as Translate (explain.go); with a

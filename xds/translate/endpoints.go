@@ -76,12 +76,24 @@ type localityGroup struct {
 // pol is the cluster's traffic policy, for locality load balancing.
 func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort, subset *model.Subset, drTLS *model.ClientTLSMode, pol policy, sniDNAT bool) *endpointv3.ClusterLoadAssignment {
 	groups := map[model.Locality]*localityGroup{}
+	total := 0
+	for _, in := range svc.Instances {
+		total += len(in.Svc.Endpoints)
+	}
+	var last *localityGroup // endpoints come in runs of one locality: most lookups are the last group
 	group := func(l model.Locality) *localityGroup {
+		if last != nil && last.loc == l {
+			return last
+		}
 		g := groups[l]
 		if g == nil {
-			g = &localityGroup{loc: l, gateway: map[model.NetworkGateway]uint32{}}
+			g = &localityGroup{loc: l} // gateway made when a remote endpoint needs it
+			if len(groups) == 0 {
+				g.eps = make([]epEntry, 0, total) // the only group of most services
+			}
 			groups[l] = g
 		}
+		last = g
 		return g
 	}
 	gw := b.ix.networkGateways()
@@ -108,7 +120,8 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 			if sniDNAT {
 				// the client's own mTLS passes through: the label decides
 				if local && mtls {
-					group(ep.Locality).eps = append(group(ep.Locality).eps, epEntry{addr: ep.Address, port: port, weight: scale, mtls: true, topo: topo(ep, network, in.Cluster.ID)})
+					g := group(ep.Locality)
+					g.eps = append(g.eps, epEntry{addr: ep.Address, port: port, weight: scale, mtls: true, topo: topo(ep, network, in.Cluster.ID)})
 				}
 				continue
 			}
@@ -116,7 +129,8 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 				mtls = *drTLS == model.ClientTLSIstioMutual
 			}
 			if local {
-				group(ep.Locality).eps = append(group(ep.Locality).eps, epEntry{addr: ep.Address, port: port, weight: scale, mtls: mtls, topo: topo(ep, network, in.Cluster.ID)})
+				g := group(ep.Locality)
+				g.eps = append(g.eps, epEntry{addr: ep.Address, port: port, weight: scale, mtls: mtls, topo: topo(ep, network, in.Cluster.ID)})
 				continue
 			}
 			gws := gw.forEndpoint(network, in.Cluster.ID)
@@ -129,6 +143,9 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 			}
 			per := max(scale/uint32(len(gws)), 1)
 			g := group(ep.Locality)
+			if g.gateway == nil {
+				g.gateway = map[model.NetworkGateway]uint32{}
+			}
 			for _, x := range gws {
 				g.gateway[x] += per
 			}
@@ -155,7 +172,8 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 	}
 	gw.dropUnreachable(groups)
 	la := &endpointv3.ClusterLoadAssignment{ClusterName: name}
-	var topos [][]epTopology // per locality group and endpoint of la, for failoverPriority
+	needTopo := usesTopology(pol)
+	var topos [][]epTopology // per locality group and endpoint of la, for failoverPriority (when needTopo)
 	locs := make([]model.Locality, 0, len(groups))
 	for l := range groups {
 		locs = append(locs, l)
@@ -168,13 +186,20 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 		lle := &endpointv3.LocalityLbEndpoints{Locality: &corev3.Locality{Region: l.Region, Zone: l.Zone, SubZone: l.Subzone}}
 		total := uint32(0)
 		slices.SortFunc(g.eps, func(a, b epEntry) int { return cmp.Or(cmp.Compare(a.addr, b.addr), cmp.Compare(a.port, b.port)) })
+		n := len(g.eps) + len(g.gateway)
+		lle.LbEndpoints = make([]*endpointv3.LbEndpoint, 0, n)
 		var topo []epTopology
+		if needTopo {
+			topo = make([]epTopology, 0, n)
+		}
+		lle.LbEndpoints = appendLbEndpoints(lle.LbEndpoints, g.eps)
 		for _, e := range g.eps {
-			lle.LbEndpoints = append(lle.LbEndpoints, lbEndpoint(e))
-			topo = append(topo, e.topo)
+			if needTopo {
+				topo = append(topo, e.topo)
+			}
 			total += e.weight
 		}
-		gwKeys := make([]model.NetworkGateway, 0, len(g.gateway))
+		var gwKeys []model.NetworkGateway
 		for k := range g.gateway {
 			gwKeys = append(gwKeys, k)
 		}
@@ -183,8 +208,9 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 			w := max(g.gateway[k], 1)
 			// istiod gives a gateway endpoint no health status
 			lle.LbEndpoints = append(lle.LbEndpoints, lbEndpoint(epEntry{addr: k.Address, port: k.Port, weight: w, mtls: true, unknownHealth: true}))
-			// istiod's gateway endpoints carry their cluster and network only
-			topo = append(topo, epTopology{cluster: k.Cluster, network: k.Network})
+			if needTopo { // istiod's gateway endpoints carry their cluster and network only
+				topo = append(topo, epTopology{cluster: k.Cluster, network: k.Network})
+			}
 			total += w
 		}
 		if len(lle.LbEndpoints) == 0 {
@@ -192,7 +218,9 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 		}
 		lle.LoadBalancingWeight = wrapperspb.UInt32(total)
 		la.Endpoints = append(la.Endpoints, lle)
-		topos = append(topos, topo)
+		if needTopo {
+			topos = append(topos, topo)
+		}
 	}
 	b.applyLocalityLB(la, pol, topos)
 	return la
@@ -237,6 +265,58 @@ func levelTLSMode(tp *model.TrafficPolicy, port uint32) *model.ClientTLSMode {
 		}
 	}
 	return m
+}
+
+// appendLbEndpoints appends lbEndpoint(e) of every e in eps, the eight
+// messages of each socket address endpoint allocated together, one slice
+// per call instead of eight objects per endpoint (endpoints are most of a
+// large mesh's allocations).
+func appendLbEndpoints(out []*endpointv3.LbEndpoint, eps []epEntry) []*endpointv3.LbEndpoint {
+	n := 0
+	for _, e := range eps {
+		if !strings.HasPrefix(e.addr, "unix://") {
+			n++
+		}
+	}
+	slab := make([]lbEndpointMsgs, n)
+	i := 0
+	for _, e := range eps {
+		if strings.HasPrefix(e.addr, "unix://") {
+			out = append(out, lbEndpoint(e))
+			continue
+		}
+		m := &slab[i]
+		i++
+		m.port.PortValue = e.port
+		m.sa.Address, m.sa.PortSpecifier = e.addr, &m.port
+		m.sock.SocketAddress = &m.sa
+		m.addr.Address = &m.sock
+		m.ep.Address = &m.addr
+		m.hid.Endpoint = &m.ep
+		m.weight.Value = e.weight
+		lb := &m.lb
+		lb.HostIdentifier, lb.HealthStatus, lb.LoadBalancingWeight = &m.hid, corev3.HealthStatus_HEALTHY, &m.weight
+		if e.unknownHealth {
+			lb.HealthStatus = corev3.HealthStatus_UNKNOWN
+		}
+		if e.mtls {
+			lb.Metadata = istioTLSModeMetadata
+		}
+		out = append(out, lb)
+	}
+	return out
+}
+
+// lbEndpointMsgs are the messages of one endpoint with a socket address.
+type lbEndpointMsgs struct {
+	lb     endpointv3.LbEndpoint
+	hid    endpointv3.LbEndpoint_Endpoint
+	ep     endpointv3.Endpoint
+	addr   corev3.Address
+	sock   corev3.Address_SocketAddress
+	sa     corev3.SocketAddress
+	port   corev3.SocketAddress_PortValue
+	weight wrapperspb.UInt32Value
 }
 
 func lbEndpoint(e epEntry) *endpointv3.LbEndpoint {
@@ -295,13 +375,18 @@ func (g *gatewayIndex) forEndpoint(network, cluster string) []model.NetworkGatew
 
 func (ix *Index) networkGateways() *gatewayIndex {
 	ix.gwOnce.Do(func() {
-		g := &gatewayIndex{byNetwork: map[string][]model.NetworkGateway{}, byNetworkCluster: map[[2]string][]model.NetworkGateway{},
-			down: map[model.NetworkGateway]bool{}}
+		g := &gatewayIndex{} // maps made when needed: most meshes (and endpoint-only changes) have no gateways
 		for _, x := range ix.mesh.Unreachable {
+			if g.down == nil {
+				g.down = map[model.NetworkGateway]bool{}
+			}
 			g.down[x] = true
 		}
 		for _, c := range ix.mesh.Clusters {
 			for _, x := range c.NetworkGateways {
+				if g.byNetwork == nil {
+					g.byNetwork, g.byNetworkCluster = map[string][]model.NetworkGateway{}, map[[2]string][]model.NetworkGateway{}
+				}
 				g.byNetwork[x.Network] = append(g.byNetwork[x.Network], x)
 				k := [2]string{x.Network, x.Cluster}
 				g.byNetworkCluster[k] = append(g.byNetworkCluster[k], x)

@@ -126,12 +126,12 @@ func BuildIndex(mesh *model.MeshState, opts Options) *Index {
 		opts.TrustDomain = opts.DomainSuffix
 	}
 	ix := &Index{
-		mesh:        mesh,
-		opts:        opts,
-		local:       mesh.Local(),
-		services:    map[string]*service{},
-		gateways:    map[string]*model.Gateway{},
-		vsByGateway: map[string][]*virtualService{},
+		mesh:     mesh,
+		opts:     opts,
+		local:    mesh.Local(),
+		services: map[string]*service{},
+		// gateways and vsByGateway are made by their first entry (an
+		// endpoint-only change's narrowed mesh has neither)
 	}
 	ix.indexServices()
 	ix.indexConfig()
@@ -240,6 +240,9 @@ func (ix *Index) indexConfig() {
 	l := ix.local
 	for i := range l.Gateways {
 		g := &l.Gateways[i]
+		if ix.gateways == nil {
+			ix.gateways = map[string]*model.Gateway{}
+		}
 		ix.gateways[g.NamespacedName()] = g
 	}
 	ix.indexDestinationRules()
@@ -273,6 +276,9 @@ func (ix *Index) indexConfig() {
 		}
 		ix.vss = append(ix.vss, r)
 		for _, g := range slices.Compact(slices.Sorted(slices.Values(r.gateways))) {
+			if ix.vsByGateway == nil {
+				ix.vsByGateway = map[string][]*virtualService{}
+			}
 			ix.vsByGateway[g] = append(ix.vsByGateway[g], r)
 		}
 	}

@@ -65,6 +65,13 @@ func (b *builder) applyLocalityCluster(c *clusterv3.Cluster, pol policy) {
 // applyLocalityLB is istiod's ApplyLocalityLoadBalancer on a load assignment;
 // topos are the topologies of la's endpoints (per locality group, in order),
 // for failoverPriority.
+// usesTopology reports whether applyLocalityLB reads the endpoints'
+// topology for pol (failoverPriority); loadAssignment collects it only then.
+func usesTopology(pol policy) bool {
+	l := localityLB(pol)
+	return l != nil && len(l.Distribute) == 0 && pol.Outlier != nil && len(l.FailoverPriority) > 0
+}
+
 func (b *builder) applyLocalityLB(la *endpointv3.ClusterLoadAssignment, pol policy, topos [][]epTopology) {
 	l := localityLB(pol)
 	if l == nil {

@@ -183,9 +183,6 @@ func encodeFn[T proto.Message](m T) (json.RawMessage, error) { return protojson.
 // enough to keep every CPU busy, few enough to hold little.
 const writeChunk = 256
 
-// escBuffers hold a resource's HTML-escaped JSON before it is indented.
-var escBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
 // writeItems writes a list of the document: items encoded by encode,
 // HTML-escaped and indented as json.MarshalIndent(d, "", "  ") would
 // indent them, chunk items at a time on every CPU. With drop, each item is
@@ -210,12 +207,8 @@ func writeItems[T any](bw *bufio.Writer, items []T, chunk int, drop bool, encode
 				errs[j] = err
 				return
 			}
-			esc := escBuffers.Get().(*bytes.Buffer)
-			esc.Reset()
-			json.HTMLEscape(esc, js)
 			indented[j].Reset()
-			errs[j] = json.Indent(&indented[j], esc.Bytes(), "    ", "  ")
-			escBuffers.Put(esc)
+			appendIndentHTML(&indented[j], js, "    ", "  ") // js is protojson's: valid JSON
 		})
 		if err := errors.Join(errs[:len(part)]...); err != nil {
 			return err

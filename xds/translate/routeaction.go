@@ -231,13 +231,17 @@ func (b *builder) hashPolicy(cluster string) *routev3.RouteAction_HashPolicy {
 // Istio's default HTTP retry policy (MeshConfig defaultHttpRetryPolicy unset).
 const defaultRetryOn = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
 
+// previousHostsAny is the retry host predicate of every route's retry
+// policy, marshalled once.
+var previousHostsAny = mustAny(&previoushostsv3.PreviousHostsPredicate{})
+
 func retryPolicy(r *model.HTTPRetry) *routev3.RetryPolicy {
 	p := &routev3.RetryPolicy{
 		RetryOn:    defaultRetryOn,
 		NumRetries: wrapperspb.UInt32(2),
 		RetryHostPredicate: []*routev3.RetryPolicy_RetryHostPredicate{{
 			Name:       "envoy.retry_host_predicates.previous_hosts",
-			ConfigType: &routev3.RetryPolicy_RetryHostPredicate_TypedConfig{TypedConfig: mustAny(&previoushostsv3.PreviousHostsPredicate{})},
+			ConfigType: &routev3.RetryPolicy_RetryHostPredicate_TypedConfig{TypedConfig: &anypb.Any{TypeUrl: previousHostsAny.TypeUrl, Value: previousHostsAny.Value}},
 		}},
 		HostSelectionRetryMaxAttempts: 5,
 	}

@@ -26,6 +26,12 @@ func (b *builder) useClientCredential(name string, ca bool) string {
 }
 
 func (b *builder) recordCredential(name string, ca bool, owner model.Ref, field string) string {
+	if name == model.BuiltinCredential { // the proxy's own identity (istiod's builtin://)
+		if ca {
+			return SecretRootCA
+		}
+		return SecretDefault
+	}
 	sds := credentialPrefix + name
 	if _, _, ok := model.ParseGatewayCredential(name); ok {
 		// a Gateway API certificateRef names its Secret's namespace (the

@@ -30,6 +30,9 @@ type builder struct {
 	// tcpClusters are the clusters a tcp_proxy forwards to (the rest are
 	// reached by HTTP routes only).
 	tcpClusters map[string]bool
+	// routeRefs collects the clusters the route configuration being built
+	// names (RouteDeps), nil while listeners are built.
+	routeRefs []string
 }
 
 func (b *builder) errorf(obj model.Ref, field, format string, args ...any) {
@@ -63,10 +66,12 @@ func (ix *Index) Translate(p Proxy) *Result {
 		tcpClusters:    map[string]bool{},
 	}
 	b.out.Errors = append(b.out.Errors, ix.errs...)
+	b.out.RouteDeps = map[string]RouteDeps{}
 	if mg := ix.mergeGateways(&p, &b.out.Errors); mg != nil {
 		b.buildListeners(mg)
+		b.out.ListenerClusters = model.SortedKeys(b.clusterRefs)
 		for _, name := range b.routeNames() {
-			b.out.Routes = append(b.out.Routes, b.routeConfig(mg, name))
+			b.out.Routes = append(b.out.Routes, b.trackedRouteConfig(mg, name))
 		}
 	}
 	b.buildClusters()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -136,6 +137,11 @@ type Config struct {
 	// ServiceExports and writes ServiceImports and ServiceExport conditions
 	// (package discovery/mcs; needs deploy/mcs: the CRDs and RBAC).
 	MulticlusterServices bool `json:"multicluster-services,omitempty"`
+	// ClusterSetIPCIDR (with MulticlusterServices) is the prefix the
+	// ClusterSetIP ServiceImports take their VIP (spec.ips) from, the same
+	// address in every cluster given the same prefix
+	// (model.AllocateClusterSetIPs). Empty: no VIP.
+	ClusterSetIPCIDR string `json:"clusterset-ip-cidr,omitempty"`
 
 	// Gossip configures federation with the other clusters' daemons; off
 	// while gossip-address is empty.
@@ -419,6 +425,16 @@ func (c Config) Validate() error {
 	default:
 		bad("export-mode", "%q: want %s or %s", c.ExportMode, wire.ExportAll, wire.ExportServiceExport)
 	}
+	if c.ClusterSetIPCIDR != "" {
+		if !c.MulticlusterServices {
+			bad("clusterset-ip-cidr", "needs multicluster-services (the ServiceImports are written with it)")
+		}
+		if p, err := netip.ParsePrefix(c.ClusterSetIPCIDR); err != nil {
+			bad("clusterset-ip-cidr", "%v", err)
+		} else if p != p.Masked() {
+			bad("clusterset-ip-cidr", "%q has host bits set (want %s)", c.ClusterSetIPCIDR, p.Masked())
+		}
+	}
 	if c.MulticlusterServices && !kubeMode {
 		bad("multicluster-services", "needs the Kubernetes source (kubeconfig or in-cluster); the file source reads ServiceExports always")
 	}
@@ -530,5 +546,6 @@ func BindFlags(fs *pflag.FlagSet, c *Config) {
 	fs.BoolVar(&c.EnableQUICListeners, "enable-quic-listeners", c.EnableQUICListeners, "HTTP/3 listeners for HTTPS servers with a UDP gateway port")
 	fs.StringVar(&c.ExportMode, "export-mode", c.ExportMode, "which Services travel to other clusters: all (not ExternalName, not exportTo ~) or serviceexport (of those, only the ones a multicluster.x-k8s.io ServiceExport names)")
 	fs.BoolVar(&c.MulticlusterServices, "multicluster-services", c.MulticlusterServices, "Kubernetes mode: read ServiceExports, write ServiceImports and ServiceExport conditions (install deploy/mcs: CRDs and RBAC)")
+	fs.StringVar(&c.ClusterSetIPCIDR, "clusterset-ip-cidr", c.ClusterSetIPCIDR, "with --multicluster-services: the CIDR ClusterSetIP ServiceImports take their VIP (spec.ips) from, derived from namespace/name so that every cluster given the same CIDR agrees (empty: no VIP)")
 	fs.StringSliceVar(&c.DefaultServiceExportTo, "default-service-export-to", c.DefaultServiceExportTo, "namespaces where Services and ServiceEntries without exportTo are visible: *, ., ~ or names (Istio: meshConfig.defaultServiceExportTo; default *)")
 }

@@ -41,6 +41,13 @@ func TestValidate(t *testing.T) {
 		{"export-mode", func(c *Config) { c.ExportMode = "some" }},
 		{"export-mode", func(c *Config) { c.ConfigDir, c.Kubeconfig, c.ExportMode = "", "kubeconfig", "serviceexport" }},
 		{"multicluster-services", func(c *Config) { c.MulticlusterServices = true }},
+		{"clusterset-ip-cidr", func(c *Config) { c.ClusterSetIPCIDR = "10.96.200.0/24" }}, // without multicluster-services
+		{"clusterset-ip-cidr", func(c *Config) {
+			c.ConfigDir, c.Kubeconfig, c.MulticlusterServices, c.ClusterSetIPCIDR = "", "kubeconfig", true, "10.96.200.0"
+		}},
+		{"clusterset-ip-cidr", func(c *Config) {
+			c.ConfigDir, c.Kubeconfig, c.MulticlusterServices, c.ClusterSetIPCIDR = "", "kubeconfig", true, "10.96.200.7/24"
+		}},
 		{"trust-domain", func(c *Config) { c.TrustDomain = "spiffe://cluster.local" }},
 		{"domain-suffix", func(c *Config) { c.DomainSuffix = "" }},
 		{"log-level", func(c *Config) { c.LogLevel = "verbose" }},
@@ -82,6 +89,11 @@ func TestValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.field+":") {
 			t.Errorf("%s: error %v does not name the field", tc.field, err)
 		}
+	}
+	vip := ok
+	vip.ConfigDir, vip.Kubeconfig, vip.MulticlusterServices, vip.ClusterSetIPCIDR = "", "kubeconfig", true, "fd00:96::/112"
+	if err := vip.Validate(); err != nil {
+		t.Errorf("clusterset-ip-cidr %s: %v", vip.ClusterSetIPCIDR, err)
 	}
 	// Plaintext xDS off loopback only when asked for.
 	insecure := ok

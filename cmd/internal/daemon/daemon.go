@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -102,6 +103,7 @@ func New(cfg Config, log *slog.Logger, src discovery.Source) (*Daemon, error) {
 	}, server.Options{
 		Secrets:        d.id,
 		EnvoyEndpoints: server.EnvoyEndpoints,
+		EnvoyRoutes:    server.EnvoyRoutes,
 		Logger:         log.With("component", "xds"),
 		Registerer:     d.reg,
 	})
@@ -173,7 +175,13 @@ func (d *Daemon) newSource() error {
 		if err != nil || !cfg.MulticlusterServices {
 			return err
 		}
-		d.mcs, err = mcs.New(mcs.Config{ClusterID: cfg.ClusterID},
+		var vipPrefix netip.Prefix
+		if cfg.ClusterSetIPCIDR != "" {
+			if vipPrefix, err = netip.ParsePrefix(cfg.ClusterSetIPCIDR); err != nil {
+				return fmt.Errorf("clusterset-ip-cidr: %w", err)
+			}
+		}
+		d.mcs, err = mcs.New(mcs.Config{ClusterID: cfg.ClusterID, ClusterSetIPPrefix: vipPrefix},
 			mcs.Options{REST: d.rest, Logger: d.log.With("component", "mcs"), Registerer: d.reg})
 		return err
 	default:
@@ -249,6 +257,13 @@ func (d *Daemon) newFederation() error {
 	opts := federation.Options{Logger: log, Registerer: d.reg, Auth: auth, Convergence: d.xds.LastConvergence}
 	if d.gw != nil { // a dead peer whose gateways still answer keeps its endpoints
 		opts.DataPlaneServing = func(c *model.ClusterState) bool { return d.gw.serving(c.NetworkGateways) }
+	}
+	// The sealing key comes from the CA key, which replicas share: every
+	// replica opens the remote secrets sealed for the cluster.
+	if seed, err := d.id.CA().DeriveSecret("federation sealing key"); err != nil {
+		log.Warn("the remote-secret sealing key is made at each start: only the leading replica will open other clusters' remote secrets", "err", err)
+	} else {
+		opts.SealingSeed = seed
 	}
 	ms, kube := d.source.(*multicluster.Source)
 	if kube {

@@ -22,9 +22,12 @@ import (
 )
 
 // N clusters need N−1 joins: cluster B's daemon mints its own remote secret
-// (reader token via the TokenRequest API) and gossips it; cluster A's daemon,
-// which was given no secret for B, watches B's API server with it, and keeps
-// doing so across a renewal (a new token, a make-before-break reload).
+// (reader token via the TokenRequest API) and gossips it; cluster A's daemons,
+// which were given no secret for B, watch B's API server with it, and keep
+// doing so across a renewal (a new token, a make-before-break reload). A runs
+// two replicas (leader election, one shared CA directory): B seals its secret
+// for the key A's leader publishes, and the replica that does not lead opens
+// it too, because both derive the sealing key from the CA they share.
 func TestGossipedRemoteSecret(t *testing.T) {
 	cs := kubetest.NewN(t, 2, kubetest.Options{Name: "gossip-secret"})
 	A, B := cs[0], cs[1]
@@ -53,13 +56,16 @@ func TestGossipedRemoteSecret(t *testing.T) {
 	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	start := func(c *kubetest.Cluster, id string, join []string, publish bool) *Daemon {
+	start := func(c *kubetest.Cluster, id string, join []string, publish bool, mods ...func(*Config)) *Daemon {
 		cfg := testConfig(t)
 		cfg.ConfigDir, cfg.Kubeconfig, cfg.ClusterID, cfg.Namespace = "", c.KubeconfigPath(), id, "istio-system"
 		cfg.GossipConfig = GossipConfig{BindAddress: "127.0.0.1:0", Join: join, KeyringFile: keyFile, MeshID: "mesh1",
 			FailStaticWindow: Duration(time.Minute), AdmitClusters: others(id, "cluster-a", "cluster-b")}
 		if publish {
 			cfg.RemoteSecretServer, cfg.RemoteSecretTTL = c.URL(), Duration(10*time.Minute)
+		}
+		for _, mod := range mods {
+			mod(&cfg)
 		}
 		d, err := New(cfg, NewLogger(cfg, &logtest.Buffer{}), nil)
 		if err != nil {
@@ -73,9 +79,16 @@ func TestGossipedRemoteSecret(t *testing.T) {
 		return d
 	}
 	b := start(B, "cluster-b", nil, true)
-	a := start(A, "cluster-a", []string{b.GossipAddr()}, false)
+	caDir := t.TempDir()
+	replica := func(c *Config) {
+		def := DefaultConfig().GossipConfig
+		c.GossipConfig.LeaderElect, c.GossipConfig.LeaseName, c.GossipConfig.LeaseDuration = true, def.LeaseName, def.LeaseDuration
+		c.IdentityCADir = caDir
+	}
+	a := start(A, "cluster-a", []string{b.GossipAddr()}, false, replica)
+	a2 := start(A, "cluster-a", []string{b.GossipAddr()}, false, replica)
 
-	remoteB := func() (remote.ClusterStatus, bool) {
+	remoteB := func(a *Daemon) (remote.ClusterStatus, bool) {
 		code, body := httpGet(t, "http://"+a.AdminAddr()+"/debug/clusters")
 		var dbg remote.Debug
 		if code != 200 || json.Unmarshal([]byte(body), &dbg) != nil {
@@ -88,10 +101,12 @@ func TestGossipedRemoteSecret(t *testing.T) {
 		}
 		return remote.ClusterStatus{}, false
 	}
-	poll(ctx, t, "cluster A watches cluster B through B's gossiped remote secret", func() bool {
-		r, ok := remoteB()
-		return ok && r.Source == remote.SourceFederation && r.State == kube.StateSynced && r.Server == B.URL()
-	})
+	for _, a := range []*Daemon{a, a2} {
+		poll(ctx, t, "both replicas of cluster A watch cluster B through B's gossiped remote secret", func() bool {
+			r, ok := remoteB(a)
+			return ok && r.Source == remote.SourceFederation && r.State == kube.StateSynced && r.Server == B.URL()
+		})
+	}
 
 	// Renewal: B mints a new token and gossips it; A reloads (make-before-break) and stays synced.
 	before := b.own.Secret()
@@ -101,10 +116,12 @@ func TestGossipedRemoteSecret(t *testing.T) {
 	if bytes.Equal(before, b.own.Secret()) {
 		t.Fatal("renewal did not change the remote secret")
 	}
-	poll(ctx, t, "cluster A reloads B's renewed secret", func() bool {
-		r, ok := remoteB()
-		return ok && r.Reloads >= 1 && r.State == kube.StateSynced && r.Pending == nil
-	})
+	for _, a := range []*Daemon{a, a2} {
+		poll(ctx, t, "both replicas of cluster A reload B's renewed secret", func() bool {
+			r, ok := remoteB(a)
+			return ok && r.Reloads >= 1 && r.State == kube.StateSynced && r.Pending == nil
+		})
+	}
 }
 
 // Joining through a remote secret: A's daemon has B's remote secret but no

@@ -1,0 +1,120 @@
+package translate
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/meshgate/meshgate/discovery/model"
+)
+
+// TestParallelClustersMatchSequential: buildClusters on several workers gives
+// the result of one loop over the names (clusters, endpoints, warnings and
+// errors in the same order, the same secrets), on a mesh with warnings spread
+// over the names (routes to missing services and subsets).
+func TestParallelClustersMatchSequential(t *testing.T) {
+	mesh := benchMesh(600)
+	c := mesh.Clusters[0]
+	for i := range c.VirtualServices {
+		if i%7 == 0 {
+			c.VirtualServices[i].HTTP[0].Route[1].Destination.Host = fmt.Sprintf("missing-%d.ns.svc.cluster.local", i)
+		}
+		if i%11 == 0 {
+			c.VirtualServices[i].HTTP[0].Route[0].Destination.Subset = "v9"
+		}
+	}
+	for i := range c.DestinationRules {
+		if i%13 == 0 {
+			c.DestinationRules[i].TrafficPolicy = &model.TrafficPolicy{TLS: &model.ClientTLS{Mode: model.ClientTLSSimple, CredentialName: fmt.Sprintf("cred-%d", i%3)}}
+		}
+	}
+	c.Normalize()
+	defer func(v int) { minClustersPerWorker = v }(minClustersPerWorker)
+	minClustersPerWorker = 1 << 30
+	seq, err := Translate(mesh, benchProxy, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	minClustersPerWorker = 1
+	par, err := translateWorkers(mesh, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seq.Warnings) == 0 || len(seq.Clusters) < 1000 || len(seq.Secrets) == 0 {
+		t.Fatalf("the mesh should warn and have clusters and secrets: %d warnings, %d clusters, %d secrets", len(seq.Warnings), len(seq.Clusters), len(seq.Secrets))
+	}
+	equalMsgs(t, "clusters", seq.Clusters, par.Clusters)
+	equalMsgs(t, "endpoints", seq.Endpoints, par.Endpoints)
+	equalMsgs(t, "secrets", seq.Secrets, par.Secrets)
+	equalMsgs(t, "routes", seq.Routes, par.Routes)
+	if fmt.Sprint(seq.Warnings) != fmt.Sprint(par.Warnings) || fmt.Sprint(seq.Errors) != fmt.Sprint(par.Errors) {
+		t.Fatalf("warnings or errors differ:\n%v\n%v\n---\n%v\n%v", seq.Warnings, seq.Errors, par.Warnings, par.Errors)
+	}
+}
+
+func translateWorkers(mesh *model.MeshState, procs int) (*Result, error) {
+	old := runtime.GOMAXPROCS(procs)
+	defer runtime.GOMAXPROCS(old)
+	return Translate(mesh, benchProxy, DefaultOptions())
+}
+
+func equalMsgs[T proto.Message](t *testing.T, what string, a, b []T) {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("%s: %d sequential, %d parallel", what, len(a), len(b))
+	}
+	for i := range a {
+		if !proto.Equal(a[i], b[i]) {
+			t.Fatalf("%s[%d] differs:\n%v\n%v", what, i, a[i], b[i])
+		}
+	}
+}
+
+// TestIstioTLSModeMetadataValid: validCLA leaves the shared metadata out of
+// each endpoint's validation because it is valid; and a CLA with an invalid
+// endpoint fails the same way through validCLA as through ValidateAll, its
+// endpoints keeping their metadata.
+func TestIstioTLSModeMetadataValid(t *testing.T) {
+	if err := istioTLSModeMetadata.ValidateAll(); err != nil {
+		t.Fatal(err)
+	}
+	la := appendLbEndpoints(nil, []epEntry{{addr: "10.0.0.1", port: 80, weight: 1, mtls: true}, {addr: "10.0.0.2", port: 70000, weight: 1, mtls: true}})
+	cla := &endpointv3.ClusterLoadAssignment{ClusterName: "c", Endpoints: []*endpointv3.LocalityLbEndpoints{{LbEndpoints: la}}}
+	want := cla.ValidateAll()
+	got := validCLA{cla}.ValidateAll()
+	if want == nil || got == nil || want.Error() != got.Error() {
+		t.Fatalf("ValidateAll %v, validCLA %v", want, got)
+	}
+	for _, lb := range la {
+		if lb.Metadata != istioTLSModeMetadata {
+			t.Fatal("an endpoint lost its metadata")
+		}
+	}
+}
+
+// TestValidateSplitMatchesValidateAll: a route configuration of many virtual
+// hosts validated in parts gives ValidateAll's answer, valid or not, and keeps
+// its virtual hosts.
+func TestValidateSplitMatchesValidateAll(t *testing.T) {
+	for _, bad := range []int{-1, 0, 70, 99} {
+		rc := &routev3.RouteConfiguration{Name: "http.80"}
+		for i := range 100 {
+			vh := &routev3.VirtualHost{Name: fmt.Sprintf("h%d", i), Domains: []string{fmt.Sprintf("h%d.example.com", i)}}
+			if i == bad {
+				vh.Domains = nil // min_items 1
+			}
+			rc.VirtualHosts = append(rc.VirtualHosts, vh)
+		}
+		want, got := rc.ValidateAll(), validateOne(rc)
+		if fmt.Sprint(want) != fmt.Sprint(got) || (bad >= 0) != (got != nil) {
+			t.Fatalf("bad=%d: ValidateAll %v, validateOne %v", bad, want, got)
+		}
+		if len(rc.VirtualHosts) != 100 {
+			t.Fatalf("bad=%d: %d virtual hosts left", bad, len(rc.VirtualHosts))
+		}
+	}
+}
