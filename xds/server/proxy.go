@@ -31,8 +31,11 @@ type proxy struct {
 	stage1CDS string // cluster version whose sending ends step 1
 	sentCDS   string // cluster version last sent
 	// sentClusters is the version of the last state-of-the-world cluster
-	// response whose clusters are known (group.sentClusters).
+	// response whose clusters are known (group.sentClusters); heldCDS the
+	// version a stream's first cluster request said it holds, until a
+	// cluster response is sent (clustersHeld).
 	sentClusters string
+	heldCDS      string
 	// The names the node asks for, by type URL (clusters and endpoints):
 	// sotwNames is the last state-of-the-world request's list (shared with
 	// the request, which go-control-plane keeps anyway), subscribed the set

@@ -178,6 +178,16 @@ func (g *group) clustersModified(p *proxy, version string, res []*anypb.Any) {
 	}
 	prevVersion := p.sentClusters
 	p.sentClusters = version
+	if prevVersion == "" {
+		// The first cluster response of the stream: a stream that started
+		// holding clusters (clustersHeld) holds them at that version,
+		// clusters not known here if they were never published here (a
+		// group built after the gateway asked: a restarted daemon, another
+		// replica): every cluster of this response may then be a modified
+		// one.
+		prevVersion = p.heldCDS
+	}
+	p.heldCDS = ""
 	if prevVersion == "" || prevVersion == version {
 		return
 	}
@@ -331,6 +341,26 @@ func (g *group) clustersHeld(p *proxy, version string) {
 	defer g.mu.Unlock()
 	if p.sentCDS == "" {
 		g.clustersSentLocked(p, version)
+	}
+	if p.sentClusters != "" {
+		return
+	}
+	// A later cluster response that modifies one of the clusters it holds
+	// is to be followed by that cluster's endpoints (clustersModified):
+	// what it holds is known when it is what was published to it here (its
+	// group built here), else every cluster counts as modified.
+	p.heldCDS = version
+	if b := p.published; b != nil && b.kinds[kCluster].version == version && g.sentClusters[version] == nil {
+		cur := map[string]edsCluster{}
+		for name, it := range b.kinds[kCluster].items {
+			if eds := edsName(it.res); eds != "" {
+				cur[name] = edsCluster{eds: eds, hash: sha256.Sum256(it.raw.ProtoReflect().GetUnknown())}
+			}
+		}
+		if g.sentClusters == nil || len(g.sentClusters) >= 16 {
+			g.sentClusters = map[string]map[string]edsCluster{}
+		}
+		g.sentClusters[version] = cur
 	}
 }
 
