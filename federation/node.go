@@ -37,6 +37,9 @@ type Node struct {
 	auth       RecordAuth // nil: records unsigned (insecure mode only)
 	sealer     *sealer    // this node's sealing key pair (seal.go)
 	deltaCache deltaCache // the last state delta per cluster (delta.go)
+	// offerHook (tests) runs in offerRecord once a record has passed the
+	// generation check, before it is decoded and verified.
+	offerHook func(wire.Record)
 
 	// pubMu serialises the publication of the local record (SetLocal and
 	// re-sealing). Lock order: pubMu before pinMu before mu.

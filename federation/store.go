@@ -31,6 +31,9 @@ func (n *Node) offerRecord(r wire.Record, holder string) {
 		return
 	}
 	n.mu.Unlock()
+	if n.offerHook != nil {
+		n.offerHook(r)
+	}
 
 	state, part, err := wire.DecodeBody(&r, n.limits) // outside the lock: CPU-bound
 	if err == nil && len(part.SealingKey) > 0 {
@@ -57,9 +60,20 @@ func (n *Node) offerRecord(r wire.Record, holder string) {
 		}
 	}
 	if n.auth != nil {
+		// A newer record of the cluster stored since the check above (its
+		// own verification held pinMu) wins before anything is pinned: a
+		// stale record must not move the pin back to its older bundle.
+		n.mu.Lock()
+		held = n.records[r.Cluster]
+		stale := held != nil && r.Generation <= held.rec.Generation
+		n.mu.Unlock()
+		if stale {
+			n.met.stale.WithLabelValues(r.Cluster).Inc()
+			return
+		}
 		// Pinned (and persisted) before the record is visible: whoever sees
 		// the state can rely on the pin being taken. pinMu is held since the
-		// verification, so no other record of the cluster got in between.
+		// verification, so no other record of the cluster gets in between.
 		n.setPinLocked(r.Cluster, newPin, how)
 	}
 	secret, keep := n.openSecret(&r, part) // verified: the envelopes are the owner's

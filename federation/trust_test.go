@@ -372,3 +372,50 @@ func TestRequestFromNonMemberRefused(t *testing.T) {
 		t.Errorf("a sent %v states after the request", n-sent)
 	}
 }
+
+// Two records of b in flight at once: a rotation record (old and new
+// roots) and an older one carrying the old bundle, both signed by the old
+// CA. The older passes the generation check first, then the newer is
+// stored (offerHook) before the older is verified: the older is stale and
+// moves no pin. Before, it was pinned first and found stale after: the pin
+// went back to the old bundle and b's records under the new CA were
+// refused.
+func TestStaleRecordMovesNoPin(t *testing.T) {
+	m := newTestMesh(t, time.Minute)
+	oldCA := m.ca("b")
+	a := m.start("a", 0, nil)
+	oldPEM := identity.EncodeCertificatesPEM(oldCA.Roots())
+	signer := authOf(t, oldCA, "b")
+	gen := uint64(time.Now().UnixNano())
+	a.offerRecord(forge(t, withBundle("b", 1, oldPEM), "b-1", gen, signer), "relay")
+	if !bytes.Equal(a.pinnedBundle("b"), oldPEM) {
+		t.Fatal("b's first record did not pin its bundle")
+	}
+	nextCA := newCA(t)
+	bothPEM := slices.Concat(oldPEM, identity.EncodeCertificatesPEM(nextCA.Roots()))
+	older := forge(t, withBundle("b", 2, oldPEM), "b-1", gen+1, signer)
+	newer := forge(t, withBundle("b", 3, bothPEM), "b-1", gen+2, signer)
+	staleBefore := metrictest.Sum(t, a.reg, "meshgate_federation_stale_states_total", map[string]string{"cluster": "b"})
+	a.offerHook = func(r wire.Record) {
+		if r.Generation == older.Generation {
+			a.offerHook = nil
+			a.offerRecord(newer, "relay") // stored while the older one is in flight
+		}
+	}
+	a.offerRecord(older, "relay")
+	if g := a.heldGeneration("b"); g != newer.Generation {
+		t.Fatalf("a holds b at generation %d, want the newer record's %d", g, newer.Generation)
+	}
+	if got := a.pinnedBundle("b"); !bytes.Equal(got, bothPEM) {
+		t.Fatalf("a stale record moved b's pin (to the old bundle: %v)", bytes.Equal(got, oldPEM))
+	}
+	if n := metrictest.Sum(t, a.reg, "meshgate_federation_stale_states_total", map[string]string{"cluster": "b"}); n <= staleBefore {
+		t.Errorf("the older record was not counted stale (%v)", n)
+	}
+	// b switches to the new CA: a accepts it.
+	newPEM := identity.EncodeCertificatesPEM(nextCA.Roots())
+	a.offerRecord(forge(t, withBundle("b", 4, newPEM), "b-1", gen+3, authOf(t, nextCA, "b")), "relay")
+	if g := a.heldGeneration("b"); g != gen+3 || !bytes.Equal(a.pinnedBundle("b"), newPEM) {
+		t.Fatalf("a refused b's record under the new CA: holds generation %d", g)
+	}
+}

@@ -593,7 +593,7 @@ func redirect(f *gwv1.HTTPRequestRedirectFilter) (*model.HTTPRedirect, error) {
 		case gwv1.FullPathHTTPPathModifier:
 			out.URI = ptrOr(f.Path.ReplaceFullPath, "")
 		case gwv1.PrefixMatchHTTPPathModifier:
-			return nil, fmt.Errorf("path type ReplacePrefixMatch is not supported by meshgate")
+			out.PrefixRewrite = ptrOr(f.Path.ReplacePrefixMatch, "")
 		}
 	}
 	return out, nil

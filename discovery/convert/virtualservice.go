@@ -84,7 +84,7 @@ func httpRoute(r *networking.HTTPRoute) model.HTTPRoute {
 	}
 	if rd := r.GetRedirect(); rd != nil {
 		out.Redirect = &model.HTTPRedirect{
-			URI: rd.GetUri(), Authority: rd.GetAuthority(), Port: rd.GetPort(),
+			URI: rd.GetUri(), PrefixRewrite: rd.GetPrefixRewrite(), Authority: rd.GetAuthority(), Port: rd.GetPort(),
 			Scheme: rd.GetScheme(), RedirectCode: rd.GetRedirectCode(),
 		}
 		if _, ok := rd.GetRedirectPort().(*networking.HTTPRedirect_DerivePort); ok {

@@ -287,9 +287,12 @@ tcp: [{match: [{port: 70000}], route: [{destination: {host: a}}]}]`, "spec.tcp[0
 gateways: [gw]
 exportTo: ["Bad NS"]
 http: [{` + route + `}]`, "spec.exportTo[0]"},
-		{"redirect prefixRewrite unsupported", `hosts: [a.com]
+		{"redirect prefixRewrite with an exact URI match", `hosts: [a.com]
 gateways: [gw]
-http: [{redirect: {prefixRewrite: /x}}]`, "spec.http[0].redirect.prefixRewrite"},
+http: [{match: [{uri: {prefix: /a}}, {uri: {exact: /b}}], redirect: {prefixRewrite: /x}}]`, "spec.http[0].redirect.prefixRewrite"},
+		{"redirect uri and prefixRewrite", `hosts: [a.com]
+gateways: [gw]
+http: [{match: [{uri: {prefix: /a}}], redirect: {uri: /y, prefixRewrite: /x}}]`, "spec.http[0].redirect"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

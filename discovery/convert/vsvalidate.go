@@ -103,7 +103,7 @@ func validateHTTPRoute(fe *fieldErrs, f string, r *networking.HTTPRoute) {
 			fe.add(mf+".percentage", "mirror percentage %v must be in range 0..100", p.Value)
 		}
 	}
-	validateRedirect(fe, f+".redirect", r.Redirect)
+	validateRedirect(fe, f+".redirect", r.Redirect, r.Match)
 	if d := r.DirectResponse; d != nil {
 		if d.Status < 200 || d.Status > 599 {
 			fe.add(f+".directResponse.status", "HTTP status %d is not in range 200-599", d.Status)
@@ -278,12 +278,20 @@ var grpcStatuses = []string{"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "D
 	"ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
 	"UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"}
 
-func validateRedirect(fe *fieldErrs, f string, r *networking.HTTPRedirect) {
+func validateRedirect(fe *fieldErrs, f string, r *networking.HTTPRedirect, matches []*networking.HTTPMatchRequest) {
 	if r == nil {
 		return
 	}
+	if r.Uri != "" && r.PrefixRewrite != "" {
+		fe.add(f, "a redirect may only specify one of uri or prefixRewrite")
+	}
 	if r.PrefixRewrite != "" {
-		fe.add(f+".prefixRewrite", "redirect prefixRewrite is not supported yet: use uri")
+		for _, m := range matches {
+			if _, prefix := m.GetUri().GetMatchType().(*networking.StringMatch_Prefix); m.GetUri() != nil && !prefix {
+				fe.add(f+".prefixRewrite", "a redirect's prefixRewrite requires all URI matches to be prefix matches")
+				break
+			}
+		}
 	}
 	if r.Uri == "" && r.PrefixRewrite == "" && r.Authority == "" && r.RedirectPort == nil && r.Scheme == "" {
 		fe.add(f, "a redirect must specify uri, authority, scheme or port")

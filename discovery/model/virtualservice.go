@@ -129,12 +129,15 @@ type TLSRoute struct {
 
 // HTTPRedirect answers with a redirect.
 type HTTPRedirect struct {
-	URI          string `json:"uri,omitempty"`
-	Authority    string `json:"authority,omitempty"`
-	Port         uint32 `json:"port,omitempty"`
-	DerivePort   string `json:"derivePort,omitempty"` // FROM_PROTOCOL_DEFAULT, FROM_REQUEST_PORT
-	Scheme       string `json:"scheme,omitempty"`
-	RedirectCode uint32 `json:"redirectCode,omitempty"`
+	URI string `json:"uri,omitempty"`
+	// PrefixRewrite replaces the matched prefix of the path (the route's
+	// URI matches are all prefix matches); exclusive with URI.
+	PrefixRewrite string `json:"prefixRewrite,omitempty"`
+	Authority     string `json:"authority,omitempty"`
+	Port          uint32 `json:"port,omitempty"`
+	DerivePort    string `json:"derivePort,omitempty"` // FROM_PROTOCOL_DEFAULT, FROM_REQUEST_PORT
+	Scheme        string `json:"scheme,omitempty"`
+	RedirectCode  uint32 `json:"redirectCode,omitempty"`
 }
 
 // HTTPDirectResponse answers directly.

@@ -5,12 +5,9 @@ package server_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"maps"
-	"net"
 	"net/http"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -205,63 +202,4 @@ func groupMate(t *testing.T, pod string) *corev3.Node {
 		t.Fatal(err)
 	}
 	return b.GetNode()
-}
-
-// forwarder is a TCP forwarder in front of an xDS server; moveTo closes
-// every connection and sends new ones to another server (a gateway moving
-// to another replica, as when the one it used goes away).
-type forwarder struct {
-	lis net.Listener
-
-	mu     sync.Mutex
-	target string
-	conns  []net.Conn
-}
-
-func newForwarder(t *testing.T, target string) *forwarder {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &forwarder{lis: lis, target: target}
-	t.Cleanup(func() {
-		_ = lis.Close()
-		f.moveTo("")
-	})
-	go f.serve()
-	return f
-}
-
-func (f *forwarder) addr() string { return f.lis.Addr().String() }
-
-func (f *forwarder) serve() {
-	for {
-		c, err := f.lis.Accept()
-		if err != nil {
-			return
-		}
-		f.mu.Lock()
-		target := f.target
-		f.mu.Unlock()
-		up, err := net.Dial("tcp", target)
-		if err != nil {
-			_ = c.Close()
-			continue
-		}
-		f.mu.Lock()
-		f.conns = append(f.conns, c, up)
-		f.mu.Unlock()
-		go func() { _, _ = io.Copy(up, c); _ = up.Close() }()
-		go func() { _, _ = io.Copy(c, up); _ = c.Close() }()
-	}
-}
-
-func (f *forwarder) moveTo(target string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.target = target
-	for _, c := range f.conns {
-		_ = c.Close()
-	}
-	f.conns = nil
 }

@@ -296,6 +296,9 @@ func percent(p *float64, dflt uint32) *typev3.FractionalPercent {
 func applyRedirect(r *routev3.Route, rd *model.HTTPRedirect, port uint32, isTLS bool) bool {
 	a := &routev3.RedirectAction{HostRedirect: rd.Authority,
 		PathRewriteSpecifier: &routev3.RedirectAction_PathRedirect{PathRedirect: rd.URI}}
+	if rd.PrefixRewrite != "" { // istiod's ApplyRedirect
+		a.PathRewriteSpecifier = &routev3.RedirectAction_PrefixRewrite{PrefixRewrite: rd.PrefixRewrite}
+	}
 	if rd.Scheme != "" {
 		a.SchemeRewriteSpecifier = &routev3.RedirectAction_SchemeRedirect{SchemeRedirect: rd.Scheme}
 	}
