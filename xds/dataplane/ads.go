@@ -207,6 +207,14 @@ func (g *Gateway) runStream(ctx context.Context, client discoveryv3.AggregatedDi
 	if err := s.syncSubscriptions(); err != nil {
 		return false, err
 	}
+	resumed := g.hasConfig()
+	if resumed {
+		// The stream is open and asks with the versions this gateway holds:
+		// a server that holds the same (a replica fed the same state) has
+		// nothing to send until something changes, and that is a connected
+		// stream, not a silent one.
+		g.m.xdsConnected.Set(1)
+	}
 	recv := receive(sctx, stream)
 	// Like Envoy's initial_fetch_timeout warning: a control plane that has no
 	// config for this node answers nothing at all.
@@ -217,7 +225,7 @@ func (g *Gateway) runStream(ctx context.Context, client discoveryv3.AggregatedDi
 		case <-ctx.Done():
 			return got, ctx.Err()
 		case <-silent.C:
-			if !got {
+			if !got && !resumed {
 				g.log.Warn("no xDS response yet; does the control plane know this node?",
 					"node_id", g.cfg.NodeID, "address", addr, "waited", initialFetchWarning)
 			}
