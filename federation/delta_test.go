@@ -189,12 +189,15 @@ func (tn *tnode) LocalHash() wire.Hash {
 // endpoints; one endpoint moves, five times. Per change: the bytes on the
 // wire (all members, memberlist framing included) and the time until every
 // member holds it, with state deltas and without (every daemon as a release
-// before deltas). Printed; the only assertion is that deltas carry fewer
-// bytes.
+// before deltas). Printed; the only assertion is that the State frames
+// (what deltas shrink) carry fewer bytes with deltas. The bytes on the wire
+// are printed, not compared: under load memberlist's push/pull (full
+// records on each rejoin) dominates them at 10 members, and one run of
+// three had more with deltas than without.
 func TestFiguresLargeClusterChange(t *testing.T) {
 	const endpoints, changes = 10000, 5
 	for _, size := range scale().sizes {
-		perChange := map[bool]float64{}
+		perChange, statePerChange := map[bool]float64{}, map[bool]float64{}
 		for _, deltas := range []bool{true, false} {
 			m := newTestMesh(t, time.Hour)
 			mod := func(c *Config, _ *Options) { c.noDeltas = !deltas }
@@ -212,7 +215,14 @@ func TestFiguresLargeClusterChange(t *testing.T) {
 				return true
 			})
 			var took []time.Duration
-			before := m.net.total()
+			stateBytes := func() float64 {
+				var sum float64
+				for _, n := range nodes {
+					sum += stateBytesIn(t, n)
+				}
+				return sum
+			}
+			before, stateBefore := m.net.total(), stateBytes()
 			for i := range changes {
 				addr := fmt.Sprintf("10.254.0.%d", i+1)
 				start := time.Now()
@@ -225,14 +235,15 @@ func TestFiguresLargeClusterChange(t *testing.T) {
 				took = append(took, time.Since(start))
 			}
 			perChange[deltas] = float64(m.net.total()-before) / changes
-			fmt.Printf("FIGURE large cluster change nodes=%d endpoints=%d deltas=%v bytes/change=%.0f (%.0f per member) everywhere p50=%v max=%v\n",
-				size, endpoints, deltas, perChange[deltas], perChange[deltas]/float64(size), percentile(took, 0.5).Round(time.Millisecond), slices.Max(took).Round(time.Millisecond))
+			statePerChange[deltas] = (stateBytes() - stateBefore) / changes
+			fmt.Printf("FIGURE large cluster change nodes=%d endpoints=%d deltas=%v bytes/change=%.0f (%.0f per member; State frames %.0f) everywhere p50=%v max=%v\n",
+				size, endpoints, deltas, perChange[deltas], perChange[deltas]/float64(size), statePerChange[deltas], percentile(took, 0.5).Round(time.Millisecond), slices.Max(took).Round(time.Millisecond))
 			for _, n := range m.nodes {
 				n.Close()
 			}
 		}
-		if perChange[true] >= perChange[false] {
-			t.Errorf("nodes=%d: %.0f bytes per change with deltas, %.0f without", size, perChange[true], perChange[false])
+		if statePerChange[true] >= statePerChange[false] {
+			t.Errorf("nodes=%d: %.0f State bytes per change with deltas, %.0f without", size, statePerChange[true], statePerChange[false])
 		}
 	}
 }
