@@ -60,12 +60,13 @@ func newSotwEDS() *sotwEDS {
 // edsMix is the share of one (name, content hash) pair in a content
 // version: versions are sums of shares, so they do not depend on order.
 func edsMix(name, hash string) [2]uint64 {
-	h := sha256.New()
-	h.Write([]byte(name))
-	h.Write([]byte{0})
-	h.Write([]byte(hash))
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
+	// One buffer on the stack for the usual lengths (hashing through the
+	// hash.Hash interface would put each write's copy on the heap).
+	var buf [256]byte
+	b := append(buf[:0], name...)
+	b = append(b, 0)
+	b = append(b, hash...)
+	sum := sha256.Sum256(b)
 	return [2]uint64{binary.BigEndian.Uint64(sum[0:8]), binary.BigEndian.Uint64(sum[8:16])}
 }
 
