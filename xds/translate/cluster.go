@@ -15,6 +15,7 @@ import (
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -393,35 +394,56 @@ var rawBufferSocket = &corev3.TransportSocket{Name: wellknown.TransportSocketRaw
 	ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(&rawbufferv3.RawBuffer{})}}
 
 // autoMTLSMatches is Istio's auto mTLS: endpoints labelled tlsMode=istio get
-// mesh mTLS with the SNI of the cluster, others plaintext.
+// mesh mTLS with the SNI of the cluster, others plaintext. The mTLS context
+// is encoded at once (appendMTLSContext) into messages allocated together;
+// the plaintext match is shared.
 func (b *builder) autoMTLSMatches(svc *service, sp model.ServicePort, ref clusterRef, h2 bool) []*clusterv3.Cluster_TransportSocketMatch {
-	ctx := b.istioMutualTLS(nil, svc, sp, ref, h2)
-	return []*clusterv3.Cluster_TransportSocketMatch{
-		{Name: "tlsMode-istio", Match: tlsModeIstioMatch, TransportSocket: transportSocket(ctx)},
-		{Name: "tlsMode-disabled", Match: emptyMatch, TransportSocket: rawBufferSocket},
-	}
+	sni, alpn, sans := b.mtlsParams(nil, svc, ref, h2)
+	m := &mtlsMatchMsgs{}
+	m.any.TypeUrl, m.any.Value = upstreamTLSContextTypeURL, appendMTLSContext(nil, sni, alpn, sans, !b.proxy.istioFilters())
+	m.tc.TypedConfig = &m.any
+	m.ts.Name, m.ts.ConfigType = wellknown.TransportSocketTLS, &m.tc
+	m.match.Name, m.match.Match, m.match.TransportSocket = "tlsMode-istio", tlsModeIstioMatch, &m.ts
+	m.list = [2]*clusterv3.Cluster_TransportSocketMatch{&m.match, plaintextMatch}
+	return m.list[:]
 }
 
-// tlsModeIstioMatch and emptyMatch are the matches of autoMTLSMatches: one
-// message each shared by every cluster, never modified.
+// mtlsMatchMsgs are the messages of autoMTLSMatches's mTLS match.
+type mtlsMatchMsgs struct {
+	list  [2]*clusterv3.Cluster_TransportSocketMatch
+	match clusterv3.Cluster_TransportSocketMatch
+	ts    corev3.TransportSocket
+	tc    corev3.TransportSocket_TypedConfig
+	any   anypb.Any
+}
+
+// tlsModeIstioMatch and emptyMatch are the matches of autoMTLSMatches,
+// plaintextMatch its plaintext one: one message each shared by every
+// cluster, never modified.
 var (
 	tlsModeIstioMatch = &structpb.Struct{Fields: map[string]*structpb.Value{"tlsMode": structpb.NewStringValue(model.TLSModeIstio)}}
 	emptyMatch        = &structpb.Struct{}
+	plaintextMatch    = &clusterv3.Cluster_TransportSocketMatch{Name: "tlsMode-disabled", Match: emptyMatch, TransportSocket: rawBufferSocket}
 )
 
 // istioMutualTLS originates mesh mTLS: SVID "default", roots "ROOTCA", SNI
 // outbound_.<port>_.<subset>_.<host>, SANs of the service's identities; ALPN
 // h2 too when the cluster speaks HTTP/2.
 func (b *builder) istioMutualTLS(t *model.ClientTLS, svc *service, sp model.ServicePort, ref clusterRef, h2 bool) *tlsv3.UpstreamTlsContext {
-	alpn := upstreamMTLSALPNs
+	sni, alpn, sans := b.mtlsParams(t, svc, ref, h2)
+	return mtlsContext(sni, alpn, sans, !b.proxy.istioFilters())
+}
+
+// mtlsParams are the SNI, ALPN and SANs of istioMutualTLS's context.
+func (b *builder) mtlsParams(t *model.ClientTLS, svc *service, ref clusterRef, h2 bool) (sni string, alpn, sans []string) {
+	alpn = upstreamMTLSALPNs
 	if h2 {
 		alpn = append(append([]string{}, upstreamMTLSALPNs...), "h2")
 	}
 	if !b.proxy.istioFilters() && !b.tcpClusters[clusterName(ref.Port, ref.Subset, ref.Host)] {
 		alpn = meshALPN(h2)
 	}
-	sni := sniName(ref.Port, ref.Subset, ref.Host)
-	var sans []string
+	sni = sniName(ref.Port, ref.Subset, ref.Host)
 	if t != nil {
 		if t.SNI != "" {
 			sni = t.SNI
@@ -431,8 +453,22 @@ func (b *builder) istioMutualTLS(t *model.ClientTLS, svc *service, sp model.Serv
 	if len(sans) == 0 {
 		sans = b.ix.serviceIdentities(svc)
 	}
+	return sni, alpn, sans
+}
+
+// mtlsContext is the mesh mTLS context with sni, alpn and SAN matchers of
+// sans (typed: match_typed_subject_alt_names, the envoy flavour's).
+func mtlsContext(sni string, alpn, sans []string, typed bool) *tlsv3.UpstreamTlsContext {
 	vc := &tlsv3.CertificateValidationContext{}
-	b.setSANs(vc, exactMatchers(sans))
+	if ms := exactMatchers(sans); typed {
+		for _, m := range ms {
+			for _, t := range anySANType {
+				vc.MatchTypedSubjectAltNames = append(vc.MatchTypedSubjectAltNames, &tlsv3.SubjectAltNameMatcher{SanType: t, Matcher: m})
+			}
+		}
+	} else {
+		setSANs(vc, ms)
+	}
 	return &tlsv3.UpstreamTlsContext{
 		Sni: sni,
 		CommonTlsContext: &tlsv3.CommonTlsContext{
@@ -447,6 +483,102 @@ func (b *builder) istioMutualTLS(t *model.ClientTLS, svc *service, sp model.Serv
 			},
 		},
 	}
+}
+
+const upstreamTLSContextTypeURL = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
+
+// meshTLSParamsPB, defaultSDSPB and rootCASDSPB are the encodings of the
+// constant parts of mtlsContext.
+var (
+	meshTLSParamsPB = mustMarshal(meshTLSParams)
+	defaultSDSPB    = mustMarshal(defaultSDS)
+	rootCASDSPB     = mustMarshal(rootCASDS)
+)
+
+func mustMarshal(m proto.Message) []byte {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		panic("translate: proto.Marshal: " + err.Error())
+	}
+	return b
+}
+
+// appendMTLSContext appends to buf what proto.Marshal gives for
+// mtlsContext(sni, alpn, sans, typed) (TestMTLSContextEncoding): each
+// message's fields in the order of their numbers, the constant messages
+// encoded once. Building the messages and marshalling them was a tenth
+// of an ingress gateway's translation.
+func appendMTLSContext(buf []byte, sni string, alpn, sans []string, typed bool) []byte {
+	// field numbers
+	const (
+		upstreamCommon, upstreamSNI                             = 1, 2       // UpstreamTlsContext
+		commonParams, commonALPN, commonCertSDS, commonCombined = 1, 4, 6, 8 // CommonTlsContext
+		combinedDefault, combinedSDS                            = 1, 2       // CombinedCertificateValidationContext
+		vcSANs, vcTypedSANs                                     = 9, 15      // CertificateValidationContext
+		sanType, sanMatcher                                     = 1, 2       // SubjectAltNameMatcher
+		matcherExact                                            = 1          // StringMatcher
+	)
+	sizeField := func(num protowire.Number, n int) int { return protowire.SizeTag(num) + protowire.SizeBytes(n) }
+	sanSize := func(s string, t tlsv3.SubjectAltNameMatcher_SanType) int {
+		n := sizeField(sanMatcher, sizeField(matcherExact, len(s)))
+		if t != 0 {
+			n += protowire.SizeTag(sanType) + protowire.SizeVarint(uint64(t))
+		}
+		return n
+	}
+	vc := 0
+	for _, s := range sans {
+		if !typed {
+			vc += sizeField(vcSANs, sizeField(matcherExact, len(s)))
+			continue
+		}
+		for _, t := range anySANType {
+			vc += sizeField(vcTypedSANs, sanSize(s, t))
+		}
+	}
+	combined := sizeField(combinedDefault, vc) + sizeField(combinedSDS, len(rootCASDSPB))
+	common := sizeField(commonParams, len(meshTLSParamsPB))
+	for _, a := range alpn {
+		common += sizeField(commonALPN, len(a))
+	}
+	common += sizeField(commonCertSDS, len(defaultSDSPB)) + sizeField(commonCombined, combined)
+	total := sizeField(upstreamCommon, common)
+	if sni != "" {
+		total += sizeField(upstreamSNI, len(sni))
+	}
+	buf = slices.Grow(buf, total)
+
+	appendField := func(buf []byte, num protowire.Number, n int) []byte {
+		return protowire.AppendVarint(protowire.AppendTag(buf, num, protowire.BytesType), uint64(n))
+	}
+	buf = appendField(buf, upstreamCommon, common)
+	buf = append(appendField(buf, commonParams, len(meshTLSParamsPB)), meshTLSParamsPB...)
+	for _, a := range alpn {
+		buf = append(appendField(buf, commonALPN, len(a)), a...)
+	}
+	buf = append(appendField(buf, commonCertSDS, len(defaultSDSPB)), defaultSDSPB...)
+	buf = appendField(buf, commonCombined, combined)
+	buf = appendField(buf, combinedDefault, vc)
+	for _, s := range sans {
+		if !typed {
+			buf = appendField(buf, vcSANs, sizeField(matcherExact, len(s)))
+			buf = append(appendField(buf, matcherExact, len(s)), s...)
+			continue
+		}
+		for _, t := range anySANType {
+			buf = appendField(buf, vcTypedSANs, sanSize(s, t))
+			if t != 0 {
+				buf = protowire.AppendVarint(protowire.AppendTag(buf, sanType, protowire.VarintType), uint64(t))
+			}
+			buf = appendField(buf, sanMatcher, sizeField(matcherExact, len(s)))
+			buf = append(appendField(buf, matcherExact, len(s)), s...)
+		}
+	}
+	buf = append(appendField(buf, combinedSDS, len(rootCASDSPB)), rootCASDSPB...)
+	if sni != "" {
+		buf = append(appendField(buf, upstreamSNI, len(sni)), sni...)
+	}
+	return buf
 }
 
 // meshTLSParams, defaultSDS and rootCASDS are parts of istioMutualTLS's

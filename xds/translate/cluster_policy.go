@@ -32,7 +32,7 @@ const dnsRefreshRate = 60 * time.Second
 func (b *builder) setDiscovery(c *clusterv3.Cluster, svc *service, sp model.ServicePort) {
 	eds := func() {
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS}
-		c.EdsClusterConfig = &clusterv3.Cluster_EdsClusterConfig{EdsConfig: adsConfig(), ServiceName: c.Name}
+		c.EdsClusterConfig = &clusterv3.Cluster_EdsClusterConfig{EdsConfig: edsConfig, ServiceName: c.Name}
 	}
 	se := svc.Entry
 	if se == nil {
@@ -62,6 +62,10 @@ func (b *builder) setDiscovery(c *clusterv3.Cluster, svc *service, sp model.Serv
 		eds()
 	}
 }
+
+// edsConfig is the EDS config source of every EDS cluster: shared, never
+// modified.
+var edsConfig = adsConfig()
 
 // dnsLoadAssignment lists the hosts a DNS cluster resolves: the entry's
 // endpoints (grouped by locality, as istiod does) or its hostname.

@@ -1,13 +1,17 @@
 package translate
 
 import (
+	"bytes"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/xds/node"
@@ -302,5 +306,36 @@ func TestConsistentHash(t *testing.T) {
 		if c := r.Clusters[0]; c.LbPolicy != clusterv3.Cluster_RING_HASH || c.GetRingHashLbConfig().GetMinimumRingSize().GetValue() != 1024 {
 			t.Errorf("cluster lb %v %v, want RING_HASH with minimum ring 1024", c.LbPolicy, c.GetRingHashLbConfig())
 		}
+	}
+}
+
+// TestMTLSContextEncoding: appendMTLSContext gives proto.Marshal's bytes of
+// the context mtlsContext builds, for every shape of SNI, ALPN and SANs
+// (none, empty ones, long ones whose lengths take two varint bytes), in
+// both flavours.
+func TestMTLSContextEncoding(t *testing.T) {
+	long := strings.Repeat("a", 200)
+	snis := []string{"", "outbound_.80_._.svc-0.ns-0.svc.cluster.local", long}
+	alpns := [][]string{nil, upstreamMTLSALPNs, append(slices.Clone(upstreamMTLSALPNs), "h2"), meshALPN(false), {""}}
+	sanss := [][]string{nil, {"spiffe://cluster.local/ns/a/sa/b"}, {"", "x", long}, {long, long, long}}
+	n := 0
+	for _, sni := range snis {
+		for _, alpn := range alpns {
+			for _, sans := range sanss {
+				for _, typed := range []bool{false, true} {
+					want, err := proto.Marshal(mtlsContext(sni, alpn, sans, typed))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got := appendMTLSContext([]byte("x"), sni, alpn, sans, typed); !bytes.Equal(got[1:], want) || got[0] != 'x' {
+						t.Fatalf("sni %q alpn %q sans %q typed %v:\n got %x\nwant %x", sni, alpn, sans, typed, got[1:], want)
+					}
+					n++
+				}
+			}
+		}
+	}
+	if n != 120 {
+		t.Fatal(n)
 	}
 }

@@ -118,3 +118,72 @@ func TestValidateSplitMatchesValidateAll(t *testing.T) {
 		}
 	}
 }
+
+// TestParallelRoutesMatchSequential: the routes of the route configurations
+// built on several workers give the result of one loop (virtual hosts,
+// RouteDeps, errors in the same order), on a mesh with route errors spread
+// over the VirtualServices, hosts that several VirtualServices share (their
+// virtual hosts collapse or not), catch-all routes before others and
+// httpsRedirect servers.
+func TestParallelRoutesMatchSequential(t *testing.T) {
+	mesh := benchMesh(600)
+	c := mesh.Clusters[0]
+	for i := range c.VirtualServices {
+		vs := &c.VirtualServices[i]
+		switch {
+		case i%7 == 0:
+			vs.HTTP = append(vs.HTTP, model.HTTPRoute{Redirect: &model.HTTPRedirect{URI: "/x", RedirectCode: 999}})
+		case i%5 == 0:
+			// a catch-all first: the prefix route after it is dropped
+			vs.HTTP = append([]model.HTTPRoute{{Route: vs.HTTP[0].Route}}, vs.HTTP...)
+		}
+		if i%3 == 0 {
+			// shared with other gateways' VirtualServices: twin and shared
+			// collapse; and alt collapses with the VirtualService's own host
+			vs.Hosts = append(vs.Hosts, fmt.Sprintf("shared-%d.example.com", i%9), fmt.Sprintf("twin-%d.example.com", i%9),
+				fmt.Sprintf("alt-%d.example.org", i))
+		}
+	}
+	for i := range c.Gateways {
+		g := &c.Gateways[i]
+		for k := range 3 {
+			g.Servers[0].Hosts = append(g.Servers[0].Hosts, fmt.Sprintf("shared-%d.example.com", k*3), fmt.Sprintf("twin-%d.example.com", k*3))
+		}
+		g.Servers[0].Hosts = append(g.Servers[0].Hosts, "*.example.org")
+		if i%4 == 0 {
+			g.Servers[0].TLS = &model.ServerTLS{HTTPSRedirect: true}
+			g.Servers[0].Hosts = append(g.Servers[0].Hosts, fmt.Sprintf("redirect-only-%d.example.com", i))
+		}
+	}
+	c.Normalize()
+	defer func(v int) { minRouteItemsPerWorker = v }(minRouteItemsPerWorker)
+	minRouteItemsPerWorker = 1 << 30
+	seq, err := Translate(mesh, benchProxy, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	minRouteItemsPerWorker = 1
+	par, err := translateWorkers(mesh, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	multi := 0
+	for _, rc := range seq.Routes {
+		for _, vh := range rc.VirtualHosts {
+			if len(vh.Domains) > 1 {
+				multi++
+			}
+		}
+	}
+	if len(seq.Errors) == 0 || len(seq.Routes) < 10 || multi == 0 {
+		t.Fatalf("the mesh should have route errors and collapsed hosts: %d errors, %d route configurations, %d collapsed", len(seq.Errors), len(seq.Routes), multi)
+	}
+	equalMsgs(t, "routes", seq.Routes, par.Routes)
+	equalMsgs(t, "clusters", seq.Clusters, par.Clusters)
+	if fmt.Sprint(seq.Warnings) != fmt.Sprint(par.Warnings) || fmt.Sprint(seq.Errors) != fmt.Sprint(par.Errors) {
+		t.Fatalf("warnings or errors differ:\n%v\n%v\n---\n%v\n%v", seq.Warnings, seq.Errors, par.Warnings, par.Errors)
+	}
+	if fmt.Sprint(seq.RouteDeps) != fmt.Sprint(par.RouteDeps) || fmt.Sprint(seq.ListenerClusters) != fmt.Sprint(par.ListenerClusters) {
+		t.Fatal("route dependencies differ")
+	}
+}

@@ -1,8 +1,11 @@
 package translate
 
 import (
+	"encoding/binary"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -13,70 +16,212 @@ import (
 
 const maxDirectResponseBodyBytes = 1 << 20
 
-// vhostBuild is a virtual host being assembled; keys identifies the route list
-// (gateway + VirtualService per contribution) so identical lists can collapse.
-type vhostBuild struct {
-	vh   *routev3.VirtualHost
-	keys []string
+// routeItem is one contribution to a route configuration: the routes of a
+// VirtualService bound to a gateway, built once per configuration (istiod's
+// cache by gateway and VirtualService) for the server that first meets it.
+type routeItem struct {
+	vs      *virtualService
+	port    uint32
+	gateway string
+	isTLS   bool
+	http3   bool // the configuration advertises HTTP/3 (alt-svc)
+	routes  []*routev3.Route
+	// part is the builder that built the routes; errs and refs are the
+	// ranges of its errors and cluster references they added.
+	part       *builder
+	errs, refs [2]int
 }
 
-// routeConfig builds RDS route config name for the proxy, the way istiod's
-// buildGatewayHTTPRouteConfig does: one virtual host per intersecting host,
-// hosts with identical routes collapsed, catch-all routes last.
-func (b *builder) routeConfig(mg *mergedGateway, name string) *routev3.RouteConfiguration {
-	rc := &routev3.RouteConfiguration{
-		Name:                           name,
-		ValidateClusters:               wrapperspb.Bool(false),
-		IgnorePortInHostMatching:       true,
-		MaxDirectResponseBodySizeBytes: wrapperspb.UInt32(maxDirectResponseBodyBytes),
+// routeUse is a VirtualService meeting a server: the hosts they share and
+// the item of its routes.
+type routeUse struct {
+	inter []string
+	item  int32
+}
+
+// routePlan is what routeConfig puts together for one configuration.
+type routePlan struct {
+	name    string
+	servers []*gwServer
+	uses    [][]routeUse // per server
+	items   []int32      // of the configuration, in the order they were met
+}
+
+// routeConfigs builds the route configurations names (in their order) as
+// trackedRouteConfig does each, with their RouteDeps and errors.
+//
+// The routes of every (gateway, VirtualService) item are built on every
+// CPU, each worker a contiguous run of the items with a builder of its own
+// (the index and the proxy are only read; each worker records its cluster
+// references); the configurations are then put together in order, taking
+// each item's errors and references in the order a single loop meets them,
+// so the result is the one routeConfig gives on one goroutine.
+func (b *builder) routeConfigs(mg *mergedGateway, names []string) []*routev3.RouteConfiguration {
+	var items []routeItem
+	plans := make([]routePlan, len(names))
+	for i, name := range names {
+		plans[i] = b.planRoutes(mg, name, &items)
 	}
-	servers := mg.serversByRoute[name]
-	if len(servers) == 0 {
-		return rc
+	b.buildRouteItems(items)
+	out := make([]*routev3.RouteConfiguration, len(names))
+	for i := range plans {
+		p := &plans[i]
+		from := len(b.out.Errors)
+		refs := []string{}
+		for _, it := range p.items {
+			x := &items[it]
+			b.out.Errors = append(b.out.Errors, x.part.out.Errors[x.errs[0]:x.errs[1]]...)
+			refs = append(refs, x.part.routeRefs[x.refs[0]:x.refs[1]]...)
+		}
+		out[i] = b.assembleRoutes(p, items)
+		slices.Sort(refs)
+		d := RouteDeps{Clusters: slices.Compact(refs)}
+		if len(b.out.Errors) > from {
+			d.Errors = slices.Clone(b.out.Errors[from:])
+		}
+		b.out.RouteDeps[p.name] = d
 	}
+	return out
+}
+
+// planRoutes finds the items of configuration name (appended to items)
+// and where each is used.
+func (b *builder) planRoutes(mg *mergedGateway, name string, items *[]routeItem) routePlan {
+	p := routePlan{name: name, servers: mg.serversByRoute[name]}
+	p.uses = make([][]routeUse, len(p.servers))
 	type cacheKey struct{ gw, vs string }
-	cache := map[cacheKey][]*routev3.Route{}
-	vhosts := map[string]*vhostBuild{}
-	for _, s := range servers {
-		port := s.Port.Number
-		redirect := s.TLS != nil && s.TLS.HTTPSRedirect
+	seen := map[cacheKey]int32{}
+	for si, s := range p.servers {
 		for _, vs := range b.ix.virtualServicesForGateway(s.GatewayName, b.proxy.Namespace) {
 			inter := hostIntersection(hostsForNamespace(s.Hosts, vs.Namespace), vs.hosts)
 			if len(inter) == 0 {
 				continue
 			}
 			ck := cacheKey{s.GatewayName, vs.Key}
-			routes, ok := cache[ck]
+			it, ok := seen[ck]
 			if !ok {
-				routes = b.httpRoutes(vs, port, s.GatewayName, s.TLS != nil)
-				if mg.http3Routes[name] {
-					for _, r := range routes {
-						r.ResponseHeadersToAdd = append(r.ResponseHeadersToAdd, altSvcHeader(port))
-					}
-				}
-				cache[ck] = routes
+				it = int32(len(*items))
+				seen[ck] = it
+				*items = append(*items, routeItem{vs: vs, port: s.Port.Number, gateway: s.GatewayName,
+					isTLS: s.TLS != nil, http3: mg.http3Routes[name]})
+				p.items = append(p.items, it)
 			}
+			p.uses[si] = append(p.uses[si], routeUse{inter: inter, item: it})
+		}
+	}
+	return p
+}
+
+// buildRouteItems builds the routes of every item.
+func (b *builder) buildRouteItems(items []routeItem) {
+	workers := min(runtime.GOMAXPROCS(0), len(items)/minRouteItemsPerWorker)
+	build := func(part *builder, items []routeItem) {
+		for i := range items {
+			x := &items[i]
+			x.part = part
+			x.errs[0], x.refs[0] = len(part.out.Errors), len(part.routeRefs)
+			x.routes = part.httpRoutes(x.vs, x.port, x.gateway, x.isTLS)
+			if x.http3 {
+				for _, r := range x.routes {
+					r.ResponseHeadersToAdd = append(r.ResponseHeadersToAdd, altSvcHeader(x.port))
+				}
+			}
+			x.errs[1], x.refs[1] = len(part.out.Errors), len(part.routeRefs)
+		}
+	}
+	newPart := func() *builder {
+		return &builder{ix: b.ix, proxy: b.proxy, out: &Result{}, clusterRefs: map[string]clusterRef{},
+			tcpClusters: b.tcpClusters, tlsHostsByPort: b.tlsHostsByPort, rds: b.rds, credentials: map[string]credential{},
+			routeRefs: []string{}}
+	}
+	parts := make([]*builder, max(workers, 1))
+	if workers <= 1 {
+		parts[0] = newPart()
+		build(parts[0], items)
+	} else {
+		var wg sync.WaitGroup
+		for w := range parts {
+			part := newPart()
+			parts[w] = part
+			lo, hi := w*len(items)/workers, (w+1)*len(items)/workers
+			wg.Go(func() { build(part, items[lo:hi]) })
+		}
+		wg.Wait()
+	}
+	for _, part := range parts {
+		for name, ref := range part.clusterRefs { // a name always has the same reference
+			b.clusterRefs[name] = ref
+		}
+		b.out.Warnings = append(b.out.Warnings, part.out.Warnings...)
+	}
+}
+
+// minRouteItemsPerWorker: below this many items per CPU, buildRouteItems
+// stays on one goroutine.
+var minRouteItemsPerWorker = 64 // a variable for tests
+
+// vhostBuild is a virtual host being assembled; keys identifies the route list
+// (the items of its contributions, redirectKey for a redirect-only host) so
+// identical lists can collapse.
+type vhostBuild struct {
+	vh   *routev3.VirtualHost
+	keys []int32
+	// the virtual host, its domain and its first key, allocated together
+	vhMsg routev3.VirtualHost
+	dom   [1]string
+	key0  [1]int32
+}
+
+// redirectKey is the key of a host that only a server's httpsRedirect adds.
+const redirectKey = -1
+
+func newVhostBuild(h, name string, key int32) *vhostBuild {
+	vb := &vhostBuild{}
+	vb.vh, vb.dom[0], vb.key0[0] = &vb.vhMsg, h, key
+	vb.keys = vb.key0[:]
+	vb.vh.Name, vb.vh.Domains, vb.vh.IncludeRequestAttemptCount = name, vb.dom[:], true
+	return vb
+}
+
+// assembleRoutes puts route configuration p together from its items' routes,
+// the way istiod's buildGatewayHTTPRouteConfig does: one virtual host per
+// intersecting host, hosts with identical routes collapsed, catch-all
+// routes last.
+func (b *builder) assembleRoutes(p *routePlan, items []routeItem) *routev3.RouteConfiguration {
+	rc := &routev3.RouteConfiguration{
+		Name:                           p.name,
+		ValidateClusters:               wrapperspb.Bool(false),
+		IgnorePortInHostMatching:       true,
+		MaxDirectResponseBodySizeBytes: wrapperspb.UInt32(maxDirectResponseBodyBytes),
+	}
+	if len(p.servers) == 0 {
+		return rc
+	}
+	vhosts := map[string]*vhostBuild{}
+	for si, s := range p.servers {
+		suffix := ":" + u32s(s.Port.Number)
+		redirect := s.TLS != nil && s.TLS.HTTPSRedirect
+		for _, u := range p.uses[si] {
+			routes := items[u.item].routes
 			if len(routes) == 0 {
 				continue
 			}
-			for _, h := range inter {
+			for _, h := range u.inter {
 				h = strings.ToLower(h)
 				if vb := vhosts[h]; vb != nil {
 					vb.vh.Routes = append(vb.vh.Routes, routes...)
-					vb.keys = append(vb.keys, s.GatewayName+"|"+vs.Key)
+					vb.keys = append(vb.keys, u.item)
 					if redirect {
 						vb.vh.RequireTls = routev3.VirtualHost_ALL
 					}
 					continue
 				}
-				vh := &routev3.VirtualHost{
-					Name: h + ":" + u32s(port), Domains: []string{h},
-					Routes: slices.Clone(routes), IncludeRequestAttemptCount: true,
-				}
+				vb := newVhostBuild(h, h+suffix, u.item)
+				vb.vh.Routes = slices.Clone(routes)
 				if redirect {
-					vh.RequireTls = routev3.VirtualHost_ALL
+					vb.vh.RequireTls = routev3.VirtualHost_ALL
 				}
-				vhosts[h] = &vhostBuild{vh: vh, keys: []string{s.GatewayName + "|" + vs.Key}}
+				vhosts[h] = vb
 			}
 		}
 		if redirect {
@@ -86,20 +231,21 @@ func (b *builder) routeConfig(mg *mergedGateway, name string) *routev3.RouteConf
 					vb.vh.RequireTls = routev3.VirtualHost_ALL
 					continue
 				}
-				vhosts[h] = &vhostBuild{vh: &routev3.VirtualHost{
-					Name: h + ":" + u32s(port), Domains: []string{h},
-					IncludeRequestAttemptCount: true, RequireTls: routev3.VirtualHost_ALL,
-				}, keys: []string{"redirect"}}
+				vb := newVhostBuild(h, h+suffix, redirectKey)
+				vb.vh.RequireTls = routev3.VirtualHost_ALL
+				vhosts[h] = vb
 			}
 		}
 	}
 	if len(vhosts) == 0 {
 		rc.VirtualHosts = []*routev3.VirtualHost{{
-			Name: "blackhole:" + u32s(servers[0].Port.Number), Domains: []string{"*"}, Routes: []*routev3.Route{},
+			Name: "blackhole:" + u32s(p.servers[0].Port.Number), Domains: []string{"*"}, Routes: []*routev3.Route{},
 		}}
 		return rc
 	}
-	for _, vb := range collapseVirtualHosts(vhosts) {
+	collapsed := collapseVirtualHosts(vhosts)
+	rc.VirtualHosts = make([]*routev3.VirtualHost, 0, len(collapsed))
+	for _, vb := range collapsed {
 		vb.vh.Routes = sortCatchAllLast(vb.vh.Routes)
 		rc.VirtualHosts = append(rc.VirtualHosts, vb.vh)
 	}
@@ -112,18 +258,44 @@ func (b *builder) routeConfig(mg *mergedGateway, name string) *routev3.RouteConf
 // domains. Hosts are visited in istiod's order (host.Names: non-wildcards
 // first, longest first, then alphabetical); the first one names the merged host.
 func collapseVirtualHosts(in map[string]*vhostBuild) []*vhostBuild {
-	var out []*vhostBuild
-	primary := map[string]*vhostBuild{}
-	hosts := model.SortedKeys(in)
-	slices.SortStableFunc(hosts, compareHostNames)
+	out := make([]*vhostBuild, 0, len(in))
+	type oneKey struct {
+		key int32
+		tls routev3.VirtualHost_TlsRequirementType
+	}
+	single := make(map[oneKey]*vhostBuild, len(in)) // most hosts have one contribution
+	var multi map[string]*vhostBuild
+	hosts := make([]string, 0, len(in))
+	for h := range in {
+		hosts = append(hosts, h)
+	}
+	slices.SortFunc(hosts, compareHostNames) // a total order: the same as sorting the names first
+	var buf []byte
 	for _, h := range hosts {
 		vb := in[h]
-		key := strings.Join(vb.keys, ",") + "#" + vb.vh.RequireTls.String()
-		if p := primary[key]; p != nil {
+		var p *vhostBuild
+		if len(vb.keys) == 1 {
+			k := oneKey{vb.keys[0], vb.vh.RequireTls}
+			if p = single[k]; p == nil {
+				single[k] = vb
+			}
+		} else {
+			buf = buf[:0]
+			for _, k := range vb.keys {
+				buf = binary.LittleEndian.AppendUint32(buf, uint32(k))
+			}
+			buf = binary.LittleEndian.AppendUint32(buf, uint32(vb.vh.RequireTls))
+			if p = multi[string(buf)]; p == nil {
+				if multi == nil {
+					multi = map[string]*vhostBuild{}
+				}
+				multi[string(buf)] = vb
+			}
+		}
+		if p != nil {
 			p.vh.Domains = append(p.vh.Domains, vb.vh.Domains...)
 			continue
 		}
-		primary[key] = vb
 		out = append(out, vb)
 	}
 	return out
@@ -145,6 +317,10 @@ func compareHostNames(a, b string) int {
 }
 
 func sortCatchAllLast(routes []*routev3.Route) []*routev3.Route {
+	first := slices.IndexFunc(routes, isCatchAll)
+	if first < 0 || first == len(routes)-1 {
+		return routes // already in order (one contribution stops at its catch-all)
+	}
 	var normal, catchAll []*routev3.Route
 	for _, r := range routes {
 		if isCatchAll(r) {
@@ -217,7 +393,10 @@ func (b *builder) httpRoute(vs *virtualService, ri int, m *model.HTTPMatch, port
 	if m != nil && m.Name != "" {
 		name += "." + m.Name
 	}
-	r := &routev3.Route{Name: name, Match: routeMatch(m, vs.RouteSemantics == model.RouteSemanticsIngress || vs.RouteSemantics == model.RouteSemanticsGateway)}
+	rm := &routeMsgs{} // the messages most routes have, allocated together
+	r := &rm.r
+	r.Name, r.Match = name, &rm.match
+	routeMatch(&rm.match, &rm.prefix, m, vs.RouteSemantics == model.RouteSemanticsIngress || vs.RouteSemantics == model.RouteSemanticsGateway)
 	authority := ""
 	if hr.Headers != nil {
 		ops := headerOps(hr.Headers)
@@ -235,10 +414,22 @@ func (b *builder) httpRoute(vs *virtualService, ri int, m *model.HTTPMatch, port
 	case hr.DirectResponse != nil:
 		r.Action = directResponse(hr.DirectResponse)
 	default:
-		r.Action = &routev3.Route_Route{Route: b.routeAction(vs, hr, port, authority, r)}
+		rm.action.Route = &rm.a
+		r.Action = &rm.action
+		b.routeAction(&rm.a, &rm.cluster, vs, hr, port, authority, r)
 	}
 	b.applyPerFilterConfig(r, hr)
 	return r
+}
+
+// routeMsgs are a route with its match and forwarding action.
+type routeMsgs struct {
+	r       routev3.Route
+	match   routev3.RouteMatch
+	prefix  routev3.RouteMatch_Prefix
+	action  routev3.Route_Route
+	a       routev3.RouteAction
+	cluster routev3.RouteAction_Cluster
 }
 
 // sourceMatches applies match.gateways (or sourceLabels/sourceNamespace, which

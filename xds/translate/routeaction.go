@@ -47,12 +47,14 @@ func headerMatcher(name string, m model.StringMatch) *routev3.HeaderMatcher {
 	return h
 }
 
-// routeMatch is istiod's TranslateRouteMatch. With ingress semantics a prefix
+// routeMatch is istiod's TranslateRouteMatch, into out (a new message); pfx
+// is the (new) message of a prefix path. With ingress semantics a prefix
 // other than "/" matches whole path segments (path_separated_prefix).
-func routeMatch(m *model.HTTPMatch, ingress bool) *routev3.RouteMatch {
-	out := &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}}
+func routeMatch(out *routev3.RouteMatch, pfx *routev3.RouteMatch_Prefix, m *model.HTTPMatch, ingress bool) {
+	pfx.Prefix = "/"
+	out.PathSpecifier = pfx
 	if m == nil {
-		return out
+		return
 	}
 	for _, name := range model.SortedKeys(m.Headers) {
 		out.Headers = append(out.Headers, headerMatcher(name, m.Headers[name]))
@@ -75,13 +77,13 @@ func routeMatch(m *model.HTTPMatch, ingress bool) *routev3.RouteMatch {
 			if ingress && m.URI.Prefix != "/" {
 				out.PathSpecifier = &routev3.RouteMatch_PathSeparatedPrefix{PathSeparatedPrefix: strings.TrimSuffix(m.URI.Prefix, "/")}
 			} else {
-				out.PathSpecifier = &routev3.RouteMatch_Prefix{Prefix: m.URI.Prefix}
+				pfx.Prefix = m.URI.Prefix
 			}
 		case "regex":
 			out.PathSpecifier = &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: m.URI.Regex}}
 		}
 	}
-	out.CaseSensitive = wrapperspb.Bool(!m.IgnoreURICase)
+	out.CaseSensitive = boolValue(!m.IgnoreURICase)
 	if m.Method != nil {
 		out.Headers = append(out.Headers, headerMatcher(":method", *m.Method))
 	}
@@ -101,12 +103,23 @@ func routeMatch(m *model.HTTPMatch, ingress bool) *routev3.RouteMatch {
 		}
 		out.QueryParameters = append(out.QueryParameters, qm)
 	}
-	return out
 }
 
-// routeAction is istiod's applyHTTPRouteDestination.
-func (b *builder) routeAction(vs *virtualService, hr *model.HTTPRoute, port uint32, authority string, r *routev3.Route) *routev3.RouteAction {
-	a := &routev3.RouteAction{Timeout: durationpb.New(0), MaxGrpcTimeout: durationpb.New(0)}
+// trueValue and falseValue are the BoolValues of every route match's
+// case_sensitive: shared, never modified.
+var trueValue, falseValue = wrapperspb.Bool(true), wrapperspb.Bool(false)
+
+func boolValue(v bool) *wrapperspb.BoolValue {
+	if v {
+		return trueValue
+	}
+	return falseValue
+}
+
+// routeAction is istiod's applyHTTPRouteDestination, into a (a new
+// message); single is the (new) message of a single cluster.
+func (b *builder) routeAction(a *routev3.RouteAction, single *routev3.RouteAction_Cluster, vs *virtualService, hr *model.HTTPRoute, port uint32, authority string, r *routev3.Route) {
+	a.Timeout, a.MaxGrpcTimeout = zeroDuration, zeroDuration
 	if vs.RouteSemantics == model.RouteSemanticsGateway {
 		// the Gateway API answers 500 for a backend that does not exist
 		a.ClusterNotFoundResponseCode = routev3.RouteAction_INTERNAL_SERVER_ERROR
@@ -151,7 +164,8 @@ func (b *builder) routeAction(vs *virtualService, hr *model.HTTPRoute, port uint
 	if len(hr.Route) == 1 {
 		d := hr.Route[0]
 		name := b.destinationCluster(d.Destination, vs.Namespace, port)
-		a.ClusterSpecifier = &routev3.RouteAction_Cluster{Cluster: name}
+		single.Cluster = name
+		a.ClusterSpecifier = single
 		if hp := b.hashPolicy(name); hp != nil {
 			a.HashPolicy = []*routev3.RouteAction_HashPolicy{hp}
 		}
@@ -189,10 +203,16 @@ func (b *builder) routeAction(vs *virtualService, hr *model.HTTPRoute, port uint
 	a.RetryPolicy = retryPolicy(hr.Retries)
 	if a.RetryPolicy != nil && len(a.HashPolicy) > 0 {
 		// As istiod: retrying on another host would defeat consistent hashing.
-		a.RetryPolicy.RetryHostPredicate = nil
+		if a.RetryPolicy == defaultRetryPolicy {
+			a.RetryPolicy = defaultRetryPolicyNoHostPredicate
+		} else {
+			a.RetryPolicy.RetryHostPredicate = nil
+		}
 	}
-	return a
 }
+
+// zeroDuration is the timeouts of routes without one: shared, never modified.
+var zeroDuration = durationpb.New(0)
 
 // hashPolicy is the route hash policy of the DestinationRule consistentHash
 // that applies to a cluster (istiod's consistentHashToHashPolicy), or nil.
@@ -235,19 +255,41 @@ const defaultRetryOn = "connect-failure,refused-stream,unavailable,cancelled,ret
 // policy, marshalled once.
 var previousHostsAny = mustAny(&previoushostsv3.PreviousHostsPredicate{})
 
-func retryPolicy(r *model.HTTPRetry) *routev3.RetryPolicy {
-	p := &routev3.RetryPolicy{
-		RetryOn:    defaultRetryOn,
-		NumRetries: wrapperspb.UInt32(2),
-		RetryHostPredicate: []*routev3.RetryPolicy_RetryHostPredicate{{
-			Name:       "envoy.retry_host_predicates.previous_hosts",
-			ConfigType: &routev3.RetryPolicy_RetryHostPredicate_TypedConfig{TypedConfig: &anypb.Any{TypeUrl: previousHostsAny.TypeUrl, Value: previousHostsAny.Value}},
-		}},
+// previousHosts is the retry host predicate list of every retry policy:
+// shared, never modified (a route that needs none gets a nil list).
+var previousHosts = []*routev3.RetryPolicy_RetryHostPredicate{{
+	Name:       "envoy.retry_host_predicates.previous_hosts",
+	ConfigType: &routev3.RetryPolicy_RetryHostPredicate_TypedConfig{TypedConfig: previousHostsAny},
+}}
+
+// defaultRetryPolicy is the retry policy of every route without retries
+// set, defaultRetryPolicyNoHostPredicate that of those that hash
+// (routeAction): shared, never modified.
+var (
+	defaultRetryPolicy                = newRetryPolicy()
+	defaultRetryPolicyNoHostPredicate = func() *routev3.RetryPolicy {
+		p := newRetryPolicy()
+		p.RetryHostPredicate = nil
+		return p
+	}()
+)
+
+func newRetryPolicy() *routev3.RetryPolicy {
+	return &routev3.RetryPolicy{
+		RetryOn:                       defaultRetryOn,
+		NumRetries:                    wrapperspb.UInt32(2),
+		RetryHostPredicate:            previousHosts,
 		HostSelectionRetryMaxAttempts: 5,
 	}
+}
+
+// retryPolicy is the retry policy of a route: defaultRetryPolicy without
+// retries set, else a new message.
+func retryPolicy(r *model.HTTPRetry) *routev3.RetryPolicy {
 	if r == nil {
-		return p
+		return defaultRetryPolicy
 	}
+	p := newRetryPolicy()
 	if r.Attempts <= 0 {
 		return nil
 	}

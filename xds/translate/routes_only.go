@@ -19,22 +19,6 @@ type RouteDeps struct {
 	Errors []error
 }
 
-// trackedRouteConfig is routeConfig recording the configuration's RouteDeps.
-func (b *builder) trackedRouteConfig(mg *mergedGateway, name string) *routev3.RouteConfiguration {
-	b.routeRefs = []string{}
-	from := len(b.out.Errors)
-	rc := b.routeConfig(mg, name)
-	refs := b.routeRefs
-	b.routeRefs = nil
-	slices.Sort(refs)
-	d := RouteDeps{Clusters: slices.Compact(refs)}
-	if len(b.out.Errors) > from {
-		d.Errors = slices.Clone(b.out.Errors[from:])
-	}
-	b.out.RouteDeps[name] = d
-	return rc
-}
-
 // RouteUpdate is the route configurations a VirtualService change touches,
 // translated again (RoutesFor).
 type RouteUpdate struct {
@@ -127,12 +111,11 @@ func RoutesFor(mesh *model.MeshState, proxy Proxy, opts Options, touched []*mode
 		return false
 	}
 	for _, name := range names {
-		if !touches(name) {
-			continue
+		if touches(name) {
+			up.Names = append(up.Names, name)
 		}
-		up.Names = append(up.Names, name)
-		b.out.Routes = append(b.out.Routes, b.trackedRouteConfig(mg, name))
 	}
+	b.out.Routes = append(b.out.Routes, b.routeConfigs(mg, up.Names)...)
 	slices.Sort(up.Names)
 	b.out.Routes = b.keepValidRoutes(b.out.Routes)
 	b.sortOutput()

@@ -70,9 +70,7 @@ func (ix *Index) Translate(p Proxy) *Result {
 	if mg := ix.mergeGateways(&p, &b.out.Errors); mg != nil {
 		b.buildListeners(mg)
 		b.out.ListenerClusters = model.SortedKeys(b.clusterRefs)
-		for _, name := range b.routeNames() {
-			b.out.Routes = append(b.out.Routes, b.trackedRouteConfig(mg, name))
-		}
+		b.out.Routes = append(b.out.Routes, b.routeConfigs(mg, b.routeNames())...)
 	}
 	b.buildClusters()
 	b.buildSecrets()
