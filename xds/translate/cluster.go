@@ -39,6 +39,12 @@ const defaultConnectTimeout = 10 * time.Second
 // records it for building. Like istiod: the port defaults to the service's only
 // port, else to the listener port; a missing service still yields a name.
 func (b *builder) destinationCluster(d model.Destination, vsNamespace string, listenPort uint32) string {
+	name, _ := b.destinationClusterRef(d, vsNamespace, listenPort)
+	return name
+}
+
+// destinationClusterRef is destinationCluster, with the reference recorded.
+func (b *builder) destinationClusterRef(d model.Destination, vsNamespace string, listenPort uint32) (string, clusterRef) {
 	host := resolveShortName(d.Host, vsNamespace, b.ix.opts.DomainSuffix)
 	svc := b.ix.service(host, b.proxy.Namespace)
 	port := d.Port
@@ -50,11 +56,22 @@ func (b *builder) destinationCluster(d model.Destination, vsNamespace string, li
 		}
 	}
 	name := clusterName(port, d.Subset, host)
-	b.clusterRefs[name] = clusterRef{Host: host, Port: port, Subset: d.Subset}
+	ref := clusterRef{Host: host, Port: port, Subset: d.Subset}
+	if b.newRefs != nil {
+		*b.newRefs = append(*b.newRefs, namedRef{name, ref})
+	} else {
+		b.clusterRefs[name] = ref
+	}
 	if b.routeRefs != nil {
 		b.routeRefs = append(b.routeRefs, name)
 	}
-	return name
+	return name, ref
+}
+
+// namedRef is a cluster reference a route worker found (builder.newRefs).
+type namedRef struct {
+	name string
+	ref  clusterRef
 }
 
 // buildClusters builds every referenced cluster whose service and port exist.

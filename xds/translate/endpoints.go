@@ -23,8 +23,10 @@ type epEntry struct {
 	// unknownHealth: a ServiceEntry endpoint, which has no readiness; istiod
 	// sends it without a health status.
 	unknownHealth bool
-	// topo is what failoverPriority matches the endpoint on.
-	topo epTopology
+	// ti indexes the endpoint's topology (what failoverPriority matches it
+	// on) in loadAssignment's list, kept only when the policy needs it: an
+	// entry stays small (a 10-endpoint service's were 1.4 KB).
+	ti int32
 }
 
 // epTopology is where an endpoint runs, from which its labels with istiod's
@@ -63,6 +65,13 @@ type localityGroup struct {
 	gateway map[model.NetworkGateway]uint32 // remote endpoints folded into gateways
 }
 
+// localityGroups are a load assignment's groups, in the order they were met;
+// byLoc indexes them once there are several.
+type localityGroups struct {
+	list  []*localityGroup
+	byLoc map[model.Locality]*localityGroup
+}
+
 // loadAssignment builds the CLA of cluster name with split-horizon EDS: for the
 // proxy's network, endpoints of other networks are replaced by those networks'
 // east-west gateways (weights scaled so each network's weight splits evenly
@@ -75,7 +84,7 @@ type localityGroup struct {
 // mtlsChecker), else the endpoint's tlsMode label does.
 // pol is the cluster's traffic policy, for locality load balancing.
 func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort, subset *model.Subset, drTLS *model.ClientTLSMode, pol policy, sniDNAT bool) *endpointv3.ClusterLoadAssignment {
-	groups := map[model.Locality]*localityGroup{}
+	var groups localityGroups
 	total := 0
 	for _, in := range svc.Instances {
 		total += len(in.Svc.Endpoints)
@@ -85,16 +94,36 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 		if last != nil && last.loc == l {
 			return last
 		}
-		g := groups[l]
+		var g *localityGroup
+		if groups.byLoc != nil {
+			g = groups.byLoc[l]
+		} else if len(groups.list) == 1 && groups.list[0].loc == l {
+			g = groups.list[0]
+		}
 		if g == nil {
 			g = &localityGroup{loc: l} // gateway made when a remote endpoint needs it
-			if len(groups) == 0 {
+			if len(groups.list) == 0 {
 				g.eps = make([]epEntry, 0, total) // the only group of most services
 			}
-			groups[l] = g
+			groups.list = append(groups.list, g)
+			if len(groups.list) == 2 {
+				groups.byLoc = map[model.Locality]*localityGroup{groups.list[0].loc: groups.list[0]}
+			}
+			if groups.byLoc != nil {
+				groups.byLoc[l] = g
+			}
 		}
 		last = g
 		return g
+	}
+	needTopo := usesTopology(pol)
+	var topos []epTopology // of the entries (epEntry.ti), when needTopo
+	add := func(g *localityGroup, e epEntry, t epTopology) {
+		if needTopo {
+			e.ti = int32(len(topos))
+			topos = append(topos, t)
+		}
+		g.eps = append(g.eps, e)
 	}
 	gw := b.ix.networkGateways()
 	scale := gw.scale
@@ -120,8 +149,7 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 			if sniDNAT {
 				// the client's own mTLS passes through: the label decides
 				if local && mtls {
-					g := group(ep.Locality)
-					g.eps = append(g.eps, epEntry{addr: ep.Address, port: port, weight: scale, mtls: true, topo: topo(ep, network, in.Cluster.ID)})
+					add(group(ep.Locality), epEntry{addr: ep.Address, port: port, weight: scale, mtls: true}, topo(ep, network, in.Cluster.ID))
 				}
 				continue
 			}
@@ -129,8 +157,7 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 				mtls = *drTLS == model.ClientTLSIstioMutual
 			}
 			if local {
-				g := group(ep.Locality)
-				g.eps = append(g.eps, epEntry{addr: ep.Address, port: port, weight: scale, mtls: mtls, topo: topo(ep, network, in.Cluster.ID)})
+				add(group(ep.Locality), epEntry{addr: ep.Address, port: port, weight: scale, mtls: mtls}, topo(ep, network, in.Cluster.ID))
 				continue
 			}
 			gws := gw.forEndpoint(network, in.Cluster.ID)
@@ -166,23 +193,19 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 			if drTLS != nil {
 				mtls = *drTLS == model.ClientTLSIstioMutual
 			}
-			group(loc).eps = append(group(loc).eps, epEntry{addr: we.Address, port: port, weight: max(we.Weight, 1) * scale,
-				mtls: mtls, unknownHealth: true, topo: epTopology{labels: we.Labels, cluster: b.ix.local.ID, locality: loc, network: we.Network}})
+			add(group(loc), epEntry{addr: we.Address, port: port, weight: max(we.Weight, 1) * scale, mtls: mtls, unknownHealth: true},
+				epTopology{labels: we.Labels, cluster: b.ix.local.ID, locality: loc, network: we.Network})
 		}
 	}
-	gw.dropUnreachable(groups)
+	gw.dropUnreachable(groups.list)
 	la := &endpointv3.ClusterLoadAssignment{ClusterName: name}
-	needTopo := usesTopology(pol)
-	var topos [][]epTopology // per locality group and endpoint of la, for failoverPriority (when needTopo)
-	locs := make([]model.Locality, 0, len(groups))
-	for l := range groups {
-		locs = append(locs, l)
-	}
-	slices.SortFunc(locs, func(a, b model.Locality) int {
+	var laTopos [][]epTopology // per locality group and endpoint of la, for failoverPriority (when needTopo)
+	slices.SortFunc(groups.list, func(x, y *localityGroup) int {
+		a, b := x.loc, y.loc
 		return cmp.Or(cmp.Compare(a.Region, b.Region), cmp.Compare(a.Zone, b.Zone), cmp.Compare(a.Subzone, b.Subzone))
 	})
-	for _, l := range locs {
-		g := groups[l]
+	for _, g := range groups.list {
+		l := g.loc
 		lle := &endpointv3.LocalityLbEndpoints{Locality: &corev3.Locality{Region: l.Region, Zone: l.Zone, SubZone: l.Subzone}}
 		total := uint32(0)
 		slices.SortFunc(g.eps, func(a, b epEntry) int { return cmp.Or(cmp.Compare(a.addr, b.addr), cmp.Compare(a.port, b.port)) })
@@ -195,7 +218,7 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 		lle.LbEndpoints = appendLbEndpoints(lle.LbEndpoints, g.eps)
 		for _, e := range g.eps {
 			if needTopo {
-				topo = append(topo, e.topo)
+				topo = append(topo, topos[e.ti])
 			}
 			total += e.weight
 		}
@@ -219,10 +242,10 @@ func (b *builder) loadAssignment(name string, svc *service, sp model.ServicePort
 		lle.LoadBalancingWeight = wrapperspb.UInt32(total)
 		la.Endpoints = append(la.Endpoints, lle)
 		if needTopo {
-			topos = append(topos, topo)
+			laTopos = append(laTopos, topo)
 		}
 	}
-	b.applyLocalityLB(la, pol, topos)
+	b.applyLocalityLB(la, pol, laTopos)
 	return la
 }
 
@@ -293,9 +316,8 @@ func appendLbEndpoints(out []*endpointv3.LbEndpoint, eps []epEntry) []*endpointv
 		m.addr.Address = &m.sock
 		m.ep.Address = &m.addr
 		m.hid.Endpoint = &m.ep
-		m.weight.Value = e.weight
 		lb := &m.lb
-		lb.HostIdentifier, lb.HealthStatus, lb.LoadBalancingWeight = &m.hid, corev3.HealthStatus_HEALTHY, &m.weight
+		lb.HostIdentifier, lb.HealthStatus, lb.LoadBalancingWeight = &m.hid, corev3.HealthStatus_HEALTHY, weightValue(e.weight)
 		if e.unknownHealth {
 			lb.HealthStatus = corev3.HealthStatus_UNKNOWN
 		}
@@ -309,21 +331,39 @@ func appendLbEndpoints(out []*endpointv3.LbEndpoint, eps []epEntry) []*endpointv
 
 // lbEndpointMsgs are the messages of one endpoint with a socket address.
 type lbEndpointMsgs struct {
-	lb     endpointv3.LbEndpoint
-	hid    endpointv3.LbEndpoint_Endpoint
-	ep     endpointv3.Endpoint
-	addr   corev3.Address
-	sock   corev3.Address_SocketAddress
-	sa     corev3.SocketAddress
-	port   corev3.SocketAddress_PortValue
-	weight wrapperspb.UInt32Value
+	lb   endpointv3.LbEndpoint
+	hid  endpointv3.LbEndpoint_Endpoint
+	ep   endpointv3.Endpoint
+	addr corev3.Address
+	sock corev3.Address_SocketAddress
+	sa   corev3.SocketAddress
+	port corev3.SocketAddress_PortValue
+}
+
+// smallWeights are the endpoint weights below 128 (1 unless the mesh has
+// several east-west gateways in a network): one message for each value,
+// shared by every endpoint of that weight, never modified.
+var smallWeights = func() *[128]wrapperspb.UInt32Value {
+	w := new([128]wrapperspb.UInt32Value)
+	for i := range w {
+		w[i].Value = uint32(i)
+	}
+	return w
+}()
+
+// weightValue is the weight message of an endpoint.
+func weightValue(w uint32) *wrapperspb.UInt32Value {
+	if w < uint32(len(smallWeights)) {
+		return &smallWeights[w]
+	}
+	return wrapperspb.UInt32(w)
 }
 
 func lbEndpoint(e epEntry) *endpointv3.LbEndpoint {
 	lb := &endpointv3.LbEndpoint{
 		HostIdentifier:      &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: endpointAddress(e.addr, e.port)}},
 		HealthStatus:        corev3.HealthStatus_HEALTHY,
-		LoadBalancingWeight: wrapperspb.UInt32(e.weight),
+		LoadBalancingWeight: weightValue(e.weight),
 	}
 	if e.unknownHealth {
 		lb.HealthStatus = corev3.HealthStatus_UNKNOWN
@@ -425,7 +465,7 @@ func (g *gatewayIndex) reachable(gws []model.NetworkGateway) []model.NetworkGate
 // groups when anything else is left in it (an endpoint of this network or
 // a gateway that answers); otherwise it keeps them: fail-static, since no
 // endpoint at all helps no caller and the probes may be wrong.
-func (g *gatewayIndex) dropUnreachable(groups map[model.Locality]*localityGroup) {
+func (g *gatewayIndex) dropUnreachable(groups []*localityGroup) {
 	if len(g.down) == 0 {
 		return
 	}

@@ -52,12 +52,18 @@ type routePlan struct {
 //
 // The routes of every (gateway, VirtualService) item are built on every
 // CPU, each worker a contiguous run of the items with a builder of its own
-// (the index and the proxy are only read; each worker records its cluster
-// references); the configurations are then put together in order, taking
+// (the index and the proxy are only read; each worker lists the cluster
+// references it finds, added to clusterRefs afterwards); the configurations are then put together in order, taking
 // each item's errors and references in the order a single loop meets them,
 // so the result is the one routeConfig gives on one goroutine.
 func (b *builder) routeConfigs(mg *mergedGateway, names []string) []*routev3.RouteConfiguration {
-	var items []routeItem
+	n := 0 // at most this many items: slices that large grow by a quarter, copying 5 times their size
+	for _, name := range names {
+		for _, s := range mg.serversByRoute[name] {
+			n += len(b.ix.vsByGateway[s.GatewayName])
+		}
+	}
+	items := make([]routeItem, 0, n)
 	plans := make([]routePlan, len(names))
 	for i, name := range names {
 		plans[i] = b.planRoutes(mg, name, &items)
@@ -90,7 +96,11 @@ func (b *builder) planRoutes(mg *mergedGateway, name string, items *[]routeItem)
 	p := routePlan{name: name, servers: mg.serversByRoute[name]}
 	p.uses = make([][]routeUse, len(p.servers))
 	type cacheKey struct{ gw, vs string }
-	seen := map[cacheKey]int32{}
+	n := 0
+	for _, s := range p.servers {
+		n += len(b.ix.vsByGateway[s.GatewayName])
+	}
+	seen := make(map[cacheKey]int32, n)
 	for si, s := range p.servers {
 		for _, vs := range b.ix.virtualServicesForGateway(s.GatewayName, b.proxy.Namespace) {
 			inter := hostIntersection(hostsForNamespace(s.Hosts, vs.Namespace), vs.hosts)
@@ -129,31 +139,47 @@ func (b *builder) buildRouteItems(items []routeItem) {
 			x.errs[1], x.refs[1] = len(part.out.Errors), len(part.routeRefs)
 		}
 	}
-	newPart := func() *builder {
-		return &builder{ix: b.ix, proxy: b.proxy, out: &Result{}, clusterRefs: map[string]clusterRef{},
+	newPart := func(items []routeItem) *builder {
+		n := 0 // the most cluster references items can have: slices that large grow by a quarter
+		for i := range items {
+			n += maxClusterRefs(items[i].vs)
+		}
+		refs := make([]namedRef, 0, n)
+		return &builder{ix: b.ix, proxy: b.proxy, out: &Result{}, newRefs: &refs,
 			tcpClusters: b.tcpClusters, tlsHostsByPort: b.tlsHostsByPort, rds: b.rds, credentials: map[string]credential{},
-			routeRefs: []string{}}
+			routeRefs: make([]string, 0, n)}
 	}
 	parts := make([]*builder, max(workers, 1))
 	if workers <= 1 {
-		parts[0] = newPart()
+		parts[0] = newPart(items)
 		build(parts[0], items)
 	} else {
 		var wg sync.WaitGroup
 		for w := range parts {
-			part := newPart()
-			parts[w] = part
 			lo, hi := w*len(items)/workers, (w+1)*len(items)/workers
+			part := newPart(items[lo:hi])
+			parts[w] = part
 			wg.Go(func() { build(part, items[lo:hi]) })
 		}
 		wg.Wait()
 	}
 	for _, part := range parts {
-		for name, ref := range part.clusterRefs { // a name always has the same reference
-			b.clusterRefs[name] = ref
+		for _, r := range *part.newRefs { // a name always has the same reference
+			b.clusterRefs[r.name] = r.ref
 		}
 		b.out.Warnings = append(b.out.Warnings, part.out.Warnings...)
 	}
+}
+
+// maxClusterRefs is the most clusters httpRoutes can name for vs: every
+// destination and mirror of every route, once per match.
+func maxClusterRefs(vs *virtualService) int {
+	n := 0
+	for i := range vs.HTTP {
+		hr := &vs.HTTP[i]
+		n += (len(hr.Route) + len(hr.Mirrors)) * max(len(hr.Match), 1)
+	}
+	return n
 }
 
 // minRouteItemsPerWorker: below this many items per CPU, buildRouteItems

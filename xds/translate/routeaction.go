@@ -163,10 +163,10 @@ func (b *builder) routeAction(a *routev3.RouteAction, single *routev3.RouteActio
 	}
 	if len(hr.Route) == 1 {
 		d := hr.Route[0]
-		name := b.destinationCluster(d.Destination, vs.Namespace, port)
+		name, ref := b.destinationClusterRef(d.Destination, vs.Namespace, port)
 		single.Cluster = name
 		a.ClusterSpecifier = single
-		if hp := b.hashPolicy(name); hp != nil {
+		if hp := b.hashPolicy(ref); hp != nil {
 			a.HashPolicy = []*routev3.RouteAction_HashPolicy{hp}
 		}
 		if d.Headers != nil {
@@ -215,11 +215,10 @@ func (b *builder) routeAction(a *routev3.RouteAction, single *routev3.RouteActio
 var zeroDuration = durationpb.New(0)
 
 // hashPolicy is the route hash policy of the DestinationRule consistentHash
-// that applies to a cluster (istiod's consistentHashToHashPolicy), or nil.
-func (b *builder) hashPolicy(cluster string) *routev3.RouteAction_HashPolicy {
-	ref, ok := b.clusterRefs[cluster]
+// that applies to the cluster of ref (istiod's consistentHashToHashPolicy), or nil.
+func (b *builder) hashPolicy(ref clusterRef) *routev3.RouteAction_HashPolicy {
 	svc := b.ix.service(ref.Host, b.proxy.Namespace)
-	if !ok || svc == nil {
+	if svc == nil {
 		return nil
 	}
 	dr := b.ix.destinationRule(ref.Host, b.proxy.Namespace, svc.Namespace, b.proxy.Labels)

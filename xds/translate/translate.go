@@ -33,6 +33,9 @@ type builder struct {
 	// routeRefs collects the clusters the route configuration being built
 	// names (RouteDeps), nil while listeners are built.
 	routeRefs []string
+	// newRefs, when set, collects the cluster references a route worker
+	// finds instead of clusterRefs (buildRouteItems adds them there).
+	newRefs *[]namedRef
 }
 
 func (b *builder) errorf(obj model.Ref, field, format string, args ...any) {

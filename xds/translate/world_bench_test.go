@@ -3,9 +3,7 @@ package translate_test
 import (
 	"fmt"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/meshgate/meshgate/discovery/file"
 	"github.com/meshgate/meshgate/discovery/model"
@@ -40,7 +38,7 @@ func BenchmarkWorld(b *testing.B) {
 				proxy.IP = translate.InferProxyIP(res.Mesh, proxy.Namespace, proxy.Labels)
 				b.ReportAllocs()
 				var r *translate.Result
-				cpu0 := cpuTime()
+				cpu0 := translate.CPUTime()
 				for b.Loop() {
 					if r, err = translate.Translate(res.Mesh, proxy, translate.DefaultOptions()); err != nil {
 						b.Fatal(err)
@@ -52,18 +50,9 @@ func BenchmarkWorld(b *testing.B) {
 				// CPU time of the process (every goroutine and the GC) per
 				// translation: on a shared machine, wall time grows with the
 				// load and this much less.
-				b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
+				b.ReportMetric(float64((translate.CPUTime()-cpu0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
 				b.ReportMetric(float64(len(r.Clusters)), "clusters")
 			})
 		}
 	}
-}
-
-// cpuTime is the CPU time (user and system) the process used so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
