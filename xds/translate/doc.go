@@ -14,12 +14,14 @@
 // byte-identical output. Problems with individual objects are collected in
 // Result.Errors (each naming the object and field) and the offending object is
 // skipped; the rest still translates. Every emitted resource passes ValidateAll.
-// Clusters are built and resources validated on every CPU, by goroutines that
-// end before Translate returns, their results taken in order: the output is
-// the one a single goroutine gives (TestParallelClustersMatchSequential).
+// Clusters and the routes of route configurations are built and resources
+// validated on every CPU, by goroutines that end before Translate returns,
+// their results taken in order: the output is the one a single goroutine
+// gives (TestParallelClustersMatchSequential, TestParallelRoutesMatchSequential).
 // Messages that never change (the Istio-mTLS metadata and transport socket
-// matches, the workload SDS configs) are shared by every resource that holds
-// them; no caller modifies them.
+// matches, the workload SDS configs, the EDS config source, endpoint weights
+// below 128, the default retry policy, zero timeouts, case_sensitive values)
+// are shared by every resource that holds them; no caller modifies them.
 // Hosts are the Services of every cluster (<svc>.<ns>.svc.<domain suffix>,
 // merged by namespace sameness), the local ServiceEntries, and the
 // Multi-Cluster Services hosts <svc>.<ns>.svc.clusterset.local of every
