@@ -2,6 +2,7 @@ package translate
 
 import (
 	"encoding/binary"
+	"maps"
 	"runtime"
 	"slices"
 	"strings"
@@ -162,6 +163,15 @@ func (b *builder) buildRouteItems(items []routeItem) {
 			wg.Go(func() { build(part, items[lo:hi]) })
 		}
 		wg.Wait()
+	}
+	n := len(b.clusterRefs)
+	for _, part := range parts {
+		n += len(*part.newRefs)
+	}
+	if n > 2*len(b.clusterRefs)+64 { // made once at its size rather than grown and rehashed
+		refs := make(map[string]clusterRef, n)
+		maps.Copy(refs, b.clusterRefs)
+		b.clusterRefs = refs
 	}
 	for _, part := range parts {
 		for _, r := range *part.newRefs { // a name always has the same reference
