@@ -42,7 +42,11 @@ type EndpointsFunc func(mesh *model.MeshState, proxy translate.Proxy, opts trans
 
 // EnvoyEndpoints is the EndpointsFunc of translate.Translate.
 func EnvoyEndpoints(mesh *model.MeshState, proxy translate.Proxy, opts translate.Options, clusters []string) ([]*endpointv3.ClusterLoadAssignment, error) {
-	return translate.EndpointsFor(mesh, proxy, opts, clusters), nil
+	eps, err := translate.EndpointsFor(mesh, proxy, opts, clusters)
+	if err != nil {
+		return nil, err // the proxies keep their last good endpoints (buildEndpoints)
+	}
+	return eps, nil
 }
 
 // Config is a Server's configuration: plain values that flags and files map
