@@ -22,6 +22,11 @@ type stream struct {
 	delta    bool
 	proxy    *proxy
 	lastSent map[string]*sentResponse // by type URL
+	// eds is what a state-of-the-world stream holds of its group's
+	// endpoints (edscache.go); edsReq its latest endpoint request, until
+	// its watch is made (Server.edsReqs).
+	eds    *edsStream
+	edsReq *discoveryv3.DiscoveryRequest
 }
 
 // sentResponse is the latest response of a type on a stream.
@@ -49,7 +54,11 @@ type streamKey struct {
 }
 
 func (c callbacks) open(id int64, delta bool) error {
-	c.s.streams.Store(streamKey{delta, id}, &stream{id: id, delta: delta, lastSent: map[string]*sentResponse{}})
+	st := &stream{id: id, delta: delta, lastSent: map[string]*sentResponse{}}
+	if !delta {
+		st.eds = &edsStream{}
+	}
+	c.s.streams.Store(streamKey{delta, id}, st)
 	return nil
 }
 
@@ -58,7 +67,11 @@ func (c callbacks) closed(id int64, delta bool) {
 	if !ok {
 		return
 	}
-	if st := v.(*stream); st.proxy != nil {
+	st := v.(*stream)
+	if st.edsReq != nil {
+		c.s.edsReqs.Delete(st.edsReq)
+	}
+	if st.proxy != nil {
 		c.s.detach(st.proxy)
 	}
 }
@@ -193,7 +206,16 @@ func (c callbacks) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) 
 	}
 	if t := req.GetTypeUrl(); t == resource.EndpointType || t == resource.ClusterType {
 		if t == resource.EndpointType {
-			st.proxy.group.intern(req.GetResourceNames())
+			req.ResourceNames = st.proxy.group.intern(req.GetResourceNames(), true)
+			// The endpoint watch this request opens finds the stream's
+			// record through it (muxCache.CreateWatch); a request
+			// go-control-plane ignores (stale nonce) is forgotten with the
+			// next one.
+			if st.edsReq != nil {
+				c.s.edsReqs.Delete(st.edsReq)
+			}
+			st.edsReq = req
+			c.s.edsReqs.Store(req, st.eds)
 		}
 		st.proxy.group.requested(st.proxy, t, req.GetResourceNames(), nil, nil, false)
 	}
@@ -220,6 +242,7 @@ func (c callbacks) OnStreamResponse(_ context.Context, id int64, req *discoveryv
 			case resource.ClusterType:
 				st.proxy.group.clustersModified(st.proxy, resp.GetVersionInfo(), resp.GetResources())
 			case resource.EndpointType:
+				st.proxy.group.sotwSent(st.eds, resp)
 				st.proxy.group.endpointsResent(st.proxy, func() []string { return claNames(resp.GetResources()) })
 			}
 		}
@@ -246,7 +269,7 @@ func (c callbacks) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscover
 	}
 	if t := req.GetTypeUrl(); t == resource.EndpointType || t == resource.ClusterType {
 		if t == resource.EndpointType {
-			st.proxy.group.intern(req.GetResourceNamesSubscribe())
+			st.proxy.group.intern(req.GetResourceNamesSubscribe(), false)
 		}
 		st.proxy.group.requested(st.proxy, t, nil, req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe(), true)
 	}
@@ -298,11 +321,15 @@ func (m muxCache) CreateWatch(req *cache.Request, sub cache.Subscription, ch cha
 		}
 		return m.s.snaps.CreateWatch(req, sub, ch)
 	}
+	v, ok := m.s.edsReqs.LoadAndDelete(req)
+	if !ok {
+		return nil, status.Error(codes.Internal, "endpoint request of an unknown stream")
+	}
 	g := m.s.groupOf(req.GetNode().GetId())
 	if g == nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "node %q is not connected", req.GetNode().GetId())
 	}
-	return g.watchEndpoints(&parkedWatch{req: req, sub: sub, ch: ch})
+	return g.watchEndpoints(&parkedWatch{req: req, sub: sub, ch: ch, eds: v.(*edsStream)})
 }
 
 func (m muxCache) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscription, ch chan cache.DeltaResponse) (func(), error) {

@@ -31,13 +31,20 @@ import (
 // like the rest of the group (every caller holds it), answering from
 // group.edsRes.
 //
-// What a stream holds is what go-control-plane records from the responses
-// it sent (the subscription's ReturnedResources: name → content hash, which
-// sotwEDS puts in each response). Before any response on a stream, a resumed
-// stream holds what its first request proved (proxy.sotwResumed).
+// What a stream holds is recorded here, per stream (edsStream), not in
+// go-control-plane's subscription: its ReturnedResources would be a map of
+// every name the stream holds (name → content hash), one per gateway, and a
+// response brings every name it asks for up to date anyway. So a stream
+// holds (edsHeld) the names it asked for when it was last brought up to
+// date, as the group held them then (its generation: an item changed or
+// added since has a later one), less any name a later request dropped; the
+// names are go-control-plane's own set of the request (no copy, kept only
+// while the stream asks for the same names). A response counts once it is
+// sent (OnStreamResponse: go-control-plane drops a response that a newer
+// request of its type overtakes); before any response, a resumed stream
+// holds what its first request proved (resumeLocked).
 type sotwEDS struct {
 	watches map[*sotwWatch]struct{}
-	byName  map[string]map[*sotwWatch]struct{}
 	byProxy map[*proxy]map[*sotwWatch]struct{}
 }
 
@@ -47,12 +54,84 @@ type sotwWatch struct {
 	sub cache.Subscription
 	ch  chan cache.Response
 	p   *proxy
+	st  *edsStream
+}
+
+// edsStream is what one state-of-the-world stream holds of the group's
+// endpoints; guarded by group.mu.
+type edsStream struct {
+	p    *proxy // the stream's, once it asked for endpoints
+	held edsHeld
+	// pending is the response made for the stream and not yet sent, and
+	// what the stream holds once it is.
+	pending     *discoveryv3.DiscoveryResponse
+	pendingHeld edsHeld
+}
+
+// edsHeld: the stream holds each of names that the group held at
+// generation gen, at the content it had then (an item whose gen is later
+// is not held); names nil holds nothing. sent says a response set it (else
+// a resume did).
+type edsHeld struct {
+	gen   uint64
+	names map[string]struct{}
+	sent  bool
+}
+
+// holds reports whether the stream holds it (the group's current item n).
+func (h *edsHeld) holds(n string, it item) bool {
+	if it.gen > h.gen {
+		return false
+	}
+	_, ok := h.names[n]
+	return ok
+}
+
+// narrow drops from h the names that a new request (names now) no longer
+// asks for: a name asked for again is sent again (as go-control-plane's
+// subscriptions do). h keeps now itself when it asks for the same names,
+// so that the previous request's set is not kept alive.
+func (h *edsHeld) narrow(now map[string]struct{}) {
+	if h.names == nil || sameSet(h.names, now) {
+		if h.names != nil {
+			h.names = now
+		}
+		return
+	}
+	keep := true
+	for n := range h.names {
+		if _, ok := now[n]; !ok {
+			keep = false
+			break
+		}
+	}
+	if keep {
+		return // now asks for more: h holds what it held
+	}
+	in := make(map[string]struct{}, len(now))
+	for n := range h.names {
+		if _, ok := now[n]; ok {
+			in[n] = struct{}{}
+		}
+	}
+	h.names = in
+}
+
+func sameSet(a, b map[string]struct{}) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for n := range a {
+		if _, ok := b[n]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func newSotwEDS() *sotwEDS {
 	return &sotwEDS{
 		watches: map[*sotwWatch]struct{}{},
-		byName:  map[string]map[*sotwWatch]struct{}{},
 		byProxy: map[*proxy]map[*sotwWatch]struct{}{},
 	}
 }
@@ -88,30 +167,28 @@ func (g *group) sotwNamesLocked(w *sotwWatch) map[string]struct{} {
 	return w.sub.SubscribedResources()
 }
 
-// sotwWatchLocked answers a state-of-the-world endpoint request at once
-// when there is something to send, and otherwise keeps it until there is.
-func (g *group) sotwWatchLocked(req *cache.Request, sub cache.Subscription, ch chan cache.Response) (func(), error) {
+// sotwWatchLocked answers a state-of-the-world endpoint request of the
+// stream st at once when there is something to send, and otherwise keeps it
+// until there is.
+func (g *group) sotwWatchLocked(req *cache.Request, sub cache.Subscription, ch chan cache.Response, st *edsStream) (func(), error) {
 	p := g.members[req.GetNode().GetId()]
 	if p == nil {
 		return nil, fmt.Errorf("node %q is not a member of its group", req.GetNode().GetId())
 	}
-	w := &sotwWatch{req: req, sub: sub, ch: ch, p: p}
-	if req.GetResponseNonce() == "" && len(sub.ReturnedResources()) == 0 {
+	w := &sotwWatch{req: req, sub: sub, ch: ch, p: p, st: st}
+	st.p = p
+	// A response made for an earlier request and not sent is dropped by
+	// go-control-plane now (a newer request of its type overtook it).
+	st.pending = nil
+	if req.GetResponseNonce() == "" && !st.held.sent {
 		g.resumeLocked(w)
 	}
+	st.held.narrow(g.sotwNamesLocked(w))
 	if g.sotwRespondLocked(w, req.GetVersionInfo() == "") {
 		return func() {}, nil
 	}
 	c := g.sotw
 	c.watches[w] = struct{}{}
-	for n := range g.sotwNamesLocked(w) {
-		set := c.byName[n]
-		if set == nil {
-			set = map[*sotwWatch]struct{}{}
-			c.byName[n] = set
-		}
-		set[w] = struct{}{}
-	}
 	if c.byProxy[p] == nil {
 		c.byProxy[p] = map[*sotwWatch]struct{}{}
 	}
@@ -125,23 +202,6 @@ func (g *group) dropSotwWatchLocked(w *sotwWatch) {
 		return
 	}
 	delete(c.watches, w)
-	for n := range g.sotwNamesLocked(w) {
-		if set := c.byName[n]; set != nil {
-			delete(set, w)
-			if len(set) == 0 {
-				delete(c.byName, n)
-			}
-		}
-	}
-	// A wildcard watch may be indexed under names gone since.
-	if w.sub.IsWildcard() {
-		for n, set := range c.byName {
-			delete(set, w)
-			if len(set) == 0 {
-				delete(c.byName, n)
-			}
-		}
-	}
 	if set := c.byProxy[w.p]; set != nil {
 		delete(set, w)
 		if len(set) == 0 {
@@ -152,24 +212,18 @@ func (g *group) dropSotwWatchLocked(w *sotwWatch) {
 
 // resumeLocked is called with the first endpoint request of a stream: when
 // its version is the content version of the names it asks for as the group
-// holds them, the proxy holds them (proxy.sotwResumed).
+// holds them, the stream holds them.
 func (g *group) resumeLocked(w *sotwWatch) {
 	v := w.req.GetVersionInfo()
 	if v == "" {
-		w.p.sotwResumed = nil
+		w.st.held = edsHeld{}
 		return
 	}
 	names := g.sotwNamesLocked(w)
 	if v != g.sotwVersionLocked(names) {
 		return // a previous resume of this stream (names changed since) still holds
 	}
-	held := make(map[string]string, len(names))
-	for n := range names {
-		if it, ok := g.edsRes[n]; ok {
-			held[n] = it.hash
-		}
-	}
-	w.p.sotwResumed = held
+	w.st.held = edsHeld{gen: g.edsGen, names: names}
 }
 
 // sotwVersionLocked is the content version of names as the group holds
@@ -189,10 +243,7 @@ func (g *group) sotwVersionLocked(names map[string]struct{}) string {
 // always, a response even if that is nothing) and reports whether it did.
 func (g *group) sotwRespondLocked(w *sotwWatch, always bool) bool {
 	names := g.sotwNamesLocked(w)
-	held := w.sub.ReturnedResources()
-	if len(held) == 0 && w.p.sotwResumed != nil {
-		held = w.p.sotwResumed
-	}
+	held := &w.st.held
 	var resend map[string]struct{}
 	if r := w.p.edsResend.Load(); r != nil {
 		resend = *r
@@ -207,7 +258,7 @@ func (g *group) sotwRespondLocked(w *sotwWatch, always bool) bool {
 		a += it.mix[0]
 		b += it.mix[1]
 		_, again := resend[n]
-		if h, known := held[n]; known && h == it.hash && !again {
+		if held.holds(n, it) && !again {
 			continue
 		}
 		send = append(send, n)
@@ -216,50 +267,54 @@ func (g *group) sotwRespondLocked(w *sotwWatch, always bool) bool {
 		return false
 	}
 	slices.Sort(send)
-	returned := make(map[string]string, len(names))
-	for n, h := range held {
-		if _, ok := names[n]; ok {
-			if _, exists := g.edsRes[n]; exists {
-				returned[n] = h
-			}
-		}
-	}
 	anys := make([]*anypb.Any, len(send))
 	for i, n := range send {
-		it := g.edsRes[n]
-		anys[i] = it.any
-		returned[n] = it.hash
+		anys[i] = g.edsRes[n].any
 	}
-	w.p.sotwResumed = nil // from now on the stream's own record counts
-	w.ch <- &cache.PassthroughResponse{
-		Request:           w.req,
-		DiscoveryResponse: &discoveryv3.DiscoveryResponse{VersionInfo: fmt.Sprintf("%016x%016x", a, b), Resources: anys, TypeUrl: resource.EndpointType},
-		ReturnedResources: returned,
-	}
+	// Once sent, the stream holds every name it asks for as the group
+	// holds them now (what it did not hold is in this response).
+	resp := &discoveryv3.DiscoveryResponse{VersionInfo: fmt.Sprintf("%016x%016x", a, b), Resources: anys, TypeUrl: resource.EndpointType}
+	w.st.pending = resp
+	w.st.pendingHeld = edsHeld{gen: g.edsGen, names: names, sent: true}
+	w.ch <- &cache.PassthroughResponse{Request: w.req, DiscoveryResponse: resp}
 	return true
+}
+
+// sotwSent records that the endpoint response resp is being sent on the
+// stream st (OnStreamResponse, before it is written).
+func (g *group) sotwSent(st *edsStream, resp *discoveryv3.DiscoveryResponse) {
+	if st == nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if st.pending != nil && st.pending == resp {
+		st.held = st.pendingHeld
+		st.pending, st.pendingHeld = nil, edsHeld{}
+	}
 }
 
 // sotwChangedLocked answers the open watches that ask for any of names.
 func (g *group) sotwChangedLocked(names []string) {
-	c := g.sotw
-	var hit map[*sotwWatch]struct{}
-	for _, n := range names {
-		for w := range c.byName[n] {
-			if hit == nil {
-				hit = map[*sotwWatch]struct{}{}
-			}
-			hit[w] = struct{}{}
-		}
-	}
-	for w := range c.watches {
+	var hit []*sotwWatch
+	for w := range g.sotw.watches {
 		if w.sub.IsWildcard() {
-			if hit == nil {
-				hit = map[*sotwWatch]struct{}{}
+			hit = append(hit, w)
+			continue
+		}
+		asks := w.sub.SubscribedResources()
+		if len(names) >= len(asks) {
+			hit = append(hit, w) // as cheap to answer as to look
+			continue
+		}
+		for _, n := range names {
+			if _, ok := asks[n]; ok {
+				hit = append(hit, w)
+				break
 			}
-			hit[w] = struct{}{}
 		}
 	}
-	for w := range hit {
+	for _, w := range hit {
 		if g.sotwRespondLocked(w, false) {
 			g.dropSotwWatchLocked(w)
 		}

@@ -55,10 +55,6 @@ type proxy struct {
 	// (endpointsResent). Replaced, never modified, under group.mu; read by
 	// the delta endpoint cache without it.
 	edsResend atomic.Pointer[map[string]struct{}]
-	// sotwResumed is what the first endpoint request of a state-of-the-
-	// world stream proved the proxy holds (name → content hash), until a
-	// response is sent on it (edscache.go).
-	sotwResumed map[string]string
 
 	mu           sync.Mutex
 	pubChangedAt [numKinds]time.Time

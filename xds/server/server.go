@@ -140,6 +140,9 @@ type Server struct {
 	deb     *debounce.Debouncer
 	ready   atomic.Bool
 	streams sync.Map // stream id -> *stream
+	// edsReqs: a state-of-the-world endpoint request → its stream's
+	// *edsStream, from OnStreamRequest to the watch it opens.
+	edsReqs sync.Map
 	// history, when set (SetHistory), is federation's record of the remote
 	// clusters, for explain.
 	history atomic.Pointer[func() []model.ClusterProvenance]
