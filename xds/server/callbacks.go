@@ -56,7 +56,7 @@ type streamKey struct {
 func (c callbacks) open(id int64, delta bool) error {
 	st := &stream{id: id, delta: delta, lastSent: map[string]*sentResponse{}}
 	if !delta {
-		st.eds = &edsStream{}
+		st.eds = &edsStream{legacy: true}
 	}
 	c.s.streams.Store(streamKey{delta, id}, st)
 	return nil
@@ -205,19 +205,28 @@ func (c callbacks) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) 
 		}
 	}
 	if t := req.GetTypeUrl(); t == resource.EndpointType || t == resource.ClusterType {
+		names := req.GetResourceNames()
 		if t == resource.EndpointType {
-			req.ResourceNames = st.proxy.group.intern(req.GetResourceNames(), true)
-			// The endpoint watch this request opens finds the stream's
-			// record through it (muxCache.CreateWatch); a request
-			// go-control-plane ignores (stale nonce) is forgotten with the
-			// next one.
+			g := st.proxy.group
+			g.intern(names)
+			ask := g.ask(st.eds, names)
+			if ask.names != nil {
+				names = ask.names.list
+			}
+			// The names leave the request: go-control-plane would make a
+			// set of them for every request of every stream, and only the
+			// group's endpoint cache reads them (edscache.go), from ask.
+			// The watch this request opens finds ask through it
+			// (muxCache.CreateWatch); a request go-control-plane ignores
+			// (stale nonce) is forgotten with the next one.
+			req.ResourceNames = nil
 			if st.edsReq != nil {
 				c.s.edsReqs.Delete(st.edsReq)
 			}
 			st.edsReq = req
-			c.s.edsReqs.Store(req, st.eds)
+			c.s.edsReqs.Store(req, ask)
 		}
-		st.proxy.group.requested(st.proxy, t, req.GetResourceNames(), nil, nil, false)
+		st.proxy.group.requested(st.proxy, t, names, nil, nil, false)
 	}
 	nack := req.GetErrorDetail() != nil
 	if req.GetTypeUrl() == resource.ClusterType && req.GetResponseNonce() == "" && req.GetVersionInfo() != "" && !nack {
@@ -269,7 +278,7 @@ func (c callbacks) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscover
 	}
 	if t := req.GetTypeUrl(); t == resource.EndpointType || t == resource.ClusterType {
 		if t == resource.EndpointType {
-			st.proxy.group.intern(req.GetResourceNamesSubscribe(), false)
+			st.proxy.group.intern(req.GetResourceNamesSubscribe())
 		}
 		st.proxy.group.requested(st.proxy, t, nil, req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe(), true)
 	}
@@ -325,11 +334,12 @@ func (m muxCache) CreateWatch(req *cache.Request, sub cache.Subscription, ch cha
 	if !ok {
 		return nil, status.Error(codes.Internal, "endpoint request of an unknown stream")
 	}
+	ask := v.(edsAsk)
 	g := m.s.groupOf(req.GetNode().GetId())
 	if g == nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "node %q is not connected", req.GetNode().GetId())
 	}
-	return g.watchEndpoints(&parkedWatch{req: req, sub: sub, ch: ch, eds: v.(*edsStream)})
+	return g.watchEndpoints(&parkedWatch{req: req, sub: sub, ch: ch, ask: ask})
 }
 
 func (m muxCache) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscription, ch chan cache.DeltaResponse) (func(), error) {

@@ -37,9 +37,13 @@ import (
 // response brings every name it asks for up to date anyway. So a stream
 // holds (edsHeld) the names it asked for when it was last brought up to
 // date, as the group held them then (its generation: an item changed or
-// added since has a later one), less any name a later request dropped; the
-// names are go-control-plane's own set of the request (no copy, kept only
-// while the stream asks for the same names). A response counts once it is
+// added since has a later one), less any name a later request dropped.
+// The names a stream asks for are not go-control-plane's either: its
+// subscription would make a set of them for every request of every stream;
+// OnStreamRequest takes them out of the request (which go-control-plane
+// then sees as a wildcard one, to be answered by this cache only) and the
+// group gives every stream that asks for the same list the same set
+// (group.asked). A response counts once it is
 // sent (OnStreamResponse: go-control-plane drops a response that a newer
 // request of its type overtakes); before any response, a resumed stream
 // holds what its first request proved (resumeLocked).
@@ -50,18 +54,36 @@ type sotwEDS struct {
 
 // sotwWatch is one open state-of-the-world endpoint request.
 type sotwWatch struct {
-	req *cache.Request
-	sub cache.Subscription
-	ch  chan cache.Response
-	p   *proxy
-	st  *edsStream
+	req   *cache.Request
+	ch    chan cache.Response
+	p     *proxy
+	st    *edsStream
+	names *nameSet // nil: every resource (wildcard)
+}
+
+// nameSet is a list of endpoint names a request asks for and its set;
+// shared, never modified.
+type nameSet struct {
+	list []string
+	set  map[string]struct{}
+}
+
+// edsAsk is what a state-of-the-world endpoint request asks for, taken out
+// of the request by OnStreamRequest (Server.edsReqs).
+type edsAsk struct {
+	st    *edsStream
+	names *nameSet // nil: wildcard
 }
 
 // edsStream is what one state-of-the-world stream holds of the group's
 // endpoints; guarded by group.mu.
 type edsStream struct {
-	p    *proxy // the stream's, once it asked for endpoints
-	held edsHeld
+	p *proxy // the stream's, once it asked for endpoints
+	// legacy: no request of the stream named a resource yet, so an empty
+	// one asks for every resource (the xDS protocol's legacy wildcard).
+	// Touched by the stream's goroutine only.
+	legacy bool
+	held   edsHeld
 	// pending is the response made for the stream and not yet sent, and
 	// what the stream holds once it is.
 	pending     *discoveryv3.DiscoveryResponse
@@ -74,7 +96,7 @@ type edsStream struct {
 // a resume did).
 type edsHeld struct {
 	gen   uint64
-	names map[string]struct{}
+	names *nameSet
 	sent  bool
 }
 
@@ -83,7 +105,10 @@ func (h *edsHeld) holds(n string, it item) bool {
 	if it.gen > h.gen {
 		return false
 	}
-	_, ok := h.names[n]
+	if h.names == nil {
+		return false
+	}
+	_, ok := h.names.set[n]
 	return ok
 }
 
@@ -91,16 +116,17 @@ func (h *edsHeld) holds(n string, it item) bool {
 // asks for: a name asked for again is sent again (as go-control-plane's
 // subscriptions do). h keeps now itself when it asks for the same names,
 // so that the previous request's set is not kept alive.
-func (h *edsHeld) narrow(now map[string]struct{}) {
-	if h.names == nil || sameSet(h.names, now) {
-		if h.names != nil {
-			h.names = now
-		}
+func (h *edsHeld) narrow(now *nameSet) {
+	if h.names == nil || h.names == now {
+		return
+	}
+	if sameSet(h.names.set, now.set) {
+		h.names = now
 		return
 	}
 	keep := true
-	for n := range h.names {
-		if _, ok := now[n]; !ok {
+	for n := range h.names.set {
+		if _, ok := now.set[n]; !ok {
 			keep = false
 			break
 		}
@@ -108,13 +134,13 @@ func (h *edsHeld) narrow(now map[string]struct{}) {
 	if keep {
 		return // now asks for more: h holds what it held
 	}
-	in := make(map[string]struct{}, len(now))
-	for n := range h.names {
-		if _, ok := now[n]; ok {
+	in := make(map[string]struct{}, len(now.set))
+	for n := range h.names.set {
+		if _, ok := now.set[n]; ok {
 			in[n] = struct{}{}
 		}
 	}
-	h.names = in
+	h.names = &nameSet{set: in}
 }
 
 func sameSet(a, b map[string]struct{}) bool {
@@ -154,28 +180,58 @@ func edsAny(it item) *anypb.Any {
 	return &anypb.Any{TypeUrl: resource.EndpointType, Value: it.raw.ProtoReflect().GetUnknown()}
 }
 
-// subscribed is the names w asks for (every resource held, for a wildcard
-// request).
-func (g *group) sotwNamesLocked(w *sotwWatch) map[string]struct{} {
-	if w.sub.IsWildcard() {
+// sotwNamesLocked is the names w asks for (every resource held, for a
+// wildcard request).
+func (g *group) sotwNamesLocked(w *sotwWatch) *nameSet {
+	if w.names == nil {
 		all := make(map[string]struct{}, len(g.edsRes))
 		for n := range g.edsRes {
 			all[n] = struct{}{}
 		}
-		return all
+		return &nameSet{set: all}
 	}
-	return w.sub.SubscribedResources()
+	return w.names
+}
+
+// ask is what a state-of-the-world endpoint request of the stream st asks
+// for (names: the request's, interned). Called by the stream's goroutine.
+func (g *group) ask(st *edsStream, names []string) edsAsk {
+	if st.legacy && len(names) == 0 {
+		return edsAsk{st: st}
+	}
+	st.legacy = false
+	if slices.Contains(names, "*") {
+		return edsAsk{st: st}
+	}
+	return edsAsk{st: st, names: g.asked(names)}
+}
+
+// asked is the group's nameSet of names: the last one made, when a request
+// asks for the same list (gateways of one shape do), else a new one.
+func (g *group) asked(names []string) *nameSet {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if ns := g.edsAsked; ns != nil && slices.Equal(ns.list, names) {
+		return ns
+	}
+	ns := &nameSet{list: names, set: make(map[string]struct{}, len(names))}
+	for _, n := range names {
+		ns.set[n] = struct{}{}
+	}
+	g.edsAsked = ns
+	return ns
 }
 
 // sotwWatchLocked answers a state-of-the-world endpoint request of the
 // stream st at once when there is something to send, and otherwise keeps it
 // until there is.
-func (g *group) sotwWatchLocked(req *cache.Request, sub cache.Subscription, ch chan cache.Response, st *edsStream) (func(), error) {
+func (g *group) sotwWatchLocked(req *cache.Request, ask edsAsk, ch chan cache.Response) (func(), error) {
 	p := g.members[req.GetNode().GetId()]
 	if p == nil {
 		return nil, fmt.Errorf("node %q is not a member of its group", req.GetNode().GetId())
 	}
-	w := &sotwWatch{req: req, sub: sub, ch: ch, p: p, st: st}
+	st := ask.st
+	w := &sotwWatch{req: req, ch: ch, p: p, st: st, names: ask.names}
 	st.p = p
 	// A response made for an earlier request and not sent is dropped by
 	// go-control-plane now (a newer request of its type overtook it).
@@ -228,9 +284,9 @@ func (g *group) resumeLocked(w *sotwWatch) {
 
 // sotwVersionLocked is the content version of names as the group holds
 // them (names it does not hold do not count).
-func (g *group) sotwVersionLocked(names map[string]struct{}) string {
+func (g *group) sotwVersionLocked(names *nameSet) string {
 	var a, b uint64
-	for n := range names {
+	for n := range names.set {
 		if it, ok := g.edsRes[n]; ok {
 			a += it.mix[0]
 			b += it.mix[1]
@@ -250,7 +306,7 @@ func (g *group) sotwRespondLocked(w *sotwWatch, always bool) bool {
 	}
 	var send []string
 	var a, b uint64
-	for n := range names {
+	for n := range names.set {
 		it, ok := g.edsRes[n]
 		if !ok {
 			continue
@@ -298,11 +354,11 @@ func (g *group) sotwSent(st *edsStream, resp *discoveryv3.DiscoveryResponse) {
 func (g *group) sotwChangedLocked(names []string) {
 	var hit []*sotwWatch
 	for w := range g.sotw.watches {
-		if w.sub.IsWildcard() {
+		if w.names == nil {
 			hit = append(hit, w)
 			continue
 		}
-		asks := w.sub.SubscribedResources()
+		asks := w.names.set
 		if len(names) >= len(asks) {
 			hit = append(hit, w) // as cheap to answer as to look
 			continue

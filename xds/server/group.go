@@ -52,7 +52,7 @@ type group struct {
 	sotw      *sotwEDS
 	edsRes    map[string]item
 	edsGen    uint64   // counts the updates of edsRes (item.gen)
-	edsNames  []string // the last endpoint names a request asked for (intern)
+	edsAsked  *nameSet // the last endpoint names a request asked for (asked)
 	edsDelete map[string]struct{}
 	edsByHost map[string][]string
 	// parked are endpoint watches opened before the first build.
@@ -179,14 +179,10 @@ func (g *group) endpointNames(hosts map[string]bool, all bool) (names []string, 
 
 // intern replaces the endpoint names a request asks for by the group's own
 // copies: each stream's request decodes its own strings, and go-control-
-// plane keeps them (subscription, versions, watches) for every stream; so a
-// thousand gateways asking for the same five thousand endpoints share one
-// copy of the names instead of a thousand. The list itself is replaced by
-// the last one a request of the group asked for when it names the same
-// endpoints in the same order (what gateways of one shape do): the result
-// is shared, never to be modified (a state-of-the-world request's list,
-// list true; a delta request's names are replaced one by one only).
-func (g *group) intern(names []string, list bool) []string {
+// plane (delta) or this package keeps them for every stream; so a thousand
+// gateways asking for the same five thousand endpoints share one copy of
+// the names instead of a thousand.
+func (g *group) intern(names []string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for i, n := range names {
@@ -194,14 +190,6 @@ func (g *group) intern(names []string, list bool) []string {
 			names[i] = it.name
 		}
 	}
-	if !list {
-		return names
-	}
-	if slices.Equal(names, g.edsNames) {
-		return g.edsNames
-	}
-	g.edsNames = names
-	return names
 }
 
 // edsByHost indexes the endpoint resources of b's EDS clusters by the
@@ -339,7 +327,7 @@ type parkedWatch struct {
 	sub      cache.Subscription
 	ch       chan cache.Response
 	deltaCh  chan cache.DeltaResponse
-	eds      *edsStream // a state-of-the-world stream's
+	ask      edsAsk // a state-of-the-world request's
 	inner    func()
 	done     bool
 }
@@ -376,7 +364,7 @@ func (g *group) openLocked(w *parkedWatch) (func(), error) {
 	if w.deltaReq != nil {
 		return g.eds.CreateDeltaWatch(w.deltaReq, w.sub, w.deltaCh)
 	}
-	return g.sotwWatchLocked(w.req, w.sub, w.ch, w.eds)
+	return g.sotwWatchLocked(w.req, w.ask, w.ch)
 }
 
 func (g *group) unparkLocked() {

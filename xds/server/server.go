@@ -140,8 +140,8 @@ type Server struct {
 	deb     *debounce.Debouncer
 	ready   atomic.Bool
 	streams sync.Map // stream id -> *stream
-	// edsReqs: a state-of-the-world endpoint request → its stream's
-	// *edsStream, from OnStreamRequest to the watch it opens.
+	// edsReqs: a state-of-the-world endpoint request → what it asks for
+	// (edsAsk), from OnStreamRequest to the watch it opens.
 	edsReqs sync.Map
 	// history, when set (SetHistory), is federation's record of the remote
 	// clusters, for explain.
