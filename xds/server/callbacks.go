@@ -27,6 +27,11 @@ type stream struct {
 	// its watch is made (Server.edsReqs).
 	eds    *edsStream
 	edsReq *discoveryv3.DiscoveryRequest
+	// wild is what the stream holds of wildcard clusters and listeners
+	// (wildcard.go; guarded by the group's mutex), wildReq its latest
+	// request of each, until its watch is made (Server.reqs).
+	wild    [numKinds]wildHeld
+	wildReq [numKinds]*discoveryv3.DiscoveryRequest
 }
 
 // sentResponse is the latest response of a type on a stream.
@@ -69,7 +74,12 @@ func (c callbacks) closed(id int64, delta bool) {
 	}
 	st := v.(*stream)
 	if st.edsReq != nil {
-		c.s.edsReqs.Delete(st.edsReq)
+		c.s.reqs.Delete(st.edsReq)
+	}
+	for _, r := range st.wildReq {
+		if r != nil {
+			c.s.reqs.Delete(r)
+		}
 	}
 	if st.proxy != nil {
 		c.s.detach(st.proxy)
@@ -221,12 +231,21 @@ func (c callbacks) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) 
 			// (stale nonce) is forgotten with the next one.
 			req.ResourceNames = nil
 			if st.edsReq != nil {
-				c.s.edsReqs.Delete(st.edsReq)
+				c.s.reqs.Delete(st.edsReq)
 			}
 			st.edsReq = req
-			c.s.edsReqs.Store(req, ask)
+			c.s.reqs.Store(req, ask)
 		}
 		st.proxy.group.requested(st.proxy, t, names, nil, nil, false)
+	}
+	if k, ok := wildKind(req.GetTypeUrl()); ok {
+		// The watch finds the stream through its request (a wildcard one
+		// is answered by the group: wildcard.go).
+		if r := st.wildReq[k]; r != nil {
+			c.s.reqs.Delete(r)
+		}
+		st.wildReq[k] = req
+		c.s.reqs.Store(req, st)
 	}
 	nack := req.GetErrorDetail() != nil
 	if req.GetTypeUrl() == resource.ClusterType && req.GetResponseNonce() == "" && req.GetVersionInfo() != "" && !nack {
@@ -247,6 +266,9 @@ func (c callbacks) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) 
 func (c callbacks) OnStreamResponse(_ context.Context, id int64, req *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
 	if st := c.stream(id, false); st != nil {
 		if st.proxy != nil {
+			if k, ok := wildKind(req.GetTypeUrl()); ok {
+				st.proxy.group.wildSent(st, k, resp)
+			}
 			switch req.GetTypeUrl() {
 			case resource.ClusterType:
 				st.proxy.group.clustersModified(st.proxy, resp.GetVersionInfo(), resp.GetResources())
@@ -322,15 +344,20 @@ type muxCache struct{ s *Server }
 var _ cache.Cache = muxCache{}
 
 func (m muxCache) CreateWatch(req *cache.Request, sub cache.Subscription, ch chan cache.Response) (func(), error) {
-	if req.GetTypeUrl() != resource.EndpointType {
-		if sub.IsWildcard() && req.GetResponseNonce() == "" && req.GetVersionInfo() != "" && len(sub.ReturnedResources()) == 0 {
-			if p := m.s.proxyOf(req.GetNode().GetId()); p != nil {
-				return p.group.resumeWildcard(p, req, sub, ch)
+	if k, ok := wildKind(req.GetTypeUrl()); ok {
+		v, _ := m.s.reqs.LoadAndDelete(req)
+		st, _ := v.(*stream)
+		if p := m.s.proxyOf(req.GetNode().GetId()); p != nil && st != nil {
+			if sub.IsWildcard() {
+				return p.group.wildWatch(p, st, k, req, ch)
 			}
+			p.group.wildReset(st, k)
 		}
+	}
+	if req.GetTypeUrl() != resource.EndpointType {
 		return m.s.snaps.CreateWatch(req, sub, ch)
 	}
-	v, ok := m.s.edsReqs.LoadAndDelete(req)
+	v, ok := m.s.reqs.LoadAndDelete(req)
 	if !ok {
 		return nil, status.Error(codes.Internal, "endpoint request of an unknown stream")
 	}

@@ -144,3 +144,77 @@ func TestSotWEndpointStreamsHoldApart(t *testing.T) {
 	b.expect("second change (b, after its NACK)", web)
 	b2.expect("second change (b2)", web)
 }
+
+// nextOf is the stream's next response of typeURL (others are skipped).
+func (r *rawEDS) nextOf(typeURL string) *discoveryv3.DiscoveryResponse {
+	r.t.Helper()
+	for {
+		resp, err := r.stream.Recv()
+		if err != nil {
+			r.t.Fatalf("%s: %v", r.node, err)
+		}
+		if resp.GetTypeUrl() == typeURL {
+			return resp
+		}
+	}
+}
+
+// TestSotWWildcardStreamsHoldApart: wildcard clusters are answered by the
+// group (wildcard.go), each stream holding the version it was sent: a
+// second stream of a node gets the clusters although the first holds them,
+// a stream whose first request carries the published version (a gateway
+// that moved here) gets nothing, an ACK gets nothing; a cluster change
+// reaches each stream once, with one version. Absence is checked by order:
+// each stream's next cluster response is the change's.
+func TestSotWWildcardStreamsHoldApart(t *testing.T) {
+	h := newHarness(t, Options{Envoy: fakeTranslate})
+	cs := baseCluster()
+	h.srv.Update(mesh(cs))
+
+	a := dialRawEDS(t, h, "gw-a") // asks for clusters, version ""
+	ra := a.nextOf(resource.ClusterType)
+	if len(ra.GetResources()) != 2 {
+		t.Fatalf("first cluster response carries %d clusters, want 2", len(ra.GetResources()))
+	}
+	ack := func(r *rawEDS, resp *discoveryv3.DiscoveryResponse) {
+		t.Helper()
+		if err := r.stream.Send(&discoveryv3.DiscoveryRequest{TypeUrl: resource.ClusterType, VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ack(a, ra)
+	a2 := dialRawEDS(t, h, "gw-a")
+	ra2 := a2.nextOf(resource.ClusterType)
+	if ra2.GetVersionInfo() != ra.GetVersionInfo() || len(ra2.GetResources()) != 2 {
+		t.Fatalf("second stream of a node: version %q with %d clusters, want %q with 2", ra2.GetVersionInfo(), len(ra2.GetResources()), ra.GetVersionInfo())
+	}
+	ack(a2, ra2)
+
+	moved, err := discoveryv3.NewAggregatedDiscoveryServiceClient(h.cc).StreamAggregatedResources(h.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = moved.CloseSend() })
+	if err := moved.Send(&discoveryv3.DiscoveryRequest{Node: gatewayNode("gw-m"), TypeUrl: resource.ClusterType, VersionInfo: ra.GetVersionInfo()}); err != nil {
+		t.Fatal(err)
+	}
+	m := &rawEDS{t: t, stream: moved, node: "gw-m"}
+
+	cs.Services = append(cs.Services, service("api", "default", 8081, "10.0.2.1:8081"))
+	h.srv.Update(mesh(cs))
+	var version string
+	for _, r := range []*rawEDS{a, a2, m} {
+		resp := r.nextOf(resource.ClusterType)
+		if resp.GetVersionInfo() == ra.GetVersionInfo() {
+			t.Fatalf("%s: sent version %q again (held)", r.node, ra.GetVersionInfo())
+		}
+		if version == "" {
+			version = resp.GetVersionInfo()
+		} else if resp.GetVersionInfo() != version {
+			t.Errorf("%s: version %q after the change, another stream %q", r.node, resp.GetVersionInfo(), version)
+		}
+		if len(resp.GetResources()) != 3 {
+			t.Errorf("%s: %d clusters after the change, want 3", r.node, len(resp.GetResources()))
+		}
+	}
+}

@@ -34,7 +34,7 @@ import (
 //     before, per gateway (the mirrors live in this process: their share,
 //     about one gRPC client connection each, is included, so this bounds
 //     the server's from above); MESHGATE_BENCH_HEAPPROFILE=FILE writes the
-//     heap profile at that point;
+//     heap profile at that point (and FILE.base before the fleet);
 //   - client-heap-KB/gateway: the mirrors' share of it, estimated from the
 //     heap profile (sampled every 16 KB for this benchmark): what stacks
 //     through package adstest or gRPC's client side hold;
@@ -92,6 +92,9 @@ func benchGatewayFleet(b *testing.B, services, n int) {
 	b.Cleanup(full.Close)
 
 	heapBefore, clientBefore := heapInuse(), clientHeap()
+	if path := os.Getenv("MESHGATE_BENCH_HEAPPROFILE"); path != "" {
+		writeHeapProfile(b, path+".base") // before the fleet (pprof -diff_base)
+	}
 	mirrors := make([]*adstest.Mirror, n)
 	for i := range mirrors {
 		cc, err := grpc.NewClient(h.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))

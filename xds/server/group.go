@@ -13,6 +13,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/meshgate/meshgate/sni"
 )
@@ -48,11 +49,14 @@ type group struct {
 	// resources of target's EDS clusters by service hostname (names whose
 	// host cannot be read under ""), what an endpoint change of a host
 	// recomputes.
-	eds       *cache.LinearCache
-	sotw      *sotwEDS
-	edsRes    map[string]item
-	edsGen    uint64   // counts the updates of edsRes (item.gen)
-	edsAsked  *nameSet // the last endpoint names a request asked for (asked)
+	eds      *cache.LinearCache
+	sotw     *sotwEDS
+	edsRes   map[string]item
+	edsGen   uint64   // counts the updates of edsRes (item.gen)
+	edsAsked *nameSet // the last endpoint names a request asked for (asked)
+	// wildAnys: the resources of the last few cluster and listener
+	// versions, wrapped for wildcard responses (wildcard.go).
+	wildAnys  map[kindVersion][]*anypb.Any
 	edsDelete map[string]struct{}
 	edsByHost map[string][]string
 	// parked are endpoint watches opened before the first build.
@@ -300,6 +304,10 @@ func (g *group) setLocked(p *proxy, b *build) {
 	}
 	p.mu.Unlock()
 	p.published = b
+	// The snapshot cache's order (ADS): clusters, listeners, then routes
+	// and secrets.
+	g.wildPublishedLocked(p, b, kCluster)
+	g.wildPublishedLocked(p, b, kListener)
 	if err := g.s.snaps.SetSnapshot(context.Background(), p.id, b.snap); err != nil {
 		g.s.log.Error("setting snapshot", "proxy", p.id, "err", err)
 	}

@@ -56,6 +56,10 @@ type proxy struct {
 	// the delta endpoint cache without it.
 	edsResend atomic.Pointer[map[string]struct{}]
 
+	// wild are the open wildcard cluster and listener watches of the
+	// proxy's streams (wildcard.go); guarded by group.mu.
+	wild map[*wildWatch]struct{}
+
 	mu           sync.Mutex
 	pubChangedAt [numKinds]time.Time
 	pubOrigins   [numKinds]origins
