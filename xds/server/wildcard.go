@@ -133,7 +133,7 @@ func (g *group) wildAnysLocked(k kind, t typed) []*anypb.Any {
 	if a, ok := g.wildAnys[key]; ok {
 		return a
 	}
-	if g.wildAnys == nil || len(g.wildAnys) >= 16 {
+	if g.wildAnys == nil || len(g.wildAnys) >= 8 { // the versions in use: a few
 		g.wildAnys = map[kindVersion][]*anypb.Any{}
 	}
 	names := make([]string, 0, len(t.items))
