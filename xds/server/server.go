@@ -144,6 +144,10 @@ type Server struct {
 	deb     *debounce.Debouncer
 	ready   atomic.Bool
 	streams sync.Map // stream id -> *stream
+	// reqs: a state-of-the-world request → what the watch it opens needs,
+	// from OnStreamRequest to that watch: what an endpoint request asks for
+	// (edsAsk), the *stream of a cluster or listener request.
+	reqs sync.Map
 	// history, when set (SetHistory), is federation's record of the remote
 	// clusters, for explain.
 	history atomic.Pointer[func() []model.ClusterProvenance]
