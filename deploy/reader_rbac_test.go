@@ -32,6 +32,7 @@ import (
 	"github.com/meshgate/meshgate/discovery/remote"
 	"github.com/meshgate/meshgate/test/kubeapply"
 	"github.com/meshgate/meshgate/test/kubetest"
+	"github.com/meshgate/meshgate/test/logtest"
 )
 
 // readerUser is the API server's name for a token of the reader.
@@ -200,17 +201,60 @@ func TestReaderRBAC(t *testing.T) {
 			t.Errorf("%s with the reader's token: %v, want Forbidden", what, err)
 		}
 	}
+
+	// A reader made before it was granted ServiceExports (an older
+	// meshgate's remote secret): the cluster still syncs, without its
+	// exports, and the daemon says what to do about it.
+	t.Run("ReaderWithoutServiceExports", func(t *testing.T) {
+		role, err := admin.RbacV1().ClusterRoles().Get(ctx, "meshgate-reader", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := len(role.Rules)
+		role.Rules = slices.DeleteFunc(role.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Resources, "serviceexports") })
+		if len(role.Rules) != n-1 {
+			t.Fatalf("the reader's ServiceExports rule not found in %d rules", n)
+		}
+		if _, err := admin.RbacV1().ClusterRoles().Update(ctx, role, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		poll(ctx, t, "the reader refused ServiceExports", func() string {
+			_, err := readerDyn.Resource(schema.GroupVersionResource{Group: "multicluster.x-k8s.io", Version: "v1alpha1", Resource: "serviceexports"}).
+				List(ctx, metav1.ListOptions{})
+			if !apierrors.IsForbidden(err) {
+				return fmt.Sprintf("list: %v", err)
+			}
+			return ""
+		})
+		logs := &logtest.Buffer{}
+		got := runRemoteControllerLogged(t, secret, slog.New(slog.NewTextHandler(logs, nil)), false)
+		if got.ServiceExport("app", "echo") != nil {
+			t.Error("an export read without the grant")
+		}
+		if l := logs.String(); !strings.Contains(l, "level=WARN") || !strings.Contains(l, "may not list ServiceExports") ||
+			!strings.Contains(l, "meshgate create-remote-secret") || !strings.Contains(l, "cluster=cluster-b") {
+			t.Errorf("no warning that names the cluster and the remedy:\n%s", l)
+		}
+	})
 }
 
 // runRemoteController runs meshgate's remote-cluster controller on secret
-// until it publishes the cluster's echo Service with its endpoint.
+// until it publishes the cluster's echo Service with its endpoint and its
+// ServiceExport.
 func runRemoteController(t *testing.T, secret *corev1.Secret) {
+	runRemoteControllerLogged(t, secret, slog.New(slog.NewTextHandler(io.Discard, nil)), true)
+}
+
+// runRemoteControllerLogged runs meshgate's remote-cluster controller on
+// secret until it publishes the cluster's echo Service with its endpoint
+// (and, with export, its ServiceExport), and returns that state.
+func runRemoteControllerLogged(t *testing.T, secret *corev1.Secret, log *slog.Logger, export bool) *model.ClusterState {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var mu sync.Mutex
 	var got *model.ClusterState
 	ctl, err := remote.NewController(remote.Config{LocalClusterID: "cluster-a", SyncTimeout: time.Minute, ServiceExports: true}, remote.Options{
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:  log,
 		Publish: func(cs *model.ClusterState, _ []error) { mu.Lock(); got = cs; mu.Unlock() },
 		Remove:  func(string) {},
 	})
@@ -233,7 +277,7 @@ func runRemoteController(t *testing.T, secret *corev1.Secret) {
 		if svc := got.Service("echo.app.svc.cluster.local"); svc == nil || len(svc.Endpoints) != 1 {
 			return "echo or its endpoint missing"
 		}
-		if got.ServiceExport("app", "echo") == nil {
+		if export && got.ServiceExport("app", "echo") == nil {
 			return "the ServiceExport app/echo missing"
 		}
 		return ""
@@ -241,6 +285,9 @@ func runRemoteController(t *testing.T, secret *corev1.Secret) {
 	if sts := ctl.Statuses(); len(sts) != 1 || len(sts[0].Failing) > 0 {
 		t.Errorf("remote status with the reader's token: %+v", sts)
 	}
+	mu.Lock()
+	defer mu.Unlock()
+	return got
 }
 
 // readerGrants reads 15-remote-reader.yaml: "group/resource verb" for every

@@ -61,15 +61,21 @@ func (d *delegate) NotifyMsg(b []byte) {
 			n.reject(reasonOf(err), t, err)
 			return
 		}
+		if n.stateHook != nil {
+			n.stateHook(&m, len(b))
+		}
 		if n.checkMesh(m.Mesh, t, m.Holder) {
 			n.seen(m.Holder)
 			if m.Timing != nil {
 				n.clockSample(m.Holder, m.Timing, arrived) // before the record: its times use the new estimate
 			}
-			if m.DeltaBase != nil && !n.rebuildDelta(&m) {
-				return
+			var raw []byte
+			if m.DeltaBase != nil {
+				if raw = n.rebuildDelta(&m); raw == nil {
+					return
+				}
 			}
-			n.offerRecord(m.Record, m.Holder)
+			n.offerRecordRaw(m.Record, m.Holder, raw)
 		}
 	default:
 		n.reject(ReasonUnknownType, t, errUnknownType(t))

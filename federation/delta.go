@@ -98,10 +98,12 @@ func (n *Node) delta(base, rec *wire.Record) ([]byte, error) {
 }
 
 // rebuildDelta replaces st's record body, a delta against the body of
-// hash st.DeltaBase, by the rebuilt compressed body. ok false: the state
-// is dropped (the base is no longer held, or the delta does not rebuild
-// the record's body: rejected).
-func (n *Node) rebuildDelta(st *wire.State) bool {
+// hash st.DeltaBase, by the rebuilt compressed body, and returns the
+// rebuilt canonical JSON, checked against the record's hash (offerRecord
+// decodes it as it is, not from the body again). nil: the state is dropped
+// (the base is no longer held, or the delta does not rebuild the record's
+// body: rejected).
+func (n *Node) rebuildDelta(st *wire.State) []byte {
 	r := &st.Record
 	n.mu.Lock()
 	base := baseOf(n.records[r.Cluster], *st.DeltaBase)
@@ -110,7 +112,7 @@ func (n *Node) rebuildDelta(st *wire.State) bool {
 		n.met.deltas.WithLabelValues("base_gone").Inc()
 		n.log.Debug("a state delta against a body no longer held: dropped (fetched again)", "remoteCluster", r.Cluster,
 			"generation", r.Generation, "from", st.Holder)
-		return false
+		return nil
 	}
 	braw, err := wire.RawBody(base, n.limits)
 	var raw []byte
@@ -122,12 +124,12 @@ func (n *Node) rebuildDelta(st *wire.State) bool {
 		n.noteRejectedLocked(r.Cluster, r.Generation, st.Holder, reasonOf(err), err)
 		n.mu.Unlock()
 		n.reject(reasonOf(err), wire.TypeState, err, "from", st.Holder, "cluster", r.Cluster, "generation", r.Generation)
-		return false
+		return nil
 	}
 	r.Body = wire.CompressBody(raw)
 	if len(r.Proof.Chain) == 0 {
 		r.Proof.Chain = base.Proof.Chain // the same signing chain as the base's: not sent again
 	}
 	n.met.deltas.WithLabelValues("applied").Inc()
-	return true
+	return raw
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/meshgate/meshgate/discovery/model"
+	"github.com/meshgate/meshgate/federation/wire"
 	"github.com/meshgate/meshgate/identity"
 )
 
@@ -161,6 +162,28 @@ type tnode struct {
 	calls   int
 	history []snapshot
 	arrival map[string]time.Time // "cluster@rev" → first notification holding it
+	states  []stateIn            // every State frame received (stateHook)
+}
+
+// stateIn is one State frame a node received.
+type stateIn struct {
+	cluster    string
+	generation uint64
+	size       int
+	delta      bool
+}
+
+// statesOf is the State frames tn received for generation gen of cluster.
+func (tn *tnode) statesOf(cluster string, gen uint64) []stateIn {
+	tn.mu.Lock()
+	defer tn.mu.Unlock()
+	var out []stateIn
+	for _, s := range tn.states {
+		if s.cluster == cluster && s.generation == gen {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // snapshot is one notification: when, and each cluster's revision.
@@ -267,6 +290,11 @@ func (m *testMesh) start(cluster string, group int, mod func(*Config, *Options))
 		m.t.Fatal(err)
 	}
 	tn := &tnode{Node: n, cluster: cluster, reg: reg, maxGen: map[string]uint64{}, arrival: map[string]time.Time{}}
+	n.stateHook = func(st *wire.State, size int) {
+		tn.mu.Lock()
+		tn.states = append(tn.states, stateIn{cluster: st.Record.Cluster, generation: st.Record.Generation, size: size, delta: st.DeltaBase != nil})
+		tn.mu.Unlock()
+	}
 	n.Subscribe(tn.observe)
 	tn.stop = runNode(m.t, n)
 	m.nodes = append(m.nodes, tn)

@@ -40,6 +40,9 @@ type Node struct {
 	// offerHook (tests) runs in offerRecord once a record has passed the
 	// generation check, before it is decoded and verified.
 	offerHook func(wire.Record)
+	// stateHook (tests, set before Run) sees every State frame received
+	// (its size on the wire), as decoded, before a delta is applied.
+	stateHook func(st *wire.State, size int)
 
 	// pubMu serialises the publication of the local record (SetLocal and
 	// re-sealing). Lock order: pubMu before pinMu before mu.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/federation/wire"
 )
 
@@ -15,6 +16,12 @@ import (
 // this node's own cluster are never accepted (this node is authoritative);
 // they only push its generation counter past a previous incarnation's.
 func (n *Node) offerRecord(r wire.Record, holder string) {
+	n.offerRecordRaw(r, holder, nil)
+}
+
+// offerRecordRaw is offerRecord with r's body already decompressed and
+// checked against r.Hash (raw, from a state delta), or nil.
+func (n *Node) offerRecordRaw(r wire.Record, holder string, raw []byte) {
 	if r.Cluster == n.cfg.ClusterID {
 		n.ownRecordSeen(r, holder)
 		return
@@ -35,7 +42,14 @@ func (n *Node) offerRecord(r wire.Record, holder string) {
 		n.offerHook(r)
 	}
 
-	state, part, err := wire.DecodeBody(&r, n.limits) // outside the lock: CPU-bound
+	var state *model.ClusterState
+	var part wire.Secret
+	var err error
+	if raw != nil { // outside the lock: CPU-bound
+		state, part, err = wire.DecodeRaw(&r, raw)
+	} else {
+		state, part, err = wire.DecodeBody(&r, n.limits)
+	}
 	if err == nil && len(part.SealingKey) > 0 {
 		if _, kerr := parseSealingKey(part.SealingKey); kerr != nil {
 			err = fmt.Errorf("%w: cluster %s: body: sealingKey: %v", wire.ErrCorrupt, r.Cluster, kerr)

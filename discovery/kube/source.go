@@ -404,8 +404,15 @@ func (s *Source) serviceExportsReadable(ctx context.Context) bool {
 		case err == nil:
 			s.log.Info("kube source: ServiceExports are read")
 			return true
-		case apierrors.IsNotFound(err) || apierrors.IsForbidden(err):
-			s.log.Info("kube source: no ServiceExports read (not served, or not allowed to list them)", "reason", apierrors.ReasonForError(err))
+		case apierrors.IsNotFound(err):
+			s.log.Info("kube source: no ServiceExports read (the API server does not serve them)", "cluster", s.cfg.ClusterID)
+			return false
+		case apierrors.IsForbidden(err):
+			// Served, but these credentials may not list them: a remote
+			// secret made before its reader was granted ServiceExports.
+			s.log.Warn("kube source: the credentials may not list ServiceExports, so this cluster's exports are not read; "+
+				"a remote secret made by an older meshgate lacks that grant: run `meshgate create-remote-secret` for this cluster again",
+				"cluster", s.cfg.ClusterID)
 			return false
 		}
 		s.log.Warn("kube source: cannot tell whether ServiceExports can be read; asking again", "err", err, "in", every)

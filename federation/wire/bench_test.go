@@ -113,3 +113,36 @@ func deltaPair(b *testing.B) (base, raw []byte, h Hash) {
 	raw, _ = json.Marshal(&body)
 	return base, raw, sha256.Sum256(raw)
 }
+
+// BenchmarkReceiveDelta10k: what a receiver does with a state delta for
+// the 10k-endpoint cluster before it verifies the record: rebuild the body,
+// compress it for the stored record, and decode the state. from-raw
+// decodes the rebuilt JSON (DecodeRaw, what federation does); from-body
+// decompresses and hashes the stored body again (DecodeBody).
+func BenchmarkReceiveDelta10k(b *testing.B) {
+	base, raw, h := deltaPair(b)
+	d, err := EncodeDelta(base, raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, fromRaw := range []bool{true, false} {
+		b.Run(map[bool]string{true: "from-raw", false: "from-body"}[fromRaw], func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				got, err := ApplyDelta(base, d, h, DefaultLimits)
+				if err != nil {
+					b.Fatal(err)
+				}
+				rec := &Record{Cluster: "east", Hash: h, Body: CompressBody(got)}
+				if fromRaw {
+					_, _, err = DecodeRaw(rec, got)
+				} else {
+					_, _, err = DecodeBody(rec, DefaultLimits)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -286,6 +286,13 @@ func DecodeBody(r *Record, lim Limits) (*model.ClusterState, Secret, error) {
 	if sha256.Sum256(raw) != r.Hash {
 		return nil, Secret{}, fmt.Errorf("%w: cluster %s: body: hash mismatch (record says %s)", ErrCorrupt, r.Cluster, r.Hash.Short())
 	}
+	return DecodeRaw(r, raw)
+}
+
+// DecodeRaw is DecodeBody for a body already decompressed and found equal
+// to r.Hash (ApplyDelta's result): the same checks of the content, without
+// decompressing and hashing it again.
+func DecodeRaw(r *Record, raw []byte) (*model.ClusterState, Secret, error) {
 	var b Body
 	if err := json.Unmarshal(raw, &b); err != nil {
 		return nil, Secret{}, fmt.Errorf("%w: cluster %s: body: %v", ErrCorrupt, r.Cluster, err)

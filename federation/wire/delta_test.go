@@ -95,3 +95,34 @@ func TestApplyDelta(t *testing.T) {
 		t.Error("a rebuilt body over MaxBody was accepted")
 	}
 }
+
+// TestDecodeRaw: a body decoded from its rebuilt JSON (a delta's result) is
+// the body DecodeBody reads from the record, and is checked the same way.
+func TestDecodeRaw(t *testing.T) {
+	body := BodyFromState(sampleState(), nil)
+	z, h, err := EncodeBody(&body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &Record{Cluster: body.Cluster, Generation: 3, Hash: h, Body: z}
+	want, wsec, err := DecodeBody(rec, DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := RawBody(rec, DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, gsec, err := DecodeRaw(rec, raw)
+	if err != nil || !reflect.DeepEqual(got, want) || !reflect.DeepEqual(gsec, wsec) {
+		t.Fatalf("DecodeRaw differs from DecodeBody: %v\n%+v\n%+v", err, got, want)
+	}
+	other := *rec
+	other.Cluster = "another"
+	if _, _, err := DecodeRaw(&other, raw); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("a body of another cluster: %v, want corrupt", err)
+	}
+	if _, _, err := DecodeRaw(rec, []byte(`{"cluster":`)); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("truncated JSON: %v, want corrupt", err)
+	}
+}

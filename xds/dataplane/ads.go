@@ -2,7 +2,9 @@ package dataplane
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -199,13 +201,23 @@ func (g *Gateway) runStream(ctx context.Context, client discoveryv3.AggregatedDi
 			sub.stopTimer()
 		}
 	}()
+	// A Send that fails because the server ended the stream returns io.EOF;
+	// the server's status (a refusal: not retried) is what Recv returns.
+	sendFailed := func(err error) error {
+		if errors.Is(err, io.EOF) {
+			if _, rerr := stream.Recv(); rerr != nil {
+				return rerr
+			}
+		}
+		return err
+	}
 	for _, t := range []string{resourcev3.ClusterType, resourcev3.ListenerType} {
 		if err := s.send(subs[t], nil); err != nil {
-			return false, err
+			return false, sendFailed(err)
 		}
 	}
 	if err := s.syncSubscriptions(); err != nil {
-		return false, err
+		return false, sendFailed(err)
 	}
 	resumed := g.hasConfig()
 	if resumed {
@@ -216,6 +228,22 @@ func (g *Gateway) runStream(ctx context.Context, client discoveryv3.AggregatedDi
 		g.m.xdsConnected.Set(1)
 	}
 	recv := receive(sctx, stream)
+	// Once receive runs, the status after a failed Send is its last result.
+	sendFailed = func(err error) error {
+		if !errors.Is(err, io.EOF) {
+			return err
+		}
+		for {
+			select {
+			case r := <-recv:
+				if r.err != nil {
+					return r.err
+				}
+			case <-ctx.Done():
+				return err
+			}
+		}
+	}
 	// Like Envoy's initial_fetch_timeout warning: a control plane that has no
 	// config for this node answers nothing at all.
 	silent := time.NewTimer(initialFetchWarning)
@@ -236,7 +264,7 @@ func (g *Gateway) runStream(ctx context.Context, client discoveryv3.AggregatedDi
 			got = true
 			g.m.xdsConnected.Set(1)
 			if err := s.handle(r.resp); err != nil {
-				return got, err
+				return got, sendFailed(err)
 			}
 		case t := <-s.nackCh:
 			sub := subs[t]
@@ -244,7 +272,7 @@ func (g *Gateway) runStream(ctx context.Context, client discoveryv3.AggregatedDi
 				req := sub.pending
 				sub.pending, sub.timer = nil, nil
 				if err := stream.Send(req); err != nil {
-					return got, err
+					return got, sendFailed(err)
 				}
 			}
 		}

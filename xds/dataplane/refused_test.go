@@ -3,6 +3,7 @@ package dataplane
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -83,5 +84,93 @@ func TestLargeResponseAccepted(t *testing.T) {
 	waitReady(t, g)
 	if n := len(*g.clusters.Load()); n != len(clusters) {
 		t.Fatalf("the gateway applied %d clusters of %d (%d bytes)", n, len(clusters), size)
+	}
+}
+
+// eofStream is an ADS stream whose server ended it with status: Send
+// returns io.EOF from the failAt-th request on (as gRPC's Send does once
+// the server has ended the stream), Recv returns resps, then status.
+type eofStream struct {
+	grpc.ClientStream
+	ctx    context.Context
+	failAt int
+	sends  atomic.Int32
+	resps  chan *discoveryv3.DiscoveryResponse
+	status error
+	failed chan struct{} // closed at the first failed Send
+}
+
+func (s *eofStream) Send(*discoveryv3.DiscoveryRequest) error {
+	if int(s.sends.Add(1)) >= s.failAt {
+		select {
+		case <-s.failed:
+		default:
+			close(s.failed)
+		}
+		return io.EOF
+	}
+	return nil
+}
+
+func (s *eofStream) Recv() (*discoveryv3.DiscoveryResponse, error) {
+	select {
+	case r := <-s.resps:
+		return r, nil
+	default:
+	}
+	select {
+	case <-s.failed: // the status arrives once the server has ended the stream
+		return nil, s.status
+	case <-s.ctx.Done():
+		return nil, s.ctx.Err()
+	}
+}
+
+type eofClient struct {
+	discoveryv3.AggregatedDiscoveryServiceClient
+	s *eofStream
+}
+
+func (c eofClient) StreamAggregatedResources(ctx context.Context, _ ...grpc.CallOption) (grpc.BidiStreamingClient[discoveryv3.DiscoveryRequest, discoveryv3.DiscoveryResponse], error) {
+	c.s.ctx = ctx
+	return c.s, nil
+}
+
+// A Send that fails with io.EOF because the server ended the stream (with a
+// refusal) gives the server's status, not EOF: whether the refusal raced
+// the gateway's first requests (CI once saw it retried: two streams) or
+// came after a response, the stream's error is the refusal.
+func TestSendEOFGivesServerStatus(t *testing.T) {
+	refusal := status.Error(codes.PermissionDenied, "node refused by the test")
+	for name, tc := range map[string]struct {
+		failAt int
+		resps  []*discoveryv3.DiscoveryResponse
+	}{
+		"second request":    {failAt: 2},
+		"ack of a response": {failAt: 3, resps: []*discoveryv3.DiscoveryResponse{{TypeUrl: resourcev3.ClusterType, VersionInfo: "1", Nonce: "n1"}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.XDSAddress, cfg.NodeID, cfg.AdminAddress = "127.0.0.1:1", testNodeID, "127.0.0.1:0"
+			cfg.Registry, cfg.Logger = prometheus.NewRegistry(), testLogger(t)
+			g, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := &eofStream{failAt: tc.failAt, resps: make(chan *discoveryv3.DiscoveryResponse, len(tc.resps)), status: refusal, failed: make(chan struct{})}
+			for _, r := range tc.resps {
+				s.resps <- r
+			}
+			subs := map[string]*subscription{}
+			for _, typ := range []string{resourcev3.ClusterType, resourcev3.ListenerType, resourcev3.EndpointType, resourcev3.SecretType} {
+				subs[typ] = &subscription{typeURL: typ, wildcard: typ == resourcev3.ClusterType || typ == resourcev3.ListenerType}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			_, err = g.runStream(ctx, eofClient{s: s}, subs, "test")
+			if status.Code(err) != codes.PermissionDenied || !permanent(err) {
+				t.Fatalf("runStream: %v, want the server's PermissionDenied", err)
+			}
+		})
 	}
 }

@@ -58,6 +58,7 @@ type item struct {
 	// response, and the item's share of content versions (edscache.go).
 	any *anypb.Any
 	mix [2]uint64
+	gen uint64 // set for endpoints: the group's generation when it last changed (edsHeld)
 }
 
 // typed is the resources of one kind and their version: a hash of every

@@ -22,6 +22,16 @@ type stream struct {
 	delta    bool
 	proxy    *proxy
 	lastSent map[string]*sentResponse // by type URL
+	// eds is what a state-of-the-world stream holds of its group's
+	// endpoints (edscache.go); edsReq its latest endpoint request, until
+	// its watch is made (Server.edsReqs).
+	eds    *edsStream
+	edsReq *discoveryv3.DiscoveryRequest
+	// wild is what the stream holds of wildcard clusters and listeners
+	// (wildcard.go; guarded by the group's mutex), wildReq its latest
+	// request of each, until its watch is made (Server.reqs).
+	wild    [numKinds]wildHeld
+	wildReq [numKinds]*discoveryv3.DiscoveryRequest
 }
 
 // sentResponse is the latest response of a type on a stream.
@@ -49,7 +59,11 @@ type streamKey struct {
 }
 
 func (c callbacks) open(id int64, delta bool) error {
-	c.s.streams.Store(streamKey{delta, id}, &stream{id: id, delta: delta, lastSent: map[string]*sentResponse{}})
+	st := &stream{id: id, delta: delta, lastSent: map[string]*sentResponse{}}
+	if !delta {
+		st.eds = &edsStream{legacy: true}
+	}
+	c.s.streams.Store(streamKey{delta, id}, st)
 	return nil
 }
 
@@ -58,7 +72,16 @@ func (c callbacks) closed(id int64, delta bool) {
 	if !ok {
 		return
 	}
-	if st := v.(*stream); st.proxy != nil {
+	st := v.(*stream)
+	if st.edsReq != nil {
+		c.s.reqs.Delete(st.edsReq)
+	}
+	for _, r := range st.wildReq {
+		if r != nil {
+			c.s.reqs.Delete(r)
+		}
+	}
+	if st.proxy != nil {
 		c.s.detach(st.proxy)
 	}
 }
@@ -192,10 +215,37 @@ func (c callbacks) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) 
 		}
 	}
 	if t := req.GetTypeUrl(); t == resource.EndpointType || t == resource.ClusterType {
+		names := req.GetResourceNames()
 		if t == resource.EndpointType {
-			st.proxy.group.intern(req.GetResourceNames())
+			g := st.proxy.group
+			g.intern(names)
+			ask := g.ask(st.eds, names)
+			if ask.names != nil {
+				names = ask.names.list
+			}
+			// The names leave the request: go-control-plane would make a
+			// set of them for every request of every stream, and only the
+			// group's endpoint cache reads them (edscache.go), from ask.
+			// The watch this request opens finds ask through it
+			// (muxCache.CreateWatch); a request go-control-plane ignores
+			// (stale nonce) is forgotten with the next one.
+			req.ResourceNames = nil
+			if st.edsReq != nil {
+				c.s.reqs.Delete(st.edsReq)
+			}
+			st.edsReq = req
+			c.s.reqs.Store(req, ask)
 		}
-		st.proxy.group.requested(st.proxy, t, req.GetResourceNames(), nil, nil, false)
+		st.proxy.group.requested(st.proxy, t, names, nil, nil, false)
+	}
+	if k, ok := wildKind(req.GetTypeUrl()); ok {
+		// The watch finds the stream through its request (a wildcard one
+		// is answered by the group: wildcard.go).
+		if r := st.wildReq[k]; r != nil {
+			c.s.reqs.Delete(r)
+		}
+		st.wildReq[k] = req
+		c.s.reqs.Store(req, st)
 	}
 	nack := req.GetErrorDetail() != nil
 	if req.GetTypeUrl() == resource.ClusterType && req.GetResponseNonce() == "" && req.GetVersionInfo() != "" && !nack {
@@ -216,10 +266,14 @@ func (c callbacks) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) 
 func (c callbacks) OnStreamResponse(_ context.Context, id int64, req *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
 	if st := c.stream(id, false); st != nil {
 		if st.proxy != nil {
+			if k, ok := wildKind(req.GetTypeUrl()); ok {
+				st.proxy.group.wildSent(st, k, resp)
+			}
 			switch req.GetTypeUrl() {
 			case resource.ClusterType:
 				st.proxy.group.clustersModified(st.proxy, resp.GetVersionInfo(), resp.GetResources())
 			case resource.EndpointType:
+				st.proxy.group.sotwSent(st.eds, resp)
 				st.proxy.group.endpointsResent(st.proxy, func() []string { return claNames(resp.GetResources()) })
 			}
 		}
@@ -290,19 +344,29 @@ type muxCache struct{ s *Server }
 var _ cache.Cache = muxCache{}
 
 func (m muxCache) CreateWatch(req *cache.Request, sub cache.Subscription, ch chan cache.Response) (func(), error) {
-	if req.GetTypeUrl() != resource.EndpointType {
-		if sub.IsWildcard() && req.GetResponseNonce() == "" && req.GetVersionInfo() != "" && len(sub.ReturnedResources()) == 0 {
-			if p := m.s.proxyOf(req.GetNode().GetId()); p != nil {
-				return p.group.resumeWildcard(p, req, sub, ch)
+	if k, ok := wildKind(req.GetTypeUrl()); ok {
+		v, _ := m.s.reqs.LoadAndDelete(req)
+		st, _ := v.(*stream)
+		if p := m.s.proxyOf(req.GetNode().GetId()); p != nil && st != nil {
+			if sub.IsWildcard() {
+				return p.group.wildWatch(p, st, k, req, ch)
 			}
+			p.group.wildReset(st, k)
 		}
+	}
+	if req.GetTypeUrl() != resource.EndpointType {
 		return m.s.snaps.CreateWatch(req, sub, ch)
 	}
+	v, ok := m.s.reqs.LoadAndDelete(req)
+	if !ok {
+		return nil, status.Error(codes.Internal, "endpoint request of an unknown stream")
+	}
+	ask := v.(edsAsk)
 	g := m.s.groupOf(req.GetNode().GetId())
 	if g == nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "node %q is not connected", req.GetNode().GetId())
 	}
-	return g.watchEndpoints(&parkedWatch{req: req, sub: sub, ch: ch})
+	return g.watchEndpoints(&parkedWatch{req: req, sub: sub, ch: ch, ask: ask})
 }
 
 func (m muxCache) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscription, ch chan cache.DeltaResponse) (func(), error) {

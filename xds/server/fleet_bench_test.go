@@ -3,10 +3,12 @@ package server
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,7 +34,12 @@ import (
 //     before, per gateway (the mirrors live in this process: their share,
 //     about one gRPC client connection each, is included, so this bounds
 //     the server's from above); MESHGATE_BENCH_HEAPPROFILE=FILE writes the
-//     heap profile at that point;
+//     heap profile at that point (and FILE.base before the fleet);
+//   - client-heap-KB/gateway: the mirrors' share of it, estimated from the
+//     heap profile (sampled every 16 KB for this benchmark): what stacks
+//     through package adstest or gRPC's client side hold;
+//   - server-heap-KB/gateway: heap-KB/gateway less client-heap-KB/gateway,
+//     the daemon's share;
 //   - eds-fanout-ms, eds-fanout-allocs: one endpoint change until every
 //     gateway has received (and ACKed) it, and the process's allocations
 //     meanwhile (server and mirrors);
@@ -59,6 +66,9 @@ func BenchmarkGatewayFleet(b *testing.B) {
 }
 
 func benchGatewayFleet(b *testing.B, services, n int) {
+	if runtime.MemProfileRate == 512*1024 { // the default: too coarse for clientHeap
+		runtime.MemProfileRate = 16 * 1024
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // hang guard only
 	defer cancel()
 	h := newHarnessConfig(b, Config{Holdoff: time.Millisecond, MaxDelay: 5 * time.Millisecond},
@@ -81,7 +91,10 @@ func benchGatewayFleet(b *testing.B, services, n int) {
 	// there before the fleet, whose heap is measured alone.
 	b.Cleanup(full.Close)
 
-	heapBefore := heapInuse()
+	heapBefore, clientBefore := heapInuse(), clientHeap()
+	if path := os.Getenv("MESHGATE_BENCH_HEAPPROFILE"); path != "" {
+		writeHeapProfile(b, path+".base") // before the fleet (pprof -diff_base)
+	}
 	mirrors := make([]*adstest.Mirror, n)
 	for i := range mirrors {
 		cc, err := grpc.NewClient(h.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -112,6 +125,7 @@ func benchGatewayFleet(b *testing.B, services, n int) {
 		waitFleet(t, make([]int, n))
 	}
 	heapKB := float64(heapInuse()-heapBefore) / 1024 / float64(n)
+	clientKB := (clientHeap() - clientBefore) / 1024 / float64(n)
 	if path := os.Getenv("MESHGATE_BENCH_HEAPPROFILE"); path != "" {
 		writeHeapProfile(b, path) // what the connected fleet holds
 	}
@@ -149,6 +163,8 @@ func benchGatewayFleet(b *testing.B, services, n int) {
 	}
 	ops := float64(b.N)
 	b.ReportMetric(heapKB, "heap-KB/gateway")
+	b.ReportMetric(clientKB, "client-heap-KB/gateway")
+	b.ReportMetric(heapKB-clientKB, "server-heap-KB/gateway")
 	b.ReportMetric(edsNanos/ops/1e6, "eds-fanout-ms")
 	b.ReportMetric(edsAllocs/ops, "eds-fanout-allocs")
 	b.ReportMetric(ldsNanos/ops/1e6, "lds-fanout-ms")
@@ -164,6 +180,57 @@ func heapInuse() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.HeapInuse
+}
+
+// clientHeap estimates the heap in use (bytes) that the client side of
+// this process holds: the in-use samples of the heap profile whose stack
+// runs through package adstest or gRPC's client (connection, stream,
+// transport), scaled as pprof does.
+func clientHeap() float64 {
+	heapInuse() // the profile is as of the last completed GC cycle but one
+	n, _ := runtime.MemProfile(nil, false)
+	var recs []runtime.MemProfileRecord
+	for {
+		recs = make([]runtime.MemProfileRecord, n+64)
+		var ok bool
+		if n, ok = runtime.MemProfile(recs, false); ok {
+			recs = recs[:n]
+			break
+		}
+	}
+	rate := float64(runtime.MemProfileRate)
+	var total float64
+	for _, r := range recs {
+		count, size := r.InUseObjects(), r.InUseBytes()
+		if count <= 0 || !clientStack(r.Stack()) {
+			continue
+		}
+		avg := float64(size) / float64(count)
+		total += float64(size) / (1 - math.Exp(-avg/rate))
+	}
+	return total
+}
+
+// clientSide are the functions whose allocations are the client's.
+var clientSide = []string{
+	"/test/adstest.",
+	"grpc.NewClient", "grpc.(*ClientConn)", "grpc.(*addrConn)", "grpc.newClientStream", "grpc.(*clientStream)", "grpc.(*csAttempt)",
+	"transport.newHTTP2Client", "transport.(*http2Client)",
+}
+
+func clientStack(pcs []uintptr) bool {
+	frames := runtime.CallersFrames(pcs)
+	for {
+		f, more := frames.Next()
+		for _, c := range clientSide {
+			if strings.Contains(f.Function, c) {
+				return true
+			}
+		}
+		if !more {
+			return false
+		}
+	}
 }
 
 func writeHeapProfile(b *testing.B, path string) {

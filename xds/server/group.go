@@ -13,6 +13,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/meshgate/meshgate/sni"
 )
@@ -48,9 +49,14 @@ type group struct {
 	// resources of target's EDS clusters by service hostname (names whose
 	// host cannot be read under ""), what an endpoint change of a host
 	// recomputes.
-	eds       *cache.LinearCache
-	sotw      *sotwEDS
-	edsRes    map[string]item
+	eds      *cache.LinearCache
+	sotw     *sotwEDS
+	edsRes   map[string]item
+	edsGen   uint64   // counts the updates of edsRes (item.gen)
+	edsAsked *nameSet // the last endpoint names a request asked for (asked)
+	// wildAnys: the resources of the last few cluster and listener
+	// versions, wrapped for wildcard responses (wildcard.go).
+	wildAnys  map[kindVersion][]*anypb.Any
 	edsDelete map[string]struct{}
 	edsByHost map[string][]string
 	// parked are endpoint watches opened before the first build.
@@ -177,9 +183,9 @@ func (g *group) endpointNames(hosts map[string]bool, all bool) (names []string, 
 
 // intern replaces the endpoint names a request asks for by the group's own
 // copies: each stream's request decodes its own strings, and go-control-
-// plane keeps them (subscription, versions, watches) for every stream; so a
-// thousand gateways asking for the same five thousand endpoints share one
-// copy of the names instead of a thousand.
+// plane (delta) or this package keeps them for every stream; so a thousand
+// gateways asking for the same five thousand endpoints share one copy of
+// the names instead of a thousand.
 func (g *group) intern(names []string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -227,9 +233,10 @@ func (g *group) setEndpointsLocked(clas []*endpointv3.ClusterLoadAssignment, nam
 		if old, ok := g.edsRes[name]; !ok || old.hash != h {
 			if update == nil {
 				update = make(map[string]types.Resource, len(clas))
+				g.edsGen++
 			}
 			update[name] = raw
-			it := item{raw: raw, hash: h, name: name, mix: edsMix(name, h)}
+			it := item{raw: raw, hash: h, name: name, mix: edsMix(name, h), gen: g.edsGen}
 			it.any = edsAny(it)
 			g.edsRes[name] = it
 		}
@@ -297,6 +304,10 @@ func (g *group) setLocked(p *proxy, b *build) {
 	}
 	p.mu.Unlock()
 	p.published = b
+	// The snapshot cache's order (ADS): clusters, listeners, then routes
+	// and secrets.
+	g.wildPublishedLocked(p, b, kCluster)
+	g.wildPublishedLocked(p, b, kListener)
 	if err := g.s.snaps.SetSnapshot(context.Background(), p.id, b.snap); err != nil {
 		g.s.log.Error("setting snapshot", "proxy", p.id, "err", err)
 	}
@@ -324,6 +335,7 @@ type parkedWatch struct {
 	sub      cache.Subscription
 	ch       chan cache.Response
 	deltaCh  chan cache.DeltaResponse
+	ask      edsAsk // a state-of-the-world request's
 	inner    func()
 	done     bool
 }
@@ -360,7 +372,7 @@ func (g *group) openLocked(w *parkedWatch) (func(), error) {
 	if w.deltaReq != nil {
 		return g.eds.CreateDeltaWatch(w.deltaReq, w.sub, w.deltaCh)
 	}
-	return g.sotwWatchLocked(w.req, w.sub, w.ch)
+	return g.sotwWatchLocked(w.req, w.ask, w.ch)
 }
 
 func (g *group) unparkLocked() {

@@ -55,10 +55,10 @@ type proxy struct {
 	// (endpointsResent). Replaced, never modified, under group.mu; read by
 	// the delta endpoint cache without it.
 	edsResend atomic.Pointer[map[string]struct{}]
-	// sotwResumed is what the first endpoint request of a state-of-the-
-	// world stream proved the proxy holds (name → content hash), until a
-	// response is sent on it (edscache.go).
-	sotwResumed map[string]string
+
+	// wild are the open wildcard cluster and listener watches of the
+	// proxy's streams (wildcard.go); guarded by group.mu.
+	wild map[*wildWatch]struct{}
 
 	mu           sync.Mutex
 	pubChangedAt [numKinds]time.Time

@@ -70,7 +70,14 @@ func resumed(s *Server, id string) bool {
 	}
 	p.group.mu.Lock()
 	defer p.group.mu.Unlock()
-	return p.group.target != nil && p.sotwResumed != nil
+	found := false
+	s.streams.Range(func(_, v any) bool {
+		if e := v.(*stream).eds; e != nil && e.p == p && e.held.names != nil && !e.held.sent {
+			found = true
+		}
+		return !found
+	})
+	return p.group.target != nil && found
 }
 
 // TestReplicaMoveResendsNoEndpoints: two servers (replicas of one cluster's

@@ -42,7 +42,11 @@ type EndpointsFunc func(mesh *model.MeshState, proxy translate.Proxy, opts trans
 
 // EnvoyEndpoints is the EndpointsFunc of translate.Translate.
 func EnvoyEndpoints(mesh *model.MeshState, proxy translate.Proxy, opts translate.Options, clusters []string) ([]*endpointv3.ClusterLoadAssignment, error) {
-	return translate.EndpointsFor(mesh, proxy, opts, clusters), nil
+	eps, err := translate.EndpointsFor(mesh, proxy, opts, clusters)
+	if err != nil {
+		return nil, err // the proxies keep their last good endpoints (buildEndpoints)
+	}
+	return eps, nil
 }
 
 // Config is a Server's configuration: plain values that flags and files map
@@ -140,6 +144,10 @@ type Server struct {
 	deb     *debounce.Debouncer
 	ready   atomic.Bool
 	streams sync.Map // stream id -> *stream
+	// reqs: a state-of-the-world request → what the watch it opens needs,
+	// from OnStreamRequest to that watch: what an endpoint request asks for
+	// (edsAsk), the *stream of a cluster or listener request.
+	reqs sync.Map
 	// history, when set (SetHistory), is federation's record of the remote
 	// clusters, for explain.
 	history atomic.Pointer[func() []model.ClusterProvenance]

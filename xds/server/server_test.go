@@ -566,4 +566,28 @@ func TestRealEndpointFastPath(t *testing.T) {
 	if n := full.Load(); n != 1 {
 		t.Errorf("full translations: %d, want 1 (the endpoint change must take the fast path)", n)
 	}
+
+	// An endpoint Envoy would refuse (a port over 65535, as a state built
+	// without the sources' checks may hold): the fast path refuses the
+	// change, the gateway keeps the endpoints it has, and the failure is
+	// logged and counted.
+	m3 := m2.WithCluster(m2.Local().Clone())
+	m3.Local().Service("httpbin.default.svc.cluster.local").Endpoints[0].Ports[0].Port = 70000
+	failures := h.counter(h.srv.m.translateFailures)
+	h.srv.Update(m3)
+	h.waitUntil("the invalid endpoints refused", func() bool { return h.counter(h.srv.m.translateFailures) > failures })
+	if logs := h.logs.String(); !strings.Contains(logs, "endpoint translation failed; proxies keep their last good endpoints") ||
+		!strings.Contains(logs, "failed Envoy validation") || !strings.Contains(logs, "httpbin.default.svc.cluster.local") {
+		t.Errorf("the refused endpoints are not logged with their cluster:\n%s", logs)
+	}
+	// A later valid change goes through, and what was held meanwhile is
+	// exactly the last good endpoints.
+	if got := c.State().Count(resource.EndpointType); got != after.Count(resource.EndpointType) {
+		t.Errorf("endpoint responses after the refused change: %d, want %d (none sent)", got, after.Count(resource.EndpointType))
+	}
+	m4 := m2.WithCluster(m2.Local().Clone())
+	m4.Local().Service("httpbin.default.svc.cluster.local").Endpoints[0].Address = "10.244.0.100"
+	h.srv.Update(m4)
+	res4, _ := translate.Translate(m4, proxy, translate.DefaultOptions())
+	h.waitConfig(c, expected(res4))
 }

@@ -364,41 +364,6 @@ func (g *group) clustersHeld(p *proxy, version string) {
 	}
 }
 
-// resumeWildcard opens the first watch of a wildcard type (clusters,
-// listeners) on a state-of-the-world stream whose request carries a
-// version: go-control-plane's snapshot cache answers a new stream whatever
-// version it holds, but a wildcard response carries every resource of its
-// type, so a client that holds the version p has been published holds
-// them all (a gateway that moved from another replica fed the same state,
-// or reconnected): the watch sees them as returned, and nothing is sent
-// until they change. (Routes and secrets are asked for by name: a version
-// does not prove which names the client got, so they are sent again.)
-func (g *group) resumeWildcard(p *proxy, req *cache.Request, sub cache.Subscription, ch chan cache.Response) (func(), error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if b := p.published; b != nil {
-		for k := range numKinds {
-			if kindTypeURL[k] != req.GetTypeUrl() || b.kinds[k].version != req.GetVersionInfo() {
-				continue
-			}
-			held := make(map[string]string, len(b.kinds[k].items))
-			for n := range b.kinds[k].items {
-				held[n] = b.kinds[k].version
-			}
-			return g.s.snaps.CreateWatch(req, heldSub{sub, held}, ch)
-		}
-	}
-	return g.s.snaps.CreateWatch(req, sub, ch)
-}
-
-// heldSub is a subscription that reports held as returned.
-type heldSub struct {
-	cache.Subscription
-	held map[string]string
-}
-
-func (s heldSub) ReturnedResources() map[string]string { return s.held }
-
 // requested records the names p subscribes to for typeURL (state of the
 // world: the full list; delta: changes).
 func (g *group) requested(p *proxy, typeURL string, sotwNames, subscribe, unsubscribe []string, delta bool) {

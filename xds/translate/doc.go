@@ -13,7 +13,8 @@
 // Translate is pure: no IO, no clock, no globals; the same input gives
 // byte-identical output. Problems with individual objects are collected in
 // Result.Errors (each naming the object and field) and the offending object is
-// skipped; the rest still translates. Every emitted resource passes ValidateAll.
+// skipped; the rest still translates. Every emitted resource passes ValidateAll
+// (EndpointsFor's too: it returns an error naming each one that does not).
 // Clusters and the routes of route configurations are built and resources
 // validated on every CPU, by goroutines that end before Translate returns,
 // their results taken in order: the output is the one a single goroutine

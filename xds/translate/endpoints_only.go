@@ -1,6 +1,8 @@
 package translate
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -16,8 +18,12 @@ import (
 // full translation. It gives exactly what Translate would for those clusters,
 // without building listeners, routes or clusters. Unknown names are skipped.
 // Its cost follows the clusters asked for, not the mesh: it indexes only
-// their services (see narrowed).
-func EndpointsFor(mesh *model.MeshState, proxy Proxy, opts Options, clusters []string) []*endpointv3.ClusterLoadAssignment {
+// their services (see narrowed). Every assignment is validated as
+// Translate validates it (Envoy's rules); where Translate would drop one
+// and report it, EndpointsFor returns an error naming each (and the
+// assignments, valid or not, for the caller to drop or keep its last good
+// ones).
+func EndpointsFor(mesh *model.MeshState, proxy Proxy, opts Options, clusters []string) ([]*endpointv3.ClusterLoadAssignment, error) {
 	ix := BuildIndex(narrowed(mesh, clusters), opts)
 	p := ix.completeProxy(proxy)
 	b := &builder{ix: ix, proxy: &p, out: &Result{}}
@@ -46,7 +52,13 @@ func EndpointsFor(mesh *model.MeshState, proxy Proxy, opts Options, clusters []s
 	}
 	b.out.Endpoints = out
 	b.sortOutput()
-	return b.out.Endpoints
+	var errs []error
+	for _, cla := range b.out.Endpoints {
+		if err := validateOne(cla); err != nil {
+			errs = append(errs, fmt.Errorf("endpoints %q failed Envoy validation: %w", cla.GetClusterName(), err))
+		}
+	}
+	return b.out.Endpoints, errors.Join(errs...)
 }
 
 func parseClusterRef(name string) (sni.Name, bool, bool) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -167,7 +168,10 @@ func TestEndpointsForMatchesTranslate(t *testing.T) {
 					names = append(names, c.GetName())
 				}
 			}
-			got := EndpointsFor(mesh, proxy, DefaultOptions(), names)
+			got, err := EndpointsFor(mesh, proxy, DefaultOptions(), names)
+			if err != nil {
+				t.Fatalf("%s: %v", dir, err)
+			}
 			if len(got) != len(full.Endpoints) {
 				t.Fatalf("%s: %d CLAs, Translate gave %d", dir, len(got), len(full.Endpoints))
 			}
@@ -180,9 +184,9 @@ func TestEndpointsForMatchesTranslate(t *testing.T) {
 			// Asked for one cluster, it indexes only that cluster's host
 			// (the server's incremental path) and still gives the same.
 			for _, want := range full.Endpoints {
-				one := EndpointsFor(mesh, proxy, DefaultOptions(), []string{want.GetClusterName()})
-				if len(one) != 1 {
-					t.Fatalf("%s: %s alone: %d CLAs, want 1", dir, want.GetClusterName(), len(one))
+				one, err := EndpointsFor(mesh, proxy, DefaultOptions(), []string{want.GetClusterName()})
+				if err != nil || len(one) != 1 {
+					t.Fatalf("%s: %s alone: %d CLAs, want 1 (%v)", dir, want.GetClusterName(), len(one), err)
 				}
 				if d := cmp.Diff(want, one[0], protocmp.Transform()); d != "" {
 					t.Errorf("%s: %s alone differs from Translate's (-Translate +EndpointsFor):\n%s", dir, want.GetClusterName(), d)
@@ -229,5 +233,36 @@ func TestEndpointTLSMode(t *testing.T) {
 	}
 	if endpointTLSMode(nil, "", 80) != nil || endpointTLSMode(&model.DestinationRule{}, "", 80) != nil {
 		t.Error("no DestinationRule or no tls: want nil")
+	}
+}
+
+// TestEndpointsForValidates: an assignment Envoy would refuse (an endpoint
+// port over 65535, as a state built without the sources' checks may hold)
+// is refused by EndpointsFor with an error naming it, as Translate's
+// validation drops and reports it (the server then keeps the last good
+// endpoints); a valid one alone passes.
+func TestEndpointsForValidates(t *testing.T) {
+	bad := ep("10.1.0.2", "z1", true)
+	bad.Ports = []model.EndpointPort{{Name: "http", Port: 70000}}
+	ratings := reviewsIn(ep("10.1.0.3", "z1", true))[0]
+	ratings.Name, ratings.Hostname = "ratings", "ratings.default.svc.cluster.local"
+	mesh := &model.MeshState{LocalCluster: "c1", Clusters: []*model.ClusterState{
+		{ID: "c1", Network: "n1", Services: append(reviewsIn(ep("10.1.0.1", "z1", true), bad), ratings)},
+	}}
+	mesh.Clusters[0].Normalize()
+	proxy := Proxy{Type: node.TypeRouter, Namespace: "default", ClusterID: "c1", Network: "n1"}
+	const reviews, ratingsCluster = "outbound|9080||reviews.default.svc.cluster.local", "outbound|9080||ratings.default.svc.cluster.local"
+	got, err := EndpointsFor(mesh, proxy, DefaultOptions(), []string{reviews, ratingsCluster})
+	for _, c := range got {
+		t.Logf("%s: %q", c.GetClusterName(), cla(c))
+	}
+	if err == nil || !strings.Contains(err.Error(), reviews) || !strings.Contains(err.Error(), "failed Envoy validation") || strings.Contains(err.Error(), ratingsCluster) {
+		t.Fatalf("EndpointsFor: %v, want an error naming %s only", err, reviews)
+	}
+	if len(got) != 2 {
+		t.Fatalf("EndpointsFor: %d assignments, want both (the caller decides)", len(got))
+	}
+	if _, err := EndpointsFor(mesh, proxy, DefaultOptions(), []string{ratingsCluster}); err != nil {
+		t.Errorf("the valid cluster alone: %v", err)
 	}
 }

@@ -5,9 +5,12 @@ import (
 	"runtime"
 	"testing"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"github.com/envoyproxy/protoc-gen-validate/validate"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/meshgate/meshgate/discovery/model"
 )
@@ -185,5 +188,71 @@ func TestParallelRoutesMatchSequential(t *testing.T) {
 	}
 	if fmt.Sprint(seq.RouteDeps) != fmt.Sprint(par.RouteDeps) || fmt.Sprint(seq.ListenerClusters) != fmt.Sprint(par.ListenerClusters) {
 		t.Fatal("route dependencies differ")
+	}
+}
+
+// TestCLARulesKnown: validateCLAParts checks the assignment's own rules
+// itself, so the only field of ClusterLoadAssignment with protoc-gen-validate
+// rules must be cluster_name (min_len 1) and it has no oneof: a
+// go-control-plane release that adds one fails here.
+func TestCLARulesKnown(t *testing.T) {
+	md := (&endpointv3.ClusterLoadAssignment{}).ProtoReflect().Descriptor()
+	if md.Oneofs().Len() != 0 {
+		t.Errorf("ClusterLoadAssignment has %d oneofs", md.Oneofs().Len())
+	}
+	found := false
+	for i := range md.Fields().Len() {
+		f := md.Fields().Get(i)
+		rules, _ := proto.GetExtension(f.Options(), validate.E_Rules).(*validate.FieldRules)
+		if rules == nil {
+			continue
+		}
+		found = found || f.Name() == "cluster_name"
+		if f.Name() != "cluster_name" || !proto.Equal(rules, &validate.FieldRules{Type: &validate.FieldRules_String_{String_: &validate.StringRules{MinLen: proto.Uint64(1)}}}) {
+			t.Errorf("ClusterLoadAssignment.%s has rules %v: validateCLAParts does not check them", f.Name(), rules)
+		}
+	}
+	if !found {
+		t.Error("no rules read for cluster_name: the check reads no rules")
+	}
+}
+
+// TestValidateCLAParts: valid or not, validateCLAParts answers as
+// ValidateAll does.
+func TestValidateCLAParts(t *testing.T) {
+	good := func() *endpointv3.ClusterLoadAssignment {
+		return &endpointv3.ClusterLoadAssignment{ClusterName: "c", Endpoints: []*endpointv3.LocalityLbEndpoints{
+			{LbEndpoints: appendLbEndpoints(nil, []epEntry{{addr: "10.0.0.1", port: 80, weight: 1}})}}}
+	}
+	for name, mod := range map[string]func(*endpointv3.ClusterLoadAssignment){
+		"valid":        func(*endpointv3.ClusterLoadAssignment) {},
+		"no endpoints": func(c *endpointv3.ClusterLoadAssignment) { c.Endpoints = nil },
+		"no name":      func(c *endpointv3.ClusterLoadAssignment) { c.ClusterName = "" },
+		"endpoint port": func(c *endpointv3.ClusterLoadAssignment) {
+			c.Endpoints[0].LbEndpoints[0].GetEndpoint().GetAddress().GetSocketAddress().PortSpecifier = &corev3.SocketAddress_PortValue{PortValue: 70000}
+		},
+		"locality prio": func(c *endpointv3.ClusterLoadAssignment) { c.Endpoints[0].Priority = 200 },
+		"policy": func(c *endpointv3.ClusterLoadAssignment) {
+			c.Policy = &endpointv3.ClusterLoadAssignment_Policy{OverprovisioningFactor: wrapperspb.UInt32(0)}
+		},
+		"valid policy": func(c *endpointv3.ClusterLoadAssignment) {
+			c.Policy = &endpointv3.ClusterLoadAssignment_Policy{OverprovisioningFactor: wrapperspb.UInt32(140)}
+		},
+		"named valid": func(c *endpointv3.ClusterLoadAssignment) { c.NamedEndpoints = map[string]*endpointv3.Endpoint{"a": {}} },
+		"named invalid": func(c *endpointv3.ClusterLoadAssignment) {
+			c.NamedEndpoints = map[string]*endpointv3.Endpoint{"a": {Address: &corev3.Address{Address: &corev3.Address_SocketAddress{
+				SocketAddress: &corev3.SocketAddress{Address: "10.0.0.1", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: 70000}}}}}}
+		},
+		"two bad things": func(c *endpointv3.ClusterLoadAssignment) { c.ClusterName = ""; c.Endpoints[0].Priority = 200 },
+	} {
+		cla := good()
+		mod(cla)
+		want, got := cla.ValidateAll(), validateCLAParts(cla)
+		if fmt.Sprint(want) != fmt.Sprint(got) {
+			t.Errorf("%s: ValidateAll %v, validateCLAParts %v", name, want, got)
+		}
+		if want == nil && (name != "valid" && name != "no endpoints" && name != "valid policy" && name != "named valid") {
+			t.Errorf("%s: the case is valid; it tests nothing", name)
+		}
 	}
 }

@@ -69,7 +69,8 @@ func TestTwoSurfaces(t *testing.T) {
 			t.Errorf("monitoring %s = %d", p, code)
 		}
 	}
-	for _, p := range []string{"/debug/proxies", "/debug/config_dump?proxy=x", "/federation/members", "/federation/keyring", "/ui", "/ui/state"} {
+	for _, p := range []string{"/debug/proxies", "/debug/config_dump?proxy=x", "/federation/members", "/federation/keyring", "/ui", "/ui/state",
+		"/debug/pprof/", "/debug/pprof/heap", "/debug/pprof/cmdline"} {
 		if code, _ := httpGet(t, mon+p); code != 404 {
 			t.Errorf("monitoring %s = %d, want 404 (admin only)", p, code)
 		}
@@ -86,6 +87,17 @@ func TestTwoSurfaces(t *testing.T) {
 		if code, _ := httpGet(t, admin+p); code != 200 {
 			t.Errorf("admin %s = %d", p, code)
 		}
+	}
+	// Go's profiles on the admin API (the monitoring port has none, above),
+	// not the command line.
+	if code, body := httpGet(t, admin+"/debug/pprof/heap?debug=1"); code != 200 || !strings.Contains(body, "heap profile:") {
+		t.Errorf("admin /debug/pprof/heap = %d %.80q", code, body)
+	}
+	if code, body := httpGet(t, admin+"/debug/pprof/goroutine?debug=1"); code != 200 || !strings.Contains(body, "goroutine profile:") {
+		t.Errorf("admin /debug/pprof/goroutine = %d %.80q", code, body)
+	}
+	if code, _ := httpGet(t, admin+"/debug/pprof/cmdline"); code != 404 {
+		t.Errorf("admin /debug/pprof/cmdline = %d, want 404 (arguments are not served)", code)
 	}
 	code, body := httpGet(t, admin+"/federation/members")
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "federation is not enabled on this daemon") {
@@ -162,6 +174,12 @@ func TestAdminExposedNeedsAuthentication(t *testing.T) {
 	if code, _ := do(t, client(""), http.MethodGet, url+"/ui/state"); code != http.StatusUnauthorized {
 		t.Errorf("no credentials, the topology page's state: %d, want 401", code)
 	}
+	if code, _ := do(t, client(""), http.MethodGet, url+"/debug/pprof/heap"); code != http.StatusUnauthorized {
+		t.Errorf("no credentials, a heap profile: %d, want 401", code)
+	}
+	if code, _ := do(t, client("/ns/default/sa/app"), http.MethodGet, url+"/debug/pprof/goroutine?debug=2"); code != http.StatusForbidden {
+		t.Errorf("SVID outside admin-allow, goroutine stacks: %d, want 403", code)
+	}
 	if code, _ := do(t, client(""), http.MethodPost, url+"/federation/keyring"); code != http.StatusUnauthorized {
 		t.Errorf("no credentials, install a key: %d, want 401", code)
 	}
@@ -174,7 +192,7 @@ func TestAdminExposedNeedsAuthentication(t *testing.T) {
 	if code, body := do(t, client("/ns/ops/sa/admin"), http.MethodDelete, url+"/federation/keyring"); code != http.StatusServiceUnavailable || !strings.Contains(body, "federation is not enabled") {
 		t.Errorf("allowed SVID, remove a key without gossip: %d %q", code, body)
 	}
-	for result, want := range map[string]float64{"unauthenticated": 3, "forbidden": 1, "allowed": 2, "local": 0} {
+	for result, want := range map[string]float64{"unauthenticated": 4, "forbidden": 2, "allowed": 2, "local": 0} {
 		if got := metrictest.Sum(t, d.reg, "meshgate_admin_requests_total", map[string]string{"result": result}); got != want {
 			t.Errorf("meshgate_admin_requests_total{result=%q} = %v, want %v", result, got, want)
 		}

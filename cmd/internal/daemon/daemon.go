@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -355,6 +356,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	mux.Handle("/ui", page)
 	mux.Handle("/ui/", page)
 	mux.Handle("/debug/gateways", d.gw.handler())
+	// Go's profiles, for whoever may use the admin API (as istiod serves
+	// them on its debug port); not the command line. net/http/pprof also
+	// registers on http.DefaultServeMux, which nothing here serves
+	// (TestTwoSurfaces: the monitoring port has none).
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	if h, ok := d.source.(adminHandlers); ok {
 		for pattern, handler := range h.AdminHandlers() {
 			mux.Handle(pattern, handler)

@@ -30,7 +30,7 @@
 //	gateway probes (gateways.go, package gwhealth): serve marks other networks' unreachable east-west gateways
 //	           (MeshState.Unreachable, left out by translate); a verdict change serves again; federation keeps a dead peer whose gateway answers;
 //	           the down set travels in the local record (publishLocal), the peers' reports show in /debug/gateways only
-//	admin API (admin-address, admin.go): /debug/ (+ /debug/clusters, /debug/sources, /debug/gateways), /federation/ (503 without gossip),
+//	admin API (admin-address, admin.go): /debug/ (+ /debug/clusters, /debug/sources, /debug/gateways, /debug/pprof/), /federation/ (503 without gossip),
 //	           /ui (cmd/internal/ui: the topology page; its state from ui.go: the mesh last served, members, proxies, rejections);
 //	           loopback or unix:PATH as is; off loopback only with admin-allow: TLS + xds/server/authn
 //	           (SVID or token, audience meshgate-admin) + allow-list, 401/403 counted, changes logged with the caller

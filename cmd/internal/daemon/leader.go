@@ -133,7 +133,11 @@ func (l *leadership) whileLeading(ctx context.Context, run func(context.Context)
 			if err != nil && ctx.Err() == nil {
 				return err
 			}
-			<-changed // run ended by itself: wait for the next term
+			select { // run ended by itself: wait for the next term
+			case <-changed:
+			case <-ctx.Done():
+				return nil
+			}
 		case <-ctx.Done():
 			cancel()
 			<-done
