@@ -71,7 +71,7 @@ func newDecoder(c *jsonCache) *decoder { return &decoder{cache: c, seen: map[obj
 
 // file decodes every document of one file.
 func (d *decoder) file(display, source string, data []byte) {
-	w := docDecoder{cache: d.cache, strs: newStrCache()}
+	w := docDecoder{cache: d.cache, strs: newStrCache(), scratch: &yscratch{}}
 	w.documents(display, source, splitDocuments(data))
 	d.apply(w.ops)
 }
@@ -89,7 +89,10 @@ func (d *decoder) apply(ops []func(*decoder)) {
 type docDecoder struct {
 	cache *jsonCache
 	strs  *strCache // shares repeated strings (nil: no sharing)
-	ops   []func(*decoder)
+	// scratch holds the parse buffers reused across documents; used only
+	// without a cache (a cached tree outlives its document).
+	scratch *yscratch
+	ops     []func(*decoder)
 	// tree is the document being decoded, when the fast YAML path read it:
 	// Kubernetes objects are decoded from it directly (decodeTree), and its
 	// JSON is written only when needed.
@@ -116,7 +119,11 @@ func (d *docDecoder) documents(display, source string, docs []document) {
 			// file alive per edited document)
 			data = bytes.Clone(data)
 		}
-		if tree, ok := fastYAML(data); ok {
+		scratch := d.scratch
+		if d.cache != nil {
+			scratch = nil
+		}
+		if tree, ok := scratch.parse(data); ok {
 			env := tree.envelope(d.strs)
 			d.cache.put(k, cached{tree: tree, env: env})
 			d.tree = tree
@@ -383,13 +390,10 @@ func (d *docDecoder) istio(loc location, ref model.Ref, kind string, js []byte) 
 		spec = []byte("{}")
 	}
 	decodeSpec := decodeSpec
-	if tree != nil { // the spec's value straight from the tree, not from its JSON
-		var value any = map[string]any{}
-		if n := tree.get("spec"); n != nil && !isNull(n) {
-			value = n.anyValue()
-		}
+	if tree != nil { // the spec straight from the tree, not from its JSON
+		n := tree.get("spec")
 		decodeSpec = func(ref model.Ref, _ []byte, msg proto.Message) []*model.FieldError {
-			return decodeSpecValue(ref, value, msg)
+			return decodeSpecTree(ref, n, msg)
 		}
 	}
 	var errs []*model.FieldError
