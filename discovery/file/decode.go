@@ -338,12 +338,15 @@ func (d *docDecoder) core(loc location, ref model.Ref, kind string, js []byte) {
 			d.add(loc, ref, &o.ObjectMeta, func(in *convert.Inputs) { in.Services = append(in.Services, &o) })
 		}
 	case "Pod":
-		var o corev1.Pod
-		if d.decodeK8s(loc, ref, js, &o) {
-			// the whole Pod is validated, the slim part kept (in place: no
-			// second Pod allocated); its strings come from d.strs
-			o = *convert.SlimPod(&o)
-			d.add(loc, ref, &o.ObjectMeta, func(in *convert.Inputs) { in.Pods = append(in.Pods, &o) })
+		// the whole Pod is validated (in the worker's scratch Pod, whose
+		// containers' room is reused), the slim part kept; its strings
+		// come from d.strs
+		o := d.scratch.pod()
+		ok := d.decodeK8s(loc, ref, js, o)
+		d.scratch.keepRoom(o)
+		if ok {
+			p := convert.SlimPod(o)
+			d.add(loc, ref, &p.ObjectMeta, func(in *convert.Inputs) { in.Pods = append(in.Pods, p) })
 		}
 	case "Namespace":
 		var o corev1.Namespace

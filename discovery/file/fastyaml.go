@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // fastYAMLToJSON converts one YAML document written in the common subset of
@@ -44,6 +46,27 @@ type yscratch struct {
 	lines []yline
 	slab  []ynode
 	root  ynode
+	// a Pod to decode into (only its slim part is kept: convert.SlimPod)
+	// and the room of its containers, reused
+	scratchPod corev1.Pod
+	containers []corev1.Container
+}
+
+// pod returns the scratch Pod, zero but for the room of its containers
+// (a new Pod without a scratch).
+func (s *yscratch) pod() *corev1.Pod {
+	if s == nil {
+		return &corev1.Pod{}
+	}
+	s.scratchPod = corev1.Pod{Spec: corev1.PodSpec{Containers: s.containers[:0]}}
+	return &s.scratchPod
+}
+
+// keepRoom keeps the room of p's containers for the next pod.
+func (s *yscratch) keepRoom(p *corev1.Pod) {
+	if s != nil && cap(p.Spec.Containers) > cap(s.containers) {
+		s.containers = p.Spec.Containers[:0]
+	}
 }
 
 // parse is fastYAML; with s non-nil, the tree is valid only until the next

@@ -20,6 +20,7 @@ import (
 	strictjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshgate/meshgate/discovery/convert"
 	"github.com/meshgate/meshgate/discovery/model"
 	"github.com/meshgate/meshgate/test/bench/world"
 )
@@ -257,4 +258,44 @@ func FuzzFastYAML(f *testing.F) {
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		checkFastYAML(t, "fuzz", doc)
 	})
+}
+
+// TestScratchPod: Pods decoded one after another in a worker's scratch Pod
+// (its containers' room reused) are kept as SlimPod of each Pod decoded on
+// its own, a broken one in between included.
+func TestScratchPod(t *testing.T) {
+	pods := []string{
+		"metadata: {name: a, labels: {app: a}}\nspec:\n  containers: [{name: c1, image: i1}, {name: c2, image: i2}, {name: c3, image: i3, ports: [{containerPort: 80}]}]\nstatus: {podIP: 10.0.0.1, podIPs: [{ip: 10.0.0.1}], phase: Running}",
+		"metadata: {name: b}\nspec:\n  serviceAccountName: sa\n  containers: [{name: c1}]\nstatus: {podIP: 10.0.0.2}",
+		"metadata: {name: broken}\nspec:\n  containers: [{name: c1, imagee: x}]",
+		"metadata: {name: c, namespace: n2}\nspec: {nodeName: node1}\nstatus: {podIPs: [{ip: 10.0.0.3}, {ip: fd00::3}]}",
+		"metadata: {name: d, labels: {x: z}}\nspec:\n  containers: [{name: c1, image: i1}, {name: c2, image: i2}]\nstatus: {podIP: 10.0.0.4}",
+		"metadata: {name: e}\nspec:\n  containers: []",
+	}
+	var file []byte
+	var want []*corev1.Pod
+	for _, p := range pods {
+		doc := "apiVersion: v1\nkind: Pod\n" + p + "\n"
+		file = append(file, doc+"---\n"...)
+		js, err := yaml.YAMLToJSONStrict([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var o corev1.Pod
+		if errs, err := strictjson.UnmarshalStrict(js, &o); err != nil || len(errs) > 0 {
+			continue
+		}
+		if o.Namespace == "" {
+			o.Namespace = "default"
+		}
+		want = append(want, convert.SlimPod(&o))
+	}
+	d := newDecoder(nil)
+	d.file("pods.yaml", "pods.yaml", file)
+	if len(d.errs) != 1 {
+		t.Errorf("errors %v, want the broken pod's", d.errs)
+	}
+	if !reflect.DeepEqual(d.in.Pods, want) {
+		t.Errorf("pods\n%+v\nwant\n%+v", d.in.Pods, want)
+	}
 }

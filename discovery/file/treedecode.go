@@ -145,7 +145,17 @@ func (c *strCache) setValue(n *ynode, v reflect.Value) bool {
 		if n.kind != ySeq || v.Type().Elem().Kind() == reflect.Uint8 {
 			return false
 		}
-		s := reflect.MakeSlice(v.Type(), len(n.values), len(n.values))
+		var s reflect.Value
+		if !v.IsNil() && v.Len() == 0 && v.Cap() >= len(n.values) {
+			// a scratch object's room (yscratch.pod; a new object's
+			// slices are nil): the same values as in a new slice
+			s = v.Slice(0, len(n.values))
+			for i := range n.values {
+				s.Index(i).SetZero()
+			}
+		} else {
+			s = reflect.MakeSlice(v.Type(), len(n.values), len(n.values))
+		}
 		for i := range n.values {
 			if !c.setValue(&n.values[i], s.Index(i)) {
 				return false
