@@ -339,14 +339,15 @@ func (d *docDecoder) core(loc location, ref model.Ref, kind string, js []byte) {
 		}
 	case "Pod":
 		// the whole Pod is validated (in the worker's scratch Pod, whose
-		// containers' room is reused), the slim part kept; its strings
-		// come from d.strs
+		// containers' room is reused), what the converter reads kept
+		// (convert.PodInfo, a fraction of a Pod); its strings come from
+		// d.strs
 		o := d.scratch.pod()
 		ok := d.decodeK8s(loc, ref, js, o)
 		d.scratch.keepRoom(o)
 		if ok {
-			p := convert.SlimPod(o)
-			d.add(loc, ref, &p.ObjectMeta, func(in *convert.Inputs) { in.Pods = append(in.Pods, p) })
+			p := convert.PodInfoOf(o)
+			d.add(loc, ref, &p.ObjectMeta, func(in *convert.Inputs) { in.PodInfos = append(in.PodInfos, p) })
 		}
 	case "Namespace":
 		var o corev1.Namespace

@@ -262,7 +262,7 @@ func FuzzFastYAML(f *testing.F) {
 
 // TestScratchPod: Pods decoded one after another in a worker's scratch Pod
 // (its containers' room reused) are kept as SlimPod of each Pod decoded on
-// its own, a broken one in between included.
+// its own (convert.PodInfoOf), a broken one in between included.
 func TestScratchPod(t *testing.T) {
 	pods := []string{
 		"metadata: {name: a, labels: {app: a}}\nspec:\n  containers: [{name: c1, image: i1}, {name: c2, image: i2}, {name: c3, image: i3, ports: [{containerPort: 80}]}]\nstatus: {podIP: 10.0.0.1, podIPs: [{ip: 10.0.0.1}], phase: Running}",
@@ -273,7 +273,7 @@ func TestScratchPod(t *testing.T) {
 		"metadata: {name: e}\nspec:\n  containers: []",
 	}
 	var file []byte
-	var want []*corev1.Pod
+	var want []*convert.PodInfo
 	for _, p := range pods {
 		doc := "apiVersion: v1\nkind: Pod\n" + p + "\n"
 		file = append(file, doc+"---\n"...)
@@ -288,14 +288,14 @@ func TestScratchPod(t *testing.T) {
 		if o.Namespace == "" {
 			o.Namespace = "default"
 		}
-		want = append(want, convert.SlimPod(&o))
+		want = append(want, convert.PodInfoOf(&o))
 	}
 	d := newDecoder(nil)
 	d.file("pods.yaml", "pods.yaml", file)
 	if len(d.errs) != 1 {
 		t.Errorf("errors %v, want the broken pod's", d.errs)
 	}
-	if !reflect.DeepEqual(d.in.Pods, want) {
-		t.Errorf("pods\n%+v\nwant\n%+v", d.in.Pods, want)
+	if !reflect.DeepEqual(d.in.PodInfos, want) {
+		t.Errorf("pods\n%+v\nwant\n%+v", d.in.PodInfos, want)
 	}
 }
