@@ -386,7 +386,22 @@ func (d *docDecoder) istio(loc location, ref model.Ref, kind string, js []byte) 
 		Status            json.RawMessage `json:"status"`
 	}
 	tree := d.tree
-	if !d.decodeK8s(loc, ref, js, &env) {
+	if tree != nil {
+		// the envelope decoded without spec and status: the spec is read
+		// from the tree below, and their json.RawMessages (which take any
+		// value) would only be written for nothing
+		var buf [8]ynode
+		top := ynode{kind: yMap, values: buf[:0]}
+		for _, v := range tree.values {
+			if k := string(v.key); k != "spec" && k != "status" {
+				top.values = append(top.values, v)
+			}
+		}
+		d.tree = &top
+	}
+	ok := d.decodeK8s(loc, ref, js, &env)
+	d.tree = tree
+	if !ok {
 		return
 	}
 	spec := env.Spec
