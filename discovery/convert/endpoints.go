@@ -354,8 +354,9 @@ func podInfo(p *corev1.Pod) PodInfo {
 
 // SlimPod is the part of a Pod that Cluster reads (name, labels, service
 // account, node, phase and IPs) plus what an informer's cache needs (UID,
-// resource version, deletion time): the sources keep this copy, not the
-// whole Pod, so that large clusters and inputs cost less memory.
+// resource version, deletion time): the Kubernetes source keeps this copy
+// in its informer cache, not the whole Pod, so that large clusters cost
+// less memory (the file source keeps a PodInfo).
 func SlimPod(p *corev1.Pod) *corev1.Pod {
 	return &corev1.Pod{
 		TypeMeta: p.TypeMeta,

@@ -46,7 +46,7 @@ type yscratch struct {
 	lines []yline
 	slab  []ynode
 	root  ynode
-	// a Pod to decode into (only its slim part is kept: convert.SlimPod)
+	// a Pod to decode into (only its convert.PodInfo is kept)
 	// and the room of its containers, reused
 	scratchPod corev1.Pod
 	containers []corev1.Container
