@@ -603,14 +603,21 @@ func maybeInt(s []byte) bool {
 }
 
 // maybeFloat reports whether s has only characters yamlStyleFloat may
-// match (the regular expression is slow to say no).
+// match, and at most one dot and one exponent (the regular expression is
+// slow to say no, as to an address such as 10.0.0.1).
 func maybeFloat(s []byte) bool {
+	dots, exps := 0, 0
 	for _, c := range s {
-		if !(c >= '0' && c <= '9' || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-') {
+		switch {
+		case c == '.':
+			dots++
+		case c == 'e' || c == 'E':
+			exps++
+		case !(c >= '0' && c <= '9' || c == '+' || c == '-'):
 			return false
 		}
 	}
-	return true
+	return dots <= 1 && exps <= 1
 }
 
 // yamlStyleFloat is go-yaml v2's.

@@ -195,7 +195,7 @@ func TestFastYAMLDeclines(t *testing.T) {
 		"a: &x 1\nb: *x", "a: !!str 1", "a: |\n  x", "a: >\n  x", "a: b\n  c", "a: b: c",
 		"a: 1\na: 2", "a: {b: 1, b: 2}", "a:\n\tb: 1", "- a", "a: \"x\\ny\"", "a: [1, 2", "a: {b: 1",
 		"y: 1", "1: a", "a: [b: c]", "? a\n: b", "a: b #c\n  d: 1", "a: -1.5", "<<: {a: 1}",
-		"a: [a, , b]", "a: 'x",
+		"a: [a, , b]", "a: 'x", "a: 1.5e3", "a: -.5", "a: +1.", "a: 09",
 	} {
 		if _, _, ok := fastYAMLToJSON([]byte(doc)); ok {
 			t.Errorf("fast path took %q", doc)
@@ -205,6 +205,7 @@ func TestFastYAMLDeclines(t *testing.T) {
 		"a: 1", "a: -3", "a: x y # c", "a: [1, b, \"c\"]", "a: {b: 1, c: [d]}", "a:\n- 1\n- b: 2\n  c: 3",
 		"a: 10.0.0.1", "a: 'it''s'", "a: ~", "a:\nb: null", "a: \"<&>\"", "a: image:1.0", "a:\n  - - x\n    - z",
 		"'a b': 1", "a: true", "a: []", "a: {}", "a: 0755", "a: 0x1f", "a: 7d4b9c", "a: 1_000", "a: 0b11", "a: 18446744073709551615",
+		"a: 1.2.3", "a: 2e1e1", "a: 10.96.0.0", "a: 0xfg", "a: -0o17", "a: +12",
 	} {
 		if !checkFastYAML(t, "inline", []byte(doc)) {
 			t.Errorf("fast path declined %q", strings.ReplaceAll(doc, "\n", `\n`))
