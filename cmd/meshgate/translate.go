@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -112,6 +113,12 @@ func runTranslate(stdin io.Reader, stdout, stderr io.Writer, f *translateFlags) 
 		}
 	}
 	ph.done("loaded the input", "services", services, "endpoints", endpoints)
+	// The input's decoded objects are garbage now, but the heap's goal
+	// still counts them (twice the heap live at the last collection, during
+	// the load): one collection here makes the translation's heap follow
+	// the mesh instead (53 MB input: peak RSS 531–602 → 422–473 MB, for one
+	// mark of the mesh, some 76 MB live).
+	runtime.GC()
 	ph.begin("translating")
 	res, err := translate.Translate(mesh, proxy, opts)
 	if err != nil {

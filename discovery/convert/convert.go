@@ -21,9 +21,12 @@ const DefaultNamespace = "default"
 // (networking.istio.io/v1, v1beta1, v1alpha3) share the v1 client types: their
 // specs are the same istio.io/api Go types. Nil entries are ignored.
 type Inputs struct {
-	Namespaces     []*corev1.Namespace
-	Services       []*corev1.Service
-	Pods           []*corev1.Pod
+	Namespaces []*corev1.Namespace
+	Services   []*corev1.Service
+	Pods       []*corev1.Pod
+	// PodInfos are Pods as the file source keeps them (PodInfoOf): read
+	// as Pods are.
+	PodInfos       []*PodInfo
 	Endpoints      []*corev1.Endpoints
 	EndpointSlices []*discoveryv1.EndpointSlice
 	Secrets        []*corev1.Secret

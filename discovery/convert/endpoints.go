@@ -34,8 +34,8 @@ type endpointIndex struct {
 	network         string
 	namespaceLabels map[string]map[string]string
 	nodes           map[string]model.Locality
-	pods            map[string]*corev1.Pod   // namespace/name
-	podsByIP        map[string][]*corev1.Pod // running pods only
+	pods            map[string]*PodInfo   // namespace/name
+	podsByIP        map[string][]*PodInfo // running pods only
 	slices          map[string][]*discoveryv1.EndpointSlice
 	endpoints       map[string]*corev1.Endpoints
 }
@@ -52,21 +52,31 @@ func newEndpointIndex(in Inputs, network string, nsLabels map[string]map[string]
 		network:         network,
 		namespaceLabels: nsLabels,
 		nodes:           map[string]model.Locality{},
-		pods:            map[string]*corev1.Pod{},
-		podsByIP:        map[string][]*corev1.Pod{},
+		pods:            map[string]*PodInfo{},
+		podsByIP:        map[string][]*PodInfo{},
 		slices:          map[string][]*discoveryv1.EndpointSlice{},
 		endpoints:       map[string]*corev1.Endpoints{},
 	}
-	for _, p := range in.Pods {
-		if p == nil {
-			continue
+	infos := make([]PodInfo, len(in.Pods)) // one allocation for the Pods' infos
+	pods := make([]*PodInfo, 0, len(in.Pods)+len(in.PodInfos))
+	for i, p := range in.Pods {
+		if p != nil {
+			infos[i] = podInfo(p)
+			pods = append(pods, &infos[i])
 		}
+	}
+	for _, p := range in.PodInfos {
+		if p != nil {
+			pods = append(pods, p)
+		}
+	}
+	for _, p := range pods {
 		x.pods[nsName(p.Namespace, p.Name)] = p
-		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		if p.Phase == corev1.PodSucceeded || p.Phase == corev1.PodFailed {
 			continue // its IP may already belong to another pod
 		}
-		ips := []string{p.Status.PodIP}
-		for _, ip := range p.Status.PodIPs {
+		ips := []string{p.PodIP}
+		for _, ip := range p.PodIPs {
 			ips = append(ips, ip.IP)
 		}
 		slices.Sort(ips)
@@ -163,7 +173,7 @@ func (b *endpointBuilder) addEndpoints(e *corev1.Endpoints) {
 
 // add records one address; an address seen before (in another slice) only
 // gains the ports it did not have.
-func (b *endpointBuilder) add(addr string, ports []model.EndpointPort, ready bool, pod *corev1.Pod, zone, node string) {
+func (b *endpointBuilder) add(addr string, ports []model.EndpointPort, ready bool, pod *PodInfo, zone, node string) {
 	if addr == "" {
 		return
 	}
@@ -188,20 +198,20 @@ func (b *endpointBuilder) add(addr string, ports []model.EndpointPort, ready boo
 			// them, and a large mesh has tens of thousands of endpoints
 			ep.Labels = labels
 		}
-		ep.ServiceAccount = pod.Spec.ServiceAccountName
+		ep.ServiceAccount = pod.ServiceAccountName
 		if ep.ServiceAccount == "" {
 			ep.ServiceAccount = "default" // what the API server fills in
 		}
 		if ep.NodeName == "" {
-			ep.NodeName = pod.Spec.NodeName
+			ep.NodeName = pod.NodeName
 		}
 	}
 	if labels[model.LabelTLSMode] == model.TLSModeIstio {
 		ep.TLSMode = model.TLSModeIstio
 	}
 	onNode := ep.NodeName
-	if pod != nil && pod.Spec.NodeName != "" {
-		onNode = pod.Spec.NodeName // istiod reads the pod's node
+	if pod != nil && pod.NodeName != "" {
+		onNode = pod.NodeName // istiod reads the pod's node
 	}
 	ep.Locality = b.x.locality(labels, zone, onNode)
 	ep.Network = b.x.networkOf(labels, podNS)
@@ -211,7 +221,7 @@ func (b *endpointBuilder) add(addr string, ports []model.EndpointPort, ready boo
 
 // pod finds the pod behind an endpoint address: by targetRef, else by IP. An
 // IP shared by several pods (host network) names none of them.
-func (x *endpointIndex) pod(ref *corev1.ObjectReference, ip, svcNamespace string) *corev1.Pod {
+func (x *endpointIndex) pod(ref *corev1.ObjectReference, ip, svcNamespace string) *PodInfo {
 	if ref != nil && (ref.Kind == "" || ref.Kind == "Pod") && ref.Name != "" {
 		ns := ref.Namespace
 		if ns == "" {
@@ -223,7 +233,7 @@ func (x *endpointIndex) pod(ref *corev1.ObjectReference, ip, svcNamespace string
 	}
 	cands := x.podsByIP[ip]
 	if len(cands) > 1 {
-		var same []*corev1.Pod
+		var same []*PodInfo
 		for _, p := range cands {
 			if p.Namespace == svcNamespace || (p.Namespace == "" && svcNamespace == DefaultNamespace) {
 				same = append(same, p)
@@ -316,10 +326,37 @@ func deref[T any](p *T) T {
 	return *p
 }
 
+// PodInfo is what Cluster reads of a Pod (SlimPod's part), in a fraction
+// of a corev1.Pod's memory: how the file source keeps its Pods.
+type PodInfo struct {
+	metav1.ObjectMeta  // name, namespace, labels, UID, resource version, deletion time
+	ServiceAccountName string
+	NodeName           string
+	Phase              corev1.PodPhase
+	PodIP              string
+	PodIPs             []corev1.PodIP
+}
+
+// PodInfoOf is the part of p that Cluster reads, as SlimPod keeps it.
+func PodInfoOf(p *corev1.Pod) *PodInfo {
+	i := podInfo(p)
+	return &i
+}
+
+func podInfo(p *corev1.Pod) PodInfo {
+	return PodInfo{
+		ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, UID: p.UID, ResourceVersion: p.ResourceVersion,
+			Labels: p.Labels, DeletionTimestamp: p.DeletionTimestamp},
+		ServiceAccountName: p.Spec.ServiceAccountName, NodeName: p.Spec.NodeName,
+		Phase: p.Status.Phase, PodIP: p.Status.PodIP, PodIPs: p.Status.PodIPs,
+	}
+}
+
 // SlimPod is the part of a Pod that Cluster reads (name, labels, service
 // account, node, phase and IPs) plus what an informer's cache needs (UID,
-// resource version, deletion time): the sources keep this copy, not the
-// whole Pod, so that large clusters and inputs cost less memory.
+// resource version, deletion time): the Kubernetes source keeps this copy
+// in its informer cache, not the whole Pod, so that large clusters cost
+// less memory (the file source keeps a PodInfo).
 func SlimPod(p *corev1.Pod) *corev1.Pod {
 	return &corev1.Pod{
 		TypeMeta: p.TypeMeta,

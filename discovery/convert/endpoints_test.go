@@ -35,18 +35,33 @@ func podRef(name, ns string) *corev1.ObjectReference {
 
 var httpSlicePort = []discoveryv1.EndpointPort{{Name: ptr("http"), Port: ptr(int32(8080))}}
 
-// endpointsOf converts in and returns the endpoints of ns/name.
+// endpointsOf converts in and returns the endpoints of ns/name. The same
+// Pods given as PodInfos (as the file source keeps them) must give the same.
 func endpointsOf(t *testing.T, in Inputs, opts Options, ns, name string) []model.Endpoint {
 	t.Helper()
-	c, errs := Cluster(in, opts)
-	if len(errs) > 0 {
-		t.Fatalf("errors: %v", errs)
+	get := func(in Inputs) []model.Endpoint {
+		c, errs := Cluster(in, opts)
+		if len(errs) > 0 {
+			t.Fatalf("errors: %v", errs)
+		}
+		s := c.Service(name + "." + ns + ".svc.cluster.local")
+		if s == nil {
+			t.Fatalf("service %s/%s missing", ns, name)
+		}
+		return s.Endpoints
 	}
-	s := c.Service(name + "." + ns + ".svc.cluster.local")
-	if s == nil {
-		t.Fatalf("service %s/%s missing", ns, name)
+	eps := get(in)
+	if len(in.Pods) > 0 {
+		infos := in
+		infos.Pods, infos.PodInfos = nil, nil
+		for _, p := range in.Pods {
+			infos.PodInfos = append(infos.PodInfos, PodInfoOf(p))
+		}
+		if got := get(infos); !reflect.DeepEqual(got, eps) {
+			t.Errorf("from PodInfos:\n%+v\nfrom Pods:\n%+v", got, eps)
+		}
 	}
-	return s.Endpoints
+	return eps
 }
 
 func TestEndpointsFromSlices(t *testing.T) {

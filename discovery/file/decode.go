@@ -71,7 +71,7 @@ func newDecoder(c *jsonCache) *decoder { return &decoder{cache: c, seen: map[obj
 
 // file decodes every document of one file.
 func (d *decoder) file(display, source string, data []byte) {
-	w := docDecoder{cache: d.cache, strs: newStrCache()}
+	w := docDecoder{cache: d.cache, strs: newStrCache(), scratch: &yscratch{}}
 	w.documents(display, source, splitDocuments(data))
 	d.apply(w.ops)
 }
@@ -89,7 +89,10 @@ func (d *decoder) apply(ops []func(*decoder)) {
 type docDecoder struct {
 	cache *jsonCache
 	strs  *strCache // shares repeated strings (nil: no sharing)
-	ops   []func(*decoder)
+	// scratch holds the parse buffers reused across documents; used only
+	// without a cache (a cached tree outlives its document).
+	scratch *yscratch
+	ops     []func(*decoder)
 	// tree is the document being decoded, when the fast YAML path read it:
 	// Kubernetes objects are decoded from it directly (decodeTree), and its
 	// JSON is written only when needed.
@@ -116,7 +119,11 @@ func (d *docDecoder) documents(display, source string, docs []document) {
 			// file alive per edited document)
 			data = bytes.Clone(data)
 		}
-		if tree, ok := fastYAML(data); ok {
+		scratch := d.scratch
+		if d.cache != nil {
+			scratch = nil
+		}
+		if tree, ok := scratch.parse(data); ok {
 			env := tree.envelope(d.strs)
 			d.cache.put(k, cached{tree: tree, env: env})
 			d.tree = tree
@@ -331,12 +338,16 @@ func (d *docDecoder) core(loc location, ref model.Ref, kind string, js []byte) {
 			d.add(loc, ref, &o.ObjectMeta, func(in *convert.Inputs) { in.Services = append(in.Services, &o) })
 		}
 	case "Pod":
-		var o corev1.Pod
-		if d.decodeK8s(loc, ref, js, &o) {
-			// the whole Pod is validated, the slim part kept (in place: no
-			// second Pod allocated); its strings come from d.strs
-			o = *convert.SlimPod(&o)
-			d.add(loc, ref, &o.ObjectMeta, func(in *convert.Inputs) { in.Pods = append(in.Pods, &o) })
+		// the whole Pod is validated (in the worker's scratch Pod, whose
+		// containers' room is reused), what the converter reads kept
+		// (convert.PodInfo, a fraction of a Pod); its strings come from
+		// d.strs
+		o := d.scratch.pod()
+		ok := d.decodeK8s(loc, ref, js, o)
+		d.scratch.keepRoom(o)
+		if ok {
+			p := convert.PodInfoOf(o)
+			d.add(loc, ref, &p.ObjectMeta, func(in *convert.Inputs) { in.PodInfos = append(in.PodInfos, p) })
 		}
 	case "Namespace":
 		var o corev1.Namespace
@@ -375,7 +386,22 @@ func (d *docDecoder) istio(loc location, ref model.Ref, kind string, js []byte) 
 		Status            json.RawMessage `json:"status"`
 	}
 	tree := d.tree
-	if !d.decodeK8s(loc, ref, js, &env) {
+	if tree != nil {
+		// the envelope decoded without spec and status: the spec is read
+		// from the tree below, and their json.RawMessages (which take any
+		// value) would only be written for nothing
+		var buf [8]ynode
+		top := ynode{kind: yMap, values: buf[:0]}
+		for _, v := range tree.values {
+			if k := string(v.key); k != "spec" && k != "status" {
+				top.values = append(top.values, v)
+			}
+		}
+		d.tree = &top
+	}
+	ok := d.decodeK8s(loc, ref, js, &env)
+	d.tree = tree
+	if !ok {
 		return
 	}
 	spec := env.Spec
@@ -383,13 +409,10 @@ func (d *docDecoder) istio(loc location, ref model.Ref, kind string, js []byte) 
 		spec = []byte("{}")
 	}
 	decodeSpec := decodeSpec
-	if tree != nil { // the spec's value straight from the tree, not from its JSON
-		var value any = map[string]any{}
-		if n := tree.get("spec"); n != nil && !isNull(n) {
-			value = n.anyValue()
-		}
+	if tree != nil { // the spec straight from the tree, not from its JSON
+		n := tree.get("spec")
 		decodeSpec = func(ref model.Ref, _ []byte, msg proto.Message) []*model.FieldError {
-			return decodeSpecValue(ref, value, msg)
+			return decodeSpecTree(ref, n, msg)
 		}
 	}
 	var errs []*model.FieldError

@@ -39,8 +39,11 @@
 // and anything wrong, takes the full path (YAML → JSON → strict decode),
 // so results and error messages are the same either way. Documents are
 // slices of their file's bytes; the strings a load repeats (namespaces,
-// labels, kinds) are shared by each decoding worker's string cache. Pods
-// are kept slim (convert.SlimPod). A load that
+// labels, kinds) are shared by each decoding worker's string cache. Each
+// worker reuses its parse buffers from one document to the next (when no
+// document cache keeps the trees), and validates Pods in a scratch Pod:
+// they are kept as convert.PodInfo, what the converter reads. Istio specs
+// are written for protojson straight from the tree. A load that
 // takes longer than ProgressAfter logs its progress (LoadWith, Watch).
 //
 // A directory holds one cluster, unless it holds a mesh.yaml naming one path

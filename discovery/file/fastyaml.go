@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // fastYAMLToJSON converts one YAML document written in the common subset of
@@ -35,22 +37,77 @@ func fastYAMLToJSON(doc []byte) (js []byte, env *envelope, ok bool) {
 
 // fastYAML parses doc (see fastYAMLToJSON) into a tree whose bytes point
 // into doc.
-func fastYAML(doc []byte) (*ynode, bool) {
+func fastYAML(doc []byte) (*ynode, bool) { return (*yscratch)(nil).parse(doc) }
+
+// yscratch is a decoding worker's parse buffers (its lines and tree nodes),
+// reused from one document to the next when no tree outlives its document
+// (a load without a document cache): most of what parsing allocated.
+type yscratch struct {
+	lines []yline
+	slab  []ynode
+	root  ynode
+	// a Pod to decode into (only its convert.PodInfo is kept)
+	// and the room of its containers, reused
+	scratchPod corev1.Pod
+	containers []corev1.Container
+}
+
+// pod returns the scratch Pod, zero but for the room of its containers
+// (a new Pod without a scratch).
+func (s *yscratch) pod() *corev1.Pod {
+	if s == nil {
+		return &corev1.Pod{}
+	}
+	s.scratchPod = corev1.Pod{Spec: corev1.PodSpec{Containers: s.containers[:0]}}
+	return &s.scratchPod
+}
+
+// keepRoom keeps the room of p's containers for the next pod.
+func (s *yscratch) keepRoom(p *corev1.Pod) {
+	if s != nil && cap(p.Spec.Containers) > cap(s.containers) {
+		s.containers = p.Spec.Containers[:0]
+	}
+}
+
+// parse is fastYAML; with s non-nil, the tree is valid only until the next
+// parse.
+func (s *yscratch) parse(doc []byte) (*ynode, bool) {
 	for i, c := range doc { // tabs, control characters, lone CRs and non-ASCII: the full parser
 		if (c < 0x20 && c != '\n' && c != '\r') || c >= 0x7f || (c == '\r' && (i+1 == len(doc) || doc[i+1] != '\n')) {
 			return nil, false
 		}
 	}
-	p := yparser{lines: splitLines(doc)}
+	var lines []yline
+	if s != nil {
+		lines = s.lines[:0]
+	}
+	p := yparser{lines: splitLines(lines, doc)}
 	if len(p.lines) == 0 || p.lines[0].indent != 0 {
 		return nil, false
 	}
 	// a block node per line at most (a "- key: v" line may start two):
 	// the block collections' values are carved from one allocation
-	p.slab = make([]ynode, len(p.lines)+len(p.lines)/4)
+	n := len(p.lines) + len(p.lines)/4
+	switch {
+	case s == nil:
+		p.slab = make([]ynode, n)
+	case cap(s.slab) >= n:
+		// not cleared: every node is written whole before it is read
+		p.slab = s.slab[:n]
+	default:
+		s.slab = make([]ynode, max(n, 2*cap(s.slab)))
+		p.slab = s.slab[:n]
+	}
 	root := p.block(0)
+	if s != nil {
+		s.lines = p.lines
+	}
 	if p.bad || p.i != len(p.lines) || root.kind != yMap {
 		return nil, false
+	}
+	if s != nil {
+		s.root = root
+		return &s.root, true
 	}
 	return &root, true
 }
@@ -60,9 +117,12 @@ type yline struct {
 	text   []byte // without indentation and line end; never empty
 }
 
-// splitLines drops blank and comment-only lines.
-func splitLines(doc []byte) []yline {
-	lines := make([]yline, 0, bytes.Count(doc, []byte{'\n'})+1)
+// splitLines appends doc's lines to lines (reusing its room), dropping
+// blank and comment-only lines.
+func splitLines(lines []yline, doc []byte) []yline {
+	if n := bytes.Count(doc, []byte{'\n'}) + 1; cap(lines) < n {
+		lines = make([]yline, 0, max(n, 2*cap(lines)))
+	}
 	for len(doc) > 0 {
 		line := doc
 		if i := bytes.IndexByte(doc, '\n'); i >= 0 {
@@ -498,7 +558,7 @@ func numberOrString(s []byte) (ynode, bool) {
 	if bytes.IndexByte(s, '_') >= 0 {
 		plain = bytes.ReplaceAll(s, []byte("_"), nil)
 	}
-	if maybeInt(plain) { // else strconv would fail, allocating its error
+	if maybeInt(plain) { // else strconv would fail, allocating its errors
 		if v, err := strconv.ParseInt(string(plain), 0, 64); err == nil {
 			return ynode{kind: yScalar, raw: strconv.AppendInt(nil, v, 10)}, true
 		}
@@ -506,25 +566,58 @@ func numberOrString(s []byte) (ynode, bool) {
 			return ynode{kind: yScalar, raw: strconv.AppendUint(nil, v, 10)}, true
 		}
 	}
-	if yamlStyleFloat.Match(plain) || bytes.HasPrefix(plain, []byte("0b")) || bytes.HasPrefix(plain, []byte("-0b")) {
+	if maybeFloat(plain) && yamlStyleFloat.Match(plain) || bytes.HasPrefix(plain, []byte("0b")) || bytes.HasPrefix(plain, []byte("-0b")) {
 		return ynode{}, false
 	}
 	return strNode(s), true
 }
 
-// maybeInt reports whether s has only characters strconv.ParseInt (base 0)
-// may accept: a sign, digits, hex digits and base prefixes. An address
-// such as 10.0.0.1 has not.
+// maybeInt reports whether strconv.ParseInt or ParseUint (base 0, no
+// underscores) may accept s: an optional sign, then a base prefix (0x, 0o,
+// 0b, or a leading 0 for octal) and digits of that base, or decimal
+// digits. An address such as 10.0.0.1 or a hash such as 7d4b9c is not
+// (strconv would allocate two errors to say so).
 func maybeInt(s []byte) bool {
+	if len(s) > 0 && (s[0] == '+' || s[0] == '-') {
+		s = s[1:]
+	}
+	digits := func(s []byte, max byte, hex bool) bool {
+		for _, c := range s {
+			if !(c >= '0' && c <= max || hex && (c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F')) {
+				return false
+			}
+		}
+		return len(s) > 0
+	}
+	switch {
+	case len(s) >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X'):
+		return digits(s[2:], '9', true)
+	case len(s) >= 2 && s[0] == '0' && (s[1] == 'o' || s[1] == 'O'):
+		return digits(s[2:], '7', false)
+	case len(s) >= 2 && s[0] == '0' && (s[1] == 'b' || s[1] == 'B'):
+		return digits(s[2:], '1', false)
+	case len(s) >= 2 && s[0] == '0':
+		return digits(s[1:], '7', false)
+	}
+	return digits(s, '9', false)
+}
+
+// maybeFloat reports whether s has only characters yamlStyleFloat may
+// match, and at most one dot and one exponent (the regular expression is
+// slow to say no, as to an address such as 10.0.0.1).
+func maybeFloat(s []byte) bool {
+	dots, exps := 0, 0
 	for _, c := range s {
 		switch {
-		case c >= '0' && c <= '9', c >= 'a' && c <= 'f', c >= 'A' && c <= 'F',
-			c == 'x', c == 'X', c == 'o', c == 'O', c == '+', c == '-':
-		default:
+		case c == '.':
+			dots++
+		case c == 'e' || c == 'E':
+			exps++
+		case !(c >= '0' && c <= '9' || c == '+' || c == '-'):
 			return false
 		}
 	}
-	return true
+	return dots <= 1 && exps <= 1
 }
 
 // yamlStyleFloat is go-yaml v2's.

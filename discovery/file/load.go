@@ -299,9 +299,9 @@ func (d *decoder) readFiles(files []inputFile, fc *fileCache, prog *progress) (r
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			strs := newStrCache() // one per worker: no locking
+			strs, scratch := newStrCache(), &yscratch{} // one per worker: no locking
 			for j := range work {
-				w := docDecoder{cache: d.cache, strs: strs}
+				w := docDecoder{cache: d.cache, strs: strs, scratch: scratch}
 				if j.noDocCache {
 					w.cache = nil
 				}

@@ -49,10 +49,138 @@ func decodeSpecValue(ref model.Ref, tree any, msg proto.Message) []*model.FieldE
 	if err != nil {
 		return []*model.FieldError{model.Errorf(ref, "spec", "%v", err)}
 	}
+	return unmarshalSpec(ref, norm, msg)
+}
+
+// unmarshalSpec decodes the walked spec's JSON into msg.
+func unmarshalSpec(ref model.Ref, norm []byte, msg proto.Message) []*model.FieldError {
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: false}).Unmarshal(norm, msg); err != nil {
 		return []*model.FieldError{model.Errorf(ref, "spec", "%s", protoErrPrefix.ReplaceAllString(err.Error(), ""))}
 	}
 	return nil
+}
+
+// decodeSpecTree is decodeSpecValue of the spec n (nil: none) read by the
+// fast YAML path. The JSON protojson reads is written straight from the
+// tree, as json.Marshal would write the walked value of n.anyValue(),
+// unless the walker has something to report (an unknown field, a bad
+// duration) or n is no mapping: then it takes decodeSpecValue, which says
+// what.
+func decodeSpecTree(ref model.Ref, n *ynode, msg proto.Message) []*model.FieldError {
+	if n == nil || isNull(n) {
+		return unmarshalSpec(ref, []byte("{}"), msg)
+	}
+	if n.kind != yMap { // the walker says it must be an object
+		return decodeSpecValue(ref, n.anyValue(), msg)
+	}
+	if norm, ok := appendSpecMessage(nil, msg.ProtoReflect().Descriptor(), n); ok {
+		return unmarshalSpec(ref, norm, msg)
+	}
+	return decodeSpecValue(ref, n.anyValue(), msg)
+}
+
+// appendSpecMessage writes what specWalker.message and json.Marshal make of
+// n: its keys sorted, durations rewritten for protojson. ok is false where
+// the walker reports a problem.
+func appendSpecMessage(out []byte, md protoreflect.MessageDescriptor, n *ynode) ([]byte, bool) {
+	if n.kind != yMap {
+		return n.appendJSON(out) // left as it is: protojson reports the type
+	}
+	var buf [16]int // the values' order, sorted by key
+	order := buf[:0]
+	for i := range n.values {
+		order = append(order, i)
+	}
+	if !slices.IsSortedFunc(order, func(a, b int) int { return bytes.Compare(n.values[a].key, n.values[b].key) }) {
+		slices.SortFunc(order, func(a, b int) int { return bytes.Compare(n.values[a].key, n.values[b].key) })
+	}
+	fields := md.Fields()
+	out = append(out, '{')
+	for j, i := range order {
+		v := &n.values[i]
+		fd := fields.ByJSONName(string(v.key))
+		if fd == nil {
+			fd = fields.ByTextName(string(v.key))
+		}
+		if fd == nil {
+			return nil, false // unknown: the walker names it
+		}
+		if j > 0 {
+			out = append(out, ',')
+		}
+		out = appendJSONString(out, v.key)
+		out = append(out, ':')
+		var ok bool
+		switch {
+		case fd.IsList() && v.kind == ySeq:
+			out = append(out, '[')
+			for k := range v.values {
+				if k > 0 {
+					out = append(out, ',')
+				}
+				if out, ok = appendSpecValue(out, fd, &v.values[k]); !ok {
+					return nil, false
+				}
+			}
+			out = append(out, ']')
+		case fd.IsMap() && v.kind == yMap:
+			mv := fd.MapValue()
+			out, ok = appendSpecEntries(out, v, func(out []byte, e *ynode) ([]byte, bool) { return appendSpecValue(out, mv, e) })
+		case fd.IsList() || fd.IsMap():
+			out, ok = v.appendJSON(out) // protojson reports the type
+		default:
+			out, ok = appendSpecValue(out, fd, v)
+		}
+		if !ok {
+			return nil, false
+		}
+	}
+	return append(out, '}'), true
+}
+
+// appendSpecEntries writes a mapping of arbitrary keys, sorted, each value
+// with value.
+func appendSpecEntries(out []byte, n *ynode, value func([]byte, *ynode) ([]byte, bool)) ([]byte, bool) {
+	order := make([]int, len(n.values))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(n.values[a].key, n.values[b].key) })
+	out = append(out, '{')
+	for j, i := range order {
+		if j > 0 {
+			out = append(out, ',')
+		}
+		out = appendJSONString(out, n.values[i].key)
+		out = append(out, ':')
+		var ok bool
+		if out, ok = value(out, &n.values[i]); !ok {
+			return nil, false
+		}
+	}
+	return append(out, '}'), true
+}
+
+// appendSpecValue is specWalker.value's result for n, written.
+func appendSpecValue(out []byte, fd protoreflect.FieldDescriptor, n *ynode) ([]byte, bool) {
+	if fd.Kind() != protoreflect.MessageKind && fd.Kind() != protoreflect.GroupKind {
+		return n.appendJSON(out)
+	}
+	md := fd.Message()
+	switch name := md.FullName(); {
+	case name == "google.protobuf.Duration":
+		if n.kind != yScalar || !n.str {
+			return n.appendJSON(out)
+		}
+		d, err := time.ParseDuration(string(n.raw))
+		if err != nil {
+			return nil, false // the walker reports it
+		}
+		return appendJSONString(out, []byte(protoDuration(d))), true
+	case strings.HasPrefix(string(name), "google.protobuf."):
+		return n.appendJSON(out)
+	}
+	return appendSpecMessage(out, md, n)
 }
 
 // protoErrPrefix is protojson's "proto: (line 1:23): " prefix; the position

@@ -34,9 +34,27 @@ func decodeTree(n *ynode, into any, strs *strCache) bool {
 type strCache struct {
 	seed  maphash.Seed
 	slots [2048]string
+	// unmarshalers is isUnmarshaler's answer per type, for this worker
+	// (the shared sync.Map was a tenth of decodeTree's time)
+	unmarshalers map[reflect.Type]bool
 }
 
-func newStrCache() *strCache { return &strCache{seed: maphash.MakeSeed()} }
+func newStrCache() *strCache {
+	return &strCache{seed: maphash.MakeSeed(), unmarshalers: map[reflect.Type]bool{}}
+}
+
+// isUnmarshaler is the package's isUnmarshaler, remembered per worker.
+func (c *strCache) isUnmarshaler(t reflect.Type) bool {
+	if c == nil {
+		return isUnmarshaler(t)
+	}
+	u, ok := c.unmarshalers[t]
+	if !ok {
+		u = isUnmarshaler(t)
+		c.unmarshalers[t] = u
+	}
+	return u
+}
 
 // str is string(b), from the cache when it holds it.
 func (c *strCache) str(b []byte) string {
@@ -71,7 +89,7 @@ func isUnmarshaler(t reflect.Type) bool {
 }
 
 func (c *strCache) setValue(n *ynode, v reflect.Value) bool {
-	if v.CanAddr() && isUnmarshaler(v.Type()) {
+	if v.CanAddr() && c.isUnmarshaler(v.Type()) {
 		if isNull(n) && v.Kind() == reflect.Pointer {
 			v.SetZero()
 			return true
@@ -145,7 +163,17 @@ func (c *strCache) setValue(n *ynode, v reflect.Value) bool {
 		if n.kind != ySeq || v.Type().Elem().Kind() == reflect.Uint8 {
 			return false
 		}
-		s := reflect.MakeSlice(v.Type(), len(n.values), len(n.values))
+		var s reflect.Value
+		if !v.IsNil() && v.Len() == 0 && v.Cap() >= len(n.values) {
+			// a scratch object's room (yscratch.pod; a new object's
+			// slices are nil): the same values as in a new slice
+			s = v.Slice(0, len(n.values))
+			for i := range n.values {
+				s.Index(i).SetZero()
+			}
+		} else {
+			s = reflect.MakeSlice(v.Type(), len(n.values), len(n.values))
+		}
 		for i := range n.values {
 			if !c.setValue(&n.values[i], s.Index(i)) {
 				return false

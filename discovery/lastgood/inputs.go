@@ -61,6 +61,11 @@ func items(in *convert.Inputs) []item {
 			add(KindPod, &o.ObjectMeta, o)
 		}
 	}
+	for _, o := range in.PodInfos {
+		if o != nil {
+			add(KindPod, &o.ObjectMeta, o)
+		}
+	}
 	for _, o := range in.Endpoints {
 		if o != nil {
 			add(KindEndpoints, &o.ObjectMeta, o)
@@ -126,6 +131,8 @@ func inputs(its []item) convert.Inputs {
 			in.Services = append(in.Services, o)
 		case *corev1.Pod:
 			in.Pods = append(in.Pods, o)
+		case *convert.PodInfo:
+			in.PodInfos = append(in.PodInfos, o)
 		case *corev1.Endpoints:
 			in.Endpoints = append(in.Endpoints, o)
 		case *discoveryv1.EndpointSlice:
