@@ -14,6 +14,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
 	"github.com/meshgate/meshgate/test/envoytest"
+	"github.com/meshgate/meshgate/xds/server"
 	"github.com/meshgate/meshgate/xds/translate"
 )
 
@@ -38,16 +39,7 @@ func TestRealEnvoyModifiedClusterAfterMove(t *testing.T) {
 	e := startEnvoy(t, envoy, fwd.addr(), corev3.ApiConfigSource_GRPC)
 	onA := waitACKed(t, srvA, e, 30*time.Second, nil)
 	fwd.moveTo(addrB)
-	deadline := time.Now().Add(30 * time.Second) // hang guard only
-	for {
-		if _, ok := srvB.Proxy(envoyNodeID); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the moved Envoy never connected to the other daemon")
-		}
-		time.Sleep(5 * time.Millisecond) // polling the server's per-proxy status; bounded
-	}
+	waitProxyStatus(t, srvB, "the moved Envoy connected to the other daemon", func(_ server.ProxyStatus, connected bool) bool { return connected })
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	if body := get(t, client, fmt.Sprintf("http://127.0.0.1:%d/", w.httpPort), ""); body != "backend-a" {
 		t.Fatalf("GET through Envoy after the move = %q, want backend-a", body)
@@ -60,17 +52,10 @@ spec:
   host: backend-a.default.svc.cluster.local
   trafficPolicy: {connectionPool: {tcp: {connectTimeout: 3s}}}
 `))
-	deadline = time.Now().Add(30 * time.Second) // hang guard only
-	for {
-		st, _ := srvB.Proxy(envoyNodeID)
-		if cl := st.Types["cluster"]; cl != nil && cl.Acked != "" && cl.Acked != onA["cluster"] && cl.Acked == cl.Sent {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Envoy never ACKed the modified cluster on the other daemon (its endpoints not re-sent): %+v", st)
-		}
-		time.Sleep(5 * time.Millisecond) // polling the server's per-proxy status; bounded
-	}
+	waitProxyStatus(t, srvB, "Envoy ACKed the modified cluster on the other daemon (its endpoints re-sent)", func(st server.ProxyStatus, _ bool) bool {
+		cl := st.Types["cluster"]
+		return cl != nil && cl.Acked != "" && cl.Acked != onA["cluster"] && cl.Acked == cl.Sent
+	})
 	if body := get(t, client, fmt.Sprintf("http://127.0.0.1:%d/", w.httpPort), ""); body != "backend-a" {
 		t.Fatalf("GET through Envoy after the cluster change = %q, want backend-a", body)
 	}

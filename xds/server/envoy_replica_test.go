@@ -100,16 +100,10 @@ func testEnvoyMovesToReplica(t *testing.T, envoy string, served bool) {
 	// Whatever it sends now is counted below: nothing of clusters,
 	// listeners or endpoints is due (routes and secrets may be sent again,
 	// asked for by name: a version does not prove which names Envoy got).
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if d, ok := srvB.ConfigDumpOf(envoyNodeID); ok && d.Versions["cluster"] != "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the moved Envoy never connected to the other replica")
-		}
-		time.Sleep(5 * time.Millisecond) // polling the server's per-proxy status; bounded
-	}
+	waitProxyStatus(t, srvB, "the moved Envoy connected to the other replica", func(server.ProxyStatus, bool) bool {
+		d, ok := srvB.ConfigDumpOf(envoyNodeID)
+		return ok && d.Versions["cluster"] != ""
+	})
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	if body := get(t, client, fmt.Sprintf("http://127.0.0.1:%d/", w.httpPort), ""); body != "backend-a" {
 		t.Fatalf("GET through Envoy after the move = %q, want backend-a", body)
@@ -126,26 +120,18 @@ spec:
   trafficPolicy: {connectionPool: {tcp: {connectTimeout: 3s}}}
 `))
 	// (waitACKed would want listeners sent too: none is due on this stream.)
-	deadline = time.Now().Add(30 * time.Second)
-	for {
-		st, _ := srvB.Proxy(envoyNodeID)
+	st := waitProxyStatus(t, srvB, "Envoy ACKed the modified cluster on the new replica (its endpoints re-sent)", func(st server.ProxyStatus, _ bool) bool {
 		cl, ep := st.Types["cluster"], st.Types["endpoint"]
-		if cl != nil && cl.Acked != onA["cluster"] && cl.Acked == cl.Sent && ep != nil && ep.Pushes > 0 && ep.Acked == ep.Sent {
-			// Since the move: this cluster change and the endpoints it
-			// re-sends; the endpoints keep their version (content).
-			if lds := st.Types["listener"]; lds != nil && lds.Pushes != 0 {
-				t.Errorf("the moved Envoy got %d listener responses; it held the current version %q", lds.Pushes, onA["listener"])
-			}
-			if cl.Pushes != 1 || ep.Pushes != 1 || ep.Sent != onA["endpoint"] {
-				t.Errorf("since the move: %d cluster and %d endpoint responses (endpoint version %q), want 1 each, the endpoints at %q: nothing before the change",
-					cl.Pushes, ep.Pushes, ep.Sent, onA["endpoint"])
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Envoy never ACKed the modified cluster on the new replica (its endpoints re-sent): %+v", st)
-		}
-		time.Sleep(5 * time.Millisecond) // polling the server's per-proxy status; bounded
+		return cl != nil && cl.Acked != onA["cluster"] && cl.Acked == cl.Sent && ep != nil && ep.Pushes > 0 && ep.Acked == ep.Sent
+	})
+	// Since the move: this cluster change and the endpoints it re-sends;
+	// the endpoints keep their version (content).
+	if lds := st.Types["listener"]; lds != nil && lds.Pushes != 0 {
+		t.Errorf("the moved Envoy got %d listener responses; it held the current version %q", lds.Pushes, onA["listener"])
+	}
+	if cl, ep := st.Types["cluster"], st.Types["endpoint"]; cl.Pushes != 1 || ep.Pushes != 1 || ep.Sent != onA["endpoint"] {
+		t.Errorf("since the move: %d cluster and %d endpoint responses (endpoint version %q), want 1 each, the endpoints at %q: nothing before the change",
+			cl.Pushes, ep.Pushes, ep.Sent, onA["endpoint"])
 	}
 	if body := get(t, client, fmt.Sprintf("http://127.0.0.1:%d/", w.httpPort), ""); body != "backend-a" {
 		t.Fatalf("GET through Envoy after the cluster change = %q, want backend-a", body)

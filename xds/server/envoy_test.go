@@ -449,6 +449,24 @@ func waitACKed(t testing.TB, srv *server.Server, e *envoytest.Envoy, timeout tim
 	}
 }
 
+// waitProxyStatus polls srv's status of the Envoy (the server gives no
+// event to wait on) until done says it holds, and returns that status; it
+// fails the test, saying what it waited for, after 30 s (a hang guard).
+func waitProxyStatus(t *testing.T, srv *server.Server, what string, done func(st server.ProxyStatus, connected bool) bool) server.ProxyStatus {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, ok := srv.Proxy(envoyNodeID)
+		if done(st, ok) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: never; proxy status: %s (connected: %v)", what, describe(st), ok)
+		}
+		time.Sleep(5 * time.Millisecond) // polling the server's per-proxy status; bounded
+	}
+}
+
 func describe(st server.ProxyStatus) string {
 	var b strings.Builder
 	for _, typ := range ackTypes {
