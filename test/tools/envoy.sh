@@ -89,5 +89,6 @@ if ! usable; then
 	"$(envoy_path)" --version >&2 || true
 	exit 1
 fi
-log "installed: $("$(envoy_path)" --version 2>&1 | head -n1)"
+# Envoy prints an empty line before its version line.
+log "installed: $("$(envoy_path)" --version 2>&1 | sed -n '/version/{p;q;}')"
 envoy_path
